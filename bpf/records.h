@@ -1,0 +1,117 @@
+/* Records the BPF programs put in the ring buffer. recorder/src/records.rs
+ * decodes them by these exact offsets; a test there checks the sizes. All
+ * integers are native-endian. */
+#ifndef RETAP_RECORDS_H
+#define RETAP_RECORDS_H
+
+/* Record kinds; equal to schema::Table::index() and to drop counter slots. */
+#define KIND_SYSCALL 0
+#define KIND_PROCESS 1
+#define KIND_NET 2
+#define KIND_BLOCK 3
+#define KIND_SAMPLE 4
+#define KIND_VFS 5
+#define NR_KINDS 6
+
+/* Flags on struct hdr. */
+#define F_DONE 1 /* the syscall/request/call completed: ret and dur are valid */
+
+struct hdr {               /* 40 bytes, every record starts with it */
+	u64 ts;            /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	u32 pid;           /* tgid */
+	u32 tid;
+	u32 uid;
+	u16 cpu;
+	u8 kind;
+	u8 flags;
+	char comm[16];
+};
+
+struct syscall_rec {       /* 112 bytes */
+	struct hdr h;
+	u64 dur;
+	s64 ret;
+	u64 args[6];
+	u32 nr;
+	u32 pad;
+};
+
+#define PROC_EXEC 1
+#define PROC_FORK 2
+#define PROC_THREAD 3
+#define PROC_EXIT 4
+#define PATH_LEN 256
+#define ARGV_LEN 256
+
+struct proc_rec {          /* 584 bytes */
+	struct hdr h;
+	u32 event;
+	s32 ppid;
+	s32 child_pid;
+	s32 child_tid;
+	s32 exit_code;
+	u32 filename_len;
+	u32 argv_len;
+	u32 pad;
+	char filename[PATH_LEN];
+	char argv[ARGV_LEN];
+};
+
+struct net_rec {           /* 72 bytes */
+	struct hdr h;
+	u32 len;
+	s32 ifindex;
+	u16 protocol;
+	u8 rx;
+	u8 pad[5];
+	char dev[16];
+};
+
+#define RWBS_SYNC 1
+#define RWBS_META 2
+#define RWBS_FUA 4
+#define RWBS_PREFLUSH 8
+#define RWBS_RAHEAD 16
+
+struct block_rec {         /* 72 bytes */
+	struct hdr h;
+	u64 dur;
+	u64 sector;
+	u32 dev;           /* kernel dev_t: major << 20 | minor */
+	u32 bytes;
+	s32 error;
+	u8 op;             /* cmd_flags & REQ_OP_MASK */
+	u8 rwbs;           /* RWBS_* bits */
+	u8 pad[2];
+};
+
+#define STACK_DEPTH 32
+
+struct sample_rec {        /* 560 bytes */
+	struct hdr h;
+	s32 kstack_bytes;  /* bpf_get_stack() results; <= 0 means none */
+	s32 ustack_bytes;
+	u64 kstack[STACK_DEPTH];
+	u64 ustack[STACK_DEPTH];
+};
+
+struct vfs_rec {           /* 72 bytes */
+	struct hdr h;
+	u64 dur;
+	s64 ret;
+	u64 bytes;
+	u32 write;
+	u32 pad;
+};
+
+
+
+/* recorder/src/records.rs decodes by these sizes. */
+_Static_assert(sizeof(struct hdr) == 40, "hdr");
+_Static_assert(sizeof(struct syscall_rec) == 112, "syscall_rec");
+_Static_assert(sizeof(struct proc_rec) == 584, "proc_rec");
+_Static_assert(sizeof(struct net_rec) == 72, "net_rec");
+_Static_assert(sizeof(struct block_rec) == 72, "block_rec");
+_Static_assert(sizeof(struct sample_rec) == 560, "sample_rec");
+_Static_assert(sizeof(struct vfs_rec) == 72, "vfs_rec");
+#endif

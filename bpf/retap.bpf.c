@@ -1,0 +1,557 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* retap's in-kernel half. Each program does the least it can: read a few
+ * fields, pair start and end where a table needs a duration, and put one
+ * fixed-size record in the ring buffer. Everything else (names, sorting,
+ * compression) happens in user space, off the traced thread's path.
+ *
+ * Hooks are tp_btf (BTF-typed raw tracepoints: the cheapest attach point
+ * that works everywhere retap runs) and perf_event for sampling. The vfs
+ * table needs fentry/fexit or kprobes, which some kernels lack; those
+ * programs are only loaded on request. */
+#include "vmlinux_min.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "records.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the loader before load (read-only after). */
+const volatile u32 self_tgid = 0;      /* never trace the recorder itself */
+const volatile bool filter_pids = false;
+const volatile bool follow_children = false;
+const volatile bool filter_comm = false;
+const volatile char comm_filter[16] = {};
+const volatile bool filter_syscalls = false;
+const volatile bool want_procs = false;
+const volatile u64 wakeup_bytes = 1 << 20; /* wake the reader past this much */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 32 << 20);
+} events SEC(".maps");
+
+/* Per-CPU loss counters: [kind] ring buffer full, [NR_KINDS + kind] start
+ * of a paired event not stored because the in-flight map was full. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2 * NR_KINDS);
+	__type(key, u32);
+	__type(value, u64);
+} losses SEC(".maps");
+
+/* tgids being traced under -x / -c. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u32);
+	__type(value, u8);
+} targets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1024);
+	__type(key, u32);
+	__type(value, u8);
+} syscall_filter SEC(".maps");
+
+/* A syscall between sys_enter and sys_exit, by thread id. The recorder
+ * walks this map at stop to write syscalls still in flight. */
+struct inflight {
+	u64 ts;
+	u64 args[6];
+	u32 nr;
+	u32 pid;
+	u32 uid;
+	u16 cpu;
+	u16 pad;
+	char comm[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u32);
+	__type(value, struct inflight);
+} syscalls_inflight SEC(".maps");
+
+/* An issued block request, by struct request address. */
+struct blk_start {
+	struct hdr h;
+	u64 sector;
+	u32 dev;
+	u32 bytes;
+	u8 op;
+	u8 rwbs;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u64);
+	__type(value, struct blk_start);
+} block_inflight SEC(".maps");
+
+/* Start time of a vfs_read/vfs_write call, by thread id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u32);
+	__type(value, u64);
+} vfs_start SEC(".maps");
+
+static __always_inline void count_loss(u32 slot)
+{
+	u64 *c = bpf_map_lookup_elem(&losses, &slot);
+	if (c)
+		*c += 1;
+}
+
+static __always_inline bool wanted(u32 tgid)
+{
+	if (tgid == self_tgid)
+		return false;
+	if (filter_pids && !bpf_map_lookup_elem(&targets, &tgid))
+		return false;
+	if (filter_comm) {
+		char comm[16];
+		bpf_get_current_comm(comm, sizeof(comm));
+		for (int i = 0; i < 16; i++) {
+			if (comm[i] != comm_filter[i])
+				return false;
+			if (!comm[i])
+				break;
+		}
+	}
+	return true;
+}
+
+static __always_inline void fill_hdr(struct hdr *h, u8 kind, u64 pid_tgid)
+{
+	h->ts = bpf_ktime_get_ns();
+	h->pid = pid_tgid >> 32;
+	h->tid = (u32)pid_tgid;
+	h->uid = (u32)bpf_get_current_uid_gid();
+	h->cpu = bpf_get_smp_processor_id();
+	h->kind = kind;
+	h->flags = 0;
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+/* Wake the reader only when a good chunk is waiting: a wakeup per record
+ * would cost more than the record. The reader also polls on a short timer,
+ * so nothing waits long. */
+static __always_inline void submit(void *rec)
+{
+	u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes
+			    ? BPF_RB_FORCE_WAKEUP
+			    : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(rec, flags);
+}
+
+/* ---- syscalls ---- */
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!wanted(pid_tgid >> 32))
+		return 0;
+	if (filter_syscalls) {
+		u32 k = id;
+		u8 *on = bpf_map_lookup_elem(&syscall_filter, &k);
+		if (!on || !*on)
+			return 0;
+	}
+	struct inflight v;
+	v.ts = bpf_ktime_get_ns();
+	v.nr = id;
+	v.pid = pid_tgid >> 32;
+	v.uid = (u32)bpf_get_current_uid_gid();
+	v.cpu = bpf_get_smp_processor_id();
+	v.pad = 0;
+#if defined(__TARGET_ARCH_x86)
+	v.args[0] = regs->di;
+	v.args[1] = regs->si;
+	v.args[2] = regs->dx;
+	v.args[3] = regs->r10;
+	v.args[4] = regs->r8;
+	v.args[5] = regs->r9;
+#else
+	v.args[0] = regs->orig_x0;
+	v.args[1] = regs->regs[1];
+	v.args[2] = regs->regs[2];
+	v.args[3] = regs->regs[3];
+	v.args[4] = regs->regs[4];
+	v.args[5] = regs->regs[5];
+#endif
+	bpf_get_current_comm(v.comm, sizeof(v.comm));
+	u32 tid = (u32)pid_tgid;
+	if (bpf_map_update_elem(&syscalls_inflight, &tid, &v, BPF_ANY))
+		count_loss(NR_KINDS + KIND_SYSCALL);
+	return 0;
+}
+
+static __always_inline void emit_syscall(struct inflight *v, u64 pid_tgid, s64 ret, bool done)
+{
+	struct syscall_rec *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count_loss(KIND_SYSCALL);
+		return;
+	}
+	u64 now = bpf_ktime_get_ns();
+	r->h.ts = v->ts;
+	r->h.pid = v->pid;
+	r->h.tid = (u32)pid_tgid;
+	r->h.uid = v->uid;
+	r->h.cpu = v->cpu;
+	r->h.kind = KIND_SYSCALL;
+	r->h.flags = done ? F_DONE : 0;
+	__builtin_memcpy(r->h.comm, v->comm, sizeof(r->h.comm));
+	r->dur = now - v->ts;
+	r->ret = ret;
+	for (int i = 0; i < 6; i++)
+		r->args[i] = v->args[i];
+	r->nr = v->nr;
+	r->pad = 0;
+	submit(r);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	u32 tid = (u32)pid_tgid;
+	struct inflight *v = bpf_map_lookup_elem(&syscalls_inflight, &tid);
+	if (!v)
+		return 0;
+	emit_syscall(v, pid_tgid, ret, true);
+	bpf_map_delete_elem(&syscalls_inflight, &tid);
+	return 0;
+}
+
+/* ---- processes ---- */
+
+static __always_inline struct proc_rec *proc_start(u32 event, u64 pid_tgid)
+{
+	struct proc_rec *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count_loss(KIND_PROCESS);
+		return 0;
+	}
+	fill_hdr(&r->h, KIND_PROCESS, pid_tgid);
+	r->event = event;
+	r->ppid = -1;
+	r->child_pid = -1;
+	r->child_tid = -1;
+	r->exit_code = 0;
+	r->filename_len = 0;
+	r->argv_len = 0;
+	r->pad = 0;
+	return r;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(proc_exit, struct task_struct *p)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	u32 tid = (u32)pid_tgid;
+	/* exit and exit_group never return: write them (and anything else
+	 * this thread left in flight) now, without ret/dur. */
+	struct inflight *v = bpf_map_lookup_elem(&syscalls_inflight, &tid);
+	if (v) {
+		emit_syscall(v, pid_tgid, 0, false);
+		bpf_map_delete_elem(&syscalls_inflight, &tid);
+	}
+	bpf_map_delete_elem(&vfs_start, &tid);
+	if (!want_procs || !wanted(pid_tgid >> 32))
+		return 0;
+	struct proc_rec *r = proc_start(PROC_EXIT, pid_tgid);
+	if (!r)
+		return 0;
+	r->ppid = BPF_CORE_READ(p, real_parent, tgid);
+	r->exit_code = BPF_CORE_READ(p, exit_code);
+	submit(r);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(proc_fork, struct task_struct *parent, struct task_struct *child)
+{
+	u32 ptgid = parent->tgid;
+	u32 ctgid = child->tgid;
+	if (follow_children && ptgid != ctgid && bpf_map_lookup_elem(&targets, &ptgid)) {
+		u8 one = 1;
+		bpf_map_update_elem(&targets, &ctgid, &one, BPF_ANY);
+	}
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!want_procs || !wanted(pid_tgid >> 32))
+		return 0;
+	struct proc_rec *r = proc_start(ptgid == ctgid ? PROC_THREAD : PROC_FORK, pid_tgid);
+	if (!r)
+		return 0;
+	r->ppid = BPF_CORE_READ(parent, real_parent, tgid);
+	r->child_pid = ctgid;
+	r->child_tid = child->pid;
+	submit(r);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(proc_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!want_procs || !wanted(pid_tgid >> 32))
+		return 0;
+	struct proc_rec *r = proc_start(PROC_EXEC, pid_tgid);
+	if (!r)
+		return 0;
+	r->ppid = BPF_CORE_READ(p, real_parent, tgid);
+	long n = bpf_probe_read_kernel_str(r->filename, PATH_LEN, BPF_CORE_READ(bprm, filename));
+	r->filename_len = n > 0 ? n - 1 : 0;
+	unsigned long start = BPF_CORE_READ(p, mm, arg_start);
+	unsigned long end = BPF_CORE_READ(p, mm, arg_end);
+	unsigned long len = end - start;
+	if (len > ARGV_LEN)
+		len = ARGV_LEN;
+	if (len > 0 && bpf_probe_read_user(r->argv, len, (void *)start) == 0)
+		r->argv_len = len;
+	submit(r);
+	return 0;
+}
+
+/* ---- net ---- */
+
+static __always_inline int emit_net(struct sk_buff *skb, struct net_device *dev, u32 len, u8 rx)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!wanted(pid_tgid >> 32))
+		return 0;
+	struct net_rec *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count_loss(KIND_NET);
+		return 0;
+	}
+	fill_hdr(&r->h, KIND_NET, pid_tgid);
+	r->len = len;
+	r->ifindex = BPF_CORE_READ(dev, ifindex);
+	r->protocol = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	r->rx = rx;
+	__builtin_memset(r->pad, 0, sizeof(r->pad));
+	bpf_probe_read_kernel_str(r->dev, sizeof(r->dev), dev->name);
+	submit(r);
+	return 0;
+}
+
+SEC("tp_btf/net_dev_xmit")
+int BPF_PROG(net_xmit, struct sk_buff *skb, int rc, struct net_device *dev, unsigned int skb_len)
+{
+	return emit_net(skb, dev, skb_len, 0);
+}
+
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(net_recv, struct sk_buff *skb)
+{
+	return emit_net(skb, BPF_CORE_READ(skb, dev), BPF_CORE_READ(skb, len), 1);
+}
+
+/* ---- block ---- */
+
+static __always_inline u8 rwbs_bits(u32 flags)
+{
+	u8 b = 0;
+	if (flags & (1U << bpf_core_enum_value(enum req_flag_bits, __REQ_SYNC)))
+		b |= RWBS_SYNC;
+	if (flags & (1U << bpf_core_enum_value(enum req_flag_bits, __REQ_META)))
+		b |= RWBS_META;
+	if (flags & (1U << bpf_core_enum_value(enum req_flag_bits, __REQ_FUA)))
+		b |= RWBS_FUA;
+	if (flags & (1U << bpf_core_enum_value(enum req_flag_bits, __REQ_PREFLUSH)))
+		b |= RWBS_PREFLUSH;
+	if (flags & (1U << bpf_core_enum_value(enum req_flag_bits, __REQ_RAHEAD)))
+		b |= RWBS_RAHEAD;
+	return b;
+}
+
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(blk_issue, struct request *rq)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!wanted(pid_tgid >> 32))
+		return 0;
+	struct blk_start s;
+	fill_hdr(&s.h, KIND_BLOCK, pid_tgid);
+	u32 flags = BPF_CORE_READ(rq, cmd_flags);
+	s.sector = BPF_CORE_READ(rq, __sector);
+	s.bytes = BPF_CORE_READ(rq, __data_len);
+	s.dev = BPF_CORE_READ(rq, part, bd_dev);
+	s.op = flags & 0xff;
+	s.rwbs = rwbs_bits(flags);
+	u64 key = (u64)rq;
+	if (bpf_map_update_elem(&block_inflight, &key, &s, BPF_ANY))
+		count_loss(NR_KINDS + KIND_BLOCK);
+	return 0;
+}
+
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(blk_done, struct request *rq, blk_status_t error, unsigned int nr_bytes)
+{
+	u64 key = (u64)rq;
+	struct blk_start *s = bpf_map_lookup_elem(&block_inflight, &key);
+	if (!s)
+		return 0;
+	struct block_rec *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count_loss(KIND_BLOCK);
+	} else {
+		r->h = s->h;
+		r->h.flags = F_DONE;
+		r->dur = bpf_ktime_get_ns() - s->h.ts;
+		r->sector = s->sector;
+		r->dev = s->dev;
+		r->bytes = s->bytes;
+		r->error = error;
+		r->op = s->op;
+		r->rwbs = s->rwbs;
+		r->pad[0] = r->pad[1] = 0;
+		submit(r);
+	}
+	bpf_map_delete_elem(&block_inflight, &key);
+	return 0;
+}
+
+/* ---- samples ---- */
+
+SEC("perf_event")
+int on_sample(struct bpf_perf_event_data *ctx)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!wanted(pid_tgid >> 32))
+		return 0;
+	struct sample_rec *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count_loss(KIND_SAMPLE);
+		return 0;
+	}
+	fill_hdr(&r->h, KIND_SAMPLE, pid_tgid);
+	r->kstack_bytes = bpf_get_stack(ctx, r->kstack, sizeof(r->kstack), 0);
+	r->ustack_bytes = bpf_get_stack(ctx, r->ustack, sizeof(r->ustack), BPF_F_USER_STACK);
+	submit(r);
+	return 0;
+}
+
+/* ---- vfs: fentry/fexit where the kernel has BPF trampolines, kprobes
+ * where it has those; neither is attached unless --events asks. ---- */
+
+static __always_inline int vfs_enter(void)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!wanted(pid_tgid >> 32))
+		return 0;
+	u32 tid = (u32)pid_tgid;
+	u64 ts = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&vfs_start, &tid, &ts, BPF_ANY))
+		count_loss(NR_KINDS + KIND_VFS);
+	return 0;
+}
+
+static __always_inline int vfs_exit(u64 count, s64 ret, u32 write)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	u32 tid = (u32)pid_tgid;
+	u64 *start = bpf_map_lookup_elem(&vfs_start, &tid);
+	if (!start)
+		return 0;
+	u64 ts = *start;
+	bpf_map_delete_elem(&vfs_start, &tid);
+	struct vfs_rec *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count_loss(KIND_VFS);
+		return 0;
+	}
+	fill_hdr(&r->h, KIND_VFS, pid_tgid);
+	r->dur = r->h.ts - ts;
+	r->h.ts = ts;
+	r->h.flags = F_DONE;
+	r->ret = ret;
+	r->bytes = count;
+	r->write = write;
+	r->pad = 0;
+	submit(r);
+	return 0;
+}
+
+SEC("fentry/vfs_read")
+int BPF_PROG(vfs_read_fentry, struct file *file, char *buf, size_t count, loff_t *pos)
+{
+	return vfs_enter();
+}
+
+SEC("fexit/vfs_read")
+int BPF_PROG(vfs_read_fexit, struct file *file, char *buf, size_t count, loff_t *pos, ssize_t ret)
+{
+	return vfs_exit(count, ret, 0);
+}
+
+SEC("fentry/vfs_write")
+int BPF_PROG(vfs_write_fentry, struct file *file, const char *buf, size_t count, loff_t *pos)
+{
+	return vfs_enter();
+}
+
+SEC("fexit/vfs_write")
+int BPF_PROG(vfs_write_fexit, struct file *file, const char *buf, size_t count, loff_t *pos, ssize_t ret)
+{
+	return vfs_exit(count, ret, 1);
+}
+
+/* kprobe flavour: the requested count is only known at entry, so keep it
+ * with the start time (count in the upper bits is not enough: store both). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u32);
+	__type(value, u64);
+} vfs_count SEC(".maps");
+
+static __always_inline int vfs_kenter(u64 count)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	vfs_enter();
+	bpf_map_update_elem(&vfs_count, &tid, &count, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int vfs_kexit(s64 ret, u32 write)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	u64 *c = bpf_map_lookup_elem(&vfs_count, &tid);
+	u64 count = c ? *c : 0;
+	bpf_map_delete_elem(&vfs_count, &tid);
+	return vfs_exit(count, ret, write);
+}
+
+SEC("kprobe/vfs_read")
+int BPF_KPROBE(vfs_read_kprobe, struct file *file, char *buf, size_t count)
+{
+	return vfs_kenter(count);
+}
+
+SEC("kretprobe/vfs_read")
+int BPF_KRETPROBE(vfs_read_kretprobe, ssize_t ret)
+{
+	return vfs_kexit(ret, 0);
+}
+
+SEC("kprobe/vfs_write")
+int BPF_KPROBE(vfs_write_kprobe, struct file *file, const char *buf, size_t count)
+{
+	return vfs_kenter(count);
+}
+
+SEC("kretprobe/vfs_write")
+int BPF_KRETPROBE(vfs_write_kretprobe, ssize_t ret)
+{
+	return vfs_kexit(ret, 1);
+}

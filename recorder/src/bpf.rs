@@ -1,0 +1,363 @@
+//! Loads bpf/retap.bpf.c, configures it for one recording, attaches only the
+//! programs the chosen tables need, and reads back what the kernel side
+//! counted (losses) or still holds (syscalls and block requests in flight).
+
+use std::collections::BTreeSet;
+use std::mem::MaybeUninit;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
+use retap_schema::Table;
+
+use crate::perf::{self, PerfFd};
+use crate::records::{self, Block, Hdr, Record, Syscall};
+
+mod skel {
+    #![allow(clippy::all, unused_imports, dead_code, non_camel_case_types)]
+    include!(concat!(env!("OUT_DIR"), "/retap.skel.rs"));
+}
+pub use skel::RetapSkel;
+use skel::{OpenRetapSkel, RetapSkelBuilder};
+
+const NR_KINDS: usize = 6;
+
+/// How the vfs table is hooked, when it is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VfsHook {
+    Fentry,
+    Kprobe,
+}
+
+pub struct Config {
+    pub tables: Vec<Table>,
+    pub self_tgid: u32,
+    pub targets: Vec<u32>,
+    pub filter_pids: bool,
+    pub follow_children: bool,
+    pub comm: Option<String>,
+    pub syscalls: Option<Vec<u32>>,
+    pub ringbuf_bytes: u32,
+    pub sample_hz: u64,
+}
+
+/// Programs each table needs. `proc_exit` also serves the syscalls table: it
+/// writes exit/exit_group, which never reach sys_exit.
+fn programs_for(cfg: &Config, vfs: Option<VfsHook>) -> BTreeSet<&'static str> {
+    let mut p = BTreeSet::new();
+    for t in &cfg.tables {
+        match t {
+            Table::Syscalls => p.extend(["sys_enter", "sys_exit", "proc_exit"]),
+            Table::Processes => p.extend(["proc_exec", "proc_fork", "proc_exit"]),
+            Table::Net => p.extend(["net_xmit", "net_recv"]),
+            Table::Block => p.extend(["blk_issue", "blk_done"]),
+            Table::Samples => {
+                p.insert("on_sample");
+            }
+            Table::Vfs => match vfs {
+                Some(VfsHook::Fentry) => p.extend([
+                    "vfs_read_fentry",
+                    "vfs_read_fexit",
+                    "vfs_write_fentry",
+                    "vfs_write_fexit",
+                    "proc_exit",
+                ]),
+                Some(VfsHook::Kprobe) => p.extend([
+                    "vfs_read_kprobe",
+                    "vfs_read_kretprobe",
+                    "vfs_write_kprobe",
+                    "vfs_write_kretprobe",
+                    "proc_exit",
+                ]),
+                None => {}
+            },
+        }
+    }
+    if cfg.follow_children {
+        p.insert("proc_fork");
+    }
+    p
+}
+
+fn autoload_only(open: &mut OpenRetapSkel<'_>, keep: &BTreeSet<&str>) {
+    for mut prog in open.open_object_mut().progs_mut() {
+        let name = prog.name().to_string_lossy().into_owned();
+        prog.set_autoload(keep.contains(name.as_str()));
+    }
+}
+
+/// The kernel refuses fentry/fexit on some machines (no BPF trampoline, or a
+/// lockdown policy) and some kernels are built without kprobes. Finds the
+/// first of the two that works here, or says precisely why neither does.
+pub fn choose_vfs_hook() -> Result<VfsHook> {
+    let fentry_err = match try_fentry() {
+        Ok(()) => return Ok(VfsHook::Fentry),
+        Err(e) => e,
+    };
+    let kprobe_pmu = Path::new("/sys/bus/event_source/devices/kprobe/type");
+    if kprobe_pmu.exists() {
+        return Ok(VfsHook::Kprobe);
+    }
+    bail!(
+        "--events vfs needs fentry/fexit or kprobes, and this kernel lacks both: \
+         fentry/fexit on vfs_read was refused ({fentry_err}), and kprobes are not \
+         available ({} is missing: the kernel was built without CONFIG_KPROBES). \
+         Record the syscalls table instead (read/write with their byte counts and \
+         latencies are there).",
+        kprobe_pmu.display()
+    )
+}
+
+fn try_fentry() -> std::result::Result<(), String> {
+    let mut obj = MaybeUninit::uninit();
+    let mut open = RetapSkelBuilder::default()
+        .open(&mut obj)
+        .map_err(|e| e.to_string())?;
+    let keep = BTreeSet::from(["vfs_read_fentry", "vfs_read_fexit"]);
+    autoload_only(&mut open, &keep);
+    open.maps
+        .events
+        .set_max_entries(4096)
+        .map_err(|e| e.to_string())?;
+    let skel = open.load().map_err(|e| short_err(&e))?;
+    let _link = skel
+        .progs
+        .vfs_read_fentry
+        .attach()
+        .map_err(|e| short_err(&e))?;
+    Ok(())
+}
+
+fn short_err(e: &libbpf_rs::Error) -> String {
+    let s = e.to_string();
+    s.lines().next().unwrap_or("").to_string()
+}
+
+/// A loaded, attached recording session.
+pub struct Session<'obj> {
+    pub skel: RetapSkel<'obj>,
+    links: Vec<Link>,
+    _perf: Vec<PerfFd>,
+    /// Probe points attached, for the manifest.
+    pub attached: Vec<String>,
+}
+
+pub fn load<'obj>(
+    obj: &'obj mut MaybeUninit<OpenObject>,
+    cfg: &Config,
+    vfs: Option<VfsHook>,
+) -> Result<Session<'obj>> {
+    let mut open = RetapSkelBuilder::default()
+        .open(obj)
+        .context("opening the BPF object")?;
+    let keep = programs_for(cfg, vfs);
+    autoload_only(&mut open, &keep);
+    {
+        let ro = open
+            .maps
+            .rodata_data
+            .as_deref_mut()
+            .ok_or_else(|| anyhow!("BPF object has no .rodata"))?;
+        ro.self_tgid = cfg.self_tgid;
+        ro.filter_pids = cfg.filter_pids;
+        ro.follow_children = cfg.follow_children;
+        if let Some(c) = &cfg.comm {
+            ro.filter_comm = true;
+            for (d, s) in ro.comm_filter.iter_mut().zip(c.bytes().take(15)) {
+                *d = s as i8;
+            }
+        }
+        ro.filter_syscalls = cfg.syscalls.is_some();
+        ro.want_procs = cfg.tables.contains(&Table::Processes);
+        ro.wakeup_bytes = u64::from(cfg.ringbuf_bytes / 4);
+    }
+    open.maps
+        .events
+        .set_max_entries(cfg.ringbuf_bytes)
+        .context("sizing the ring buffer")?;
+    let skel = open.load().map_err(|e| load_error(&e))?;
+
+    for pid in &cfg.targets {
+        skel.maps
+            .targets
+            .update(&pid.to_ne_bytes(), &[1u8], MapFlags::ANY)
+            .context("adding a target pid")?;
+    }
+    if let Some(nrs) = &cfg.syscalls {
+        for nr in nrs {
+            skel.maps
+                .syscall_filter
+                .update(&nr.to_ne_bytes(), &[1u8], MapFlags::ANY)
+                .context("setting the syscall filter")?;
+        }
+    }
+
+    let mut links = Vec::new();
+    let mut attached = Vec::new();
+    let mut perf_fds = Vec::new();
+    for prog in skel.object().progs_mut() {
+        let name = prog.name().to_string_lossy().into_owned();
+        if !keep.contains(name.as_str()) {
+            continue;
+        }
+        let section = prog.section().to_string_lossy().into_owned();
+        if name == "on_sample" {
+            for cpu in crate::procfs::online_cpus() {
+                let fd = perf::open_cpu_clock(cpu, cfg.sample_hz).with_context(|| {
+                    format!("opening the cpu-clock sampling event on CPU {cpu}")
+                })?;
+                links.push(
+                    prog.attach_perf_event(fd.0)
+                        .with_context(|| format!("attaching the sampler on CPU {cpu}"))?,
+                );
+                perf_fds.push(fd);
+            }
+            attached.push(format!("perf_event/cpu-clock@{}Hz", cfg.sample_hz));
+            continue;
+        }
+        let link = prog
+            .attach()
+            .with_context(|| format!("attaching {section} ({name})"))?;
+        links.push(link);
+        attached.push(section);
+    }
+    attached.sort();
+    attached.dedup();
+    Ok(Session {
+        skel,
+        links,
+        _perf: perf_fds,
+        attached,
+    })
+}
+
+fn load_error(e: &libbpf_rs::Error) -> anyhow::Error {
+    anyhow!(
+        "the kernel refused retap's BPF programs: {e}\n\
+         (retap needs Linux >= 5.17 with BTF at /sys/kernel/btf/vmlinux; run with -v? \
+         libbpf's log above says which program and why)"
+    )
+}
+
+impl Session<'_> {
+    /// Stops every probe: after this no new event enters the ring buffer.
+    pub fn detach(&mut self) {
+        self.links.clear();
+        self._perf.clear();
+    }
+
+    /// Losses per table: (ring buffer full, in-flight map full).
+    pub fn losses(&self) -> Result<Vec<(u64, u64)>> {
+        let mut out = vec![(0, 0); NR_KINDS];
+        for slot in 0..2 * NR_KINDS as u32 {
+            let per_cpu = self
+                .skel
+                .maps
+                .losses
+                .lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY)?
+                .unwrap_or_default();
+            let sum: u64 = per_cpu
+                .iter()
+                .map(|v| u64::from_ne_bytes(v[..8].try_into().unwrap()))
+                .sum();
+            let (kind, which) = (slot as usize % NR_KINDS, slot as usize / NR_KINDS);
+            if which == 0 {
+                out[kind].0 = sum;
+            } else {
+                out[kind].1 = sum;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Syscalls entered but not returned, as records without ret/dur.
+    /// Call after `detach`, once the ring buffer is drained.
+    pub fn syscalls_in_flight(&self) -> Result<Vec<Record>> {
+        let map = &self.skel.maps.syscalls_inflight;
+        let mut out = Vec::new();
+        for key in map.keys() {
+            let Some(v) = map.lookup(&key, MapFlags::ANY)? else {
+                continue;
+            };
+            // struct inflight: ts, args[6], nr, pid, uid, cpu, pad, comm[16]
+            let u64_at = |o: usize| u64::from_ne_bytes(v[o..o + 8].try_into().unwrap());
+            let u32_at = |o: usize| u32::from_ne_bytes(v[o..o + 4].try_into().unwrap());
+            let h = Hdr {
+                ts: u64_at(0),
+                pid: u32_at(60),
+                tid: u32::from_ne_bytes(key[..4].try_into().unwrap()),
+                uid: u32_at(64),
+                cpu: u16::from_ne_bytes(v[68..70].try_into().unwrap()),
+                kind: 0,
+                flags: 0,
+                comm: v[72..88].try_into().unwrap(),
+            };
+            out.push(Record::Syscall(Syscall {
+                h,
+                dur: 0,
+                ret: 0,
+                args: std::array::from_fn(|i| u64_at(8 + 8 * i)),
+                nr: u32_at(56),
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Block requests issued but not completed, as records without dur.
+    pub fn block_in_flight(&self) -> Result<Vec<Record>> {
+        let map = &self.skel.maps.block_inflight;
+        let mut out = Vec::new();
+        for key in map.keys() {
+            let Some(v) = map.lookup(&key, MapFlags::ANY)? else {
+                continue;
+            };
+            // struct blk_start: hdr, sector, dev, bytes, op, rwbs
+            let mut h = records::decode_hdr(&v).map_err(|e| anyhow!(e))?;
+            h.flags = 0;
+            let u32_at = |o: usize| u32::from_ne_bytes(v[o..o + 4].try_into().unwrap());
+            out.push(Record::Block(Block {
+                h,
+                dur: 0,
+                sector: u64::from_ne_bytes(v[40..48].try_into().unwrap()),
+                dev: u32_at(48),
+                bytes: u32_at(52),
+                error: 0,
+                op: v[56],
+                rwbs: v[57],
+            }));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_flight_value_layout_matches_the_c_struct() {
+        assert_eq!(std::mem::size_of::<skel::types::inflight>(), 88);
+        assert_eq!(std::mem::size_of::<skel::types::blk_start>(), 64);
+    }
+
+    #[test]
+    fn programs_follow_the_tables() {
+        let cfg = Config {
+            tables: vec![Table::Net],
+            self_tgid: 1,
+            targets: vec![],
+            filter_pids: false,
+            follow_children: true,
+            comm: None,
+            syscalls: None,
+            ringbuf_bytes: 1 << 20,
+            sample_hz: 99,
+        };
+        let p = programs_for(&cfg, None);
+        assert_eq!(
+            p.into_iter().collect::<Vec<_>>(),
+            ["net_recv", "net_xmit", "proc_fork"]
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! Command line of `retap-record` (and of `retap record`, which hands over
+//! to it).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "retap-record",
+    version,
+    about = "Record kernel events (syscalls, processes, net, block I/O, CPU samples) into a Parquet trace",
+    after_help = "Examples:\n  retap record -o /var/tmp/web1 --duration 60s\n  retap record -o trace1 -c 'make -j2'\n  retap record -o trace2 -x 1234 --events syscalls,net\n\nStops on Ctrl-C/SIGTERM, at --duration, or when -c's command or -x's process exits."
+)]
+pub struct RecordArgs {
+    /// Trace directory to create.
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    pub output: PathBuf,
+    /// Stop after this long (e.g. 500ms, 10s, 5m, 1h; a bare number is seconds).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Run this shell command and trace it and its children; stop when it exits.
+    #[arg(
+        short = 'c',
+        long = "command",
+        value_name = "CMD",
+        conflicts_with = "pid"
+    )]
+    pub command: Option<String>,
+    /// Trace only this process (its threads included); stop when it exits.
+    #[arg(short = 'x', long = "pid", value_name = "PID")]
+    pub pid: Option<i32>,
+    /// Tables to record: syscalls,processes,net,block,samples (default) and vfs
+    /// (needs kprobes or fentry).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub events: Option<Vec<String>>,
+    /// Record only tasks whose comm (execname) is exactly NAME.
+    #[arg(long, value_name = "NAME")]
+    pub comm: Option<String>,
+    /// Record only these syscalls (names, e.g. read,write,openat).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub syscalls: Option<Vec<String>>,
+    /// CPU sampling rate per CPU for the samples table.
+    #[arg(long, default_value_t = 99, value_name = "HZ")]
+    pub sample_hz: u64,
+    /// BPF ring buffer size (power of two; K/M suffixes).
+    #[arg(long, default_value = "32M", value_parser = parse_size, value_name = "SIZE")]
+    pub ringbuf_size: u64,
+    /// Start a new Parquet file once the current one reaches this size.
+    #[arg(long, default_value = "256M", value_parser = parse_size, value_name = "SIZE")]
+    pub rotate_size: u64,
+    /// Start a new Parquet file after this long.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub rotate_every: Duration,
+    /// zstd level for the Parquet files (1-22).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub zstd_level: i32,
+    /// No progress line and no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (try 500ms, 10s, 5m)"))?;
+    let secs = match unit {
+        "" | "s" => v,
+        "ms" => v / 1e3,
+        "us" => v / 1e6,
+        "m" | "min" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(format!("{s:?}: a duration must be positive"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last() {
+        Some('K' | 'k') => (&s[..s.len() - 1], 1u64 << 10),
+        Some('M' | 'm') => (&s[..s.len() - 1], 1 << 20),
+        Some('G' | 'g') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (try 4096, 64K, 32M, 1G)"))?;
+    n.checked_mul(mult)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("{s:?}: size out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("60s").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("abc")
+            .unwrap_err()
+            .contains("not a duration"));
+        assert!(parse_duration("3 weeks")
+            .unwrap_err()
+            .contains("unknown unit"));
+        assert!(parse_duration("0s").unwrap_err().contains("positive"));
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("32M").unwrap(), 32 << 20);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("16k").unwrap(), 16 << 10);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("0").is_err());
+    }
+}

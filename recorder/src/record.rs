@@ -1,0 +1,495 @@
+//! One recording from start to finish: checks, set-up, the drain loop,
+//! and the orderly stop that loses nothing (drain, then in-flight events,
+//! then loss counters, then the manifest).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::io::Write;
+use std::mem::MaybeUninit;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use libbpf_rs::RingBufferBuilder;
+use retap_schema::{manifest, summary, syscalls, Manifest, Table};
+
+use crate::batches::TableRows;
+use crate::bpf::{self, Config};
+use crate::cli::RecordArgs;
+use crate::procfs;
+use crate::records::{self, Record};
+use crate::sink::SinkConfig;
+use crate::writer::{self, Msg, Writer};
+
+/// Rows the reader gathers per table before handing them to the writer.
+const BATCH_ROWS: usize = 16 * 1024;
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Root, or the capabilities that loading tracing BPF programs needs.
+pub fn check_privileges() -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return Ok(());
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    let has = |bit: u32| eff & (1u64 << bit) != 0;
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_PERFMON: u32 = 38;
+    const CAP_BPF: u32 = 39;
+    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+        return Ok(());
+    }
+    bail!("recording needs root, or the CAP_BPF and CAP_PERFMON capabilities (this process has neither); run it with sudo")
+}
+
+fn resolve_tables(args: &RecordArgs) -> Result<Vec<Table>> {
+    let Some(names) = &args.events else {
+        return Ok(Table::DEFAULT.to_vec());
+    };
+    let mut out = Vec::new();
+    for n in names {
+        let t = Table::from_name(n.trim()).with_context(|| {
+            let all: Vec<_> = Table::ALL.iter().map(|t| t.name()).collect();
+            format!("--events: unknown table {n:?} (known: {})", all.join(", "))
+        })?;
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    if out.is_empty() {
+        bail!("--events: no tables given");
+    }
+    Ok(out)
+}
+
+fn resolve_syscalls(list: &Option<Vec<String>>) -> Result<Option<Vec<u32>>> {
+    let Some(names) = list else { return Ok(None) };
+    let arch = syscalls::host_arch();
+    names
+        .iter()
+        .map(|n| {
+            syscalls::number(arch, n.trim())
+                .with_context(|| format!("--syscalls: {n:?} is not a syscall on {arch}"))
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+fn create_trace_dir(dir: &Path) -> Result<()> {
+    if dir.join(manifest::MANIFEST_FILE).exists() {
+        bail!(
+            "{}: already holds a trace; choose another -o or remove it",
+            dir.display()
+        );
+    }
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+}
+
+/// A forked child that waits on a pipe before exec'ing `sh -c CMD`, so that
+/// its pid can be put in the filter before it runs anything.
+struct GatedChild {
+    pid: libc::pid_t,
+    go: libc::c_int,
+}
+
+impl GatedChild {
+    fn spawn(cmd: &str) -> Result<GatedChild> {
+        let sh = CString::new("/bin/sh")?;
+        let argv = [
+            CString::new("sh")?,
+            CString::new("-c")?,
+            CString::new(cmd).context("-c: the command contains a NUL byte")?,
+        ];
+        let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+        argv_ptrs.push(std::ptr::null());
+        let mut fds = [0; 2];
+        // SAFETY: pipe writes two fds into our array.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            bail!("pipe: {}", std::io::Error::last_os_error());
+        }
+        // SAFETY: the child only calls async-signal-safe functions (read,
+        // close, execv, _exit) before exec.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            bail!("fork: {}", std::io::Error::last_os_error());
+        }
+        if pid == 0 {
+            unsafe {
+                libc::close(fds[1]);
+                let mut b = 0u8;
+                let n = libc::read(fds[0], &mut b as *mut u8 as *mut libc::c_void, 1);
+                if n != 1 {
+                    libc::_exit(127);
+                }
+                libc::execv(sh.as_ptr(), argv_ptrs.as_ptr());
+                libc::_exit(127);
+            }
+        }
+        // SAFETY: closing our copy of the read end.
+        unsafe { libc::close(fds[0]) };
+        Ok(GatedChild { pid, go: fds[1] })
+    }
+
+    fn release(&mut self) {
+        let b = 1u8;
+        // SAFETY: writing one byte to the pipe we own, then closing it.
+        unsafe {
+            libc::write(self.go, &b as *const u8 as *const libc::c_void, 1);
+            libc::close(self.go);
+        }
+        self.go = -1;
+    }
+
+    /// The exit status once the child has exited.
+    fn try_wait(&self) -> Option<i32> {
+        let mut status = 0;
+        // SAFETY: waitpid on our own child.
+        let r = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+        (r == self.pid).then_some(status)
+    }
+}
+
+impl Drop for GatedChild {
+    fn drop(&mut self) {
+        if self.go >= 0 {
+            // Never released (set-up failed): let it exit without running.
+            // SAFETY: closing our fd makes the child's read return 0.
+            unsafe { libc::close(self.go) };
+            let mut st = 0;
+            unsafe { libc::waitpid(self.pid, &mut st, 0) };
+        }
+    }
+}
+
+fn process_alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence.
+    unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() == libc::EPERM }
+}
+
+/// What the ring buffer callback fills.
+struct Collector {
+    rows: BTreeMap<Table, TableRows>,
+    received: [u64; 6],
+    malformed: u64,
+    tx: SyncSender<Msg>,
+    writer_gone: bool,
+}
+
+impl Collector {
+    fn push(&mut self, rec: &Record) {
+        let table = match rec {
+            Record::Syscall(_) => Table::Syscalls,
+            Record::Proc(_) => Table::Processes,
+            Record::Net(_) => Table::Net,
+            Record::Block(_) => Table::Block,
+            Record::Sample(_) => Table::Samples,
+            Record::Vfs(_) => Table::Vfs,
+        };
+        let Some(rows) = self.rows.get_mut(&table) else {
+            return;
+        };
+        rows.push(rec);
+        self.received[table.index()] += 1;
+        if rows.len() >= BATCH_ROWS {
+            let b = rows.finish();
+            if self.tx.send(Msg::Batch(table, b)).is_err() {
+                self.writer_gone = true;
+            }
+        }
+    }
+
+    fn on_bytes(&mut self, data: &[u8]) -> i32 {
+        match records::decode(data) {
+            Ok(rec) => self.push(&rec),
+            Err(_) => self.malformed += 1,
+        }
+        i32::from(self.writer_gone)
+    }
+
+    fn flush(&mut self) {
+        for (t, rows) in self.rows.iter_mut() {
+            if !rows.is_empty() {
+                let b = rows.finish();
+                if self.tx.send(Msg::Batch(*t, b)).is_err() {
+                    self.writer_gone = true;
+                }
+            }
+        }
+    }
+}
+
+pub fn run(args: RecordArgs) -> Result<Manifest> {
+    check_privileges()?;
+    let tables = resolve_tables(&args)?;
+    let syscall_nrs = resolve_syscalls(&args.syscalls)?;
+    let rb = args.ringbuf_size;
+    if !rb.is_power_of_two() || rb < 4096 || rb > (1 << 30) {
+        bail!("--ringbuf-size must be a power of two between 4K and 1G, not {rb}");
+    }
+    if let Some(c) = &args.comm {
+        if c.is_empty() || c.len() > 15 {
+            bail!("--comm: {c:?} cannot match: a comm is 1 to 15 bytes");
+        }
+    }
+    if let Some(pid) = args.pid {
+        if pid <= 0 || !process_alive(pid) {
+            bail!("-x {pid}: no such process");
+        }
+    }
+    let vfs = if tables.contains(&Table::Vfs) {
+        Some(bpf::choose_vfs_hook()?)
+    } else {
+        None
+    };
+    let dir = args.output.clone();
+    create_trace_dir(&dir)?;
+
+    let mut child = match &args.command {
+        Some(cmd) => Some(GatedChild::spawn(cmd)?),
+        None => None,
+    };
+    let (targets, filter_pids, follow) = match (&child, args.pid) {
+        (Some(c), _) => (vec![c.pid as u32], true, true),
+        (None, Some(p)) => (vec![p as u32], true, false),
+        (None, None) => (vec![], false, false),
+    };
+
+    let arch = syscalls::host_arch();
+    let (start_ns, offset) = procfs::clock_offset();
+    let mut m = Manifest::new();
+    m.host = procfs::hostname();
+    m.kernel = procfs::kernel_release();
+    m.arch = arch.to_string();
+    m.recorder_version = env!("CARGO_PKG_VERSION").to_string();
+    m.command_line = std::env::args().collect();
+    m.wall_clock_offset_ns = offset;
+    m.start_ns = start_ns;
+    m.filters.pid = args.pid;
+    m.filters.command = args.command.clone();
+    m.filters.comm = args.comm.clone();
+    m.filters.syscalls = args.syscalls.clone();
+    m.sample_hz = tables.contains(&Table::Samples).then_some(args.sample_hz);
+    for t in &tables {
+        m.tables.insert(t.name().to_string(), Default::default());
+    }
+    m.store(&dir)
+        .with_context(|| format!("writing {}", dir.join(manifest::MANIFEST_FILE).display()))?;
+
+    let cfg = Config {
+        tables: tables.clone(),
+        self_tgid: std::process::id(),
+        targets,
+        filter_pids,
+        follow_children: follow,
+        comm: args.comm.clone(),
+        syscalls: syscall_nrs,
+        ringbuf_bytes: rb as u32,
+        sample_hz: args.sample_hz,
+    };
+    let mut obj = MaybeUninit::uninit();
+    let mut session = bpf::load(&mut obj, &cfg, vfs)?;
+    m.probes = session.attached.clone();
+
+    let writer = Writer::start(
+        dir.clone(),
+        &tables,
+        SinkConfig {
+            rotate_bytes: args.rotate_size,
+            rotate_age: args.rotate_every,
+            zstd_level: args.zstd_level,
+        },
+        m.clone(),
+    )?;
+    let collector = Rc::new(RefCell::new(Collector {
+        rows: tables
+            .iter()
+            .map(|t| (*t, TableRows::new(*t, arch)))
+            .collect(),
+        received: [0; 6],
+        malformed: 0,
+        tx: writer.tx.clone(),
+        writer_gone: false,
+    }));
+
+    if tables.contains(&Table::Processes) {
+        let mut c = collector.borrow_mut();
+        let now = procfs::monotonic_ns();
+        let pid_filter = args.pid;
+        if let Some(rows) = c.rows.get_mut(&Table::Processes) {
+            for p in procfs::snapshot() {
+                if pid_filter.is_some_and(|x| x != p.pid) || child.is_some() {
+                    continue;
+                }
+                if args.comm.as_ref().is_some_and(|c| *c != p.comm) {
+                    continue;
+                }
+                rows.push_snapshot(
+                    now,
+                    p.pid,
+                    p.ppid,
+                    p.uid,
+                    &p.comm,
+                    p.exe.as_deref(),
+                    &p.cmdline,
+                );
+            }
+        }
+    }
+
+    let mut rbb = RingBufferBuilder::new();
+    let cb = collector.clone();
+    rbb.add(&session.skel.maps.events, move |data: &[u8]| {
+        cb.borrow_mut().on_bytes(data)
+    })?;
+    let ring = rbb.build()?;
+
+    // SAFETY: installing an async-signal-safe handler that stores a flag.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    if let Some(c) = child.as_mut() {
+        c.release();
+    }
+
+    let started = Instant::now();
+    let progress = !args.quiet && unsafe { libc::isatty(2) } == 1;
+    let mut last_tick = Instant::now();
+    let mut last_events = 0u64;
+    let mut child_status = None;
+    loop {
+        // A short poll: the BPF side only wakes us when a lot is waiting.
+        let _ = ring.poll(Duration::from_millis(50));
+        if collector.borrow().writer_gone {
+            break;
+        }
+        if STOP.load(Ordering::SeqCst) {
+            break;
+        }
+        if args.duration.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+        if let Some(c) = &child {
+            if let Some(st) = c.try_wait() {
+                child_status = Some(st);
+                break;
+            }
+        }
+        if let Some(p) = args.pid {
+            if !process_alive(p) {
+                break;
+            }
+        }
+        if last_tick.elapsed() >= Duration::from_secs(1) {
+            let mut c = collector.borrow_mut();
+            c.flush();
+            let _ = c.tx.send(Msg::Tick);
+            if progress {
+                let total: u64 = c.received.iter().sum();
+                let rate = (total - last_events) as f64 / last_tick.elapsed().as_secs_f64();
+                let lost: u64 = session
+                    .losses()
+                    .map(|l| l.iter().map(|(a, b)| a + b).sum())
+                    .unwrap_or(0);
+                eprint!(
+                    "\r\x1b[2K[retap] {:6.1} s  {total} events  {:.0}/s  {lost} lost",
+                    started.elapsed().as_secs_f64(),
+                    rate
+                );
+                let _ = std::io::stderr().flush();
+                last_events = total;
+            }
+            last_tick = Instant::now();
+        }
+    }
+    if progress {
+        eprint!("\r\x1b[2K");
+    }
+
+    // Orderly stop: no new events, then everything the kernel still holds.
+    session.detach();
+    let end_ns = procfs::monotonic_ns();
+    let _ = ring.consume();
+    {
+        let mut c = collector.borrow_mut();
+        for rec in session.syscalls_in_flight()? {
+            if cfg.tables.contains(&Table::Syscalls) {
+                c.push(&rec);
+            }
+        }
+        for rec in session.block_in_flight()? {
+            c.push(&rec);
+        }
+        c.flush();
+    }
+    let losses = session.losses()?;
+    drop(ring);
+    let malformed = collector.borrow().malformed;
+    drop(collector);
+    let sinks = writer.finish()?;
+
+    writer::table_stats(&mut m, &sinks);
+    for t in &tables {
+        let e = m.tables.get_mut(t.name()).expect("inserted above");
+        e.dropped = losses[t.index()].0;
+        e.unpaired = losses[t.index()].1;
+    }
+    if tables.contains(&Table::Samples) {
+        let mut pids: Vec<i32> = Vec::new();
+        if let Some(p) = args.pid {
+            pids.push(p);
+        }
+        m.attachments = procfs::save_symbols(&dir, &pids);
+    }
+    m.end_ns = Some(end_ns);
+    m.state = "complete".into();
+    m.store(&dir)?;
+    if malformed > 0 {
+        eprintln!(
+            "retap-record: WARNING: {malformed} malformed records from the kernel were skipped"
+        );
+    }
+    if let Some(st) = child_status {
+        if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) != 0 {
+            eprintln!(
+                "retap-record: the command exited with status {}",
+                libc::WEXITSTATUS(st)
+            );
+        } else if libc::WIFSIGNALED(st) {
+            eprintln!(
+                "retap-record: the command was killed by signal {}",
+                libc::WTERMSIG(st)
+            );
+        }
+    }
+    if !args.quiet {
+        eprintln!(
+            "retap-record: {} -> {}",
+            summary::one_line(&m),
+            dir.display()
+        );
+    }
+    if let Some(w) = summary::loss_warning(&m) {
+        eprintln!("retap-record: {w}");
+    }
+    Ok(m)
+}

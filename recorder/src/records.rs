@@ -1,0 +1,355 @@
+//! Decoding of the ring buffer records laid out in bpf/records.h. Offsets
+//! are written out rather than transmuting, so a malformed or short record
+//! is an error, never undefined behaviour.
+
+pub const HDR_LEN: usize = 40;
+pub const SYSCALL_LEN: usize = 112;
+pub const PROC_LEN: usize = 584;
+pub const NET_LEN: usize = 72;
+pub const BLOCK_LEN: usize = 72;
+pub const SAMPLE_LEN: usize = 560;
+pub const VFS_LEN: usize = 72;
+const STACK_DEPTH: usize = 32;
+
+pub const F_DONE: u8 = 1;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hdr {
+    pub ts: u64,
+    pub pid: u32,
+    pub tid: u32,
+    pub uid: u32,
+    pub cpu: u16,
+    pub kind: u8,
+    pub flags: u8,
+    pub comm: [u8; 16],
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Syscall {
+    pub h: Hdr,
+    pub dur: u64,
+    pub ret: i64,
+    pub args: [u64; 6],
+    pub nr: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcEvent {
+    Exec,
+    Fork,
+    Thread,
+    Exit,
+}
+
+impl ProcEvent {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProcEvent::Exec => "exec",
+            ProcEvent::Fork => "fork",
+            ProcEvent::Thread => "thread",
+            ProcEvent::Exit => "exit",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Proc {
+    pub h: Hdr,
+    pub event: ProcEvent,
+    pub ppid: i32,
+    pub child_pid: i32,
+    pub child_tid: i32,
+    pub exit_code: i32,
+    pub filename: Vec<u8>,
+    pub argv: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Net {
+    pub h: Hdr,
+    pub len: u32,
+    pub ifindex: i32,
+    pub protocol: u16,
+    pub rx: bool,
+    pub dev: [u8; 16],
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Block {
+    pub h: Hdr,
+    pub dur: u64,
+    pub sector: u64,
+    pub dev: u32,
+    pub bytes: u32,
+    pub error: i32,
+    pub op: u8,
+    pub rwbs: u8,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub h: Hdr,
+    pub kstack: Vec<u64>,
+    pub ustack: Vec<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Vfs {
+    pub h: Hdr,
+    pub dur: u64,
+    pub ret: i64,
+    pub bytes: u64,
+    pub write: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    Syscall(Syscall),
+    Proc(Proc),
+    Net(Net),
+    Block(Block),
+    Sample(Sample),
+    Vfs(Vfs),
+}
+
+fn u16_at(b: &[u8], o: usize) -> u16 {
+    u16::from_ne_bytes(b[o..o + 2].try_into().unwrap())
+}
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    u32::from_ne_bytes(b[o..o + 4].try_into().unwrap())
+}
+fn i32_at(b: &[u8], o: usize) -> i32 {
+    u32_at(b, o) as i32
+}
+fn u64_at(b: &[u8], o: usize) -> u64 {
+    u64::from_ne_bytes(b[o..o + 8].try_into().unwrap())
+}
+fn comm_at(b: &[u8], o: usize) -> [u8; 16] {
+    b[o..o + 16].try_into().unwrap()
+}
+
+/// The bytes of a fixed C string field up to its first NUL.
+pub fn cstr(b: &[u8]) -> &[u8] {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    &b[..end]
+}
+
+fn stack(b: &[u8], o: usize, bytes: i32) -> Vec<u64> {
+    let n = if bytes > 0 {
+        (bytes as usize / 8).min(STACK_DEPTH)
+    } else {
+        0
+    };
+    (0..n).map(|i| u64_at(b, o + 8 * i)).collect()
+}
+
+pub fn decode_hdr(b: &[u8]) -> Result<Hdr, String> {
+    if b.len() < HDR_LEN {
+        return Err(format!(
+            "record of {} bytes is shorter than its header",
+            b.len()
+        ));
+    }
+    Ok(Hdr {
+        ts: u64_at(b, 0),
+        pid: u32_at(b, 8),
+        tid: u32_at(b, 12),
+        uid: u32_at(b, 16),
+        cpu: u16_at(b, 20),
+        kind: b[22],
+        flags: b[23],
+        comm: comm_at(b, 24),
+    })
+}
+
+pub fn decode(b: &[u8]) -> Result<Record, String> {
+    let h = decode_hdr(b)?;
+    let need = match h.kind {
+        0 => SYSCALL_LEN,
+        1 => PROC_LEN,
+        2 => NET_LEN,
+        3 => BLOCK_LEN,
+        4 => SAMPLE_LEN,
+        5 => VFS_LEN,
+        k => return Err(format!("unknown record kind {k}")),
+    };
+    if b.len() < need {
+        return Err(format!(
+            "record of kind {} is {} bytes, expected {need}",
+            h.kind,
+            b.len()
+        ));
+    }
+    Ok(match h.kind {
+        0 => Record::Syscall(Syscall {
+            dur: u64_at(b, 40),
+            ret: u64_at(b, 48) as i64,
+            args: std::array::from_fn(|i| u64_at(b, 56 + 8 * i)),
+            nr: u32_at(b, 104),
+            h,
+        }),
+        1 => {
+            let fl = (u32_at(b, 60) as usize).min(256);
+            let al = (u32_at(b, 64) as usize).min(256);
+            let event = match u32_at(b, 40) {
+                1 => ProcEvent::Exec,
+                2 => ProcEvent::Fork,
+                3 => ProcEvent::Thread,
+                4 => ProcEvent::Exit,
+                e => return Err(format!("unknown process event {e}")),
+            };
+            Record::Proc(Proc {
+                event,
+                ppid: i32_at(b, 44),
+                child_pid: i32_at(b, 48),
+                child_tid: i32_at(b, 52),
+                exit_code: i32_at(b, 56),
+                filename: b[72..72 + fl].to_vec(),
+                argv: b[328..328 + al].to_vec(),
+                h,
+            })
+        }
+        2 => Record::Net(Net {
+            len: u32_at(b, 40),
+            ifindex: i32_at(b, 44),
+            protocol: u16_at(b, 48),
+            rx: b[50] != 0,
+            dev: comm_at(b, 56),
+            h,
+        }),
+        3 => Record::Block(Block {
+            dur: u64_at(b, 40),
+            sector: u64_at(b, 48),
+            dev: u32_at(b, 56),
+            bytes: u32_at(b, 60),
+            error: i32_at(b, 64),
+            op: b[68],
+            rwbs: b[69],
+            h,
+        }),
+        4 => Record::Sample(Sample {
+            kstack: stack(b, 48, i32_at(b, 40)),
+            ustack: stack(b, 48 + 8 * STACK_DEPTH, i32_at(b, 44)),
+            h,
+        }),
+        _ => Record::Vfs(Vfs {
+            dur: u64_at(b, 40),
+            ret: u64_at(b, 48) as i64,
+            bytes: u64_at(b, 56),
+            write: u32_at(b, 64) != 0,
+            h,
+        }),
+    })
+}
+
+/// argv as the kernel lays it out (NUL-separated) -> one space-separated
+/// line, as `ps` shows it.
+pub fn argv_line(raw: &[u8]) -> String {
+    let trimmed = raw.strip_suffix(&[0]).unwrap_or(raw);
+    let parts: Vec<String> = trimmed
+        .split(|&c| c == 0)
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    parts.join(" ")
+}
+
+/// rwbs as the kernel's blk_fill_rwbs() spells it: [F]{W,R,D,E,N}[F][A][S][M].
+pub fn rwbs(op: u8, bits: u8) -> String {
+    let mut s = String::new();
+    if bits & 8 != 0 {
+        s.push('F');
+    }
+    match op {
+        1 | 7 => s.push('W'),
+        0 => s.push('R'),
+        3 => s.push('D'),
+        5 => s.push_str("DE"),
+        2 => s.push('F'),
+        9 => s.push_str("WZ"),
+        _ => s.push('N'),
+    }
+    if bits & 4 != 0 {
+        s.push('F');
+    }
+    if bits & 16 != 0 {
+        s.push('A');
+    }
+    if bits & 1 != 0 {
+        s.push('S');
+    }
+    if bits & 2 != 0 {
+        s.push('M');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hdr(kind: u8) -> Vec<u8> {
+        let mut b = vec![0u8; HDR_LEN];
+        b[0..8].copy_from_slice(&123u64.to_ne_bytes());
+        b[8..12].copy_from_slice(&7u32.to_ne_bytes());
+        b[12..16].copy_from_slice(&8u32.to_ne_bytes());
+        b[16..20].copy_from_slice(&1000u32.to_ne_bytes());
+        b[20..22].copy_from_slice(&1u16.to_ne_bytes());
+        b[22] = kind;
+        b[23] = F_DONE;
+        b[24..28].copy_from_slice(b"bash");
+        b
+    }
+
+    #[test]
+    fn syscall_record() {
+        let mut b = hdr(0);
+        b.resize(SYSCALL_LEN, 0);
+        b[40..48].copy_from_slice(&55u64.to_ne_bytes());
+        b[48..56].copy_from_slice(&(-2i64).to_ne_bytes());
+        b[56..64].copy_from_slice(&3u64.to_ne_bytes());
+        b[104..108].copy_from_slice(&1u32.to_ne_bytes());
+        let Record::Syscall(s) = decode(&b).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (s.h.ts, s.h.pid, s.h.tid, s.h.uid, s.h.cpu),
+            (123, 7, 8, 1000, 1)
+        );
+        assert_eq!(cstr(&s.h.comm), b"bash");
+        assert_eq!((s.dur, s.ret, s.args[0], s.nr), (55, -2, 3, 1));
+    }
+
+    #[test]
+    fn short_and_unknown_records_are_errors() {
+        assert!(decode(&[0u8; 10]).unwrap_err().contains("shorter"));
+        let mut b = hdr(0);
+        b.resize(50, 0);
+        assert!(decode(&b).unwrap_err().contains("expected 112"));
+        let b = hdr(9);
+        assert!(decode(&b).unwrap_err().contains("unknown record kind 9"));
+    }
+
+    #[test]
+    fn sample_stacks_are_cut_to_what_the_kernel_returned() {
+        let mut b = hdr(4);
+        b.resize(SAMPLE_LEN, 0);
+        b[40..44].copy_from_slice(&16i32.to_ne_bytes());
+        b[44..48].copy_from_slice(&(-14i32).to_ne_bytes());
+        b[48..56].copy_from_slice(&0xffff_1234u64.to_ne_bytes());
+        let Record::Sample(s) = decode(&b).unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.kstack, vec![0xffff_1234, 0]);
+        assert!(s.ustack.is_empty());
+    }
+
+    #[test]
+    fn argv_and_rwbs() {
+        assert_eq!(argv_line(b"ls\0-l\0/tmp\0"), "ls -l /tmp");
+        assert_eq!(rwbs(1, 1), "WS");
+        assert_eq!(rwbs(0, 16), "RA");
+        assert_eq!(rwbs(1, 8 | 4 | 1), "FWFS");
+        assert_eq!(rwbs(2, 0), "F");
+    }
+}

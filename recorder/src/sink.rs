@@ -1,0 +1,239 @@
+//! Parquet output: one file set per table, rotated by size and age. Each
+//! file is written under a temporary name and renamed when complete, so a
+//! crash loses at most the file being written and never leaves a
+//! half-written file under a final name.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use arrow::array::{Array, Int64Array};
+use arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use retap_schema::{FileEntry, Table};
+
+/// Rows gathered before they are sorted by ts and written as one row group.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+pub struct SinkConfig {
+    pub rotate_bytes: u64,
+    pub rotate_age: Duration,
+    pub zstd_level: i32,
+}
+
+struct OpenFile {
+    writer: ArrowWriter<File>,
+    tmp: PathBuf,
+    rel: String,
+    opened: Instant,
+    rows: u64,
+    min_ts: Option<i64>,
+    max_ts: Option<i64>,
+}
+
+pub struct TableSink {
+    pub table: Table,
+    dir: PathBuf,
+    props: WriterProperties,
+    cfg_rotate_bytes: u64,
+    cfg_rotate_age: Duration,
+    next_index: u32,
+    open: Option<OpenFile>,
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+    pending_since: Option<Instant>,
+    pub files: Vec<FileEntry>,
+    pub events: u64,
+}
+
+fn writer_props(level: i32) -> Result<WriterProperties> {
+    let ts = ColumnPath::from("ts");
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(level)?))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        // ts grows slowly inside a sorted row group: deltas pack into a few
+        // bits; a dictionary would only get in the way.
+        .set_column_dictionary_enabled(ts.clone(), false)
+        .set_column_encoding(ts, Encoding::DELTA_BINARY_PACKED)
+        .set_sorting_columns(Some(vec![SortingColumn {
+            column_idx: 0,
+            descending: false,
+            nulls_first: false,
+        }]))
+        .set_created_by(format!("retap-record {}", env!("CARGO_PKG_VERSION")))
+        .build())
+}
+
+/// Sorts a batch by its first column (ts), stably.
+pub fn sort_by_ts(batch: &RecordBatch) -> Result<RecordBatch> {
+    let idx = sort_to_indices(batch.column(0), None, None)?;
+    Ok(take_record_batch(batch, &idx)?)
+}
+
+fn ts_range(batch: &RecordBatch) -> Option<(i64, i64)> {
+    let ts = batch.column(0).as_any().downcast_ref::<Int64Array>()?;
+    if ts.is_empty() {
+        return None;
+    }
+    Some((ts.value(0), ts.value(ts.len() - 1)))
+}
+
+impl TableSink {
+    pub fn new(trace_dir: &Path, table: Table, cfg: &SinkConfig) -> Result<TableSink> {
+        let dir = trace_dir.join(table.name());
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .with_context(|| format!("creating {}", dir.display()))?;
+        }
+        Ok(TableSink {
+            table,
+            dir,
+            props: writer_props(cfg.zstd_level)?,
+            cfg_rotate_bytes: cfg.rotate_bytes,
+            cfg_rotate_age: cfg.rotate_age,
+            next_index: 0,
+            open: None,
+            pending: Vec::new(),
+            pending_rows: 0,
+            pending_since: None,
+            files: Vec::new(),
+            events: 0,
+        })
+    }
+
+    /// Queues a batch; writes a sorted row group once enough rows are
+    /// queued. Returns true when a file was completed (the manifest should
+    /// be refreshed).
+    pub fn push(&mut self, batch: RecordBatch) -> Result<bool> {
+        if batch.num_rows() == 0 {
+            return Ok(false);
+        }
+        self.pending_rows += batch.num_rows();
+        self.pending.push(batch);
+        self.pending_since.get_or_insert_with(Instant::now);
+        let mut closed = false;
+        if self.pending_rows >= ROW_GROUP_ROWS {
+            self.write_pending()?;
+        }
+        if let Some(f) = &self.open {
+            let size = f.writer.bytes_written() as u64 + f.writer.in_progress_size() as u64;
+            if size >= self.cfg_rotate_bytes || f.opened.elapsed() >= self.cfg_rotate_age {
+                self.write_pending()?;
+                closed = self.close_file()?;
+            }
+        }
+        Ok(closed)
+    }
+
+    /// Rotation by age, for tables whose rows trickle in: no row waits in
+    /// memory much longer than the rotation age, so a crash loses little.
+    pub fn tick(&mut self) -> Result<bool> {
+        let age = self.cfg_rotate_age;
+        let due = self.pending_since.is_some_and(|t| t.elapsed() >= age)
+            || self
+                .open
+                .as_ref()
+                .is_some_and(|f| f.opened.elapsed() >= age);
+        if !due {
+            return Ok(false);
+        }
+        self.write_pending()?;
+        self.close_file()
+    }
+
+    fn write_pending(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let schema = self.table.schema();
+        let all = concat_batches(&schema, &self.pending)?;
+        self.pending.clear();
+        self.pending_rows = 0;
+        self.pending_since = None;
+        let sorted = sort_by_ts(&all)?;
+        if self.open.is_none() {
+            self.open_file()?;
+        }
+        let f = self.open.as_mut().expect("opened above");
+        if let Some((lo, hi)) = ts_range(&sorted) {
+            f.min_ts = Some(f.min_ts.map_or(lo, |m| m.min(lo)));
+            f.max_ts = Some(f.max_ts.map_or(hi, |m| m.max(hi)));
+        }
+        f.rows += sorted.num_rows() as u64;
+        f.writer.write(&sorted)?;
+        f.writer.flush()?;
+        Ok(())
+    }
+
+    fn open_file(&mut self) -> Result<()> {
+        let name = format!("part-{:06}.parquet", self.next_index);
+        self.next_index += 1;
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let file = opts
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        let writer = ArrowWriter::try_new(file, self.table.schema(), Some(self.props.clone()))?;
+        self.open = Some(OpenFile {
+            writer,
+            tmp,
+            rel: format!("{}/{name}", self.table.name()),
+            opened: Instant::now(),
+            rows: 0,
+            min_ts: None,
+            max_ts: None,
+        });
+        Ok(())
+    }
+
+    /// Finishes the open file: footer, fsync, rename to its final name.
+    fn close_file(&mut self) -> Result<bool> {
+        let Some(f) = self.open.take() else {
+            return Ok(false);
+        };
+        let file = f.writer.into_inner()?;
+        file.sync_all()?;
+        drop(file);
+        let fin = self.dir.join(f.rel.rsplit('/').next().unwrap());
+        std::fs::rename(&f.tmp, &fin)
+            .with_context(|| format!("renaming {} to {}", f.tmp.display(), fin.display()))?;
+        let bytes = std::fs::metadata(&fin)?.len();
+        self.events += f.rows;
+        self.files.push(FileEntry {
+            path: f.rel,
+            rows: f.rows,
+            bytes,
+            min_ts: f.min_ts,
+            max_ts: f.max_ts,
+        });
+        Ok(true)
+    }
+
+    /// Writes everything still queued and completes the open file.
+    /// A table that saw no events still gets one (empty) file, so every
+    /// reader finds the table and its schema.
+    pub fn finish(&mut self) -> Result<()> {
+        self.write_pending()?;
+        if self.open.is_none() && self.files.is_empty() {
+            self.open_file()?;
+        }
+        self.close_file()?;
+        Ok(())
+    }
+}

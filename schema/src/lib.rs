@@ -1,0 +1,12 @@
+//! The retap trace format, shared by the recorder (which writes it) and the
+//! analyzer (which reads it). Kept free of heavy dependencies so that a
+//! production recorder and a laptop analyzer agree on one definition.
+
+pub mod manifest;
+pub mod summary;
+mod syscall_table;
+pub mod syscalls;
+pub mod tables;
+
+pub use manifest::{FileEntry, Manifest, TableStats, FORMAT_NAME, FORMAT_VERSION};
+pub use tables::Table;

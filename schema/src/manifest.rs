@@ -1,0 +1,196 @@
+//! `trace.json`: what a trace is, where it came from, and how much of it was
+//! lost. Written when recording starts (state "recording"), rewritten at each
+//! file rotation and when recording ends (state "complete"), always via a
+//! temporary file and rename so a reader never sees half a manifest.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub const FORMAT_NAME: &str = "retap-trace";
+/// Bumped when a change would make old readers misread new traces. Readers
+/// accept any trace whose version is <= theirs and refuse newer ones.
+pub const FORMAT_VERSION: u32 = 1;
+pub const MANIFEST_FILE: &str = "trace.json";
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub format: String,
+    pub format_version: u32,
+    /// "recording" while the recorder runs; "complete" once it finalised.
+    pub state: String,
+    pub host: String,
+    pub kernel: String,
+    pub arch: String,
+    pub recorder_version: String,
+    pub command_line: Vec<String>,
+    /// Clock of every `ts` column.
+    pub clock: String,
+    /// Add to a `ts` to get nanoseconds since the Unix epoch.
+    pub wall_clock_offset_ns: i64,
+    pub start_ns: i64,
+    pub end_ns: Option<i64>,
+    /// Probe points attached, e.g. "tp_btf/sys_enter".
+    pub probes: Vec<String>,
+    pub filters: Filters,
+    pub sample_hz: Option<u64>,
+    pub tables: BTreeMap<String, TableStats>,
+    /// Extra files beside the tables (kallsyms, process maps), relative paths.
+    #[serde(default)]
+    pub attachments: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Filters {
+    pub pid: Option<i32>,
+    pub command: Option<String>,
+    pub comm: Option<String>,
+    pub syscalls: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct TableStats {
+    /// Rows written to completed files.
+    pub events: u64,
+    /// Events the kernel could not hand over (ring buffer full), counted in
+    /// the kernel per table.
+    pub dropped: u64,
+    /// Syscall or block completions whose start was lost because the
+    /// in-flight map was full; counted separately so that `dropped` stays
+    /// "events lost to the ring buffer".
+    #[serde(default)]
+    pub unpaired: u64,
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct FileEntry {
+    /// Relative to the trace directory, e.g. "syscalls/part-000000.parquet".
+    pub path: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub min_ts: Option<i64>,
+    pub max_ts: Option<i64>,
+}
+
+impl Manifest {
+    pub fn new() -> Manifest {
+        Manifest {
+            format: FORMAT_NAME.into(),
+            format_version: FORMAT_VERSION,
+            state: "recording".into(),
+            clock: "CLOCK_MONOTONIC".into(),
+            ..Default::default()
+        }
+    }
+
+    pub fn total_events(&self) -> u64 {
+        self.tables.values().map(|t| t.events).sum()
+    }
+
+    pub fn total_dropped(&self) -> u64 {
+        self.tables.values().map(|t| t.dropped + t.unpaired).sum()
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.tables
+            .values()
+            .flat_map(|t| &t.files)
+            .map(|f| f.bytes)
+            .sum()
+    }
+
+    /// Reads and checks `DIR/trace.json`. Errors name the path and what is
+    /// wrong with it.
+    pub fn load(dir: &Path) -> Result<Manifest, String> {
+        let path = dir.join(MANIFEST_FILE);
+        if !dir.is_dir() {
+            return Err(format!("{}: no such trace directory", dir.display()));
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            format!(
+                "{}: cannot read the trace manifest: {e} (is this a retap trace directory?)",
+                path.display()
+            )
+        })?;
+        let m: Manifest = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not a valid trace manifest: {e}", path.display()))?;
+        if m.format != FORMAT_NAME {
+            return Err(format!(
+                "{}: format is {:?}, expected {FORMAT_NAME:?}",
+                path.display(),
+                m.format
+            ));
+        }
+        if m.format_version > FORMAT_VERSION {
+            return Err(format!(
+                "{}: trace format version {} is newer than this retap understands ({FORMAT_VERSION}); upgrade retap",
+                path.display(),
+                m.format_version
+            ));
+        }
+        Ok(m)
+    }
+
+    /// Writes `DIR/trace.json` atomically (temporary file, then rename).
+    pub fn store(&self, dir: &Path) -> std::io::Result<()> {
+        let tmp = dir.join(".trace.json.tmp");
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        write_private(&tmp, text.as_bytes())?;
+        std::fs::rename(&tmp, dir.join(MANIFEST_FILE))
+    }
+}
+
+/// Creates `path` readable by its owner only: traces hold command lines and
+/// file names.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_load_round_trip_and_version_check() {
+        let dir = std::env::temp_dir().join(format!("retap-manifest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut m = Manifest::new();
+        m.host = "h".into();
+        m.tables.insert(
+            "syscalls".into(),
+            TableStats {
+                events: 3,
+                dropped: 1,
+                unpaired: 0,
+                files: vec![],
+            },
+        );
+        m.store(&dir).unwrap();
+        assert_eq!(Manifest::load(&dir).unwrap(), m);
+
+        m.format_version = FORMAT_VERSION + 1;
+        m.store(&dir).unwrap();
+        let err = Manifest::load(&dir).unwrap_err();
+        assert!(err.contains("newer than this retap understands"), "{err}");
+
+        std::fs::write(dir.join(MANIFEST_FILE), "{").unwrap();
+        let err = Manifest::load(&dir).unwrap_err();
+        assert!(err.contains("not a valid trace manifest"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let err = Manifest::load(&dir).unwrap_err();
+        assert!(err.ends_with("no such trace directory"), "{err}");
+    }
+}

@@ -1,0 +1,117 @@
+//! The human summary printed at the end of `retap record` and by
+//! `retap info`: one format, so the two never disagree.
+
+use crate::Manifest;
+
+/// "12.3 MB" style sizes (powers of 1000, as `du --si`).
+pub fn human_bytes(b: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < units.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
+/// Seconds covered by the trace, if it has an end.
+pub fn duration_s(m: &Manifest) -> Option<f64> {
+    m.end_ns.map(|e| (e - m.start_ns) as f64 / 1e9)
+}
+
+/// The one-line summary: events per table, losses, size, bytes per event.
+pub fn one_line(m: &Manifest) -> String {
+    let events = m.total_events();
+    let bytes = m.total_bytes();
+    let per_table: Vec<String> = m
+        .tables
+        .iter()
+        .map(|(name, t)| format!("{name} {}", t.events))
+        .collect();
+    let per_event = if events > 0 {
+        format!("{:.2}", bytes as f64 / events as f64)
+    } else {
+        "-".into()
+    };
+    let dur = duration_s(m)
+        .map(|d| format!(" in {d:.1} s"))
+        .unwrap_or_default();
+    format!(
+        "recorded {events} events{dur} ({}), {} lost, {} on disk, {per_event} bytes/event",
+        per_table.join(", "),
+        m.total_dropped(),
+        human_bytes(bytes),
+    )
+}
+
+/// The loss warning, or None when nothing was lost. Never omitted when
+/// something was: losses must be visible.
+pub fn loss_warning(m: &Manifest) -> Option<String> {
+    let lost = m.total_dropped();
+    if lost == 0 {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for (name, t) in &m.tables {
+        if t.dropped > 0 {
+            parts.push(format!("{name} {} (ring buffer full)", t.dropped));
+        }
+        if t.unpaired > 0 {
+            parts.push(format!("{name} {} (in-flight map full)", t.unpaired));
+        }
+    }
+    Some(format!(
+        "WARNING: {lost} events lost: {}; a larger --ringbuf-mb or narrower --events/--syscalls/-x may help",
+        parts.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TableStats;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1000), "1.0 kB");
+        assert_eq!(human_bytes(12_345_678), "12.3 MB");
+    }
+
+    #[test]
+    fn summary_and_warning() {
+        let mut m = Manifest::new();
+        m.start_ns = 0;
+        m.end_ns = Some(2_000_000_000);
+        m.tables.insert(
+            "net".into(),
+            TableStats {
+                events: 10,
+                dropped: 0,
+                unpaired: 0,
+                files: vec![crate::FileEntry {
+                    path: "net/part-000000.parquet".into(),
+                    rows: 10,
+                    bytes: 40,
+                    min_ts: None,
+                    max_ts: None,
+                }],
+            },
+        );
+        assert_eq!(
+            one_line(&m),
+            "recorded 10 events in 2.0 s (net 10), 0 lost, 40 B on disk, 4.00 bytes/event"
+        );
+        assert_eq!(loss_warning(&m), None);
+        m.tables.get_mut("net").unwrap().dropped = 1234;
+        assert_eq!(
+            loss_warning(&m).unwrap(),
+            "WARNING: 1234 events lost: net 1234 (ring buffer full); a larger --ringbuf-mb or narrower --events/--syscalls/-x may help"
+        );
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what retap needs from the system on a fresh Debian machine:
+# clang/llvm compile bpf/*.bpf.c, libelf/zlib headers and pkg-config build the
+# vendored libbpf, bpftool is not needed (vmlinux types are hand-kept in bpf/).
+# bpftrace, perf and DuckDB are the independent peers the tests and benchmarks
+# compare against. Idempotent: does nothing when everything is already there.
+set -euo pipefail
+need=()
+command -v clang >/dev/null || need+=(clang)
+command -v llvm-strip >/dev/null || need+=(llvm)
+[ -e /usr/include/libelf.h ] || need+=(libelf-dev)
+[ -e /usr/include/zlib.h ] || need+=(zlib1g-dev)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v bpftrace >/dev/null || need+=(bpftrace)
+command -v perf >/dev/null || need+=(linux-perf)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: need root to install: ${need[*]}" >&2; exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install -q duckdb
+# tracefs: the recorder reads tracepoint ids from it on some libbpf paths.
+if [ "$(id -u)" -eq 0 ] && [ ! -e /sys/kernel/tracing/events ]; then
+  mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
+fi
