@@ -1,1 +1,7 @@
+//! retap's analysis half. Reads traces written by the recorder; never
+//! depends on it (only on retap_schema), so it builds on machines without
+//! libbpf.
 
+pub mod info;
+pub mod trace;
+pub mod wallclock;

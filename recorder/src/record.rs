@@ -104,6 +104,13 @@ fn create_trace_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("creating {}", dir.display()))
 }
 
+/// True when `cmd` has no shell syntax: words of ordinary characters only.
+fn is_plain(cmd: &str) -> bool {
+    cmd.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c.is_ascii_whitespace() || "_-./,:+@%=".contains(c))
+        && !cmd.split_whitespace().next().unwrap_or("").contains('=')
+}
+
 /// A forked child that waits on a pipe before exec'ing `sh -c CMD`, so that
 /// its pid can be put in the filter before it runs anything.
 struct GatedChild {
@@ -113,12 +120,23 @@ struct GatedChild {
 
 impl GatedChild {
     fn spawn(cmd: &str) -> Result<GatedChild> {
-        let sh = CString::new("/bin/sh")?;
-        let argv = [
-            CString::new("sh")?,
-            CString::new("-c")?,
-            CString::new(cmd).context("-c: the command contains a NUL byte")?,
-        ];
+        // A plain command line runs directly, so the trace holds the
+        // command's own calls and not a shell's; anything with shell syntax
+        // goes through /bin/sh -c.
+        let argv: Vec<CString> = if is_plain(cmd) {
+            cmd.split_whitespace()
+                .map(CString::new)
+                .collect::<Result<_, _>>()?
+        } else {
+            vec![
+                CString::new("/bin/sh")?,
+                CString::new("-c")?,
+                CString::new(cmd).context("-c: the command contains a NUL byte")?,
+            ]
+        };
+        if argv.is_empty() {
+            bail!("-c: the command is empty");
+        }
         let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
         argv_ptrs.push(std::ptr::null());
         let mut fds = [0; 2];
@@ -140,7 +158,7 @@ impl GatedChild {
                 if n != 1 {
                     libc::_exit(127);
                 }
-                libc::execv(sh.as_ptr(), argv_ptrs.as_ptr());
+                libc::execvp(argv_ptrs[0], argv_ptrs.as_ptr());
                 libc::_exit(127);
             }
         }
@@ -242,7 +260,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     let tables = resolve_tables(&args)?;
     let syscall_nrs = resolve_syscalls(&args.syscalls)?;
     let rb = args.ringbuf_size;
-    if !rb.is_power_of_two() || rb < 4096 || rb > (1 << 30) {
+    if !rb.is_power_of_two() || !(4096..=(1 << 30)).contains(&rb) {
         bail!("--ringbuf-size must be a power of two between 4K and 1G, not {rb}");
     }
     if let Some(c) = &args.comm {
@@ -492,4 +510,17 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         eprintln!("retap-record: {w}");
     }
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plain_commands_skip_the_shell() {
+        assert!(super::is_plain("/usr/bin/make -j2 all"));
+        assert!(super::is_plain("prog --x=1 a.b,c"));
+        assert!(!super::is_plain("make && make install"));
+        assert!(!super::is_plain("echo $HOME"));
+        assert!(!super::is_plain("A=1 prog"));
+        assert!(!super::is_plain("ls > out"));
+    }
 }

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 
 use anyhow::Result;
 use arrow::record_batch::RecordBatch;
-use retap_schema::{Manifest, Table, TableStats};
+use retap_schema::{Manifest, Table};
 
 use crate::sink::{SinkConfig, TableSink};
 
@@ -60,10 +60,7 @@ impl Writer {
 /// Fills the manifest's per-table entries from the sinks.
 pub fn table_stats(manifest: &mut Manifest, sinks: &BTreeMap<Table, TableSink>) {
     for (t, s) in sinks {
-        let e = manifest
-            .tables
-            .entry(t.name().to_string())
-            .or_insert_with(TableStats::default);
+        let e = manifest.tables.entry(t.name().to_string()).or_default();
         e.events = s.events;
         e.files = s.files.clone();
     }

@@ -1,0 +1,142 @@
+//! A workload whose every system call is known in advance, for the
+//! recorder's end-to-end tests and the benchmarks. It uses raw libc calls
+//! so that nothing else (buffering, retries) adds or merges syscalls.
+//!
+//!   retap-workload calls [--sync N] [--write N --write-base L] [--udp M --udp-base S]
+//!                        [--sleep-ms MS] [--fork-exit CODE]
+//!   retap-workload loop getppid N      tight loop, for cost measurements
+//!
+//! `calls` prints what it did as `key=value` lines on stdout (pids of forked
+//! children, the UDP port) so tests can match the trace against it.
+
+use std::ffi::CString;
+
+fn arg_after(args: &[String], flag: &str) -> Option<u64> {
+    let i = args.iter().position(|a| a == flag)?;
+    args.get(i + 1)?.parse().ok()
+}
+
+fn fail(what: &str) -> ! {
+    eprintln!(
+        "retap-workload: {what}: {}",
+        std::io::Error::last_os_error()
+    );
+    std::process::exit(2)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("calls") => calls(&args),
+        Some("loop") => {
+            let n = args
+                .get(3)
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(1_000_000);
+            match args.get(2).map(String::as_str) {
+                Some("getppid") => {
+                    for _ in 0..n {
+                        // SAFETY: getppid has no preconditions.
+                        unsafe { libc::getppid() };
+                    }
+                }
+                _ => fail("loop: only getppid is known"),
+            }
+        }
+        _ => {
+            eprintln!("usage: retap-workload calls [...] | loop getppid N");
+            std::process::exit(2)
+        }
+    }
+}
+
+fn calls(args: &[String]) {
+    let syncs = arg_after(args, "--sync").unwrap_or(0);
+    let writes = arg_after(args, "--write").unwrap_or(0);
+    let write_base = arg_after(args, "--write-base").unwrap_or(100);
+    let udp = arg_after(args, "--udp").unwrap_or(0);
+    let udp_base = arg_after(args, "--udp-base").unwrap_or(1000);
+    let sleep_ms = arg_after(args, "--sleep-ms");
+    let fork_exit = arg_after(args, "--fork-exit");
+    let mut out = String::new();
+    // SAFETY (whole block): plain libc calls on buffers and fds we own.
+    unsafe {
+        for _ in 0..syncs {
+            libc::sync();
+        }
+        if writes > 0 {
+            let path = CString::new("/dev/null").unwrap();
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY);
+            if fd < 0 {
+                fail("open /dev/null");
+            }
+            let buf = vec![b'x'; (write_base + writes) as usize];
+            for i in 0..writes {
+                libc::write(
+                    fd,
+                    buf.as_ptr() as *const libc::c_void,
+                    (write_base + i) as usize,
+                );
+            }
+            out.push_str(&format!("null_fd={fd}\n"));
+            libc::close(fd);
+        }
+        if udp > 0 {
+            let rx = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+            let tx = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+            if rx < 0 || tx < 0 {
+                fail("socket");
+            }
+            let mut addr: libc::sockaddr_in = std::mem::zeroed();
+            addr.sin_family = libc::AF_INET as u16;
+            addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+            let alen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            if libc::bind(rx, &addr as *const _ as *const libc::sockaddr, alen) != 0 {
+                fail("bind");
+            }
+            let mut bound: libc::sockaddr_in = std::mem::zeroed();
+            let mut blen = alen;
+            libc::getsockname(rx, &mut bound as *mut _ as *mut libc::sockaddr, &mut blen);
+            let buf = vec![b'u'; (udp_base + udp) as usize];
+            let mut rbuf = vec![0u8; 65536];
+            for i in 0..udp {
+                let n = libc::sendto(
+                    tx,
+                    buf.as_ptr() as *const libc::c_void,
+                    (udp_base + i) as usize,
+                    0,
+                    &bound as *const _ as *const libc::sockaddr,
+                    alen,
+                );
+                if n < 0 {
+                    fail("sendto");
+                }
+                libc::recv(rx, rbuf.as_mut_ptr() as *mut libc::c_void, rbuf.len(), 0);
+            }
+            out.push_str(&format!("udp_port={}\n", u16::from_be(bound.sin_port)));
+            libc::close(tx);
+            libc::close(rx);
+        }
+        if let Some(ms) = sleep_ms {
+            let ts = libc::timespec {
+                tv_sec: (ms / 1000) as libc::time_t,
+                tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+            };
+            libc::nanosleep(&ts, std::ptr::null_mut());
+        }
+        if let Some(code) = fork_exit {
+            let pid = libc::fork();
+            if pid < 0 {
+                fail("fork");
+            }
+            if pid == 0 {
+                libc::_exit(code as i32);
+            }
+            let mut st = 0;
+            libc::waitpid(pid, &mut st, 0);
+            out.push_str(&format!("child_pid={pid}\n"));
+        }
+        out.push_str(&format!("pid={}\n", libc::getpid()));
+        libc::write(1, out.as_ptr() as *const libc::c_void, out.len());
+    }
+}

@@ -1,0 +1,530 @@
+//! End-to-end tests of the recorder: record a workload whose every call is
+//! known (retap-workload) and check each count and length in the trace,
+//! through retap's own Parquet reading and through DuckDB, independently.
+//! They need root (BPF); elsewhere each test says why it skipped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, AsArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Int64Type};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+const RECORD: &str = env!("CARGO_BIN_EXE_retap-record");
+const WORKLOAD: &str = env!("CARGO_BIN_EXE_retap-workload");
+
+fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+macro_rules! need_root {
+    () => {
+        if !is_root() {
+            eprintln!("SKIPPED: needs root to load BPF programs (CI runs as root)");
+            return;
+        }
+    };
+}
+
+fn record(dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(RECORD)
+        .arg("-o")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run retap-record");
+    assert!(
+        out.status.success(),
+        "retap-record failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Every row of a table, read with the parquet crate (retap's own reader).
+fn read_table(dir: &Path, table: &str) -> Vec<RecordBatch> {
+    let mut out = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(table))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    files.sort();
+    for f in files {
+        let r = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(f).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        out.extend(r.map(|b| b.unwrap()));
+    }
+    out
+}
+
+fn ints(batches: &[RecordBatch], col: &str) -> Vec<Option<i64>> {
+    let mut v = Vec::new();
+    for b in batches {
+        let a = cast(b.column_by_name(col).unwrap(), &DataType::Int64).unwrap();
+        let a = a.as_primitive::<Int64Type>();
+        v.extend((0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i))));
+    }
+    v
+}
+
+fn strs(batches: &[RecordBatch], col: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    for b in batches {
+        let a = cast(b.column_by_name(col).unwrap(), &DataType::Utf8).unwrap();
+        let a = a.as_string::<i32>();
+        v.extend((0..a.len()).map(|i| a.value(i).to_string()));
+    }
+    v
+}
+
+/// Runs a query in DuckDB over the trace (tables as views) and returns the
+/// rows, fields separated by '|'.
+fn duck(dir: &Path, sql: &str) -> Vec<String> {
+    let script = r#"
+import duckdb, os, sys
+d = sys.argv[1]
+con = duckdb.connect()
+for t in os.listdir(d):
+    if os.path.isdir(os.path.join(d, t)) and any(f.endswith('.parquet') for f in os.listdir(os.path.join(d, t))):
+        con.sql(f"create view {t} as select * from read_parquet('{d}/{t}/*.parquet')")
+for row in con.sql(sys.argv[2]).fetchall():
+    print('|'.join('NULL' if v is None else str(v) for v in row))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(dir)
+        .arg(sql)
+        .output()
+        .expect("python3 with duckdb (scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "duckdb: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn kv(stdout: &[u8], key: &str) -> i64 {
+    let text = String::from_utf8_lossy(stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("workload did not print {key}: {text}"))
+        .parse()
+        .unwrap()
+}
+
+fn manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("trace.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_known_workload_is_recorded_exactly() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let (syncs, writes, wbase, udp, ubase) = (7, 11, 100, 5, 1000);
+    let cmd = format!(
+        "{WORKLOAD} calls --sync {syncs} --write {writes} --write-base {wbase} --udp {udp} --udp-base {ubase} --sleep-ms 10 --fork-exit 3"
+    );
+    let out = record(&dir, &["--events", "syscalls,processes,net", "-c", &cmd]);
+    let pid = kv(&out.stdout, "pid");
+    let child = kv(&out.stdout, "child_pid");
+    let null_fd = kv(&out.stdout, "null_fd");
+
+    // --- retap's own reading ---
+    let sc = read_table(&dir, "syscalls");
+    let (pids, names, args0, args2, rets, durs) = (
+        ints(&sc, "pid"),
+        strs(&sc, "syscall"),
+        ints(&sc, "arg0"),
+        ints(&sc, "arg2"),
+        ints(&sc, "ret"),
+        ints(&sc, "dur_ns"),
+    );
+    let mine = |i: usize| pids[i] == Some(pid);
+    let count = |name: &str| {
+        (0..sc.iter().map(|b| b.num_rows()).sum())
+            .filter(|&i| mine(i) && names[i] == name)
+            .count()
+    };
+    assert_eq!(count("sync"), syncs);
+    let mut write_lens: Vec<i64> = (0..names.len())
+        .filter(|&i| mine(i) && names[i] == "write" && args0[i] == Some(null_fd))
+        .map(|i| {
+            assert_eq!(rets[i], args2[i], "a write to /dev/null returns its length");
+            args2[i].unwrap()
+        })
+        .collect();
+    write_lens.sort();
+    assert_eq!(
+        write_lens,
+        (wbase..wbase + writes as i64).collect::<Vec<_>>()
+    );
+    assert_eq!(count("sendto"), udp);
+    let sleeps: Vec<i64> = (0..names.len())
+        .filter(|&i| mine(i) && (names[i] == "nanosleep" || names[i] == "clock_nanosleep"))
+        .map(|i| durs[i].unwrap())
+        .collect();
+    assert_eq!(sleeps.len(), 1);
+    assert!(sleeps[0] >= 10_000_000, "slept {} ns", sleeps[0]);
+    // exit_group never returns: present once per process, without ret/dur.
+    let exits: Vec<usize> = (0..names.len())
+        .filter(|&i| names[i] == "exit_group" && (pids[i] == Some(pid) || pids[i] == Some(child)))
+        .collect();
+    assert_eq!(exits.len(), 2);
+    assert!(exits
+        .iter()
+        .all(|&i| rets[i].is_none() && durs[i].is_none()));
+
+    let pr = read_table(&dir, "processes");
+    let (ev, ppid, cpid, code, fname, ppids) = (
+        strs(&pr, "event"),
+        ints(&pr, "pid"),
+        ints(&pr, "child_pid"),
+        ints(&pr, "exit_code"),
+        strs(&pr, "filename"),
+        ints(&pr, "ppid"),
+    );
+    let n = ev.len();
+    assert!(
+        (0..n).any(|i| ev[i] == "exec"
+            && ppid[i] == Some(pid)
+            && fname[i].ends_with("/retap-workload")),
+        "exec of the workload with its file name"
+    );
+    assert!((0..n).any(|i| ev[i] == "fork" && ppid[i] == Some(pid) && cpid[i] == Some(child)));
+    assert!((0..n).any(|i| ev[i] == "exit"
+        && ppid[i] == Some(child)
+        && code[i] == Some(3 << 8)
+        && ppids[i] == Some(pid)));
+
+    let net = read_table(&dir, "net");
+    let (dirn, dev, len, npid) = (
+        strs(&net, "direction"),
+        strs(&net, "dev_name"),
+        ints(&net, "length"),
+        ints(&net, "pid"),
+    );
+    let lens = |d: &str| {
+        let mut v: Vec<i64> = (0..dirn.len())
+            .filter(|&i| dirn[i] == d && dev[i] == "lo" && npid[i] == Some(pid))
+            .map(|i| len[i].unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    // Ethernet (14) + IPv4 (20) + UDP (8) headers on transmit; the Ethernet
+    // header is already pulled when netif_receive_skb sees the packet.
+    assert_eq!(
+        lens("tx"),
+        (ubase + 42..ubase + 42 + udp as i64).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        lens("rx"),
+        (ubase + 28..ubase + 28 + udp as i64).collect::<Vec<_>>()
+    );
+
+    // --- the same facts through DuckDB ---
+    let q = |sql: &str| duck(&dir, sql);
+    assert_eq!(
+        q(&format!(
+            "select count(*) from syscalls where pid={pid} and syscall='sync'"
+        )),
+        [syncs.to_string()]
+    );
+    assert_eq!(
+        q(&format!("select count(*), sum(arg2), min(arg2), max(arg2), count(*) filter (where ret = arg2) from syscalls where pid={pid} and syscall='write' and arg0={null_fd}")),
+        [format!("{writes}|{}|{wbase}|{}|{writes}", (wbase..wbase + writes as i64).sum::<i64>(), wbase + writes as i64 - 1)]
+    );
+    assert_eq!(
+        q(&format!("select direction, count(*), min(length), max(length) from net where pid={pid} and dev_name='lo' group by 1 order by 1")),
+        [format!("rx|{udp}|{}|{}", ubase + 28, ubase + 27 + udp as i64), format!("tx|{udp}|{}|{}", ubase + 42, ubase + 41 + udp as i64)]
+    );
+    assert_eq!(
+        q(&format!("select count(*) from syscalls where syscall in ('nanosleep','clock_nanosleep') and pid={pid} and dur_ns >= 10000000")),
+        ["1"]
+    );
+    assert_eq!(
+        q(&format!(
+            "select exit_code from processes where event='exit' and pid={child}"
+        )),
+        ["768"]
+    );
+
+    // The manifest agrees with the files, nothing was lost, files are private.
+    let m = manifest(&dir);
+    assert_eq!(m["state"], "complete");
+    for t in ["syscalls", "processes", "net"] {
+        let rows: u64 = read_table(&dir, t)
+            .iter()
+            .map(|b| b.num_rows() as u64)
+            .sum();
+        assert_eq!(m["tables"][t]["events"].as_u64().unwrap(), rows, "{t}");
+        assert_eq!(m["tables"][t]["dropped"].as_u64().unwrap(), 0, "{t}");
+        for f in m["tables"][t]["files"].as_array().unwrap() {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(dir.join(f["path"].as_str().unwrap())).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        }
+    }
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        summary.contains("recorded ") && summary.contains(" 0 lost"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn sigint_leaves_a_finalised_trace() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let child = Command::new(RECORD)
+        .arg("-o")
+        .arg(&dir)
+        .args(["--events", "syscalls,processes"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = manifest(&dir);
+    assert_eq!(m["state"], "complete");
+    assert!(m["end_ns"].as_i64().unwrap() > m["start_ns"].as_i64().unwrap());
+    let rows = duck(&dir, "select count(*) from syscalls")[0]
+        .parse::<u64>()
+        .unwrap();
+    assert_eq!(m["tables"]["syscalls"]["events"].as_u64().unwrap(), rows);
+    assert!(rows > 0, "a system always makes some syscalls in 1.5 s");
+}
+
+#[test]
+fn sigkill_leaves_completed_files_readable_and_info_reports_the_torn_one() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let mut rec = Command::new(RECORD)
+        .arg("-o")
+        .arg(&dir)
+        .args([
+            "--events",
+            "syscalls",
+            "--rotate-size",
+            "256K",
+            "--syscalls",
+            "getppid",
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut load = Command::new(WORKLOAD)
+        .args(["loop", "getppid", "200000000"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let sdir = dir.join("syscalls");
+    loop {
+        let names: Vec<String> = std::fs::read_dir(&sdir)
+            .map(|rd| {
+                rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let done = names.iter().filter(|n| n.ends_with(".parquet")).count();
+        let torn = names.iter().any(|n| n.ends_with(".tmp"));
+        if done >= 1 && torn {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no completed + open file within 60 s: {names:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    rec.kill().unwrap();
+    rec.wait().unwrap();
+    load.kill().unwrap();
+    load.wait().unwrap();
+    // Every completed file reads in DuckDB.
+    let rows = duck(&dir, "select count(*) from syscalls")[0]
+        .parse::<u64>()
+        .unwrap();
+    assert!(rows > 0);
+    // retap info says the recording did not finish and names the torn file.
+    let trace = retap_analyzer::trace::Trace::open(&dir).unwrap();
+    let text = retap_analyzer::info::render(&trace);
+    assert!(text.contains("did not finish"), "{text}");
+    assert!(
+        text.contains("DAMAGED") && text.contains(".tmp") && text.contains("torn"),
+        "{text}"
+    );
+    assert_eq!(
+        trace.table(retap_schema::Table::Syscalls).unwrap().rows(),
+        rows
+    );
+}
+
+#[test]
+fn a_tiny_ring_buffer_counts_every_loss() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let n = 300_000;
+    let out = record(
+        &dir,
+        &[
+            "--events",
+            "syscalls",
+            "--syscalls",
+            "getppid",
+            "--ringbuf-size",
+            "8K",
+            "-c",
+            &format!("{WORKLOAD} loop getppid {n}"),
+        ],
+    );
+    let m = manifest(&dir);
+    let dropped = m["tables"]["syscalls"]["dropped"].as_u64().unwrap();
+    let unpaired = m["tables"]["syscalls"]["unpaired"].as_u64().unwrap();
+    let rows = duck(
+        &dir,
+        "select count(*) from syscalls where syscall='getppid'",
+    )[0]
+    .parse::<u64>()
+    .unwrap();
+    assert!(
+        dropped > 0,
+        "an 8 KiB ring buffer must overflow under {n} calls"
+    );
+    assert_eq!(
+        rows + dropped + unpaired,
+        n,
+        "recorded {rows} + lost {dropped}+{unpaired}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("WARNING: {} events lost", dropped + unpaired)),
+        "{err}"
+    );
+}
+
+#[test]
+fn without_privileges_the_error_says_what_is_needed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let out = if is_root() {
+        // Drop to nobody with no capabilities, as a user without sudo would be.
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+            ])
+            .arg(RECORD)
+            .arg("-o")
+            .arg(&dir)
+            .output()
+            .expect("setpriv (util-linux)")
+    } else {
+        Command::new(RECORD).arg("-o").arg(&dir).output().unwrap()
+    };
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim(),
+        "retap-record: recording needs root, or the CAP_BPF and CAP_PERFMON capabilities (this process has neither); run it with sudo"
+    );
+    assert!(
+        !dir.exists(),
+        "nothing is created when recording cannot start"
+    );
+}
+
+#[test]
+fn vfs_records_where_the_kernel_can_and_says_why_not_where_it_cannot() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let out = Command::new(RECORD)
+        .arg("-o")
+        .arg(&dir)
+        .args([
+            "--events",
+            "vfs",
+            "-c",
+            &format!("{WORKLOAD} calls --write 20"),
+        ])
+        .output()
+        .unwrap();
+    let kprobes = Path::new("/sys/bus/event_source/devices/kprobe/type").exists();
+    if out.status.success() {
+        let rows = duck(
+            &dir,
+            "select count(*) from vfs where op='write' and bytes >= 100",
+        )[0]
+        .parse::<u64>()
+        .unwrap();
+        assert!(rows >= 20, "vfs_write rows: {rows}");
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!kprobes, "kprobes exist, yet vfs failed: {err}");
+        assert!(
+            err.contains("--events vfs needs fentry/fexit or kprobes, and this kernel lacks both")
+                && err.contains("CONFIG_KPROBES"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn bad_options_are_clear_errors() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--events", "syscalls,bogus"],
+            "--events: unknown table \"bogus\"",
+        ),
+        (
+            &["--syscalls", "read,notacall"],
+            "--syscalls: \"notacall\" is not a syscall",
+        ),
+        (&["-x", "999999999"], "-x 999999999: no such process"),
+        (
+            &["--ringbuf-size", "12K"],
+            "--ringbuf-size must be a power of two",
+        ),
+        (
+            &["--comm", "a-very-long-command-name"],
+            "--comm: \"a-very-long-command-name\" cannot match",
+        ),
+    ];
+    for (i, (args, msg)) in cases.iter().enumerate() {
+        let out = Command::new(RECORD)
+            .arg("-o")
+            .arg(tmp.path().join(i.to_string()))
+            .args(*args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(msg), "{args:?}: {err}");
+    }
+}
