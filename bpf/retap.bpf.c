@@ -29,7 +29,7 @@ const volatile u64 wakeup_bytes = 1 << 20; /* wake the reader past this much */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 32 << 20);
+	__uint(max_entries, 8 << 20); /* resized by the loader */
 } events SEC(".maps");
 
 /* Per-CPU loss counters: [kind] ring buffer full, [NR_KINDS + kind] start

@@ -75,6 +75,10 @@ pub struct TableRows {
 enum Cols {
     Syscalls {
         arch: &'static str,
+        /// Arguments each syscall really takes, by number; registers past
+        /// that hold leftovers, which are stored as 0 (they are not
+        /// arguments, and noise costs bytes on disk).
+        arity: Vec<u8>,
         syscall: Dict,
         nr: Int32Builder,
         args: [Int64Builder; 6],
@@ -147,6 +151,7 @@ impl TableRows {
         let cols = match table {
             Table::Syscalls => Cols::Syscalls {
                 arch,
+                arity: Vec::new(),
                 syscall: Dict::new(),
                 nr: Int32Builder::new(),
                 args: Default::default(),
@@ -200,6 +205,14 @@ impl TableRows {
         }
     }
 
+    /// Sets how many arguments each syscall number takes (syscalls table
+    /// only); numbers not covered keep all six registers.
+    pub fn set_syscall_arity(&mut self, table: Vec<u8>) {
+        if let Cols::Syscalls { arity, .. } = &mut self.cols {
+            *arity = table;
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.rows
     }
@@ -216,6 +229,7 @@ impl TableRows {
             (
                 Cols::Syscalls {
                     arch,
+                    arity,
                     syscall,
                     nr,
                     args,
@@ -224,14 +238,15 @@ impl TableRows {
                 },
                 Record::Syscall(s),
             ) => {
+                let n = arity.get(s.nr as usize).copied().unwrap_or(6) as usize;
                 self.c.push(&s.h);
                 match syscalls::name(arch, s.nr as i64) {
                     Some(n) => syscall.append_value(n),
                     None => syscall.append_value(format!("syscall_{}", s.nr)),
                 }
                 nr.append_value(s.nr as i32);
-                for (b, a) in args.iter_mut().zip(s.args) {
-                    b.append_value(a as i64);
+                for (i, (b, a)) in args.iter_mut().zip(s.args).enumerate() {
+                    b.append_value(if i < n { a as i64 } else { 0 });
                 }
                 if done(&s.h) {
                     ret.append_value(s.ret);
@@ -574,6 +589,36 @@ mod tests {
             assert_eq!(b.schema(), t.schema());
             assert!(rows.is_empty());
         }
+    }
+
+    #[test]
+    fn arguments_past_the_arity_are_zero() {
+        let mut rows = TableRows::new(Table::Syscalls, "x86_64");
+        rows.set_syscall_arity(vec![3]);
+        for nr in [0, 1] {
+            rows.push(&Record::Syscall(Syscall {
+                h: hdr(0, 1),
+                dur: 1,
+                ret: 0,
+                args: [7; 6],
+                nr,
+            }));
+        }
+        let b = rows.finish();
+        let arg = |i: usize| {
+            let a = b.column_by_name(&format!("arg{i}")).unwrap();
+            let a = a
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .unwrap();
+            (a.value(0), a.value(1))
+        };
+        assert_eq!(arg(2), (7, 7));
+        assert_eq!(
+            arg(3),
+            (0, 7),
+            "read takes 3 arguments; nr 1 is unknown here"
+        );
     }
 
     #[test]

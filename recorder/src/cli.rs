@@ -44,8 +44,9 @@ pub struct RecordArgs {
     /// CPU sampling rate per CPU for the samples table.
     #[arg(long, default_value_t = 99, value_name = "HZ")]
     pub sample_hz: u64,
-    /// BPF ring buffer size (power of two; K/M suffixes).
-    #[arg(long, default_value = "32M", value_parser = parse_size, value_name = "SIZE")]
+    /// BPF ring buffer size (power of two; K/M suffixes). 8M holds ~50 ms of
+    /// one core's syscalls; the reader wakes when a quarter is filled.
+    #[arg(long, default_value = "8M", value_parser = parse_size, value_name = "SIZE")]
     pub ringbuf_size: u64,
     /// Start a new Parquet file once the current one reaches this size.
     #[arg(long, default_value = "256M", value_parser = parse_size, value_name = "SIZE")]

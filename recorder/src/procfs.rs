@@ -99,9 +99,12 @@ pub fn save_symbols(trace: &Path, pids: &[i32]) -> Vec<String> {
     if std::fs::create_dir_all(dir.join("maps")).is_err() {
         return saved;
     }
+    // kallsyms is ~5 MB of text on a typical kernel and ~0.7 MB in zstd.
     if let Ok(k) = std::fs::read("/proc/kallsyms") {
-        if retap_schema::manifest::write_private(&dir.join("kallsyms"), &k).is_ok() {
-            saved.push("symbols/kallsyms".to_string());
+        if let Ok(z) = zstd::encode_all(&k[..], 9) {
+            if retap_schema::manifest::write_private(&dir.join("kallsyms.zst"), &z).is_ok() {
+                saved.push("symbols/kallsyms.zst".to_string());
+            }
         }
     }
     for pid in pids {
@@ -154,5 +157,77 @@ mod tests {
         // Realtime is after 2020 once the monotonic part is added back.
         assert!(mono + off > 1_577_836_800_000_000_000);
         assert!(!online_cpus().is_empty());
+    }
+}
+
+/// The kernel's own description of each syscall's arguments (type, name),
+/// from the syscall trace events in tracefs. Empty when the kernel has no
+/// syscall trace events (CONFIG_FTRACE_SYSCALLS off) or tracefs is absent.
+pub fn syscall_signatures() -> std::collections::BTreeMap<String, Vec<(String, String)>> {
+    let mut out = std::collections::BTreeMap::new();
+    for base in [
+        "/sys/kernel/tracing/events/syscalls",
+        "/sys/kernel/debug/tracing/events/syscalls",
+    ] {
+        let Ok(rd) = std::fs::read_dir(base) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let dname = e.file_name().to_string_lossy().into_owned();
+            let Some(name) = dname.strip_prefix("sys_enter_") else {
+                continue;
+            };
+            let Ok(fmt) = std::fs::read_to_string(e.path().join("format")) else {
+                continue;
+            };
+            out.insert(name.to_string(), parse_format_args(&fmt));
+        }
+        if !out.is_empty() {
+            break;
+        }
+    }
+    out
+}
+
+/// Argument fields of a sys_enter_* format file: those after __syscall_nr.
+fn parse_format_args(fmt: &str) -> Vec<(String, String)> {
+    let mut args = Vec::new();
+    let mut seen_nr = false;
+    for line in fmt.lines() {
+        let Some(decl) = line.trim().strip_prefix("field:") else {
+            continue;
+        };
+        let decl = decl.split(';').next().unwrap_or("").trim();
+        if decl.ends_with("__syscall_nr") {
+            seen_nr = true;
+            continue;
+        }
+        if !seen_nr {
+            continue;
+        }
+        let split = decl
+            .rfind(|c: char| c == ' ' || c == '*')
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        let (ty, name) = decl.split_at(split);
+        args.push((ty.trim().to_string(), name.to_string()));
+    }
+    args
+}
+
+#[cfg(test)]
+mod format_tests {
+    #[test]
+    fn format_file_arguments() {
+        let fmt = "name: sys_enter_read\nformat:\n\tfield:int common_pid;\toffset:4;\n\n\tfield:int __syscall_nr;\toffset:8;\n\tfield:unsigned int fd;\toffset:16;\n\tfield:char * buf;\toffset:24;\n\tfield:size_t count;\toffset:32;\n";
+        let a = super::parse_format_args(fmt);
+        assert_eq!(
+            a,
+            vec![
+                ("unsigned int".to_string(), "fd".to_string()),
+                ("char *".to_string(), "buf".to_string()),
+                ("size_t".to_string(), "count".to_string())
+            ]
+        );
     }
 }

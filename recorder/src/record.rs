@@ -337,11 +337,22 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         },
         m.clone(),
     )?;
+    let signatures = procfs::syscall_signatures();
+    let mut arity = vec![6u8; syscalls::MAX_NR];
+    for (name, args) in &signatures {
+        if let Some(nr) = syscalls::number(arch, name) {
+            arity[nr as usize] = args.len().min(6) as u8;
+        }
+    }
+    let mut rows: BTreeMap<Table, TableRows> = tables
+        .iter()
+        .map(|t| (*t, TableRows::new(*t, arch)))
+        .collect();
+    if let Some(r) = rows.get_mut(&Table::Syscalls) {
+        r.set_syscall_arity(arity);
+    }
     let collector = Rc::new(RefCell::new(Collector {
-        rows: tables
-            .iter()
-            .map(|t| (*t, TableRows::new(*t, arch)))
-            .collect(),
+        rows,
         received: [0; 6],
         malformed: 0,
         tx: writer.tx.clone(),
@@ -477,6 +488,11 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
             pids.push(p);
         }
         m.attachments = procfs::save_symbols(&dir, &pids);
+    }
+    if tables.contains(&Table::Syscalls) && !signatures.is_empty() {
+        let text = serde_json::to_string(&signatures)?;
+        manifest::write_private(&dir.join("syscall_signatures.json"), text.as_bytes())?;
+        m.attachments.push("syscall_signatures.json".into());
     }
     m.end_ns = Some(end_ns);
     m.state = "complete".into();
