@@ -206,7 +206,7 @@ fn parse_format_args(fmt: &str) -> Vec<(String, String)> {
             continue;
         }
         let split = decl
-            .rfind(|c: char| c == ' ' || c == '*')
+            .rfind([' ', '*'])
             .map(|i| i + 1)
             .unwrap_or(0);
         let (ty, name) = decl.split_at(split);
