@@ -27,6 +27,10 @@ const volatile bool filter_syscalls = false;
 const volatile bool want_procs = false;
 const volatile u64 wakeup_bytes = 1 << 20; /* wake the reader past this much */
 
+/* Set by the recorder when it stops: proc_exit then only hands over
+ * syscalls still in flight and writes no more process rows. */
+volatile bool stopping = false;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20); /* resized by the loader */
@@ -56,8 +60,7 @@ struct {
 	__type(value, u8);
 } syscall_filter SEC(".maps");
 
-/* A syscall between sys_enter and sys_exit, by thread id. The recorder
- * walks this map at stop to write syscalls still in flight. */
+/* A syscall between sys_enter and sys_exit, per thread. */
 struct inflight {
 	u64 ts;
 	u64 args[6];
@@ -69,10 +72,15 @@ struct inflight {
 	char comm[16];
 };
 
+/* Task-local storage rather than a hash map keyed by tid: no hashing, no
+ * bucket lock, no delete on the hot path (ts = 0 marks "no syscall in
+ * flight"), and the kernel frees it when the thread exits. The recorder
+ * reads what is left in flight at stop through the dump_inflight task
+ * iterator. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct inflight);
 } syscalls_inflight SEC(".maps");
 
@@ -164,32 +172,34 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		if (!on || !*on)
 			return 0;
 	}
-	struct inflight v;
-	v.ts = bpf_ktime_get_ns();
-	v.nr = id;
-	v.pid = pid_tgid >> 32;
-	v.uid = (u32)bpf_get_current_uid_gid();
-	v.cpu = bpf_get_smp_processor_id();
-	v.pad = 0;
-#if defined(__TARGET_ARCH_x86)
-	v.args[0] = regs->di;
-	v.args[1] = regs->si;
-	v.args[2] = regs->dx;
-	v.args[3] = regs->r10;
-	v.args[4] = regs->r8;
-	v.args[5] = regs->r9;
-#else
-	v.args[0] = regs->orig_x0;
-	v.args[1] = regs->regs[1];
-	v.args[2] = regs->regs[2];
-	v.args[3] = regs->regs[3];
-	v.args[4] = regs->regs[4];
-	v.args[5] = regs->regs[5];
-#endif
-	bpf_get_current_comm(v.comm, sizeof(v.comm));
-	u32 tid = (u32)pid_tgid;
-	if (bpf_map_update_elem(&syscalls_inflight, &tid, &v, BPF_ANY))
+	struct inflight *v = bpf_task_storage_get(&syscalls_inflight, bpf_get_current_task_btf(), 0,
+						  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!v) {
 		count_loss(NR_KINDS + KIND_SYSCALL);
+		return 0;
+	}
+	v->nr = id;
+	v->pid = pid_tgid >> 32;
+	v->uid = (u32)bpf_get_current_uid_gid();
+	v->cpu = bpf_get_smp_processor_id();
+	v->pad = 0;
+#if defined(__TARGET_ARCH_x86)
+	v->args[0] = regs->di;
+	v->args[1] = regs->si;
+	v->args[2] = regs->dx;
+	v->args[3] = regs->r10;
+	v->args[4] = regs->r8;
+	v->args[5] = regs->r9;
+#else
+	v->args[0] = regs->orig_x0;
+	v->args[1] = regs->regs[1];
+	v->args[2] = regs->regs[2];
+	v->args[3] = regs->regs[3];
+	v->args[4] = regs->regs[4];
+	v->args[5] = regs->regs[5];
+#endif
+	bpf_get_current_comm(v->comm, sizeof(v->comm));
+	v->ts = bpf_ktime_get_ns();
 	return 0;
 }
 
@@ -221,13 +231,36 @@ static __always_inline void emit_syscall(struct inflight *v, u64 pid_tgid, s64 r
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
-	u64 pid_tgid = bpf_get_current_pid_tgid();
-	u32 tid = (u32)pid_tgid;
-	struct inflight *v = bpf_map_lookup_elem(&syscalls_inflight, &tid);
-	if (!v)
+	struct inflight *v = bpf_task_storage_get(&syscalls_inflight, bpf_get_current_task_btf(), 0, 0);
+	if (!v || !v->ts)
 		return 0;
-	emit_syscall(v, pid_tgid, ret, true);
-	bpf_map_delete_elem(&syscalls_inflight, &tid);
+	emit_syscall(v, bpf_get_current_pid_tgid(), ret, true);
+	v->ts = 0;
+	return 0;
+}
+
+/* Syscalls still in flight, written to the iterator's seq file as
+ * { u32 tid; u32 pad; struct inflight v; } for the recorder to read at stop. */
+SEC("iter/task")
+int dump_inflight(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	if (!task)
+		return 0;
+	struct inflight *v = bpf_task_storage_get(&syscalls_inflight, task, 0, 0);
+	if (!v || !v->ts)
+		return 0;
+	struct {
+		u32 tid;
+		u32 pad;
+		struct inflight v;
+	} out;
+	out.tid = task->pid;
+	out.pad = 0;
+	out.v = *v;
+	out.v.ts = __sync_lock_test_and_set(&v->ts, 0);
+	if (out.v.ts)
+		bpf_seq_write(ctx->meta->seq, &out, sizeof(out));
 	return 0;
 }
 
@@ -259,13 +292,19 @@ int BPF_PROG(proc_exit, struct task_struct *p)
 	u32 tid = (u32)pid_tgid;
 	/* exit and exit_group never return: write them (and anything else
 	 * this thread left in flight) now, without ret/dur. */
-	struct inflight *v = bpf_map_lookup_elem(&syscalls_inflight, &tid);
-	if (v) {
-		emit_syscall(v, pid_tgid, 0, false);
-		bpf_map_delete_elem(&syscalls_inflight, &tid);
+	struct inflight *v = bpf_task_storage_get(&syscalls_inflight, bpf_get_current_task_btf(), 0, 0);
+	if (v && v->ts) {
+		/* At stop the dump_inflight iterator may be reading this slot on
+		 * another CPU: whoever swaps ts to 0 first writes the syscall. */
+		u64 ts = __sync_lock_test_and_set(&v->ts, 0);
+		if (ts) {
+			struct inflight copy = *v;
+			copy.ts = ts;
+			emit_syscall(&copy, pid_tgid, 0, false);
+		}
 	}
 	bpf_map_delete_elem(&vfs_start, &tid);
-	if (!want_procs || !wanted(pid_tgid >> 32))
+	if (stopping || !want_procs || !wanted(pid_tgid >> 32))
 		return 0;
 	struct proc_rec *r = proc_start(PROC_EXIT, pid_tgid);
 	if (!r)

@@ -20,6 +20,9 @@ fn main() {
         .clang_args([
             format!("-I{}", bpf_dir.display()),
             format!("-D__TARGET_ARCH_{arch}"),
+            // v3: atomic exchange, used to hand over in-flight syscalls
+            // exactly once at stop (kernel >= 5.12).
+            "-mcpu=v3".to_string(),
             "-Wall".to_string(),
             "-Wno-unused-function".to_string(),
         ])

@@ -48,7 +48,7 @@ fn programs_for(cfg: &Config, vfs: Option<VfsHook>) -> BTreeSet<&'static str> {
     let mut p = BTreeSet::new();
     for t in &cfg.tables {
         match t {
-            Table::Syscalls => p.extend(["sys_enter", "sys_exit", "proc_exit"]),
+            Table::Syscalls => p.extend(["sys_enter", "sys_exit", "proc_exit", "dump_inflight"]),
             Table::Processes => p.extend(["proc_exec", "proc_fork", "proc_exit"]),
             Table::Net => p.extend(["net_xmit", "net_recv"]),
             Table::Block => p.extend(["blk_issue", "blk_done"]),
@@ -138,6 +138,8 @@ fn short_err(e: &libbpf_rs::Error) -> String {
 pub struct Session<'obj> {
     pub skel: RetapSkel<'obj>,
     links: Vec<Link>,
+    /// Program name of each entry of `links`, in order.
+    attached_names: Vec<String>,
     _perf: Vec<PerfFd>,
     /// Probe points attached, for the manifest.
     pub attached: Vec<String>,
@@ -194,6 +196,7 @@ pub fn load<'obj>(
     }
 
     let mut links = Vec::new();
+    let mut attached_names = Vec::new();
     let mut attached = Vec::new();
     let mut perf_fds = Vec::new();
     for prog in skel.object().progs_mut() {
@@ -202,6 +205,9 @@ pub fn load<'obj>(
             continue;
         }
         let section = prog.section().to_string_lossy().into_owned();
+        if name == "dump_inflight" {
+            continue; // attached at stop, by syscalls_in_flight()
+        }
         if name == "on_sample" {
             for cpu in crate::procfs::online_cpus() {
                 let fd = perf::open_cpu_clock(cpu, cfg.sample_hz).with_context(|| {
@@ -211,6 +217,7 @@ pub fn load<'obj>(
                     prog.attach_perf_event(fd.0)
                         .with_context(|| format!("attaching the sampler on CPU {cpu}"))?,
                 );
+                attached_names.push(name.clone());
                 perf_fds.push(fd);
             }
             attached.push(format!("perf_event/cpu-clock@{}Hz", cfg.sample_hz));
@@ -220,6 +227,7 @@ pub fn load<'obj>(
             .attach()
             .with_context(|| format!("attaching {section} ({name})"))?;
         links.push(link);
+        attached_names.push(name);
         attached.push(section);
     }
     attached.sort();
@@ -227,6 +235,7 @@ pub fn load<'obj>(
     Ok(Session {
         skel,
         links,
+        attached_names,
         _perf: perf_fds,
         attached,
     })
@@ -241,6 +250,25 @@ fn load_error(e: &libbpf_rs::Error) -> anyhow::Error {
 }
 
 impl Session<'_> {
+    /// First step of stopping: every probe but `sched_process_exit` is
+    /// detached, and that one only hands over syscalls still in flight of
+    /// threads that exit now (their task storage is freed with them), until
+    /// `syscalls_in_flight` has taken the rest.
+    pub fn begin_stop(&mut self) {
+        if let Some(bss) = self.skel.maps.bss_data.as_deref_mut() {
+            bss.stopping = true;
+        }
+        let exit_idx = self.attached_names.iter().position(|n| n == "proc_exit");
+        let mut keep = None;
+        for (i, link) in std::mem::take(&mut self.links).into_iter().enumerate() {
+            if Some(i) == exit_idx {
+                keep = Some(link);
+            }
+        }
+        self.links.extend(keep);
+        self._perf.clear();
+    }
+
     /// Stops every probe: after this no new event enters the ring buffer.
     pub fn detach(&mut self) {
         self.links.clear();
@@ -274,31 +302,40 @@ impl Session<'_> {
     /// Syscalls entered but not returned, as records without ret/dur.
     /// Call after `detach`, once the ring buffer is drained.
     pub fn syscalls_in_flight(&self) -> Result<Vec<Record>> {
-        let map = &self.skel.maps.syscalls_inflight;
+        use std::io::Read;
+        let link = self
+            .skel
+            .progs
+            .dump_inflight
+            .attach()
+            .context("attaching the in-flight syscall iterator")?;
+        let mut raw = Vec::new();
+        libbpf_rs::Iter::new(&link)?
+            .read_to_end(&mut raw)
+            .context("reading syscalls in flight")?;
+        // { u32 tid; u32 pad; struct inflight: ts, args[6], nr, pid, uid,
+        //   cpu, pad, comm[16] }
+        const LEN: usize = 8 + 88;
         let mut out = Vec::new();
-        for key in map.keys() {
-            let Some(v) = map.lookup(&key, MapFlags::ANY)? else {
-                continue;
-            };
-            // struct inflight: ts, args[6], nr, pid, uid, cpu, pad, comm[16]
-            let u64_at = |o: usize| u64::from_ne_bytes(v[o..o + 8].try_into().unwrap());
-            let u32_at = |o: usize| u32::from_ne_bytes(v[o..o + 4].try_into().unwrap());
+        for e in raw.chunks_exact(LEN) {
+            let u64_at = |o: usize| u64::from_ne_bytes(e[o..o + 8].try_into().unwrap());
+            let u32_at = |o: usize| u32::from_ne_bytes(e[o..o + 4].try_into().unwrap());
             let h = Hdr {
-                ts: u64_at(0),
-                pid: u32_at(60),
-                tid: u32::from_ne_bytes(key[..4].try_into().unwrap()),
-                uid: u32_at(64),
-                cpu: u16::from_ne_bytes(v[68..70].try_into().unwrap()),
+                ts: u64_at(8),
+                pid: u32_at(68),
+                tid: u32_at(0),
+                uid: u32_at(72),
+                cpu: u16::from_ne_bytes(e[76..78].try_into().unwrap()),
                 kind: 0,
                 flags: 0,
-                comm: v[72..88].try_into().unwrap(),
+                comm: e[80..96].try_into().unwrap(),
             };
             out.push(Record::Syscall(Syscall {
                 h,
                 dur: 0,
                 ret: 0,
-                args: std::array::from_fn(|i| u64_at(8 + 8 * i)),
-                nr: u32_at(56),
+                args: std::array::from_fn(|i| u64_at(16 + 8 * i)),
+                nr: u32_at(64),
             }));
         }
         Ok(out)

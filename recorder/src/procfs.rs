@@ -205,10 +205,7 @@ fn parse_format_args(fmt: &str) -> Vec<(String, String)> {
         if !seen_nr {
             continue;
         }
-        let split = decl
-            .rfind([' ', '*'])
-            .map(|i| i + 1)
-            .unwrap_or(0);
+        let split = decl.rfind([' ', '*']).map(|i| i + 1).unwrap_or(0);
         let (ty, name) = decl.split_at(split);
         args.push((ty.trim().to_string(), name.to_string()));
     }

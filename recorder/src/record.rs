@@ -454,16 +454,21 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         eprint!("\r\x1b[2K");
     }
 
-    // Orderly stop: no new events, then everything the kernel still holds.
-    session.detach();
+    // Orderly stop: no new events, then everything the kernel still holds,
+    // each exactly once (see Session::begin_stop).
+    session.begin_stop();
     let end_ns = procfs::monotonic_ns();
+    let in_flight = if cfg.tables.contains(&Table::Syscalls) {
+        session.syscalls_in_flight()?
+    } else {
+        Vec::new()
+    };
+    session.detach();
     let _ = ring.consume();
     {
         let mut c = collector.borrow_mut();
-        for rec in session.syscalls_in_flight()? {
-            if cfg.tables.contains(&Table::Syscalls) {
-                c.push(&rec);
-            }
+        for rec in &in_flight {
+            c.push(rec);
         }
         for rec in session.block_in_flight()? {
             c.push(&rec);

@@ -296,9 +296,18 @@ fn sigint_leaves_a_finalised_trace() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(1000));
+    // A syscall entered while recording that is still running at stop.
+    let mut sleeper = Command::new(WORKLOAD)
+        .args(["calls", "--sleep-ms", "3000"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
+    let sleeper_pid = sleeper.id();
+    sleeper.wait().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -312,6 +321,11 @@ fn sigint_leaves_a_finalised_trace() {
         .unwrap();
     assert_eq!(m["tables"]["syscalls"]["events"].as_u64().unwrap(), rows);
     assert!(rows > 0, "a system always makes some syscalls in 1.5 s");
+    // Exactly once, with neither return value nor duration.
+    assert_eq!(
+        duck(&dir, &format!("select count(*), count(ret), count(dur_ns) from syscalls where pid={sleeper_pid} and syscall in ('nanosleep', 'clock_nanosleep')")),
+        ["1|0|0"]
+    );
 }
 
 #[test]
