@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use arrow::array::{Array, Int64Array};
+use arrow::array::Int64Array;
 use arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -48,6 +48,10 @@ pub struct TableSink {
     pending: Vec<RecordBatch>,
     pending_rows: usize,
     pending_since: Option<Instant>,
+    /// Rows older than the open file's newest, waiting to be written as a
+    /// sorted file of their own.
+    late: Vec<RecordBatch>,
+    late_rows: usize,
     pub files: Vec<FileEntry>,
     pub events: u64,
 }
@@ -77,12 +81,26 @@ pub fn sort_by_ts(batch: &RecordBatch) -> Result<RecordBatch> {
     Ok(take_record_batch(batch, &idx)?)
 }
 
-fn ts_range(batch: &RecordBatch) -> Option<(i64, i64)> {
-    let ts = batch.column(0).as_any().downcast_ref::<Int64Array>()?;
-    if ts.is_empty() {
-        return None;
+fn ts_values(batch: &RecordBatch) -> &[i64] {
+    batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("ts is the first column, Int64, in every table")
+        .values()
+}
+
+/// Appends a ts-sorted batch to a file as one row group.
+fn append(f: &mut OpenFile, sorted: &RecordBatch) -> Result<()> {
+    let ts = ts_values(sorted);
+    if let (Some(&lo), Some(&hi)) = (ts.first(), ts.last()) {
+        f.min_ts = Some(f.min_ts.map_or(lo, |m| m.min(lo)));
+        f.max_ts = Some(f.max_ts.map_or(hi, |m| m.max(hi)));
     }
-    Some((ts.value(0), ts.value(ts.len() - 1)))
+    f.rows += sorted.num_rows() as u64;
+    f.writer.write(sorted)?;
+    f.writer.flush()?;
+    Ok(())
 }
 
 impl TableSink {
@@ -107,6 +125,8 @@ impl TableSink {
             pending: Vec::new(),
             pending_rows: 0,
             pending_since: None,
+            late: Vec::new(),
+            late_rows: 0,
             files: Vec::new(),
             events: 0,
         })
@@ -162,21 +182,44 @@ impl TableSink {
         self.pending_rows = 0;
         self.pending_since = None;
         let sorted = sort_by_ts(&all)?;
-        if self.open.is_none() {
-            self.open_file()?;
+        // Rows older than what the open file already holds are set aside
+        // (a syscall is written when it returns but carries its entry
+        // time): appending them would break the file's ts order.
+        let cut = match self.open.as_ref().and_then(|f| f.max_ts) {
+            Some(max) => ts_values(&sorted).partition_point(|&t| t < max),
+            None => 0,
+        };
+        if cut > 0 {
+            self.late_rows += cut;
+            self.late.push(sorted.slice(0, cut));
         }
-        let f = self.open.as_mut().expect("opened above");
-        if let Some((lo, hi)) = ts_range(&sorted) {
-            f.min_ts = Some(f.min_ts.map_or(lo, |m| m.min(lo)));
-            f.max_ts = Some(f.max_ts.map_or(hi, |m| m.max(hi)));
+        let rest = sorted.slice(cut, sorted.num_rows() - cut);
+        if rest.num_rows() > 0 {
+            if self.open.is_none() {
+                self.open = Some(self.new_file()?);
+            }
+            append(self.open.as_mut().expect("opened above"), &rest)?;
         }
-        f.rows += sorted.num_rows() as u64;
-        f.writer.write(&sorted)?;
-        f.writer.flush()?;
+        if self.late_rows >= ROW_GROUP_ROWS {
+            self.write_late()?;
+        }
         Ok(())
     }
 
-    fn open_file(&mut self) -> Result<()> {
+    /// Writes the rows set aside as late as a file of their own, sorted.
+    fn write_late(&mut self) -> Result<()> {
+        if self.late.is_empty() {
+            return Ok(());
+        }
+        let all = concat_batches(&self.table.schema(), &self.late)?;
+        self.late.clear();
+        self.late_rows = 0;
+        let mut f = self.new_file()?;
+        append(&mut f, &sort_by_ts(&all)?)?;
+        self.complete(f)
+    }
+
+    fn new_file(&mut self) -> Result<OpenFile> {
         let name = format!("part-{:06}.parquet", self.next_index);
         self.next_index += 1;
         let tmp = self.dir.join(format!(".{name}.tmp"));
@@ -190,7 +233,7 @@ impl TableSink {
             .open(&tmp)
             .with_context(|| format!("creating {}", tmp.display()))?;
         let writer = ArrowWriter::try_new(file, self.table.schema(), Some(self.props.clone()))?;
-        self.open = Some(OpenFile {
+        Ok(OpenFile {
             writer,
             tmp,
             rel: format!("{}/{name}", self.table.name()),
@@ -198,15 +241,21 @@ impl TableSink {
             rows: 0,
             min_ts: None,
             max_ts: None,
-        });
-        Ok(())
+        })
     }
 
-    /// Finishes the open file: footer, fsync, rename to its final name.
+    /// Finishes the open file and whatever late rows wait beside it.
     fn close_file(&mut self) -> Result<bool> {
         let Some(f) = self.open.take() else {
             return Ok(false);
         };
+        self.complete(f)?;
+        self.write_late()?;
+        Ok(true)
+    }
+
+    /// Footer, fsync, rename to the final name, and an entry in `files`.
+    fn complete(&mut self, f: OpenFile) -> Result<()> {
         let file = f.writer.into_inner()?;
         file.sync_all()?;
         drop(file);
@@ -222,18 +271,103 @@ impl TableSink {
             min_ts: f.min_ts,
             max_ts: f.max_ts,
         });
-        Ok(true)
+        Ok(())
     }
 
-    /// Writes everything still queued and completes the open file.
     /// A table that saw no events still gets one (empty) file, so every
     /// reader finds the table and its schema.
     pub fn finish(&mut self) -> Result<()> {
         self.write_pending()?;
-        if self.open.is_none() && self.files.is_empty() {
-            self.open_file()?;
+        if self.open.is_none() && self.files.is_empty() && self.late.is_empty() {
+            self.open = Some(self.new_file()?);
         }
         self.close_file()?;
+        self.write_late()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batches::TableRows;
+    use crate::records::{Hdr, Record, Syscall, F_DONE};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    fn batch(ts: &[u64]) -> RecordBatch {
+        let mut rows = TableRows::new(Table::Syscalls, "x86_64");
+        for &t in ts {
+            rows.push(&Record::Syscall(Syscall {
+                h: Hdr {
+                    ts: t,
+                    pid: 1,
+                    tid: 1,
+                    uid: 0,
+                    cpu: 0,
+                    kind: 0,
+                    flags: F_DONE,
+                    comm: [0; 16],
+                },
+                dur: 1,
+                ret: 0,
+                args: [0; 6],
+                nr: 0,
+            }));
+        }
+        rows.finish()
+    }
+
+    fn file_ts(path: &Path) -> Vec<i64> {
+        let r = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        r.flat_map(|b| ts_values(&b.unwrap()).to_vec()).collect()
+    }
+
+    #[test]
+    fn every_file_is_sorted_even_when_rows_arrive_late() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SinkConfig {
+            rotate_bytes: 1 << 30,
+            rotate_age: Duration::from_secs(3600),
+            zstd_level: 3,
+        };
+        let mut s = TableSink::new(dir.path(), Table::Syscalls, &cfg).unwrap();
+        s.push(batch(&[30, 10, 20])).unwrap();
+        s.write_pending().unwrap();
+        // 5 and 25 began before the newest row already written (30).
+        s.push(batch(&[40, 5, 25, 35])).unwrap();
+        s.write_pending().unwrap();
+        s.finish().unwrap();
+        let mut all = Vec::new();
+        for f in &s.files {
+            let ts = file_ts(&dir.path().join(&f.path));
+            assert!(ts.windows(2).all(|w| w[0] <= w[1]), "{}: {ts:?}", f.path);
+            assert_eq!(f.rows as usize, ts.len());
+            assert_eq!(
+                (f.min_ts, f.max_ts),
+                (ts.first().copied(), ts.last().copied())
+            );
+            all.extend(ts);
+        }
+        all.sort();
+        assert_eq!(all, [5, 10, 20, 25, 30, 35, 40]);
+        assert_eq!(s.files.len(), 2);
+        assert_eq!(s.events, 7);
+    }
+
+    #[test]
+    fn an_empty_table_still_gets_a_readable_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SinkConfig {
+            rotate_bytes: 1 << 30,
+            rotate_age: Duration::from_secs(3600),
+            zstd_level: 3,
+        };
+        let mut s = TableSink::new(dir.path(), Table::Net, &cfg).unwrap();
+        s.finish().unwrap();
+        assert_eq!(s.files.len(), 1);
+        assert!(file_ts(&dir.path().join(&s.files[0].path)).is_empty());
     }
 }

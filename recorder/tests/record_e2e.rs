@@ -321,6 +321,13 @@ fn sigint_leaves_a_finalised_trace() {
         .unwrap();
     assert_eq!(m["tables"]["syscalls"]["events"].as_u64().unwrap(), rows);
     assert!(rows > 0, "a system always makes some syscalls in 1.5 s");
+    // Every file is sorted by ts, in its stored row order.
+    assert_eq!(
+        duck(&dir, "select count(*) from (select ts < lag(ts) over (partition by filename order by file_row_number) as back from read_parquet('PLACEHOLDER/syscalls/*.parquet', filename=true, file_row_number=true)) where back"
+            .replace("PLACEHOLDER", dir.to_str().unwrap())
+            .as_str()),
+        ["0"]
+    );
     // Exactly once, with neither return value nor duration.
     assert_eq!(
         duck(&dir, &format!("select count(*), count(ret), count(dur_ns) from syscalls where pid={sleeper_pid} and syscall in ('nanosleep', 'clock_nanosleep')")),
