@@ -1,0 +1,116 @@
+//! Reading traces without root: the shipped datasets, and damaged traces
+//! built by hand (torn and corrupt files, bad manifests).
+
+use std::path::{Path, PathBuf};
+
+use retap_analyzer::{info, trace::Trace};
+use retap_schema::{Manifest, Table};
+
+fn datasets() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets")
+}
+
+#[test]
+fn shipped_datasets_are_complete_and_match_their_manifests() {
+    let mut seen = 0;
+    for e in std::fs::read_dir(datasets()).unwrap() {
+        let dir = e.unwrap().path();
+        if !dir.join("trace.json").exists() {
+            continue;
+        }
+        seen += 1;
+        let t = Trace::open(&dir).unwrap();
+        assert_eq!(t.manifest.state, "complete", "{}", dir.display());
+        assert!(t.problems.is_empty(), "{}: {:?}", dir.display(), t.problems);
+        for tf in &t.tables {
+            let m = &t.manifest.tables[tf.table.name()];
+            assert_eq!(tf.rows(), m.events, "{} {}", dir.display(), tf.table);
+            assert_eq!(
+                m.dropped + m.unpaired,
+                0,
+                "datasets were recorded without loss"
+            );
+        }
+        assert!(t.table(Table::Syscalls).unwrap().rows() > 10_000);
+        let text = info::render(&t);
+        assert!(
+            text.contains("(complete)") && !text.contains("DAMAGED"),
+            "{text}"
+        );
+    }
+    assert!(seen >= 2, "at least two datasets ship");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn torn_and_corrupt_files_are_reported_and_the_rest_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    copy_dir(&datasets().join("disk"), &dir);
+    let before = Trace::open(&dir).unwrap();
+    let rows = before.table(Table::Syscalls).unwrap().rows();
+
+    std::fs::write(
+        dir.join("syscalls/.part-000009.parquet.tmp"),
+        b"PAR1 half a file",
+    )
+    .unwrap();
+    std::fs::write(dir.join("net/part-000007.parquet"), b"not parquet at all").unwrap();
+    let mut m = Manifest::load(&dir).unwrap();
+    m.state = "recording".into();
+    m.store(&dir).unwrap();
+
+    let t = Trace::open(&dir).unwrap();
+    assert_eq!(t.table(Table::Syscalls).unwrap().rows(), rows);
+    assert_eq!(t.problems.len(), 2, "{:?}", t.problems);
+    let text = info::render(&t);
+    assert!(text.contains("did not finish"), "{text}");
+    assert!(
+        text.contains(".part-000009.parquet.tmp: torn: 16 bytes never completed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("net/part-000007.parquet: unreadable Parquet file"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_trace_directories_are_one_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nope");
+    assert_eq!(
+        Trace::open(&missing).unwrap_err(),
+        format!("{}: no such trace directory", missing.display())
+    );
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let err = Trace::open(&empty).unwrap_err();
+    assert!(
+        err.contains("trace.json: cannot read the trace manifest")
+            && err.contains("is this a retap trace directory?"),
+        "{err}"
+    );
+    let newer = tmp.path().join("newer");
+    copy_dir(&datasets().join("disk"), &newer);
+    let mut m = Manifest::load(&newer).unwrap();
+    m.format_version = 99;
+    m.store(&newer).unwrap();
+    let err = Trace::open(&newer).unwrap_err();
+    assert!(
+        err.contains("trace format version 99 is newer than this retap understands"),
+        "{err}"
+    );
+}
