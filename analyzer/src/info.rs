@@ -42,7 +42,7 @@ pub fn render(t: &Trace) -> String {
         "\n{:<10} {:>12} {:>10} {:>6} {:>10} {:>10}",
         "table", "rows", "lost", "files", "size", "bytes/row"
     );
-    let (mut rows, mut bytes, mut lost) = (0u64, 0u64, 0u64);
+    let (mut rows, mut bytes, mut lost, mut files) = (0u64, 0u64, 0u64, 0usize);
     for tf in &t.tables {
         let stats = m.tables.get(tf.table.name());
         let l = stats.map(|s| s.dropped + s.unpaired).unwrap_or(0);
@@ -50,37 +50,10 @@ pub fn render(t: &Trace) -> String {
         rows += r;
         bytes += b;
         lost += l;
-        let per = if r > 0 {
-            format!("{:.2}", b as f64 / r as f64)
-        } else {
-            "-".into()
-        };
-        let _ = writeln!(
-            o,
-            "{:<10} {:>12} {:>10} {:>6} {:>10} {:>10}",
-            tf.table.name(),
-            r,
-            l,
-            tf.files.len(),
-            human_bytes(b),
-            per
-        );
+        files += tf.files.len();
+        table_row(&mut o, tf.table.name(), r, l, tf.files.len(), b);
     }
-    let per = if rows > 0 {
-        format!("{:.2}", bytes as f64 / rows as f64)
-    } else {
-        "-".into()
-    };
-    let _ = writeln!(
-        o,
-        "{:<10} {:>12} {:>10} {:>6} {:>10} {:>10}",
-        "total",
-        rows,
-        lost,
-        t.tables.iter().map(|f| f.files.len()).sum::<usize>(),
-        human_bytes(bytes),
-        per
-    );
+    table_row(&mut o, "total", rows, lost, files, bytes);
     if let Some(w) = summary::loss_warning(m) {
         let _ = writeln!(o, "\n{w}");
     }
@@ -88,4 +61,17 @@ pub fn render(t: &Trace) -> String {
         let _ = writeln!(o, "\nDAMAGED: {}: {}", p.path.display(), p.what);
     }
     o
+}
+
+fn table_row(o: &mut String, name: &str, rows: u64, lost: u64, files: usize, bytes: u64) {
+    let per = if rows > 0 {
+        format!("{:.2}", bytes as f64 / rows as f64)
+    } else {
+        "-".into()
+    };
+    let _ = writeln!(
+        o,
+        "{name:<10} {rows:>12} {lost:>10} {files:>6} {:>10} {per:>10}",
+        human_bytes(bytes)
+    );
 }

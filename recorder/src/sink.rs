@@ -325,14 +325,18 @@ mod tests {
         r.flat_map(|b| ts_values(&b.unwrap()).to_vec()).collect()
     }
 
-    #[test]
-    fn every_file_is_sorted_even_when_rows_arrive_late() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = SinkConfig {
+    fn no_rotation() -> SinkConfig {
+        SinkConfig {
             rotate_bytes: 1 << 30,
             rotate_age: Duration::from_secs(3600),
             zstd_level: 3,
-        };
+        }
+    }
+
+    #[test]
+    fn every_file_is_sorted_even_when_rows_arrive_late() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = no_rotation();
         let mut s = TableSink::new(dir.path(), Table::Syscalls, &cfg).unwrap();
         s.push(batch(&[30, 10, 20])).unwrap();
         s.write_pending().unwrap();
@@ -360,11 +364,7 @@ mod tests {
     #[test]
     fn an_empty_table_still_gets_a_readable_file() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = SinkConfig {
-            rotate_bytes: 1 << 30,
-            rotate_age: Duration::from_secs(3600),
-            zstd_level: 3,
-        };
+        let cfg = no_rotation();
         let mut s = TableSink::new(dir.path(), Table::Net, &cfg).unwrap();
         s.finish().unwrap();
         assert_eq!(s.files.len(), 1);
