@@ -90,32 +90,26 @@ pub fn monotonic_ns() -> i64 {
     clock_offset().0
 }
 
-/// Copies the symbol sources that samples need: /proc/kallsyms, and the
-/// memory maps of the given processes while they still exist. Returns the
-/// paths written, relative to the trace dir.
-pub fn save_symbols(trace: &Path, pids: &[i32]) -> Vec<String> {
-    let mut saved = Vec::new();
+/// Saves /proc/kallsyms (zstd) for symbolising kernel stacks. Returns the
+/// path written, relative to the trace dir.
+pub fn save_kallsyms(trace: &Path) -> Option<String> {
     let dir = trace.join("symbols");
-    if std::fs::create_dir_all(dir.join("maps")).is_err() {
-        return saved;
-    }
-    // kallsyms is ~5 MB of text on a typical kernel and ~0.7 MB in zstd.
-    if let Ok(k) = std::fs::read("/proc/kallsyms") {
-        if let Ok(z) = zstd::encode_all(&k[..], 9) {
-            if retap_schema::manifest::write_private(&dir.join("kallsyms.zst"), &z).is_ok() {
-                saved.push("symbols/kallsyms.zst".to_string());
-            }
-        }
-    }
-    for pid in pids {
-        if let Ok(m) = std::fs::read(format!("/proc/{pid}/maps")) {
-            let rel = format!("symbols/maps/{pid}");
-            if retap_schema::manifest::write_private(&trace.join(&rel), &m).is_ok() {
-                saved.push(rel);
-            }
-        }
-    }
-    saved
+    std::fs::create_dir_all(&dir).ok()?;
+    // kallsyms is ~5 MB of text on a typical kernel and ~1 MB in zstd.
+    let k = std::fs::read("/proc/kallsyms").ok()?;
+    let z = zstd::encode_all(&k[..], 9).ok()?;
+    retap_schema::manifest::write_private(&dir.join("kallsyms.zst"), &z).ok()?;
+    Some("symbols/kallsyms.zst".to_string())
+}
+
+/// Saves /proc/PID/maps, for symbolising the process's user stacks; taken
+/// when the process is first sampled, since it may be gone at stop.
+pub fn save_maps(trace: &Path, pid: i32) -> Option<String> {
+    let maps = std::fs::read(format!("/proc/{pid}/maps")).ok()?;
+    let rel = format!("symbols/maps/{pid}");
+    std::fs::create_dir_all(trace.join("symbols/maps")).ok()?;
+    retap_schema::manifest::write_private(&trace.join(&rel), &maps).ok()?;
+    Some(rel)
 }
 
 pub fn online_cpus() -> Vec<u32> {

@@ -25,6 +25,9 @@ use crate::records::{self, Record};
 use crate::sink::SinkConfig;
 use crate::writer::{self, Msg, Writer};
 
+/// Records taken from the ring buffer per round of the main loop.
+const DRAIN_PER_ROUND: usize = 64 * 1024;
+
 /// Rows the reader gathers per table before handing them to the writer.
 const BATCH_ROWS: usize = 16 * 1024;
 
@@ -207,6 +210,11 @@ fn process_alive(pid: i32) -> bool {
 struct Collector {
     rows: BTreeMap<Table, TableRows>,
     received: [u64; 6],
+    /// Processes seen with user stacks in CPU samples, and where their
+    /// memory maps were saved (for user-space symbolisation).
+    sampled_pids: std::collections::BTreeSet<i32>,
+    maps_saved: Vec<String>,
+    trace_dir: std::path::PathBuf,
     malformed: u64,
     tx: SyncSender<Msg>,
     writer_gone: bool,
@@ -225,6 +233,12 @@ impl Collector {
         let Some(rows) = self.rows.get_mut(&table) else {
             return;
         };
+        if let Record::Sample(s) = rec {
+            if !s.ustack.is_empty() && self.sampled_pids.insert(s.h.pid as i32) {
+                self.maps_saved
+                    .extend(procfs::save_maps(&self.trace_dir, s.h.pid as i32));
+            }
+        }
         rows.push(rec);
         self.received[table.index()] += 1;
         if rows.len() >= BATCH_ROWS {
@@ -354,6 +368,9 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     let collector = Rc::new(RefCell::new(Collector {
         rows,
         received: [0; 6],
+        sampled_pids: Default::default(),
+        maps_saved: Vec::new(),
+        trace_dir: dir.clone(),
         malformed: 0,
         tx: writer.tx.clone(),
         writer_gone: false,
@@ -406,8 +423,15 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     let mut last_events = 0u64;
     let mut child_status = None;
     loop {
-        // A short poll: the BPF side only wakes us when a lot is waiting.
-        let _ = ring.poll(Duration::from_millis(50));
+        // The BPF side only wakes us when a quarter of the ring is full;
+        // otherwise the wait times out and we take what trickled in, so no
+        // event waits more than ~50 ms. Each round takes a bounded number
+        // of records: libbpf's poll/consume keep going while a producer
+        // keeps up, which would starve the stop checks below.
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: waiting on libbpf's epoll fd with one event slot we own.
+        unsafe { libc::epoll_wait(ring.epoll_fd(), &mut ev, 1, 50) };
+        let _ = ring.consume_raw_n(DRAIN_PER_ROUND);
         if collector.borrow().writer_gone {
             break;
         }
@@ -477,7 +501,10 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     }
     let losses = session.losses()?;
     drop(ring);
-    let malformed = collector.borrow().malformed;
+    let (malformed, maps_saved) = {
+        let c = collector.borrow();
+        (c.malformed, c.maps_saved.clone())
+    };
     drop(collector);
     let sinks = writer.finish()?;
 
@@ -488,11 +515,8 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         e.unpaired = losses[t.index()].1;
     }
     if tables.contains(&Table::Samples) {
-        let mut pids: Vec<i32> = Vec::new();
-        if let Some(p) = args.pid {
-            pids.push(p);
-        }
-        m.attachments = procfs::save_symbols(&dir, &pids);
+        m.attachments.extend(procfs::save_kallsyms(&dir));
+        m.attachments.extend(maps_saved);
     }
     if tables.contains(&Table::Syscalls) && !signatures.is_empty() {
         let text = serde_json::to_string(&signatures)?;

@@ -549,3 +549,51 @@ fn bad_options_are_clear_errors() {
         assert!(err.contains(msg), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn samples_carry_stacks_and_the_symbol_sources_are_saved() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    record(
+        &dir,
+        &[
+            "--events",
+            "samples",
+            "--sample-hz",
+            "499",
+            "-c",
+            &format!("{WORKLOAD} loop getppid 10000000"),
+        ],
+    );
+    let m = manifest(&dir);
+    let rows = duck(
+        &dir,
+        "select pid, count(*), count(*) filter (where len(kstack) > 0 or len(ustack) > 0) from samples where execname = 'retap-workload' group by 1",
+    );
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let f: Vec<i64> = rows[0].split('|').map(|v| v.parse().unwrap()).collect();
+    assert!(
+        f[1] >= 50,
+        "a ~1 s busy loop at 499 Hz gives hundreds of samples: {f:?}"
+    );
+    assert_eq!(f[1], f[2], "every sample has a stack");
+    let att: Vec<&str> = m["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(att.contains(&"symbols/kallsyms.zst"), "{att:?}");
+    let kallsyms =
+        zstd::decode_all(std::fs::File::open(dir.join("symbols/kallsyms.zst")).unwrap()).unwrap();
+    assert!(
+        String::from_utf8_lossy(&kallsyms).contains(" T "),
+        "text symbols in kallsyms"
+    );
+    let maps = format!("symbols/maps/{}", f[0]);
+    assert!(att.contains(&maps.as_str()), "{att:?}");
+    assert!(std::fs::read_to_string(dir.join(&maps))
+        .unwrap()
+        .contains("retap-workload"));
+}
