@@ -191,7 +191,10 @@ impl TableSink {
         };
         if cut > 0 {
             self.late_rows += cut;
-            self.late.push(sorted.slice(0, cut));
+            // Copied out: a slice would pin the whole batch's buffers, and a
+            // few late rows per row group would then hold hundreds of MB.
+            let idx = arrow::array::UInt32Array::from_iter_values(0..cut as u32);
+            self.late.push(take_record_batch(&sorted, &idx)?);
         }
         let rest = sorted.slice(cut, sorted.num_rows() - cut);
         if rest.num_rows() > 0 {
