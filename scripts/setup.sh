@@ -3,7 +3,8 @@
 # clang/llvm compile bpf/*.bpf.c, libelf/zlib headers and pkg-config build the
 # vendored libbpf, bpftool is not needed (vmlinux types are hand-kept in bpf/).
 # bpftrace, perf and DuckDB are the independent peers the tests and benchmarks
-# compare against. Idempotent: does nothing when everything is already there.
+# compare against. systemtap-doc ships stap's example scripts, which the
+# front end's tests parse (stap itself is not installed). Idempotent: does nothing when everything is already there.
 set -euo pipefail
 need=()
 command -v clang >/dev/null || need+=(clang)
@@ -13,6 +14,10 @@ command -v llvm-strip >/dev/null || need+=(llvm)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v bpftrace >/dev/null || need+=(bpftrace)
 command -v perf >/dev/null || need+=(linux-perf)
+# SystemTap's own example scripts (and tapsets, for argstr/errno reference):
+# the front end's real-world parse test reads them from /usr/share/systemtap.
+[ -d /usr/share/systemtap/examples ] || need+=(systemtap-doc)
+[ -d /usr/share/systemtap/tapset ] || need+=(systemtap-common)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: need root to install: ${need[*]}" >&2; exit 1

@@ -28,6 +28,36 @@ enum Cmd {
     },
     /// Summarise a trace: host, time range, rows and losses per table, damage.
     Info { dir: PathBuf },
+    /// Run a SystemTap script over a recorded trace, printing what stap would have.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Script text instead of a file (then every positional is a script argument).
+    #[arg(short = 'e', value_name = "TEXT")]
+    script_text: Option<String>,
+    /// Stop after pass N: 1 parse, 2 elaborate, 3 translate, 4 build, 5 run.
+    #[arg(short = 'p', value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pass: u8,
+    /// The recording to run over.
+    #[arg(long, value_name = "DIR")]
+    trace: Option<PathBuf>,
+    /// Write the script's output to FILE instead of stdout.
+    #[arg(short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Set a limit or macro, as stap: -D MAXACTION=10000.
+    #[arg(short = 'D', value_name = "NAME=VALUE")]
+    defines: Vec<String>,
+    /// Report pass timings and per-probe event counts on stderr.
+    #[arg(short = 'v', action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Seed for `.randomize` timers.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// SCRIPT [ARGS...] (with -e: ARGS... only); put `--` before arguments that start with `-`
+    #[arg(value_name = "SCRIPT ARGS")]
+    rest: Vec<String>,
 }
 
 fn recorder_binary() -> PathBuf {
@@ -54,6 +84,7 @@ fn main() -> ExitCode {
             );
             ExitCode::FAILURE
         }
+        Cmd::Run(a) => run(a),
         Cmd::Info { dir } => match retap_analyzer::trace::Trace::open(&dir) {
             Ok(t) => {
                 print!("{}", retap_analyzer::info::render(&t));
@@ -64,5 +95,43 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+fn run(a: RunArgs) -> ExitCode {
+    use retap_analyzer::run::{run, RunRequest};
+    let mut rest = a.rest.into_iter();
+    let script_path = if a.script_text.is_none() {
+        rest.next().map(PathBuf::from)
+    } else {
+        None
+    };
+    let mut defines = vec![];
+    for d in a.defines {
+        match d.split_once('=') {
+            Some((k, v)) => defines.push((k.to_string(), v.to_string())),
+            None => defines.push((d, String::new())),
+        }
+    }
+    let req = RunRequest {
+        script_path,
+        script_text: a.script_text,
+        args: rest.collect(),
+        last_pass: a.pass,
+        trace: a.trace,
+        output: a.output,
+        defines,
+        verbose: a.verbose,
+        seed: a.seed,
+    };
+    match run(&req) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprint!("{}", f.message);
+            if !f.message.ends_with('\n') {
+                eprintln!();
+            }
+            ExitCode::from(f.code)
+        }
     }
 }

@@ -3,5 +3,7 @@
 //! libbpf.
 
 pub mod info;
+pub mod run;
+pub mod stap;
 pub mod trace;
 pub mod wallclock;
