@@ -6,7 +6,23 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::stap::elaborate::{elaborate, ElabOptions};
 use crate::stap::{self, source::render_all, PpEnv};
+use crate::trace::Trace;
+
+/// syscall name → [(C type, argument name)], as the recorder saved them.
+pub type Signatures = std::collections::BTreeMap<String, Vec<(String, String)>>;
+
+fn load_signatures(dir: &std::path::Path) -> Option<Signatures> {
+    let text = std::fs::read_to_string(dir.join("syscall_signatures.json")).ok()?;
+    let v: std::collections::BTreeMap<String, Vec<[String; 2]>> =
+        serde_json::from_str(&text).ok()?;
+    Some(
+        v.into_iter()
+            .map(|(k, args)| (k, args.into_iter().map(|[t, n]| (t, n)).collect()))
+            .collect(),
+    )
+}
 
 /// Everything `retap run` was asked to do.
 #[derive(Clone, Debug, Default)]
@@ -53,7 +69,16 @@ pub fn run(req: &RunRequest) -> Result<(), RunFailure> {
             ))
         }
     };
-    let env = PpEnv::host(req.args.clone());
+    let trace = match &req.trace {
+        Some(dir) => Some(Trace::open(dir).map_err(|e| RunFailure::new(format!("retap: {e}")))?),
+        None => None,
+    };
+    let mut env = PpEnv::host(req.args.clone());
+    if let Some(t) = &trace {
+        // Conditions ask about the machine that was traced.
+        env.kernel_release = t.manifest.kernel.clone();
+        env.arch = t.manifest.arch.clone();
+    }
     let t0 = Instant::now();
     let (parsed, diags) = stap::parse(&name, &text, &env);
     let elapsed = t0.elapsed();
@@ -71,8 +96,39 @@ pub fn run(req: &RunRequest) -> Result<(), RunFailure> {
         let out = stap::printer::print_script(&parsed.script);
         return write_output(req, &out);
     }
+    let t1 = Instant::now();
+    let signatures = trace.as_ref().and_then(|t| load_signatures(&t.dir));
+    let opts = ElabOptions {
+        arch: env.arch.clone(),
+        signatures: signatures.as_ref(),
+        tables: trace
+            .as_ref()
+            .map(|t| t.tables.iter().map(|f| f.table).collect()),
+    };
+    let (program, errors, warnings) = elaborate(&parsed.script, &opts);
+    let elapsed = t1.elapsed();
+    if !warnings.is_empty() && req.verbose > 0 {
+        eprint!("{}", render_all(&warnings, &parsed.map));
+    }
+    if !errors.is_empty() {
+        return Err(RunFailure::new(render_all(&errors, &parsed.map)));
+    }
+    if req.verbose > 0 {
+        eprintln!(
+            "Pass 2: analyzed script: {} probe(s), {} function(s), {} global(s) in {}usr/0sys/{}real ms.",
+            program.probes.iter().map(|p| p.points.len()).sum::<usize>(),
+            program.functions.len(),
+            program.globals.len(),
+            elapsed.as_millis(),
+            elapsed.as_millis()
+        );
+    }
+    if req.last_pass == 2 {
+        let out = stap::elaborate::pretty::render(&program, &parsed.script);
+        return write_output(req, &out);
+    }
     Err(RunFailure::new(
-        "retap run: passes after 1 are not built yet",
+        "retap run: passes after 2 are not built yet",
     ))
 }
 

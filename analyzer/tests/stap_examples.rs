@@ -156,6 +156,11 @@ fn stap_examples_parse_and_round_trip() {
     // The template is a fill-in-the-blanks skeleton (`probe X.Y.Z {...}`),
     // not a script; stap rejects it too.
     failures.retain(|f| !f.contains("security-bandaid-template.stp"));
-    assert!(failures.is_empty(), "{}\n{} failures", failures.join("\n"), failures.len());
+    assert!(
+        failures.is_empty(),
+        "{}\n{} failures",
+        failures.join("\n"),
+        failures.len()
+    );
     assert!(parsed >= 150, "only {parsed} examples parsed");
 }

@@ -2,6 +2,7 @@
 //! (elaborate against the trace catalog). See ARCHITECTURE.md.
 
 pub mod ast;
+pub mod elaborate;
 pub mod glob;
 pub mod lexer;
 pub mod parser;

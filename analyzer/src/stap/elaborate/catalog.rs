@@ -1,0 +1,517 @@
+//! Probe points → what in a recording serves them: which table, which rows
+//! (a syscall name filter), at which moment of the event (entry or return).
+//! Points a recording cannot serve get a reason, for the error message.
+
+use retap_schema::Table;
+
+use crate::stap::ast::{Literal, ProbePoint};
+use crate::stap::glob;
+
+use super::ir::X;
+use super::syscall_args;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    Begin,
+    End,
+    Error,
+    Never,
+    /// syscall.NAME, nd_syscall.NAME, kernel.function("sys_NAME"),
+    /// kernel.trace("syscalls:sys_enter_NAME"); `ret` for .return/exit.
+    Syscall {
+        ret: bool,
+    },
+    /// syscall_any, kernel.trace("raw_syscalls:sys_enter").
+    SyscallAny {
+        ret: bool,
+    },
+    ProcExec,
+    ProcCreate,
+    ProcExit,
+    NetReceive,
+    NetTransmit,
+    BlockRequest,
+    BlockEnd,
+    /// timer.profile: each recorded CPU sample.
+    Profile,
+    Timer {
+        period_ns: i64,
+        randomize_ns: i64,
+    },
+    Vfs {
+        write: bool,
+        ret: bool,
+    },
+}
+
+impl Family {
+    pub fn table(self) -> Option<Table> {
+        Some(match self {
+            Family::Syscall { .. } | Family::SyscallAny { .. } => Table::Syscalls,
+            Family::ProcExec | Family::ProcCreate | Family::ProcExit => Table::Processes,
+            Family::NetReceive | Family::NetTransmit => Table::Net,
+            Family::BlockRequest | Family::BlockEnd => Table::Block,
+            Family::Profile => Table::Samples,
+            Family::Vfs { .. } => Table::Vfs,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ResolvedPoint {
+    /// The concrete point (after alias and brace expansion), as stap's pp().
+    pub text: String,
+    pub family: Family,
+    /// `begin(N)`/`end(N)` run in order of N.
+    pub order: i64,
+    /// For syscall families: the names served (None = all).
+    pub syscalls: Option<Vec<String>>,
+    /// `probe X if (cond)`.
+    pub condition: Option<X>,
+}
+
+impl ResolvedPoint {
+    pub fn table(&self) -> Option<Table> {
+        self.family.table()
+    }
+
+    /// The row filter, for -p2 and for the plan compiler.
+    pub fn filter_text(&self) -> String {
+        let mut parts = vec![];
+        match self.family {
+            Family::NetReceive => parts.push("direction = 'rx'".to_string()),
+            Family::NetTransmit => parts.push("direction = 'tx'".to_string()),
+            Family::ProcExec => parts.push("event = 'exec'".to_string()),
+            Family::ProcCreate => parts.push("event IN ('fork', 'thread')".to_string()),
+            Family::ProcExit => parts.push("event = 'exit'".to_string()),
+            Family::Vfs { write, .. } => {
+                parts.push(format!("op = '{}'", if write { "write" } else { "read" }))
+            }
+            Family::Syscall { ret: true } | Family::SyscallAny { ret: true } => {
+                parts.push("ret IS NOT NULL".to_string())
+            }
+            Family::BlockEnd => parts.push("dur_ns IS NOT NULL".to_string()),
+            _ => {}
+        }
+        if let Some(names) = &self.syscalls {
+            if names.len() == 1 {
+                parts.push(format!("syscall = '{}'", names[0]));
+            } else {
+                let shown: Vec<String> = names.iter().take(8).map(|n| format!("'{n}'")).collect();
+                let more = if names.len() > 8 {
+                    format!(", ... {} more", names.len() - 8)
+                } else {
+                    String::new()
+                };
+                parts.push(format!("syscall IN ({}{more})", shown.join(", ")));
+            }
+        }
+        parts.join(" AND ")
+    }
+}
+
+/// What a point's components look like once literal.
+struct Parts<'a> {
+    names: Vec<&'a str>,
+    args: Vec<Option<&'a Literal>>,
+}
+
+pub struct Catalog {
+    pub arch: String,
+    syscalls: Vec<&'static str>,
+}
+
+const KERNEL_SYSCALL_PREFIXES: [&str; 9] = [
+    "__x64_sys_",
+    "__arm64_sys_",
+    "__ia32_sys_",
+    "__se_sys_",
+    "__do_sys_",
+    "__sys_",
+    "ksys_",
+    "sys_",
+    "SyS_",
+];
+
+impl Catalog {
+    pub fn new(arch: &str) -> Catalog {
+        Catalog {
+            arch: arch.to_string(),
+            syscalls: retap_schema::syscalls::all_names(arch),
+        }
+    }
+
+    /// Kernel syscall names a stap name pattern matches (stap's names for
+    /// a few differ: `pread` is `pread64`).
+    fn match_syscalls(&self, pat: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .syscalls
+            .iter()
+            .filter(|n| glob::matches(pat, n) || glob::matches(pat, syscall_args::stap_name(n)))
+            .map(|n| n.to_string())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Resolves one point (no braces, no user aliases). Err is the reason
+    /// the recording cannot serve it.
+    pub fn resolve(&self, pp: &ProbePoint) -> Result<Vec<ResolvedPoint>, String> {
+        let p = Parts {
+            names: pp.components.iter().map(|c| c.name.as_str()).collect(),
+            args: pp.components.iter().map(|c| c.arg.as_ref()).collect(),
+        };
+        let text = pp.text();
+        let one = |family, syscalls| {
+            Ok(vec![ResolvedPoint {
+                text: text.clone(),
+                family,
+                order: 0,
+                syscalls,
+                condition: None,
+            }])
+        };
+        let num_arg = |i: usize| match p.args.get(i).copied().flatten() {
+            Some(Literal::Num(n)) => Some(*n),
+            _ => None,
+        };
+        let str_arg = |i: usize| match p.args.get(i).copied().flatten() {
+            Some(Literal::Str(s)) => Some(s.as_str()),
+            _ => None,
+        };
+        let n = &p.names;
+        let first = n[0];
+        let no_args_after = |k: usize| p.args.iter().skip(k).all(|a| a.is_none());
+        match first {
+            "begin" | "end" | "error" | "never" if n.len() == 1 => {
+                if first == "never" && p.args[0].is_some() {
+                    return Err("never takes no argument".into());
+                }
+                if p.args[0].is_some() && num_arg(0).is_none() {
+                    return Err(format!("{first}(N) takes a number"));
+                }
+                let family = match first {
+                    "begin" => Family::Begin,
+                    "end" => Family::End,
+                    "error" => Family::Error,
+                    _ => Family::Never,
+                };
+                let mut v = one(family, None)?;
+                v[0].order = num_arg(0).unwrap_or(0);
+                return Ok(v);
+            }
+            "syscall" | "nd_syscall" | "nd1_syscall" | "nd2_syscall" | "dw_syscall"
+            | "tp_syscall"
+                if (n.len() == 2 || (n.len() == 3 && n[2] == "return")) && no_args_after(0) =>
+            {
+                return self.syscalls_point(&text, n[1], n.len() == 3);
+            }
+            "kernel" if n.len() >= 2 && n[1] == "syscall" && n.len() <= 4 => {
+                if n.len() == 2 {
+                    return Err("kernel.syscall needs a syscall name: kernel.syscall.NAME".into());
+                }
+                let ret = n.len() == 4 && n[3] == "return";
+                if n.len() == 4 && !ret {
+                    return Err(format!("unknown suffix .{} (only .return)", n[3]));
+                }
+                return self.syscalls_point(&text, n[2], ret);
+            }
+            "syscall_any" | "nd_syscall_any" if n.len() <= 2 && no_args_after(0) => {
+                let ret = n.len() == 2;
+                if ret && n[1] != "return" {
+                    return Err(format!("unknown suffix .{} (only .return)", n[1]));
+                }
+                return one(Family::SyscallAny { ret }, None);
+            }
+            "kernel" if n.len() >= 2 && n[1] == "function" => {
+                let Some(f) = str_arg(1) else {
+                    return Err("kernel.function needs a quoted function name".into());
+                };
+                let ret = match n.get(2) {
+                    None | Some(&"call") => false,
+                    Some(&"return") => true,
+                    Some(other) => {
+                        return Err(format!(
+                            "kernel.function(...).{other}: only .call and .return can come from a recording"
+                        ))
+                    }
+                };
+                let func = f.split('@').next().unwrap_or(f);
+                for prefix in KERNEL_SYSCALL_PREFIXES {
+                    if let Some(rest) = func.strip_prefix(prefix) {
+                        let names = self.match_syscalls(rest);
+                        if !names.is_empty() {
+                            let all = names.len() == self.syscalls.len();
+                            return one(Family::Syscall { ret }, (!all).then_some(names));
+                        }
+                    }
+                }
+                return Err(format!(
+                    "kernel.function(\"{f}\") is not a system call entry; a recording holds system \
+                     calls, processes, packets, block I/O, CPU samples and vfs reads/writes, not \
+                     arbitrary kernel functions"
+                ));
+            }
+            "kernel" if n.len() == 2 && n[1] == "trace" => {
+                let Some(tp) = str_arg(1) else {
+                    return Err("kernel.trace needs a quoted \"subsystem:event\"".into());
+                };
+                return self.tracepoint(&text, tp);
+            }
+            "netdev" if n.len() == 2 && no_args_after(0) => {
+                let mut out = vec![];
+                for (name, fam) in [
+                    ("receive", Family::NetReceive),
+                    ("transmit", Family::NetTransmit),
+                ] {
+                    if glob::matches(n[1], name) {
+                        out.push(point(format!("netdev.{name}"), fam));
+                    }
+                }
+                return nonempty(
+                    out,
+                    &text,
+                    "netdev.receive and netdev.transmit are recorded",
+                );
+            }
+            "ioblock" | "ioblock_trace" if n.len() == 2 && no_args_after(0) => {
+                let mut out = vec![];
+                for (name, fam) in [("request", Family::BlockRequest), ("end", Family::BlockEnd)] {
+                    if glob::matches(n[1], name) {
+                        out.push(point(format!("{first}.{name}"), fam));
+                    }
+                }
+                return nonempty(out, &text, "ioblock.request and ioblock.end are recorded");
+            }
+            "kprocess" if n.len() == 2 && no_args_after(0) => {
+                let mut out = vec![];
+                for (name, fam) in [
+                    ("exec", Family::ProcExec),
+                    ("exec_complete", Family::ProcExec),
+                    ("create", Family::ProcCreate),
+                    ("exit", Family::ProcExit),
+                ] {
+                    if glob::matches(n[1], name) {
+                        out.push(point(format!("kprocess.{name}"), fam));
+                    }
+                }
+                return nonempty(
+                    out,
+                    &text,
+                    "kprocess.exec, exec_complete, create and exit are recorded",
+                );
+            }
+            "scheduler" if n.len() == 2 && no_args_after(0) => {
+                let mut out = vec![];
+                for (name, fam) in [
+                    ("process_exit", Family::ProcExit),
+                    ("process_fork", Family::ProcCreate),
+                ] {
+                    if glob::matches(n[1], name) {
+                        out.push(point(format!("scheduler.{name}"), fam));
+                    }
+                }
+                return nonempty(
+                    out,
+                    &text,
+                    "of the scheduler probes only process_exit and process_fork are recorded \
+                     (context switches, wakeups and cpu_on/off are not)",
+                );
+            }
+            "vfs" if (n.len() == 2 || (n.len() == 3 && n[2] == "return")) && no_args_after(0) => {
+                let ret = n.len() == 3;
+                let mut out = vec![];
+                for (name, write) in [("read", false), ("write", true)] {
+                    if glob::matches(n[1], name) {
+                        let t = format!("vfs.{name}{}", if ret { ".return" } else { "" });
+                        out.push(point(t, Family::Vfs { write, ret }));
+                    }
+                }
+                return nonempty(out, &text, "vfs.read and vfs.write are recorded");
+            }
+            "timer" if n.len() >= 2 => return self.timer(&text, &p),
+            _ => {}
+        }
+        Err(match first {
+            "process" | "module" => format!(
+                "{first}(...) probes instrument code at record time; a recording holds system \
+                 calls, processes, packets, block I/O, CPU samples and vfs events"
+            ),
+            "kernel" => format!(
+                "{text} is not recorded; kernel.function(\"sys_*\") and kernel.trace(...) of the \
+                 recorded tracepoints are"
+            ),
+            "signal" => "signals are not recorded".to_string(),
+            "perf" => {
+                "perf counters are not recorded; timer.profile serves CPU samples".to_string()
+            }
+            _ => format!("no recorded event serves {text}"),
+        })
+    }
+
+    fn syscalls_point(
+        &self,
+        text: &str,
+        pat: &str,
+        ret: bool,
+    ) -> Result<Vec<ResolvedPoint>, String> {
+        let names = self.match_syscalls(pat);
+        if names.is_empty() {
+            return Err(format!("no system call named {pat} on {}", self.arch));
+        }
+        let all = names.len() == self.syscalls.len();
+        Ok(vec![ResolvedPoint {
+            text: text.to_string(),
+            family: Family::Syscall { ret },
+            order: 0,
+            syscalls: (!all).then_some(names),
+            condition: None,
+        }])
+    }
+
+    fn tracepoint(&self, text: &str, tp: &str) -> Result<Vec<ResolvedPoint>, String> {
+        let (sys, ev) = tp.split_once(':').unwrap_or(("*", tp));
+        let fixed: [(&str, &str, Family); 8] = [
+            (
+                "raw_syscalls",
+                "sys_enter",
+                Family::SyscallAny { ret: false },
+            ),
+            ("raw_syscalls", "sys_exit", Family::SyscallAny { ret: true }),
+            ("sched", "sched_process_exec", Family::ProcExec),
+            ("sched", "sched_process_fork", Family::ProcCreate),
+            ("sched", "sched_process_exit", Family::ProcExit),
+            ("net", "netif_receive_skb", Family::NetReceive),
+            ("net", "net_dev_xmit", Family::NetTransmit),
+            ("block", "block_rq_issue", Family::BlockRequest),
+        ];
+        let mut out = vec![];
+        for (s, e, fam) in fixed {
+            if glob::matches(sys, s) && glob::matches(ev, e) {
+                out.push(point(format!("kernel.trace(\"{s}:{e}\")"), fam));
+            }
+        }
+        if glob::matches(sys, "block") && glob::matches(ev, "block_rq_complete") {
+            out.push(point(
+                "kernel.trace(\"block:block_rq_complete\")".into(),
+                Family::BlockEnd,
+            ));
+        }
+        if glob::matches(sys, "syscalls") {
+            for (prefix, ret) in [("sys_enter_", false), ("sys_exit_", true)] {
+                let names: Vec<String> = self
+                    .syscalls
+                    .iter()
+                    .filter(|n| glob::matches(ev, &format!("{prefix}{n}")))
+                    .map(|n| n.to_string())
+                    .collect();
+                if !names.is_empty() {
+                    let all = names.len() == self.syscalls.len();
+                    out.push(ResolvedPoint {
+                        text: text.to_string(),
+                        family: Family::Syscall { ret },
+                        order: 0,
+                        syscalls: (!all).then_some(names),
+                        condition: None,
+                    });
+                }
+            }
+        }
+        nonempty(
+            out,
+            text,
+            "recorded tracepoints: raw_syscalls:*, syscalls:sys_enter_*/sys_exit_*, \
+             sched:sched_process_{exec,fork,exit}, net:netif_receive_skb, net:net_dev_xmit, \
+             block:block_rq_issue, block:block_rq_complete",
+        )
+    }
+
+    fn timer(&self, text: &str, p: &Parts) -> Result<Vec<ResolvedPoint>, String> {
+        let n = &p.names;
+        let unit = n[1];
+        if unit == "profile" || unit == "profile_tick" {
+            if n.len() > 2 || p.args[1].is_some() {
+                return Err("timer.profile takes no argument".into());
+            }
+            return Ok(vec![point(text.to_string(), Family::Profile)]);
+        }
+        let arg = |i: usize| match p.args.get(i).copied().flatten() {
+            Some(Literal::Num(v)) => Some(*v),
+            _ => None,
+        };
+        let Some(v) = arg(1) else {
+            return Err(format!("timer.{unit} needs a number: timer.{unit}(N)"));
+        };
+        if v <= 0 {
+            return Err(format!("timer.{unit}({v}): the period must be positive"));
+        }
+        // Jiffies are taken at HZ=250, stap's usual kernel build.
+        let scale: i64 = match unit {
+            "s" | "sec" => 1_000_000_000,
+            "ms" | "msec" => 1_000_000,
+            "us" | "usec" => 1_000,
+            "ns" | "nsec" => 1,
+            "jiffies" => 4_000_000,
+            "hz" => {
+                let period = 1_000_000_000 / v;
+                return self.timer_rand(text, p, period, 1);
+            }
+            other => return Err(format!("unknown timer unit .{other}")),
+        };
+        let period = v.checked_mul(scale).ok_or("timer period too large")?;
+        self.timer_rand(text, p, period, scale)
+    }
+
+    fn timer_rand(
+        &self,
+        text: &str,
+        p: &Parts,
+        period_ns: i64,
+        scale: i64,
+    ) -> Result<Vec<ResolvedPoint>, String> {
+        let mut randomize_ns = 0;
+        match p.names.get(2) {
+            None => {}
+            Some(&"randomize") => {
+                let Some(Literal::Num(r)) = p.args.get(2).copied().flatten() else {
+                    return Err("randomize needs a number: .randomize(N)".into());
+                };
+                if *r < 0 {
+                    return Err("randomize(N) needs N >= 0".into());
+                }
+                randomize_ns = r.saturating_mul(scale);
+                if randomize_ns > period_ns {
+                    return Err("the randomization range cannot exceed the period".into());
+                }
+            }
+            Some(other) => return Err(format!("unknown timer suffix .{other}")),
+        }
+        Ok(vec![point(
+            text.to_string(),
+            Family::Timer {
+                period_ns,
+                randomize_ns,
+            },
+        )])
+    }
+}
+
+fn point(text: String, family: Family) -> ResolvedPoint {
+    ResolvedPoint {
+        text,
+        family,
+        order: 0,
+        syscalls: None,
+        condition: None,
+    }
+}
+
+fn nonempty(v: Vec<ResolvedPoint>, text: &str, known: &str) -> Result<Vec<ResolvedPoint>, String> {
+    if v.is_empty() {
+        Err(format!("no recorded event matches {text} ({known})"))
+    } else {
+        Ok(v)
+    }
+}

@@ -1,0 +1,195 @@
+//! Context variables: what `name`, `retval`, `dev_name`, `length`... mean in
+//! each probe family, and which trace column serves each.
+
+use super::catalog::Family;
+use super::ir::Ty;
+use super::syscall_args;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum CtxVar {
+    /// Syscall name as stap's tapset spells it.
+    SyscallName,
+    SyscallNr,
+    Argstr,
+    Retval,
+    Retstr,
+    /// A syscall argument by stap's name (`fd`, `count`); a syscall without
+    /// that argument reads 0, as stap's unset alias locals do.
+    SyscallArg(&'static str),
+    /// `$fd`: a syscall argument by its kernel name (trace signatures).
+    SyscallKernelArg(String),
+    /// `$argN`-style raw argument index (raw tracepoints).
+    RawArg(u8),
+    DevName,
+    Length,
+    Protocol,
+    BlockDev,
+    BlockDevname,
+    Sector,
+    Bytes,
+    Rw,
+    BlockError,
+    Filename,
+    Args,
+    NewPid,
+    NewTid,
+    ExitCode,
+    VfsBytes,
+}
+
+fn long(v: CtxVar) -> Option<(CtxVar, Ty)> {
+    Some((v, Ty::Long))
+}
+fn string(v: CtxVar) -> Option<(CtxVar, Ty)> {
+    Some((v, Ty::Str))
+}
+
+/// A plain context variable (no `$`) in a family. For syscall families,
+/// `syscalls` is the point's syscall set (None = all).
+pub fn lookup(family: Family, name: &str, syscalls: Option<&[String]>) -> Option<(CtxVar, Ty)> {
+    use CtxVar::*;
+    match family {
+        Family::Syscall { ret } => match name {
+            "name" => string(SyscallName),
+            "argstr" if !ret => string(Argstr),
+            "retval" if ret => long(Retval),
+            "retstr" if ret => string(Retstr),
+            _ if !ret => {
+                let all = syscall_args::all_arg_names();
+                let arg = all.into_iter().find(|a| *a == name)?;
+                // User-space strings (`filename`) are not recorded.
+                let has = |s: &str| {
+                    syscall_args::stap_args(s)
+                        .is_some_and(|v| v.iter().any(|a| a.name == arg && a.kind != 's'))
+                };
+                let served = match syscalls {
+                    Some(list) => list.iter().any(|s| has(s)),
+                    None => syscall_args::known().any(has),
+                };
+                served.then_some((SyscallArg(arg), Ty::Long))
+            }
+            _ => None,
+        },
+        Family::SyscallAny { ret } => match name {
+            "name" => string(SyscallName),
+            "syscall_nr" => long(SyscallNr),
+            "retval" if ret => long(Retval),
+            _ => None,
+        },
+        Family::NetReceive | Family::NetTransmit => match name {
+            "dev_name" => string(DevName),
+            "length" => long(Length),
+            "protocol" => long(Protocol),
+            _ => None,
+        },
+        Family::BlockRequest | Family::BlockEnd => match name {
+            "devname" => string(BlockDevname),
+            "dev" => long(BlockDev),
+            "sector" => long(Sector),
+            "size" => long(Bytes),
+            "rw" => long(Rw),
+            "bytes_done" if family == Family::BlockEnd => long(Bytes),
+            "error" if family == Family::BlockEnd => long(BlockError),
+            _ => None,
+        },
+        Family::ProcExec => match name {
+            "filename" => string(Filename),
+            "args" => string(Args),
+            _ => None,
+        },
+        Family::ProcCreate => match name {
+            "new_pid" => long(NewPid),
+            "new_tid" => long(NewTid),
+            _ => None,
+        },
+        Family::ProcExit => match name {
+            "code" => long(ExitCode),
+            _ => None,
+        },
+        Family::Vfs { write, ret } => match name {
+            "bytes_to_read" if !write => long(VfsBytes),
+            "bytes_to_write" if write => long(VfsBytes),
+            "retval" if ret => long(Retval),
+            "bytes_read" if ret && !write => long(Retval),
+            "bytes_written" if ret && write => long(Retval),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Names a family offers, for "did you mean".
+pub fn names(family: Family) -> Vec<&'static str> {
+    match family {
+        Family::Syscall { ret: false } => {
+            let mut v = vec!["name", "argstr"];
+            v.extend(syscall_args::all_arg_names());
+            v
+        }
+        Family::Syscall { ret: true } => vec!["name", "retval", "retstr"],
+        Family::SyscallAny { ret } => {
+            if ret {
+                vec!["name", "syscall_nr", "retval"]
+            } else {
+                vec!["name", "syscall_nr"]
+            }
+        }
+        Family::NetReceive | Family::NetTransmit => vec!["dev_name", "length", "protocol"],
+        Family::BlockRequest => vec!["devname", "dev", "sector", "size", "rw"],
+        Family::BlockEnd => vec![
+            "devname",
+            "dev",
+            "sector",
+            "size",
+            "rw",
+            "bytes_done",
+            "error",
+        ],
+        Family::ProcExec => vec!["filename", "args"],
+        Family::ProcCreate => vec!["new_pid", "new_tid"],
+        Family::ProcExit => vec!["code"],
+        Family::Vfs { write: false, .. } => vec!["bytes_to_read", "retval", "bytes_read"],
+        Family::Vfs { write: true, .. } => vec!["bytes_to_write", "retval", "bytes_written"],
+        _ => vec![],
+    }
+}
+
+/// stap context variables that exist but that no recording holds, with why.
+pub fn unrecorded(family: Family, name: &str) -> Option<&'static str> {
+    match (family, name) {
+        (Family::NetReceive | Family::NetTransmit, "truesize") => {
+            Some("the recorder does not store skb truesize")
+        }
+        (Family::Syscall { ret: false }, _) => {
+            let args: Vec<_> = syscall_args::known()
+                .filter_map(syscall_args::stap_args)
+                .flatten()
+                .filter(|a| a.name == name && a.kind == 's')
+                .collect();
+            (!args.is_empty())
+                .then_some("it is a string in the traced process's memory, which the recorder does not capture (its address is in argstr)")
+        }
+        _ => None,
+    }
+}
+
+/// `$name` target variables a recording can serve.
+pub fn target(
+    family: Family,
+    name: &str,
+    kernel_args: &dyn Fn(&str) -> bool,
+) -> Option<(CtxVar, Ty)> {
+    let bare = name.strip_prefix('$')?;
+    match family {
+        Family::Syscall { ret: true } if bare == "return" => long(CtxVar::Retval),
+        Family::Syscall { ret: false } if kernel_args(bare) => {
+            long(CtxVar::SyscallKernelArg(bare.to_string()))
+        }
+        Family::SyscallAny { ret } => match bare {
+            "id" => long(CtxVar::SyscallNr),
+            "ret" if ret => long(CtxVar::Retval),
+            _ => None,
+        },
+        _ => None,
+    }
+}

@@ -1,0 +1,15 @@
+//! Pass 2: elaboration. Probe points resolve against the trace catalog
+//! (`catalog`), names against context columns (`context`), tapset
+//! functions (`tapset`) and the script's own symbols, types are inferred,
+//! and the program is lowered to the IR (`ir`) that pass 5 runs.
+
+pub mod catalog;
+pub mod context;
+pub mod format;
+pub mod ir;
+pub mod lower;
+pub mod pretty;
+pub mod syscall_args;
+pub mod tapset;
+
+pub use lower::{elaborate, ElabOptions};

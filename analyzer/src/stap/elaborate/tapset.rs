@@ -1,0 +1,193 @@
+//! The tapset functions a recording can answer, with their signatures.
+//! (printf, print and friends are variadic and handled by the elaborator.)
+
+use super::ir::Ty;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    Execname,
+    Pexecname,
+    Pid,
+    Tid,
+    Ppid,
+    Uid,
+    Euid,
+    Cpu,
+    Target,
+    Pp,
+    Ppfunc,
+    Probefunc,
+    Cmdline,
+    Pid2execname,
+    UserMode,
+    IsReturn,
+    GettimeofdayS,
+    GettimeofdayMs,
+    GettimeofdayUs,
+    GettimeofdayNs,
+    LocalClockS,
+    LocalClockMs,
+    LocalClockUs,
+    LocalClockNs,
+    CpuClockS,
+    CpuClockMs,
+    CpuClockUs,
+    CpuClockNs,
+    Jiffies,
+    GetCycles,
+    Ctime,
+    TzCtime,
+    Strlen,
+    Substr,
+    Isinstr,
+    StrReplace,
+    Strtol,
+    Tokenize,
+    TextStr,
+    TextStrn,
+    Stringat,
+    Isdigit,
+    ErrnoStr,
+    Returnstr,
+    ReturnStr,
+    Exit,
+    Error,
+    Backtrace,
+    PrintBacktrace,
+    Ubacktrace,
+    PrintUbacktrace,
+    Symname,
+    Usymname,
+    Addr,
+    Uaddr,
+    Randint,
+    Abs,
+}
+
+use Builtin::*;
+use Ty::{Long as L, Str as S};
+
+/// (name, builtin, parameter types, return type; Unknown = no value)
+const TABLE: &[(&str, Builtin, &[Ty], Ty)] = &[
+    ("execname", Execname, &[], S),
+    ("pexecname", Pexecname, &[], S),
+    ("pid", Pid, &[], L),
+    ("tid", Tid, &[], L),
+    ("ppid", Ppid, &[], L),
+    ("uid", Uid, &[], L),
+    ("euid", Euid, &[], L),
+    ("cpu", Cpu, &[], L),
+    ("target", Target, &[], L),
+    ("pp", Pp, &[], S),
+    ("ppfunc", Ppfunc, &[], S),
+    ("probefunc", Probefunc, &[], S),
+    ("cmdline_str", Cmdline, &[], S),
+    ("pid2execname", Pid2execname, &[L], S),
+    ("user_mode", UserMode, &[], L),
+    ("is_return", IsReturn, &[], L),
+    ("gettimeofday_s", GettimeofdayS, &[], L),
+    ("gettimeofday_ms", GettimeofdayMs, &[], L),
+    ("gettimeofday_us", GettimeofdayUs, &[], L),
+    ("gettimeofday_ns", GettimeofdayNs, &[], L),
+    ("local_clock_s", LocalClockS, &[], L),
+    ("local_clock_ms", LocalClockMs, &[], L),
+    ("local_clock_us", LocalClockUs, &[], L),
+    ("local_clock_ns", LocalClockNs, &[], L),
+    ("cpu_clock_s", CpuClockS, &[L], L),
+    ("cpu_clock_ms", CpuClockMs, &[L], L),
+    ("cpu_clock_us", CpuClockUs, &[L], L),
+    ("cpu_clock_ns", CpuClockNs, &[L], L),
+    ("jiffies", Jiffies, &[], L),
+    ("get_cycles", GetCycles, &[], L),
+    ("ctime", Ctime, &[L], S),
+    ("tz_ctime", TzCtime, &[L], S),
+    ("strlen", Strlen, &[S], L),
+    ("substr", Substr, &[S, L, L], S),
+    ("isinstr", Isinstr, &[S, S], L),
+    ("str_replace", StrReplace, &[S, S, S], S),
+    ("strtol", Strtol, &[S, L], L),
+    ("tokenize", Tokenize, &[S, S], S),
+    ("text_str", TextStr, &[S], S),
+    ("text_strn", TextStrn, &[S, L, L], S),
+    ("stringat", Stringat, &[S, L], L),
+    ("isdigit", Isdigit, &[S], L),
+    ("errno_str", ErrnoStr, &[L], S),
+    ("returnstr", Returnstr, &[L], S),
+    ("return_str", ReturnStr, &[L, L], S),
+    ("exit", Exit, &[], Ty::Unknown),
+    ("error", Error, &[S], Ty::Unknown),
+    ("backtrace", Backtrace, &[], S),
+    ("print_backtrace", PrintBacktrace, &[], Ty::Unknown),
+    ("ubacktrace", Ubacktrace, &[], S),
+    ("print_ubacktrace", PrintUbacktrace, &[], Ty::Unknown),
+    ("symname", Symname, &[L], S),
+    ("usymname", Usymname, &[L], S),
+    ("addr", Addr, &[], L),
+    ("uaddr", Uaddr, &[], L),
+    ("randint", Randint, &[L], L),
+    ("abs", Abs, &[L], L),
+];
+
+pub struct Sig {
+    pub builtin: Builtin,
+    pub params: &'static [Ty],
+    pub ret: Ty,
+}
+
+pub fn lookup(name: &str) -> Option<Sig> {
+    TABLE
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .map(|(_, b, p, r)| Sig {
+            builtin: *b,
+            params: p,
+            ret: *r,
+        })
+}
+
+pub fn name(b: Builtin) -> &'static str {
+    TABLE
+        .iter()
+        .find(|(_, x, ..)| *x == b)
+        .map(|(n, ..)| *n)
+        .unwrap_or("?")
+}
+
+pub fn all_names() -> impl Iterator<Item = &'static str> {
+    TABLE.iter().map(|(n, ..)| *n)
+}
+
+/// Tapset functions that exist in stap but read what no recording holds.
+pub fn unrecorded(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "user_string" | "user_string_n" | "user_string_quoted" | "user_string2"
+        | "kernel_string" | "kernel_string_n" | "user_long" | "user_int" | "kernel_long"
+        | "kernel_int" | "kernel_pointer" | "user_char" | "user_short" => {
+            "it reads memory of the traced machine, which a recording does not hold"
+        }
+        "gid" | "egid" => "group ids are not recorded (uid is)",
+        "task_current" | "task_parent" | "task_state" | "task_prio" => {
+            "it returns kernel task structures, which a recording does not hold"
+        }
+        "register" | "u_register" | "uregister" => "registers are not recorded",
+        "system" => "it runs a command on the traced machine",
+        _ => return None,
+    })
+}
+
+/// Variadic printing functions and what they need.
+pub fn is_print_family(name: &str) -> bool {
+    matches!(
+        name,
+        "print"
+            | "println"
+            | "sprint"
+            | "sprintln"
+            | "printf"
+            | "sprintf"
+            | "printd"
+            | "printdln"
+            | "log"
+            | "warn"
+    )
+}
