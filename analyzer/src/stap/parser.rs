@@ -418,6 +418,29 @@ impl<'a> Parser<'a> {
         Ok(pp)
     }
 
+    /// At a `{` glued to a name (`read{,v}`): is it brace alternatives
+    /// rather than the probe body? Only names, `*` and at least one comma
+    /// up to the matching `}` make it alternatives.
+    fn glued_alternatives(&self) -> bool {
+        let mut depth = 0;
+        let mut comma = false;
+        for t in &self.toks[self.pos..] {
+            match (&t.kind, t.text.as_str()) {
+                (TokKind::Op, "{") => depth += 1,
+                (TokKind::Op, "}") => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return comma;
+                    }
+                }
+                (TokKind::Op, ",") => comma = true,
+                (TokKind::Op, "*") | (TokKind::Ident | TokKind::Number, _) => {}
+                _ => return false,
+            }
+        }
+        false
+    }
+
     /// One dotted component: glued tokens (`open*`, `*at`), or a brace
     /// alternative list (`{open,openat}`), then an optional `(literal)`.
     fn component(&mut self) -> PResult<Component> {
@@ -430,7 +453,9 @@ impl<'a> Parser<'a> {
             }
             let ok = match t.kind {
                 TokKind::Ident | TokKind::Number => true,
-                TokKind::Op => t.text == "*" || (t.text == "{" && first),
+                TokKind::Op => {
+                    t.text == "*" || (t.text == "{" && (first || self.glued_alternatives()))
+                }
                 _ => false,
             };
             if !ok {

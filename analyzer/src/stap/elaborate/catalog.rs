@@ -145,6 +145,15 @@ impl Catalog {
     /// Kernel syscall names a stap name pattern matches (stap's names for
     /// a few differ: `pread` is `pread64`).
     fn match_syscalls(&self, pat: &str) -> Vec<String> {
+        if !glob::has_wildcard(pat) {
+            // The common case, a plain name: no globbing over the table.
+            return self
+                .syscalls
+                .iter()
+                .filter(|n| **n == pat || syscall_args::stap_name(n) == pat)
+                .map(|n| n.to_string())
+                .collect();
+        }
         let mut out: Vec<String> = self
             .syscalls
             .iter()

@@ -193,7 +193,7 @@ mod tests {
     #[test]
     fn parses_flags_width_precision() {
         let f = parse("a%-15s|%08.3x%%%*d").unwrap();
-        assert_eq!(f.pieces.len(), 5);
+        assert_eq!(f.pieces.len(), 6);
         assert_eq!(f.arg_types(), vec![Ty::Str, Ty::Long, Ty::Long, Ty::Long]);
         assert!(parse("%q").is_err());
         assert!(parse("abc%").is_err());

@@ -58,6 +58,9 @@ struct Elab<'a> {
     in_func: Option<u32>,
     loops: usize,
     entry_mode: bool,
+    /// The current probe's points as written (to name the point in errors
+    /// when it is one of several).
+    probe_text: String,
 }
 
 /// A probe after alias expansion: the points it fires on and the body
@@ -71,6 +74,13 @@ struct Expanded<'s> {
 }
 
 pub fn elaborate(
+    script: &ast::Script,
+    opts: &ElabOptions,
+) -> (Program, Vec<Diagnostic>, Vec<Diagnostic>) {
+    crate::stap::on_big_stack(|| elaborate_here(script, opts))
+}
+
+fn elaborate_here(
     script: &ast::Script,
     opts: &ElabOptions,
 ) -> (Program, Vec<Diagnostic>, Vec<Diagnostic>) {
@@ -92,6 +102,7 @@ pub fn elaborate(
         in_func: None,
         loops: 0,
         entry_mode: false,
+        probe_text: String::new(),
     };
     el.declare(script);
     let probes = el.expand_probes(script);
@@ -422,28 +433,21 @@ impl<'a> Elab<'a> {
                     let mut bodies: Vec<&ast::Block> = pro.clone();
                     bodies.push(&p.body);
                     bodies.extend(epi.iter().copied());
-                    let key: Vec<*const ast::Block> =
-                        bodies.iter().map(|b| *b as *const _).collect();
-                    match groups.iter_mut().find(|g| {
-                        g.bodies.iter().map(|b| *b as *const _).collect::<Vec<_>>() == key
-                    }) {
-                        Some(g) => {
-                            g.points.push(rp);
-                            g.conditions.push(pp.condition.as_ref());
-                        }
-                        None => groups.push(Expanded {
-                            points: vec![rp],
-                            conditions: vec![pp.condition.as_ref()],
-                            bodies,
-                            span: p.span,
-                            text: p
-                                .points
-                                .iter()
-                                .map(|x| x.text())
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                        }),
-                    }
+                    // Each concrete point is elaborated on its own, as stap
+                    // derives one probe per point: `@defined` and context
+                    // variables can differ between them.
+                    groups.push(Expanded {
+                        points: vec![rp],
+                        conditions: vec![pp.condition.as_ref()],
+                        bodies,
+                        span: p.span,
+                        text: p
+                            .points
+                            .iter()
+                            .map(|x| x.text())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
                 }
             }
             if let Some(tables) = &self.opts.tables {
@@ -601,6 +605,7 @@ impl<'a> Elab<'a> {
         for (i, p) in probes.iter().enumerate() {
             self.scope = functions.len() + i;
             self.points = p.points.clone();
+            self.probe_text = p.text.clone();
             self.in_func = None;
             self.loops = 0;
             let mut points = p.points.clone();
@@ -637,6 +642,10 @@ impl<'a> Elab<'a> {
             .collect();
         for (name, span) in unused {
             self.warn(span, format!("Eliding unused variable '{name}'"));
+        }
+        if !self.diags.is_empty() {
+            // Unresolved types after other errors are their echo.
+            return;
         }
         for g in &self.globals {
             let used = g.read || g.written;
@@ -875,7 +884,7 @@ impl<'a> Elab<'a> {
                         self.err(
                             span,
                             format!(
-                                "target variable '{name}' is not recorded for probe point {}: a recording holds the syscall's raw arguments and return value, not kernel memory",
+                                "target variable '{name}' is not recorded for probe point {}: recordings hold syscall arguments and return values, not kernel memory",
                                 p.text
                             ),
                         );
@@ -944,7 +953,11 @@ impl<'a> Elab<'a> {
         } else {
             hint
         };
-        self.err(span, format!("unresolved symbol '{name}'{ctx_hint}"));
+        let note = match self.points.first() {
+            Some(p) if p.text != self.probe_text => format!(" in probe point {}", p.text),
+            _ => String::new(),
+        };
+        self.err(span, format!("unresolved symbol '{name}'{note}{ctx_hint}"));
         (X::Num(0), want)
     }
 
@@ -1370,7 +1383,7 @@ impl<'a> Elab<'a> {
             }
             K::Hist { .. } => {
                 let Some(h) = self.hist_ref(e) else {
-                    return (X::Num(0), Ty::Stat);
+                    return (X::Num(0), Ty::Unknown);
                 };
                 (X::Hist(Box::new(h)), Ty::Stat)
             }
@@ -1500,11 +1513,10 @@ impl<'a> Elab<'a> {
                     a = a2;
                     ta = ta2;
                 }
-                if ta != Ty::Unknown && tb != Ty::Unknown && ta != tb {
-                    self.mismatch(r.span, tb, ta, "operands of a comparison");
-                }
                 if ta == Ty::Stat || tb == Ty::Stat {
                     self.err(span, "statistics cannot be compared; use an extractor");
+                } else if ta != Ty::Unknown && tb != Ty::Unknown && ta != tb {
+                    self.mismatch(r.span, tb, ta, "operands of a comparison");
                 }
                 let strings = ta == Ty::Str || tb == Ty::Str;
                 let cop = match op {
@@ -1533,6 +1545,10 @@ impl<'a> Elab<'a> {
             None => {
                 // Learn the type from whichever side knows it.
                 let lt = self.peek_type(l);
+                if lt == Ty::Stat {
+                    self.err(span, "use <<< to add a value to a statistic");
+                    return (X::Num(0), Ty::Long);
+                }
                 let (rx, rt) = self.expr(r, lt);
                 if rt == Ty::Stat {
                     self.err(
