@@ -35,11 +35,20 @@ fn p1_prints_the_canonical_form_of_e_text_with_arguments() {
 
 #[test]
 fn p2_resolves_points_against_the_trace() {
-    let (code, out, err) = retap(&["run", "-p2", "queries/profile.stp", "--trace", "datasets/web"]);
+    let (code, out, err) = retap(&[
+        "run",
+        "-p2",
+        "queries/profile.stp",
+        "--trace",
+        "datasets/web",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("syscalllist:long[long, string]"), "{out}");
     assert!(out.contains("# syscall.* -> table syscalls"), "{out}");
-    assert!(out.contains("# timer.ms(10000) -> every 10000000000 ns of trace time"), "{out}");
+    assert!(
+        out.contains("# timer.ms(10000) -> every 10000000000 ns of trace time"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -70,7 +79,11 @@ fn a_point_needing_a_table_the_trace_lacks_is_named() {
 fn parse_errors_exit_1_with_location_and_caret() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("profile.stp");
-    std::fs::write(&script, "global c\nprobe syscall.* {\n  c[execname()]++\n  if (c {\n}\n").unwrap();
+    std::fs::write(
+        &script,
+        "global c\nprobe syscall.* {\n  c[execname()]++\n  if (c {\n}\n",
+    )
+    .unwrap();
     let (code, out, err) = retap(&["run", "-p2", script.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(out.is_empty());

@@ -4,6 +4,7 @@
 
 pub mod info;
 pub mod run;
+pub mod runtime;
 pub mod stap;
 pub mod trace;
 pub mod wallclock;

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::runtime::{Limits, RunOptions};
 use crate::stap::elaborate::{elaborate, ElabOptions};
 use crate::stap::{self, source::render_all, PpEnv};
 use crate::trace::Trace;
@@ -127,9 +128,58 @@ pub fn run(req: &RunRequest) -> Result<(), RunFailure> {
         let out = stap::elaborate::pretty::render(&program, &parsed.script);
         return write_output(req, &out);
     }
-    Err(RunFailure::new(
-        "retap run: passes after 2 are not built yet",
-    ))
+    if req.last_pass < 5 {
+        // Passes 3 and 4 (plans) come with the plan compiler; until then
+        // every probe runs in the interpreter.
+        if req.verbose > 0 {
+            eprintln!("Pass 3: no plans yet; every probe runs in the interpreter.");
+        }
+        return Ok(());
+    }
+    let Some(trace) = trace else {
+        return Err(RunFailure::new(
+            "retap run: give the recording to run over with --trace DIR \
+             (running live, without a recording, is not built)",
+        ));
+    };
+    let limits = Limits::from_defines(&req.defines)
+        .map_err(|e| RunFailure::new(format!("retap run: {e}")))?;
+    let sink: Box<dyn std::io::Write> = match &req.output {
+        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(
+            |e| RunFailure::new(format!("retap: cannot create {}: {e}", p.display())),
+        )?)),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let t5 = Instant::now();
+    let opts = RunOptions {
+        limits,
+        seed: req.seed,
+    };
+    let outcome = crate::runtime::run(&program, &parsed.map, &trace, &opts, sink)
+        .map_err(|e| RunFailure::new(format!("retap: {e}")))?;
+    for w in &outcome.warnings {
+        eprintln!("WARNING: {w}");
+    }
+    if req.verbose > 0 {
+        let ms = t5.elapsed().as_millis();
+        eprintln!(
+            "Pass 5: run completed in {ms}usr/0sys/{ms}real ms ({} rows replayed).",
+            outcome.rows
+        );
+        for (text, n) in &outcome.probe_hits {
+            eprintln!("  {text}: {n} hit(s)");
+        }
+    }
+    if outcome.errors > 0 {
+        return Err(RunFailure {
+            message: format!(
+                "WARNING: Number of errors: {}, skipped probes: 0\nPass 5: run failed.  [man error::pass5]\n",
+                outcome.errors
+            ),
+            code: 1,
+        });
+    }
+    Ok(())
 }
 
 fn write_output(req: &RunRequest, text: &str) -> Result<(), RunFailure> {

@@ -1,0 +1,372 @@
+//! Tapset functions at run time, from the event's columns and the trace
+//! clock (gettimeofday_* = trace time + the manifest's wall-clock offset).
+
+use crate::stap::elaborate::catalog::Family;
+use crate::stap::elaborate::tapset::Builtin;
+use crate::stap::source::Span;
+
+use super::argstr;
+use super::interp::{err, Interp, R};
+use super::value::Value;
+
+/// stap's ctime(): "Wed Jun 30 21:49:08 1993", UTC, 32-bit range only.
+pub fn ctime(secs: i64) -> Result<String, &'static str> {
+    if secs > 2_147_483_647 {
+        return Err("Time too far in the future to be converted");
+    }
+    if secs < -2_147_483_648 {
+        return Err("Time too far in the past to be converted");
+    }
+    const DAY: i64 = 86_400;
+    let mut days = secs / DAY;
+    let mut rem = secs % DAY;
+    if rem < 0 {
+        rem += DAY;
+        days -= 1;
+    }
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let wday = (4 + days).rem_euclid(7);
+    let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let mut year = 1970;
+    if days >= 0 {
+        loop {
+            let len = if leap(year) { 366 } else { 365 };
+            if days < len {
+                break;
+            }
+            year += 1;
+            days -= len;
+        }
+    } else {
+        while days < 0 {
+            year -= 1;
+            days += if leap(year) { 366 } else { 365 };
+        }
+    }
+    let mut mlen = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if leap(year) {
+        mlen[1] = 29;
+    }
+    let mut mon = 0;
+    while days >= mlen[mon] {
+        days -= mlen[mon];
+        mon += 1;
+    }
+    const DN: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MN: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    Ok(format!(
+        "{} {}{:3} {:02}:{:02}:{:02} {}",
+        DN[wday as usize],
+        MN[mon],
+        days + 1,
+        h,
+        m,
+        s,
+        year
+    ))
+}
+
+fn text_str(s: &str, quoted: bool, max: Option<usize>) -> String {
+    let mut o = String::new();
+    if quoted {
+        o.push('"');
+    }
+    for (n, &b) in s.as_bytes().iter().enumerate() {
+        if max.is_some_and(|m| n >= m) {
+            break;
+        }
+        match b {
+            b'\n' => o.push_str("\\n"),
+            b'\t' => o.push_str("\\t"),
+            b'\r' => o.push_str("\\r"),
+            7 => o.push_str("\\a"),
+            8 => o.push_str("\\b"),
+            12 => o.push_str("\\f"),
+            11 => o.push_str("\\v"),
+            b'"' => o.push_str("\\\""),
+            b'\\' => o.push_str("\\\\"),
+            b'\'' => o.push_str("\\'"),
+            0x20..=0x7e => o.push(b as char),
+            _ => o.push_str(&format!("\\{b:03o}")),
+        }
+    }
+    if quoted {
+        o.push('"');
+    }
+    o
+}
+
+/// Linux's simple_strtoll as stap's strtol uses it: optional sign, a base
+/// prefix when base is 0 or 16, digits until the first that does not fit.
+fn strtol(s: &str, base: i64) -> Option<i64> {
+    if !(base == 0 || (2..=36).contains(&base)) {
+        return None;
+    }
+    let t = s.trim_start();
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let mut base = base as u32;
+    let mut digits = t;
+    if (base == 0 || base == 16) && (t.starts_with("0x") || t.starts_with("0X")) {
+        base = 16;
+        digits = &t[2..];
+    } else if base == 0 && t.starts_with('0') && t.len() > 1 {
+        base = 8;
+        digits = &t[1..];
+    } else if base == 0 {
+        base = 10;
+    }
+    let mut v: i64 = 0;
+    for c in digits.chars() {
+        let Some(d) = c.to_digit(base) else { break };
+        v = v.wrapping_mul(base as i64).wrapping_add(d as i64);
+    }
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
+    use Builtin::*;
+    let ctx = &it.ctx;
+    let wall = || ctx.now().wrapping_add(ctx.wall_offset);
+    let int = |v: i64| Ok(Value::Int(v));
+    match b {
+        Execname => Ok(ctx.execname()),
+        Pid => int(ctx.pid()),
+        Tid => int(ctx.tid()),
+        Uid | Euid => int(ctx.uid()),
+        Cpu => int(ctx.cpu() as i64),
+        Ppid => int(ctx.procs.parent.get(&ctx.pid()).copied().unwrap_or(0)),
+        Pexecname => {
+            let pp = ctx.procs.parent.get(&ctx.pid()).copied().unwrap_or(0);
+            Ok(ctx
+                .procs
+                .comm
+                .get(&pp)
+                .cloned()
+                .map(Value::Str)
+                .unwrap_or_else(Value::empty_str))
+        }
+        Pid2execname => Ok(ctx
+            .procs
+            .comm
+            .get(&a[0].int())
+            .cloned()
+            .map(Value::Str)
+            .unwrap_or_else(Value::empty_str)),
+        Cmdline => Ok(ctx
+            .procs
+            .cmdline
+            .get(&ctx.pid())
+            .cloned()
+            .map(Value::Str)
+            .unwrap_or_else(Value::empty_str)),
+        Target => int(ctx.target),
+        Pp => Ok(Value::Str(ctx.point_text.clone())),
+        Ppfunc | Probefunc => {
+            let f = match (ctx.family, ctx.syscall_name()) {
+                (Some(Family::Syscall { .. } | Family::SyscallAny { .. }), Some(n)) => {
+                    let prefix = if ctx.arch == "aarch64" {
+                        "__arm64_sys_"
+                    } else {
+                        "__x64_sys_"
+                    };
+                    format!("{prefix}{n}")
+                }
+                _ => String::new(),
+            };
+            Ok(Value::from_string(f))
+        }
+        UserMode => int(ctx.user_mode()),
+        IsReturn => int(i64::from(it.is_ret_family() && !it.ctx.at_entry)),
+        GettimeofdayS => int(wall().div_euclid(1_000_000_000)),
+        GettimeofdayMs => int(wall().div_euclid(1_000_000)),
+        GettimeofdayUs => int(wall().div_euclid(1_000)),
+        GettimeofdayNs => int(wall()),
+        LocalClockS | CpuClockS => int(ctx.now() / 1_000_000_000),
+        LocalClockMs | CpuClockMs => int(ctx.now() / 1_000_000),
+        LocalClockUs | CpuClockUs => int(ctx.now() / 1_000),
+        LocalClockNs | CpuClockNs | GetCycles => int(ctx.now()),
+        Jiffies => int(ctx.now() / 4_000_000),
+        Ctime | TzCtime => match ctime(a[0].int()) {
+            Ok(s) => Ok(Value::from_string(if b == TzCtime {
+                format!("{s} UTC")
+            } else {
+                s
+            })),
+            Err(msg) => err(msg, "identifier 'ctime'", span),
+        },
+        Strlen => int(a[0].str().len() as i64),
+        Substr => {
+            let s = a[0].str().as_bytes();
+            let start = a[1].int();
+            let len = a[2].int();
+            if start < 0 || len < 0 || start as usize >= s.len() {
+                return Ok(Value::empty_str());
+            }
+            let end = (start as usize).saturating_add(len as usize).min(s.len());
+            Ok(Value::from_string(
+                String::from_utf8_lossy(&s[start as usize..end]).into_owned(),
+            ))
+        }
+        Isinstr => int(i64::from(a[0].str().contains(a[1].str()))),
+        StrReplace => {
+            if a[1].str().is_empty() {
+                return Ok(a[0].clone());
+            }
+            Ok(Value::from_string(
+                a[0].str().replace(a[1].str(), a[2].str()),
+            ))
+        }
+        Strtol => match strtol(a[0].str(), a[1].int()) {
+            Some(v) => int(v),
+            None => err(
+                format!("Invalid base {} passed to strtol", a[1].int()),
+                "identifier 'strtol'",
+                span,
+            ),
+        },
+        Tokenize => {
+            let (s, d) = (a[0].str().to_string(), a[1].str().to_string());
+            Ok(it.tokenize(&s, &d))
+        }
+        TextStr => Ok(Value::from_string(text_str(a[0].str(), false, None))),
+        TextStrn => {
+            let len = a[1].int();
+            Ok(Value::from_string(text_str(
+                a[0].str(),
+                a[2].int() != 0,
+                (len > 0).then_some(len as usize),
+            )))
+        }
+        Stringat => {
+            let s = a[0].str().as_bytes();
+            let i = a[1].int();
+            if i < 0 || i as usize >= s.len() {
+                return err(
+                    format!("Attempted to access string index {i} (out of range)"),
+                    "identifier 'stringat'",
+                    span,
+                );
+            }
+            int(s[i as usize] as i64)
+        }
+        Isdigit => int(i64::from(
+            a[0].str()
+                .as_bytes()
+                .first()
+                .is_some_and(|c| c.is_ascii_digit()),
+        )),
+        ErrnoStr => Ok(Value::from_string(
+            argstr::errno_name(a[0].int()).to_string(),
+        )),
+        Returnstr => Ok(Value::from_string(argstr::return_str(
+            a[0].int(),
+            ctx.retval(),
+        ))),
+        ReturnStr => Ok(Value::from_string(argstr::return_str(
+            a[0].int(),
+            a[1].int(),
+        ))),
+        Exit => {
+            it.exit_requested = true;
+            int(0)
+        }
+        Error => err(a[0].str().to_string(), "identifier 'error'", span),
+        Backtrace | PrintBacktrace => {
+            let addrs = ctx.kernel_stack();
+            let text = match b {
+                Backtrace => addrs
+                    .iter()
+                    .map(|a| format!("0x{a:x}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                _ => {
+                    let mut s = String::new();
+                    for a in &addrs {
+                        match ctx.kallsyms.as_ref().and_then(|k| k.lookup(*a)) {
+                            Some((name, off, size, module)) => s.push_str(&format!(
+                                " 0x{a:x} : {name}+0x{off:x}/0x{size:x} [{module}]\n"
+                            )),
+                            None => s.push_str(&format!(" 0x{a:x}\n")),
+                        }
+                    }
+                    s
+                }
+            };
+            if b == PrintBacktrace {
+                it.out.extend_from_slice(text.as_bytes());
+                int(0)
+            } else {
+                Ok(Value::from_string(text))
+            }
+        }
+        Ubacktrace | PrintUbacktrace => {
+            let text = ctx
+                .user_stack()
+                .iter()
+                .map(|a| format!("0x{a:x}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            if b == PrintUbacktrace {
+                let lines: String = ctx
+                    .user_stack()
+                    .iter()
+                    .map(|a| format!(" 0x{a:x}\n"))
+                    .collect();
+                it.out.extend_from_slice(lines.as_bytes());
+                int(0)
+            } else {
+                Ok(Value::from_string(text))
+            }
+        }
+        Symname => {
+            let addr = a[0].int() as u64;
+            let name = ctx
+                .kallsyms
+                .as_ref()
+                .and_then(|k| k.lookup(addr).map(|s| s.0.to_string()))
+                .unwrap_or_else(|| format!("0x{addr:x}"));
+            Ok(Value::from_string(name))
+        }
+        Usymname => Ok(Value::from_string(format!("0x{:x}", a[0].int() as u64))),
+        Addr | Uaddr => int(ctx.ip()),
+        Randint => {
+            let n = a[0].int();
+            if n <= 0 || n > (1 << 31) {
+                return err("Invalid range for randint", "identifier 'randint'", span);
+            }
+            let r = it.next_rand();
+            int((r % n as u64) as i64)
+        }
+        Abs => int(a[0].int().wrapping_abs()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctime_matches_stap_examples() {
+        assert_eq!(ctime(0).unwrap(), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(ctime(-2147483648).unwrap(), "Fri Dec 13 20:45:52 1901");
+        assert_eq!(ctime(2147483647).unwrap(), "Tue Jan 19 03:14:07 2038");
+        assert!(ctime(2147483648).is_err());
+    }
+
+    #[test]
+    fn strtol_forms() {
+        assert_eq!(strtol("123abc", 10), Some(123));
+        assert_eq!(strtol("0x1f", 16), Some(31));
+        assert_eq!(strtol("0x1f", 0), Some(31));
+        assert_eq!(strtol("017", 0), Some(15));
+        assert_eq!(strtol("-42", 10), Some(-42));
+        assert_eq!(strtol("zz", 10), Some(0));
+        assert_eq!(strtol("1", 1), None);
+    }
+}

@@ -1,0 +1,288 @@
+//! The event a probe body runs for: which row of which batch, at which
+//! moment (entry or return side), and what the context variables and
+//! tapset functions read from it.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use rustc_hash::FxHashMap;
+
+use crate::stap::elaborate::catalog::Family;
+use crate::stap::elaborate::context::CtxVar;
+use crate::stap::elaborate::syscall_args;
+
+use super::argstr;
+use super::events::{Batch, Col};
+use super::value::Value;
+
+/// Parent and name of every process the trace saw (snapshot at start,
+/// forks, execs), for ppid() and friends.
+#[derive(Default)]
+pub struct ProcTree {
+    pub parent: FxHashMap<i64, i64>,
+    pub comm: FxHashMap<i64, Rc<str>>,
+    pub cmdline: FxHashMap<i64, Rc<str>>,
+}
+
+impl ProcTree {
+    /// Follows one processes-table row.
+    pub fn observe(&mut self, b: &Batch, row: usize) {
+        let pid = b.int(Col::Pid, row).unwrap_or(0);
+        let event = b.string(Col::Event, row);
+        match event.as_deref() {
+            Some("snapshot") => {
+                if let Some(pp) = b.int(Col::Ppid, row) {
+                    self.parent.insert(pid, pp);
+                }
+                if let Some(c) = b.string(Col::Execname, row) {
+                    self.comm.insert(pid, c);
+                }
+                if let Some(a) = b.string(Col::Argv, row) {
+                    self.cmdline.insert(pid, a);
+                }
+            }
+            Some("fork") => {
+                if let Some(child) = b.int(Col::ChildPid, row) {
+                    self.parent.insert(child, pid);
+                    if let Some(c) = b.string(Col::Execname, row) {
+                        self.comm.insert(child, c);
+                    }
+                }
+            }
+            Some("exec") => {
+                if let Some(a) = b.string(Col::Argv, row) {
+                    self.cmdline.insert(pid, a);
+                }
+                if let Some(f) = b.string(Col::Filename, row) {
+                    let base: Rc<str> = Rc::from(
+                        f.rsplit('/')
+                            .next()
+                            .unwrap_or(&f)
+                            .chars()
+                            .take(15)
+                            .collect::<String>(),
+                    );
+                    self.comm.insert(pid, base);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+pub struct EventCtx {
+    pub batch: Option<Rc<Batch>>,
+    pub row: usize,
+    /// When the probe fires (trace clock, ns).
+    pub time: i64,
+    /// The row's own `ts` (entry side of a paired row).
+    pub entry_time: i64,
+    /// Evaluating `@entry(...)`.
+    pub at_entry: bool,
+    pub family: Option<Family>,
+    pub point_text: Rc<str>,
+    pub wall_offset: i64,
+    pub arch: String,
+    pub target: i64,
+    pub procs: ProcTree,
+    /// syscall name → kernel argument names and C types, from the trace.
+    pub signatures: Rc<HashMap<String, Vec<(String, String)>>>,
+    arg_cache: FxHashMap<(usize, &'static str), Option<(usize, char)>>,
+    kernel_arg_cache: HashMap<(String, String), Option<(usize, bool)>>,
+    pub kallsyms: Option<Rc<super::symbols::Kallsyms>>,
+}
+
+impl EventCtx {
+    pub fn new(wall_offset: i64, arch: String, target: i64) -> EventCtx {
+        EventCtx {
+            batch: None,
+            row: 0,
+            time: 0,
+            entry_time: 0,
+            at_entry: false,
+            family: None,
+            point_text: Rc::from(""),
+            wall_offset,
+            arch,
+            target,
+            procs: ProcTree::default(),
+            signatures: Rc::new(HashMap::new()),
+            arg_cache: FxHashMap::default(),
+            kernel_arg_cache: HashMap::new(),
+            kallsyms: None,
+        }
+    }
+
+    /// The clock a time function reads.
+    pub fn now(&self) -> i64 {
+        if self.at_entry {
+            self.entry_time
+        } else {
+            self.time
+        }
+    }
+
+    fn int(&self, c: Col) -> Option<i64> {
+        self.batch.as_ref().and_then(|b| b.int(c, self.row))
+    }
+
+    fn string(&self, c: Col) -> Option<Rc<str>> {
+        self.batch.as_ref().and_then(|b| b.string(c, self.row))
+    }
+
+    pub fn cpu(&self) -> i32 {
+        self.int(Col::Cpu).unwrap_or(0) as i32
+    }
+    pub fn pid(&self) -> i64 {
+        self.int(Col::Pid).unwrap_or(0)
+    }
+    pub fn tid(&self) -> i64 {
+        self.int(Col::Tid).unwrap_or(0)
+    }
+    pub fn uid(&self) -> i64 {
+        self.int(Col::Uid).unwrap_or(0)
+    }
+    pub fn execname(&self) -> Value {
+        match self.string(Col::Execname) {
+            Some(s) => Value::Str(s),
+            None => Value::empty_str(),
+        }
+    }
+    pub fn syscall_name(&self) -> Option<Rc<str>> {
+        self.string(Col::Syscall)
+    }
+    pub fn retval(&self) -> i64 {
+        self.int(Col::Ret).unwrap_or(0)
+    }
+    pub fn raw_arg(&self, i: usize) -> i64 {
+        self.int(Col::arg(i)).unwrap_or(0)
+    }
+
+    pub fn var(&mut self, c: &CtxVar) -> Value {
+        use CtxVar::*;
+        match c {
+            SyscallName => match self.syscall_name() {
+                Some(n) => {
+                    let s = syscall_args::stap_name(&n);
+                    if s.len() == n.len() {
+                        Value::Str(n)
+                    } else {
+                        Value::from_string(s.to_string())
+                    }
+                }
+                None => Value::empty_str(),
+            },
+            SyscallNr => Value::Int(self.int(Col::Nr).unwrap_or(0)),
+            Argstr => {
+                let name = self.syscall_name();
+                let args: [i64; 6] = std::array::from_fn(|i| self.raw_arg(i));
+                Value::from_string(argstr::argstr(name.as_deref().unwrap_or(""), &args))
+            }
+            Retval => Value::Int(self.retval()),
+            Retstr => Value::from_string(argstr::return_str(1, self.retval())),
+            SyscallArg(name) => {
+                let Some(b) = &self.batch else {
+                    return Value::Int(0);
+                };
+                let key = (
+                    b.dict_key(Col::Syscall, self.row).unwrap_or(usize::MAX),
+                    *name,
+                );
+                // Cache by dictionary index of this batch's syscall column.
+                let lookup = || {
+                    let n = b.string(Col::Syscall, self.row)?;
+                    let args = syscall_args::stap_args(&n)?;
+                    args.iter()
+                        .position(|a| a.name == *name)
+                        .map(|i| (i, args[i].kind))
+                };
+                let hit = if let Some(v) = self.arg_cache.get(&key) {
+                    *v
+                } else {
+                    let v = lookup();
+                    self.arg_cache.insert(key, v);
+                    v
+                };
+                match hit {
+                    Some((i, kind)) => Value::Int(argstr::arg_value(self.raw_arg(i), kind)),
+                    None => Value::Int(0),
+                }
+            }
+            SyscallKernelArg(name) => {
+                let Some(sys) = self.syscall_name() else {
+                    return Value::Int(0);
+                };
+                let key = (sys.to_string(), name.clone());
+                let hit = match self.kernel_arg_cache.get(&key) {
+                    Some(v) => *v,
+                    None => {
+                        let v = self.signatures.get(&*sys).and_then(|args| {
+                            args.iter().position(|(_, n)| n == name).map(|i| {
+                                let ty = &args[i].0;
+                                (i, ty == "int" || ty == "pid_t" || ty == "key_serial_t")
+                            })
+                        });
+                        self.kernel_arg_cache.insert(key, v);
+                        v
+                    }
+                };
+                match hit {
+                    Some((i, int)) => {
+                        let raw = self.raw_arg(i);
+                        Value::Int(if int { raw as i32 as i64 } else { raw })
+                    }
+                    None => Value::Int(0),
+                }
+            }
+            RawArg(i) => Value::Int(self.raw_arg(*i as usize)),
+            DevName => self
+                .string(Col::DevName)
+                .map(Value::Str)
+                .unwrap_or_else(Value::empty_str),
+            Length => Value::Int(self.int(Col::Length).unwrap_or(0)),
+            Protocol => Value::Int(self.int(Col::Protocol).unwrap_or(0)),
+            BlockDev => Value::Int(self.int(Col::Dev).unwrap_or(0)),
+            BlockDevname => self
+                .string(Col::Devname)
+                .map(Value::Str)
+                .unwrap_or_else(Value::empty_str),
+            Sector => Value::Int(self.int(Col::Sector).unwrap_or(0)),
+            Bytes => Value::Int(self.int(Col::Bytes).unwrap_or(0)),
+            Rw => Value::Int(i64::from(
+                self.string(Col::Rwbs).is_some_and(|s| s.contains('W')),
+            )),
+            BlockError => Value::Int(self.int(Col::Error).unwrap_or(0)),
+            Filename => self
+                .string(Col::Filename)
+                .map(Value::Str)
+                .unwrap_or_else(Value::empty_str),
+            Args => self
+                .string(Col::Argv)
+                .map(Value::Str)
+                .unwrap_or_else(Value::empty_str),
+            NewPid => Value::Int(self.int(Col::ChildPid).unwrap_or(0)),
+            NewTid => Value::Int(self.int(Col::ChildTid).unwrap_or(0)),
+            ExitCode => Value::Int(self.int(Col::ExitCode).unwrap_or(0)),
+            VfsBytes => Value::Int(self.int(Col::Bytes).unwrap_or(0)),
+        }
+    }
+
+    pub fn kernel_stack(&self) -> Vec<u64> {
+        self.batch
+            .as_ref()
+            .map(|b| b.addresses(Col::Kstack, self.row))
+            .unwrap_or_default()
+    }
+    pub fn user_stack(&self) -> Vec<u64> {
+        self.batch
+            .as_ref()
+            .map(|b| b.addresses(Col::Ustack, self.row))
+            .unwrap_or_default()
+    }
+    pub fn ip(&self) -> i64 {
+        self.int(Col::Ip).unwrap_or(0)
+    }
+    pub fn user_mode(&self) -> i64 {
+        self.int(Col::UserMode).unwrap_or(0)
+    }
+}

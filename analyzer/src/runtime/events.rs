@@ -1,0 +1,391 @@
+//! Replaying a trace: each Parquet file of a needed table is read with only
+//! the columns the script uses, one batch at a time, and rows of all files
+//! are merged in timestamp order (files of one table overlap in time: late
+//! rows have files of their own). Return-side firings (`.return`,
+//! `ioblock.end`) happen at `ts + dur_ns` and wait in a heap until every
+//! file has moved past that time.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, DictionaryArray, Int32Array, Int64Array, ListArray, StringArray,
+    UInt16Array, UInt32Array, UInt64Array,
+};
+use arrow::datatypes::{DataType, Int32Type};
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ProjectionMask;
+use retap_schema::Table;
+
+/// Every column any table has, so a batch's columns index a fixed array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Col {
+    Ts,
+    Cpu,
+    Pid,
+    Tid,
+    Uid,
+    Execname,
+    Syscall,
+    Nr,
+    Arg0,
+    Arg1,
+    Arg2,
+    Arg3,
+    Arg4,
+    Arg5,
+    Ret,
+    DurNs,
+    Event,
+    Ppid,
+    ChildPid,
+    ChildTid,
+    Filename,
+    Argv,
+    ExitCode,
+    Direction,
+    DevName,
+    Ifindex,
+    Length,
+    Protocol,
+    Dev,
+    Devname,
+    Sector,
+    Bytes,
+    Rwbs,
+    Error,
+    Ip,
+    UserMode,
+    Kstack,
+    Ustack,
+    Op,
+}
+
+pub const N_COLS: usize = Col::Op as usize + 1;
+
+impl Col {
+    pub fn name(self) -> &'static str {
+        use Col::*;
+        match self {
+            Ts => "ts",
+            Cpu => "cpu",
+            Pid => "pid",
+            Tid => "tid",
+            Uid => "uid",
+            Execname => "execname",
+            Syscall => "syscall",
+            Nr => "nr",
+            Arg0 => "arg0",
+            Arg1 => "arg1",
+            Arg2 => "arg2",
+            Arg3 => "arg3",
+            Arg4 => "arg4",
+            Arg5 => "arg5",
+            Ret => "ret",
+            DurNs => "dur_ns",
+            Event => "event",
+            Ppid => "ppid",
+            ChildPid => "child_pid",
+            ChildTid => "child_tid",
+            Filename => "filename",
+            Argv => "argv",
+            ExitCode => "exit_code",
+            Direction => "direction",
+            DevName => "dev_name",
+            Ifindex => "ifindex",
+            Length => "length",
+            Protocol => "protocol",
+            Dev => "dev",
+            Devname => "devname",
+            Sector => "sector",
+            Bytes => "bytes",
+            Rwbs => "rwbs",
+            Error => "error",
+            Ip => "ip",
+            UserMode => "user_mode",
+            Kstack => "kstack",
+            Ustack => "ustack",
+            Op => "op",
+        }
+    }
+
+    pub fn arg(i: usize) -> Col {
+        [
+            Col::Arg0,
+            Col::Arg1,
+            Col::Arg2,
+            Col::Arg3,
+            Col::Arg4,
+            Col::Arg5,
+        ][i.min(5)]
+    }
+
+    fn all() -> [Col; N_COLS] {
+        use Col::*;
+        [
+            Ts, Cpu, Pid, Tid, Uid, Execname, Syscall, Nr, Arg0, Arg1, Arg2, Arg3, Arg4, Arg5, Ret,
+            DurNs, Event, Ppid, ChildPid, ChildTid, Filename, Argv, ExitCode, Direction, DevName,
+            Ifindex, Length, Protocol, Dev, Devname, Sector, Bytes, Rwbs, Error, Ip, UserMode,
+            Kstack, Ustack, Op,
+        ]
+    }
+
+    pub fn from_name(n: &str) -> Option<Col> {
+        Col::all().into_iter().find(|c| c.name() == n)
+    }
+}
+
+pub enum ColData {
+    I64(Int64Array),
+    I32(Int32Array),
+    U32(UInt32Array),
+    U64(UInt64Array),
+    U16(UInt16Array),
+    Bool(BooleanArray),
+    Str(StringArray),
+    /// Dictionary strings, values converted once per batch so a row's
+    /// string is a reference-count bump.
+    Dict {
+        keys: Int32Array,
+        values: Vec<Rc<str>>,
+    },
+    List(ListArray),
+}
+
+/// One decoded batch of one table.
+pub struct Batch {
+    pub table: Table,
+    pub rows: usize,
+    cols: Vec<Option<ColData>>,
+}
+
+impl Batch {
+    fn from_record_batch(
+        table: Table,
+        rb: &arrow::record_batch::RecordBatch,
+    ) -> Result<Batch, String> {
+        let mut cols: Vec<Option<ColData>> = (0..N_COLS).map(|_| None).collect();
+        for (field, array) in rb.schema().fields().iter().zip(rb.columns()) {
+            let Some(col) = Col::from_name(field.name()) else {
+                continue;
+            };
+            cols[col as usize] =
+                Some(convert(array).map_err(|e| format!("column {}: {e}", field.name()))?);
+        }
+        Ok(Batch {
+            table,
+            rows: rb.num_rows(),
+            cols,
+        })
+    }
+
+    pub fn has(&self, c: Col) -> bool {
+        self.cols[c as usize].is_some()
+    }
+
+    /// An integer column at `row`; None for null or absent.
+    #[inline]
+    pub fn int(&self, c: Col, row: usize) -> Option<i64> {
+        match self.cols[c as usize].as_ref()? {
+            ColData::I64(a) => a.is_valid(row).then(|| a.value(row)),
+            ColData::I32(a) => a.is_valid(row).then(|| a.value(row) as i64),
+            ColData::U32(a) => a.is_valid(row).then(|| a.value(row) as i64),
+            ColData::U64(a) => a.is_valid(row).then(|| a.value(row) as i64),
+            ColData::U16(a) => a.is_valid(row).then(|| a.value(row) as i64),
+            ColData::Bool(a) => a.is_valid(row).then(|| a.value(row) as i64),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    pub fn string(&self, c: Col, row: usize) -> Option<Rc<str>> {
+        match self.cols[c as usize].as_ref()? {
+            ColData::Dict { keys, values } => {
+                if keys.is_valid(row) {
+                    values.get(keys.value(row) as usize).cloned()
+                } else {
+                    None
+                }
+            }
+            ColData::Str(a) => a.is_valid(row).then(|| Rc::from(a.value(row))),
+            _ => None,
+        }
+    }
+
+    /// For dictionary columns: the value index (filters test these).
+    #[inline]
+    pub fn dict_key(&self, c: Col, row: usize) -> Option<usize> {
+        match self.cols[c as usize].as_ref()? {
+            ColData::Dict { keys, .. } => keys.is_valid(row).then(|| keys.value(row) as usize),
+            _ => None,
+        }
+    }
+
+    pub fn dict_values(&self, c: Col) -> Option<&[Rc<str>]> {
+        match self.cols[c as usize].as_ref()? {
+            ColData::Dict { values, .. } => Some(values),
+            _ => None,
+        }
+    }
+
+    pub fn addresses(&self, c: Col, row: usize) -> Vec<u64> {
+        match self.cols[c as usize].as_ref() {
+            Some(ColData::List(l)) if l.is_valid(row) => {
+                let v = l.value(row);
+                v.as_any()
+                    .downcast_ref::<UInt64Array>()
+                    .map(|a| a.values().to_vec())
+                    .unwrap_or_default()
+            }
+            _ => vec![],
+        }
+    }
+}
+
+fn convert(a: &ArrayRef) -> Result<ColData, String> {
+    let any = a.as_any();
+    Ok(match a.data_type() {
+        DataType::Int64 => ColData::I64(any.downcast_ref::<Int64Array>().ok_or("type")?.clone()),
+        DataType::Int32 => ColData::I32(any.downcast_ref::<Int32Array>().ok_or("type")?.clone()),
+        DataType::UInt32 => ColData::U32(any.downcast_ref::<UInt32Array>().ok_or("type")?.clone()),
+        DataType::UInt64 => ColData::U64(any.downcast_ref::<UInt64Array>().ok_or("type")?.clone()),
+        DataType::UInt16 => ColData::U16(any.downcast_ref::<UInt16Array>().ok_or("type")?.clone()),
+        DataType::Boolean => {
+            ColData::Bool(any.downcast_ref::<BooleanArray>().ok_or("type")?.clone())
+        }
+        DataType::Utf8 => ColData::Str(any.downcast_ref::<StringArray>().ok_or("type")?.clone()),
+        DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {
+            let d = any
+                .downcast_ref::<DictionaryArray<Int32Type>>()
+                .ok_or("dictionary type")?;
+            let values = d
+                .values()
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or("dictionary values")?;
+            ColData::Dict {
+                keys: d.keys().clone(),
+                values: (0..values.len())
+                    .map(|i| Rc::from(values.value(i)))
+                    .collect(),
+            }
+        }
+        DataType::List(_) => ColData::List(any.downcast_ref::<ListArray>().ok_or("type")?.clone()),
+        other => return Err(format!("unexpected type {other}")),
+    })
+}
+
+/// Reads one Parquet file batch by batch.
+pub struct FileCursor {
+    pub table: Table,
+    pub path: PathBuf,
+    reader: ParquetRecordBatchReader,
+    pub batch: Option<Rc<Batch>>,
+    pub row: usize,
+}
+
+/// How many rows a batch holds: enough to amortise decoding, small enough
+/// that one batch per open file stays a few MB.
+const BATCH_ROWS: usize = 16 * 1024;
+
+impl FileCursor {
+    pub fn open(table: Table, path: PathBuf, columns: &[Col]) -> Result<FileCursor, String> {
+        let f = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let b = ParquetRecordBatchReaderBuilder::try_new(f)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let schema = b.parquet_schema();
+        let mut idx = vec![];
+        for (i, c) in schema.columns().iter().enumerate() {
+            // Leaf paths: list columns are "kstack.list.item".
+            let top = c.path().parts()[0].as_str();
+            if columns.iter().any(|col| col.name() == top) {
+                idx.push(i);
+            }
+        }
+        let mask = ProjectionMask::leaves(schema, idx);
+        let reader = b
+            .with_projection(mask)
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut c = FileCursor {
+            table,
+            path,
+            reader,
+            batch: None,
+            row: 0,
+        };
+        c.advance_batch()?;
+        Ok(c)
+    }
+
+    fn advance_batch(&mut self) -> Result<(), String> {
+        self.row = 0;
+        self.batch = None;
+        for rb in self.reader.by_ref() {
+            let rb = rb.map_err(|e| format!("{}: {e}", self.path.display()))?;
+            if rb.num_rows() == 0 {
+                continue;
+            }
+            self.batch = Some(Rc::new(Batch::from_record_batch(self.table, &rb)?));
+            return Ok(());
+        }
+        Ok(())
+    }
+
+    /// The current row's timestamp, None at the end of the file.
+    #[inline]
+    pub fn ts(&self) -> Option<i64> {
+        let b = self.batch.as_ref()?;
+        b.int(Col::Ts, self.row)
+    }
+
+    pub fn advance(&mut self) -> Result<(), String> {
+        self.row += 1;
+        if self.batch.as_ref().is_some_and(|b| self.row >= b.rows) {
+            self.advance_batch()?;
+        }
+        Ok(())
+    }
+}
+
+/// The k-way merge of file cursors by timestamp.
+pub struct Merge {
+    pub cursors: Vec<FileCursor>,
+    heap: BinaryHeap<Reverse<(i64, usize)>>,
+}
+
+impl Merge {
+    pub fn new(cursors: Vec<FileCursor>) -> Merge {
+        let mut heap = BinaryHeap::new();
+        for (i, c) in cursors.iter().enumerate() {
+            if let Some(ts) = c.ts() {
+                heap.push(Reverse((ts, i)));
+            }
+        }
+        Merge { cursors, heap }
+    }
+
+    /// Time of the next row, if any.
+    pub fn peek_ts(&self) -> Option<i64> {
+        self.heap.peek().map(|Reverse((t, _))| *t)
+    }
+
+    /// The next row: its cursor's batch and index. Advances past it.
+    pub fn pop(&mut self) -> Result<Option<(Rc<Batch>, usize)>, String> {
+        let Some(Reverse((_, i))) = self.heap.pop() else {
+            return Ok(None);
+        };
+        let c = &mut self.cursors[i];
+        let batch = c.batch.clone().expect("cursor in heap has a batch");
+        let row = c.row;
+        c.advance()?;
+        if let Some(ts) = c.ts() {
+            self.heap.push(Reverse((ts, i)));
+        }
+        Ok(Some((batch, row)))
+    }
+}

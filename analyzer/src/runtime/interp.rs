@@ -1,0 +1,1263 @@
+//! Pass 5, the reference interpreter: runs the elaborated program's
+//! statements event by event with stap's semantics (insertion-ordered
+//! arrays, stable sorts, 64-bit wrapping arithmetic, MAXACTION and the other
+//! limits, runtime errors that stop the script and still run `end`).
+
+use std::io::Write;
+use std::rc::Rc;
+
+use indexmap::IndexMap;
+use rustc_hash::FxBuildHasher;
+use smallvec::SmallVec;
+
+use crate::stap::ast::{IncOp, SortDir, StatOp, UnOp};
+use crate::stap::elaborate::catalog::Family;
+use crate::stap::elaborate::ir::*;
+use crate::stap::source::{SourceMap, Span};
+
+use super::context::EventCtx;
+use super::hist;
+use super::printf;
+use super::stats::{Stat, StatShape};
+use super::value::{truncate, Value};
+
+pub type Key = SmallVec<[Value; 4]>;
+pub type Map<V> = IndexMap<Box<[Value]>, V, FxBuildHasher>;
+
+pub enum Slot {
+    Scalar(Value),
+    Stat(Stat),
+    Arr(Map<Value>),
+    StatArr(Map<Stat>),
+}
+
+/// stap's limits, overridable with -D.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub maxaction: u64,
+    pub maxaction_interruptible: u64,
+    pub maxmapentries: usize,
+    pub maxnesting: usize,
+    pub maxstringlen: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            maxaction: 1000,
+            maxaction_interruptible: 10_000,
+            maxmapentries: 2048,
+            maxnesting: 10,
+            maxstringlen: 512,
+        }
+    }
+}
+
+impl Limits {
+    pub fn from_defines(defines: &[(String, String)]) -> Result<Limits, String> {
+        let mut l = Limits::default();
+        let mut interruptible_set = false;
+        for (k, v) in defines {
+            let n = || -> Result<u64, String> {
+                v.parse::<u64>()
+                    .map_err(|_| format!("-D {k}={v}: expected a non-negative number"))
+            };
+            match k.as_str() {
+                "MAXACTION" => l.maxaction = n()?,
+                "MAXACTION_INTERRUPTIBLE" => {
+                    l.maxaction_interruptible = n()?;
+                    interruptible_set = true;
+                }
+                "MAXMAPENTRIES" => l.maxmapentries = n()? as usize,
+                "MAXNESTING" => l.maxnesting = n()? as usize,
+                "MAXSTRINGLEN" => l.maxstringlen = (n()? as usize).max(1),
+                // Accepted and meaningless for a replay (no kernel to
+                // protect, no module to build).
+                "MAXERRORS" | "MAXSKIPPED" | "STP_NO_OVERLOAD" | "STP_OVERLOAD_THRESHOLD"
+                | "STP_OVERLOAD_INTERVAL" | "MAXTRYLOCK" | "MAXBACKTRACE" | "TRYLOCKDELAY"
+                | "STP_NO_BUILDID_CHECK" | "KRETACTIVE" | "STP_PROCFS_BUFSIZE" => {}
+                other => return Err(format!("-D {other}: not a limit retap knows (MAXACTION, MAXACTION_INTERRUPTIBLE, MAXMAPENTRIES, MAXNESTING, MAXSTRINGLEN)")),
+            }
+        }
+        if !interruptible_set {
+            l.maxaction_interruptible = l.maxaction.saturating_mul(10);
+        }
+        Ok(l)
+    }
+}
+
+/// A runtime error as stap reports it: "ERROR: {msg} near {what} at {loc}".
+#[derive(Clone, Debug)]
+pub struct RtError {
+    pub msg: String,
+    pub near: String,
+    pub span: Span,
+}
+
+pub enum Flow {
+    Next,
+    Break,
+    Continue,
+    Return(Value),
+    Error(RtError),
+}
+
+pub type R<T> = Result<T, Flow>;
+
+pub fn err<T>(msg: impl Into<String>, near: impl Into<String>, span: Span) -> R<T> {
+    Err(Flow::Error(RtError {
+        msg: msg.into(),
+        near: near.into(),
+        span,
+    }))
+}
+
+pub struct Interp<'p> {
+    pub prog: &'p Program,
+    pub map: &'p SourceMap,
+    pub globals: Vec<Slot>,
+    shapes: Vec<StatShape>,
+    regexes: Vec<regex::bytes::Regex>,
+    pub limits: Limits,
+    pub out: Vec<u8>,
+    pub sink: Box<dyn Write + 'p>,
+    pub exit_requested: bool,
+    pub errors: u64,
+    actions: u64,
+    action_limit: u64,
+    nesting: usize,
+    pub ctx: EventCtx,
+    /// Name of the probe running, for limit errors.
+    pub probe_text: String,
+    /// tokenize()'s saved string and position.
+    tokenize_state: (String, usize),
+    pub rng: u64,
+}
+
+impl<'p> Interp<'p> {
+    pub fn new(
+        prog: &'p Program,
+        map: &'p SourceMap,
+        limits: Limits,
+        sink: Box<dyn Write + 'p>,
+        ctx: EventCtx,
+        seed: u64,
+    ) -> Result<Interp<'p>, String> {
+        let mut shapes = vec![];
+        let mut globals = vec![];
+        let variance = variance_globals(prog);
+        for (gi, g) in prog.globals.iter().enumerate() {
+            let shape = StatShape {
+                hists: g.hists.clone(),
+                variance: variance.contains(&gi),
+                shift: 0,
+            };
+            let slot = match (&g.keys, g.ty) {
+                (Some(_), Ty::Stat) => Slot::StatArr(Map::default()),
+                (Some(_), _) => Slot::Arr(Map::default()),
+                (None, Ty::Stat) => Slot::Stat(Stat::new(&shape)),
+                (None, Ty::Str) => Slot::Scalar(match &g.init {
+                    Some(Const::Str(s)) => Value::from_string(s.clone()),
+                    _ => Value::empty_str(),
+                }),
+                (None, _) => Slot::Scalar(match &g.init {
+                    Some(Const::Num(n)) => Value::Int(*n),
+                    _ => Value::Int(0),
+                }),
+            };
+            shapes.push(shape);
+            globals.push(slot);
+        }
+        let regexes = prog
+            .regexes
+            .iter()
+            .map(|r| regex::bytes::Regex::new(r).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Interp {
+            prog,
+            map,
+            globals,
+            shapes,
+            regexes,
+            limits,
+            out: Vec::with_capacity(1 << 16),
+            sink,
+            exit_requested: false,
+            errors: 0,
+            actions: 0,
+            action_limit: 0,
+            nesting: 0,
+            ctx,
+            probe_text: String::new(),
+            tokenize_state: (String::new(), 0),
+            rng: seed ^ 0x853c_49e6_748f_ea9b,
+        })
+    }
+
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            self.sink.write_all(&self.out)?;
+            self.out.clear();
+        }
+        self.sink.flush()
+    }
+
+    fn maybe_flush(&mut self) {
+        if self.out.len() > (1 << 16) {
+            let _ = self.sink.write_all(&self.out);
+            self.out.clear();
+        }
+    }
+
+    pub fn next_rand(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    /// Runs one probe body for the current event. Errors come back for the
+    /// caller to report (and to stop the script).
+    pub fn run_probe(&mut self, probe: &'p Probe, interruptible: bool) -> Result<(), RtError> {
+        self.actions = 0;
+        self.action_limit = if interruptible {
+            self.limits.maxaction_interruptible
+        } else {
+            self.limits.maxaction
+        };
+        self.probe_text.clone_from(&probe.text);
+        let mut locals: Vec<Value> = probe
+            .locals
+            .iter()
+            .map(|(_, t)| {
+                if *t == Ty::Str {
+                    Value::empty_str()
+                } else {
+                    Value::Int(0)
+                }
+            })
+            .collect();
+        for s in &probe.body {
+            match self.exec(s, &mut locals) {
+                Ok(()) => {}
+                Err(Flow::Next) => return Ok(()),
+                Err(Flow::Error(e)) => return Err(e),
+                Err(Flow::Break | Flow::Continue | Flow::Return(_)) => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// A point's `if (cond)`.
+    pub fn condition(&mut self, x: &X) -> Result<bool, RtError> {
+        self.actions = 0;
+        self.action_limit = self.limits.maxaction;
+        let mut locals = vec![];
+        match self.eval(x, &mut locals) {
+            Ok(v) => Ok(v.int() != 0),
+            Err(Flow::Error(e)) => Err(e),
+            Err(_) => Ok(false),
+        }
+    }
+
+    pub fn render_error(&self, e: &RtError) -> String {
+        format!(
+            "ERROR: {} near {} at {}\n",
+            e.msg,
+            e.near,
+            self.map.location(e.span)
+        )
+    }
+
+    fn tick(&mut self, span: Span) -> R<()> {
+        self.actions += 1;
+        if self.actions > self.action_limit {
+            return err(
+                format!("MAXACTION exceeded in probe {}", self.probe_text),
+                "statement",
+                span,
+            );
+        }
+        Ok(())
+    }
+
+    // ---- statements ----------------------------------------------------
+
+    fn exec(&mut self, s: &S, locals: &mut Vec<Value>) -> R<()> {
+        match s {
+            S::Expr(x) => {
+                self.tick(x_span(x))?;
+                self.eval(x, locals)?;
+            }
+            S::Block(v) => {
+                for s in v {
+                    self.exec(s, locals)?;
+                }
+            }
+            S::Nop => {}
+            S::If(c, t, e) => {
+                self.tick(x_span(c))?;
+                if self.eval(c, locals)?.int() != 0 {
+                    self.exec(t, locals)?;
+                } else if let Some(e) = e {
+                    self.exec(e, locals)?;
+                }
+            }
+            S::Loop { cond, step, body } => loop {
+                self.tick(cond.as_ref().map(x_span).unwrap_or_default())?;
+                if let Some(c) = cond {
+                    if self.eval(c, locals)?.int() == 0 {
+                        break;
+                    }
+                }
+                match self.exec(body, locals) {
+                    Ok(()) | Err(Flow::Continue) => {}
+                    Err(Flow::Break) => break,
+                    Err(e) => return Err(e),
+                }
+                if let Some(st) = step {
+                    self.eval(st, locals)?;
+                }
+            },
+            S::Foreach(f) => self.foreach(f, locals)?,
+            S::Break => {
+                self.tick(Span::default())?;
+                return Err(Flow::Break);
+            }
+            S::Continue => {
+                self.tick(Span::default())?;
+                return Err(Flow::Continue);
+            }
+            S::Next => return Err(Flow::Next),
+            S::Return(v) => {
+                let val = match v {
+                    Some(x) => self.eval(x, locals)?,
+                    None => Value::Int(0),
+                };
+                return Err(Flow::Return(val));
+            }
+            S::DeleteLocal(i) => {
+                let slot = &mut locals[*i as usize];
+                *slot = match slot {
+                    Value::Str(_) => Value::empty_str(),
+                    Value::Int(_) => Value::Int(0),
+                };
+            }
+            S::DeleteGlobal(g) => {
+                let shape = self.shapes[*g as usize].clone();
+                match &mut self.globals[*g as usize] {
+                    Slot::Scalar(v) => {
+                        *v = match v {
+                            Value::Str(_) => Value::empty_str(),
+                            Value::Int(_) => Value::Int(0),
+                        }
+                    }
+                    Slot::Stat(s) => *s = Stat::new(&shape),
+                    Slot::Arr(m) => m.clear(),
+                    Slot::StatArr(m) => m.clear(),
+                }
+            }
+            S::DeleteElem(g, keys) => {
+                let mut ks: Vec<Option<Value>> = vec![];
+                for k in keys {
+                    ks.push(match k {
+                        Some(x) => Some(self.eval(x, locals)?),
+                        None => None,
+                    });
+                }
+                let matches = |key: &[Value]| {
+                    key.iter()
+                        .zip(&ks)
+                        .all(|(a, b)| b.as_ref().is_none_or(|b| a == b))
+                };
+                let exact = ks.iter().all(|k| k.is_some());
+                match &mut self.globals[*g as usize] {
+                    Slot::Arr(m) => {
+                        if exact {
+                            let key: Key = ks.into_iter().flatten().collect();
+                            m.shift_remove(&key[..]);
+                        } else {
+                            m.retain(|k, _| !matches(k));
+                        }
+                    }
+                    Slot::StatArr(m) => {
+                        if exact {
+                            let key: Key = ks.into_iter().flatten().collect();
+                            m.shift_remove(&key[..]);
+                        } else {
+                            m.retain(|k, _| !matches(k));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            S::Try { body, var, catch } => {
+                let mut r = Ok(());
+                for s in body {
+                    r = self.exec(s, locals);
+                    if r.is_err() {
+                        break;
+                    }
+                }
+                match r {
+                    Err(Flow::Error(e)) => {
+                        if let Some(v) = var {
+                            locals[*v as usize] = Value::from_string(e.msg.clone());
+                        }
+                        for s in catch {
+                            self.exec(s, locals)?;
+                        }
+                    }
+                    other => other?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn foreach(&mut self, f: &Foreach, locals: &mut Vec<Value>) -> R<()> {
+        self.tick(f.span)?;
+        let limit = match &f.limit {
+            Some(x) => Some(self.eval(x, locals)?.int()),
+            None => None,
+        };
+        let slice: Option<Vec<Option<Value>>> = match &f.slice {
+            Some(sl) => {
+                let mut v = vec![];
+                for k in sl {
+                    v.push(match k {
+                        Some(x) => Some(self.eval(x, locals)?),
+                        None => None,
+                    });
+                }
+                Some(v)
+            }
+            None => None,
+        };
+        // A snapshot: the body may change the array.
+        let mut rows: Vec<(Box<[Value]>, Value)> = match &f.source {
+            ForeachSource::Global(g) => {
+                let sort_op = match f.sort {
+                    Some(Sort::Value(_, op)) => op,
+                    _ => StatOp::Count,
+                };
+                let keep = |k: &[Value]| {
+                    slice.as_ref().is_none_or(|sl| {
+                        k.iter()
+                            .zip(sl)
+                            .all(|(a, b)| b.as_ref().is_none_or(|b| a == b))
+                    })
+                };
+                match &self.globals[*g as usize] {
+                    Slot::Arr(m) => m
+                        .iter()
+                        .filter(|(k, _)| keep(k))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    Slot::StatArr(m) => {
+                        let shift = self.shapes[*g as usize].shift;
+                        m.iter()
+                            .filter(|(k, _)| keep(k))
+                            .map(|(k, s)| (k.clone(), Value::Int(stat_value(s, sort_op, shift))))
+                            .collect()
+                    }
+                    _ => vec![],
+                }
+            }
+            ForeachSource::Hist(h) => {
+                let counts = self.hist_counts(h, locals)?;
+                counts
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, c)| (vec![Value::Int(i as i64)].into_boxed_slice(), Value::Int(c)))
+                    .collect()
+            }
+        };
+        match f.sort {
+            Some(Sort::Value(dir, _)) => rows.sort_by(|a, b| {
+                let o = a.1.cmp(&b.1);
+                if dir == SortDir::Desc {
+                    o.reverse()
+                } else {
+                    o
+                }
+            }),
+            Some(Sort::Key(k, dir)) => rows.sort_by(|a, b| {
+                let o = a.0[k].cmp(&b.0[k]);
+                if dir == SortDir::Desc {
+                    o.reverse()
+                } else {
+                    o
+                }
+            }),
+            None => {}
+        }
+        for (n, (key, val)) in rows.into_iter().enumerate() {
+            if limit.is_some_and(|l| n as i64 >= l) {
+                break;
+            }
+            self.tick(f.span)?;
+            for (slot, k) in f.key_vars.iter().zip(key.iter()) {
+                locals[*slot as usize] = k.clone();
+            }
+            if let Some(v) = f.value_var {
+                locals[v as usize] = val;
+            }
+            match self.exec(&f.body, locals) {
+                Ok(()) | Err(Flow::Continue) => {}
+                Err(Flow::Break) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    // ---- expressions ---------------------------------------------------
+
+    fn keys(&mut self, xs: &[X], locals: &mut Vec<Value>) -> R<Key> {
+        let mut k = Key::new();
+        for x in xs {
+            k.push(self.eval(x, locals)?);
+        }
+        Ok(k)
+    }
+
+    fn overflow(&self, g: u32, span: Span) -> Flow {
+        Flow::Error(RtError {
+            msg: "Array overflow, check MAXMAPENTRIES".into(),
+            near: format!("identifier '{}'", self.prog.globals[g as usize].name),
+            span,
+        })
+    }
+
+    fn array_cap(&self, g: u32) -> usize {
+        self.prog.globals[g as usize]
+            .size
+            .map(|n| n as usize)
+            .unwrap_or(self.limits.maxmapentries)
+    }
+
+    /// The element's slot for writing, created (with `init`) if absent.
+    fn elem_mut(&mut self, g: u32, key: Key, span: Span) -> R<&mut Value> {
+        let cap = self.array_cap(g);
+        let wrap = self.prog.globals[g as usize].wrap;
+        let init = if self.prog.globals[g as usize].ty == Ty::Str {
+            Value::empty_str()
+        } else {
+            Value::Int(0)
+        };
+        let overflow = self.overflow(g, span);
+        let Slot::Arr(m) = &mut self.globals[g as usize] else {
+            return Err(overflow);
+        };
+        if let Some(i) = m.get_index_of(&key[..]) {
+            return Ok(&mut m[i]);
+        }
+        if m.len() >= cap {
+            if !wrap || m.is_empty() {
+                return Err(overflow);
+            }
+            m.shift_remove_index(0);
+        }
+        let (i, _) = m.insert_full(key.into_vec().into_boxed_slice(), init);
+        Ok(&mut m[i])
+    }
+
+    fn stat_mut(&mut self, r: &StatRef, locals: &mut Vec<Value>, span: Span) -> R<&mut Stat> {
+        match r {
+            StatRef::Global(g) => match &mut self.globals[*g as usize] {
+                Slot::Stat(s) => Ok(s),
+                _ => err("internal: statistic slot", "statistic", span),
+            },
+            StatRef::Elem(g, keys) => {
+                let key = self.keys(keys, locals)?;
+                let cap = self.array_cap(*g);
+                let wrap = self.prog.globals[*g as usize].wrap;
+                let overflow = self.overflow(*g, span);
+                let shape = &self.shapes[*g as usize];
+                let Slot::StatArr(m) = &mut self.globals[*g as usize] else {
+                    return err("internal: statistic array slot", "statistic", span);
+                };
+                if let Some(i) = m.get_index_of(&key[..]) {
+                    return Ok(&mut m[i]);
+                }
+                if m.len() >= cap {
+                    if !wrap || m.is_empty() {
+                        return Err(overflow);
+                    }
+                    m.shift_remove_index(0);
+                }
+                let (i, _) = m.insert_full(key.into_vec().into_boxed_slice(), Stat::new(shape));
+                Ok(&mut m[i])
+            }
+        }
+    }
+
+    fn stat_get(&mut self, r: &StatRef, locals: &mut Vec<Value>) -> R<Option<&Stat>> {
+        Ok(match r {
+            StatRef::Global(g) => match &self.globals[*g as usize] {
+                Slot::Stat(s) => Some(s),
+                _ => None,
+            },
+            StatRef::Elem(g, keys) => {
+                let key = self.keys(keys, locals)?;
+                match &self.globals[*g as usize] {
+                    Slot::StatArr(m) => m.get(&key[..]),
+                    _ => None,
+                }
+            }
+        })
+    }
+
+    fn hist_counts(&mut self, h: &HistRef, locals: &mut Vec<Value>) -> R<Vec<i64>> {
+        let g = match &h.stat {
+            StatRef::Global(g) | StatRef::Elem(g, _) => *g,
+        };
+        let spec = match h.linear {
+            Some((start, stop, interval)) => HistSpec::Linear {
+                start,
+                stop,
+                interval,
+            },
+            None => HistSpec::Log,
+        };
+        let which = self.shapes[g as usize]
+            .hists
+            .iter()
+            .position(|s| *s == spec)
+            .unwrap_or(0);
+        let empty = match spec {
+            HistSpec::Log => vec![0; super::stats::LOG_BUCKETS],
+            HistSpec::Linear {
+                start,
+                stop,
+                interval,
+            } => {
+                vec![0; super::stats::linear_buckets(start, stop, interval)]
+            }
+        };
+        Ok(match self.stat_get(&h.stat, locals)? {
+            Some(s) => s.hists.get(which).cloned().unwrap_or(empty),
+            None => empty,
+        })
+    }
+
+    fn render_hist(&mut self, h: &HistRef, locals: &mut Vec<Value>) -> R<String> {
+        let counts = self.hist_counts(h, locals)?;
+        let layout = match h.linear {
+            Some((start, _, interval)) => hist::Layout::Linear { start, interval },
+            None => hist::Layout::Log,
+        };
+        let mut s = String::new();
+        hist::render(&counts, layout, &mut s);
+        Ok(s)
+    }
+
+    fn store(&mut self, lv: &LValue, v: Value, locals: &mut Vec<Value>, span: Span) -> R<()> {
+        match lv {
+            LValue::Local(i) => locals[*i as usize] = v,
+            LValue::Global(g) => {
+                if let Slot::Scalar(s) = &mut self.globals[*g as usize] {
+                    *s = v;
+                }
+            }
+            LValue::Elem(g, keys) => {
+                let key = self.keys(keys, locals)?;
+                *self.elem_mut(*g, key, span)? = v;
+            }
+        }
+        Ok(())
+    }
+
+    fn load(&mut self, lv: &LValue, locals: &mut Vec<Value>) -> R<Value> {
+        Ok(match lv {
+            LValue::Local(i) => locals[*i as usize].clone(),
+            LValue::Global(g) => match &self.globals[*g as usize] {
+                Slot::Scalar(v) => v.clone(),
+                _ => Value::Int(0),
+            },
+            LValue::Elem(g, keys) => {
+                let key = self.keys(keys, locals)?;
+                self.elem_get(*g, &key)
+            }
+        })
+    }
+
+    fn elem_get(&self, g: u32, key: &[Value]) -> Value {
+        match &self.globals[g as usize] {
+            Slot::Arr(m) => m.get(key).cloned().unwrap_or_else(|| {
+                if self.prog.globals[g as usize].ty == Ty::Str {
+                    Value::empty_str()
+                } else {
+                    Value::Int(0)
+                }
+            }),
+            _ => Value::Int(0),
+        }
+    }
+
+    fn string(&self, s: String) -> Value {
+        Value::from_string(truncate(s, self.limits.maxstringlen))
+    }
+
+    pub fn eval(&mut self, x: &X, locals: &mut Vec<Value>) -> R<Value> {
+        Ok(match x {
+            X::Num(n) => Value::Int(*n),
+            X::Str(s) => Value::from_string(s.clone()),
+            X::Local(i) => locals[*i as usize].clone(),
+            X::Global(g) => match &self.globals[*g as usize] {
+                Slot::Scalar(v) => v.clone(),
+                _ => Value::Int(0),
+            },
+            X::Elem(g, keys) => {
+                let key = self.keys(keys, locals)?;
+                self.elem_get(*g, &key)
+            }
+            X::Ctx(c) => self.ctx_var(c),
+            X::Call(b, args, span) => {
+                let mut vals: SmallVec<[Value; 4]> = SmallVec::new();
+                for a in args {
+                    vals.push(self.eval(a, locals)?);
+                }
+                self.builtin(*b, &vals, *span)?
+            }
+            X::UserCall(f, args, span) => {
+                let func = &self.prog.functions[*f as usize];
+                if self.nesting >= self.limits.maxnesting {
+                    return err(
+                        "MAXNESTING exceeded",
+                        format!("identifier '{}'", func.name),
+                        *span,
+                    );
+                }
+                let mut flocals: Vec<Value> = func
+                    .locals
+                    .iter()
+                    .map(|(_, t)| {
+                        if *t == Ty::Str {
+                            Value::empty_str()
+                        } else {
+                            Value::Int(0)
+                        }
+                    })
+                    .collect();
+                for (k, a) in args.iter().enumerate() {
+                    flocals[k] = self.eval(a, locals)?;
+                }
+                self.nesting += 1;
+                let mut ret = if func.ret == Ty::Str {
+                    Value::empty_str()
+                } else {
+                    Value::Int(0)
+                };
+                for s in &func.body {
+                    match self.exec(s, &mut flocals) {
+                        Ok(()) => {}
+                        Err(Flow::Return(v)) => {
+                            ret = v;
+                            break;
+                        }
+                        Err(e) => {
+                            self.nesting -= 1;
+                            return Err(e);
+                        }
+                    }
+                }
+                self.nesting -= 1;
+                ret
+            }
+            X::Printf {
+                to_string,
+                fmt,
+                args,
+                ..
+            } => {
+                let mut vals: SmallVec<[Value; 8]> = SmallVec::new();
+                for a in args {
+                    vals.push(self.eval(a, locals)?);
+                }
+                if *to_string {
+                    let mut buf = vec![];
+                    printf::format(fmt, &vals, &mut buf);
+                    self.string(String::from_utf8_lossy(&buf).into_owned())
+                } else {
+                    printf::format(fmt, &vals, &mut self.out);
+                    self.maybe_flush();
+                    Value::Int(0)
+                }
+            }
+            X::Print { kind, args } => self.print(*kind, args, locals)?,
+            X::Stat(op, r, span) => {
+                let g = match r {
+                    StatRef::Global(g) | StatRef::Elem(g, _) => *g,
+                };
+                let shift = self.shapes[g as usize].shift;
+                let name = self.prog.globals[g as usize].name.clone();
+                let s = self.stat_get(r, locals)?;
+                let count = s.map(|s| s.count).unwrap_or(0);
+                match op {
+                    StatOp::Count => Value::Int(count),
+                    StatOp::Sum => Value::Int(s.map(|s| s.sum).unwrap_or(0)),
+                    _ if count == 0 => {
+                        return err("empty aggregate", format!("identifier '{name}'"), *span)
+                    }
+                    StatOp::Variance if count < 2 => Value::Int(-1),
+                    _ => Value::Int(stat_value(s.unwrap(), *op, shift)),
+                }
+            }
+            X::Hist(h) => Value::from_string(self.render_hist(h, locals)?),
+            X::HistBucket(h, i) => {
+                let idx = self.eval(i, locals)?.int();
+                let counts = self.hist_counts(h, locals)?;
+                if idx < 0 || idx as usize >= counts.len() {
+                    return err(
+                        format!("histogram index out of range: {idx}"),
+                        "operator '['",
+                        h.span,
+                    );
+                }
+                Value::Int(counts[idx as usize])
+            }
+            X::Unary(op, e) => {
+                let v = self.eval(e, locals)?.int();
+                Value::Int(match op {
+                    UnOp::Neg => v.wrapping_neg(),
+                    UnOp::Plus => v,
+                    UnOp::Not => i64::from(v == 0),
+                    UnOp::BitNot => !v,
+                })
+            }
+            X::Arith(op, a, b, span) => {
+                let l = self.eval(a, locals)?.int();
+                let r = self.eval(b, locals)?.int();
+                Value::Int(self.arith(*op, l, r, *span)?)
+            }
+            X::Concat(a, b) => {
+                let l = self.eval(a, locals)?;
+                let r = self.eval(b, locals)?;
+                let mut s = String::with_capacity(l.str().len() + r.str().len());
+                s.push_str(l.str());
+                s.push_str(r.str());
+                self.string(s)
+            }
+            X::Cmp(op, strings, a, b) => {
+                let l = self.eval(a, locals)?;
+                let r = self.eval(b, locals)?;
+                let o = if *strings {
+                    l.str().as_bytes().cmp(r.str().as_bytes())
+                } else {
+                    l.int().cmp(&r.int())
+                };
+                use std::cmp::Ordering::*;
+                Value::Int(i64::from(match op {
+                    CmpOp::Eq => o == Equal,
+                    CmpOp::Ne => o != Equal,
+                    CmpOp::Lt => o == Less,
+                    CmpOp::Le => o != Greater,
+                    CmpOp::Gt => o == Greater,
+                    CmpOp::Ge => o != Less,
+                }))
+            }
+            X::And(a, b) => Value::Int(i64::from(
+                self.eval(a, locals)?.int() != 0 && self.eval(b, locals)?.int() != 0,
+            )),
+            X::Or(a, b) => Value::Int(i64::from(
+                self.eval(a, locals)?.int() != 0 || self.eval(b, locals)?.int() != 0,
+            )),
+            X::Regex {
+                negate,
+                subject,
+                regex,
+            } => {
+                let s = self.eval(subject, locals)?;
+                let m = self.regexes[*regex as usize].is_match(s.str().as_bytes());
+                Value::Int(i64::from(m != *negate))
+            }
+            X::Ternary(c, t, f) => {
+                if self.eval(c, locals)?.int() != 0 {
+                    self.eval(t, locals)?
+                } else {
+                    self.eval(f, locals)?
+                }
+            }
+            X::Assign(lv, op, v, span) => {
+                let rhs = self.eval(v, locals)?;
+                let new = match op {
+                    None => rhs,
+                    Some(ArithOrConcat::Concat) => {
+                        let cur = self.load(lv, locals)?;
+                        self.string(format!("{}{}", cur.str(), rhs.str()))
+                    }
+                    Some(ArithOrConcat::Arith(a)) => {
+                        let cur = self.load(lv, locals)?.int();
+                        Value::Int(self.arith(*a, cur, rhs.int(), *span)?)
+                    }
+                };
+                // Fast path for `a[k] += v`: one lookup.
+                self.store(lv, new.clone(), locals, *span)?;
+                new
+            }
+            X::Incr(op, lv, span) => {
+                if let LValue::Elem(g, keys) = lv {
+                    let key = self.keys(keys, locals)?;
+                    let slot = self.elem_mut(*g, key, *span)?;
+                    let old = slot.int();
+                    let new = match op {
+                        IncOp::PreInc | IncOp::PostInc => old.wrapping_add(1),
+                        _ => old.wrapping_sub(1),
+                    };
+                    *slot = Value::Int(new);
+                    return Ok(Value::Int(match op {
+                        IncOp::PreInc | IncOp::PreDec => new,
+                        _ => old,
+                    }));
+                }
+                let old = self.load(lv, locals)?.int();
+                let new = match op {
+                    IncOp::PreInc | IncOp::PostInc => old.wrapping_add(1),
+                    _ => old.wrapping_sub(1),
+                };
+                self.store(lv, Value::Int(new), locals, *span)?;
+                Value::Int(match op {
+                    IncOp::PreInc | IncOp::PreDec => new,
+                    _ => old,
+                })
+            }
+            X::Aggregate(r, v) => {
+                let val = self.eval(v, locals)?.int();
+                let g = match r {
+                    StatRef::Global(g) | StatRef::Elem(g, _) => *g,
+                };
+                let cpu = self.ctx.cpu();
+                let shape = self.shapes[g as usize].clone();
+                let s = self.stat_mut(r, locals, x_span(v))?;
+                s.add(val, cpu, &shape);
+                Value::Int(val)
+            }
+            X::In(g, keys) => {
+                let mut ks: Vec<Option<Value>> = vec![];
+                for k in keys {
+                    ks.push(match k {
+                        Some(x) => Some(self.eval(x, locals)?),
+                        None => None,
+                    });
+                }
+                let exact = ks.iter().all(|k| k.is_some());
+                let found = if exact {
+                    let key: Key = ks.into_iter().flatten().collect();
+                    match &self.globals[*g as usize] {
+                        Slot::Arr(m) => m.contains_key(&key[..]),
+                        Slot::StatArr(m) => m.contains_key(&key[..]),
+                        _ => false,
+                    }
+                } else {
+                    let matches = |k: &[Value]| {
+                        k.iter()
+                            .zip(&ks)
+                            .all(|(a, b)| b.as_ref().is_none_or(|b| a == b))
+                    };
+                    match &self.globals[*g as usize] {
+                        Slot::Arr(m) => m.keys().any(|k| matches(k)),
+                        Slot::StatArr(m) => m.keys().any(|k| matches(k)),
+                        _ => false,
+                    }
+                };
+                Value::Int(i64::from(found))
+            }
+            X::Entry(e) => {
+                let saved = self.ctx.at_entry;
+                self.ctx.at_entry = true;
+                let r = self.eval(e, locals);
+                self.ctx.at_entry = saved;
+                r?
+            }
+        })
+    }
+
+    fn arith(&self, op: ArithOp, l: i64, r: i64, span: Span) -> R<i64> {
+        Ok(match op {
+            ArithOp::Add => l.wrapping_add(r),
+            ArithOp::Sub => l.wrapping_sub(r),
+            ArithOp::Mul => l.wrapping_mul(r),
+            ArithOp::Div => {
+                if r == 0 {
+                    return err("division by 0", self.op_near(span, '/'), span);
+                }
+                super::stats::div64(l, r)
+            }
+            ArithOp::Mod => {
+                if r == 0 {
+                    return err("division by 0", self.op_near(span, '%'), span);
+                }
+                if r == -1 {
+                    0
+                } else {
+                    l % r
+                }
+            }
+            ArithOp::Shl => l.wrapping_shl(r as u32),
+            ArithOp::Shr => l.wrapping_shr(r as u32),
+            ArithOp::And => l & r,
+            ArithOp::Or => l | r,
+            ArithOp::Xor => l ^ r,
+        })
+    }
+
+    fn op_near(&self, _span: Span, op: char) -> String {
+        format!("operator '{op}'")
+    }
+
+    fn print(&mut self, kind: PrintKind, args: &[(X, Ty)], locals: &mut Vec<Value>) -> R<Value> {
+        let mut s = String::new();
+        let (delim, skip) = match kind {
+            PrintKind::Printd | PrintKind::Printdln => {
+                let d = self.eval(&args[0].0, locals)?;
+                (Some(d.str().to_string()), 1)
+            }
+            _ => (None, 0),
+        };
+        for (i, (x, _)) in args.iter().enumerate().skip(skip) {
+            if i > skip {
+                if let Some(d) = &delim {
+                    s.push_str(d);
+                }
+            }
+            match self.eval(x, locals)? {
+                Value::Int(n) => s.push_str(&n.to_string()),
+                Value::Str(t) => s.push_str(&t),
+            }
+        }
+        match kind {
+            PrintKind::Println | PrintKind::Sprintln | PrintKind::Printdln | PrintKind::Log => {
+                s.push('\n')
+            }
+            _ => {}
+        }
+        match kind {
+            PrintKind::Sprint | PrintKind::Sprintln => return Ok(self.string(s)),
+            PrintKind::Warn => {
+                let _ = self.flush();
+                eprintln!("WARNING: {s}");
+            }
+            _ => {
+                self.out.extend_from_slice(s.as_bytes());
+                self.maybe_flush();
+            }
+        }
+        Ok(Value::Int(0))
+    }
+
+    /// Prints globals that were written and never read, as stap does at exit.
+    pub fn print_unread_globals(&mut self) {
+        for (gi, g) in self.prog.globals.iter().enumerate() {
+            if !g.written || g.read || g.ty == Ty::Unknown {
+                continue;
+            }
+            let shift = self.shapes[gi].shift;
+            let mut o = String::new();
+            match &self.globals[gi] {
+                Slot::Scalar(Value::Int(n)) => o.push_str(&format!("{}={}\n", g.name, n)),
+                Slot::Scalar(Value::Str(s)) => o.push_str(&format!("{}=\"{}\"\n", g.name, s)),
+                Slot::Stat(s) => {
+                    if s.count > 0 {
+                        o.push_str(&format!("{} {}\n", g.name, stat_line(s, shift)));
+                    }
+                }
+                Slot::Arr(m) => {
+                    let mut rows: Vec<(&Box<[Value]>, &Value)> = m.iter().collect();
+                    rows.sort_by(|a, b| b.1.cmp(a.1));
+                    for (k, v) in rows {
+                        let v = match v {
+                            Value::Int(n) => n.to_string(),
+                            Value::Str(s) => format!("\"{s}\""),
+                        };
+                        o.push_str(&format!("{}[{}]={}\n", g.name, key_text(k), v));
+                    }
+                }
+                Slot::StatArr(m) => {
+                    let mut rows: Vec<(&Box<[Value]>, &Stat)> = m.iter().collect();
+                    rows.sort_by_key(|r| std::cmp::Reverse(r.1.count));
+                    for (k, s) in rows {
+                        o.push_str(&format!(
+                            "{}[{}] {}\n",
+                            g.name,
+                            key_text(k),
+                            stat_line(s, shift)
+                        ));
+                    }
+                }
+            }
+            self.out.extend_from_slice(o.as_bytes());
+        }
+    }
+
+    fn ctx_var(&mut self, c: &crate::stap::elaborate::context::CtxVar) -> Value {
+        self.ctx.var(c)
+    }
+
+    fn builtin(
+        &mut self,
+        b: crate::stap::elaborate::tapset::Builtin,
+        args: &[Value],
+        span: Span,
+    ) -> R<Value> {
+        super::builtins::call(self, b, args, span)
+    }
+
+    /// tokenize(): stap keeps the string between calls.
+    pub fn tokenize(&mut self, s: &str, delim: &str) -> Value {
+        if !s.is_empty() {
+            self.tokenize_state = (s.to_string(), 0);
+        }
+        let (text, pos) = &mut self.tokenize_state;
+        let bytes = text.as_bytes();
+        let is_delim = |b: u8| delim.as_bytes().contains(&b);
+        while *pos < bytes.len() && is_delim(bytes[*pos]) {
+            *pos += 1;
+        }
+        let start = *pos;
+        while *pos < bytes.len() && !is_delim(bytes[*pos]) {
+            *pos += 1;
+        }
+        let tok = String::from_utf8_lossy(&bytes[start..*pos]).into_owned();
+        Value::from_string(tok)
+    }
+
+    pub fn is_ret_family(&self) -> bool {
+        matches!(
+            self.ctx.family,
+            Some(
+                Family::Syscall { ret: true }
+                    | Family::SyscallAny { ret: true }
+                    | Family::Vfs { ret: true, .. }
+                    | Family::BlockEnd
+            )
+        )
+    }
+}
+
+fn key_text(k: &[Value]) -> String {
+    k.iter()
+        .map(|v| match v {
+            Value::Int(n) => n.to_string(),
+            Value::Str(s) => format!("\"{s}\""),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn stat_line(s: &Stat, _shift: u32) -> String {
+    format!(
+        "@count={} @min={} @max={} @sum={} @avg={}",
+        s.count,
+        s.min,
+        s.max,
+        s.sum,
+        s.avg()
+    )
+}
+
+pub fn stat_value(s: &Stat, op: StatOp, shift: u32) -> i64 {
+    match op {
+        StatOp::Count => s.count,
+        StatOp::Sum => s.sum,
+        StatOp::Min => s.min,
+        StatOp::Max => s.max,
+        StatOp::Avg => s.avg(),
+        StatOp::Variance => {
+            if s.count < 2 {
+                -1
+            } else {
+                s.variance(shift)
+            }
+        }
+    }
+}
+
+/// Where an IR expression came from, for MAXACTION's location.
+fn x_span(x: &X) -> Span {
+    match x {
+        X::Call(_, _, s)
+        | X::UserCall(_, _, s)
+        | X::Arith(_, _, _, s)
+        | X::Assign(_, _, _, s)
+        | X::Incr(_, _, s)
+        | X::Stat(_, _, s) => *s,
+        X::Printf { span, .. } => *span,
+        X::Hist(h) | X::HistBucket(h, _) => h.span,
+        _ => Span::default(),
+    }
+}
+
+/// Globals on which `@variance` is used (their statistics keep Welford state).
+fn variance_globals(prog: &Program) -> Vec<usize> {
+    let mut out = vec![];
+    fn walk_x(x: &X, out: &mut Vec<usize>) {
+        match x {
+            X::Stat(StatOp::Variance, r, _) => {
+                let (StatRef::Global(g) | StatRef::Elem(g, _)) = r;
+                out.push(*g as usize);
+            }
+            X::Elem(_, v) | X::Call(_, v, _) | X::UserCall(_, v, _) => {
+                v.iter().for_each(|x| walk_x(x, out))
+            }
+            X::Printf { args, .. } => args.iter().for_each(|x| walk_x(x, out)),
+            X::Print { args, .. } => args.iter().for_each(|(x, _)| walk_x(x, out)),
+            X::Unary(_, a) | X::Entry(a) => walk_x(a, out),
+            X::Arith(_, a, b, _)
+            | X::Concat(a, b)
+            | X::Cmp(_, _, a, b)
+            | X::And(a, b)
+            | X::Or(a, b) => {
+                walk_x(a, out);
+                walk_x(b, out);
+            }
+            X::Ternary(a, b, c) => {
+                walk_x(a, out);
+                walk_x(b, out);
+                walk_x(c, out);
+            }
+            X::Assign(_, _, v, _) | X::Aggregate(_, v) => walk_x(v, out),
+            X::Regex { subject, .. } => walk_x(subject, out),
+            _ => {}
+        }
+    }
+    fn walk_s(s: &S, out: &mut Vec<usize>) {
+        match s {
+            S::Expr(x) => walk_x(x, out),
+            S::Block(v) => v.iter().for_each(|s| walk_s(s, out)),
+            S::If(c, t, e) => {
+                walk_x(c, out);
+                walk_s(t, out);
+                if let Some(e) = e {
+                    walk_s(e, out);
+                }
+            }
+            S::Loop { cond, step, body } => {
+                cond.iter().chain(step.iter()).for_each(|x| walk_x(x, out));
+                walk_s(body, out);
+            }
+            S::Foreach(f) => {
+                if let Some(Sort::Value(_, StatOp::Variance)) = f.sort {
+                    if let ForeachSource::Global(g) = f.source {
+                        out.push(g as usize);
+                    }
+                }
+                walk_s(&f.body, out);
+            }
+            S::Return(Some(x)) => walk_x(x, out),
+            S::Try { body, catch, .. } => body.iter().chain(catch).for_each(|s| walk_s(s, out)),
+            _ => {}
+        }
+    }
+    for p in &prog.probes {
+        p.body.iter().for_each(|s| walk_s(s, &mut out));
+    }
+    for f in &prog.functions {
+        f.body.iter().for_each(|s| walk_s(s, &mut out));
+    }
+    out
+}
+
+#[allow(dead_code)]
+fn _rc_unused(_: Rc<str>) {}

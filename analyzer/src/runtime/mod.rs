@@ -1,0 +1,649 @@
+//! Pass 5: running an elaborated program over a trace. `begin` probes run
+//! before the first event, event and timer probes in trace-time order,
+//! `end` probes after the last event or after `exit()`; a runtime error
+//! stops the script (after `error` probes) and `end` still runs.
+
+pub mod argstr;
+pub mod builtins;
+pub mod context;
+pub mod errno_table;
+pub mod events;
+pub mod hist;
+pub mod interp;
+pub mod printf;
+pub mod stats;
+pub mod symbols;
+pub mod value;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::io::Write;
+use std::rc::Rc;
+
+use retap_schema::Table;
+
+use crate::stap::ast::StatOp;
+use crate::stap::elaborate::catalog::{Family, ResolvedPoint};
+use crate::stap::elaborate::context::CtxVar;
+use crate::stap::elaborate::ir::*;
+use crate::stap::elaborate::tapset::Builtin;
+use crate::stap::source::SourceMap;
+use crate::trace::Trace;
+
+use context::EventCtx;
+use events::{Batch, Col, FileCursor, Merge};
+pub use interp::Limits;
+use interp::{Interp, RtError};
+
+pub struct RunOptions {
+    pub limits: Limits,
+    pub seed: u64,
+}
+
+/// What a run did, for `-v` and the exit status.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub errors: u64,
+    pub rows: u64,
+    /// (probe text, times it ran), in program order.
+    pub probe_hits: Vec<(String, u64)>,
+    pub warnings: Vec<String>,
+}
+
+/// Columns an IR expression reads, per context variable and builtin.
+fn columns_of(prog: &Program) -> HashSet<Col> {
+    let mut cols = HashSet::new();
+    fn x(e: &X, c: &mut HashSet<Col>) {
+        match e {
+            X::Ctx(v) => {
+                use CtxVar::*;
+                let need: &[Col] = match v {
+                    SyscallName => &[Col::Syscall],
+                    SyscallNr => &[Col::Nr],
+                    Argstr | SyscallArg(_) | SyscallKernelArg(_) => &[
+                        Col::Syscall,
+                        Col::Arg0,
+                        Col::Arg1,
+                        Col::Arg2,
+                        Col::Arg3,
+                        Col::Arg4,
+                        Col::Arg5,
+                    ],
+                    RawArg(_) => &[
+                        Col::Arg0,
+                        Col::Arg1,
+                        Col::Arg2,
+                        Col::Arg3,
+                        Col::Arg4,
+                        Col::Arg5,
+                    ],
+                    Retval | Retstr => &[Col::Ret],
+                    DevName => &[Col::DevName],
+                    Length => &[Col::Length],
+                    Protocol => &[Col::Protocol],
+                    BlockDev => &[Col::Dev],
+                    BlockDevname => &[Col::Devname],
+                    Sector => &[Col::Sector],
+                    Bytes | VfsBytes => &[Col::Bytes],
+                    Rw => &[Col::Rwbs],
+                    BlockError => &[Col::Error],
+                    Filename => &[Col::Filename],
+                    Args => &[Col::Argv],
+                    NewPid => &[Col::ChildPid],
+                    NewTid => &[Col::ChildTid],
+                    ExitCode => &[Col::ExitCode],
+                };
+                c.extend(need);
+            }
+            X::Call(b, args, _) => {
+                use Builtin::*;
+                let need: &[Col] = match b {
+                    Execname => &[Col::Execname],
+                    Pid | Ppid | Pexecname | Cmdline => &[Col::Pid],
+                    Tid => &[Col::Tid],
+                    Uid | Euid => &[Col::Uid],
+                    Cpu => &[Col::Cpu],
+                    Ppfunc | Probefunc => &[Col::Syscall],
+                    Returnstr => &[Col::Ret],
+                    Backtrace | PrintBacktrace => &[Col::Kstack],
+                    Ubacktrace | PrintUbacktrace => &[Col::Ustack],
+                    UserMode => &[Col::UserMode],
+                    Addr | Uaddr => &[Col::Ip],
+                    _ => &[],
+                };
+                c.extend(need);
+                args.iter().for_each(|a| x(a, c));
+            }
+            X::Stat(StatOp::Variance, _, _) => {
+                c.insert(Col::Cpu);
+            }
+            X::Elem(_, v) | X::UserCall(_, v, _) => v.iter().for_each(|a| x(a, c)),
+            X::Printf { args, .. } => args.iter().for_each(|a| x(a, c)),
+            X::Print { args, .. } => args.iter().for_each(|(a, _)| x(a, c)),
+            X::Unary(_, a) | X::Entry(a) => x(a, c),
+            X::Arith(_, a, b, _)
+            | X::Concat(a, b)
+            | X::Cmp(_, _, a, b)
+            | X::And(a, b)
+            | X::Or(a, b) => {
+                x(a, c);
+                x(b, c);
+            }
+            X::Ternary(a, b, d) => {
+                x(a, c);
+                x(b, c);
+                x(d, c);
+            }
+            X::Assign(lv, _, v, _) => {
+                lv_cols(lv, c);
+                x(v, c);
+            }
+            X::Incr(_, lv, _) => lv_cols(lv, c),
+            X::Aggregate(r, v) => {
+                if let StatRef::Elem(_, keys) = r {
+                    keys.iter().for_each(|a| x(a, c));
+                }
+                x(v, c);
+            }
+            X::Stat(_, StatRef::Elem(_, keys), _) => keys.iter().for_each(|a| x(a, c)),
+            X::In(_, keys) => keys.iter().flatten().for_each(|a| x(a, c)),
+            X::Regex { subject, .. } => x(subject, c),
+            X::Hist(h) | X::HistBucket(h, _) => {
+                if let StatRef::Elem(_, keys) = &h.stat {
+                    keys.iter().for_each(|a| x(a, c));
+                }
+                if let X::HistBucket(_, i) = e {
+                    x(i, c);
+                }
+            }
+            _ => {}
+        }
+    }
+    fn lv_cols(lv: &LValue, c: &mut HashSet<Col>) {
+        if let LValue::Elem(_, keys) = lv {
+            keys.iter().for_each(|a| x(a, c));
+        }
+    }
+    fn s(st: &S, c: &mut HashSet<Col>) {
+        match st {
+            S::Expr(e) => x(e, c),
+            S::Block(v) => v.iter().for_each(|t| s(t, c)),
+            S::If(cond, t, e) => {
+                x(cond, c);
+                s(t, c);
+                if let Some(e) = e {
+                    s(e, c);
+                }
+            }
+            S::Loop { cond, step, body } => {
+                cond.iter().chain(step.iter()).for_each(|e| x(e, c));
+                s(body, c);
+            }
+            S::Foreach(f) => {
+                if let Some(l) = &f.limit {
+                    x(l, c);
+                }
+                f.slice.iter().flatten().flatten().for_each(|e| x(e, c));
+                s(&f.body, c);
+            }
+            S::Return(Some(e)) => x(e, c),
+            S::DeleteElem(_, keys) => keys.iter().flatten().for_each(|e| x(e, c)),
+            S::Try { body, catch, .. } => body.iter().chain(catch).for_each(|t| s(t, c)),
+            _ => {}
+        }
+    }
+    for p in &prog.probes {
+        p.body.iter().for_each(|st| s(st, &mut cols));
+        for pt in &p.points {
+            if let Some(c) = &pt.condition {
+                x(c, &mut cols);
+            }
+        }
+    }
+    for f in &prog.functions {
+        f.body.iter().for_each(|st| s(st, &mut cols));
+    }
+    cols
+}
+
+fn needs_process_tree(prog: &Program) -> bool {
+    // Cheap: look for the builtins in the debug form of the IR.
+    let text = format!("{:?}{:?}", prog.probes, prog.functions);
+    ["Ppid", "Pexecname", "Pid2execname", "Cmdline"]
+        .iter()
+        .any(|b| text.contains(&format!("Call({b},")))
+}
+
+/// Whether a resolved point fires for a row (its filter), precomputed per
+/// batch for dictionary columns.
+fn point_matches(
+    p: &ResolvedPoint,
+    b: &Batch,
+    row: usize,
+    syscall_ok: &dyn Fn(usize) -> bool,
+) -> bool {
+    let dict_is = |c: Col, want: &[&str]| b.string(c, row).is_some_and(|s| want.contains(&&*s));
+    match p.family {
+        Family::Syscall { ret } | Family::SyscallAny { ret } => {
+            if ret && b.int(Col::Ret, row).is_none() {
+                return false;
+            }
+            if p.syscalls.is_some() {
+                match b.dict_key(Col::Syscall, row) {
+                    Some(k) => syscall_ok(k),
+                    None => false,
+                }
+            } else {
+                true
+            }
+        }
+        Family::NetReceive => dict_is(Col::Direction, &["rx"]),
+        Family::NetTransmit => dict_is(Col::Direction, &["tx"]),
+        Family::ProcExec => dict_is(Col::Event, &["exec"]),
+        Family::ProcCreate => dict_is(Col::Event, &["fork", "thread"]),
+        Family::ProcExit => dict_is(Col::Event, &["exit"]),
+        Family::BlockRequest => true,
+        Family::BlockEnd => b.int(Col::DurNs, row).is_some(),
+        Family::Vfs { write, ret } => {
+            dict_is(Col::Op, &[if write { "write" } else { "read" }])
+                && (!ret || b.int(Col::DurNs, row).is_some())
+        }
+        Family::Profile => true,
+        _ => false,
+    }
+}
+
+fn fires_at_return(f: Family) -> bool {
+    matches!(
+        f,
+        Family::Syscall { ret: true }
+            | Family::SyscallAny { ret: true }
+            | Family::Vfs { ret: true, .. }
+            | Family::BlockEnd
+    )
+}
+
+/// One event probe point on a table.
+struct Hook {
+    probe: usize,
+    point: usize,
+    at_return: bool,
+    /// For syscall filters: per dictionary value of the current batch.
+    names: Option<HashSet<String>>,
+}
+
+pub fn run<'p>(
+    prog: &'p Program,
+    map: &'p SourceMap,
+    trace: &Trace,
+    opts: &RunOptions,
+    sink: Box<dyn Write + 'p>,
+) -> Result<Outcome, String> {
+    let m = &trace.manifest;
+    let mut outcome = Outcome::default();
+    let target = m.filters.pid.map(|p| p as i64).unwrap_or(0);
+    let mut ctx = EventCtx::new(m.wall_clock_offset_ns, m.arch.clone(), target);
+    if let Some(sigs) = load_signatures(&trace.dir) {
+        ctx.signatures = Rc::new(sigs);
+    }
+    ctx.kallsyms = symbols::Kallsyms::load(&trace.dir).map(Rc::new);
+    let mut it = Interp::new(prog, map, opts.limits.clone(), sink, ctx, opts.seed)?;
+
+    // Which tables, hooks and columns.
+    let mut hooks: HashMap<Table, Vec<Hook>> = HashMap::new();
+    let mut timers: BinaryHeap<Reverse<(i64, usize, usize)>> = BinaryHeap::new();
+    let mut periods: HashMap<(usize, usize), (i64, i64)> = HashMap::new();
+    let start = m.start_ns;
+    // A trace whose recorder died has no end time: run to the last event.
+    let end = m.end_ns.unwrap_or(i64::MAX).max(start);
+    for (pi, p) in prog.probes.iter().enumerate() {
+        for (k, pt) in p.points.iter().enumerate() {
+            if let Some(t) = pt.table() {
+                hooks.entry(t).or_default().push(Hook {
+                    probe: pi,
+                    point: k,
+                    at_return: fires_at_return(pt.family),
+                    names: pt.syscalls.as_ref().map(|v| v.iter().cloned().collect()),
+                });
+            }
+            if let Family::Timer {
+                period_ns,
+                randomize_ns,
+            } = pt.family
+            {
+                periods.insert((pi, k), (period_ns, randomize_ns));
+                let first = start + period_ns + jitter(&mut it, randomize_ns);
+                timers.push(Reverse((first, pi, k)));
+            }
+        }
+    }
+    let track_procs = needs_process_tree(prog);
+    let mut cols: HashSet<Col> = columns_of(prog);
+    cols.insert(Col::Ts);
+    let mut tables: Vec<Table> = hooks.keys().copied().collect();
+    if track_procs && !tables.contains(&Table::Processes) {
+        tables.push(Table::Processes);
+    }
+    tables.sort();
+    let mut cursors = vec![];
+    for t in &tables {
+        let mut tcols: Vec<Col> = cols.iter().copied().collect();
+        tcols.push(Col::DurNs);
+        match t {
+            Table::Syscalls => tcols.extend([Col::Syscall, Col::Ret]),
+            Table::Net => tcols.push(Col::Direction),
+            Table::Processes => tcols.extend([
+                Col::Event,
+                Col::Pid,
+                Col::Ppid,
+                Col::ChildPid,
+                Col::Execname,
+                Col::Filename,
+                Col::Argv,
+            ]),
+            Table::Vfs => tcols.push(Col::Op),
+            _ => {}
+        }
+        let Some(files) = trace.table(*t) else {
+            return Err(format!(
+                "this trace has no {t} table (recorded with --events {})",
+                trace
+                    .tables
+                    .iter()
+                    .map(|f| f.table.name())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
+        };
+        for f in &files.files {
+            match FileCursor::open(*t, f.path.clone(), &tcols) {
+                Ok(c) => cursors.push(c),
+                Err(e) => outcome
+                    .warnings
+                    .push(format!("skipped unreadable file {e}")),
+            }
+        }
+    }
+    for p in &trace.problems {
+        outcome
+            .warnings
+            .push(format!("{}: {}", p.path.display(), p.what));
+    }
+    let mut merge = Merge::new(cursors);
+    let mut hits = vec![0u64; prog.probes.len()];
+
+    // begin
+    let mut failed: Option<RtError> = None;
+    it.ctx.time = start;
+    it.ctx.entry_time = start;
+    for pi in ordered(prog, Family::Begin) {
+        run_one(&mut it, prog, pi, 0, true, &mut hits, &mut failed);
+        if failed.is_some() || it.exit_requested {
+            break;
+        }
+    }
+
+    // events and timers, in trace time
+    let mut pending: BinaryHeap<Reverse<(i64, u64)>> = BinaryHeap::new();
+    let mut pending_rows: HashMap<u64, (Rc<Batch>, usize, i64)> = HashMap::new();
+    let mut seq = 0u64;
+    let mut batch_filters: Option<(*const Batch, Vec<Vec<bool>>)> = None;
+    while failed.is_none() && !it.exit_requested {
+        let next_row = merge.peek_ts();
+        let next_ret = pending.peek().map(|Reverse((t, _))| *t);
+        let next_timer = timers
+            .peek()
+            .map(|Reverse((t, _, _))| *t)
+            .filter(|t| *t <= end);
+        // Rows first at equal times, then returns, then timers.
+        let pick = [(next_row, 0), (next_ret, 1), (next_timer, 2)]
+            .into_iter()
+            .filter_map(|(t, k)| t.map(|t| (t, k)))
+            .min();
+        let Some((time, kind)) = pick else { break };
+        match kind {
+            0 => {
+                let Some((batch, row)) = merge.pop()? else {
+                    break;
+                };
+                outcome.rows += 1;
+                if batch.table == Table::Processes && track_procs {
+                    it.ctx.procs.observe(&batch, row);
+                }
+                let Some(table_hooks) = hooks.get(&batch.table) else {
+                    continue;
+                };
+                // Syscall name filters per dictionary value, once per batch.
+                let key = Rc::as_ptr(&batch);
+                if batch_filters.as_ref().is_none_or(|(p, _)| *p != key) {
+                    let values = batch.dict_values(Col::Syscall).unwrap_or(&[]);
+                    let f = table_hooks
+                        .iter()
+                        .map(|h| match &h.names {
+                            Some(set) => values.iter().map(|v| set.contains(&**v)).collect(),
+                            None => vec![],
+                        })
+                        .collect();
+                    batch_filters = Some((key, f));
+                }
+                let filters = &batch_filters.as_ref().unwrap().1;
+                let mut wants_return = false;
+                for (hi, h) in table_hooks.iter().enumerate() {
+                    let pt = &prog.probes[h.probe].points[h.point];
+                    let ok = |k: usize| filters[hi].get(k).copied().unwrap_or(false);
+                    if !point_matches(pt, &batch, row, &ok) {
+                        continue;
+                    }
+                    if h.at_return {
+                        wants_return = true;
+                        continue;
+                    }
+                    set_event(&mut it, &batch, row, time, time, pt);
+                    run_one(
+                        &mut it,
+                        prog,
+                        h.probe,
+                        h.point,
+                        false,
+                        &mut hits,
+                        &mut failed,
+                    );
+                    if failed.is_some() {
+                        break;
+                    }
+                }
+                if wants_return {
+                    if let Some(d) = batch.int(Col::DurNs, row) {
+                        let at = time + d;
+                        seq += 1;
+                        pending.push(Reverse((at, seq)));
+                        pending_rows.insert(seq, (batch.clone(), row, time));
+                    }
+                }
+            }
+            1 => {
+                let Some(Reverse((at, id))) = pending.pop() else {
+                    break;
+                };
+                let Some((batch, row, ts)) = pending_rows.remove(&id) else {
+                    continue;
+                };
+                let table_hooks = &hooks[&batch.table];
+                for h in table_hooks.iter().filter(|h| h.at_return) {
+                    let pt = &prog.probes[h.probe].points[h.point];
+                    let names = &h.names;
+                    let values = batch.dict_values(Col::Syscall).unwrap_or(&[]);
+                    let ok = |k: usize| {
+                        names
+                            .as_ref()
+                            .is_none_or(|s| values.get(k).is_some_and(|v| s.contains(&**v)))
+                    };
+                    if !point_matches(pt, &batch, row, &ok) {
+                        continue;
+                    }
+                    set_event(&mut it, &batch, row, at, ts, pt);
+                    run_one(
+                        &mut it,
+                        prog,
+                        h.probe,
+                        h.point,
+                        false,
+                        &mut hits,
+                        &mut failed,
+                    );
+                    if failed.is_some() || it.exit_requested {
+                        break;
+                    }
+                }
+            }
+            _ => {
+                let Some(Reverse((at, pi, k))) = timers.pop() else {
+                    break;
+                };
+                let pt = &prog.probes[pi].points[k];
+                it.ctx.batch = None;
+                it.ctx.time = at;
+                it.ctx.entry_time = at;
+                it.ctx.family = Some(pt.family);
+                it.ctx.point_text = Rc::from(pt.text.as_str());
+                run_one(&mut it, prog, pi, k, false, &mut hits, &mut failed);
+                let (period, rand) = periods[&(pi, k)];
+                let next = at + period + jitter(&mut it, rand);
+                timers.push(Reverse((next.max(at + 1), pi, k)));
+            }
+        }
+    }
+    let last_time = it.ctx.time.max(start);
+
+    // error probes, then end
+    if let Some(e) = failed.take() {
+        report(&mut it, &e, &mut outcome);
+        it.ctx.batch = None;
+        for pi in ordered(prog, Family::Error) {
+            run_one(&mut it, prog, pi, 0, true, &mut hits, &mut failed);
+            if let Some(e) = failed.take() {
+                report(&mut it, &e, &mut outcome);
+            }
+        }
+    }
+    it.ctx.batch = None;
+    it.ctx.time = if it.exit_requested || end == i64::MAX {
+        last_time
+    } else {
+        end
+    };
+    it.ctx.entry_time = it.ctx.time;
+    for pi in ordered(prog, Family::End) {
+        run_one(&mut it, prog, pi, 0, true, &mut hits, &mut failed);
+        if let Some(e) = failed.take() {
+            report(&mut it, &e, &mut outcome);
+        }
+    }
+    it.print_unread_globals();
+    it.flush()
+        .map_err(|e| format!("cannot write output: {e}"))?;
+    outcome.probe_hits = prog
+        .probes
+        .iter()
+        .zip(&hits)
+        .map(|(p, h)| {
+            (
+                p.points.first().map(|p| p.text.clone()).unwrap_or_default(),
+                *h,
+            )
+        })
+        .collect();
+    Ok(outcome)
+}
+
+fn report(it: &mut Interp, e: &RtError, outcome: &mut Outcome) {
+    let _ = it.flush();
+    eprint!("{}", it.render_error(e));
+    outcome.errors += 1;
+}
+
+fn jitter(it: &mut Interp, randomize_ns: i64) -> i64 {
+    if randomize_ns <= 0 {
+        return 0;
+    }
+    let span = (2 * randomize_ns + 1) as u64;
+    (it.next_rand() % span) as i64 - randomize_ns
+}
+
+fn set_event(
+    it: &mut Interp,
+    batch: &Rc<Batch>,
+    row: usize,
+    time: i64,
+    entry: i64,
+    pt: &ResolvedPoint,
+) {
+    it.ctx.batch = Some(batch.clone());
+    it.ctx.row = row;
+    it.ctx.time = time;
+    it.ctx.entry_time = entry;
+    it.ctx.family = Some(pt.family);
+    if &*it.ctx.point_text != pt.text.as_str() {
+        it.ctx.point_text = Rc::from(pt.text.as_str());
+    }
+}
+
+/// Probes of a family (begin/end/error) in stap's order: by N, then source.
+fn ordered(prog: &Program, fam: Family) -> Vec<usize> {
+    let mut v: Vec<(i64, usize)> = prog
+        .probes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            p.points
+                .iter()
+                .find(|pt| pt.family == fam)
+                .map(|pt| (pt.order, i))
+        })
+        .collect();
+    v.sort();
+    v.into_iter().map(|(_, i)| i).collect()
+}
+
+fn run_one<'p>(
+    it: &mut Interp<'p>,
+    prog: &'p Program,
+    pi: usize,
+    point: usize,
+    interruptible: bool,
+    hits: &mut [u64],
+    failed: &mut Option<RtError>,
+) {
+    let probe = &prog.probes[pi];
+    if let Some(c) = probe.points.get(point).and_then(|p| p.condition.as_ref()) {
+        match it.condition(c) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                *failed = Some(e);
+                return;
+            }
+        }
+    }
+    if matches!(
+        probe.points.get(point).map(|p| p.family),
+        Some(Family::Begin | Family::End | Family::Error)
+    ) {
+        it.ctx.family = probe.points.get(point).map(|p| p.family);
+        it.ctx.point_text = Rc::from(probe.points[point].text.as_str());
+    }
+    hits[pi] += 1;
+    if let Err(e) = it.run_probe(probe, interruptible) {
+        *failed = Some(e);
+    }
+}
+
+fn load_signatures(dir: &std::path::Path) -> Option<HashMap<String, Vec<(String, String)>>> {
+    let text = std::fs::read_to_string(dir.join("syscall_signatures.json")).ok()?;
+    let v: HashMap<String, Vec<[String; 2]>> = serde_json::from_str(&text).ok()?;
+    Some(
+        v.into_iter()
+            .map(|(k, args)| (k, args.into_iter().map(|[t, n]| (t, n)).collect()))
+            .collect(),
+    )
+}
