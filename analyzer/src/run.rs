@@ -136,12 +136,12 @@ pub fn run(req: &RunRequest) -> Result<(), RunFailure> {
         }
         return Ok(());
     }
-    let Some(trace) = trace else {
+    if trace.is_none() && crate::runtime::needs_trace(&program) {
         return Err(RunFailure::new(
-            "retap run: give the recording to run over with --trace DIR \
-             (running live, without a recording, is not built)",
+            "retap run: this script has event or timer probes; give the recording to run \
+             over with --trace DIR (running live, without a recording, is not built)",
         ));
-    };
+    }
     let limits = Limits::from_defines(&req.defines)
         .map_err(|e| RunFailure::new(format!("retap run: {e}")))?;
     let sink: Box<dyn std::io::Write> = match &req.output {
@@ -155,10 +155,13 @@ pub fn run(req: &RunRequest) -> Result<(), RunFailure> {
         limits,
         seed: req.seed,
     };
-    let outcome = crate::runtime::run(&program, &parsed.map, &trace, &opts, sink)
+    let outcome = crate::runtime::run(&program, &parsed.map, trace.as_ref(), &opts, sink)
         .map_err(|e| RunFailure::new(format!("retap: {e}")))?;
     for w in &outcome.warnings {
         eprintln!("WARNING: {w}");
+    }
+    for line in &outcome.stderr {
+        eprint!("{line}");
     }
     if req.verbose > 0 {
         let ms = t5.elapsed().as_millis();

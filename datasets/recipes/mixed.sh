@@ -4,7 +4,8 @@
 # is syslogd) writing log lines with writev between select() timeouts and
 # blocking signals around each write; a UDP echo pair on loopback sending
 # datagrams of assorted sizes (for nethist.stp); a TCP request loop; short
-# shell commands forking now and then; and a few direct-I/O disk writes.
+# shell commands forking now and then (one of them sync(1) each second, for
+# Listing 3); and a few direct-I/O disk writes.
 set -euo pipefail
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -59,7 +60,7 @@ s.shutdown()
 PY
 
 for i in $(seq 1 12); do
-  ls / >/dev/null; date >/dev/null; cat /proc/loadavg >/dev/null
+  ls / >/dev/null; date >/dev/null; cat /proc/loadavg >/dev/null; sync
   dd if=/dev/zero of="$work/blk" bs=64k count=16 oflag=direct status=none
   sleep 1
 done

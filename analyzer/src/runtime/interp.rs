@@ -123,6 +123,8 @@ pub struct Interp<'p> {
     pub sink: Box<dyn Write + 'p>,
     pub exit_requested: bool,
     pub errors: u64,
+    /// What goes to stderr (warn(), runtime errors), in order.
+    pub stderr: Vec<String>,
     actions: u64,
     action_limit: u64,
     nesting: usize,
@@ -184,6 +186,7 @@ impl<'p> Interp<'p> {
             sink,
             exit_requested: false,
             errors: 0,
+            stderr: vec![],
             actions: 0,
             action_limit: 0,
             nesting: 0,
@@ -703,7 +706,13 @@ impl<'p> Interp<'p> {
     pub fn eval(&mut self, x: &X, locals: &mut Vec<Value>) -> R<Value> {
         Ok(match x {
             X::Num(n) => Value::Int(*n),
-            X::Str(s) => Value::from_string(s.clone()),
+            X::Str(s) => {
+                if s.len() >= self.limits.maxstringlen {
+                    self.string(s.clone())
+                } else {
+                    Value::from_string(s.clone())
+                }
+            }
             X::Local(i) => locals[*i as usize].clone(),
             X::Global(g) => match &self.globals[*g as usize] {
                 Slot::Scalar(v) => v.clone(),
@@ -1004,6 +1013,7 @@ impl<'p> Interp<'p> {
     }
 
     fn op_near(&self, _span: Span, op: char) -> String {
+        // The span is the operator token's own.
         format!("operator '{op}'")
     }
 
@@ -1027,7 +1037,11 @@ impl<'p> Interp<'p> {
                 Value::Str(t) => s.push_str(&t),
             }
         }
+        // A histogram ends with its own blank line; println adds nothing
+        // more after one.
+        let hist_only = args.len() == 1 && matches!(args[0].0, X::Hist(_));
         match kind {
+            PrintKind::Println | PrintKind::Sprintln if hist_only => {}
             PrintKind::Println | PrintKind::Sprintln | PrintKind::Printdln | PrintKind::Log => {
                 s.push('\n')
             }
@@ -1035,10 +1049,7 @@ impl<'p> Interp<'p> {
         }
         match kind {
             PrintKind::Sprint | PrintKind::Sprintln => return Ok(self.string(s)),
-            PrintKind::Warn => {
-                let _ = self.flush();
-                eprintln!("WARNING: {s}");
-            }
+            PrintKind::Warn => self.stderr.push(format!("WARNING: {s}\n")),
             _ => {
                 self.out.extend_from_slice(s.as_bytes());
                 self.maybe_flush();

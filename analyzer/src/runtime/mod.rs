@@ -48,6 +48,8 @@ pub struct Outcome {
     /// (probe text, times it ran), in program order.
     pub probe_hits: Vec<(String, u64)>,
     pub warnings: Vec<String>,
+    /// The script's stderr: warn() lines and runtime errors, in order.
+    pub stderr: Vec<String>,
 }
 
 /// Columns an IR expression reads, per context variable and builtin.
@@ -272,30 +274,57 @@ struct Hook {
     names: Option<HashSet<String>>,
 }
 
+/// Whether a program needs a recording (event or timer probes).
+pub fn needs_trace(prog: &Program) -> bool {
+    prog.probes
+        .iter()
+        .flat_map(|p| &p.points)
+        .any(|pt| pt.table().is_some() || matches!(pt.family, Family::Timer { .. }))
+}
+
+/// Runs `prog` over `trace`; with no trace (a script of begin/end probes
+/// only) the clock is the analysing machine's, as `stap -e 'probe begin
+/// {...}'` would see it.
 pub fn run<'p>(
     prog: &'p Program,
     map: &'p SourceMap,
-    trace: &Trace,
+    trace: Option<&Trace>,
     opts: &RunOptions,
     sink: Box<dyn Write + 'p>,
 ) -> Result<Outcome, String> {
-    let m = &trace.manifest;
     let mut outcome = Outcome::default();
-    let target = m.filters.pid.map(|p| p as i64).unwrap_or(0);
-    let mut ctx = EventCtx::new(m.wall_clock_offset_ns, m.arch.clone(), target);
-    if let Some(sigs) = load_signatures(&trace.dir) {
-        ctx.signatures = Rc::new(sigs);
-    }
-    ctx.kallsyms = symbols::Kallsyms::load(&trace.dir).map(Rc::new);
+    let (start, end, mut ctx) = match trace {
+        Some(trace) => {
+            let m = &trace.manifest;
+            let target = m.filters.pid.map(|p| p as i64).unwrap_or(0);
+            let mut ctx = EventCtx::new(m.wall_clock_offset_ns, m.arch.clone(), target);
+            if let Some(sigs) = load_signatures(&trace.dir) {
+                ctx.signatures = Rc::new(sigs);
+            }
+            ctx.kallsyms = symbols::Kallsyms::load(&trace.dir).map(Rc::new);
+            // A trace whose recorder died has no end time: run to the last event.
+            (
+                m.start_ns,
+                m.end_ns.unwrap_or(i64::MAX).max(m.start_ns),
+                ctx,
+            )
+        }
+        None => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as i64)
+                .unwrap_or(0);
+            let arch = std::env::consts::ARCH.to_string();
+            (0, 0, EventCtx::new(now, arch, 0))
+        }
+    };
+    ctx.time = start;
     let mut it = Interp::new(prog, map, opts.limits.clone(), sink, ctx, opts.seed)?;
 
     // Which tables, hooks and columns.
     let mut hooks: HashMap<Table, Vec<Hook>> = HashMap::new();
     let mut timers: BinaryHeap<Reverse<(i64, usize, usize)>> = BinaryHeap::new();
     let mut periods: HashMap<(usize, usize), (i64, i64)> = HashMap::new();
-    let start = m.start_ns;
-    // A trace whose recorder died has no end time: run to the last event.
-    let end = m.end_ns.unwrap_or(i64::MAX).max(start);
     for (pi, p) in prog.probes.iter().enumerate() {
         for (k, pt) in p.points.iter().enumerate() {
             if let Some(t) = pt.table() {
@@ -344,6 +373,11 @@ pub fn run<'p>(
             Table::Vfs => tcols.push(Col::Op),
             _ => {}
         }
+        let Some(trace) = trace else {
+            return Err(format!(
+                "probes on the {t} table need a recording: give --trace DIR"
+            ));
+        };
         let Some(files) = trace.table(*t) else {
             return Err(format!(
                 "this trace has no {t} table (recorded with --events {})",
@@ -364,7 +398,7 @@ pub fn run<'p>(
             }
         }
     }
-    for p in &trace.problems {
+    for p in trace.iter().flat_map(|t| &t.problems) {
         outcome
             .warnings
             .push(format!("{}: {}", p.path.display(), p.what));
@@ -542,6 +576,7 @@ pub fn run<'p>(
     it.print_unread_globals();
     it.flush()
         .map_err(|e| format!("cannot write output: {e}"))?;
+    outcome.stderr = std::mem::take(&mut it.stderr);
     outcome.probe_hits = prog
         .probes
         .iter()
@@ -557,8 +592,8 @@ pub fn run<'p>(
 }
 
 fn report(it: &mut Interp, e: &RtError, outcome: &mut Outcome) {
-    let _ = it.flush();
-    eprint!("{}", it.render_error(e));
+    let msg = it.render_error(e);
+    it.stderr.push(msg);
     outcome.errors += 1;
 }
 

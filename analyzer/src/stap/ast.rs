@@ -400,6 +400,8 @@ pub enum ExprKind {
         op: BinOp,
         l: Box<Expr>,
         r: Box<Expr>,
+        /// The operator token, where runtime errors point ("near operator '/'").
+        op_span: Span,
     },
     Regex {
         negate: bool,

@@ -1019,6 +1019,7 @@ impl<'a> Parser<'a> {
                 (10, "%") => BinOp::Mod,
                 _ => return Ok(l),
             };
+            let op_span = t.span;
             self.pos += 1;
             let r = self.binary(level + 1)?;
             let span = l.span.to(r.span);
@@ -1027,6 +1028,7 @@ impl<'a> Parser<'a> {
                     op,
                     l: Box::new(l),
                     r: Box::new(r),
+                    op_span,
                 },
                 span,
             );

@@ -431,7 +431,7 @@ impl Printer {
                     self.out.push_str("--");
                 }
             },
-            ExprKind::Binary { op, l, r } => {
+            ExprKind::Binary { op, l, r, .. } => {
                 self.operand(l);
                 let _ = write!(self.out, " {} ", op.symbol());
                 self.operand(r);

@@ -1264,6 +1264,7 @@ impl<'a> Elab<'a> {
                 op: ast::BinOp::And,
                 l,
                 r,
+                ..
             } => match (self.const_cond(l), self.const_cond(r)) {
                 (Some(false), _) | (_, Some(false)) => Some(false),
                 (Some(true), Some(true)) => Some(true),
@@ -1273,6 +1274,7 @@ impl<'a> Elab<'a> {
                 op: ast::BinOp::Or,
                 l,
                 r,
+                ..
             } => match (self.const_cond(l), self.const_cond(r)) {
                 (Some(true), _) | (_, Some(true)) => Some(true),
                 (Some(false), Some(false)) => Some(false),
@@ -1421,7 +1423,7 @@ impl<'a> Elab<'a> {
                 }
                 None => (X::Num(0), Ty::Long),
             },
-            K::Binary { op, l, r } => self.binary(*op, l, r, e.span),
+            K::Binary { op, l, r, op_span } => self.binary(*op, l, r, *op_span),
             K::Regex { negate, l, pattern } => {
                 let s = self.expect(l, Ty::Str, "left side of a regex match");
                 let id = self.regex(pattern, e.span);

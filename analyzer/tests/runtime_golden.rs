@@ -1,0 +1,149 @@
+//! Pass 5 golden cases (tests/golden/run.txt): stdout, stderr and exit
+//! status of each script, run in-process over no trace or a shipped
+//! dataset. `RETAP_BLESS=1` rewrites the expected parts; review the diff
+//! (the printf matrix is generated with independent expectations by
+//! tools/gen_printf_cases.py, not blessed).
+
+use std::path::Path;
+
+use retap_analyzer::runtime::{self, Limits, RunOptions};
+use retap_analyzer::stap::elaborate::{elaborate, ElabOptions};
+use retap_analyzer::stap::source::render_all;
+use retap_analyzer::stap::{self, PpEnv};
+use retap_analyzer::trace::Trace;
+
+struct Case {
+    name: String,
+    input: String,
+    expected: String,
+}
+
+fn load() -> (String, Vec<Case>) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/run.txt");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut header = String::new();
+    let mut cases: Vec<Case> = vec![];
+    let mut in_expected = false;
+    for line in text.split_inclusive('\n') {
+        if let Some(name) = line.strip_prefix("=== ") {
+            cases.push(Case {
+                name: name.trim().into(),
+                input: String::new(),
+                expected: String::new(),
+            });
+            in_expected = false;
+            continue;
+        }
+        match cases.last_mut() {
+            None => header.push_str(line),
+            Some(_) if line == "---\n" && !in_expected => in_expected = true,
+            Some(c) if in_expected => c.expected.push_str(line),
+            Some(c) => c.input.push_str(line),
+        }
+    }
+    (header, cases)
+}
+
+/// Runs a case as `retap run` would; returns stdout + stderr + status.
+pub fn run_case(name: &str, input: &str) -> String {
+    let mut trace_name = None;
+    let mut args: Vec<String> = vec![];
+    let mut defines = vec![];
+    for line in input.lines() {
+        if let Some(t) = line.strip_prefix("# trace: ") {
+            trace_name = Some(t.trim().to_string());
+        } else if let Some(a) = line.strip_prefix("# args: ") {
+            args = a.split_whitespace().map(String::from).collect();
+        } else if let Some(d) = line.strip_prefix("# define: ") {
+            let (k, v) = d.trim().split_once('=').unwrap();
+            defines.push((k.to_string(), v.to_string()));
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let trace = trace_name.map(|t| Trace::open(&root.join("datasets").join(t)).unwrap());
+    let env = PpEnv {
+        kernel_release: "6.18.0".into(),
+        arch: "x86_64".into(),
+        args,
+    };
+    let (p, diags) = stap::parse(&format!("{name}.stp"), input, &env);
+    if !diags.is_empty() {
+        return format!("--- stderr\n{}", render_all(&diags, &p.map));
+    }
+    let sigs = None;
+    let opts = ElabOptions {
+        arch: "x86_64".into(),
+        signatures: sigs,
+        tables: trace
+            .as_ref()
+            .map(|t| t.tables.iter().map(|f| f.table).collect()),
+    };
+    let (prog, errors, _) = elaborate(&p.script, &opts);
+    if !errors.is_empty() {
+        return format!("--- stderr\n{}", render_all(&errors, &p.map));
+    }
+    let mut out: Vec<u8> = vec![];
+    let outcome = {
+        let sink: Box<dyn std::io::Write> = Box::new(&mut out);
+        let limits = Limits::from_defines(&defines).unwrap();
+        runtime::run(
+            &prog,
+            &p.map,
+            trace.as_ref(),
+            &RunOptions { limits, seed: 1 },
+            sink,
+        )
+        .unwrap()
+    };
+    let mut s = String::from_utf8_lossy(&out).into_owned();
+    if !outcome.stderr.is_empty() {
+        s.push_str("--- stderr\n");
+        for l in &outcome.stderr {
+            s.push_str(l);
+        }
+    }
+    if outcome.errors > 0 {
+        s.push_str("--- exit 1\n");
+    }
+    s
+}
+
+#[test]
+fn pass5_golden_cases() {
+    let (header, cases) = load();
+    let actual: Vec<String> = cases.iter().map(|c| run_case(&c.name, &c.input)).collect();
+    if std::env::var_os("RETAP_BLESS").is_some() {
+        let mut out = header;
+        for (c, a) in cases.iter().zip(&actual) {
+            // The printf matrix keeps its independent expectations.
+            let keep = if c.name == "printf_matrix" {
+                &c.expected
+            } else {
+                a
+            };
+            out.push_str(&format!("=== {}\n{}---\n{}", c.name, c.input, keep));
+        }
+        std::fs::write(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/run.txt"),
+            out,
+        )
+        .unwrap();
+        return;
+    }
+    let mut failures = vec![];
+    for (c, a) in cases.iter().zip(&actual) {
+        if *a != c.expected {
+            failures.push(format!(
+                "case {}:\n--- expected\n{}--- actual\n{}",
+                c.name, c.expected, a
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{}\n{} of {} differ",
+        failures.join("\n"),
+        failures.len(),
+        cases.len()
+    );
+}
