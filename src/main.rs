@@ -35,6 +35,24 @@ enum Cmd {
     Info { dir: PathBuf },
     /// Run a SystemTap script over a recorded trace, printing what stap would have.
     Run(RunArgs),
+    /// Write a synthetic trace in the real format (for benchmarks and tests).
+    Synth {
+        /// The new trace directory.
+        #[arg(short = 'o', value_name = "DIR")]
+        output: PathBuf,
+        /// Number of syscall events (net packets come on top, ~4%).
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Seed: the same seed writes the same trace.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Number of processes.
+        #[arg(long, default_value_t = 300)]
+        processes: usize,
+        /// Trace length in seconds.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+    },
 }
 
 #[derive(clap::Args)]
@@ -90,6 +108,36 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         Cmd::Run(a) => run(a),
+        Cmd::Synth {
+            output,
+            events,
+            seed,
+            processes,
+            seconds,
+        } => {
+            let opts = retap_analyzer::synth::SynthOptions {
+                events,
+                seed,
+                processes: processes.max(1),
+                seconds: seconds.max(0.001),
+                ..Default::default()
+            };
+            match retap_analyzer::synth::synth(&output, &opts) {
+                Ok(m) => {
+                    println!(
+                        "retap synth: {} events ({}) -> {}",
+                        m.total_events(),
+                        retap_schema::summary::human_bytes(m.total_bytes()),
+                        output.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("retap synth: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Cmd::Info { dir } => match retap_analyzer::trace::Trace::open(&dir) {
             Ok(t) => {
                 print!("{}", retap_analyzer::info::render(&t));

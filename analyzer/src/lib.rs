@@ -6,5 +6,6 @@ pub mod info;
 pub mod run;
 pub mod runtime;
 pub mod stap;
+pub mod synth;
 pub mod trace;
 pub mod wallclock;

@@ -20,6 +20,8 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use parquet::arrow::ProjectionMask;
 use retap_schema::Table;
 
+use super::value::Interner;
+
 /// Every column any table has, so a batch's columns index a fixed array.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Col {
@@ -166,14 +168,16 @@ impl Batch {
     fn from_record_batch(
         table: Table,
         rb: &arrow::record_batch::RecordBatch,
+        interner: &mut Interner,
     ) -> Result<Batch, String> {
         let mut cols: Vec<Option<ColData>> = (0..N_COLS).map(|_| None).collect();
         for (field, array) in rb.schema().fields().iter().zip(rb.columns()) {
             let Some(col) = Col::from_name(field.name()) else {
                 continue;
             };
-            cols[col as usize] =
-                Some(convert(array).map_err(|e| format!("column {}: {e}", field.name()))?);
+            cols[col as usize] = Some(
+                convert(array, interner).map_err(|e| format!("column {}: {e}", field.name()))?,
+            );
         }
         Ok(Batch {
             table,
@@ -245,7 +249,7 @@ impl Batch {
     }
 }
 
-fn convert(a: &ArrayRef) -> Result<ColData, String> {
+fn convert(a: &ArrayRef, interner: &mut Interner) -> Result<ColData, String> {
     let any = a.as_any();
     Ok(match a.data_type() {
         DataType::Int64 => ColData::I64(any.downcast_ref::<Int64Array>().ok_or("type")?.clone()),
@@ -269,7 +273,7 @@ fn convert(a: &ArrayRef) -> Result<ColData, String> {
             ColData::Dict {
                 keys: d.keys().clone(),
                 values: (0..values.len())
-                    .map(|i| Rc::from(values.value(i)))
+                    .map(|i| interner.get(values.value(i)))
                     .collect(),
             }
         }
@@ -283,6 +287,7 @@ pub struct FileCursor {
     pub table: Table,
     pub path: PathBuf,
     reader: ParquetRecordBatchReader,
+    interner: Rc<std::cell::RefCell<Interner>>,
     pub batch: Option<Rc<Batch>>,
     pub row: usize,
 }
@@ -292,7 +297,12 @@ pub struct FileCursor {
 const BATCH_ROWS: usize = 16 * 1024;
 
 impl FileCursor {
-    pub fn open(table: Table, path: PathBuf, columns: &[Col]) -> Result<FileCursor, String> {
+    pub fn open(
+        table: Table,
+        path: PathBuf,
+        columns: &[Col],
+        interner: Rc<std::cell::RefCell<Interner>>,
+    ) -> Result<FileCursor, String> {
         let f = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let b = ParquetRecordBatchReaderBuilder::try_new(f)
             .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -315,6 +325,7 @@ impl FileCursor {
             table,
             path,
             reader,
+            interner,
             batch: None,
             row: 0,
         };
@@ -330,7 +341,12 @@ impl FileCursor {
             if rb.num_rows() == 0 {
                 continue;
             }
-            self.batch = Some(Rc::new(Batch::from_record_batch(self.table, &rb)?));
+            let mut interner = self.interner.borrow_mut();
+            self.batch = Some(Rc::new(Batch::from_record_batch(
+                self.table,
+                &rb,
+                &mut interner,
+            )?));
             return Ok(());
         }
         Ok(())

@@ -21,7 +21,8 @@ use super::printf;
 use super::stats::{Stat, StatShape};
 use super::value::{truncate, Value};
 
-pub type Key = SmallVec<[Value; 4]>;
+/// Most arrays have one or two keys; those stay off the heap.
+pub type Key = SmallVec<[Value; 2]>;
 pub type Map<V> = IndexMap<Box<[Value]>, V, FxBuildHasher>;
 
 pub enum Slot {
@@ -129,8 +130,8 @@ pub struct Interp<'p> {
     action_limit: u64,
     nesting: usize,
     pub ctx: EventCtx,
-    /// Name of the probe running, for limit errors.
-    pub probe_text: String,
+    /// The probe running, for limit errors.
+    pub probe: Option<&'p Probe>,
     /// tokenize()'s saved string and position.
     tokenize_state: (String, usize),
     pub rng: u64,
@@ -191,7 +192,7 @@ impl<'p> Interp<'p> {
             action_limit: 0,
             nesting: 0,
             ctx,
-            probe_text: String::new(),
+            probe: None,
             tokenize_state: (String::new(), 0),
             rng: seed ^ 0x853c_49e6_748f_ea9b,
         })
@@ -228,7 +229,7 @@ impl<'p> Interp<'p> {
         } else {
             self.limits.maxaction
         };
-        self.probe_text.clone_from(&probe.text);
+        self.probe = Some(probe);
         let mut locals: Vec<Value> = probe
             .locals
             .iter()
@@ -276,7 +277,10 @@ impl<'p> Interp<'p> {
         self.actions += 1;
         if self.actions > self.action_limit {
             return err(
-                format!("MAXACTION exceeded in probe {}", self.probe_text),
+                format!(
+                    "MAXACTION exceeded in probe {}",
+                    self.probe.map(|p| p.text.as_str()).unwrap_or("?")
+                ),
                 "statement",
                 span,
             );
@@ -517,6 +521,31 @@ impl<'p> Interp<'p> {
 
     // ---- expressions ---------------------------------------------------
 
+    /// Runs `f` with the evaluated key; one- and two-part keys live in a
+    /// stack array (no SmallVec bookkeeping on the per-event path).
+    #[inline]
+    fn with_key<T>(
+        &mut self,
+        xs: &[X],
+        locals: &mut Vec<Value>,
+        f: impl FnOnce(&mut Self, &[Value]) -> R<T>,
+    ) -> R<T> {
+        match xs {
+            [a] => {
+                let k = [self.eval(a, locals)?];
+                f(self, &k)
+            }
+            [a, b] => {
+                let k = [self.eval(a, locals)?, self.eval(b, locals)?];
+                f(self, &k)
+            }
+            _ => {
+                let k = self.keys(xs, locals)?;
+                f(self, &k)
+            }
+        }
+    }
+
     fn keys(&mut self, xs: &[X], locals: &mut Vec<Value>) -> R<Key> {
         let mut k = Key::new();
         for x in xs {
@@ -541,7 +570,7 @@ impl<'p> Interp<'p> {
     }
 
     /// The element's slot for writing, created (with `init`) if absent.
-    fn elem_mut(&mut self, g: u32, key: Key, span: Span) -> R<&mut Value> {
+    fn elem_mut(&mut self, g: u32, key: &[Value], span: Span) -> R<&mut Value> {
         let cap = self.array_cap(g);
         let wrap = self.prog.globals[g as usize].wrap;
         let init = if self.prog.globals[g as usize].ty == Ty::Str {
@@ -549,20 +578,31 @@ impl<'p> Interp<'p> {
         } else {
             Value::Int(0)
         };
-        let overflow = self.overflow(g, span);
-        let Slot::Arr(m) = &mut self.globals[g as usize] else {
-            return Err(overflow);
+        // One lookup on the hot path (the key is there); the overflow
+        // error is only built when it is needed.
+        let found = match &self.globals[g as usize] {
+            Slot::Arr(m) => m.get_index_of(key),
+            _ => return Err(self.overflow(g, span)),
         };
-        if let Some(i) = m.get_index_of(&key[..]) {
+        if found.is_none() {
+            let len = match &self.globals[g as usize] {
+                Slot::Arr(m) => m.len(),
+                _ => 0,
+            };
+            if len >= cap && (!wrap || len == 0) {
+                return Err(self.overflow(g, span));
+            }
+        }
+        let Slot::Arr(m) = &mut self.globals[g as usize] else {
+            unreachable!("checked above")
+        };
+        if let Some(i) = found {
             return Ok(&mut m[i]);
         }
         if m.len() >= cap {
-            if !wrap || m.is_empty() {
-                return Err(overflow);
-            }
             m.shift_remove_index(0);
         }
-        let (i, _) = m.insert_full(key.into_vec().into_boxed_slice(), init);
+        let (i, _) = m.insert_full(Box::from(key), init);
         Ok(&mut m[i])
     }
 
@@ -576,18 +616,23 @@ impl<'p> Interp<'p> {
                 let key = self.keys(keys, locals)?;
                 let cap = self.array_cap(*g);
                 let wrap = self.prog.globals[*g as usize].wrap;
-                let overflow = self.overflow(*g, span);
+                let full = match &self.globals[*g as usize] {
+                    Slot::StatArr(m) => {
+                        !m.contains_key(&key[..]) && m.len() >= cap && (!wrap || m.is_empty())
+                    }
+                    _ => true,
+                };
+                if full {
+                    return Err(self.overflow(*g, span));
+                }
                 let shape = &self.shapes[*g as usize];
                 let Slot::StatArr(m) = &mut self.globals[*g as usize] else {
-                    return err("internal: statistic array slot", "statistic", span);
+                    unreachable!("checked above")
                 };
                 if let Some(i) = m.get_index_of(&key[..]) {
                     return Ok(&mut m[i]);
                 }
                 if m.len() >= cap {
-                    if !wrap || m.is_empty() {
-                        return Err(overflow);
-                    }
                     m.shift_remove_index(0);
                 }
                 let (i, _) = m.insert_full(key.into_vec().into_boxed_slice(), Stat::new(shape));
@@ -665,8 +710,10 @@ impl<'p> Interp<'p> {
                 }
             }
             LValue::Elem(g, keys) => {
-                let key = self.keys(keys, locals)?;
-                *self.elem_mut(*g, key, span)? = v;
+                self.with_key(keys, locals, |me, k| {
+                    *me.elem_mut(*g, k, span)? = v;
+                    Ok(())
+                })?;
             }
         }
         Ok(())
@@ -719,10 +766,19 @@ impl<'p> Interp<'p> {
                 _ => Value::Int(0),
             },
             X::Elem(g, keys) => {
-                let key = self.keys(keys, locals)?;
-                self.elem_get(*g, &key)
+                let g = *g;
+                self.with_key(keys, locals, |me, k| Ok(me.elem_get(g, k)))?
             }
             X::Ctx(c) => self.ctx_var(c),
+            // The context functions every profile script calls: no
+            // argument vector, no dispatch through the tapset table.
+            X::Call(crate::stap::elaborate::tapset::Builtin::Pid, _, _) => {
+                Value::Int(self.ctx.pid())
+            }
+            X::Call(crate::stap::elaborate::tapset::Builtin::Tid, _, _) => {
+                Value::Int(self.ctx.tid())
+            }
+            X::Call(crate::stap::elaborate::tapset::Builtin::Execname, _, _) => self.ctx.execname(),
             X::Call(b, args, span) => {
                 let mut vals: SmallVec<[Value; 4]> = SmallVec::new();
                 for a in args {
@@ -908,18 +964,19 @@ impl<'p> Interp<'p> {
             }
             X::Incr(op, lv, span) => {
                 if let LValue::Elem(g, keys) = lv {
-                    let key = self.keys(keys, locals)?;
-                    let slot = self.elem_mut(*g, key, *span)?;
-                    let old = slot.int();
-                    let new = match op {
-                        IncOp::PreInc | IncOp::PostInc => old.wrapping_add(1),
-                        _ => old.wrapping_sub(1),
-                    };
-                    *slot = Value::Int(new);
-                    return Ok(Value::Int(match op {
-                        IncOp::PreInc | IncOp::PreDec => new,
-                        _ => old,
-                    }));
+                    return self.with_key(keys, locals, |me, k| {
+                        let slot = me.elem_mut(*g, k, *span)?;
+                        let old = slot.int();
+                        let new = match op {
+                            IncOp::PreInc | IncOp::PostInc => old.wrapping_add(1),
+                            _ => old.wrapping_sub(1),
+                        };
+                        *slot = Value::Int(new);
+                        Ok(Value::Int(match op {
+                            IncOp::PreInc | IncOp::PreDec => new,
+                            _ => old,
+                        }))
+                    });
                 }
                 let old = self.load(lv, locals)?.int();
                 let new = match op {

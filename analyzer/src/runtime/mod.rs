@@ -322,13 +322,13 @@ pub fn run<'p>(
     let mut it = Interp::new(prog, map, opts.limits.clone(), sink, ctx, opts.seed)?;
 
     // Which tables, hooks and columns.
-    let mut hooks: HashMap<Table, Vec<Hook>> = HashMap::new();
+    let mut hooks: Vec<Vec<Hook>> = (0..Table::ALL.len()).map(|_| vec![]).collect();
     let mut timers: BinaryHeap<Reverse<(i64, usize, usize)>> = BinaryHeap::new();
     let mut periods: HashMap<(usize, usize), (i64, i64)> = HashMap::new();
     for (pi, p) in prog.probes.iter().enumerate() {
         for (k, pt) in p.points.iter().enumerate() {
             if let Some(t) = pt.table() {
-                hooks.entry(t).or_default().push(Hook {
+                hooks[t.index()].push(Hook {
                     probe: pi,
                     point: k,
                     at_return: fires_at_return(pt.family),
@@ -349,17 +349,33 @@ pub fn run<'p>(
     let track_procs = needs_process_tree(prog);
     let mut cols: HashSet<Col> = columns_of(prog);
     cols.insert(Col::Ts);
-    let mut tables: Vec<Table> = hooks.keys().copied().collect();
+    let mut tables: Vec<Table> = Table::ALL
+        .into_iter()
+        .filter(|t| !hooks[t.index()].is_empty())
+        .collect();
     if track_procs && !tables.contains(&Table::Processes) {
         tables.push(Table::Processes);
     }
     tables.sort();
     let mut cursors = vec![];
+    let interner = Rc::new(std::cell::RefCell::new(value::Interner::default()));
     for t in &tables {
+        // Only what the script and its points' filters read: decoding
+        // unused columns (dur_ns, ret) costs more than running the probe.
         let mut tcols: Vec<Col> = cols.iter().copied().collect();
-        tcols.push(Col::DurNs);
+        let th = &hooks[t.index()];
+        if th.iter().any(|h| h.at_return) || *t == Table::Block {
+            tcols.push(Col::DurNs);
+        }
         match t {
-            Table::Syscalls => tcols.extend([Col::Syscall, Col::Ret]),
+            Table::Syscalls => {
+                if th.iter().any(|h| h.names.is_some()) {
+                    tcols.push(Col::Syscall);
+                }
+                if th.iter().any(|h| h.at_return) {
+                    tcols.push(Col::Ret);
+                }
+            }
             Table::Net => tcols.push(Col::Direction),
             Table::Processes => tcols.extend([
                 Col::Event,
@@ -390,7 +406,7 @@ pub fn run<'p>(
             ));
         };
         for f in &files.files {
-            match FileCursor::open(*t, f.path.clone(), &tcols) {
+            match FileCursor::open(*t, f.path.clone(), &tcols, interner.clone()) {
                 Ok(c) => cursors.push(c),
                 Err(e) => outcome
                     .warnings
@@ -444,9 +460,10 @@ pub fn run<'p>(
                 if batch.table == Table::Processes && track_procs {
                     it.ctx.procs.observe(&batch, row);
                 }
-                let Some(table_hooks) = hooks.get(&batch.table) else {
+                let table_hooks = &hooks[batch.table.index()];
+                if table_hooks.is_empty() {
                     continue;
-                };
+                }
                 // Syscall name filters per dictionary value, once per batch.
                 let key = Rc::as_ptr(&batch);
                 if batch_filters.as_ref().is_none_or(|(p, _)| *p != key) {
@@ -502,7 +519,7 @@ pub fn run<'p>(
                 let Some((batch, row, ts)) = pending_rows.remove(&id) else {
                     continue;
                 };
-                let table_hooks = &hooks[&batch.table];
+                let table_hooks = &hooks[batch.table.index()];
                 for h in table_hooks.iter().filter(|h| h.at_return) {
                     let pt = &prog.probes[h.probe].points[h.point];
                     let names = &h.names;
@@ -613,12 +630,16 @@ fn set_event(
     entry: i64,
     pt: &ResolvedPoint,
 ) {
-    it.ctx.batch = Some(batch.clone());
+    if !it.ctx.batch.as_ref().is_some_and(|b| Rc::ptr_eq(b, batch)) {
+        it.ctx.batch = Some(batch.clone());
+    }
     it.ctx.row = row;
     it.ctx.time = time;
     it.ctx.entry_time = entry;
     it.ctx.family = Some(pt.family);
-    if &*it.ctx.point_text != pt.text.as_str() {
+    if !std::ptr::eq(it.ctx.point_text.as_ptr(), pt.text.as_ptr())
+        && &*it.ctx.point_text != pt.text.as_str()
+    {
         it.ctx.point_text = Rc::from(pt.text.as_str());
     }
 }

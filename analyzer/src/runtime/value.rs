@@ -5,10 +5,61 @@
 use std::fmt;
 use std::rc::Rc;
 
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, PartialOrd, Ord)]
 pub enum Value {
     Int(i64),
     Str(Rc<str>),
+}
+
+/// Strings from the trace are interned (see `Interner`), so equal keys are
+/// usually the same allocation: compare pointers before bytes.
+impl PartialEq for Value {
+    #[inline]
+    fn eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Str(a), Value::Str(b)) => Rc::ptr_eq(a, b) || **a == **b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Value {}
+
+/// By content, like equality (a pointer match implies equal content).
+impl std::hash::Hash for Value {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        match self {
+            Value::Int(i) => {
+                h.write_u8(0);
+                h.write_i64(*i);
+            }
+            Value::Str(s) => {
+                h.write_u8(1);
+                h.write(s.as_bytes());
+                h.write_u8(0xff);
+            }
+        }
+    }
+}
+
+/// One `Rc<str>` per distinct string the trace holds, shared by every
+/// batch's dictionary, so array keys built from them compare by pointer.
+#[derive(Default)]
+pub struct Interner {
+    map: rustc_hash::FxHashMap<Box<str>, Rc<str>>,
+}
+
+impl Interner {
+    pub fn get(&mut self, s: &str) -> Rc<str> {
+        if let Some(r) = self.map.get(s) {
+            return r.clone();
+        }
+        let r: Rc<str> = Rc::from(s);
+        self.map.insert(s.into(), r.clone());
+        r
+    }
 }
 
 impl Value {

@@ -1,0 +1,439 @@
+//! `retap synth`: traces in the real format at any size, for benchmarks
+//! and differential tests, with realistic shapes: a few hundred processes
+//! whose activity is Zipf-like, a Zipf-like syscall mix, log-normal
+//! latencies and lengths, a little network traffic. Deterministic for a
+//! given seed.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, DictionaryArray, Int32Array, Int64Array, StringArray, UInt16Array, UInt32Array,
+};
+use arrow::datatypes::Int32Type;
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+use retap_schema::manifest::{FileEntry, TableStats};
+use retap_schema::{Manifest, Table};
+
+pub struct SynthOptions {
+    pub events: u64,
+    pub seed: u64,
+    pub processes: usize,
+    /// Trace length; events spread evenly over it.
+    pub seconds: f64,
+    /// Rows per file (the recorder rotates files too).
+    pub rows_per_file: u64,
+}
+
+impl Default for SynthOptions {
+    fn default() -> Self {
+        SynthOptions {
+            events: 1_000_000,
+            seed: 1,
+            processes: 300,
+            seconds: 60.0,
+            rows_per_file: 8 << 20,
+        }
+    }
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // splitmix64
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn normal(&mut self) -> f64 {
+        let (u1, u2) = (self.unit().max(1e-12), self.unit());
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+    fn lognormal(&mut self, mu: f64, sigma: f64) -> f64 {
+        (mu + sigma * self.normal()).exp()
+    }
+}
+
+/// Picks index i with weight 1/(i+1)^s: a Zipf-like draw by inverse CDF.
+struct Zipf {
+    cdf: Vec<f64>,
+}
+
+impl Zipf {
+    fn new(n: usize, s: f64) -> Zipf {
+        let mut acc = 0.0;
+        let mut cdf = Vec::with_capacity(n);
+        for i in 0..n {
+            acc += 1.0 / ((i + 1) as f64).powf(s);
+            cdf.push(acc);
+        }
+        for c in &mut cdf {
+            *c /= acc;
+        }
+        Zipf { cdf }
+    }
+    fn draw(&self, r: &mut Rng) -> usize {
+        let u = r.unit();
+        self.cdf.partition_point(|c| *c < u).min(self.cdf.len() - 1)
+    }
+}
+
+/// (syscall, median latency ns, typical return)
+const MIX: &[(&str, f64, i64)] = &[
+    ("read", 2_000.0, 512),
+    ("write", 3_000.0, 256),
+    ("futex", 20_000.0, 0),
+    ("epoll_wait", 200_000.0, 1),
+    ("recvfrom", 4_000.0, 1024),
+    ("sendto", 6_000.0, 1024),
+    ("close", 800.0, 0),
+    ("openat", 5_000.0, 3),
+    ("fstat", 600.0, 0),
+    ("mmap", 2_500.0, 0x7f00_0000_0000),
+    ("poll", 50_000.0, 1),
+    ("clock_gettime", 150.0, 0),
+    ("rt_sigprocmask", 300.0, 0),
+    ("newfstatat", 1_500.0, 0),
+    ("lseek", 400.0, 0),
+    ("ioctl", 1_200.0, 0),
+    ("getpid", 100.0, 1000),
+    ("writev", 4_000.0, 300),
+    ("nanosleep", 1_000_000.0, 0),
+    ("munmap", 3_000.0, 0),
+    ("brk", 1_000.0, 0),
+    ("select", 100_000.0, 0),
+    ("accept4", 30_000.0, 5),
+    ("connect", 40_000.0, 0),
+    ("fsync", 2_000_000.0, 0),
+];
+
+const COMMS: &[&str] = &[
+    "nginx",
+    "postgres",
+    "python3",
+    "java",
+    "node",
+    "redis-server",
+    "sshd",
+    "systemd",
+    "bash",
+    "cron",
+    "syslogd",
+    "dockerd",
+    "containerd",
+    "kubelet",
+    "envoy",
+    "haproxy",
+    "memcached",
+    "mysqld",
+    "chronyd",
+    "journald",
+    "udevd",
+    "dbus-daemon",
+    "rsyslogd",
+    "prometheus",
+    "grafana",
+    "vector",
+    "fluent-bit",
+    "sidekiq",
+    "puma",
+    "gunicorn",
+];
+
+fn props() -> WriterProperties {
+    let ts = ColumnPath::from("ts");
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("zstd level"),
+        ))
+        .set_max_row_group_row_count(Some(128 * 1024))
+        .set_column_dictionary_enabled(ts.clone(), false)
+        .set_column_encoding(ts, Encoding::DELTA_BINARY_PACKED)
+        .set_created_by(format!("retap-synth {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+fn dict(values: &[&str], keys: Vec<i32>) -> ArrayRef {
+    let v = Arc::new(StringArray::from(values.to_vec()));
+    Arc::new(DictionaryArray::<Int32Type>::try_new(Int32Array::from(keys), v).expect("dictionary"))
+}
+
+struct Writer {
+    table: Table,
+    dir: std::path::PathBuf,
+    w: Option<ArrowWriter<File>>,
+    file_index: usize,
+    rows_in_file: u64,
+    files: Vec<FileEntry>,
+    cur: Option<FileEntry>,
+}
+
+impl Writer {
+    fn new(dir: &Path, table: Table) -> std::io::Result<Writer> {
+        std::fs::create_dir_all(dir.join(table.name()))?;
+        Ok(Writer {
+            table,
+            dir: dir.to_path_buf(),
+            w: None,
+            file_index: 0,
+            rows_in_file: 0,
+            files: vec![],
+            cur: None,
+        })
+    }
+
+    fn write(
+        &mut self,
+        batch: RecordBatch,
+        rows_per_file: u64,
+        min_ts: i64,
+        max_ts: i64,
+    ) -> Result<(), String> {
+        if self.w.is_some() && self.rows_in_file >= rows_per_file {
+            self.finish_file()?;
+        }
+        if self.w.is_none() {
+            let rel = format!("{}/part-{:06}.parquet", self.table.name(), self.file_index);
+            self.file_index += 1;
+            let f = File::create(self.dir.join(&rel)).map_err(|e| format!("{rel}: {e}"))?;
+            self.w = Some(
+                ArrowWriter::try_new(f, self.table.schema(), Some(props()))
+                    .map_err(|e| e.to_string())?,
+            );
+            self.cur = Some(FileEntry {
+                path: rel,
+                rows: 0,
+                bytes: 0,
+                min_ts: Some(min_ts),
+                max_ts: Some(max_ts),
+            });
+            self.rows_in_file = 0;
+        }
+        let n = batch.num_rows() as u64;
+        self.w
+            .as_mut()
+            .unwrap()
+            .write(&batch)
+            .map_err(|e| e.to_string())?;
+        self.rows_in_file += n;
+        let c = self.cur.as_mut().unwrap();
+        c.rows += n;
+        c.max_ts = Some(max_ts);
+        Ok(())
+    }
+
+    fn finish_file(&mut self) -> Result<(), String> {
+        if let Some(w) = self.w.take() {
+            w.close().map_err(|e| e.to_string())?;
+            let mut c = self.cur.take().unwrap();
+            c.bytes = std::fs::metadata(self.dir.join(&c.path))
+                .map(|m| m.len())
+                .unwrap_or(0);
+            self.files.push(c);
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<TableStats, String> {
+        self.finish_file()?;
+        Ok(TableStats {
+            events: self.files.iter().map(|f| f.rows).sum(),
+            dropped: 0,
+            unpaired: 0,
+            files: self.files,
+        })
+    }
+}
+
+/// Writes a synthetic trace to `dir` (which must not exist yet).
+pub fn synth(dir: &Path, o: &SynthOptions) -> Result<Manifest, String> {
+    if dir.exists() {
+        return Err(format!(
+            "{}: already exists; give a new directory",
+            dir.display()
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut rng = Rng(o.seed);
+    let start: i64 = 1_000_000_000_000;
+    let span = (o.seconds * 1e9) as i64;
+    let procs: Vec<(i32, usize, Vec<i32>)> = (0..o.processes)
+        .map(|i| {
+            let pid = 1000 + i as i32 * 7;
+            let comm = i % COMMS.len();
+            let threads = 1 + (rng.next() % 6) as usize;
+            (pid, comm, (0..threads).map(|t| pid + t as i32).collect())
+        })
+        .collect();
+    let proc_zipf = Zipf::new(procs.len(), 1.1);
+    let sys_zipf = Zipf::new(MIX.len(), 1.0);
+    let syscall_names: Vec<&str> = MIX.iter().map(|m| m.0).collect();
+    let arch = "x86_64";
+    let nrs: Vec<i32> = MIX
+        .iter()
+        .map(|m| {
+            retap_schema::syscalls::number(arch, m.0)
+                .map(|n| n as i32)
+                .unwrap_or(-1)
+        })
+        .collect();
+
+    let mut sys_w = Writer::new(dir, Table::Syscalls).map_err(|e| e.to_string())?;
+    let mut net_w = Writer::new(dir, Table::Net).map_err(|e| e.to_string())?;
+    const BATCH: usize = 64 * 1024;
+    let mut produced = 0u64;
+    let mut net_rows = 0u64;
+    let step = span as f64 / o.events.max(1) as f64;
+    let mut t = start as f64;
+    while produced < o.events {
+        let n = BATCH.min((o.events - produced) as usize);
+        let mut ts = Vec::with_capacity(n);
+        let (mut cpu, mut pid, mut tid, mut uid, mut comm) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut sys, mut nr, mut ret, mut dur) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let mut args: [Vec<i64>; 6] = Default::default();
+        let mut net: Vec<(i64, i32, i32, i32, usize, bool, u32)> = vec![];
+        for _ in 0..n {
+            t += step * (0.5 + rng.unit());
+            let now = t as i64;
+            let p = &procs[proc_zipf.draw(&mut rng)];
+            let th = p.2[(rng.next() % p.2.len() as u64) as usize];
+            let s = sys_zipf.draw(&mut rng);
+            let (_, median, typical) = MIX[s];
+            ts.push(now);
+            cpu.push((rng.next() % 2) as i32);
+            pid.push(p.0);
+            tid.push(th);
+            uid.push(if p.1.is_multiple_of(3) { 0 } else { 1000 });
+            comm.push(p.1 as i32);
+            sys.push(s as i32);
+            nr.push(nrs[s]);
+            let d = rng.lognormal(median.ln(), 1.0).min(5e9) as i64;
+            dur.push(Some(d));
+            let r = if rng.unit() < 0.05 {
+                -[11i64, 2, 4, 13][(rng.next() % 4) as usize]
+            } else if typical > 100 && typical < 100_000 {
+                rng.lognormal((typical as f64).ln(), 0.8) as i64
+            } else {
+                typical
+            };
+            ret.push(Some(r));
+            args[0].push((rng.next() % 64) as i64);
+            args[1].push(0x7ffd_0000_0000 + (rng.next() % 0x1_0000_0000) as i64);
+            args[2].push(rng.lognormal(7.0, 1.5) as i64);
+            for a in args.iter_mut().skip(3) {
+                a.push(0);
+            }
+            if (s == 4 || s == 5) && rng.unit() < 0.5 {
+                let len = rng.lognormal(6.5, 1.2).clamp(40.0, 65535.0) as u32;
+                net.push((
+                    now,
+                    cpu.last().copied().unwrap_or(0),
+                    p.0,
+                    th,
+                    p.1,
+                    s == 4,
+                    len,
+                ));
+            }
+        }
+        let min_ts = ts[0];
+        let max_ts = *ts.last().unwrap();
+        let mut cols: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(ts)),
+            Arc::new(Int32Array::from(cpu)),
+            Arc::new(Int32Array::from(pid)),
+            Arc::new(Int32Array::from(tid)),
+            Arc::new(UInt32Array::from(uid)),
+            dict(COMMS, comm),
+            dict(&syscall_names, sys),
+            Arc::new(Int32Array::from(nr)),
+        ];
+        for a in args {
+            cols.push(Arc::new(Int64Array::from(a)));
+        }
+        cols.push(Arc::new(Int64Array::from(ret)));
+        cols.push(Arc::new(Int64Array::from(dur)));
+        let batch =
+            RecordBatch::try_new(Table::Syscalls.schema(), cols).map_err(|e| e.to_string())?;
+        sys_w.write(batch, o.rows_per_file, min_ts, max_ts)?;
+        if !net.is_empty() {
+            let (nmin, nmax) = (net[0].0, net.last().unwrap().0);
+            let m = net.len();
+            let cols: Vec<ArrayRef> = vec![
+                Arc::new(Int64Array::from(
+                    net.iter().map(|r| r.0).collect::<Vec<_>>(),
+                )),
+                Arc::new(Int32Array::from(
+                    net.iter().map(|r| r.1).collect::<Vec<_>>(),
+                )),
+                Arc::new(Int32Array::from(
+                    net.iter().map(|r| r.2).collect::<Vec<_>>(),
+                )),
+                Arc::new(Int32Array::from(
+                    net.iter().map(|r| r.3).collect::<Vec<_>>(),
+                )),
+                Arc::new(UInt32Array::from(vec![0u32; m])),
+                dict(COMMS, net.iter().map(|r| r.4 as i32).collect()),
+                dict(&["rx", "tx"], net.iter().map(|r| i32::from(!r.5)).collect()),
+                dict(&["eth0"], vec![0; m]),
+                Arc::new(Int32Array::from(vec![2; m])),
+                Arc::new(UInt32Array::from(
+                    net.iter().map(|r| r.6).collect::<Vec<_>>(),
+                )),
+                Arc::new(UInt16Array::from(vec![0x0800u16; m])),
+            ];
+            let batch =
+                RecordBatch::try_new(Table::Net.schema(), cols).map_err(|e| e.to_string())?;
+            net_rows += m as u64;
+            net_w.write(batch, o.rows_per_file, nmin, nmax)?;
+        }
+        produced += n as u64;
+    }
+    let _ = net_rows;
+    let mut tables = BTreeMap::new();
+    tables.insert("syscalls".to_string(), sys_w.finish()?);
+    tables.insert("net".to_string(), net_w.finish()?);
+    let mut m = Manifest::new();
+    m.state = "complete".into();
+    m.host = "synth".into();
+    m.kernel = "6.18.0-synth".into();
+    m.arch = arch.into();
+    m.recorder_version = format!("retap-synth {}", env!("CARGO_PKG_VERSION"));
+    m.command_line = vec![
+        "retap".into(),
+        "synth".into(),
+        format!("--events={}", o.events),
+        format!("--seed={}", o.seed),
+    ];
+    m.wall_clock_offset_ns = 1_790_000_000_000_000_000;
+    m.start_ns = start;
+    m.end_ns = Some(start + span + (step as i64) * 2);
+    m.probes = vec!["synthetic".into()];
+    m.tables = tables;
+    m.store(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(m)
+}
