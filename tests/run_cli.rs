@@ -101,3 +101,224 @@ fn verbose_reports_pass_times() {
     assert!(err.contains("Pass 1: parsed user script"), "{err}");
     assert!(err.contains("Pass 2: analyzed script: 4 probe(s)"), "{err}");
 }
+
+fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), to).unwrap();
+        }
+    }
+}
+
+fn dataset(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("datasets")
+        .join(name)
+}
+
+const COUNT_ALL: &str = "global n; probe syscall.* { n++ } probe end { printf(\"%d\\n\", n) }";
+
+#[test]
+fn missing_and_empty_trace_dirs_are_named() {
+    let (code, out, err) = retap(&["run", "-e", COUNT_ALL, "--trace", "/nonexistent/trace"]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(err, "retap: /nonexistent/trace: no such trace directory\n");
+    let empty = tempfile::tempdir().unwrap();
+    let (code, _, err) = retap(&[
+        "run",
+        "-e",
+        COUNT_ALL,
+        "--trace",
+        empty.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("trace.json: cannot read the trace manifest"),
+        "{err}"
+    );
+    assert!(err.contains("is this a retap trace directory?"), "{err}");
+}
+
+#[test]
+fn newer_format_versions_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&dataset("disk"), dir.path());
+    let mpath = dir.path().join("trace.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
+    m["format_version"] = serde_json::json!(99);
+    std::fs::write(&mpath, m.to_string()).unwrap();
+    let (code, _, err) = retap(&[
+        "run",
+        "-e",
+        COUNT_ALL,
+        "--trace",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(
+            "trace format version 99 is newer than this retap understands (1); upgrade retap"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_table_the_trace_lacks_is_named_at_run_time() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&dataset("disk"), dir.path());
+    let mpath = dir.path().join("trace.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
+    m["tables"].as_object_mut().unwrap().remove("syscalls");
+    std::fs::write(&mpath, m.to_string()).unwrap();
+    let (code, _, err) = retap(&[
+        "run",
+        "-e",
+        COUNT_ALL,
+        "--trace",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("semantic error: syscall.* needs the syscalls table; this trace was recorded with --events block,net,processes,samples"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_torn_file_is_reported_and_the_rest_analysed() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&dataset("mixed"), dir.path());
+    let whole = {
+        let (code, out, err) = retap(&[
+            "run",
+            "-e",
+            COUNT_ALL,
+            "--trace",
+            dir.path().to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        out.trim().parse::<i64>().unwrap()
+    };
+    // A second syscalls file that the recorder never finished, and one
+    // that is not Parquet at all.
+    std::fs::write(
+        dir.path().join("syscalls/part-000009.parquet.tmp"),
+        b"PAR1 half written",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("syscalls/part-000010.parquet"), b"garbage").unwrap();
+    let (code, out, err) = retap(&[
+        "run",
+        "-e",
+        COUNT_ALL,
+        "--trace",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim().parse::<i64>().unwrap(),
+        whole,
+        "every intact row still counted"
+    );
+    assert!(err.contains("part-000009.parquet.tmp: torn"), "{err}");
+    assert!(
+        err.contains("part-000010.parquet: unreadable Parquet file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn output_file_verbose_counts_and_seeded_randomize() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("out.txt");
+    let script = "global n; probe timer.ms(500).randomize(200) { n++ } probe netdev.receive { } \
+                  probe end { printf(\"%d timer firings\\n\", n) }";
+    let (code, out, err) = retap(&[
+        "run",
+        "-v",
+        "-o",
+        out_path.to_str().unwrap(),
+        "-e",
+        script,
+        "--trace",
+        "datasets/mixed",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.is_empty(), "output went to the file");
+    let first = std::fs::read_to_string(&out_path).unwrap();
+    assert!(first.ends_with(" timer firings\n"), "{first}");
+    assert!(err.contains("Pass 5: run completed in"), "{err}");
+    assert!(err.contains("netdev.receive: "), "{err}");
+    let again = dir.path().join("again.txt");
+    retap(&[
+        "run",
+        "-o",
+        again.to_str().unwrap(),
+        "-e",
+        script,
+        "--trace",
+        "datasets/mixed",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(again).unwrap(),
+        first,
+        "same seed, same firings"
+    );
+}
+
+#[test]
+fn runtime_errors_exit_1_and_say_where() {
+    let (code, out, err) = retap(&[
+        "run",
+        "-e",
+        "global n\nprobe syscall.* { n++; if (n == 100) printf(\"%d\\n\", 1 / (n - 100)) }\nprobe end { printf(\"%d\\n\", n) }",
+        "--trace",
+        "datasets/mixed",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        out, "100\n",
+        "the script stops at the error; end still runs"
+    );
+    assert!(
+        err.starts_with("ERROR: division by 0 near operator '/' at <input>:2:55\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("WARNING: Number of errors: 1, skipped probes: 0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn timer_profile_runs_on_recorded_samples() {
+    let (code, out, err) = retap(&[
+        "run",
+        "-e",
+        "global s; probe timer.profile { s[user_mode()]++ } probe end { foreach (m+ in s) printf(\"%d %d\\n\", m, s[m]) }",
+        "--trace",
+        "datasets/mixed",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let total: i64 = out
+        .lines()
+        .map(|l| l.split(' ').nth(1).unwrap().parse::<i64>().unwrap())
+        .sum();
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dataset("mixed").join("trace.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(total, m["tables"]["samples"]["events"].as_i64().unwrap());
+}
