@@ -16,7 +16,9 @@ use arrow::array::{
     UInt16Array, UInt32Array, UInt64Array,
 };
 use arrow::datatypes::{DataType, Int32Type};
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowPredicateFn, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowFilter,
+};
 use parquet::arrow::ProjectionMask;
 use retap_schema::Table;
 
@@ -297,16 +299,21 @@ pub struct FileCursor {
 const BATCH_ROWS: usize = 16 * 1024;
 
 impl FileCursor {
+    /// `only_syscalls`: when every probe on the table names its syscalls,
+    /// the union of the names, pushed into the scan as a row filter so the
+    /// other columns of other rows are never decoded.
     pub fn open(
         table: Table,
         path: PathBuf,
         columns: &[Col],
         interner: Rc<std::cell::RefCell<Interner>>,
+        only_syscalls: Option<&std::collections::HashSet<String>>,
     ) -> Result<FileCursor, String> {
         let f = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let b = ParquetRecordBatchReaderBuilder::try_new(f)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        let schema = b.parquet_schema();
+        let schema_ptr = b.metadata().file_metadata().schema_descr_ptr();
+        let schema = schema_ptr.as_ref();
         let mut idx = vec![];
         for (i, c) in schema.columns().iter().enumerate() {
             // Leaf paths: list columns are "kstack.list.item".
@@ -316,11 +323,38 @@ impl FileCursor {
             }
         }
         let mask = ProjectionMask::leaves(schema, idx);
-        let reader = b
-            .with_projection(mask)
-            .with_batch_size(BATCH_ROWS)
-            .build()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut b = b.with_projection(mask).with_batch_size(BATCH_ROWS);
+        if let Some(names) = only_syscalls {
+            let leaf = schema
+                .columns()
+                .iter()
+                .position(|c| c.path().parts()[0] == "syscall")
+                .ok_or_else(|| format!("{}: no syscall column", path.display()))?;
+            let names = names.clone();
+            let pred = ArrowPredicateFn::new(ProjectionMask::leaves(schema, [leaf]), move |rb| {
+                let d = rb
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<DictionaryArray<Int32Type>>()
+                    .ok_or_else(|| {
+                        arrow::error::ArrowError::CastError("syscall is not a dictionary".into())
+                    })?;
+                let values = d
+                    .values()
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or_else(|| arrow::error::ArrowError::CastError("syscall values".into()))?;
+                let keep: Vec<bool> = (0..values.len())
+                    .map(|i| names.contains(values.value(i)))
+                    .collect();
+                Ok(d.keys()
+                    .iter()
+                    .map(|k| Some(k.is_some_and(|k| keep[k as usize])))
+                    .collect::<BooleanArray>())
+            });
+            b = b.with_row_filter(RowFilter::new(vec![Box::new(pred)]));
+        }
+        let reader = b.build().map_err(|e| format!("{}: {e}", path.display()))?;
         let mut c = FileCursor {
             table,
             path,

@@ -405,8 +405,18 @@ pub fn run<'p>(
                     .join(",")
             ));
         };
+        let only: Option<HashSet<String>> =
+            if *t == Table::Syscalls && !th.is_empty() && th.iter().all(|h| h.names.is_some()) {
+                Some(
+                    th.iter()
+                        .flat_map(|h| h.names.iter().flatten().cloned())
+                        .collect(),
+                )
+            } else {
+                None
+            };
         for f in &files.files {
-            match FileCursor::open(*t, f.path.clone(), &tcols, interner.clone()) {
+            match FileCursor::open(*t, f.path.clone(), &tcols, interner.clone(), only.as_ref()) {
                 Ok(c) => cursors.push(c),
                 Err(e) => outcome
                     .warnings
