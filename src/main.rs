@@ -78,6 +78,9 @@ struct RunArgs {
     /// Seed for `.randomize` timers.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Run every probe in the interpreter, compiling nothing to plans.
+    #[arg(long)]
+    interpret_only: bool,
     /// SCRIPT [ARGS...] (with -e: ARGS... only); put `--` before arguments that start with `-`
     #[arg(value_name = "SCRIPT ARGS")]
     rest: Vec<String>,
@@ -176,6 +179,7 @@ fn run(a: RunArgs) -> ExitCode {
         defines,
         verbose: a.verbose,
         seed: a.seed,
+        interpret_only: a.interpret_only,
     };
     match run(&req) {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 //! libbpf.
 
 pub mod info;
+pub mod plan;
 pub mod run;
 pub mod runtime;
 pub mod stap;

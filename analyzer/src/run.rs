@@ -38,6 +38,8 @@ pub struct RunRequest {
     pub defines: Vec<(String, String)>,
     pub verbose: u8,
     pub seed: u64,
+    /// Run every probe in the interpreter (no plans): the reference.
+    pub interpret_only: bool,
 }
 
 /// What went wrong, already rendered for the user (stderr) and the exit code.
@@ -128,13 +130,100 @@ pub fn run(req: &RunRequest) -> Result<(), RunFailure> {
         let out = stap::elaborate::pretty::render(&program, &parsed.script);
         return write_output(req, &out);
     }
-    if req.last_pass < 5 {
-        // Passes 3 and 4 (plans) come with the plan compiler; until then
-        // every probe runs in the interpreter.
-        if req.verbose > 0 {
-            eprintln!("Pass 3: no plans yet; every probe runs in the interpreter.");
+    // Passes 3 and 4: what becomes DataFusion plans.
+    let t3 = Instant::now();
+    let compiled = match (&trace, req.interpret_only) {
+        (Some(_), false) => crate::plan::analyse(&program),
+        _ => crate::plan::Compiled::default(),
+    };
+    if req.verbose > 0 {
+        let ms = t3.elapsed().as_millis();
+        eprintln!(
+            "Pass 3: translated to {} plan-computed probe(s) in {ms}usr/0sys/{ms}real ms.",
+            compiled.probes.len()
+        );
+        for pi in &compiled.probes {
+            eprintln!(
+                "  {}: compiled to a DataFusion plan",
+                program.probes[*pi].text
+            );
         }
-        return Ok(());
+        for (text, why) in &compiled.interpreted {
+            eprintln!("  {text}: interpreted: {why}");
+        }
+    }
+    let limits = Limits::from_defines(&req.defines)
+        .map_err(|e| RunFailure::new(format!("retap run: {e}")))?;
+    let mut plans = None;
+    if let Some(t) = &trace {
+        if !compiled.updates.is_empty() || req.last_pass < 5 {
+            let t4 = Instant::now();
+            match crate::plan::build_plans(&program, &compiled, t) {
+                Ok(p) => plans = Some(p),
+                Err(e) if req.last_pass < 5 => return Err(RunFailure::new(format!("retap: {e}"))),
+                Err(e) => {
+                    if req.verbose > 0 {
+                        eprintln!("  plans not built ({e}); every probe runs in the interpreter");
+                    }
+                }
+            }
+            if req.verbose > 0 {
+                let ms = t4.elapsed().as_millis();
+                eprintln!(
+                    "Pass 4: built {} plan(s) in {ms}usr/0sys/{ms}real ms.",
+                    plans.as_ref().map(|p| p.0.len()).unwrap_or(0)
+                );
+            }
+        }
+    }
+    if req.last_pass == 3 || req.last_pass == 4 {
+        let Some((ps, rt)) = plans else {
+            return Err(RunFailure::new(
+                "retap run: -p3/-p4 show the plans built over a recording; give --trace DIR",
+            ));
+        };
+        let mut out = String::new();
+        if ps.is_empty() {
+            out.push_str("# no probe compiles to a plan; every probe runs in the interpreter\n");
+        }
+        for p in ps {
+            out.push_str(&format!("# {}\n", p.text));
+            if req.last_pass == 3 {
+                let plan =
+                    p.df.into_optimized_plan()
+                        .map_err(|e| RunFailure::new(format!("retap: {e}")))?;
+                out.push_str(&format!("{}\n", plan.display_indent()));
+            } else {
+                let phys = rt
+                    .block_on(p.df.create_physical_plan())
+                    .map_err(|e| RunFailure::new(format!("retap: {e}")))?;
+                out.push_str(&format!(
+                    "{}\n",
+                    datafusion::physical_plan::displayable(phys.as_ref()).indent(true)
+                ));
+            }
+        }
+        return write_output(req, &out);
+    }
+    let mut preload = None;
+    let mut skip = std::collections::BTreeSet::new();
+    if let Some((ps, rt)) = plans {
+        let t = Instant::now();
+        match crate::plan::execute(&program, &compiled, ps, &rt, limits.maxmapentries) {
+            Ok(l) => {
+                preload = Some(l);
+                skip = compiled.probes.clone();
+                if req.verbose > 0 {
+                    let ms = t.elapsed().as_millis();
+                    eprintln!("  plans ran in {ms} ms");
+                }
+            }
+            Err(e) => {
+                if req.verbose > 0 {
+                    eprintln!("  plan results not used ({e}); every probe runs in the interpreter");
+                }
+            }
+        }
     }
     if trace.is_none() && crate::runtime::needs_trace(&program) {
         return Err(RunFailure::new(
@@ -142,8 +231,6 @@ pub fn run(req: &RunRequest) -> Result<(), RunFailure> {
              over with --trace DIR (running live, without a recording, is not built)",
         ));
     }
-    let limits = Limits::from_defines(&req.defines)
-        .map_err(|e| RunFailure::new(format!("retap run: {e}")))?;
     let sink: Box<dyn std::io::Write> = match &req.output {
         Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(
             |e| RunFailure::new(format!("retap: cannot create {}: {e}", p.display())),
@@ -154,6 +241,8 @@ pub fn run(req: &RunRequest) -> Result<(), RunFailure> {
     let opts = RunOptions {
         limits,
         seed: req.seed,
+        skip,
+        preload,
     };
     let outcome = crate::runtime::run(&program, &parsed.map, trace.as_ref(), &opts, sink)
         .map_err(|e| RunFailure::new(format!("retap: {e}")))?;

@@ -90,7 +90,11 @@ pub fn run_case(name: &str, input: &str) -> String {
             &prog,
             &p.map,
             trace.as_ref(),
-            &RunOptions { limits, seed: 1 },
+            &RunOptions {
+                limits,
+                seed: 1,
+                ..Default::default()
+            },
             sink,
         )
         .unwrap()

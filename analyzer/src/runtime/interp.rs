@@ -1115,6 +1115,53 @@ impl<'p> Interp<'p> {
         Ok(Value::Int(0))
     }
 
+    /// Loads plan results as the globals' state (after begin, as if the
+    /// compiled probes had run over every event).
+    pub fn preload(&mut self, loaded: &crate::plan::Loaded) {
+        use crate::plan::exec_acc::Acc;
+        for (g, rows) in &loaded.globals {
+            let g = *g as usize;
+            let to_stat = |a: &Acc| match a {
+                Acc::Stat {
+                    count,
+                    sum,
+                    min,
+                    max,
+                    hists,
+                } => Stat::from_parts(*count, *sum, *min, *max, hists.clone()),
+                Acc::Int(_) => Stat::default(),
+            };
+            match &mut self.globals[g] {
+                Slot::Scalar(v) => {
+                    if let Some((_, Acc::Int(n))) = rows.first() {
+                        *v = Value::Int(v.int().wrapping_add(*n));
+                    }
+                }
+                Slot::Stat(s) => {
+                    if let Some((_, a)) = rows.first() {
+                        if let Acc::Stat { count, .. } = a {
+                            if *count > 0 {
+                                *s = to_stat(a);
+                            }
+                        }
+                    }
+                }
+                Slot::Arr(m) => {
+                    for (k, a) in rows {
+                        if let Acc::Int(n) = a {
+                            m.insert(k.clone().into_boxed_slice(), Value::Int(*n));
+                        }
+                    }
+                }
+                Slot::StatArr(m) => {
+                    for (k, a) in rows {
+                        m.insert(k.clone().into_boxed_slice(), to_stat(a));
+                    }
+                }
+            }
+        }
+    }
+
     /// Prints globals that were written and never read, as stap does at exit.
     pub fn print_unread_globals(&mut self) {
         for (gi, g) in self.prog.globals.iter().enumerate() {

@@ -35,9 +35,14 @@ use events::{Batch, Col, FileCursor, Merge};
 pub use interp::Limits;
 use interp::{Interp, RtError};
 
+#[derive(Default)]
 pub struct RunOptions {
     pub limits: Limits,
     pub seed: u64,
+    /// Probes whose effects plans computed: not replayed.
+    pub skip: std::collections::BTreeSet<usize>,
+    /// Those plans' results, loaded after `begin`.
+    pub preload: Option<crate::plan::Loaded>,
 }
 
 /// What a run did, for `-v` and the exit status.
@@ -326,6 +331,9 @@ pub fn run<'p>(
     let mut timers: BinaryHeap<Reverse<(i64, usize, usize)>> = BinaryHeap::new();
     let mut periods: HashMap<(usize, usize), (i64, i64)> = HashMap::new();
     for (pi, p) in prog.probes.iter().enumerate() {
+        if opts.skip.contains(&pi) {
+            continue;
+        }
         for (k, pt) in p.points.iter().enumerate() {
             if let Some(t) = pt.table() {
                 hooks[t.index()].push(Hook {
@@ -440,6 +448,15 @@ pub fn run<'p>(
         run_one(&mut it, prog, pi, 0, true, &mut hits, &mut failed);
         if failed.is_some() || it.exit_requested {
             break;
+        }
+    }
+
+    if let Some(l) = &opts.preload {
+        if failed.is_none() && !it.exit_requested {
+            it.preload(l);
+            for (pi, n) in &l.probe_rows {
+                hits[*pi] += n;
+            }
         }
     }
 

@@ -104,6 +104,18 @@ impl Stat {
         }
     }
 
+    /// A statistic computed elsewhere (a plan's aggregates).
+    pub fn from_parts(count: i64, sum: i64, min: i64, max: i64, hists: Vec<Vec<i64>>) -> Stat {
+        Stat {
+            count,
+            sum,
+            min,
+            max,
+            hists,
+            parts: vec![],
+        }
+    }
+
     pub fn add(&mut self, v: i64, cpu: i32, shape: &StatShape) {
         if self.count == 0 {
             self.sum = v;

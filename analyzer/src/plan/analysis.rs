@@ -1,0 +1,321 @@
+//! Which probes and globals can be plans (pass 3's analysis).
+
+use std::collections::{BTreeSet, HashSet};
+
+use crate::stap::elaborate::catalog::Family;
+use crate::stap::elaborate::ir::*;
+use crate::stap::elaborate::tapset::Builtin;
+
+use super::translate;
+
+#[derive(Clone, Debug)]
+pub enum UpdateKind {
+    /// `a[k]++` (+1) / `a[k]--` (-1)
+    Count(i64),
+    /// `a[k] += e` (+1) / `a[k] -= e` (-1)
+    Sum(i64, X),
+    /// `s[k] <<< e`
+    Stat(X),
+}
+
+/// One commutative update of a global under guards, in one probe point.
+#[derive(Clone, Debug)]
+pub struct Update {
+    pub probe: usize,
+    pub point: usize,
+    pub global: u32,
+    pub keys: Vec<X>,
+    pub guards: Vec<X>,
+    pub kind: UpdateKind,
+}
+
+#[derive(Debug, Default)]
+pub struct Compiled {
+    /// Probes whose every effect is a plan (the interpreter skips them).
+    pub probes: BTreeSet<usize>,
+    pub globals: BTreeSet<u32>,
+    pub updates: Vec<Update>,
+    /// (probe text, why it runs in the interpreter) for -v.
+    pub interpreted: Vec<(String, String)>,
+}
+
+/// The updates a probe body is made of, or why it is something else.
+fn updates_of(
+    s: &S,
+    guards: &mut Vec<X>,
+    out: &mut Vec<(Vec<X>, u32, Vec<X>, UpdateKind)>,
+) -> Result<(), String> {
+    match s {
+        S::Block(v) => {
+            for s in v {
+                updates_of(s, guards, out)?;
+            }
+            Ok(())
+        }
+        S::Nop => Ok(()),
+        S::If(c, t, None) => {
+            guards.push(c.clone());
+            let r = updates_of(t, guards, out);
+            guards.pop();
+            r
+        }
+        S::If(_, _, Some(_)) => Err("an if with an else".into()),
+        S::Expr(x) => {
+            let (g, keys, kind) = match x {
+                X::Incr(op, lv, _) => {
+                    let sign = match op {
+                        crate::stap::ast::IncOp::PreInc | crate::stap::ast::IncOp::PostInc => 1,
+                        _ => -1,
+                    };
+                    let (g, k) = lvalue(lv)?;
+                    (g, k, UpdateKind::Count(sign))
+                }
+                X::Assign(lv, Some(ArithOrConcat::Arith(op)), v, _) => {
+                    let sign = match op {
+                        ArithOp::Add => 1,
+                        ArithOp::Sub => -1,
+                        _ => return Err("an assignment that is not += or -=".into()),
+                    };
+                    let (g, k) = lvalue(lv)?;
+                    (g, k, UpdateKind::Sum(sign, (**v).clone()))
+                }
+                X::Aggregate(r, v) => {
+                    let (g, k) = match r {
+                        StatRef::Global(g) => (*g, vec![]),
+                        StatRef::Elem(g, k) => (*g, k.clone()),
+                    };
+                    (g, k, UpdateKind::Stat((**v).clone()))
+                }
+                _ => {
+                    return Err("a statement that is not a commutative update (++, +=, <<<)".into())
+                }
+            };
+            out.push((guards.clone(), g, keys, kind));
+            Ok(())
+        }
+        _ => Err("a statement that is not a commutative update (++, +=, <<<)".into()),
+    }
+}
+
+fn lvalue(lv: &LValue) -> Result<(u32, Vec<X>), String> {
+    match lv {
+        LValue::Global(g) => Ok((*g, vec![])),
+        LValue::Elem(g, k) => Ok((*g, k.clone())),
+        LValue::Local(_) => Err("it writes a local variable".into()),
+    }
+}
+
+/// Globals a statement list reads or writes other than by the update forms
+/// (so they cannot be plan results), and whether it calls exit().
+fn touches(stmts: &[S], out: &mut HashSet<u32>, exits: &mut bool) {
+    fn x(e: &X, out: &mut HashSet<u32>, exits: &mut bool) {
+        match e {
+            X::Global(g) | X::In(g, _) => {
+                out.insert(*g);
+            }
+            X::Elem(g, k) => {
+                out.insert(*g);
+                k.iter().for_each(|a| x(a, out, exits));
+            }
+            X::Call(Builtin::Exit, _, _) => *exits = true,
+            X::Call(_, a, _) | X::UserCall(_, a, _) => a.iter().for_each(|a| x(a, out, exits)),
+            X::Printf { args, .. } => args.iter().for_each(|a| x(a, out, exits)),
+            X::Print { args, .. } => args.iter().for_each(|(a, _)| x(a, out, exits)),
+            X::Stat(_, r, _) | X::Aggregate(r, _) => {
+                let (StatRef::Global(g) | StatRef::Elem(g, _)) = r;
+                out.insert(*g);
+                if let X::Aggregate(_, v) = e {
+                    x(v, out, exits);
+                }
+            }
+            X::Hist(h) | X::HistBucket(h, _) => {
+                let (StatRef::Global(g) | StatRef::Elem(g, _)) = &h.stat;
+                out.insert(*g);
+            }
+            X::Unary(_, a) | X::Entry(a) => x(a, out, exits),
+            X::Arith(_, a, b, _)
+            | X::Concat(a, b)
+            | X::Cmp(_, _, a, b)
+            | X::And(a, b)
+            | X::Or(a, b) => {
+                x(a, out, exits);
+                x(b, out, exits);
+            }
+            X::Ternary(a, b, c) => {
+                x(a, out, exits);
+                x(b, out, exits);
+                x(c, out, exits);
+            }
+            X::Assign(lv, _, _, _) | X::Incr(_, lv, _) => {
+                match lv {
+                    LValue::Global(g) | LValue::Elem(g, _) => {
+                        out.insert(*g);
+                    }
+                    LValue::Local(_) => {}
+                }
+                if let X::Assign(_, _, v, _) = e {
+                    x(v, out, exits);
+                }
+            }
+            X::Regex { subject, .. } => x(subject, out, exits),
+            _ => {}
+        }
+    }
+    fn s(st: &S, out: &mut HashSet<u32>, exits: &mut bool) {
+        match st {
+            S::Expr(e) => x(e, out, exits),
+            S::Block(v) => v.iter().for_each(|t| s(t, out, exits)),
+            S::If(c, t, e) => {
+                x(c, out, exits);
+                s(t, out, exits);
+                if let Some(e) = e {
+                    s(e, out, exits);
+                }
+            }
+            S::Loop { cond, step, body } => {
+                cond.iter()
+                    .chain(step.iter())
+                    .for_each(|e| x(e, out, exits));
+                s(body, out, exits);
+            }
+            S::Foreach(f) => {
+                if let ForeachSource::Global(g) = f.source {
+                    out.insert(g);
+                }
+                s(&f.body, out, exits);
+            }
+            S::DeleteGlobal(g) | S::DeleteElem(g, _) => {
+                out.insert(*g);
+            }
+            S::Return(Some(e)) => x(e, out, exits),
+            S::Try { body, catch, .. } => body.iter().chain(catch).for_each(|t| s(t, out, exits)),
+            _ => {}
+        }
+    }
+    stmts.iter().for_each(|st| s(st, out, exits));
+}
+
+/// @variance follows stap's per-CPU integer Welford in event order: not a
+/// commutative aggregate, so statistics of a program that asks for it stay
+/// in the interpreter.
+fn uses_variance(prog: &Program) -> bool {
+    format!("{:?}{:?}", prog.probes, prog.functions).contains("Variance")
+}
+
+/// Decides what becomes a plan. `cap` is MAXMAPENTRIES (arrays whose
+/// result would overflow are re-run in the interpreter by the caller).
+pub fn analyse(prog: &Program) -> Compiled {
+    let mut c = Compiled::default();
+    // Programs that stop early (exit() in an event or timer probe) replay
+    // a prefix of the trace only: the interpreter decides where it ends.
+    let mut early_exit = false;
+    let mut other_touch: HashSet<u32> = HashSet::new();
+    let mut candidates: Vec<(usize, Vec<Update>)> = vec![];
+    for (pi, p) in prog.probes.iter().enumerate() {
+        let fam = p.points.first().map(|pt| pt.family);
+        let is_event = p.points.iter().all(|pt| pt.table().is_some());
+        let mut exits = false;
+        let mut t = HashSet::new();
+        touches(&p.body, &mut t, &mut exits);
+        if !matches!(
+            fam,
+            Some(Family::Begin | Family::End | Family::Error | Family::Never)
+        ) && exits
+        {
+            early_exit = true;
+        }
+        if !is_event {
+            // begin/end/timers: end probes only read after every event, so
+            // they may read plan results; begin and timers may not touch them.
+            if !matches!(fam, Some(Family::End | Family::Never)) {
+                other_touch.extend(t);
+            }
+            continue;
+        }
+        let why = (|| -> Result<Vec<Update>, String> {
+            if p.points.iter().any(|pt| pt.condition.is_some()) {
+                return Err("its probe point has an if (condition)".into());
+            }
+            let mut found = vec![];
+            let mut guards = vec![];
+            for s in &p.body {
+                updates_of(s, &mut guards, &mut found)?;
+            }
+            if found.is_empty() {
+                return Err("it has no effect a plan could compute".into());
+            }
+            let mut ups = vec![];
+            for (k, pt) in p.points.iter().enumerate() {
+                for (guards, g, keys, kind) in &found {
+                    for e in guards.iter().chain(keys.iter()).chain(match kind {
+                        UpdateKind::Count(_) => None,
+                        UpdateKind::Sum(_, v) | UpdateKind::Stat(v) => Some(v),
+                    }) {
+                        translate::check(e, pt.family)?;
+                    }
+                    ups.push(Update {
+                        probe: pi,
+                        point: k,
+                        global: *g,
+                        keys: keys.clone(),
+                        guards: guards.clone(),
+                        kind: kind.clone(),
+                    });
+                }
+            }
+            Ok(ups)
+        })();
+        match why {
+            Ok(ups) => candidates.push((pi, ups)),
+            Err(e) => {
+                other_touch.extend(t);
+                c.interpreted.push((p.text.clone(), e));
+            }
+        }
+    }
+    if early_exit {
+        for (pi, _) in &candidates {
+            c.interpreted.push((
+                prog.probes[*pi].text.clone(),
+                "the script can exit() before the trace ends".into(),
+            ));
+        }
+        return c;
+    }
+    // A global is a plan result only if nothing else touches it and every
+    // update of it is in a compiled probe; iterate until stable.
+    let mut bad: HashSet<u32> = other_touch;
+    let variance = uses_variance(prog);
+    for (gi, g) in prog.globals.iter().enumerate() {
+        if g.init.is_some() || (variance && g.ty == Ty::Stat) {
+            bad.insert(gi as u32);
+        }
+    }
+    loop {
+        let mut changed = false;
+        candidates.retain(|(pi, ups)| {
+            let ok = ups.iter().all(|u| !bad.contains(&u.global));
+            if !ok {
+                for u in ups {
+                    changed |= bad.insert(u.global);
+                }
+                c.interpreted.push((
+                    prog.probes[*pi].text.clone(),
+                    "a global it updates is also read or written elsewhere (or has an initialiser, or uses @variance)".into(),
+                ));
+            }
+            ok
+        });
+        if !changed {
+            break;
+        }
+    }
+    for (pi, ups) in candidates {
+        c.probes.insert(pi);
+        for u in &ups {
+            c.globals.insert(u.global);
+        }
+        c.updates.extend(ups);
+    }
+    c
+}

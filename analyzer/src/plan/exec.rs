@@ -1,0 +1,452 @@
+//! Pass 4 and the plans' run: each update becomes a DataFusion DataFrame
+//! (scan → filter → GROUP BY keys → aggregates), executed on all cores;
+//! results are merged per global into the state the interpreter loads.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, Int64Array, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::Result as DfResult;
+use datafusion::functions_aggregate::count::count_all;
+use datafusion::functions_aggregate::expr_fn::{max, min, sum};
+use datafusion::logical_expr::{
+    col, create_udf, in_list, lit, when, ColumnarValue, Expr, Volatility,
+};
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
+
+use crate::runtime::stats::{linear_buckets, log_bucket, LOG_BUCKETS};
+use crate::runtime::value::{Interner, Value};
+use crate::stap::elaborate::catalog::{Family, ResolvedPoint};
+use crate::stap::elaborate::ir::{HistSpec, Program};
+use crate::trace::Trace;
+
+use super::analysis::{Compiled, Update, UpdateKind};
+use super::translate::Ctx;
+
+/// What one global ends up holding, per key.
+#[derive(Clone, Debug)]
+pub enum Acc {
+    Int(i64),
+    Stat {
+        count: i64,
+        sum: i64,
+        min: i64,
+        max: i64,
+        hists: Vec<Vec<i64>>,
+    },
+}
+
+/// One array element (or a scalar's value, with no key).
+pub type Element = (Vec<Value>, Acc);
+
+/// One aggregation to run: which histogram (if any), GROUP BY, aggregates.
+type Spec = (Option<(usize, HistSpec)>, Vec<Expr>, Vec<Expr>);
+
+/// Plan results, keyed by global, in the order the interpreter would have
+/// created the elements (first firing time).
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub globals: Vec<(u32, Vec<Element>)>,
+    /// Rows each compiled probe aggregated, for -v.
+    pub probe_rows: HashMap<usize, u64>,
+}
+
+/// One plan: an update's main aggregate, or one histogram of a statistic.
+pub struct Plan {
+    pub update: usize,
+    pub hist: Option<(usize, HistSpec)>,
+    pub df: DataFrame,
+    pub text: String,
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        )
+        .build()
+        .expect("tokio runtime")
+}
+
+/// The session, and stap's log2 bucket function as a UDF (the f64 log2 of
+/// SQL would misplace values next to large powers of two).
+fn session() -> (SessionContext, Arc<datafusion::logical_expr::ScalarUDF>) {
+    let parts = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(parts));
+    let udf = Arc::new(create_udf(
+        "stap_log_bucket",
+        vec![DataType::Int64],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| -> DfResult<ColumnarValue> {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let a = arrays[0]
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .expect("Int64 input");
+            let out: Int64Array = a.iter().map(|v| v.map(|v| log_bucket(v) as i64)).collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
+    ctx.register_udf(udf.as_ref().clone());
+    (ctx, udf)
+}
+
+/// The point's own row filter (which rows fire it).
+fn point_filter(p: &ResolvedPoint) -> Option<Expr> {
+    let mut f: Vec<Expr> = vec![];
+    match p.family {
+        Family::Syscall { ret } | Family::SyscallAny { ret } => {
+            if ret {
+                f.push(col("ret").is_not_null());
+            }
+            if let Some(names) = &p.syscalls {
+                f.push(in_list(
+                    col("syscall"),
+                    names.iter().map(|n| lit(n.clone())).collect(),
+                    false,
+                ));
+            }
+        }
+        Family::NetReceive => f.push(col("direction").eq(lit("rx"))),
+        Family::NetTransmit => f.push(col("direction").eq(lit("tx"))),
+        Family::ProcExec => f.push(col("event").eq(lit("exec"))),
+        Family::ProcCreate => f.push(in_list(
+            col("event"),
+            vec![lit("fork"), lit("thread")],
+            false,
+        )),
+        Family::ProcExit => f.push(col("event").eq(lit("exit"))),
+        Family::BlockEnd => f.push(col("dur_ns").is_not_null()),
+        Family::Vfs { write, ret } => {
+            f.push(col("op").eq(lit(if write { "write" } else { "read" })));
+            if ret {
+                f.push(col("dur_ns").is_not_null());
+            }
+        }
+        _ => {}
+    }
+    f.into_iter().reduce(|a, b| a.and(b))
+}
+
+fn linear_bucket_expr(v: Expr, start: i64, interval: i64, n: usize) -> Expr {
+    let d = v - lit(start);
+    let b = d.clone() / lit(interval) + lit(1i64);
+    when(d.lt(lit(0i64)), lit(0i64))
+        .when(b.clone().gt_eq(lit(n as i64 - 1)), lit(n as i64 - 1))
+        .otherwise(b)
+        .expect("case expression")
+}
+
+/// Builds every plan (pass 4). Err is why the program must run
+/// interpreted after all.
+pub fn build_plans(
+    prog: &Program,
+    compiled: &Compiled,
+    trace: &Trace,
+) -> Result<(Vec<Plan>, tokio::runtime::Runtime), String> {
+    let rt = runtime();
+    let (ctx, log_udf) = session();
+    let wall = trace.manifest.wall_clock_offset_ns;
+    let mut plans = vec![];
+    for (ui, u) in compiled.updates.iter().enumerate() {
+        let probe = &prog.probes[u.probe];
+        let pt = &probe.points[u.point];
+        let table = pt.table().expect("event probe");
+        let Some(files) = trace.table(table) else {
+            return Err(format!("the trace has no {table} table"));
+        };
+        if files.files.is_empty() {
+            continue;
+        }
+        let paths: Vec<String> = files
+            .files
+            .iter()
+            .map(|f| f.path.display().to_string())
+            .collect();
+        let tctx = Ctx {
+            family: pt.family,
+            entry: false,
+            wall_offset: wall,
+        };
+        let mut filter = point_filter(pt);
+        for g in &u.guards {
+            let c = tctx.expr(g)?.cond();
+            filter = Some(match filter {
+                Some(f) => f.and(c),
+                None => c,
+            });
+        }
+        let keys: Vec<Expr> = u
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| tctx.expr(k).map(|t| t.e.alias(format!("k{i}"))))
+            .collect::<Result<_, _>>()?;
+        let value = match &u.kind {
+            UpdateKind::Sum(_, v) | UpdateKind::Stat(v) => Some(tctx.expr(v)?.long()),
+            UpdateKind::Count(_) => None,
+        };
+        let fire = min(tctx.now()).alias("first");
+        let mut specs: Vec<Spec> = vec![];
+        match &u.kind {
+            UpdateKind::Count(_) => {
+                specs.push((None, keys.clone(), vec![count_all().alias("n"), fire]))
+            }
+            UpdateKind::Sum(..) => {
+                let v = value.clone().unwrap();
+                specs.push((None, keys.clone(), vec![sum(v).alias("n"), fire]))
+            }
+            UpdateKind::Stat(_) => {
+                let v = value.clone().unwrap();
+                specs.push((
+                    None,
+                    keys.clone(),
+                    vec![
+                        count_all().alias("count"),
+                        sum(v.clone()).alias("sum"),
+                        min(v.clone()).alias("min"),
+                        max(v.clone()).alias("max"),
+                        fire,
+                    ],
+                ));
+                for (hi, h) in prog.globals[u.global as usize].hists.iter().enumerate() {
+                    let bucket = match h {
+                        HistSpec::Log => log_udf.call(vec![v.clone()]),
+                        HistSpec::Linear {
+                            start,
+                            stop,
+                            interval,
+                        } => linear_bucket_expr(
+                            v.clone(),
+                            *start,
+                            *interval,
+                            linear_buckets(*start, *stop, *interval),
+                        ),
+                    };
+                    let mut gk = keys.clone();
+                    gk.push(bucket.alias("bucket"));
+                    specs.push((Some((hi, *h)), gk, vec![count_all().alias("n")]));
+                }
+            }
+        }
+        for (hist, group, aggs) in specs {
+            let df = rt
+                .block_on(ctx.read_parquet(paths.clone(), ParquetReadOptions::default()))
+                .map_err(|e| e.to_string())?;
+            let df = match &filter {
+                Some(f) => df.filter(f.clone()).map_err(|e| e.to_string())?,
+                None => df,
+            };
+            let df = df.aggregate(group, aggs).map_err(|e| e.to_string())?;
+            let text = format!(
+                "{} (global {}{})",
+                pt.text,
+                prog.globals[u.global as usize].name,
+                match hist {
+                    Some((_, HistSpec::Log)) => ", @hist_log buckets".to_string(),
+                    Some((_, HistSpec::Linear { .. })) => ", @hist_linear buckets".to_string(),
+                    None => String::new(),
+                }
+            );
+            plans.push(Plan {
+                update: ui,
+                hist,
+                df,
+                text,
+            });
+        }
+    }
+    Ok((plans, rt))
+}
+
+fn to_values(a: &ArrayRef, interner: &mut Interner) -> Result<Vec<Value>, String> {
+    match a.data_type() {
+        DataType::Int64 => {
+            let a = a.as_any().downcast_ref::<Int64Array>().ok_or("int key")?;
+            Ok(a.iter().map(|v| Value::Int(v.unwrap_or(0))).collect())
+        }
+        DataType::Boolean
+        | DataType::Int32
+        | DataType::UInt32
+        | DataType::Int16
+        | DataType::UInt16
+        | DataType::UInt64 => {
+            let c = cast(a, &DataType::Int64).map_err(|e| e.to_string())?;
+            to_values(&c, interner)
+        }
+        _ => {
+            let c = cast(a, &DataType::Utf8).map_err(|e| e.to_string())?;
+            let s = c
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or("string key")?;
+            Ok(s.iter()
+                .map(|v| Value::Str(interner.get(v.unwrap_or(""))))
+                .collect())
+        }
+    }
+}
+
+fn int_col(
+    batch: &datafusion::arrow::record_batch::RecordBatch,
+    name: &str,
+) -> Result<Vec<i64>, String> {
+    let a = batch
+        .column_by_name(name)
+        .ok_or_else(|| format!("no column {name}"))?;
+    let c = cast(a, &DataType::Int64).map_err(|e| e.to_string())?;
+    let a = c
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .ok_or("int column")?;
+    Ok(a.iter().map(|v| v.unwrap_or(0)).collect())
+}
+
+/// Runs the plans and merges their results per global. Err(reason) means
+/// the interpreter must run the program instead (an array would overflow
+/// MAXMAPENTRIES, whose error only the event-ordered run reproduces).
+pub fn execute(
+    prog: &Program,
+    compiled: &Compiled,
+    plans: Vec<Plan>,
+    rt: &tokio::runtime::Runtime,
+    maxmapentries: usize,
+) -> Result<Loaded, String> {
+    let mut interner = Interner::default();
+    // global -> key -> (acc, first firing time)
+    let mut state: HashMap<u32, HashMap<Vec<Value>, (Acc, i64)>> = HashMap::new();
+    let mut probe_rows: HashMap<usize, u64> = HashMap::new();
+    // Main aggregates first, then histograms (which need the elements).
+    let (main, hists): (Vec<Plan>, Vec<Plan>) = plans.into_iter().partition(|p| p.hist.is_none());
+    for p in main.into_iter().chain(hists) {
+        let u: &Update = &compiled.updates[p.update];
+        let batches = rt.block_on(p.df.collect()).map_err(|e| e.to_string())?;
+        let g = state.entry(u.global).or_default();
+        let nhists = prog.globals[u.global as usize].hists.len();
+        for b in &batches {
+            let n = b.num_rows();
+            let keys: Vec<Vec<Value>> = (0..u.keys.len())
+                .map(|i| {
+                    to_values(
+                        b.column_by_name(&format!("k{i}")).expect("key column"),
+                        &mut interner,
+                    )
+                })
+                .collect::<Result<_, _>>()?;
+            let row_key = |r: usize| keys.iter().map(|k| k[r].clone()).collect::<Vec<Value>>();
+            match (&u.kind, p.hist) {
+                (UpdateKind::Count(sign), None) => {
+                    let (ns, first) = (int_col(b, "n")?, int_col(b, "first")?);
+                    for r in 0..n {
+                        *probe_rows.entry(u.probe).or_default() += ns[r] as u64;
+                        let e = g.entry(row_key(r)).or_insert((Acc::Int(0), i64::MAX));
+                        if let Acc::Int(v) = &mut e.0 {
+                            *v = v.wrapping_add(ns[r].wrapping_mul(*sign));
+                        }
+                        e.1 = e.1.min(first[r]);
+                    }
+                }
+                (UpdateKind::Sum(sign, _), None) => {
+                    let (ns, first) = (int_col(b, "n")?, int_col(b, "first")?);
+                    for r in 0..n {
+                        let e = g.entry(row_key(r)).or_insert((Acc::Int(0), i64::MAX));
+                        if let Acc::Int(v) = &mut e.0 {
+                            *v = v.wrapping_add(ns[r].wrapping_mul(*sign));
+                        }
+                        e.1 = e.1.min(first[r]);
+                    }
+                }
+                (UpdateKind::Stat(_), None) => {
+                    let (c, s, mn, mx, first) = (
+                        int_col(b, "count")?,
+                        int_col(b, "sum")?,
+                        int_col(b, "min")?,
+                        int_col(b, "max")?,
+                        int_col(b, "first")?,
+                    );
+                    for r in 0..n {
+                        *probe_rows.entry(u.probe).or_default() += c[r] as u64;
+                        let e = g.entry(row_key(r)).or_insert((
+                            Acc::Stat {
+                                count: 0,
+                                sum: 0,
+                                min: i64::MAX,
+                                max: i64::MIN,
+                                hists: prog.globals[u.global as usize]
+                                    .hists
+                                    .iter()
+                                    .map(|h| match h {
+                                        HistSpec::Log => vec![0; LOG_BUCKETS],
+                                        HistSpec::Linear {
+                                            start,
+                                            stop,
+                                            interval,
+                                        } => vec![0; linear_buckets(*start, *stop, *interval)],
+                                    })
+                                    .collect(),
+                            },
+                            i64::MAX,
+                        ));
+                        if let Acc::Stat {
+                            count,
+                            sum,
+                            min,
+                            max,
+                            ..
+                        } = &mut e.0
+                        {
+                            *count += c[r];
+                            *sum = sum.wrapping_add(s[r]);
+                            *min = (*min).min(mn[r]);
+                            *max = (*max).max(mx[r]);
+                        }
+                        e.1 = e.1.min(first[r]);
+                    }
+                }
+                (UpdateKind::Stat(_), Some((hi, _))) => {
+                    let (ns, bucket) = (int_col(b, "n")?, int_col(b, "bucket")?);
+                    for r in 0..n {
+                        if let Some((Acc::Stat { hists, .. }, _)) = g.get_mut(&row_key(r)) {
+                            if hi < nhists {
+                                if let Some(slot) = hists[hi].get_mut(bucket[r] as usize) {
+                                    *slot += ns[r];
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = Loaded {
+        globals: vec![],
+        probe_rows,
+    };
+    for g in &compiled.globals {
+        let info = &prog.globals[*g as usize];
+        let mut rows: Vec<(Vec<Value>, (Acc, i64))> =
+            state.remove(g).unwrap_or_default().into_iter().collect();
+        rows.sort_by(|a, b| (a.1 .1, &a.0).cmp(&(b.1 .1, &b.0)));
+        if info.keys.is_some() {
+            let cap = info.size.map(|n| n as usize).unwrap_or(maxmapentries);
+            if rows.len() > cap {
+                return Err(format!(
+                    "array '{}' would hold {} elements, over its limit of {cap}: the interpreter reproduces where it overflows",
+                    info.name,
+                    rows.len()
+                ));
+            }
+        }
+        out.globals
+            .push((*g, rows.into_iter().map(|(k, (a, _))| (k, a)).collect()));
+    }
+    Ok(out)
+}

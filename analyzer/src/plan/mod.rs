@@ -1,0 +1,19 @@
+//! Passes 3 and 4: event probes whose effects on globals are commutative
+//! aggregations (`a[k]++`, `a[k] += e`, `s[k] <<< e`, `n++`, under `if`
+//! guards over event data) become DataFusion plans: a scan of the probe's
+//! table with the point's filter and the guards pushed down, GROUP BY the
+//! keys, count/sum/min/max and histogram buckets. The results are the
+//! globals' final state; `end` probes then run in the interpreter over it.
+//! Everything else runs in the interpreter, and `-v` says why.
+
+mod analysis;
+mod exec;
+mod translate;
+
+pub use analysis::{analyse, Compiled, Update, UpdateKind};
+pub use exec::{build_plans, execute, Loaded, Plan};
+
+/// The accumulated value types plans hand the interpreter.
+pub mod exec_acc {
+    pub use super::exec::Acc;
+}

@@ -1,0 +1,254 @@
+//! Event expressions (keys, values, guards) to DataFusion expressions over
+//! the table's columns, with stap's semantics: longs are Int64, a missing
+//! value reads 0, comparisons and logic yield 0/1 when used as numbers.
+
+use std::ops::Not;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::{cast, col, lit, when, Expr};
+
+use crate::stap::ast::UnOp;
+use crate::stap::elaborate::catalog::Family;
+use crate::stap::elaborate::context::CtxVar;
+use crate::stap::elaborate::ir::{ArithOp, CmpOp, X};
+use crate::stap::elaborate::tapset::Builtin;
+
+/// Whether `e` can be computed by a plan for a point of `family`.
+pub fn check(e: &X, family: Family) -> Result<(), String> {
+    let ctx = Ctx {
+        family,
+        entry: false,
+        wall_offset: 0,
+    };
+    ctx.expr(e).map(|_| ())
+}
+
+#[derive(Clone, Copy)]
+pub struct Ctx {
+    pub family: Family,
+    pub entry: bool,
+    pub wall_offset: i64,
+}
+
+/// A translated expression and whether it is a boolean (stap's 0/1).
+pub struct T {
+    pub e: Expr,
+    pub boolean: bool,
+    pub string: bool,
+}
+
+impl T {
+    fn int(e: Expr) -> T {
+        T {
+            e,
+            boolean: false,
+            string: false,
+        }
+    }
+    /// As a stap long.
+    pub fn long(self) -> Expr {
+        if self.boolean {
+            cast(self.e, DataType::Int64)
+        } else {
+            self.e
+        }
+    }
+    /// As a condition (non-zero is true).
+    pub fn cond(self) -> Expr {
+        if self.boolean {
+            self.e
+        } else {
+            self.e.not_eq(lit(0i64))
+        }
+    }
+}
+
+fn int_col(name: &str) -> Expr {
+    cast(col(name), DataType::Int64)
+}
+
+fn returns_later(f: Family) -> bool {
+    matches!(
+        f,
+        Family::Syscall { ret: true }
+            | Family::SyscallAny { ret: true }
+            | Family::Vfs { ret: true, .. }
+            | Family::BlockEnd
+    )
+}
+
+impl Ctx {
+    /// The firing time on the trace clock.
+    pub fn now(&self) -> Expr {
+        if returns_later(self.family) && !self.entry {
+            col("ts") + col("dur_ns")
+        } else {
+            col("ts")
+        }
+    }
+
+    fn ctx_var(&self, c: &CtxVar) -> Result<T, String> {
+        use CtxVar::*;
+        let fam = self.family;
+        let syscall = matches!(fam, Family::Syscall { .. } | Family::SyscallAny { .. });
+        Ok(match c {
+            SyscallName if syscall => T {
+                // stap's names for the few syscalls whose kernel name differs.
+                e: when(col("syscall").eq(lit("pread64")), lit("pread"))
+                    .when(col("syscall").eq(lit("pwrite64")), lit("pwrite"))
+                    .when(col("syscall").eq(lit("newfstatat")), lit("fstatat"))
+                    .when(col("syscall").eq(lit("umount2")), lit("umount"))
+                    .when(col("syscall").eq(lit("prlimit64")), lit("prlimit"))
+                    .otherwise(cast(col("syscall"), DataType::Utf8))
+                    .map_err(|e| e.to_string())?,
+                boolean: false,
+                string: true,
+            },
+            SyscallNr if syscall => T::int(int_col("nr")),
+            Retval if !self.entry => T::int(datafusion::functions::expr_fn::coalesce(vec![
+                col("ret"),
+                lit(0i64),
+            ])),
+            Length => T::int(int_col("length")),
+            Protocol => T::int(int_col("protocol")),
+            DevName => T {
+                e: cast(col("dev_name"), DataType::Utf8),
+                boolean: false,
+                string: true,
+            },
+            BlockDevname => T {
+                e: cast(col("devname"), DataType::Utf8),
+                boolean: false,
+                string: true,
+            },
+            BlockDev => T::int(int_col("dev")),
+            Sector => T::int(int_col("sector")),
+            Bytes | VfsBytes => T::int(int_col("bytes")),
+            NewPid => T::int(datafusion::functions::expr_fn::coalesce(vec![
+                int_col("child_pid"),
+                lit(0i64),
+            ])),
+            ExitCode => T::int(datafusion::functions::expr_fn::coalesce(vec![
+                int_col("exit_code"),
+                lit(0i64),
+            ])),
+            other => return Err(format!("it reads {other:?}, which plans do not compute")),
+        })
+    }
+
+    pub fn expr(&self, x: &X) -> Result<T, String> {
+        Ok(match x {
+            X::Num(n) => T::int(lit(*n)),
+            X::Str(s) => T {
+                e: lit(s.clone()),
+                boolean: false,
+                string: true,
+            },
+            X::Ctx(c) => self.ctx_var(c)?,
+            X::Call(b, args, _) if args.is_empty() => {
+                let now_wall = || self.now() + lit(self.wall_offset);
+                match b {
+                    Builtin::Pid => T::int(int_col("pid")),
+                    Builtin::Tid => T::int(int_col("tid")),
+                    Builtin::Uid | Builtin::Euid => T::int(int_col("uid")),
+                    Builtin::Cpu => T::int(int_col("cpu")),
+                    Builtin::Execname => T {
+                        e: col("execname"),
+                        boolean: false,
+                        string: true,
+                    },
+                    Builtin::GettimeofdayNs => T::int(now_wall()),
+                    Builtin::GettimeofdayUs => T::int(now_wall() / lit(1_000i64)),
+                    Builtin::GettimeofdayMs => T::int(now_wall() / lit(1_000_000i64)),
+                    Builtin::GettimeofdayS => T::int(now_wall() / lit(1_000_000_000i64)),
+                    Builtin::LocalClockNs | Builtin::GetCycles => T::int(self.now()),
+                    other => {
+                        return Err(format!(
+                            "it calls {}(), which plans do not compute",
+                            crate::stap::elaborate::tapset::name(*other)
+                        ))
+                    }
+                }
+            }
+            X::Entry(e) => {
+                let inner = Ctx {
+                    entry: true,
+                    ..*self
+                };
+                inner.expr(e)?
+            }
+            X::Unary(op, a) => {
+                let a = self.expr(a)?;
+                match op {
+                    UnOp::Neg => T::int(lit(0i64) - a.long()),
+                    UnOp::Plus => T::int(a.long()),
+                    UnOp::Not => T {
+                        e: a.cond().not(),
+                        boolean: true,
+                        string: false,
+                    },
+                    UnOp::BitNot => return Err("it uses ~".into()),
+                }
+            }
+            X::Arith(op, a, b, _) => {
+                let (a, b) = (self.expr(a)?.long(), self.expr(b)?.long());
+                T::int(match op {
+                    ArithOp::Add => a + b,
+                    ArithOp::Sub => a - b,
+                    ArithOp::Mul => a * b,
+                    // Division and shifts have stap-specific error and
+                    // overflow behaviour; they stay in the interpreter.
+                    _ => return Err("it divides or shifts".into()),
+                })
+            }
+            X::Cmp(op, strings, a, b) => {
+                let (a, b) = (self.expr(a)?, self.expr(b)?);
+                let (a, b) = if *strings {
+                    (a.e, b.e)
+                } else {
+                    (a.long(), b.long())
+                };
+                let e = match op {
+                    CmpOp::Eq => a.eq(b),
+                    CmpOp::Ne => a.not_eq(b),
+                    CmpOp::Lt => a.lt(b),
+                    CmpOp::Le => a.lt_eq(b),
+                    CmpOp::Gt => a.gt(b),
+                    CmpOp::Ge => a.gt_eq(b),
+                };
+                T {
+                    e,
+                    boolean: true,
+                    string: false,
+                }
+            }
+            X::And(a, b) => T {
+                e: self.expr(a)?.cond().and(self.expr(b)?.cond()),
+                boolean: true,
+                string: false,
+            },
+            X::Or(a, b) => T {
+                e: self.expr(a)?.cond().or(self.expr(b)?.cond()),
+                boolean: true,
+                string: false,
+            },
+            X::Ternary(c, t, f) => {
+                let (t, f) = (self.expr(t)?, self.expr(f)?);
+                let string = t.string;
+                let (te, fe) = if string {
+                    (t.e, f.e)
+                } else {
+                    (t.long(), f.long())
+                };
+                T {
+                    e: when(self.expr(c)?.cond(), te)
+                        .otherwise(fe)
+                        .map_err(|e| e.to_string())?,
+                    boolean: false,
+                    string,
+                }
+            }
+            _ => return Err("it uses an expression plans do not compute".into()),
+        })
+    }
+}
