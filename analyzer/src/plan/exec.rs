@@ -19,7 +19,8 @@ use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionC
 use crate::runtime::stats::{linear_buckets, log_bucket, LOG_BUCKETS};
 use crate::runtime::value::{Interner, Value};
 use crate::stap::elaborate::catalog::{Family, ResolvedPoint};
-use crate::stap::elaborate::ir::{HistSpec, Program};
+use crate::stap::elaborate::context::CtxVar;
+use crate::stap::elaborate::ir::{HistSpec, Program, X};
 use crate::trace::Trace;
 
 use super::analysis::{Compiled, Update, UpdateKind};
@@ -183,11 +184,16 @@ pub fn build_plans(
                 None => c,
             });
         }
+        // A syscall-name key groups on the raw dictionary column; stap's
+        // spelling is applied to the (few) result rows, not to every row.
         let keys: Vec<Expr> = u
             .keys
             .iter()
             .enumerate()
-            .map(|(i, k)| tctx.expr(k).map(|t| t.e.alias(format!("k{i}"))))
+            .map(|(i, k)| match k {
+                X::Ctx(CtxVar::SyscallName) => Ok(col("syscall").alias(format!("k{i}"))),
+                _ => tctx.expr(k).map(|t| t.e.alias(format!("k{i}"))),
+            })
             .collect::<Result<_, _>>()?;
         let value = match &u.kind {
             UpdateKind::Sum(_, v) | UpdateKind::Stat(v) => Some(tctx.expr(v)?.long()),
@@ -332,7 +338,7 @@ pub fn execute(
         let nhists = prog.globals[u.global as usize].hists.len();
         for b in &batches {
             let n = b.num_rows();
-            let keys: Vec<Vec<Value>> = (0..u.keys.len())
+            let mut keys: Vec<Vec<Value>> = (0..u.keys.len())
                 .map(|i| {
                     to_values(
                         b.column_by_name(&format!("k{i}")).expect("key column"),
@@ -340,6 +346,16 @@ pub fn execute(
                     )
                 })
                 .collect::<Result<_, _>>()?;
+            for (i, k) in u.keys.iter().enumerate() {
+                if matches!(k, X::Ctx(CtxVar::SyscallName)) {
+                    for v in &mut keys[i] {
+                        let stap = crate::stap::elaborate::syscall_args::stap_name(v.str());
+                        if stap.len() != v.str().len() {
+                            *v = Value::Str(interner.get(stap));
+                        }
+                    }
+                }
+            }
             let row_key = |r: usize| keys.iter().map(|k| k[r].clone()).collect::<Vec<Value>>();
             match (&u.kind, p.hist) {
                 (UpdateKind::Count(sign), None) => {

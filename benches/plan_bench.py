@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Plan compiler benchmarks, side by side in one run, over synthetic traces
+(`retap synth`, cached under target/bench-traces): four scripts
+(benches/scripts/) run by retap with plans, by retap's interpreter alone
+(--interpret-only), and the equivalent SQL in DuckDB over the same Parquet
+files. Wall time (best of --repeat) and peak RSS.
+
+Usage: python3 benches/plan_bench.py [--sizes 10000000,100000000] [--repeat 3]
+Build first: cargo build --release
+"""
+import argparse, os, re, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RETAP = os.path.join(ROOT, "target/release/retap")
+CACHE = os.path.join(ROOT, "target/bench-traces")
+SCRIPTS = os.path.join(ROOT, "benches/scripts")
+
+SQL = {
+    "profile_end": "select pid, execname, count(*) c from '{d}/syscalls/*.parquet' group by all order by c desc limit 10",
+    "syscall_filtered": "select syscall, count(*) c from '{d}/syscalls/*.parquet' where execname = 'postgres' group by all order by c desc limit 10",
+    "nethist_end": "select floor(log2(length)) b, count(*) from '{d}/net/*.parquet' group by b order by b",
+    "latency": "select syscall, count(*), avg(dur_ns)::bigint, max(dur_ns), sum(dur_ns) s from '{d}/syscalls/*.parquet' where ret is not null group by all order by s desc limit 10",
+}
+
+
+def trace(n):
+    d = os.path.join(CACHE, f"synth-{n}")
+    if not os.path.exists(os.path.join(d, "trace.json")):
+        os.makedirs(CACHE, exist_ok=True)
+        subprocess.run([RETAP, "synth", "-o", d, "--events", str(n), "--seconds", str(max(60, n // 170_000))], check=True)
+    return d
+
+
+def timed(cmd, repeat):
+    best, rss = None, 0
+    for _ in range(repeat):
+        t = time.perf_counter()
+        p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        if p.returncode != 0:
+            sys.exit(f"{cmd} failed: {p.stderr[-2000:]}")
+        rss = max(rss, int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1)) // 1024)
+        best = wall if best is None else min(best, wall)
+    return best, rss, p.stdout
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="10000000,100000000")
+    ap.add_argument("--repeat", type=int, default=3)
+    a = ap.parse_args()
+    print(f"{'events':>10} {'script':<17} {'plans':>8} {'RSS':>6} {'interp':>8} {'RSS':>6} {'duckdb':>8} {'RSS':>6} {'plans/duckdb':>12} {'interp/plans':>12}")
+    for n in [int(x) for x in a.sizes.split(",")]:
+        d = trace(n)
+        for name in SQL:
+            script = os.path.join(SCRIPTS, name + ".stp")
+            tp, rp, out_p = timed([RETAP, "run", script, "--trace", d], a.repeat)
+            ti, ri, out_i = timed([RETAP, "run", "--interpret-only", script, "--trace", d], 1)
+            if out_p != out_i:
+                sys.exit(f"{name}: plan and interpreter outputs differ")
+            sql = SQL[name].format(d=d)
+            # DuckDB's own query time, measured inside Python (interpreter
+            # start and import excluded, which favours DuckDB by ~0.1 s).
+            _, rd, out_d = timed([sys.executable, "-c",
+                "import duckdb, time\nbest = 1e9\nfor _ in range(%d):\n t = time.perf_counter(); duckdb.sql(\"%s\").fetchall(); best = min(best, time.perf_counter() - t)\nprint(best)" % (a.repeat, sql)], 1)
+            td = float(out_d.strip())
+            print(f"{n:>10} {name:<17} {tp:>7.2f}s {rp:>5}M {ti:>7.2f}s {ri:>5}M {td:>7.2f}s {rd:>5}M {tp / td:>11.2f}x {ti / tp:>11.1f}x")
+
+
+if __name__ == "__main__":
+    main()
