@@ -53,14 +53,9 @@ fn p2_resolves_points_against_the_trace() {
 
 #[test]
 fn a_point_needing_a_table_the_trace_lacks_is_named() {
-    // The disk dataset was recorded with every default table; make one
-    // without net by pointing at a copy whose manifest lacks it.
-    let dir = tempfile::tempdir().unwrap();
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/disk");
-    let mut manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(src.join("trace.json")).unwrap()).unwrap();
-    manifest["tables"].as_object_mut().unwrap().remove("net");
-    std::fs::write(dir.path().join("trace.json"), manifest.to_string()).unwrap();
+    let dir = copy_with_manifest("disk", |m| {
+        m["tables"].as_object_mut().unwrap().remove("net");
+    });
     let (code, _, err) = retap(&[
         "run",
         "-p2",
@@ -121,6 +116,18 @@ fn dataset(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
+/// A copy of a shipped dataset with its manifest edited.
+fn copy_with_manifest(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&dataset(name), dir.path());
+    let mpath = dir.path().join("trace.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
+    edit(&mut m);
+    std::fs::write(&mpath, m.to_string()).unwrap();
+    dir
+}
+
 const COUNT_ALL: &str = "global n; probe syscall.* { n++ } probe end { printf(\"%d\\n\", n) }";
 
 #[test]
@@ -146,13 +153,7 @@ fn missing_and_empty_trace_dirs_are_named() {
 
 #[test]
 fn newer_format_versions_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&dataset("disk"), dir.path());
-    let mpath = dir.path().join("trace.json");
-    let mut m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
-    m["format_version"] = serde_json::json!(99);
-    std::fs::write(&mpath, m.to_string()).unwrap();
+    let dir = copy_with_manifest("disk", |m| m["format_version"] = serde_json::json!(99));
     let (code, _, err) = retap(&[
         "run",
         "-e",
@@ -171,13 +172,9 @@ fn newer_format_versions_are_refused() {
 
 #[test]
 fn a_table_the_trace_lacks_is_named_at_run_time() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&dataset("disk"), dir.path());
-    let mpath = dir.path().join("trace.json");
-    let mut m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
-    m["tables"].as_object_mut().unwrap().remove("syscalls");
-    std::fs::write(&mpath, m.to_string()).unwrap();
+    let dir = copy_with_manifest("disk", |m| {
+        m["tables"].as_object_mut().unwrap().remove("syscalls");
+    });
     let (code, _, err) = retap(&[
         "run",
         "-e",

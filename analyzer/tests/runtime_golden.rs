@@ -12,37 +12,7 @@ use retap_analyzer::stap::source::render_all;
 use retap_analyzer::stap::{self, PpEnv};
 use retap_analyzer::trace::Trace;
 
-struct Case {
-    name: String,
-    input: String,
-    expected: String,
-}
-
-fn load() -> (String, Vec<Case>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/run.txt");
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut header = String::new();
-    let mut cases: Vec<Case> = vec![];
-    let mut in_expected = false;
-    for line in text.split_inclusive('\n') {
-        if let Some(name) = line.strip_prefix("=== ") {
-            cases.push(Case {
-                name: name.trim().into(),
-                input: String::new(),
-                expected: String::new(),
-            });
-            in_expected = false;
-            continue;
-        }
-        match cases.last_mut() {
-            None => header.push_str(line),
-            Some(_) if line == "---\n" && !in_expected => in_expected = true,
-            Some(c) if in_expected => c.expected.push_str(line),
-            Some(c) => c.input.push_str(line),
-        }
-    }
-    (header, cases)
-}
+mod common;
 
 /// Runs a case as `retap run` would; returns stdout + stderr + status.
 pub fn run_case(name: &str, input: &str) -> String {
@@ -114,40 +84,8 @@ pub fn run_case(name: &str, input: &str) -> String {
 
 #[test]
 fn pass5_golden_cases() {
-    let (header, cases) = load();
+    let (_, cases) = common::load("run.txt");
     let actual: Vec<String> = cases.iter().map(|c| run_case(&c.name, &c.input)).collect();
-    if std::env::var_os("RETAP_BLESS").is_some() {
-        let mut out = header;
-        for (c, a) in cases.iter().zip(&actual) {
-            // The printf matrix keeps its independent expectations.
-            let keep = if c.name == "printf_matrix" {
-                &c.expected
-            } else {
-                a
-            };
-            out.push_str(&format!("=== {}\n{}---\n{}", c.name, c.input, keep));
-        }
-        std::fs::write(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/run.txt"),
-            out,
-        )
-        .unwrap();
-        return;
-    }
-    let mut failures = vec![];
-    for (c, a) in cases.iter().zip(&actual) {
-        if *a != c.expected {
-            failures.push(format!(
-                "case {}:\n--- expected\n{}--- actual\n{}",
-                c.name, c.expected, a
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{}\n{} of {} differ",
-        failures.join("\n"),
-        failures.len(),
-        cases.len()
-    );
+    // The printf matrix keeps its independent expectations when blessing.
+    common::check("run.txt", &actual, |c| c.name == "printf_matrix");
 }

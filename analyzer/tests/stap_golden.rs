@@ -5,62 +5,14 @@
 //! elaborate.txt -p2's output. `RETAP_BLESS=1 cargo test` rewrites the
 //! expected parts after a deliberate change; review the diff.
 
-use std::path::Path;
-
 use retap_analyzer::stap::elaborate::{elaborate, pretty, ElabOptions};
 use retap_analyzer::stap::printer::print_script;
 use retap_analyzer::stap::source::render_all;
 use retap_analyzer::stap::{self, PpEnv};
 
-struct Case {
-    name: String,
-    input: String,
-    expected: String,
-}
+mod common;
 
-fn load(file: &str) -> (String, Vec<Case>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(file);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut header = String::new();
-    let mut cases = vec![];
-    let mut cur: Option<Case> = None;
-    let mut in_expected = false;
-    for line in text.split_inclusive('\n') {
-        if let Some(name) = line.strip_prefix("=== ") {
-            if let Some(c) = cur.take() {
-                cases.push(c);
-            }
-            cur = Some(Case {
-                name: name.trim().to_string(),
-                input: String::new(),
-                expected: String::new(),
-            });
-            in_expected = false;
-            continue;
-        }
-        match &mut cur {
-            None => header.push_str(line),
-            Some(c) if line == "---\n" && !in_expected => in_expected = true,
-            Some(c) if in_expected => c.expected.push_str(line),
-            Some(c) => c.input.push_str(line),
-        }
-    }
-    cases.extend(cur);
-    (header, cases)
-}
-
-fn bless(file: &str, header: &str, cases: &[Case], actual: &[String]) {
-    let mut out = header.to_string();
-    for (c, a) in cases.iter().zip(actual) {
-        out.push_str(&format!("=== {}\n{}---\n{}", c.name, c.input, a));
-    }
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(file);
-    std::fs::write(path, out).unwrap();
-}
+use common::{load, Case};
 
 fn env() -> PpEnv {
     PpEnv {
@@ -71,28 +23,9 @@ fn env() -> PpEnv {
 }
 
 fn run_golden(file: &str, f: impl Fn(&Case) -> String) {
-    let (header, cases) = load(file);
+    let (_, cases) = load(file);
     let actual: Vec<String> = cases.iter().map(&f).collect();
-    if std::env::var_os("RETAP_BLESS").is_some() {
-        bless(file, &header, &cases, &actual);
-        return;
-    }
-    let mut failures = vec![];
-    for (c, a) in cases.iter().zip(&actual) {
-        if *a != c.expected {
-            failures.push(format!(
-                "case {}:\n--- expected\n{}--- actual\n{}",
-                c.name, c.expected, a
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{}\n{} of {} cases differ",
-        failures.join("\n"),
-        failures.len(),
-        cases.len()
-    );
+    common::check(file, &actual, |_| false);
 }
 
 #[test]

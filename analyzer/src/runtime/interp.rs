@@ -230,17 +230,7 @@ impl<'p> Interp<'p> {
             self.limits.maxaction
         };
         self.probe = Some(probe);
-        let mut locals: Vec<Value> = probe
-            .locals
-            .iter()
-            .map(|(_, t)| {
-                if *t == Ty::Str {
-                    Value::empty_str()
-                } else {
-                    Value::Int(0)
-                }
-            })
-            .collect();
+        let mut locals: Vec<Value> = fresh_locals(&probe.locals);
         for s in &probe.body {
             match self.exec(s, &mut locals) {
                 Ok(()) => {}
@@ -795,17 +785,7 @@ impl<'p> Interp<'p> {
                         *span,
                     );
                 }
-                let mut flocals: Vec<Value> = func
-                    .locals
-                    .iter()
-                    .map(|(_, t)| {
-                        if *t == Ty::Str {
-                            Value::empty_str()
-                        } else {
-                            Value::Int(0)
-                        }
-                    })
-                    .collect();
+                let mut flocals: Vec<Value> = fresh_locals(&func.locals);
                 for (k, a) in args.iter().enumerate() {
                     flocals[k] = self.eval(a, locals)?;
                 }
@@ -1249,6 +1229,19 @@ impl<'p> Interp<'p> {
             )
         )
     }
+}
+
+/// A probe's or function's locals at entry: 0 or "" by type.
+fn fresh_locals(decl: &[(String, Ty)]) -> Vec<Value> {
+    decl.iter()
+        .map(|(_, t)| {
+            if *t == Ty::Str {
+                Value::empty_str()
+            } else {
+                Value::Int(0)
+            }
+        })
+        .collect()
 }
 
 fn key_text(k: &[Value]) -> String {

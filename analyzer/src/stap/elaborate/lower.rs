@@ -693,58 +693,46 @@ impl<'a> Elab<'a> {
     }
 
     fn set_local_ty(&mut self, slot: u32, t: Ty, span: Span) {
-        if t == Ty::Unknown {
-            return;
-        }
-        let cur = self.scopes[self.scope].locals[slot as usize].1;
-        if cur == Ty::Unknown {
-            self.scopes[self.scope].locals[slot as usize].1 = t;
-            self.changed = true;
-        } else if cur != t {
-            let name = self.scopes[self.scope].locals[slot as usize].0.clone();
-            self.mismatch(span, t, cur, &format!("local '{name}'"));
+        let (name, cur) = &mut self.scopes[self.scope].locals[slot as usize];
+        match refine(cur, t) {
+            Ok(c) => self.changed |= c,
+            Err(old) => {
+                let who = format!("local '{name}'");
+                self.mismatch(span, t, old, &who);
+            }
         }
     }
 
     fn set_global_ty(&mut self, g: u32, t: Ty, span: Span) {
-        if t == Ty::Unknown {
-            return;
-        }
-        let cur = self.globals[g as usize].ty;
-        if cur == Ty::Unknown {
-            self.globals[g as usize].ty = t;
-            self.changed = true;
-        } else if cur != t {
-            let name = self.globals[g as usize].name.clone();
-            self.mismatch(span, t, cur, &format!("global '{name}'"));
+        let info = &mut self.globals[g as usize];
+        match refine(&mut info.ty, t) {
+            Ok(c) => self.changed |= c,
+            Err(old) => {
+                let who = format!("global '{}'", info.name);
+                self.mismatch(span, t, old, &who);
+            }
         }
     }
 
     fn set_param_ty(&mut self, f: u32, k: usize, t: Ty, span: Span) {
-        if t == Ty::Unknown {
-            return;
-        }
-        let cur = self.funcs[f as usize].params[k];
-        if cur == Ty::Unknown {
-            self.funcs[f as usize].params[k] = t;
-            self.changed = true;
-        } else if cur != t {
-            let name = self.funcs[f as usize].name.clone();
-            self.mismatch(span, t, cur, &format!("parameter {} of '{name}'", k + 1));
+        let sig = &mut self.funcs[f as usize];
+        match refine(&mut sig.params[k], t) {
+            Ok(c) => self.changed |= c,
+            Err(old) => {
+                let who = format!("parameter {} of '{}'", k + 1, sig.name);
+                self.mismatch(span, t, old, &who);
+            }
         }
     }
 
     fn set_ret_ty(&mut self, f: u32, t: Ty, span: Span) {
-        if t == Ty::Unknown {
-            return;
-        }
-        let cur = self.funcs[f as usize].ret;
-        if cur == Ty::Unknown {
-            self.funcs[f as usize].ret = t;
-            self.changed = true;
-        } else if cur != t {
-            let name = self.funcs[f as usize].name.clone();
-            self.mismatch(span, t, cur, &format!("return value of '{name}'"));
+        let sig = &mut self.funcs[f as usize];
+        match refine(&mut sig.ret, t) {
+            Ok(c) => self.changed |= c,
+            Err(old) => {
+                let who = format!("return value of '{}'", sig.name);
+                self.mismatch(span, t, old, &who);
+            }
         }
     }
 
@@ -2088,6 +2076,19 @@ impl<'a> Elab<'a> {
             body,
             span,
         }))
+    }
+}
+
+/// Refines a symbol's type with what a use says: Ok(true) when it learned
+/// one, Err(old) when the use conflicts with what it already had.
+fn refine(cur: &mut Ty, t: Ty) -> Result<bool, Ty> {
+    if t == Ty::Unknown || *cur == t {
+        Ok(false)
+    } else if *cur == Ty::Unknown {
+        *cur = t;
+        Ok(true)
+    } else {
+        Err(*cur)
     }
 }
 
