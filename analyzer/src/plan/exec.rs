@@ -136,6 +136,17 @@ fn point_filter(p: &ResolvedPoint) -> Option<Expr> {
     f.into_iter().reduce(|a, b| a.and(b))
 }
 
+fn raw_int_col(b: crate::stap::elaborate::tapset::Builtin) -> Option<&'static str> {
+    use crate::stap::elaborate::tapset::Builtin::*;
+    match b {
+        Pid => Some("pid"),
+        Tid => Some("tid"),
+        Uid | Euid => Some("uid"),
+        Cpu => Some("cpu"),
+        _ => None,
+    }
+}
+
 fn linear_bucket_expr(v: Expr, start: i64, interval: i64, n: usize) -> Expr {
     let d = v - lit(start);
     let b = d.clone() / lit(interval) + lit(1i64);
@@ -192,6 +203,10 @@ pub fn build_plans(
             .enumerate()
             .map(|(i, k)| match k {
                 X::Ctx(CtxVar::SyscallName) => Ok(col("syscall").alias(format!("k{i}"))),
+                // Plain integer context keys group on the column as stored.
+                X::Call(b, a, _) if a.is_empty() && raw_int_col(*b).is_some() => {
+                    Ok(col(raw_int_col(*b).unwrap()).alias(format!("k{i}")))
+                }
                 _ => tctx.expr(k).map(|t| t.e.alias(format!("k{i}"))),
             })
             .collect::<Result<_, _>>()?;
@@ -211,18 +226,23 @@ pub fn build_plans(
             }
             UpdateKind::Stat(_) => {
                 let v = value.clone().unwrap();
-                specs.push((
-                    None,
-                    keys.clone(),
+                let moments = |fire: Expr| {
                     vec![
                         count_all().alias("count"),
                         sum(v.clone()).alias("sum"),
                         min(v.clone()).alias("min"),
                         max(v.clone()).alias("max"),
                         fire,
-                    ],
-                ));
-                for (hi, h) in prog.globals[u.global as usize].hists.iter().enumerate() {
+                    ]
+                };
+                let hists = &prog.globals[u.global as usize].hists;
+                if hists.is_empty() {
+                    specs.push((None, keys.clone(), moments(fire.clone())));
+                }
+                // With histograms, the first one's GROUP BY (keys, bucket)
+                // also carries the moments, folded per key afterwards: one
+                // scan, not two.
+                for (hi, h) in hists.iter().enumerate() {
                     let bucket = match h {
                         HistSpec::Log => log_udf.call(vec![v.clone()]),
                         HistSpec::Linear {
@@ -238,7 +258,12 @@ pub fn build_plans(
                     };
                     let mut gk = keys.clone();
                     gk.push(bucket.alias("bucket"));
-                    specs.push((Some((hi, *h)), gk, vec![count_all().alias("n")]));
+                    let aggs = if hi == 0 {
+                        moments(fire.clone())
+                    } else {
+                        vec![count_all().alias("n")]
+                    };
+                    specs.push((Some((hi, *h)), gk, aggs));
                 }
             }
         }
@@ -330,7 +355,9 @@ pub fn execute(
     let mut state: HashMap<u32, HashMap<Vec<Value>, (Acc, i64)>> = HashMap::new();
     let mut probe_rows: HashMap<usize, u64> = HashMap::new();
     // Main aggregates first, then histograms (which need the elements).
-    let (main, hists): (Vec<Plan>, Vec<Plan>) = plans.into_iter().partition(|p| p.hist.is_none());
+    let (main, hists): (Vec<Plan>, Vec<Plan>) = plans
+        .into_iter()
+        .partition(|p| p.hist.is_none_or(|(hi, _)| hi == 0));
     for p in main.into_iter().chain(hists) {
         let u: &Update = &compiled.updates[p.update];
         let batches = rt.block_on(p.df.collect()).map_err(|e| e.to_string())?;
@@ -379,7 +406,11 @@ pub fn execute(
                         e.1 = e.1.min(first[r]);
                     }
                 }
-                (UpdateKind::Stat(_), None) => {
+                (UpdateKind::Stat(_), None) | (UpdateKind::Stat(_), Some((0, _))) => {
+                    let bucket = match p.hist {
+                        Some(_) => Some(int_col(b, "bucket")?),
+                        None => None,
+                    };
                     let (c, s, mn, mx, first) = (
                         int_col(b, "count")?,
                         int_col(b, "sum")?,
@@ -415,9 +446,14 @@ pub fn execute(
                             sum,
                             min,
                             max,
-                            ..
+                            hists,
                         } = &mut e.0
                         {
+                            if let (Some(bk), Some(h0)) = (&bucket, hists.first_mut()) {
+                                if let Some(slot) = h0.get_mut(bk[r] as usize) {
+                                    *slot += c[r];
+                                }
+                            }
                             *count += c[r];
                             *sum = sum.wrapping_add(s[r]);
                             *min = (*min).min(mn[r]);
