@@ -159,6 +159,33 @@ fn gen_script(r: &mut Rng) -> String {
         None => update,
     };
     let mut s = format!("global a\nprobe {point} {{ {body} }}\n");
+    // Timers over plan results: print and reset, print cumulatively, or
+    // report once and exit (Listing 4's shape).
+    if r.chance(35) {
+        let period = r.pick(&["300", "700", "1000"]);
+        let report = if kind == 2 {
+            if keys.is_empty() {
+                "printf(\"t %d\\n\", @count(a))".to_string()
+            } else {
+                "foreach (k in a- limit 3) printf(\"t %d\\n\", @count(a[k]))".to_string()
+            }
+        } else if keys.is_empty() {
+            "printf(\"t %d\\n\", a)".to_string()
+        } else {
+            "foreach (k in a- limit 3) printf(\"t %d\\n\", a[k])".to_string()
+        };
+        let report = if keys.len() > 1 {
+            report
+                .replace("(k in a-", "([k, k2] in a-")
+                .replace("a[k]", "a[k, k2]")
+        } else {
+            report
+        };
+        let tail = r.pick(&["delete a", "exit()", ""]);
+        s.push_str(&format!(
+            "probe timer.ms({period}) {{ {report}; {tail} }}\n"
+        ));
+    }
     if r.chance(20) {
         return s; // auto-printed at the end
     }

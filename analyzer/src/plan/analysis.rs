@@ -37,6 +37,10 @@ pub struct Compiled {
     pub updates: Vec<Update>,
     /// (probe text, why it runs in the interpreter) for -v.
     pub interpreted: Vec<(String, String)>,
+    /// With timer probes: their period. Plan results are then grouped by
+    /// timer interval and merged into the globals tick by tick, so timers
+    /// that print and reset (or exit) see what they would have.
+    pub period: Option<i64>,
 }
 
 /// The updates a probe body is made of, or why it is something else.
@@ -202,6 +206,73 @@ fn uses_variance(prog: &Program) -> bool {
     format!("{:?}{:?}", prog.probes, prog.functions).contains("Variance")
 }
 
+/// Globals a timer body writes other than by deleting them whole.
+fn written(stmts: &[S]) -> HashSet<u32> {
+    let mut out = HashSet::new();
+    fn x(e: &X, out: &mut HashSet<u32>) {
+        match e {
+            X::Assign(lv, _, v, _) => {
+                if let LValue::Global(g) | LValue::Elem(g, _) = lv {
+                    out.insert(*g);
+                }
+                x(v, out);
+            }
+            X::Incr(_, LValue::Global(g) | LValue::Elem(g, _), _) => {
+                out.insert(*g);
+            }
+            X::Aggregate(StatRef::Global(g) | StatRef::Elem(g, _), _) => {
+                out.insert(*g);
+            }
+            X::Call(_, a, _) | X::UserCall(_, a, _) | X::Elem(_, a) => {
+                a.iter().for_each(|a| x(a, out))
+            }
+            X::Printf { args, .. } => args.iter().for_each(|a| x(a, out)),
+            X::Print { args, .. } => args.iter().for_each(|(a, _)| x(a, out)),
+            X::Unary(_, a) | X::Entry(a) => x(a, out),
+            X::Arith(_, a, b, _)
+            | X::Concat(a, b)
+            | X::Cmp(_, _, a, b)
+            | X::And(a, b)
+            | X::Or(a, b) => {
+                x(a, out);
+                x(b, out);
+            }
+            X::Ternary(a, b, c) => {
+                x(a, out);
+                x(b, out);
+                x(c, out);
+            }
+            _ => {}
+        }
+    }
+    fn s(st: &S, out: &mut HashSet<u32>) {
+        match st {
+            S::Expr(e) => x(e, out),
+            S::Block(v) => v.iter().for_each(|t| s(t, out)),
+            S::If(c, t, e) => {
+                x(c, out);
+                s(t, out);
+                if let Some(e) = e {
+                    s(e, out);
+                }
+            }
+            S::Loop { cond, step, body } => {
+                cond.iter().chain(step.iter()).for_each(|e| x(e, out));
+                s(body, out);
+            }
+            S::Foreach(f) => s(&f.body, out),
+            S::DeleteElem(g, _) => {
+                out.insert(*g);
+            }
+            S::Return(Some(e)) => x(e, out),
+            S::Try { body, catch, .. } => body.iter().chain(catch).for_each(|t| s(t, out)),
+            _ => {}
+        }
+    }
+    stmts.iter().for_each(|st| s(st, &mut out));
+    out
+}
+
 /// Decides what becomes a plan. `cap` is MAXMAPENTRIES (arrays whose
 /// result would overflow are re-run in the interpreter by the caller).
 pub fn analyse(prog: &Program) -> Compiled {
@@ -209,7 +280,31 @@ pub fn analyse(prog: &Program) -> Compiled {
     // Programs that stop early (exit() in an event or timer probe) replay
     // a prefix of the trace only: the interpreter decides where it ends.
     let mut early_exit = false;
+    // Timers must share one fixed period for interval grouping.
+    let periods: BTreeSet<(i64, i64)> = prog
+        .probes
+        .iter()
+        .flat_map(|p| &p.points)
+        .filter_map(|pt| match pt.family {
+            Family::Timer {
+                period_ns,
+                randomize_ns,
+            } => Some((period_ns, randomize_ns)),
+            _ => None,
+        })
+        .collect();
+    let period = match periods.iter().collect::<Vec<_>>().as_slice() {
+        [(p, 0)] => Some(*p),
+        _ => None,
+    };
+    c.period = period;
     let mut other_touch: HashSet<u32> = HashSet::new();
+    // Functions may read or write any global from any probe; whatever they
+    // touch stays in the interpreter.
+    for f in &prog.functions {
+        let mut ex = false;
+        touches(&f.body, &mut other_touch, &mut ex);
+    }
     let mut candidates: Vec<(usize, Vec<Update>)> = vec![];
     for (pi, p) in prog.probes.iter().enumerate() {
         let fam = p.points.first().map(|pt| pt.family);
@@ -217,12 +312,18 @@ pub fn analyse(prog: &Program) -> Compiled {
         let mut exits = false;
         let mut t = HashSet::new();
         touches(&p.body, &mut t, &mut exits);
-        if !matches!(
-            fam,
-            Some(Family::Begin | Family::End | Family::Error | Family::Never)
-        ) && exits
-        {
+        let timer = matches!(fam, Some(Family::Timer { .. }));
+        if is_event && exits {
             early_exit = true;
+        }
+        if timer {
+            // Timers may read plan results and reset them (delete g): the
+            // results arrive per interval. Any other write keeps g out.
+            if period.is_none() {
+                early_exit = true;
+            }
+            other_touch.extend(written(&p.body));
+            continue;
         }
         if !is_event {
             // begin/end/timers: end probes only read after every event, so

@@ -42,6 +42,9 @@ pub enum Acc {
 /// One array element (or a scalar's value, with no key).
 pub type Element = (Vec<Value>, Acc);
 
+/// A global and its elements.
+pub type GlobalElements = (u32, Vec<Element>);
+
 /// One aggregation to run: which histogram (if any), GROUP BY, aggregates.
 type Spec = (Option<(usize, HistSpec)>, Vec<Expr>, Vec<Expr>);
 
@@ -49,7 +52,11 @@ type Spec = (Option<(usize, HistSpec)>, Vec<Expr>, Vec<Expr>);
 /// created the elements (first firing time).
 #[derive(Debug, Default)]
 pub struct Loaded {
-    pub globals: Vec<(u32, Vec<Element>)>,
+    /// Per timer interval (tick k covers events up to start + k*period;
+    /// 0 when there are no timers): each global's elements in that interval.
+    pub ticks: Vec<(i64, Vec<GlobalElements>)>,
+    /// The timers' period when results are per interval.
+    pub period: Option<i64>,
     /// Rows each compiled probe aggregated, for -v.
     pub probe_rows: HashMap<usize, u64>,
 }
@@ -215,6 +222,20 @@ pub fn build_plans(
             UpdateKind::Count(_) => None,
         };
         let fire = min(tctx.now()).alias("first");
+        // With timers, results are grouped by the interval each event
+        // falls in: tick k ends at start + k*period, inclusive (rows fire
+        // before a timer at the same time).
+        let mut keys = keys;
+        if let Some(p) = compiled.period {
+            let start = trace.manifest.start_ns;
+            let t = tctx.now();
+            keys.push(
+                when(t.clone().lt_eq(lit(start + p)), lit(1i64))
+                    .otherwise((t - lit(start) + lit(p - 1)) / lit(p))
+                    .map_err(|e| e.to_string())?
+                    .alias("tick"),
+            );
+        }
         let mut specs: Vec<Spec> = vec![];
         match &u.kind {
             UpdateKind::Count(_) => {
@@ -352,7 +373,9 @@ pub fn execute(
 ) -> Result<Loaded, String> {
     let mut interner = Interner::default();
     // global -> key -> (acc, first firing time)
-    let mut state: HashMap<u32, HashMap<Vec<Value>, (Acc, i64)>> = HashMap::new();
+    // (tick, global) -> key -> (acc, first firing time)
+    #[allow(clippy::type_complexity)]
+    let mut state: HashMap<(i64, u32), HashMap<Vec<Value>, (Acc, i64)>> = HashMap::new();
     let mut probe_rows: HashMap<usize, u64> = HashMap::new();
     // Main aggregates first, then histograms (which need the elements).
     let (main, hists): (Vec<Plan>, Vec<Plan>) = plans
@@ -361,7 +384,6 @@ pub fn execute(
     for p in main.into_iter().chain(hists) {
         let u: &Update = &compiled.updates[p.update];
         let batches = rt.block_on(p.df.collect()).map_err(|e| e.to_string())?;
-        let g = state.entry(u.global).or_default();
         let nhists = prog.globals[u.global as usize].hists.len();
         for b in &batches {
             let n = b.num_rows();
@@ -384,12 +406,24 @@ pub fn execute(
                 }
             }
             let row_key = |r: usize| keys.iter().map(|k| k[r].clone()).collect::<Vec<Value>>();
+            let tk: Vec<i64> = if compiled.period.is_some() {
+                int_col(b, "tick")?
+            } else {
+                vec![0; n]
+            };
+            macro_rules! slot {
+                ($r:expr) => {
+                    state.entry((tk[$r], u.global)).or_default()
+                };
+            }
             match (&u.kind, p.hist) {
                 (UpdateKind::Count(sign), None) => {
                     let (ns, first) = (int_col(b, "n")?, int_col(b, "first")?);
                     for r in 0..n {
                         *probe_rows.entry(u.probe).or_default() += ns[r] as u64;
-                        let e = g.entry(row_key(r)).or_insert((Acc::Int(0), i64::MAX));
+                        let e = slot!(r)
+                            .entry(row_key(r))
+                            .or_insert((Acc::Int(0), i64::MAX));
                         if let Acc::Int(v) = &mut e.0 {
                             *v = v.wrapping_add(ns[r].wrapping_mul(*sign));
                         }
@@ -399,7 +433,9 @@ pub fn execute(
                 (UpdateKind::Sum(sign, _), None) => {
                     let (ns, first) = (int_col(b, "n")?, int_col(b, "first")?);
                     for r in 0..n {
-                        let e = g.entry(row_key(r)).or_insert((Acc::Int(0), i64::MAX));
+                        let e = slot!(r)
+                            .entry(row_key(r))
+                            .or_insert((Acc::Int(0), i64::MAX));
                         if let Acc::Int(v) = &mut e.0 {
                             *v = v.wrapping_add(ns[r].wrapping_mul(*sign));
                         }
@@ -420,7 +456,7 @@ pub fn execute(
                     );
                     for r in 0..n {
                         *probe_rows.entry(u.probe).or_default() += c[r] as u64;
-                        let e = g.entry(row_key(r)).or_insert((
+                        let e = slot!(r).entry(row_key(r)).or_insert((
                             Acc::Stat {
                                 count: 0,
                                 sum: 0,
@@ -465,7 +501,7 @@ pub fn execute(
                 (UpdateKind::Stat(_), Some((hi, _))) => {
                     let (ns, bucket) = (int_col(b, "n")?, int_col(b, "bucket")?);
                     for r in 0..n {
-                        if let Some((Acc::Stat { hists, .. }, _)) = g.get_mut(&row_key(r)) {
+                        if let Some((Acc::Stat { hists, .. }, _)) = slot!(r).get_mut(&row_key(r)) {
                             if hi < nhists {
                                 if let Some(slot) = hists[hi].get_mut(bucket[r] as usize) {
                                     *slot += ns[r];
@@ -479,26 +515,43 @@ pub fn execute(
         }
     }
     let mut out = Loaded {
-        globals: vec![],
+        ticks: vec![],
+        period: compiled.period,
         probe_rows,
     };
+    let mut ticks: Vec<i64> = state.keys().map(|(t, _)| *t).collect();
+    ticks.sort();
+    ticks.dedup();
+    let mut distinct: HashMap<u32, std::collections::HashSet<Vec<Value>>> = HashMap::new();
+    for t in ticks {
+        let mut per = vec![];
+        for g in &compiled.globals {
+            let mut rows: Vec<(Vec<Value>, (Acc, i64))> = state
+                .remove(&(t, *g))
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            rows.sort_by(|a, b| (a.1 .1, &a.0).cmp(&(b.1 .1, &b.0)));
+            distinct
+                .entry(*g)
+                .or_default()
+                .extend(rows.iter().map(|r| r.0.clone()));
+            per.push((*g, rows.into_iter().map(|(k, (a, _))| (k, a)).collect()));
+        }
+        out.ticks.push((t, per));
+    }
     for g in &compiled.globals {
         let info = &prog.globals[*g as usize];
-        let mut rows: Vec<(Vec<Value>, (Acc, i64))> =
-            state.remove(g).unwrap_or_default().into_iter().collect();
-        rows.sort_by(|a, b| (a.1 .1, &a.0).cmp(&(b.1 .1, &b.0)));
+        let n = distinct.get(g).map(|d| d.len()).unwrap_or(0);
         if info.keys.is_some() {
             let cap = info.size.map(|n| n as usize).unwrap_or(maxmapentries);
-            if rows.len() > cap {
+            if n > cap {
                 return Err(format!(
-                    "array '{}' would hold {} elements, over its limit of {cap}: the interpreter reproduces where it overflows",
-                    info.name,
-                    rows.len()
+                    "array '{}' would hold up to {n} elements, over its limit of {cap}: the interpreter reproduces where it overflows",
+                    info.name
                 ));
             }
         }
-        out.globals
-            .push((*g, rows.into_iter().map(|(k, (a, _))| (k, a)).collect()));
     }
     Ok(out)
 }

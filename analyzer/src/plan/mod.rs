@@ -11,7 +11,7 @@ mod exec;
 mod translate;
 
 pub use analysis::{analyse, Compiled, Update, UpdateKind};
-pub use exec::{build_plans, execute, Loaded, Plan};
+pub use exec::{build_plans, execute, Element, GlobalElements, Loaded, Plan};
 
 /// The accumulated value types plans hand the interpreter.
 pub mod exec_acc {

@@ -1095,47 +1095,71 @@ impl<'p> Interp<'p> {
         Ok(Value::Int(0))
     }
 
-    /// Loads plan results as the globals' state (after begin, as if the
-    /// compiled probes had run over every event).
-    pub fn preload(&mut self, loaded: &crate::plan::Loaded) {
+    /// Adds plan results to the globals, as if the compiled probes had
+    /// run over the events they cover: counts and sums add, statistics
+    /// merge, new elements come after existing ones in the plans' order.
+    pub fn merge(&mut self, globals: &[crate::plan::GlobalElements]) {
         use crate::plan::exec_acc::Acc;
-        for (g, rows) in &loaded.globals {
-            let g = *g as usize;
-            let to_stat = |a: &Acc| match a {
-                Acc::Stat {
-                    count,
-                    sum,
-                    min,
-                    max,
-                    hists,
-                } => Stat::from_parts(*count, *sum, *min, *max, hists.clone()),
-                Acc::Int(_) => Stat::default(),
-            };
-            match &mut self.globals[g] {
-                Slot::Scalar(v) => {
-                    if let Some((_, Acc::Int(n))) = rows.first() {
-                        *v = Value::Int(v.int().wrapping_add(*n));
+        fn add_stat(s: &mut Stat, a: &Acc) {
+            if let Acc::Stat {
+                count,
+                sum,
+                min,
+                max,
+                hists,
+            } = a
+            {
+                if *count == 0 {
+                    return;
+                }
+                if s.count == 0 {
+                    s.min = *min;
+                    s.max = *max;
+                } else {
+                    s.min = s.min.min(*min);
+                    s.max = s.max.max(*max);
+                }
+                s.count += count;
+                s.sum = s.sum.wrapping_add(*sum);
+                for (mine, theirs) in s.hists.iter_mut().zip(hists) {
+                    for (m, t) in mine.iter_mut().zip(theirs) {
+                        *m += t;
                     }
                 }
-                Slot::Stat(s) => {
-                    if let Some((_, a)) = rows.first() {
-                        if let Acc::Stat { count, .. } = a {
-                            if *count > 0 {
-                                *s = to_stat(a);
-                            }
+            }
+        }
+        for (g, rows) in globals {
+            let g = *g as usize;
+            let shape = self.shapes[g].clone();
+            match &mut self.globals[g] {
+                Slot::Scalar(v) => {
+                    for (_, a) in rows {
+                        if let Acc::Int(n) = a {
+                            *v = Value::Int(v.int().wrapping_add(*n));
                         }
+                    }
+                }
+                Slot::Stat(st) => {
+                    for (_, a) in rows {
+                        add_stat(st, a);
                     }
                 }
                 Slot::Arr(m) => {
                     for (k, a) in rows {
                         if let Acc::Int(n) = a {
-                            m.insert(k.clone().into_boxed_slice(), Value::Int(*n));
+                            let e = m
+                                .entry(k.clone().into_boxed_slice())
+                                .or_insert(Value::Int(0));
+                            *e = Value::Int(e.int().wrapping_add(*n));
                         }
                     }
                 }
                 Slot::StatArr(m) => {
                     for (k, a) in rows {
-                        m.insert(k.clone().into_boxed_slice(), to_stat(a));
+                        let e = m
+                            .entry(k.clone().into_boxed_slice())
+                            .or_insert_with(|| Stat::new(&shape));
+                        add_stat(e, a);
                     }
                 }
             }

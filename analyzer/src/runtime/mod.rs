@@ -451,11 +451,19 @@ pub fn run<'p>(
         }
     }
 
+    // Plan results: all at once now, or (with timers) interval by interval
+    // as the timers fire, the rest before `end`.
+    let mut next_tick = 0usize;
     if let Some(l) = &opts.preload {
         if failed.is_none() && !it.exit_requested {
-            it.preload(l);
             for (pi, n) in &l.probe_rows {
                 hits[*pi] += n;
+            }
+            if l.period.is_none() {
+                for (_, g) in &l.ticks {
+                    it.merge(g);
+                }
+                next_tick = l.ticks.len();
             }
         }
     }
@@ -578,6 +586,15 @@ pub fn run<'p>(
                 let Some(Reverse((at, pi, k))) = timers.pop() else {
                     break;
                 };
+                if let Some(l) = &opts.preload {
+                    if let Some(p) = l.period {
+                        let k = (at - start) / p;
+                        while next_tick < l.ticks.len() && l.ticks[next_tick].0 <= k {
+                            it.merge(&l.ticks[next_tick].1);
+                            next_tick += 1;
+                        }
+                    }
+                }
                 let pt = &prog.probes[pi].points[k];
                 it.ctx.batch = None;
                 it.ctx.time = at;
@@ -592,6 +609,15 @@ pub fn run<'p>(
         }
     }
     let last_time = it.ctx.time.max(start);
+
+    if let Some(l) = &opts.preload {
+        if failed.is_none() && !it.exit_requested {
+            while next_tick < l.ticks.len() {
+                it.merge(&l.ticks[next_tick].1);
+                next_tick += 1;
+            }
+        }
+    }
 
     // error probes, then end
     if let Some(e) = failed.take() {
