@@ -273,12 +273,12 @@ fn written(stmts: &[S]) -> HashSet<u32> {
     out
 }
 
-/// Decides what becomes a plan. `cap` is MAXMAPENTRIES (arrays whose
-/// result would overflow are re-run in the interpreter by the caller).
+/// Decides what becomes a plan. (Arrays whose results would overflow
+/// MAXMAPENTRIES are found when the plans run; the caller then interprets.)
 pub fn analyse(prog: &Program) -> Compiled {
     let mut c = Compiled::default();
-    // Programs that stop early (exit() in an event or timer probe) replay
-    // a prefix of the trace only: the interpreter decides where it ends.
+    // Programs that can stop early at an event (exit() in an event probe)
+    // replay a prefix of the trace only: the interpreter decides where.
     let mut early_exit = false;
     // Timers must share one fixed period for interval grouping.
     let periods: BTreeSet<(i64, i64)> = prog
