@@ -2,7 +2,7 @@
 """Analyzer benchmarks, side by side in one run, over synthetic traces made
 by `retap synth` (cached under target/bench-traces):
 
-  - the interpreter (pass 5) on a profile.stp-style script (count by pid,
+  - the interpreter (pass 5, --interpret-only) on a profile.stp-style script (count by pid,
     execname) over 10M and 100M syscall events: events/s on one core and
     peak RSS (it must stay flat as the trace grows);
   - DuckDB running the equivalent GROUP BY over the same Parquet files, for
@@ -52,7 +52,7 @@ def main():
     print(f"{'events':>12} {'retap interp':>14} {'events/s':>10} {'RSS MiB':>8} {'duckdb':>8} {'RSS MiB':>8}")
     for n in [int(x) for x in a.sizes.split(",")]:
         d = trace(n)
-        wall, rss, out, err = timed(["taskset", "-c", "0", RETAP, "run", "-v", script, "--trace", d])
+        wall, rss, out, err = timed(["taskset", "-c", "0", RETAP, "run", "-v", "--interpret-only", script, "--trace", d])
         pass5 = int(re.search(r"Pass 5: run completed in (\d+)usr", err).group(1)) / 1000
         sql = (f"select pid, execname, count(*) c from read_parquet('{d}/syscalls/*.parquet') "
                "group by all order by c desc limit 5")
