@@ -203,7 +203,7 @@ fn touches(stmts: &[S], out: &mut HashSet<u32>, exits: &mut bool) {
 /// commutative aggregate, so statistics of a program that asks for it stay
 /// in the interpreter.
 fn uses_variance(prog: &Program) -> bool {
-    format!("{:?}{:?}", prog.probes, prog.functions).contains("Variance")
+    !variance_globals(prog).is_empty()
 }
 
 /// Globals a timer body writes other than by deleting them whole.

@@ -16,7 +16,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
 
-use crate::runtime::stats::{linear_buckets, log_bucket, LOG_BUCKETS};
+use crate::runtime::stats::{empty_hist, linear_buckets, log_bucket};
 use crate::runtime::value::{Interner, Value};
 use crate::stap::elaborate::catalog::{Family, ResolvedPoint};
 use crate::stap::elaborate::context::CtxVar;
@@ -465,14 +465,7 @@ pub fn execute(
                                 hists: prog.globals[u.global as usize]
                                     .hists
                                     .iter()
-                                    .map(|h| match h {
-                                        HistSpec::Log => vec![0; LOG_BUCKETS],
-                                        HistSpec::Linear {
-                                            start,
-                                            stop,
-                                            interval,
-                                        } => vec![0; linear_buckets(*start, *stop, *interval)],
-                                    })
+                                    .map(|h| empty_hist(*h))
                                     .collect(),
                             },
                             i64::MAX,

@@ -148,7 +148,10 @@ impl<'p> Interp<'p> {
     ) -> Result<Interp<'p>, String> {
         let mut shapes = vec![];
         let mut globals = vec![];
-        let variance = variance_globals(prog);
+        let variance: Vec<usize> = variance_globals(prog)
+            .into_iter()
+            .map(|g| g as usize)
+            .collect();
         for (gi, g) in prog.globals.iter().enumerate() {
             let shape = StatShape {
                 hists: g.hists.clone(),
@@ -664,16 +667,7 @@ impl<'p> Interp<'p> {
             .iter()
             .position(|s| *s == spec)
             .unwrap_or(0);
-        let empty = match spec {
-            HistSpec::Log => vec![0; super::stats::LOG_BUCKETS],
-            HistSpec::Linear {
-                start,
-                stop,
-                interval,
-            } => {
-                vec![0; super::stats::linear_buckets(start, stop, interval)]
-            }
-        };
+        let empty = super::stats::empty_hist(spec);
         Ok(match self.stat_get(&h.stat, locals)? {
             Some(s) => s.hists.get(which).cloned().unwrap_or(empty),
             None => empty,
@@ -1319,76 +1313,6 @@ fn x_span(x: &X) -> Span {
         X::Hist(h) | X::HistBucket(h, _) => h.span,
         _ => Span::default(),
     }
-}
-
-/// Globals on which `@variance` is used (their statistics keep Welford state).
-fn variance_globals(prog: &Program) -> Vec<usize> {
-    let mut out = vec![];
-    fn walk_x(x: &X, out: &mut Vec<usize>) {
-        match x {
-            X::Stat(StatOp::Variance, r, _) => {
-                let (StatRef::Global(g) | StatRef::Elem(g, _)) = r;
-                out.push(*g as usize);
-            }
-            X::Elem(_, v) | X::Call(_, v, _) | X::UserCall(_, v, _) => {
-                v.iter().for_each(|x| walk_x(x, out))
-            }
-            X::Printf { args, .. } => args.iter().for_each(|x| walk_x(x, out)),
-            X::Print { args, .. } => args.iter().for_each(|(x, _)| walk_x(x, out)),
-            X::Unary(_, a) | X::Entry(a) => walk_x(a, out),
-            X::Arith(_, a, b, _)
-            | X::Concat(a, b)
-            | X::Cmp(_, _, a, b)
-            | X::And(a, b)
-            | X::Or(a, b) => {
-                walk_x(a, out);
-                walk_x(b, out);
-            }
-            X::Ternary(a, b, c) => {
-                walk_x(a, out);
-                walk_x(b, out);
-                walk_x(c, out);
-            }
-            X::Assign(_, _, v, _) | X::Aggregate(_, v) => walk_x(v, out),
-            X::Regex { subject, .. } => walk_x(subject, out),
-            _ => {}
-        }
-    }
-    fn walk_s(s: &S, out: &mut Vec<usize>) {
-        match s {
-            S::Expr(x) => walk_x(x, out),
-            S::Block(v) => v.iter().for_each(|s| walk_s(s, out)),
-            S::If(c, t, e) => {
-                walk_x(c, out);
-                walk_s(t, out);
-                if let Some(e) = e {
-                    walk_s(e, out);
-                }
-            }
-            S::Loop { cond, step, body } => {
-                cond.iter().chain(step.iter()).for_each(|x| walk_x(x, out));
-                walk_s(body, out);
-            }
-            S::Foreach(f) => {
-                if let Some(Sort::Value(_, StatOp::Variance)) = f.sort {
-                    if let ForeachSource::Global(g) = f.source {
-                        out.push(g as usize);
-                    }
-                }
-                walk_s(&f.body, out);
-            }
-            S::Return(Some(x)) => walk_x(x, out),
-            S::Try { body, catch, .. } => body.iter().chain(catch).for_each(|s| walk_s(s, out)),
-            _ => {}
-        }
-    }
-    for p in &prog.probes {
-        p.body.iter().for_each(|s| walk_s(s, &mut out));
-    }
-    for f in &prog.functions {
-        f.body.iter().for_each(|s| walk_s(s, &mut out));
-    }
-    out
 }
 
 #[allow(dead_code)]

@@ -214,11 +214,18 @@ fn columns_of(prog: &Program) -> HashSet<Col> {
 }
 
 fn needs_process_tree(prog: &Program) -> bool {
-    // Cheap: look for the builtins in the debug form of the IR.
-    let text = format!("{:?}{:?}", prog.probes, prog.functions);
-    ["Ppid", "Pexecname", "Pid2execname", "Cmdline"]
-        .iter()
-        .any(|b| text.contains(&format!("Call({b},")))
+    let mut found = false;
+    prog.for_each_expr(&mut |x| {
+        found |= matches!(
+            x,
+            X::Call(
+                Builtin::Ppid | Builtin::Pexecname | Builtin::Pid2execname | Builtin::Cmdline,
+                _,
+                _
+            )
+        );
+    });
+    found
 }
 
 /// Whether a resolved point fires for a row (its filter), precomputed per
@@ -268,6 +275,59 @@ fn fires_at_return(f: Family) -> bool {
             | Family::Vfs { ret: true, .. }
             | Family::BlockEnd
     )
+}
+
+/// For the batch in hand, which syscall dictionary values each hook of its
+/// table accepts, computed once per batch (the cache holds the batch, so a
+/// new batch at a reused address cannot be mistaken for it).
+#[derive(Default)]
+struct NameFilters {
+    batch: Option<Rc<Batch>>,
+    per_hook: Vec<Vec<bool>>,
+}
+
+impl NameFilters {
+    fn get(&mut self, hooks: &[Hook], batch: &Rc<Batch>) -> &[Vec<bool>] {
+        if !self.batch.as_ref().is_some_and(|b| Rc::ptr_eq(b, batch)) {
+            let values = batch.dict_values(Col::Syscall).unwrap_or(&[]);
+            self.per_hook = hooks
+                .iter()
+                .map(|h| match &h.names {
+                    Some(set) => values.iter().map(|v| set.contains(&**v)).collect(),
+                    None => vec![],
+                })
+                .collect();
+            self.batch = Some(batch.clone());
+        }
+        &self.per_hook
+    }
+}
+
+/// A return-side firing waiting for its time (`ts + dur_ns`); the heap
+/// pops the earliest, ties in the order the rows were met.
+struct Pending {
+    at: i64,
+    seq: u64,
+    batch: Rc<Batch>,
+    row: usize,
+    ts: i64,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, o: &Pending) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, o: &Pending) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, o: &Pending) -> std::cmp::Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
 }
 
 /// One event probe point on a table.
@@ -469,13 +529,13 @@ pub fn run<'p>(
     }
 
     // events and timers, in trace time
-    let mut pending: BinaryHeap<Reverse<(i64, u64)>> = BinaryHeap::new();
-    let mut pending_rows: HashMap<u64, (Rc<Batch>, usize, i64)> = HashMap::new();
+    let mut pending: BinaryHeap<Pending> = BinaryHeap::new();
     let mut seq = 0u64;
-    let mut batch_filters: Option<(*const Batch, Vec<Vec<bool>>)> = None;
+    let mut entry_filters = NameFilters::default();
+    let mut return_filters = NameFilters::default();
     while failed.is_none() && !it.exit_requested {
         let next_row = merge.peek_ts();
-        let next_ret = pending.peek().map(|Reverse((t, _))| *t);
+        let next_ret = pending.peek().map(|p| p.at);
         let next_timer = timers
             .peek()
             .map(|Reverse((t, _, _))| *t)
@@ -499,20 +559,7 @@ pub fn run<'p>(
                 if table_hooks.is_empty() {
                     continue;
                 }
-                // Syscall name filters per dictionary value, once per batch.
-                let key = Rc::as_ptr(&batch);
-                if batch_filters.as_ref().is_none_or(|(p, _)| *p != key) {
-                    let values = batch.dict_values(Col::Syscall).unwrap_or(&[]);
-                    let f = table_hooks
-                        .iter()
-                        .map(|h| match &h.names {
-                            Some(set) => values.iter().map(|v| set.contains(&**v)).collect(),
-                            None => vec![],
-                        })
-                        .collect();
-                    batch_filters = Some((key, f));
-                }
-                let filters = &batch_filters.as_ref().unwrap().1;
+                let filters = entry_filters.get(table_hooks, &batch);
                 let mut wants_return = false;
                 for (hi, h) in table_hooks.iter().enumerate() {
                     let pt = &prog.probes[h.probe].points[h.point];
@@ -542,28 +589,28 @@ pub fn run<'p>(
                     if let Some(d) = batch.int(Col::DurNs, row) {
                         let at = time + d;
                         seq += 1;
-                        pending.push(Reverse((at, seq)));
-                        pending_rows.insert(seq, (batch.clone(), row, time));
+                        pending.push(Pending {
+                            at,
+                            seq,
+                            batch: batch.clone(),
+                            row,
+                            ts: time,
+                        });
                     }
                 }
             }
             1 => {
-                let Some(Reverse((at, id))) = pending.pop() else {
+                let Some(Pending {
+                    at, batch, row, ts, ..
+                }) = pending.pop()
+                else {
                     break;
                 };
-                let Some((batch, row, ts)) = pending_rows.remove(&id) else {
-                    continue;
-                };
                 let table_hooks = &hooks[batch.table.index()];
-                for h in table_hooks.iter().filter(|h| h.at_return) {
+                let filters = return_filters.get(table_hooks, &batch);
+                for (hi, h) in table_hooks.iter().enumerate().filter(|(_, h)| h.at_return) {
                     let pt = &prog.probes[h.probe].points[h.point];
-                    let names = &h.names;
-                    let values = batch.dict_values(Col::Syscall).unwrap_or(&[]);
-                    let ok = |k: usize| {
-                        names
-                            .as_ref()
-                            .is_none_or(|s| values.get(k).is_some_and(|v| s.contains(&**v)))
-                    };
+                    let ok = |k: usize| filters[hi].get(k).copied().unwrap_or(false);
                     if !point_matches(pt, &batch, row, &ok) {
                         continue;
                     }

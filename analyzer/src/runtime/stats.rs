@@ -83,23 +83,22 @@ pub fn linear_bucket(v: i64, start: i64, interval: i64, buckets: usize) -> usize
     b.min(buckets - 1)
 }
 
+/// A histogram's buckets, all zero.
+pub fn empty_hist(spec: HistSpec) -> Vec<i64> {
+    match spec {
+        HistSpec::Log => vec![0; LOG_BUCKETS],
+        HistSpec::Linear {
+            start,
+            stop,
+            interval,
+        } => vec![0; linear_buckets(start, stop, interval)],
+    }
+}
+
 impl Stat {
     pub fn new(shape: &StatShape) -> Stat {
         Stat {
-            hists: shape
-                .hists
-                .iter()
-                .map(|h| match h {
-                    HistSpec::Log => vec![0; LOG_BUCKETS],
-                    HistSpec::Linear {
-                        start,
-                        stop,
-                        interval,
-                    } => {
-                        vec![0; linear_buckets(*start, *stop, *interval)]
-                    }
-                })
-                .collect(),
+            hists: shape.hists.iter().map(|h| empty_hist(*h)).collect(),
             ..Stat::default()
         }
     }
