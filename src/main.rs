@@ -35,6 +35,8 @@ enum Cmd {
     Info { dir: PathBuf },
     /// Run a SystemTap script over a recorded trace, printing what stap would have.
     Run(RunArgs),
+    /// Query traces with SQL: one statement, a file of them, or an interactive shell.
+    Sql(SqlArgs),
     /// Write a synthetic trace in the real format (for benchmarks and tests).
     Synth {
         /// The new trace directory.
@@ -86,6 +88,91 @@ struct RunArgs {
     rest: Vec<String>,
 }
 
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  \
+    retap sql DIR 'SELECT execname, count(*) FROM syscalls GROUP BY 1 ORDER BY 2 DESC LIMIT 10'\n  \
+    retap sql DIR                       (interactive; .help inside)\n  \
+    retap sql base=DIR1 new=DIR2 'SELECT count(*) FROM base.syscalls'\n  \
+    retap sql DIR -f query.sql --format parquet -o out.parquet")]
+struct SqlArgs {
+    /// Traces (DIR, or NAME=DIR to query them as NAME.syscalls …), then optionally the SQL.
+    #[arg(value_name = "TRACE... [SQL]", required = true)]
+    args: Vec<String>,
+    /// Run the statements in FILE.
+    #[arg(short = 'f', value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Output format: table, csv, json or parquet (parquet needs -o).
+    #[arg(long, default_value = "table")]
+    format: String,
+    /// Write the result to FILE instead of stdout.
+    #[arg(short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Rows the table format shows before eliding the middle (0: all).
+    #[arg(long, default_value_t = 40)]
+    max_rows: usize,
+}
+
+fn sql(a: SqlArgs) -> ExitCode {
+    use retap_analyzer::sql::{render::Format, shell, split_positionals, SqlSession};
+    use std::io::IsTerminal;
+    let fail = |m: String| {
+        eprintln!("retap sql: {m}");
+        ExitCode::FAILURE
+    };
+    let format = match Format::parse(&a.format) {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    let (traces, text) = match split_positionals(&a.args) {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    let text = match (text, &a.file) {
+        (Some(_), Some(_)) => {
+            return fail("give the SQL either as text or with -f, not both".into())
+        }
+        (Some(t), None) => Some(t),
+        (None, Some(f)) => match std::fs::read_to_string(f) {
+            Ok(t) => Some(t),
+            Err(e) => return fail(format!("{}: {e}", f.display())),
+        },
+        (None, None) => None,
+    };
+    if format == Format::Parquet && a.output.is_none() {
+        return fail("--format parquet writes a file: give it with -o FILE".into());
+    }
+    let sess = match SqlSession::open(&traces) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    for w in &sess.warnings {
+        eprintln!("retap sql: warning: {w}");
+    }
+    let mut sh = shell::Shell::new(&sess, format, a.max_rows);
+    sh.output = a.output;
+    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+    match text {
+        Some(t) => sh.run_text(&t, &mut stdout.lock(), &mut stderr.lock()),
+        None if std::io::stdin().is_terminal() => {
+            if let Err(e) = shell::interactive(&mut sh) {
+                return fail(e);
+            }
+        }
+        None => {
+            let mut t = String::new();
+            if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut t) {
+                return fail(format!("reading stdin: {e}"));
+            }
+            sh.run_text(&t, &mut stdout.lock(), &mut stderr.lock())
+        }
+    }
+    if sh.errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn recorder_binary() -> PathBuf {
     let beside = std::env::current_exe()
         .ok()
@@ -111,6 +198,7 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         Cmd::Run(a) => run(a),
+        Cmd::Sql(a) => sql(a),
         Cmd::Synth {
             output,
             events,

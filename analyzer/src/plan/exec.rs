@@ -69,7 +69,7 @@ pub struct Plan {
     pub text: String,
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(
             std::thread::available_parallelism()

@@ -8,6 +8,7 @@
 
 mod analysis;
 mod exec;
+pub(crate) use exec::runtime;
 mod translate;
 
 pub use analysis::{analyse, Compiled, Update, UpdateKind};

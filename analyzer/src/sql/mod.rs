@@ -1,0 +1,408 @@
+//! `retap sql`: the recorded tables, the manifest and stap's helpers in one
+//! DataFusion session, so that ad-hoc questions need neither a script nor a
+//! second tool. Several traces become several schemas (`base.syscalls`).
+
+pub mod functions;
+pub mod render;
+pub mod shell;
+pub mod split;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use retap_schema::Table;
+
+use crate::trace::Trace;
+use functions::TraceClock;
+
+/// A trace as the user named it on the command line.
+#[derive(Clone, Debug)]
+pub struct TraceArg {
+    /// Schema name (`base` in `base=DIR`); None: the directory's name.
+    pub name: Option<String>,
+    pub dir: PathBuf,
+}
+
+/// The result of one statement.
+pub struct QueryResult {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl QueryResult {
+    pub fn rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+}
+
+pub struct SqlSession {
+    ctx: SessionContext,
+    rt: tokio::runtime::Runtime,
+    /// (schema name, trace); the first is also registered unqualified
+    /// when it is the only one.
+    pub traces: Vec<(String, Trace)>,
+    /// Problems found while opening (torn files…), for the user to see.
+    pub warnings: Vec<String>,
+}
+
+fn valid_ident(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
+        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+}
+
+/// A schema name from a directory name: `runs/web-1` → `web_1`.
+fn name_from_dir(dir: &std::path::Path) -> String {
+    let base = dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "trace".into());
+    let mut s: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        s.insert(0, 't');
+    }
+    s
+}
+
+/// Splits `retap sql`'s positionals into traces (`DIR` or `NAME=DIR`)
+/// and at most one SQL text.
+pub fn split_positionals(args: &[String]) -> Result<(Vec<TraceArg>, Option<String>), String> {
+    let mut traces = vec![];
+    let mut sql: Option<String> = None;
+    for (i, a) in args.iter().enumerate() {
+        let named = a
+            .split_once('=')
+            .filter(|(n, d)| valid_ident(n) && std::path::Path::new(d).is_dir());
+        if let Some((n, d)) = named {
+            traces.push(TraceArg {
+                name: Some(n.to_string()),
+                dir: PathBuf::from(d),
+            });
+        } else if std::path::Path::new(a).is_dir() {
+            traces.push(TraceArg {
+                name: None,
+                dir: PathBuf::from(a),
+            });
+        } else if i + 1 < args.len() {
+            return Err(format!("{a}: no such trace directory"));
+        } else if sql.is_none() {
+            sql = Some(a.clone());
+        } else {
+            return Err(format!(
+                "{a:?} is neither a trace directory nor the only SQL text (SQL was already given: {:?})",
+                sql.unwrap_or_default()
+            ));
+        }
+    }
+    if traces.is_empty() {
+        return Err(match sql {
+            Some(s) if !s.contains(' ') => format!("{s}: no such trace directory"),
+            _ => "no trace given: retap sql DIR ['SQL'] (or NAME=DIR ... for several)".into(),
+        });
+    }
+    Ok((traces, sql))
+}
+
+impl SqlSession {
+    pub fn open(args: &[TraceArg]) -> Result<SqlSession, String> {
+        let parts = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let config = SessionConfig::new()
+            .with_target_partitions(parts)
+            .with_information_schema(true);
+        let ctx = SessionContext::new_with_config(config);
+        let rt = crate::plan::runtime();
+        let mut traces: Vec<(String, Trace)> = vec![];
+        let mut warnings = vec![];
+        for a in args {
+            let t = Trace::open(&a.dir)?;
+            let name = a.name.clone().unwrap_or_else(|| name_from_dir(&a.dir));
+            if traces.iter().any(|(n, _)| *n == name) {
+                return Err(format!(
+                    "two traces are both called {name}: name them, e.g. base={} new=...",
+                    a.dir.display()
+                ));
+            }
+            for p in &t.problems {
+                warnings.push(format!("{}: {}", p.path.display(), p.what));
+            }
+            if let Some(w) = retap_schema::summary::loss_warning(&t.manifest) {
+                warnings.push(format!("{}: {w}", a.dir.display()));
+            }
+            traces.push((name, t));
+        }
+        let s = SqlSession {
+            ctx,
+            rt,
+            traces,
+            warnings,
+        };
+        s.register()?;
+        Ok(s)
+    }
+
+    fn register(&self) -> Result<(), String> {
+        let single = self.traces.len() == 1;
+        let catalog = self
+            .ctx
+            .catalog("datafusion")
+            .expect("the default catalog exists");
+        let mut clocks = vec![];
+        for (name, t) in &self.traces {
+            let prefixes: Vec<String> = if single {
+                vec![String::new(), format!("{name}.")]
+            } else {
+                vec![format!("{name}.")]
+            };
+            catalog
+                .register_schema(name, Arc::new(MemorySchemaProvider::new()))
+                .map_err(|e| e.to_string())?;
+            for table in Table::ALL {
+                let provider = self.table_provider(t, table)?;
+                for p in &prefixes {
+                    self.ctx
+                        .register_table(format!("{p}{}", table.name()), provider.clone())
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            let (m, mt) = manifest_tables(t);
+            for p in &prefixes {
+                for (tn, b) in [("manifest", &m), ("manifest_tables", &mt)] {
+                    let mem = MemTable::try_new(b.schema(), vec![vec![b.clone()]])
+                        .map_err(|e| e.to_string())?;
+                    self.ctx
+                        .register_table(format!("{p}{tn}"), Arc::new(mem))
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            clocks.push(TraceClock {
+                name: name.clone(),
+                start_ns: t.manifest.start_ns,
+                wall_clock_offset_ns: t.manifest.wall_clock_offset_ns,
+                arch: t.manifest.arch.clone(),
+            });
+        }
+        for f in functions::helpers(clocks) {
+            self.ctx.register_udf(f);
+        }
+        Ok(())
+    }
+
+    /// A table's checked files (torn and unreadable ones were reported and
+    /// are left out), or an empty table of the right shape.
+    fn table_provider(
+        &self,
+        t: &Trace,
+        table: Table,
+    ) -> Result<Arc<dyn datafusion::catalog::TableProvider>, String> {
+        let paths: Vec<String> = t
+            .table(table)
+            .map(|f| {
+                f.files
+                    .iter()
+                    .map(|d| d.path.to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if paths.is_empty() {
+            let schema = table.schema();
+            let mem = MemTable::try_new(schema, vec![vec![]]).map_err(|e| e.to_string())?;
+            return Ok(Arc::new(mem));
+        }
+        let df = self
+            .rt
+            .block_on(self.ctx.read_parquet(paths, ParquetReadOptions::default()))
+            .map_err(|e| format!("{}: {}", t.dir.display(), clean_error(&e)))?;
+        Ok(df.into_view())
+    }
+
+    /// Adds a function for this session's queries (diff's bucketing).
+    pub fn add_udf(&self, f: datafusion::logical_expr::ScalarUDF) {
+        self.ctx.register_udf(f);
+    }
+
+    /// The names users can query, per schema ("" for unqualified).
+    pub fn table_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = Table::ALL.iter().map(|t| t.name().to_string()).collect();
+        v.push("manifest".into());
+        v.push("manifest_tables".into());
+        if self.traces.len() == 1 {
+            v
+        } else {
+            self.traces
+                .iter()
+                .flat_map(|(n, _)| v.iter().map(move |t| format!("{n}.{t}")))
+                .collect()
+        }
+    }
+
+    /// `.schema TABLE`: each column with its type (as DuckDB names it) and
+    /// whether it can be null.
+    pub fn describe(&self, table: &str) -> Result<QueryResult, String> {
+        let ok = table
+            .split('.')
+            .all(|p| p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        if !ok {
+            return Err(format!("{table:?} is not a table name"));
+        }
+        let r = self.query(&format!("SELECT * FROM {table} LIMIT 0"))?;
+        let f = r.schema.fields();
+        let names: Vec<&str> = f.iter().map(|f| f.name().as_str()).collect();
+        let types: Vec<String> = f.iter().map(|f| render::type_name(f.data_type())).collect();
+        let nulls: Vec<&str> = f
+            .iter()
+            .map(|f| if f.is_nullable() { "YES" } else { "NO" })
+            .collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("column_name", DataType::Utf8, false),
+            Field::new("column_type", DataType::Utf8, false),
+            Field::new("null", DataType::Utf8, false),
+        ]));
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(names)),
+            Arc::new(StringArray::from(types)),
+            Arc::new(StringArray::from(nulls)),
+        ];
+        let b = RecordBatch::try_new(schema.clone(), cols).map_err(|e| e.to_string())?;
+        Ok(QueryResult {
+            schema,
+            batches: vec![b],
+        })
+    }
+
+    /// Runs one statement to completion (all cores).
+    pub fn query(&self, sql: &str) -> Result<QueryResult, String> {
+        self.rt.block_on(async {
+            let df = self.ctx.sql(sql).await.map_err(|e| self.explain(&e))?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let batches = df.collect().await.map_err(|e| self.explain(&e))?;
+            Ok(QueryResult { schema, batches })
+        })
+    }
+
+    /// One clear line for an error; unknown tables list what exists.
+    fn explain(&self, e: &DataFusionError) -> String {
+        let msg = clean_error(e);
+        if let Some(rest) = msg.strip_prefix("table '") {
+            if let Some(name) = rest.split('\'').next() {
+                let short = name.strip_prefix("datafusion.public.").unwrap_or(name);
+                let short = short.strip_prefix("datafusion.").unwrap_or(short);
+                return format!(
+                    "unknown table {short} (tables: {})",
+                    self.table_names().join(", ")
+                );
+            }
+        }
+        msg
+    }
+}
+
+/// DataFusion's error without its layers of wrapping.
+pub fn clean_error(e: &DataFusionError) -> String {
+    let root = e.find_root();
+    let s = match root {
+        DataFusionError::SQL(p, _) => {
+            let t = p.to_string();
+            let t = t
+                .strip_prefix("sql parser error: ")
+                .unwrap_or(&t)
+                .to_string();
+            format!("syntax error: {t}")
+        }
+        DataFusionError::Plan(m) => m.clone(),
+        DataFusionError::Execution(m) => m.clone(),
+        DataFusionError::NotImplemented(m) => format!("not supported: {m}"),
+        DataFusionError::SchemaError(se, _) => se.to_string(),
+        other => other.to_string(),
+    };
+    s.lines().next().unwrap_or("").trim().to_string()
+}
+
+/// `manifest` (one row of trace facts) and `manifest_tables` (one row per
+/// table: events, losses, files, bytes).
+fn manifest_tables(t: &Trace) -> (RecordBatch, RecordBatch) {
+    let m = &t.manifest;
+    let s = |v: &str| Arc::new(StringArray::from(vec![v.to_string()])) as ArrayRef;
+    let i = |v: Option<i64>| Arc::new(Int64Array::from(vec![v])) as ArrayRef;
+    let dur = m.end_ns.map(|e| (e - m.start_ns) as f64 / 1e9);
+    let fields = vec![
+        Field::new("dir", DataType::Utf8, false),
+        Field::new("state", DataType::Utf8, false),
+        Field::new("host", DataType::Utf8, false),
+        Field::new("kernel", DataType::Utf8, false),
+        Field::new("arch", DataType::Utf8, false),
+        Field::new("recorder_version", DataType::Utf8, false),
+        Field::new("command_line", DataType::Utf8, false),
+        Field::new("traced_command", DataType::Utf8, true),
+        Field::new("clock", DataType::Utf8, false),
+        Field::new("wall_clock_offset_ns", DataType::Int64, false),
+        Field::new("start_ns", DataType::Int64, false),
+        Field::new("end_ns", DataType::Int64, true),
+        Field::new("duration_s", DataType::Float64, true),
+        Field::new("sample_hz", DataType::Int64, true),
+        Field::new("format_version", DataType::Int64, false),
+    ];
+    let cols: Vec<ArrayRef> = vec![
+        s(&t.dir.display().to_string()),
+        s(&m.state),
+        s(&m.host),
+        s(&m.kernel),
+        s(&m.arch),
+        s(&m.recorder_version),
+        s(&m.command_line.join(" ")),
+        Arc::new(StringArray::from(vec![m.filters.command.clone()])),
+        s(&m.clock),
+        i(Some(m.wall_clock_offset_ns)),
+        i(Some(m.start_ns)),
+        i(m.end_ns),
+        Arc::new(Float64Array::from(vec![dur])),
+        i(m.sample_hz.map(|h| h as i64)),
+        i(Some(m.format_version as i64)),
+    ];
+    let manifest = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+        .expect("manifest columns match their fields");
+
+    let names: Vec<&str> = m.tables.keys().map(String::as_str).collect();
+    let stat = |f: &dyn Fn(&retap_schema::manifest::TableStats) -> u64| {
+        Arc::new(UInt64Array::from(
+            m.tables.values().map(f).collect::<Vec<u64>>(),
+        )) as ArrayRef
+    };
+    let tfields = vec![
+        Field::new("table_name", DataType::Utf8, false),
+        Field::new("events", DataType::UInt64, false),
+        Field::new("dropped", DataType::UInt64, false),
+        Field::new("unpaired", DataType::UInt64, false),
+        Field::new("files", DataType::UInt64, false),
+        Field::new("bytes", DataType::UInt64, false),
+    ];
+    let tcols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(names)),
+        stat(&|s| s.events),
+        stat(&|s| s.dropped),
+        stat(&|s| s.unpaired),
+        stat(&|s| s.files.len() as u64),
+        stat(&|s| s.files.iter().map(|f| f.bytes).sum()),
+    ];
+    let tables = RecordBatch::try_new(Arc::new(Schema::new(tfields)), tcols)
+        .expect("manifest_tables columns match their fields");
+    (manifest, tables)
+}
