@@ -5,6 +5,11 @@
 //!   retap-workload calls [--sync N] [--write N --write-base L] [--udp M --udp-base S]
 //!                        [--sleep-ms MS] [--fork-exit CODE]
 //!   retap-workload loop getppid N      tight loop, for cost measurements
+//!   retap-workload service [--requests N] [--reads R] [--sleep-us U] [--file F]
+//!                                      a request loop (R preads of F, one
+//!                                      write to /dev/null, a U µs sleep per
+//!                                      request) whose variants are the known
+//!                                      changes `retap diff` must find
 //!
 //! `calls` prints what it did as `key=value` lines on stdout (pids of forked
 //! children, the UDP port) so tests can match the trace against it.
@@ -28,6 +33,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("calls") => calls(&args),
+        Some("service") => service(&args),
         Some("loop") => {
             let n = args
                 .get(3)
@@ -44,7 +50,7 @@ fn main() {
             }
         }
         _ => {
-            eprintln!("usage: retap-workload calls [...] | loop getppid N");
+            eprintln!("usage: retap-workload calls [...] | loop getppid N | service [...]");
             std::process::exit(2)
         }
     }
@@ -138,5 +144,50 @@ fn calls(args: &[String]) {
         }
         out.push_str(&format!("pid={}\n", libc::getpid()));
         libc::write(1, out.as_ptr() as *const libc::c_void, out.len());
+    }
+}
+
+fn service(args: &[String]) {
+    let requests = arg_after(args, "--requests").unwrap_or(200);
+    let reads = arg_after(args, "--reads").unwrap_or(5);
+    let sleep_us = arg_after(args, "--sleep-us").unwrap_or(1000);
+    let file = args
+        .iter()
+        .position(|a| a == "--file")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| "/proc/self/exe".into());
+    let path = CString::new(file).unwrap_or_else(|_| fail("--file has a NUL byte"));
+    let mut buf = vec![0u8; 4096];
+    // SAFETY (whole block): plain libc calls on buffers and fds we own.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
+        if fd < 0 {
+            fail("open --file");
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+        if null < 0 {
+            fail("open /dev/null");
+        }
+        let ts = libc::timespec {
+            tv_sec: (sleep_us / 1_000_000) as libc::time_t,
+            tv_nsec: ((sleep_us % 1_000_000) * 1000) as libc::c_long,
+        };
+        for r in 0..requests {
+            for i in 0..reads {
+                let off = ((r * reads + i) % 16) as libc::off_t * 4096;
+                if libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), off) < 0 {
+                    fail("pread");
+                }
+            }
+            if libc::write(null, buf.as_ptr().cast(), 512) != 512 {
+                fail("write");
+            }
+            if sleep_us > 0 {
+                libc::nanosleep(&ts, std::ptr::null_mut());
+            }
+        }
+        libc::close(fd);
+        libc::close(null);
     }
 }
