@@ -4,7 +4,8 @@
 # vendored libbpf, bpftool is not needed (vmlinux types are hand-kept in bpf/).
 # bpftrace, perf and DuckDB are the independent peers the tests and benchmarks
 # compare against. systemtap-doc ships stap's example scripts, which the
-# front end's tests parse (stap itself is not installed). Idempotent: does nothing when everything is already there.
+# front end's tests parse (stap itself is not installed). chromium renders
+# retap diff's HTML report in a test. Idempotent: does nothing when everything is already there.
 set -euo pipefail
 need=()
 command -v clang >/dev/null || need+=(clang)
@@ -18,6 +19,8 @@ command -v perf >/dev/null || need+=(linux-perf)
 # the front end's real-world parse test reads them from /usr/share/systemtap.
 [ -d /usr/share/systemtap/examples ] || need+=(systemtap-doc)
 [ -d /usr/share/systemtap/tapset ] || need+=(systemtap-common)
+# Headless Chromium opens retap diff's HTML report in its test.
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: need root to install: ${need[*]}" >&2; exit 1

@@ -37,6 +37,8 @@ enum Cmd {
     Run(RunArgs),
     /// Query traces with SQL: one statement, a file of them, or an interactive shell.
     Sql(SqlArgs),
+    /// Compare two recordings of a workload; exit 1 when something changed.
+    Diff(DiffArgs),
     /// Write a synthetic trace in the real format (for benchmarks and tests).
     Synth {
         /// The new trace directory.
@@ -173,6 +175,137 @@ fn sql(a: SqlArgs) -> ExitCode {
     }
 }
 
+#[derive(clap::Args)]
+#[command(
+    after_help = "A change must be significant (Poisson test on counts, Mann-Whitney U on \
+latency and bytes per call; p < alpha / number of tests) and large (beyond --threshold, and for \
+latency beyond --min-latency at p50 or p90). Exit status: 0 no change, 1 change, 2 error."
+)]
+struct DiffArgs {
+    /// The baseline trace.
+    base: PathBuf,
+    /// The trace to compare with it.
+    new: PathBuf,
+    /// Key columns, comma-separated (any column of --table).
+    #[arg(long, value_delimiter = ',', default_value = "execname,syscall")]
+    by: Vec<String>,
+    /// Table to compare: syscalls, net, block, processes, samples.
+    #[arg(long, default_value = "syscalls")]
+    table: String,
+    /// What may be called a change: count, rate (count per second), latency, bytes, all.
+    #[arg(long, value_delimiter = ',', default_value = "all")]
+    metric: Vec<String>,
+    /// table (for people) or json (for machines).
+    #[arg(long, default_value = "table")]
+    format: String,
+    /// Also write a self-contained HTML report with charts.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Smallest relative change reported: 0.25 means x1.25 up or x0.8 down.
+    #[arg(long, default_value_t = 0.25)]
+    threshold: f64,
+    /// False-alarm rate over the whole comparison (split over every test).
+    #[arg(long, default_value_t = 0.001)]
+    alpha: f64,
+    /// Latency changes smaller than this are noise (ns, us, ms, s).
+    #[arg(long, default_value = "20us")]
+    min_latency: String,
+    /// Compare totals (total) or per-second rates (duration); default:
+    /// totals when both traces recorded one command (-c), else rates.
+    #[arg(long)]
+    normalize: Option<String>,
+    /// Run this stap script over both traces and compare its globals key by key.
+    #[arg(long, value_name = "SCRIPT")]
+    script: Option<PathBuf>,
+    /// With --script: the smallest change of a statistic's mean that counts, in the script's units.
+    #[arg(long, default_value_t = 0.0)]
+    min_mean_change: f64,
+    /// List every key, not only the changed ones.
+    #[arg(long)]
+    all: bool,
+}
+
+fn diff(a: DiffArgs) -> ExitCode {
+    use retap_analyzer::diff;
+    use std::io::IsTerminal;
+    let fail = |m: String| {
+        eprintln!("retap diff: {m}");
+        ExitCode::from(2)
+    };
+    let table = match retap_schema::Table::from_name(&a.table) {
+        Some(t) => t,
+        None => return fail(format!("unknown table {:?}", a.table)),
+    };
+    let mut o = diff::DiffOptions {
+        table,
+        by: a.by.clone(),
+        ..Default::default()
+    };
+    let mut metrics = vec![];
+    for m in &a.metric {
+        match m.as_str() {
+            "all" => metrics.extend(["count", "latency", "bytes"]),
+            "count" | "latency" | "bytes" => metrics.push(m.as_str()),
+            "rate" => {
+                metrics.push("count");
+                o.normalize = Some(diff::Normalize::Duration);
+            }
+            _ => return fail(format!("--metric {m}: count, rate, latency, bytes or all")),
+        }
+    }
+    o.metrics = metrics.into_iter().map(String::from).collect();
+    match a.normalize.as_deref() {
+        None => {}
+        Some("total") => o.normalize = Some(diff::Normalize::Total),
+        Some("duration") => o.normalize = Some(diff::Normalize::Duration),
+        Some(x) => return fail(format!("--normalize {x}: total or duration")),
+    }
+    if !(a.threshold >= 0.0 && a.alpha > 0.0 && a.alpha < 1.0) {
+        return fail("--threshold must be >= 0 and --alpha in (0, 1)".into());
+    }
+    o.threshold = a.threshold;
+    o.min_mean_change = a.min_mean_change;
+    o.alpha = a.alpha;
+    o.min_latency_ns = match diff::parse_duration_ns(&a.min_latency) {
+        Some(v) => v,
+        None => {
+            return fail(format!(
+                "--min-latency {}: e.g. 20us, 1ms, 0",
+                a.min_latency
+            ))
+        }
+    };
+    if a.format != "table" && a.format != "json" {
+        return fail(format!("--format {}: table or json", a.format));
+    }
+    o.progress = std::io::stderr().is_terminal();
+    let result = match &a.script {
+        Some(s) => diff::script::diff_script(s, &a.base, &a.new, &o),
+        None => diff::collect(&a.base, &a.new, &o).map(|c| diff::compare(c, &o)),
+    };
+    let d = match result {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let text = if a.format == "json" {
+        serde_json::to_string_pretty(&diff::report::to_json(&d)).expect("json") + "\n"
+    } else {
+        diff::report::to_text(&d, a.all)
+    };
+    // A closed pipe (| head) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+    if let Some(h) = &a.html {
+        if let Err(e) = std::fs::write(h, diff::html::render(&d)) {
+            return fail(format!("{}: {e}", h.display()));
+        }
+    }
+    if d.changed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn recorder_binary() -> PathBuf {
     let beside = std::env::current_exe()
         .ok()
@@ -199,6 +332,7 @@ fn main() -> ExitCode {
         }
         Cmd::Run(a) => run(a),
         Cmd::Sql(a) => sql(a),
+        Cmd::Diff(a) => diff(a),
         Cmd::Synth {
             output,
             events,
@@ -268,6 +402,8 @@ fn run(a: RunArgs) -> ExitCode {
         verbose: a.verbose,
         seed: a.seed,
         interpret_only: a.interpret_only,
+        snapshot: false,
+        quiet: false,
     };
     match run(&req) {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::runtime::interp::GlobalSnapshot;
 use crate::runtime::{Limits, RunOptions};
 use crate::stap::elaborate::{elaborate, ElabOptions};
 use crate::stap::{self, source::render_all, PpEnv};
@@ -40,6 +41,10 @@ pub struct RunRequest {
     pub seed: u64,
     /// Run every probe in the interpreter (no plans): the reference.
     pub interpret_only: bool,
+    /// Keep the globals before `end` (retap diff --script).
+    pub snapshot: bool,
+    /// Discard the script's output (with no `output` file).
+    pub quiet: bool,
 }
 
 /// What went wrong, already rendered for the user (stderr) and the exit code.
@@ -58,6 +63,12 @@ impl RunFailure {
 }
 
 pub fn run(req: &RunRequest) -> Result<(), RunFailure> {
+    run_keeping_globals(req).map(|_| ())
+}
+
+/// `run`, returning the globals as they stood before `end` when
+/// `req.snapshot` is set (what `retap diff --script` compares).
+pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunFailure> {
     let (name, text) = match (&req.script_text, &req.script_path) {
         (Some(t), _) => ("<input>".to_string(), t.clone()),
         (None, Some(p)) => {
@@ -97,7 +108,7 @@ pub fn run(req: &RunRequest) -> Result<(), RunFailure> {
     }
     if req.last_pass == 1 {
         let out = stap::printer::print_script(&parsed.script);
-        return write_output(req, &out);
+        return write_output(req, &out).map(|_| vec![]);
     }
     let t1 = Instant::now();
     let signatures = trace.as_ref().and_then(|t| load_signatures(&t.dir));
@@ -128,7 +139,7 @@ pub fn run(req: &RunRequest) -> Result<(), RunFailure> {
     }
     if req.last_pass == 2 {
         let out = stap::elaborate::pretty::render(&program, &parsed.script);
-        return write_output(req, &out);
+        return write_output(req, &out).map(|_| vec![]);
     }
     // Passes 3 and 4: what becomes DataFusion plans.
     let t3 = Instant::now();
@@ -203,7 +214,7 @@ pub fn run(req: &RunRequest) -> Result<(), RunFailure> {
                 ));
             }
         }
-        return write_output(req, &out);
+        return write_output(req, &out).map(|_| vec![]);
     }
     let mut preload = None;
     let mut skip = std::collections::BTreeSet::new();
@@ -235,6 +246,7 @@ pub fn run(req: &RunRequest) -> Result<(), RunFailure> {
         Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(
             |e| RunFailure::new(format!("retap: cannot create {}: {e}", p.display())),
         )?)),
+        None if req.quiet => Box::new(std::io::sink()),
         None => Box::new(std::io::stdout().lock()),
     };
     let t5 = Instant::now();
@@ -243,6 +255,7 @@ pub fn run(req: &RunRequest) -> Result<(), RunFailure> {
         seed: req.seed,
         skip,
         preload,
+        snapshot: req.snapshot,
     };
     let outcome = crate::runtime::run(&program, &parsed.map, trace.as_ref(), &opts, sink)
         .map_err(|e| RunFailure::new(format!("retap: {e}")))?;
@@ -271,7 +284,7 @@ pub fn run(req: &RunRequest) -> Result<(), RunFailure> {
             code: 1,
         });
     }
-    Ok(())
+    Ok(outcome.globals)
 }
 
 fn write_output(req: &RunRequest, text: &str) -> Result<(), RunFailure> {

@@ -41,6 +41,7 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
                 seed: 1,
                 skip,
                 preload,
+                snapshot: false,
             };
             runtime::run(&prog, &p.map, Some(trace), &opts, sink).unwrap()
         };

@@ -597,3 +597,55 @@ fn samples_carry_stacks_and_the_symbol_sources_are_saved() {
         .unwrap()
         .contains("retap-workload"));
 }
+
+/// Fresh recordings of the same request loop: five unchanged runs, one
+/// with twice the reads, one with 1 ms added to each sleep. `retap diff`
+/// (its library, at default settings) must find nothing among the five and
+/// exactly the injected change in each variant.
+#[test]
+fn diff_finds_exactly_the_injected_change_in_fresh_recordings() {
+    need_root!();
+    use retap_analyzer::diff::{collect, compare, DiffOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, extra: &str| -> PathBuf {
+        let dir = tmp.path().join(name);
+        let cmd = format!("{WORKLOAD} service --requests 300 --file {WORKLOAD} {extra}");
+        record(&dir, &["--events", "syscalls,processes", "-c", &cmd]);
+        dir
+    };
+    let bases: Vec<PathBuf> = (1..=5).map(|i| run(&format!("base-{i}"), "")).collect();
+    let reads = run("reads2x", "--reads 10");
+    let slow = run("slow", "--sleep-us 2000");
+    let o = DiffOptions::default();
+    let changes = |a: &Path, b: &Path| -> Vec<(String, &'static str)> {
+        let d = compare(collect(a, b, &o).unwrap(), &o);
+        d.keys
+            .iter()
+            .flat_map(|k| {
+                k.verdicts
+                    .iter()
+                    .filter(|v| v.changed)
+                    .map(|v| (k.key.join(" "), v.metric))
+            })
+            .collect()
+    };
+    for i in 0..bases.len() {
+        for j in i + 1..bases.len() {
+            assert_eq!(
+                changes(&bases[i], &bases[j]),
+                vec![],
+                "base-{} vs base-{}",
+                i + 1,
+                j + 1
+            );
+        }
+    }
+    assert_eq!(
+        changes(&bases[0], &reads),
+        vec![("retap-workload pread64".to_string(), "count")]
+    );
+    assert_eq!(
+        changes(&bases[0], &slow),
+        vec![("retap-workload clock_nanosleep".to_string(), "latency")]
+    );
+}

@@ -25,6 +25,20 @@ use super::value::{truncate, Value};
 pub type Key = SmallVec<[Value; 2]>;
 pub type Map<V> = IndexMap<Box<[Value]>, V, FxBuildHasher>;
 
+/// A global's elements by key text ("" for a scalar).
+#[derive(Clone, Debug)]
+pub struct GlobalSnapshot {
+    pub name: String,
+    pub rows: Vec<(String, SnapValue)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SnapValue {
+    Int(i64),
+    Str(String),
+    Stat { count: i64, sum: i64, variance: i64 },
+}
+
 pub enum Slot {
     Scalar(Value),
     Stat(Stat),
@@ -1161,6 +1175,35 @@ impl<'p> Interp<'p> {
     }
 
     /// Prints globals that were written and never read, as stap does at exit.
+    /// Every global as it stands (for `retap diff --script`): arrays by
+    /// key text, statistics with count, sum and variance.
+    pub fn snapshot(&self) -> Vec<GlobalSnapshot> {
+        let mut out = vec![];
+        for (gi, g) in self.prog.globals.iter().enumerate() {
+            let shift = self.shapes[gi].shift;
+            let stat = |s: &Stat| SnapValue::Stat {
+                count: s.count,
+                sum: s.sum,
+                variance: if s.count > 1 { s.variance(shift) } else { 0 },
+            };
+            let val = |v: &Value| match v {
+                Value::Int(n) => SnapValue::Int(*n),
+                Value::Str(s) => SnapValue::Str(s.to_string()),
+            };
+            let rows: Vec<(String, SnapValue)> = match &self.globals[gi] {
+                Slot::Scalar(v) => vec![(String::new(), val(v))],
+                Slot::Stat(s) => vec![(String::new(), stat(s))],
+                Slot::Arr(m) => m.iter().map(|(k, v)| (key_text(k), val(v))).collect(),
+                Slot::StatArr(m) => m.iter().map(|(k, s)| (key_text(k), stat(s))).collect(),
+            };
+            out.push(GlobalSnapshot {
+                name: g.name.clone(),
+                rows,
+            });
+        }
+        out
+    }
+
     pub fn print_unread_globals(&mut self) {
         for (gi, g) in self.prog.globals.iter().enumerate() {
             if !g.written || g.read || g.ty == Ty::Unknown {

@@ -43,6 +43,8 @@ pub struct RunOptions {
     pub skip: std::collections::BTreeSet<usize>,
     /// Those plans' results, loaded after `begin`.
     pub preload: Option<crate::plan::Loaded>,
+    /// Keep the globals as they stand before `end` (retap diff --script).
+    pub snapshot: bool,
 }
 
 /// What a run did, for `-v` and the exit status.
@@ -55,6 +57,8 @@ pub struct Outcome {
     pub warnings: Vec<String>,
     /// The script's stderr: warn() lines and runtime errors, in order.
     pub stderr: Vec<String>,
+    /// With `RunOptions::snapshot`: the globals before `end` ran.
+    pub globals: Vec<interp::GlobalSnapshot>,
 }
 
 /// Columns an IR expression reads, per context variable and builtin.
@@ -678,6 +682,9 @@ pub fn run<'p>(
         }
     }
     it.ctx.batch = None;
+    if opts.snapshot {
+        outcome.globals = it.snapshot();
+    }
     it.ctx.time = if it.exit_requested || end == i64::MAX {
         last_time
     } else {
