@@ -1,21 +1,21 @@
 //! The statistics `retap diff` decides with. Latencies and sizes are kept
-//! as log-linear histograms (128 sub-buckets per power of two: values are
-//! within 0.8% of their bucket's midpoint), so memory stays bounded however
+//! as log-linear histograms (32 sub-buckets per power of two: values are
+//! within 1.6% of their bucket's midpoint), so memory stays bounded however
 //! long the recordings are, and Mann–Whitney's U is computed exactly on the
 //! bucketed values (ties within a bucket are ties).
 
 use std::collections::BTreeMap;
 
 /// Values below this are their own bucket.
-const EXACT: i64 = 128;
-const SUB_BITS: u32 = 7;
+const EXACT: i64 = 32;
+const SUB_BITS: u32 = 5;
 
 /// The bucket of a non-negative value (negative values count as 0).
 pub fn bucket(v: i64) -> i64 {
     if v < EXACT {
         return v.max(0);
     }
-    let e = 63 - v.leading_zeros(); // floor(log2 v) >= 7
+    let e = 63 - v.leading_zeros(); // floor(log2 v) >= SUB_BITS
     let shift = e - SUB_BITS;
     let sub = (v >> shift) & (EXACT - 1);
     EXACT + (shift as i64) * EXACT + sub
@@ -32,7 +32,7 @@ pub fn bucket_range(b: i64) -> (i64, i64) {
     (lo, 1i64 << shift)
 }
 
-/// The value a bucket stands for: exact below 128, else its midpoint.
+/// The value a bucket stands for: exact below 32, else its midpoint.
 pub fn bucket_value(b: i64) -> f64 {
     let (lo, w) = bucket_range(b);
     if w == 1 {
@@ -228,7 +228,7 @@ mod tests {
         ] {
             let (lo, w) = bucket_range(bucket(v));
             assert!(lo <= v && (v - lo) < w, "{v}: {lo} {w}");
-            assert!((w as f64) / (lo as f64).max(1.0) <= 1.0 / 128.0 + 1e-12 || w == 1);
+            assert!((w as f64) / (lo as f64).max(1.0) <= 1.0 / 32.0 + 1e-12 || w == 1);
         }
         assert!(bucket(1000) < bucket(1001) || bucket(1000) == bucket(1001));
         assert!(bucket(255) < bucket(256));
