@@ -332,3 +332,40 @@ fn bad_arguments_are_clear_errors_with_exit_status_2() {
         assert!(err.starts_with(want), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn keys_that_appear_or_vanish_are_listed() {
+    let (code, out, _) = retap(&[
+        "diff",
+        "datasets/mixed",
+        "datasets/make-libbpf",
+        "--by",
+        "execname",
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.contains("  appeared: cc1 ("), "{out}");
+    assert!(out.contains("  vanished: python3 (24370)"), "{out}");
+    let (_, v) = diff_json(
+        "datasets/mixed",
+        "datasets/make-libbpf",
+        &["--by", "execname"],
+    );
+    assert!(v["appeared"].as_array().unwrap().iter().any(|k| k == "cc1"));
+    assert!(v["vanished"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k == "syslogd"));
+    // Devices: block requests by device and kind.
+    let (_, v) = diff_json(
+        "datasets/disk",
+        "datasets/mixed",
+        &["--table", "block", "--by", "devname,rwbs"],
+    );
+    assert_eq!(v["table"], "block");
+    assert!(v["vanished"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k == "vda RS"));
+}

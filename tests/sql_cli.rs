@@ -322,3 +322,57 @@ fn several_traces_are_schemas_and_outputs_round_trip() {
     ]);
     assert_eq!(out.lines().count(), 39413 + 5);
 }
+
+/// The interactive shell on a real terminal (a pty from Python's pty
+/// module): prompts, a statement over two lines, an error that leaves the
+/// session alive, .timer, Ctrl-D, and the history file.
+#[test]
+fn the_interactive_shell_on_a_terminal() {
+    let driver = r#"
+import os, pty, sys, time, select
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "sql", "datasets/mixed"])
+out = b""
+def drain(t):
+    global out
+    end = time.time() + t
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.05)
+        if r:
+            try:
+                out += os.read(fd, 65536)
+            except OSError:
+                return
+for line in [b"SELECT count(*)\r", b"  FROM net;\r", b"SELECT nope;\r", b".timer on\r", b"SELECT 41 + 1 AS answer;\r", b"\x04"]:
+    drain(1.0)
+    os.write(fd, line)
+drain(3)
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.stdout.write("\nEXIT %d\n" % os.waitstatus_to_exitcode(status))
+"#;
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new("python3")
+        .args(["-c", driver, env!("CARGO_BIN_EXE_retap")])
+        .env("HOME", home.path())
+        .current_dir(root())
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("retap sql over mixed"), "{text}");
+    assert!(
+        text.contains("retap> ") && text.contains("   ...> "),
+        "{text}"
+    );
+    assert!(text.contains("│    17224 │"), "{text}");
+    assert!(text.contains("Error: No field named nope."), "{text}");
+    assert!(
+        text.contains("│     42 │") && text.contains("Run Time (s): real "),
+        "{text}"
+    );
+    // One statement failed: the exit status says so, as in non-interactive use.
+    assert!(text.trim_end().ends_with("EXIT 1"), "{text}");
+    let history = std::fs::read_to_string(home.path().join(".retap_history")).unwrap();
+    assert!(history.contains("SELECT 41 + 1 AS answer;"), "{history}");
+}

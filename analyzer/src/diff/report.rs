@@ -124,6 +124,8 @@ pub fn to_json(d: &Diff) -> Value {
             "vanished": d.keys.iter().filter(|k| k.status() == "vanished").count(),
         },
         "changes": changes,
+        "appeared": keys.iter().filter(|k| k.status() == "appeared").map(|k| k.key.join(" ")).collect::<Vec<_>>(),
+        "vanished": keys.iter().filter(|k| k.status() == "vanished").map(|k| k.key.join(" ")).collect::<Vec<_>>(),
         "keys": keys.iter().map(|k| key_json(d, k)).collect::<Vec<_>>(),
     })
 }
@@ -182,6 +184,20 @@ pub fn to_text(d: &Diff, all: bool) -> String {
     }
     if shown == 0 {
         s += "  no change\n";
+    }
+    // Keys seen on one side only, whether or not they are significant.
+    for (status, side_new) in [("appeared", true), ("vanished", false)] {
+        let list: Vec<String> = keys
+            .iter()
+            .filter(|k| k.status() == status)
+            .map(|k| {
+                let n = if side_new { k.new.count } else { k.base.count };
+                format!("{} ({n})", k.key.join(" "))
+            })
+            .collect();
+        if !list.is_empty() {
+            s += &format!("  {status}: {}\n", list.join(", "));
+        }
     }
     let changed = d.keys.iter().filter(|k| k.changed()).count();
     s += &format!(
