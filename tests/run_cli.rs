@@ -319,3 +319,30 @@ fn timer_profile_runs_on_recorded_samples() {
     .unwrap();
     assert_eq!(total, m["tables"]["samples"]["events"].as_i64().unwrap());
 }
+
+/// The running-maximum idiom compiles to a plan (max over the rows that
+/// would assign) and prints what the interpreter prints.
+#[test]
+fn a_running_maximum_compiles_and_matches_the_interpreter() {
+    let s = "global m, n probe syscall.*.return { if (execname() != \"bash\") { \
+             if (gettimeofday_us() - @entry(gettimeofday_us()) > m[name]) m[name] = gettimeofday_us() - @entry(gettimeofday_us()) } \
+             if (n < retval) n = retval } \
+             probe end { foreach (k in m- limit 5) printf(\"%s %d\\n\", k, m[k]); printf(\"n=%d\\n\", n) }";
+    let (code, plans, err) = retap(&["run", "-v", "-e", s, "--trace", "datasets/mixed"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("syscall.*.return: compiled to a DataFusion plan"),
+        "{err}"
+    );
+    let (code, interp, err) = retap(&[
+        "run",
+        "--interpret-only",
+        "-e",
+        s,
+        "--trace",
+        "datasets/mixed",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(plans, interp);
+    assert_eq!(plans.lines().count(), 6, "{plans}");
+}

@@ -86,7 +86,8 @@ impl Rng {
 }
 
 /// One random aggregate script: a probe updating a global (keys, guard,
-/// ++ / += / <<<), and an end probe printing it in a random way.
+/// ++ / += / <<< / running maximum), and an end probe printing it in a
+/// random way.
 fn gen_script(r: &mut Rng) -> String {
     let net = r.chance(30);
     let (point, ret) = if net {
@@ -148,12 +149,18 @@ fn gen_script(r: &mut Rng) -> String {
     } else {
         format!("[{}]", keys.join(", "))
     };
-    let kind = r.next() % 3;
+    let kind = r.next() % 4;
     let value = r.pick(&values);
     let update = match kind {
         0 => format!("a{idx}{}", r.pick(&["++", "--"])),
         1 => format!("a{idx} {} {value}", r.pick(&["+=", "-="])),
-        _ => format!("a{idx} <<< {value}"),
+        2 => format!("a{idx} <<< {value}"),
+        // the running-maximum idiom, in its spellings
+        _ => match r.next() % 3 {
+            0 => format!("if ({value} > a{idx}) a{idx} = {value}"),
+            1 => format!("if (a{idx} < {value}) {{ a{idx} = {value} }}"),
+            _ => format!("if ({value} >= a{idx}) a{idx} = {value}"),
+        },
     };
     let body = match guard {
         Some(g) => format!("if ({g}) {{ {update} }}"),

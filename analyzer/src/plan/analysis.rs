@@ -16,6 +16,10 @@ pub enum UpdateKind {
     Sum(i64, X),
     /// `s[k] <<< e`
     Stat(X),
+    /// `if (e > a[k]) a[k] = e` (strict) or `if (e >= a[k]) a[k] = e`: a
+    /// running maximum. Missing elements read 0, so only rows with e > 0
+    /// (e >= 0) ever assign, and the result is their max.
+    Max(X, bool),
 }
 
 /// One commutative update of a global under guards, in one probe point.
@@ -58,6 +62,10 @@ fn updates_of(
         }
         S::Nop => Ok(()),
         S::If(c, t, None) => {
+            if let Some((g, keys, v, strict)) = max_update(c, t) {
+                out.push((guards.clone(), g, keys, UpdateKind::Max(v, strict)));
+                return Ok(());
+            }
             guards.push(c.clone());
             let r = updates_of(t, guards, out);
             guards.pop();
@@ -98,6 +106,61 @@ fn updates_of(
             Ok(())
         }
         _ => Err("a statement that is not a commutative update (++, +=, <<<)".into()),
+    }
+}
+
+/// Recognises `if (e > g[k]) g[k] = e` (also `>=`, and written as
+/// `g[k] < e`): the running-maximum idiom of stap scripts.
+fn max_update(c: &X, t: &S) -> Option<(u32, Vec<X>, X, bool)> {
+    let (e, target, strict) = match c {
+        X::Cmp(CmpOp::Gt, false, a, b) => (a, b, true),
+        X::Cmp(CmpOp::Ge, false, a, b) => (a, b, false),
+        X::Cmp(CmpOp::Lt, false, a, b) => (b, a, true),
+        X::Cmp(CmpOp::Le, false, a, b) => (b, a, false),
+        _ => return None,
+    };
+    let (g, keys) = match &**target {
+        X::Global(g) => (*g, vec![]),
+        X::Elem(g, k) => (*g, k.clone()),
+        _ => return None,
+    };
+    let body = match t {
+        S::Expr(x) => x,
+        S::Block(v) if v.len() == 1 => match &v[0] {
+            S::Expr(x) => x,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let X::Assign(lv, None, v, _) = body else {
+        return None;
+    };
+    let (lg, lk): (u32, &[X]) = match lv {
+        LValue::Global(g) => (*g, &[]),
+        LValue::Elem(g, k) => (*g, k),
+        LValue::Local(_) => return None,
+    };
+    let ok = lg == g
+        && lk.len() == keys.len()
+        && lk.iter().zip(&keys).all(|(a, b)| same(a, b))
+        && same(v, e);
+    ok.then(|| (g, keys, (**e).clone(), strict))
+}
+
+/// Structural equality of pure expressions, ignoring source spans; any
+/// form not listed (calls to user functions, assignments…) is unequal.
+fn same(a: &X, b: &X) -> bool {
+    let all = |x: &[X], y: &[X]| x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q));
+    match (a, b) {
+        (X::Num(x), X::Num(y)) => x == y,
+        (X::Str(x), X::Str(y)) => x == y,
+        (X::Ctx(x), X::Ctx(y)) => x == y,
+        (X::Call(f, xa, _), X::Call(g, ya, _)) => f == g && all(xa, ya),
+        (X::Unary(o, x), X::Unary(p, y)) => o == p && same(x, y),
+        (X::Arith(o, x1, x2, _), X::Arith(p, y1, y2, _)) => o == p && same(x1, y1) && same(x2, y2),
+        (X::Concat(x1, x2), X::Concat(y1, y2)) => same(x1, y1) && same(x2, y2),
+        (X::Entry(x), X::Entry(y)) => same(x, y),
+        _ => false,
     }
 }
 
@@ -350,7 +413,9 @@ pub fn analyse(prog: &Program) -> Compiled {
                 for (guards, g, keys, kind) in &found {
                     for e in guards.iter().chain(keys.iter()).chain(match kind {
                         UpdateKind::Count(_) => None,
-                        UpdateKind::Sum(_, v) | UpdateKind::Stat(v) => Some(v),
+                        UpdateKind::Sum(_, v) | UpdateKind::Stat(v) | UpdateKind::Max(v, _) => {
+                            Some(v)
+                        }
                     }) {
                         translate::check(e, pt.family)?;
                     }
@@ -392,6 +457,20 @@ pub fn analyse(prog: &Program) -> Compiled {
             bad.insert(gi as u32);
         }
     }
+    // A running maximum merges by max, everything else by addition: a
+    // global updated both ways stays in the interpreter.
+    let mut kinds: std::collections::HashMap<u32, (bool, bool)> = Default::default();
+    for (_, ups) in &candidates {
+        for u in ups {
+            let e = kinds.entry(u.global).or_default();
+            if matches!(u.kind, UpdateKind::Max(..)) {
+                e.0 = true;
+            } else {
+                e.1 = true;
+            }
+        }
+    }
+    bad.extend(kinds.iter().filter(|(_, (m, o))| *m && *o).map(|(g, _)| *g));
     loop {
         let mut changed = false;
         candidates.retain(|(pi, ups)| {

@@ -30,6 +30,8 @@ use super::translate::Ctx;
 #[derive(Clone, Debug)]
 pub enum Acc {
     Int(i64),
+    /// A running maximum (merged by max, not by addition).
+    Max(i64),
     Stat {
         count: i64,
         sum: i64,
@@ -218,9 +220,23 @@ pub fn build_plans(
             })
             .collect::<Result<_, _>>()?;
         let value = match &u.kind {
-            UpdateKind::Sum(_, v) | UpdateKind::Stat(v) => Some(tctx.expr(v)?.long()),
+            UpdateKind::Sum(_, v) | UpdateKind::Stat(v) | UpdateKind::Max(v, _) => {
+                Some(tctx.expr(v)?.long())
+            }
             UpdateKind::Count(_) => None,
         };
+        // A running maximum starts from the 0 a missing element reads as.
+        if let (UpdateKind::Max(_, strict), Some(v)) = (&u.kind, &value) {
+            let c = if *strict {
+                v.clone().gt(lit(0i64))
+            } else {
+                v.clone().gt_eq(lit(0i64))
+            };
+            filter = Some(match filter {
+                Some(f) => f.and(c),
+                None => c,
+            });
+        }
         let fire = min(tctx.now()).alias("first");
         // With timers, results are grouped by the interval each event
         // falls in: tick k ends at start + k*period, inclusive (rows fire
@@ -244,6 +260,14 @@ pub fn build_plans(
             UpdateKind::Sum(..) => {
                 let v = value.clone().unwrap();
                 specs.push((None, keys.clone(), vec![sum(v).alias("n"), fire]))
+            }
+            UpdateKind::Max(..) => {
+                let v = value.clone().unwrap();
+                specs.push((
+                    None,
+                    keys.clone(),
+                    vec![max(v).alias("n"), count_all().alias("c"), fire],
+                ))
             }
             UpdateKind::Stat(_) => {
                 let v = value.clone().unwrap();
@@ -438,6 +462,19 @@ pub fn execute(
                             .or_insert((Acc::Int(0), i64::MAX));
                         if let Acc::Int(v) = &mut e.0 {
                             *v = v.wrapping_add(ns[r].wrapping_mul(*sign));
+                        }
+                        e.1 = e.1.min(first[r]);
+                    }
+                }
+                (UpdateKind::Max(..), None) => {
+                    let (ns, c, first) = (int_col(b, "n")?, int_col(b, "c")?, int_col(b, "first")?);
+                    for r in 0..n {
+                        *probe_rows.entry(u.probe).or_default() += c[r] as u64;
+                        let e = slot!(r)
+                            .entry(row_key(r))
+                            .or_insert((Acc::Max(i64::MIN), i64::MAX));
+                        if let Acc::Max(v) = &mut e.0 {
+                            *v = (*v).max(ns[r]);
                         }
                         e.1 = e.1.min(first[r]);
                     }

@@ -1142,8 +1142,10 @@ impl<'p> Interp<'p> {
             match &mut self.globals[g] {
                 Slot::Scalar(v) => {
                     for (_, a) in rows {
-                        if let Acc::Int(n) = a {
-                            *v = Value::Int(v.int().wrapping_add(*n));
+                        match a {
+                            Acc::Int(n) => *v = Value::Int(v.int().wrapping_add(*n)),
+                            Acc::Max(n) => *v = Value::Int(v.int().max(*n)),
+                            Acc::Stat { .. } => {}
                         }
                     }
                 }
@@ -1154,11 +1156,21 @@ impl<'p> Interp<'p> {
                 }
                 Slot::Arr(m) => {
                     for (k, a) in rows {
-                        if let Acc::Int(n) = a {
-                            let e = m
-                                .entry(k.clone().into_boxed_slice())
-                                .or_insert(Value::Int(0));
-                            *e = Value::Int(e.int().wrapping_add(*n));
+                        let e = |m: &mut Map<Value>| {
+                            m.entry(k.clone().into_boxed_slice())
+                                .or_insert(Value::Int(0))
+                                .int()
+                        };
+                        match a {
+                            Acc::Int(n) => {
+                                let v = e(m).wrapping_add(*n);
+                                m.insert(k.clone().into_boxed_slice(), Value::Int(v));
+                            }
+                            Acc::Max(n) => {
+                                let v = e(m).max(*n);
+                                m.insert(k.clone().into_boxed_slice(), Value::Int(v));
+                            }
+                            Acc::Stat { .. } => {}
                         }
                     }
                 }
