@@ -9,11 +9,10 @@ peak RSS.
 Usage: python3 benches/diff_bench.py [--sizes 10000000] [--repeat 3]
 Build first: cargo build --release
 """
-import argparse, os, re, subprocess, sys, time
+import argparse, os, subprocess, sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RETAP = os.path.join(ROOT, "target/release/retap")
-CACHE = os.path.join(ROOT, "target/bench-traces")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plan_bench import CACHE, RETAP, timed  # noqa: E402
 BYTES = "'read','write','pread64','pwrite64','readv','writev','preadv','pwritev','preadv2','pwritev2','recvfrom','sendto','recvmsg','sendmsg','sendfile','splice','tee','copy_file_range'"
 SQL = ("select execname, syscall, count(*), sum(case when ret > 0 and syscall in (" + BYTES + ") then ret else 0 end), "
        "quantile_cont(dur_ns, [0.5, 0.9, 0.99]) from '{d}/syscalls/*.parquet' group by all")
@@ -27,19 +26,6 @@ def trace(n, seed):
         subprocess.run([RETAP, "synth", "-o", d, "--events", str(n), "--seed", str(seed),
                         "--seconds", str(max(60, n // 170_000))], check=True)
     return d
-
-
-def timed(cmd, repeat, ok=(0,)):
-    best, rss = None, 0
-    for _ in range(repeat):
-        t = time.perf_counter()
-        p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True)
-        wall = time.perf_counter() - t
-        if p.returncode not in ok:
-            sys.exit(f"{cmd} failed: {p.stderr[-2000:]}")
-        rss = max(rss, int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1)) // 1024)
-        best = wall if best is None else min(best, wall)
-    return best, rss, p.stdout
 
 
 def main():

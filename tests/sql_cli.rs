@@ -4,12 +4,10 @@
 //! after errors.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::{duck, root};
 
 fn retap_in(args: &[&str], stdin: &str) -> (i32, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_retap"))
@@ -42,43 +40,6 @@ fn ok(args: &[&str]) -> String {
     let (code, out, err) = retap(args);
     assert_eq!(code, 0, "retap {args:?}: {err}");
     out
-}
-
-/// Rows of a DuckDB query with the trace's tables as views, fields joined
-/// by '|'; None (with why) when DuckDB is missing.
-fn duck(dataset: &str, sql: &str) -> Option<Vec<String>> {
-    let script = r#"
-import duckdb, os, sys
-d = sys.argv[1]
-con = duckdb.connect()
-for t in os.listdir(d):
-    p = os.path.join(d, t)
-    if os.path.isdir(p) and any(f.endswith('.parquet') for f in os.listdir(p)):
-        con.sql(f"create view {t} as select * from read_parquet('{p}/*.parquet')")
-for row in con.sql(sys.argv[2]).fetchall():
-    print('|'.join('NULL' if v is None else str(v) for v in row))
-"#;
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .arg(root().join("datasets").join(dataset))
-        .arg(sql)
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        if err.contains("No module named 'duckdb'") {
-            eprintln!("SKIP: python3 has no duckdb (scripts/setup.sh installs it)");
-            return None;
-        }
-        panic!("duckdb: {err}");
-    }
-    Some(
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(str::to_string)
-            .collect(),
-    )
 }
 
 /// retap's CSV rows (header dropped), fields joined by '|'.
