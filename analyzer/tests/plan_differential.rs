@@ -162,11 +162,22 @@ fn gen_script(r: &mut Rng) -> String {
             _ => format!("if ({value} >= a{idx}) a{idx} = {value}"),
         },
     };
+    // A second count or sum with the same keys and guard: the two share
+    // one plan (one scan); b is printed automatically at the end.
+    let update = if r.chance(30) {
+        let second = match r.next() % 2 {
+            0 => format!("b{idx}++"),
+            _ => format!("b{idx} += {}", r.pick(&values)),
+        };
+        format!("{update}; {second}")
+    } else {
+        update
+    };
     let body = match guard {
         Some(g) => format!("if ({g}) {{ {update} }}"),
         None => update,
     };
-    let mut s = format!("global a\nprobe {point} {{ {body} }}\n");
+    let mut s = format!("global a, b\nprobe {point} {{ {body} }}\n");
     // Timers over plan results: print and reset, print cumulatively, or
     // report once and exit (Listing 4's shape).
     if r.chance(35) {

@@ -64,8 +64,12 @@ pub struct Loaded {
 }
 
 /// One plan: an update's main aggregate, or one histogram of a statistic.
+/// Counts and sums of one probe point with the same guards and keys share
+/// one plan (one scan, one GROUP BY): `members` are their updates and the
+/// column holding each one's result.
 pub struct Plan {
     pub update: usize,
+    pub members: Vec<(usize, String)>,
     pub hist: Option<(usize, HistSpec)>,
     pub df: DataFrame,
     pub text: String,
@@ -175,7 +179,18 @@ pub fn build_plans(
     let rt = runtime();
     let (ctx, log_udf) = session();
     let wall = trace.manifest.wall_clock_offset_ns;
-    let mut plans = vec![];
+    // Plans not yet built: (members, hist, group, aggs, filter, paths, point text, globals).
+    #[allow(clippy::type_complexity)]
+    let mut pending: Vec<(
+        Vec<(usize, String)>,
+        Option<(usize, HistSpec)>,
+        Vec<Expr>,
+        Vec<Expr>,
+        Option<Expr>,
+        Vec<String>,
+        String,
+        Vec<String>,
+    )> = vec![];
     for (ui, u) in compiled.updates.iter().enumerate() {
         let probe = &prog.probes[u.probe];
         let pt = &probe.points[u.point];
@@ -312,32 +327,72 @@ pub fn build_plans(
                 }
             }
         }
+        let gname = prog.globals[u.global as usize].name.clone();
         for (hist, group, aggs) in specs {
-            let df = rt
-                .block_on(ctx.read_parquet(paths.clone(), ParquetReadOptions::default()))
-                .map_err(|e| e.to_string())?;
-            let df = match &filter {
-                Some(f) => df.filter(f.clone()).map_err(|e| e.to_string())?,
-                None => df,
-            };
-            let df = df.aggregate(group, aggs).map_err(|e| e.to_string())?;
-            let text = format!(
-                "{} (global {}{})",
-                pt.text,
-                prog.globals[u.global as usize].name,
-                match hist {
-                    Some((_, HistSpec::Log)) => ", @hist_log buckets".to_string(),
-                    Some((_, HistSpec::Linear { .. })) => ", @hist_linear buckets".to_string(),
-                    None => String::new(),
+            let shareable =
+                hist.is_none() && matches!(u.kind, UpdateKind::Count(_) | UpdateKind::Sum(..));
+            if shareable {
+                // Same scan, filter and GROUP BY as an earlier count/sum:
+                // one more aggregate column there.
+                let twin = pending.iter_mut().find(|p| {
+                    p.1.is_none()
+                        && p.4 == filter
+                        && p.2 == group
+                        && p.5 == paths
+                        && p.0.iter().all(|(m, _)| {
+                            matches!(
+                                compiled.updates[*m].kind,
+                                UpdateKind::Count(_) | UpdateKind::Sum(..)
+                            )
+                        })
+                });
+                if let Some(t) = twin {
+                    let col = format!("n{ui}");
+                    let n = aggs[0].clone().unalias().alias(col.clone());
+                    t.3.push(n);
+                    t.0.push((ui, col));
+                    t.7.push(gname.clone());
+                    continue;
                 }
-            );
-            plans.push(Plan {
-                update: ui,
+            }
+            pending.push((
+                vec![(ui, "n".to_string())],
                 hist,
-                df,
-                text,
-            });
+                group,
+                aggs,
+                filter.clone(),
+                paths.clone(),
+                pt.text.clone(),
+                vec![gname.clone()],
+            ));
         }
+    }
+    let mut plans = vec![];
+    for (members, hist, group, aggs, filter, paths, point, globals) in pending {
+        let df = rt
+            .block_on(ctx.read_parquet(paths, ParquetReadOptions::default()))
+            .map_err(|e| e.to_string())?;
+        let df = match &filter {
+            Some(f) => df.filter(f.clone()).map_err(|e| e.to_string())?,
+            None => df,
+        };
+        let df = df.aggregate(group, aggs).map_err(|e| e.to_string())?;
+        let text = format!(
+            "{point} (global {}{})",
+            globals.join(", "),
+            match hist {
+                Some((_, HistSpec::Log)) => ", @hist_log buckets".to_string(),
+                Some((_, HistSpec::Linear { .. })) => ", @hist_linear buckets".to_string(),
+                None => String::new(),
+            }
+        );
+        plans.push(Plan {
+            update: members[0].0,
+            members,
+            hist,
+            df,
+            text,
+        });
     }
     Ok((plans, rt))
 }
@@ -406,141 +461,146 @@ pub fn execute(
         .into_iter()
         .partition(|p| p.hist.is_none_or(|(hi, _)| hi == 0));
     for p in main.into_iter().chain(hists) {
-        let u: &Update = &compiled.updates[p.update];
         let batches = rt.block_on(p.df.collect()).map_err(|e| e.to_string())?;
-        let nhists = prog.globals[u.global as usize].hists.len();
-        for b in &batches {
-            let n = b.num_rows();
-            let mut keys: Vec<Vec<Value>> = (0..u.keys.len())
-                .map(|i| {
-                    to_values(
-                        b.column_by_name(&format!("k{i}")).expect("key column"),
-                        &mut interner,
-                    )
-                })
-                .collect::<Result<_, _>>()?;
-            for (i, k) in u.keys.iter().enumerate() {
-                if matches!(k, X::Ctx(CtxVar::SyscallName)) {
-                    for v in &mut keys[i] {
-                        let stap = crate::stap::elaborate::syscall_args::stap_name(v.str());
-                        if stap.len() != v.str().len() {
-                            *v = Value::Str(interner.get(stap));
+        for (ui, ncol) in &p.members {
+            let u: &Update = &compiled.updates[*ui];
+            let nhists = prog.globals[u.global as usize].hists.len();
+            for b in &batches {
+                let n = b.num_rows();
+                let mut keys: Vec<Vec<Value>> = (0..u.keys.len())
+                    .map(|i| {
+                        to_values(
+                            b.column_by_name(&format!("k{i}")).expect("key column"),
+                            &mut interner,
+                        )
+                    })
+                    .collect::<Result<_, _>>()?;
+                for (i, k) in u.keys.iter().enumerate() {
+                    if matches!(k, X::Ctx(CtxVar::SyscallName)) {
+                        for v in &mut keys[i] {
+                            let stap = crate::stap::elaborate::syscall_args::stap_name(v.str());
+                            if stap.len() != v.str().len() {
+                                *v = Value::Str(interner.get(stap));
+                            }
                         }
                     }
                 }
-            }
-            let row_key = |r: usize| keys.iter().map(|k| k[r].clone()).collect::<Vec<Value>>();
-            let tk: Vec<i64> = if compiled.period.is_some() {
-                int_col(b, "tick")?
-            } else {
-                vec![0; n]
-            };
-            macro_rules! slot {
-                ($r:expr) => {
-                    state.entry((tk[$r], u.global)).or_default()
+                let row_key = |r: usize| keys.iter().map(|k| k[r].clone()).collect::<Vec<Value>>();
+                let tk: Vec<i64> = if compiled.period.is_some() {
+                    int_col(b, "tick")?
+                } else {
+                    vec![0; n]
                 };
-            }
-            match (&u.kind, p.hist) {
-                (UpdateKind::Count(sign), None) => {
-                    let (ns, first) = (int_col(b, "n")?, int_col(b, "first")?);
-                    for r in 0..n {
-                        *probe_rows.entry(u.probe).or_default() += ns[r] as u64;
-                        let e = slot!(r)
-                            .entry(row_key(r))
-                            .or_insert((Acc::Int(0), i64::MAX));
-                        if let Acc::Int(v) = &mut e.0 {
-                            *v = v.wrapping_add(ns[r].wrapping_mul(*sign));
-                        }
-                        e.1 = e.1.min(first[r]);
-                    }
-                }
-                (UpdateKind::Sum(sign, _), None) => {
-                    let (ns, first) = (int_col(b, "n")?, int_col(b, "first")?);
-                    for r in 0..n {
-                        let e = slot!(r)
-                            .entry(row_key(r))
-                            .or_insert((Acc::Int(0), i64::MAX));
-                        if let Acc::Int(v) = &mut e.0 {
-                            *v = v.wrapping_add(ns[r].wrapping_mul(*sign));
-                        }
-                        e.1 = e.1.min(first[r]);
-                    }
-                }
-                (UpdateKind::Max(..), None) => {
-                    let (ns, c, first) = (int_col(b, "n")?, int_col(b, "c")?, int_col(b, "first")?);
-                    for r in 0..n {
-                        *probe_rows.entry(u.probe).or_default() += c[r] as u64;
-                        let e = slot!(r)
-                            .entry(row_key(r))
-                            .or_insert((Acc::Max(i64::MIN), i64::MAX));
-                        if let Acc::Max(v) = &mut e.0 {
-                            *v = (*v).max(ns[r]);
-                        }
-                        e.1 = e.1.min(first[r]);
-                    }
-                }
-                (UpdateKind::Stat(_), None) | (UpdateKind::Stat(_), Some((0, _))) => {
-                    let bucket = match p.hist {
-                        Some(_) => Some(int_col(b, "bucket")?),
-                        None => None,
+                macro_rules! slot {
+                    ($r:expr) => {
+                        state.entry((tk[$r], u.global)).or_default()
                     };
-                    let (c, s, mn, mx, first) = (
-                        int_col(b, "count")?,
-                        int_col(b, "sum")?,
-                        int_col(b, "min")?,
-                        int_col(b, "max")?,
-                        int_col(b, "first")?,
-                    );
-                    for r in 0..n {
-                        *probe_rows.entry(u.probe).or_default() += c[r] as u64;
-                        let e = slot!(r).entry(row_key(r)).or_insert((
-                            Acc::Stat {
-                                count: 0,
-                                sum: 0,
-                                min: i64::MAX,
-                                max: i64::MIN,
-                                hists: prog.globals[u.global as usize]
-                                    .hists
-                                    .iter()
-                                    .map(|h| empty_hist(*h))
-                                    .collect(),
-                            },
-                            i64::MAX,
-                        ));
-                        if let Acc::Stat {
-                            count,
-                            sum,
-                            min,
-                            max,
-                            hists,
-                        } = &mut e.0
-                        {
-                            if let (Some(bk), Some(h0)) = (&bucket, hists.first_mut()) {
-                                if let Some(slot) = h0.get_mut(bk[r] as usize) {
-                                    *slot += c[r];
-                                }
-                            }
-                            *count += c[r];
-                            *sum = sum.wrapping_add(s[r]);
-                            *min = (*min).min(mn[r]);
-                            *max = (*max).max(mx[r]);
-                        }
-                        e.1 = e.1.min(first[r]);
-                    }
                 }
-                (UpdateKind::Stat(_), Some((hi, _))) => {
-                    let (ns, bucket) = (int_col(b, "n")?, int_col(b, "bucket")?);
-                    for r in 0..n {
-                        if let Some((Acc::Stat { hists, .. }, _)) = slot!(r).get_mut(&row_key(r)) {
-                            if hi < nhists {
-                                if let Some(slot) = hists[hi].get_mut(bucket[r] as usize) {
-                                    *slot += ns[r];
-                                }
+                match (&u.kind, p.hist) {
+                    (UpdateKind::Count(sign), None) => {
+                        let (ns, first) = (int_col(b, ncol)?, int_col(b, "first")?);
+                        for r in 0..n {
+                            *probe_rows.entry(u.probe).or_default() += ns[r] as u64;
+                            let e = slot!(r)
+                                .entry(row_key(r))
+                                .or_insert((Acc::Int(0), i64::MAX));
+                            if let Acc::Int(v) = &mut e.0 {
+                                *v = v.wrapping_add(ns[r].wrapping_mul(*sign));
                             }
+                            e.1 = e.1.min(first[r]);
                         }
                     }
+                    (UpdateKind::Sum(sign, _), None) => {
+                        let (ns, first) = (int_col(b, ncol)?, int_col(b, "first")?);
+                        for r in 0..n {
+                            let e = slot!(r)
+                                .entry(row_key(r))
+                                .or_insert((Acc::Int(0), i64::MAX));
+                            if let Acc::Int(v) = &mut e.0 {
+                                *v = v.wrapping_add(ns[r].wrapping_mul(*sign));
+                            }
+                            e.1 = e.1.min(first[r]);
+                        }
+                    }
+                    (UpdateKind::Max(..), None) => {
+                        let (ns, c, first) =
+                            (int_col(b, "n")?, int_col(b, "c")?, int_col(b, "first")?);
+                        for r in 0..n {
+                            *probe_rows.entry(u.probe).or_default() += c[r] as u64;
+                            let e = slot!(r)
+                                .entry(row_key(r))
+                                .or_insert((Acc::Max(i64::MIN), i64::MAX));
+                            if let Acc::Max(v) = &mut e.0 {
+                                *v = (*v).max(ns[r]);
+                            }
+                            e.1 = e.1.min(first[r]);
+                        }
+                    }
+                    (UpdateKind::Stat(_), None) | (UpdateKind::Stat(_), Some((0, _))) => {
+                        let bucket = match p.hist {
+                            Some(_) => Some(int_col(b, "bucket")?),
+                            None => None,
+                        };
+                        let (c, s, mn, mx, first) = (
+                            int_col(b, "count")?,
+                            int_col(b, "sum")?,
+                            int_col(b, "min")?,
+                            int_col(b, "max")?,
+                            int_col(b, "first")?,
+                        );
+                        for r in 0..n {
+                            *probe_rows.entry(u.probe).or_default() += c[r] as u64;
+                            let e = slot!(r).entry(row_key(r)).or_insert((
+                                Acc::Stat {
+                                    count: 0,
+                                    sum: 0,
+                                    min: i64::MAX,
+                                    max: i64::MIN,
+                                    hists: prog.globals[u.global as usize]
+                                        .hists
+                                        .iter()
+                                        .map(|h| empty_hist(*h))
+                                        .collect(),
+                                },
+                                i64::MAX,
+                            ));
+                            if let Acc::Stat {
+                                count,
+                                sum,
+                                min,
+                                max,
+                                hists,
+                            } = &mut e.0
+                            {
+                                if let (Some(bk), Some(h0)) = (&bucket, hists.first_mut()) {
+                                    if let Some(slot) = h0.get_mut(bk[r] as usize) {
+                                        *slot += c[r];
+                                    }
+                                }
+                                *count += c[r];
+                                *sum = sum.wrapping_add(s[r]);
+                                *min = (*min).min(mn[r]);
+                                *max = (*max).max(mx[r]);
+                            }
+                            e.1 = e.1.min(first[r]);
+                        }
+                    }
+                    (UpdateKind::Stat(_), Some((hi, _))) => {
+                        let (ns, bucket) = (int_col(b, "n")?, int_col(b, "bucket")?);
+                        for r in 0..n {
+                            if let Some((Acc::Stat { hists, .. }, _)) =
+                                slot!(r).get_mut(&row_key(r))
+                            {
+                                if hi < nhists {
+                                    if let Some(slot) = hists[hi].get_mut(bucket[r] as usize) {
+                                        *slot += ns[r];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
         }
     }
