@@ -5,14 +5,12 @@
 //! report renders in headless Chromium with the JSON's numbers, and
 //! --script compares a script's globals.
 
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::{copy_with_manifest, root};
 
 fn retap(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_retap"))
@@ -368,4 +366,23 @@ fn keys_that_appear_or_vanish_are_listed() {
         .unwrap()
         .iter()
         .any(|k| k == "vda RS"));
+}
+
+#[test]
+fn a_trace_with_losses_is_compared_with_a_warning() {
+    let lossy = copy_with_manifest("diff/base-2", |m| {
+        m["tables"]["syscalls"]["dropped"] = 50.into();
+    });
+    let (code, out, err) = retap(&[
+        "diff",
+        "datasets/diff/base-1",
+        lossy.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("WARNING: the new trace lost 50 events (ring buffer full); its counts are low by that much"),
+        "{out}"
+    );
+    let (_, v) = diff_json("datasets/diff/base-1", lossy.path().to_str().unwrap(), &[]);
+    assert_eq!(v["new"]["dropped"], 50);
 }

@@ -3,6 +3,9 @@
 
 use std::process::Command;
 
+mod common;
+use common::{copy_dir, copy_with_manifest, dataset};
+
 fn retap(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_retap"))
         .args(args)
@@ -95,37 +98,6 @@ fn verbose_reports_pass_times() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("Pass 1: parsed user script"), "{err}");
     assert!(err.contains("Pass 2: analyzed script: 4 probe(s)"), "{err}");
-}
-
-fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), to).unwrap();
-        }
-    }
-}
-
-fn dataset(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("datasets")
-        .join(name)
-}
-
-/// A copy of a shipped dataset with its manifest edited.
-fn copy_with_manifest(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&dataset(name), dir.path());
-    let mpath = dir.path().join("trace.json");
-    let mut m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
-    edit(&mut m);
-    std::fs::write(&mpath, m.to_string()).unwrap();
-    dir
 }
 
 const COUNT_ALL: &str = "global n; probe syscall.* { n++ } probe end { printf(\"%d\\n\", n) }";

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 mod common;
-use common::{duck, root};
+use common::{copy_with_manifest, duck, root};
 
 fn retap_in(args: &[&str], stdin: &str) -> (i32, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_retap"))
@@ -336,4 +336,45 @@ sys.stdout.write("\nEXIT %d\n" % os.waitstatus_to_exitcode(status))
     assert!(text.trim_end().ends_with("EXIT 1"), "{text}");
     let history = std::fs::read_to_string(home.path().join(".retap_history")).unwrap();
     assert!(history.contains("SELECT 41 + 1 AS answer;"), "{history}");
+}
+
+/// Torn and unreadable files are named and left out, every intact row is
+/// still queried, and the recording's losses are shown.
+#[test]
+fn damage_and_losses_are_shown_and_intact_rows_still_queried() {
+    let dir = copy_with_manifest("mixed", |m| {
+        m["tables"]["syscalls"]["dropped"] = 123.into();
+    });
+    std::fs::write(
+        dir.path().join("syscalls/part-000009.parquet.tmp"),
+        b"PAR1 half",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("syscalls/part-000010.parquet"), b"garbage").unwrap();
+    let (code, out, err) = retap(&[
+        "sql",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "csv",
+        "SELECT count(*) AS n FROM syscalls",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "n\n39413\n");
+    assert!(err.contains("part-000009.parquet.tmp: torn"), "{err}");
+    assert!(
+        err.contains("part-000010.parquet: unreadable Parquet file"),
+        "{err}"
+    );
+    assert!(
+        err.contains("WARNING: 123 events lost: syscalls 123 (ring buffer full)"),
+        "{err}"
+    );
+    let (_, out, _) = retap(&[
+        "sql",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "csv",
+        "SELECT table_name, dropped FROM manifest_tables WHERE dropped > 0",
+    ]);
+    assert_eq!(out, "table_name,dropped\nsyscalls,123\n");
 }

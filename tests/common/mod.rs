@@ -1,4 +1,5 @@
-//! Helpers shared by the CLI tests.
+//! Helpers shared by the CLI tests (each test crate uses some of them).
+#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::Command;
@@ -45,4 +46,38 @@ for row in con.sql(sql).fetchall():
             .map(String::from)
             .collect(),
     )
+}
+
+pub fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), to).unwrap();
+        }
+    }
+}
+
+pub fn dataset(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("datasets")
+        .join(name)
+}
+
+/// A copy of a shipped dataset with its manifest edited.
+pub fn copy_with_manifest(
+    name: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&dataset(name), dir.path());
+    let mpath = dir.path().join("trace.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
+    edit(&mut m);
+    std::fs::write(&mpath, m.to_string()).unwrap();
+    dir
 }
