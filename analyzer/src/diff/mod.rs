@@ -372,6 +372,8 @@ impl KeyDiff {
 
 pub struct Diff {
     pub facts: [TraceFacts; 2],
+    /// With --script: the script whose globals were compared.
+    pub script: Option<String>,
     pub opts: DiffOptions,
     pub normalize: Normalize,
     pub exposure: (f64, f64),
@@ -507,6 +509,7 @@ pub fn compare(c: Collected, o: &DiffOptions) -> Diff {
     }
     Diff {
         facts: c.facts,
+        script: None,
         opts: o.clone(),
         normalize,
         exposure,

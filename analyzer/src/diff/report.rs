@@ -110,6 +110,7 @@ pub fn to_json(d: &Diff) -> Value {
         "base": trace(0),
         "new": trace(1),
         "table": d.opts.table.name(),
+        "script": d.script,
         "by": d.opts.by,
         "normalize": match d.normalize { Normalize::Total => "total", Normalize::Duration => "duration" },
         "threshold": d.opts.threshold,
@@ -143,14 +144,13 @@ pub fn to_text(d: &Diff, all: bool) -> String {
             d.facts[0].duration_s, d.facts[1].duration_s
         ),
     };
+    let what = match &d.script {
+        Some(script) => format!("the globals of {script}"),
+        None => format!("{} by {}", d.opts.table.name(), d.opts.by.join(", ")),
+    };
     s += &format!(
-        "retap diff: {} ({} events) → {} ({} events), {} by {}, comparing {norm}\n",
-        d.facts[0].dir,
-        d.facts[0].events,
-        d.facts[1].dir,
-        d.facts[1].events,
-        d.opts.table.name(),
-        d.opts.by.join(", "),
+        "retap diff: {} ({} events) → {} ({} events), {what}, comparing {norm}\n",
+        d.facts[0].dir, d.facts[0].events, d.facts[1].dir, d.facts[1].events,
     );
     for (i, f) in d.facts.iter().enumerate() {
         if f.dropped > 0 {

@@ -175,6 +175,7 @@ pub fn diff_script(
     opts.by = vec!["global".into(), "key".into()];
     Ok(super::Diff {
         facts: f,
+        script: Some(script.display().to_string()),
         opts,
         normalize,
         exposure,
