@@ -386,3 +386,61 @@ fn a_trace_with_losses_is_compared_with_a_warning() {
     let (_, v) = diff_json("datasets/diff/base-1", lossy.path().to_str().unwrap(), &[]);
     assert_eq!(v["new"]["dropped"], 50);
 }
+
+/// On a terminal a long scan shows a progress bar on stderr; through a
+/// pipe nothing but the report is written.
+#[test]
+fn a_progress_bar_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for (d, seed) in [(&a, "3"), (&b, "4")] {
+        let (code, _, err) = retap(&[
+            "synth",
+            "-o",
+            d.to_str().unwrap(),
+            "--events",
+            "600000",
+            "--seed",
+            seed,
+        ]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let driver = r#"
+import os, pty, sys, select
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out = b""
+while True:
+    r, _, _ = select.select([fd], [], [], 20)
+    if not r:
+        break
+    try:
+        chunk = os.read(fd, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", driver, env!("CARGO_BIN_EXE_retap"), "diff"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("scanning ") && text.contains(" events ["),
+        "{text}"
+    );
+    assert!(text.contains("keys compared"), "{text}");
+    let (_, out, err) = retap(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert!(
+        !err.contains("scanning") && !out.contains("scanning"),
+        "{err}"
+    );
+    assert!(out.contains("keys compared"));
+}

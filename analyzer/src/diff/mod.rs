@@ -185,7 +185,7 @@ pub fn collect(
         let b = indicatif::ProgressBar::new(total_rows);
         b.set_style(
             indicatif::ProgressStyle::with_template(
-                "{spinner} scanning {human_pos}/{human_len} events [{bar:30}] {percent}% {per_sec}",
+                "{spinner} scanning {human_pos}/{human_len} events [{bar:30}] {percent}%",
             )
             .expect("valid template")
             .progress_chars("=> "),
