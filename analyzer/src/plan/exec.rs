@@ -497,22 +497,14 @@ pub fn execute(
                     };
                 }
                 match (&u.kind, p.hist) {
-                    (UpdateKind::Count(sign), None) => {
+                    (UpdateKind::Count(sign), None) | (UpdateKind::Sum(sign, _), None) => {
                         let (ns, first) = (int_col(b, ncol)?, int_col(b, "first")?);
+                        let counts = matches!(u.kind, UpdateKind::Count(_));
                         for r in 0..n {
-                            *probe_rows.entry(u.probe).or_default() += ns[r] as u64;
-                            let e = slot!(r)
-                                .entry(row_key(r))
-                                .or_insert((Acc::Int(0), i64::MAX));
-                            if let Acc::Int(v) = &mut e.0 {
-                                *v = v.wrapping_add(ns[r].wrapping_mul(*sign));
+                            if counts {
+                                // a count's result is its rows
+                                *probe_rows.entry(u.probe).or_default() += ns[r] as u64;
                             }
-                            e.1 = e.1.min(first[r]);
-                        }
-                    }
-                    (UpdateKind::Sum(sign, _), None) => {
-                        let (ns, first) = (int_col(b, ncol)?, int_col(b, "first")?);
-                        for r in 0..n {
                             let e = slot!(r)
                                 .entry(row_key(r))
                                 .or_insert((Acc::Int(0), i64::MAX));
