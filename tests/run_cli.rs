@@ -318,3 +318,27 @@ fn a_running_maximum_compiles_and_matches_the_interpreter() {
     assert_eq!(plans, interp);
     assert_eq!(plans.lines().count(), 6, "{plans}");
 }
+
+/// The running-minimum idiom (`!(k in m) || e < m[k]`) compiles too.
+#[test]
+fn a_running_minimum_compiles_and_matches_the_interpreter() {
+    let s = "global lo probe syscall.*.return { if (!([execname()] in lo) || retval < lo[execname()]) lo[execname()] = retval } \
+             probe end { foreach (k in lo+ limit 4) printf(\"%s %d\\n\", k, lo[k]) }";
+    let (code, plans, err) = retap(&["run", "-v", "-e", s, "--trace", "datasets/mixed"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("syscall.*.return: compiled to a DataFusion plan"),
+        "{err}"
+    );
+    let (code, interp, err) = retap(&[
+        "run",
+        "--interpret-only",
+        "-e",
+        s,
+        "--trace",
+        "datasets/mixed",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(plans, interp);
+    assert_eq!(plans.lines().count(), 4, "{plans}");
+}

@@ -86,7 +86,7 @@ impl Rng {
 }
 
 /// One random aggregate script: a probe updating a global (keys, guard,
-/// ++ / += / <<< / running maximum), and an end probe printing it in a
+/// ++ / += / <<< / running maximum or minimum), and an end probe printing it in a
 /// random way.
 fn gen_script(r: &mut Rng) -> String {
     let net = r.chance(30);
@@ -155,11 +155,15 @@ fn gen_script(r: &mut Rng) -> String {
         0 => format!("a{idx}{}", r.pick(&["++", "--"])),
         1 => format!("a{idx} {} {value}", r.pick(&["+=", "-="])),
         2 => format!("a{idx} <<< {value}"),
-        // the running-maximum idiom, in its spellings
-        _ => match r.next() % 3 {
+        // the running-maximum and (for arrays) running-minimum idioms,
+        // in their spellings
+        _ => match r.next() % if keys.is_empty() { 3 } else { 6 } {
             0 => format!("if ({value} > a{idx}) a{idx} = {value}"),
             1 => format!("if (a{idx} < {value}) {{ a{idx} = {value} }}"),
-            _ => format!("if ({value} >= a{idx}) a{idx} = {value}"),
+            2 => format!("if ({value} >= a{idx}) a{idx} = {value}"),
+            3 => format!("if (!({idx} in a) || {value} < a{idx}) a{idx} = {value}"),
+            4 => format!("if (!({idx} in a) || a{idx} > {value}) {{ a{idx} = {value} }}"),
+            _ => format!("if (!({idx} in a) || {value} <= a{idx}) a{idx} = {value}"),
         },
     };
     // A second count or sum with the same keys and guard: the two share

@@ -20,6 +20,10 @@ pub enum UpdateKind {
     /// running maximum. Missing elements read 0, so only rows with e > 0
     /// (e >= 0) ever assign, and the result is their max.
     Max(X, bool),
+    /// `if (!(k in a) || e < a[k]) a[k] = e` (also `<=`, `a[k] > e`): a
+    /// running minimum. The first row of a key always assigns, so every
+    /// row counts and the result is their min.
+    Min(X),
 }
 
 /// One commutative update of a global under guards, in one probe point.
@@ -66,6 +70,10 @@ fn updates_of(
                 out.push((guards.clone(), g, keys, UpdateKind::Max(v, strict)));
                 return Ok(());
             }
+            if let Some((g, keys, v)) = min_update(c, t) {
+                out.push((guards.clone(), g, keys, UpdateKind::Min(v)));
+                return Ok(());
+            }
             guards.push(c.clone());
             let r = updates_of(t, guards, out);
             guards.pop();
@@ -109,6 +117,59 @@ fn updates_of(
     }
 }
 
+/// The assignment `g[k] = e` a running minimum or maximum makes.
+fn assignment(t: &S) -> Option<(u32, &[X], &X)> {
+    let body = match t {
+        S::Expr(x) => x,
+        S::Block(v) if v.len() == 1 => match &v[0] {
+            S::Expr(x) => x,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let X::Assign(lv, None, v, _) = body else {
+        return None;
+    };
+    match lv {
+        LValue::Global(g) => Some((*g, &[], v)),
+        LValue::Elem(g, k) => Some((*g, k, v)),
+        LValue::Local(_) => None,
+    }
+}
+
+/// Recognises `if (!(k in g) || e < g[k]) g[k] = e` (also `<=` and the
+/// mirrored `g[k] > e`): the running-minimum idiom. Arrays only: a scalar
+/// has no "not yet set".
+fn min_update(c: &X, t: &S) -> Option<(u32, Vec<X>, X)> {
+    let X::Or(absent, less) = c else {
+        return None;
+    };
+    let X::Unary(crate::stap::ast::UnOp::Not, inx) = &**absent else {
+        return None;
+    };
+    let X::In(ig, ik) = &**inx else {
+        return None;
+    };
+    let (e, target) = match &**less {
+        X::Cmp(CmpOp::Lt | CmpOp::Le, false, a, b) => (a, b),
+        X::Cmp(CmpOp::Gt | CmpOp::Ge, false, a, b) => (b, a),
+        _ => return None,
+    };
+    let X::Elem(g, keys) = &**target else {
+        return None;
+    };
+    let (lg, lk, v) = assignment(t)?;
+    let same_keys =
+        |ks: &[X]| ks.len() == keys.len() && ks.iter().zip(keys).all(|(a, b)| same(a, b));
+    let in_keys: Option<Vec<X>> = ik.iter().cloned().collect();
+    let ok = *ig == *g
+        && lg == *g
+        && in_keys.is_some_and(|k| same_keys(&k))
+        && same_keys(lk)
+        && same(v, e);
+    ok.then(|| (*g, keys.clone(), (**e).clone()))
+}
+
 /// Recognises `if (e > g[k]) g[k] = e` (also `>=`, and written as
 /// `g[k] < e`): the running-maximum idiom of stap scripts.
 fn max_update(c: &X, t: &S) -> Option<(u32, Vec<X>, X, bool)> {
@@ -124,22 +185,7 @@ fn max_update(c: &X, t: &S) -> Option<(u32, Vec<X>, X, bool)> {
         X::Elem(g, k) => (*g, k.clone()),
         _ => return None,
     };
-    let body = match t {
-        S::Expr(x) => x,
-        S::Block(v) if v.len() == 1 => match &v[0] {
-            S::Expr(x) => x,
-            _ => return None,
-        },
-        _ => return None,
-    };
-    let X::Assign(lv, None, v, _) = body else {
-        return None;
-    };
-    let (lg, lk): (u32, &[X]) = match lv {
-        LValue::Global(g) => (*g, &[]),
-        LValue::Elem(g, k) => (*g, k),
-        LValue::Local(_) => return None,
-    };
+    let (lg, lk, v) = assignment(t)?;
     let ok = lg == g
         && lk.len() == keys.len()
         && lk.iter().zip(&keys).all(|(a, b)| same(a, b))
@@ -413,9 +459,10 @@ pub fn analyse(prog: &Program) -> Compiled {
                 for (guards, g, keys, kind) in &found {
                     for e in guards.iter().chain(keys.iter()).chain(match kind {
                         UpdateKind::Count(_) => None,
-                        UpdateKind::Sum(_, v) | UpdateKind::Stat(v) | UpdateKind::Max(v, _) => {
-                            Some(v)
-                        }
+                        UpdateKind::Sum(_, v)
+                        | UpdateKind::Stat(v)
+                        | UpdateKind::Max(v, _)
+                        | UpdateKind::Min(v) => Some(v),
                     }) {
                         translate::check(e, pt.family)?;
                     }
@@ -457,20 +504,20 @@ pub fn analyse(prog: &Program) -> Compiled {
             bad.insert(gi as u32);
         }
     }
-    // A running maximum merges by max, everything else by addition: a
-    // global updated both ways stays in the interpreter.
-    let mut kinds: std::collections::HashMap<u32, (bool, bool)> = Default::default();
+    // Running maxima merge by max, minima by min, everything else by
+    // addition: a global updated in two of these ways stays interpreted.
+    let mut kinds: std::collections::HashMap<u32, BTreeSet<u8>> = Default::default();
     for (_, ups) in &candidates {
         for u in ups {
-            let e = kinds.entry(u.global).or_default();
-            if matches!(u.kind, UpdateKind::Max(..)) {
-                e.0 = true;
-            } else {
-                e.1 = true;
-            }
+            let merge = match u.kind {
+                UpdateKind::Max(..) => 0,
+                UpdateKind::Min(_) => 1,
+                _ => 2,
+            };
+            kinds.entry(u.global).or_default().insert(merge);
         }
     }
-    bad.extend(kinds.iter().filter(|(_, (m, o))| *m && *o).map(|(g, _)| *g));
+    bad.extend(kinds.iter().filter(|(_, m)| m.len() > 1).map(|(g, _)| *g));
     loop {
         let mut changed = false;
         candidates.retain(|(pi, ups)| {

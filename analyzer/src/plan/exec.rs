@@ -32,6 +32,8 @@ pub enum Acc {
     Int(i64),
     /// A running maximum (merged by max, not by addition).
     Max(i64),
+    /// A running minimum: a missing element takes the value, else min.
+    Min(i64),
     Stat {
         count: i64,
         sum: i64,
@@ -235,9 +237,10 @@ pub fn build_plans(
             })
             .collect::<Result<_, _>>()?;
         let value = match &u.kind {
-            UpdateKind::Sum(_, v) | UpdateKind::Stat(v) | UpdateKind::Max(v, _) => {
-                Some(tctx.expr(v)?.long())
-            }
+            UpdateKind::Sum(_, v)
+            | UpdateKind::Stat(v)
+            | UpdateKind::Max(v, _)
+            | UpdateKind::Min(v) => Some(tctx.expr(v)?.long()),
             UpdateKind::Count(_) => None,
         };
         // A running maximum starts from the 0 a missing element reads as.
@@ -282,6 +285,14 @@ pub fn build_plans(
                     None,
                     keys.clone(),
                     vec![max(v).alias("n"), count_all().alias("c"), fire],
+                ))
+            }
+            UpdateKind::Min(_) => {
+                let v = value.clone().unwrap();
+                specs.push((
+                    None,
+                    keys.clone(),
+                    vec![min(v).alias("n"), count_all().alias("c"), fire],
                 ))
             }
             UpdateKind::Stat(_) => {
@@ -514,16 +525,22 @@ pub fn execute(
                             e.1 = e.1.min(first[r]);
                         }
                     }
-                    (UpdateKind::Max(..), None) => {
+                    (UpdateKind::Max(..), None) | (UpdateKind::Min(_), None) => {
                         let (ns, c, first) =
                             (int_col(b, "n")?, int_col(b, "c")?, int_col(b, "first")?);
+                        let is_max = matches!(u.kind, UpdateKind::Max(..));
                         for r in 0..n {
                             *probe_rows.entry(u.probe).or_default() += c[r] as u64;
-                            let e = slot!(r)
-                                .entry(row_key(r))
-                                .or_insert((Acc::Max(i64::MIN), i64::MAX));
-                            if let Acc::Max(v) = &mut e.0 {
-                                *v = (*v).max(ns[r]);
+                            let fresh = if is_max {
+                                Acc::Max(i64::MIN)
+                            } else {
+                                Acc::Min(i64::MAX)
+                            };
+                            let e = slot!(r).entry(row_key(r)).or_insert((fresh, i64::MAX));
+                            match &mut e.0 {
+                                Acc::Max(v) => *v = (*v).max(ns[r]),
+                                Acc::Min(v) => *v = (*v).min(ns[r]),
+                                _ => {}
                             }
                             e.1 = e.1.min(first[r]);
                         }

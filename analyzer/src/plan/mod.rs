@@ -1,6 +1,7 @@
 //! Passes 3 and 4: event probes whose effects on globals are commutative
 //! aggregations (`a[k]++`, `a[k] += e`, `s[k] <<< e`, `n++`, running
-//! maxima `if (e > m[k]) m[k] = e`, under `if` guards over event data)
+//! maxima `if (e > m[k]) m[k] = e` and minima `if (!(k in m) || e < m[k])
+//! m[k] = e`, under `if` guards over event data)
 //! become DataFusion plans: a scan of the probe's
 //! table with the point's filter and the guards pushed down, GROUP BY the
 //! keys, count/sum/min/max and histogram buckets. The results are the

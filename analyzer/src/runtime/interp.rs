@@ -1145,7 +1145,8 @@ impl<'p> Interp<'p> {
                         match a {
                             Acc::Int(n) => *v = Value::Int(v.int().wrapping_add(*n)),
                             Acc::Max(n) => *v = Value::Int(v.int().max(*n)),
-                            Acc::Stat { .. } => {}
+                            // (minima are arrays only; see plan::analysis)
+                            Acc::Min(_) | Acc::Stat { .. } => {}
                         }
                     }
                 }
@@ -1169,6 +1170,16 @@ impl<'p> Interp<'p> {
                             Acc::Max(n) => {
                                 let v = e(m).max(*n);
                                 m.insert(k.clone().into_boxed_slice(), Value::Int(v));
+                            }
+                            // A missing element takes the value (its first
+                            // row always assigns); a present one keeps the min.
+                            Acc::Min(n) => {
+                                let key = k.clone().into_boxed_slice();
+                                let v = match m.get(&key) {
+                                    Some(old) => old.int().min(*n),
+                                    None => *n,
+                                };
+                                m.insert(key, Value::Int(v));
                             }
                             Acc::Stat { .. } => {}
                         }
