@@ -292,6 +292,28 @@ fn timer_profile_runs_on_recorded_samples() {
     assert_eq!(total, m["tables"]["samples"]["events"].as_i64().unwrap());
 }
 
+/// Runs `script` over the mixed dataset with plans (-v must say its event
+/// probe compiled) and with --interpret-only; both must print the same.
+fn compiled_output_matches_interpreter(script: &str) -> String {
+    let (code, plans, err) = retap(&["run", "-v", "-e", script, "--trace", "datasets/mixed"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("syscall.*.return: compiled to a DataFusion plan"),
+        "{err}"
+    );
+    let (code, interp, err) = retap(&[
+        "run",
+        "--interpret-only",
+        "-e",
+        script,
+        "--trace",
+        "datasets/mixed",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(plans, interp);
+    plans
+}
+
 /// The running-maximum idiom compiles to a plan (max over the rows that
 /// would assign) and prints what the interpreter prints.
 #[test]
@@ -300,23 +322,8 @@ fn a_running_maximum_compiles_and_matches_the_interpreter() {
              if (gettimeofday_us() - @entry(gettimeofday_us()) > m[name]) m[name] = gettimeofday_us() - @entry(gettimeofday_us()) } \
              if (n < retval) n = retval } \
              probe end { foreach (k in m- limit 5) printf(\"%s %d\\n\", k, m[k]); printf(\"n=%d\\n\", n) }";
-    let (code, plans, err) = retap(&["run", "-v", "-e", s, "--trace", "datasets/mixed"]);
-    assert_eq!(code, 0, "{err}");
-    assert!(
-        err.contains("syscall.*.return: compiled to a DataFusion plan"),
-        "{err}"
-    );
-    let (code, interp, err) = retap(&[
-        "run",
-        "--interpret-only",
-        "-e",
-        s,
-        "--trace",
-        "datasets/mixed",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(plans, interp);
-    assert_eq!(plans.lines().count(), 6, "{plans}");
+    let out = compiled_output_matches_interpreter(s);
+    assert_eq!(out.lines().count(), 6, "{out}");
 }
 
 /// The running-minimum idiom (`!(k in m) || e < m[k]`) compiles too.
@@ -324,21 +331,6 @@ fn a_running_maximum_compiles_and_matches_the_interpreter() {
 fn a_running_minimum_compiles_and_matches_the_interpreter() {
     let s = "global lo probe syscall.*.return { if (!([execname()] in lo) || retval < lo[execname()]) lo[execname()] = retval } \
              probe end { foreach (k in lo+ limit 4) printf(\"%s %d\\n\", k, lo[k]) }";
-    let (code, plans, err) = retap(&["run", "-v", "-e", s, "--trace", "datasets/mixed"]);
-    assert_eq!(code, 0, "{err}");
-    assert!(
-        err.contains("syscall.*.return: compiled to a DataFusion plan"),
-        "{err}"
-    );
-    let (code, interp, err) = retap(&[
-        "run",
-        "--interpret-only",
-        "-e",
-        s,
-        "--trace",
-        "datasets/mixed",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(plans, interp);
-    assert_eq!(plans.lines().count(), 4, "{plans}");
+    let out = compiled_output_matches_interpreter(s);
+    assert_eq!(out.lines().count(), 4, "{out}");
 }
