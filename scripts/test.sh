@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# A clean clone gains nothing from incremental state, and it costs disk.
+export CARGO_INCREMENTAL=0
+df -h . | awk 'NR==2 {print "disk: " $4 " free on " $6 " before the build"}'
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
