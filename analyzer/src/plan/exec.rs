@@ -9,6 +9,7 @@ use datafusion::arrow::array::{Array, ArrayRef, Int64Array, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result as DfResult;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::{max, min, sum};
 use datafusion::logical_expr::{
@@ -24,6 +25,7 @@ use crate::stap::elaborate::ir::{HistSpec, Program, X};
 use crate::trace::Trace;
 
 use super::analysis::{Compiled, Update, UpdateKind};
+use super::keyed_agg::KeyedAggregateRule;
 use super::translate::Ctx;
 
 /// What one global ends up holding, per key.
@@ -94,7 +96,12 @@ fn session() -> (SessionContext, Arc<datafusion::logical_expr::ScalarUDF>) {
     let parts = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
-    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(parts));
+    let state = SessionStateBuilder::new()
+        .with_config(SessionConfig::new().with_target_partitions(parts))
+        .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(KeyedAggregateRule))
+        .build();
+    let ctx = SessionContext::new_with_state(state);
     let udf = Arc::new(create_udf(
         "stap_log_bucket",
         vec![DataType::Int64],

@@ -10,6 +10,7 @@
 
 mod analysis;
 mod exec;
+mod keyed_agg;
 pub(crate) use exec::runtime;
 mod translate;
 
