@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringBuilder};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type, Schema, SchemaRef};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DataFusionError, Result};
@@ -659,7 +659,9 @@ impl Table {
     /// One key column's words for a batch; sets bit `c` of `mask` on nulls.
     fn key_words(&mut self, c: usize, a: &ArrayRef, mask: &mut [u64]) -> Result<Vec<u64>> {
         let bit = 1u64 << c;
-        if let Some(nulls) = a.logical_nulls() {
+        let mut has_nulls = false;
+        if let Some(nulls) = a.logical_nulls().filter(|n| n.null_count() > 0) {
+            has_nulls = true;
             for (r, m) in mask.iter_mut().enumerate() {
                 if nulls.is_null(r) {
                     *m |= bit;
@@ -680,6 +682,11 @@ impl Table {
                     self.dict_cache[c] = Some((values.clone(), ids));
                 }
                 let ids = &self.dict_cache[c].as_ref().expect("cached").1;
+                // Parquet's dictionaries have i32 keys: read them as they
+                // are (a null row's key may be anything, hence the mask).
+                if let (false, Some(d)) = (has_nulls, a.as_dictionary_opt::<Int32Type>()) {
+                    return Ok(d.keys().values().iter().map(|&k| ids[k as usize]).collect());
+                }
                 let keys = d.normalized_keys();
                 Ok(keys
                     .iter()
@@ -699,6 +706,9 @@ impl Table {
             _ => {
                 let v = cast(a, &DataType::Int64)?;
                 let v = v.as_primitive::<Int64Type>();
+                if !has_nulls {
+                    return Ok(v.values().iter().map(|&x| x as u64).collect());
+                }
                 Ok((0..n)
                     .map(|r| {
                         if mask[r] & bit != 0 {
@@ -966,7 +976,7 @@ mod tests {
     //! dense index takes, several partitions, and no rows at all.
     use super::*;
     use datafusion::arrow::array::{DictionaryArray, Int32Array, StringArray};
-    use datafusion::arrow::datatypes::{Field, Int32Type};
+    use datafusion::arrow::datatypes::Field;
     use datafusion::arrow::util::display::array_value_to_string;
     use datafusion::datasource::MemTable;
     use datafusion::execution::SessionStateBuilder;
@@ -982,6 +992,7 @@ mod tests {
         };
         let names = ["bash", "make", "cc1", "ld", "sshd", "postgres"];
         let (mut a, mut b, mut c, mut d, mut e) = (vec![], vec![], vec![], vec![], vec![]);
+        let mut f = vec![];
         for _ in 0..n {
             let r = next();
             a.push((r % 7 != 0).then_some((r % 50) as i64 * spread - spread * 10));
@@ -989,6 +1000,7 @@ mod tests {
             c.push((r % 13 != 0).then(|| format!("s{}", (r >> 16) % 40)));
             d.push(((r >> 24) % 3000) as i32 - 1500);
             e.push((r % 5 != 0).then_some((r >> 32) as i64 - (1 << 31)));
+            f.push(names[(r >> 40) as usize % names.len()]);
         }
         let schema = Arc::new(Schema::new(vec![
             Field::new("a", DataType::Int64, true),
@@ -1000,8 +1012,14 @@ mod tests {
             Field::new("c", DataType::Utf8, true),
             Field::new("d", DataType::Int32, false),
             Field::new("e", DataType::Int64, true),
+            Field::new(
+                "f",
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                false,
+            ),
         ]));
         let b: DictionaryArray<Int32Type> = b.into_iter().collect();
+        let f: DictionaryArray<Int32Type> = f.into_iter().collect();
         RecordBatch::try_new(
             schema,
             vec![
@@ -1010,6 +1028,7 @@ mod tests {
                 Arc::new(StringArray::from(c)),
                 Arc::new(Int32Array::from(d)),
                 Arc::new(Int64Array::from(e)),
+                Arc::new(f),
             ],
         )
         .unwrap()
@@ -1069,6 +1088,7 @@ mod tests {
             // 3000 x 50 distinct pairs: past the dense index's bits.
             "select d, a, count(1), sum(e) from t group by d, a",
             "select c, count(e), sum(d) from t group by c",
+            "select f, d, count(1), max(e) from t group by f, d",
             // DataFusion rewrites this to two GROUP BYs; both become ours.
             "select a, count(distinct e) from t group by a",
         ];
@@ -1097,7 +1117,7 @@ mod tests {
         for q in [
             "select a, avg(e) from t group by a",
             "select a, sum(cast(e as double)) from t group by a",
-            "select cast(e as double) f, count(1) from t group by f",
+            "select cast(e as double) fl, count(1) from t group by fl",
         ] {
             let df = rt.block_on(c.sql(q)).unwrap();
             let phys = rt.block_on(df.create_physical_plan()).unwrap();
