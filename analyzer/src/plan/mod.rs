@@ -12,6 +12,7 @@ mod analysis;
 mod exec;
 mod keyed_agg;
 pub(crate) use exec::runtime;
+pub(crate) use keyed_agg::KeyedAggregateRule;
 mod translate;
 
 pub use analysis::{analyse, Compiled, Update, UpdateKind};

@@ -128,7 +128,14 @@ impl SqlSession {
         let config = SessionConfig::new()
             .with_target_partitions(parts)
             .with_information_schema(true);
-        let ctx = SessionContext::new_with_config(config);
+        // The plans' GROUP BY operator serves SQL and diff too: it takes
+        // only the aggregations it computes exactly as DataFusion does.
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(crate::plan::KeyedAggregateRule))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         let rt = crate::plan::runtime();
         let mut traces: Vec<(String, Trace)> = vec![];
         let mut warnings = vec![];
