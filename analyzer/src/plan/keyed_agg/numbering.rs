@@ -1,0 +1,176 @@
+//! First-seen numbers for key values, and the array of groups they index
+//! (the hash-free path of the GROUP BY).
+
+use rustc_hash::FxHashMap;
+
+/// Strings seen in one table, numbered in first-seen order.
+#[derive(Default)]
+pub(super) struct Interner {
+    ids: FxHashMap<Box<str>, u64>,
+    pub(super) strs: Vec<Box<str>>,
+}
+
+impl Interner {
+    pub(super) fn id(&mut self, s: &str) -> u64 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = self.strs.len() as u64;
+        self.strs.push(s.into());
+        self.ids.insert(s.into(), id);
+        id
+    }
+}
+
+/// Most bits a dense group index may take (4 MiB of group numbers).
+pub(super) const DENSE_BITS: u32 = 20;
+
+/// Widest span of integer key values numbered through a direct array.
+const SLOTS_SPAN: i64 = 1 << 22;
+
+/// Small numbers for one integer key column's values, in first-seen order.
+#[derive(Default)]
+pub(super) struct IntIds {
+    /// value - lo → id + 1 (0: not seen), while the values stay close.
+    lo: i64,
+    slots: Vec<u32>,
+    /// Once they spread too far, a map instead.
+    map: Option<FxHashMap<i64, u32>>,
+    null_id: Option<u32>,
+    pub(super) count: u32,
+}
+
+impl IntIds {
+    /// Ids of a batch's values (bit `bit` set in `mask` means null).
+    pub(super) fn ids(&mut self, words: &[u64], mask: &[u64], bit: u64, out: &mut Vec<u32>) {
+        let nulls = mask.iter().any(|m| m & bit != 0);
+        for (&w, &m) in words.iter().zip(mask) {
+            if nulls && m & bit != 0 {
+                let id = *self.null_id.get_or_insert_with(|| {
+                    self.count += 1;
+                    self.count - 1
+                });
+                out.push(id);
+                continue;
+            }
+            // One unsigned comparison keeps values inside the window on
+            // the fast path; the rest widen it or go to the map.
+            let off = (w as i64).wrapping_sub(self.lo) as u64;
+            if (off as usize) < self.slots.len() {
+                let slot = &mut self.slots[off as usize];
+                if *slot == 0 {
+                    self.count += 1;
+                    *slot = self.count;
+                }
+                out.push(*slot - 1);
+            } else {
+                out.push(self.slow(w as i64));
+            }
+        }
+    }
+
+    /// A value outside the window: widen it (doubling, up to
+    /// [`SLOTS_SPAN`]) or, past that, number values through a map.
+    fn slow(&mut self, v: i64) -> u32 {
+        if self.map.is_none() {
+            let len = self.slots.len() as i64;
+            let (lo, hi) = if len == 0 {
+                (v, v)
+            } else {
+                (self.lo.min(v), (self.lo + len - 1).max(v))
+            };
+            let pad = len.max(16);
+            let span = hi.checked_sub(lo).and_then(|d| d.checked_add(1));
+            if let Some(span) = span.filter(|&s| s <= SLOTS_SPAN) {
+                let nlo = if v < self.lo || len == 0 {
+                    lo.saturating_sub(pad)
+                } else {
+                    lo
+                };
+                let nhi = if len == 0 || v > self.lo + len - 1 {
+                    hi.saturating_add(pad)
+                } else {
+                    hi
+                };
+                let nlen = (nhi - nlo + 1).min(SLOTS_SPAN.max(span));
+                let nlo = if nlo + nlen - 1 < hi {
+                    hi - nlen + 1
+                } else {
+                    nlo
+                };
+                let mut slots = vec![0u32; nlen as usize];
+                if len > 0 {
+                    let at = (self.lo - nlo) as usize;
+                    slots[at..at + len as usize].copy_from_slice(&self.slots);
+                }
+                self.slots = slots;
+                self.lo = nlo;
+                let slot = &mut self.slots[(v - nlo) as usize];
+                if *slot == 0 {
+                    self.count += 1;
+                    *slot = self.count;
+                }
+                return *slot - 1;
+            }
+            let mut map = FxHashMap::default();
+            for (i, &id) in self.slots.iter().enumerate() {
+                if id != 0 {
+                    map.insert(self.lo + i as i64, id - 1);
+                }
+            }
+            self.map = Some(map);
+            self.slots = vec![];
+        }
+        let count = &mut self.count;
+        *self.map.as_mut().expect("map").entry(v).or_insert_with(|| {
+            *count += 1;
+            *count - 1
+        })
+    }
+}
+
+/// Groups found without hashing: each key column's values get small
+/// first-seen numbers, and the numbers side by side index an array of
+/// group numbers. Used while the numbers fit [`DENSE_BITS`] together.
+pub(super) struct Dense {
+    pub(super) ints: Vec<IntIds>,
+    /// Bits per column in the index, and each group's column numbers.
+    pub(super) bits: Vec<u32>,
+    pub(super) slots: Vec<u32>,
+    pub(super) group_ids: Vec<u32>,
+}
+
+impl Dense {
+    fn index(&self, ids: impl Iterator<Item = u32>) -> usize {
+        // (Kept in step with find_dense's column-at-a-time version.)
+        let mut at = 0usize;
+        for (id, b) in ids.zip(&self.bits) {
+            at = (at << b) | id as usize;
+        }
+        at
+    }
+
+    /// Makes room for column numbers below `counts`; false when they no
+    /// longer fit in [`DENSE_BITS`].
+    pub(super) fn fit(&mut self, counts: &[u32]) -> bool {
+        let need: Vec<u32> = counts
+            .iter()
+            .zip(&self.bits)
+            .map(|(&n, &b)| b.max(32 - n.saturating_sub(1).leading_zeros()))
+            .collect();
+        if need == self.bits && !self.slots.is_empty() {
+            return true;
+        }
+        if need.iter().sum::<u32>() > DENSE_BITS {
+            return false;
+        }
+        self.bits = need;
+        self.slots = vec![u32::MAX; 1 << self.bits.iter().sum::<u32>()];
+        let nc = self.bits.len();
+        for g in 0..self.group_ids.len() / nc.max(1) {
+            let at = self.index(self.group_ids[g * nc..][..nc].iter().copied());
+            self.slots[at] = g as u32;
+        }
+        true
+    }
+}

@@ -1,0 +1,482 @@
+//! One partition's groups and aggregate states: finding each row's group
+//! (first-seen numbers, else hashing), folding the aggregates, merging
+//! partitions and building the result batch.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringBuilder};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type, Schema};
+use datafusion::common::Result;
+use datafusion::logical_expr::ColumnarValue;
+use datafusion::physical_plan::PhysicalExpr;
+use hashbrown::HashTable;
+
+use super::numbering::{Dense, IntIds, Interner};
+use super::{Agg, AggKind, KeyKind};
+
+/// Mixes one key word into a row's hash: a folded 64x64->128 multiply,
+/// which spreads every input bit over the high bits hashbrown's control
+/// bytes use and the low bits its buckets use.
+#[inline]
+fn mix(h: u64, w: u64) -> u64 {
+    let x = ((h ^ w) as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_u128);
+    (x as u64) ^ ((x >> 64) as u64)
+}
+
+/// One partition's (or the merged) groups and their aggregate states.
+pub(super) struct Table {
+    /// Words per group key: one per key column, then the null mask.
+    width: usize,
+    /// Group numbers, found by a row's hash and its key words.
+    index: HashTable<u32>,
+    /// Each group's key words, `width` per group, and its hash.
+    words: Vec<u64>,
+    hashes: Vec<u64>,
+    /// The hash-free index while it fits (None after).
+    dense: Option<Dense>,
+    kinds: Vec<KeyKind>,
+    strings: Vec<Interner>,
+    /// Per aggregate, per group: the value and whether any row counted.
+    vals: Vec<Vec<i64>>,
+    seen: Vec<Vec<bool>>,
+    /// Each aggregate's starting value (what a group without rows holds,
+    /// so that folding one in changes nothing).
+    identity: Vec<i64>,
+    /// Dictionary value → string id, per key column, for the last batch's
+    /// dictionary (parquet hands the same dictionary to many batches).
+    dict_cache: Vec<Option<(ArrayRef, Vec<u64>)>>,
+}
+
+impl Table {
+    pub(super) fn new(keys: &[(Arc<dyn PhysicalExpr>, String, KeyKind)], aggs: &[Agg]) -> Self {
+        let naggs = aggs.len();
+        Table {
+            width: keys.len() + 1,
+            index: HashTable::new(),
+            words: vec![],
+            hashes: vec![],
+            dense: Some(Dense {
+                ints: keys.iter().map(|_| IntIds::default()).collect(),
+                bits: vec![0; keys.len()],
+                slots: vec![],
+                group_ids: vec![],
+            }),
+            kinds: keys.iter().map(|k| k.2).collect(),
+            strings: keys.iter().map(|_| Interner::default()).collect(),
+            vals: vec![vec![]; naggs],
+            identity: aggs
+                .iter()
+                .map(|a| match a.kind {
+                    AggKind::Min => i64::MAX,
+                    AggKind::Max => i64::MIN,
+                    AggKind::Count | AggKind::Sum => 0,
+                })
+                .collect(),
+            seen: vec![vec![]; naggs],
+            dict_cache: keys.iter().map(|_| None).collect(),
+        }
+    }
+
+    fn groups(&self) -> std::slice::ChunksExact<'_, u64> {
+        self.words.chunks_exact(self.width)
+    }
+
+    /// Each row's group number (new keys become new groups). Rows come
+    /// column by column: the hashes are computed a column at a time, and
+    /// a row with the previous row's key skips the table.
+    fn find(&mut self, cols: &[Vec<u64>], mask: &[u64], out: &mut Vec<u32>) {
+        if !self.find_dense(cols, mask, out) {
+            self.find_hashed(cols, mask, out);
+        }
+        let n = self.hashes.len();
+        for ((v, s), &id) in self.vals.iter_mut().zip(&mut self.seen).zip(&self.identity) {
+            v.resize(n, id);
+            s.resize(n, false);
+        }
+    }
+
+    /// [`Table::find`] through the dense index; false (having done
+    /// nothing) once the keys have too many distinct values for it.
+    fn find_dense(&mut self, cols: &[Vec<u64>], mask: &[u64], out: &mut Vec<u32>) -> bool {
+        let Some(mut d) = self.dense.take() else {
+            return false;
+        };
+        let nc = cols.len();
+        let mut ids: Vec<Vec<u32>> = Vec::with_capacity(nc);
+        let mut counts = Vec::with_capacity(nc);
+        for (c, col) in cols.iter().enumerate() {
+            let bit = 1u64 << c;
+            let mut v = Vec::with_capacity(col.len());
+            match self.kinds[c] {
+                KeyKind::Int => {
+                    d.ints[c].ids(col, mask, bit, &mut v);
+                    counts.push(d.ints[c].count);
+                }
+                // Interned ids are first-seen numbers already; 0 is null.
+                KeyKind::Str => {
+                    v.extend(col.iter().zip(mask).map(
+                        |(&w, &m)| {
+                            if m & bit != 0 {
+                                0
+                            } else {
+                                w as u32 + 1
+                            }
+                        },
+                    ));
+                    counts.push(self.strings[c].strs.len() as u32 + 1);
+                }
+            }
+            ids.push(v);
+        }
+        if !d.fit(&counts) {
+            return false;
+        }
+        // Each row's slot, a column at a time, as Dense::index computes it.
+        let mut at = vec![0u32; mask.len()];
+        for (v, &b) in ids.iter().zip(&d.bits) {
+            for (a, &id) in at.iter_mut().zip(v) {
+                *a = (*a << b) | id;
+            }
+        }
+        let mut key = vec![0u64; self.width];
+        for (r, &at) in at.iter().enumerate() {
+            let at = at as usize;
+            let mut g = d.slots[at];
+            if g == u32::MAX {
+                for (c, col) in cols.iter().enumerate() {
+                    key[c] = col[r];
+                }
+                key[nc] = mask[r];
+                g = self.insert_group(&key);
+                d.slots[at] = g;
+                d.group_ids.extend(ids.iter().map(|v| v[r]));
+            }
+            out.push(g);
+        }
+        self.dense = Some(d);
+        true
+    }
+
+    /// Adds a new group with these key words.
+    fn insert_group(&mut self, key: &[u64]) -> u32 {
+        let h = key.iter().fold(0, |h, &w| mix(h, w));
+        let g = self.hashes.len() as u32;
+        self.words.extend_from_slice(key);
+        self.hashes.push(h);
+        let hs = &self.hashes;
+        self.index.insert_unique(h, g, |&g| hs[g as usize]);
+        g
+    }
+
+    /// [`Table::find`] by hashing the key words.
+    fn find_hashed(&mut self, cols: &[Vec<u64>], mask: &[u64], out: &mut Vec<u32>) {
+        match self.width {
+            1 => self.find_w::<1>(cols, mask, out),
+            2 => self.find_w::<2>(cols, mask, out),
+            3 => self.find_w::<3>(cols, mask, out),
+            4 => self.find_w::<4>(cols, mask, out),
+            _ => self.find_w::<5>(cols, mask, out),
+        }
+    }
+
+    /// [`Table::find`] for keys of `W` words: fixed-size keys compare
+    /// inline (a slice comparison was a memcmp call per row).
+    fn find_w<const W: usize>(&mut self, cols: &[Vec<u64>], mask: &[u64], out: &mut Vec<u32>) {
+        // The same hash as insert_group's: the words in key order.
+        let mut hashes: Vec<u64> = vec![0; mask.len()];
+        for col in cols {
+            for (h, &x) in hashes.iter_mut().zip(col) {
+                *h = mix(*h, x);
+            }
+        }
+        for (h, &m) in hashes.iter_mut().zip(mask) {
+            *h = mix(*h, m);
+        }
+        let at = |words: &[u64], g: u32| -> [u64; W] {
+            words[g as usize * W..][..W].try_into().expect("W words")
+        };
+        let mut last: Option<(u64, u32)> = None;
+        for (r, &h) in hashes.iter().enumerate() {
+            let mut key = [0u64; W];
+            for (c, col) in cols.iter().enumerate() {
+                key[c] = col[r];
+            }
+            key[W - 1] = mask[r];
+            if let Some((lh, lg)) = last {
+                if lh == h && at(&self.words, lg) == key {
+                    out.push(lg);
+                    continue;
+                }
+            }
+            let words = &self.words;
+            let g = match self.index.find(h, |&g| at(words, g) == key) {
+                Some(&g) => g,
+                None => self.insert_group(&key),
+            };
+            last = Some((h, g));
+            out.push(g);
+        }
+    }
+
+    /// One key column's words for a batch; sets bit `c` of `mask` on nulls.
+    fn key_words(&mut self, c: usize, a: &ArrayRef, mask: &mut [u64]) -> Result<Vec<u64>> {
+        let bit = 1u64 << c;
+        let mut has_nulls = false;
+        if let Some(nulls) = a.logical_nulls().filter(|n| n.null_count() > 0) {
+            has_nulls = true;
+            for (r, m) in mask.iter_mut().enumerate() {
+                if nulls.is_null(r) {
+                    *m |= bit;
+                }
+            }
+        }
+        let n = a.len();
+        match a.data_type() {
+            DataType::Dictionary(..) => {
+                let d = a.as_any_dictionary();
+                let values = d.values();
+                let fresh = match &self.dict_cache[c] {
+                    Some((v, _)) => !Arc::ptr_eq(v, values),
+                    None => true,
+                };
+                if fresh {
+                    let ids = self.string_ids(c, values)?;
+                    self.dict_cache[c] = Some((values.clone(), ids));
+                }
+                let ids = &self.dict_cache[c].as_ref().expect("cached").1;
+                // Parquet's dictionaries have i32 keys: read them as they
+                // are (a null row's key may be anything, hence the mask).
+                if let (false, Some(d)) = (has_nulls, a.as_dictionary_opt::<Int32Type>()) {
+                    return Ok(d.keys().values().iter().map(|&k| ids[k as usize]).collect());
+                }
+                let keys = d.normalized_keys();
+                Ok(keys
+                    .iter()
+                    .enumerate()
+                    .map(|(r, &k)| if mask[r] & bit != 0 { 0 } else { ids[k] })
+                    .collect())
+            }
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                let mut ids = self.string_ids(c, a)?;
+                for (r, id) in ids.iter_mut().enumerate() {
+                    if mask[r] & bit != 0 {
+                        *id = 0;
+                    }
+                }
+                Ok(ids)
+            }
+            _ => {
+                let v = cast(a, &DataType::Int64)?;
+                let v = v.as_primitive::<Int64Type>();
+                if !has_nulls {
+                    return Ok(v.values().iter().map(|&x| x as u64).collect());
+                }
+                Ok((0..n)
+                    .map(|r| {
+                        if mask[r] & bit != 0 {
+                            0
+                        } else {
+                            v.value(r) as u64
+                        }
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// Ids of a string array's values (nulls get 0; the mask tells).
+    fn string_ids(&mut self, c: usize, a: &ArrayRef) -> Result<Vec<u64>> {
+        let s = cast(a, &DataType::Utf8)?;
+        let s = s.as_string::<i32>();
+        let interner = &mut self.strings[c];
+        Ok(s.iter().map(|v| v.map_or(0, |v| interner.id(v))).collect())
+    }
+
+    pub(super) fn add_batch(
+        &mut self,
+        b: &RecordBatch,
+        keys: &[(Arc<dyn PhysicalExpr>, String, KeyKind)],
+        aggs: &[Agg],
+    ) -> Result<()> {
+        let n = b.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let mut mask = vec![0u64; n];
+        let mut cols = Vec::with_capacity(keys.len());
+        for (c, (e, _, _)) in keys.iter().enumerate() {
+            let a = e.evaluate(b)?.into_array(n)?;
+            cols.push(self.key_words(c, &a, &mut mask)?);
+        }
+        let mut gi = Vec::with_capacity(n);
+        self.find(&cols, &mask, &mut gi);
+        for (ai, a) in aggs.iter().enumerate() {
+            let (vals, seen) = (&mut self.vals[ai], &mut self.seen[ai]);
+            let v = a.arg.evaluate(b)?;
+            if a.kind == AggKind::Count {
+                match &v {
+                    ColumnarValue::Scalar(s) if s.is_null() => {}
+                    ColumnarValue::Scalar(_) => {
+                        for &g in &gi {
+                            vals[g as usize] += 1;
+                        }
+                    }
+                    ColumnarValue::Array(a) => {
+                        let nulls = a.logical_nulls();
+                        for (r, &g) in gi.iter().enumerate() {
+                            if nulls.as_ref().is_none_or(|nl| nl.is_valid(r)) {
+                                vals[g as usize] += 1;
+                            }
+                        }
+                    }
+                }
+                for &g in &gi {
+                    seen[g as usize] = true;
+                }
+                continue;
+            }
+            let v = cast(&v.into_array(n)?, &DataType::Int64)?;
+            let v = v.as_primitive::<Int64Type>();
+            let nulls = v.logical_nulls();
+            let values = v.values();
+            // Groups start at the aggregate's identity, so each row is one
+            // branch-free fold, a loop per kind.
+            macro_rules! fold_rows {
+                ($f:expr) => {
+                    match &nulls {
+                        None => {
+                            for (&x, &g) in values.iter().zip(&gi) {
+                                let g = g as usize;
+                                vals[g] = $f(vals[g], x);
+                                seen[g] = true;
+                            }
+                        }
+                        Some(nl) => {
+                            for (r, (&x, &g)) in values.iter().zip(&gi).enumerate() {
+                                if nl.is_valid(r) {
+                                    let g = g as usize;
+                                    vals[g] = $f(vals[g], x);
+                                    seen[g] = true;
+                                }
+                            }
+                        }
+                    }
+                };
+            }
+            match a.kind {
+                AggKind::Sum => fold_rows!(i64::wrapping_add),
+                AggKind::Min => fold_rows!(i64::min),
+                _ => fold_rows!(i64::max),
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds another table's groups into this one.
+    pub(super) fn merge(
+        &mut self,
+        other: Table,
+        keys: &[(Arc<dyn PhysicalExpr>, String, KeyKind)],
+        aggs: &[Agg],
+    ) {
+        let nk = keys.len();
+        let n = other.hashes.len();
+        let mut cols: Vec<Vec<u64>> = vec![Vec::with_capacity(n); nk];
+        let mut mask = Vec::with_capacity(n);
+        for key in other.groups() {
+            for (c, (_, _, kind)) in keys.iter().enumerate() {
+                // String ids are per table: re-intern by the string.
+                let w = if *kind == KeyKind::Str && key[nk] & (1 << c) == 0 {
+                    self.strings[c].id(&other.strings[c].strs[key[c] as usize])
+                } else {
+                    key[c]
+                };
+                cols[c].push(w);
+            }
+            mask.push(key[nk]);
+        }
+        let mut gi = Vec::with_capacity(n);
+        self.find(&cols, &mask, &mut gi);
+        for (ai, a) in aggs.iter().enumerate() {
+            for (og, &g) in gi.iter().enumerate() {
+                let g = g as usize;
+                if !other.seen[ai][og] {
+                    continue;
+                }
+                let x = other.vals[ai][og];
+                let acc = &mut self.vals[ai][g];
+                *acc = if !self.seen[ai][g] {
+                    x
+                } else {
+                    match a.kind {
+                        AggKind::Count | AggKind::Sum => acc.wrapping_add(x),
+                        AggKind::Min => (*acc).min(x),
+                        AggKind::Max => (*acc).max(x),
+                    }
+                };
+                self.seen[ai][g] = true;
+            }
+        }
+    }
+
+    pub(super) fn finish(
+        mut self,
+        schema: &Schema,
+        keys: &[(Arc<dyn PhysicalExpr>, String, KeyKind)],
+        aggs: &[Agg],
+    ) -> Result<RecordBatch> {
+        let nk = keys.len();
+        // Without keys an aggregate has one row even over no rows (a count
+        // of 0, a null sum), as SQL's and DataFusion's do.
+        if nk == 0 && self.hashes.is_empty() {
+            self.find(&[], &[0], &mut vec![]);
+            for (ai, a) in aggs.iter().enumerate() {
+                self.seen[ai][0] = a.kind == AggKind::Count;
+            }
+        }
+        let mut columns: Vec<ArrayRef> = vec![];
+        for (c, (_, _, kind)) in keys.iter().enumerate() {
+            let null = |g: &[u64]| g[nk] & (1 << c) != 0;
+            let a: ArrayRef = match kind {
+                KeyKind::Int => Arc::new(
+                    self.groups()
+                        .map(|g| (!null(g)).then_some(g[c] as i64))
+                        .collect::<Int64Array>(),
+                ),
+                KeyKind::Str => {
+                    let mut b = StringBuilder::new();
+                    for g in self.groups() {
+                        if null(g) {
+                            b.append_null();
+                        } else {
+                            b.append_value(&self.strings[c].strs[g[c] as usize]);
+                        }
+                    }
+                    Arc::new(b.finish()) as ArrayRef
+                }
+            };
+            columns.push(a);
+        }
+        for ai in 0..aggs.len() {
+            let a: Int64Array = self.vals[ai]
+                .iter()
+                .zip(&self.seen[ai])
+                .map(|(v, s)| s.then_some(*v))
+                .collect();
+            columns.push(Arc::new(a));
+        }
+        let columns = columns
+            .iter()
+            .zip(schema.fields())
+            .map(|(a, f)| {
+                if a.data_type() == f.data_type() {
+                    Ok(a.clone())
+                } else {
+                    Ok(cast(a, f.data_type())?)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RecordBatch::try_new(Arc::new(schema.clone()), columns)?)
+    }
+}

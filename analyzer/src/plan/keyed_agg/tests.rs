@@ -1,0 +1,162 @@
+//! The operator against DataFusion's own aggregation on the same data:
+//! nulls in keys and values, dictionary and plain strings, integer keys
+//! spread too wide for the direct array, more distinct keys than the
+//! dense index takes, several partitions, and no rows at all.
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, DictionaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema};
+use datafusion::arrow::util::display::array_value_to_string;
+use datafusion::datasource::MemTable;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use super::KeyedAggregateRule;
+
+fn batch(seed: u64, n: usize, spread: i64) -> RecordBatch {
+    let mut x = seed | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let names = ["bash", "make", "cc1", "ld", "sshd", "postgres"];
+    let (mut a, mut b, mut c, mut d, mut e) = (vec![], vec![], vec![], vec![], vec![]);
+    let mut f = vec![];
+    for _ in 0..n {
+        let r = next();
+        a.push((r % 7 != 0).then_some((r % 50) as i64 * spread - spread * 10));
+        b.push((r % 11 != 0).then_some(names[(r >> 8) as usize % names.len()]));
+        c.push((r % 13 != 0).then(|| format!("s{}", (r >> 16) % 40)));
+        d.push(((r >> 24) % 3000) as i32 - 1500);
+        e.push((r % 5 != 0).then_some((r >> 32) as i64 - (1 << 31)));
+        f.push(names[(r >> 40) as usize % names.len()]);
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("a", DataType::Int64, true),
+        Field::new(
+            "b",
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            true,
+        ),
+        Field::new("c", DataType::Utf8, true),
+        Field::new("d", DataType::Int32, false),
+        Field::new("e", DataType::Int64, true),
+        Field::new(
+            "f",
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            false,
+        ),
+    ]));
+    let b: DictionaryArray<Int32Type> = b.into_iter().collect();
+    let f: DictionaryArray<Int32Type> = f.into_iter().collect();
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(a)),
+            Arc::new(b),
+            Arc::new(StringArray::from(c)),
+            Arc::new(Int32Array::from(d)),
+            Arc::new(Int64Array::from(e)),
+            Arc::new(f),
+        ],
+    )
+    .unwrap()
+}
+
+fn ctx(keyed: bool, parts: Vec<Vec<RecordBatch>>) -> SessionContext {
+    let mut b = SessionStateBuilder::new()
+        .with_config(SessionConfig::new().with_target_partitions(2))
+        .with_default_features();
+    if keyed {
+        b = b.with_physical_optimizer_rule(Arc::new(KeyedAggregateRule));
+    }
+    let ctx = SessionContext::new_with_state(b.build());
+    let schema = parts[0][0].schema();
+    ctx.register_table("t", Arc::new(MemTable::try_new(schema, parts).unwrap()))
+        .unwrap();
+    ctx
+}
+
+fn rows(batches: &[RecordBatch]) -> Vec<String> {
+    let mut out = vec![];
+    for b in batches {
+        for r in 0..b.num_rows() {
+            let cells: Vec<String> = b
+                .columns()
+                .iter()
+                .map(|c| {
+                    if c.is_null(r) {
+                        "NULL".into()
+                    } else {
+                        array_value_to_string(c, r).unwrap()
+                    }
+                })
+                .collect();
+            out.push(cells.join("|"));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn same_results_as_datafusions_aggregation() {
+    // Partition 1 spreads `a` past the direct array's span, so that
+    // column goes through a map mid-run.
+    let parts = vec![
+        vec![batch(1, 5000, 1), batch(2, 3000, 3)],
+        vec![batch(3, 4000, 1), batch(4, 4000, 1 << 20)],
+    ];
+    let rt = crate::plan::runtime();
+    let queries = [
+        "select a, b, count(1), sum(e), min(e), max(e), max(d) from t group by a, b",
+        "select b, c, a, count(1), min(d) from t group by b, c, a",
+        "select count(1), sum(e), min(e), max(d) from t",
+        "select count(1), sum(e), min(e) from t where d > 100000",
+        "select a, count(1) from t where d > 100000 group by a",
+        // 3000 x 50 distinct pairs: past the dense index's bits.
+        "select d, a, count(1), sum(e) from t group by d, a",
+        "select c, count(e), sum(d) from t group by c",
+        "select f, d, count(1), max(e) from t group by f, d",
+        // DataFusion rewrites this to two GROUP BYs; both become ours.
+        "select a, count(distinct e) from t group by a",
+    ];
+    for q in queries {
+        let plain = rt
+            .block_on(async { ctx(false, parts.clone()).sql(q).await?.collect().await })
+            .unwrap();
+        let keyed_ctx = ctx(true, parts.clone());
+        let df = rt.block_on(keyed_ctx.sql(q)).unwrap();
+        let phys = rt.block_on(df.clone().create_physical_plan()).unwrap();
+        let shown = datafusion::physical_plan::displayable(phys.as_ref())
+            .indent(false)
+            .to_string();
+        assert!(shown.contains("KeyedAggregateExec"), "{q}: {shown}");
+        let keyed = rt.block_on(df.collect()).unwrap();
+        assert_eq!(rows(&keyed), rows(&plain), "{q}");
+        // Every query but the one selecting no rows with keys has rows.
+        assert_eq!(rows(&plain).is_empty(), q.contains("100000 group"), "{q}");
+    }
+}
+
+#[test]
+fn other_aggregates_stay_datafusions() {
+    let rt = crate::plan::runtime();
+    let c = ctx(true, vec![vec![batch(5, 100, 1)]]);
+    for q in [
+        "select a, avg(e) from t group by a",
+        "select a, sum(cast(e as double)) from t group by a",
+        "select cast(e as double) fl, count(1) from t group by fl",
+    ] {
+        let df = rt.block_on(c.sql(q)).unwrap();
+        let phys = rt.block_on(df.create_physical_plan()).unwrap();
+        let shown = datafusion::physical_plan::displayable(phys.as_ref())
+            .indent(false)
+            .to_string();
+        assert!(!shown.contains("KeyedAggregateExec"), "{q}: {shown}");
+    }
+}
