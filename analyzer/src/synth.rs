@@ -298,7 +298,11 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> Result<Manifest, String> {
     let step = span as f64 / o.events.max(1) as f64;
     let mut t = start as f64;
     while produced < o.events {
-        let n = BATCH.min((o.events - produced) as usize);
+        // Batches no larger than a file, so that files hold rows_per_file
+        // rows (a file takes whole batches).
+        let n = BATCH
+            .min(o.rows_per_file.max(1) as usize)
+            .min((o.events - produced) as usize);
         let mut ts = Vec::with_capacity(n);
         let (mut cpu, mut pid, mut tid, mut uid, mut comm) = (
             Vec::with_capacity(n),
