@@ -334,3 +334,47 @@ fn a_running_minimum_compiles_and_matches_the_interpreter() {
     let out = compiled_output_matches_interpreter(s);
     assert_eq!(out.lines().count(), 4, "{out}");
 }
+
+/// A probe that prints per event runs as an ordered projection (-v says
+/// so, -p4 shows its plan) and prints, line for line, what the interpreter
+/// prints, with begin before and end after, over every shipped dataset; a
+/// second printing probe keeps both in the interpreter, with the reason.
+#[test]
+fn per_event_printf_runs_as_an_ordered_projection() {
+    let script = "probe begin { printf(\"start\\n\") } \
+                  probe syscall.openat { if (pid() > 100) printf(\"%-16s %6d %s %d\\n\", execname(), pid(), name, tid()) } \
+                  global n probe syscall.read { n++ } \
+                  probe end { printf(\"reads %d\\n\", n) }";
+    for ds in ["make-libbpf", "web", "disk", "mixed"] {
+        let dir = format!("datasets/{ds}");
+        let (code, plans, err) = retap(&["run", "-v", "-e", script, "--trace", &dir]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            err.contains("syscall.openat: compiled to an ordered DataFusion projection"),
+            "{err}"
+        );
+        let (code, interp, err) =
+            retap(&["run", "--interpret-only", "-e", script, "--trace", &dir]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(plans, interp, "{ds}");
+        assert!(
+            plans.starts_with("start\n") && plans.contains("\nreads "),
+            "{ds}"
+        );
+        assert!(
+            plans.lines().count() > 100,
+            "{ds}: {} lines",
+            plans.lines().count()
+        );
+    }
+    let (code, p4, err) = retap(&["run", "-p4", "-e", script, "--trace", "datasets/web"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        p4.contains("printf per event, in firing order") && p4.contains("FilterExec"),
+        "{p4}"
+    );
+    let two = "probe syscall.openat { printf(\"%d\\n\", pid()) } probe syscall.close { printf(\"%d\\n\", tid()) }";
+    let (code, _, err) = retap(&["run", "-v", "-e", two, "--trace", "datasets/web"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("interpreted: its printf runs as a plan only when it is the one probe printing per event"), "{err}");
+}

@@ -154,10 +154,11 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
             compiled.probes.len()
         );
         for pi in &compiled.probes {
-            eprintln!(
-                "  {}: compiled to a DataFusion plan",
-                program.probes[*pi].text
-            );
+            let what = match &compiled.projection {
+                Some(p) if p.probe == *pi => "an ordered DataFusion projection (printf per event)",
+                _ => "a DataFusion plan",
+            };
+            eprintln!("  {}: compiled to {what}", program.probes[*pi].text);
         }
         for (text, why) in &compiled.interpreted {
             eprintln!("  {text}: interpreted: {why}");
@@ -187,14 +188,53 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
             }
         }
     }
+    let mut projection = None;
+    if let (Some(t), Some(pr)) = (&trace, &compiled.projection) {
+        match crate::plan::build_projection(&program, pr, t) {
+            Ok(p) => projection = Some(p),
+            Err(e) if req.last_pass < 5 => return Err(RunFailure::new(format!("retap: {e}"))),
+            Err(e) => {
+                if req.verbose > 0 {
+                    eprintln!("  projection not built ({e}); its probe runs in the interpreter");
+                }
+            }
+        }
+    }
     if req.last_pass == 3 || req.last_pass == 4 {
-        let Some((ps, rt)) = plans else {
+        if trace.is_none() {
             return Err(RunFailure::new(
                 "retap run: -p3/-p4 show the plans built over a recording; give --trace DIR",
             ));
-        };
+        }
+        let (ps, rt) = plans.unwrap_or_else(|| (vec![], crate::plan::runtime()));
         let mut out = String::new();
-        if ps.is_empty() {
+        if let Some(p) = &projection {
+            // One plan per file, all alike: the first stands for them.
+            out.push_str(&format!(
+                "# {} ({} file(s), one plan each)\n",
+                p.text,
+                p.files.len()
+            ));
+            if let Some(df) = p.files.first() {
+                if req.last_pass == 3 {
+                    let plan = df
+                        .clone()
+                        .into_optimized_plan()
+                        .map_err(|e| RunFailure::new(format!("retap: {e}")))?;
+                    out.push_str(&format!("{}\n", plan.display_indent()));
+                } else {
+                    let phys = p
+                        .runtime()
+                        .block_on(df.clone().create_physical_plan())
+                        .map_err(|e| RunFailure::new(format!("retap: {e}")))?;
+                    out.push_str(&format!(
+                        "{}\n",
+                        datafusion::physical_plan::displayable(phys.as_ref()).indent(true)
+                    ));
+                }
+            }
+        }
+        if ps.is_empty() && projection.is_none() {
             out.push_str("# no probe compiles to a plan; every probe runs in the interpreter\n");
         }
         for p in ps {
@@ -218,20 +258,37 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
     }
     let mut preload = None;
     let mut skip = std::collections::BTreeSet::new();
+    let mut plans_ok = true;
     if let Some((ps, rt)) = plans {
         let t = Instant::now();
         match crate::plan::execute(&program, &compiled, ps, &rt, limits.maxmapentries) {
             Ok(l) => {
                 preload = Some(l);
-                skip = compiled.probes.clone();
                 if req.verbose > 0 {
                     let ms = t.elapsed().as_millis();
                     eprintln!("  plans ran in {ms} ms");
                 }
             }
             Err(e) => {
+                plans_ok = false;
                 if req.verbose > 0 {
                     eprintln!("  plan results not used ({e}); every probe runs in the interpreter");
+                }
+            }
+        }
+    }
+    let mut projector: Option<Box<dyn crate::runtime::Projector>> = None;
+    if plans_ok && trace.is_some() {
+        skip = compiled.probes.clone();
+        match projection {
+            Some(p) => {
+                projector = Some(Box::new(crate::plan::Projected(std::cell::RefCell::new(
+                    Some(p),
+                ))))
+            }
+            None => {
+                if let Some(pr) = &compiled.projection {
+                    skip.remove(&pr.probe);
                 }
             }
         }
@@ -256,6 +313,7 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
         skip,
         preload,
         snapshot: req.snapshot,
+        projection: projector,
     };
     let outcome = crate::runtime::run(&program, &parsed.map, trace.as_ref(), &opts, sink)
         .map_err(|e| RunFailure::new(format!("retap: {e}")))?;

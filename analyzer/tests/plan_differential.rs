@@ -1,6 +1,7 @@
-//! Differential tests of the plan compiler: for the shipped queries and
-//! hundreds of generated aggregate scripts over generated traces, the run
-//! with DataFusion plans prints exactly what the interpreter alone prints.
+//! Differential tests of the plan compiler: for the shipped queries,
+//! hundreds of generated aggregate scripts and per-event printf scripts
+//! over generated traces, the run with DataFusion plans prints exactly what
+//! the interpreter alone prints.
 
 use std::path::Path;
 
@@ -32,7 +33,7 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
         "{}\n{script}",
         render_all(&errors, &p.map)
     );
-    let go = |preload, skip| {
+    let go = |preload, skip, projection| {
         let mut out: Vec<u8> = vec![];
         let o = {
             let sink: Box<dyn std::io::Write> = Box::new(&mut out);
@@ -42,6 +43,7 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
                 skip,
                 preload,
                 snapshot: false,
+                projection,
             };
             runtime::run(&prog, &p.map, Some(trace), &opts, sink).unwrap()
         };
@@ -51,9 +53,13 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
         }
         s
     };
-    let interpreted = go(None, Default::default());
+    let interpreted = go(None, Default::default(), None);
     let compiled = plan::analyse(&prog);
     let n = compiled.probes.len();
+    let projection: Option<Box<dyn runtime::Projector>> = compiled.projection.as_ref().map(|pr| {
+        let p = plan::build_projection(&prog, pr, trace).unwrap();
+        Box::new(plan::Projected(std::cell::RefCell::new(Some(p)))) as Box<dyn runtime::Projector>
+    });
     let (plans, rt) = plan::build_plans(&prog, &compiled, trace).unwrap();
     let with_plans = match plan::execute(
         &prog,
@@ -62,7 +68,7 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
         &rt,
         Limits::default().maxmapentries,
     ) {
-        Ok(l) => go(Some(l), compiled.probes.clone()),
+        Ok(l) => go(Some(l), compiled.probes.clone(), projection),
         // Overflowing arrays fall back to the interpreter by design.
         Err(_) => interpreted.clone(),
     };
@@ -341,4 +347,195 @@ fn generated_aggregate_scripts_give_the_same_output_with_plans() {
         compiled * 10 >= cases * 9,
         "only {compiled} of {cases} scripts compiled to plans"
     );
+}
+
+/// One random per-event printf script: a printf of context values under
+/// an optional guard on an entry-side point, sometimes with an aggregate
+/// probe (if `aggregates`) and begin/end output around it.
+fn gen_printf_script(r: &mut Rng, aggregates: bool) -> String {
+    let net = r.chance(25);
+    let point = if net {
+        r.pick(&["netdev.receive", "netdev.transmit", "netdev.*"])
+    } else {
+        r.pick(&[
+            "syscall.*",
+            "syscall.{read,write}",
+            "syscall.close",
+            "syscall_any",
+        ])
+    };
+    let mut args = vec![
+        ("%d", "pid()"),
+        ("%d", "tid()"),
+        ("%s", "execname()"),
+        ("%d", "cpu()"),
+        ("%d", "uid()"),
+        ("%d", "gettimeofday_ns()"),
+        ("%d", "local_clock_ns()"),
+        ("%d", "pid() * 3 - tid()"),
+        ("%s", "\"lit\""),
+        ("%d", "pid() > 1100 ? 1 : 0"),
+        ("%x", "tid()"),
+        ("%-12s|", "execname()"),
+        ("%5d", "cpu() + 1"),
+    ];
+    if net {
+        args.push(("%d", "length"));
+        args.push(("%s", "dev_name"));
+    } else if point != "syscall_any" {
+        args.push(("%s", "name"));
+    }
+    let n = 1 + (r.next() % 4) as usize;
+    let chosen: Vec<(&str, &str)> = (0..n)
+        .map(|_| args[(r.next() % args.len() as u64) as usize])
+        .collect();
+    let fmt: Vec<&str> = chosen.iter().map(|a| a.0).collect();
+    let vals: Vec<&str> = chosen.iter().map(|a| a.1).collect();
+    let printf = format!("printf(\"{}\\n\", {})", fmt.join(" "), vals.join(", "));
+    let guard = r.pick(&[
+        "",
+        "execname() == \"nginx\"",
+        "pid() > 1100",
+        "uid() == 0 && cpu() == 1",
+        "!(tid() == pid())",
+        "pid() % 2 == 0",
+    ]);
+    let body = if guard.is_empty() {
+        printf
+    } else {
+        format!("if ({guard}) {printf}")
+    };
+    let mut s = String::new();
+    if r.chance(50) {
+        s.push_str("probe begin { printf(\"begin\\n\") }\n");
+    }
+    s.push_str(&format!("probe {point} {{ {body} }}\n"));
+    if aggregates && r.chance(40) {
+        s.push_str("global c\nprobe syscall.read { c[execname()]++ }\n");
+        s.push_str("probe end { foreach (k in c-) printf(\"%s %d\\n\", k, c[k]) }\n");
+    } else if r.chance(30) {
+        s.push_str("probe end { printf(\"end\\n\") }\n");
+    }
+    if r.chance(10) {
+        // a timer keeps the printf in the interpreter: still the same output
+        s.push_str("probe timer.ms(500) { printf(\"tick\\n\") }\n");
+    }
+    s
+}
+
+#[test]
+fn generated_printf_scripts_give_the_same_output_as_projections() {
+    let dir = tempfile::tempdir().unwrap();
+    // The second trace's timestamps are cut to 100 ms, so hundreds of rows
+    // share one within and across its files: ties must come out by file,
+    // then row, as the interpreter's merge orders them.
+    let traces: Vec<Trace> = [(2_000u64, None), (1_000, Some(100_000_000))]
+        .iter()
+        .enumerate()
+        .map(|(i, &(rows_per_file, coarsen))| {
+            let d = dir.path().join(format!("p{i}"));
+            let opts = SynthOptions {
+                events: 6_000,
+                seed: 21 + i as u64,
+                processes: 30,
+                seconds: 2.0,
+                rows_per_file,
+            };
+            synth(&d, &opts).unwrap();
+            if let Some(step) = coarsen {
+                coarsen_times(&d, step);
+            }
+            Trace::open(&d).unwrap()
+        })
+        .collect();
+    let mut r = Rng(0x9a1f_77e3_0c0d_2201);
+    let mut projected = 0;
+    for i in 0..120 {
+        // (Aggregates order keys whose first rows share a timestamp by key,
+        // not by row as stap does: not over the trace made of ties.)
+        let script = gen_printf_script(&mut r, i % 2 == 0);
+        let trace = &traces[i % traces.len()];
+        let (a, b, _) = both(&script, trace);
+        assert_eq!(a, b, "case {i} differs:\n{script}");
+        let prog = {
+            let env = PpEnv {
+                kernel_release: "6.18.0".into(),
+                arch: "x86_64".into(),
+                args: vec![],
+            };
+            let (p, _) = stap::parse("gen.stp", &script, &env);
+            let opts = ElabOptions {
+                arch: "x86_64".into(),
+                signatures: None,
+                tables: Some(trace.tables.iter().map(|f| f.table).collect()),
+            };
+            elaborate(&p.script, &opts).0
+        };
+        // Projections are for one printing probe with translatable
+        // guards and no timers: `{read,write}` and `netdev.*` are two
+        // probes each, `%` is not a plan expression.
+        let eligible = !script.contains("timer")
+            && !script.contains("% 2")
+            && !script.contains("{read,write}")
+            && !script.contains("netdev.*");
+        let c = plan::analyse(&prog);
+        assert_eq!(
+            c.projection.is_some(),
+            eligible,
+            "case {i}:\n{script}\n{:?}",
+            c.interpreted
+        );
+        projected += usize::from(eligible);
+    }
+    assert!(
+        projected >= 50,
+        "only {projected} of 120 scripts became projections"
+    );
+}
+
+/// Rewrites every file's `ts` down to the trace start plus a multiple of
+/// `step` (order is kept, so each file stays sorted and no row precedes the
+/// start; equal times appear within and across files).
+fn coarsen_times(dir: &Path, step: i64) {
+    let start = Trace::open(dir).unwrap().manifest.start_ns;
+    use arrow::array::{AsArray, Int64Array, RecordBatch};
+    use arrow::datatypes::Int64Type;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ArrowWriter;
+    for table in std::fs::read_dir(dir).unwrap() {
+        let table = table.unwrap().path();
+        if !table.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&table).unwrap() {
+            let f = f.unwrap().path();
+            if f.extension().is_none_or(|e| e != "parquet") {
+                continue;
+            }
+            let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&f).unwrap())
+                .unwrap()
+                .build()
+                .unwrap();
+            let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+            let schema = batches[0].schema();
+            let ts = schema.index_of("ts").unwrap();
+            let tmp = f.with_extension("tmp");
+            let mut w =
+                ArrowWriter::try_new(std::fs::File::create(&tmp).unwrap(), schema.clone(), None)
+                    .unwrap();
+            for b in batches {
+                let t = b.column(ts).as_primitive::<Int64Type>();
+                let cut: Int64Array = t
+                    .iter()
+                    .map(|v| v.map(|v| start + (v - start) / step * step))
+                    .collect();
+                let mut cols = b.columns().to_vec();
+                cols[ts] = std::sync::Arc::new(cut);
+                w.write(&RecordBatch::try_new(schema.clone(), cols).unwrap())
+                    .unwrap();
+            }
+            w.close().unwrap();
+            std::fs::rename(&tmp, &f).unwrap();
+        }
+    }
 }

@@ -37,6 +37,16 @@ pub struct Update {
     pub kind: UpdateKind,
 }
 
+/// A probe whose whole effect is one `printf` per firing (under `if`
+/// guards): its output is an ordered projection of its table's rows.
+#[derive(Clone, Debug)]
+pub struct Projection {
+    pub probe: usize,
+    pub guards: Vec<X>,
+    pub fmt: crate::stap::elaborate::format::Format,
+    pub args: Vec<X>,
+}
+
 #[derive(Debug, Default)]
 pub struct Compiled {
     /// Probes whose every effect is a plan (the interpreter skips them).
@@ -49,6 +59,32 @@ pub struct Compiled {
     /// timer interval and merged into the globals tick by tick, so timers
     /// that print and reset (or exit) see what they would have.
     pub period: Option<i64>,
+    /// The one probe that prints per event, when it can be a projection:
+    /// every other event probe compiles to aggregates and there are no
+    /// timers, so nothing else's output can interleave with it.
+    pub projection: Option<Projection>,
+}
+
+/// The guards and the printf of a body that is only `[if (g)] printf(...)`.
+fn printf_of(
+    body: &[S],
+    guards: &mut Vec<X>,
+) -> Option<(crate::stap::elaborate::format::Format, Vec<X>)> {
+    let live: Vec<&S> = body.iter().filter(|s| !matches!(s, S::Nop)).collect();
+    match live.as_slice() {
+        [S::Block(v)] => printf_of(v, guards),
+        [S::If(c, t, None)] => {
+            guards.push(c.clone());
+            printf_of(std::slice::from_ref(t), guards)
+        }
+        [S::Expr(X::Printf {
+            to_string: false,
+            fmt,
+            args,
+            ..
+        })] => Some((fmt.clone(), args.clone())),
+        _ => None,
+    }
 }
 
 /// The updates a probe body is made of, or why it is something else.
@@ -415,6 +451,7 @@ pub fn analyse(prog: &Program) -> Compiled {
         touches(&f.body, &mut other_touch, &mut ex);
     }
     let mut candidates: Vec<(usize, Vec<Update>)> = vec![];
+    let mut projections: Vec<Projection> = vec![];
     for (pi, p) in prog.probes.iter().enumerate() {
         let fam = p.points.first().map(|pt| pt.family);
         let is_event = p.points.iter().all(|pt| pt.table().is_some());
@@ -481,15 +518,27 @@ pub fn analyse(prog: &Program) -> Compiled {
         match why {
             Ok(ups) => candidates.push((pi, ups)),
             Err(e) => {
+                match projection_of(pi, p) {
+                    Some(Ok(pr)) => {
+                        projections.push(pr);
+                        continue;
+                    }
+                    // printf-shaped, but not translatable: say why.
+                    Some(Err(why)) => c.interpreted.push((p.text.clone(), why)),
+                    None => c.interpreted.push((p.text.clone(), e)),
+                }
                 other_touch.extend(t);
-                c.interpreted.push((p.text.clone(), e));
             }
         }
     }
     if early_exit {
-        for (pi, _) in &candidates {
+        for pi in projections
+            .iter()
+            .map(|p| p.probe)
+            .chain(candidates.iter().map(|c| c.0))
+        {
             c.interpreted.push((
-                prog.probes[*pi].text.clone(),
+                prog.probes[pi].text.clone(),
                 "the script can exit() before the trace ends".into(),
             ));
         }
@@ -537,6 +586,21 @@ pub fn analyse(prog: &Program) -> Compiled {
             break;
         }
     }
+    // A projection's lines stand in for its firings only when nothing else
+    // runs per event in the interpreter (which could stop the run with an
+    // error) and no timer can print between them.
+    if projections.len() == 1 && c.interpreted.is_empty() && periods.is_empty() {
+        c.projection = projections.pop();
+    }
+    for pr in projections {
+        c.interpreted.push((
+            prog.probes[pr.probe].text.clone(),
+            "its printf runs as a plan only when it is the one probe printing per event, with no timers and no other interpreted event probe".into(),
+        ));
+    }
+    if let Some(pr) = &c.projection {
+        c.probes.insert(pr.probe);
+    }
     for (pi, ups) in candidates {
         c.probes.insert(pi);
         for u in &ups {
@@ -545,4 +609,36 @@ pub fn analyse(prog: &Program) -> Compiled {
         c.updates.extend(ups);
     }
     c
+}
+
+/// The probe as a projection: one entry-side point on a table, a body that
+/// is a printf under guards, every guard and argument translatable. None
+/// when it is not such a probe; Err(why) when only translation fails.
+fn projection_of(pi: usize, p: &Probe) -> Option<Result<Projection, String>> {
+    let [pt] = p.points.as_slice() else {
+        return None;
+    };
+    let fires_at_return = matches!(
+        pt.family,
+        Family::Syscall { ret: true }
+            | Family::SyscallAny { ret: true }
+            | Family::Vfs { ret: true, .. }
+            | Family::BlockEnd
+    );
+    if pt.table().is_none() || pt.condition.is_some() || fires_at_return {
+        return None;
+    }
+    let mut guards = vec![];
+    let (fmt, args) = printf_of(&p.body, &mut guards)?;
+    for e in guards.iter().chain(&args) {
+        if let Err(why) = translate::check(e, pt.family) {
+            return Some(Err(why));
+        }
+    }
+    Some(Ok(Projection {
+        probe: pi,
+        guards,
+        fmt,
+        args,
+    }))
 }

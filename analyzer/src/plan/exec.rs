@@ -127,7 +127,7 @@ fn session() -> (SessionContext, Arc<datafusion::logical_expr::ScalarUDF>) {
 }
 
 /// The point's own row filter (which rows fire it).
-fn point_filter(p: &ResolvedPoint) -> Option<Expr> {
+pub(super) fn point_filter(p: &ResolvedPoint) -> Option<Expr> {
     let mut f: Vec<Expr> = vec![];
     match p.family {
         Family::Syscall { ret } | Family::SyscallAny { ret } => {

@@ -11,12 +11,14 @@
 mod analysis;
 mod exec;
 mod keyed_agg;
+mod projection;
 pub(crate) use exec::runtime;
 pub(crate) use keyed_agg::KeyedAggregateRule;
 mod translate;
 
-pub use analysis::{analyse, Compiled, Update, UpdateKind};
+pub use analysis::{analyse, Compiled, Projection, Update, UpdateKind};
 pub use exec::{build_plans, execute, Element, GlobalElements, Loaded, Plan};
+pub use projection::{build_projection, Projected, ProjectionPlans};
 
 /// The accumulated value types plans hand the interpreter.
 pub mod exec_acc {

@@ -223,6 +223,12 @@ impl<'p> Interp<'p> {
         self.sink.flush()
     }
 
+    /// Output a plan computed, in its place in the stream.
+    pub fn emit(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+        self.maybe_flush();
+    }
+
     fn maybe_flush(&mut self) {
         if self.out.len() > (1 << 16) {
             let _ = self.sink.write_all(&self.out);

@@ -35,6 +35,14 @@ use events::{Batch, Col, FileCursor, Merge};
 pub use interp::Limits;
 use interp::{Interp, RtError};
 
+/// Output that plans compute per event (an ordered projection of one
+/// probe's printf), written after `begin` in place of that probe's firings.
+pub trait Projector {
+    fn probe(&self) -> usize;
+    /// Writes every line through `emit`; the number of firings.
+    fn run(&self, emit: &mut dyn FnMut(&[u8])) -> Result<u64, String>;
+}
+
 #[derive(Default)]
 pub struct RunOptions {
     pub limits: Limits,
@@ -45,6 +53,8 @@ pub struct RunOptions {
     pub preload: Option<crate::plan::Loaded>,
     /// Keep the globals as they stand before `end` (retap diff --script).
     pub snapshot: bool,
+    /// A probe in `skip` whose printf lines a projection writes.
+    pub projection: Option<Box<dyn Projector>>,
 }
 
 /// What a run did, for `-v` and the exit status.
@@ -529,6 +539,15 @@ pub fn run<'p>(
                 }
                 next_tick = l.ticks.len();
             }
+        }
+    }
+
+    // A projection is the only per-event output (analysis made sure), so
+    // its lines go out in one piece between begin and end.
+    if let Some(p) = &opts.projection {
+        if failed.is_none() && !it.exit_requested {
+            let probe = p.probe();
+            hits[probe] += p.run(&mut |line| it.emit(line))?;
         }
     }
 
