@@ -643,6 +643,15 @@ pub fn execute(
                 .into_iter()
                 .collect();
             rows.sort_by(|a, b| (a.1 .1, &a.0).cmp(&(b.1 .1, &b.0)));
+            // Elements are in first-firing order. Two keys first seen at the
+            // same nanosecond (rows on two CPUs, or one row updating two
+            // keys) came in an order only the event-ordered run knows.
+            if rows.windows(2).any(|w| w[0].1 .1 == w[1].1 .1) {
+                return Err(format!(
+                    "two elements of '{}' first appear at the same time: the interpreter reproduces their order",
+                    prog.globals[*g as usize].name
+                ));
+            }
             distinct
                 .entry(*g)
                 .or_default()
