@@ -127,7 +127,24 @@ fn session() -> (SessionContext, Arc<datafusion::logical_expr::ScalarUDF>) {
 }
 
 /// The point's own row filter (which rows fire it).
-pub(super) fn point_filter(p: &ResolvedPoint) -> Option<Expr> {
+/// The rows that fire the point and pass the guards (None: all rows).
+pub(super) fn row_filter(
+    pt: &ResolvedPoint,
+    tctx: &Ctx,
+    guards: &[X],
+) -> Result<Option<Expr>, String> {
+    let mut filter = point_filter(pt);
+    for g in guards {
+        let c = tctx.expr(g)?.cond();
+        filter = Some(match filter {
+            Some(f) => f.and(c),
+            None => c,
+        });
+    }
+    Ok(filter)
+}
+
+fn point_filter(p: &ResolvedPoint) -> Option<Expr> {
     let mut f: Vec<Expr> = vec![];
     match p.family {
         Family::Syscall { ret } | Family::SyscallAny { ret } => {
@@ -225,14 +242,7 @@ pub fn build_plans(
             entry: false,
             wall_offset: wall,
         };
-        let mut filter = point_filter(pt);
-        for g in &u.guards {
-            let c = tctx.expr(g)?.cond();
-            filter = Some(match filter {
-                Some(f) => f.and(c),
-                None => c,
-            });
-        }
+        let mut filter = row_filter(pt, &tctx, &u.guards)?;
         // A syscall-name key groups on the raw dictionary column; stap's
         // spelling is applied to the (few) result rows, not to every row.
         let keys: Vec<Expr> = u

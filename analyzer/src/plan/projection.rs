@@ -24,7 +24,7 @@ use crate::stap::elaborate::ir::Program;
 use crate::trace::Trace;
 
 use super::analysis::Projection;
-use super::exec::point_filter;
+use super::exec::row_filter;
 use super::translate::Ctx;
 
 /// The built projection: a plan per file, in file order.
@@ -62,14 +62,7 @@ pub fn build_projection(
         entry: false,
         wall_offset: trace.manifest.wall_clock_offset_ns,
     };
-    let mut filter = point_filter(pt);
-    for g in &pr.guards {
-        let c = tctx.expr(g)?.cond();
-        filter = Some(match filter {
-            Some(f) => f.and(c),
-            None => c,
-        });
-    }
+    let filter = row_filter(pt, &tctx, &pr.guards)?;
     let mut select: Vec<Expr> = vec![tctx.now().alias("t")];
     let mut strings = vec![];
     for (i, a) in pr.args.iter().enumerate() {
