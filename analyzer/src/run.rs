@@ -258,7 +258,9 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
     }
     let mut preload = None;
     let mut skip = std::collections::BTreeSet::new();
-    let mut plans_ok = true;
+    // Plans that were needed but not built (or not usable) leave every
+    // probe to the interpreter.
+    let mut plans_ok = plans.is_some() || compiled.updates.is_empty();
     if let Some((ps, rt)) = plans {
         let t = Instant::now();
         match crate::plan::execute(&program, &compiled, ps, &rt, limits.maxmapentries) {
