@@ -618,14 +618,7 @@ fn projection_of(pi: usize, p: &Probe) -> Option<Result<Projection, String>> {
     let [pt] = p.points.as_slice() else {
         return None;
     };
-    let fires_at_return = matches!(
-        pt.family,
-        Family::Syscall { ret: true }
-            | Family::SyscallAny { ret: true }
-            | Family::Vfs { ret: true, .. }
-            | Family::BlockEnd
-    );
-    if pt.table().is_none() || pt.condition.is_some() || fires_at_return {
+    if pt.table().is_none() || pt.condition.is_some() || pt.family.fires_at_return() {
         return None;
     }
     let mut guards = vec![];

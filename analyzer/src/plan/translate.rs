@@ -67,20 +67,10 @@ fn int_col(name: &str) -> Expr {
     cast(col(name), DataType::Int64)
 }
 
-fn returns_later(f: Family) -> bool {
-    matches!(
-        f,
-        Family::Syscall { ret: true }
-            | Family::SyscallAny { ret: true }
-            | Family::Vfs { ret: true, .. }
-            | Family::BlockEnd
-    )
-}
-
 impl Ctx {
     /// The firing time on the trace clock.
     pub fn now(&self) -> Expr {
-        if returns_later(self.family) && !self.entry {
+        if self.family.fires_at_return() && !self.entry {
             col("ts") + col("dur_ns")
         } else {
             col("ts")

@@ -281,16 +281,6 @@ fn point_matches(
     }
 }
 
-fn fires_at_return(f: Family) -> bool {
-    matches!(
-        f,
-        Family::Syscall { ret: true }
-            | Family::SyscallAny { ret: true }
-            | Family::Vfs { ret: true, .. }
-            | Family::BlockEnd
-    )
-}
-
 /// For the batch in hand, which syscall dictionary values each hook of its
 /// table accepts, computed once per batch (the cache holds the batch, so a
 /// new batch at a reused address cannot be mistaken for it).
@@ -413,7 +403,7 @@ pub fn run<'p>(
                 hooks[t.index()].push(Hook {
                     probe: pi,
                     point: k,
-                    at_return: fires_at_return(pt.family),
+                    at_return: pt.family.fires_at_return(),
                     names: pt.syscalls.as_ref().map(|v| v.iter().cloned().collect()),
                 });
             }

@@ -56,6 +56,18 @@ impl Family {
             _ => return None,
         })
     }
+
+    /// Points that fire when the recorded operation completes (at
+    /// ts + dur_ns), not when its row begins (at ts).
+    pub fn fires_at_return(self) -> bool {
+        matches!(
+            self,
+            Family::Syscall { ret: true }
+                | Family::SyscallAny { ret: true }
+                | Family::Vfs { ret: true, .. }
+                | Family::BlockEnd
+        )
+    }
 }
 
 #[derive(Clone, Debug)]
