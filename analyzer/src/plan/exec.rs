@@ -9,7 +9,6 @@ use datafusion::arrow::array::{Array, ArrayRef, Int64Array, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result as DfResult;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::{max, min, sum};
 use datafusion::logical_expr::{
@@ -25,7 +24,7 @@ use crate::stap::elaborate::ir::{HistSpec, Program, X};
 use crate::trace::Trace;
 
 use super::analysis::{Compiled, Update, UpdateKind};
-use super::keyed_agg::KeyedAggregateRule;
+use super::keyed_agg::keyed_session;
 use super::translate::Ctx;
 
 /// What one global ends up holding, per key.
@@ -100,12 +99,7 @@ fn session() -> (SessionContext, Arc<datafusion::logical_expr::ScalarUDF>) {
     // and smaller ones let the other core take the tail (100M events,
     // profile_end: 0.62-0.94 s with one per core, 0.60-0.67 s with two).
     let parts = 2 * parts;
-    let state = SessionStateBuilder::new()
-        .with_config(SessionConfig::new().with_target_partitions(parts))
-        .with_default_features()
-        .with_physical_optimizer_rule(Arc::new(KeyedAggregateRule))
-        .build();
-    let ctx = SessionContext::new_with_state(state);
+    let ctx = keyed_session(SessionConfig::new().with_target_partitions(parts));
     let udf = Arc::new(create_udf(
         "stap_log_bucket",
         vec![DataType::Int64],

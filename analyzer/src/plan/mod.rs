@@ -13,7 +13,7 @@ mod exec;
 mod keyed_agg;
 mod projection;
 pub(crate) use exec::runtime;
-pub(crate) use keyed_agg::KeyedAggregateRule;
+pub(crate) use keyed_agg::keyed_session;
 mod translate;
 
 pub use analysis::{analyse, Compiled, Projection, Update, UpdateKind};

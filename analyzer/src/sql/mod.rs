@@ -130,12 +130,7 @@ impl SqlSession {
             .with_information_schema(true);
         // The plans' GROUP BY operator serves SQL and diff too: it takes
         // only the aggregations it computes exactly as DataFusion does.
-        let state = datafusion::execution::SessionStateBuilder::new()
-            .with_config(config)
-            .with_default_features()
-            .with_physical_optimizer_rule(Arc::new(crate::plan::KeyedAggregateRule))
-            .build();
-        let ctx = SessionContext::new_with_state(state);
+        let ctx = crate::plan::keyed_session(config);
         let rt = crate::plan::runtime();
         let mut traces: Vec<(String, Trace)> = vec![];
         let mut warnings = vec![];

@@ -282,6 +282,19 @@ impl ExecutionPlan for KeyedAggregateExec {
     }
 }
 
+/// A session with `config` whose GROUP BYs go through
+/// [`KeyedAggregateExec`] where it applies.
+pub(crate) fn keyed_session(
+    config: datafusion::prelude::SessionConfig,
+) -> datafusion::prelude::SessionContext {
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(KeyedAggregateRule))
+        .build();
+    datafusion::prelude::SessionContext::new_with_state(state)
+}
+
 /// Replaces final(partial(x)) and single(x) aggregations that
 /// [`KeyedAggregateExec`] computes with one over x.
 #[derive(Debug, Default)]

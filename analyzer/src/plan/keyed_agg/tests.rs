@@ -10,10 +10,9 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema};
 use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::datasource::MemTable;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use super::KeyedAggregateRule;
+use super::keyed_session;
 
 fn batch(seed: u64, n: usize, spread: i64) -> RecordBatch {
     let mut x = seed | 1;
@@ -68,13 +67,12 @@ fn batch(seed: u64, n: usize, spread: i64) -> RecordBatch {
 }
 
 fn ctx(keyed: bool, parts: Vec<Vec<RecordBatch>>) -> SessionContext {
-    let mut b = SessionStateBuilder::new()
-        .with_config(SessionConfig::new().with_target_partitions(2))
-        .with_default_features();
-    if keyed {
-        b = b.with_physical_optimizer_rule(Arc::new(KeyedAggregateRule));
-    }
-    let ctx = SessionContext::new_with_state(b.build());
+    let config = SessionConfig::new().with_target_partitions(2);
+    let ctx = if keyed {
+        keyed_session(config)
+    } else {
+        SessionContext::new_with_config(config)
+    };
     let schema = parts[0][0].schema();
     ctx.register_table("t", Arc::new(MemTable::try_new(schema, parts).unwrap()))
         .unwrap();
