@@ -37,7 +37,8 @@ pub(super) struct Table {
     dense: Option<Dense>,
     kinds: Vec<KeyKind>,
     strings: Vec<Interner>,
-    /// Per aggregate, per group: the value and whether any row counted.
+    /// Per aggregate, per group: the value and whether any row counted
+    /// (not kept for counts, which are never null).
     vals: Vec<Vec<i64>>,
     seen: Vec<Vec<bool>>,
     /// Each aggregate's starting value (what a group without rows holds,
@@ -331,9 +332,6 @@ impl Table {
                         }
                     }
                 }
-                for &g in &gi {
-                    seen[g as usize] = true;
-                }
                 continue;
             }
             let v = cast(&v.into_array(n)?, &DataType::Int64)?;
@@ -398,24 +396,18 @@ impl Table {
         }
         let mut gi = Vec::with_capacity(n);
         self.find(&cols, &mask, &mut gi);
+        // Both sides hold the identity where no row counted, so folding
+        // every group in is right.
         for (ai, a) in aggs.iter().enumerate() {
+            let fold: fn(i64, i64) -> i64 = match a.kind {
+                AggKind::Count | AggKind::Sum => i64::wrapping_add,
+                AggKind::Min => i64::min,
+                AggKind::Max => i64::max,
+            };
             for (og, &g) in gi.iter().enumerate() {
                 let g = g as usize;
-                if !other.seen[ai][og] {
-                    continue;
-                }
-                let x = other.vals[ai][og];
-                let acc = &mut self.vals[ai][g];
-                *acc = if !self.seen[ai][g] {
-                    x
-                } else {
-                    match a.kind {
-                        AggKind::Count | AggKind::Sum => acc.wrapping_add(x),
-                        AggKind::Min => (*acc).min(x),
-                        AggKind::Max => (*acc).max(x),
-                    }
-                };
-                self.seen[ai][g] = true;
+                self.vals[ai][g] = fold(self.vals[ai][g], other.vals[ai][og]);
+                self.seen[ai][g] |= other.seen[ai][og];
             }
         }
     }
@@ -431,9 +423,6 @@ impl Table {
         // of 0, a null sum), as SQL's and DataFusion's do.
         if nk == 0 && self.hashes.is_empty() {
             self.find(&[], &[0], &mut vec![]);
-            for (ai, a) in aggs.iter().enumerate() {
-                self.seen[ai][0] = a.kind == AggKind::Count;
-            }
         }
         let mut columns: Vec<ArrayRef> = vec![];
         for (c, (_, _, kind)) in keys.iter().enumerate() {
@@ -458,11 +447,12 @@ impl Table {
             };
             columns.push(a);
         }
-        for ai in 0..aggs.len() {
+        for (ai, agg) in aggs.iter().enumerate() {
+            let count = agg.kind == AggKind::Count;
             let a: Int64Array = self.vals[ai]
                 .iter()
                 .zip(&self.seen[ai])
-                .map(|(v, s)| s.then_some(*v))
+                .map(|(v, s)| (*s || count).then_some(*v))
                 .collect();
             columns.push(Arc::new(a));
         }
