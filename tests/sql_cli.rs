@@ -42,6 +42,18 @@ fn ok(args: &[&str]) -> String {
     out
 }
 
+/// What the reference interpreter prints for `script` over a dataset.
+fn interpret(dataset: &str, script: &str) -> String {
+    ok(&[
+        "run",
+        "--trace",
+        &format!("datasets/{dataset}"),
+        "--interpret-only",
+        "-e",
+        script,
+    ])
+}
+
 /// retap's CSV rows (header dropped), fields joined by '|'.
 fn retap_rows(dataset: &str, sql: &str) -> Vec<String> {
     let out = ok(&[
@@ -111,15 +123,11 @@ fn helpers_agree_with_the_interpreter_and_the_recorder() {
         "mixed",
         "SELECT errno_str(ret) AS e, count(*) FROM syscalls WHERE ret < 0 GROUP BY 1 ORDER BY 1",
     );
-    let stap = ok(&[
-        "run",
-        "--trace",
-        "datasets/mixed",
-        "--interpret-only",
-        "-e",
+    let stap = interpret(
+        "mixed",
         "global e probe syscall.*.return { if (retval < 0) e[errno_str(retval)]++ } \
          probe end { foreach (k+ in e) printf(\"%s|%d\\n\", k, e[k]) }",
-    ]);
+    );
     assert!(sql.len() >= 3, "{sql:?}");
     assert_eq!(sql.join("\n") + "\n", stap);
 
@@ -128,14 +136,10 @@ fn helpers_agree_with_the_interpreter_and_the_recorder() {
         "mixed",
         "SELECT hist_log_bucket(length) AS b, count(*) FROM net GROUP BY 1 ORDER BY 1",
     );
-    let stap = ok(&[
-        "run",
-        "--trace",
-        "datasets/mixed",
-        "--interpret-only",
-        "-e",
+    let stap = interpret(
+        "mixed",
         "global h probe netdev.transmit, netdev.receive { h <<< length } probe end { print(@hist_log(h)) }",
-    ]);
+    );
     let rows: Vec<String> = stap
         .lines()
         .filter_map(|l| {
