@@ -378,3 +378,54 @@ fn per_event_printf_runs_as_an_ordered_projection() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("interpreted: its printf runs as a plan only when it is the one probe printing per event"), "{err}");
 }
+
+/// One update at two points of a table (`$count` of read and write, found
+/// through the trace's signatures) is one plan, one scan: -p3 shows a
+/// single plan naming both points, the output is the interpreter's, and
+/// -v still counts each point's own hits.
+#[test]
+fn one_update_at_two_points_is_one_scan_with_hits_per_point() {
+    let s = "global bytes probe syscall.read, syscall.write { bytes[execname()] += $count } \
+             probe end { foreach (e in bytes- limit 5) printf(\"%s %d\\n\", e, bytes[e]) }";
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "-v"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["-e", s, "--trace", "datasets/web"]);
+        let (code, out, err) = retap(&args);
+        assert_eq!(code, 0, "{err}");
+        let hits: Vec<String> = err
+            .lines()
+            .filter(|l| l.contains("hit(s)"))
+            .map(String::from)
+            .collect();
+        (out, err, hits)
+    };
+    let (plans, err, hits) = run(&[]);
+    assert!(
+        err.contains("syscall.read, syscall.write: compiled to a DataFusion plan"),
+        "{err}"
+    );
+    let (interp, _, interp_hits) = run(&["--interpret-only"]);
+    assert_eq!(plans, interp);
+    assert_eq!(plans.lines().count(), 5, "{plans}");
+    assert_eq!(hits, interp_hits);
+    assert!(
+        hits.iter().any(|h| h.starts_with("  syscall.read: ")),
+        "{hits:?}"
+    );
+    assert!(
+        hits.iter().any(|h| h.starts_with("  syscall.write: ")),
+        "{hits:?}"
+    );
+    let (code, p3, err) = retap(&["run", "-p3", "-e", s, "--trace", "datasets/web"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        p3.matches("\n# ").count() + usize::from(p3.starts_with("# ")),
+        1,
+        "{p3}"
+    );
+    assert!(
+        p3.starts_with("# syscall.read, syscall.write (global bytes)"),
+        "{p3}"
+    );
+}

@@ -12,19 +12,7 @@ use crate::stap::elaborate::{elaborate, ElabOptions};
 use crate::stap::{self, source::render_all, PpEnv};
 use crate::trace::Trace;
 
-/// syscall name → [(C type, argument name)], as the recorder saved them.
-pub type Signatures = std::collections::BTreeMap<String, Vec<(String, String)>>;
-
-fn load_signatures(dir: &std::path::Path) -> Option<Signatures> {
-    let text = std::fs::read_to_string(dir.join("syscall_signatures.json")).ok()?;
-    let v: std::collections::BTreeMap<String, Vec<[String; 2]>> =
-        serde_json::from_str(&text).ok()?;
-    Some(
-        v.into_iter()
-            .map(|(k, args)| (k, args.into_iter().map(|[t, n]| (t, n)).collect()))
-            .collect(),
-    )
-}
+pub use crate::trace::Signatures;
 
 /// Everything `retap run` was asked to do.
 #[derive(Clone, Debug, Default)]
@@ -111,7 +99,7 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
         return write_output(req, &out).map(|_| vec![]);
     }
     let t1 = Instant::now();
-    let signatures = trace.as_ref().and_then(|t| load_signatures(&t.dir));
+    let signatures = trace.as_ref().and_then(|t| t.signatures());
     let opts = ElabOptions {
         arch: env.arch.clone(),
         signatures: signatures.as_ref(),
@@ -317,8 +305,21 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
         snapshot: req.snapshot,
         projection: projector,
     };
-    let outcome = crate::runtime::run(&program, &parsed.map, trace.as_ref(), &opts, sink)
+    let mut outcome = crate::runtime::run(&program, &parsed.map, trace.as_ref(), &opts, sink)
         .map_err(|e| RunFailure::new(format!("retap: {e}")))?;
+    let ms5 = t5.elapsed().as_millis();
+    // -v's hit counts: plans count their guarded rows per update, not how
+    // often each probe fired, so one more scan per table counts that.
+    if let (Some(t), true) = (&trace, req.verbose > 0 && !opts.skip.is_empty()) {
+        match crate::plan::probe_hits(&program, &opts.skip, t, outcome.stopped_at) {
+            Ok(h) => {
+                for (pi, n) in h {
+                    outcome.probe_hits[pi].1 += n;
+                }
+            }
+            Err(e) => eprintln!("  hits of compiled probes not counted: {e}"),
+        }
+    }
     for w in &outcome.warnings {
         eprintln!("WARNING: {w}");
     }
@@ -326,7 +327,7 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
         eprint!("{line}");
     }
     if req.verbose > 0 {
-        let ms = t5.elapsed().as_millis();
+        let ms = ms5;
         eprintln!(
             "Pass 5: run completed in {ms}usr/0sys/{ms}real ms ({} rows replayed).",
             outcome.rows

@@ -119,6 +119,187 @@ const MIX: &[(&str, f64, i64)] = &[
     ("fsync", 2_000_000.0, 0),
 ];
 
+/// The kernel's signatures of the syscalls in [`MIX`] (from this
+/// machine's tracefs, as `retap record` saves them), so `$fd`-style
+/// arguments resolve as in a real trace. `fstat` is left out, as the
+/// kernel names it `newfstat`: its arguments read 0.
+const SIGNATURES: &[(&str, &[(&str, &str)])] = &[
+    (
+        "read",
+        &[
+            ("unsigned int", "fd"),
+            ("char *", "buf"),
+            ("size_t", "count"),
+        ],
+    ),
+    (
+        "write",
+        &[
+            ("unsigned int", "fd"),
+            ("const char *", "buf"),
+            ("size_t", "count"),
+        ],
+    ),
+    (
+        "futex",
+        &[
+            ("u32 *", "uaddr"),
+            ("int", "op"),
+            ("u32", "val"),
+            ("const struct __kernel_timespec *", "utime"),
+            ("u32 *", "uaddr2"),
+            ("u32", "val3"),
+        ],
+    ),
+    (
+        "epoll_wait",
+        &[
+            ("int", "epfd"),
+            ("struct epoll_event *", "events"),
+            ("int", "maxevents"),
+            ("int", "timeout"),
+        ],
+    ),
+    (
+        "recvfrom",
+        &[
+            ("int", "fd"),
+            ("void *", "ubuf"),
+            ("size_t", "size"),
+            ("unsigned int", "flags"),
+            ("struct sockaddr *", "addr"),
+            ("int *", "addr_len"),
+        ],
+    ),
+    (
+        "sendto",
+        &[
+            ("int", "fd"),
+            ("void *", "buff"),
+            ("size_t", "len"),
+            ("unsigned int", "flags"),
+            ("struct sockaddr *", "addr"),
+            ("int", "addr_len"),
+        ],
+    ),
+    ("close", &[("unsigned int", "fd")]),
+    (
+        "openat",
+        &[
+            ("int", "dfd"),
+            ("const char *", "filename"),
+            ("int", "flags"),
+            ("umode_t", "mode"),
+        ],
+    ),
+    (
+        "mmap",
+        &[
+            ("unsigned long", "addr"),
+            ("unsigned long", "len"),
+            ("unsigned long", "prot"),
+            ("unsigned long", "flags"),
+            ("unsigned long", "fd"),
+            ("unsigned long", "off"),
+        ],
+    ),
+    (
+        "poll",
+        &[
+            ("struct pollfd *", "ufds"),
+            ("unsigned int", "nfds"),
+            ("int", "timeout_msecs"),
+        ],
+    ),
+    (
+        "clock_gettime",
+        &[
+            ("const clockid_t", "which_clock"),
+            ("struct __kernel_timespec *", "tp"),
+        ],
+    ),
+    (
+        "rt_sigprocmask",
+        &[
+            ("int", "how"),
+            ("sigset_t *", "nset"),
+            ("sigset_t *", "oset"),
+            ("size_t", "sigsetsize"),
+        ],
+    ),
+    (
+        "newfstatat",
+        &[
+            ("int", "dfd"),
+            ("const char *", "filename"),
+            ("struct stat *", "statbuf"),
+            ("int", "flag"),
+        ],
+    ),
+    (
+        "lseek",
+        &[
+            ("unsigned int", "fd"),
+            ("off_t", "offset"),
+            ("unsigned int", "whence"),
+        ],
+    ),
+    (
+        "ioctl",
+        &[
+            ("unsigned int", "fd"),
+            ("unsigned int", "cmd"),
+            ("unsigned long", "arg"),
+        ],
+    ),
+    ("getpid", &[]),
+    (
+        "writev",
+        &[
+            ("unsigned long", "fd"),
+            ("const struct iovec *", "vec"),
+            ("unsigned long", "vlen"),
+        ],
+    ),
+    (
+        "nanosleep",
+        &[
+            ("struct __kernel_timespec *", "rqtp"),
+            ("struct __kernel_timespec *", "rmtp"),
+        ],
+    ),
+    ("munmap", &[("unsigned long", "addr"), ("size_t", "len")]),
+    ("brk", &[("unsigned long", "brk")]),
+    (
+        "select",
+        &[
+            ("int", "n"),
+            ("fd_set *", "inp"),
+            ("fd_set *", "outp"),
+            ("fd_set *", "exp"),
+            ("struct __kernel_old_timeval *", "tvp"),
+        ],
+    ),
+    (
+        "accept4",
+        &[
+            ("int", "fd"),
+            ("struct sockaddr *", "upeer_sockaddr"),
+            ("int *", "upeer_addrlen"),
+            ("int", "flags"),
+        ],
+    ),
+    (
+        "connect",
+        &[
+            ("int", "fd"),
+            ("struct sockaddr *", "uservaddr"),
+            ("int", "addrlen"),
+        ],
+    ),
+    ("fsync", &[("unsigned int", "fd")]),
+];
+
 const COMMS: &[&str] = &[
     "nginx",
     "postgres",
@@ -344,7 +525,14 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> Result<Manifest, String> {
                 typical
             };
             ret.push(Some(r));
-            args[0].push((rng.next() % 64) as i64);
+            // An fd; openat's directory fd is AT_FDCWD half the time, in
+            // a 32-bit register as a C int is passed.
+            let fd = (rng.next() % 64) as i64;
+            args[0].push(if syscall_names[s] == "openat" && fd % 2 == 0 {
+                0xFFFF_FF9C
+            } else {
+                fd
+            });
             args[1].push(0x7ffd_0000_0000 + (rng.next() % 0x1_0000_0000) as i64);
             args[2].push(rng.lognormal(7.0, 1.5) as i64);
             for a in args.iter_mut().skip(3) {
@@ -437,6 +625,13 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> Result<Manifest, String> {
     m.end_ns = Some(start + span + (step as i64) * 2);
     m.probes = vec!["synthetic".into()];
     m.tables = tables;
+    let sigs: BTreeMap<&str, Vec<[&str; 2]>> = SIGNATURES
+        .iter()
+        .map(|(n, args)| (*n, args.iter().map(|(t, a)| [*t, *a]).collect()))
+        .collect();
+    let path = dir.join("syscall_signatures.json");
+    std::fs::write(&path, serde_json::to_string(&sigs).expect("json"))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     m.store(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?;
     Ok(m)

@@ -37,6 +37,9 @@ impl TableFiles {
     }
 }
 
+/// syscall name → [(C type, argument name)], as the recorder saved them.
+pub type Signatures = std::collections::BTreeMap<String, Vec<(String, String)>>;
+
 #[derive(Debug)]
 pub struct Trace {
     pub dir: PathBuf,
@@ -47,6 +50,28 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// The kernel's syscall signatures saved with the trace (None when the
+    /// recorder could not read them).
+    pub fn signatures(&self) -> Option<Signatures> {
+        let text = std::fs::read_to_string(self.dir.join("syscall_signatures.json")).ok()?;
+        let v: std::collections::BTreeMap<String, Vec<[String; 2]>> =
+            serde_json::from_str(&text).ok()?;
+        Some(
+            v.into_iter()
+                .map(|(k, args)| (k, args.into_iter().map(|[t, n]| (t, n)).collect()))
+                .collect(),
+        )
+    }
+
+    /// Where `$name` is among a syscall's arguments, and whether it is a C
+    /// int (read as its low 32 bits, signed) rather than a long.
+    pub fn kernel_arg(sigs: &Signatures, syscall: &str, name: &str) -> Option<(usize, bool)> {
+        let args = sigs.get(syscall)?;
+        let i = args.iter().position(|(_, n)| n == name)?;
+        let ty = &args[i].0;
+        Some((i, ty == "int" || ty == "pid_t" || ty == "key_serial_t"))
+    }
+
     /// Opens and checks a trace. Errors (missing dir, bad manifest, newer
     /// format) name the path; per-file damage goes to `problems`.
     pub fn open(dir: &Path) -> Result<Trace, String> {

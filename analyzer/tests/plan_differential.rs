@@ -21,10 +21,11 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
         args: vec!["syslogd".into()],
     };
     let (p, d) = stap::parse("gen.stp", script, &env);
+    let signatures = trace.signatures();
     assert!(d.is_empty(), "{}\n{script}", render_all(&d, &p.map));
     let opts = ElabOptions {
         arch: "x86_64".into(),
-        signatures: None,
+        signatures: signatures.as_ref(),
         tables: Some(trace.tables.iter().map(|f| f.table).collect()),
     };
     let (prog, errors, _) = elaborate(&p.script, &opts);
@@ -51,9 +52,12 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
         for l in o.stderr {
             s.push_str(&l);
         }
-        s
+        (s, o.probe_hits, o.stopped_at)
     };
-    let interpreted = go(None, Default::default(), None);
+    // Each probe's hits (-v) are part of what must agree.
+    let with_hits =
+        |(s, hits, _): (String, Vec<(String, u64)>, Option<i64>)| format!("{s}--- hits {hits:?}\n");
+    let interpreted = with_hits(go(None, Default::default(), None));
     let compiled = plan::analyse(&prog);
     let n = compiled.probes.len();
     let projection: Option<Box<dyn runtime::Projector>> = compiled.projection.as_ref().map(|pr| {
@@ -68,7 +72,14 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
         &rt,
         Limits::default().maxmapentries,
     ) {
-        Ok(l) => go(Some(l), compiled.probes.clone(), projection),
+        Ok(l) => {
+            let (s, mut hits, stopped) = go(Some(l), compiled.probes.clone(), projection);
+            let counted = plan::probe_hits(&prog, &compiled.probes, trace, stopped).unwrap();
+            for (pi, n) in counted {
+                hits[pi].1 += n;
+            }
+            with_hits((s, hits, stopped))
+        }
         // Overflowing arrays fall back to the interpreter by design.
         Err(_) => interpreted.clone(),
     };
@@ -109,6 +120,7 @@ fn gen_script(r: &mut Rng) -> String {
             "syscall.read.return",
             "syscall.{futex,epoll_wait,poll}.return",
             "kernel.function(\"sys_close\")",
+            "kernel.function(\"sys_*o*\")",
             "syscall_any",
         ]);
         (p, p.ends_with(".return"))
@@ -120,6 +132,19 @@ fn gen_script(r: &mut Rng) -> String {
     if net {
         key_pool.push("dev_name");
     }
+    // Arguments by their kernel names (the trace's signatures): one place
+    // for every row, or a different one per syscall (a C int's low 32
+    // bits: openat's $dfd is AT_FDCWD, -100, in half the rows).
+    let kernel_args: &[&str] = match point {
+        "syscall.*" => &["$fd", "$count", "$flags", "$dfd"],
+        "syscall.{read,write}" => &["$fd", "$count"],
+        "kernel.function(\"sys_close\")" => &["$fd"],
+        // close, connect, ioctl, poll, openat, ...: $fd in three places
+        // or none
+        "kernel.function(\"sys_*o*\")" => &["$fd"],
+        _ => &[],
+    };
+    key_pool.extend(kernel_args);
     let nkeys = (r.next() % 3) as usize;
     let keys: Vec<&str> = (0..nkeys).map(|_| r.pick(&key_pool)).collect();
     let mut guards = vec![
@@ -137,6 +162,10 @@ fn gen_script(r: &mut Rng) -> String {
         guards.push("length > 500");
         values.push("length");
         values.push("length * 2 - 100");
+    }
+    values.extend(kernel_args);
+    if kernel_args.contains(&"$fd") {
+        guards.push("$fd < 10");
     }
     if ret {
         guards.push("retval < 0");

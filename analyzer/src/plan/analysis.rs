@@ -501,7 +501,7 @@ pub fn analyse(prog: &Program) -> Compiled {
                         | UpdateKind::Max(v, _)
                         | UpdateKind::Min(v) => Some(v),
                     }) {
-                        translate::check(e, pt.family)?;
+                        translate::check(e, pt)?;
                     }
                     ups.push(Update {
                         probe: pi,
@@ -624,7 +624,7 @@ fn projection_of(pi: usize, p: &Probe) -> Option<Result<Projection, String>> {
     let mut guards = vec![];
     let (fmt, args) = printf_of(&p.body, &mut guards)?;
     for e in guards.iter().chain(&args) {
-        if let Err(why) = translate::check(e, pt.family) {
+        if let Err(why) = translate::check(e, pt) {
             return Some(Err(why));
         }
     }

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, Int64Array, StringArray};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, StringArray};
+use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result as DfResult;
 use datafusion::functions_aggregate::count::count_all;
@@ -62,20 +62,73 @@ pub struct Loaded {
     pub ticks: Vec<(i64, Vec<GlobalElements>)>,
     /// The timers' period when results are per interval.
     pub period: Option<i64>,
-    /// Rows each compiled probe aggregated, for -v.
-    pub probe_rows: HashMap<usize, u64>,
 }
 
 /// One plan: an update's main aggregate, or one histogram of a statistic.
 /// Counts and sums of one probe point with the same guards and keys share
-/// one plan (one scan, one GROUP BY): `members` are their updates and the
-/// column holding each one's result.
+/// one plan (one scan, one GROUP BY), as does one update at several points
+/// of a table: `members` are their updates.
 pub struct Plan {
-    pub update: usize,
-    pub members: Vec<(usize, String)>,
+    pub members: Vec<Member>,
+    /// Whether rows are grouped by [`POINT_COLUMN`] too (members at
+    /// different points), so each result row belongs to one member.
+    pub split: bool,
     pub hist: Option<(usize, HistSpec)>,
     pub df: DataFrame,
     pub text: String,
+}
+
+/// An update computed by a plan.
+pub struct Member {
+    pub update: usize,
+    /// The result column holding its aggregate.
+    pub column: String,
+    /// Its point's values of the discriminating column (None: all rows).
+    values: Option<Vec<String>>,
+}
+
+/// The result column naming each row's point, in plans that cover several.
+const POINT_COLUMN: &str = "point";
+
+/// A plan being put together (pass 4).
+struct Pending {
+    members: Vec<Member>,
+    /// The column that tells the members' points apart.
+    column: Option<&'static str>,
+    hist: Option<(usize, HistSpec)>,
+    group: Vec<Expr>,
+    aggs: Vec<Expr>,
+    /// The rows' filter, but for the points' discriminator.
+    filter: Option<Expr>,
+    paths: Vec<String>,
+    points: Vec<String>,
+    globals: Vec<String>,
+}
+
+impl Pending {
+    /// The discriminator covering every member's rows.
+    fn union(&self) -> Option<Discriminator> {
+        let column = self.column?;
+        let mut values: Vec<String> = vec![];
+        for m in &self.members {
+            for v in m.values.as_ref()? {
+                if !values.contains(v) {
+                    values.push(v.clone());
+                }
+            }
+        }
+        Some(Discriminator { column, values })
+    }
+
+    /// The column to group by when members sit at different points.
+    fn split(&self) -> Option<&'static str> {
+        let first = &self.members[0].values;
+        self.members
+            .iter()
+            .any(|m| &m.values != first)
+            .then_some(self.column)
+            .flatten()
+    }
 }
 
 pub(crate) fn runtime() -> tokio::runtime::Runtime {
@@ -91,7 +144,7 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
 
 /// The session, and stap's log2 bucket function as a UDF (the f64 log2 of
 /// SQL would misplace values next to large powers of two).
-fn session() -> (SessionContext, Arc<datafusion::logical_expr::ScalarUDF>) {
+pub(super) fn session() -> (SessionContext, Arc<datafusion::logical_expr::ScalarUDF>) {
     let parts = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
@@ -120,58 +173,93 @@ fn session() -> (SessionContext, Arc<datafusion::logical_expr::ScalarUDF>) {
     (ctx, udf)
 }
 
-/// The point's own row filter (which rows fire it).
 /// The rows that fire the point and pass the guards (None: all rows).
 pub(super) fn row_filter(
     pt: &ResolvedPoint,
     tctx: &Ctx,
     guards: &[X],
 ) -> Result<Option<Expr>, String> {
-    let mut filter = point_filter(pt);
+    let mut f: Vec<Expr> = point_rows(pt).into_iter().collect();
     for g in guards {
-        let c = tctx.expr(g)?.cond();
-        filter = Some(match filter {
-            Some(f) => f.and(c),
-            None => c,
-        });
+        f.push(tctx.expr(g)?.cond());
     }
-    Ok(filter)
+    Ok(and_all(f))
 }
 
-fn point_filter(p: &ResolvedPoint) -> Option<Expr> {
-    let mut f: Vec<Expr> = vec![];
-    match p.family {
+/// The rows the point fires on, guards aside (None: all rows).
+pub(super) fn point_rows(pt: &ResolvedPoint) -> Option<Expr> {
+    let (disc, rest) = point_filter(pt);
+    and_all(disc.map(|d| d.expr()).into_iter().chain(rest).collect())
+}
+
+fn and_all(f: Vec<Expr>) -> Option<Expr> {
+    f.into_iter().reduce(|a, b| a.and(b))
+}
+
+/// The column and values that tell a table's probe points apart
+/// (`direction` 'rx' for netdev.receive, `syscall` 'read' for
+/// syscall.read): points whose rows differ only in it can share one scan.
+#[derive(Clone, Debug, PartialEq)]
+struct Discriminator {
+    column: &'static str,
+    values: Vec<String>,
+}
+
+impl Discriminator {
+    fn new(column: &'static str, values: &[&str]) -> Self {
+        Discriminator {
+            column,
+            values: values.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+
+    fn expr(&self) -> Expr {
+        match self.values.as_slice() {
+            [v] => col(self.column).eq(lit(v.clone())),
+            vs => in_list(
+                col(self.column),
+                vs.iter().map(|v| lit(v.clone())).collect(),
+                false,
+            ),
+        }
+    }
+}
+
+/// The point's own row filter: the discriminating column's values, and
+/// the rest (e.g. a return probe's `ret IS NOT NULL`).
+fn point_filter(p: &ResolvedPoint) -> (Option<Discriminator>, Vec<Expr>) {
+    let mut rest: Vec<Expr> = vec![];
+    let disc = match p.family {
         Family::Syscall { ret } | Family::SyscallAny { ret } => {
             if ret {
-                f.push(col("ret").is_not_null());
+                rest.push(col("ret").is_not_null());
             }
-            if let Some(names) = &p.syscalls {
-                f.push(in_list(
-                    col("syscall"),
-                    names.iter().map(|n| lit(n.clone())).collect(),
-                    false,
-                ));
-            }
+            p.syscalls.as_ref().map(|names| Discriminator {
+                column: "syscall",
+                values: names.clone(),
+            })
         }
-        Family::NetReceive => f.push(col("direction").eq(lit("rx"))),
-        Family::NetTransmit => f.push(col("direction").eq(lit("tx"))),
-        Family::ProcExec => f.push(col("event").eq(lit("exec"))),
-        Family::ProcCreate => f.push(in_list(
-            col("event"),
-            vec![lit("fork"), lit("thread")],
-            false,
-        )),
-        Family::ProcExit => f.push(col("event").eq(lit("exit"))),
-        Family::BlockEnd => f.push(col("dur_ns").is_not_null()),
+        Family::NetReceive => Some(Discriminator::new("direction", &["rx"])),
+        Family::NetTransmit => Some(Discriminator::new("direction", &["tx"])),
+        Family::ProcExec => Some(Discriminator::new("event", &["exec"])),
+        Family::ProcCreate => Some(Discriminator::new("event", &["fork", "thread"])),
+        Family::ProcExit => Some(Discriminator::new("event", &["exit"])),
+        Family::BlockEnd => {
+            rest.push(col("dur_ns").is_not_null());
+            None
+        }
         Family::Vfs { write, ret } => {
-            f.push(col("op").eq(lit(if write { "write" } else { "read" })));
             if ret {
-                f.push(col("dur_ns").is_not_null());
+                rest.push(col("dur_ns").is_not_null());
             }
+            Some(Discriminator::new(
+                "op",
+                &[if write { "write" } else { "read" }],
+            ))
         }
-        _ => {}
-    }
-    f.into_iter().reduce(|a, b| a.and(b))
+        _ => None,
+    };
+    (disc, rest)
 }
 
 fn raw_int_col(b: crate::stap::elaborate::tapset::Builtin) -> Option<&'static str> {
@@ -204,18 +292,8 @@ pub fn build_plans(
     let rt = runtime();
     let (ctx, log_udf) = session();
     let wall = trace.manifest.wall_clock_offset_ns;
-    // Plans not yet built: (members, hist, group, aggs, filter, paths, point text, globals).
-    #[allow(clippy::type_complexity)]
-    let mut pending: Vec<(
-        Vec<(usize, String)>,
-        Option<(usize, HistSpec)>,
-        Vec<Expr>,
-        Vec<Expr>,
-        Option<Expr>,
-        Vec<String>,
-        String,
-        Vec<String>,
-    )> = vec![];
+    let signatures = trace.signatures();
+    let mut pending: Vec<Pending> = vec![];
     for (ui, u) in compiled.updates.iter().enumerate() {
         let probe = &prog.probes[u.probe];
         let pt = &probe.points[u.point];
@@ -231,12 +309,11 @@ pub fn build_plans(
             .iter()
             .map(|f| f.path.display().to_string())
             .collect();
-        let tctx = Ctx {
-            family: pt.family,
-            entry: false,
-            wall_offset: wall,
-        };
-        let mut filter = row_filter(pt, &tctx, &u.guards)?;
+        let tctx = Ctx::new(pt, wall, signatures.as_ref());
+        let (disc, mut filter) = point_filter(pt);
+        for g in &u.guards {
+            filter.push(tctx.expr(g)?.cond());
+        }
         // A syscall-name key groups on the raw dictionary column; stap's
         // spelling is applied to the (few) result rows, not to every row.
         let keys: Vec<Expr> = u
@@ -266,12 +343,17 @@ pub fn build_plans(
             } else {
                 v.clone().gt_eq(lit(0i64))
             };
-            filter = Some(match filter {
-                Some(f) => f.and(c),
-                None => c,
-            });
+            filter.push(c);
         }
-        let fire = min(tctx.now()).alias("first");
+        let filter = and_all(filter);
+        // Elements are created in first-firing order, which only an array
+        // has more than one of: a scalar's plan reads no timestamps.
+        let fire: Vec<Expr> = if u.keys.is_empty() {
+            vec![]
+        } else {
+            vec![min(tctx.now()).alias("first")]
+        };
+        let with_fire = |aggs: Vec<Expr>| [aggs, fire.clone()].concat();
         // With timers, results are grouped by the interval each event
         // falls in: tick k ends at start + k*period, inclusive (rows fire
         // before a timer at the same time).
@@ -289,42 +371,33 @@ pub fn build_plans(
         let mut specs: Vec<Spec> = vec![];
         match &u.kind {
             UpdateKind::Count(_) => {
-                specs.push((None, keys.clone(), vec![count_all().alias("n"), fire]))
+                specs.push((None, keys.clone(), with_fire(vec![count_all().alias("n")])))
             }
             UpdateKind::Sum(..) => {
                 let v = value.clone().unwrap();
-                specs.push((None, keys.clone(), vec![sum(v).alias("n"), fire]))
+                specs.push((None, keys.clone(), with_fire(vec![sum(v).alias("n")])))
             }
             UpdateKind::Max(..) => {
                 let v = value.clone().unwrap();
-                specs.push((
-                    None,
-                    keys.clone(),
-                    vec![max(v).alias("n"), count_all().alias("c"), fire],
-                ))
+                specs.push((None, keys.clone(), with_fire(vec![max(v).alias("n")])))
             }
             UpdateKind::Min(_) => {
                 let v = value.clone().unwrap();
-                specs.push((
-                    None,
-                    keys.clone(),
-                    vec![min(v).alias("n"), count_all().alias("c"), fire],
-                ))
+                specs.push((None, keys.clone(), with_fire(vec![min(v).alias("n")])))
             }
             UpdateKind::Stat(_) => {
                 let v = value.clone().unwrap();
-                let moments = |fire: Expr| {
-                    vec![
+                let moments = || {
+                    with_fire(vec![
                         count_all().alias("count"),
                         sum(v.clone()).alias("sum"),
                         min(v.clone()).alias("min"),
                         max(v.clone()).alias("max"),
-                        fire,
-                    ]
+                    ])
                 };
                 let hists = &prog.globals[u.global as usize].hists;
                 if hists.is_empty() {
-                    specs.push((None, keys.clone(), moments(fire.clone())));
+                    specs.push((None, keys.clone(), moments()));
                 }
                 // With histograms, the first one's GROUP BY (keys, bucket)
                 // also carries the moments, folded per key afterwards: one
@@ -346,7 +419,7 @@ pub fn build_plans(
                     let mut gk = keys.clone();
                     gk.push(bucket.alias("bucket"));
                     let aggs = if hi == 0 {
-                        moments(fire.clone())
+                        moments()
                     } else {
                         vec![count_all().alias("n")]
                     };
@@ -358,17 +431,18 @@ pub fn build_plans(
         for (hist, group, aggs) in specs {
             let shareable =
                 hist.is_none() && matches!(u.kind, UpdateKind::Count(_) | UpdateKind::Sum(..));
+            let same_rows = |p: &Pending| {
+                p.filter == filter && p.group == group && p.paths == paths && p.hist == hist
+            };
             if shareable {
                 // Same scan, filter and GROUP BY as an earlier count/sum:
                 // one more aggregate column there.
                 let twin = pending.iter_mut().find(|p| {
-                    p.1.is_none()
-                        && p.4 == filter
-                        && p.2 == group
-                        && p.5 == paths
-                        && p.0.iter().all(|(m, _)| {
+                    same_rows(p)
+                        && p.union() == disc
+                        && p.members.iter().all(|m| {
                             matches!(
-                                compiled.updates[*m].kind,
+                                compiled.updates[m.update].kind,
                                 UpdateKind::Count(_) | UpdateKind::Sum(..)
                             )
                         })
@@ -376,47 +450,99 @@ pub fn build_plans(
                 if let Some(t) = twin {
                     let col = format!("n{ui}");
                     let n = aggs[0].clone().unalias().alias(col.clone());
-                    t.3.push(n);
-                    t.0.push((ui, col));
-                    t.7.push(gname.clone());
+                    t.aggs.push(n);
+                    t.members.push(Member {
+                        update: ui,
+                        column: col,
+                        values: disc.as_ref().map(|d| d.values.clone()),
+                    });
+                    t.globals.push(gname.clone());
                     continue;
                 }
             }
-            pending.push((
-                vec![(ui, "n".to_string())],
+            // The same update at another point of the table (netdev.receive
+            // and netdev.transmit): one scan of both points' rows, grouped
+            // by the discriminating column too, so each row still counts
+            // for its own probe.
+            if let Some(d) = &disc {
+                let other_point = pending.iter_mut().find(|p| {
+                    same_rows(p)
+                        && p.aggs == aggs
+                        && p.members.iter().all(|m| {
+                            let o = &compiled.updates[m.update];
+                            m.column == "n"
+                                && o.global == u.global
+                                && std::mem::discriminant(&o.kind)
+                                    == std::mem::discriminant(&u.kind)
+                                && m.values
+                                    .as_ref()
+                                    .is_some_and(|vs| !vs.iter().any(|v| d.values.contains(v)))
+                        })
+                        && p.union().is_some_and(|pd| pd.column == d.column)
+                });
+                if let Some(t) = other_point {
+                    t.members.push(Member {
+                        update: ui,
+                        column: "n".to_string(),
+                        values: Some(d.values.clone()),
+                    });
+                    t.points.push(pt.text.clone());
+                    continue;
+                }
+            }
+            pending.push(Pending {
+                members: vec![Member {
+                    update: ui,
+                    column: "n".to_string(),
+                    values: disc.as_ref().map(|d| d.values.clone()),
+                }],
+                column: disc.as_ref().map(|d| d.column),
                 hist,
                 group,
                 aggs,
-                filter.clone(),
-                paths.clone(),
-                pt.text.clone(),
-                vec![gname.clone()],
-            ));
+                filter: filter.clone(),
+                paths: paths.clone(),
+                points: vec![pt.text.clone()],
+                globals: vec![gname.clone()],
+            });
         }
     }
     let mut plans = vec![];
-    for (members, hist, group, aggs, filter, paths, point, globals) in pending {
+    for p in pending {
         let df = rt
-            .block_on(ctx.read_parquet(paths, ParquetReadOptions::default()))
+            .block_on(ctx.read_parquet(p.paths.clone(), ParquetReadOptions::default()))
             .map_err(|e| e.to_string())?;
-        let df = match &filter {
-            Some(f) => df.filter(f.clone()).map_err(|e| e.to_string())?,
+        let filter = and_all(
+            p.union()
+                .map(|d| d.expr())
+                .into_iter()
+                .chain(p.filter.clone())
+                .collect(),
+        );
+        let df = match filter {
+            Some(f) => df.filter(f).map_err(|e| e.to_string())?,
             None => df,
         };
-        let df = df.aggregate(group, aggs).map_err(|e| e.to_string())?;
+        let split = p.split();
+        let mut group = p.group.clone();
+        if let Some(c) = split {
+            group.push(col(c).alias(POINT_COLUMN));
+        }
+        let df = df.aggregate(group, p.aggs).map_err(|e| e.to_string())?;
         let text = format!(
-            "{point} (global {}{})",
-            globals.join(", "),
-            match hist {
+            "{} (global {}{})",
+            p.points.join(", "),
+            p.globals.join(", "),
+            match p.hist {
                 Some((_, HistSpec::Log)) => ", @hist_log buckets".to_string(),
                 Some((_, HistSpec::Linear { .. })) => ", @hist_linear buckets".to_string(),
                 None => String::new(),
             }
         );
         plans.push(Plan {
-            update: members[0].0,
-            members,
-            hist,
+            members: p.members,
+            split: split.is_some(),
+            hist: p.hist,
             df,
             text,
         });
@@ -467,6 +593,36 @@ fn int_col(
     Ok(a.iter().map(|v| v.unwrap_or(0)).collect())
 }
 
+/// Each result row's first firing time (0s when the plan has no keys, so
+/// no order among elements to keep).
+fn first_col(batch: &datafusion::arrow::record_batch::RecordBatch) -> Result<Vec<i64>, String> {
+    if batch.column_by_name("first").is_none() {
+        return Ok(vec![0; batch.num_rows()]);
+    }
+    int_col(batch, "first")
+}
+
+/// The rows of a plan's result that belong to the member at the point
+/// with these discriminator values.
+fn own_rows(
+    batch: &datafusion::arrow::record_batch::RecordBatch,
+    values: &[String],
+) -> Result<datafusion::arrow::record_batch::RecordBatch, String> {
+    let a = batch
+        .column_by_name(POINT_COLUMN)
+        .ok_or("no point column")?;
+    let a = cast(a, &DataType::Utf8).map_err(|e| e.to_string())?;
+    let a = a
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or("point column")?;
+    let mine: BooleanArray = a
+        .iter()
+        .map(|v| Some(v.is_some_and(|v| values.iter().any(|x| x == v))))
+        .collect();
+    filter_record_batch(batch, &mine).map_err(|e| e.to_string())
+}
+
 /// Runs the plans and merges their results per global. Err(reason) means
 /// the interpreter must run the program instead (an array would overflow
 /// MAXMAPENTRIES, whose error only the event-ordered run reproduces).
@@ -482,17 +638,25 @@ pub fn execute(
     // (tick, global) -> key -> (acc, first firing time)
     #[allow(clippy::type_complexity)]
     let mut state: HashMap<(i64, u32), HashMap<Vec<Value>, (Acc, i64)>> = HashMap::new();
-    let mut probe_rows: HashMap<usize, u64> = HashMap::new();
     // Main aggregates first, then histograms (which need the elements).
     let (main, hists): (Vec<Plan>, Vec<Plan>) = plans
         .into_iter()
         .partition(|p| p.hist.is_none_or(|(hi, _)| hi == 0));
     for p in main.into_iter().chain(hists) {
         let batches = rt.block_on(p.df.collect()).map_err(|e| e.to_string())?;
-        for (ui, ncol) in &p.members {
+        for m in &p.members {
+            let (ui, ncol) = (&m.update, &m.column);
             let u: &Update = &compiled.updates[*ui];
             let nhists = prog.globals[u.global as usize].hists.len();
             for b in &batches {
+                let own;
+                let b = match (p.split, &m.values) {
+                    (true, Some(values)) => {
+                        own = own_rows(b, values)?;
+                        &own
+                    }
+                    _ => b,
+                };
                 let n = b.num_rows();
                 let mut keys: Vec<Vec<Value>> = (0..u.keys.len())
                     .map(|i| {
@@ -525,13 +689,8 @@ pub fn execute(
                 }
                 match (&u.kind, p.hist) {
                     (UpdateKind::Count(sign), None) | (UpdateKind::Sum(sign, _), None) => {
-                        let (ns, first) = (int_col(b, ncol)?, int_col(b, "first")?);
-                        let counts = matches!(u.kind, UpdateKind::Count(_));
+                        let (ns, first) = (int_col(b, ncol)?, first_col(b)?);
                         for r in 0..n {
-                            if counts {
-                                // a count's result is its rows
-                                *probe_rows.entry(u.probe).or_default() += ns[r] as u64;
-                            }
                             let e = slot!(r)
                                 .entry(row_key(r))
                                 .or_insert((Acc::Int(0), i64::MAX));
@@ -542,11 +701,9 @@ pub fn execute(
                         }
                     }
                     (UpdateKind::Max(..), None) | (UpdateKind::Min(_), None) => {
-                        let (ns, c, first) =
-                            (int_col(b, "n")?, int_col(b, "c")?, int_col(b, "first")?);
+                        let (ns, first) = (int_col(b, "n")?, first_col(b)?);
                         let is_max = matches!(u.kind, UpdateKind::Max(..));
                         for r in 0..n {
-                            *probe_rows.entry(u.probe).or_default() += c[r] as u64;
                             let fresh = if is_max {
                                 Acc::Max(i64::MIN)
                             } else {
@@ -571,10 +728,9 @@ pub fn execute(
                             int_col(b, "sum")?,
                             int_col(b, "min")?,
                             int_col(b, "max")?,
-                            int_col(b, "first")?,
+                            first_col(b)?,
                         );
                         for r in 0..n {
-                            *probe_rows.entry(u.probe).or_default() += c[r] as u64;
                             let e = slot!(r).entry(row_key(r)).or_insert((
                                 Acc::Stat {
                                     count: 0,
@@ -632,7 +788,6 @@ pub fn execute(
     let mut out = Loaded {
         ticks: vec![],
         period: compiled.period,
-        probe_rows,
     };
     let mut ticks: Vec<i64> = state.keys().map(|(t, _)| *t).collect();
     ticks.sort();

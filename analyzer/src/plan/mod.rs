@@ -10,6 +10,7 @@
 
 mod analysis;
 mod exec;
+mod hits;
 mod keyed_agg;
 mod projection;
 pub(crate) use exec::runtime;
@@ -18,6 +19,7 @@ mod translate;
 
 pub use analysis::{analyse, Compiled, Projection, Update, UpdateKind};
 pub use exec::{build_plans, execute, Element, GlobalElements, Loaded, Plan};
+pub use hits::probe_hits;
 pub use projection::{build_projection, Projected, ProjectionPlans};
 
 /// The accumulated value types plans hand the interpreter.

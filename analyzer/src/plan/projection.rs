@@ -57,11 +57,8 @@ pub fn build_projection(
         .table(table)
         .map(|t| t.files.clone())
         .unwrap_or_default();
-    let tctx = Ctx {
-        family: pt.family,
-        entry: false,
-        wall_offset: trace.manifest.wall_clock_offset_ns,
-    };
+    let signatures = trace.signatures();
+    let tctx = Ctx::new(pt, trace.manifest.wall_clock_offset_ns, signatures.as_ref());
     let filter = row_filter(pt, &tctx, &pr.guards)?;
     let mut select: Vec<Expr> = vec![tctx.now().alias("t")];
     let mut strings = vec![];
@@ -135,17 +132,9 @@ impl Cursor {
 pub struct Projected(pub RefCell<Option<ProjectionPlans>>);
 
 impl Projector for Projected {
-    fn probe(&self) -> usize {
-        self.0
-            .borrow()
-            .as_ref()
-            .map(|p| p.probe)
-            .unwrap_or(usize::MAX)
-    }
-
-    fn run(&self, emit: &mut dyn FnMut(&[u8])) -> Result<u64, String> {
+    fn run(&self, emit: &mut dyn FnMut(&[u8])) -> Result<(), String> {
         let Some(p) = self.0.borrow_mut().take() else {
-            return Ok(0);
+            return Ok(());
         };
         let rt = &p.rt;
         let mut cursors = vec![];
@@ -168,7 +157,6 @@ impl Projector for Projected {
         let mut interner = Interner::default();
         let mut line = Vec::with_capacity(256);
         let mut args = Vec::with_capacity(p.strings.len());
-        let mut rows = 0u64;
         while let Some(Reverse((_, i))) = heap.pop() {
             let c = &mut cursors[i];
             let b = c.batch.as_ref().expect("a cursor in the heap has a batch");
@@ -186,12 +174,11 @@ impl Projector for Projected {
             line.clear();
             printf::format(&p.fmt, &args, &mut line);
             emit(&line);
-            rows += 1;
             c.row += 1;
             if let Some(t) = c.time(rt)? {
                 heap.push(Reverse((t, i)));
             }
         }
-        Ok(rows)
+        Ok(())
     }
 }

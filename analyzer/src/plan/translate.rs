@@ -5,29 +5,33 @@
 use std::ops::Not;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::logical_expr::{cast, col, lit, when, Expr};
+use datafusion::logical_expr::{binary_expr, cast, col, in_list, lit, when, Expr, Operator};
 
 use crate::stap::ast::UnOp;
-use crate::stap::elaborate::catalog::Family;
+use crate::stap::elaborate::catalog::{Family, ResolvedPoint};
 use crate::stap::elaborate::context::CtxVar;
 use crate::stap::elaborate::ir::{ArithOp, CmpOp, X};
 use crate::stap::elaborate::tapset::Builtin;
+use crate::trace::{Signatures, Trace};
 
-/// Whether `e` can be computed by a plan for a point of `family`.
-pub fn check(e: &X, family: Family) -> Result<(), String> {
-    let ctx = Ctx {
-        family,
-        entry: false,
-        wall_offset: 0,
-    };
-    ctx.expr(e).map(|_| ())
+/// Whether `e` can be computed by a plan at this point (whatever the
+/// trace's syscall signatures turn out to be).
+pub fn check(e: &X, pt: &ResolvedPoint) -> Result<(), String> {
+    Ctx::new(pt, 0, None).expr(e).map(|_| ())
 }
 
+/// What an expression is translated for: the probe point, and what it
+/// needs to know of the trace.
 #[derive(Clone, Copy)]
-pub struct Ctx {
+pub struct Ctx<'a> {
     pub family: Family,
+    /// Inside `@entry(...)`: values as of the syscall's entry.
     pub entry: bool,
     pub wall_offset: i64,
+    /// The syscalls the point serves (None: all).
+    syscalls: Option<&'a [String]>,
+    /// The trace's syscall signatures, where `$name` arguments are.
+    signatures: Option<&'a Signatures>,
 }
 
 /// A translated expression and whether it is a boolean (stap's 0/1).
@@ -67,7 +71,76 @@ fn int_col(name: &str) -> Expr {
     cast(col(name), DataType::Int64)
 }
 
-impl Ctx {
+impl<'a> Ctx<'a> {
+    pub fn new(
+        pt: &'a ResolvedPoint,
+        wall_offset: i64,
+        signatures: Option<&'a Signatures>,
+    ) -> Self {
+        Ctx {
+            family: pt.family,
+            entry: false,
+            wall_offset,
+            syscalls: pt.syscalls.as_deref(),
+            signatures,
+        }
+    }
+
+    /// `$name` at a syscall point: the raw argument the signatures name
+    /// (its low 32 bits, signed, for a C int), per syscall; 0 for a
+    /// syscall without it, as in the interpreter.
+    fn kernel_arg(&self, name: &str) -> Result<Expr, String> {
+        let Some(sigs) = self.signatures else {
+            return Ok(lit(0i64));
+        };
+        let names: Vec<&str> = match self.syscalls {
+            Some(n) => n.iter().map(|s| s.as_str()).collect(),
+            None => sigs.keys().map(|s| s.as_str()).collect(),
+        };
+        // Syscalls grouped by where the argument is.
+        let mut arms: Vec<((usize, bool), Vec<&str>)> = vec![];
+        let mut missing = false;
+        for n in names {
+            match Trace::kernel_arg(sigs, n, name) {
+                Some(at) => match arms.iter_mut().find(|a| a.0 == at) {
+                    Some(a) => a.1.push(n),
+                    None => arms.push((at, vec![n])),
+                },
+                None => missing = true,
+            }
+        }
+        let value = |(i, int): (usize, bool)| {
+            let raw = col(format!("arg{i}"));
+            if int {
+                let low = binary_expr(raw, Operator::BitwiseAnd, lit(0xFFFF_FFFFi64));
+                binary_expr(low, Operator::BitwiseXor, lit(0x8000_0000i64)) - lit(0x8000_0000i64)
+            } else {
+                raw
+            }
+        };
+        // Every row the point fires on has it in one place (syscall.read's
+        // $count): no CASE.
+        if let ([(at, _)], false, Some(_)) = (arms.as_slice(), missing, self.syscalls) {
+            return Ok(value(*at));
+        }
+        let mut arms = arms.into_iter();
+        let Some((at, names)) = arms.next() else {
+            return Ok(lit(0i64));
+        };
+        let is = |names: Vec<&str>| {
+            in_list(
+                col("syscall"),
+                names.into_iter().map(|n| lit(n.to_string())).collect(),
+                false,
+            )
+        };
+        let mut case = when(is(names), value(at));
+        for (at, names) in arms {
+            case = case.when(is(names), value(at));
+        }
+        case.otherwise(lit(0i64)).map_err(|e| e.to_string())
+    }
+
     /// The firing time on the trace clock.
     pub fn now(&self) -> Expr {
         if self.family.fires_at_return() && !self.entry {
@@ -122,6 +195,9 @@ impl Ctx {
                 int_col("exit_code"),
                 lit(0i64),
             ])),
+            SyscallKernelArg(name) if matches!(fam, Family::Syscall { ret: false }) => {
+                T::int(self.kernel_arg(name)?)
+            }
             other => return Err(format!("it reads {other:?}, which plans do not compute")),
         })
     }

@@ -86,7 +86,7 @@ pub struct EventCtx {
     pub target: i64,
     pub procs: ProcTree,
     /// syscall name → kernel argument names and C types, from the trace.
-    pub signatures: Rc<HashMap<String, Vec<(String, String)>>>,
+    pub signatures: Rc<crate::trace::Signatures>,
     arg_cache: FxHashMap<(usize, &'static str), Option<(usize, char)>>,
     kernel_arg_cache: HashMap<(String, String), Option<(usize, bool)>>,
     pub kallsyms: Option<Rc<super::symbols::Kallsyms>>,
@@ -106,7 +106,7 @@ impl EventCtx {
             arch,
             target,
             procs: ProcTree::default(),
-            signatures: Rc::new(HashMap::new()),
+            signatures: Rc::default(),
             arg_cache: FxHashMap::default(),
             kernel_arg_cache: HashMap::new(),
             kallsyms: None,
@@ -216,12 +216,7 @@ impl EventCtx {
                 let hit = match self.kernel_arg_cache.get(&key) {
                     Some(v) => *v,
                     None => {
-                        let v = self.signatures.get(&*sys).and_then(|args| {
-                            args.iter().position(|(_, n)| n == name).map(|i| {
-                                let ty = &args[i].0;
-                                (i, ty == "int" || ty == "pid_t" || ty == "key_serial_t")
-                            })
-                        });
+                        let v = crate::trace::Trace::kernel_arg(&self.signatures, &sys, name);
                         self.kernel_arg_cache.insert(key, v);
                         v
                     }

@@ -38,9 +38,8 @@ use interp::{Interp, RtError};
 /// Output that plans compute per event (an ordered projection of one
 /// probe's printf), written after `begin` in place of that probe's firings.
 pub trait Projector {
-    fn probe(&self) -> usize;
-    /// Writes every line through `emit`; the number of firings.
-    fn run(&self, emit: &mut dyn FnMut(&[u8])) -> Result<u64, String>;
+    /// Writes every line through `emit`.
+    fn run(&self, emit: &mut dyn FnMut(&[u8])) -> Result<(), String>;
 }
 
 #[derive(Default)]
@@ -62,8 +61,12 @@ pub struct RunOptions {
 pub struct Outcome {
     pub errors: u64,
     pub rows: u64,
-    /// (probe text, times it ran), in program order.
+    /// (probe text, times it ran), in program order; 0 for the skipped.
     pub probe_hits: Vec<(String, u64)>,
+    /// When exit() or an error ended the events early, the trace time
+    /// they stopped at (i64::MIN: before any), so that the skipped
+    /// probes' hits can be counted up to it.
+    pub stopped_at: Option<i64>,
     pub warnings: Vec<String>,
     /// The script's stderr: warn() lines and runtime errors, in order.
     pub stderr: Vec<String>,
@@ -367,7 +370,7 @@ pub fn run<'p>(
             let m = &trace.manifest;
             let target = m.filters.pid.map(|p| p as i64).unwrap_or(0);
             let mut ctx = EventCtx::new(m.wall_clock_offset_ns, m.arch.clone(), target);
-            if let Some(sigs) = load_signatures(&trace.dir) {
+            if let Some(sigs) = trace.signatures() {
                 ctx.signatures = Rc::new(sigs);
             }
             ctx.kallsyms = symbols::Kallsyms::load(&trace.dir).map(Rc::new);
@@ -519,16 +522,11 @@ pub fn run<'p>(
     // as the timers fire, the rest before `end`.
     let mut next_tick = 0usize;
     if let Some(l) = &opts.preload {
-        if failed.is_none() && !it.exit_requested {
-            for (pi, n) in &l.probe_rows {
-                hits[*pi] += n;
+        if failed.is_none() && !it.exit_requested && l.period.is_none() {
+            for (_, g) in &l.ticks {
+                it.merge(g);
             }
-            if l.period.is_none() {
-                for (_, g) in &l.ticks {
-                    it.merge(g);
-                }
-                next_tick = l.ticks.len();
-            }
+            next_tick = l.ticks.len();
         }
     }
 
@@ -536,12 +534,12 @@ pub fn run<'p>(
     // its lines go out in one piece between begin and end.
     if let Some(p) = &opts.projection {
         if failed.is_none() && !it.exit_requested {
-            let probe = p.probe();
-            hits[probe] += p.run(&mut |line| it.emit(line))?;
+            p.run(&mut |line| it.emit(line))?;
         }
     }
 
     // events and timers, in trace time
+    let stopped_before = failed.is_some() || it.exit_requested;
     let mut pending: BinaryHeap<Pending> = BinaryHeap::new();
     let mut seq = 0u64;
     let mut entry_filters = NameFilters::default();
@@ -669,6 +667,11 @@ pub fn run<'p>(
         }
     }
     let last_time = it.ctx.time.max(start);
+    if stopped_before {
+        outcome.stopped_at = Some(i64::MIN);
+    } else if failed.is_some() || it.exit_requested {
+        outcome.stopped_at = Some(last_time);
+    }
 
     if let Some(l) = &opts.preload {
         if failed.is_none() && !it.exit_requested {
@@ -808,14 +811,4 @@ fn run_one<'p>(
     if let Err(e) = it.run_probe(probe, interruptible) {
         *failed = Some(e);
     }
-}
-
-fn load_signatures(dir: &std::path::Path) -> Option<HashMap<String, Vec<(String, String)>>> {
-    let text = std::fs::read_to_string(dir.join("syscall_signatures.json")).ok()?;
-    let v: HashMap<String, Vec<[String; 2]>> = serde_json::from_str(&text).ok()?;
-    Some(
-        v.into_iter()
-            .map(|(k, args)| (k, args.into_iter().map(|[t, n]| (t, n)).collect()))
-            .collect(),
-    )
 }
