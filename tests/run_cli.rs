@@ -337,8 +337,9 @@ fn a_running_minimum_compiles_and_matches_the_interpreter() {
 
 /// A probe that prints per event runs as an ordered projection (-v says
 /// so, -p4 shows its plan) and prints, line for line, what the interpreter
-/// prints, with begin before and end after, over every shipped dataset; a
-/// second printing probe keeps both in the interpreter, with the reason.
+/// prints, with begin before and end after, over every shipped dataset;
+/// so do an entry-side and a return-side printing probe together, while
+/// printing probes of two tables stay in the interpreter, with the reason.
 #[test]
 fn per_event_printf_runs_as_an_ordered_projection() {
     let script = "probe begin { printf(\"start\\n\") } \
@@ -373,10 +374,34 @@ fn per_event_printf_runs_as_an_ordered_projection() {
         p4.contains("printf per event, in firing order") && p4.contains("FilterExec"),
         "{p4}"
     );
-    let two = "probe syscall.openat { printf(\"%d\\n\", pid()) } probe syscall.close { printf(\"%d\\n\", tid()) }";
-    let (code, _, err) = retap(&["run", "-v", "-e", two, "--trace", "datasets/web"]);
+    // Two printing probes of one table, one at entry and one at return:
+    // one projection, lines interleaved in firing order.
+    let two = "probe syscall.openat { printf(\"open %d %s\\n\", pid(), execname()) } \
+               probe syscall.*.return { if (retval < 0) printf(\"fail %s %d %d\\n\", name, retval, \
+               gettimeofday_ns() - @entry(gettimeofday_ns())) }";
+    for ds in ["web", "mixed"] {
+        let dir = format!("datasets/{ds}");
+        let (code, plans, err) = retap(&["run", "-v", "-e", two, "--trace", &dir]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            err.contains("syscall.*.return: compiled to an ordered DataFusion projection"),
+            "{err}"
+        );
+        let (code, interp, err) = retap(&["run", "--interpret-only", "-e", two, "--trace", &dir]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(plans, interp, "{ds}");
+        assert!(plans.contains("open ") && plans.contains("fail "), "{ds}");
+    }
+    // Printing probes of two tables stay interpreted, with the reason.
+    let tables = "probe syscall.openat { printf(\"%d\\n\", pid()) } probe netdev.receive { printf(\"%d\\n\", length) }";
+    let (code, _, err) = retap(&["run", "-v", "-e", tables, "--trace", "datasets/web"]);
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("interpreted: its printf runs as a plan only when it is the one probe printing per event"), "{err}");
+    assert!(
+        err.contains(
+            "interpreted: printf probes run as plans only when they print rows of one table"
+        ),
+        "{err}"
+    );
 }
 
 /// One update at two points of a table (`$count` of read and write, found

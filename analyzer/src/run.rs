@@ -142,9 +142,10 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
             compiled.probes.len()
         );
         for pi in &compiled.probes {
-            let what = match &compiled.projection {
-                Some(p) if p.probe == *pi => "an ordered DataFusion projection (printf per event)",
-                _ => "a DataFusion plan",
+            let what = if compiled.projections.iter().any(|p| p.probe == *pi) {
+                "an ordered DataFusion projection (printf per event)"
+            } else {
+                "a DataFusion plan"
             };
             eprintln!("  {}: compiled to {what}", program.probes[*pi].text);
         }
@@ -177,13 +178,13 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
         }
     }
     let mut projection = None;
-    if let (Some(t), Some(pr)) = (&trace, &compiled.projection) {
-        match crate::plan::build_projection(&program, pr, t) {
+    if let (Some(t), false) = (&trace, compiled.projections.is_empty()) {
+        match crate::plan::build_projection(&program, &compiled.projections, t) {
             Ok(p) => projection = Some(p),
             Err(e) if req.last_pass < 5 => return Err(RunFailure::new(format!("retap: {e}"))),
             Err(e) => {
                 if req.verbose > 0 {
-                    eprintln!("  projection not built ({e}); its probe runs in the interpreter");
+                    eprintln!("  projection not built ({e}); its probes run in the interpreter");
                 }
             }
         }
@@ -277,7 +278,7 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
                 ))))
             }
             None => {
-                if let Some(pr) = &compiled.projection {
+                for pr in &compiled.projections {
                     skip.remove(&pr.probe);
                 }
             }

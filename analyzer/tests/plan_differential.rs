@@ -60,10 +60,12 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
     let interpreted = with_hits(go(None, Default::default(), None));
     let compiled = plan::analyse(&prog);
     let n = compiled.probes.len();
-    let projection: Option<Box<dyn runtime::Projector>> = compiled.projection.as_ref().map(|pr| {
-        let p = plan::build_projection(&prog, pr, trace).unwrap();
-        Box::new(plan::Projected(std::cell::RefCell::new(Some(p)))) as Box<dyn runtime::Projector>
-    });
+    let projection: Option<Box<dyn runtime::Projector>> =
+        (!compiled.projections.is_empty()).then(|| {
+            let p = plan::build_projection(&prog, &compiled.projections, trace).unwrap();
+            Box::new(plan::Projected(std::cell::RefCell::new(Some(p))))
+                as Box<dyn runtime::Projector>
+        });
     let (plans, rt) = plan::build_plans(&prog, &compiled, trace).unwrap();
     let with_plans = match plan::execute(
         &prog,
@@ -383,62 +385,80 @@ fn generated_aggregate_scripts_give_the_same_output_with_plans() {
 /// probe (if `aggregates`) and begin/end output around it.
 fn gen_printf_script(r: &mut Rng, aggregates: bool) -> String {
     let net = r.chance(25);
-    let point = if net {
-        r.pick(&["netdev.receive", "netdev.transmit", "netdev.*"])
+    let points: &[&str] = if net {
+        &["netdev.receive", "netdev.transmit", "netdev.*"]
     } else {
-        r.pick(&[
+        &[
             "syscall.*",
             "syscall.{read,write}",
             "syscall.close",
             "syscall_any",
-        ])
-    };
-    let mut args = vec![
-        ("%d", "pid()"),
-        ("%d", "tid()"),
-        ("%s", "execname()"),
-        ("%d", "cpu()"),
-        ("%d", "uid()"),
-        ("%d", "gettimeofday_ns()"),
-        ("%d", "local_clock_ns()"),
-        ("%d", "pid() * 3 - tid()"),
-        ("%s", "\"lit\""),
-        ("%d", "pid() > 1100 ? 1 : 0"),
-        ("%x", "tid()"),
-        ("%-12s|", "execname()"),
-        ("%5d", "cpu() + 1"),
-    ];
-    if net {
-        args.push(("%d", "length"));
-        args.push(("%s", "dev_name"));
-    } else if point != "syscall_any" {
-        args.push(("%s", "name"));
-    }
-    let n = 1 + (r.next() % 4) as usize;
-    let chosen: Vec<(&str, &str)> = (0..n)
-        .map(|_| args[(r.next() % args.len() as u64) as usize])
-        .collect();
-    let fmt: Vec<&str> = chosen.iter().map(|a| a.0).collect();
-    let vals: Vec<&str> = chosen.iter().map(|a| a.1).collect();
-    let printf = format!("printf(\"{}\\n\", {})", fmt.join(" "), vals.join(", "));
-    let guard = r.pick(&[
-        "",
-        "execname() == \"nginx\"",
-        "pid() > 1100",
-        "uid() == 0 && cpu() == 1",
-        "!(tid() == pid())",
-        "pid() % 2 == 0",
-    ]);
-    let body = if guard.is_empty() {
-        printf
-    } else {
-        format!("if ({guard}) {printf}")
+            "syscall.*.return",
+            "syscall.read.return",
+            "syscall_any.return",
+        ]
     };
     let mut s = String::new();
     if r.chance(50) {
         s.push_str("probe begin { printf(\"begin\\n\") }\n");
     }
-    s.push_str(&format!("probe {point} {{ {body} }}\n"));
+    // One printing probe, or two on the same table (entry and return
+    // side mixed): their lines interleave in firing order.
+    let nprobes = if r.chance(35) { 2 } else { 1 };
+    for _ in 0..nprobes {
+        let point = r.pick(points);
+        let ret = point.ends_with(".return");
+        let mut args = vec![
+            ("%d", "pid()"),
+            ("%d", "tid()"),
+            ("%s", "execname()"),
+            ("%d", "cpu()"),
+            ("%d", "uid()"),
+            ("%d", "gettimeofday_ns()"),
+            ("%d", "local_clock_ns()"),
+            ("%d", "pid() * 3 - tid()"),
+            ("%s", "\"lit\""),
+            ("%d", "pid() > 1100 ? 1 : 0"),
+            ("%x", "tid()"),
+            ("%-12s|", "execname()"),
+            ("%5d", "cpu() + 1"),
+        ];
+        if net {
+            args.push(("%d", "length"));
+            args.push(("%s", "dev_name"));
+        } else if !point.starts_with("syscall_any") {
+            args.push(("%s", "name"));
+        }
+        if ret {
+            args.push(("%d", "retval"));
+            args.push(("%d", "gettimeofday_ns() - @entry(gettimeofday_ns())"));
+        }
+        let n = 1 + (r.next() % 4) as usize;
+        let chosen: Vec<(&str, &str)> = (0..n)
+            .map(|_| args[(r.next() % args.len() as u64) as usize])
+            .collect();
+        let fmt: Vec<&str> = chosen.iter().map(|a| a.0).collect();
+        let vals: Vec<&str> = chosen.iter().map(|a| a.1).collect();
+        let printf = format!("printf(\"{}\\n\", {})", fmt.join(" "), vals.join(", "));
+        let mut guards = vec![
+            "",
+            "execname() == \"nginx\"",
+            "pid() > 1100",
+            "uid() == 0 && cpu() == 1",
+            "!(tid() == pid())",
+            "pid() % 2 == 0",
+        ];
+        if ret {
+            guards.push("retval < 0");
+        }
+        let guard = r.pick(&guards);
+        let body = if guard.is_empty() {
+            printf
+        } else {
+            format!("if ({guard}) {printf}")
+        };
+        s.push_str(&format!("probe {point} {{ {body} }}\n"));
+    }
     if aggregates && r.chance(40) {
         s.push_str("global c\nprobe syscall.read { c[execname()]++ }\n");
         s.push_str("probe end { foreach (k in c-) printf(\"%s %d\\n\", k, c[k]) }\n");
@@ -500,16 +520,12 @@ fn generated_printf_scripts_give_the_same_output_as_projections() {
             };
             elaborate(&p.script, &opts).0
         };
-        // Projections are for one printing probe with translatable
-        // guards and no timers: `{read,write}` and `netdev.*` are two
-        // probes each, `%` is not a plan expression.
-        let eligible = !script.contains("timer")
-            && !script.contains("% 2")
-            && !script.contains("{read,write}")
-            && !script.contains("netdev.*");
+        // Printing probes are projections when their guards translate
+        // (`%` does not) and there are no timers.
+        let eligible = !script.contains("timer") && !script.contains("% 2");
         let c = plan::analyse(&prog);
         assert_eq!(
-            c.projection.is_some(),
+            !c.projections.is_empty(),
             eligible,
             "case {i}:\n{script}\n{:?}",
             c.interpreted
@@ -523,8 +539,9 @@ fn generated_printf_scripts_give_the_same_output_as_projections() {
 }
 
 /// Rewrites every file's `ts` down to the trace start plus a multiple of
-/// `step` (order is kept, so each file stays sorted and no row precedes the
-/// start; equal times appear within and across files).
+/// `step` and `dur_ns` down to a multiple of it (order is kept, so each
+/// file stays sorted and no row precedes the start; equal entry and
+/// return times appear within and across files).
 fn coarsen_times(dir: &Path, step: i64) {
     let start = Trace::open(dir).unwrap().manifest.start_ns;
     use arrow::array::{AsArray, Int64Array, RecordBatch};
@@ -552,6 +569,7 @@ fn coarsen_times(dir: &Path, step: i64) {
             let mut w =
                 ArrowWriter::try_new(std::fs::File::create(&tmp).unwrap(), schema.clone(), None)
                     .unwrap();
+            let dur = schema.index_of("dur_ns").ok();
             for b in batches {
                 let t = b.column(ts).as_primitive::<Int64Type>();
                 let cut: Int64Array = t
@@ -560,6 +578,16 @@ fn coarsen_times(dir: &Path, step: i64) {
                     .collect();
                 let mut cols = b.columns().to_vec();
                 cols[ts] = std::sync::Arc::new(cut);
+                // Durations too, so that returns tie as well.
+                if let Some(d) = dur {
+                    let d: Int64Array = b
+                        .column(d)
+                        .as_primitive::<Int64Type>()
+                        .iter()
+                        .map(|v| v.map(|v| v / step * step))
+                        .collect();
+                    cols[dur.unwrap()] = std::sync::Arc::new(d);
+                }
                 w.write(&RecordBatch::try_new(schema.clone(), cols).unwrap())
                     .unwrap();
             }

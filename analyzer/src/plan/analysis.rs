@@ -59,10 +59,11 @@ pub struct Compiled {
     /// timer interval and merged into the globals tick by tick, so timers
     /// that print and reset (or exit) see what they would have.
     pub period: Option<i64>,
-    /// The one probe that prints per event, when it can be a projection:
-    /// every other event probe compiles to aggregates and there are no
-    /// timers, so nothing else's output can interleave with it.
-    pub projection: Option<Projection>,
+    /// The probes that print per event, in program order, when they can
+    /// be projections: every other event probe compiles to aggregates,
+    /// there are no timers, and they print rows of one table, so their
+    /// lines merge in the interpreter's order and nothing else interleaves.
+    pub projections: Vec<Projection>,
 }
 
 /// The guards and the printf of a body that is only `[if (g)] printf(...)`.
@@ -586,19 +587,26 @@ pub fn analyse(prog: &Program) -> Compiled {
             break;
         }
     }
-    // A projection's lines stand in for its firings only when nothing else
+    // Projections' lines stand in for their firings only when nothing else
     // runs per event in the interpreter (which could stop the run with an
-    // error) and no timer can print between them.
-    if projections.len() == 1 && c.interpreted.is_empty() && periods.is_empty() {
-        c.projection = projections.pop();
+    // error) and no timer can print between them; they are merged in the
+    // interpreter's firing order, which is known within one table.
+    let one_table = projections
+        .iter()
+        .map(|p| prog.probes[p.probe].points[0].table())
+        .collect::<BTreeSet<_>>()
+        .len()
+        == 1;
+    if one_table && c.interpreted.is_empty() && periods.is_empty() {
+        c.projections = std::mem::take(&mut projections);
     }
     for pr in projections {
         c.interpreted.push((
             prog.probes[pr.probe].text.clone(),
-            "its printf runs as a plan only when it is the one probe printing per event, with no timers and no other interpreted event probe".into(),
+            "printf probes run as plans only when they print rows of one table, with no timers and no other interpreted event probe".into(),
         ));
     }
-    if let Some(pr) = &c.projection {
+    for pr in &c.projections {
         c.probes.insert(pr.probe);
     }
     for (pi, ups) in candidates {
@@ -611,14 +619,14 @@ pub fn analyse(prog: &Program) -> Compiled {
     c
 }
 
-/// The probe as a projection: one entry-side point on a table, a body that
-/// is a printf under guards, every guard and argument translatable. None
+/// The probe as a projection: one point on a table, a body that is a
+/// printf under guards, every guard and argument translatable. None
 /// when it is not such a probe; Err(why) when only translation fails.
 fn projection_of(pi: usize, p: &Probe) -> Option<Result<Projection, String>> {
     let [pt] = p.points.as_slice() else {
         return None;
     };
-    if pt.table().is_none() || pt.condition.is_some() || pt.family.fires_at_return() {
+    if pt.table().is_none() || pt.condition.is_some() {
         return None;
     }
     let mut guards = vec![];

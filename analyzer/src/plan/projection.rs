@@ -1,25 +1,27 @@
 //! Per-event `printf` as an ordered projection: one DataFusion plan per
-//! trace file (scan → the point's filter and the guards → firing time and
-//! the arguments), merged by firing time the way the interpreter merges
-//! its file cursors (time, then file order, then row order), each row
-//! formatted by the interpreter's own printf. Filtering and decoding are
-//! the plan's; only printed rows reach the formatter.
+//! trace file (scan → the rows some printing probe fires on → entry time,
+//! return time, and per probe whether it fires and its arguments), merged
+//! the way the interpreter orders firings: rows by entry time, then file,
+//! then row; a return-side probe's line waits, as the interpreter's
+//! pending returns do, until its return time (ties: rows first, then
+//! returns in entry order). Each line is formatted by the interpreter's
+//! own printf; filtering and decoding are the plan's.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::DataType;
-use datafusion::arrow::datatypes::Int64Type;
+use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::{cast, Expr};
+use datafusion::logical_expr::{cast, col, Expr};
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 
 use crate::runtime::printf;
 use crate::runtime::value::{Interner, Value};
 use crate::runtime::Projector;
+use crate::stap::elaborate::format::Format;
 use crate::stap::elaborate::ir::Program;
 use crate::trace::Trace;
 
@@ -29,13 +31,21 @@ use super::translate::Ctx;
 
 /// The built projection: a plan per file, in file order.
 pub struct ProjectionPlans {
-    pub probe: usize,
     pub text: String,
     pub files: Vec<DataFrame>,
-    fmt: crate::stap::elaborate::format::Format,
+    /// The printing probes, in the interpreter's hook (program) order.
+    members: Vec<Member>,
+    rt: tokio::runtime::Runtime,
+}
+
+/// One printing probe's part of each row: column `fires` says whether it
+/// prints, its arguments follow.
+struct Member {
+    fmt: Format,
+    fires: usize,
     /// Per argument: whether it is a string.
     strings: Vec<bool>,
-    rt: tokio::runtime::Runtime,
+    at_return: bool,
 }
 
 impl ProjectionPlans {
@@ -44,33 +54,77 @@ impl ProjectionPlans {
     }
 }
 
-/// Builds the projection's plans (pass 4).
+/// Column 0 is the entry time, 1 the return time (entry time again when no
+/// probe fires at return).
+const T: usize = 0;
+const RETURN_T: usize = 1;
+
+/// Builds the projections' plans (pass 4).
 pub fn build_projection(
     prog: &Program,
-    pr: &Projection,
+    prs: &[Projection],
     trace: &Trace,
 ) -> Result<ProjectionPlans, String> {
-    let probe = &prog.probes[pr.probe];
-    let pt = &probe.points[0];
-    let table = pt.table().ok_or("not an event probe")?;
+    let first = prs.first().ok_or("no projection")?;
+    let table = prog.probes[first.probe].points[0]
+        .table()
+        .ok_or("not an event probe")?;
     let files = trace
         .table(table)
         .map(|t| t.files.clone())
         .unwrap_or_default();
     let signatures = trace.signatures();
-    let tctx = Ctx::new(pt, trace.manifest.wall_clock_offset_ns, signatures.as_ref());
-    let filter = row_filter(pt, &tctx, &pr.guards)?;
-    let mut select: Vec<Expr> = vec![tctx.now().alias("t")];
-    let mut strings = vec![];
-    for (i, a) in pr.args.iter().enumerate() {
-        let t = tctx.expr(a)?;
-        strings.push(t.string);
-        let e = if t.string {
-            cast(t.e, DataType::Utf8)
+    let wall = trace.manifest.wall_clock_offset_ns;
+    let any_return = prs
+        .iter()
+        .any(|p| prog.probes[p.probe].points[0].family.fires_at_return());
+    let mut select: Vec<Expr> = vec![
+        col("ts").alias("t"),
+        if any_return {
+            col("ts") + col("dur_ns")
         } else {
-            t.long()
-        };
-        select.push(e.alias(format!("a{i}")));
+            col("ts")
+        }
+        .alias("r"),
+    ];
+    let mut members = vec![];
+    let mut any: Option<Expr> = None;
+    for (j, pr) in prs.iter().enumerate() {
+        let pt = &prog.probes[pr.probe].points[0];
+        if pt.table() != Some(table) {
+            return Err("printing probes on several tables".into());
+        }
+        let tctx = Ctx::new(pt, wall, signatures.as_ref());
+        let at_return = pt.family.fires_at_return();
+        let mut fires =
+            row_filter(pt, &tctx, &pr.guards)?.unwrap_or(datafusion::prelude::lit(true));
+        // A return fires once the call has returned.
+        if at_return {
+            fires = fires.and(col("dur_ns").is_not_null());
+        }
+        any = Some(match any {
+            Some(a) => a.or(fires.clone()),
+            None => fires.clone(),
+        });
+        let at = select.len();
+        select.push(fires.is_true().alias(format!("f{j}")));
+        let mut strings = vec![];
+        for (i, a) in pr.args.iter().enumerate() {
+            let t = tctx.expr(a)?;
+            strings.push(t.string);
+            let e = if t.string {
+                cast(t.e, DataType::Utf8)
+            } else {
+                t.long()
+            };
+            select.push(e.alias(format!("a{j}_{i}")));
+        }
+        members.push(Member {
+            fmt: pr.fmt.clone(),
+            fires: at,
+            strings,
+            at_return,
+        });
     }
     let rt = super::runtime();
     // One partition per file keeps its rows in their stored order.
@@ -80,18 +134,20 @@ pub fn build_projection(
         let df = rt
             .block_on(ctx.read_parquet(f.path.display().to_string(), ParquetReadOptions::default()))
             .map_err(|e| e.to_string())?;
-        let df = match &filter {
+        let df = match &any {
             Some(f) => df.filter(f.clone()).map_err(|e| e.to_string())?,
             None => df,
         };
         dfs.push(df.select(select.clone()).map_err(|e| e.to_string())?);
     }
+    let names: Vec<&str> = prs
+        .iter()
+        .map(|p| prog.probes[p.probe].text.as_str())
+        .collect();
     Ok(ProjectionPlans {
-        probe: pr.probe,
-        text: format!("{} (printf per event, in firing order)", probe.text),
+        text: format!("{} (printf per event, in firing order)", names.join(", ")),
         files: dfs,
-        fmt: pr.fmt.clone(),
-        strings,
+        members,
         rt,
     })
 }
@@ -109,7 +165,7 @@ impl Cursor {
         loop {
             if let Some(b) = &self.batch {
                 if self.row < b.num_rows() {
-                    let t = b.column(0).as_primitive::<Int64Type>();
+                    let t = b.column(T).as_primitive::<Int64Type>();
                     return Ok(Some(t.value(self.row)));
                 }
             }
@@ -154,26 +210,61 @@ impl Projector for Projected {
                 heap.push(Reverse((t, i)));
             }
         }
+        // Return-side lines waiting for their time: (time, entry order).
+        let mut pending: BinaryHeap<Reverse<(i64, u64, Vec<u8>)>> = BinaryHeap::new();
+        let mut seq = 0u64;
         let mut interner = Interner::default();
         let mut line = Vec::with_capacity(256);
-        let mut args = Vec::with_capacity(p.strings.len());
-        while let Some(Reverse((_, i))) = heap.pop() {
+        let mut later = vec![];
+        let mut args = vec![];
+        loop {
+            let next_row = heap.peek().map(|Reverse((t, _))| *t);
+            // Rows first at equal times, then returns.
+            if let Some(Reverse((at, _, _))) = pending.peek() {
+                if next_row.is_none_or(|t| *at < t) {
+                    let Some(Reverse((_, _, lines))) = pending.pop() else {
+                        break;
+                    };
+                    emit(&lines);
+                    continue;
+                }
+            }
+            let Some(Reverse((_, i))) = heap.pop() else {
+                break;
+            };
             let c = &mut cursors[i];
             let b = c.batch.as_ref().expect("a cursor in the heap has a batch");
-            args.clear();
-            for (k, &string) in p.strings.iter().enumerate() {
-                let a = b.column(k + 1);
-                args.push(if string {
-                    let s = a.as_string::<i32>();
-                    Value::Str(interner.get(if s.is_null(c.row) { "" } else { s.value(c.row) }))
+            let r = c.row;
+            later.clear();
+            for m in &p.members {
+                let fires = b.column(m.fires).as_boolean();
+                if fires.is_null(r) || !fires.value(r) {
+                    continue;
+                }
+                args.clear();
+                for (k, &string) in m.strings.iter().enumerate() {
+                    let a = b.column(m.fires + 1 + k);
+                    args.push(if string {
+                        let s = a.as_string::<i32>();
+                        Value::Str(interner.get(if s.is_null(r) { "" } else { s.value(r) }))
+                    } else {
+                        let v = a.as_primitive::<Int64Type>();
+                        Value::Int(if v.is_null(r) { 0 } else { v.value(r) })
+                    });
+                }
+                line.clear();
+                printf::format(&m.fmt, &args, &mut line);
+                if m.at_return {
+                    later.extend_from_slice(&line);
                 } else {
-                    let v = a.as_primitive::<Int64Type>();
-                    Value::Int(if v.is_null(c.row) { 0 } else { v.value(c.row) })
-                });
+                    emit(&line);
+                }
             }
-            line.clear();
-            printf::format(&p.fmt, &args, &mut line);
-            emit(&line);
+            if !later.is_empty() {
+                let at = b.column(RETURN_T).as_primitive::<Int64Type>().value(r);
+                seq += 1;
+                pending.push(Reverse((at, seq, std::mem::take(&mut later))));
+            }
             c.row += 1;
             if let Some(t) = c.time(rt)? {
                 heap.push(Reverse((t, i)));
