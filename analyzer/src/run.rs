@@ -159,7 +159,7 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
     if let Some(t) = &trace {
         if !compiled.updates.is_empty() || req.last_pass < 5 {
             let t4 = Instant::now();
-            match crate::plan::build_plans(&program, &compiled, t) {
+            match crate::plan::build_plans(&program, &compiled, t, false) {
                 Ok(p) => plans = Some(p),
                 Err(e) if req.last_pass < 5 => return Err(RunFailure::new(format!("retap: {e}"))),
                 Err(e) => {
@@ -250,13 +250,16 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
     // Plans that were needed but not built (or not usable) leave every
     // probe to the interpreter.
     let mut plans_ok = plans.is_some() || compiled.updates.is_empty();
-    if let Some((ps, rt)) = plans {
+    if let (Some((ps, rt)), Some(tr)) = (plans, &trace) {
         let t = Instant::now();
-        match crate::plan::execute(&program, &compiled, ps, &rt, limits.maxmapentries) {
-            Ok(l) => {
+        match crate::plan::run_plans(&program, &compiled, tr, ps, &rt, limits.maxmapentries) {
+            Ok((l, rebuilt)) => {
                 preload = Some(l);
                 if req.verbose > 0 {
                     let ms = t.elapsed().as_millis();
+                    if let Some(why) = rebuilt {
+                        eprintln!("  {why}: plans ran again keeping first firing times");
+                    }
                     eprintln!("  plans ran in {ms} ms");
                 }
             }

@@ -66,15 +66,16 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
             Box::new(plan::Projected(std::cell::RefCell::new(Some(p))))
                 as Box<dyn runtime::Projector>
         });
-    let (plans, rt) = plan::build_plans(&prog, &compiled, trace).unwrap();
-    let with_plans = match plan::execute(
+    let (plans, rt) = plan::build_plans(&prog, &compiled, trace, false).unwrap();
+    let with_plans = match plan::run_plans(
         &prog,
         &compiled,
+        trace,
         plans,
         &rt,
         Limits::default().maxmapentries,
     ) {
-        Ok(l) => {
+        Ok((l, _)) => {
             let (s, mut hits, stopped) = go(Some(l), compiled.probes.clone(), projection);
             let counted = plan::probe_hits(&prog, &compiled.probes, trace, stopped).unwrap();
             for (pi, n) in counted {

@@ -1,6 +1,8 @@
 //! Which probes and globals can be plans (pass 3's analysis).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use crate::stap::ast::SortDir;
 
 use crate::stap::elaborate::catalog::Family;
 use crate::stap::elaborate::ir::*;
@@ -64,6 +66,112 @@ pub struct Compiled {
     /// there are no timers, and they print rows of one table, so their
     /// lines merge in the interpreter's order and nothing else interleaves.
     pub projections: Vec<Projection>,
+    /// How the interpreted code orders each compiled array's elements,
+    /// when it never needs their insertion (first-firing) order: plans
+    /// then read no timestamps, and each sort must find no ties where the
+    /// output would show their order. None: plans keep first firing times.
+    pub order: Option<HashMap<u32, Vec<ValueSort>>>,
+}
+
+/// A `foreach` (or end-of-run print) ordering an array by value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ValueSort {
+    pub desc: bool,
+    /// For statistics: the extractor it sorts by.
+    pub op: crate::stap::ast::StatOp,
+    /// Elements shown (None: all of them).
+    pub limit: Option<i64>,
+}
+
+/// How code outside the compiled probes orders the compiled arrays: None
+/// if some array is iterated in insertion order (unsorted, by one key of
+/// several, by an average or variance, ...).
+fn orders(prog: &Program, c: &Compiled) -> Option<HashMap<u32, Vec<ValueSort>>> {
+    use crate::stap::ast::StatOp;
+    fn walk(
+        st: &S,
+        prog: &Program,
+        globals: &BTreeSet<u32>,
+        out: &mut HashMap<u32, Vec<ValueSort>>,
+        ok: &mut bool,
+    ) {
+        match st {
+            S::Block(b) => b.iter().for_each(|s| walk(s, prog, globals, out, ok)),
+            S::If(_, t, e) => {
+                walk(t, prog, globals, out, ok);
+                if let Some(e) = e {
+                    walk(e, prog, globals, out, ok);
+                }
+            }
+            S::Loop { body, .. } => walk(body, prog, globals, out, ok),
+            S::Try { body, catch, .. } => body
+                .iter()
+                .chain(catch)
+                .for_each(|s| walk(s, prog, globals, out, ok)),
+            S::Foreach(f) => {
+                if let ForeachSource::Global(g) = f.source {
+                    if globals.contains(&g) {
+                        let arity = prog.globals[g as usize]
+                            .keys
+                            .as_ref()
+                            .map_or(0, |k| k.len());
+                        match f.sort {
+                            // One key orders them completely.
+                            Some(Sort::Key(_, _)) if arity == 1 => {}
+                            Some(Sort::Value(dir, op))
+                                if !matches!(op, StatOp::Avg | StatOp::Variance) =>
+                            {
+                                let limit = match (&f.limit, &f.slice) {
+                                    (Some(X::Num(n)), None) => Some(*n),
+                                    (None, _) => None,
+                                    // (a slice's first N are not the array's)
+                                    _ => None,
+                                };
+                                out.entry(g).or_default().push(ValueSort {
+                                    desc: dir == SortDir::Desc,
+                                    op,
+                                    limit,
+                                });
+                            }
+                            _ => *ok = false,
+                        }
+                    }
+                }
+                walk(&f.body, prog, globals, out, ok);
+            }
+            _ => {}
+        }
+    }
+    if c.period.is_some() {
+        return None;
+    }
+    let mut out: HashMap<u32, Vec<ValueSort>> = HashMap::new();
+    let mut ok = true;
+    for (pi, p) in prog.probes.iter().enumerate() {
+        if !c.probes.contains(&pi) {
+            p.body
+                .iter()
+                .for_each(|s| walk(s, prog, &c.globals, &mut out, &mut ok));
+        }
+    }
+    for f in &prog.functions {
+        f.body
+            .iter()
+            .for_each(|s| walk(s, prog, &c.globals, &mut out, &mut ok));
+    }
+    // Arrays nothing reads are printed at the end, largest value (count)
+    // first.
+    for &g in &c.globals {
+        let info = &prog.globals[g as usize];
+        if info.keys.is_some() && info.written && !info.read {
+            out.entry(g).or_default().push(ValueSort {
+                desc: true,
+                op: StatOp::Count,
+                limit: None,
+            });
+        }
+    }
+    ok.then_some(out)
 }
 
 /// The guards and the printf of a body that is only `[if (g)] printf(...)`.
@@ -616,6 +724,7 @@ pub fn analyse(prog: &Program) -> Compiled {
         }
         c.updates.extend(ups);
     }
+    c.order = orders(prog, &c);
     c
 }
 

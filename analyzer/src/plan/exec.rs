@@ -23,7 +23,7 @@ use crate::stap::elaborate::context::CtxVar;
 use crate::stap::elaborate::ir::{HistSpec, Program, X};
 use crate::trace::Trace;
 
-use super::analysis::{Compiled, Update, UpdateKind};
+use super::analysis::{Compiled, Update, UpdateKind, ValueSort};
 use super::keyed_agg::keyed_session;
 use super::translate::Ctx;
 
@@ -284,10 +284,15 @@ fn linear_bucket_expr(v: Expr, start: i64, interval: i64, n: usize) -> Expr {
 
 /// Builds every plan (pass 4). Err is why the program must run
 /// interpreted after all.
+///
+/// Arrays' plans compute each element's first firing time (the order the
+/// interpreter creates them in) when `keep_first` is set or some array is
+/// iterated in that order; otherwise they read no timestamps.
 pub fn build_plans(
     prog: &Program,
     compiled: &Compiled,
     trace: &Trace,
+    keep_first: bool,
 ) -> Result<(Vec<Plan>, tokio::runtime::Runtime), String> {
     let rt = runtime();
     let (ctx, log_udf) = session();
@@ -347,8 +352,9 @@ pub fn build_plans(
         }
         let filter = and_all(filter);
         // Elements are created in first-firing order, which only an array
-        // has more than one of: a scalar's plan reads no timestamps.
-        let fire: Vec<Expr> = if u.keys.is_empty() {
+        // has more than one of, and which only matters if something
+        // iterates in it (or sorts with ties): see Compiled::order.
+        let fire: Vec<Expr> = if u.keys.is_empty() || !(keep_first || compiled.order.is_none()) {
             vec![]
         } else {
             vec![min(tctx.now()).alias("first")]
@@ -623,6 +629,86 @@ fn own_rows(
     filter_record_batch(batch, &mine).map_err(|e| e.to_string())
 }
 
+/// Runs plans built without `keep_first`; when a sort meets ties only
+/// first firing times can order, builds them again keeping those and
+/// runs them. Err(reason): the interpreter must run the program instead.
+/// The second value says why plans were rebuilt, if they were.
+pub fn run_plans(
+    prog: &Program,
+    compiled: &Compiled,
+    trace: &Trace,
+    plans: Vec<Plan>,
+    rt: &tokio::runtime::Runtime,
+    maxmapentries: usize,
+) -> Result<(Loaded, Option<String>), String> {
+    match execute(prog, compiled, plans, rt, maxmapentries, false) {
+        Ok(l) => Ok((l, None)),
+        Err(Unusable::Order(why)) => {
+            let (plans, rt) = build_plans(prog, compiled, trace, true)?;
+            execute(prog, compiled, plans, &rt, maxmapentries, true)
+                .map(|l| (l, Some(why)))
+                .map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Why plan results cannot be used as they are.
+#[derive(Debug)]
+pub enum Unusable {
+    /// A sort meets ties the output would show in insertion order: the
+    /// plans must be rebuilt keeping first firing times.
+    Order(String),
+    /// Only the event-ordered run reproduces it.
+    Interpret(String),
+}
+
+/// A plan that fails to run leaves the program to the interpreter.
+impl From<String> for Unusable {
+    fn from(s: String) -> Self {
+        Unusable::Interpret(s)
+    }
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unusable::Order(s) | Unusable::Interpret(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Whether sorting these elements as `s` puts two equal values among the
+/// ones it shows (ties come out in insertion order).
+fn shows_ties(rows: &[(Vec<Value>, (Acc, i64))], s: &ValueSort) -> bool {
+    use crate::stap::ast::StatOp;
+    let mut v: Vec<i64> = rows
+        .iter()
+        .map(|(_, (a, _))| match a {
+            Acc::Int(n) | Acc::Max(n) | Acc::Min(n) => *n,
+            Acc::Stat {
+                count,
+                sum,
+                min,
+                max,
+                ..
+            } => match s.op {
+                StatOp::Sum => *sum,
+                StatOp::Min => *min,
+                StatOp::Max => *max,
+                _ => *count,
+            },
+        })
+        .collect();
+    v.sort_unstable();
+    if s.desc {
+        v.reverse();
+    }
+    v.windows(2)
+        .enumerate()
+        .any(|(i, w)| w[0] == w[1] && s.limit.is_none_or(|l| (i as i64) < l))
+}
+
 /// Runs the plans and merges their results per global. Err(reason) means
 /// the interpreter must run the program instead (an array would overflow
 /// MAXMAPENTRIES, whose error only the event-ordered run reproduces).
@@ -632,7 +718,9 @@ pub fn execute(
     plans: Vec<Plan>,
     rt: &tokio::runtime::Runtime,
     maxmapentries: usize,
-) -> Result<Loaded, String> {
+    keep_first: bool,
+) -> Result<Loaded, Unusable> {
+    let by_first = keep_first || compiled.order.is_none();
     let mut interner = Interner::default();
     // global -> key -> (acc, first firing time)
     // (tick, global) -> key -> (acc, first firing time)
@@ -802,14 +890,25 @@ pub fn execute(
                 .into_iter()
                 .collect();
             rows.sort_by(|a, b| (a.1 .1, &a.0).cmp(&(b.1 .1, &b.0)));
+            let name = &prog.globals[*g as usize].name;
             // Elements are in first-firing order. Two keys first seen at the
             // same nanosecond (rows on two CPUs, or one row updating two
             // keys) came in an order only the event-ordered run knows.
-            if rows.windows(2).any(|w| w[0].1 .1 == w[1].1 .1) {
-                return Err(format!(
-                    "two elements of '{}' first appear at the same time: the interpreter reproduces their order",
-                    prog.globals[*g as usize].name
-                ));
+            if by_first && rows.windows(2).any(|w| w[0].1 .1 == w[1].1 .1) {
+                return Err(Unusable::Interpret(format!(
+                    "two elements of '{name}' first appear at the same time: the interpreter reproduces their order"
+                )));
+            }
+            // Without first firing times, a sort must not meet ties in what
+            // it shows (their order would be insertion order).
+            let sorts = compiled.order.as_ref().and_then(|o| o.get(g));
+            if let (false, Some(sorts)) = (by_first, sorts) {
+                if let Some(s) = sorts.iter().find(|s| shows_ties(&rows, s)) {
+                    return Err(Unusable::Order(format!(
+                        "'{name}' sorted by value{} has ties where it is shown",
+                        if s.desc { " (descending)" } else { "" }
+                    )));
+                }
             }
             distinct
                 .entry(*g)
@@ -825,10 +924,10 @@ pub fn execute(
         if info.keys.is_some() {
             let cap = info.size.map(|n| n as usize).unwrap_or(maxmapentries);
             if n > cap {
-                return Err(format!(
+                return Err(Unusable::Interpret(format!(
                     "array '{}' would hold up to {n} elements, over its limit of {cap}: the interpreter reproduces where it overflows",
                     info.name
-                ));
+                )));
             }
         }
     }

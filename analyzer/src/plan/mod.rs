@@ -17,8 +17,8 @@ pub(crate) use exec::runtime;
 pub(crate) use keyed_agg::keyed_session;
 mod translate;
 
-pub use analysis::{analyse, Compiled, Projection, Update, UpdateKind};
-pub use exec::{build_plans, execute, Element, GlobalElements, Loaded, Plan};
+pub use analysis::{analyse, Compiled, Projection, Update, UpdateKind, ValueSort};
+pub use exec::{build_plans, execute, run_plans, Element, GlobalElements, Loaded, Plan, Unusable};
 pub use hits::probe_hits;
 pub use projection::{build_projection, Projected, ProjectionPlans};
 
