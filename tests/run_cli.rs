@@ -454,3 +454,42 @@ fn one_update_at_two_points_is_one_scan_with_hits_per_point() {
         "{p3}"
     );
 }
+
+/// Plans for arrays sorted by value read no timestamps; when the sorted
+/// output would show ties (whose order is the order elements appeared),
+/// they run again keeping first firing times, and -v says so. Both ways
+/// print what the interpreter prints.
+#[test]
+fn value_sorts_with_shown_ties_rerun_plans_in_firing_order() {
+    for (script, ties) in [
+        (
+            "global c probe syscall.* { c[execname()]++ } \
+             probe end { foreach (e in c- limit 3) printf(\"%s %d\\n\", e, c[e]) }",
+            false,
+        ),
+        (
+            "global c probe syscall.* { c[pid()]++ } \
+             probe end { foreach (p in c- limit 1000) printf(\"%d %d\\n\", p, c[p]) }",
+            true,
+        ),
+    ] {
+        let (code, plans, err) = retap(&["run", "-v", "-e", script, "--trace", "datasets/web"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("plans ran in"), "{err}");
+        assert_eq!(
+            err.contains("has ties where it is shown: plans ran again keeping first firing times"),
+            ties,
+            "{err}"
+        );
+        let (code, interp, err) = retap(&[
+            "run",
+            "--interpret-only",
+            "-e",
+            script,
+            "--trace",
+            "datasets/web",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(plans, interp);
+    }
+}
