@@ -41,31 +41,59 @@ pub(super) struct IntIds {
 }
 
 impl IntIds {
-    /// Ids of a batch's values (bit `bit` set in `mask` means null).
-    pub(super) fn ids(&mut self, words: &[u64], mask: &[u64], bit: u64, out: &mut Vec<u32>) {
-        let nulls = mask.iter().any(|m| m & bit != 0);
-        for (&w, &m) in words.iter().zip(mask) {
-            if nulls && m & bit != 0 {
-                let id = *self.null_id.get_or_insert_with(|| {
+    /// Ids of a batch's values, one per `out` slot (bit `bit` set in
+    /// `mask` means null; `nulls` says whether any row has it).
+    pub(super) fn ids(
+        &mut self,
+        words: &[u64],
+        mask: &[u64],
+        bit: u64,
+        nulls: bool,
+        out: &mut [u32],
+    ) {
+        let n = words.len().min(out.len());
+        let mut r = 0;
+        while r < n {
+            // The fast path, with the window and the count in locals: runs
+            // until a null or a value outside the window.
+            let (lo, slots) = (self.lo, &mut self.slots[..]);
+            let mut count = self.count;
+            let mut stop = n;
+            for i in r..n {
+                if nulls && mask[i] & bit != 0 {
+                    stop = i;
+                    break;
+                }
+                // One unsigned comparison keeps values inside the window.
+                let off = (words[i] as i64).wrapping_sub(lo) as u64;
+                match slots.get_mut(off as usize) {
+                    Some(slot) => {
+                        if *slot == 0 {
+                            count += 1;
+                            *slot = count;
+                        }
+                        out[i] = *slot - 1;
+                    }
+                    None => {
+                        stop = i;
+                        break;
+                    }
+                }
+            }
+            self.count = count;
+            if stop == n {
+                break;
+            }
+            out[stop] = if nulls && mask[stop] & bit != 0 {
+                *self.null_id.get_or_insert_with(|| {
                     self.count += 1;
                     self.count - 1
-                });
-                out.push(id);
-                continue;
-            }
-            // One unsigned comparison keeps values inside the window on
-            // the fast path; the rest widen it or go to the map.
-            let off = (w as i64).wrapping_sub(self.lo) as u64;
-            if (off as usize) < self.slots.len() {
-                let slot = &mut self.slots[off as usize];
-                if *slot == 0 {
-                    self.count += 1;
-                    *slot = self.count;
-                }
-                out.push(*slot - 1);
+                })
             } else {
-                out.push(self.slow(w as i64));
-            }
+                // Widen the window, or number through the map.
+                self.slow(words[stop] as i64)
+            };
+            r = stop + 1;
         }
     }
 

@@ -104,14 +104,18 @@ impl Table {
             return false;
         };
         let nc = cols.len();
+        let n = mask.len();
         let mut ids: Vec<Vec<u32>> = Vec::with_capacity(nc);
         let mut counts = Vec::with_capacity(nc);
+        // Which columns have nulls in this batch, in one pass.
+        let null_cols = mask.iter().fold(0, |a, m| a | m);
         for (c, col) in cols.iter().enumerate() {
             let bit = 1u64 << c;
             let mut v = Vec::with_capacity(col.len());
             match self.kinds[c] {
                 KeyKind::Int => {
-                    d.ints[c].ids(col, mask, bit, &mut v);
+                    v.resize(n, 0);
+                    d.ints[c].ids(col, mask, bit, null_cols & bit != 0, &mut v);
                     counts.push(d.ints[c].count);
                 }
                 // Interned ids are first-seen numbers already; 0 is null.
@@ -141,7 +145,9 @@ impl Table {
             }
         }
         let mut key = vec![0u64; self.width];
-        for (r, &at) in at.iter().enumerate() {
+        let start = out.len();
+        out.resize(start + n, 0);
+        for (r, (&at, o)) in at.iter().zip(&mut out[start..]).enumerate() {
             let at = at as usize;
             let mut g = d.slots[at];
             if g == u32::MAX {
@@ -153,7 +159,7 @@ impl Table {
                 d.slots[at] = g;
                 d.group_ids.extend(ids.iter().map(|v| v[r]));
             }
-            out.push(g);
+            *o = g;
         }
         self.dense = Some(d);
         true
@@ -313,7 +319,8 @@ impl Table {
         let mut gi = Vec::with_capacity(n);
         self.find(&cols, &mask, &mut gi);
         for (ai, a) in aggs.iter().enumerate() {
-            let (vals, seen) = (&mut self.vals[ai], &mut self.seen[ai]);
+            // Slices, not the Vecs: their lengths stay in registers.
+            let (vals, seen): (&mut [i64], &mut [bool]) = (&mut self.vals[ai], &mut self.seen[ai]);
             let v = a.arg.evaluate(b)?;
             if a.kind == AggKind::Count {
                 match &v {
