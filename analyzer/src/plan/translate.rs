@@ -202,6 +202,26 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    /// `gettimeofday_ns() - @entry(gettimeofday_ns())` (or local_clock_ns,
+    /// get_cycles) at a return: the stored duration itself, so the plan
+    /// need not read the entry timestamps. (Coarser clocks round each side
+    /// before subtracting, so they are not the duration.)
+    fn is_latency(&self, a: &X, b: &X) -> bool {
+        use Builtin::{GetCycles, GettimeofdayNs, LocalClockNs};
+        let clock = |x: &X| match x {
+            X::Call(c @ (GettimeofdayNs | LocalClockNs | GetCycles), args, _)
+                if args.is_empty() =>
+            {
+                Some(*c)
+            }
+            _ => None,
+        };
+        let X::Entry(b) = b else {
+            return false;
+        };
+        self.family.fires_at_return() && !self.entry && clock(a).is_some() && clock(a) == clock(b)
+    }
+
     pub fn expr(&self, x: &X) -> Result<T, String> {
         Ok(match x {
             X::Num(n) => T::int(lit(*n)),
@@ -256,6 +276,7 @@ impl<'a> Ctx<'a> {
                     UnOp::BitNot => return Err("it uses ~".into()),
                 }
             }
+            X::Arith(ArithOp::Sub, a, b, _) if self.is_latency(a, b) => T::int(col("dur_ns")),
             X::Arith(op, a, b, _) => {
                 let (a, b) = (self.expr(a)?.long(), self.expr(b)?.long());
                 T::int(match op {
