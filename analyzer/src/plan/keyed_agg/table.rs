@@ -47,6 +47,9 @@ pub(super) struct Table {
     /// Dictionary value → string id, per key column, for the last batch's
     /// dictionary (parquet hands the same dictionary to many batches).
     dict_cache: Vec<Option<(ArrayRef, Vec<u64>)>>,
+    /// With one dictionary key: the last dictionary, each value's string
+    /// id and group (u32::MAX until a row has it).
+    dict_groups: Option<(ArrayRef, Vec<u64>, Vec<u32>)>,
 }
 
 impl Table {
@@ -76,6 +79,7 @@ impl Table {
                 .collect(),
             seen: vec![vec![]; naggs],
             dict_cache: keys.iter().map(|_| None).collect(),
+            dict_groups: None,
         }
     }
 
@@ -300,6 +304,48 @@ impl Table {
         Ok(s.iter().map(|v| v.map_or(0, |v| interner.id(v))).collect())
     }
 
+    /// The common `c[name]++`: one dictionary key without nulls. Each
+    /// dictionary value's group is found once (through [`Table::find`],
+    /// so both paths agree), then rows take their value's group. False
+    /// (having done nothing) for any other keys.
+    fn find_by_dictionary(&mut self, arrays: &[ArrayRef], out: &mut Vec<u32>) -> Result<bool> {
+        let ([a], [KeyKind::Str]) = (arrays, self.kinds.as_slice()) else {
+            return Ok(false);
+        };
+        let Some(d) = a.as_dictionary_opt::<Int32Type>() else {
+            return Ok(false);
+        };
+        if a.logical_nulls().is_some_and(|n| n.null_count() > 0) {
+            return Ok(false);
+        }
+        let values = d.values();
+        let mut cache = match self.dict_groups.take() {
+            Some(c) if Arc::ptr_eq(&c.0, values) => c,
+            _ => {
+                let ids = self.string_ids(0, values)?;
+                let n = ids.len();
+                (values.clone(), ids, vec![u32::MAX; n])
+            }
+        };
+        let mut one = Vec::with_capacity(1);
+        let keys = d.keys().values();
+        let start = out.len();
+        out.resize(start + keys.len(), 0);
+        for (o, &k) in out[start..].iter_mut().zip(keys.iter()) {
+            let k = k as usize;
+            let mut g = cache.2[k];
+            if g == u32::MAX {
+                one.clear();
+                self.find(&[vec![cache.1[k]]], &[0], &mut one);
+                g = one[0];
+                cache.2[k] = g;
+            }
+            *o = g;
+        }
+        self.dict_groups = Some(cache);
+        Ok(true)
+    }
+
     pub(super) fn add_batch(
         &mut self,
         b: &RecordBatch,
@@ -310,14 +356,19 @@ impl Table {
         if n == 0 {
             return Ok(());
         }
-        let mut mask = vec![0u64; n];
-        let mut cols = Vec::with_capacity(keys.len());
-        for (c, (e, _, _)) in keys.iter().enumerate() {
-            let a = e.evaluate(b)?.into_array(n)?;
-            cols.push(self.key_words(c, &a, &mut mask)?);
-        }
+        let arrays = keys
+            .iter()
+            .map(|(e, _, _)| e.evaluate(b)?.into_array(n))
+            .collect::<Result<Vec<_>>>()?;
         let mut gi = Vec::with_capacity(n);
-        self.find(&cols, &mask, &mut gi);
+        if !self.find_by_dictionary(&arrays, &mut gi)? {
+            let mut mask = vec![0u64; n];
+            let mut cols = Vec::with_capacity(keys.len());
+            for (c, a) in arrays.iter().enumerate() {
+                cols.push(self.key_words(c, a, &mut mask)?);
+            }
+            self.find(&cols, &mask, &mut gi);
+        }
         for (ai, a) in aggs.iter().enumerate() {
             // Slices, not the Vecs: their lengths stay in registers.
             let (vals, seen): (&mut [i64], &mut [bool]) = (&mut self.vals[ai], &mut self.seen[ai]);

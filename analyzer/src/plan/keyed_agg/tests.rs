@@ -1,7 +1,8 @@
 //! The operator against DataFusion's own aggregation on the same data:
 //! nulls in keys and values, dictionary and plain strings, integer keys
 //! spread too wide for the direct array, more distinct keys than the
-//! dense index takes, several partitions, and no rows at all.
+//! dense index takes, one dictionary key whose dictionaries differ from
+//! batch to batch, several partitions, and no rows at all.
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -120,6 +121,10 @@ fn same_results_as_datafusions_aggregation() {
         "select d, a, count(1), sum(e) from t group by d, a",
         "select c, count(e), sum(d) from t group by c",
         "select f, d, count(1), max(e) from t group by f, d",
+        // One dictionary key without nulls (each batch has its own
+        // dictionary, values in another order): groups per dictionary value.
+        "select f, count(1), sum(e), min(d) from t group by f",
+        "select b, count(1) from t group by b",
         // DataFusion rewrites this to two GROUP BYs; both become ours.
         "select a, count(distinct e) from t group by a",
     ];
