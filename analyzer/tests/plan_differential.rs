@@ -220,6 +220,16 @@ fn gen_script(r: &mut Rng) -> String {
         None => update,
     };
     let mut s = format!("global a, b\nprobe {point} {{ {body} }}\n");
+    // The same global counted up at one point and down at another: one
+    // scan, each row applied with its own point's sign.
+    if point == "netdev.receive" && kind == 0 && r.chance(50) {
+        let other = if body.contains(&format!("a{idx}++")) {
+            "--"
+        } else {
+            "++"
+        };
+        s.push_str(&format!("probe netdev.transmit {{ a{idx}{other} }}\n"));
+    }
     // Timers over plan results: print and reset, print cumulatively, or
     // report once and exit (Listing 4's shape).
     if r.chance(35) {

@@ -120,14 +120,38 @@ impl Pending {
         Some(Discriminator { column, values })
     }
 
-    /// The column to group by when members sit at different points.
-    fn split(&self) -> Option<&'static str> {
-        let first = &self.members[0].values;
-        self.members
+    /// The column to group by when members sit at different points and
+    /// update differently (`a++` at one, `a--` at the other), so that each
+    /// result row goes to its own; None otherwise.
+    fn split(&self, compiled: &Compiled) -> Option<&'static str> {
+        let first = &self.members[0];
+        let sign = |m: &Member| match compiled.updates[m.update].kind {
+            UpdateKind::Count(s) | UpdateKind::Sum(s, _) => s,
+            _ => 1,
+        };
+        let points = self.members.iter().any(|m| m.values != first.values);
+        let alike = self.members.iter().all(|m| sign(m) == sign(first));
+        (points && !alike).then_some(self.column).flatten()
+    }
+
+    /// Members at several points updating alike (netdev.receive and
+    /// netdev.transmit both `h <<< length`): the plan's rows, over both
+    /// points, are one update's; the first member applies them. (Each
+    /// probe's hits are counted apart, see hits.rs.)
+    fn collapse(&mut self, compiled: &Compiled) {
+        let points = self
+            .members
             .iter()
-            .any(|m| &m.values != first)
-            .then_some(self.column)
-            .flatten()
+            .any(|m| m.values != self.members[0].values);
+        if points && self.split(compiled).is_none() {
+            // (A count or sum sharing the scan has its own column: kept.)
+            let mut first = true;
+            self.members.retain(|m| {
+                let keep = m.column != "n" || first;
+                first &= m.column != "n";
+                keep
+            });
+        }
     }
 }
 
@@ -529,7 +553,9 @@ pub fn build_plans(
             Some(f) => df.filter(f).map_err(|e| e.to_string())?,
             None => df,
         };
-        let split = p.split();
+        let split = p.split(compiled);
+        let mut p = p;
+        p.collapse(compiled);
         let mut group = p.group.clone();
         if let Some(c) = split {
             group.push(col(c).alias(POINT_COLUMN));
