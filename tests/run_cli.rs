@@ -493,3 +493,50 @@ fn value_sorts_with_shown_ties_rerun_plans_in_firing_order() {
         assert_eq!(plans, interp);
     }
 }
+
+/// Listing 3 of the article reads what it updates (`count++; printf(...,
+/// count, pid())`): it runs as a projection keeping the count in firing
+/// order, from the global's initial value, and prints what the interpreter
+/// prints.
+#[test]
+fn a_probe_printing_its_running_count_is_a_projection() {
+    let (code, plans, err) = retap(&[
+        "run",
+        "-v",
+        "queries/sync_count.stp",
+        "--trace",
+        "datasets/mixed",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("kernel.function(\"sys_sync\"): compiled to an ordered DataFusion projection"),
+        "{err}"
+    );
+    let (code, interp, err) = retap(&[
+        "run",
+        "--interpret-only",
+        "queries/sync_count.stp",
+        "--trace",
+        "datasets/mixed",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(plans, interp);
+    assert!(plans.starts_with("sys_sync called 1 times"), "{plans}");
+    // A counter another event probe also updates keeps both interpreted.
+    let shared =
+        "global n probe syscall.openat { n++; printf(\"%d\\n\", n) } probe syscall.close { n++ }";
+    let (code, plans, err) = retap(&["run", "-v", "-e", shared, "--trace", "datasets/web"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("syscall.openat: interpreted"), "{err}");
+    assert!(err.contains("syscall.close: interpreted"), "{err}");
+    let (code, interp, err) = retap(&[
+        "run",
+        "--interpret-only",
+        "-e",
+        shared,
+        "--trace",
+        "datasets/web",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(plans, interp);
+}

@@ -416,6 +416,7 @@ fn gen_printf_script(r: &mut Rng, aggregates: bool) -> String {
     // One printing probe, or two on the same table (entry and return
     // side mixed): their lines interleave in firing order.
     let nprobes = if r.chance(35) { 2 } else { 1 };
+    let (mut counters, mut return_counter) = (false, false);
     for _ in 0..nprobes {
         let point = r.pick(points);
         let ret = point.ends_with(".return");
@@ -450,7 +451,26 @@ fn gen_printf_script(r: &mut Rng, aggregates: bool) -> String {
             .collect();
         let fmt: Vec<&str> = chosen.iter().map(|a| a.0).collect();
         let vals: Vec<&str> = chosen.iter().map(|a| a.1).collect();
-        let printf = format!("printf(\"{}\\n\", {})", fmt.join(" "), vals.join(", "));
+        let mut printf = format!("printf(\"{}\\n\", {})", fmt.join(" "), vals.join(", "));
+        // A probe reading what it updates: a running count or sum, before
+        // or after the printf (which may print it).
+        if r.chance(30) {
+            counters = true;
+            let update = r.pick(&["n++", "n--", "n += pid()", "n -= cpu() + 2"]);
+            let shown = format!(
+                "printf(\"{} n=%d\\n\", {}, n)",
+                fmt.join(" "),
+                vals.join(", ")
+            );
+            printf = match r.next() % 3 {
+                0 => format!("{{ {update}; {shown} }}"),
+                1 => format!("{{ {shown}; {update} }}"),
+                _ => format!("{{ {update}; {update}; {printf} }}"),
+            };
+            if ret {
+                return_counter = true;
+            }
+        }
         let mut guards = vec![
             "",
             "execname() == \"nginx\"",
@@ -469,6 +489,24 @@ fn gen_printf_script(r: &mut Rng, aggregates: bool) -> String {
             format!("if ({guard}) {printf}")
         };
         s.push_str(&format!("probe {point} {{ {body} }}\n"));
+    }
+    if counters {
+        // (updated only by the printing probes: set in begin, read in end,
+        // or printed at the end when nothing reads it)
+        s.push_str("global n\n");
+        if r.chance(50) {
+            s.push_str("probe begin { n = 1000 }\n");
+        }
+        if r.chance(50) {
+            s.push_str("probe end { printf(\"final %d\\n\", n) }\n");
+        }
+        if return_counter {
+            s.push_str("# return counter\n");
+        }
+        // A counter an aggregating probe also updates: no plan may own it.
+        if r.chance(20) {
+            s.push_str("probe syscall.close { n++ } # shared counter\n");
+        }
     }
     if aggregates && r.chance(40) {
         s.push_str("global c\nprobe syscall.read { c[execname()]++ }\n");
@@ -533,7 +571,10 @@ fn generated_printf_scripts_give_the_same_output_as_projections() {
         };
         // Printing probes are projections when their guards translate
         // (`%` does not) and there are no timers.
-        let eligible = !script.contains("timer") && !script.contains("% 2");
+        let eligible = !script.contains("timer")
+            && !script.contains("% 2")
+            && !script.contains("# return counter")
+            && !script.contains("# shared counter");
         let c = plan::analyse(&prog);
         assert_eq!(
             !c.projections.is_empty(),

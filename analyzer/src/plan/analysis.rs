@@ -46,7 +46,43 @@ pub struct Projection {
     pub probe: usize,
     pub guards: Vec<X>,
     pub fmt: crate::stap::elaborate::format::Format,
+    /// Event expressions, or a running global (`X::Global`) as it stands
+    /// when the printf runs.
     pub args: Vec<X>,
+    /// What the body does per firing, in order: updates of running
+    /// globals (`count++; printf(..., count)`, a probe reading what it
+    /// updates) and the printf.
+    pub steps: Vec<Step>,
+}
+
+/// One statement of a projection's body.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// `g++` / `g--` (value None) or `g += e` / `g -= e` on a scalar long
+    /// global: a running value, kept in firing order as the merge goes.
+    Add {
+        global: u32,
+        sign: i64,
+        value: Option<X>,
+    },
+    Print,
+}
+
+impl Projection {
+    /// The globals it keeps running.
+    pub fn running(&self) -> Vec<u32> {
+        let mut g: Vec<u32> = self
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Add { global, .. } => Some(*global),
+                Step::Print => None,
+            })
+            .collect();
+        g.sort();
+        g.dedup();
+        g
+    }
 }
 
 #[derive(Debug, Default)]
@@ -174,26 +210,60 @@ fn orders(prog: &Program, c: &Compiled) -> Option<HashMap<u32, Vec<ValueSort>>> 
     ok.then_some(out)
 }
 
-/// The guards and the printf of a body that is only `[if (g)] printf(...)`.
+/// The guards, steps and printf of a body that is `[if (g)] { ... }` around
+/// one printf and updates of scalar globals (`n++`, `n += e`) before or
+/// after it.
 fn printf_of(
     body: &[S],
     guards: &mut Vec<X>,
-) -> Option<(crate::stap::elaborate::format::Format, Vec<X>)> {
+) -> Option<(crate::stap::elaborate::format::Format, Vec<X>, Vec<Step>)> {
     let live: Vec<&S> = body.iter().filter(|s| !matches!(s, S::Nop)).collect();
     match live.as_slice() {
-        [S::Block(v)] => printf_of(v, guards),
+        [S::Block(v)] => return printf_of(v, guards),
         [S::If(c, t, None)] => {
             guards.push(c.clone());
-            printf_of(std::slice::from_ref(t), guards)
+            return printf_of(std::slice::from_ref(t), guards);
         }
-        [S::Expr(X::Printf {
-            to_string: false,
-            fmt,
-            args,
-            ..
-        })] => Some((fmt.clone(), args.clone())),
-        _ => None,
+        _ => {}
     }
+    let mut steps = vec![];
+    let mut printf = None;
+    for s in live {
+        match s {
+            S::Expr(X::Printf {
+                to_string: false,
+                fmt,
+                args,
+                ..
+            }) if printf.is_none() => {
+                printf = Some((fmt.clone(), args.clone()));
+                steps.push(Step::Print);
+            }
+            S::Expr(X::Incr(op, LValue::Global(g), _)) => {
+                let sign = match op {
+                    crate::stap::ast::IncOp::PreInc | crate::stap::ast::IncOp::PostInc => 1,
+                    _ => -1,
+                };
+                steps.push(Step::Add {
+                    global: *g,
+                    sign,
+                    value: None,
+                });
+            }
+            S::Expr(X::Assign(LValue::Global(g), Some(ArithOrConcat::Arith(op)), v, _))
+                if matches!(op, ArithOp::Add | ArithOp::Sub) =>
+            {
+                steps.push(Step::Add {
+                    global: *g,
+                    sign: if *op == ArithOp::Add { 1 } else { -1 },
+                    value: Some((**v).clone()),
+                });
+            }
+            _ => return None,
+        }
+    }
+    let (fmt, args) = printf?;
+    Some((fmt, args, steps))
 }
 
 /// The updates a probe body is made of, or why it is something else.
@@ -559,6 +629,7 @@ pub fn analyse(prog: &Program) -> Compiled {
         let mut ex = false;
         touches(&f.body, &mut other_touch, &mut ex);
     }
+    let function_touch = other_touch.clone();
     let mut candidates: Vec<(usize, Vec<Update>)> = vec![];
     let mut projections: Vec<Projection> = vec![];
     for (pi, p) in prog.probes.iter().enumerate() {
@@ -627,8 +698,11 @@ pub fn analyse(prog: &Program) -> Compiled {
         match why {
             Ok(ups) => candidates.push((pi, ups)),
             Err(e) => {
-                match projection_of(pi, p) {
+                match projection_of(prog, pi, p) {
                     Some(Ok(pr)) => {
+                        // Its running globals are never plan results (and
+                        // if it ends up interpreted, it touches them).
+                        other_touch.extend(pr.running());
                         projections.push(pr);
                         continue;
                     }
@@ -705,13 +779,22 @@ pub fn analyse(prog: &Program) -> Compiled {
         .collect::<BTreeSet<_>>()
         .len()
         == 1;
-    if one_table && c.interpreted.is_empty() && periods.is_empty() {
+    // Running globals are the projections' alone among event probes (begin
+    // may set them, end read them).
+    let running: HashSet<u32> = projections.iter().flat_map(|p| p.running()).collect();
+    let shared = running.iter().any(|g| {
+        function_touch.contains(g)
+            || candidates
+                .iter()
+                .any(|(_, ups)| ups.iter().any(|u| u.global == *g))
+    });
+    if one_table && !shared && c.interpreted.is_empty() && periods.is_empty() {
         c.projections = std::mem::take(&mut projections);
     }
     for pr in projections {
         c.interpreted.push((
             prog.probes[pr.probe].text.clone(),
-            "printf probes run as plans only when they print rows of one table, with no timers and no other interpreted event probe".into(),
+            "printf probes run as plans only when they print rows of one table, with no timers, no other interpreted event probe, and globals they update nothing else updates".into(),
         ));
     }
     for pr in &c.projections {
@@ -729,9 +812,10 @@ pub fn analyse(prog: &Program) -> Compiled {
 }
 
 /// The probe as a projection: one point on a table, a body that is a
-/// printf under guards, every guard and argument translatable. None
-/// when it is not such a probe; Err(why) when only translation fails.
-fn projection_of(pi: usize, p: &Probe) -> Option<Result<Projection, String>> {
+/// printf under guards, with updates of scalar long globals around it,
+/// every guard, argument and update value translatable. None when it is
+/// not such a probe; Err(why) when only translation fails.
+fn projection_of(prog: &Program, pi: usize, p: &Probe) -> Option<Result<Projection, String>> {
     let [pt] = p.points.as_slice() else {
         return None;
     };
@@ -739,16 +823,44 @@ fn projection_of(pi: usize, p: &Probe) -> Option<Result<Projection, String>> {
         return None;
     }
     let mut guards = vec![];
-    let (fmt, args) = printf_of(&p.body, &mut guards)?;
-    for e in guards.iter().chain(&args) {
-        if let Err(why) = translate::check(e, pt) {
-            return Some(Err(why));
-        }
-    }
-    Some(Ok(Projection {
+    let (fmt, args, steps) = printf_of(&p.body, &mut guards)?;
+    let pr = Projection {
         probe: pi,
         guards,
         fmt,
         args,
-    }))
+        steps,
+    };
+    let running = pr.running();
+    for &g in &running {
+        let info = &prog.globals[g as usize];
+        if info.keys.is_some() || info.ty != Ty::Long {
+            return None;
+        }
+    }
+    // Running values change as rows are merged; a return's line is made
+    // when its row is read, so only entry-side probes may keep them.
+    if pt.family.fires_at_return() && !running.is_empty() {
+        return Some(Err(
+            "a return probe that updates globals stays interpreted".into()
+        ));
+    }
+    let values = pr.steps.iter().filter_map(|s| match s {
+        Step::Add { value, .. } => value.as_ref(),
+        Step::Print => None,
+    });
+    for e in pr.guards.iter().chain(values) {
+        if let Err(why) = translate::check(e, pt) {
+            return Some(Err(why));
+        }
+    }
+    for a in &pr.args {
+        if matches!(a, X::Global(g) if running.contains(g)) {
+            continue;
+        }
+        if let Err(why) = translate::check(a, pt) {
+            return Some(Err(why));
+        }
+    }
+    Some(Ok(pr))
 }

@@ -25,13 +25,16 @@ use crate::stap::elaborate::format::Format;
 use crate::stap::elaborate::ir::Program;
 use crate::trace::Trace;
 
-use super::analysis::Projection;
+use super::analysis::{Projection, Step};
 use super::exec::row_filter;
 use super::translate::Ctx;
+use crate::stap::elaborate::ir::X;
 
 /// The built projection: a plan per file, in file order.
 pub struct ProjectionPlans {
     pub text: String,
+    /// The scalar globals the probes update as rows go by.
+    pub running: Vec<u32>,
     pub files: Vec<DataFrame>,
     /// The printing probes, in the interpreter's hook (program) order.
     members: Vec<Member>,
@@ -43,9 +46,28 @@ pub struct ProjectionPlans {
 struct Member {
     fmt: Format,
     fires: usize,
-    /// Per argument: whether it is a string.
-    strings: Vec<bool>,
+    args: Vec<Arg>,
+    steps: Vec<MemberStep>,
     at_return: bool,
+}
+
+/// Where a printf argument comes from.
+enum Arg {
+    /// A result column (a string or a long).
+    Column(usize, bool),
+    /// A running global (its slot in [`ProjectionPlans::running`]).
+    Running(usize),
+}
+
+/// A body statement, as the merge runs it.
+enum MemberStep {
+    /// Adds ±1 (no column) or ± a result column to a running global.
+    Add {
+        slot: usize,
+        sign: i64,
+        value: Option<usize>,
+    },
+    Print,
 }
 
 impl ProjectionPlans {
@@ -88,6 +110,7 @@ pub fn build_projection(
         .alias("r"),
     ];
     let mut members = vec![];
+    let mut running: Vec<u32> = vec![];
     let mut any: Option<Expr> = None;
     for (j, pr) in prs.iter().enumerate() {
         let pt = &prog.probes[pr.probe].points[0];
@@ -108,10 +131,24 @@ pub fn build_projection(
         });
         let at = select.len();
         select.push(fires.is_true().alias(format!("f{j}")));
-        let mut strings = vec![];
+        let slot = |g: u32, running: &mut Vec<u32>| match running.iter().position(|r| *r == g) {
+            Some(i) => i,
+            None => {
+                running.push(g);
+                running.len() - 1
+            }
+        };
+        let own = pr.running();
+        let mut args = vec![];
         for (i, a) in pr.args.iter().enumerate() {
+            if let X::Global(g) = a {
+                if own.contains(g) {
+                    args.push(Arg::Running(slot(*g, &mut running)));
+                    continue;
+                }
+            }
             let t = tctx.expr(a)?;
-            strings.push(t.string);
+            args.push(Arg::Column(select.len(), t.string));
             let e = if t.string {
                 cast(t.e, DataType::Utf8)
             } else {
@@ -119,10 +156,35 @@ pub fn build_projection(
             };
             select.push(e.alias(format!("a{j}_{i}")));
         }
+        let mut steps = vec![];
+        for (k, st) in pr.steps.iter().enumerate() {
+            steps.push(match st {
+                Step::Print => MemberStep::Print,
+                Step::Add {
+                    global,
+                    sign,
+                    value,
+                } => {
+                    let value = match value {
+                        Some(v) => {
+                            select.push(tctx.expr(v)?.long().alias(format!("u{j}_{k}")));
+                            Some(select.len() - 1)
+                        }
+                        None => None,
+                    };
+                    MemberStep::Add {
+                        slot: slot(*global, &mut running),
+                        sign: *sign,
+                        value,
+                    }
+                }
+            });
+        }
         members.push(Member {
             fmt: pr.fmt.clone(),
             fires: at,
-            strings,
+            args,
+            steps,
             at_return,
         });
     }
@@ -147,6 +209,7 @@ pub fn build_projection(
     Ok(ProjectionPlans {
         text: format!("{} (printf per event, in firing order)", names.join(", ")),
         files: dfs,
+        running,
         members,
         rt,
     })
@@ -188,7 +251,15 @@ impl Cursor {
 pub struct Projected(pub RefCell<Option<ProjectionPlans>>);
 
 impl Projector for Projected {
-    fn run(&self, emit: &mut dyn FnMut(&[u8])) -> Result<(), String> {
+    fn running(&self) -> Vec<u32> {
+        self.0
+            .borrow()
+            .as_ref()
+            .map(|p| p.running.clone())
+            .unwrap_or_default()
+    }
+
+    fn run(&self, emit: &mut dyn FnMut(&[u8]), running: &mut [i64]) -> Result<(), String> {
         let Some(p) = self.0.borrow_mut().take() else {
             return Ok(());
         };
@@ -241,23 +312,45 @@ impl Projector for Projected {
                 if fires.is_null(r) || !fires.value(r) {
                     continue;
                 }
-                args.clear();
-                for (k, &string) in m.strings.iter().enumerate() {
-                    let a = b.column(m.fires + 1 + k);
-                    args.push(if string {
-                        let s = a.as_string::<i32>();
-                        Value::Str(interner.get(if s.is_null(r) { "" } else { s.value(r) }))
+                let long = |col: usize| {
+                    let v = b.column(col).as_primitive::<Int64Type>();
+                    if v.is_null(r) {
+                        0
                     } else {
-                        let v = a.as_primitive::<Int64Type>();
-                        Value::Int(if v.is_null(r) { 0 } else { v.value(r) })
-                    });
-                }
-                line.clear();
-                printf::format(&m.fmt, &args, &mut line);
-                if m.at_return {
-                    later.extend_from_slice(&line);
-                } else {
-                    emit(&line);
+                        v.value(r)
+                    }
+                };
+                for step in &m.steps {
+                    match step {
+                        MemberStep::Add { slot, sign, value } => {
+                            let d = value.map_or(1, long);
+                            running[*slot] = running[*slot].wrapping_add(d.wrapping_mul(*sign));
+                        }
+                        MemberStep::Print => {
+                            args.clear();
+                            for a in &m.args {
+                                args.push(match *a {
+                                    Arg::Column(col, true) => {
+                                        let s = b.column(col).as_string::<i32>();
+                                        Value::Str(interner.get(if s.is_null(r) {
+                                            ""
+                                        } else {
+                                            s.value(r)
+                                        }))
+                                    }
+                                    Arg::Column(col, false) => Value::Int(long(col)),
+                                    Arg::Running(slot) => Value::Int(running[slot]),
+                                });
+                            }
+                            line.clear();
+                            printf::format(&m.fmt, &args, &mut line);
+                            if m.at_return {
+                                later.extend_from_slice(&line);
+                            } else {
+                                emit(&line);
+                            }
+                        }
+                    }
                 }
             }
             if !later.is_empty() {

@@ -1112,6 +1112,21 @@ impl<'p> Interp<'p> {
     /// Adds plan results to the globals, as if the compiled probes had
     /// run over the events they cover: counts and sums add, statistics
     /// merge, new elements come after existing ones in the plans' order.
+    /// A scalar long global's value (0 if it is something else).
+    pub fn scalar_long(&self, g: u32) -> i64 {
+        match self.globals.get(g as usize) {
+            Some(Slot::Scalar(Value::Int(n))) => *n,
+            _ => 0,
+        }
+    }
+
+    /// Sets a scalar long global (a projection's running value).
+    pub fn set_scalar_long(&mut self, g: u32, v: i64) {
+        if let Some(Slot::Scalar(s)) = self.globals.get_mut(g as usize) {
+            *s = Value::Int(v);
+        }
+    }
+
     pub fn merge(&mut self, globals: &[crate::plan::GlobalElements]) {
         use crate::plan::exec_acc::Acc;
         fn add_stat(s: &mut Stat, a: &Acc) {

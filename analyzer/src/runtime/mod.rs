@@ -38,8 +38,12 @@ use interp::{Interp, RtError};
 /// Output that plans compute per event (an ordered projection of one
 /// probe's printf), written after `begin` in place of that probe's firings.
 pub trait Projector {
-    /// Writes every line through `emit`.
-    fn run(&self, emit: &mut dyn FnMut(&[u8])) -> Result<(), String>;
+    /// Scalar globals the projection keeps running (`count++` then
+    /// printed): their values after `begin` go in, their last values out.
+    fn running(&self) -> Vec<u32>;
+    /// Writes every line through `emit`, updating `running` (one value
+    /// per global of [`Projector::running`]) as it goes.
+    fn run(&self, emit: &mut dyn FnMut(&[u8]), running: &mut [i64]) -> Result<(), String>;
 }
 
 #[derive(Default)]
@@ -534,7 +538,12 @@ pub fn run<'p>(
     // its lines go out in one piece between begin and end.
     if let Some(p) = &opts.projection {
         if failed.is_none() && !it.exit_requested {
-            p.run(&mut |line| it.emit(line))?;
+            let globals = p.running();
+            let mut values: Vec<i64> = globals.iter().map(|g| it.scalar_long(*g)).collect();
+            p.run(&mut |line| it.emit(line), &mut values)?;
+            for (g, v) in globals.iter().zip(values) {
+                it.set_scalar_long(*g, v);
+            }
         }
     }
 
