@@ -292,25 +292,32 @@ fn timer_profile_runs_on_recorded_samples() {
     assert_eq!(total, m["tables"]["samples"]["events"].as_i64().unwrap());
 }
 
+/// Runs a script (`-e TEXT` or a file) over `dir` with plans (-v) and with
+/// --interpret-only: both must succeed and print the same. Returns that
+/// output and the plans run's stderr.
+fn same_as_interpreter(script: &[&str], dir: &str) -> (String, String) {
+    let run = |extra: &str| {
+        let mut args = vec!["run", extra];
+        args.extend_from_slice(script);
+        args.extend_from_slice(&["--trace", dir]);
+        let (code, out, err) = retap(&args);
+        assert_eq!(code, 0, "{err}");
+        (out, err)
+    };
+    let (plans, err) = run("-v");
+    let (interp, _) = run("--interpret-only");
+    assert_eq!(plans, interp, "{script:?} over {dir}");
+    (plans, err)
+}
+
 /// Runs `script` over the mixed dataset with plans (-v must say its event
 /// probe compiled) and with --interpret-only; both must print the same.
 fn compiled_output_matches_interpreter(script: &str) -> String {
-    let (code, plans, err) = retap(&["run", "-v", "-e", script, "--trace", "datasets/mixed"]);
-    assert_eq!(code, 0, "{err}");
+    let (plans, err) = same_as_interpreter(&["-e", script], "datasets/mixed");
     assert!(
         err.contains("syscall.*.return: compiled to a DataFusion plan"),
         "{err}"
     );
-    let (code, interp, err) = retap(&[
-        "run",
-        "--interpret-only",
-        "-e",
-        script,
-        "--trace",
-        "datasets/mixed",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(plans, interp);
     plans
 }
 
@@ -347,17 +354,11 @@ fn per_event_printf_runs_as_an_ordered_projection() {
                   global n probe syscall.read { n++ } \
                   probe end { printf(\"reads %d\\n\", n) }";
     for ds in ["make-libbpf", "web", "disk", "mixed"] {
-        let dir = format!("datasets/{ds}");
-        let (code, plans, err) = retap(&["run", "-v", "-e", script, "--trace", &dir]);
-        assert_eq!(code, 0, "{err}");
+        let (plans, err) = same_as_interpreter(&["-e", script], &format!("datasets/{ds}"));
         assert!(
             err.contains("syscall.openat: compiled to an ordered DataFusion projection"),
             "{err}"
         );
-        let (code, interp, err) =
-            retap(&["run", "--interpret-only", "-e", script, "--trace", &dir]);
-        assert_eq!(code, 0, "{err}");
-        assert_eq!(plans, interp, "{ds}");
         assert!(
             plans.starts_with("start\n") && plans.contains("\nreads "),
             "{ds}"
@@ -380,16 +381,11 @@ fn per_event_printf_runs_as_an_ordered_projection() {
                probe syscall.*.return { if (retval < 0) printf(\"fail %s %d %d\\n\", name, retval, \
                gettimeofday_ns() - @entry(gettimeofday_ns())) }";
     for ds in ["web", "mixed"] {
-        let dir = format!("datasets/{ds}");
-        let (code, plans, err) = retap(&["run", "-v", "-e", two, "--trace", &dir]);
-        assert_eq!(code, 0, "{err}");
+        let (plans, err) = same_as_interpreter(&["-e", two], &format!("datasets/{ds}"));
         assert!(
             err.contains("syscall.*.return: compiled to an ordered DataFusion projection"),
             "{err}"
         );
-        let (code, interp, err) = retap(&["run", "--interpret-only", "-e", two, "--trace", &dir]);
-        assert_eq!(code, 0, "{err}");
-        assert_eq!(plans, interp, "{ds}");
         assert!(plans.contains("open ") && plans.contains("fail "), "{ds}");
     }
     // Printing probes of two tables stay interpreted, with the reason.
@@ -473,24 +469,13 @@ fn value_sorts_with_shown_ties_rerun_plans_in_firing_order() {
             true,
         ),
     ] {
-        let (code, plans, err) = retap(&["run", "-v", "-e", script, "--trace", "datasets/web"]);
-        assert_eq!(code, 0, "{err}");
+        let (_, err) = same_as_interpreter(&["-e", script], "datasets/web");
         assert!(err.contains("plans ran in"), "{err}");
         assert_eq!(
             err.contains("has ties where it is shown: plans ran again keeping first firing times"),
             ties,
             "{err}"
         );
-        let (code, interp, err) = retap(&[
-            "run",
-            "--interpret-only",
-            "-e",
-            script,
-            "--trace",
-            "datasets/web",
-        ]);
-        assert_eq!(code, 0, "{err}");
-        assert_eq!(plans, interp);
     }
 }
 
@@ -500,43 +485,16 @@ fn value_sorts_with_shown_ties_rerun_plans_in_firing_order() {
 /// prints.
 #[test]
 fn a_probe_printing_its_running_count_is_a_projection() {
-    let (code, plans, err) = retap(&[
-        "run",
-        "-v",
-        "queries/sync_count.stp",
-        "--trace",
-        "datasets/mixed",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    let (plans, err) = same_as_interpreter(&["queries/sync_count.stp"], "datasets/mixed");
     assert!(
         err.contains("kernel.function(\"sys_sync\"): compiled to an ordered DataFusion projection"),
         "{err}"
     );
-    let (code, interp, err) = retap(&[
-        "run",
-        "--interpret-only",
-        "queries/sync_count.stp",
-        "--trace",
-        "datasets/mixed",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(plans, interp);
     assert!(plans.starts_with("sys_sync called 1 times"), "{plans}");
     // A counter another event probe also updates keeps both interpreted.
     let shared =
         "global n probe syscall.openat { n++; printf(\"%d\\n\", n) } probe syscall.close { n++ }";
-    let (code, plans, err) = retap(&["run", "-v", "-e", shared, "--trace", "datasets/web"]);
-    assert_eq!(code, 0, "{err}");
+    let (_, err) = same_as_interpreter(&["-e", shared], "datasets/web");
     assert!(err.contains("syscall.openat: interpreted"), "{err}");
     assert!(err.contains("syscall.close: interpreted"), "{err}");
-    let (code, interp, err) = retap(&[
-        "run",
-        "--interpret-only",
-        "-e",
-        shared,
-        "--trace",
-        "datasets/web",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(plans, interp);
 }

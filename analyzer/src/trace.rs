@@ -29,6 +29,14 @@ pub struct TableFiles {
 }
 
 impl TableFiles {
+    /// The files' paths, as DataFusion's readers take them.
+    pub fn paths(&self) -> Vec<String> {
+        self.files
+            .iter()
+            .map(|f| f.path.display().to_string())
+            .collect()
+    }
+
     pub fn rows(&self) -> u64 {
         self.files.iter().map(|f| f.rows).sum()
     }

@@ -333,11 +333,7 @@ pub fn build_plans(
         if files.files.is_empty() {
             continue;
         }
-        let paths: Vec<String> = files
-            .files
-            .iter()
-            .map(|f| f.path.display().to_string())
-            .collect();
+        let paths = files.paths();
         let tctx = Ctx::new(pt, wall, signatures.as_ref());
         let (disc, mut filter) = point_filter(pt);
         for g in &u.guards {

@@ -44,11 +44,7 @@ pub fn probe_hits(
         if files.files.is_empty() {
             continue;
         }
-        let paths: Vec<String> = files
-            .files
-            .iter()
-            .map(|f| f.path.display().to_string())
-            .collect();
+        let paths = files.paths();
         let mut aggs = vec![];
         let mut owners = vec![];
         let mut pis = pis;
