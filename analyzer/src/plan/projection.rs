@@ -22,13 +22,12 @@ use crate::runtime::printf;
 use crate::runtime::value::{Interner, Value};
 use crate::runtime::Projector;
 use crate::stap::elaborate::format::Format;
-use crate::stap::elaborate::ir::Program;
+use crate::stap::elaborate::ir::{Program, X};
 use crate::trace::Trace;
 
 use super::analysis::{Projection, Step};
 use super::exec::row_filter;
 use super::translate::Ctx;
-use crate::stap::elaborate::ir::X;
 
 /// The built projection: a plan per file, in file order.
 pub struct ProjectionPlans {
@@ -42,7 +41,8 @@ pub struct ProjectionPlans {
 }
 
 /// One printing probe's part of each row: column `fires` says whether it
-/// prints, its arguments follow.
+/// fires; its printf arguments and update values are columns or running
+/// globals.
 struct Member {
     fmt: Format,
     fires: usize,
