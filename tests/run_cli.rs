@@ -498,3 +498,21 @@ fn a_probe_printing_its_running_count_is_a_projection() {
     assert!(err.contains("syscall.openat: interpreted"), "{err}");
     assert!(err.contains("syscall.close: interpreted"), "{err}");
 }
+
+/// Kernel addresses in a recording's samples resolve through the kallsyms
+/// saved with it (loaded only for scripts that name symbols).
+#[test]
+fn symname_and_print_backtrace_use_the_saved_kallsyms() {
+    let script = "global n probe timer.profile { if (!user_mode() && n < 1) { n++; \
+                  printf(\"%s\\n\", symname(addr())); print_backtrace() } }";
+    let (code, out, err) = retap(&["run", "-e", script, "--trace", "datasets/web"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"bpf_trace_run2"), "{out}");
+    assert_eq!(
+        lines.get(1),
+        Some(&" 0xffffffff814b85f1 : bpf_trace_run2+0x101/0x1b0 [kernel]"),
+        "{out}"
+    );
+    assert!(lines.len() > 3, "{out}");
+}

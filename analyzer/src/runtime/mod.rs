@@ -234,6 +234,16 @@ fn columns_of(prog: &Program) -> HashSet<Col> {
     cols
 }
 
+/// Whether the script can name kernel symbols (the saved kallsyms, some
+/// 200K lines, take ~17 ms to load: not for every run).
+fn needs_kernel_symbols(prog: &Program) -> bool {
+    let mut found = false;
+    prog.for_each_expr(&mut |x| {
+        found |= matches!(x, X::Call(Builtin::PrintBacktrace | Builtin::Symname, _, _));
+    });
+    found
+}
+
 fn needs_process_tree(prog: &Program) -> bool {
     let mut found = false;
     prog.for_each_expr(&mut |x| {
@@ -377,7 +387,9 @@ pub fn run<'p>(
             if let Some(sigs) = trace.signatures() {
                 ctx.signatures = Rc::new(sigs);
             }
-            ctx.kallsyms = symbols::Kallsyms::load(&trace.dir).map(Rc::new);
+            if needs_kernel_symbols(prog) {
+                ctx.kallsyms = symbols::Kallsyms::load(&trace.dir).map(Rc::new);
+            }
             // A trace whose recorder died has no end time: run to the last event.
             (
                 m.start_ns,
