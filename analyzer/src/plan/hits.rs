@@ -53,7 +53,7 @@ pub fn probe_hits(
             for pt in prog.probes[pi]
                 .points
                 .iter()
-                .filter(|p| p.table().is_some())
+                .filter(|p| p.table() == Some(table))
             {
                 let n = count(lit(1i64));
                 let before = until.map(|t| Ctx::new(pt, 0, None).now().lt_eq(lit(t)));
