@@ -12,8 +12,6 @@ use crate::stap::elaborate::{elaborate, ElabOptions};
 use crate::stap::{self, source::render_all, PpEnv};
 use crate::trace::Trace;
 
-pub use crate::trace::Signatures;
-
 /// Everything `retap run` was asked to do.
 #[derive(Clone, Debug, Default)]
 pub struct RunRequest {
