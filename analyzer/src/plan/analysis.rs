@@ -157,10 +157,11 @@ fn orders(prog: &Program, c: &Compiled) -> Option<HashMap<u32, Vec<ValueSort>>> 
                             Some(Sort::Value(dir, op))
                                 if !matches!(op, StatOp::Avg | StatOp::Variance) =>
                             {
+                                // A literal limit over the whole array; else
+                                // every element counts (a slice's first N
+                                // are not the array's).
                                 let limit = match (&f.limit, &f.slice) {
                                     (Some(X::Num(n)), None) => Some(*n),
-                                    (None, _) => None,
-                                    // (a slice's first N are not the array's)
                                     _ => None,
                                 };
                                 out.entry(g).or_default().push(ValueSort {
