@@ -9,6 +9,7 @@
 //! Everything else runs in the interpreter, and `-v` says why.
 
 mod analysis;
+mod dict_filter;
 mod exec;
 mod hits;
 mod keyed_agg;

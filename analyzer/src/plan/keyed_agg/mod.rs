@@ -283,7 +283,8 @@ impl ExecutionPlan for KeyedAggregateExec {
 }
 
 /// A session with `config` whose GROUP BYs go through
-/// [`KeyedAggregateExec`] where it applies.
+/// [`KeyedAggregateExec`] and whose filters on one dictionary column
+/// through [`super::dict_filter::DictFilterExec`], where they apply.
 pub(crate) fn keyed_session(
     config: datafusion::prelude::SessionConfig,
 ) -> datafusion::prelude::SessionContext {
@@ -291,6 +292,7 @@ pub(crate) fn keyed_session(
         .with_config(config)
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(KeyedAggregateRule))
+        .with_physical_optimizer_rule(Arc::new(super::dict_filter::DictFilterRule))
         .build();
     datafusion::prelude::SessionContext::new_with_state(state)
 }

@@ -163,3 +163,61 @@ fn other_aggregates_stay_datafusions() {
         assert!(!shown.contains("KeyedAggregateExec"), "{q}: {shown}");
     }
 }
+
+/// Filters on one dictionary column (DictFilterExec, same session) give
+/// DataFusion's rows: some rows kept, all, none, null keys (the general
+/// path, where `IS NULL` holds), a plain string column (not replaced), and
+/// under a GROUP BY or alone.
+#[test]
+fn dictionary_filters_keep_the_rows_filter_exec_keeps() {
+    let parts = vec![
+        vec![batch(11, 5000, 1), batch(12, 3000, 3)],
+        vec![batch(13, 4000, 1), batch(14, 100, 1)],
+    ];
+    let rt = crate::plan::runtime();
+    let queries = [
+        (
+            "select f, count(1), sum(e) from t where f = 'postgres' group by f",
+            true,
+        ),
+        (
+            "select a, count(1) from t where f in ('bash', 'make') or f = 'ld' group by a",
+            true,
+        ),
+        (
+            "select a, count(1), max(d) from t where f <> 'zzz' group by a",
+            true,
+        ),
+        ("select count(1), sum(e) from t where f = 'nope'", true),
+        ("select a, d, e from t where f like 'p%' or f = 'cc1'", true),
+        (
+            "select b, count(1), sum(e) from t where b in ('bash', 'make') group by b",
+            true,
+        ),
+        ("select a, d from t where b is null", true),
+        ("select a, count(1) from t where c = 's3' group by a", false),
+        (
+            "select a, count(1) from t where f = 'make' and d > 0 group by a",
+            false,
+        ),
+    ];
+    for (q, replaced) in queries {
+        let plain = rt
+            .block_on(async { ctx(false, parts.clone()).sql(q).await?.collect().await })
+            .unwrap();
+        let keyed_ctx = ctx(true, parts.clone());
+        let df = rt.block_on(keyed_ctx.sql(q)).unwrap();
+        let phys = rt.block_on(df.clone().create_physical_plan()).unwrap();
+        let shown = datafusion::physical_plan::displayable(phys.as_ref())
+            .indent(false)
+            .to_string();
+        assert_eq!(shown.contains("DictFilterExec"), replaced, "{q}: {shown}");
+        let keyed = rt.block_on(df.collect()).unwrap();
+        assert_eq!(rows(&keyed), rows(&plain), "{q}");
+        if q.contains("nope") {
+            assert_eq!(rows(&plain), vec!["0|NULL".to_string()]);
+        } else {
+            assert!(!rows(&plain).is_empty(), "{q}");
+        }
+    }
+}

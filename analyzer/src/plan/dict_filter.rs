@@ -1,0 +1,307 @@
+//! A filter for predicates over one dictionary-encoded string column —
+//! the shape of most probe-point filters and guards (`syscall IN (...)`,
+//! `execname() == "postgres"`, `direction = 'rx' OR direction = 'tx'`).
+//!
+//! DataFusion's `FilterExec` evaluates such a predicate on each batch's
+//! dictionary values, expands the result to one bit per row by gathering
+//! bits one at a time, and then filters by the bitmap. Here the predicate
+//! is evaluated once per dictionary (a column chunk keeps one for all its
+//! batches), kept row numbers come from a byte per dictionary entry in
+//! one branch-free pass, and a batch whose dictionary passes entirely goes
+//! through untouched (netdev.receive + netdev.transmit keep every packet).
+//! The filtered count of BENCHMARKS.md: 0.30 -> 0.285 s at 100M rows.
+//!
+//! [`DictFilterRule`] replaces a `FilterExec` only when its predicate reads
+//! exactly one column and that column is a dictionary of strings; batches
+//! where the column turns out plain, or has null keys, are filtered as
+//! `FilterExec` would, with the same predicate.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, DictionaryArray, Int32Array, RecordBatch, UInt32Array,
+};
+use datafusion::arrow::compute::{filter_record_batch, prep_null_mask_filter, take};
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
+use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::utils::collect_columns;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PhysicalExpr, PlanProperties,
+    SendableRecordBatchStream,
+};
+use futures::StreamExt;
+
+/// Filters on one dictionary column, then keeps `projection`'s columns.
+#[derive(Debug)]
+pub struct DictFilterExec {
+    input: Arc<dyn ExecutionPlan>,
+    filter: Arc<Filter>,
+    props: Arc<PlanProperties>,
+}
+
+/// What each partition's stream needs.
+#[derive(Debug)]
+struct Filter {
+    /// Over the input's schema (the general path).
+    predicate: Arc<dyn PhysicalExpr>,
+    /// The same predicate over a one-column batch of the dictionary.
+    on_values: Arc<dyn PhysicalExpr>,
+    values_schema: SchemaRef,
+    column: usize,
+    projection: Option<Vec<usize>>,
+}
+
+fn is_string_dictionary(t: &DataType) -> bool {
+    matches!(t, DataType::Dictionary(k, v)
+        if **k == DataType::Int32
+            && matches!(**v, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View))
+}
+
+impl DictFilterExec {
+    /// None unless `f`'s predicate reads one string-dictionary column and
+    /// `f` has no row limit.
+    fn try_new(f: &FilterExec) -> Option<Self> {
+        if f.fetch().is_some() {
+            return None;
+        }
+        let input = f.input().clone();
+        let schema = input.schema();
+        let cols = collect_columns(f.predicate());
+        let [col] = cols.into_iter().collect::<Vec<_>>().try_into().ok()?;
+        let field = schema.fields().get(col.index())?;
+        if !is_string_dictionary(field.data_type()) || field.name() != col.name() {
+            return None;
+        }
+        let values_schema = Arc::new(Schema::new(vec![Field::new(
+            field.name(),
+            field.data_type().clone(),
+            true,
+        )]));
+        let on_values = f
+            .predicate()
+            .clone()
+            .transform_up(|e| {
+                Ok(match e.downcast_ref::<Column>() {
+                    Some(c) => Transformed::yes(Arc::new(Column::new(c.name(), 0)) as _),
+                    None => Transformed::no(e),
+                })
+            })
+            .data()
+            .ok()?;
+        Some(Self {
+            input,
+            filter: Arc::new(Filter {
+                predicate: f.predicate().clone(),
+                on_values,
+                values_schema,
+                column: col.index(),
+                projection: f.projection().as_ref().map(|p| p.to_vec()),
+            }),
+            props: f.properties().clone(),
+        })
+    }
+}
+
+/// What the predicate says of each entry of the dictionary last seen.
+struct Verdicts {
+    values: Option<ArrayRef>,
+    keep: Vec<bool>,
+    all: bool,
+    none: bool,
+}
+
+impl Verdicts {
+    /// The batch's kept rows (None: no row), `projection` applied.
+    fn apply(&mut self, f: &Filter, b: RecordBatch) -> Result<Option<RecordBatch>> {
+        let project = |b: RecordBatch| match &f.projection {
+            Some(p) => b.project(p).map_err(DataFusionError::from),
+            None => Ok(b),
+        };
+        let col = b.column(f.column);
+        let dict = col
+            .as_dictionary_opt::<Int32Type>()
+            .filter(|d| d.keys().null_count() == 0);
+        let Some(d) = dict else {
+            // A plain column, or null keys (the predicate may hold for
+            // NULL): what FilterExec does.
+            let mask = f.predicate.evaluate(&b)?.into_array(b.num_rows())?;
+            let mut mask = mask.as_boolean().clone();
+            if mask.null_count() > 0 {
+                mask = prep_null_mask_filter(&mask);
+            }
+            let kept = filter_record_batch(&project(b)?, &mask)?;
+            return Ok((kept.num_rows() > 0).then_some(kept));
+        };
+        if !self
+            .values
+            .as_ref()
+            .is_some_and(|v| Arc::ptr_eq(v, d.values()))
+        {
+            self.judge(f, d.values())?;
+        }
+        if self.none {
+            return Ok(None);
+        }
+        if self.all {
+            return project(b).map(Some);
+        }
+        // Kept row numbers, written branch-free: each row's number goes in
+        // the next slot, which advances when the row is kept.
+        let keys = d.keys().values();
+        let mut rows = vec![0u32; keys.len()];
+        let mut kept = 0;
+        for (r, &k) in keys.iter().enumerate() {
+            rows[kept] = r as u32;
+            kept += self.keep[k as usize] as usize;
+        }
+        if kept == 0 {
+            return Ok(None);
+        }
+        rows.truncate(kept);
+        let rows = UInt32Array::from(rows);
+        let b = project(b)?;
+        let cols = b
+            .columns()
+            .iter()
+            .map(|c| take(c, &rows, None))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(Some(RecordBatch::try_new(b.schema(), cols)?))
+    }
+
+    /// Evaluates the predicate once per dictionary entry (NULL: not kept).
+    fn judge(&mut self, f: &Filter, values: &ArrayRef) -> Result<()> {
+        let n = values.len();
+        let dict = DictionaryArray::<Int32Type>::try_new(
+            Int32Array::from_iter_values(0..n as i32),
+            values.clone(),
+        )?;
+        let batch = RecordBatch::try_new(f.values_schema.clone(), vec![Arc::new(dict)])?;
+        let verdict = f.on_values.evaluate(&batch)?.into_array(n)?;
+        let verdict = verdict.as_boolean();
+        self.keep = (0..n)
+            .map(|i| verdict.is_valid(i) && verdict.value(i))
+            .collect();
+        self.all = self.keep.iter().all(|&k| k);
+        self.none = !self.keep.iter().any(|&k| k);
+        self.values = Some(values.clone());
+        Ok(())
+    }
+}
+
+impl DisplayAs for DictFilterExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "DictFilterExec: {}", self.filter.predicate)?;
+        if let Some(p) = &self.filter.projection {
+            let schema = self.input.schema();
+            let names: Vec<String> = p
+                .iter()
+                .map(|&i| format!("{}@{i}", schema.field(i).name()))
+                .collect();
+            write!(f, ", projection=[{}]", names.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for DictFilterExec {
+    fn name(&self) -> &str {
+        "DictFilterExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.props
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        f(&self.filter.predicate)
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let [input] = children
+            .try_into()
+            .map_err(|_| DataFusionError::Internal("DictFilterExec takes one input".into()))?;
+        Ok(Arc::new(Self {
+            input,
+            filter: self.filter.clone(),
+            props: self.props.clone(),
+        }))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let input = self.input.execute(partition, context)?;
+        let filter = self.filter.clone();
+        let verdicts = Verdicts {
+            values: None,
+            keep: vec![],
+            all: false,
+            none: false,
+        };
+        let stream = input
+            .scan(verdicts, move |v, b| {
+                let out = b.and_then(|b| v.apply(&filter, b)).transpose();
+                futures::future::ready(Some(out))
+            })
+            .filter_map(futures::future::ready);
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.props.eq_properties.schema().clone(),
+            stream,
+        )))
+    }
+}
+
+/// Replaces each `FilterExec` that [`DictFilterExec`] can run.
+#[derive(Debug, Default)]
+pub struct DictFilterRule;
+
+impl PhysicalOptimizerRule for DictFilterRule {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        plan.transform_up(|plan| {
+            match plan
+                .downcast_ref::<FilterExec>()
+                .and_then(DictFilterExec::try_new)
+            {
+                Some(d) => Ok(Transformed::yes(Arc::new(d) as Arc<dyn ExecutionPlan>)),
+                None => Ok(Transformed::no(plan)),
+            }
+        })
+        .data()
+    }
+
+    fn name(&self) -> &str {
+        "dict_filter"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
