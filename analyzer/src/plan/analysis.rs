@@ -107,6 +107,92 @@ pub struct Compiled {
     /// then read no timestamps, and each sort must find no ties where the
     /// output would show their order. None: plans keep first firing times.
     pub order: Option<HashMap<u32, Vec<ValueSort>>>,
+    /// For compiled statistics: the moments something can read. A
+    /// statistic read only through @count and histograms is computed as
+    /// counts per bucket.
+    pub moments: HashMap<u32, Moments>,
+}
+
+/// Which of a statistic's sum, min and max can be read (its count always
+/// is, and comes from the counts per bucket).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Moments {
+    pub sum: bool,
+    pub min: bool,
+    pub max: bool,
+}
+
+impl Moments {
+    pub const ALL: Moments = Moments {
+        sum: true,
+        min: true,
+        max: true,
+    };
+
+    fn add(&mut self, op: crate::stap::ast::StatOp) {
+        use crate::stap::ast::StatOp;
+        match op {
+            StatOp::Count => {}
+            StatOp::Sum | StatOp::Avg => self.sum = true,
+            StatOp::Min => self.min = true,
+            StatOp::Max => self.max = true,
+            StatOp::Variance => *self = Moments::ALL,
+        }
+    }
+}
+
+/// What the program can read of each statistic in `globals`: extractors,
+/// value sorts, and everything for one printed at the end because nothing
+/// reads it (or named whole, which pass 2 refuses today).
+fn moments_read(prog: &Program, globals: &BTreeSet<u32>) -> HashMap<u32, Moments> {
+    let mut out: HashMap<u32, Moments> = globals
+        .iter()
+        .filter(|&&g| prog.globals[g as usize].ty == Ty::Stat)
+        .map(|&g| {
+            let info = &prog.globals[g as usize];
+            let m = if info.written && !info.read {
+                Moments::ALL
+            } else {
+                Moments::default()
+            };
+            (g, m)
+        })
+        .collect();
+    prog.for_each_expr(&mut |x| match x {
+        X::Stat(op, StatRef::Global(g) | StatRef::Elem(g, _), _) => {
+            if let Some(m) = out.get_mut(g) {
+                m.add(*op);
+            }
+        }
+        X::Global(g) | X::Elem(g, _) => {
+            if let Some(m) = out.get_mut(g) {
+                *m = Moments::ALL;
+            }
+        }
+        _ => {}
+    });
+    let bodies = prog
+        .probes
+        .iter()
+        .map(|p| &p.body)
+        .chain(prog.functions.iter().map(|f| &f.body));
+    for b in bodies {
+        for_each_foreach(b, &mut |fe| {
+            let ForeachSource::Global(g) = &fe.source else {
+                return;
+            };
+            let Some(m) = out.get_mut(g) else {
+                return;
+            };
+            if fe.value_var.is_some() {
+                *m = Moments::ALL;
+            }
+            if let Some(Sort::Value(_, op)) = fe.sort {
+                m.add(op);
+            }
+        });
+    }
+    out
 }
 
 /// A `foreach` (or end-of-run print) ordering an array by value.
@@ -809,6 +895,7 @@ pub fn analyse(prog: &Program) -> Compiled {
         c.updates.extend(ups);
     }
     c.order = orders(prog, &c);
+    c.moments = moments_read(prog, &c.globals);
     c
 }
 

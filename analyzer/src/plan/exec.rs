@@ -23,7 +23,7 @@ use crate::stap::elaborate::context::CtxVar;
 use crate::stap::elaborate::ir::{HistSpec, Program, X};
 use crate::trace::Trace;
 
-use super::analysis::{Compiled, Update, UpdateKind, ValueSort};
+use super::analysis::{Compiled, Moments, Update, UpdateKind, ValueSort};
 use super::keyed_agg::keyed_session;
 use super::translate::Ctx;
 
@@ -413,13 +413,25 @@ pub fn build_plans(
             }
             UpdateKind::Stat(_) => {
                 let v = value.clone().unwrap();
+                // Only the moments something reads (nethist's @hist_log
+                // needs counts per bucket alone).
+                let read = compiled
+                    .moments
+                    .get(&u.global)
+                    .copied()
+                    .unwrap_or(Moments::ALL);
                 let moments = || {
-                    with_fire(vec![
-                        count_all().alias("count"),
-                        sum(v.clone()).alias("sum"),
-                        min(v.clone()).alias("min"),
-                        max(v.clone()).alias("max"),
-                    ])
+                    let mut aggs = vec![count_all().alias("count")];
+                    if read.sum {
+                        aggs.push(sum(v.clone()).alias("sum"));
+                    }
+                    if read.min {
+                        aggs.push(min(v.clone()).alias("min"));
+                    }
+                    if read.max {
+                        aggs.push(max(v.clone()).alias("max"));
+                    }
+                    with_fire(aggs)
                 };
                 let hists = &prog.globals[u.global as usize].hists;
                 if hists.is_empty() {
@@ -833,13 +845,15 @@ pub fn execute(
                             Some(_) => Some(int_col(b, "bucket")?),
                             None => None,
                         };
-                        let (c, s, mn, mx, first) = (
-                            int_col(b, "count")?,
-                            int_col(b, "sum")?,
-                            int_col(b, "min")?,
-                            int_col(b, "max")?,
-                            first_col(b)?,
-                        );
+                        // Moments nothing reads were not computed: they keep
+                        // their identities.
+                        let (c, first) = (int_col(b, "count")?, first_col(b)?);
+                        let or = |name: &str, identity: i64| match b.column_by_name(name) {
+                            Some(_) => int_col(b, name),
+                            None => Ok(vec![identity; n]),
+                        };
+                        let (s, mn, mx) =
+                            (or("sum", 0)?, or("min", i64::MAX)?, or("max", i64::MIN)?);
                         for r in 0..n {
                             let e = slot!(r).entry(row_key(r)).or_insert((
                                 Acc::Stat {
