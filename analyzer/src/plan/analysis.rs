@@ -171,27 +171,20 @@ fn moments_read(prog: &Program, globals: &BTreeSet<u32>) -> HashMap<u32, Moments
         }
         _ => {}
     });
-    let bodies = prog
-        .probes
-        .iter()
-        .map(|p| &p.body)
-        .chain(prog.functions.iter().map(|f| &f.body));
-    for b in bodies {
-        for_each_foreach(b, &mut |fe| {
-            let ForeachSource::Global(g) = &fe.source else {
-                return;
-            };
-            let Some(m) = out.get_mut(g) else {
-                return;
-            };
-            if fe.value_var.is_some() {
-                *m = Moments::ALL;
-            }
-            if let Some(Sort::Value(_, op)) = fe.sort {
-                m.add(op);
-            }
-        });
-    }
+    prog.for_each_foreach(&mut |fe| {
+        let ForeachSource::Global(g) = &fe.source else {
+            return;
+        };
+        let Some(m) = out.get_mut(g) else {
+            return;
+        };
+        if fe.value_var.is_some() {
+            *m = Moments::ALL;
+        }
+        if let Some(Sort::Value(_, op)) = fe.sort {
+            m.add(op);
+        }
+    });
     out
 }
 

@@ -102,6 +102,23 @@ fn rows(batches: &[RecordBatch]) -> Vec<String> {
     out
 }
 
+/// A query's rows from DataFusion alone and from the keyed session, and
+/// the keyed session's physical plan.
+fn both_ways(parts: &[Vec<RecordBatch>], q: &str) -> (Vec<String>, Vec<String>, String) {
+    let rt = crate::plan::runtime();
+    let plain = rt
+        .block_on(async { ctx(false, parts.to_vec()).sql(q).await?.collect().await })
+        .unwrap();
+    let keyed_ctx = ctx(true, parts.to_vec());
+    let df = rt.block_on(keyed_ctx.sql(q)).unwrap();
+    let phys = rt.block_on(df.clone().create_physical_plan()).unwrap();
+    let shown = datafusion::physical_plan::displayable(phys.as_ref())
+        .indent(false)
+        .to_string();
+    let keyed = rt.block_on(df.collect()).unwrap();
+    (rows(&plain), rows(&keyed), shown)
+}
+
 #[test]
 fn same_results_as_datafusions_aggregation() {
     // Partition 1 spreads `a` past the direct array's span, so that
@@ -110,7 +127,6 @@ fn same_results_as_datafusions_aggregation() {
         vec![batch(1, 5000, 1), batch(2, 3000, 3)],
         vec![batch(3, 4000, 1), batch(4, 4000, 1 << 20)],
     ];
-    let rt = crate::plan::runtime();
     let queries = [
         "select a, b, count(1), sum(e), min(e), max(e), max(d) from t group by a, b",
         "select b, c, a, count(1), min(d) from t group by b, c, a",
@@ -129,20 +145,11 @@ fn same_results_as_datafusions_aggregation() {
         "select a, count(distinct e) from t group by a",
     ];
     for q in queries {
-        let plain = rt
-            .block_on(async { ctx(false, parts.clone()).sql(q).await?.collect().await })
-            .unwrap();
-        let keyed_ctx = ctx(true, parts.clone());
-        let df = rt.block_on(keyed_ctx.sql(q)).unwrap();
-        let phys = rt.block_on(df.clone().create_physical_plan()).unwrap();
-        let shown = datafusion::physical_plan::displayable(phys.as_ref())
-            .indent(false)
-            .to_string();
+        let (plain, keyed, shown) = both_ways(&parts, q);
         assert!(shown.contains("KeyedAggregateExec"), "{q}: {shown}");
-        let keyed = rt.block_on(df.collect()).unwrap();
-        assert_eq!(rows(&keyed), rows(&plain), "{q}");
+        assert_eq!(keyed, plain, "{q}");
         // Every query but the one selecting no rows with keys has rows.
-        assert_eq!(rows(&plain).is_empty(), q.contains("100000 group"), "{q}");
+        assert_eq!(plain.is_empty(), q.contains("100000 group"), "{q}");
     }
 }
 
@@ -174,7 +181,6 @@ fn dictionary_filters_keep_the_rows_filter_exec_keeps() {
         vec![batch(11, 5000, 1), batch(12, 3000, 3)],
         vec![batch(13, 4000, 1), batch(14, 100, 1)],
     ];
-    let rt = crate::plan::runtime();
     let queries = [
         (
             "select f, count(1), sum(e) from t where f = 'postgres' group by f",
@@ -202,22 +208,13 @@ fn dictionary_filters_keep_the_rows_filter_exec_keeps() {
         ),
     ];
     for (q, replaced) in queries {
-        let plain = rt
-            .block_on(async { ctx(false, parts.clone()).sql(q).await?.collect().await })
-            .unwrap();
-        let keyed_ctx = ctx(true, parts.clone());
-        let df = rt.block_on(keyed_ctx.sql(q)).unwrap();
-        let phys = rt.block_on(df.clone().create_physical_plan()).unwrap();
-        let shown = datafusion::physical_plan::displayable(phys.as_ref())
-            .indent(false)
-            .to_string();
+        let (plain, keyed, shown) = both_ways(&parts, q);
         assert_eq!(shown.contains("DictFilterExec"), replaced, "{q}: {shown}");
-        let keyed = rt.block_on(df.collect()).unwrap();
-        assert_eq!(rows(&keyed), rows(&plain), "{q}");
+        assert_eq!(keyed, plain, "{q}");
         if q.contains("nope") {
-            assert_eq!(rows(&plain), vec!["0|NULL".to_string()]);
+            assert_eq!(plain, vec!["0|NULL".to_string()]);
         } else {
-            assert!(!rows(&plain).is_empty(), "{q}");
+            assert!(!plain.is_empty(), "{q}");
         }
     }
 }

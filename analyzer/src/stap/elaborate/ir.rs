@@ -373,6 +373,14 @@ impl Program {
             for_each_expr(&func.body, f);
         }
     }
+
+    /// `for_each_foreach` over every probe and function body.
+    pub fn for_each_foreach(&self, f: &mut dyn FnMut(&Foreach)) {
+        let bodies = self.probes.iter().map(|p| &p.body);
+        for b in bodies.chain(self.functions.iter().map(|func| &func.body)) {
+            for_each_foreach(b, f);
+        }
+    }
 }
 
 /// Calls `f` on every foreach statement in `stmts`, nested ones included.
@@ -413,21 +421,14 @@ pub fn variance_globals(prog: &Program) -> Vec<u32> {
             out.push(*g);
         }
     });
-    let bodies = prog
-        .probes
-        .iter()
-        .map(|p| &p.body)
-        .chain(prog.functions.iter().map(|f| &f.body));
-    for b in bodies {
-        for_each_foreach(b, &mut |fe| {
-            if let (
-                Some(Sort::Value(_, crate::stap::ast::StatOp::Variance)),
-                ForeachSource::Global(g),
-            ) = (fe.sort, &fe.source)
-            {
-                out.push(*g);
-            }
-        });
-    }
+    prog.for_each_foreach(&mut |fe| {
+        if let (
+            Some(Sort::Value(_, crate::stap::ast::StatOp::Variance)),
+            ForeachSource::Global(g),
+        ) = (fe.sort, &fe.source)
+        {
+            out.push(*g);
+        }
+    });
     out
 }
