@@ -573,7 +573,6 @@ fn generated_printf_scripts_give_the_same_output_as_projections() {
         // (`%` does not) and there are no timers.
         let eligible = !script.contains("timer")
             && !script.contains("% 2")
-            && !script.contains("# return counter")
             && !script.contains("# shared counter");
         let c = plan::analyse(&prog);
         assert_eq!(

@@ -919,13 +919,6 @@ fn projection_of(prog: &Program, pi: usize, p: &Probe) -> Option<Result<Projecti
             return None;
         }
     }
-    // Running values change as rows are merged; a return's line is made
-    // when its row is read, so only entry-side probes may keep them.
-    if pt.family.fires_at_return() && !running.is_empty() {
-        return Some(Err(
-            "a return probe that updates globals stays interpreted".into()
-        ));
-    }
     let values = pr.steps.iter().filter_map(|s| match s {
         Step::Add { value, .. } => value.as_ref(),
         Step::Print => None,

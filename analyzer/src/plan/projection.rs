@@ -2,14 +2,14 @@
 //! trace file (scan → the rows some printing probe fires on → entry time,
 //! return time, and per probe whether it fires and its arguments), merged
 //! the way the interpreter orders firings: rows by entry time, then file,
-//! then row; a return-side probe's line waits, as the interpreter's
-//! pending returns do, until its return time (ties: rows first, then
-//! returns in entry order). Each line is formatted by the interpreter's
+//! then row; a return-side probe's firing (its updates of running globals
+//! and its line) waits, as the interpreter's pending returns do, until its
+//! return time (ties: rows first, then returns in entry order). Each line is formatted by the interpreter's
 //! own printf; filtering and decoding are the plan's.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Int64Type};
@@ -56,6 +56,21 @@ enum Arg {
     /// A result column (a string or a long).
     Column(usize, bool),
     /// A running global (its slot in [`ProjectionPlans::running`]).
+    Running(usize),
+}
+
+/// What a return-side firing does when its time comes.
+enum Job {
+    /// Adds to a running global (its slot).
+    Add(usize, i64),
+    /// Prints member `.0`'s line with these arguments.
+    Print(usize, Vec<Pre>),
+}
+
+/// A return-side printf argument: an event value read from its row, or a
+/// running global read when the line is made.
+enum Pre {
+    Value(Value),
     Running(usize),
 }
 
@@ -281,22 +296,40 @@ impl Projector for Projected {
                 heap.push(Reverse((t, i)));
             }
         }
-        // Return-side lines waiting for their time: (time, entry order).
-        let mut pending: BinaryHeap<Reverse<(i64, u64, Vec<u8>)>> = BinaryHeap::new();
+        // Return-side firings waiting for their time, keyed by (time, entry
+        // order); what each does waits in `jobs` under its entry order.
+        let mut pending: BinaryHeap<Reverse<(i64, u64)>> = BinaryHeap::new();
+        let mut jobs: HashMap<u64, Vec<Job>> = HashMap::new();
         let mut seq = 0u64;
         let mut interner = Interner::default();
         let mut line = Vec::with_capacity(256);
-        let mut later = vec![];
+        let mut later: Vec<Job> = vec![];
         let mut args = vec![];
         loop {
             let next_row = heap.peek().map(|Reverse((t, _))| *t);
             // Rows first at equal times, then returns.
-            if let Some(Reverse((at, _, _))) = pending.peek() {
+            if let Some(Reverse((at, _))) = pending.peek() {
                 if next_row.is_none_or(|t| *at < t) {
-                    let Some(Reverse((_, _, lines))) = pending.pop() else {
+                    let Some(Reverse((_, k))) = pending.pop() else {
                         break;
                     };
-                    emit(&lines);
+                    // Updates and lines as the return fires: running
+                    // values read now, event values as the row had them.
+                    for job in jobs.remove(&k).unwrap_or_default() {
+                        match job {
+                            Job::Add(slot, d) => running[slot] = running[slot].wrapping_add(d),
+                            Job::Print(m, pre) => {
+                                args.clear();
+                                args.extend(pre.into_iter().map(|a| match a {
+                                    Pre::Value(v) => v,
+                                    Pre::Running(slot) => Value::Int(running[slot]),
+                                }));
+                                line.clear();
+                                printf::format(&p.members[m].fmt, &args, &mut line);
+                                emit(&line);
+                            }
+                        }
+                    }
                     continue;
                 }
             }
@@ -307,7 +340,7 @@ impl Projector for Projected {
             let b = c.batch.as_ref().expect("a cursor in the heap has a batch");
             let r = c.row;
             later.clear();
-            for m in &p.members {
+            for (mi, m) in p.members.iter().enumerate() {
                 let fires = b.column(m.fires).as_boolean();
                 if fires.is_null(r) || !fires.value(r) {
                     continue;
@@ -323,30 +356,35 @@ impl Projector for Projected {
                 for step in &m.steps {
                     match step {
                         MemberStep::Add { slot, sign, value } => {
-                            let d = value.map_or(1, long);
-                            running[*slot] = running[*slot].wrapping_add(d.wrapping_mul(*sign));
+                            let d = value.map_or(1, long).wrapping_mul(*sign);
+                            if m.at_return {
+                                later.push(Job::Add(*slot, d));
+                            } else {
+                                running[*slot] = running[*slot].wrapping_add(d);
+                            }
                         }
                         MemberStep::Print => {
-                            args.clear();
-                            for a in &m.args {
-                                args.push(match *a {
-                                    Arg::Column(col, true) => {
-                                        let s = b.column(col).as_string::<i32>();
-                                        Value::Str(interner.get(if s.is_null(r) {
-                                            ""
-                                        } else {
-                                            s.value(r)
-                                        }))
-                                    }
-                                    Arg::Column(col, false) => Value::Int(long(col)),
-                                    Arg::Running(slot) => Value::Int(running[slot]),
-                                });
-                            }
-                            line.clear();
-                            printf::format(&m.fmt, &args, &mut line);
+                            // Event values from the row; running values
+                            // now, or (at return) when the line is made.
+                            let mut event = |a: &Arg| match *a {
+                                Arg::Column(col, true) => {
+                                    let s = b.column(col).as_string::<i32>();
+                                    let v = if s.is_null(r) { "" } else { s.value(r) };
+                                    Pre::Value(Value::Str(interner.get(v)))
+                                }
+                                Arg::Column(col, false) => Pre::Value(Value::Int(long(col))),
+                                Arg::Running(slot) => Pre::Running(slot),
+                            };
                             if m.at_return {
-                                later.extend_from_slice(&line);
+                                later.push(Job::Print(mi, m.args.iter().map(&mut event).collect()));
                             } else {
+                                args.clear();
+                                args.extend(m.args.iter().map(|a| match event(a) {
+                                    Pre::Value(v) => v,
+                                    Pre::Running(slot) => Value::Int(running[slot]),
+                                }));
+                                line.clear();
+                                printf::format(&m.fmt, &args, &mut line);
                                 emit(&line);
                             }
                         }
@@ -356,7 +394,8 @@ impl Projector for Projected {
             if !later.is_empty() {
                 let at = b.column(RETURN_T).as_primitive::<Int64Type>().value(r);
                 seq += 1;
-                pending.push(Reverse((at, seq, std::mem::take(&mut later))));
+                pending.push(Reverse((at, seq)));
+                jobs.insert(seq, std::mem::take(&mut later));
             }
             c.row += 1;
             if let Some(t) = c.time(rt)? {
