@@ -110,6 +110,12 @@ impl DictFilterExec {
     }
 }
 
+fn boolean(a: &ArrayRef) -> Result<&datafusion::arrow::array::BooleanArray> {
+    a.as_boolean_opt().ok_or_else(|| {
+        DataFusionError::Internal(format!("a filter predicate gave {}", a.data_type()))
+    })
+}
+
 /// What the predicate says of each entry of the dictionary last seen.
 struct Verdicts {
     values: Option<ArrayRef>,
@@ -133,7 +139,7 @@ impl Verdicts {
             // A plain column, or null keys (the predicate may hold for
             // NULL): what FilterExec does.
             let mask = f.predicate.evaluate(&b)?.into_array(b.num_rows())?;
-            let mut mask = mask.as_boolean().clone();
+            let mut mask = boolean(&mask)?.clone();
             if mask.null_count() > 0 {
                 mask = prep_null_mask_filter(&mask);
             }
@@ -185,7 +191,7 @@ impl Verdicts {
         )?;
         let batch = RecordBatch::try_new(f.values_schema.clone(), vec![Arc::new(dict)])?;
         let verdict = f.on_values.evaluate(&batch)?.into_array(n)?;
-        let verdict = verdict.as_boolean();
+        let verdict = boolean(&verdict)?;
         self.keep = (0..n)
             .map(|i| verdict.is_valid(i) && verdict.value(i))
             .collect();
