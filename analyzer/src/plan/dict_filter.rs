@@ -22,7 +22,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, DictionaryArray, Int32Array, RecordBatch, UInt32Array,
 };
-use datafusion::arrow::compute::{filter_record_batch, prep_null_mask_filter, take};
+use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
@@ -31,7 +31,7 @@ use datafusion::execution::TaskContext;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
-use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::filter::{batch_filter, FilterExec};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PhysicalExpr, PlanProperties,
@@ -138,12 +138,7 @@ impl Verdicts {
         let Some(d) = dict else {
             // A plain column, or null keys (the predicate may hold for
             // NULL): what FilterExec does.
-            let mask = f.predicate.evaluate(&b)?.into_array(b.num_rows())?;
-            let mut mask = boolean(&mask)?.clone();
-            if mask.null_count() > 0 {
-                mask = prep_null_mask_filter(&mask);
-            }
-            let kept = filter_record_batch(&project(b)?, &mask)?;
+            let kept = project(batch_filter(&b, &f.predicate)?)?;
             return Ok((kept.num_rows() > 0).then_some(kept));
         };
         if !self

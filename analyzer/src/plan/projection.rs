@@ -4,12 +4,13 @@
 //! the way the interpreter orders firings: rows by entry time, then file,
 //! then row; a return-side probe's firing (its updates of running globals
 //! and its line) waits, as the interpreter's pending returns do, until its
-//! return time (ties: rows first, then returns in entry order). Each line is formatted by the interpreter's
-//! own printf; filtering and decoding are the plan's.
+//! return time (ties: rows first, then returns in entry order). Each line
+//! is formatted by the interpreter's own printf; filtering and decoding
+//! are the plan's.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Int64Type};
@@ -72,6 +73,53 @@ enum Job {
 enum Pre {
     Value(Value),
     Running(usize),
+}
+
+/// A row's return-side firings, waiting for their time: ordered by
+/// (return time, entry order) alone.
+struct Pending {
+    at: i64,
+    seq: u64,
+    jobs: Vec<Job>,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+
+impl Eq for Pending {}
+
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl Ord for Pending {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(o.at, o.seq))
+    }
+}
+
+/// Formats one line from its arguments, running globals read now.
+fn print_line(
+    fmt: &Format,
+    pre: impl Iterator<Item = Pre>,
+    running: &[i64],
+    args: &mut Vec<Value>,
+    line: &mut Vec<u8>,
+    emit: &mut dyn FnMut(&[u8]),
+) {
+    args.clear();
+    args.extend(pre.map(|a| match a {
+        Pre::Value(v) => v,
+        Pre::Running(slot) => Value::Int(running[slot]),
+    }));
+    line.clear();
+    printf::format(fmt, args, line);
+    emit(line);
 }
 
 /// A body statement, as the merge runs it.
@@ -296,10 +344,7 @@ impl Projector for Projected {
                 heap.push(Reverse((t, i)));
             }
         }
-        // Return-side firings waiting for their time, keyed by (time, entry
-        // order); what each does waits in `jobs` under its entry order.
-        let mut pending: BinaryHeap<Reverse<(i64, u64)>> = BinaryHeap::new();
-        let mut jobs: HashMap<u64, Vec<Job>> = HashMap::new();
+        let mut pending: BinaryHeap<Reverse<Pending>> = BinaryHeap::new();
         let mut seq = 0u64;
         let mut interner = Interner::default();
         let mut line = Vec::with_capacity(256);
@@ -308,26 +353,24 @@ impl Projector for Projected {
         loop {
             let next_row = heap.peek().map(|Reverse((t, _))| *t);
             // Rows first at equal times, then returns.
-            if let Some(Reverse((at, _))) = pending.peek() {
-                if next_row.is_none_or(|t| *at < t) {
-                    let Some(Reverse((_, k))) = pending.pop() else {
+            if let Some(Reverse(first)) = pending.peek() {
+                if next_row.is_none_or(|t| first.at < t) {
+                    let Some(Reverse(due)) = pending.pop() else {
                         break;
                     };
                     // Updates and lines as the return fires: running
                     // values read now, event values as the row had them.
-                    for job in jobs.remove(&k).unwrap_or_default() {
+                    for job in due.jobs {
                         match job {
                             Job::Add(slot, d) => running[slot] = running[slot].wrapping_add(d),
-                            Job::Print(m, pre) => {
-                                args.clear();
-                                args.extend(pre.into_iter().map(|a| match a {
-                                    Pre::Value(v) => v,
-                                    Pre::Running(slot) => Value::Int(running[slot]),
-                                }));
-                                line.clear();
-                                printf::format(&p.members[m].fmt, &args, &mut line);
-                                emit(&line);
-                            }
+                            Job::Print(m, pre) => print_line(
+                                &p.members[m].fmt,
+                                pre.into_iter(),
+                                running,
+                                &mut args,
+                                &mut line,
+                                emit,
+                            ),
                         }
                     }
                     continue;
@@ -378,14 +421,14 @@ impl Projector for Projected {
                             if m.at_return {
                                 later.push(Job::Print(mi, m.args.iter().map(&mut event).collect()));
                             } else {
-                                args.clear();
-                                args.extend(m.args.iter().map(|a| match event(a) {
-                                    Pre::Value(v) => v,
-                                    Pre::Running(slot) => Value::Int(running[slot]),
-                                }));
-                                line.clear();
-                                printf::format(&m.fmt, &args, &mut line);
-                                emit(&line);
+                                print_line(
+                                    &m.fmt,
+                                    m.args.iter().map(&mut event),
+                                    running,
+                                    &mut args,
+                                    &mut line,
+                                    emit,
+                                );
                             }
                         }
                     }
@@ -394,8 +437,11 @@ impl Projector for Projected {
             if !later.is_empty() {
                 let at = b.column(RETURN_T).as_primitive::<Int64Type>().value(r);
                 seq += 1;
-                pending.push(Reverse((at, seq)));
-                jobs.insert(seq, std::mem::take(&mut later));
+                pending.push(Reverse(Pending {
+                    at,
+                    seq,
+                    jobs: std::mem::take(&mut later),
+                }));
             }
             c.row += 1;
             if let Some(t) = c.time(rt)? {
