@@ -451,6 +451,30 @@ fn one_update_at_two_points_is_one_scan_with_hits_per_point() {
     );
 }
 
+/// Points that together take every value of their table's discriminating
+/// column (netdev.receive and netdev.transmit: direction is rx or tx)
+/// scan without filtering on it, and need not read it; one point alone, or
+/// both updating differently, still tells the rows apart. Each prints
+/// what the interpreter prints.
+#[test]
+fn points_covering_every_row_read_no_discriminating_column() {
+    for (s, reads_direction) in [
+        ("global h probe netdev.receive, netdev.transmit { h <<< length } probe end { print(@hist_log(h)) }", false),
+        ("global h probe netdev.* { h <<< length } probe end { print(@hist_log(h)) }", false),
+        ("global h probe netdev.receive { h <<< length } probe end { print(@hist_log(h)) }", true),
+        ("global n probe netdev.receive { n[execname()] += length } probe netdev.transmit { n[execname()] -= length } \
+          probe end { foreach (e in n- limit 5) printf(\"%s %d\\n\", e, n[e]) }", true),
+    ] {
+        let (out, err) = same_as_interpreter(&["-e", s], "datasets/web");
+        assert!(err.contains("compiled to a DataFusion plan"), "{err}");
+        assert!(!out.is_empty(), "{s}");
+        let (code, p4, err) = retap(&["run", "-p4", "-e", s, "--trace", "datasets/web"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(p4.contains("DataSourceExec"), "{p4}");
+        assert_eq!(p4.contains("direction"), reads_direction, "{s}\n{p4}");
+    }
+}
+
 /// Plans for arrays sorted by value read no timestamps; when the sorted
 /// output would show ties (whose order is the order elements appeared),
 /// they run again keeping first firing times, and -v says so. Both ways

@@ -11,6 +11,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Int32Type};
 use arrow::record_batch::RecordBatch;
+use retap_schema::tables::{NET_DIRECTIONS, VFS_OPS};
 use retap_schema::{syscalls, Table};
 
 use crate::records::{self, cstr, Hdr, Record};
@@ -295,7 +296,8 @@ impl TableRows {
                 Record::Net(n),
             ) => {
                 self.c.push(&n.h);
-                direction.append_value(if n.rx { "rx" } else { "tx" });
+                let [rx, tx] = NET_DIRECTIONS;
+                direction.append_value(if n.rx { rx } else { tx });
                 dev_name.append_value(lossy(cstr(&n.dev)));
                 ifindex.append_value(n.ifindex);
                 length.append_value(n.len);
@@ -360,7 +362,8 @@ impl TableRows {
                 Record::Vfs(v),
             ) => {
                 self.c.push(&v.h);
-                op.append_value(if v.write { "write" } else { "read" });
+                let [read, write] = VFS_OPS;
+                op.append_value(if v.write { write } else { read });
                 bytes.append_value(v.bytes as i64);
                 if done(&v.h) {
                     ret.append_value(v.ret);

@@ -288,6 +288,23 @@ pub fn rwbs(op: u8, bits: u8) -> String {
 mod tests {
     use super::*;
 
+    /// Readers rely on the format's fixed values (a plan for
+    /// netdev.receive and netdev.transmit reads no direction column).
+    #[test]
+    fn process_events_are_the_formats_values() {
+        let domain = retap_schema::Table::Processes.domain("event").unwrap();
+        for e in [
+            ProcEvent::Exec,
+            ProcEvent::Fork,
+            ProcEvent::Thread,
+            ProcEvent::Exit,
+        ] {
+            assert!(domain.contains(&e.name()), "{}", e.name());
+        }
+        // (The snapshot rows written at start, batches.rs.)
+        assert!(domain.contains(&"snapshot"));
+    }
+
     fn hdr(kind: u8) -> Vec<u8> {
         let mut b = vec![0u8; HDR_LEN];
         b[0..8].copy_from_slice(&123u64.to_ne_bytes());

@@ -111,6 +111,29 @@ impl Table {
     }
 }
 
+impl Table {
+    /// Every value a dictionary column of this table may hold, where the
+    /// format fixes them (docs/trace-format.md lists the same). The
+    /// recorder writes nothing else, so readers may rely on it: probe
+    /// points that together take every value (netdev.receive and
+    /// netdev.transmit) need not read the column at all.
+    pub fn domain(self, column: &str) -> Option<&'static [&'static str]> {
+        match (self, column) {
+            (Table::Net, "direction") => Some(&NET_DIRECTIONS),
+            (Table::Vfs, "op") => Some(&VFS_OPS),
+            (Table::Processes, "event") => Some(&PROCESS_EVENTS),
+            _ => None,
+        }
+    }
+}
+
+/// `net.direction`: received, transmitted.
+pub const NET_DIRECTIONS: [&str; 2] = ["rx", "tx"];
+/// `vfs.op`.
+pub const VFS_OPS: [&str; 2] = ["read", "write"];
+/// `processes.event`.
+pub const PROCESS_EVENTS: [&str; 5] = ["snapshot", "exec", "fork", "thread", "exit"];
+
 impl std::fmt::Display for Table {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())

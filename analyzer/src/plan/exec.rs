@@ -22,6 +22,7 @@ use crate::stap::elaborate::catalog::{Family, ResolvedPoint};
 use crate::stap::elaborate::context::CtxVar;
 use crate::stap::elaborate::ir::{HistSpec, Program, X};
 use crate::trace::Trace;
+use retap_schema::Table;
 
 use super::analysis::{Compiled, Moments, Update, UpdateKind, ValueSort};
 use super::keyed_agg::keyed_session;
@@ -100,6 +101,7 @@ struct Pending {
     aggs: Vec<Expr>,
     /// The rows' filter, but for the points' discriminator.
     filter: Option<Expr>,
+    table: Table,
     paths: Vec<String>,
     points: Vec<String>,
     globals: Vec<String>,
@@ -235,6 +237,14 @@ impl Discriminator {
             column,
             values: values.iter().map(|v| v.to_string()).collect(),
         }
+    }
+
+    /// Whether the values are all the format lets the column hold, so
+    /// that filtering on them would keep every row.
+    fn takes_every_row(&self, table: Table) -> bool {
+        table
+            .domain(self.column)
+            .is_some_and(|all| all.iter().all(|v| self.values.iter().any(|w| w == v)))
     }
 
     fn expr(&self) -> Expr {
@@ -539,6 +549,7 @@ pub fn build_plans(
                 group,
                 aggs,
                 filter: filter.clone(),
+                table,
                 paths: paths.clone(),
                 points: vec![pt.text.clone()],
                 globals: vec![gname.clone()],
@@ -550,8 +561,10 @@ pub fn build_plans(
         let df = rt
             .block_on(ctx.read_parquet(p.paths.clone(), ParquetReadOptions::default()))
             .map_err(|e| e.to_string())?;
+        // netdev.receive and netdev.transmit together take every row.
         let filter = and_all(
             p.union()
+                .filter(|d| !d.takes_every_row(p.table))
                 .map(|d| d.expr())
                 .into_iter()
                 .chain(p.filter.clone())
