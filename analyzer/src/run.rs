@@ -69,8 +69,8 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
             ))
         }
     };
-    let trace = match &req.trace {
-        Some(dir) => Some(Trace::open(dir).map_err(|e| RunFailure::new(format!("retap: {e}")))?),
+    let mut trace = match &req.trace {
+        Some(dir) => Some(Trace::list(dir).map_err(|e| RunFailure::new(format!("retap: {e}")))?),
         None => None,
     };
     let mut env = PpEnv::host(req.args.clone());
@@ -127,6 +127,18 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
         let out = stap::elaborate::pretty::render(&program, &parsed.script);
         return write_output(req, &out).map(|_| vec![]);
     }
+    // Only the tables the probes read: their files' footers, and their
+    // damage reported.
+    if let Some(t) = &mut trace {
+        let tables: Vec<_> = program
+            .probes
+            .iter()
+            .flat_map(|p| &p.points)
+            .filter_map(|pt| pt.table())
+            .collect();
+        t.check(&tables);
+    }
+    let trace = trace;
     // Passes 3 and 4: what becomes DataFusion plans.
     let t3 = Instant::now();
     let compiled = match (&trace, req.interpret_only) {
