@@ -141,6 +141,10 @@ fn same_results_as_datafusions_aggregation() {
         // dictionary, values in another order): groups per dictionary value.
         "select f, count(1), sum(e), min(d) from t group by f",
         "select b, count(1) from t group by b",
+        // One integer key: with nulls, and past the direct array into a
+        // map in partition 1; without nulls.
+        "select a, count(1), sum(e), max(d) from t group by a",
+        "select d, count(1), min(e) from t group by d",
         // DataFusion rewrites this to two GROUP BYs; both become ours.
         "select a, count(distinct e) from t group by a",
     ];
