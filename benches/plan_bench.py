@@ -46,12 +46,25 @@ def timed(cmd, repeat, ok=(0,)):
     return best, rss, p.stdout
 
 
+def duckdb_cli():
+    """The DuckDB CLI binary (the duckdb-cli wheel's), or None."""
+    try:
+        import duckdb_cli
+    except ImportError:
+        return None
+    b = os.path.join(os.path.dirname(duckdb_cli.__file__), "duckdb")
+    return b if os.access(b, os.X_OK) else None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000000,100000000")
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
-    print(f"{'events':>10} {'script':<17} {'plans':>8} {'RSS':>6} {'interp':>8} {'RSS':>6} {'duckdb':>8} {'RSS':>6} {'plans/duckdb':>12} {'interp/plans':>12}")
+    cli = duckdb_cli()
+    if cli is None:
+        print("(pip install duckdb-cli to time DuckDB as a fresh process too)")
+    print(f"{'events':>10} {'script':<17} {'plans':>9} {'RSS':>6} {'interp':>9} {'RSS':>6} {'duckdb':>9} {'RSS':>6} {'plans/duckdb':>12} {'interp/plans':>12} {'cli':>9} {'plans/cli':>9}")
     for n in [int(x) for x in a.sizes.split(",")]:
         d = trace(n)
         for name in SQL:
@@ -66,7 +79,12 @@ def main():
             _, rd, out_d = timed([sys.executable, "-c",
                 "import duckdb, time\nbest = 1e9\nfor _ in range(%d):\n t = time.perf_counter(); duckdb.sql(\"%s\").fetchall(); best = min(best, time.perf_counter() - t)\nprint(best)" % (a.repeat, sql)], 1)
             td = float(out_d.strip())
-            print(f"{n:>10} {name:<17} {tp:>7.2f}s {rp:>5}M {ti:>7.2f}s {ri:>5}M {td:>7.2f}s {rd:>5}M {tp / td:>11.2f}x {ti / tp:>11.1f}x")
+            ms = lambda t: f"{t * 1000:>7.1f}ms"
+            line = f"{n:>10} {name:<17} {ms(tp)} {rp:>5}M {ms(ti)} {ri:>5}M {ms(td)} {rd:>5}M {tp / td:>11.2f}x {ti / tp:>11.1f}x"
+            if cli:
+                tc, _, _ = timed([cli, "-c", sql], a.repeat)
+                line += f" {ms(tc)} {tp / tc:>8.2f}x"
+            print(line)
 
 
 if __name__ == "__main__":
