@@ -262,7 +262,7 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
     let mut plans_ok = plans.is_some() || compiled.updates.is_empty();
     if let (Some((ps, rt)), Some(tr)) = (plans, &trace) {
         let t = Instant::now();
-        match crate::plan::run_plans(&program, &compiled, tr, ps, &rt, limits.maxmapentries) {
+        match crate::plan::run_plans(&program, &compiled, tr, ps, rt, limits.maxmapentries) {
             Ok((l, rebuilt)) => {
                 preload = Some(l);
                 if req.verbose > 0 {

@@ -72,7 +72,7 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
         &compiled,
         trace,
         plans,
-        &rt,
+        rt,
         Limits::default().maxmapentries,
     ) {
         Ok((l, _)) => {

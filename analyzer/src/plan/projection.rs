@@ -38,7 +38,7 @@ pub struct ProjectionPlans {
     pub files: Vec<DataFrame>,
     /// The printing probes, in the interpreter's hook (program) order.
     members: Vec<Member>,
-    rt: tokio::runtime::Runtime,
+    rt: &'static tokio::runtime::Runtime,
 }
 
 /// One printing probe's part of each row: column `fires` says whether it
@@ -134,8 +134,8 @@ enum MemberStep {
 }
 
 impl ProjectionPlans {
-    pub fn runtime(&self) -> &tokio::runtime::Runtime {
-        &self.rt
+    pub fn runtime(&self) -> &'static tokio::runtime::Runtime {
+        self.rt
     }
 }
 

@@ -44,7 +44,7 @@ impl QueryResult {
 
 pub struct SqlSession {
     ctx: SessionContext,
-    rt: tokio::runtime::Runtime,
+    rt: &'static tokio::runtime::Runtime,
     /// (schema name, trace); the first is also registered unqualified
     /// when it is the only one.
     pub traces: Vec<(String, Trace)>,
