@@ -5,9 +5,20 @@
 (--interpret-only), and the equivalent SQL in DuckDB over the same Parquet
 files. Wall time (best of --repeat) and peak RSS.
 
-Usage: python3 benches/plan_bench.py [--sizes 10000000,100000000] [--repeat 3]
-Build first: cargo build --release
+Two ways to time each engine, each compared with its like:
+- warm, inside one process that has already started: DuckDB's
+  `duckdb.sql(...)` in Python against retap's whole run (script text to
+  last output byte) in `analyzer/benches/plans.rs`. The issue's target
+  (retap <= 1.0x DuckDB) is judged here: an embedded engine's query time.
+- fresh process: `retap run` against the DuckDB CLI (`duckdb -c`, when the
+  duckdb-cli wheel is installed), start-up and all.
+The interpreter is timed as a fresh `retap run --interpret-only` against
+the fresh `retap run`.
+
+Usage: python3 benches/plan_bench.py [--sizes 10000000,100000000] [--repeat 5]
+Build first: cargo build --release (the in-process bench is built here)
 """
+import json
 import argparse, os, re, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,17 +67,37 @@ def duckdb_cli():
     return b if os.access(b, os.X_OK) else None
 
 
+def warm_bench():
+    """Path of the in-process bench binary (analyzer/benches/plans.rs)."""
+    p = subprocess.run(["cargo", "bench", "-p", "retap-analyzer", "--bench", "plans", "--no-run",
+                        "--message-format=json"], cwd=ROOT, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"building the in-process bench failed: {p.stderr[-2000:]}")
+    for line in p.stdout.splitlines():
+        m = json.loads(line)
+        if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "plans" and m.get("executable"):
+            return m["executable"]
+    sys.exit("cargo did not name the in-process bench's executable")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000000,100000000")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     a = ap.parse_args()
+    warm = warm_bench()
     cli = duckdb_cli()
     if cli is None:
         print("(pip install duckdb-cli to time DuckDB as a fresh process too)")
-    print(f"{'events':>10} {'script':<17} {'plans':>9} {'RSS':>6} {'interp':>9} {'RSS':>6} {'duckdb':>9} {'RSS':>6} {'plans/duckdb':>12} {'interp/plans':>12} {'cli':>9} {'plans/cli':>9}")
+    print("warm: inside a running process; fresh: a new process per query;")
+    print("ratio: retap/duckdb (target <= 1.0x); interp/: the interpreter's time over retap's plans' (target >= 20x)")
+    print(f"{'':>28} {'------------- warm --------------':^43} {'-------------------- fresh process --------------------':^56}")
+    print(f"{'events':>10} {'script':<17} {'retap':>9} {'duckdb':>9} {'RSS':>6} {'ratio':>7} {'interp/':>8}  {'retap':>9} {'RSS':>6} {'interp':>9} {'RSS':>6} {'interp/retap':>12} {'duckdb-cli':>10} {'ratio':>7}")
     for n in [int(x) for x in a.sizes.split(",")]:
         d = trace(n)
+        # Runs of each warm engine, best kept: a warm run is short, and
+        # this machine's timings vary 5-20% from run to run.
+        warm_n = max(a.repeat, 20 if n <= 10_000_000 else 8)
         for name in SQL:
             script = os.path.join(SCRIPTS, name + ".stp")
             tp, rp, out_p = timed([RETAP, "run", script, "--trace", d], a.repeat)
@@ -77,13 +108,23 @@ def main():
             # DuckDB's own query time, measured inside Python (interpreter
             # start and import excluded, which favours DuckDB by ~0.1 s).
             _, rd, out_d = timed([sys.executable, "-c",
-                "import duckdb, time\nbest = 1e9\nfor _ in range(%d):\n t = time.perf_counter(); duckdb.sql(\"%s\").fetchall(); best = min(best, time.perf_counter() - t)\nprint(best)" % (a.repeat, sql)], 1)
+                "import duckdb, time\nbest = 1e9\nfor _ in range(%d):\n t = time.perf_counter(); duckdb.sql(\"%s\").fetchall(); best = min(best, time.perf_counter() - t)\nprint(best)" % (warm_n, sql)], 1)
             td = float(out_d.strip())
+            w = subprocess.run([warm, script, d, str(warm_n)], capture_output=True, text=True)
+            if w.returncode != 0:
+                sys.exit(f"{name}: in-process bench failed: {w.stderr[-2000:]}")
+            tw = float(w.stdout.split()[0])
+            # The interpreter warm too, once (it takes seconds at 100M).
+            wi = subprocess.run([warm, "--interpret-only", script, d, "1"], capture_output=True, text=True)
+            if wi.returncode != 0:
+                sys.exit(f"{name}: in-process interpreter bench failed: {wi.stderr[-2000:]}")
+            twi = float(wi.stdout.split()[0])
             ms = lambda t: f"{t * 1000:>7.1f}ms"
-            line = f"{n:>10} {name:<17} {ms(tp)} {rp:>5}M {ms(ti)} {ri:>5}M {ms(td)} {rd:>5}M {tp / td:>11.2f}x {ti / tp:>11.1f}x"
+            line = (f"{n:>10} {name:<17} {ms(tw)} {ms(td)} {rd:>5}M {tw / td:>6.2f}x {twi / tw:>7.1f}x  "
+                    f"{ms(tp)} {rp:>5}M {ms(ti)} {ri:>5}M {ti / tp:>11.1f}x")
             if cli:
                 tc, _, _ = timed([cli, "-c", sql], a.repeat)
-                line += f" {ms(tc)} {tp / tc:>8.2f}x"
+                line += f" {ms(tc):>10} {tp / tc:>6.2f}x"
             print(line)
 
 
