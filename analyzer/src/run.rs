@@ -100,7 +100,7 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
     let signatures = trace.as_ref().and_then(|t| t.signatures());
     let opts = ElabOptions {
         arch: env.arch.clone(),
-        signatures: signatures.as_ref(),
+        signatures,
         tables: trace
             .as_ref()
             .map(|t| t.tables.iter().map(|f| f.table).collect()),

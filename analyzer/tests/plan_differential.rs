@@ -25,7 +25,7 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
     assert!(d.is_empty(), "{}\n{script}", render_all(&d, &p.map));
     let opts = ElabOptions {
         arch: "x86_64".into(),
-        signatures: signatures.as_ref(),
+        signatures,
         tables: Some(trace.tables.iter().map(|f| f.table).collect()),
     };
     let (prog, errors, _) = elaborate(&p.script, &opts);

@@ -351,7 +351,7 @@ pub fn build_plans(
             continue;
         }
         let paths = files.paths();
-        let tctx = Ctx::new(pt, wall, signatures.as_ref());
+        let tctx = Ctx::new(pt, wall, signatures);
         let (disc, mut filter) = point_filter(pt);
         for g in &u.guards {
             filter.push(tctx.expr(g)?.cond());

@@ -180,7 +180,7 @@ pub fn build_projection(
         if pt.table() != Some(table) {
             return Err("printing probes on several tables".into());
         }
-        let tctx = Ctx::new(pt, wall, signatures.as_ref());
+        let tctx = Ctx::new(pt, wall, signatures);
         let at_return = pt.family.fires_at_return();
         let mut fires =
             row_filter(pt, &tctx, &pr.guards)?.unwrap_or(datafusion::prelude::lit(true));

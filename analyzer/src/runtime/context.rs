@@ -86,7 +86,7 @@ pub struct EventCtx {
     pub target: i64,
     pub procs: ProcTree,
     /// syscall name → kernel argument names and C types, from the trace.
-    pub signatures: Rc<crate::trace::Signatures>,
+    pub signatures: std::sync::Arc<crate::trace::Signatures>,
     arg_cache: FxHashMap<(usize, &'static str), Option<(usize, char)>>,
     kernel_arg_cache: HashMap<(String, String), Option<(usize, bool)>>,
     pub kallsyms: Option<Rc<super::symbols::Kallsyms>>,
@@ -106,7 +106,7 @@ impl EventCtx {
             arch,
             target,
             procs: ProcTree::default(),
-            signatures: Rc::default(),
+            signatures: Default::default(),
             arg_cache: FxHashMap::default(),
             kernel_arg_cache: HashMap::new(),
             kallsyms: None,

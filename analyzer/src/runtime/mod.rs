@@ -384,8 +384,8 @@ pub fn run<'p>(
             let m = &trace.manifest;
             let target = m.filters.pid.map(|p| p as i64).unwrap_or(0);
             let mut ctx = EventCtx::new(m.wall_clock_offset_ns, m.arch.clone(), target);
-            if let Some(sigs) = trace.signatures() {
-                ctx.signatures = Rc::new(sigs);
+            if let Some(sigs) = trace.shared_signatures() {
+                ctx.signatures = sigs.clone();
             }
             if needs_kernel_symbols(prog) {
                 ctx.kallsyms = symbols::Kallsyms::load(&trace.dir).map(Rc::new);
