@@ -61,7 +61,7 @@ pub struct Trace {
     pub problems: Vec<Problem>,
     /// The saved syscall signatures, read on first use: elaboration, the
     /// plans and the interpreter all ask, and parsing the 29 KB file
-    /// three times cost ~0.4 ms a run.
+    /// three times cost ~0.5 ms a run.
     signatures: OnceLock<Option<Arc<Signatures>>>,
 }
 
