@@ -25,7 +25,7 @@ use crate::trace::Trace;
 use retap_schema::Table;
 
 use super::analysis::{Compiled, Moments, Update, UpdateKind, ValueSort};
-use super::keyed_agg::keyed_session;
+use super::keyed_agg::plan_session;
 use super::translate::Ctx;
 
 /// What one global ends up holding, per key.
@@ -185,7 +185,7 @@ pub(super) fn session() -> (SessionContext, Arc<datafusion::logical_expr::Scalar
     // and smaller ones let the other core take the tail (100M events,
     // profile_end: 0.62-0.94 s with one per core, 0.60-0.67 s with two).
     let parts = 2 * parts;
-    let ctx = keyed_session(SessionConfig::new().with_target_partitions(parts));
+    let ctx = plan_session(SessionConfig::new().with_target_partitions(parts));
     let udf = Arc::new(create_udf(
         "stap_log_bucket",
         vec![DataType::Int64],

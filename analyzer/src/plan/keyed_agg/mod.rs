@@ -288,9 +288,28 @@ impl ExecutionPlan for KeyedAggregateExec {
 pub(crate) fn keyed_session(
     config: datafusion::prelude::SessionConfig,
 ) -> datafusion::prelude::SessionContext {
-    let state = datafusion::execution::SessionStateBuilder::new()
-        .with_config(config)
-        .with_default_features()
+    session_with(config, true)
+}
+
+/// [`keyed_session`] for plans built as DataFrames from expressions,
+/// which carry their functions with them: without DataFusion's catalog,
+/// SQL planners and registry of built-in functions, which a run made
+/// anew each time (and a fresh process, each function on first use).
+pub(crate) fn plan_session(
+    config: datafusion::prelude::SessionConfig,
+) -> datafusion::prelude::SessionContext {
+    session_with(config, false)
+}
+
+fn session_with(
+    config: datafusion::prelude::SessionConfig,
+    defaults: bool,
+) -> datafusion::prelude::SessionContext {
+    let mut b = datafusion::execution::SessionStateBuilder::new().with_config(config);
+    if defaults {
+        b = b.with_default_features();
+    }
+    let state = b
         .with_physical_optimizer_rule(Arc::new(KeyedAggregateRule))
         .with_physical_optimizer_rule(Arc::new(super::dict_filter::DictFilterRule))
         .build();
