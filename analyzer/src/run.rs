@@ -182,7 +182,7 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
                 let ms = t4.elapsed().as_millis();
                 eprintln!(
                     "Pass 4: built {} plan(s) in {ms}usr/0sys/{ms}real ms.",
-                    plans.as_ref().map(|p| p.0.len()).unwrap_or(0)
+                    plans.as_ref().map_or(0, Vec::len)
                 );
             }
         }
@@ -205,7 +205,8 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
                 "retap run: -p3/-p4 show the plans built over a recording; give --trace DIR",
             ));
         }
-        let (ps, rt) = plans.unwrap_or_else(|| (vec![], crate::plan::runtime()));
+        let rt = crate::plan::runtime();
+        let ps = plans.unwrap_or_default();
         let mut out = String::new();
         if let Some(p) = &projection {
             // One plan per file, all alike: the first stands for them.
@@ -222,8 +223,7 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
                         .map_err(|e| RunFailure::new(format!("retap: {e}")))?;
                     out.push_str(&format!("{}\n", plan.display_indent()));
                 } else {
-                    let phys = p
-                        .runtime()
+                    let phys = rt
                         .block_on(df.clone().create_physical_plan())
                         .map_err(|e| RunFailure::new(format!("retap: {e}")))?;
                     out.push_str(&format!(
@@ -260,9 +260,9 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
     // Plans that were needed but not built (or not usable) leave every
     // probe to the interpreter.
     let mut plans_ok = plans.is_some() || compiled.updates.is_empty();
-    if let (Some((ps, rt)), Some(tr)) = (plans, &trace) {
+    if let (Some(ps), Some(tr)) = (plans, &trace) {
         let t = Instant::now();
-        match crate::plan::run_plans(&program, &compiled, tr, ps, rt, limits.maxmapentries) {
+        match crate::plan::run_plans(&program, &compiled, tr, ps, limits.maxmapentries) {
             Ok((l, rebuilt)) => {
                 preload = Some(l);
                 if req.verbose > 0 {

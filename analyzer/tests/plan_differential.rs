@@ -66,13 +66,12 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
             Box::new(plan::Projected(std::cell::RefCell::new(Some(p))))
                 as Box<dyn runtime::Projector>
         });
-    let (plans, rt) = plan::build_plans(&prog, &compiled, trace, false).unwrap();
+    let plans = plan::build_plans(&prog, &compiled, trace, false).unwrap();
     let with_plans = match plan::run_plans(
         &prog,
         &compiled,
         trace,
         plans,
-        rt,
         Limits::default().maxmapentries,
     ) {
         Ok((l, _)) => {

@@ -334,7 +334,7 @@ pub fn build_plans(
     compiled: &Compiled,
     trace: &Trace,
     keep_first: bool,
-) -> Result<(Vec<Plan>, &'static tokio::runtime::Runtime), String> {
+) -> Result<Vec<Plan>, String> {
     let rt = runtime();
     let (ctx, log_udf) = session();
     let wall = trace.manifest.wall_clock_offset_ns;
@@ -607,7 +607,7 @@ pub fn build_plans(
             text,
         });
     }
-    Ok((plans, rt))
+    Ok(plans)
 }
 
 fn to_values(a: &ArrayRef, interner: &mut Interner) -> Result<Vec<Value>, String> {
@@ -692,14 +692,13 @@ pub fn run_plans(
     compiled: &Compiled,
     trace: &Trace,
     plans: Vec<Plan>,
-    rt: &tokio::runtime::Runtime,
     maxmapentries: usize,
 ) -> Result<(Loaded, Option<String>), String> {
-    match execute(prog, compiled, plans, rt, maxmapentries, false) {
+    match execute(prog, compiled, plans, maxmapentries, false) {
         Ok(l) => Ok((l, None)),
         Err(Unusable::Order(why)) => {
-            let (plans, rt) = build_plans(prog, compiled, trace, true)?;
-            execute(prog, compiled, plans, rt, maxmapentries, true)
+            let plans = build_plans(prog, compiled, trace, true)?;
+            execute(prog, compiled, plans, maxmapentries, true)
                 .map(|l| (l, Some(why)))
                 .map_err(|e| e.to_string())
         }
@@ -770,7 +769,6 @@ pub fn execute(
     prog: &Program,
     compiled: &Compiled,
     plans: Vec<Plan>,
-    rt: &tokio::runtime::Runtime,
     maxmapentries: usize,
     keep_first: bool,
 ) -> Result<Loaded, Unusable> {
@@ -785,7 +783,9 @@ pub fn execute(
         .into_iter()
         .partition(|p| p.hist.is_none_or(|(hi, _)| hi == 0));
     for p in main.into_iter().chain(hists) {
-        let batches = rt.block_on(p.df.collect()).map_err(|e| e.to_string())?;
+        let batches = runtime()
+            .block_on(p.df.collect())
+            .map_err(|e| e.to_string())?;
         for m in &p.members {
             let (ui, ncol) = (&m.update, &m.column);
             let u: &Update = &compiled.updates[*ui];

@@ -38,7 +38,6 @@ pub struct ProjectionPlans {
     pub files: Vec<DataFrame>,
     /// The printing probes, in the interpreter's hook (program) order.
     members: Vec<Member>,
-    rt: &'static tokio::runtime::Runtime,
 }
 
 /// One printing probe's part of each row: column `fires` says whether it
@@ -131,12 +130,6 @@ enum MemberStep {
         value: Option<usize>,
     },
     Print,
-}
-
-impl ProjectionPlans {
-    pub fn runtime(&self) -> &'static tokio::runtime::Runtime {
-        self.rt
-    }
 }
 
 /// Column 0 is the entry time, 1 the return time (entry time again when no
@@ -274,7 +267,6 @@ pub fn build_projection(
         files: dfs,
         running,
         members,
-        rt,
     })
 }
 
@@ -326,7 +318,7 @@ impl Projector for Projected {
         let Some(p) = self.0.borrow_mut().take() else {
             return Ok(());
         };
-        let rt = &p.rt;
+        let rt = super::runtime();
         let mut cursors = vec![];
         for df in p.files {
             let stream = rt

@@ -44,7 +44,6 @@ impl QueryResult {
 
 pub struct SqlSession {
     ctx: SessionContext,
-    rt: &'static tokio::runtime::Runtime,
     /// (schema name, trace); the first is also registered unqualified
     /// when it is the only one.
     pub traces: Vec<(String, Trace)>,
@@ -131,7 +130,6 @@ impl SqlSession {
         // The plans' GROUP BY operator serves SQL and diff too: it takes
         // only the aggregations it computes exactly as DataFusion does.
         let ctx = crate::plan::keyed_session(config);
-        let rt = crate::plan::runtime();
         let mut traces: Vec<(String, Trace)> = vec![];
         let mut warnings = vec![];
         for a in args {
@@ -153,7 +151,6 @@ impl SqlSession {
         }
         let s = SqlSession {
             ctx,
-            rt,
             traces,
             warnings,
         };
@@ -229,8 +226,7 @@ impl SqlSession {
             let mem = MemTable::try_new(schema, vec![vec![]]).map_err(|e| e.to_string())?;
             return Ok(Arc::new(mem));
         }
-        let df = self
-            .rt
+        let df = crate::plan::runtime()
             .block_on(self.ctx.read_parquet(paths, ParquetReadOptions::default()))
             .map_err(|e| format!("{}: {}", t.dir.display(), clean_error(&e)))?;
         Ok(df.into_view())
@@ -292,7 +288,7 @@ impl SqlSession {
 
     /// Runs one statement to completion (all cores).
     pub fn query(&self, sql: &str) -> Result<QueryResult, String> {
-        self.rt.block_on(async {
+        crate::plan::runtime().block_on(async {
             let df = self.ctx.sql(sql).await.map_err(|e| self.explain(&e))?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let batches = df.collect().await.map_err(|e| self.explain(&e))?;
