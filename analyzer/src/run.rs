@@ -73,12 +73,15 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
         Some(dir) => Some(Trace::list(dir).map_err(|e| RunFailure::new(format!("retap: {e}")))?),
         None => None,
     };
-    let mut env = PpEnv::host(req.args.clone());
-    if let Some(t) = &trace {
+    let env = match &trace {
         // Conditions ask about the machine that was traced.
-        env.kernel_release = t.manifest.kernel.clone();
-        env.arch = t.manifest.arch.clone();
-    }
+        Some(t) => PpEnv {
+            kernel_release: t.manifest.kernel.clone(),
+            arch: t.manifest.arch.clone(),
+            args: req.args.clone(),
+        },
+        None => PpEnv::host(req.args.clone()),
+    };
     let t0 = Instant::now();
     let (parsed, diags) = stap::parse(&name, &text, &env);
     let elapsed = t0.elapsed();

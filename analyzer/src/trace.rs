@@ -182,11 +182,7 @@ impl Trace {
             .filter(|(_, tf)| !tf.checked && tables.contains(&tf.table))
             .flat_map(|(ti, tf)| (0..tf.files.len()).map(move |fi| (ti, fi)))
             .collect();
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(todo.len())
-            .max(1);
+        let threads = crate::plan::cores().min(todo.len()).max(1);
         let results: Vec<Result<u64, String>> = {
             let this = &*self;
             let read = |&(ti, fi): &(usize, usize)| footer_rows(&this.tables[ti].files[fi].path);

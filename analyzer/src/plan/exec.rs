@@ -165,27 +165,37 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(2),
-            )
+            .worker_threads(cores())
             .build()
             .expect("tokio runtime")
     })
 }
 
+/// The cores this process may use, asked once: the standard library reads
+/// the cgroup's files for it every time (three opens, ~35 us a call).
+pub(crate) fn cores() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    })
+}
+
+/// DataFusion's default session config, made once and cloned: making
+/// one asks for the cores too (see [`cores`]).
+pub(crate) fn session_config() -> SessionConfig {
+    static C: std::sync::OnceLock<SessionConfig> = std::sync::OnceLock::new();
+    C.get_or_init(SessionConfig::new).clone()
+}
+
 /// The session, and stap's log2 bucket function as a UDF (the f64 log2 of
 /// SQL would misplace values next to large powers of two).
 pub(super) fn session() -> (SessionContext, Arc<datafusion::logical_expr::ScalarUDF>) {
-    let parts = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
     // Two partitions per core: the byte ranges of files finish unevenly,
     // and smaller ones let the other core take the tail (100M events,
     // profile_end: 0.62-0.94 s with one per core, 0.60-0.67 s with two).
-    let parts = 2 * parts;
-    let ctx = plan_session(SessionConfig::new().with_target_partitions(parts));
+    let ctx = plan_session(session_config().with_target_partitions(2 * cores()));
     let udf = Arc::new(create_udf(
         "stap_log_bucket",
         vec![DataType::Int64],

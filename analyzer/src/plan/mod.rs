@@ -14,7 +14,7 @@ mod exec;
 mod hits;
 mod keyed_agg;
 mod projection;
-pub(crate) use exec::runtime;
+pub(crate) use exec::{cores, runtime, session_config};
 pub(crate) use keyed_agg::keyed_session;
 mod translate;
 

@@ -16,7 +16,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{cast, col, Expr};
-use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig};
+use datafusion::prelude::{DataFrame, ParquetReadOptions};
 use futures::StreamExt;
 
 use crate::runtime::printf;
@@ -246,7 +246,7 @@ pub fn build_projection(
     }
     let rt = super::runtime();
     // One partition per file keeps its rows in their stored order.
-    let ctx = super::keyed_agg::plan_session(SessionConfig::new().with_target_partitions(1));
+    let ctx = super::keyed_agg::plan_session(super::session_config().with_target_partitions(1));
     let mut dfs = vec![];
     for f in &files {
         let df = rt

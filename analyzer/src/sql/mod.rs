@@ -16,7 +16,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
-use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use retap_schema::Table;
 
 use crate::trace::Trace;
@@ -121,11 +121,8 @@ pub fn split_positionals(args: &[String]) -> Result<(Vec<TraceArg>, Option<Strin
 
 impl SqlSession {
     pub fn open(args: &[TraceArg]) -> Result<SqlSession, String> {
-        let parts = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
-        let config = SessionConfig::new()
-            .with_target_partitions(parts)
+        let config = crate::plan::session_config()
+            .with_target_partitions(crate::plan::cores())
             .with_information_schema(true);
         // The plans' GROUP BY operator serves SQL and diff too: it takes
         // only the aggregations it computes exactly as DataFusion does.
