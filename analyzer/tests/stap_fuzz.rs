@@ -241,7 +241,10 @@ fn generate(rng: &mut Rng, corpus: &[String]) -> String {
                 ("!", ""),
                 ("%( $# > 0 %?", "%)"),
                 ("[", "]"),
-            ][rng.below(6)];
+                // Chains: parsed by a loop, deep only as trees.
+                ("1 + ", ""),
+                ("\"s\" . ", ""),
+            ][rng.below(8)];
             format!(
                 "probe begin {{ x = {}1{} }}",
                 open.repeat(depth),

@@ -434,6 +434,66 @@ impl Expr {
     pub fn new(kind: ExprKind, span: Span) -> Expr {
         Expr { kind, span }
     }
+    /// Calls `f` on each direct subexpression, so that a tree can be
+    /// walked with an explicit stack rather than by recursion.
+    pub fn for_each_child<'a>(&'a self, mut f: impl FnMut(&'a Expr)) {
+        let path = |p: &'a [TargetPart], f: &mut dyn FnMut(&'a Expr)| {
+            for part in p {
+                if let TargetPart::Index(e) = part {
+                    f(e)
+                }
+            }
+        };
+        match &self.kind {
+            ExprKind::Num(_) | ExprKind::Str(_) | ExprKind::Var(_) => {}
+            ExprKind::Target { path: p, .. } => path(p, &mut f),
+            ExprKind::AddrOf(e)
+            | ExprKind::Defined(e)
+            | ExprKind::Entry(e)
+            | ExprKind::Unary { e, .. }
+            | ExprKind::Incr { e, .. }
+            | ExprKind::Regex { l: e, .. } => f(e),
+            ExprKind::Member { base, path: p } => {
+                f(base);
+                path(p, &mut f);
+            }
+            ExprKind::Index { base, indices } => {
+                f(base);
+                indices.iter().flatten().for_each(f);
+            }
+            ExprKind::Call { args, .. } => args.iter().for_each(f),
+            ExprKind::Stat { arg, shift, .. } => {
+                f(arg);
+                if let Some(s) = shift {
+                    f(s);
+                }
+            }
+            ExprKind::Hist { arg, params, .. } => {
+                f(arg);
+                params.iter().for_each(f);
+            }
+            ExprKind::AtOp { args, path: p, .. } => {
+                args.iter().for_each(&mut f);
+                path(p, &mut f);
+            }
+            ExprKind::Binary { l, r, .. }
+            | ExprKind::Assign { l, r, .. }
+            | ExprKind::Aggregate { l, r } => {
+                f(l);
+                f(r);
+            }
+            ExprKind::Ternary { cond, t, f: e } => {
+                f(cond);
+                f(t);
+                f(e);
+            }
+            ExprKind::In { keys, array } => {
+                keys.iter().flatten().for_each(&mut f);
+                f(array);
+            }
+        }
+    }
+
     pub fn is_lvalue(&self) -> bool {
         match &self.kind {
             ExprKind::Var(_) | ExprKind::Target { .. } => true,

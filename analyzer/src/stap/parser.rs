@@ -20,6 +20,8 @@ pub struct Parser<'a> {
     /// Where "end of input" errors point.
     eof: Span,
     depth: usize,
+    /// Inside an expression (its height is checked where it began).
+    in_expression: bool,
     pub diags: Vec<Diagnostic>,
 }
 
@@ -29,6 +31,7 @@ pub fn parse_tokens(toks: &[Token], eof: Span) -> (Script, Vec<Diagnostic>) {
         pos: 0,
         eof,
         depth: 0,
+        in_expression: false,
         diags: vec![],
     };
     let script = p.script();
@@ -875,9 +878,42 @@ impl<'a> Parser<'a> {
 
     pub fn expression(&mut self) -> PResult<Expr> {
         self.enter()?;
+        let outer = !self.in_expression;
+        self.in_expression = true;
         let r = self.assignment();
+        if outer {
+            self.in_expression = false;
+        }
         self.leave();
-        r
+        let e = r?;
+        if outer {
+            self.check_height(&e)?;
+        }
+        Ok(e)
+    }
+
+    /// Chains of left-associative operators (`1 + 1 + ... + 1`) are parsed
+    /// by a loop, not recursion, so [`Parser::enter`] never sees how deep
+    /// their trees grow; every later pass walks trees recursively, and a
+    /// 100,000-term sum overflowed even the passes' 64 MiB stack. The tree
+    /// under a statement is held to the same limit as nesting.
+    fn check_height(&self, e: &Expr) -> PResult<()> {
+        let room = MAX_NESTING.saturating_sub(self.depth);
+        let mut todo = vec![(e, 1usize)];
+        while let Some((x, d)) = todo.pop() {
+            if d > room {
+                // At the expression's start: where a chain begins.
+                return Err(Diagnostic::parse(
+                    format!(
+                        "expression too deep (more than {MAX_NESTING} levels; each operator of \
+                         a chain such as a + b + c counts as one)"
+                    ),
+                    Span::new(e.span.file, e.span.lo as usize, e.span.lo as usize),
+                ));
+            }
+            x.for_each_child(|c| todo.push((c, d + 1)));
+        }
+        Ok(())
     }
 
     fn assignment(&mut self) -> PResult<Expr> {

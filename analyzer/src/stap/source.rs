@@ -178,11 +178,43 @@ impl Diagnostic {
         let f = map.file(self.span.file);
         let (line, col) = f.line_col(self.span.lo as usize);
         let _ = writeln!(out, " at {}:{}:{}", f.name, line, col);
-        let text = f.line_text(line);
-        let _ = writeln!(out, "     source: {}", text.replace('\t', " "));
-        let _ = writeln!(out, "             {}^", " ".repeat(col - 1));
+        let (text, caret) = excerpt(f.line_text(line), col - 1);
+        let _ = writeln!(out, "     source: {text}");
+        let _ = writeln!(out, "             {}^", " ".repeat(caret));
         out
     }
+}
+
+/// Lines wider than this are shown as a window around the column.
+const WIDEST_LINE: usize = 160;
+
+/// The line as shown under a diagnostic (tabs as spaces, as stap does)
+/// and the caret's column in it. A very long line (a generated script's)
+/// is cut to [`WIDEST_LINE`] characters around the column, marked `...`
+/// where cut, so an error does not print megabytes.
+fn excerpt(line: &str, col: usize) -> (String, usize) {
+    let chars: Vec<char> = line
+        .chars()
+        .map(|c| if c == '\t' { ' ' } else { c })
+        .collect();
+    if chars.len() <= WIDEST_LINE {
+        return (chars.into_iter().collect(), col);
+    }
+    let from = col
+        .saturating_sub(WIDEST_LINE / 2)
+        .min(chars.len() - WIDEST_LINE);
+    let to = from + WIDEST_LINE;
+    let mut text = String::new();
+    let mut caret = col - from;
+    if from > 0 {
+        text.push_str("...");
+        caret += 3;
+    }
+    text.extend(&chars[from..to]);
+    if to < chars.len() {
+        text.push_str("...");
+    }
+    (text, caret)
 }
 
 /// Renders every diagnostic and stap's closing count ("2 parse errors.").
