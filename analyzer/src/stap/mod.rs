@@ -20,21 +20,32 @@ pub struct Parsed {
     pub map: SourceMap,
 }
 
-/// Stack for the recursive passes: the parser refuses nesting beyond
-/// `parser::MAX_NESTING`, and at that depth a debug build needs between 4
-/// and 6 MiB (measured over ten nesting constructs), so this is ten times
-/// that. Only the pages touched are committed, but mapping and unmapping
-/// cost grows with the size (256 MiB took 49 us a pass, this 33 us).
+/// Stack for the recursive passes when the caller's is short: the parser
+/// refuses nesting (and expression trees) beyond `parser::MAX_NESTING`, and
+/// at that depth a debug build needs between 4 and 8 MiB (measured over
+/// twelve constructs), so this is eight times that. Only the pages touched
+/// are committed, but mapping and unmapping cost grows with the size.
 const PASS_STACK: usize = 64 << 20;
 
-/// Runs `f` on a stack big enough for the deepest script the parser
-/// accepts, so that no input can overflow the caller's (test threads have
-/// 2 MiB). The stack is a fresh mapping switched to on this same thread
-/// (stacker, as rustc does), not a new thread: spawning one cost ~140 us
-/// per pass in a process with DataFusion's threads about (mimalloc sets up
-/// and tears down a heap per thread), ~9% of a small plan's whole run.
+/// What the passes may use at the nesting limit, with room to spare: the
+/// same twelve constructs needed 0.5-1 MiB in a release build, 4-8 MiB in
+/// a debug one. `tests/pass_stack.rs` runs them in exactly this much.
+pub const PASS_RED_ZONE: usize = if cfg!(debug_assertions) {
+    32 << 20
+} else {
+    4 << 20
+};
+
+/// Runs `f` where no script the parser accepts can overflow the stack: in
+/// place when the caller has [`PASS_RED_ZONE`] left (a release build's
+/// main thread, 8 MiB), else on a fresh [`PASS_STACK`] mapping switched to
+/// on this same thread (stacker, as rustc does; test threads have 2 MiB).
+/// Not a new thread: spawning one cost ~140 us a pass with DataFusion's
+/// threads about (mimalloc sets up and tears down a heap per thread); and
+/// not always the mapping: mapping, then unmapping it with a TLB flush on
+/// every core cost ~40 us a pass, 4% of a small plan's warm run.
 pub fn on_big_stack<T>(f: impl FnOnce() -> T) -> T {
-    stacker::grow(PASS_STACK, f)
+    stacker::maybe_grow(PASS_RED_ZONE, PASS_STACK, f)
 }
 
 /// Pass 1. Diagnostics come back with whatever tree could be built; the
