@@ -8,15 +8,12 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, StringArray};
 use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::Result as DfResult;
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::{max, min, sum};
-use datafusion::logical_expr::{
-    col, create_udf, in_list, lit, when, ColumnarValue, Expr, Volatility,
-};
+use datafusion::logical_expr::{col, in_list, lit, when, Expr};
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
 
-use crate::runtime::stats::{empty_hist, linear_buckets, log_bucket};
+use crate::runtime::stats::{empty_hist, linear_buckets};
 use crate::runtime::value::{Interner, Value};
 use crate::stap::elaborate::catalog::{Family, ResolvedPoint};
 use crate::stap::elaborate::context::CtxVar;
@@ -196,22 +193,7 @@ pub(super) fn session() -> (SessionContext, Arc<datafusion::logical_expr::Scalar
     // and smaller ones let the other core take the tail (100M events,
     // profile_end: 0.62-0.94 s with one per core, 0.60-0.67 s with two).
     let ctx = plan_session(session_config().with_target_partitions(2 * cores()));
-    let udf = Arc::new(create_udf(
-        "stap_log_bucket",
-        vec![DataType::Int64],
-        DataType::Int64,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| -> DfResult<ColumnarValue> {
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let a = arrays[0]
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .expect("Int64 input");
-            // unary keeps the null mask and loops over the plain values.
-            let out: Int64Array = datafusion::arrow::compute::unary(a, |v| log_bucket(v) as i64);
-            Ok(ColumnarValue::Array(Arc::new(out)))
-        }),
-    ));
+    let udf = super::log_bucket::log_bucket_udf();
     ctx.register_udf(udf.as_ref().clone());
     (ctx, udf)
 }

@@ -13,6 +13,7 @@ mod dict_filter;
 mod exec;
 mod hits;
 mod keyed_agg;
+mod log_bucket;
 mod projection;
 pub(crate) use exec::{cores, runtime, session_config};
 pub(crate) use keyed_agg::keyed_session;

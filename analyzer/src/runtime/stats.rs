@@ -46,19 +46,19 @@ pub fn linear_buckets(start: i64, stop: i64, interval: i64) -> usize {
 /// stap's `_stp_val_to_bucket`: 0 has bucket 64, positive v bucket
 /// 65 + floor(log2 v), negative values mirror below 64.
 pub fn log_bucket(v: i64) -> usize {
-    if v == 0 {
-        return LOG_BUCKET0;
-    }
+    // No branches, so that loops over columns vectorise: 0 needs no case
+    // of its own (64 leading zeros put it at 128 - 64), and a negative
+    // value's bucket mirrors its magnitude's (128 - (128 - lz)).
     let mag = if v < 0 {
         (v as u64).wrapping_neg()
     } else {
         v as u64
     };
-    let res = LOG_BUCKETS - mag.leading_zeros() as usize;
+    let lz = mag.leading_zeros() as usize;
     if v < 0 {
-        LOG_BUCKETS - res
+        lz
     } else {
-        res
+        LOG_BUCKETS - lz
     }
 }
 
@@ -215,6 +215,19 @@ mod tests {
         assert_eq!(log_bucket(i64::MIN), 0);
         for b in [63, 64, 65, 70, 62, 1] {
             assert_eq!(log_bucket(log_bucket_value(b)), b, "{b}");
+        }
+        // Against the definition, around every power of two.
+        for k in 0..63 {
+            for v in [(1i64 << k) - 1, 1i64 << k, (1i64 << k) + 1] {
+                for v in [v, -v] {
+                    let want = match v {
+                        0 => 64,
+                        v if v > 0 => 65 + v.ilog2() as usize,
+                        v => 63 - v.unsigned_abs().ilog2() as usize,
+                    };
+                    assert_eq!(log_bucket(v), want, "{v}");
+                }
+            }
         }
         assert_eq!(log_bucket_value(75), 1024);
         assert_eq!(log_bucket_value(62), -2);
