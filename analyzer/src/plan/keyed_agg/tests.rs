@@ -145,6 +145,11 @@ fn same_results_as_datafusions_aggregation() {
         // map in partition 1; without nulls.
         "select a, count(1), sum(e), max(d) from t group by a",
         "select d, count(1), min(e) from t group by d",
+        // One Int64 key without nulls (the histogram's bucket): through
+        // the direct array, through a map, and few groups in long runs.
+        "select cast(d as bigint) as k, count(1), sum(e) from t group by k",
+        "select cast(d as bigint) * 100000 as k, count(1) from t group by k",
+        "select cast(d as bigint) % 4 as k, count(1), max(e) from t group by k",
         // DataFusion rewrites this to two GROUP BYs; both become ours.
         "select a, count(distinct e) from t group by a",
     ];
