@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use retap_schema::{Manifest, Table};
 
 #[derive(Debug, Clone)]
@@ -15,6 +15,10 @@ pub struct DataFile {
     pub path: PathBuf,
     pub rows: u64,
     pub bytes: u64,
+    /// The footer [`Trace::check`] read, and the file's modification time
+    /// then: plans take their schema from it and hand it to DataFusion's
+    /// metadata cache rather than read it again.
+    pub footer: Option<(Arc<ParquetMetaData>, std::time::SystemTime)>,
 }
 
 #[derive(Debug, Clone)]
@@ -153,6 +157,7 @@ impl Trace {
                         path: p,
                         rows: 0,
                         bytes,
+                        footer: None,
                     });
                 }
             }
@@ -183,9 +188,9 @@ impl Trace {
             .flat_map(|(ti, tf)| (0..tf.files.len()).map(move |fi| (ti, fi)))
             .collect();
         let threads = crate::plan::cores().min(todo.len()).max(1);
-        let results: Vec<Result<u64, String>> = {
+        let results: Vec<Result<Footer, String>> = {
             let this = &*self;
-            let read = |&(ti, fi): &(usize, usize)| footer_rows(&this.tables[ti].files[fi].path);
+            let read = |&(ti, fi): &(usize, usize)| footer(&this.tables[ti].files[fi].path);
             if threads == 1 {
                 todo.iter().map(read).collect()
             } else {
@@ -205,7 +210,11 @@ impl Trace {
         let mut bad: Vec<(usize, usize)> = vec![];
         for (&(ti, fi), r) in todo.iter().zip(results) {
             match r {
-                Ok(rows) => self.tables[ti].files[fi].rows = rows,
+                Ok((meta, modified)) => {
+                    let f = &mut self.tables[ti].files[fi];
+                    f.rows = meta.file_metadata().num_rows().max(0) as u64;
+                    f.footer = Some((meta, modified));
+                }
                 Err(e) => {
                     self.problems.push(Problem {
                         path: self.tables[ti].files[fi].path.clone(),
@@ -234,8 +243,18 @@ impl Trace {
     }
 }
 
-fn footer_rows(p: &Path) -> Result<u64, String> {
+/// A file's footer and its modification time when read.
+type Footer = (Arc<ParquetMetaData>, std::time::SystemTime);
+
+fn footer(p: &Path) -> Result<Footer, String> {
     let f = std::fs::File::open(p).map_err(|e| e.to_string())?;
-    let r = SerializedFileReader::new(f).map_err(|e| e.to_string())?;
-    Ok(r.metadata().file_metadata().num_rows().max(0) as u64)
+    let modified = f
+        .metadata()
+        .and_then(|m| m.modified())
+        .map_err(|e| e.to_string())?;
+    let meta = ParquetMetaDataReader::new()
+        .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional)
+        .parse_and_finish(&f)
+        .map_err(|e| e.to_string())?;
+    Ok((Arc::new(meta), modified))
 }
