@@ -12,6 +12,7 @@ mod analysis;
 mod dict_filter;
 mod exec;
 mod hits;
+mod inline_files;
 mod keyed_agg;
 mod log_bucket;
 mod projection;

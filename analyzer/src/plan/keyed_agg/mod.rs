@@ -284,7 +284,8 @@ impl ExecutionPlan for KeyedAggregateExec {
 
 /// A session with `config` whose GROUP BYs go through
 /// [`KeyedAggregateExec`] and whose filters on one dictionary column
-/// through [`super::dict_filter::DictFilterExec`], where they apply.
+/// through [`super::dict_filter::DictFilterExec`], where they apply, and
+/// which reads local files in place ([`super::inline_files`]).
 pub(crate) fn keyed_session(
     config: datafusion::prelude::SessionConfig,
 ) -> datafusion::prelude::SessionContext {
@@ -313,7 +314,9 @@ fn session_with(
         .with_physical_optimizer_rule(Arc::new(KeyedAggregateRule))
         .with_physical_optimizer_rule(Arc::new(super::dict_filter::DictFilterRule))
         .build();
-    datafusion::prelude::SessionContext::new_with_state(state)
+    let ctx = datafusion::prelude::SessionContext::new_with_state(state);
+    super::inline_files::use_inline_files(&ctx);
+    ctx
 }
 
 /// Replaces final(partial(x)) and single(x) aggregations that
