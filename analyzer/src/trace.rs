@@ -252,9 +252,16 @@ fn footer(p: &Path) -> Result<Footer, String> {
         .metadata()
         .and_then(|m| m.modified())
         .map_err(|e| e.to_string())?;
-    let meta = ParquetMetaDataReader::new()
+    // With the page index, which a plan's scan would read next; a file
+    // whose index cannot be read is still as readable as its footer.
+    let meta = match ParquetMetaDataReader::new()
         .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional)
         .parse_and_finish(&f)
-        .map_err(|e| e.to_string())?;
+    {
+        Ok(m) => m,
+        Err(_) => ParquetMetaDataReader::new()
+            .parse_and_finish(&f)
+            .map_err(|e| e.to_string())?,
+    };
     Ok((Arc::new(meta), modified))
 }
