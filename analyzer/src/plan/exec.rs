@@ -207,10 +207,11 @@ pub(super) fn session() -> (SessionContext, Arc<datafusion::logical_expr::Scalar
 /// A table's schema made from the footers [`Trace::check`] read, as
 /// DataFusion's inference makes it from the same footers (each file's
 /// converted, field metadata cleared, merged in path order, strings as
-/// views when the session says so): inference reads them again, ~0.15 ms
-/// a plan. None where a footer is missing or the session asks for a
-/// conversion not made here; DataFusion infers the schema then.
-pub(super) fn footer_schema(ctx: &SessionContext, files: &[DataFile]) -> Option<Schema> {
+/// views when the session says so): inference would read them again
+/// (with the footers cached too, nethist at 10M: 1.81 -> 1.73 ms). None
+/// where a footer is missing or the session asks for a conversion not
+/// made here; DataFusion infers the schema then.
+fn footer_schema(ctx: &SessionContext, files: &[DataFile]) -> Option<Schema> {
     let state = ctx.state_ref();
     let state = state.read();
     let opts = &state.config_options().execution.parquet;
