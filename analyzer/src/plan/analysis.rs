@@ -7,6 +7,7 @@ use crate::stap::ast::SortDir;
 use crate::stap::elaborate::catalog::Family;
 use crate::stap::elaborate::ir::*;
 use crate::stap::elaborate::tapset::Builtin;
+use crate::stap::elaborate::walk;
 
 use super::translate;
 
@@ -158,30 +159,20 @@ fn moments_read(prog: &Program, globals: &BTreeSet<u32>) -> HashMap<u32, Moments
             (g, m)
         })
         .collect();
-    prog.for_each_expr(&mut |x| match x {
-        X::Stat(op, StatRef::Global(g) | StatRef::Elem(g, _), _) => {
-            if let Some(m) = out.get_mut(g) {
-                m.add(*op);
-            }
-        }
-        X::Global(g) | X::Elem(g, _) => {
-            if let Some(m) = out.get_mut(g) {
-                *m = Moments::ALL;
-            }
-        }
-        _ => {}
-    });
-    prog.for_each_foreach(&mut |fe| {
-        let ForeachSource::Global(g) = &fe.source else {
+    prog.for_each_global(&mut |g, how| {
+        let Some(m) = out.get_mut(&g) else {
             return;
         };
-        let Some(m) = out.get_mut(g) else {
-            return;
-        };
-        if fe.value_var.is_some() {
-            *m = Moments::ALL;
+        match how {
+            Access::Extract(op) => m.add(op),
+            Access::Value | Access::Iterate { value: true, .. } => *m = Moments::ALL,
+            _ => {}
         }
-        if let Some(Sort::Value(_, op)) = fe.sort {
+        if let Access::Iterate {
+            sort: Some(Sort::Value(_, op)),
+            ..
+        } = how
+        {
             m.add(op);
         }
     });
@@ -203,77 +194,53 @@ pub struct ValueSort {
 /// several, by an average or variance, ...).
 fn orders(prog: &Program, c: &Compiled) -> Option<HashMap<u32, Vec<ValueSort>>> {
     use crate::stap::ast::StatOp;
-    fn walk(
-        st: &S,
-        prog: &Program,
-        globals: &BTreeSet<u32>,
-        out: &mut HashMap<u32, Vec<ValueSort>>,
-        ok: &mut bool,
-    ) {
-        match st {
-            S::Block(b) => b.iter().for_each(|s| walk(s, prog, globals, out, ok)),
-            S::If(_, t, e) => {
-                walk(t, prog, globals, out, ok);
-                if let Some(e) = e {
-                    walk(e, prog, globals, out, ok);
-                }
-            }
-            S::Loop { body, .. } => walk(body, prog, globals, out, ok),
-            S::Try { body, catch, .. } => body
-                .iter()
-                .chain(catch)
-                .for_each(|s| walk(s, prog, globals, out, ok)),
-            S::Foreach(f) => {
-                if let ForeachSource::Global(g) = f.source {
-                    if globals.contains(&g) {
-                        let arity = prog.globals[g as usize]
-                            .keys
-                            .as_ref()
-                            .map_or(0, |k| k.len());
-                        match f.sort {
-                            // One key orders them completely.
-                            Some(Sort::Key(_, _)) if arity == 1 => {}
-                            Some(Sort::Value(dir, op))
-                                if !matches!(op, StatOp::Avg | StatOp::Variance) =>
-                            {
-                                // A literal limit over the whole array; else
-                                // every element counts (a slice's first N
-                                // are not the array's).
-                                let limit = match (&f.limit, &f.slice) {
-                                    (Some(X::Num(n)), None) => Some(*n),
-                                    _ => None,
-                                };
-                                out.entry(g).or_default().push(ValueSort {
-                                    desc: dir == SortDir::Desc,
-                                    op,
-                                    limit,
-                                });
-                            }
-                            _ => *ok = false,
-                        }
-                    }
-                }
-                walk(&f.body, prog, globals, out, ok);
-            }
-            _ => {}
-        }
-    }
     if c.period.is_some() {
         return None;
     }
     let mut out: HashMap<u32, Vec<ValueSort>> = HashMap::new();
     let mut ok = true;
+    let mut sorts = |f: &Foreach| {
+        let ForeachSource::Global(g) = f.source else {
+            return;
+        };
+        if !c.globals.contains(&g) {
+            return;
+        }
+        let arity = prog.globals[g as usize]
+            .keys
+            .as_ref()
+            .map_or(0, |k| k.len());
+        match f.sort {
+            // One key orders them completely.
+            Some(Sort::Key(_, _)) if arity == 1 => {}
+            Some(Sort::Value(dir, op)) if !matches!(op, StatOp::Avg | StatOp::Variance) => {
+                // A literal limit over the whole array; else every
+                // element counts (a slice's first N are not the array's).
+                let limit = match (&f.limit, &f.slice) {
+                    (Some(X::Num(n)), None) => Some(*n),
+                    _ => None,
+                };
+                out.entry(g).or_default().push(ValueSort {
+                    desc: dir == SortDir::Desc,
+                    op,
+                    limit,
+                });
+            }
+            _ => ok = false,
+        }
+    };
+    let mut v = walk::Each {
+        expr: |_: &X| {},
+        global: |_, _| {},
+        foreach: &mut sorts,
+    };
     for (pi, p) in prog.probes.iter().enumerate() {
         if !c.probes.contains(&pi) {
-            p.body
-                .iter()
-                .for_each(|s| walk(s, prog, &c.globals, &mut out, &mut ok));
+            walk::walk_probe(&mut v, p);
         }
     }
     for f in &prog.functions {
-        f.body
-            .iter()
-            .for_each(|s| walk(s, prog, &c.globals, &mut out, &mut ok));
+        walk::walk_stmts(&mut v, &f.body);
     }
     // Arrays nothing reads are printed at the end, largest value (count)
     // first.
@@ -513,94 +480,51 @@ fn lvalue(lv: &LValue) -> Result<(u32, Vec<X>), String> {
     }
 }
 
-/// Globals a statement list reads or writes other than by the update forms
-/// (so they cannot be plan results), and whether it calls exit().
-fn touches(stmts: &[S], out: &mut HashSet<u32>, exits: &mut bool) {
-    fn x(e: &X, out: &mut HashSet<u32>, exits: &mut bool) {
-        match e {
-            X::Global(g) | X::In(g, _) => {
-                out.insert(*g);
-            }
-            X::Elem(g, k) => {
-                out.insert(*g);
-                k.iter().for_each(|a| x(a, out, exits));
-            }
-            X::Call(Builtin::Exit, _, _) => *exits = true,
-            X::Call(_, a, _) | X::UserCall(_, a, _) => a.iter().for_each(|a| x(a, out, exits)),
-            X::Printf { args, .. } => args.iter().for_each(|a| x(a, out, exits)),
-            X::Print { args, .. } => args.iter().for_each(|(a, _)| x(a, out, exits)),
-            X::Stat(_, r, _) | X::Aggregate(r, _) => {
-                let (StatRef::Global(g) | StatRef::Elem(g, _)) = r;
-                out.insert(*g);
-                if let X::Aggregate(_, v) = e {
-                    x(v, out, exits);
-                }
-            }
-            X::Hist(h) | X::HistBucket(h, _) => {
-                let (StatRef::Global(g) | StatRef::Elem(g, _)) = &h.stat;
-                out.insert(*g);
-            }
-            X::Unary(_, a) | X::Entry(a) => x(a, out, exits),
-            X::Arith(_, a, b, _)
-            | X::Concat(a, b)
-            | X::Cmp(_, _, a, b)
-            | X::And(a, b)
-            | X::Or(a, b) => {
-                x(a, out, exits);
-                x(b, out, exits);
-            }
-            X::Ternary(a, b, c) => {
-                x(a, out, exits);
-                x(b, out, exits);
-                x(c, out, exits);
-            }
-            X::Assign(lv, _, _, _) | X::Incr(_, lv, _) => {
-                match lv {
-                    LValue::Global(g) | LValue::Elem(g, _) => {
-                        out.insert(*g);
-                    }
-                    LValue::Local(_) => {}
-                }
-                if let X::Assign(_, _, v, _) = e {
-                    x(v, out, exits);
-                }
-            }
-            X::Regex { subject, .. } => x(subject, out, exits),
-            _ => {}
-        }
+/// What code does to globals, from the shared walk over the IR.
+#[derive(Default)]
+struct Uses {
+    /// Every global it uses in any way.
+    all: HashSet<u32>,
+    /// Those it writes other than by deleting them whole.
+    written: HashSet<u32>,
+    /// Whether it calls exit() itself.
+    exits: bool,
+    /// Whether it calls a function of the script.
+    calls: bool,
+}
+
+impl Uses {
+    fn of(stmts: &[S]) -> Uses {
+        Uses::collect(|v| walk::walk_stmts(v, stmts))
     }
-    fn s(st: &S, out: &mut HashSet<u32>, exits: &mut bool) {
-        match st {
-            S::Expr(e) => x(e, out, exits),
-            S::Block(v) => v.iter().for_each(|t| s(t, out, exits)),
-            S::If(c, t, e) => {
-                x(c, out, exits);
-                s(t, out, exits);
-                if let Some(e) = e {
-                    s(e, out, exits);
-                }
-            }
-            S::Loop { cond, step, body } => {
-                cond.iter()
-                    .chain(step.iter())
-                    .for_each(|e| x(e, out, exits));
-                s(body, out, exits);
-            }
-            S::Foreach(f) => {
-                if let ForeachSource::Global(g) = f.source {
-                    out.insert(g);
-                }
-                s(&f.body, out, exits);
-            }
-            S::DeleteGlobal(g) | S::DeleteElem(g, _) => {
-                out.insert(*g);
-            }
-            S::Return(Some(e)) => x(e, out, exits),
-            S::Try { body, catch, .. } => body.iter().chain(catch).for_each(|t| s(t, out, exits)),
-            _ => {}
-        }
+
+    /// A probe's uses: its body's and its points' conditions'.
+    fn of_probe(p: &Probe) -> Uses {
+        Uses::collect(|v| walk::walk_probe(v, p))
     }
-    stmts.iter().for_each(|st| s(st, out, exits));
+
+    fn collect(walk: impl FnOnce(&mut dyn walk::Visit)) -> Uses {
+        let mut u = Uses::default();
+        let (mut exits, mut calls) = (false, false);
+        let mut v = walk::Each {
+            expr: |x: &X| match x {
+                X::Call(Builtin::Exit, _, _) => exits = true,
+                X::UserCall(..) => calls = true,
+                _ => {}
+            },
+            global: |g, how: Access| {
+                u.all.insert(g);
+                if how.writes() && how != Access::DeleteWhole {
+                    u.written.insert(g);
+                }
+            },
+            foreach: |_: &Foreach| {},
+        };
+        walk(&mut v);
+        u.exits = exits;
+        u.calls = calls;
+        u
+    }
 }
 
 /// @variance follows stap's per-CPU integer Welford in event order: not a
@@ -608,73 +532,6 @@ fn touches(stmts: &[S], out: &mut HashSet<u32>, exits: &mut bool) {
 /// in the interpreter.
 fn uses_variance(prog: &Program) -> bool {
     !variance_globals(prog).is_empty()
-}
-
-/// Globals a timer body writes other than by deleting them whole.
-fn written(stmts: &[S]) -> HashSet<u32> {
-    let mut out = HashSet::new();
-    fn x(e: &X, out: &mut HashSet<u32>) {
-        match e {
-            X::Assign(lv, _, v, _) => {
-                if let LValue::Global(g) | LValue::Elem(g, _) = lv {
-                    out.insert(*g);
-                }
-                x(v, out);
-            }
-            X::Incr(_, LValue::Global(g) | LValue::Elem(g, _), _) => {
-                out.insert(*g);
-            }
-            X::Aggregate(StatRef::Global(g) | StatRef::Elem(g, _), _) => {
-                out.insert(*g);
-            }
-            X::Call(_, a, _) | X::UserCall(_, a, _) | X::Elem(_, a) => {
-                a.iter().for_each(|a| x(a, out))
-            }
-            X::Printf { args, .. } => args.iter().for_each(|a| x(a, out)),
-            X::Print { args, .. } => args.iter().for_each(|(a, _)| x(a, out)),
-            X::Unary(_, a) | X::Entry(a) => x(a, out),
-            X::Arith(_, a, b, _)
-            | X::Concat(a, b)
-            | X::Cmp(_, _, a, b)
-            | X::And(a, b)
-            | X::Or(a, b) => {
-                x(a, out);
-                x(b, out);
-            }
-            X::Ternary(a, b, c) => {
-                x(a, out);
-                x(b, out);
-                x(c, out);
-            }
-            _ => {}
-        }
-    }
-    fn s(st: &S, out: &mut HashSet<u32>) {
-        match st {
-            S::Expr(e) => x(e, out),
-            S::Block(v) => v.iter().for_each(|t| s(t, out)),
-            S::If(c, t, e) => {
-                x(c, out);
-                s(t, out);
-                if let Some(e) = e {
-                    s(e, out);
-                }
-            }
-            S::Loop { cond, step, body } => {
-                cond.iter().chain(step.iter()).for_each(|e| x(e, out));
-                s(body, out);
-            }
-            S::Foreach(f) => s(&f.body, out),
-            S::DeleteElem(g, _) => {
-                out.insert(*g);
-            }
-            S::Return(Some(e)) => x(e, out),
-            S::Try { body, catch, .. } => body.iter().chain(catch).for_each(|t| s(t, out)),
-            _ => {}
-        }
-    }
-    stmts.iter().for_each(|st| s(st, &mut out));
-    out
 }
 
 /// Decides what becomes a plan. (Arrays whose results would overflow
@@ -704,10 +561,13 @@ pub fn analyse(prog: &Program) -> Compiled {
     c.period = period;
     let mut other_touch: HashSet<u32> = HashSet::new();
     // Functions may read or write any global from any probe; whatever they
-    // touch stays in the interpreter.
+    // touch stays in the interpreter. A probe calling one may exit() if
+    // any of them can (calls are not followed: the cheap, safe answer).
+    let mut functions_exit = false;
     for f in &prog.functions {
-        let mut ex = false;
-        touches(&f.body, &mut other_touch, &mut ex);
+        let u = Uses::of(&f.body);
+        other_touch.extend(u.all);
+        functions_exit |= u.exits;
     }
     let function_touch = other_touch.clone();
     let mut candidates: Vec<(usize, Vec<Update>)> = vec![];
@@ -715,9 +575,9 @@ pub fn analyse(prog: &Program) -> Compiled {
     for (pi, p) in prog.probes.iter().enumerate() {
         let fam = p.points.first().map(|pt| pt.family);
         let is_event = p.points.iter().all(|pt| pt.table().is_some());
-        let mut exits = false;
-        let mut t = HashSet::new();
-        touches(&p.body, &mut t, &mut exits);
+        let uses = Uses::of_probe(p);
+        let exits = uses.exits || (uses.calls && functions_exit);
+        let t = uses.all;
         let timer = matches!(fam, Some(Family::Timer { .. }));
         if is_event && exits {
             early_exit = true;
@@ -728,7 +588,7 @@ pub fn analyse(prog: &Program) -> Compiled {
             if period.is_none() {
                 early_exit = true;
             }
-            other_touch.extend(written(&p.body));
+            other_touch.extend(uses.written);
             continue;
         }
         if !is_event {

@@ -20,7 +20,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, DictionaryArray, Int32Array, RecordBatch, UInt32Array,
+    Array, ArrayRef, AsArray, DictionaryArray, Int32Array, RecordBatch, RecordBatchOptions,
+    UInt32Array,
 };
 use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
@@ -174,7 +175,14 @@ impl Verdicts {
             .iter()
             .map(|c| take(c, &rows, None))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(Some(RecordBatch::try_new(b.schema(), cols)?))
+        // A projection may keep no column (count(*) of the kept rows):
+        // the batch then carries its row count alone.
+        let options = RecordBatchOptions::new().with_row_count(Some(kept));
+        Ok(Some(RecordBatch::try_new_with_options(
+            b.schema(),
+            cols,
+            &options,
+        )?))
     }
 
     /// Evaluates the predicate once per dictionary entry (NULL: not kept).

@@ -78,160 +78,75 @@ pub struct Outcome {
     pub globals: Vec<interp::GlobalSnapshot>,
 }
 
-/// Columns an IR expression reads, per context variable and builtin.
+/// Columns the program's expressions read, per context variable and
+/// builtin (the shared walk finds every expression).
 fn columns_of(prog: &Program) -> HashSet<Col> {
-    let mut cols = HashSet::new();
-    fn x(e: &X, c: &mut HashSet<Col>) {
-        match e {
-            X::Ctx(v) => {
-                use CtxVar::*;
-                let need: &[Col] = match v {
-                    SyscallName => &[Col::Syscall],
-                    SyscallNr => &[Col::Nr],
-                    Argstr | SyscallArg(_) | SyscallKernelArg(_) => &[
-                        Col::Syscall,
-                        Col::Arg0,
-                        Col::Arg1,
-                        Col::Arg2,
-                        Col::Arg3,
-                        Col::Arg4,
-                        Col::Arg5,
-                    ],
-                    RawArg(_) => &[
-                        Col::Arg0,
-                        Col::Arg1,
-                        Col::Arg2,
-                        Col::Arg3,
-                        Col::Arg4,
-                        Col::Arg5,
-                    ],
-                    Retval | Retstr => &[Col::Ret],
-                    DevName => &[Col::DevName],
-                    Length => &[Col::Length],
-                    Protocol => &[Col::Protocol],
-                    BlockDev => &[Col::Dev],
-                    BlockDevname => &[Col::Devname],
-                    Sector => &[Col::Sector],
-                    Bytes | VfsBytes => &[Col::Bytes],
-                    Rw => &[Col::Rwbs],
-                    BlockError => &[Col::Error],
-                    Filename => &[Col::Filename],
-                    Args => &[Col::Argv],
-                    NewPid => &[Col::ChildPid],
-                    NewTid => &[Col::ChildTid],
-                    ExitCode => &[Col::ExitCode],
-                };
-                c.extend(need);
-            }
-            X::Call(b, args, _) => {
-                use Builtin::*;
-                let need: &[Col] = match b {
-                    Execname => &[Col::Execname],
-                    Pid | Ppid | Pexecname | Cmdline => &[Col::Pid],
-                    Tid => &[Col::Tid],
-                    Uid | Euid => &[Col::Uid],
-                    Cpu => &[Col::Cpu],
-                    Ppfunc | Probefunc => &[Col::Syscall],
-                    Returnstr => &[Col::Ret],
-                    Backtrace | PrintBacktrace => &[Col::Kstack],
-                    Ubacktrace | PrintUbacktrace => &[Col::Ustack],
-                    UserMode => &[Col::UserMode],
-                    Addr | Uaddr => &[Col::Ip],
-                    _ => &[],
-                };
-                c.extend(need);
-                args.iter().for_each(|a| x(a, c));
-            }
-            X::Stat(StatOp::Variance, _, _) => {
-                c.insert(Col::Cpu);
-            }
-            X::Elem(_, v) | X::UserCall(_, v, _) => v.iter().for_each(|a| x(a, c)),
-            X::Printf { args, .. } => args.iter().for_each(|a| x(a, c)),
-            X::Print { args, .. } => args.iter().for_each(|(a, _)| x(a, c)),
-            X::Unary(_, a) | X::Entry(a) => x(a, c),
-            X::Arith(_, a, b, _)
-            | X::Concat(a, b)
-            | X::Cmp(_, _, a, b)
-            | X::And(a, b)
-            | X::Or(a, b) => {
-                x(a, c);
-                x(b, c);
-            }
-            X::Ternary(a, b, d) => {
-                x(a, c);
-                x(b, c);
-                x(d, c);
-            }
-            X::Assign(lv, _, v, _) => {
-                lv_cols(lv, c);
-                x(v, c);
-            }
-            X::Incr(_, lv, _) => lv_cols(lv, c),
-            X::Aggregate(r, v) => {
-                if let StatRef::Elem(_, keys) = r {
-                    keys.iter().for_each(|a| x(a, c));
-                }
-                x(v, c);
-            }
-            X::Stat(_, StatRef::Elem(_, keys), _) => keys.iter().for_each(|a| x(a, c)),
-            X::In(_, keys) => keys.iter().flatten().for_each(|a| x(a, c)),
-            X::Regex { subject, .. } => x(subject, c),
-            X::Hist(h) | X::HistBucket(h, _) => {
-                if let StatRef::Elem(_, keys) = &h.stat {
-                    keys.iter().for_each(|a| x(a, c));
-                }
-                if let X::HistBucket(_, i) = e {
-                    x(i, c);
-                }
-            }
-            _ => {}
+    let mut c = HashSet::new();
+    prog.for_each_expr(&mut |e| match e {
+        X::Ctx(v) => {
+            use CtxVar::*;
+            let need: &[Col] = match v {
+                SyscallName => &[Col::Syscall],
+                SyscallNr => &[Col::Nr],
+                Argstr | SyscallArg(_) | SyscallKernelArg(_) => &[
+                    Col::Syscall,
+                    Col::Arg0,
+                    Col::Arg1,
+                    Col::Arg2,
+                    Col::Arg3,
+                    Col::Arg4,
+                    Col::Arg5,
+                ],
+                RawArg(_) => &[
+                    Col::Arg0,
+                    Col::Arg1,
+                    Col::Arg2,
+                    Col::Arg3,
+                    Col::Arg4,
+                    Col::Arg5,
+                ],
+                Retval | Retstr => &[Col::Ret],
+                DevName => &[Col::DevName],
+                Length => &[Col::Length],
+                Protocol => &[Col::Protocol],
+                BlockDev => &[Col::Dev],
+                BlockDevname => &[Col::Devname],
+                Sector => &[Col::Sector],
+                Bytes | VfsBytes => &[Col::Bytes],
+                Rw => &[Col::Rwbs],
+                BlockError => &[Col::Error],
+                Filename => &[Col::Filename],
+                Args => &[Col::Argv],
+                NewPid => &[Col::ChildPid],
+                NewTid => &[Col::ChildTid],
+                ExitCode => &[Col::ExitCode],
+            };
+            c.extend(need);
         }
-    }
-    fn lv_cols(lv: &LValue, c: &mut HashSet<Col>) {
-        if let LValue::Elem(_, keys) = lv {
-            keys.iter().for_each(|a| x(a, c));
+        X::Call(b, _, _) => {
+            use Builtin::*;
+            let need: &[Col] = match b {
+                Execname => &[Col::Execname],
+                Pid | Ppid | Pexecname | Cmdline => &[Col::Pid],
+                Tid => &[Col::Tid],
+                Uid | Euid => &[Col::Uid],
+                Cpu => &[Col::Cpu],
+                Ppfunc | Probefunc => &[Col::Syscall],
+                Returnstr => &[Col::Ret],
+                Backtrace | PrintBacktrace => &[Col::Kstack],
+                Ubacktrace | PrintUbacktrace => &[Col::Ustack],
+                UserMode => &[Col::UserMode],
+                Addr | Uaddr => &[Col::Ip],
+                _ => &[],
+            };
+            c.extend(need);
         }
-    }
-    fn s(st: &S, c: &mut HashSet<Col>) {
-        match st {
-            S::Expr(e) => x(e, c),
-            S::Block(v) => v.iter().for_each(|t| s(t, c)),
-            S::If(cond, t, e) => {
-                x(cond, c);
-                s(t, c);
-                if let Some(e) = e {
-                    s(e, c);
-                }
-            }
-            S::Loop { cond, step, body } => {
-                cond.iter().chain(step.iter()).for_each(|e| x(e, c));
-                s(body, c);
-            }
-            S::Foreach(f) => {
-                if let Some(l) = &f.limit {
-                    x(l, c);
-                }
-                f.slice.iter().flatten().flatten().for_each(|e| x(e, c));
-                s(&f.body, c);
-            }
-            S::Return(Some(e)) => x(e, c),
-            S::DeleteElem(_, keys) => keys.iter().flatten().for_each(|e| x(e, c)),
-            S::Try { body, catch, .. } => body.iter().chain(catch).for_each(|t| s(t, c)),
-            _ => {}
+        X::Stat(StatOp::Variance, _, _) => {
+            c.insert(Col::Cpu);
         }
-    }
-    for p in &prog.probes {
-        p.body.iter().for_each(|st| s(st, &mut cols));
-        for pt in &p.points {
-            if let Some(c) = &pt.condition {
-                x(c, &mut cols);
-            }
-        }
-    }
-    for f in &prog.functions {
-        f.body.iter().for_each(|st| s(st, &mut cols));
-    }
-    cols
+        _ => {}
+    });
+    c
 }
 
 /// Whether the script can name kernel symbols (the saved kallsyms, some

@@ -5,6 +5,9 @@
 use std::fmt;
 
 use crate::stap::ast::{HistKind, IncOp, SortDir, StatOp, UnOp};
+
+pub use super::walk::Access;
+use super::walk::{walk_program, walk_stmts, Each};
 use crate::stap::source::Span;
 
 use super::catalog::ResolvedPoint;
@@ -268,166 +271,60 @@ pub enum PrintKind {
 /// Calls `f` on every expression in `stmts`, nested ones included (keys,
 /// arguments, operands, lvalue keys, foreach limits and slices).
 pub fn for_each_expr(stmts: &[S], f: &mut dyn FnMut(&X)) {
-    fn lv(l: &LValue, f: &mut dyn FnMut(&X)) {
-        if let LValue::Elem(_, k) = l {
-            k.iter().for_each(|e| x(e, f));
-        }
-    }
-    fn sr(r: &StatRef, f: &mut dyn FnMut(&X)) {
-        if let StatRef::Elem(_, k) = r {
-            k.iter().for_each(|e| x(e, f));
-        }
-    }
-    fn x(e: &X, f: &mut dyn FnMut(&X)) {
-        f(e);
-        match e {
-            X::Elem(_, v) | X::Call(_, v, _) | X::UserCall(_, v, _) => {
-                v.iter().for_each(|a| x(a, f))
-            }
-            X::Printf { args, .. } => args.iter().for_each(|a| x(a, f)),
-            X::Print { args, .. } => args.iter().for_each(|(a, _)| x(a, f)),
-            X::Stat(_, r, _) => sr(r, f),
-            X::Hist(h) => sr(&h.stat, f),
-            X::HistBucket(h, i) => {
-                sr(&h.stat, f);
-                x(i, f);
-            }
-            X::Unary(_, a) | X::Entry(a) => x(a, f),
-            X::Arith(_, a, b, _)
-            | X::Concat(a, b)
-            | X::Cmp(_, _, a, b)
-            | X::And(a, b)
-            | X::Or(a, b) => {
-                x(a, f);
-                x(b, f);
-            }
-            X::Ternary(a, b, c) => {
-                x(a, f);
-                x(b, f);
-                x(c, f);
-            }
-            X::Assign(l, _, v, _) => {
-                lv(l, f);
-                x(v, f);
-            }
-            X::Incr(_, l, _) => lv(l, f),
-            X::Aggregate(r, v) => {
-                sr(r, f);
-                x(v, f);
-            }
-            X::In(_, keys) => keys.iter().flatten().for_each(|a| x(a, f)),
-            X::Regex { subject, .. } => x(subject, f),
-            X::Num(_) | X::Str(_) | X::Local(_) | X::Global(_) | X::Ctx(_) => {}
-        }
-    }
-    fn s(st: &S, f: &mut dyn FnMut(&X)) {
-        match st {
-            S::Expr(e) => x(e, f),
-            S::Block(v) => v.iter().for_each(|t| s(t, f)),
-            S::If(c, t, e) => {
-                x(c, f);
-                s(t, f);
-                if let Some(e) = e {
-                    s(e, f);
-                }
-            }
-            S::Loop { cond, step, body } => {
-                cond.iter().chain(step.iter()).for_each(|e| x(e, f));
-                s(body, f);
-            }
-            S::Foreach(fe) => {
-                if let ForeachSource::Hist(h) = &fe.source {
-                    sr(&h.stat, f);
-                }
-                fe.slice.iter().flatten().flatten().for_each(|e| x(e, f));
-                if let Some(l) = &fe.limit {
-                    x(l, f);
-                }
-                s(&fe.body, f);
-            }
-            S::Return(Some(e)) => x(e, f),
-            S::DeleteElem(_, keys) => keys.iter().flatten().for_each(|e| x(e, f)),
-            S::Try { body, catch, .. } => body.iter().chain(catch).for_each(|t| s(t, f)),
-            S::Break
-            | S::Continue
-            | S::Next
-            | S::Return(None)
-            | S::DeleteLocal(_)
-            | S::DeleteGlobal(_)
-            | S::Nop => {}
-        }
-    }
-    stmts.iter().for_each(|st| s(st, f));
+    let mut v = Each {
+        expr: f,
+        global: |_, _| {},
+        foreach: |_: &Foreach| {},
+    };
+    walk_stmts(&mut v, stmts);
 }
 
 impl Program {
     /// `for_each_expr` over every probe (and its point conditions) and function.
     pub fn for_each_expr(&self, f: &mut dyn FnMut(&X)) {
-        for p in &self.probes {
-            for c in p.points.iter().filter_map(|pt| pt.condition.as_ref()) {
-                for_each_expr(&[S::Expr(c.clone())], f);
-            }
-            for_each_expr(&p.body, f);
-        }
-        for func in &self.functions {
-            for_each_expr(&func.body, f);
-        }
+        let mut v = Each {
+            expr: f,
+            global: |_, _| {},
+            foreach: |_: &Foreach| {},
+        };
+        walk_program(&mut v, self);
     }
 
     /// `for_each_foreach` over every probe and function body.
     pub fn for_each_foreach(&self, f: &mut dyn FnMut(&Foreach)) {
-        let bodies = self.probes.iter().map(|p| &p.body);
-        for b in bodies.chain(self.functions.iter().map(|func| &func.body)) {
-            for_each_foreach(b, f);
-        }
+        let mut v = Each {
+            expr: |_: &X| {},
+            global: |_, _| {},
+            foreach: f,
+        };
+        walk_program(&mut v, self);
     }
-}
 
-/// Calls `f` on every foreach statement in `stmts`, nested ones included.
-pub fn for_each_foreach(stmts: &[S], f: &mut dyn FnMut(&Foreach)) {
-    for st in stmts {
-        match st {
-            S::Foreach(fe) => {
-                f(fe);
-                for_each_foreach(std::slice::from_ref(&fe.body), f);
-            }
-            S::Block(v) => for_each_foreach(v, f),
-            S::If(_, t, e) => {
-                for_each_foreach(std::slice::from_ref(t), f);
-                if let Some(e) = e {
-                    for_each_foreach(std::slice::from_ref(e), f);
-                }
-            }
-            S::Loop { body, .. } => for_each_foreach(std::slice::from_ref(body), f),
-            S::Try { body, catch, .. } => {
-                for_each_foreach(body, f);
-                for_each_foreach(catch, f);
-            }
-            _ => {}
-        }
+    /// Calls `f` on every use of a global anywhere in the program.
+    pub fn for_each_global(&self, f: &mut dyn FnMut(u32, Access)) {
+        let mut v = Each {
+            expr: |_: &X| {},
+            global: f,
+            foreach: |_: &Foreach| {},
+        };
+        walk_program(&mut v, self);
     }
 }
 
 /// Globals on which `@variance` is used, by an extractor or a foreach sort.
 pub fn variance_globals(prog: &Program) -> Vec<u32> {
     let mut out = vec![];
-    prog.for_each_expr(&mut |x| {
-        if let X::Stat(
-            crate::stap::ast::StatOp::Variance,
-            StatRef::Global(g) | StatRef::Elem(g, _),
-            _,
-        ) = x
-        {
-            out.push(*g);
-        }
-    });
-    prog.for_each_foreach(&mut |fe| {
-        if let (
-            Some(Sort::Value(_, crate::stap::ast::StatOp::Variance)),
-            ForeachSource::Global(g),
-        ) = (fe.sort, &fe.source)
-        {
-            out.push(*g);
+    prog.for_each_global(&mut |g, how| {
+        let variance = match how {
+            Access::Extract(op) => op == StatOp::Variance,
+            Access::Iterate {
+                sort: Some(Sort::Value(_, op)),
+                ..
+            } => op == StatOp::Variance,
+            _ => false,
+        };
+        if variance {
+            out.push(g);
         }
     });
     out

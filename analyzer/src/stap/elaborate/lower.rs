@@ -150,10 +150,26 @@ fn elaborate_here(
             break;
         }
     }
+    mark_uses(&mut el.globals, &program);
     el.check_unresolved(&functions);
     program.globals = std::mem::take(&mut el.globals);
     program.regexes = std::mem::take(&mut el.regexes);
     (program, el.diags, el.warnings)
+}
+
+/// Which globals are read and which written, from the shared walk over
+/// the lowered code (stap prints those written and never read at the end,
+/// and warns of those neither).
+fn mark_uses(globals: &mut [GlobalInfo], program: &Program) {
+    for g in globals.iter_mut() {
+        g.read = false;
+        g.written = g.init.is_some();
+    }
+    program.for_each_global(&mut |g, how| {
+        let info = &mut globals[g as usize];
+        info.read |= how.reads();
+        info.written |= how.writes();
+    });
 }
 
 fn collect_assigned_block(b: &ast::Block, out: &mut HashSet<String>) {
@@ -903,7 +919,6 @@ impl<'a> Elab<'a> {
                 self.err(span, format!("array '{name}' used without an index"));
                 return (X::Num(0), want);
             }
-            self.globals[g as usize].read = true;
             if self.globals[g as usize].ty == Ty::Stat {
                 self.err(
                     span,
@@ -969,7 +984,6 @@ impl<'a> Elab<'a> {
                         self.err(e.span, format!("array '{name}' assigned without an index"));
                         return None;
                     }
-                    self.globals[g as usize].written = true;
                     self.set_global_ty(g, want, e.span);
                     return Some((LValue::Global(g), self.globals[g as usize].ty));
                 }
@@ -993,7 +1007,6 @@ impl<'a> Elab<'a> {
                     return None;
                 };
                 let g = self.array_ref(name, base.span, indices.len())?;
-                self.globals[g as usize].written = true;
                 let keys = self.keys(g, indices, e.span, false)?;
                 self.set_global_ty(g, want, e.span);
                 Some((LValue::Elem(g, keys), self.globals[g as usize].ty))
@@ -1150,7 +1163,6 @@ impl<'a> Elab<'a> {
         let g = match &stat {
             StatRef::Global(g) | StatRef::Elem(g, _) => *g,
         };
-        self.globals[g as usize].read = true;
         let linear = if *kind == HistKind::Linear {
             let start = self.const_num(&params[0], "@hist_linear's start");
             let stop = self.const_num(&params[1], "@hist_linear's stop");
@@ -1343,7 +1355,6 @@ impl<'a> Elab<'a> {
                 let Some(g) = self.array_ref(name, base.span, indices.len()) else {
                     return (X::Num(0), want);
                 };
-                self.globals[g as usize].read = true;
                 let Some(keys) = self.keys(g, indices, e.span, false) else {
                     return (X::Num(0), want);
                 };
@@ -1365,10 +1376,6 @@ impl<'a> Elab<'a> {
                 let Some(r) = self.stat_ref(arg) else {
                     return (X::Num(0), Ty::Long);
                 };
-                let g = match &r {
-                    StatRef::Global(g) | StatRef::Elem(g, _) => *g,
-                };
-                self.globals[g as usize].read = true;
                 (X::Stat(*op, r, e.span), Ty::Long)
             }
             K::Hist { .. } => {
@@ -1448,7 +1455,7 @@ impl<'a> Elab<'a> {
             K::Assign { op, l, r } => self.assign(*op, l, r, e.span, want),
             K::Aggregate { l, r } => {
                 let v = self.expect(r, Ty::Long, "value added to a statistic");
-                let Some(sr) = self.stat_ref_write(l) else {
+                let Some(sr) = self.stat_ref(l) else {
                     return (X::Num(0), Ty::Long);
                 };
                 (X::Aggregate(sr, Box::new(v)), Ty::Long)
@@ -1461,20 +1468,10 @@ impl<'a> Elab<'a> {
                 let Some(g) = self.array_ref(name, array.span, keys.len()) else {
                     return (X::Num(0), Ty::Long);
                 };
-                self.globals[g as usize].read = true;
                 let ks = self.keys_wild(g, keys);
                 (X::In(g, ks), Ty::Long)
             }
         }
-    }
-
-    fn stat_ref_write(&mut self, l: &Expr) -> Option<StatRef> {
-        let r = self.stat_ref(l)?;
-        let g = match &r {
-            StatRef::Global(g) | StatRef::Elem(g, _) => *g,
-        };
-        self.globals[g as usize].written = true;
-        Some(r)
     }
 
     fn binary(&mut self, op: ast::BinOp, l: &Expr, r: &Expr, span: Span) -> (X, Ty) {
@@ -1942,7 +1939,6 @@ impl<'a> Elab<'a> {
                     return S::DeleteLocal(slot);
                 }
                 if let Some(&g) = self.gix.get(name) {
-                    self.globals[g as usize].written = true;
                     return S::DeleteGlobal(g);
                 }
                 if self.scopes[self.scope].assigned.contains(name) {
@@ -1963,7 +1959,6 @@ impl<'a> Elab<'a> {
                 let Some(g) = self.array_ref(name, base.span, indices.len()) else {
                     return S::Nop;
                 };
-                self.globals[g as usize].written = true;
                 let ks = self.keys_wild(g, indices);
                 S::DeleteElem(g, ks)
             }
@@ -2001,7 +1996,6 @@ impl<'a> Elab<'a> {
                 let Some(g) = self.array_ref(name, f.array.span, f.keys.len()) else {
                     return S::Nop;
                 };
-                self.globals[g as usize].read = true;
                 let keys = self.globals[g as usize].keys.clone().unwrap_or_default();
                 let ty = self.globals[g as usize].ty;
                 (ForeachSource::Global(g), keys, ty, ty == Ty::Stat)

@@ -11,5 +11,6 @@ pub mod lower;
 pub mod pretty;
 pub mod syscall_args;
 pub mod tapset;
+pub mod walk;
 
 pub use lower::{elaborate, ElabOptions};
