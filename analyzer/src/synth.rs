@@ -19,7 +19,7 @@ use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use retap_schema::manifest::{FileEntry, TableStats};
-use retap_schema::{Manifest, Table};
+use retap_schema::{signatures, Manifest, Table};
 
 pub struct SynthOptions {
     pub events: u64,
@@ -625,12 +625,15 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> Result<Manifest, String> {
     m.end_ns = Some(start + span + (step as i64) * 2);
     m.probes = vec!["synthetic".into()];
     m.tables = tables;
-    let sigs: BTreeMap<&str, Vec<[&str; 2]>> = SIGNATURES
+    let sigs: signatures::Signatures = SIGNATURES
         .iter()
-        .map(|(n, args)| (*n, args.iter().map(|(t, a)| [*t, *a]).collect()))
+        .map(|(n, args)| {
+            let args = args.iter().map(|(t, a)| (t.to_string(), a.to_string()));
+            (n.to_string(), args.collect())
+        })
         .collect();
-    let path = dir.join("syscall_signatures.json");
-    std::fs::write(&path, serde_json::to_string(&sigs).expect("json"))
+    let path = dir.join(signatures::FILE);
+    std::fs::write(&path, signatures::to_json(&sigs))
         .map_err(|e| format!("{}: {e}", path.display()))?;
     m.store(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?;

@@ -5,7 +5,7 @@
 //! never silently ignored.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use retap_schema::{Manifest, Table};
@@ -53,8 +53,7 @@ impl TableFiles {
     }
 }
 
-/// syscall name → [(C type, argument name)], as the recorder saved them.
-pub type Signatures = std::collections::BTreeMap<String, Vec<(String, String)>>;
+pub use retap_schema::signatures::Signatures;
 
 #[derive(Debug)]
 pub struct Trace {
@@ -63,10 +62,10 @@ pub struct Trace {
     pub tables: Vec<TableFiles>,
     /// Torn or unreadable files, each with what is wrong.
     pub problems: Vec<Problem>,
-    /// The saved syscall signatures, read on first use: elaboration, the
-    /// plans and the interpreter all ask, and parsing the 29 KB file
-    /// three times cost ~0.5 ms a run.
-    signatures: OnceLock<Option<Arc<Signatures>>>,
+    /// The saved syscall signatures, read once when the trace is listed
+    /// (elaboration, the plans and the interpreter all ask, and parsing
+    /// the 29 KB file three times cost ~0.5 ms a run).
+    signatures: Option<Arc<Signatures>>,
 }
 
 impl Trace {
@@ -78,19 +77,7 @@ impl Trace {
 
     /// [`Trace::signatures`], to keep beyond the trace's borrow.
     pub fn shared_signatures(&self) -> Option<&Arc<Signatures>> {
-        self.signatures
-            .get_or_init(|| {
-                let text =
-                    std::fs::read_to_string(self.dir.join("syscall_signatures.json")).ok()?;
-                let v: std::collections::BTreeMap<String, Vec<[String; 2]>> =
-                    serde_json::from_str(&text).ok()?;
-                Some(Arc::new(
-                    v.into_iter()
-                        .map(|(k, args)| (k, args.into_iter().map(|[t, n]| (t, n)).collect()))
-                        .collect(),
-                ))
-            })
-            .as_ref()
+        self.signatures.as_ref()
     }
 
     /// Where `$name` is among a syscall's arguments, and whether it is a C
@@ -167,12 +154,19 @@ impl Trace {
                 checked: false,
             });
         }
+        let signatures = match read_signatures(dir) {
+            Ok(s) => s.map(Arc::new),
+            Err(p) => {
+                problems.push(p);
+                None
+            }
+        };
         Ok(Trace {
             dir: dir.to_path_buf(),
             manifest,
             tables,
             problems,
-            signatures: OnceLock::new(),
+            signatures,
         })
     }
 
@@ -241,6 +235,26 @@ impl Trace {
         );
         f
     }
+}
+
+/// The signatures the recorder saved: None when it saved none (it could
+/// not read them from tracefs), a problem when the file is damaged.
+fn read_signatures(dir: &Path) -> Result<Option<Signatures>, Problem> {
+    let path = dir.join(retap_schema::signatures::FILE);
+    let damaged = |what: String| Problem {
+        path: path.clone(),
+        what: format!(
+            "{what}; ignored: syscall arguments by their kernel names ($fd, ...) read as 0"
+        ),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(damaged(format!("cannot be read ({e})"))),
+    };
+    retap_schema::signatures::from_json(&text)
+        .map(Some)
+        .map_err(|e| damaged(format!("not a valid signatures file ({e})")))
 }
 
 /// A file's footer and its modification time when read.

@@ -142,3 +142,34 @@ fn bad_trace_directories_are_one_clear_error() {
         "{err}"
     );
 }
+
+/// A damaged syscall_signatures.json is reported as `retap info` reports
+/// a damaged file, and the rest of the trace is read; a missing one (a
+/// recorder that could not read tracefs) is no problem.
+#[test]
+fn damaged_signatures_are_reported_not_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    copy_dir(&datasets().join("mixed"), &dir);
+    let sigs = dir.join(retap_schema::signatures::FILE);
+    let text = std::fs::read_to_string(&sigs).unwrap();
+    assert!(Trace::open(&dir).unwrap().signatures().is_some());
+
+    std::fs::write(&sigs, &text[..text.len() / 2]).unwrap();
+    let t = Trace::open(&dir).unwrap();
+    assert!(t.signatures().is_none());
+    assert_eq!(t.problems.len(), 1, "{:?}", t.problems);
+    let shown = info::render(&t);
+    assert!(
+        shown.contains(&format!(
+            "DAMAGED: {}: not a valid signatures file (",
+            sigs.display()
+        )) && shown.contains("syscall arguments by their kernel names ($fd, ...) read as 0"),
+        "{shown}"
+    );
+    assert!(t.table(Table::Syscalls).unwrap().rows() > 0);
+
+    std::fs::remove_file(&sigs).unwrap();
+    let t = Trace::open(&dir).unwrap();
+    assert!(t.signatures().is_none() && t.problems.is_empty());
+}

@@ -157,7 +157,7 @@ mod tests {
 /// The kernel's own description of each syscall's arguments (type, name),
 /// from the syscall trace events in tracefs. Empty when the kernel has no
 /// syscall trace events (CONFIG_FTRACE_SYSCALLS off) or tracefs is absent.
-pub fn syscall_signatures() -> std::collections::BTreeMap<String, Vec<(String, String)>> {
+pub fn syscall_signatures() -> retap_schema::signatures::Signatures {
     let mut out = std::collections::BTreeMap::new();
     for base in [
         "/sys/kernel/tracing/events/syscalls",

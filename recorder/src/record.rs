@@ -519,9 +519,9 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         m.attachments.extend(maps_saved);
     }
     if tables.contains(&Table::Syscalls) && !signatures.is_empty() {
-        let text = serde_json::to_string(&signatures)?;
-        manifest::write_private(&dir.join("syscall_signatures.json"), text.as_bytes())?;
-        m.attachments.push("syscall_signatures.json".into());
+        let text = retap_schema::signatures::to_json(&signatures);
+        manifest::write_private(&dir.join(retap_schema::signatures::FILE), text.as_bytes())?;
+        m.attachments.push(retap_schema::signatures::FILE.into());
     }
     m.end_ns = Some(end_ns);
     m.state = "complete".into();

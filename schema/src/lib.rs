@@ -3,6 +3,7 @@
 //! production recorder and a laptop analyzer agree on one definition.
 
 pub mod manifest;
+pub mod signatures;
 pub mod summary;
 mod syscall_table;
 pub mod syscalls;

@@ -66,7 +66,7 @@ pub fn loss_warning(m: &Manifest) -> Option<String> {
         }
     }
     Some(format!(
-        "WARNING: {lost} events lost: {}; a larger --ringbuf-mb or narrower --events/--syscalls/-x may help",
+        "WARNING: {lost} events lost: {}; a larger --ringbuf-size or narrower --events/--syscalls/-x may help",
         parts.join(", ")
     ))
 }
@@ -111,7 +111,7 @@ mod tests {
         m.tables.get_mut("net").unwrap().dropped = 1234;
         assert_eq!(
             loss_warning(&m).unwrap(),
-            "WARNING: 1234 events lost: net 1234 (ring buffer full); a larger --ringbuf-mb or narrower --events/--syscalls/-x may help"
+            "WARNING: 1234 events lost: net 1234 (ring buffer full); a larger --ringbuf-size or narrower --events/--syscalls/-x may help"
         );
     }
 }
