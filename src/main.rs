@@ -287,6 +287,9 @@ fn diff(a: DiffArgs) -> ExitCode {
         Ok(d) => d,
         Err(e) => return fail(e),
     };
+    for w in &d.warnings {
+        eprintln!("retap diff: warning: {w}");
+    }
     let text = if a.format == "json" {
         serde_json::to_string_pretty(&diff::report::to_json(&d)).expect("json") + "\n"
     } else {
@@ -377,7 +380,7 @@ fn main() -> ExitCode {
 }
 
 fn run(a: RunArgs) -> ExitCode {
-    use retap_analyzer::run::{run, RunRequest};
+    use retap_analyzer::run::{run, Note, RunRequest};
     let mut rest = a.rest.into_iter();
     let script_path = if a.script_text.is_none() {
         rest.next().map(PathBuf::from)
@@ -402,11 +405,18 @@ fn run(a: RunArgs) -> ExitCode {
         verbose: a.verbose,
         seed: a.seed,
         interpret_only: a.interpret_only,
+        // Tests run retap with plan failures fatal (a failure is a bug).
+        strict_plans: std::env::var_os("RETAP_STRICT_PLANS").is_some_and(|v| v == "1"),
         snapshot: false,
         quiet: false,
     };
-    match run(&req) {
-        Ok(()) => ExitCode::SUCCESS,
+    let mut notes = |n: Note| match n {
+        Note::Verbose(line) => eprintln!("{line}"),
+        Note::Warning(w) => eprintln!("WARNING: {w}"),
+        Note::Script(text) => eprint!("{text}"),
+    };
+    match run(&req, &mut notes) {
+        Ok(_) => ExitCode::SUCCESS,
         Err(f) => {
             eprint!("{}", f.message);
             if !f.message.ends_with('\n') {

@@ -13,7 +13,7 @@ mod common;
 use common::{copy_with_manifest, root};
 
 fn retap(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_retap"))
+    let out = common::retap()
         .args(args)
         .current_dir(root())
         .output()

@@ -3,13 +3,12 @@
 //! same Parquet files. Outputs are compared whole, text for text, where
 //! DuckDB can produce the text; the histogram is compared row by row.
 
-use std::process::Command;
 
 mod common;
 use common::{duck, root};
 
 fn retap(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_retap"))
+    let out = common::retap()
         .args(args)
         .current_dir(root())
         .output()

@@ -1,13 +1,12 @@
 //! `retap run` as users type it: -p1/-p2, -e, script arguments, --trace
 //! checks, and the exit status and stderr of bad scripts.
 
-use std::process::Command;
 
 mod common;
 use common::{copy_dir, copy_with_manifest, dataset};
 
 fn retap(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_retap"))
+    let out = common::retap()
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -539,4 +538,46 @@ fn symname_and_print_backtrace_use_the_saved_kallsyms() {
         "{out}"
     );
     assert!(lines.len() > 3, "{out}");
+}
+
+/// A scalar counter is a plan (it once failed with an Arrow error and fell
+/// back quietly), and the three mixes of compiled and interpreted probes
+/// that plans once got wrong (an interpreted probe reading a compiled
+/// global in an array index, an extractor's key, an arithmetic key) print
+/// what the interpreter prints.
+#[test]
+fn scalars_compile_and_interpreted_readers_keep_globals_running() {
+    let (out, err) = same_as_interpreter(
+        &[
+            "-e",
+            "global c; probe syscall.read { c++ } probe end { printf(\"%d\\n\", c) }",
+        ],
+        "datasets/mixed",
+    );
+    assert!(
+        err.contains("syscall.read: compiled to a DataFusion plan"),
+        "{err}"
+    );
+    assert!(err.contains("plans ran in"), "{err}");
+    assert!(
+        !err.contains("WARNING") && !err.contains("not used"),
+        "{err}"
+    );
+    assert!(out.trim().parse::<u64>().unwrap() > 1000, "{out}");
+    let mixes = [
+        "global c, s probe syscall.read { c[execname()]++ } \
+         probe syscall.write { s[c[\"bash\"]] <<< 1 } \
+         probe end { foreach (k in s+ limit 4) printf(\"%d %d\\n\", k, @count(s[k])) }",
+        "global c, s probe syscall.read { c[execname()] <<< $count } \
+         probe syscall.write { s[@count(c[\"bash\"])] <<< 1 } \
+         probe end { foreach (k in s) printf(\"%d %d\\n\", k, @count(s[k])) }",
+        "global g0, r probe syscall.read { g0 += cpu() } \
+         probe syscall.write { r[g0 % 3] <<< 1 } \
+         probe end { foreach (k in r) printf(\"%d %d\\n\", k, @count(r[k])) }",
+    ];
+    for script in mixes {
+        let (out, err) = same_as_interpreter(&["-e", script], "datasets/mixed");
+        assert!(out.lines().count() >= 3, "{script}: {out}");
+        assert!(!err.contains("WARNING"), "{err}");
+    }
 }

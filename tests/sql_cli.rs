@@ -10,7 +10,7 @@ mod common;
 use common::{copy_with_manifest, duck, root};
 
 fn retap_in(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_retap"))
+    let mut child = common::retap()
         .args(args)
         .current_dir(root())
         .stdin(Stdio::piped())

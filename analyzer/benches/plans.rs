@@ -21,7 +21,7 @@ use std::time::Instant;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use retap_analyzer::run::{run, RunRequest};
+use retap_analyzer::run::{run, Note, RunRequest};
 
 fn main() {
     let interpret_only = std::env::args().any(|a| a == "--interpret-only");
@@ -55,13 +55,20 @@ fn main() {
         output: Some(out.clone()),
         last_pass: 5,
         interpret_only,
+        // A plan that fails would time the interpreter instead.
+        strict_plans: true,
         ..Default::default()
     };
     let mut first: Option<Vec<u8>> = None;
     let mut times = vec![];
     for _ in 0..repeat.max(1) {
         let t = Instant::now();
-        if let Err(e) = run(&req) {
+        let mut notes = |n: Note| {
+            if let Note::Warning(w) = n {
+                eprintln!("WARNING: {w}");
+            }
+        };
+        if let Err(e) = run(&req, &mut notes) {
             eprintln!("{}", e.message);
             std::process::exit(1);
         }

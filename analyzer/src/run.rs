@@ -1,15 +1,21 @@
 //! `retap run`: the five passes in order, stopping where `-p` says, with
-//! stap's `-v` timings. Pass 3/4 (plans) come with the plan compiler; until
-//! then pass 5 is the interpreter.
+//! stap's `-v` reports. Everything besides the script's output (pass
+//! timings, decisions, warnings, the script's stderr) goes to the caller
+//! as [`Note`]s, in the order it happens; the CLI prints them.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::plan::Loaded as Preload;
+use crate::plan::{self, Compiled, Plan, PlanError, ProjectionPlans};
 use crate::runtime::interp::GlobalSnapshot;
-use crate::runtime::{Limits, RunOptions};
+use crate::runtime::{self, Limits, Outcome, Projector, RunOptions};
+use crate::stap::elaborate::ir::Program;
 use crate::stap::elaborate::{elaborate, ElabOptions};
-use crate::stap::{self, source::render_all, PpEnv};
+use crate::stap::source::SourceMap;
+use crate::stap::{self, source::render_all, Parsed, PpEnv};
 use crate::trace::Trace;
 
 /// Everything `retap run` was asked to do.
@@ -27,13 +33,29 @@ pub struct RunRequest {
     pub seed: u64,
     /// Run every probe in the interpreter (no plans): the reference.
     pub interpret_only: bool,
+    /// A plan that fails stops the run instead of being reported and
+    /// replaced by the interpreter (tests run this way).
+    pub strict_plans: bool,
     /// Keep the globals before `end` (retap diff --script).
     pub snapshot: bool,
     /// Discard the script's output (with no `output` file).
     pub quiet: bool,
 }
 
+/// What a run tells its user besides the script's output.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Note {
+    /// `-v`: a pass's timing, or what it decided and why.
+    Verbose(String),
+    /// Something the user must know: damaged files, a plan that failed.
+    Warning(String),
+    /// The script's own stderr (`warn()`, runtime errors), as stap
+    /// prints it.
+    Script(String),
+}
+
 /// What went wrong, already rendered for the user (stderr) and the exit code.
+#[derive(Debug)]
 pub struct RunFailure {
     pub message: String,
     pub code: u8,
@@ -48,27 +70,12 @@ impl RunFailure {
     }
 }
 
-pub fn run(req: &RunRequest) -> Result<(), RunFailure> {
-    run_keeping_globals(req).map(|_| ())
-}
+type Notes<'a> = &'a mut dyn FnMut(Note);
 
-/// `run`, returning the globals as they stood before `end` when
-/// `req.snapshot` is set (what `retap diff --script` compares).
-pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunFailure> {
-    let (name, text) = match (&req.script_text, &req.script_path) {
-        (Some(t), _) => ("<input>".to_string(), t.clone()),
-        (None, Some(p)) => {
-            let t = std::fs::read_to_string(p).map_err(|e| {
-                RunFailure::new(format!("retap: cannot read script {}: {e}", p.display()))
-            })?;
-            (p.display().to_string(), t)
-        }
-        (None, None) => {
-            return Err(RunFailure::new(
-                "retap run: give a script file or -e 'TEXT'",
-            ))
-        }
-    };
+/// Runs the request; the globals as they stood before `end` come back
+/// when `req.snapshot` is set (what `retap diff --script` compares).
+pub fn run(req: &RunRequest, notes: Notes) -> Result<Vec<GlobalSnapshot>, RunFailure> {
+    let (name, text) = script_text(req)?;
     let mut trace = match &req.trace {
         Some(dir) => Some(Trace::list(dir).map_err(|e| RunFailure::new(format!("retap: {e}")))?),
         None => None,
@@ -82,275 +89,362 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
         },
         None => PpEnv::host(req.args.clone()),
     };
-    let t0 = Instant::now();
-    let (parsed, diags) = stap::parse(&name, &text, &env);
-    let elapsed = t0.elapsed();
+    let parsed = pass1(&name, &text, &env, req, notes)?;
+    if req.last_pass == 1 {
+        return write_output(req, &stap::printer::print_script(&parsed.script));
+    }
+    let program = pass2(&parsed, &env, trace.as_ref(), req, notes)?;
+    if req.last_pass == 2 {
+        let out = stap::elaborate::pretty::render(&program, &parsed.script);
+        return write_output(req, &out);
+    }
+    // Only the tables the probes read: their files' footers, and their
+    // damage reported.
+    if let Some(t) = &mut trace {
+        t.check(&program.tables());
+    }
+    let Some(trace) = trace else {
+        return interpret(&program, &parsed.map, None, Handoff::default(), req, notes);
+    };
+    let compiled = pass3(&program, req, notes);
+    let built = pass4(&program, &compiled, &trace, req, notes)?;
+    if req.last_pass == 3 || req.last_pass == 4 {
+        return write_output(req, &show_plans(built, req.last_pass)?);
+    }
+    let handoff = run_plans(&program, &compiled, &trace, built, req, notes)?;
+    interpret(&program, &parsed.map, Some(&trace), handoff, req, notes)
+}
+
+fn script_text(req: &RunRequest) -> Result<(String, String), RunFailure> {
+    match (&req.script_text, &req.script_path) {
+        (Some(t), _) => Ok(("<input>".to_string(), t.clone())),
+        (None, Some(p)) => {
+            let t = std::fs::read_to_string(p).map_err(|e| {
+                RunFailure::new(format!("retap: cannot read script {}: {e}", p.display()))
+            })?;
+            Ok((p.display().to_string(), t))
+        }
+        (None, None) => Err(RunFailure::new(
+            "retap run: give a script file or -e 'TEXT'",
+        )),
+    }
+}
+
+/// stap's `-v` line for a pass: its time in ms.
+fn pass_line(n: u8, what: &str, since: Instant) -> Note {
+    let ms = since.elapsed().as_millis();
+    Note::Verbose(format!("Pass {n}: {what} in {ms}usr/0sys/{ms}real ms."))
+}
+
+fn pass1(
+    name: &str,
+    text: &str,
+    env: &PpEnv,
+    req: &RunRequest,
+    notes: Notes,
+) -> Result<Parsed, RunFailure> {
+    let t = Instant::now();
+    let (parsed, diags) = stap::parse(name, text, env);
     if !diags.is_empty() {
         return Err(RunFailure::new(render_all(&diags, &parsed.map)));
     }
     if req.verbose > 0 {
-        eprintln!(
-            "Pass 1: parsed user script and 0 library scripts in {}usr/0sys/{}real ms.",
-            elapsed.as_millis(),
-            elapsed.as_millis()
-        );
+        notes(pass_line(1, "parsed user script and 0 library scripts", t));
     }
-    if req.last_pass == 1 {
-        let out = stap::printer::print_script(&parsed.script);
-        return write_output(req, &out).map(|_| vec![]);
-    }
-    let t1 = Instant::now();
-    let signatures = trace.as_ref().and_then(|t| t.signatures());
+    Ok(parsed)
+}
+
+fn pass2(
+    parsed: &Parsed,
+    env: &PpEnv,
+    trace: Option<&Trace>,
+    req: &RunRequest,
+    notes: Notes,
+) -> Result<Program, RunFailure> {
+    let t = Instant::now();
     let opts = ElabOptions {
         arch: env.arch.clone(),
-        signatures,
-        tables: trace
-            .as_ref()
-            .map(|t| t.tables.iter().map(|f| f.table).collect()),
+        signatures: trace.and_then(|t| t.signatures()),
+        tables: trace.map(|t| t.tables.iter().map(|f| f.table).collect()),
     };
     let (program, errors, warnings) = elaborate(&parsed.script, &opts);
-    let elapsed = t1.elapsed();
     if !warnings.is_empty() && req.verbose > 0 {
-        eprint!("{}", render_all(&warnings, &parsed.map));
+        notes(Note::Verbose(
+            render_all(&warnings, &parsed.map).trim_end().to_string(),
+        ));
     }
     if !errors.is_empty() {
         return Err(RunFailure::new(render_all(&errors, &parsed.map)));
     }
     if req.verbose > 0 {
-        eprintln!(
-            "Pass 2: analyzed script: {} probe(s), {} function(s), {} global(s) in {}usr/0sys/{}real ms.",
+        let what = format!(
+            "analyzed script: {} probe(s), {} function(s), {} global(s)",
             program.probes.iter().map(|p| p.points.len()).sum::<usize>(),
             program.functions.len(),
             program.globals.len(),
-            elapsed.as_millis(),
-            elapsed.as_millis()
         );
+        notes(pass_line(2, &what, t));
     }
-    if req.last_pass == 2 {
-        let out = stap::elaborate::pretty::render(&program, &parsed.script);
-        return write_output(req, &out).map(|_| vec![]);
-    }
-    // Only the tables the probes read: their files' footers, and their
-    // damage reported.
-    if let Some(t) = &mut trace {
-        let tables: Vec<_> = program
-            .probes
-            .iter()
-            .flat_map(|p| &p.points)
-            .filter_map(|pt| pt.table())
-            .collect();
-        t.check(&tables);
-    }
-    let trace = trace;
-    // Passes 3 and 4: what becomes DataFusion plans.
-    let t3 = Instant::now();
-    let compiled = match (&trace, req.interpret_only) {
-        (Some(_), false) => crate::plan::analyse(&program),
-        _ => crate::plan::Compiled::default(),
+    Ok(program)
+}
+
+/// Pass 3: which probes become plans (none with --interpret-only).
+fn pass3(program: &Program, req: &RunRequest, notes: Notes) -> Compiled {
+    let t = Instant::now();
+    let compiled = if req.interpret_only {
+        Compiled::default()
+    } else {
+        plan::analyse(program)
     };
     if req.verbose > 0 {
-        let ms = t3.elapsed().as_millis();
-        eprintln!(
-            "Pass 3: translated to {} plan-computed probe(s) in {ms}usr/0sys/{ms}real ms.",
+        let what = format!(
+            "translated to {} plan-computed probe(s)",
             compiled.probes.len()
         );
+        notes(pass_line(3, &what, t));
         for pi in &compiled.probes {
             let what = if compiled.projections.iter().any(|p| p.probe == *pi) {
                 "an ordered DataFusion projection (printf per event)"
             } else {
                 "a DataFusion plan"
             };
-            eprintln!("  {}: compiled to {what}", program.probes[*pi].text);
+            let text = &program.probes[*pi].text;
+            notes(Note::Verbose(format!("  {text}: compiled to {what}")));
         }
         for (text, why) in &compiled.interpreted {
-            eprintln!("  {text}: interpreted: {why}");
+            notes(Note::Verbose(format!("  {text}: interpreted: {why}")));
         }
     }
-    let limits = Limits::from_defines(&req.defines)
-        .map_err(|e| RunFailure::new(format!("retap run: {e}")))?;
-    let mut plans = None;
-    if let Some(t) = &trace {
-        if !compiled.updates.is_empty() || req.last_pass < 5 {
-            let t4 = Instant::now();
-            match crate::plan::build_plans(&program, &compiled, t, false) {
-                Ok(p) => plans = Some(p),
-                Err(e) if req.last_pass < 5 => return Err(RunFailure::new(format!("retap: {e}"))),
-                Err(e) => {
-                    if req.verbose > 0 {
-                        eprintln!("  plans not built ({e}); every probe runs in the interpreter");
-                    }
-                }
-            }
-            if req.verbose > 0 {
-                let ms = t4.elapsed().as_millis();
-                eprintln!(
-                    "Pass 4: built {} plan(s) in {ms}usr/0sys/{ms}real ms.",
-                    plans.as_ref().map_or(0, Vec::len)
-                );
-            }
-        }
-    }
-    let mut projection = None;
-    if let (Some(t), false) = (&trace, compiled.projections.is_empty()) {
-        match crate::plan::build_projection(&program, &compiled.projections, t) {
-            Ok(p) => projection = Some(p),
-            Err(e) if req.last_pass < 5 => return Err(RunFailure::new(format!("retap: {e}"))),
-            Err(e) => {
-                if req.verbose > 0 {
-                    eprintln!("  projection not built ({e}); its probes run in the interpreter");
-                }
-            }
-        }
-    }
-    if req.last_pass == 3 || req.last_pass == 4 {
-        if trace.is_none() {
-            return Err(RunFailure::new(
-                "retap run: -p3/-p4 show the plans built over a recording; give --trace DIR",
-            ));
-        }
-        let rt = crate::plan::runtime();
-        let ps = plans.unwrap_or_default();
-        let mut out = String::new();
-        if let Some(p) = &projection {
-            // One plan per file, all alike: the first stands for them.
-            out.push_str(&format!(
-                "# {} ({} file(s), one plan each)\n",
-                p.text,
-                p.files.len()
-            ));
-            if let Some(df) = p.files.first() {
-                if req.last_pass == 3 {
-                    let plan = df
-                        .clone()
-                        .into_optimized_plan()
-                        .map_err(|e| RunFailure::new(format!("retap: {e}")))?;
-                    out.push_str(&format!("{}\n", plan.display_indent()));
-                } else {
-                    let phys = rt
-                        .block_on(df.clone().create_physical_plan())
-                        .map_err(|e| RunFailure::new(format!("retap: {e}")))?;
-                    out.push_str(&format!(
-                        "{}\n",
-                        datafusion::physical_plan::displayable(phys.as_ref()).indent(true)
-                    ));
-                }
-            }
-        }
-        if ps.is_empty() && projection.is_none() {
-            out.push_str("# no probe compiles to a plan; every probe runs in the interpreter\n");
-        }
-        for p in ps {
-            out.push_str(&format!("# {}\n", p.text));
-            if req.last_pass == 3 {
-                let plan =
-                    p.df.into_optimized_plan()
-                        .map_err(|e| RunFailure::new(format!("retap: {e}")))?;
-                out.push_str(&format!("{}\n", plan.display_indent()));
-            } else {
-                let phys = rt
-                    .block_on(p.df.create_physical_plan())
-                    .map_err(|e| RunFailure::new(format!("retap: {e}")))?;
-                out.push_str(&format!(
-                    "{}\n",
-                    datafusion::physical_plan::displayable(phys.as_ref()).indent(true)
-                ));
-            }
-        }
-        return write_output(req, &out).map(|_| vec![]);
-    }
-    let mut preload = None;
-    let mut skip = std::collections::BTreeSet::new();
-    // Plans that were needed but not built (or not usable) leave every
-    // probe to the interpreter.
-    let mut plans_ok = plans.is_some() || compiled.updates.is_empty();
-    if let (Some(ps), Some(tr)) = (plans, &trace) {
+    compiled
+}
+
+/// Pass 4's plans: None where they were needed and failed to build (a
+/// bug, already reported).
+#[derive(Default)]
+struct Built {
+    aggregates: Option<Vec<Plan>>,
+    projection: Option<ProjectionPlans>,
+}
+
+fn pass4(
+    program: &Program,
+    compiled: &Compiled,
+    trace: &Trace,
+    req: &RunRequest,
+    notes: Notes,
+) -> Result<Built, RunFailure> {
+    let mut built = Built::default();
+    let showing = req.last_pass < 5;
+    if !compiled.updates.is_empty() || showing {
         let t = Instant::now();
-        match crate::plan::run_plans(&program, &compiled, tr, ps, limits.maxmapentries) {
-            Ok((l, rebuilt)) => {
-                preload = Some(l);
+        match plan::build_plans(program, compiled, trace, false) {
+            Ok(p) => built.aggregates = Some(p),
+            Err(e) if showing => return Err(RunFailure::new(format!("retap: {e}"))),
+            Err(e) => plan_failed(req, notes, "building the plans", &e)?,
+        }
+        if req.verbose > 0 {
+            let n = built.aggregates.as_ref().map_or(0, Vec::len);
+            notes(pass_line(4, &format!("built {n} plan(s)"), t));
+        }
+    }
+    if !compiled.projections.is_empty() {
+        match plan::build_projection(program, &compiled.projections, trace) {
+            Ok(p) => built.projection = Some(p),
+            Err(e) if showing => return Err(RunFailure::new(format!("retap: {e}"))),
+            Err(e) => plan_failed(req, notes, "building the projection", &e)?,
+        }
+    }
+    Ok(built)
+}
+
+/// A plan that failed is a bug: a strict run stops with it; any other says
+/// so in one line, and the interpreter (the reference) runs the probes
+/// instead.
+fn plan_failed(
+    req: &RunRequest,
+    notes: Notes,
+    what: &str,
+    e: &dyn std::fmt::Display,
+) -> Result<(), RunFailure> {
+    if req.strict_plans {
+        return Err(RunFailure::new(format!("retap: {what} failed: {e}")));
+    }
+    notes(Note::Warning(format!(
+        "{what} failed ({e}); the interpreter ran those probes instead (a bug in retap: please report it)"
+    )));
+    Ok(())
+}
+
+/// `-p3`/`-p4`: the logical or physical plans.
+fn show_plans(built: Built, pass: u8) -> Result<String, RunFailure> {
+    let fail = |e: datafusion::error::DataFusionError| RunFailure::new(format!("retap: {e}"));
+    let show = |df: datafusion::prelude::DataFrame| -> Result<String, RunFailure> {
+        if pass == 3 {
+            let plan = df.into_optimized_plan().map_err(fail)?;
+            Ok(format!("{}\n", plan.display_indent()))
+        } else {
+            let phys = crate::plan::runtime()
+                .block_on(df.create_physical_plan())
+                .map_err(fail)?;
+            Ok(format!(
+                "{}\n",
+                datafusion::physical_plan::displayable(phys.as_ref()).indent(true)
+            ))
+        }
+    };
+    let mut out = String::new();
+    let aggregates = built.aggregates.unwrap_or_default();
+    if let Some(p) = &built.projection {
+        // One plan per file, all alike: the first stands for them.
+        out.push_str(&format!(
+            "# {} ({} file(s), one plan each)\n",
+            p.text,
+            p.files.len()
+        ));
+        if let Some(df) = p.files.first() {
+            out.push_str(&show(df.clone())?);
+        }
+    }
+    if aggregates.is_empty() && built.projection.is_none() {
+        out.push_str("# no probe compiles to a plan; every probe runs in the interpreter\n");
+    }
+    for p in aggregates {
+        out.push_str(&format!("# {}\n", p.text));
+        out.push_str(&show(p.df)?);
+    }
+    Ok(out)
+}
+
+/// What the plans hand the interpreter: the probes it skips, the results
+/// it loads after `begin`, the lines a projection writes.
+#[derive(Default)]
+struct Handoff {
+    skip: BTreeSet<usize>,
+    preload: Option<Preload>,
+    projector: Option<Box<dyn Projector>>,
+}
+
+fn run_plans(
+    program: &Program,
+    compiled: &Compiled,
+    trace: &Trace,
+    built: Built,
+    req: &RunRequest,
+    notes: Notes,
+) -> Result<Handoff, RunFailure> {
+    let limits = limits(req)?;
+    let mut handoff = Handoff::default();
+    // Aggregates that were needed but are not there leave every probe to
+    // the interpreter.
+    let mut aggregates_ok = built.aggregates.is_some() || compiled.updates.is_empty();
+    if let Some(plans) = built.aggregates.filter(|_| !compiled.updates.is_empty()) {
+        let t = Instant::now();
+        match plan::run_plans(program, compiled, trace, plans, limits.maxmapentries) {
+            Ok((loaded, rebuilt)) => {
+                handoff.preload = Some(loaded);
                 if req.verbose > 0 {
-                    let ms = t.elapsed().as_millis();
                     if let Some(why) = rebuilt {
-                        eprintln!("  {why}: plans ran again keeping first firing times");
+                        notes(Note::Verbose(format!(
+                            "  {why}: plans ran again keeping first firing times"
+                        )));
                     }
-                    eprintln!("  plans ran in {ms} ms");
+                    let ms = t.elapsed().as_millis();
+                    notes(Note::Verbose(format!("  plans ran in {ms} ms")));
+                }
+            }
+            Err(PlanError::Unsupported(why)) => {
+                aggregates_ok = false;
+                if req.verbose > 0 {
+                    notes(Note::Verbose(format!(
+                        "  plan results not used ({why}); every probe runs in the interpreter"
+                    )));
                 }
             }
             Err(e) => {
-                plans_ok = false;
-                if req.verbose > 0 {
-                    eprintln!("  plan results not used ({e}); every probe runs in the interpreter");
-                }
+                aggregates_ok = false;
+                plan_failed(req, notes, "running the plans", &e)?;
             }
         }
     }
-    let mut projector: Option<Box<dyn crate::runtime::Projector>> = None;
-    if plans_ok && trace.is_some() {
-        skip = compiled.probes.clone();
-        match projection {
-            Some(p) => {
-                projector = Some(Box::new(crate::plan::Projected(std::cell::RefCell::new(
-                    Some(p),
-                ))))
-            }
-            None => {
-                for pr in &compiled.projections {
-                    skip.remove(&pr.probe);
-                }
+    if !aggregates_ok {
+        return Ok(Handoff::default());
+    }
+    handoff.skip = compiled.probes.clone();
+    match built.projection {
+        Some(p) => handoff.projector = Some(Box::new(plan::Projected::new(p))),
+        None => {
+            for pr in &compiled.projections {
+                handoff.skip.remove(&pr.probe);
             }
         }
     }
-    if trace.is_none() && crate::runtime::needs_trace(&program) {
+    Ok(handoff)
+}
+
+fn limits(req: &RunRequest) -> Result<Limits, RunFailure> {
+    Limits::from_defines(&req.defines).map_err(|e| RunFailure::new(format!("retap run: {e}")))
+}
+
+/// Pass 5: the interpreter, over what the plans did not compute.
+fn interpret(
+    program: &Program,
+    map: &SourceMap,
+    trace: Option<&Trace>,
+    handoff: Handoff,
+    req: &RunRequest,
+    notes: Notes,
+) -> Result<Vec<GlobalSnapshot>, RunFailure> {
+    if trace.is_none() && runtime::needs_trace(program) {
         return Err(RunFailure::new(
             "retap run: this script has event or timer probes; give the recording to run \
              over with --trace DIR (running live, without a recording, is not built)",
         ));
     }
-    let sink: Box<dyn std::io::Write> = match &req.output {
+    let sink: Box<dyn Write> = match &req.output {
         Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(
             |e| RunFailure::new(format!("retap: cannot create {}: {e}", p.display())),
         )?)),
         None if req.quiet => Box::new(std::io::sink()),
         None => Box::new(std::io::stdout().lock()),
     };
-    let t5 = Instant::now();
+    let t = Instant::now();
     let opts = RunOptions {
-        limits,
+        limits: limits(req)?,
         seed: req.seed,
-        skip,
-        preload,
+        skip: handoff.skip,
+        preload: handoff.preload,
         snapshot: req.snapshot,
-        projection: projector,
+        projection: handoff.projector,
     };
-    let mut outcome = crate::runtime::run(&program, &parsed.map, trace.as_ref(), &opts, sink)
+    let mut outcome = runtime::run(program, map, trace, &opts, sink)
         .map_err(|e| RunFailure::new(format!("retap: {e}")))?;
-    let ms5 = t5.elapsed().as_millis();
-    // -v's hit counts: plans count their guarded rows per update, not how
-    // often each probe fired, so one more scan per table counts that.
-    if let (Some(t), true) = (&trace, req.verbose > 0 && !opts.skip.is_empty()) {
-        match crate::plan::probe_hits(&program, &opts.skip, t, outcome.stopped_at) {
-            Ok(h) => {
-                for (pi, n) in h {
-                    outcome.probe_hits[pi].1 += n;
-                }
-            }
-            Err(e) => eprintln!("  hits of compiled probes not counted: {e}"),
-        }
+    let elapsed = t;
+    if outcome.replayed && req.verbose > 0 {
+        notes(Note::Verbose(
+            "  an interpreted probe stopped the run early: the interpreter replayed every probe up to there for end"
+                .into(),
+        ));
+    }
+    if let (Some(t), true) = (
+        trace,
+        req.verbose > 0 && !opts.skip.is_empty() && !outcome.replayed,
+    ) {
+        count_compiled_hits(program, &opts.skip, t, &mut outcome, req, notes)?;
     }
     for w in &outcome.warnings {
-        eprintln!("WARNING: {w}");
+        notes(Note::Warning(w.clone()));
     }
-    for line in &outcome.stderr {
-        eprint!("{line}");
+    for line in std::mem::take(&mut outcome.stderr) {
+        notes(Note::Script(line));
     }
     if req.verbose > 0 {
-        let ms = ms5;
-        eprintln!(
+        let ms = elapsed.elapsed().as_millis();
+        notes(Note::Verbose(format!(
             "Pass 5: run completed in {ms}usr/0sys/{ms}real ms ({} rows replayed).",
             outcome.rows
-        );
+        )));
         for (text, n) in &outcome.probe_hits {
-            eprintln!("  {text}: {n} hit(s)");
+            notes(Note::Verbose(format!("  {text}: {n} hit(s)")));
         }
     }
     if outcome.errors > 0 {
@@ -365,7 +459,28 @@ pub fn run_keeping_globals(req: &RunRequest) -> Result<Vec<GlobalSnapshot>, RunF
     Ok(outcome.globals)
 }
 
-fn write_output(req: &RunRequest, text: &str) -> Result<(), RunFailure> {
+/// `-v`'s hit counts: plans count their guarded rows per update, not how
+/// often each probe fired, so one more scan per table counts that.
+fn count_compiled_hits(
+    program: &Program,
+    skip: &BTreeSet<usize>,
+    trace: &Trace,
+    outcome: &mut Outcome,
+    req: &RunRequest,
+    notes: Notes,
+) -> Result<(), RunFailure> {
+    match plan::probe_hits(program, skip, trace, outcome.stopped_at) {
+        Ok(hits) => {
+            for (pi, n) in hits {
+                outcome.probe_hits[pi].1 += n;
+            }
+            Ok(())
+        }
+        Err(e) => plan_failed(req, notes, "counting the compiled probes' hits", &e),
+    }
+}
+
+fn write_output(req: &RunRequest, text: &str) -> Result<Vec<GlobalSnapshot>, RunFailure> {
     let res = match &req.output {
         Some(p) => std::fs::write(p, text),
         None => {
@@ -373,5 +488,6 @@ fn write_output(req: &RunRequest, text: &str) -> Result<(), RunFailure> {
             o.write_all(text.as_bytes()).and_then(|_| o.flush())
         }
     };
-    res.map_err(|e| RunFailure::new(format!("retap: cannot write output: {e}")))
+    res.map_err(|e| RunFailure::new(format!("retap: cannot write output: {e}")))?;
+    Ok(vec![])
 }

@@ -4,6 +4,15 @@
 use std::path::Path;
 use std::process::Command;
 
+/// The retap binary, as the tests run it: with plan failures fatal, so a
+/// plan that fails fails the test instead of falling back to the
+/// interpreter with a warning.
+pub fn retap() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_retap"));
+    c.env("RETAP_STRICT_PLANS", "1");
+    c
+}
+
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }

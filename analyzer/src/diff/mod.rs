@@ -139,6 +139,8 @@ pub struct TraceFacts {
 
 pub struct Collected {
     pub facts: [TraceFacts; 2],
+    /// Damaged files and the like, for the caller to show.
+    pub warnings: Vec<String>,
     pub keys: BTreeMap<Vec<String>, [Side; 2]>,
 }
 
@@ -158,9 +160,6 @@ pub fn collect(
             dir: new.to_path_buf(),
         },
     ])?;
-    for w in &sess.warnings {
-        eprintln!("retap diff: warning: {w}");
-    }
     let schema = o.table.schema();
     for c in &o.by {
         if schema.field_with_name(c).is_err() {
@@ -325,7 +324,11 @@ pub fn collect(
     }
     bar.finish_and_clear();
     let facts: [TraceFacts; 2] = facts.try_into().map_err(|_| "two traces".to_string())?;
-    Ok(Collected { facts, keys: out })
+    Ok(Collected {
+        facts,
+        warnings: sess.warnings.clone(),
+        keys: out,
+    })
 }
 
 /// The verdict on one metric of one key.
@@ -380,6 +383,8 @@ pub struct Diff {
     /// Tests made (Bonferroni's divisor).
     pub tests: usize,
     pub keys: Vec<KeyDiff>,
+    /// What the user must know besides the comparison (damaged files).
+    pub warnings: Vec<String>,
 }
 
 impl Diff {
@@ -515,6 +520,7 @@ pub fn compare(c: Collected, o: &DiffOptions) -> Diff {
         exposure,
         tests,
         keys,
+        warnings: c.warnings,
     }
 }
 

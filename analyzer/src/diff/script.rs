@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::stats::{count_test, normal_sf, rate_ratio};
 use super::{DiffOptions, KeyDiff, Normalize, Side, TraceFacts, Verdict};
-use crate::run::{run_keeping_globals, RunRequest};
+use crate::run::{run, Note, RunRequest};
 use crate::runtime::interp::SnapValue;
 use crate::trace::Trace;
 
@@ -27,7 +27,13 @@ fn facts(name: &str, dir: &Path) -> Result<TraceFacts, String> {
     })
 }
 
-fn globals(script: &Path, dir: &Path) -> Result<BTreeMap<(String, String), SnapValue>, String> {
+/// The script's globals before `end` over one trace; its warnings (and its
+/// own stderr) go to `warnings`, each naming the trace.
+fn globals(
+    script: &Path,
+    dir: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<BTreeMap<(String, String), SnapValue>, String> {
     let req = RunRequest {
         script_path: Some(script.to_path_buf()),
         last_pass: 5,
@@ -36,7 +42,12 @@ fn globals(script: &Path, dir: &Path) -> Result<BTreeMap<(String, String), SnapV
         quiet: true,
         ..Default::default()
     };
-    let snap = run_keeping_globals(&req).map_err(|f| {
+    let mut notes = |n: Note| match n {
+        Note::Warning(w) => warnings.push(format!("{}: {w}", dir.display())),
+        Note::Script(s) => warnings.push(format!("{}: {}", dir.display(), s.trim_end())),
+        Note::Verbose(_) => {}
+    };
+    let snap = run(&req, &mut notes).map_err(|f| {
         format!(
             "{} over {}: {}",
             script.display(),
@@ -60,8 +71,9 @@ pub fn diff_script(
     o: &DiffOptions,
 ) -> Result<super::Diff, String> {
     let f = [facts("base", base)?, facts("new", new)?];
-    let a = globals(script, base)?;
-    let b = globals(script, new)?;
+    let mut warnings = vec![];
+    let a = globals(script, base, &mut warnings)?;
+    let b = globals(script, new, &mut warnings)?;
     let normalize = o
         .normalize
         .unwrap_or(if f[0].command.is_some() && f[1].command.is_some() {
@@ -181,5 +193,6 @@ pub fn diff_script(
         exposure,
         tests,
         keys,
+        warnings,
     })
 }

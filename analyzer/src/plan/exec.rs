@@ -757,48 +757,59 @@ fn own_rows(
 
 /// Runs plans built without `keep_first`; when a sort meets ties only
 /// first firing times can order, builds them again keeping those and
-/// runs them. Err(reason): the interpreter must run the program instead.
-/// The second value says why plans were rebuilt, if they were.
+/// runs them. The second value says why plans were rebuilt, if they were.
 pub fn run_plans(
     prog: &Program,
     compiled: &Compiled,
     trace: &Trace,
     plans: Vec<Plan>,
     maxmapentries: usize,
-) -> Result<(Loaded, Option<String>), String> {
+) -> Result<(Loaded, Option<String>), PlanError> {
     match execute(prog, compiled, plans, maxmapentries, false) {
         Ok(l) => Ok((l, None)),
-        Err(Unusable::Order(why)) => {
+        Err(PlanError::Order(why)) => {
             let plans = build_plans(prog, compiled, trace, true)?;
-            execute(prog, compiled, plans, maxmapentries, true)
-                .map(|l| (l, Some(why)))
-                .map_err(|e| e.to_string())
+            match execute(prog, compiled, plans, maxmapentries, true) {
+                Ok(l) => Ok((l, Some(why))),
+                Err(PlanError::Order(e)) => Err(PlanError::Failed(format!(
+                    "plans keeping first firing times still met ties: {e}"
+                ))),
+                Err(e) => Err(e),
+            }
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e),
     }
 }
 
-/// Why plan results cannot be used as they are.
+/// Why plan results were not used.
 #[derive(Debug)]
-pub enum Unusable {
+pub enum PlanError {
     /// A sort meets ties the output would show in insertion order: the
-    /// plans must be rebuilt keeping first firing times.
+    /// plans must be rebuilt keeping first firing times ([`run_plans`]
+    /// does, so it never returns this).
     Order(String),
-    /// Only the event-ordered run reproduces it.
-    Interpret(String),
+    /// What plans do not reproduce, found only in their results (an array
+    /// over its limit, elements first seen at one time): the interpreter
+    /// runs the program instead, by design.
+    Unsupported(String),
+    /// Anything else: a plan that failed is a bug, never a reason to fall
+    /// back quietly.
+    Failed(String),
 }
 
-/// A plan that fails to run leaves the program to the interpreter.
-impl From<String> for Unusable {
+/// Errors of DataFusion, Arrow or the plans' own code: failures.
+impl From<String> for PlanError {
     fn from(s: String) -> Self {
-        Unusable::Interpret(s)
+        PlanError::Failed(s)
     }
 }
 
-impl std::fmt::Display for Unusable {
+impl std::fmt::Display for PlanError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Unusable::Order(s) | Unusable::Interpret(s) => f.write_str(s),
+            PlanError::Order(s) | PlanError::Unsupported(s) | PlanError::Failed(s) => {
+                f.write_str(s)
+            }
         }
     }
 }
@@ -834,16 +845,17 @@ fn shows_ties(rows: &[(Vec<Value>, (Acc, i64))], s: &ValueSort) -> bool {
         .any(|(i, w)| w[0] == w[1] && s.limit.is_none_or(|l| (i as i64) < l))
 }
 
-/// Runs the plans and merges their results per global. Err(reason) means
-/// the interpreter must run the program instead (an array would overflow
-/// MAXMAPENTRIES, whose error only the event-ordered run reproduces).
+/// Runs the plans and merges their results per global. Err(Unsupported)
+/// means the interpreter must run the program instead (an array would
+/// overflow MAXMAPENTRIES, whose error only the event-ordered run
+/// reproduces).
 pub fn execute(
     prog: &Program,
     compiled: &Compiled,
     plans: Vec<Plan>,
     maxmapentries: usize,
     keep_first: bool,
-) -> Result<Loaded, Unusable> {
+) -> Result<Loaded, PlanError> {
     let by_first = keep_first || compiled.order.is_none();
     let mut interner = Interner::default();
     // global -> key -> (acc, first firing time)
@@ -1023,7 +1035,7 @@ pub fn execute(
             // same nanosecond (rows on two CPUs, or one row updating two
             // keys) came in an order only the event-ordered run knows.
             if by_first && rows.windows(2).any(|w| w[0].1 .1 == w[1].1 .1) {
-                return Err(Unusable::Interpret(format!(
+                return Err(PlanError::Unsupported(format!(
                     "two elements of '{name}' first appear at the same time: the interpreter reproduces their order"
                 )));
             }
@@ -1032,7 +1044,7 @@ pub fn execute(
             let sorts = compiled.order.as_ref().and_then(|o| o.get(g));
             if let (false, Some(sorts)) = (by_first, sorts) {
                 if let Some(s) = sorts.iter().find(|s| shows_ties(&rows, s)) {
-                    return Err(Unusable::Order(format!(
+                    return Err(PlanError::Order(format!(
                         "'{name}' sorted by value{} has ties where it is shown",
                         if s.desc { " (descending)" } else { "" }
                     )));
@@ -1052,7 +1064,7 @@ pub fn execute(
         if info.keys.is_some() {
             let cap = info.size.map(|n| n as usize).unwrap_or(maxmapentries);
             if n > cap {
-                return Err(Unusable::Interpret(format!(
+                return Err(PlanError::Unsupported(format!(
                     "array '{}' would hold up to {n} elements, over its limit of {cap}: the interpreter reproduces where it overflows",
                     info.name
                 )));

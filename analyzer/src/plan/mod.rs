@@ -21,7 +21,7 @@ pub(crate) use keyed_agg::keyed_session;
 mod translate;
 
 pub use analysis::{analyse, Compiled, Projection, Update, UpdateKind, ValueSort};
-pub use exec::{build_plans, execute, run_plans, Element, GlobalElements, Loaded, Plan, Unusable};
+pub use exec::{build_plans, execute, run_plans, Element, GlobalElements, Loaded, Plan, PlanError};
 pub use hits::probe_hits;
 pub use projection::{build_projection, Projected, ProjectionPlans};
 

@@ -303,7 +303,13 @@ impl Cursor {
 
 /// Runs the plans when the interpreter asks (after `begin`), writing each
 /// row's line through `emit`.
-pub struct Projected(pub RefCell<Option<ProjectionPlans>>);
+pub struct Projected(RefCell<Option<ProjectionPlans>>);
+
+impl Projected {
+    pub fn new(p: ProjectionPlans) -> Projected {
+        Projected(RefCell::new(Some(p)))
+    }
+}
 
 impl Projector for Projected {
     fn running(&self) -> Vec<u32> {

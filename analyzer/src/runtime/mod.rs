@@ -16,7 +16,7 @@ pub mod symbols;
 pub mod value;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::io::Write;
 use std::rc::Rc;
 
@@ -35,6 +35,8 @@ use events::{Batch, Col, FileCursor, Merge};
 pub use interp::Limits;
 use interp::{Interp, RtError};
 
+use crate::plan::{GlobalElements, Loaded as Preload};
+
 /// Output that plans compute per event (an ordered projection of one
 /// probe's printf), written after `begin` in place of that probe's firings.
 pub trait Projector {
@@ -51,9 +53,9 @@ pub struct RunOptions {
     pub limits: Limits,
     pub seed: u64,
     /// Probes whose effects plans computed: not replayed.
-    pub skip: std::collections::BTreeSet<usize>,
+    pub skip: BTreeSet<usize>,
     /// Those plans' results, loaded after `begin`.
-    pub preload: Option<crate::plan::Loaded>,
+    pub preload: Option<Preload>,
     /// Keep the globals as they stand before `end` (retap diff --script).
     pub snapshot: bool,
     /// A probe in `skip` whose printf lines a projection writes.
@@ -76,6 +78,10 @@ pub struct Outcome {
     pub stderr: Vec<String>,
     /// With `RunOptions::snapshot`: the globals before `end` ran.
     pub globals: Vec<interp::GlobalSnapshot>,
+    /// An interpreted probe stopped the run early, so the interpreter
+    /// replayed every probe up to there for `end` (and counted every
+    /// probe's hits itself).
+    pub replayed: bool,
 }
 
 /// Columns the program's expressions read, per context variable and
@@ -286,6 +292,13 @@ pub fn needs_trace(prog: &Program) -> bool {
 /// Runs `prog` over `trace`; with no trace (a script of begin/end probes
 /// only) the clock is the analysing machine's, as `stap -e 'probe begin
 /// {...}'` would see it.
+///
+/// Plans compute what nothing reads before `end`, so everything printed
+/// before `end` is the reference's. When an interpreted event probe stops
+/// the run early (a runtime error), `end` must see the plan results as
+/// they stood at that event, which whole-trace plans cannot give: the
+/// interpreter then replays begin and the events alone, silently, and
+/// `error`/`end` run on its state (see [`Outcome::replayed`]).
 pub fn run<'p>(
     prog: &'p Program,
     map: &'p SourceMap,
@@ -293,48 +306,105 @@ pub fn run<'p>(
     opts: &RunOptions,
     sink: Box<dyn Write + 'p>,
 ) -> Result<Outcome, String> {
-    let mut outcome = Outcome::default();
-    let (start, end, mut ctx) = match trace {
-        Some(trace) => {
-            let m = &trace.manifest;
-            let target = m.filters.pid.map(|p| p as i64).unwrap_or(0);
-            let mut ctx = EventCtx::new(m.wall_clock_offset_ns, m.arch.clone(), target);
-            if let Some(sigs) = trace.shared_signatures() {
-                ctx.signatures = sigs.clone();
-            }
-            if needs_kernel_symbols(prog) {
-                ctx.kallsyms = symbols::Kallsyms::load(&trace.dir).map(Rc::new);
-            }
-            // A trace whose recorder died has no end time: run to the last event.
-            (
-                m.start_ns,
-                m.end_ns.unwrap_or(i64::MAX).max(m.start_ns),
-                ctx,
-            )
-        }
-        None => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as i64)
-                .unwrap_or(0);
-            let arch = std::env::consts::ARCH.to_string();
-            (0, 0, EventCtx::new(now, arch, 0))
-        }
+    let with_plans = Plans {
+        skip: &opts.skip,
+        preload: opts.preload.as_ref(),
+        projection: opts.projection.as_deref(),
     };
-    ctx.time = start;
-    let mut it = Interp::new(prog, map, opts.limits.clone(), sink, ctx, opts.seed)?;
+    let mut pass = events_pass(prog, map, trace, opts, &with_plans, sink)?;
+    if pass.stopped_in_events() && !opts.skip.is_empty() {
+        pass.it
+            .flush()
+            .map_err(|e| format!("cannot write output: {e}"))?;
+        let sink = std::mem::replace(&mut pass.it.sink, Box::new(std::io::sink()));
+        let none = BTreeSet::new();
+        let alone = Plans {
+            skip: &none,
+            preload: None,
+            projection: None,
+        };
+        let muted = Box::new(std::io::sink());
+        pass = events_pass(prog, map, trace, opts, &alone, muted)?;
+        pass.it.out.clear();
+        pass.it.sink = sink;
+        pass.outcome.replayed = true;
+    }
+    finish(prog, opts, pass)
+}
 
-    // Which tables, hooks and columns.
-    let mut hooks: Vec<Vec<Hook>> = (0..Table::ALL.len()).map(|_| vec![]).collect();
-    let mut timers: BinaryHeap<Reverse<(i64, usize, usize)>> = BinaryHeap::new();
-    let mut periods: HashMap<(usize, usize), (i64, i64)> = HashMap::new();
+/// What plans hand the interpreter for one pass over the events.
+struct Plans<'a> {
+    /// Probes whose effects plans computed: not replayed.
+    skip: &'a BTreeSet<usize>,
+    preload: Option<&'a Preload>,
+    projection: Option<&'a dyn Projector>,
+}
+
+/// The interpreter after begin and the events: what `error` and `end`
+/// probes run on.
+struct Pass<'p> {
+    it: Interp<'p>,
+    outcome: Outcome,
+    hits: Vec<u64>,
+    failed: Option<RtError>,
+    /// Whether begin already stopped the run.
+    stopped_before: bool,
+    /// The trace's end, and the time the events reached.
+    end: i64,
+    last_time: i64,
+    /// The first of the plans' results per timer interval not merged yet
+    /// (None: the pass had none).
+    ticks_left: Option<usize>,
+}
+
+impl Pass<'_> {
+    /// Whether an event or timer probe (not begin) stopped the run.
+    fn stopped_in_events(&self) -> bool {
+        !self.stopped_before && (self.failed.is_some() || self.it.exit_requested)
+    }
+}
+
+/// The trace's clock and the context every probe starts from.
+fn clock(prog: &Program, trace: Option<&Trace>) -> (i64, i64, EventCtx) {
+    let Some(trace) = trace else {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0);
+        let arch = std::env::consts::ARCH.to_string();
+        return (0, 0, EventCtx::new(now, arch, 0));
+    };
+    let m = &trace.manifest;
+    let target = m.filters.pid.map(|p| p as i64).unwrap_or(0);
+    let mut ctx = EventCtx::new(m.wall_clock_offset_ns, m.arch.clone(), target);
+    if let Some(sigs) = trace.shared_signatures() {
+        ctx.signatures = sigs.clone();
+    }
+    if needs_kernel_symbols(prog) {
+        ctx.kallsyms = symbols::Kallsyms::load(&trace.dir).map(Rc::new);
+    }
+    // A trace whose recorder died has no end time: run to the last event.
+    let end = m.end_ns.unwrap_or(i64::MAX).max(m.start_ns);
+    (m.start_ns, end, ctx)
+}
+
+/// The probes the interpreter runs: event points per table, timers.
+struct Hooks {
+    per_table: Vec<Vec<Hook>>,
+    /// (probe, point) → (period, randomization) of each timer.
+    timers: Vec<((usize, usize), (i64, i64))>,
+}
+
+fn hooks(prog: &Program, skip: &BTreeSet<usize>) -> Hooks {
+    let mut per_table: Vec<Vec<Hook>> = (0..Table::ALL.len()).map(|_| vec![]).collect();
+    let mut timers = vec![];
     for (pi, p) in prog.probes.iter().enumerate() {
-        if opts.skip.contains(&pi) {
+        if skip.contains(&pi) {
             continue;
         }
         for (k, pt) in p.points.iter().enumerate() {
             if let Some(t) = pt.table() {
-                hooks[t.index()].push(Hook {
+                per_table[t.index()].push(Hook {
                     probe: pi,
                     point: k,
                     at_return: pt.family.fires_at_return(),
@@ -346,18 +416,27 @@ pub fn run<'p>(
                 randomize_ns,
             } = pt.family
             {
-                periods.insert((pi, k), (period_ns, randomize_ns));
-                let first = start + period_ns + jitter(&mut it, randomize_ns);
-                timers.push(Reverse((first, pi, k)));
+                timers.push(((pi, k), (period_ns, randomize_ns)));
             }
         }
     }
-    let track_procs = needs_process_tree(prog);
+    Hooks { per_table, timers }
+}
+
+/// The files the hooks read, each opened on the columns the program and
+/// its points' filters need; unreadable files become warnings.
+fn open_cursors(
+    prog: &Program,
+    trace: Option<&Trace>,
+    hooks: &Hooks,
+    track_procs: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<FileCursor>, String> {
     let mut cols: HashSet<Col> = columns_of(prog);
     cols.insert(Col::Ts);
     let mut tables: Vec<Table> = Table::ALL
         .into_iter()
-        .filter(|t| !hooks[t.index()].is_empty())
+        .filter(|t| !hooks.per_table[t.index()].is_empty())
         .collect();
     if track_procs && !tables.contains(&Table::Processes) {
         tables.push(Table::Processes);
@@ -369,7 +448,7 @@ pub fn run<'p>(
         // Only what the script and its points' filters read: decoding
         // unused columns (dur_ns, ret) costs more than running the probe.
         let mut tcols: Vec<Col> = cols.iter().copied().collect();
-        let th = &hooks[t.index()];
+        let th = &hooks.per_table[t.index()];
         if th.iter().any(|h| h.at_return) || *t == Table::Block {
             tcols.push(Col::DurNs);
         }
@@ -424,58 +503,137 @@ pub fn run<'p>(
         for f in &files.files {
             match FileCursor::open(*t, f.path.clone(), &tcols, interner.clone(), only.as_ref()) {
                 Ok(c) => cursors.push(c),
-                Err(e) => outcome
-                    .warnings
-                    .push(format!("skipped unreadable file {e}")),
+                Err(e) => warnings.push(format!("skipped unreadable file {e}")),
             }
         }
     }
+    Ok(cursors)
+}
+
+/// Begin, then the events and timers in trace time, with what the plans
+/// computed: the state `error` and `end` probes will see.
+fn events_pass<'p>(
+    prog: &'p Program,
+    map: &'p SourceMap,
+    trace: Option<&Trace>,
+    opts: &RunOptions,
+    plans: &Plans,
+    sink: Box<dyn Write + 'p>,
+) -> Result<Pass<'p>, String> {
+    let mut outcome = Outcome::default();
+    let (start, end, mut ctx) = clock(prog, trace);
+    ctx.time = start;
+    let it = Interp::new(prog, map, opts.limits.clone(), sink, ctx, opts.seed)?;
+    let hooks = hooks(prog, plans.skip);
+    let track_procs = needs_process_tree(prog);
+    let cursors = open_cursors(prog, trace, &hooks, track_procs, &mut outcome.warnings)?;
     for p in trace.iter().flat_map(|t| &t.problems) {
         outcome
             .warnings
             .push(format!("{}: {}", p.path.display(), p.what));
     }
-    let mut merge = Merge::new(cursors);
-    let mut hits = vec![0u64; prog.probes.len()];
+    let mut pass = Pass {
+        it,
+        outcome,
+        hits: vec![0u64; prog.probes.len()],
+        failed: None,
+        stopped_before: false,
+        end,
+        last_time: start,
+        ticks_left: None,
+    };
+    let mut timers: BinaryHeap<Reverse<(i64, usize, usize)>> = BinaryHeap::new();
+    for &((pi, k), (period, rand)) in &hooks.timers {
+        let first = start + period + jitter(&mut pass.it, rand);
+        timers.push(Reverse((first, pi, k)));
+    }
 
     // begin
-    let mut failed: Option<RtError> = None;
-    it.ctx.time = start;
-    it.ctx.entry_time = start;
+    pass.it.ctx.time = start;
+    pass.it.ctx.entry_time = start;
     for pi in ordered(prog, Family::Begin) {
-        run_one(&mut it, prog, pi, 0, true, &mut hits, &mut failed);
-        if failed.is_some() || it.exit_requested {
+        run_one(
+            &mut pass.it,
+            prog,
+            pi,
+            0,
+            true,
+            &mut pass.hits,
+            &mut pass.failed,
+        );
+        if pass.failed.is_some() || pass.it.exit_requested {
             break;
         }
     }
+    pass.stopped_before = pass.failed.is_some() || pass.it.exit_requested;
 
     // Plan results: all at once now, or (with timers) interval by interval
     // as the timers fire, the rest before `end`.
-    let mut next_tick = 0usize;
-    if let Some(l) = &opts.preload {
-        if failed.is_none() && !it.exit_requested && l.period.is_none() {
-            for (_, g) in &l.ticks {
-                it.merge(g);
-            }
-            next_tick = l.ticks.len();
+    let ticks: &[(i64, Vec<GlobalElements>)] = plans.preload.map_or(&[], |l| &l.ticks);
+    let mut next_tick = 0;
+    let period = plans.preload.and_then(|l| l.period);
+    if !pass.stopped_before && period.is_none() {
+        for (_, g) in ticks {
+            pass.it.merge(g);
         }
+        next_tick = ticks.len();
     }
-
     // A projection is the only per-event output (analysis made sure), so
     // its lines go out in one piece between begin and end.
-    if let Some(p) = &opts.projection {
-        if failed.is_none() && !it.exit_requested {
-            let globals = p.running();
-            let mut values: Vec<i64> = globals.iter().map(|g| it.scalar_long(*g)).collect();
-            p.run(&mut |line| it.emit(line), &mut values)?;
-            for (g, v) in globals.iter().zip(values) {
-                it.set_scalar_long(*g, v);
-            }
+    if let (Some(p), false) = (plans.projection, pass.stopped_before) {
+        let globals = p.running();
+        let mut values: Vec<i64> = globals.iter().map(|g| pass.it.scalar_long(*g)).collect();
+        let it = &mut pass.it;
+        p.run(&mut |line| it.emit(line), &mut values)?;
+        for (g, v) in globals.iter().zip(values) {
+            pass.it.set_scalar_long(*g, v);
         }
     }
+    if !pass.stopped_before {
+        let mut on_tick = |it: &mut Interp<'p>, at: i64| {
+            if let Some(p) = period {
+                let k = (at - start) / p;
+                while next_tick < ticks.len() && ticks[next_tick].0 <= k {
+                    it.merge(&ticks[next_tick].1);
+                    next_tick += 1;
+                }
+            }
+        };
+        event_loop(
+            prog,
+            &hooks,
+            Merge::new(cursors),
+            timers,
+            track_procs,
+            &mut pass,
+            &mut on_tick,
+        )?;
+    }
+    pass.ticks_left = plans.preload.map(|_| next_tick);
+    pass.last_time = pass.it.ctx.time.max(start);
+    let stopped = pass.failed.is_some() || pass.it.exit_requested;
+    if pass.stopped_before {
+        pass.outcome.stopped_at = Some(i64::MIN);
+    } else if stopped {
+        pass.outcome.stopped_at = Some(pass.last_time);
+    }
+    Ok(pass)
+}
 
-    // events and timers, in trace time
-    let stopped_before = failed.is_some() || it.exit_requested;
+/// Events and timers in trace time until the trace ends, a probe fails or
+/// exit() is called. `on_tick` runs before each timer fires.
+fn event_loop<'p>(
+    prog: &'p Program,
+    hooks: &Hooks,
+    mut merge: Merge,
+    mut timers: BinaryHeap<Reverse<(i64, usize, usize)>>,
+    track_procs: bool,
+    pass: &mut Pass<'p>,
+    on_tick: &mut dyn FnMut(&mut Interp<'p>, i64),
+) -> Result<(), String> {
+    let periods: HashMap<(usize, usize), (i64, i64)> = hooks.timers.iter().copied().collect();
+    let it = &mut pass.it;
+    let (hits, failed) = (&mut pass.hits, &mut pass.failed);
     let mut pending: BinaryHeap<Pending> = BinaryHeap::new();
     let mut seq = 0u64;
     let mut entry_filters = NameFilters::default();
@@ -486,7 +644,7 @@ pub fn run<'p>(
         let next_timer = timers
             .peek()
             .map(|Reverse((t, _, _))| *t)
-            .filter(|t| *t <= end);
+            .filter(|t| *t <= pass.end);
         // Rows first at equal times, then returns, then timers.
         let pick = [(next_row, 0), (next_ret, 1), (next_timer, 2)]
             .into_iter()
@@ -498,11 +656,11 @@ pub fn run<'p>(
                 let Some((batch, row)) = merge.pop()? else {
                     break;
                 };
-                outcome.rows += 1;
+                pass.outcome.rows += 1;
                 if batch.table == Table::Processes && track_procs {
                     it.ctx.procs.observe(&batch, row);
                 }
-                let table_hooks = &hooks[batch.table.index()];
+                let table_hooks = &hooks.per_table[batch.table.index()];
                 if table_hooks.is_empty() {
                     continue;
                 }
@@ -518,32 +676,21 @@ pub fn run<'p>(
                         wants_return = true;
                         continue;
                     }
-                    set_event(&mut it, &batch, row, time, time, pt);
-                    run_one(
-                        &mut it,
-                        prog,
-                        h.probe,
-                        h.point,
-                        false,
-                        &mut hits,
-                        &mut failed,
-                    );
+                    set_event(it, &batch, row, time, time, pt);
+                    run_one(it, prog, h.probe, h.point, false, hits, failed);
                     if failed.is_some() {
                         break;
                     }
                 }
-                if wants_return {
-                    if let Some(d) = batch.int(Col::DurNs, row) {
-                        let at = time + d;
-                        seq += 1;
-                        pending.push(Pending {
-                            at,
-                            seq,
-                            batch: batch.clone(),
-                            row,
-                            ts: time,
-                        });
-                    }
+                if let (true, Some(d)) = (wants_return, batch.int(Col::DurNs, row)) {
+                    seq += 1;
+                    pending.push(Pending {
+                        at: time + d,
+                        seq,
+                        batch: batch.clone(),
+                        row,
+                        ts: time,
+                    });
                 }
             }
             1 => {
@@ -553,7 +700,7 @@ pub fn run<'p>(
                 else {
                     break;
                 };
-                let table_hooks = &hooks[batch.table.index()];
+                let table_hooks = &hooks.per_table[batch.table.index()];
                 let filters = return_filters.get(table_hooks, &batch);
                 for (hi, h) in table_hooks.iter().enumerate().filter(|(_, h)| h.at_return) {
                     let pt = &prog.probes[h.probe].points[h.point];
@@ -561,16 +708,8 @@ pub fn run<'p>(
                     if !point_matches(pt, &batch, row, &ok) {
                         continue;
                     }
-                    set_event(&mut it, &batch, row, at, ts, pt);
-                    run_one(
-                        &mut it,
-                        prog,
-                        h.probe,
-                        h.point,
-                        false,
-                        &mut hits,
-                        &mut failed,
-                    );
+                    set_event(it, &batch, row, at, ts, pt);
+                    run_one(it, prog, h.probe, h.point, false, hits, failed);
                     if failed.is_some() || it.exit_requested {
                         break;
                     }
@@ -580,52 +719,47 @@ pub fn run<'p>(
                 let Some(Reverse((at, pi, k))) = timers.pop() else {
                     break;
                 };
-                if let Some(l) = &opts.preload {
-                    if let Some(p) = l.period {
-                        let k = (at - start) / p;
-                        while next_tick < l.ticks.len() && l.ticks[next_tick].0 <= k {
-                            it.merge(&l.ticks[next_tick].1);
-                            next_tick += 1;
-                        }
-                    }
-                }
+                on_tick(it, at);
                 let pt = &prog.probes[pi].points[k];
                 it.ctx.batch = None;
                 it.ctx.time = at;
                 it.ctx.entry_time = at;
                 it.ctx.family = Some(pt.family);
                 it.ctx.point_text = Rc::from(pt.text.as_str());
-                run_one(&mut it, prog, pi, k, false, &mut hits, &mut failed);
+                run_one(it, prog, pi, k, false, hits, failed);
                 let (period, rand) = periods[&(pi, k)];
-                let next = at + period + jitter(&mut it, rand);
+                let next = at + period + jitter(it, rand);
                 timers.push(Reverse((next.max(at + 1), pi, k)));
             }
         }
     }
-    let last_time = it.ctx.time.max(start);
-    if stopped_before {
-        outcome.stopped_at = Some(i64::MIN);
-    } else if failed.is_some() || it.exit_requested {
-        outcome.stopped_at = Some(last_time);
-    }
+    Ok(())
+}
 
-    if let Some(l) = &opts.preload {
-        if failed.is_none() && !it.exit_requested {
-            while next_tick < l.ticks.len() {
-                it.merge(&l.ticks[next_tick].1);
-                next_tick += 1;
-            }
+/// The rest of the plans' results, error probes, the snapshot, end probes
+/// and the globals nothing read.
+fn finish<'p>(prog: &'p Program, opts: &RunOptions, mut pass: Pass<'p>) -> Result<Outcome, String> {
+    let it = &mut pass.it;
+    let mut outcome = pass.outcome;
+    if let (None, false, Some(from), Some(l)) = (
+        &pass.failed,
+        it.exit_requested,
+        pass.ticks_left,
+        &opts.preload,
+    ) {
+        for (_, g) in &l.ticks[from..] {
+            it.merge(g);
         }
     }
-
     // error probes, then end
+    let mut failed = pass.failed.take();
     if let Some(e) = failed.take() {
-        report(&mut it, &e, &mut outcome);
+        report(it, &e, &mut outcome);
         it.ctx.batch = None;
         for pi in ordered(prog, Family::Error) {
-            run_one(&mut it, prog, pi, 0, true, &mut hits, &mut failed);
+            run_one(it, prog, pi, 0, true, &mut pass.hits, &mut failed);
             if let Some(e) = failed.take() {
-                report(&mut it, &e, &mut outcome);
+                report(it, &e, &mut outcome);
             }
         }
     }
@@ -633,16 +767,16 @@ pub fn run<'p>(
     if opts.snapshot {
         outcome.globals = it.snapshot();
     }
-    it.ctx.time = if it.exit_requested || end == i64::MAX {
-        last_time
+    it.ctx.time = if it.exit_requested || pass.end == i64::MAX {
+        pass.last_time
     } else {
-        end
+        pass.end
     };
     it.ctx.entry_time = it.ctx.time;
     for pi in ordered(prog, Family::End) {
-        run_one(&mut it, prog, pi, 0, true, &mut hits, &mut failed);
+        run_one(it, prog, pi, 0, true, &mut pass.hits, &mut failed);
         if let Some(e) = failed.take() {
-            report(&mut it, &e, &mut outcome);
+            report(it, &e, &mut outcome);
         }
     }
     it.print_unread_globals();
@@ -652,7 +786,7 @@ pub fn run<'p>(
     outcome.probe_hits = prog
         .probes
         .iter()
-        .zip(&hits)
+        .zip(&pass.hits)
         .map(|(p, h)| {
             (
                 p.points.first().map(|p| p.text.clone()).unwrap_or_default(),

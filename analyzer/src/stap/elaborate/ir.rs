@@ -280,6 +280,19 @@ pub fn for_each_expr(stmts: &[S], f: &mut dyn FnMut(&X)) {
 }
 
 impl Program {
+    /// The tables the probes' points read, each once.
+    pub fn tables(&self) -> Vec<retap_schema::Table> {
+        let mut t: Vec<_> = self
+            .probes
+            .iter()
+            .flat_map(|p| &p.points)
+            .filter_map(|pt| pt.table())
+            .collect();
+        t.sort();
+        t.dedup();
+        t
+    }
+
     /// `for_each_expr` over every probe (and its point conditions) and function.
     pub fn for_each_expr(&self, f: &mut dyn FnMut(&X)) {
         let mut v = Each {
