@@ -171,8 +171,7 @@ fn the_html_report_renders_in_chromium_with_the_jsons_numbers() {
                 .is_ok_and(|o| o.status.success())
         });
     let Some(chromium) = chromium else {
-        eprintln!("SKIPPED: no chromium (scripts/setup.sh installs it)");
-        return;
+        return retap_testkit::skip_without("chromium", "scripts/setup.sh installs it");
     };
     let dir = tempfile::tempdir().unwrap();
     let html = dir.path().join("r.html");

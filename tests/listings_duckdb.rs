@@ -3,7 +3,6 @@
 //! same Parquet files. Outputs are compared whole, text for text, where
 //! DuckDB can produce the text; the histogram is compared row by row.
 
-
 mod common;
 use common::{duck, root};
 

@@ -1,7 +1,6 @@
 //! `retap run` as users type it: -p1/-p2, -e, script arguments, --trace
 //! checks, and the exit status and stderr of bad scripts.
 
-
 mod common;
 use common::{copy_dir, copy_with_manifest, dataset};
 

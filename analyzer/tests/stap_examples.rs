@@ -12,7 +12,7 @@ const EXAMPLES: &str = "/usr/share/systemtap/examples";
 
 fn scripts() -> Option<Vec<PathBuf>> {
     if !Path::new(EXAMPLES).is_dir() {
-        eprintln!("SKIP: {EXAMPLES} is missing (scripts/setup.sh installs systemtap-doc)");
+        retap_testkit::skip_without(EXAMPLES, "scripts/setup.sh installs systemtap-doc");
         return None;
     }
     let mut out = vec![];

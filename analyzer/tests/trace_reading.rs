@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use retap_analyzer::{info, trace::Trace};
 use retap_schema::{Manifest, Table};
+use retap_testkit::copy_dir;
 
 fn datasets() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets")
@@ -39,19 +40,6 @@ fn shipped_datasets_are_complete_and_match_their_manifests() {
         );
     }
     assert!(seen >= 2, "at least two datasets ship");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let dest = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_dir(&p, &dest);
-        } else {
-            std::fs::copy(&p, &dest).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -23,8 +23,10 @@ fn is_root() -> bool {
 macro_rules! need_root {
     () => {
         if !is_root() {
-            eprintln!("SKIPPED: needs root to load BPF programs (CI runs as root)");
-            return;
+            return retap_testkit::skip_without(
+                "root",
+                "loading BPF programs needs it; CI runs as root",
+            );
         }
     };
 }

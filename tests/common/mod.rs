@@ -19,7 +19,8 @@ pub fn root() -> &'static Path {
 
 /// Rows of a DuckDB query over a dataset (tables as views; `start` and
 /// `stop10` are the trace start and start + 10 s), fields joined by '|'.
-/// None when DuckDB is missing (setup.sh installs it), with why.
+/// None when DuckDB is missing (setup.sh installs it), with why; under CI
+/// that fails the test.
 pub fn duck(dataset: &str, sql: &str) -> Option<Vec<String>> {
     let script = r#"
 import duckdb, json, os, sys
@@ -43,7 +44,10 @@ for row in con.sql(sql).fetchall():
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         if err.contains("No module named 'duckdb'") {
-            eprintln!("SKIP: python3 has no duckdb (scripts/setup.sh installs it)");
+            retap_testkit::skip_without(
+                "DuckDB",
+                "python3 -m pip install duckdb; scripts/setup.sh does",
+            );
             return None;
         }
         panic!("duckdb: {err}");
@@ -57,18 +61,7 @@ for row in con.sql(sql).fetchall():
     )
 }
 
-pub fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), to).unwrap();
-        }
-    }
-}
+pub use retap_testkit::copy_dir;
 
 pub fn dataset(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,0 +1,53 @@
+//! What retap's tests share, so that each rule is written once: how a test
+//! whose peer (DuckDB, Chromium, root, stap's example scripts) is missing
+//! behaves, and copying a dataset to damage or edit it.
+
+use std::path::Path;
+
+/// Whether this is a CI run (`CI=true`, which `.ci/run` sets): there a
+/// test never passes without its peer.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// For a test whose `peer` is missing (`install` says how to get it): under
+/// CI the test fails, naming the peer; elsewhere it says it skipped. The
+/// caller returns right after.
+#[track_caller]
+pub fn skip_without(peer: &str, install: &str) {
+    skip_or_fail(in_ci(), peer, install)
+}
+
+#[track_caller]
+fn skip_or_fail(ci: bool, peer: &str, install: &str) {
+    assert!(
+        !ci,
+        "{peer} is missing ({install}); under CI=true a test does not pass without its peer"
+    );
+    eprintln!("SKIPPED: {peer} is missing ({install})");
+}
+
+/// Copies a directory tree (a dataset, to edit or damage the copy).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the copy's directory");
+    for e in std::fs::read_dir(from).expect("read the directory to copy") {
+        let p = e.expect("directory entry").path();
+        let dest = to.join(p.file_name().expect("a file name"));
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).expect("copy a file");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_missing_peer_skips_locally_and_fails_under_ci() {
+        super::skip_or_fail(false, "duckdb", "pip install duckdb");
+        let failed = std::panic::catch_unwind(|| super::skip_or_fail(true, "duckdb", "pip"));
+        let msg = *failed.expect_err("fails under CI").downcast::<String>().unwrap();
+        assert!(msg.starts_with("duckdb is missing (pip); under CI=true"), "{msg}");
+    }
+}
