@@ -47,7 +47,13 @@ mod tests {
     fn a_missing_peer_skips_locally_and_fails_under_ci() {
         super::skip_or_fail(false, "duckdb", "pip install duckdb");
         let failed = std::panic::catch_unwind(|| super::skip_or_fail(true, "duckdb", "pip"));
-        let msg = *failed.expect_err("fails under CI").downcast::<String>().unwrap();
-        assert!(msg.starts_with("duckdb is missing (pip); under CI=true"), "{msg}");
+        let msg = *failed
+            .expect_err("fails under CI")
+            .downcast::<String>()
+            .unwrap();
+        assert!(
+            msg.starts_with("duckdb is missing (pip); under CI=true"),
+            "{msg}"
+        );
     }
 }
