@@ -32,7 +32,13 @@ enum Cmd {
         args: Vec<String>,
     },
     /// Summarise a trace: host, time range, rows and losses per table, damage.
-    Info { dir: PathBuf },
+    Info {
+        dir: PathBuf,
+        /// Also read every page of every file and check it against its
+        /// checksums (exit status 1 when something is damaged).
+        #[arg(long)]
+        verify: bool,
+    },
     /// Run a SystemTap script over a recorded trace, printing what stap would have.
     Run(RunArgs),
     /// Query traces with SQL: one statement, a file of them, or an interactive shell.
@@ -366,10 +372,19 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Info { dir } => match retap_analyzer::trace::Trace::open(&dir) {
+        Cmd::Info { dir, verify } => match retap_analyzer::trace::Trace::open(&dir) {
             Ok(t) => {
                 print!("{}", retap_analyzer::info::render(&t));
-                ExitCode::SUCCESS
+                if !verify {
+                    return ExitCode::SUCCESS;
+                }
+                let v = retap_analyzer::integrity::verify(&t, &[]);
+                print!("{}", retap_analyzer::info::render_verified(&v));
+                if v.damage.is_empty() && t.problems.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
             }
             Err(e) => {
                 eprintln!("retap: {e}");

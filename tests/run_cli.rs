@@ -580,3 +580,70 @@ fn scalars_compile_and_interpreted_readers_keep_globals_running() {
         assert!(!err.contains("WARNING"), "{err}");
     }
 }
+
+/// A trace damaged in one row group of the column a script reads: the run
+/// prints what it could read, says which file, table and row group are
+/// damaged and that the results are partial, and exits 1; `retap info
+/// --verify` lists the damage (exit 1); SQL fails saying where.
+#[test]
+fn damage_is_reported_with_where_and_results_say_they_are_partial() {
+    use retap_analyzer::trace::Trace;
+    use retap_schema::Table;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let d = dir.to_str().unwrap();
+    let (code, _, err) = retap(&["synth", "-o", d, "--events", "300000"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = retap(&["info", "--verify", d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("2 file(s) with checksums checked\nno damage found"),
+        "{out}"
+    );
+    let t = Trace::open(&dir).unwrap();
+    let f = &t.table(Table::Syscalls).unwrap().files[0];
+    let meta = &f.footer.as_ref().unwrap().0;
+    let schema = meta.file_metadata().schema_descr();
+    let execname = (0..schema.num_columns())
+        .find(|&i| schema.column(i).name() == "execname")
+        .unwrap();
+    let (start, len) = meta.row_group(1).column(execname).byte_range();
+    let mut bytes = std::fs::read(&f.path).unwrap();
+    bytes[(start + len - 9) as usize] ^= 0x04;
+    std::fs::write(&f.path, &bytes).unwrap();
+
+    let script = "global c probe syscall.* { c[execname()]++ } \
+                  probe end { foreach (e in c- limit 3) printf(\"%s %d\\n\", e, c[e]) }";
+    let (code, out, err) = retap(&["run", "-e", script, "--trace", d]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let name = f.path.display().to_string();
+    assert!(
+        err.contains(&format!(
+            "WARNING: DAMAGED: {name}: table syscalls, row group 1: "
+        )) && err.contains("CRC checksum mismatch")
+            && err.contains(&format!(
+                "WARNING: results are partial: the rows of {name} from row group 1 on were not read"
+            ))
+            && err.contains(&format!(
+                "`retap info --verify {d}` lists every damaged part"
+            )),
+        "{err}"
+    );
+    let (code, out, _) = retap(&["info", "--verify", d]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("DAMAGED: {name}: table syscalls, row group 1: ")),
+        "{out}"
+    );
+    let (code, _, err) = retap(&[
+        "sql",
+        d,
+        "SELECT execname, count(*) FROM syscalls GROUP BY 1",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("the trace is damaged") && err.contains("row group 1"),
+        "{err}"
+    );
+}

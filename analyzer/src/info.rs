@@ -63,6 +63,25 @@ pub fn render(t: &Trace) -> String {
     o
 }
 
+/// `retap info --verify`'s report: what was read, and each damaged part.
+pub fn render_verified(v: &crate::integrity::Verified) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "\nverified  {} file(s), {}: every page read and decoded; {} file(s) with checksums checked",
+        v.files,
+        human_bytes(v.bytes),
+        v.checksummed
+    );
+    for d in &v.damage {
+        let _ = writeln!(o, "DAMAGED: {d}");
+    }
+    if v.damage.is_empty() {
+        let _ = writeln!(o, "no damage found");
+    }
+    o
+}
+
 fn table_row(o: &mut String, name: &str, rows: u64, lost: u64, files: usize, bytes: u64) {
     let per = if rows > 0 {
         format!("{:.2}", bytes as f64 / rows as f64)

@@ -4,6 +4,7 @@
 
 pub mod diff;
 pub mod info;
+pub mod integrity;
 pub mod plan;
 pub mod run;
 pub mod runtime;

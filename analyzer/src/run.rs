@@ -362,7 +362,20 @@ fn run_plans(
             }
             Err(e) => {
                 aggregates_ok = false;
-                plan_failed(req, notes, "running the plans", &e)?;
+                // A damaged file is not a bug: the interpreter reads around
+                // the damage and says where it is.
+                let damaged = !crate::integrity::verify(trace, &program.tables())
+                    .damage
+                    .is_empty();
+                if damaged {
+                    if req.verbose > 0 {
+                        notes(Note::Verbose(format!(
+                            "  plans not used ({e}): the trace is damaged; every probe runs in the interpreter"
+                        )));
+                    }
+                } else {
+                    plan_failed(req, notes, "running the plans", &e)?;
+                }
             }
         }
     }
@@ -446,6 +459,17 @@ fn interpret(
         for (text, n) in &outcome.probe_hits {
             notes(Note::Verbose(format!("  {text}: {n} hit(s)")));
         }
+    }
+    for line in &outcome.damage {
+        notes(Note::Warning(line.clone()));
+    }
+    if !outcome.damage.is_empty() && outcome.errors == 0 {
+        let dir = trace
+            .map(|t| t.dir.display().to_string())
+            .unwrap_or_default();
+        return Err(RunFailure::new(format!(
+            "retap: the trace is damaged and the results above are partial; `retap info --verify {dir}` lists every damaged part"
+        )));
     }
     if outcome.errors > 0 {
         return Err(RunFailure {

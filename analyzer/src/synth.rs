@@ -14,10 +14,7 @@ use arrow::array::{
 };
 use arrow::datatypes::Int32Type;
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::properties::WriterProperties;
-use parquet::schema::types::ColumnPath;
+use retap_schema::files::{writer_properties, FileWriter};
 use retap_schema::manifest::{FileEntry, TableStats};
 use retap_schema::{signatures, Manifest, Table};
 
@@ -333,32 +330,18 @@ const COMMS: &[&str] = &[
     "gunicorn",
 ];
 
-fn props() -> WriterProperties {
-    let ts = ColumnPath::from("ts");
-    WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(1).expect("zstd level"),
-        ))
-        .set_max_row_group_row_count(Some(128 * 1024))
-        .set_column_dictionary_enabled(ts.clone(), false)
-        .set_column_encoding(ts, Encoding::DELTA_BINARY_PACKED)
-        .set_created_by(format!("retap-synth {}", env!("CARGO_PKG_VERSION")))
-        .build()
-}
-
 fn dict(values: &[&str], keys: Vec<i32>) -> ArrayRef {
     let v = Arc::new(StringArray::from(values.to_vec()));
     Arc::new(DictionaryArray::<Int32Type>::try_new(Int32Array::from(keys), v).expect("dictionary"))
 }
 
+/// One table's files, written as the recorder writes them.
 struct Writer {
     table: Table,
     dir: std::path::PathBuf,
-    w: Option<ArrowWriter<File>>,
+    open: Option<(FileWriter<File>, String)>,
     file_index: usize,
-    rows_in_file: u64,
     files: Vec<FileEntry>,
-    cur: Option<FileEntry>,
 }
 
 impl Writer {
@@ -367,62 +350,37 @@ impl Writer {
         Ok(Writer {
             table,
             dir: dir.to_path_buf(),
-            w: None,
+            open: None,
             file_index: 0,
-            rows_in_file: 0,
             files: vec![],
-            cur: None,
         })
     }
 
-    fn write(
-        &mut self,
-        batch: RecordBatch,
-        rows_per_file: u64,
-        min_ts: i64,
-        max_ts: i64,
-    ) -> Result<(), String> {
-        if self.w.is_some() && self.rows_in_file >= rows_per_file {
+    fn write(&mut self, batch: RecordBatch, rows_per_file: u64) -> Result<(), String> {
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|(w, _)| w.rows() >= rows_per_file)
+        {
             self.finish_file()?;
         }
-        if self.w.is_none() {
+        if self.open.is_none() {
             let rel = format!("{}/part-{:06}.parquet", self.table.name(), self.file_index);
             self.file_index += 1;
             let f = File::create(self.dir.join(&rel)).map_err(|e| format!("{rel}: {e}"))?;
-            self.w = Some(
-                ArrowWriter::try_new(f, self.table.schema(), Some(props()))
-                    .map_err(|e| e.to_string())?,
-            );
-            self.cur = Some(FileEntry {
-                path: rel,
-                rows: 0,
-                bytes: 0,
-                min_ts: Some(min_ts),
-                max_ts: Some(max_ts),
-            });
-            self.rows_in_file = 0;
+            let props = writer_properties(1, &format!("retap-synth {}", env!("CARGO_PKG_VERSION")))
+                .map_err(|e| e.to_string())?;
+            let w = FileWriter::new(f, self.table, props).map_err(|e| e.to_string())?;
+            self.open = Some((w, rel));
         }
-        let n = batch.num_rows() as u64;
-        self.w
-            .as_mut()
-            .unwrap()
-            .write(&batch)
-            .map_err(|e| e.to_string())?;
-        self.rows_in_file += n;
-        let c = self.cur.as_mut().unwrap();
-        c.rows += n;
-        c.max_ts = Some(max_ts);
-        Ok(())
+        let (w, _) = self.open.as_mut().expect("opened above");
+        w.write(&batch).map_err(|e| e.to_string())
     }
 
     fn finish_file(&mut self) -> Result<(), String> {
-        if let Some(w) = self.w.take() {
-            w.close().map_err(|e| e.to_string())?;
-            let mut c = self.cur.take().unwrap();
-            c.bytes = std::fs::metadata(self.dir.join(&c.path))
-                .map(|m| m.len())
-                .unwrap_or(0);
-            self.files.push(c);
+        if let Some((w, rel)) = self.open.take() {
+            let (_, entry) = w.finish(rel).map_err(|e| e.to_string())?;
+            self.files.push(entry);
         }
         Ok(())
     }
@@ -475,7 +433,6 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> Result<Manifest, String> {
     let mut net_w = Writer::new(dir, Table::Net).map_err(|e| e.to_string())?;
     const BATCH: usize = 64 * 1024;
     let mut produced = 0u64;
-    let mut net_rows = 0u64;
     let step = span as f64 / o.events.max(1) as f64;
     let mut t = start as f64;
     while produced < o.events {
@@ -551,8 +508,6 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> Result<Manifest, String> {
                 ));
             }
         }
-        let min_ts = ts[0];
-        let max_ts = *ts.last().unwrap();
         let mut cols: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from(ts)),
             Arc::new(Int32Array::from(cpu)),
@@ -570,9 +525,8 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> Result<Manifest, String> {
         cols.push(Arc::new(Int64Array::from(dur)));
         let batch =
             RecordBatch::try_new(Table::Syscalls.schema(), cols).map_err(|e| e.to_string())?;
-        sys_w.write(batch, o.rows_per_file, min_ts, max_ts)?;
+        sys_w.write(batch, o.rows_per_file)?;
         if !net.is_empty() {
-            let (nmin, nmax) = (net[0].0, net.last().unwrap().0);
             let m = net.len();
             let cols: Vec<ArrayRef> = vec![
                 Arc::new(Int64Array::from(
@@ -599,12 +553,10 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> Result<Manifest, String> {
             ];
             let batch =
                 RecordBatch::try_new(Table::Net.schema(), cols).map_err(|e| e.to_string())?;
-            net_rows += m as u64;
-            net_w.write(batch, o.rows_per_file, nmin, nmax)?;
+            net_w.write(batch, o.rows_per_file)?;
         }
         produced += n as u64;
     }
-    let _ = net_rows;
     let mut tables = BTreeMap::new();
     tables.insert("syscalls".to_string(), sys_w.finish()?);
     tables.insert("net".to_string(), net_w.finish()?);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
-use retap_schema::{Manifest, Table};
+use retap_schema::{FileEntry, Manifest, Table};
 
 #[derive(Debug, Clone)]
 pub struct DataFile {
@@ -19,6 +19,8 @@ pub struct DataFile {
     /// then: plans take their schema from it and hand it to DataFusion's
     /// metadata cache rather than read it again.
     pub footer: Option<(Arc<ParquetMetaData>, std::time::SystemTime)>,
+    /// What the manifest says of the file (its checksums), when it lists it.
+    pub entry: Option<FileEntry>,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +129,7 @@ impl Trace {
                 }
             };
             entries.sort();
+            let listed = &manifest.tables[name].files;
             for p in entries {
                 let fname = p.file_name().and_then(|f| f.to_str()).unwrap_or("");
                 let bytes = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
@@ -140,11 +143,14 @@ impl Trace {
                     continue;
                 }
                 if fname.ends_with(".parquet") {
+                    let rel = format!("{name}/{fname}");
+                    let entry = listed.iter().find(|e| e.path == rel).cloned();
                     files.push(DataFile {
                         path: p,
                         rows: 0,
                         bytes,
                         footer: None,
+                        entry,
                     });
                 }
             }
@@ -182,9 +188,10 @@ impl Trace {
             .flat_map(|(ti, tf)| (0..tf.files.len()).map(move |fi| (ti, fi)))
             .collect();
         let threads = crate::plan::cores().min(todo.len()).max(1);
+        // Err: what is wrong with the file.
         let results: Vec<Result<Footer, String>> = {
             let this = &*self;
-            let read = |&(ti, fi): &(usize, usize)| footer(&this.tables[ti].files[fi].path);
+            let read = |&(ti, fi): &(usize, usize)| footer(&this.tables[ti].files[fi]);
             if threads == 1 {
                 todo.iter().map(read).collect()
             } else {
@@ -209,10 +216,10 @@ impl Trace {
                     f.rows = meta.file_metadata().num_rows().max(0) as u64;
                     f.footer = Some((meta, modified));
                 }
-                Err(e) => {
+                Err(what) => {
                     self.problems.push(Problem {
                         path: self.tables[ti].files[fi].path.clone(),
-                        what: format!("unreadable Parquet file ({e}); skipped"),
+                        what: format!("{what}; skipped"),
                     });
                     bad.push((ti, fi));
                 }
@@ -260,12 +267,19 @@ fn read_signatures(dir: &Path) -> Result<Option<Signatures>, Problem> {
 /// A file's footer and its modification time when read.
 type Footer = (Arc<ParquetMetaData>, std::time::SystemTime);
 
-fn footer(p: &Path) -> Result<Footer, String> {
-    let f = std::fs::File::open(p).map_err(|e| e.to_string())?;
+/// A file's footer, once its tail (page index and footer) matches the
+/// manifest's checksum where the manifest has one. Err says what is wrong.
+fn footer(file: &DataFile) -> Result<Footer, String> {
+    let unreadable = |e: &dyn std::fmt::Display| format!("unreadable Parquet file ({e})");
+    let p = &file.path;
+    let f = std::fs::File::open(p).map_err(|e| unreadable(&e))?;
     let modified = f
         .metadata()
         .and_then(|m| m.modified())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| unreadable(&e))?;
+    if let Some(entry) = &file.entry {
+        check_tail(&f, entry)?;
+    }
     // With the page index, which a plan's scan would read next; a file
     // whose index cannot be read is still as readable as its footer.
     let meta = match ParquetMetaDataReader::new()
@@ -275,7 +289,27 @@ fn footer(p: &Path) -> Result<Footer, String> {
         Ok(m) => m,
         Err(_) => ParquetMetaDataReader::new()
             .parse_and_finish(&f)
-            .map_err(|e| e.to_string())?,
+            .map_err(|e| unreadable(&e))?,
     };
     Ok((Arc::new(meta), modified))
+}
+
+/// The file's tail against the manifest's checksum: a damaged page index
+/// would make scans skip pages they need, a damaged footer misplace rows.
+fn check_tail(f: &std::fs::File, entry: &FileEntry) -> Result<(), String> {
+    use std::os::unix::fs::FileExt;
+    let Some(tail) = &entry.tail else {
+        return Ok(());
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if len != entry.bytes || tail.from > len {
+        return Err(format!(
+            "damaged: {len} bytes where the manifest says {}",
+            entry.bytes
+        ));
+    }
+    let mut bytes = vec![0; (len - tail.from) as usize];
+    f.read_exact_at(&mut bytes, tail.from)
+        .map_err(|e| format!("unreadable Parquet file ({e})"))?;
+    retap_schema::files::check_tail(entry, &bytes).map_err(|e| format!("damaged: {e}"))
 }

@@ -11,15 +11,9 @@ use anyhow::{Context, Result};
 use arrow::array::Int64Array;
 use arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::metadata::SortingColumn;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
+use parquet::file::properties::WriterProperties;
+use retap_schema::files::{writer_properties, FileWriter, ROW_GROUP_ROWS};
 use retap_schema::{FileEntry, Table};
-
-/// Rows gathered before they are sorted by ts and written as one row group.
-pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 pub struct SinkConfig {
     pub rotate_bytes: u64,
@@ -28,13 +22,10 @@ pub struct SinkConfig {
 }
 
 struct OpenFile {
-    writer: ArrowWriter<File>,
+    writer: FileWriter<File>,
     tmp: PathBuf,
     rel: String,
     opened: Instant,
-    rows: u64,
-    min_ts: Option<i64>,
-    max_ts: Option<i64>,
 }
 
 pub struct TableSink {
@@ -56,25 +47,6 @@ pub struct TableSink {
     pub events: u64,
 }
 
-fn writer_props(level: i32) -> Result<WriterProperties> {
-    let ts = ColumnPath::from("ts");
-    Ok(WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(level)?))
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_statistics_enabled(EnabledStatistics::Page)
-        // ts grows slowly inside a sorted row group: deltas pack into a few
-        // bits; a dictionary would only get in the way.
-        .set_column_dictionary_enabled(ts.clone(), false)
-        .set_column_encoding(ts, Encoding::DELTA_BINARY_PACKED)
-        .set_sorting_columns(Some(vec![SortingColumn {
-            column_idx: 0,
-            descending: false,
-            nulls_first: false,
-        }]))
-        .set_created_by(format!("retap-record {}", env!("CARGO_PKG_VERSION")))
-        .build())
-}
-
 /// Sorts a batch by its first column (ts), stably.
 pub fn sort_by_ts(batch: &RecordBatch) -> Result<RecordBatch> {
     let idx = sort_to_indices(batch.column(0), None, None)?;
@@ -92,12 +64,6 @@ fn ts_values(batch: &RecordBatch) -> &[i64] {
 
 /// Appends a ts-sorted batch to a file as one row group.
 fn append(f: &mut OpenFile, sorted: &RecordBatch) -> Result<()> {
-    let ts = ts_values(sorted);
-    if let (Some(&lo), Some(&hi)) = (ts.first(), ts.last()) {
-        f.min_ts = Some(f.min_ts.map_or(lo, |m| m.min(lo)));
-        f.max_ts = Some(f.max_ts.map_or(hi, |m| m.max(hi)));
-    }
-    f.rows += sorted.num_rows() as u64;
     f.writer.write(sorted)?;
     f.writer.flush()?;
     Ok(())
@@ -117,7 +83,10 @@ impl TableSink {
         Ok(TableSink {
             table,
             dir,
-            props: writer_props(cfg.zstd_level)?,
+            props: writer_properties(
+                cfg.zstd_level,
+                &format!("retap-record {}", env!("CARGO_PKG_VERSION")),
+            )?,
             cfg_rotate_bytes: cfg.rotate_bytes,
             cfg_rotate_age: cfg.rotate_age,
             next_index: 0,
@@ -147,7 +116,7 @@ impl TableSink {
             self.write_pending()?;
         }
         if let Some(f) = &self.open {
-            let size = f.writer.bytes_written() as u64 + f.writer.in_progress_size() as u64;
+            let size = f.writer.size();
             if size >= self.cfg_rotate_bytes || f.opened.elapsed() >= self.cfg_rotate_age {
                 self.write_pending()?;
                 closed = self.close_file()?;
@@ -185,7 +154,7 @@ impl TableSink {
         // Rows older than what the open file already holds are set aside
         // (a syscall is written when it returns but carries its entry
         // time): appending them would break the file's ts order.
-        let cut = match self.open.as_ref().and_then(|f| f.max_ts) {
+        let cut = match self.open.as_ref().and_then(|f| f.writer.max_ts()) {
             Some(max) => ts_values(&sorted).partition_point(|&t| t < max),
             None => 0,
         };
@@ -235,15 +204,12 @@ impl TableSink {
         let file = opts
             .open(&tmp)
             .with_context(|| format!("creating {}", tmp.display()))?;
-        let writer = ArrowWriter::try_new(file, self.table.schema(), Some(self.props.clone()))?;
+        let writer = FileWriter::new(file, self.table, self.props.clone())?;
         Ok(OpenFile {
             writer,
             tmp,
             rel: format!("{}/{name}", self.table.name()),
             opened: Instant::now(),
-            rows: 0,
-            min_ts: None,
-            max_ts: None,
         })
     }
 
@@ -259,21 +225,14 @@ impl TableSink {
 
     /// Footer, fsync, rename to the final name, and an entry in `files`.
     fn complete(&mut self, f: OpenFile) -> Result<()> {
-        let file = f.writer.into_inner()?;
+        let (file, entry) = f.writer.finish(f.rel.clone())?;
         file.sync_all()?;
         drop(file);
         let fin = self.dir.join(f.rel.rsplit('/').next().unwrap());
         std::fs::rename(&f.tmp, &fin)
             .with_context(|| format!("renaming {} to {}", f.tmp.display(), fin.display()))?;
-        let bytes = std::fs::metadata(&fin)?.len();
-        self.events += f.rows;
-        self.files.push(FileEntry {
-            path: f.rel,
-            rows: f.rows,
-            bytes,
-            min_ts: f.min_ts,
-            max_ts: f.max_ts,
-        });
+        self.events += entry.rows;
+        self.files.push(entry);
         Ok(())
     }
 

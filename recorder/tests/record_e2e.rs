@@ -284,6 +284,16 @@ fn a_known_workload_is_recorded_exactly() {
         summary.contains("recorded ") && summary.contains(" 0 lost"),
         "{summary}"
     );
+    // Every file carries checksums, and they hold: every page and byte.
+    let trace = retap_analyzer::trace::Trace::open(&dir).unwrap();
+    let files: Vec<_> = trace.tables.iter().flat_map(|t| &t.files).collect();
+    assert!(files.iter().all(|f| f
+        .entry
+        .as_ref()
+        .is_some_and(|e| e.crc32.is_some() && e.tail.is_some())));
+    let v = retap_analyzer::integrity::verify(&trace, &[]);
+    assert_eq!((v.files, v.checksummed), (files.len(), files.len()));
+    assert!(v.damage.is_empty(), "{:?}", v.damage);
 }
 
 #[test]

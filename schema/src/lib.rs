@@ -2,6 +2,7 @@
 //! analyzer (which reads it). Kept free of heavy dependencies so that a
 //! production recorder and a laptop analyzer agree on one definition.
 
+pub mod files;
 pub mod manifest;
 pub mod signatures;
 pub mod summary;

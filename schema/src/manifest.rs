@@ -72,6 +72,21 @@ pub struct FileEntry {
     pub bytes: u64,
     pub min_ts: Option<i64>,
     pub max_ts: Option<i64>,
+    /// CRC32 of the whole file (`retap info --verify`, copies, uploads);
+    /// absent in traces written before checksums.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32: Option<u32>,
+    /// The file's tail (page index and footer), checked whenever a reader
+    /// reads the footer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<Tail>,
+}
+
+/// Where a file's page index and footer start, and their CRC32.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Tail {
+    pub from: u64,
+    pub crc32: u32,
 }
 
 impl Manifest {

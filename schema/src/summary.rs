@@ -100,6 +100,7 @@ mod tests {
                     bytes: 40,
                     min_ts: None,
                     max_ts: None,
+                    ..Default::default()
                 }],
             },
         );

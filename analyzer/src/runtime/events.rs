@@ -406,6 +406,9 @@ impl FileCursor {
 pub struct Merge {
     pub cursors: Vec<FileCursor>,
     heap: BinaryHeap<Reverse<(i64, usize)>>,
+    /// Files that failed to read part-way: (cursor, the error). Their
+    /// rows stop there; the caller finds out whether the file is damaged.
+    pub failed: Vec<(usize, String)>,
 }
 
 impl Merge {
@@ -416,7 +419,11 @@ impl Merge {
                 heap.push(Reverse((ts, i)));
             }
         }
-        Merge { cursors, heap }
+        Merge {
+            cursors,
+            heap,
+            failed: vec![],
+        }
     }
 
     /// Time of the next row, if any.
@@ -425,17 +432,19 @@ impl Merge {
     }
 
     /// The next row: its cursor's batch and index. Advances past it.
-    pub fn pop(&mut self) -> Result<Option<(Rc<Batch>, usize)>, String> {
-        let Some(Reverse((_, i))) = self.heap.pop() else {
-            return Ok(None);
-        };
+    pub fn pop(&mut self) -> Option<(Rc<Batch>, usize)> {
+        let Reverse((_, i)) = self.heap.pop()?;
         let c = &mut self.cursors[i];
         let batch = c.batch.clone().expect("cursor in heap has a batch");
         let row = c.row;
-        c.advance()?;
-        if let Some(ts) = c.ts() {
-            self.heap.push(Reverse((ts, i)));
+        match c.advance() {
+            Ok(()) => {
+                if let Some(ts) = c.ts() {
+                    self.heap.push(Reverse((ts, i)));
+                }
+            }
+            Err(e) => self.failed.push((i, e)),
         }
-        Ok(Some((batch, row)))
+        Some((batch, row))
     }
 }

@@ -78,6 +78,9 @@ pub struct Outcome {
     pub stderr: Vec<String>,
     /// With `RunOptions::snapshot`: the globals before `end` ran.
     pub globals: Vec<interp::GlobalSnapshot>,
+    /// Damaged files the events could not be read past, and that the
+    /// results are partial: the run says so and fails after printing.
+    pub damage: Vec<String>,
     /// An interpreted probe stopped the run early, so the interpreter
     /// replayed every probe up to there for `end` (and counted every
     /// probe's hits itself).
@@ -599,15 +602,17 @@ fn events_pass<'p>(
                 }
             }
         };
+        let mut merge = Merge::new(cursors);
         event_loop(
             prog,
             &hooks,
-            Merge::new(cursors),
+            &mut merge,
             timers,
             track_procs,
             &mut pass,
             &mut on_tick,
         )?;
+        pass.outcome.damage = damage_of(trace, merge)?;
     }
     pass.ticks_left = plans.preload.map(|_| next_tick);
     pass.last_time = pass.it.ctx.time.max(start);
@@ -620,12 +625,40 @@ fn events_pass<'p>(
     Ok(pass)
 }
 
+/// Where the files that failed part-way are damaged: their rows from the
+/// damage on were not read, so the results are partial. A read error in a
+/// file with no damage is an error.
+fn damage_of(trace: Option<&Trace>, merge: Merge) -> Result<Vec<String>, String> {
+    let mut lines = vec![];
+    for (i, error) in merge.failed {
+        let c = &merge.cursors[i];
+        let entry = trace
+            .and_then(|t| t.table(c.table))
+            .and_then(|tf| tf.files.iter().find(|f| f.path == c.path))
+            .and_then(|f| f.entry.as_ref());
+        let found = crate::integrity::verify_file(&c.path, c.table, entry);
+        if found.is_empty() {
+            return Err(error);
+        }
+        lines.extend(found.iter().map(|d| format!("DAMAGED: {d}")));
+        let from = match found.iter().find_map(|d| d.row_group) {
+            Some(g) => format!("from row group {g} on"),
+            None => "from the damage on".into(),
+        };
+        lines.push(format!(
+            "results are partial: the rows of {} {from} were not read",
+            c.path.display()
+        ));
+    }
+    Ok(lines)
+}
+
 /// Events and timers in trace time until the trace ends, a probe fails or
 /// exit() is called. `on_tick` runs before each timer fires.
 fn event_loop<'p>(
     prog: &'p Program,
     hooks: &Hooks,
-    mut merge: Merge,
+    merge: &mut Merge,
     mut timers: BinaryHeap<Reverse<(i64, usize, usize)>>,
     track_procs: bool,
     pass: &mut Pass<'p>,
@@ -653,7 +686,7 @@ fn event_loop<'p>(
         let Some((time, kind)) = pick else { break };
         match kind {
             0 => {
-                let Some((batch, row)) = merge.pop()? else {
+                let Some((batch, row)) = merge.pop() else {
                     break;
                 };
                 pass.outcome.rows += 1;

@@ -288,9 +288,28 @@ impl SqlSession {
         crate::plan::runtime().block_on(async {
             let df = self.ctx.sql(sql).await.map_err(|e| self.explain(&e))?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            let batches = df.collect().await.map_err(|e| self.explain(&e))?;
+            let batches = df
+                .collect()
+                .await
+                .map_err(|e| self.with_damage(self.explain(&e)))?;
             Ok(QueryResult { schema, batches })
         })
+    }
+
+    /// A query that failed while reading: if a trace is damaged, that is
+    /// why, and where it is damaged is said (a failure elsewhere is
+    /// returned as it is).
+    fn with_damage(&self, msg: String) -> String {
+        let found: Vec<String> = self
+            .traces
+            .iter()
+            .flat_map(|(_, t)| crate::integrity::verify(t, &[]).damage)
+            .map(|d| format!("\nDAMAGED: {d}"))
+            .collect();
+        if found.is_empty() {
+            return msg;
+        }
+        format!("{msg}: the trace is damaged{}", found.concat())
     }
 
     /// One clear line for an error; unknown tables list what exists.

@@ -147,6 +147,8 @@ impl Page {
 pub struct CompressedPage {
     compressed_page: Page,
     uncompressed_size: usize,
+    /// retap: whether the header carries a CRC32 of the page's bytes.
+    checksum: bool,
 }
 
 impl CompressedPage {
@@ -156,6 +158,32 @@ impl CompressedPage {
         Self {
             compressed_page,
             uncompressed_size,
+            checksum: false,
+        }
+    }
+
+    /// Whether [`Self::to_thrift_header`] puts the CRC32 of the page's bytes
+    /// (as they are written, so computed when the header is made) in the
+    /// header.
+    pub fn with_checksum(mut self, checksum: bool) -> Self {
+        self.checksum = checksum;
+        self
+    }
+
+    /// The CRC32 of the page's bytes as written, when asked for.
+    fn crc(&self) -> Result<Option<i32>> {
+        if !self.checksum {
+            return Ok(None);
+        }
+        #[cfg(feature = "crc")]
+        {
+            Ok(Some(crc32fast::hash(self.data()) as i32))
+        }
+        #[cfg(not(feature = "crc"))]
+        {
+            Err(general_err!(
+                "page checksums need the parquet crate's crc feature"
+            ))
         }
     }
 
@@ -230,8 +258,7 @@ impl CompressedPage {
             r#type: page_type,
             uncompressed_page_size: uncompressed_size as i32,
             compressed_page_size: compressed_size as i32,
-            // TODO: Add support for crc checksum
-            crc: None,
+            crc: self.crc()?,
             data_page_header: None,
             index_page_header: None,
             dictionary_page_header: None,

@@ -64,6 +64,8 @@ pub const DEFAULT_BLOOM_FILTER_FPP: f64 = 0.05;
 pub const DEFAULT_BLOOM_FILTER_NDV: u64 = DEFAULT_MAX_ROW_GROUP_ROW_COUNT as u64;
 /// Default values for [`WriterProperties::statistics_truncate_length`]
 pub const DEFAULT_STATISTICS_TRUNCATE_LENGTH: Option<usize> = Some(64);
+/// Default value for [`WriterProperties::page_checksum_enabled`]
+pub const DEFAULT_PAGE_CHECKSUM_ENABLED: bool = false;
 /// Default value for [`WriterProperties::offset_index_disabled`]
 pub const DEFAULT_OFFSET_INDEX_DISABLED: bool = false;
 /// Default values for [`WriterProperties::coerce_types`]
@@ -256,6 +258,8 @@ pub struct WriterProperties {
     coerce_types: bool,
     content_defined_chunking: Option<CdcOptions>,
     write_path_in_schema: bool,
+    /// retap: whether page headers carry a CRC32 of the page's bytes.
+    page_checksum_enabled: bool,
     #[cfg(feature = "encryption")]
     pub(crate) file_encryption_properties: Option<Arc<FileEncryptionProperties>>,
 }
@@ -391,6 +395,13 @@ impl WriterProperties {
     /// For more details see [`WriterPropertiesBuilder::set_created_by`]
     pub fn created_by(&self) -> &str {
         &self.created_by
+    }
+
+    /// Returns `true` if page headers carry a CRC32 checksum of the page.
+    ///
+    /// For more details see [`WriterPropertiesBuilder::set_page_checksum_enabled`]
+    pub fn page_checksum_enabled(&self) -> bool {
+        self.page_checksum_enabled
     }
 
     /// Returns `true` if offset index writing is disabled.
@@ -605,6 +616,7 @@ pub struct WriterPropertiesBuilder {
     coerce_types: bool,
     content_defined_chunking: Option<CdcOptions>,
     write_path_in_schema: bool,
+    page_checksum_enabled: bool,
     #[cfg(feature = "encryption")]
     file_encryption_properties: Option<Arc<FileEncryptionProperties>>,
 }
@@ -630,6 +642,7 @@ impl Default for WriterPropertiesBuilder {
             coerce_types: DEFAULT_COERCE_TYPES,
             content_defined_chunking: None,
             write_path_in_schema: DEFAULT_WRITE_PATH_IN_SCHEMA,
+            page_checksum_enabled: DEFAULT_PAGE_CHECKSUM_ENABLED,
             #[cfg(feature = "encryption")]
             file_encryption_properties: None,
         }
@@ -685,6 +698,7 @@ impl WriterPropertiesBuilder {
             coerce_types: self.coerce_types,
             content_defined_chunking: self.content_defined_chunking,
             write_path_in_schema: self.write_path_in_schema,
+            page_checksum_enabled: self.page_checksum_enabled,
             #[cfg(feature = "encryption")]
             file_encryption_properties: self.file_encryption_properties,
         }
@@ -805,6 +819,16 @@ impl WriterPropertiesBuilder {
     /// [`Page`]: EnabledStatistics::Page
     pub fn set_offset_index_disabled(mut self, value: bool) -> Self {
         self.offset_index_disabled = value;
+        self
+    }
+
+    /// Sets whether each page header carries the CRC32 of the page's bytes as
+    /// written (compressed, after the header), so that readers built with the
+    /// `crc` feature detect corrupted pages (defaults to `false` via
+    /// [`DEFAULT_PAGE_CHECKSUM_ENABLED`]). Computing it needs the `crc`
+    /// feature; without it, enabling it is an error when a page is written.
+    pub fn set_page_checksum_enabled(mut self, value: bool) -> Self {
+        self.page_checksum_enabled = value;
         self
     }
 
@@ -1348,6 +1372,7 @@ impl From<WriterProperties> for WriterPropertiesBuilder {
             coerce_types: props.coerce_types,
             content_defined_chunking: props.content_defined_chunking,
             write_path_in_schema: props.write_path_in_schema,
+            page_checksum_enabled: props.page_checksum_enabled,
             #[cfg(feature = "encryption")]
             file_encryption_properties: props.file_encryption_properties,
         }

@@ -1419,6 +1419,7 @@ impl<'a, E: ColumnValueEncoder> GenericColumnWriter<'a, E> {
                 };
 
                 CompressedPage::new(data_page, uncompressed_size)
+                    .with_checksum(self.props.page_checksum_enabled())
             }
             WriterVersion::PARQUET_2_0 => {
                 let mut rep_levels_byte_len = 0;
@@ -1477,6 +1478,7 @@ impl<'a, E: ColumnValueEncoder> GenericColumnWriter<'a, E> {
                 };
 
                 CompressedPage::new(data_page, uncompressed_size)
+                    .with_checksum(self.props.page_checksum_enabled())
             }
         };
 
@@ -1628,6 +1630,7 @@ impl<'a, E: ColumnValueEncoder> GenericColumnWriter<'a, E> {
                 is_sorted: page.is_sorted,
             };
             CompressedPage::new(dict_page, uncompressed_size)
+                .with_checksum(self.props.page_checksum_enabled())
         };
 
         self.encodings.insert(compressed_page.encoding());

@@ -1,0 +1,238 @@
+//! How every Parquet file of a trace is laid out and written, once: the
+//! recorder and `retap synth` write through [`FileWriter`], so synthetic
+//! traces used by benchmarks and tests are laid out as real recordings, and
+//! readers rely on one description (row groups of [`ROW_GROUP_ROWS`]
+//! sorted by `ts`, `ts` delta-encoded, zstd, page statistics).
+//!
+//! Integrity: every page header carries the CRC32 of its page (readers
+//! built with the parquet crate's `crc` feature check each page they
+//! read), and the manifest holds each file's CRC32 and that of its tail
+//! (page index and footer, which page checksums do not cover and which
+//! decide what a scan skips), checked whenever the footer is read.
+
+use std::io::Write;
+
+use arrow_schema::ArrowError;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::errors::Result;
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use crate::manifest::{FileEntry, Tail};
+use crate::Table;
+
+/// Rows per row group (the recorder sorts each group by `ts`).
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// The writer settings of every trace file. `created_by` names the
+/// program ("retap-record 0.1.0").
+pub fn writer_properties(zstd_level: i32, created_by: &str) -> Result<WriterProperties> {
+    let ts = ColumnPath::from("ts");
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level)?))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        // ts grows slowly inside a sorted row group: deltas pack into a few
+        // bits; a dictionary would only get in the way.
+        .set_column_dictionary_enabled(ts.clone(), false)
+        .set_column_encoding(ts, Encoding::DELTA_BINARY_PACKED)
+        .set_sorting_columns(Some(vec![SortingColumn {
+            column_idx: 0,
+            descending: false,
+            nulls_first: false,
+        }]))
+        .set_page_checksum_enabled(true)
+        .set_created_by(created_by.to_string())
+        .build())
+}
+
+/// One trace file being written: rows, their time range and checksums are
+/// kept as they go.
+pub struct FileWriter<W: Write + Send> {
+    writer: ArrowWriter<Checksummed<W>>,
+    rows: u64,
+    min_ts: Option<i64>,
+    max_ts: Option<i64>,
+}
+
+impl<W: Write + Send> FileWriter<W> {
+    pub fn new(inner: W, table: Table, props: WriterProperties) -> Result<Self> {
+        let sink = Checksummed {
+            inner,
+            seen: 0,
+            whole: crc32fast::Hasher::new(),
+            tail: None,
+        };
+        Ok(FileWriter {
+            writer: ArrowWriter::try_new(sink, table.schema(), Some(props))?,
+            rows: 0,
+            min_ts: None,
+            max_ts: None,
+        })
+    }
+
+    /// Appends rows (ts, the first column, ascending within the file).
+    pub fn write(&mut self, batch: &arrow_array::RecordBatch) -> Result<()> {
+        let ts = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow_array::Int64Array>()
+            .ok_or_else(|| ArrowError::SchemaError("ts is not the first Int64 column".into()))?
+            .values();
+        if let (Some(&lo), Some(&hi)) = (ts.first(), ts.last()) {
+            self.min_ts = Some(self.min_ts.map_or(lo, |m| m.min(lo)));
+            self.max_ts = Some(self.max_ts.map_or(hi, |m| m.max(hi)));
+        }
+        self.rows += batch.num_rows() as u64;
+        self.writer.write(batch)
+    }
+
+    /// Ends the row group in progress.
+    pub fn flush(&mut self) -> Result<()> {
+        self.writer.flush()
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The newest `ts` written.
+    pub fn max_ts(&self) -> Option<i64> {
+        self.max_ts
+    }
+
+    /// Bytes the file will hold at least: written and buffered.
+    pub fn size(&self) -> u64 {
+        (self.writer.bytes_written() + self.writer.in_progress_size()) as u64
+    }
+
+    /// Writes the page index and footer; returns the inner writer and the
+    /// file's manifest entry (`path` relative to the trace directory).
+    pub fn finish(mut self, path: String) -> Result<(W, FileEntry)> {
+        self.writer.flush()?;
+        let from = self.writer.bytes_written() as u64;
+        self.writer.inner_mut().start_tail(from);
+        let sink = self.writer.into_inner()?;
+        let entry = FileEntry {
+            path,
+            rows: self.rows,
+            bytes: sink.seen,
+            min_ts: self.min_ts,
+            max_ts: self.max_ts,
+            crc32: Some(sink.whole.finalize()),
+            tail: sink.tail.map(|(from, h)| Tail {
+                from,
+                crc32: h.finalize(),
+            }),
+        };
+        Ok((sink.inner, entry))
+    }
+}
+
+/// Passes bytes on, keeping the CRC32 of all of them and, from a given
+/// offset on, of the rest.
+struct Checksummed<W> {
+    inner: W,
+    seen: u64,
+    whole: crc32fast::Hasher,
+    tail: Option<(u64, crc32fast::Hasher)>,
+}
+
+impl<W> Checksummed<W> {
+    /// Bytes at `from` and after also go to the tail's checksum. (The
+    /// Parquet writer buffers, so some may not have arrived yet.)
+    fn start_tail(&mut self, from: u64) {
+        self.tail = Some((from, crc32fast::Hasher::new()));
+    }
+}
+
+impl<W: Write> Write for Checksummed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        let done = &buf[..n];
+        self.whole.update(done);
+        if let Some((from, h)) = &mut self.tail {
+            let skip = from.saturating_sub(self.seen).min(n as u64) as usize;
+            h.update(&done[skip..]);
+        }
+        self.seen += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// What is wrong with a file's bytes, if its checksums say so: `tail` is
+/// the file's bytes from its entry's `tail.from` to its end.
+pub fn check_tail(entry: &FileEntry, tail: &[u8]) -> std::result::Result<(), String> {
+    match &entry.tail {
+        Some(t) if crc32fast::hash(tail) != t.crc32 => Err(format!(
+            "page index or footer damaged (checksum of bytes {}.. differs from the manifest's)",
+            t.from
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a whole file's bytes match its entry's checksum (None: the
+/// entry has none, written before checksums were).
+pub fn check_whole(entry: &FileEntry, bytes: &[u8]) -> Option<bool> {
+    entry.crc32.map(|c| crc32fast::hash(bytes) == c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+    use std::sync::Arc;
+
+    fn one_column_file(rows: i64) -> (Vec<u8>, FileEntry) {
+        // Block's schema starts with ts; a table of ts alone will do here.
+        let schema = Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+            "ts",
+            arrow_schema::DataType::Int64,
+            false,
+        )]));
+        let props = writer_properties(1, "test").unwrap();
+        let sink = Checksummed {
+            inner: Vec::new(),
+            seen: 0,
+            whole: crc32fast::Hasher::new(),
+            tail: None,
+        };
+        let mut w = FileWriter {
+            writer: ArrowWriter::try_new(sink, schema.clone(), Some(props)).unwrap(),
+            rows: 0,
+            min_ts: None,
+            max_ts: None,
+        };
+        let ts: ArrayRef = Arc::new(Int64Array::from_iter_values(0..rows));
+        w.write(&RecordBatch::try_new(schema, vec![ts]).unwrap())
+            .unwrap();
+        w.finish("t/part-000000.parquet".into()).unwrap()
+    }
+
+    /// The entry's checksums are those of the bytes written: the whole
+    /// file's, and the tail's from where the page index starts.
+    #[test]
+    fn checksums_cover_what_was_written() {
+        let (bytes, e) = one_column_file(300_000);
+        assert_eq!(e.bytes, bytes.len() as u64);
+        assert_eq!(e.rows, 300_000);
+        assert_eq!((e.min_ts, e.max_ts), (Some(0), Some(299_999)));
+        assert_eq!(check_whole(&e, &bytes), Some(true));
+        let tail = e.tail.as_ref().unwrap();
+        assert!(tail.from > 4 && tail.from < e.bytes - 8, "{tail:?}");
+        assert!(check_tail(&e, &bytes[tail.from as usize..]).is_ok());
+        let mut bad = bytes[tail.from as usize..].to_vec();
+        bad[3] ^= 0x10;
+        assert!(check_tail(&e, &bad).is_err());
+        let mut bad = bytes.clone();
+        bad[100] ^= 1;
+        assert_eq!(check_whole(&e, &bad), Some(false));
+    }
+}
