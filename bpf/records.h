@@ -106,6 +106,38 @@ struct vfs_rec {           /* 72 bytes */
 
 
 
+/* Map values and iterator output the recorder reads at stop
+ * (recorder/src/bpf.rs, through the skeleton's generated types). */
+
+/* A syscall between sys_enter and sys_exit, per thread. */
+struct inflight {          /* 88 bytes */
+	u64 ts;
+	u64 args[6];
+	u32 nr;
+	u32 pid;
+	u32 uid;
+	u16 cpu;
+	u16 pad;
+	char comm[16];
+};
+
+/* What dump_inflight writes per thread: the value after its thread id. */
+struct inflight_dump {     /* 96 bytes */
+	u32 tid;
+	u32 pad;
+	struct inflight v;
+};
+
+/* An issued block request, by struct request address. */
+struct blk_start {         /* 64 bytes */
+	struct hdr h;
+	u64 sector;
+	u32 dev;
+	u32 bytes;
+	u8 op;
+	u8 rwbs;
+};
+
 /* recorder/src/records.rs decodes by these sizes. */
 _Static_assert(sizeof(struct hdr) == 40, "hdr");
 _Static_assert(sizeof(struct syscall_rec) == 112, "syscall_rec");
@@ -114,4 +146,8 @@ _Static_assert(sizeof(struct net_rec) == 72, "net_rec");
 _Static_assert(sizeof(struct block_rec) == 72, "block_rec");
 _Static_assert(sizeof(struct sample_rec) == 560, "sample_rec");
 _Static_assert(sizeof(struct vfs_rec) == 72, "vfs_rec");
+_Static_assert(sizeof(struct inflight) == 88, "inflight");
+_Static_assert(sizeof(struct inflight_dump) == 96, "inflight_dump");
+_Static_assert(__builtin_offsetof(struct inflight_dump, v) == 8, "inflight_dump.v");
+_Static_assert(sizeof(struct blk_start) == 64, "blk_start");
 #endif

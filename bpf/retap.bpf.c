@@ -60,18 +60,6 @@ struct {
 	__type(value, u8);
 } syscall_filter SEC(".maps");
 
-/* A syscall between sys_enter and sys_exit, per thread. */
-struct inflight {
-	u64 ts;
-	u64 args[6];
-	u32 nr;
-	u32 pid;
-	u32 uid;
-	u16 cpu;
-	u16 pad;
-	char comm[16];
-};
-
 /* Task-local storage rather than a hash map keyed by tid: no hashing, no
  * bucket lock, no delete on the hot path (ts = 0 marks "no syscall in
  * flight"), and the kernel frees it when the thread exits. The recorder
@@ -83,16 +71,6 @@ struct {
 	__type(key, int);
 	__type(value, struct inflight);
 } syscalls_inflight SEC(".maps");
-
-/* An issued block request, by struct request address. */
-struct blk_start {
-	struct hdr h;
-	u64 sector;
-	u32 dev;
-	u32 bytes;
-	u8 op;
-	u8 rwbs;
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -239,8 +217,8 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	return 0;
 }
 
-/* Syscalls still in flight, written to the iterator's seq file as
- * { u32 tid; u32 pad; struct inflight v; } for the recorder to read at stop. */
+/* Syscalls still in flight, written to the iterator's seq file as struct
+ * inflight_dump for the recorder to read at stop. */
 SEC("iter/task")
 int dump_inflight(struct bpf_iter__task *ctx)
 {
@@ -250,11 +228,7 @@ int dump_inflight(struct bpf_iter__task *ctx)
 	struct inflight *v = bpf_task_storage_get(&syscalls_inflight, task, 0, 0);
 	if (!v || !v->ts)
 		return 0;
-	struct {
-		u32 tid;
-		u32 pad;
-		struct inflight v;
-	} out;
+	struct inflight_dump out;
 	out.tid = task->pid;
 	out.pad = 0;
 	out.v = *v;

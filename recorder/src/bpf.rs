@@ -313,29 +313,30 @@ impl Session<'_> {
         libbpf_rs::Iter::new(&link)?
             .read_to_end(&mut raw)
             .context("reading syscalls in flight")?;
-        // { u32 tid; u32 pad; struct inflight: ts, args[6], nr, pid, uid,
-        //   cpu, pad, comm[16] }
-        const LEN: usize = 8 + 88;
+        // struct inflight_dump (records.h): the thread id, then the map's
+        // value, decoded through the skeleton's type of it.
+        const V: usize = 8;
+        const LEN: usize = V + std::mem::size_of::<skel::types::inflight>();
         let mut out = Vec::new();
         for e in raw.chunks_exact(LEN) {
-            let u64_at = |o: usize| u64::from_ne_bytes(e[o..o + 8].try_into().unwrap());
-            let u32_at = |o: usize| u32::from_ne_bytes(e[o..o + 4].try_into().unwrap());
+            let tid = u32::from_ne_bytes(e[..4].try_into().expect("4 bytes"));
+            let v: skel::types::inflight = from_bytes(&e[V..]);
             let h = Hdr {
-                ts: u64_at(8),
-                pid: u32_at(68),
-                tid: u32_at(0),
-                uid: u32_at(72),
-                cpu: u16::from_ne_bytes(e[76..78].try_into().unwrap()),
+                ts: v.ts,
+                pid: v.pid,
+                tid,
+                uid: v.uid,
+                cpu: v.cpu,
                 kind: 0,
                 flags: 0,
-                comm: e[80..96].try_into().unwrap(),
+                comm: v.comm.map(|c| c as u8),
             };
             out.push(Record::Syscall(Syscall {
                 h,
                 dur: 0,
                 ret: 0,
-                args: std::array::from_fn(|i| u64_at(16 + 8 * i)),
-                nr: u32_at(64),
+                args: v.args,
+                nr: v.nr,
             }));
         }
         Ok(out)
@@ -349,29 +350,43 @@ impl Session<'_> {
             let Some(v) = map.lookup(&key, MapFlags::ANY)? else {
                 continue;
             };
-            // struct blk_start: hdr, sector, dev, bytes, op, rwbs
             let mut h = records::decode_hdr(&v).map_err(|e| anyhow!(e))?;
             h.flags = 0;
-            let u32_at = |o: usize| u32::from_ne_bytes(v[o..o + 4].try_into().unwrap());
+            anyhow::ensure!(
+                v.len() == std::mem::size_of::<skel::types::blk_start>(),
+                "block_inflight value of {} bytes",
+                v.len()
+            );
+            let b: skel::types::blk_start = from_bytes(&v);
             out.push(Record::Block(Block {
                 h,
                 dur: 0,
-                sector: u64::from_ne_bytes(v[40..48].try_into().unwrap()),
-                dev: u32_at(48),
-                bytes: u32_at(52),
+                sector: b.sector,
+                dev: b.dev,
+                bytes: b.bytes,
                 error: 0,
-                op: v[56],
-                rwbs: v[57],
+                op: b.op,
+                rwbs: b.rwbs,
             }));
         }
         Ok(out)
     }
 }
 
+/// A value of a skeleton type (generated from the C struct's BTF, so laid
+/// out as the kernel side writes it) from the bytes the kernel handed over.
+fn from_bytes<T: Copy>(b: &[u8]) -> T {
+    assert!(b.len() >= std::mem::size_of::<T>(), "short map value");
+    // SAFETY: T is a plain repr(C) struct of integers and integer arrays
+    // (every bit pattern valid), and `b` holds at least its size.
+    unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<T>()) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The sizes records.h asserts on the C side.
     #[test]
     fn in_flight_value_layout_matches_the_c_struct() {
         assert_eq!(std::mem::size_of::<skel::types::inflight>(), 88);
