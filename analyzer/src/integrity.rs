@@ -53,7 +53,7 @@ pub fn verify(trace: &Trace, tables: &[Table]) -> Verified {
         .filter(|tf| tables.is_empty() || tables.contains(&tf.table))
         .flat_map(|tf| tf.files.iter().map(move |f| (tf.table, f)))
         .collect();
-    let threads = crate::plan::cores().min(files.len()).max(1);
+    let threads = crate::cores().min(files.len()).max(1);
     let chunk = files.len().div_ceil(threads).max(1);
     let damage = std::thread::scope(|s| {
         let parts: Vec<_> = files

@@ -8,9 +8,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::plan::Loaded as Preload;
 use crate::plan::{self, Compiled, Plan, PlanError, ProjectionPlans};
 use crate::runtime::interp::GlobalSnapshot;
+use crate::runtime::preload::Preload;
 use crate::runtime::{self, Limits, Outcome, Projector, RunOptions};
 use crate::stap::elaborate::ir::Program;
 use crate::stap::elaborate::{elaborate, ElabOptions};
@@ -283,7 +283,7 @@ fn show_plans(built: Built, pass: u8) -> Result<String, RunFailure> {
             let plan = df.into_optimized_plan().map_err(fail)?;
             Ok(format!("{}\n", plan.display_indent()))
         } else {
-            let phys = crate::plan::runtime()
+            let phys = crate::engine::runtime()
                 .block_on(df.create_physical_plan())
                 .map_err(fail)?;
             Ok(format!(

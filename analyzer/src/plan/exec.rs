@@ -17,8 +17,9 @@ use datafusion::logical_expr::{col, in_list, lit, when, Expr};
 use datafusion::object_store::path::Path as ObjectPath;
 use datafusion::object_store::ObjectMeta;
 use datafusion::parquet::arrow::parquet_to_arrow_schema;
-use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
 
+use crate::runtime::preload::{Acc, Preload};
 use crate::runtime::stats::{empty_hist, linear_buckets};
 use crate::runtime::value::{Interner, Value};
 use crate::stap::elaborate::catalog::{Family, ResolvedPoint};
@@ -28,45 +29,11 @@ use crate::trace::{DataFile, Trace};
 use retap_schema::Table;
 
 use super::analysis::{Compiled, Moments, Update, UpdateKind, ValueSort};
-use super::keyed_agg::plan_session;
 use super::translate::Ctx;
-
-/// What one global ends up holding, per key.
-#[derive(Clone, Debug)]
-pub enum Acc {
-    Int(i64),
-    /// A running maximum (merged by max, not by addition).
-    Max(i64),
-    /// A running minimum: a missing element takes the value, else min.
-    Min(i64),
-    Stat {
-        count: i64,
-        sum: i64,
-        min: i64,
-        max: i64,
-        hists: Vec<Vec<i64>>,
-    },
-}
-
-/// One array element (or a scalar's value, with no key).
-pub type Element = (Vec<Value>, Acc);
-
-/// A global and its elements.
-pub type GlobalElements = (u32, Vec<Element>);
+use crate::engine::{cores, plan_session, runtime, session_config};
 
 /// One aggregation to run: which histogram (if any), GROUP BY, aggregates.
 type Spec = (Option<(usize, HistSpec)>, Vec<Expr>, Vec<Expr>);
-
-/// Plan results, keyed by global, in the order the interpreter would have
-/// created the elements (first firing time).
-#[derive(Debug, Default)]
-pub struct Loaded {
-    /// Per timer interval (tick k covers events up to start + k*period;
-    /// 0 when there are no timers): each global's elements in that interval.
-    pub ticks: Vec<(i64, Vec<GlobalElements>)>,
-    /// The timers' period when results are per interval.
-    pub period: Option<i64>,
-}
 
 /// One plan: an update's main aggregate, or one histogram of a statistic.
 /// Counts and sums of one probe point with the same guards and keys share
@@ -160,38 +127,6 @@ impl Pending {
     }
 }
 
-/// The process's threads for DataFusion, made on first use and kept: a
-/// runtime per run cost ~60 us to make and ~200 us to shut down (joining
-/// its workers), a tenth of a small plan's run. Sessions, and with them
-/// the Parquet metadata caches, stay per run.
-pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(cores())
-            .build()
-            .expect("tokio runtime")
-    })
-}
-
-/// The cores this process may use, asked once: the standard library reads
-/// the cgroup's files for it every time (three opens, ~35 us a call).
-pub(crate) fn cores() -> usize {
-    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *N.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-    })
-}
-
-/// DataFusion's default session config, made once and cloned: making
-/// one asks for the cores too (see [`cores`]).
-pub(crate) fn session_config() -> SessionConfig {
-    static C: std::sync::OnceLock<SessionConfig> = std::sync::OnceLock::new();
-    C.get_or_init(SessionConfig::new).clone()
-}
-
 /// The session, and stap's log2 bucket function as a UDF (the f64 log2 of
 /// SQL would misplace values next to large powers of two).
 pub(super) fn session() -> (SessionContext, Arc<datafusion::logical_expr::ScalarUDF>) {
@@ -199,7 +134,7 @@ pub(super) fn session() -> (SessionContext, Arc<datafusion::logical_expr::Scalar
     // and smaller ones let the other core take the tail (100M events,
     // profile_end: 0.62-0.94 s with one per core, 0.60-0.67 s with two).
     let ctx = plan_session(session_config().with_target_partitions(2 * cores()));
-    let udf = super::log_bucket::log_bucket_udf();
+    let udf = crate::engine::log_bucket::log_bucket_udf();
     ctx.register_udf(udf.as_ref().clone());
     (ctx, udf)
 }
@@ -764,7 +699,7 @@ pub fn run_plans(
     trace: &Trace,
     plans: Vec<Plan>,
     maxmapentries: usize,
-) -> Result<(Loaded, Option<String>), PlanError> {
+) -> Result<(Preload, Option<String>), PlanError> {
     match execute(prog, compiled, plans, maxmapentries, false) {
         Ok(l) => Ok((l, None)),
         Err(PlanError::Order(why)) => {
@@ -855,7 +790,7 @@ pub fn execute(
     plans: Vec<Plan>,
     maxmapentries: usize,
     keep_first: bool,
-) -> Result<Loaded, PlanError> {
+) -> Result<Preload, PlanError> {
     let by_first = keep_first || compiled.order.is_none();
     let mut interner = Interner::default();
     // global -> key -> (acc, first firing time)
@@ -1013,7 +948,7 @@ pub fn execute(
             }
         }
     }
-    let mut out = Loaded {
+    let mut out = Preload {
         ticks: vec![],
         period: compiled.period,
     };

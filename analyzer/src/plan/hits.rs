@@ -15,8 +15,9 @@ use retap_schema::Table;
 use crate::stap::elaborate::ir::Program;
 use crate::trace::Trace;
 
-use super::exec::{point_rows, runtime, session};
+use super::exec::{point_rows, session};
 use super::translate::Ctx;
+use crate::engine::runtime;
 
 /// Firings of each of `probes` over the trace, or up to the time the run
 /// stopped at (rows at that time fire before a timer's exit()).

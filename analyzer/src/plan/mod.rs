@@ -9,23 +9,12 @@
 //! Everything else runs in the interpreter, and `-v` says why.
 
 mod analysis;
-mod dict_filter;
 mod exec;
 mod hits;
-mod inline_files;
-mod keyed_agg;
-mod log_bucket;
 mod projection;
-pub(crate) use exec::{cores, runtime, session_config};
-pub(crate) use keyed_agg::keyed_session;
 mod translate;
 
 pub use analysis::{analyse, Compiled, Projection, Update, UpdateKind, ValueSort};
-pub use exec::{build_plans, execute, run_plans, Element, GlobalElements, Loaded, Plan, PlanError};
+pub use exec::{build_plans, execute, run_plans, Plan, PlanError};
 pub use hits::probe_hits;
 pub use projection::{build_projection, Projected, ProjectionPlans};
-
-/// The accumulated value types plans hand the interpreter.
-pub mod exec_acc {
-    pub use super::exec::Acc;
-}

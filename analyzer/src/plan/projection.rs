@@ -244,9 +244,10 @@ pub fn build_projection(
             at_return,
         });
     }
-    let rt = super::runtime();
+    let rt = crate::engine::runtime();
     // One partition per file keeps its rows in their stored order.
-    let ctx = super::keyed_agg::plan_session(super::session_config().with_target_partitions(1));
+    let ctx =
+        crate::engine::plan_session(crate::engine::session_config().with_target_partitions(1));
     let mut dfs = vec![];
     for f in &files {
         let df = rt
@@ -324,7 +325,7 @@ impl Projector for Projected {
         let Some(p) = self.0.borrow_mut().take() else {
             return Ok(());
         };
-        let rt = super::runtime();
+        let rt = crate::engine::runtime();
         let mut cursors = vec![];
         for df in p.files {
             let stream = rt

@@ -1127,8 +1127,8 @@ impl<'p> Interp<'p> {
         }
     }
 
-    pub fn merge(&mut self, globals: &[crate::plan::GlobalElements]) {
-        use crate::plan::exec_acc::Acc;
+    pub fn merge(&mut self, globals: &[super::preload::GlobalElements]) {
+        use super::preload::Acc;
         fn add_stat(s: &mut Stat, a: &Acc) {
             if let Acc::Stat {
                 count,

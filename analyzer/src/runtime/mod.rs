@@ -10,6 +10,7 @@ pub mod errno_table;
 pub mod events;
 pub mod hist;
 pub mod interp;
+pub mod preload;
 pub mod printf;
 pub mod stats;
 pub mod symbols;
@@ -35,7 +36,7 @@ use events::{Batch, Col, FileCursor, Merge};
 pub use interp::Limits;
 use interp::{Interp, RtError};
 
-use crate::plan::{GlobalElements, Loaded as Preload};
+use preload::{GlobalElements, Preload};
 
 /// Output that plans compute per event (an ordered projection of one
 /// probe's printf), written after `begin` in place of that probe's firings.

@@ -121,12 +121,12 @@ pub fn split_positionals(args: &[String]) -> Result<(Vec<TraceArg>, Option<Strin
 
 impl SqlSession {
     pub fn open(args: &[TraceArg]) -> Result<SqlSession, String> {
-        let config = crate::plan::session_config()
-            .with_target_partitions(crate::plan::cores())
+        let config = crate::engine::session_config()
+            .with_target_partitions(crate::engine::cores())
             .with_information_schema(true);
         // The plans' GROUP BY operator serves SQL and diff too: it takes
         // only the aggregations it computes exactly as DataFusion does.
-        let ctx = crate::plan::keyed_session(config);
+        let ctx = crate::engine::keyed_session(config);
         let mut traces: Vec<(String, Trace)> = vec![];
         let mut warnings = vec![];
         for a in args {
@@ -223,7 +223,7 @@ impl SqlSession {
             let mem = MemTable::try_new(schema, vec![vec![]]).map_err(|e| e.to_string())?;
             return Ok(Arc::new(mem));
         }
-        let df = crate::plan::runtime()
+        let df = crate::engine::runtime()
             .block_on(self.ctx.read_parquet(paths, ParquetReadOptions::default()))
             .map_err(|e| format!("{}: {}", t.dir.display(), clean_error(&e)))?;
         Ok(df.into_view())
@@ -285,7 +285,7 @@ impl SqlSession {
 
     /// Runs one statement to completion (all cores).
     pub fn query(&self, sql: &str) -> Result<QueryResult, String> {
-        crate::plan::runtime().block_on(async {
+        crate::engine::runtime().block_on(async {
             let df = self.ctx.sql(sql).await.map_err(|e| self.explain(&e))?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let batches = df

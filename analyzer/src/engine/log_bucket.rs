@@ -31,12 +31,12 @@ const EXACT_IN_I64: [DataType; 7] = [
 ];
 
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub(super) struct LogBucket {
+pub struct LogBucket {
     signature: Signature,
 }
 
 /// The function, to call in plans (`udf.call(vec![value])`).
-pub(super) fn log_bucket_udf() -> Arc<ScalarUDF> {
+pub fn log_bucket_udf() -> Arc<ScalarUDF> {
     Arc::new(ScalarUDF::new_from_impl(LogBucket {
         signature: Signature::uniform(1, EXACT_IN_I64.to_vec(), Volatility::Immutable),
     }))

@@ -25,12 +25,12 @@ use datafusion::prelude::SessionContext;
 use futures::stream::BoxStream;
 
 #[derive(Debug, Default)]
-pub(super) struct InlineFiles {
+pub struct InlineFiles {
     fs: LocalFileSystem,
 }
 
 /// Makes `ctx` read `file://` objects through [`InlineFiles`].
-pub(super) fn use_inline_files(ctx: &SessionContext) {
+pub fn use_inline_files(ctx: &SessionContext) {
     ctx.register_object_store(
         ObjectStoreUrl::local_filesystem().as_ref(),
         Arc::new(InlineFiles::default()),
@@ -180,7 +180,7 @@ mod tests {
         let missing = Path::from_absolute_path(dir.path().join("nope")).expect("path");
         let ours = InlineFiles::default();
         let theirs = LocalFileSystem::new();
-        crate::plan::runtime().block_on(async {
+        crate::engine::runtime().block_on(async {
             assert_eq!(
                 ours.head(&location).await.unwrap(),
                 theirs.head(&location).await.unwrap()

@@ -13,7 +13,7 @@ use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use super::keyed_session;
+use crate::engine::keyed_session;
 
 fn batch(seed: u64, n: usize, spread: i64) -> RecordBatch {
     let mut x = seed | 1;
@@ -105,7 +105,7 @@ fn rows(batches: &[RecordBatch]) -> Vec<String> {
 /// A query's rows from DataFusion alone and from the keyed session, and
 /// the keyed session's physical plan.
 fn both_ways(parts: &[Vec<RecordBatch>], q: &str) -> (Vec<String>, Vec<String>, String) {
-    let rt = crate::plan::runtime();
+    let rt = crate::engine::runtime();
     let plain = rt
         .block_on(async { ctx(false, parts.to_vec()).sql(q).await?.collect().await })
         .unwrap();
@@ -164,7 +164,7 @@ fn same_results_as_datafusions_aggregation() {
 
 #[test]
 fn other_aggregates_stay_datafusions() {
-    let rt = crate::plan::runtime();
+    let rt = crate::engine::runtime();
     let c = ctx(true, vec![vec![batch(5, 100, 1)]]);
     for q in [
         "select a, avg(e) from t group by a",

@@ -282,43 +282,6 @@ impl ExecutionPlan for KeyedAggregateExec {
     }
 }
 
-/// A session with `config` whose GROUP BYs go through
-/// [`KeyedAggregateExec`] and whose filters on one dictionary column
-/// through [`super::dict_filter::DictFilterExec`], where they apply, and
-/// which reads local files in place ([`super::inline_files`]).
-pub(crate) fn keyed_session(
-    config: datafusion::prelude::SessionConfig,
-) -> datafusion::prelude::SessionContext {
-    session_with(config, true)
-}
-
-/// [`keyed_session`] for plans built as DataFrames from expressions,
-/// which carry their functions with them: without DataFusion's catalog,
-/// SQL planners and registry of built-in functions, which a run made
-/// anew each time (and a fresh process, each function on first use).
-pub(crate) fn plan_session(
-    config: datafusion::prelude::SessionConfig,
-) -> datafusion::prelude::SessionContext {
-    session_with(config, false)
-}
-
-fn session_with(
-    config: datafusion::prelude::SessionConfig,
-    defaults: bool,
-) -> datafusion::prelude::SessionContext {
-    let mut b = datafusion::execution::SessionStateBuilder::new().with_config(config);
-    if defaults {
-        b = b.with_default_features();
-    }
-    let state = b
-        .with_physical_optimizer_rule(Arc::new(KeyedAggregateRule))
-        .with_physical_optimizer_rule(Arc::new(super::dict_filter::DictFilterRule))
-        .build();
-    let ctx = datafusion::prelude::SessionContext::new_with_state(state);
-    super::inline_files::use_inline_files(&ctx);
-    ctx
-}
-
 /// Replaces final(partial(x)) and single(x) aggregations that
 /// [`KeyedAggregateExec`] computes with one over x.
 #[derive(Debug, Default)]
