@@ -543,7 +543,10 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> Result<Manifest, String> {
                 )),
                 Arc::new(UInt32Array::from(vec![0u32; m])),
                 dict(COMMS, net.iter().map(|r| r.4 as i32).collect()),
-                dict(&["rx", "tx"], net.iter().map(|r| i32::from(!r.5)).collect()),
+                dict(
+                    &retap_schema::tables::NET_DIRECTIONS,
+                    net.iter().map(|r| i32::from(!r.5)).collect(),
+                ),
                 dict(&["eth0"], vec![0; m]),
                 Arc::new(Int32Array::from(vec![2; m])),
                 Arc::new(UInt32Array::from(

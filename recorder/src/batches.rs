@@ -403,7 +403,7 @@ impl TableRows {
             return;
         };
         self.c.push_raw(ts, -1, pid, pid, uid, comm.as_bytes());
-        event.append_value("snapshot");
+        event.append_value(retap_schema::tables::process_event::SNAPSHOT);
         pp.append_value(ppid);
         child_pid.append_null();
         child_tid.append_null();

@@ -43,12 +43,14 @@ pub enum ProcEvent {
 }
 
 impl ProcEvent {
+    /// The value of `processes.event` it is written as.
     pub fn name(self) -> &'static str {
+        use retap_schema::tables::process_event as ev;
         match self {
-            ProcEvent::Exec => "exec",
-            ProcEvent::Fork => "fork",
-            ProcEvent::Thread => "thread",
-            ProcEvent::Exit => "exit",
+            ProcEvent::Exec => ev::EXEC,
+            ProcEvent::Fork => ev::FORK,
+            ProcEvent::Thread => ev::THREAD,
+            ProcEvent::Exit => ev::EXIT,
         }
     }
 }

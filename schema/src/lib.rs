@@ -4,6 +4,7 @@
 
 pub mod files;
 pub mod manifest;
+pub mod rows;
 pub mod signatures;
 pub mod summary;
 mod syscall_table;

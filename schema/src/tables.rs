@@ -119,20 +119,63 @@ impl Table {
     /// netdev.transmit) need not read the column at all.
     pub fn domain(self, column: &str) -> Option<&'static [&'static str]> {
         match (self, column) {
-            (Table::Net, "direction") => Some(&NET_DIRECTIONS),
-            (Table::Vfs, "op") => Some(&VFS_OPS),
-            (Table::Processes, "event") => Some(&PROCESS_EVENTS),
+            (Table::Net, direction::COLUMN) => Some(&NET_DIRECTIONS),
+            (Table::Vfs, vfs_op::COLUMN) => Some(&VFS_OPS),
+            (Table::Processes, process_event::COLUMN) => Some(&PROCESS_EVENTS),
             _ => None,
+        }
+    }
+
+    /// The column set exactly on rows of operations that completed (a
+    /// syscall that returned, a block request or vfs call that finished);
+    /// null on those still in flight when recording stopped.
+    pub fn completion_column(self) -> Option<&'static str> {
+        match self {
+            Table::Syscalls => Some("ret"),
+            Table::Block | Table::Vfs => Some("dur_ns"),
+            Table::Processes | Table::Net | Table::Samples => None,
         }
     }
 }
 
+/// `syscalls.syscall`: the syscall's name, which syscall probe points
+/// select rows by.
+pub const SYSCALL_COLUMN: &str = "syscall";
+
 /// `net.direction`: received, transmitted.
-pub const NET_DIRECTIONS: [&str; 2] = ["rx", "tx"];
+pub mod direction {
+    pub const COLUMN: &str = "direction";
+    pub const RX: &str = "rx";
+    pub const TX: &str = "tx";
+}
 /// `vfs.op`.
-pub const VFS_OPS: [&str; 2] = ["read", "write"];
-/// `processes.event`.
-pub const PROCESS_EVENTS: [&str; 5] = ["snapshot", "exec", "fork", "thread", "exit"];
+pub mod vfs_op {
+    pub const COLUMN: &str = "op";
+    pub const READ: &str = "read";
+    pub const WRITE: &str = "write";
+}
+/// `processes.event`: a process alive when recording started, an exec, a
+/// new process or thread, an exit.
+pub mod process_event {
+    pub const COLUMN: &str = "event";
+    pub const SNAPSHOT: &str = "snapshot";
+    pub const EXEC: &str = "exec";
+    pub const FORK: &str = "fork";
+    pub const THREAD: &str = "thread";
+    pub const EXIT: &str = "exit";
+}
+/// `net.direction`'s values.
+pub const NET_DIRECTIONS: [&str; 2] = [direction::RX, direction::TX];
+/// `vfs.op`'s values.
+pub const VFS_OPS: [&str; 2] = [vfs_op::READ, vfs_op::WRITE];
+/// `processes.event`'s values.
+pub const PROCESS_EVENTS: [&str; 5] = [
+    process_event::SNAPSHOT,
+    process_event::EXEC,
+    process_event::FORK,
+    process_event::THREAD,
+    process_event::EXIT,
+];
 
 impl std::fmt::Display for Table {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -22,7 +22,7 @@ use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
 use crate::runtime::preload::{Acc, Preload};
 use crate::runtime::stats::{empty_hist, linear_buckets};
 use crate::runtime::value::{Interner, Value};
-use crate::stap::elaborate::catalog::{Family, ResolvedPoint};
+use crate::stap::elaborate::catalog::ResolvedPoint;
 use crate::stap::elaborate::context::CtxVar;
 use crate::stap::elaborate::ir::{HistSpec, Program, X};
 use crate::trace::{DataFile, Trace};
@@ -239,13 +239,6 @@ struct Discriminator {
 }
 
 impl Discriminator {
-    fn new(column: &'static str, values: &[&str]) -> Self {
-        Discriminator {
-            column,
-            values: values.iter().map(|v| v.to_string()).collect(),
-        }
-    }
-
     /// Whether the values are all the format lets the column hold, so
     /// that filtering on them would keep every row.
     fn takes_every_row(&self, table: Table) -> bool {
@@ -266,41 +259,16 @@ impl Discriminator {
     }
 }
 
-/// The point's own row filter: the discriminating column's values, and
-/// the rest (e.g. a return probe's `ret IS NOT NULL`).
+/// The point's own row filter ([`ResolvedPoint::rows`]): the
+/// discriminating column's values, and the rest (a return probe's
+/// `ret IS NOT NULL`).
 fn point_filter(p: &ResolvedPoint) -> (Option<Discriminator>, Vec<Expr>) {
-    let mut rest: Vec<Expr> = vec![];
-    let disc = match p.family {
-        Family::Syscall { ret } | Family::SyscallAny { ret } => {
-            if ret {
-                rest.push(col("ret").is_not_null());
-            }
-            p.syscalls.as_ref().map(|names| Discriminator {
-                column: "syscall",
-                values: names.clone(),
-            })
-        }
-        Family::NetReceive => Some(Discriminator::new("direction", &["rx"])),
-        Family::NetTransmit => Some(Discriminator::new("direction", &["tx"])),
-        Family::ProcExec => Some(Discriminator::new("event", &["exec"])),
-        Family::ProcCreate => Some(Discriminator::new("event", &["fork", "thread"])),
-        Family::ProcExit => Some(Discriminator::new("event", &["exit"])),
-        Family::BlockEnd => {
-            rest.push(col("dur_ns").is_not_null());
-            None
-        }
-        Family::Vfs { write, ret } => {
-            if ret {
-                rest.push(col("dur_ns").is_not_null());
-            }
-            Some(Discriminator::new(
-                "op",
-                &[if write { "write" } else { "read" }],
-            ))
-        }
-        _ => None,
-    };
-    (disc, rest)
+    let rows = p.rows();
+    let disc = rows
+        .one_of
+        .map(|(column, values)| Discriminator { column, values });
+    let rest = rows.not_null.map(|c| col(c).is_not_null());
+    (disc, rest.into_iter().collect())
 }
 
 fn raw_int_col(b: crate::stap::elaborate::tapset::Builtin) -> Option<&'static str> {

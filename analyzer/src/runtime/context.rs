@@ -12,6 +12,8 @@ use crate::stap::elaborate::context::CtxVar;
 use crate::stap::elaborate::syscall_args;
 
 use super::argstr;
+use retap_schema::tables::process_event as ev;
+
 use super::events::{Batch, Col};
 use super::value::Value;
 
@@ -25,12 +27,23 @@ pub struct ProcTree {
 }
 
 impl ProcTree {
+    /// The processes-table columns [`ProcTree::observe`] reads.
+    pub const COLUMNS: [Col; 7] = [
+        Col::Event,
+        Col::Pid,
+        Col::Ppid,
+        Col::ChildPid,
+        Col::Execname,
+        Col::Filename,
+        Col::Argv,
+    ];
+
     /// Follows one processes-table row.
     pub fn observe(&mut self, b: &Batch, row: usize) {
         let pid = b.int(Col::Pid, row).unwrap_or(0);
         let event = b.string(Col::Event, row);
         match event.as_deref() {
-            Some("snapshot") => {
+            Some(ev::SNAPSHOT) => {
                 if let Some(pp) = b.int(Col::Ppid, row) {
                     self.parent.insert(pid, pp);
                 }
@@ -41,7 +54,7 @@ impl ProcTree {
                     self.cmdline.insert(pid, a);
                 }
             }
-            Some("fork") => {
+            Some(ev::FORK) => {
                 if let Some(child) = b.int(Col::ChildPid, row) {
                     self.parent.insert(child, pid);
                     if let Some(c) = b.string(Col::Execname, row) {
@@ -49,7 +62,7 @@ impl ProcTree {
                     }
                 }
             }
-            Some("exec") => {
+            Some(ev::EXEC) => {
                 if let Some(a) = b.string(Col::Argv, row) {
                     self.cmdline.insert(pid, a);
                 }

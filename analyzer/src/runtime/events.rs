@@ -299,15 +299,15 @@ pub struct FileCursor {
 const BATCH_ROWS: usize = 16 * 1024;
 
 impl FileCursor {
-    /// `only_syscalls`: when every probe on the table names its syscalls,
-    /// the union of the names, pushed into the scan as a row filter so the
-    /// other columns of other rows are never decoded.
+    /// `only`: a dictionary column and the values every probe on the table
+    /// takes from it, pushed into the scan as a row filter so the other
+    /// columns of other rows are never decoded.
     pub fn open(
         table: Table,
         path: PathBuf,
         columns: &[Col],
         interner: Rc<std::cell::RefCell<Interner>>,
-        only_syscalls: Option<&std::collections::HashSet<String>>,
+        only: Option<(&str, &std::collections::HashSet<String>)>,
     ) -> Result<FileCursor, String> {
         let f = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let b = ParquetRecordBatchReaderBuilder::try_new(f)
@@ -324,12 +324,12 @@ impl FileCursor {
         }
         let mask = ProjectionMask::leaves(schema, idx);
         let mut b = b.with_projection(mask).with_batch_size(BATCH_ROWS);
-        if let Some(names) = only_syscalls {
+        if let Some((column, names)) = only {
             let leaf = schema
                 .columns()
                 .iter()
-                .position(|c| c.path().parts()[0] == "syscall")
-                .ok_or_else(|| format!("{}: no syscall column", path.display()))?;
+                .position(|c| c.path().parts()[0] == column)
+                .ok_or_else(|| format!("{}: no {column} column", path.display()))?;
             let names = names.clone();
             let pred = ArrowPredicateFn::new(ProjectionMask::leaves(schema, [leaf]), move |rb| {
                 let d = rb
@@ -337,13 +337,17 @@ impl FileCursor {
                     .as_any()
                     .downcast_ref::<DictionaryArray<Int32Type>>()
                     .ok_or_else(|| {
-                        arrow::error::ArrowError::CastError("syscall is not a dictionary".into())
+                        arrow::error::ArrowError::CastError(
+                            "the filter column is not a dictionary".into(),
+                        )
                     })?;
                 let values = d
                     .values()
                     .as_any()
                     .downcast_ref::<StringArray>()
-                    .ok_or_else(|| arrow::error::ArrowError::CastError("syscall values".into()))?;
+                    .ok_or_else(|| {
+                        arrow::error::ArrowError::CastError("dictionary values".into())
+                    })?;
                 let keep: Vec<bool> = (0..values.len())
                     .map(|i| names.contains(values.value(i)))
                     .collect();
@@ -446,5 +450,34 @@ impl Merge {
             Err(e) => self.failed.push((i, e)),
         }
         Some((batch, row))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The interpreter's column names are the format's (schema's tables):
+    /// a column renamed there and not here would read as absent.
+    #[test]
+    fn every_column_is_one_of_the_formats() {
+        let names: Vec<String> = Table::ALL
+            .iter()
+            .flat_map(|t| {
+                t.schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for c in Col::all() {
+            assert!(
+                names.iter().any(|n| n == c.name()),
+                "{c:?} is {:?}",
+                c.name()
+            );
+            assert_eq!(Col::from_name(c.name()), Some(c));
+        }
     }
 }

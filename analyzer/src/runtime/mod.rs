@@ -184,62 +184,45 @@ fn needs_process_tree(prog: &Program) -> bool {
     found
 }
 
-/// Whether a resolved point fires for a row (its filter), precomputed per
-/// batch for dictionary columns.
-fn point_matches(
-    p: &ResolvedPoint,
-    b: &Batch,
-    row: usize,
-    syscall_ok: &dyn Fn(usize) -> bool,
-) -> bool {
-    let dict_is = |c: Col, want: &[&str]| b.string(c, row).is_some_and(|s| want.contains(&&*s));
-    match p.family {
-        Family::Syscall { ret } | Family::SyscallAny { ret } => {
-            if ret && b.int(Col::Ret, row).is_none() {
-                return false;
-            }
-            if p.syscalls.is_some() {
-                match b.dict_key(Col::Syscall, row) {
-                    Some(k) => syscall_ok(k),
-                    None => false,
-                }
-            } else {
-                true
-            }
-        }
-        Family::NetReceive => dict_is(Col::Direction, &["rx"]),
-        Family::NetTransmit => dict_is(Col::Direction, &["tx"]),
-        Family::ProcExec => dict_is(Col::Event, &["exec"]),
-        Family::ProcCreate => dict_is(Col::Event, &["fork", "thread"]),
-        Family::ProcExit => dict_is(Col::Event, &["exit"]),
-        Family::BlockRequest => true,
-        Family::BlockEnd => b.int(Col::DurNs, row).is_some(),
-        Family::Vfs { write, ret } => {
-            dict_is(Col::Op, &[if write { "write" } else { "read" }])
-                && (!ret || b.int(Col::DurNs, row).is_some())
-        }
-        Family::Profile => true,
-        _ => false,
+/// Whether the hook's point fires on `row` (its [`ResolvedPoint::rows`]);
+/// `taken` says, per dictionary value of the batch's filter column,
+/// whether the hook takes it.
+fn point_matches(h: &Hook, b: &Batch, row: usize, taken: &[bool]) -> bool {
+    if h.not_null.is_some_and(|c| b.int(c, row).is_none()) {
+        return false;
+    }
+    match &h.one_of {
+        None => true,
+        Some((c, values)) => match b.dict_key(*c, row) {
+            Some(k) => taken.get(k).copied().unwrap_or(false),
+            // (a column that is not a dictionary, or null)
+            None => b.string(*c, row).is_some_and(|v| values.contains(&*v)),
+        },
     }
 }
 
-/// For the batch in hand, which syscall dictionary values each hook of its
-/// table accepts, computed once per batch (the cache holds the batch, so a
-/// new batch at a reused address cannot be mistaken for it).
+/// For the batch in hand, which dictionary values of its filter column
+/// each hook of its table takes, computed once per batch (the cache holds
+/// the batch, so a new batch at a reused address cannot be mistaken for
+/// it).
 #[derive(Default)]
-struct NameFilters {
+struct RowFilters {
     batch: Option<Rc<Batch>>,
     per_hook: Vec<Vec<bool>>,
 }
 
-impl NameFilters {
+impl RowFilters {
     fn get(&mut self, hooks: &[Hook], batch: &Rc<Batch>) -> &[Vec<bool>] {
         if !self.batch.as_ref().is_some_and(|b| Rc::ptr_eq(b, batch)) {
-            let values = batch.dict_values(Col::Syscall).unwrap_or(&[]);
             self.per_hook = hooks
                 .iter()
-                .map(|h| match &h.names {
-                    Some(set) => values.iter().map(|v| set.contains(&**v)).collect(),
+                .map(|h| match &h.one_of {
+                    Some((c, set)) => batch
+                        .dict_values(*c)
+                        .unwrap_or(&[])
+                        .iter()
+                        .map(|v| set.contains(&**v))
+                        .collect(),
                     None => vec![],
                 })
                 .collect();
@@ -276,13 +259,35 @@ impl Ord for Pending {
     }
 }
 
-/// One event probe point on a table.
+/// One event probe point on a table, with its rows in the batches' terms.
 struct Hook {
     probe: usize,
     point: usize,
     at_return: bool,
-    /// For syscall filters: per dictionary value of the current batch.
-    names: Option<HashSet<String>>,
+    /// The dictionary column and the values the point takes (None: every
+    /// row).
+    one_of: Option<(Col, HashSet<String>)>,
+    /// A column the row must have set.
+    not_null: Option<Col>,
+}
+
+impl Hook {
+    fn new(probe: usize, point: usize, pt: &ResolvedPoint) -> Result<Hook, String> {
+        let rows = pt.rows();
+        let col = |name: &str| {
+            Col::from_name(name).ok_or_else(|| format!("the interpreter reads no column {name}"))
+        };
+        Ok(Hook {
+            probe,
+            point,
+            at_return: pt.family.fires_at_return(),
+            one_of: match rows.one_of {
+                Some((c, values)) => Some((col(c)?, values.into_iter().collect())),
+                None => None,
+            },
+            not_null: rows.not_null.map(col).transpose()?,
+        })
+    }
 }
 
 /// Whether a program needs a recording (event or timer probes).
@@ -399,7 +404,7 @@ struct Hooks {
     timers: Vec<((usize, usize), (i64, i64))>,
 }
 
-fn hooks(prog: &Program, skip: &BTreeSet<usize>) -> Hooks {
+fn hooks(prog: &Program, skip: &BTreeSet<usize>) -> Result<Hooks, String> {
     let mut per_table: Vec<Vec<Hook>> = (0..Table::ALL.len()).map(|_| vec![]).collect();
     let mut timers = vec![];
     for (pi, p) in prog.probes.iter().enumerate() {
@@ -408,12 +413,7 @@ fn hooks(prog: &Program, skip: &BTreeSet<usize>) -> Hooks {
         }
         for (k, pt) in p.points.iter().enumerate() {
             if let Some(t) = pt.table() {
-                per_table[t.index()].push(Hook {
-                    probe: pi,
-                    point: k,
-                    at_return: pt.family.fires_at_return(),
-                    names: pt.syscalls.as_ref().map(|v| v.iter().cloned().collect()),
-                });
+                per_table[t.index()].push(Hook::new(pi, k, pt)?);
             }
             if let Family::Timer {
                 period_ns,
@@ -424,7 +424,7 @@ fn hooks(prog: &Program, skip: &BTreeSet<usize>) -> Hooks {
             }
         }
     }
-    Hooks { per_table, timers }
+    Ok(Hooks { per_table, timers })
 }
 
 /// The files the hooks read, each opened on the columns the program and
@@ -456,27 +456,12 @@ fn open_cursors(
         if th.iter().any(|h| h.at_return) || *t == Table::Block {
             tcols.push(Col::DurNs);
         }
-        match t {
-            Table::Syscalls => {
-                if th.iter().any(|h| h.names.is_some()) {
-                    tcols.push(Col::Syscall);
-                }
-                if th.iter().any(|h| h.at_return) {
-                    tcols.push(Col::Ret);
-                }
-            }
-            Table::Net => tcols.push(Col::Direction),
-            Table::Processes => tcols.extend([
-                Col::Event,
-                Col::Pid,
-                Col::Ppid,
-                Col::ChildPid,
-                Col::Execname,
-                Col::Filename,
-                Col::Argv,
-            ]),
-            Table::Vfs => tcols.push(Col::Op),
-            _ => {}
+        for h in th {
+            tcols.extend(h.one_of.as_ref().map(|(c, _)| *c));
+            tcols.extend(h.not_null);
+        }
+        if *t == Table::Processes {
+            tcols.extend(context::ProcTree::COLUMNS);
         }
         let Some(trace) = trace else {
             return Err(format!(
@@ -494,18 +479,25 @@ fn open_cursors(
                     .join(",")
             ));
         };
-        let only: Option<HashSet<String>> =
-            if *t == Table::Syscalls && !th.is_empty() && th.iter().all(|h| h.names.is_some()) {
-                Some(
-                    th.iter()
-                        .flat_map(|h| h.names.iter().flatten().cloned())
-                        .collect(),
-                )
-            } else {
-                None
-            };
+        // When every point on the table selects by the same dictionary
+        // column, the union of their values is pushed into the scan: the
+        // other columns of other rows are never decoded.
+        let only: Option<(Col, HashSet<String>)> = match th.first().map(|h| &h.one_of) {
+            Some(Some((c, _)))
+                if th
+                    .iter()
+                    .all(|h| h.one_of.as_ref().is_some_and(|o| o.0 == *c)) =>
+            {
+                let values = th
+                    .iter()
+                    .flat_map(|h| h.one_of.iter().flat_map(|o| o.1.iter().cloned()));
+                Some((*c, values.collect()))
+            }
+            _ => None,
+        };
         for f in &files.files {
-            match FileCursor::open(*t, f.path.clone(), &tcols, interner.clone(), only.as_ref()) {
+            let only = only.as_ref().map(|(c, v)| (c.name(), v));
+            match FileCursor::open(*t, f.path.clone(), &tcols, interner.clone(), only) {
                 Ok(c) => cursors.push(c),
                 Err(e) => warnings.push(format!("skipped unreadable file {e}")),
             }
@@ -528,7 +520,7 @@ fn events_pass<'p>(
     let (start, end, mut ctx) = clock(prog, trace);
     ctx.time = start;
     let it = Interp::new(prog, map, opts.limits.clone(), sink, ctx, opts.seed)?;
-    let hooks = hooks(prog, plans.skip);
+    let hooks = hooks(prog, plans.skip)?;
     let track_procs = needs_process_tree(prog);
     let cursors = open_cursors(prog, trace, &hooks, track_procs, &mut outcome.warnings)?;
     for p in trace.iter().flat_map(|t| &t.problems) {
@@ -670,8 +662,8 @@ fn event_loop<'p>(
     let (hits, failed) = (&mut pass.hits, &mut pass.failed);
     let mut pending: BinaryHeap<Pending> = BinaryHeap::new();
     let mut seq = 0u64;
-    let mut entry_filters = NameFilters::default();
-    let mut return_filters = NameFilters::default();
+    let mut entry_filters = RowFilters::default();
+    let mut return_filters = RowFilters::default();
     while failed.is_none() && !it.exit_requested {
         let next_row = merge.peek_ts();
         let next_ret = pending.peek().map(|p| p.at);
@@ -701,11 +693,10 @@ fn event_loop<'p>(
                 let filters = entry_filters.get(table_hooks, &batch);
                 let mut wants_return = false;
                 for (hi, h) in table_hooks.iter().enumerate() {
-                    let pt = &prog.probes[h.probe].points[h.point];
-                    let ok = |k: usize| filters[hi].get(k).copied().unwrap_or(false);
-                    if !point_matches(pt, &batch, row, &ok) {
+                    if !point_matches(h, &batch, row, &filters[hi]) {
                         continue;
                     }
+                    let pt = &prog.probes[h.probe].points[h.point];
                     if h.at_return {
                         wants_return = true;
                         continue;
@@ -737,11 +728,10 @@ fn event_loop<'p>(
                 let table_hooks = &hooks.per_table[batch.table.index()];
                 let filters = return_filters.get(table_hooks, &batch);
                 for (hi, h) in table_hooks.iter().enumerate().filter(|(_, h)| h.at_return) {
-                    let pt = &prog.probes[h.probe].points[h.point];
-                    let ok = |k: usize| filters[hi].get(k).copied().unwrap_or(false);
-                    if !point_matches(pt, &batch, row, &ok) {
+                    if !point_matches(h, &batch, row, &filters[hi]) {
                         continue;
                     }
+                    let pt = &prog.probes[h.probe].points[h.point];
                     set_event(it, &batch, row, at, ts, pt);
                     run_one(it, prog, h.probe, h.point, false, hits, failed);
                     if failed.is_some() || it.exit_requested {

@@ -2,6 +2,7 @@
 //! (a syscall name filter), at which moment of the event (entry or return).
 //! Points a recording cannot serve get a reason, for the error message.
 
+use retap_schema::rows::RowFilter;
 use retap_schema::Table;
 
 use crate::stap::ast::{Literal, ProbePoint};
@@ -88,38 +89,35 @@ impl ResolvedPoint {
         self.family.table()
     }
 
-    /// The row filter, for -p2 and for the plan compiler.
-    pub fn filter_text(&self) -> String {
-        let mut parts = vec![];
+    /// The rows of its table the point fires on: the one description the
+    /// interpreter, the plans and `-p2` all use.
+    pub fn rows(&self) -> RowFilter {
+        use retap_schema::tables::{direction, process_event as ev, vfs_op, SYSCALL_COLUMN};
+        let completed = |t: Table| t.completion_column();
         match self.family {
-            Family::NetReceive => parts.push("direction = 'rx'".to_string()),
-            Family::NetTransmit => parts.push("direction = 'tx'".to_string()),
-            Family::ProcExec => parts.push("event = 'exec'".to_string()),
-            Family::ProcCreate => parts.push("event IN ('fork', 'thread')".to_string()),
-            Family::ProcExit => parts.push("event = 'exit'".to_string()),
-            Family::Vfs { write, .. } => {
-                parts.push(format!("op = '{}'", if write { "write" } else { "read" }))
+            Family::NetReceive => RowFilter::one_of(direction::COLUMN, &[direction::RX]),
+            Family::NetTransmit => RowFilter::one_of(direction::COLUMN, &[direction::TX]),
+            Family::ProcExec => RowFilter::one_of(ev::COLUMN, &[ev::EXEC]),
+            Family::ProcCreate => RowFilter::one_of(ev::COLUMN, &[ev::FORK, ev::THREAD]),
+            Family::ProcExit => RowFilter::one_of(ev::COLUMN, &[ev::EXIT]),
+            Family::Vfs { write, ret } => {
+                let op = if write { vfs_op::WRITE } else { vfs_op::READ };
+                RowFilter::one_of(vfs_op::COLUMN, &[op])
+                    .and_not_null(ret.then(|| completed(Table::Vfs)).flatten())
             }
-            Family::Syscall { ret: true } | Family::SyscallAny { ret: true } => {
-                parts.push("ret IS NOT NULL".to_string())
-            }
-            Family::BlockEnd => parts.push("dur_ns IS NOT NULL".to_string()),
-            _ => {}
+            Family::Syscall { ret } | Family::SyscallAny { ret } => RowFilter {
+                one_of: self.syscalls.clone().map(|names| (SYSCALL_COLUMN, names)),
+                not_null: ret.then(|| completed(Table::Syscalls)).flatten(),
+            },
+            Family::BlockEnd => RowFilter::default().and_not_null(completed(Table::Block)),
+            Family::BlockRequest
+            | Family::Profile
+            | Family::Begin
+            | Family::End
+            | Family::Error
+            | Family::Never
+            | Family::Timer { .. } => RowFilter::default(),
         }
-        if let Some(names) = &self.syscalls {
-            if names.len() == 1 {
-                parts.push(format!("syscall = '{}'", names[0]));
-            } else {
-                let shown: Vec<String> = names.iter().take(8).map(|n| format!("'{n}'")).collect();
-                let more = if names.len() > 8 {
-                    format!(", ... {} more", names.len() - 8)
-                } else {
-                    String::new()
-                };
-                parts.push(format!("syscall IN ({}{more})", shown.join(", ")));
-            }
-        }
-        parts.join(" AND ")
     }
 }
 

@@ -93,7 +93,7 @@ pub fn render(program: &Program, script: &ast::Script) -> String {
         for rp in &p.points {
             let source = match rp.table() {
                 Some(t) => {
-                    let f = rp.filter_text();
+                    let f = rp.rows().to_string();
                     let when = match rp.family {
                         Family::Syscall { ret: true }
                         | Family::SyscallAny { ret: true }
