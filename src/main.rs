@@ -62,6 +62,10 @@ enum Cmd {
         /// Trace length in seconds.
         #[arg(long, default_value_t = 60.0)]
         seconds: f64,
+        /// Write no checksums, as recorders before them did (to measure
+        /// what checking them costs).
+        #[arg(long)]
+        no_checksums: bool,
     },
 }
 
@@ -348,12 +352,14 @@ fn main() -> ExitCode {
             seed,
             processes,
             seconds,
+            no_checksums,
         } => {
             let opts = retap_analyzer::synth::SynthOptions {
                 events,
                 seed,
                 processes: processes.max(1),
                 seconds: seconds.max(0.001),
+                checksums: !no_checksums,
                 ..Default::default()
             };
             match retap_analyzer::synth::synth(&output, &opts) {

@@ -14,6 +14,7 @@ use arrow::array::{
 };
 use arrow::datatypes::Int32Type;
 use arrow::record_batch::RecordBatch;
+use parquet::file::properties::WriterPropertiesBuilder;
 use retap_schema::files::{writer_properties, FileWriter};
 use retap_schema::manifest::{FileEntry, TableStats};
 use retap_schema::{signatures, Manifest, Table};
@@ -26,6 +27,9 @@ pub struct SynthOptions {
     pub seconds: f64,
     /// Rows per file (the recorder rotates files too).
     pub rows_per_file: u64,
+    /// Page checksums and the manifest's file checksums (false: as traces
+    /// written before them, to measure what checking them costs).
+    pub checksums: bool,
 }
 
 impl Default for SynthOptions {
@@ -36,6 +40,7 @@ impl Default for SynthOptions {
             processes: 300,
             seconds: 60.0,
             rows_per_file: 8 << 20,
+            checksums: true,
         }
     }
 }
@@ -338,6 +343,7 @@ fn dict(values: &[&str], keys: Vec<i32>) -> ArrayRef {
 /// One table's files, written as the recorder writes them.
 struct Writer {
     table: Table,
+    checksums: bool,
     dir: std::path::PathBuf,
     open: Option<(FileWriter<File>, String)>,
     file_index: usize,
@@ -345,10 +351,11 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(dir: &Path, table: Table) -> std::io::Result<Writer> {
+    fn new(dir: &Path, table: Table, checksums: bool) -> std::io::Result<Writer> {
         std::fs::create_dir_all(dir.join(table.name()))?;
         Ok(Writer {
             table,
+            checksums,
             dir: dir.to_path_buf(),
             open: None,
             file_index: 0,
@@ -370,6 +377,9 @@ impl Writer {
             let f = File::create(self.dir.join(&rel)).map_err(|e| format!("{rel}: {e}"))?;
             let props = writer_properties(1, &format!("retap-synth {}", env!("CARGO_PKG_VERSION")))
                 .map_err(|e| e.to_string())?;
+            let props = WriterPropertiesBuilder::from(props)
+                .set_page_checksum_enabled(self.checksums)
+                .build();
             let w = FileWriter::new(f, self.table, props).map_err(|e| e.to_string())?;
             self.open = Some((w, rel));
         }
@@ -379,7 +389,10 @@ impl Writer {
 
     fn finish_file(&mut self) -> Result<(), String> {
         if let Some((w, rel)) = self.open.take() {
-            let (_, entry) = w.finish(rel).map_err(|e| e.to_string())?;
+            let (_, mut entry) = w.finish(rel).map_err(|e| e.to_string())?;
+            if !self.checksums {
+                (entry.crc32, entry.tail) = (None, None);
+            }
             self.files.push(entry);
         }
         Ok(())
@@ -429,8 +442,8 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> Result<Manifest, String> {
         })
         .collect();
 
-    let mut sys_w = Writer::new(dir, Table::Syscalls).map_err(|e| e.to_string())?;
-    let mut net_w = Writer::new(dir, Table::Net).map_err(|e| e.to_string())?;
+    let mut sys_w = Writer::new(dir, Table::Syscalls, o.checksums).map_err(|e| e.to_string())?;
+    let mut net_w = Writer::new(dir, Table::Net, o.checksums).map_err(|e| e.to_string())?;
     const BATCH: usize = 64 * 1024;
     let mut produced = 0u64;
     let step = span as f64 / o.events.max(1) as f64;

@@ -13,6 +13,7 @@ use retap_analyzer::sql::{SqlSession, TraceArg};
 use retap_analyzer::trace::Trace;
 use retap_schema::files::{writer_properties, FileWriter};
 use retap_schema::{Manifest, Table};
+use retap_testkit::Rng;
 
 /// The shipped dataset with every file written again through the
 /// recorder's writer, and the manifest's entries replaced.
@@ -99,16 +100,6 @@ const SCRIPT: &str = "global c, s probe syscall.* { c[execname(), name]++ } \
     foreach (e in s-) printf(\"%s %d %d\\n\", e, @count(s[e]), @sum(s[e])) }";
 const QUERY: &str = "SELECT execname, syscall, count(*), sum(dur_ns), max(ret) FROM syscalls \
     WHERE syscall IN ('read', 'write', 'openat') GROUP BY 1, 2 ORDER BY 1, 2";
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 fn syscall_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("syscalls"))

@@ -12,6 +12,7 @@ use retap_analyzer::stap::source::render_all;
 use retap_analyzer::stap::{self, PpEnv};
 use retap_analyzer::synth::{synth, SynthOptions};
 use retap_analyzer::trace::Trace;
+use retap_testkit::Rng;
 
 /// (output with plans, output interpreted, probes compiled)
 fn both(script: &str, trace: &Trace) -> (String, String, usize) {
@@ -97,22 +98,6 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
         Err(e) => panic!("plans failed: {e}\n{script}"),
     };
     (with_plans, interpreted, n)
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
-        v[(self.next() % v.len() as u64) as usize]
-    }
-    fn chance(&mut self, pct: u64) -> bool {
-        self.next() % 100 < pct
-    }
 }
 
 /// One random aggregate script: a probe updating a global (keys, guard,
@@ -381,6 +366,7 @@ fn generated_aggregate_scripts_give_the_same_output_with_plans() {
                 processes: [12, 40, 200][i as usize],
                 seconds: 2.0,
                 rows_per_file: 3_000,
+                checksums: true,
             };
             synth(&d, &opts).unwrap();
             Trace::open(&d).unwrap()
@@ -548,6 +534,7 @@ fn generated_printf_scripts_give_the_same_output_as_projections() {
                 processes: 30,
                 seconds: 2.0,
                 rows_per_file,
+                checksums: true,
             };
             synth(&d, &opts).unwrap();
             if let Some(step) = coarsen {
@@ -796,6 +783,7 @@ fn generated_mixed_scripts_give_the_same_output_with_plans() {
                 processes: [15, 60][i as usize],
                 seconds: 2.0,
                 rows_per_file: 2_500,
+                checksums: true,
             };
             synth(&d, &opts).unwrap();
             Trace::open(&d).unwrap()

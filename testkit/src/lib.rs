@@ -27,6 +27,29 @@ fn skip_or_fail(ci: bool, peer: &str, install: &str) {
     eprintln!("SKIPPED: {peer} is missing ({install})");
 }
 
+/// A small deterministic generator (xorshift64) for generated test cases:
+/// the same seed makes the same cases on every machine.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number (endless, so not an Iterator's Option).
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// One of `v`.
+    pub fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
+        v[(self.next() % v.len() as u64) as usize]
+    }
+    /// True `pct` times in a hundred.
+    pub fn chance(&mut self, pct: u64) -> bool {
+        self.next() % 100 < pct
+    }
+}
+
 /// Copies a directory tree (a dataset, to edit or damage the copy).
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create the copy's directory");

@@ -116,15 +116,18 @@ impl Col {
         }
     }
 
+    /// The six raw syscall argument registers.
+    pub const ARGS: [Col; 6] = [
+        Col::Arg0,
+        Col::Arg1,
+        Col::Arg2,
+        Col::Arg3,
+        Col::Arg4,
+        Col::Arg5,
+    ];
+
     pub fn arg(i: usize) -> Col {
-        [
-            Col::Arg0,
-            Col::Arg1,
-            Col::Arg2,
-            Col::Arg3,
-            Col::Arg4,
-            Col::Arg5,
-        ][i.min(5)]
+        Col::ARGS[i.min(5)]
     }
 
     fn all() -> [Col; N_COLS] {

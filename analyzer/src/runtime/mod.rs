@@ -98,23 +98,12 @@ fn columns_of(prog: &Program) -> HashSet<Col> {
             let need: &[Col] = match v {
                 SyscallName => &[Col::Syscall],
                 SyscallNr => &[Col::Nr],
-                Argstr | SyscallArg(_) | SyscallKernelArg(_) => &[
-                    Col::Syscall,
-                    Col::Arg0,
-                    Col::Arg1,
-                    Col::Arg2,
-                    Col::Arg3,
-                    Col::Arg4,
-                    Col::Arg5,
-                ],
-                RawArg(_) => &[
-                    Col::Arg0,
-                    Col::Arg1,
-                    Col::Arg2,
-                    Col::Arg3,
-                    Col::Arg4,
-                    Col::Arg5,
-                ],
+                // (where a named argument sits depends on the syscall)
+                Argstr | SyscallArg(_) | SyscallKernelArg(_) => {
+                    c.insert(Col::Syscall);
+                    &Col::ARGS
+                }
+                RawArg(_) => &Col::ARGS,
                 Retval | Retstr => &[Col::Ret],
                 DevName => &[Col::DevName],
                 Length => &[Col::Length],

@@ -1,0 +1,355 @@
+//! The elaborator: resolves every name (local, global, context column,
+//! tapset or user function), infers types to a fixpoint, expands probe
+//! aliases and braces, and lowers the tree to the IR. Types are found by
+//! lowering repeatedly without reporting until no symbol's type changes,
+//! then once more reporting; one walker therefore both infers and lowers.
+//!
+//! One file per step: `points.rs` (declarations, probe points: alias and
+//! brace expansion), `assigned.rs` (which names a body assigns: its
+//! locals), `symbols.rs` (name resolution and type inference), `expr.rs`
+//! and `stmt.rs` (lowering), this file (the fixpoint driving them, and the
+//! read/written marks from the IR's one walk).
+
+use std::collections::{HashMap, HashSet};
+
+use retap_schema::Table;
+
+use crate::stap::ast::{self, Expr};
+use crate::stap::source::{Diagnostic, Span};
+
+use super::catalog::{Catalog, ResolvedPoint};
+use super::ir::*;
+
+mod assigned;
+mod expr;
+mod points;
+mod stmt;
+mod symbols;
+
+use assigned::collect_assigned_block;
+
+/// What pass 2 knows about the recording (or the host, without one).
+pub struct ElabOptions<'a> {
+    pub arch: String,
+    /// syscall name → [(C type, argument name)] from the trace.
+    pub signatures: Option<&'a std::collections::BTreeMap<String, Vec<(String, String)>>>,
+    /// Tables the trace holds (None: no trace given, nothing to check).
+    pub tables: Option<Vec<Table>>,
+}
+
+struct FuncSig {
+    name: String,
+    span: Span,
+    params: Vec<Ty>,
+    ret: Ty,
+}
+
+#[derive(Default)]
+struct Scope {
+    locals: Vec<(String, Ty)>,
+    ix: HashMap<String, u32>,
+    assigned: HashSet<String>,
+}
+
+struct Elab<'a> {
+    opts: &'a ElabOptions<'a>,
+    catalog: Catalog,
+    diags: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+    report: bool,
+    changed: bool,
+    globals: Vec<GlobalInfo>,
+    gix: HashMap<String, u32>,
+    funcs: Vec<FuncSig>,
+    fix: HashMap<(String, usize), u32>,
+    regexes: Vec<String>,
+    scopes: Vec<Scope>,
+    scope: usize,
+    points: Vec<ResolvedPoint>,
+    in_func: Option<u32>,
+    loops: usize,
+    entry_mode: bool,
+    /// The current probe's points as written (to name the point in errors
+    /// when it is one of several).
+    probe_text: String,
+}
+
+/// A probe after alias expansion: the points it fires on and the body
+/// (alias prologues, the probe's own body, alias epilogues).
+struct Expanded<'s> {
+    points: Vec<ResolvedPoint>,
+    conditions: Vec<Option<&'s Expr>>,
+    bodies: Vec<&'s ast::Block>,
+    span: Span,
+    text: String,
+}
+
+pub fn elaborate(
+    script: &ast::Script,
+    opts: &ElabOptions,
+) -> (Program, Vec<Diagnostic>, Vec<Diagnostic>) {
+    crate::stap::on_big_stack(|| elaborate_here(script, opts))
+}
+
+fn elaborate_here(
+    script: &ast::Script,
+    opts: &ElabOptions,
+) -> (Program, Vec<Diagnostic>, Vec<Diagnostic>) {
+    let mut el = Elab {
+        opts,
+        catalog: Catalog::new(&opts.arch),
+        diags: vec![],
+        warnings: vec![],
+        report: false,
+        changed: false,
+        globals: vec![],
+        gix: HashMap::new(),
+        funcs: vec![],
+        fix: HashMap::new(),
+        regexes: vec![],
+        scopes: vec![],
+        scope: 0,
+        points: vec![],
+        in_func: None,
+        loops: 0,
+        entry_mode: false,
+        probe_text: String::new(),
+    };
+    el.declare(script);
+    let probes = el.expand_probes(script);
+    let functions: Vec<&ast::Function> = script
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            ast::Item::Function(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    // Scopes: one per function, then one per expanded probe.
+    for f in &functions {
+        let mut s = Scope::default();
+        for p in &f.params {
+            s.assigned.insert(p.name.name.clone());
+        }
+        collect_assigned_block(&f.body, &mut s.assigned);
+        el.scopes.push(s);
+    }
+    for p in &probes {
+        let mut s = Scope::default();
+        for b in &p.bodies {
+            collect_assigned_block(b, &mut s.assigned);
+        }
+        el.scopes.push(s);
+    }
+    let mut program = Program::default();
+    for round in 0..12 {
+        el.report = round == 11;
+        el.changed = false;
+        el.regexes.clear();
+        let (funcs, prbs) = el.lower_all(&functions, &probes);
+        if el.report {
+            program.functions = funcs;
+            program.probes = prbs;
+            break;
+        }
+        if !el.changed {
+            el.report = true;
+            el.regexes.clear();
+            let (funcs, prbs) = el.lower_all(&functions, &probes);
+            program.functions = funcs;
+            program.probes = prbs;
+            break;
+        }
+    }
+    mark_uses(&mut el.globals, &program);
+    el.check_unresolved(&functions);
+    program.globals = std::mem::take(&mut el.globals);
+    program.regexes = std::mem::take(&mut el.regexes);
+    (program, el.diags, el.warnings)
+}
+
+/// Which globals are read and which written, from the shared walk over
+/// the lowered code (stap prints those written and never read at the end,
+/// and warns of those neither).
+fn mark_uses(globals: &mut [GlobalInfo], program: &Program) {
+    for g in globals.iter_mut() {
+        g.read = false;
+        g.written = g.init.is_some();
+    }
+    program.for_each_global(&mut |g, how| {
+        let info = &mut globals[g as usize];
+        info.read |= how.reads();
+        info.written |= how.writes();
+    });
+}
+
+/// Levenshtein distance, for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+pub fn did_you_mean<'n>(name: &str, candidates: impl IntoIterator<Item = &'n str>) -> String {
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        if c == name {
+            continue;
+        }
+        let d = distance(name, c);
+        let limit = (name.len().max(c.len()) / 3).clamp(1, 3);
+        if d <= limit && best.is_none_or(|(bd, bc)| d < bd || (d == bd && c < bc)) {
+            best = Some((d, c));
+        }
+    }
+    match best {
+        Some((_, c)) => format!(" (did you mean '{c}'?)"),
+        None => String::new(),
+    }
+}
+
+/// Refines a symbol's type with what a use says: Ok(true) when it learned
+/// one, Err(old) when the use conflicts with what it already had.
+fn refine(cur: &mut Ty, t: Ty) -> Result<bool, Ty> {
+    if t == Ty::Unknown || *cur == t {
+        Ok(false)
+    } else if *cur == Ty::Unknown {
+        *cur = t;
+        Ok(true)
+    } else {
+        Err(*cur)
+    }
+}
+
+impl<'a> Elab<'a> {
+    pub(super) fn err(&mut self, span: Span, msg: impl Into<String>) {
+        if self.report {
+            self.diags.push(Diagnostic::semantic(msg, span));
+        }
+    }
+
+    pub(super) fn warn(&mut self, span: Span, msg: impl Into<String>) {
+        if self.report {
+            self.warnings.push(Diagnostic::warning(msg, span));
+        }
+    }
+
+    // ---- lowering ------------------------------------------------------
+
+    pub(super) fn lower_all(
+        &mut self,
+        functions: &[&ast::Function],
+        probes: &[Expanded],
+    ) -> (Vec<Function>, Vec<Probe>) {
+        let mut fs = vec![];
+        for (i, f) in functions.iter().enumerate() {
+            let Some(&fid) = self.fix.get(&(f.name.name.clone(), f.params.len())) else {
+                continue;
+            };
+            self.scope = i;
+            self.points.clear();
+            self.in_func = Some(fid);
+            self.loops = 0;
+            // Parameters are the first locals, in order.
+            for (k, p) in f.params.iter().enumerate() {
+                let t = self.funcs[fid as usize].params[k];
+                let slot = self.local(&p.name.name, t);
+                self.set_local_ty(slot, t, p.name.span);
+                let lt = self.scopes[self.scope].locals[slot as usize].1;
+                self.set_param_ty(fid, k, lt, p.name.span);
+            }
+            let body = self.block(&f.body);
+            let sig = &self.funcs[fid as usize];
+            fs.push(Function {
+                name: f.name.name.clone(),
+                span: f.span,
+                params: f
+                    .params
+                    .iter()
+                    .enumerate()
+                    .map(|(k, p)| (p.name.name.clone(), sig.params[k]))
+                    .collect(),
+                ret: sig.ret,
+                locals: self.scopes[self.scope].locals.clone(),
+                body,
+            });
+        }
+        let mut ps = vec![];
+        for (i, p) in probes.iter().enumerate() {
+            self.scope = functions.len() + i;
+            self.points = p.points.clone();
+            self.probe_text = p.text.clone();
+            self.in_func = None;
+            self.loops = 0;
+            let mut points = p.points.clone();
+            for (k, c) in p.conditions.iter().enumerate() {
+                if let Some(c) = c {
+                    let x = self.expect(c, Ty::Long, "probe condition");
+                    points[k].condition = Some(x);
+                }
+            }
+            let mut body = vec![];
+            for b in &p.bodies {
+                body.push(S::Block(self.block(b)));
+            }
+            ps.push(Probe {
+                index: i,
+                span: p.span,
+                text: p.text.clone(),
+                points,
+                locals: self.scopes[self.scope].locals.clone(),
+                body,
+            });
+        }
+        (fs, ps)
+    }
+
+    pub(super) fn check_unresolved(&mut self, functions: &[&ast::Function]) {
+        let _ = functions;
+        self.report = true;
+        let unused: Vec<(String, Span)> = self
+            .globals
+            .iter()
+            .filter(|g| !g.read && !g.written)
+            .map(|g| (g.name.clone(), g.span))
+            .collect();
+        for (name, span) in unused {
+            self.warn(span, format!("Eliding unused variable '{name}'"));
+        }
+        if !self.diags.is_empty() {
+            // Unresolved types after other errors are their echo.
+            return;
+        }
+        for g in &self.globals {
+            let used = g.read || g.written;
+            if used && g.ty == Ty::Unknown {
+                self.diags.push(Diagnostic::semantic(
+                    format!("unresolved type for global '{}'", g.name),
+                    g.span,
+                ));
+            }
+        }
+        for f in &self.funcs {
+            for (k, t) in f.params.iter().enumerate() {
+                if *t == Ty::Unknown {
+                    self.diags.push(Diagnostic::semantic(
+                        format!(
+                            "unresolved type for parameter {} of function '{}'",
+                            k + 1,
+                            f.name
+                        ),
+                        f.span,
+                    ));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,627 @@
+//! Names to slots, globals, context columns and target variables, and the
+//! types each use teaches (refined to a fixpoint, conflicts reported).
+
+use crate::stap::ast::{self, Expr, ExprKind, HistKind};
+use crate::stap::source::Span;
+
+use super::*;
+use crate::stap::elaborate::catalog::{Family, ResolvedPoint};
+use crate::stap::elaborate::context::{self, CtxVar};
+use crate::stap::elaborate::tapset;
+
+impl<'a> Elab<'a> {
+    // ---- symbols -------------------------------------------------------
+
+    pub(super) fn local(&mut self, name: &str, want: Ty) -> u32 {
+        let sc = &mut self.scopes[self.scope];
+        if let Some(&i) = sc.ix.get(name) {
+            return i;
+        }
+        let i = sc.locals.len() as u32;
+        sc.locals.push((name.to_string(), want));
+        sc.ix.insert(name.to_string(), i);
+        if want != Ty::Unknown {
+            self.changed = true;
+        }
+        i
+    }
+
+    pub(super) fn mismatch(&mut self, span: Span, have: Ty, want: Ty, who: &str) {
+        self.err(span, format!("type mismatch ({want} vs. {have}): {who}"));
+    }
+
+    pub(super) fn set_local_ty(&mut self, slot: u32, t: Ty, span: Span) {
+        let (name, cur) = &mut self.scopes[self.scope].locals[slot as usize];
+        match refine(cur, t) {
+            Ok(c) => self.changed |= c,
+            Err(old) => {
+                let who = format!("local '{name}'");
+                self.mismatch(span, t, old, &who);
+            }
+        }
+    }
+
+    pub(super) fn set_global_ty(&mut self, g: u32, t: Ty, span: Span) {
+        let info = &mut self.globals[g as usize];
+        match refine(&mut info.ty, t) {
+            Ok(c) => self.changed |= c,
+            Err(old) => {
+                let who = format!("global '{}'", info.name);
+                self.mismatch(span, t, old, &who);
+            }
+        }
+    }
+
+    pub(super) fn set_param_ty(&mut self, f: u32, k: usize, t: Ty, span: Span) {
+        let sig = &mut self.funcs[f as usize];
+        match refine(&mut sig.params[k], t) {
+            Ok(c) => self.changed |= c,
+            Err(old) => {
+                let who = format!("parameter {} of '{}'", k + 1, sig.name);
+                self.mismatch(span, t, old, &who);
+            }
+        }
+    }
+
+    pub(super) fn set_ret_ty(&mut self, f: u32, t: Ty, span: Span) {
+        let sig = &mut self.funcs[f as usize];
+        match refine(&mut sig.ret, t) {
+            Ok(c) => self.changed |= c,
+            Err(old) => {
+                let who = format!("return value of '{}'", sig.name);
+                self.mismatch(span, t, old, &who);
+            }
+        }
+    }
+
+    /// Marks `g` an array of `n` keys; reports scalar/array confusion.
+    pub(super) fn array_global(&mut self, g: u32, n: usize, span: Span) -> bool {
+        let info = &mut self.globals[g as usize];
+        match &mut info.keys {
+            Some(k) if k.is_empty() => {
+                *k = vec![Ty::Unknown; n];
+                self.changed = true;
+                true
+            }
+            Some(k) if k.len() != n => {
+                let (name, have) = (info.name.clone(), k.len());
+                self.err(
+                    span,
+                    format!("inconsistent arity for array '{name}': used with {n} index(es), elsewhere with {have}"),
+                );
+                false
+            }
+            Some(_) => true,
+            None => {
+                info.keys = Some(vec![Ty::Unknown; n]);
+                self.changed = true;
+                true
+            }
+        }
+    }
+
+    pub(super) fn set_key_ty(&mut self, g: u32, k: usize, t: Ty, span: Span) {
+        if t == Ty::Unknown {
+            return;
+        }
+        let name = self.globals[g as usize].name.clone();
+        let Some(keys) = &mut self.globals[g as usize].keys else {
+            return;
+        };
+        let Some(cur) = keys.get(k).copied() else {
+            return;
+        };
+        if cur == Ty::Unknown {
+            keys[k] = t;
+            self.changed = true;
+        } else if cur != t {
+            self.mismatch(span, t, cur, &format!("index {} of array '{name}'", k + 1));
+        }
+    }
+
+    pub(super) fn global_is_array(&self, g: u32) -> bool {
+        self.globals[g as usize].keys.is_some()
+    }
+
+    pub(super) fn ctx_names(&self) -> Vec<&'static str> {
+        let mut v = vec![];
+        for p in &self.points {
+            v.extend(context::names(self.family(p)));
+        }
+        v
+    }
+
+    pub(super) fn family(&self, p: &ResolvedPoint) -> Family {
+        match (self.entry_mode, p.family) {
+            (true, Family::Syscall { .. }) => Family::Syscall { ret: false },
+            (true, Family::SyscallAny { .. }) => Family::SyscallAny { ret: false },
+            (true, Family::Vfs { write, .. }) => Family::Vfs { write, ret: false },
+            (_, f) => f,
+        }
+    }
+
+    /// A context variable every point of the current probe provides.
+    pub(super) fn ctx(&mut self, name: &str, span: Span) -> Option<(CtxVar, Ty)> {
+        if self.points.is_empty() {
+            return None;
+        }
+        let mut found: Option<(CtxVar, Ty)> = None;
+        let mut missing = vec![];
+        for p in self.points.clone() {
+            match context::lookup(self.family(&p), name, p.syscalls.as_deref()) {
+                Some(v) => {
+                    if found.as_ref().is_some_and(|f| f.0 != v.0) {
+                        self.err(span, format!("context variable '{name}' means different things in the points of this probe"));
+                    }
+                    found = Some(v);
+                }
+                None => missing.push(p.text.clone()),
+            }
+        }
+        if found.is_some() && !missing.is_empty() {
+            self.err(
+                span,
+                format!(
+                    "context variable '{name}' is not available in probe point {}",
+                    missing[0]
+                ),
+            );
+        }
+        found
+    }
+
+    pub(super) fn kernel_arg_exists(&self, syscalls: Option<&[String]>, arg: &str) -> bool {
+        let Some(sigs) = self.opts.signatures else {
+            // Without a trace, the stap table's names stand in.
+            return match syscalls {
+                Some(list) => list.iter().any(|s| {
+                    crate::stap::elaborate::syscall_args::stap_args(s)
+                        .is_some_and(|v| v.iter().any(|a| a.name == arg))
+                }),
+                None => crate::stap::elaborate::syscall_args::all_arg_names().contains(&arg),
+            };
+        };
+        let has = |s: &str| sigs.get(s).is_some_and(|v| v.iter().any(|(_, n)| n == arg));
+        match syscalls {
+            Some(list) => list.iter().any(|s| has(s)),
+            None => sigs.values().any(|v| v.iter().any(|(_, n)| n == arg)),
+        }
+    }
+
+    pub(super) fn target_var(
+        &mut self,
+        name: &str,
+        span: Span,
+        quiet: bool,
+    ) -> Option<(CtxVar, Ty)> {
+        if self.points.is_empty() {
+            if !quiet {
+                self.err(
+                    span,
+                    format!("target variable '{name}' used outside a probe"),
+                );
+            }
+            return None;
+        }
+        let mut found = None;
+        for p in self.points.clone() {
+            let fam = self.family(&p);
+            let syscalls = p.syscalls.clone();
+            let exists = |a: &str| self.kernel_arg_exists(syscalls.as_deref(), a);
+            match context::target(fam, name, &exists) {
+                Some(v) => found = Some(v),
+                None => {
+                    if !quiet {
+                        self.err(
+                            span,
+                            format!(
+                                "target variable '{name}' is not recorded for probe point {}: recordings hold syscall arguments and return values, not kernel memory",
+                                p.text
+                            ),
+                        );
+                    }
+                    return None;
+                }
+            }
+        }
+        found
+    }
+
+    /// An identifier read as a value.
+    pub(super) fn var(&mut self, name: &str, span: Span, want: Ty) -> (X, Ty) {
+        if let Some(&slot) = self.scopes[self.scope].ix.get(name) {
+            self.set_local_ty(slot, want, span);
+            return (
+                X::Local(slot),
+                self.scopes[self.scope].locals[slot as usize].1,
+            );
+        }
+        if let Some(&g) = self.gix.get(name) {
+            if self.global_is_array(g)
+                && self.globals[g as usize]
+                    .keys
+                    .as_ref()
+                    .is_some_and(|k| !k.is_empty())
+            {
+                self.err(span, format!("array '{name}' used without an index"));
+                return (X::Num(0), want);
+            }
+            if self.globals[g as usize].ty == Ty::Stat {
+                self.err(
+                    span,
+                    format!("statistic '{name}' used as a value; use an extractor such as @count({name})"),
+                );
+                return (X::Num(0), Ty::Long);
+            }
+            self.set_global_ty(g, want, span);
+            return (X::Global(g), self.globals[g as usize].ty);
+        }
+        if let Some((v, t)) = self.ctx(name, span) {
+            return (X::Ctx(v), t);
+        }
+        if self.scopes[self.scope].assigned.contains(name) {
+            let slot = self.local(name, want);
+            return (
+                X::Local(slot),
+                self.scopes[self.scope].locals[slot as usize].1,
+            );
+        }
+        // Unknown: say why, or what was probably meant.
+        let fams: Vec<Family> = self.points.iter().map(|p| self.family(p)).collect();
+        for f in fams {
+            if let Some(why) = context::unrecorded(f, name) {
+                self.err(span, format!("'{name}' is not available: {why}"));
+                return (X::Num(0), want);
+            }
+        }
+        let mut cands: Vec<String> = self.scopes[self.scope].assigned.iter().cloned().collect();
+        cands.extend(self.gix.keys().cloned());
+        cands.extend(self.ctx_names().iter().map(|s| s.to_string()));
+        let hint = did_you_mean(name, cands.iter().map(|s| s.as_str()));
+        let ctx_hint = if hint.is_empty() && tapset::lookup(name).is_some() {
+            format!(" (did you mean the function '{name}()'?)")
+        } else {
+            hint
+        };
+        let note = match self.points.first() {
+            Some(p) if p.text != self.probe_text => format!(" in probe point {}", p.text),
+            _ => String::new(),
+        };
+        self.err(span, format!("unresolved symbol '{name}'{note}{ctx_hint}"));
+        (X::Num(0), want)
+    }
+
+    pub(super) fn lvalue(&mut self, e: &Expr, want: Ty) -> Option<(LValue, Ty)> {
+        match &e.kind {
+            ExprKind::Var(name) => {
+                if let Some(&slot) = self.scopes[self.scope].ix.get(name) {
+                    self.set_local_ty(slot, want, e.span);
+                    return Some((
+                        LValue::Local(slot),
+                        self.scopes[self.scope].locals[slot as usize].1,
+                    ));
+                }
+                if let Some(&g) = self.gix.get(name) {
+                    if self.global_is_array(g)
+                        && self.globals[g as usize]
+                            .keys
+                            .as_ref()
+                            .is_some_and(|k| !k.is_empty())
+                    {
+                        self.err(e.span, format!("array '{name}' assigned without an index"));
+                        return None;
+                    }
+                    self.set_global_ty(g, want, e.span);
+                    return Some((LValue::Global(g), self.globals[g as usize].ty));
+                }
+                if self.ctx(name, e.span).is_some() {
+                    self.err(
+                        e.span,
+                        format!("context variable '{name}' cannot be assigned"),
+                    );
+                    return None;
+                }
+                let slot = self.local(name, want);
+                self.set_local_ty(slot, want, e.span);
+                Some((
+                    LValue::Local(slot),
+                    self.scopes[self.scope].locals[slot as usize].1,
+                ))
+            }
+            ExprKind::Index { base, indices } => {
+                let ExprKind::Var(name) = &base.kind else {
+                    self.err(e.span, "a histogram bucket cannot be assigned");
+                    return None;
+                };
+                let g = self.array_ref(name, base.span, indices.len())?;
+                let keys = self.keys(g, indices, e.span, false)?;
+                self.set_global_ty(g, want, e.span);
+                Some((LValue::Elem(g, keys), self.globals[g as usize].ty))
+            }
+            ExprKind::Target { name, .. } => {
+                self.err(
+                    e.span,
+                    format!("target variable '{name}' cannot be written: a recording is read-only"),
+                );
+                None
+            }
+            _ => {
+                self.err(e.span, "expected a variable or array element");
+                None
+            }
+        }
+    }
+
+    pub(super) fn array_ref(&mut self, name: &str, span: Span, n: usize) -> Option<u32> {
+        let Some(&g) = self.gix.get(name) else {
+            if self.scopes[self.scope].assigned.contains(name)
+                || self.scopes[self.scope].ix.contains_key(name)
+            {
+                self.err(
+                    span,
+                    format!("'{name}' is a local variable; arrays must be declared global"),
+                );
+            } else {
+                let hint = did_you_mean(name, self.gix.keys().map(|s| s.as_str()));
+                self.err(
+                    span,
+                    format!("unknown array '{name}'{hint}: arrays must be declared with 'global {name}'"),
+                );
+            }
+            return None;
+        };
+        if self.globals[g as usize].keys.is_none() && self.globals[g as usize].ty != Ty::Unknown {
+            self.err(span, format!("scalar '{name}' used as an array"));
+            return None;
+        }
+        if self.array_global(g, n, span) {
+            Some(g)
+        } else {
+            None
+        }
+    }
+
+    pub(super) fn keys(
+        &mut self,
+        g: u32,
+        indices: &[Option<Expr>],
+        span: Span,
+        wild: bool,
+    ) -> Option<Vec<X>> {
+        let mut v = vec![];
+        for (k, i) in indices.iter().enumerate() {
+            match i {
+                Some(e) => {
+                    let want = self.globals[g as usize]
+                        .keys
+                        .as_ref()
+                        .and_then(|ks| ks.get(k).copied())
+                        .unwrap_or_default();
+                    let (x, t) = self.expr(e, want);
+                    if t == Ty::Stat {
+                        self.err(e.span, "a statistic cannot be an array index");
+                    }
+                    self.set_key_ty(g, k, t, e.span);
+                    v.push(x);
+                }
+                None => {
+                    if !wild {
+                        self.err(
+                            span,
+                            "'*' is only allowed in delete, foreach and 'in' slices",
+                        );
+                        return None;
+                    }
+                    v.push(X::Num(0));
+                }
+            }
+        }
+        Some(v)
+    }
+
+    pub(super) fn keys_wild(&mut self, g: u32, indices: &[Option<Expr>]) -> Vec<Option<X>> {
+        let mut v = vec![];
+        for (k, i) in indices.iter().enumerate() {
+            match i {
+                Some(e) => {
+                    let want = self.globals[g as usize]
+                        .keys
+                        .as_ref()
+                        .and_then(|ks| ks.get(k).copied())
+                        .unwrap_or_default();
+                    let (x, t) = self.expr(e, want);
+                    self.set_key_ty(g, k, t, e.span);
+                    v.push(Some(x));
+                }
+                None => v.push(None),
+            }
+        }
+        v
+    }
+
+    pub(super) fn stat_ref(&mut self, e: &Expr) -> Option<StatRef> {
+        match &e.kind {
+            ExprKind::Var(name) => {
+                let Some(&g) = self.gix.get(name) else {
+                    self.err(e.span, format!("statistic '{name}' must be a global"));
+                    return None;
+                };
+                if self.global_is_array(g)
+                    && self.globals[g as usize]
+                        .keys
+                        .as_ref()
+                        .is_some_and(|k| !k.is_empty())
+                {
+                    self.err(e.span, format!("array '{name}' used without an index"));
+                    return None;
+                }
+                self.set_global_ty(g, Ty::Stat, e.span);
+                Some(StatRef::Global(g))
+            }
+            ExprKind::Index { base, indices } => {
+                let ExprKind::Var(name) = &base.kind else {
+                    self.err(e.span, "expected a statistic");
+                    return None;
+                };
+                let g = self.array_ref(name, base.span, indices.len())?;
+                let keys = self.keys(g, indices, e.span, false)?;
+                self.set_global_ty(g, Ty::Stat, e.span);
+                Some(StatRef::Elem(g, keys))
+            }
+            _ => {
+                self.err(
+                    e.span,
+                    "expected a statistic (a global or an element of a global array)",
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn const_num(&mut self, e: &Expr, what: &str) -> i64 {
+        match &e.kind {
+            ExprKind::Num(n) => *n,
+            _ => {
+                self.err(e.span, format!("{what} must be a literal number"));
+                1
+            }
+        }
+    }
+
+    pub(super) fn hist_ref(&mut self, e: &Expr) -> Option<HistRef> {
+        let ExprKind::Hist { kind, arg, params } = &e.kind else {
+            return None;
+        };
+        let stat = self.stat_ref(arg)?;
+        let g = match &stat {
+            StatRef::Global(g) | StatRef::Elem(g, _) => *g,
+        };
+        let linear = if *kind == HistKind::Linear {
+            let start = self.const_num(&params[0], "@hist_linear's start");
+            let stop = self.const_num(&params[1], "@hist_linear's stop");
+            let interval = self.const_num(&params[2], "@hist_linear's interval");
+            if interval <= 0 {
+                self.err(params[2].span, "@hist_linear's interval must be positive");
+                return None;
+            }
+            if stop <= start {
+                self.err(
+                    params[1].span,
+                    "@hist_linear's stop must be greater than its start",
+                );
+                return None;
+            }
+            let buckets = (stop - start) / interval + 3;
+            if !(3..=128).contains(&buckets) {
+                self.err(
+                    e.span,
+                    format!("@hist_linear would have {buckets} buckets; stap allows 3 to 128"),
+                );
+                return None;
+            }
+            Some((start, stop, interval))
+        } else {
+            None
+        };
+        let spec = match linear {
+            Some((start, stop, interval)) => HistSpec::Linear {
+                start,
+                stop,
+                interval,
+            },
+            None => HistSpec::Log,
+        };
+        if !self.globals[g as usize].hists.contains(&spec) {
+            self.globals[g as usize].hists.push(spec);
+        }
+        Some(HistRef {
+            kind: *kind,
+            stat,
+            linear,
+            span: e.span,
+        })
+    }
+
+    pub(super) fn regex(&mut self, pat: &str, span: Span) -> u32 {
+        if let Err(e) = regex::Regex::new(pat) {
+            let first = e
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            self.err(
+                span,
+                format!("invalid regular expression \"{pat}\": {first}"),
+            );
+        }
+        if let Some(i) = self.regexes.iter().position(|r| r == pat) {
+            return i as u32;
+        }
+        self.regexes.push(pat.to_string());
+        (self.regexes.len() - 1) as u32
+    }
+
+    /// Evaluates `@defined(e)` at elaboration time, quietly.
+    pub(super) fn defined(&mut self, e: &Expr) -> bool {
+        match &e.kind {
+            ExprKind::Target { name, path } => {
+                path.is_empty() && self.target_var(name, e.span, true).is_some()
+            }
+            ExprKind::Var(name) => {
+                self.scopes[self.scope].assigned.contains(name)
+                    || self.gix.contains_key(name)
+                    || self.points.iter().all(|p| {
+                        context::lookup(self.family(p), name, p.syscalls.as_deref()).is_some()
+                    }) && !self.points.is_empty()
+            }
+            ExprKind::Call { name, args } => {
+                self.fix.contains_key(&(name.clone(), args.len())) || tapset::lookup(name).is_some()
+            }
+            ExprKind::AtOp { .. } | ExprKind::Member { .. } | ExprKind::AddrOf(_) => false,
+            _ => true,
+        }
+    }
+
+    /// A constant condition (`@defined(...)`, `!@defined(...)`), so dead
+    /// branches that name unavailable variables are not elaborated, as in stap.
+    pub(super) fn const_cond(&mut self, e: &Expr) -> Option<bool> {
+        match &e.kind {
+            ExprKind::Defined(x) => Some(self.defined(x)),
+            ExprKind::Unary {
+                op: ast::UnOp::Not,
+                e,
+            } => self.const_cond(e).map(|b| !b),
+            ExprKind::Binary {
+                op: ast::BinOp::And,
+                l,
+                r,
+                ..
+            } => match (self.const_cond(l), self.const_cond(r)) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            },
+            ExprKind::Binary {
+                op: ast::BinOp::Or,
+                l,
+                r,
+                ..
+            } => match (self.const_cond(l), self.const_cond(r)) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (Some(false), Some(false)) => Some(false),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    pub(super) fn expect(&mut self, e: &Expr, want: Ty, what: &str) -> X {
+        let (x, t) = self.expr(e, want);
+        if t != want && t != Ty::Unknown && want != Ty::Unknown {
+            self.mismatch(e.span, t, want, what);
+        }
+        x
+    }
+}
