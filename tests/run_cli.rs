@@ -647,3 +647,18 @@ fn damage_is_reported_with_where_and_results_say_they_are_partial() {
         "{err}"
     );
 }
+
+/// -p3/-p4 show plans, which need a recording: without --trace that is a
+/// clear error, not a run.
+#[test]
+fn plans_without_a_trace_are_a_clear_error() {
+    for p in ["-p3", "-p4"] {
+        let (code, out, err) = retap(&["run", p, "-e", "probe begin { printf(\"hi\\n\") }"]);
+        assert_eq!(code, 1, "{err}");
+        assert_eq!(out, "");
+        assert!(
+            err.contains("-p3/-p4 show the plans built over a recording; give --trace DIR"),
+            "{err}"
+        );
+    }
+}

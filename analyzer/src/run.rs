@@ -104,6 +104,11 @@ pub fn run(req: &RunRequest, notes: Notes) -> Result<Vec<GlobalSnapshot>, RunFai
         t.check(&program.tables());
     }
     let Some(trace) = trace else {
+        if req.last_pass < 5 {
+            return Err(RunFailure::new(
+                "retap run: -p3/-p4 show the plans built over a recording; give --trace DIR",
+            ));
+        }
         return interpret(&program, &parsed.map, None, Handoff::default(), req, notes);
     };
     let compiled = pass3(&program, req, notes);
