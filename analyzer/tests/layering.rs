@@ -96,3 +96,47 @@ fn dependencies_point_one_way() {
         broken.join("\n")
     );
 }
+
+/// The columns plans name as literals (`col("dur_ns")`) are the format's
+/// (schema's tables): a column renamed in the format and not in a plan
+/// would fail only when a script reached that plan.
+#[test]
+fn columns_plans_name_are_the_formats() {
+    use retap_schema::Table;
+    let known: Vec<String> = Table::ALL
+        .iter()
+        .flat_map(|t| {
+            t.schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/plan");
+    let mut files = vec![];
+    rust_files(&src, &mut files);
+    let mut seen = 0;
+    let mut unknown = vec![];
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            for call in ["col(\"", "int_col(\""] {
+                for (i, _) in line.match_indices(call) {
+                    let rest = &line[i + call.len()..];
+                    let name = &rest[..rest.find('"').unwrap()];
+                    seen += 1;
+                    if !known.iter().any(|k| k == name) {
+                        unknown.push(format!("{}:{}: {name}", f.display(), n + 1));
+                    }
+                }
+            }
+        }
+    }
+    assert!(seen >= 20, "{seen} column literals");
+    assert!(
+        unknown.is_empty(),
+        "not columns of the format:\n{}",
+        unknown.join("\n")
+    );
+}
