@@ -57,6 +57,21 @@ impl Table {
         self as usize
     }
 
+    /// Every column name some table has (what readers may name).
+    pub fn all_column_names() -> std::collections::BTreeSet<String> {
+        Table::ALL
+            .iter()
+            .flat_map(|t| {
+                let schema = t.schema();
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     pub fn schema(self) -> SchemaRef {
         let mut fields = common_fields();
         fields.extend(match self {
