@@ -28,11 +28,6 @@ impl RowFilter {
         self.not_null = column;
         self
     }
-
-    /// Whether it takes every row.
-    pub fn is_all(&self) -> bool {
-        self.one_of.is_none() && self.not_null.is_none()
-    }
 }
 
 /// As SQL: `ret IS NOT NULL AND syscall IN ('read', 'write')`, long lists
