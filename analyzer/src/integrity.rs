@@ -7,7 +7,6 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use retap_schema::{FileEntry, Table};
 
@@ -91,18 +90,29 @@ pub fn verify_file(path: &Path, table: Table, entry: Option<&FileEntry>) -> Vec<
         row_group,
         what,
     };
-    let bytes = match std::fs::read(path) {
-        Ok(b) => Bytes::from(b),
-        Err(e) => return vec![damage(None, format!("cannot be read ({e})"))],
-    };
+    // Read from the file, not into memory: files run to 256 MiB, and
+    // decoding a row group at a time keeps one in memory.
+    let open = || std::fs::File::open(path);
     let mut out = vec![];
-    if entry.and_then(|e| retap_schema::files::check_whole(e, &bytes)) == Some(false) {
-        out.push(damage(
+    let whole = open().and_then(|f| {
+        entry.map_or(Ok(None), |e| {
+            retap_schema::files::check_whole(e, std::io::BufReader::new(f))
+        })
+    });
+    match whole {
+        Ok(Some(false)) => out.push(damage(
             None,
             "its bytes differ from the manifest's checksum".into(),
-        ));
+        )),
+        Ok(_) => {}
+        Err(e) => return vec![damage(None, format!("cannot be read ({e})"))],
     }
-    let groups = match ParquetRecordBatchReaderBuilder::try_new(bytes.clone()) {
+    let builder = || {
+        open()
+            .map_err(parquet::errors::ParquetError::from)
+            .and_then(ParquetRecordBatchReaderBuilder::try_new)
+    };
+    let groups = match builder() {
         Ok(b) => b.metadata().num_row_groups(),
         Err(e) => {
             out.push(damage(None, format!("footer unreadable ({e})")));
@@ -110,7 +120,7 @@ pub fn verify_file(path: &Path, table: Table, entry: Option<&FileEntry>) -> Vec<
         }
     };
     for g in 0..groups {
-        let read = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
+        let read = builder()
             .and_then(|b| b.with_row_groups(vec![g]).build())
             .map_err(|e| e.to_string())
             .and_then(|mut r| r.try_for_each(|b| b.map(|_| ())).map_err(|e| e.to_string()));

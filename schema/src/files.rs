@@ -179,9 +179,23 @@ pub fn check_tail(entry: &FileEntry, tail: &[u8]) -> std::result::Result<(), Str
 }
 
 /// Whether a whole file's bytes match its entry's checksum (None: the
-/// entry has none, written before checksums were).
-pub fn check_whole(entry: &FileEntry, bytes: &[u8]) -> Option<bool> {
-    entry.crc32.map(|c| crc32fast::hash(bytes) == c)
+/// entry has none, written before checksums were), read a MiB at a time.
+pub fn check_whole(
+    entry: &FileEntry,
+    mut file: impl std::io::Read,
+) -> std::io::Result<Option<bool>> {
+    let Some(want) = entry.crc32 else {
+        return Ok(None);
+    };
+    let mut h = crc32fast::Hasher::new();
+    let mut buf = vec![0; 1 << 20];
+    loop {
+        match file.read(&mut buf)? {
+            0 => break,
+            n => h.update(&buf[..n]),
+        }
+    }
+    Ok(Some(h.finalize() == want))
 }
 
 #[cfg(test)]
@@ -224,7 +238,7 @@ mod tests {
         assert_eq!(e.bytes, bytes.len() as u64);
         assert_eq!(e.rows, 300_000);
         assert_eq!((e.min_ts, e.max_ts), (Some(0), Some(299_999)));
-        assert_eq!(check_whole(&e, &bytes), Some(true));
+        assert_eq!(check_whole(&e, &bytes[..]).unwrap(), Some(true));
         let tail = e.tail.as_ref().unwrap();
         assert!(tail.from > 4 && tail.from < e.bytes - 8, "{tail:?}");
         assert!(check_tail(&e, &bytes[tail.from as usize..]).is_ok());
@@ -233,6 +247,6 @@ mod tests {
         assert!(check_tail(&e, &bad).is_err());
         let mut bad = bytes.clone();
         bad[100] ^= 1;
-        assert_eq!(check_whole(&e, &bad), Some(false));
+        assert_eq!(check_whole(&e, &bad[..]).unwrap(), Some(false));
     }
 }
