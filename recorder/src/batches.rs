@@ -9,7 +9,7 @@ use arrow::array::{
     ArrayRef, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
     StringDictionaryBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
 };
-use arrow::datatypes::{DataType, Field, Int32Type};
+use arrow::datatypes::Int32Type;
 use arrow::record_batch::RecordBatch;
 use retap_schema::tables::{NET_DIRECTIONS, VFS_OPS};
 use retap_schema::{syscalls, Table};
@@ -127,11 +127,7 @@ enum Cols {
 }
 
 fn stack_builder() -> ListBuilder<UInt64Builder> {
-    ListBuilder::new(UInt64Builder::new()).with_field(Arc::new(Field::new(
-        "item",
-        DataType::UInt64,
-        false,
-    )))
+    ListBuilder::new(UInt64Builder::new()).with_field(retap_schema::tables::address_item())
 }
 
 /// Block device name for a kernel dev_t, from sysfs ("vda", "nvme0n1p2").
@@ -637,7 +633,13 @@ mod tests {
             nr: 231,
         }));
         let b = rows.finish();
-        assert!(b.column_by_name("ret").unwrap().is_null(0));
-        assert!(b.column_by_name("dur_ns").unwrap().is_null(0));
+        assert!(b
+            .column_by_name(retap_schema::Column::Ret.name())
+            .unwrap()
+            .is_null(0));
+        assert!(b
+            .column_by_name(retap_schema::Column::DurNs.name())
+            .unwrap()
+            .is_null(0));
     }
 }

@@ -294,7 +294,9 @@ mod tests {
     /// netdev.receive and netdev.transmit reads no direction column).
     #[test]
     fn process_events_are_the_formats_values() {
-        let domain = retap_schema::Table::Processes.domain("event").unwrap();
+        let domain = retap_schema::Table::Processes
+            .domain(retap_schema::Column::Event)
+            .unwrap();
         for e in [
             ProcEvent::Exec,
             ProcEvent::Fork,

@@ -2,6 +2,7 @@
 //! analyzer (which reads it). Kept free of heavy dependencies so that a
 //! production recorder and a laptop analyzer agree on one definition.
 
+pub mod columns;
 pub mod files;
 pub mod manifest;
 pub mod rows;
@@ -11,5 +12,6 @@ mod syscall_table;
 pub mod syscalls;
 pub mod tables;
 
+pub use columns::Column;
 pub use manifest::{FileEntry, Manifest, TableStats, FORMAT_NAME, FORMAT_VERSION};
 pub use tables::Table;

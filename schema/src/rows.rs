@@ -6,17 +6,19 @@
 
 use std::fmt;
 
+use crate::Column;
+
 /// Rows whose `one_of.0` column holds one of `one_of.1`, and whose
 /// `not_null` column is set. The default takes every row.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RowFilter {
-    pub one_of: Option<(&'static str, Vec<String>)>,
-    pub not_null: Option<&'static str>,
+    pub one_of: Option<(Column, Vec<String>)>,
+    pub not_null: Option<Column>,
 }
 
 impl RowFilter {
     /// Rows whose `column` holds one of `values`.
-    pub fn one_of(column: &'static str, values: &[&str]) -> RowFilter {
+    pub fn one_of(column: Column, values: &[&str]) -> RowFilter {
         RowFilter {
             one_of: Some((column, values.iter().map(|v| v.to_string()).collect())),
             not_null: None,
@@ -24,7 +26,7 @@ impl RowFilter {
     }
 
     /// These rows, of those whose `column` is set too.
-    pub fn and_not_null(mut self, column: Option<&'static str>) -> RowFilter {
+    pub fn and_not_null(mut self, column: Option<Column>) -> RowFilter {
         self.not_null = column;
         self
     }
@@ -64,15 +66,15 @@ mod tests {
     fn shown_as_sql() {
         assert_eq!(RowFilter::default().to_string(), "");
         assert_eq!(
-            RowFilter::one_of("syscall", &["read"])
-                .and_not_null(Some("ret"))
+            RowFilter::one_of(Column::Syscall, &["read"])
+                .and_not_null(Some(Column::Ret))
                 .to_string(),
             "ret IS NOT NULL AND syscall = 'read'"
         );
         let many: Vec<String> = (0..10).map(|i| format!("s{i}")).collect();
         let many: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
         assert_eq!(
-            RowFilter::one_of("syscall", &many).to_string(),
+            RowFilter::one_of(Column::Syscall, &many).to_string(),
             "syscall IN ('s0', 's1', 's2', 's3', 's4', 's5', 's6', 's7', ... 2 more)"
         );
     }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
+use crate::Column;
+
 /// One event table: a sub-directory of Parquet files in a trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
@@ -73,53 +75,54 @@ impl Table {
     }
 
     pub fn schema(self) -> SchemaRef {
+        use Column as C;
         let mut fields = common_fields();
         fields.extend(match self {
             Table::Syscalls => {
-                let mut f = vec![dict("syscall", false), int32("nr", false)];
-                for i in 0..6 {
-                    f.push(Field::new(format!("arg{i}"), DataType::Int64, false));
+                let mut f = vec![dict(C::Syscall, false), int32(C::Nr, false)];
+                for arg in C::ARGS {
+                    f.push(field(arg, DataType::Int64, false));
                 }
-                f.push(Field::new("ret", DataType::Int64, true));
-                f.push(Field::new("dur_ns", DataType::Int64, true));
+                f.push(field(C::Ret, DataType::Int64, true));
+                f.push(field(C::DurNs, DataType::Int64, true));
                 f
             }
             Table::Processes => vec![
-                dict("event", false),
-                int32("ppid", true),
-                int32("child_pid", true),
-                int32("child_tid", true),
-                Field::new("filename", DataType::Utf8, true),
-                Field::new("argv", DataType::Utf8, true),
-                int32("exit_code", true),
+                dict(C::Event, false),
+                int32(C::Ppid, true),
+                int32(C::ChildPid, true),
+                int32(C::ChildTid, true),
+                field(C::Filename, DataType::Utf8, true),
+                field(C::Argv, DataType::Utf8, true),
+                int32(C::ExitCode, true),
             ],
             Table::Net => vec![
-                dict("direction", false),
-                dict("dev_name", false),
-                int32("ifindex", false),
-                Field::new("length", DataType::UInt32, false),
-                Field::new("protocol", DataType::UInt16, false),
+                dict(C::Direction, false),
+                dict(C::DevName, false),
+                int32(C::Ifindex, false),
+                field(C::Length, DataType::UInt32, false),
+                field(C::Protocol, DataType::UInt16, false),
             ],
             Table::Block => vec![
-                Field::new("dev", DataType::UInt32, false),
-                dict("devname", false),
-                Field::new("sector", DataType::UInt64, false),
-                Field::new("bytes", DataType::UInt32, false),
-                dict("rwbs", false),
-                int32("error", true),
-                Field::new("dur_ns", DataType::Int64, true),
+                field(C::Dev, DataType::UInt32, false),
+                dict(C::Devname, false),
+                field(C::Sector, DataType::UInt64, false),
+                field(C::Bytes, DataType::UInt32, false),
+                dict(C::Rwbs, false),
+                int32(C::Error, true),
+                field(C::DurNs, DataType::Int64, true),
             ],
             Table::Samples => vec![
-                Field::new("ip", DataType::UInt64, false),
-                Field::new("user_mode", DataType::Boolean, false),
-                address_list("kstack"),
-                address_list("ustack"),
+                field(C::Ip, DataType::UInt64, false),
+                field(C::UserMode, DataType::Boolean, false),
+                address_list(C::Kstack),
+                address_list(C::Ustack),
             ],
             Table::Vfs => vec![
-                dict("op", false),
-                Field::new("bytes", DataType::Int64, false),
-                Field::new("ret", DataType::Int64, true),
-                Field::new("dur_ns", DataType::Int64, true),
+                dict(C::Op, false),
+                field(C::Bytes, DataType::Int64, false),
+                field(C::Ret, DataType::Int64, true),
+                field(C::DurNs, DataType::Int64, true),
             ],
         });
         Arc::new(Schema::new(fields))
@@ -132,7 +135,7 @@ impl Table {
     /// recorder writes nothing else, so readers may rely on it: probe
     /// points that together take every value (netdev.receive and
     /// netdev.transmit) need not read the column at all.
-    pub fn domain(self, column: &str) -> Option<&'static [&'static str]> {
+    pub fn domain(self, column: Column) -> Option<&'static [&'static str]> {
         match (self, column) {
             (Table::Net, direction::COLUMN) => Some(&NET_DIRECTIONS),
             (Table::Vfs, vfs_op::COLUMN) => Some(&VFS_OPS),
@@ -144,10 +147,10 @@ impl Table {
     /// The column set exactly on rows of operations that completed (a
     /// syscall that returned, a block request or vfs call that finished);
     /// null on those still in flight when recording stopped.
-    pub fn completion_column(self) -> Option<&'static str> {
+    pub fn completion_column(self) -> Option<Column> {
         match self {
-            Table::Syscalls => Some("ret"),
-            Table::Block | Table::Vfs => Some("dur_ns"),
+            Table::Syscalls => Some(Column::Ret),
+            Table::Block | Table::Vfs => Some(Column::DurNs),
             Table::Processes | Table::Net | Table::Samples => None,
         }
     }
@@ -155,24 +158,27 @@ impl Table {
 
 /// `syscalls.syscall`: the syscall's name, which syscall probe points
 /// select rows by.
-pub const SYSCALL_COLUMN: &str = "syscall";
+pub const SYSCALL_COLUMN: Column = Column::Syscall;
 
 /// `net.direction`: received, transmitted.
 pub mod direction {
-    pub const COLUMN: &str = "direction";
+    use crate::Column;
+    pub const COLUMN: Column = Column::Direction;
     pub const RX: &str = "rx";
     pub const TX: &str = "tx";
 }
 /// `vfs.op`.
 pub mod vfs_op {
-    pub const COLUMN: &str = "op";
+    use crate::Column;
+    pub const COLUMN: Column = Column::Op;
     pub const READ: &str = "read";
     pub const WRITE: &str = "write";
 }
 /// `processes.event`: a process alive when recording started, an exec, a
 /// new process or thread, an exit.
 pub mod process_event {
-    pub const COLUMN: &str = "event";
+    use crate::Column;
+    pub const COLUMN: Column = Column::Event;
     pub const SNAPSHOT: &str = "snapshot";
     pub const EXEC: &str = "exec";
     pub const FORK: &str = "fork";
@@ -199,40 +205,53 @@ impl std::fmt::Display for Table {
 }
 
 /// Columns every table starts with, in this order.
-pub const COMMON_COLUMNS: [&str; 6] = ["ts", "cpu", "pid", "tid", "uid", "execname"];
+pub const COMMON_COLUMNS: [Column; 6] = [
+    Column::Ts,
+    Column::Cpu,
+    Column::Pid,
+    Column::Tid,
+    Column::Uid,
+    Column::Execname,
+];
 
 fn common_fields() -> Vec<Field> {
     vec![
-        Field::new("ts", DataType::Int64, false),
-        int32("cpu", false),
-        int32("pid", false),
-        int32("tid", false),
-        Field::new("uid", DataType::UInt32, false),
-        dict("execname", false),
+        field(Column::Ts, DataType::Int64, false),
+        int32(Column::Cpu, false),
+        int32(Column::Pid, false),
+        int32(Column::Tid, false),
+        field(Column::Uid, DataType::UInt32, false),
+        dict(Column::Execname, false),
     ]
 }
 
-fn int32(name: &str, nullable: bool) -> Field {
-    Field::new(name, DataType::Int32, nullable)
+fn field(c: Column, t: DataType, nullable: bool) -> Field {
+    Field::new(c.name(), t, nullable)
+}
+
+fn int32(c: Column, nullable: bool) -> Field {
+    field(c, DataType::Int32, nullable)
 }
 
 /// Strings that repeat (names, devices) are dictionary-typed so that readers
 /// that keep the Arrow schema (DataFusion, pyarrow) get dictionaries back and
 /// group on integer keys.
-fn dict(name: &str, nullable: bool) -> Field {
+fn dict(c: Column, nullable: bool) -> Field {
     Field::new(
-        name,
+        c.name(),
         DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
         nullable,
     )
 }
 
-fn address_list(name: &str) -> Field {
-    Field::new(
-        name,
-        DataType::List(Arc::new(Field::new("item", DataType::UInt64, false))),
-        false,
-    )
+fn address_list(c: Column) -> Field {
+    Field::new(c.name(), DataType::List(address_item()), false)
+}
+
+/// The element field of `kstack` and `ustack` lists, which writers must
+/// build their lists with for batches to match the schema.
+pub fn address_item() -> arrow_schema::FieldRef {
+    Arc::new(Field::new("item", DataType::UInt64, false))
 }
 
 #[cfg(test)]
@@ -258,7 +277,17 @@ mod tests {
                 .take(6)
                 .map(|f| f.name().as_str())
                 .collect();
-            assert_eq!(names, COMMON_COLUMNS, "{t}");
+            let common: Vec<_> = COMMON_COLUMNS.iter().map(|c| c.name()).collect();
+            assert_eq!(names, common, "{t}");
+        }
+    }
+
+    #[test]
+    fn every_field_is_a_column() {
+        for t in Table::ALL {
+            for f in t.schema().fields() {
+                assert!(Column::from_name(f.name()).is_some(), "{t}.{}", f.name());
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result as DfResult;
 use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
-use retap_schema::Table;
+use retap_schema::{Column, Table};
 
 use crate::sql::{SqlSession, TraceArg};
 use stats::Hist;
@@ -78,7 +78,7 @@ impl Default for DiffOptions {
     fn default() -> Self {
         DiffOptions {
             table: Table::Syscalls,
-            by: vec!["execname".into(), "syscall".into()],
+            by: vec![Column::Execname.to_string(), Column::Syscall.to_string()],
             metrics: vec!["count".into(), "latency".into(), "bytes".into()],
             normalize: None,
             threshold: 0.25,
@@ -109,19 +109,18 @@ fn table_exprs(t: Table) -> (Option<String>, Option<String>) {
         .map(|s| format!("'{s}'"))
         .collect::<Vec<_>>()
         .join(", ");
+    let (dur, ret) = (Some(Column::DurNs.to_string()), Column::Ret);
     match t {
         Table::Syscalls => (
-            Some("dur_ns".into()),
+            dur,
             Some(format!(
-                "CASE WHEN ret > 0 AND syscall IN ({byte_list}) THEN ret END"
+                "CASE WHEN {ret} > 0 AND {} IN ({byte_list}) THEN {ret} END",
+                Column::Syscall
             )),
         ),
-        Table::Block => (Some("dur_ns".into()), Some("bytes".into())),
-        Table::Net => (None, Some("length".into())),
-        Table::Vfs => (
-            Some("dur_ns".into()),
-            Some("CASE WHEN ret > 0 THEN ret END".into()),
-        ),
+        Table::Block => (dur, Some(Column::Bytes.to_string())),
+        Table::Net => (None, Some(Column::Length.to_string())),
+        Table::Vfs => (dur, Some(format!("CASE WHEN {ret} > 0 THEN {ret} END"))),
         Table::Processes | Table::Samples => (None, None),
     }
 }

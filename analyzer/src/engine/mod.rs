@@ -17,6 +17,11 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 pub use crate::cores;
 
+/// A trace column in an expression, named by the format's one list.
+pub fn column(c: retap_schema::Column) -> datafusion::prelude::Expr {
+    datafusion::prelude::Expr::Column(datafusion::common::Column::new_unqualified(c.name()))
+}
+
 /// DataFusion's default session config, made once and cloned: making
 /// one asks for the cores too (see [`crate::cores`]).
 pub fn session_config() -> SessionConfig {

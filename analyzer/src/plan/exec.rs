@@ -13,7 +13,7 @@ use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaD
 use datafusion::execution::cache::cache_manager::CachedFileMetadataEntry;
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::{max, min, sum};
-use datafusion::logical_expr::{col, in_list, lit, when, Expr};
+use datafusion::logical_expr::{in_list, lit, when, Expr};
 use datafusion::object_store::path::Path as ObjectPath;
 use datafusion::object_store::ObjectMeta;
 use datafusion::parquet::arrow::parquet_to_arrow_schema;
@@ -26,11 +26,11 @@ use crate::stap::elaborate::catalog::ResolvedPoint;
 use crate::stap::elaborate::context::CtxVar;
 use crate::stap::elaborate::ir::{HistSpec, Program, X};
 use crate::trace::{DataFile, Trace};
-use retap_schema::Table;
+use retap_schema::{Column, Table};
 
 use super::analysis::{Compiled, Moments, Update, UpdateKind, ValueSort};
 use super::translate::Ctx;
-use crate::engine::{cores, plan_session, runtime, session_config};
+use crate::engine::{column, cores, plan_session, runtime, session_config};
 
 /// One aggregation to run: which histogram (if any), GROUP BY, aggregates.
 type Spec = (Option<(usize, HistSpec)>, Vec<Expr>, Vec<Expr>);
@@ -65,7 +65,7 @@ const POINT_COLUMN: &str = "point";
 struct Pending {
     members: Vec<Member>,
     /// The column that tells the members' points apart.
-    column: Option<&'static str>,
+    column: Option<Column>,
     hist: Option<(usize, HistSpec)>,
     group: Vec<Expr>,
     aggs: Vec<Expr>,
@@ -95,7 +95,7 @@ impl Pending {
     /// The column to group by when members sit at different points and
     /// update differently (`a++` at one, `a--` at the other), so that each
     /// result row goes to its own; None otherwise.
-    fn split(&self, compiled: &Compiled) -> Option<&'static str> {
+    fn split(&self, compiled: &Compiled) -> Option<Column> {
         let first = &self.members[0];
         let sign = |m: &Member| match compiled.updates[m.update].kind {
             UpdateKind::Count(s) | UpdateKind::Sum(s, _) => s,
@@ -234,7 +234,7 @@ fn and_all(f: Vec<Expr>) -> Option<Expr> {
 /// syscall.read): points whose rows differ only in it can share one scan.
 #[derive(Clone, Debug, PartialEq)]
 struct Discriminator {
-    column: &'static str,
+    column: Column,
     values: Vec<String>,
 }
 
@@ -249,9 +249,9 @@ impl Discriminator {
 
     fn expr(&self) -> Expr {
         match self.values.as_slice() {
-            [v] => col(self.column).eq(lit(v.clone())),
+            [v] => column(self.column).eq(lit(v.clone())),
             vs => in_list(
-                col(self.column),
+                column(self.column),
                 vs.iter().map(|v| lit(v.clone())).collect(),
                 false,
             ),
@@ -267,17 +267,17 @@ fn point_filter(p: &ResolvedPoint) -> (Option<Discriminator>, Vec<Expr>) {
     let disc = rows
         .one_of
         .map(|(column, values)| Discriminator { column, values });
-    let rest = rows.not_null.map(|c| col(c).is_not_null());
+    let rest = rows.not_null.map(|c| column(c).is_not_null());
     (disc, rest.into_iter().collect())
 }
 
-fn raw_int_col(b: crate::stap::elaborate::tapset::Builtin) -> Option<&'static str> {
+fn raw_int_col(b: crate::stap::elaborate::tapset::Builtin) -> Option<Column> {
     use crate::stap::elaborate::tapset::Builtin::*;
     match b {
-        Pid => Some("pid"),
-        Tid => Some("tid"),
-        Uid | Euid => Some("uid"),
-        Cpu => Some("cpu"),
+        Pid => Some(Column::Pid),
+        Tid => Some(Column::Tid),
+        Uid | Euid => Some(Column::Uid),
+        Cpu => Some(Column::Cpu),
         _ => None,
     }
 }
@@ -331,10 +331,10 @@ pub fn build_plans(
             .iter()
             .enumerate()
             .map(|(i, k)| match k {
-                X::Ctx(CtxVar::SyscallName) => Ok(col("syscall").alias(format!("k{i}"))),
+                X::Ctx(CtxVar::SyscallName) => Ok(column(Column::Syscall).alias(format!("k{i}"))),
                 // Plain integer context keys group on the column as stored.
                 X::Call(b, a, _) if a.is_empty() && raw_int_col(*b).is_some() => {
-                    Ok(col(raw_int_col(*b).unwrap()).alias(format!("k{i}")))
+                    Ok(column(raw_int_col(*b).unwrap()).alias(format!("k{i}")))
                 }
                 _ => tctx.expr(k).map(|t| t.e.alias(format!("k{i}"))),
             })
@@ -561,7 +561,7 @@ pub fn build_plans(
         p.collapse(compiled);
         let mut group = p.group.clone();
         if let Some(c) = split {
-            group.push(col(c).alias(POINT_COLUMN));
+            group.push(column(c).alias(POINT_COLUMN));
         }
         let df = df.aggregate(group, p.aggs).map_err(|e| e.to_string())?;
         let text = format!(

@@ -15,16 +15,18 @@ use std::collections::BinaryHeap;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::{cast, col, Expr};
+use datafusion::logical_expr::{cast, Expr};
 use datafusion::prelude::{DataFrame, ParquetReadOptions};
 use futures::StreamExt;
 
+use crate::engine::column;
 use crate::runtime::printf;
 use crate::runtime::value::{Interner, Value};
 use crate::runtime::Projector;
 use crate::stap::elaborate::format::Format;
 use crate::stap::elaborate::ir::{Program, X};
 use crate::trace::Trace;
+use retap_schema::Column;
 
 use super::analysis::{Projection, Step};
 use super::exec::row_filter;
@@ -157,11 +159,11 @@ pub fn build_projection(
         .iter()
         .any(|p| prog.probes[p.probe].points[0].family.fires_at_return());
     let mut select: Vec<Expr> = vec![
-        col("ts").alias("t"),
+        column(Column::Ts).alias("t"),
         if any_return {
-            col("ts") + col("dur_ns")
+            column(Column::Ts) + column(Column::DurNs)
         } else {
-            col("ts")
+            column(Column::Ts)
         }
         .alias("r"),
     ];
@@ -179,7 +181,7 @@ pub fn build_projection(
             row_filter(pt, &tctx, &pr.guards)?.unwrap_or(datafusion::prelude::lit(true));
         // A return fires once the call has returned.
         if at_return {
-            fires = fires.and(col("dur_ns").is_not_null());
+            fires = fires.and(column(Column::DurNs).is_not_null());
         }
         any = Some(match any {
             Some(a) => a.or(fires.clone()),

@@ -5,14 +5,17 @@
 use std::ops::Not;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::logical_expr::{binary_expr, cast, col, in_list, lit, when, Expr, Operator};
+use datafusion::logical_expr::{binary_expr, cast, in_list, lit, when, Expr, Operator};
 
+use crate::engine::column;
 use crate::stap::ast::UnOp;
 use crate::stap::elaborate::catalog::{Family, ResolvedPoint};
 use crate::stap::elaborate::context::CtxVar;
 use crate::stap::elaborate::ir::{ArithOp, CmpOp, X};
+use crate::stap::elaborate::syscall_args::STAP_NAMES;
 use crate::stap::elaborate::tapset::Builtin;
 use crate::trace::{Signatures, Trace};
+use retap_schema::Column;
 
 /// Whether `e` can be computed by a plan at this point (whatever the
 /// trace's syscall signatures turn out to be).
@@ -67,8 +70,8 @@ impl T {
     }
 }
 
-fn int_col(name: &str) -> Expr {
-    cast(col(name), DataType::Int64)
+fn int_col(c: Column) -> Expr {
+    cast(column(c), DataType::Int64)
 }
 
 impl<'a> Ctx<'a> {
@@ -110,7 +113,7 @@ impl<'a> Ctx<'a> {
             }
         }
         let value = |(i, int): (usize, bool)| {
-            let raw = col(format!("arg{i}"));
+            let raw = column(Column::arg(i));
             if int {
                 let low = binary_expr(raw, Operator::BitwiseAnd, lit(0xFFFF_FFFFi64));
                 binary_expr(low, Operator::BitwiseXor, lit(0x8000_0000i64)) - lit(0x8000_0000i64)
@@ -129,7 +132,7 @@ impl<'a> Ctx<'a> {
         };
         let is = |names: Vec<&str>| {
             in_list(
-                col("syscall"),
+                column(Column::Syscall),
                 names.into_iter().map(|n| lit(n.to_string())).collect(),
                 false,
             )
@@ -144,9 +147,9 @@ impl<'a> Ctx<'a> {
     /// The firing time on the trace clock.
     pub fn now(&self) -> Expr {
         if self.family.fires_at_return() && !self.entry {
-            col("ts") + col("dur_ns")
+            column(Column::Ts) + column(Column::DurNs)
         } else {
-            col("ts")
+            column(Column::Ts)
         }
     }
 
@@ -157,42 +160,49 @@ impl<'a> Ctx<'a> {
         Ok(match c {
             SyscallName if syscall => T {
                 // stap's names for the few syscalls whose kernel name differs.
-                e: when(col("syscall").eq(lit("pread64")), lit("pread"))
-                    .when(col("syscall").eq(lit("pwrite64")), lit("pwrite"))
-                    .when(col("syscall").eq(lit("newfstatat")), lit("fstatat"))
-                    .when(col("syscall").eq(lit("umount2")), lit("umount"))
-                    .when(col("syscall").eq(lit("prlimit64")), lit("prlimit"))
-                    .otherwise(cast(col("syscall"), DataType::Utf8))
-                    .map_err(|e| e.to_string())?,
+                e: {
+                    let renamed = |(kernel, stap): &(&str, &str)| {
+                        (column(Column::Syscall).eq(lit(*kernel)), lit(*stap))
+                    };
+                    let (is, then) = renamed(&STAP_NAMES[0]);
+                    let mut case = when(is, then);
+                    for r in &STAP_NAMES[1..] {
+                        let (is, then) = renamed(r);
+                        case = case.when(is, then);
+                    }
+                    case
+                }
+                .otherwise(cast(column(Column::Syscall), DataType::Utf8))
+                .map_err(|e| e.to_string())?,
                 boolean: false,
                 string: true,
             },
-            SyscallNr if syscall => T::int(int_col("nr")),
+            SyscallNr if syscall => T::int(int_col(Column::Nr)),
             Retval if !self.entry => T::int(datafusion::functions::expr_fn::coalesce(vec![
-                col("ret"),
+                column(Column::Ret),
                 lit(0i64),
             ])),
-            Length => T::int(int_col("length")),
-            Protocol => T::int(int_col("protocol")),
+            Length => T::int(int_col(Column::Length)),
+            Protocol => T::int(int_col(Column::Protocol)),
             DevName => T {
-                e: cast(col("dev_name"), DataType::Utf8),
+                e: cast(column(Column::DevName), DataType::Utf8),
                 boolean: false,
                 string: true,
             },
             BlockDevname => T {
-                e: cast(col("devname"), DataType::Utf8),
+                e: cast(column(Column::Devname), DataType::Utf8),
                 boolean: false,
                 string: true,
             },
-            BlockDev => T::int(int_col("dev")),
-            Sector => T::int(int_col("sector")),
-            Bytes | VfsBytes => T::int(int_col("bytes")),
+            BlockDev => T::int(int_col(Column::Dev)),
+            Sector => T::int(int_col(Column::Sector)),
+            Bytes | VfsBytes => T::int(int_col(Column::Bytes)),
             NewPid => T::int(datafusion::functions::expr_fn::coalesce(vec![
-                int_col("child_pid"),
+                int_col(Column::ChildPid),
                 lit(0i64),
             ])),
             ExitCode => T::int(datafusion::functions::expr_fn::coalesce(vec![
-                int_col("exit_code"),
+                int_col(Column::ExitCode),
                 lit(0i64),
             ])),
             SyscallKernelArg(name) if matches!(fam, Family::Syscall { ret: false }) => {
@@ -234,12 +244,12 @@ impl<'a> Ctx<'a> {
             X::Call(b, args, _) if args.is_empty() => {
                 let now_wall = || self.now() + lit(self.wall_offset);
                 match b {
-                    Builtin::Pid => T::int(int_col("pid")),
-                    Builtin::Tid => T::int(int_col("tid")),
-                    Builtin::Uid | Builtin::Euid => T::int(int_col("uid")),
-                    Builtin::Cpu => T::int(int_col("cpu")),
+                    Builtin::Pid => T::int(int_col(Column::Pid)),
+                    Builtin::Tid => T::int(int_col(Column::Tid)),
+                    Builtin::Uid | Builtin::Euid => T::int(int_col(Column::Uid)),
+                    Builtin::Cpu => T::int(int_col(Column::Cpu)),
                     Builtin::Execname => T {
-                        e: col("execname"),
+                        e: column(Column::Execname),
                         boolean: false,
                         string: true,
                     },
@@ -276,7 +286,9 @@ impl<'a> Ctx<'a> {
                     UnOp::BitNot => return Err("it uses ~".into()),
                 }
             }
-            X::Arith(ArithOp::Sub, a, b, _) if self.is_latency(a, b) => T::int(col("dur_ns")),
+            X::Arith(ArithOp::Sub, a, b, _) if self.is_latency(a, b) => {
+                T::int(column(Column::DurNs))
+            }
             X::Arith(op, a, b, _) => {
                 let (a, b) = (self.expr(a)?.long(), self.expr(b)?.long());
                 T::int(match op {

@@ -14,8 +14,9 @@ use crate::stap::elaborate::syscall_args;
 use super::argstr;
 use retap_schema::tables::process_event as ev;
 
-use super::events::{Batch, Col};
+use super::events::Batch;
 use super::value::Value;
+use retap_schema::Column;
 
 /// Parent and name of every process the trace saw (snapshot at start,
 /// forks, execs), for ppid() and friends.
@@ -28,45 +29,45 @@ pub struct ProcTree {
 
 impl ProcTree {
     /// The processes-table columns [`ProcTree::observe`] reads.
-    pub const COLUMNS: [Col; 7] = [
-        Col::Event,
-        Col::Pid,
-        Col::Ppid,
-        Col::ChildPid,
-        Col::Execname,
-        Col::Filename,
-        Col::Argv,
+    pub const COLUMNS: [Column; 7] = [
+        Column::Event,
+        Column::Pid,
+        Column::Ppid,
+        Column::ChildPid,
+        Column::Execname,
+        Column::Filename,
+        Column::Argv,
     ];
 
     /// Follows one processes-table row.
     pub fn observe(&mut self, b: &Batch, row: usize) {
-        let pid = b.int(Col::Pid, row).unwrap_or(0);
-        let event = b.string(Col::Event, row);
+        let pid = b.int(Column::Pid, row).unwrap_or(0);
+        let event = b.string(Column::Event, row);
         match event.as_deref() {
             Some(ev::SNAPSHOT) => {
-                if let Some(pp) = b.int(Col::Ppid, row) {
+                if let Some(pp) = b.int(Column::Ppid, row) {
                     self.parent.insert(pid, pp);
                 }
-                if let Some(c) = b.string(Col::Execname, row) {
+                if let Some(c) = b.string(Column::Execname, row) {
                     self.comm.insert(pid, c);
                 }
-                if let Some(a) = b.string(Col::Argv, row) {
+                if let Some(a) = b.string(Column::Argv, row) {
                     self.cmdline.insert(pid, a);
                 }
             }
             Some(ev::FORK) => {
-                if let Some(child) = b.int(Col::ChildPid, row) {
+                if let Some(child) = b.int(Column::ChildPid, row) {
                     self.parent.insert(child, pid);
-                    if let Some(c) = b.string(Col::Execname, row) {
+                    if let Some(c) = b.string(Column::Execname, row) {
                         self.comm.insert(child, c);
                     }
                 }
             }
             Some(ev::EXEC) => {
-                if let Some(a) = b.string(Col::Argv, row) {
+                if let Some(a) = b.string(Column::Argv, row) {
                     self.cmdline.insert(pid, a);
                 }
-                if let Some(f) = b.string(Col::Filename, row) {
+                if let Some(f) = b.string(Column::Filename, row) {
                     let base: Rc<str> = Rc::from(
                         f.rsplit('/')
                             .next()
@@ -135,40 +136,40 @@ impl EventCtx {
         }
     }
 
-    fn int(&self, c: Col) -> Option<i64> {
+    fn int(&self, c: Column) -> Option<i64> {
         self.batch.as_ref().and_then(|b| b.int(c, self.row))
     }
 
-    fn string(&self, c: Col) -> Option<Rc<str>> {
+    fn string(&self, c: Column) -> Option<Rc<str>> {
         self.batch.as_ref().and_then(|b| b.string(c, self.row))
     }
 
     pub fn cpu(&self) -> i32 {
-        self.int(Col::Cpu).unwrap_or(0) as i32
+        self.int(Column::Cpu).unwrap_or(0) as i32
     }
     pub fn pid(&self) -> i64 {
-        self.int(Col::Pid).unwrap_or(0)
+        self.int(Column::Pid).unwrap_or(0)
     }
     pub fn tid(&self) -> i64 {
-        self.int(Col::Tid).unwrap_or(0)
+        self.int(Column::Tid).unwrap_or(0)
     }
     pub fn uid(&self) -> i64 {
-        self.int(Col::Uid).unwrap_or(0)
+        self.int(Column::Uid).unwrap_or(0)
     }
     pub fn execname(&self) -> Value {
-        match self.string(Col::Execname) {
+        match self.string(Column::Execname) {
             Some(s) => Value::Str(s),
             None => Value::empty_str(),
         }
     }
     pub fn syscall_name(&self) -> Option<Rc<str>> {
-        self.string(Col::Syscall)
+        self.string(Column::Syscall)
     }
     pub fn retval(&self) -> i64 {
-        self.int(Col::Ret).unwrap_or(0)
+        self.int(Column::Ret).unwrap_or(0)
     }
     pub fn raw_arg(&self, i: usize) -> i64 {
-        self.int(Col::arg(i)).unwrap_or(0)
+        self.int(Column::arg(i)).unwrap_or(0)
     }
 
     pub fn var(&mut self, c: &CtxVar) -> Value {
@@ -185,7 +186,7 @@ impl EventCtx {
                 }
                 None => Value::empty_str(),
             },
-            SyscallNr => Value::Int(self.int(Col::Nr).unwrap_or(0)),
+            SyscallNr => Value::Int(self.int(Column::Nr).unwrap_or(0)),
             Argstr => {
                 let name = self.syscall_name();
                 let args: [i64; 6] = std::array::from_fn(|i| self.raw_arg(i));
@@ -198,12 +199,12 @@ impl EventCtx {
                     return Value::Int(0);
                 };
                 let key = (
-                    b.dict_key(Col::Syscall, self.row).unwrap_or(usize::MAX),
+                    b.dict_key(Column::Syscall, self.row).unwrap_or(usize::MAX),
                     *name,
                 );
                 // Cache by dictionary index of this batch's syscall column.
                 let lookup = || {
-                    let n = b.string(Col::Syscall, self.row)?;
+                    let n = b.string(Column::Syscall, self.row)?;
                     let args = syscall_args::stap_args(&n)?;
                     args.iter()
                         .position(|a| a.name == *name)
@@ -244,53 +245,53 @@ impl EventCtx {
             }
             RawArg(i) => Value::Int(self.raw_arg(*i as usize)),
             DevName => self
-                .string(Col::DevName)
+                .string(Column::DevName)
                 .map(Value::Str)
                 .unwrap_or_else(Value::empty_str),
-            Length => Value::Int(self.int(Col::Length).unwrap_or(0)),
-            Protocol => Value::Int(self.int(Col::Protocol).unwrap_or(0)),
-            BlockDev => Value::Int(self.int(Col::Dev).unwrap_or(0)),
+            Length => Value::Int(self.int(Column::Length).unwrap_or(0)),
+            Protocol => Value::Int(self.int(Column::Protocol).unwrap_or(0)),
+            BlockDev => Value::Int(self.int(Column::Dev).unwrap_or(0)),
             BlockDevname => self
-                .string(Col::Devname)
+                .string(Column::Devname)
                 .map(Value::Str)
                 .unwrap_or_else(Value::empty_str),
-            Sector => Value::Int(self.int(Col::Sector).unwrap_or(0)),
-            Bytes => Value::Int(self.int(Col::Bytes).unwrap_or(0)),
+            Sector => Value::Int(self.int(Column::Sector).unwrap_or(0)),
+            Bytes => Value::Int(self.int(Column::Bytes).unwrap_or(0)),
             Rw => Value::Int(i64::from(
-                self.string(Col::Rwbs).is_some_and(|s| s.contains('W')),
+                self.string(Column::Rwbs).is_some_and(|s| s.contains('W')),
             )),
-            BlockError => Value::Int(self.int(Col::Error).unwrap_or(0)),
+            BlockError => Value::Int(self.int(Column::Error).unwrap_or(0)),
             Filename => self
-                .string(Col::Filename)
+                .string(Column::Filename)
                 .map(Value::Str)
                 .unwrap_or_else(Value::empty_str),
             Args => self
-                .string(Col::Argv)
+                .string(Column::Argv)
                 .map(Value::Str)
                 .unwrap_or_else(Value::empty_str),
-            NewPid => Value::Int(self.int(Col::ChildPid).unwrap_or(0)),
-            NewTid => Value::Int(self.int(Col::ChildTid).unwrap_or(0)),
-            ExitCode => Value::Int(self.int(Col::ExitCode).unwrap_or(0)),
-            VfsBytes => Value::Int(self.int(Col::Bytes).unwrap_or(0)),
+            NewPid => Value::Int(self.int(Column::ChildPid).unwrap_or(0)),
+            NewTid => Value::Int(self.int(Column::ChildTid).unwrap_or(0)),
+            ExitCode => Value::Int(self.int(Column::ExitCode).unwrap_or(0)),
+            VfsBytes => Value::Int(self.int(Column::Bytes).unwrap_or(0)),
         }
     }
 
     pub fn kernel_stack(&self) -> Vec<u64> {
         self.batch
             .as_ref()
-            .map(|b| b.addresses(Col::Kstack, self.row))
+            .map(|b| b.addresses(Column::Kstack, self.row))
             .unwrap_or_default()
     }
     pub fn user_stack(&self) -> Vec<u64> {
         self.batch
             .as_ref()
-            .map(|b| b.addresses(Col::Ustack, self.row))
+            .map(|b| b.addresses(Column::Ustack, self.row))
             .unwrap_or_default()
     }
     pub fn ip(&self) -> i64 {
-        self.int(Col::Ip).unwrap_or(0)
+        self.int(Column::Ip).unwrap_or(0)
     }
     pub fn user_mode(&self) -> i64 {
-        self.int(Col::UserMode).unwrap_or(0)
+        self.int(Column::UserMode).unwrap_or(0)
     }
 }

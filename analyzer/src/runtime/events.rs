@@ -20,130 +20,9 @@ use parquet::arrow::arrow_reader::{
     ArrowPredicateFn, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowFilter,
 };
 use parquet::arrow::ProjectionMask;
-use retap_schema::Table;
+use retap_schema::{Column, Table};
 
 use super::value::Interner;
-
-/// Every column any table has, so a batch's columns index a fixed array.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Col {
-    Ts,
-    Cpu,
-    Pid,
-    Tid,
-    Uid,
-    Execname,
-    Syscall,
-    Nr,
-    Arg0,
-    Arg1,
-    Arg2,
-    Arg3,
-    Arg4,
-    Arg5,
-    Ret,
-    DurNs,
-    Event,
-    Ppid,
-    ChildPid,
-    ChildTid,
-    Filename,
-    Argv,
-    ExitCode,
-    Direction,
-    DevName,
-    Ifindex,
-    Length,
-    Protocol,
-    Dev,
-    Devname,
-    Sector,
-    Bytes,
-    Rwbs,
-    Error,
-    Ip,
-    UserMode,
-    Kstack,
-    Ustack,
-    Op,
-}
-
-pub const N_COLS: usize = Col::Op as usize + 1;
-
-impl Col {
-    pub fn name(self) -> &'static str {
-        use Col::*;
-        match self {
-            Ts => "ts",
-            Cpu => "cpu",
-            Pid => "pid",
-            Tid => "tid",
-            Uid => "uid",
-            Execname => "execname",
-            Syscall => "syscall",
-            Nr => "nr",
-            Arg0 => "arg0",
-            Arg1 => "arg1",
-            Arg2 => "arg2",
-            Arg3 => "arg3",
-            Arg4 => "arg4",
-            Arg5 => "arg5",
-            Ret => "ret",
-            DurNs => "dur_ns",
-            Event => "event",
-            Ppid => "ppid",
-            ChildPid => "child_pid",
-            ChildTid => "child_tid",
-            Filename => "filename",
-            Argv => "argv",
-            ExitCode => "exit_code",
-            Direction => "direction",
-            DevName => "dev_name",
-            Ifindex => "ifindex",
-            Length => "length",
-            Protocol => "protocol",
-            Dev => "dev",
-            Devname => "devname",
-            Sector => "sector",
-            Bytes => "bytes",
-            Rwbs => "rwbs",
-            Error => "error",
-            Ip => "ip",
-            UserMode => "user_mode",
-            Kstack => "kstack",
-            Ustack => "ustack",
-            Op => "op",
-        }
-    }
-
-    /// The six raw syscall argument registers.
-    pub const ARGS: [Col; 6] = [
-        Col::Arg0,
-        Col::Arg1,
-        Col::Arg2,
-        Col::Arg3,
-        Col::Arg4,
-        Col::Arg5,
-    ];
-
-    pub fn arg(i: usize) -> Col {
-        Col::ARGS[i.min(5)]
-    }
-
-    fn all() -> [Col; N_COLS] {
-        use Col::*;
-        [
-            Ts, Cpu, Pid, Tid, Uid, Execname, Syscall, Nr, Arg0, Arg1, Arg2, Arg3, Arg4, Arg5, Ret,
-            DurNs, Event, Ppid, ChildPid, ChildTid, Filename, Argv, ExitCode, Direction, DevName,
-            Ifindex, Length, Protocol, Dev, Devname, Sector, Bytes, Rwbs, Error, Ip, UserMode,
-            Kstack, Ustack, Op,
-        ]
-    }
-
-    pub fn from_name(n: &str) -> Option<Col> {
-        Col::all().into_iter().find(|c| c.name() == n)
-    }
-}
 
 pub enum ColData {
     I64(Int64Array),
@@ -175,9 +54,9 @@ impl Batch {
         rb: &arrow::record_batch::RecordBatch,
         interner: &mut Interner,
     ) -> Result<Batch, String> {
-        let mut cols: Vec<Option<ColData>> = (0..N_COLS).map(|_| None).collect();
+        let mut cols: Vec<Option<ColData>> = (0..Column::COUNT).map(|_| None).collect();
         for (field, array) in rb.schema().fields().iter().zip(rb.columns()) {
-            let Some(col) = Col::from_name(field.name()) else {
+            let Some(col) = Column::from_name(field.name()) else {
                 continue;
             };
             cols[col as usize] = Some(
@@ -191,13 +70,13 @@ impl Batch {
         })
     }
 
-    pub fn has(&self, c: Col) -> bool {
+    pub fn has(&self, c: Column) -> bool {
         self.cols[c as usize].is_some()
     }
 
     /// An integer column at `row`; None for null or absent.
     #[inline]
-    pub fn int(&self, c: Col, row: usize) -> Option<i64> {
+    pub fn int(&self, c: Column, row: usize) -> Option<i64> {
         match self.cols[c as usize].as_ref()? {
             ColData::I64(a) => a.is_valid(row).then(|| a.value(row)),
             ColData::I32(a) => a.is_valid(row).then(|| a.value(row) as i64),
@@ -210,7 +89,7 @@ impl Batch {
     }
 
     #[inline]
-    pub fn string(&self, c: Col, row: usize) -> Option<Rc<str>> {
+    pub fn string(&self, c: Column, row: usize) -> Option<Rc<str>> {
         match self.cols[c as usize].as_ref()? {
             ColData::Dict { keys, values } => {
                 if keys.is_valid(row) {
@@ -226,21 +105,21 @@ impl Batch {
 
     /// For dictionary columns: the value index (filters test these).
     #[inline]
-    pub fn dict_key(&self, c: Col, row: usize) -> Option<usize> {
+    pub fn dict_key(&self, c: Column, row: usize) -> Option<usize> {
         match self.cols[c as usize].as_ref()? {
             ColData::Dict { keys, .. } => keys.is_valid(row).then(|| keys.value(row) as usize),
             _ => None,
         }
     }
 
-    pub fn dict_values(&self, c: Col) -> Option<&[Rc<str>]> {
+    pub fn dict_values(&self, c: Column) -> Option<&[Rc<str>]> {
         match self.cols[c as usize].as_ref()? {
             ColData::Dict { values, .. } => Some(values),
             _ => None,
         }
     }
 
-    pub fn addresses(&self, c: Col, row: usize) -> Vec<u64> {
+    pub fn addresses(&self, c: Column, row: usize) -> Vec<u64> {
         match self.cols[c as usize].as_ref() {
             Some(ColData::List(l)) if l.is_valid(row) => {
                 let v = l.value(row);
@@ -308,7 +187,7 @@ impl FileCursor {
     pub fn open(
         table: Table,
         path: PathBuf,
-        columns: &[Col],
+        columns: &[Column],
         interner: Rc<std::cell::RefCell<Interner>>,
         only: Option<(&str, &std::collections::HashSet<String>)>,
     ) -> Result<FileCursor, String> {
@@ -397,7 +276,7 @@ impl FileCursor {
     #[inline]
     pub fn ts(&self) -> Option<i64> {
         let b = self.batch.as_ref()?;
-        b.int(Col::Ts, self.row)
+        b.int(Column::Ts, self.row)
     }
 
     pub fn advance(&mut self) -> Result<(), String> {
@@ -465,9 +344,9 @@ mod tests {
     #[test]
     fn every_column_is_one_of_the_formats() {
         let names = Table::all_column_names();
-        for c in Col::all() {
+        for c in Column::ALL {
             assert!(names.contains(c.name()), "{c:?} is {:?}", c.name());
-            assert_eq!(Col::from_name(c.name()), Some(c));
+            assert_eq!(Column::from_name(c.name()), Some(c));
         }
     }
 }

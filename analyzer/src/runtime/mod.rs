@@ -32,9 +32,10 @@ use crate::stap::source::SourceMap;
 use crate::trace::Trace;
 
 use context::EventCtx;
-use events::{Batch, Col, FileCursor, Merge};
+use events::{Batch, FileCursor, Merge};
 pub use interp::Limits;
 use interp::{Interp, RtError};
+use retap_schema::Column;
 
 use preload::{GlobalElements, Preload};
 
@@ -90,58 +91,58 @@ pub struct Outcome {
 
 /// Columns the program's expressions read, per context variable and
 /// builtin (the shared walk finds every expression).
-fn columns_of(prog: &Program) -> HashSet<Col> {
+fn columns_of(prog: &Program) -> HashSet<Column> {
     let mut c = HashSet::new();
     prog.for_each_expr(&mut |e| match e {
         X::Ctx(v) => {
             use CtxVar::*;
-            let need: &[Col] = match v {
-                SyscallName => &[Col::Syscall],
-                SyscallNr => &[Col::Nr],
+            let need: &[Column] = match v {
+                SyscallName => &[Column::Syscall],
+                SyscallNr => &[Column::Nr],
                 // (where a named argument sits depends on the syscall)
                 Argstr | SyscallArg(_) | SyscallKernelArg(_) => {
-                    c.insert(Col::Syscall);
-                    &Col::ARGS
+                    c.insert(Column::Syscall);
+                    &Column::ARGS
                 }
-                RawArg(_) => &Col::ARGS,
-                Retval | Retstr => &[Col::Ret],
-                DevName => &[Col::DevName],
-                Length => &[Col::Length],
-                Protocol => &[Col::Protocol],
-                BlockDev => &[Col::Dev],
-                BlockDevname => &[Col::Devname],
-                Sector => &[Col::Sector],
-                Bytes | VfsBytes => &[Col::Bytes],
-                Rw => &[Col::Rwbs],
-                BlockError => &[Col::Error],
-                Filename => &[Col::Filename],
-                Args => &[Col::Argv],
-                NewPid => &[Col::ChildPid],
-                NewTid => &[Col::ChildTid],
-                ExitCode => &[Col::ExitCode],
+                RawArg(_) => &Column::ARGS,
+                Retval | Retstr => &[Column::Ret],
+                DevName => &[Column::DevName],
+                Length => &[Column::Length],
+                Protocol => &[Column::Protocol],
+                BlockDev => &[Column::Dev],
+                BlockDevname => &[Column::Devname],
+                Sector => &[Column::Sector],
+                Bytes | VfsBytes => &[Column::Bytes],
+                Rw => &[Column::Rwbs],
+                BlockError => &[Column::Error],
+                Filename => &[Column::Filename],
+                Args => &[Column::Argv],
+                NewPid => &[Column::ChildPid],
+                NewTid => &[Column::ChildTid],
+                ExitCode => &[Column::ExitCode],
             };
             c.extend(need);
         }
         X::Call(b, _, _) => {
             use Builtin::*;
-            let need: &[Col] = match b {
-                Execname => &[Col::Execname],
-                Pid | Ppid | Pexecname | Cmdline => &[Col::Pid],
-                Tid => &[Col::Tid],
-                Uid | Euid => &[Col::Uid],
-                Cpu => &[Col::Cpu],
-                Ppfunc | Probefunc => &[Col::Syscall],
-                Returnstr => &[Col::Ret],
-                Backtrace | PrintBacktrace => &[Col::Kstack],
-                Ubacktrace | PrintUbacktrace => &[Col::Ustack],
-                UserMode => &[Col::UserMode],
-                Addr | Uaddr => &[Col::Ip],
+            let need: &[Column] = match b {
+                Execname => &[Column::Execname],
+                Pid | Ppid | Pexecname | Cmdline => &[Column::Pid],
+                Tid => &[Column::Tid],
+                Uid | Euid => &[Column::Uid],
+                Cpu => &[Column::Cpu],
+                Ppfunc | Probefunc => &[Column::Syscall],
+                Returnstr => &[Column::Ret],
+                Backtrace | PrintBacktrace => &[Column::Kstack],
+                Ubacktrace | PrintUbacktrace => &[Column::Ustack],
+                UserMode => &[Column::UserMode],
+                Addr | Uaddr => &[Column::Ip],
                 _ => &[],
             };
             c.extend(need);
         }
         X::Stat(StatOp::Variance, _, _) => {
-            c.insert(Col::Cpu);
+            c.insert(Column::Cpu);
         }
         _ => {}
     });
@@ -255,27 +256,23 @@ struct Hook {
     at_return: bool,
     /// The dictionary column and the values the point takes (None: every
     /// row).
-    one_of: Option<(Col, HashSet<String>)>,
+    one_of: Option<(Column, HashSet<String>)>,
     /// A column the row must have set.
-    not_null: Option<Col>,
+    not_null: Option<Column>,
 }
 
 impl Hook {
-    fn new(probe: usize, point: usize, pt: &ResolvedPoint) -> Result<Hook, String> {
+    fn new(probe: usize, point: usize, pt: &ResolvedPoint) -> Hook {
         let rows = pt.rows();
-        let col = |name: &str| {
-            Col::from_name(name).ok_or_else(|| format!("the interpreter reads no column {name}"))
-        };
-        Ok(Hook {
+        Hook {
             probe,
             point,
             at_return: pt.family.fires_at_return(),
-            one_of: match rows.one_of {
-                Some((c, values)) => Some((col(c)?, values.into_iter().collect())),
-                None => None,
-            },
-            not_null: rows.not_null.map(col).transpose()?,
-        })
+            one_of: rows
+                .one_of
+                .map(|(c, values)| (c, values.into_iter().collect())),
+            not_null: rows.not_null,
+        }
     }
 }
 
@@ -402,7 +399,7 @@ fn hooks(prog: &Program, skip: &BTreeSet<usize>) -> Result<Hooks, String> {
         }
         for (k, pt) in p.points.iter().enumerate() {
             if let Some(t) = pt.table() {
-                per_table[t.index()].push(Hook::new(pi, k, pt)?);
+                per_table[t.index()].push(Hook::new(pi, k, pt));
             }
             if let Family::Timer {
                 period_ns,
@@ -425,8 +422,8 @@ fn open_cursors(
     track_procs: bool,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<FileCursor>, String> {
-    let mut cols: HashSet<Col> = columns_of(prog);
-    cols.insert(Col::Ts);
+    let mut cols: HashSet<Column> = columns_of(prog);
+    cols.insert(Column::Ts);
     let mut tables: Vec<Table> = Table::ALL
         .into_iter()
         .filter(|t| !hooks.per_table[t.index()].is_empty())
@@ -440,10 +437,10 @@ fn open_cursors(
     for t in &tables {
         // Only what the script and its points' filters read: decoding
         // unused columns (dur_ns, ret) costs more than running the probe.
-        let mut tcols: Vec<Col> = cols.iter().copied().collect();
+        let mut tcols: Vec<Column> = cols.iter().copied().collect();
         let th = &hooks.per_table[t.index()];
         if th.iter().any(|h| h.at_return) || *t == Table::Block {
-            tcols.push(Col::DurNs);
+            tcols.push(Column::DurNs);
         }
         for h in th {
             tcols.extend(h.one_of.as_ref().map(|(c, _)| *c));
@@ -471,7 +468,7 @@ fn open_cursors(
         // When every point on the table selects by the same dictionary
         // column, the union of their values is pushed into the scan: the
         // other columns of other rows are never decoded.
-        let only: Option<(Col, HashSet<String>)> = match th.first().map(|h| &h.one_of) {
+        let only: Option<(Column, HashSet<String>)> = match th.first().map(|h| &h.one_of) {
             Some(Some((c, _)))
                 if th
                     .iter()
@@ -696,7 +693,7 @@ fn event_loop<'p>(
                         break;
                     }
                 }
-                if let (true, Some(d)) = (wants_return, batch.int(Col::DurNs, row)) {
+                if let (true, Some(d)) = (wants_return, batch.int(Column::DurNs, row)) {
                     seq += 1;
                     pending.push(Pending {
                         at: time + d,

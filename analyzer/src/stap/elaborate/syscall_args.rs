@@ -174,16 +174,22 @@ pub fn known() -> impl Iterator<Item = &'static str> {
     TABLE.iter().map(|(n, _)| *n)
 }
 
-/// The name stap's tapset gives a syscall whose kernel name differs.
+/// (kernel name, stap's name) for the syscalls whose names differ: what
+/// `name` prints and what probe points match, in the interpreter and plans.
+pub const STAP_NAMES: [(&str, &str); 5] = [
+    ("pread64", "pread"),
+    ("pwrite64", "pwrite"),
+    ("newfstatat", "fstatat"),
+    ("umount2", "umount"),
+    ("prlimit64", "prlimit"),
+];
+
+/// The name stap's tapset gives a syscall ([`STAP_NAMES`]).
 pub fn stap_name(kernel: &str) -> &str {
-    match kernel {
-        "pread64" => "pread",
-        "pwrite64" => "pwrite",
-        "newfstatat" => "fstatat",
-        "umount2" => "umount",
-        "prlimit64" => "prlimit",
-        other => other,
-    }
+    STAP_NAMES
+        .iter()
+        .find(|(k, _)| *k == kernel)
+        .map_or(kernel, |(_, stap)| stap)
 }
 
 /// Every argument name stap gives any syscall in the table.
