@@ -2,6 +2,8 @@
 //! hands over to the standalone `retap-record` binary so that this one
 //! carries no libbpf and builds anywhere.
 
+mod terminal;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -133,11 +135,11 @@ fn sql(a: SqlArgs) -> ExitCode {
     };
     let format = match Format::parse(&a.format) {
         Ok(f) => f,
-        Err(e) => return fail(e),
+        Err(e) => return fail(e.to_string()),
     };
     let (traces, text) = match split_positionals(&a.args) {
         Ok(x) => x,
-        Err(e) => return fail(e),
+        Err(e) => return fail(e.to_string()),
     };
     let text = match (text, &a.file) {
         (Some(_), Some(_)) => {
@@ -155,7 +157,7 @@ fn sql(a: SqlArgs) -> ExitCode {
     }
     let sess = match SqlSession::open(&traces) {
         Ok(s) => s,
-        Err(e) => return fail(e),
+        Err(e) => return fail(e.to_string()),
     };
     for w in &sess.warnings {
         eprintln!("retap sql: warning: {w}");
@@ -166,7 +168,7 @@ fn sql(a: SqlArgs) -> ExitCode {
     match text {
         Some(t) => sh.run_text(&t, &mut stdout.lock(), &mut stderr.lock()),
         None if std::io::stdin().is_terminal() => {
-            if let Err(e) = shell::interactive(&mut sh) {
+            if let Err(e) = terminal::sql_shell(&mut sh) {
                 return fail(e);
             }
         }
@@ -288,14 +290,18 @@ fn diff(a: DiffArgs) -> ExitCode {
     if a.format != "table" && a.format != "json" {
         return fail(format!("--format {}: table or json", a.format));
     }
-    o.progress = std::io::stderr().is_terminal();
+    let progress: std::sync::Arc<dyn diff::Progress> = if std::io::stderr().is_terminal() {
+        terminal::Bar::new()
+    } else {
+        std::sync::Arc::new(diff::NoProgress)
+    };
     let result = match &a.script {
         Some(s) => diff::script::diff_script(s, &a.base, &a.new, &o),
-        None => diff::collect(&a.base, &a.new, &o).map(|c| diff::compare(c, &o)),
+        None => diff::collect(&a.base, &a.new, &o, progress).map(|c| diff::compare(c, &o)),
     };
     let d = match result {
         Ok(d) => d,
-        Err(e) => return fail(e),
+        Err(e) => return fail(e.to_string()),
     };
     for w in &d.warnings {
         eprintln!("retap diff: warning: {w}");
@@ -373,7 +379,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("retap synth: {e}");
+                    eprintln!("retap synth: {e:#}");
                     ExitCode::FAILURE
                 }
             }

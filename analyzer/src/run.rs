@@ -11,7 +11,7 @@ use std::time::Instant;
 use crate::plan::{self, Compiled, Plan, PlanError, ProjectionPlans};
 use crate::runtime::interp::GlobalSnapshot;
 use crate::runtime::preload::Preload;
-use crate::runtime::{self, Limits, Outcome, Projector, RunOptions};
+use crate::runtime::{self, Limits, Outcome, Projector, RunError, RunOptions};
 use crate::stap::elaborate::ir::Program;
 use crate::stap::elaborate::{elaborate, ElabOptions};
 use crate::stap::source::SourceMap;
@@ -111,7 +111,7 @@ pub fn run(req: &RunRequest, notes: Notes) -> Result<Vec<GlobalSnapshot>, RunFai
         }
         return interpret(&program, &parsed.map, None, Handoff::default(), req, notes);
     };
-    let compiled = pass3(&program, req, notes);
+    let compiled = pass3(&program, req, notes)?;
     let built = pass4(&program, &compiled, &trace, req, notes)?;
     if req.last_pass == 3 || req.last_pass == 4 {
         return write_output(req, &show_plans(built, req.last_pass)?);
@@ -194,7 +194,7 @@ fn pass2(
 }
 
 /// Pass 3: which probes become plans (none with --interpret-only).
-fn pass3(program: &Program, req: &RunRequest, notes: Notes) -> Compiled {
+fn pass3(program: &Program, req: &RunRequest, notes: Notes) -> Result<Compiled, RunFailure> {
     let t = Instant::now();
     let compiled = if req.interpret_only {
         Compiled::default()
@@ -220,7 +220,10 @@ fn pass3(program: &Program, req: &RunRequest, notes: Notes) -> Compiled {
             notes(Note::Verbose(format!("  {text}: interpreted: {why}")));
         }
     }
-    compiled
+    for (text, e) in &compiled.failed {
+        plan_failed(req, notes, &format!("translating `{text}`"), e)?;
+    }
+    Ok(compiled)
 }
 
 /// Pass 4's plans: None where they were needed and failed to build (a
@@ -369,10 +372,7 @@ fn run_plans(
                 aggregates_ok = false;
                 // A damaged file is not a bug: the interpreter reads around
                 // the damage and says where it is.
-                let damaged = !crate::integrity::verify(trace, &program.tables())
-                    .damage
-                    .is_empty();
-                if damaged {
+                if !damage_lines(trace, program).is_empty() {
                     if req.verbose > 0 {
                         notes(Note::Verbose(format!(
                             "  plans not used ({e}): the trace is damaged; every probe runs in the interpreter"
@@ -397,6 +397,15 @@ fn run_plans(
         }
     }
     Ok(handoff)
+}
+
+/// `DAMAGED: ...` for each damaged part of the tables the program reads.
+fn damage_lines(trace: &Trace, program: &Program) -> Vec<String> {
+    crate::integrity::verify(trace, &program.tables())
+        .damage
+        .iter()
+        .map(|d| format!("DAMAGED: {d}"))
+        .collect()
 }
 
 fn limits(req: &RunRequest) -> Result<Limits, RunFailure> {
@@ -434,8 +443,20 @@ fn interpret(
         snapshot: req.snapshot,
         projection: handoff.projector,
     };
-    let mut outcome = runtime::run(program, map, trace, &opts, sink)
-        .map_err(|e| RunFailure::new(format!("retap: {e}")))?;
+    let mut outcome = runtime::run(program, map, trace, &opts, sink).map_err(|e| match e {
+        // The lines before it are out: no quiet fallback is possible.
+        RunError::Projection(e) => match trace.map(|t| damage_lines(t, program)) {
+            Some(lines) if !lines.is_empty() => RunFailure::new(format!(
+                "{}\nretap: the trace is damaged and the per-event output stops where it is",
+                lines.join("\n")
+            )),
+            _ => RunFailure::new(format!(
+                "retap: the ordered projection failed: {e} (a bug in retap: please report it; \
+                 --interpret-only runs without plans)"
+            )),
+        },
+        other => RunFailure::new(format!("retap: {other}")),
+    })?;
     let elapsed = t;
     if outcome.replayed && req.verbose > 0 {
         notes(Note::Verbose(

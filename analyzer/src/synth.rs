@@ -4,6 +4,7 @@
 //! latencies and lengths, a little network traffic. Deterministic for a
 //! given seed.
 
+use anyhow::Context;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
@@ -363,7 +364,7 @@ impl Writer {
         })
     }
 
-    fn write(&mut self, batch: RecordBatch, rows_per_file: u64) -> Result<(), String> {
+    fn write(&mut self, batch: RecordBatch, rows_per_file: u64) -> anyhow::Result<()> {
         if self
             .open
             .as_ref()
@@ -374,22 +375,22 @@ impl Writer {
         if self.open.is_none() {
             let rel = format!("{}/part-{:06}.parquet", self.table.name(), self.file_index);
             self.file_index += 1;
-            let f = File::create(self.dir.join(&rel)).map_err(|e| format!("{rel}: {e}"))?;
-            let props = writer_properties(1, &format!("retap-synth {}", env!("CARGO_PKG_VERSION")))
-                .map_err(|e| e.to_string())?;
+            let f = File::create(self.dir.join(&rel)).with_context(|| rel.clone())?;
+            let props =
+                writer_properties(1, &format!("retap-synth {}", env!("CARGO_PKG_VERSION")))?;
             let props = WriterPropertiesBuilder::from(props)
                 .set_page_checksum_enabled(self.checksums)
                 .build();
-            let w = FileWriter::new(f, self.table, props).map_err(|e| e.to_string())?;
+            let w = FileWriter::new(f, self.table, props)?;
             self.open = Some((w, rel));
         }
         let (w, _) = self.open.as_mut().expect("opened above");
-        w.write(&batch).map_err(|e| e.to_string())
+        Ok(w.write(&batch)?)
     }
 
-    fn finish_file(&mut self) -> Result<(), String> {
+    fn finish_file(&mut self) -> anyhow::Result<()> {
         if let Some((w, rel)) = self.open.take() {
-            let (_, mut entry) = w.finish(rel).map_err(|e| e.to_string())?;
+            let (_, mut entry) = w.finish(rel)?;
             if !self.checksums {
                 (entry.crc32, entry.tail) = (None, None);
             }
@@ -398,7 +399,7 @@ impl Writer {
         Ok(())
     }
 
-    fn finish(mut self) -> Result<TableStats, String> {
+    fn finish(mut self) -> anyhow::Result<TableStats> {
         self.finish_file()?;
         Ok(TableStats {
             events: self.files.iter().map(|f| f.rows).sum(),
@@ -410,14 +411,11 @@ impl Writer {
 }
 
 /// Writes a synthetic trace to `dir` (which must not exist yet).
-pub fn synth(dir: &Path, o: &SynthOptions) -> Result<Manifest, String> {
+pub fn synth(dir: &Path, o: &SynthOptions) -> anyhow::Result<Manifest> {
     if dir.exists() {
-        return Err(format!(
-            "{}: already exists; give a new directory",
-            dir.display()
-        ));
+        anyhow::bail!("{}: already exists; give a new directory", dir.display());
     }
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
     let mut rng = Rng(o.seed);
     let start: i64 = 1_000_000_000_000;
     let span = (o.seconds * 1e9) as i64;
@@ -442,8 +440,8 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> Result<Manifest, String> {
         })
         .collect();
 
-    let mut sys_w = Writer::new(dir, Table::Syscalls, o.checksums).map_err(|e| e.to_string())?;
-    let mut net_w = Writer::new(dir, Table::Net, o.checksums).map_err(|e| e.to_string())?;
+    let mut sys_w = Writer::new(dir, Table::Syscalls, o.checksums)?;
+    let mut net_w = Writer::new(dir, Table::Net, o.checksums)?;
     const BATCH: usize = 64 * 1024;
     let mut produced = 0u64;
     let step = span as f64 / o.events.max(1) as f64;
@@ -536,8 +534,7 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> Result<Manifest, String> {
         }
         cols.push(Arc::new(Int64Array::from(ret)));
         cols.push(Arc::new(Int64Array::from(dur)));
-        let batch =
-            RecordBatch::try_new(Table::Syscalls.schema(), cols).map_err(|e| e.to_string())?;
+        let batch = RecordBatch::try_new(Table::Syscalls.schema(), cols)?;
         sys_w.write(batch, o.rows_per_file)?;
         if !net.is_empty() {
             let m = net.len();
@@ -567,8 +564,7 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> Result<Manifest, String> {
                 )),
                 Arc::new(UInt16Array::from(vec![0x0800u16; m])),
             ];
-            let batch =
-                RecordBatch::try_new(Table::Net.schema(), cols).map_err(|e| e.to_string())?;
+            let batch = RecordBatch::try_new(Table::Net.schema(), cols)?;
             net_w.write(batch, o.rows_per_file)?;
         }
         produced += n as u64;
@@ -602,8 +598,7 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> Result<Manifest, String> {
         .collect();
     let path = dir.join(signatures::FILE);
     std::fs::write(&path, signatures::to_json(&sigs))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    m.store(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
+        .with_context(|| path.display().to_string())?;
+    m.store(dir).with_context(|| dir.display().to_string())?;
     Ok(m)
 }

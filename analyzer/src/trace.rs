@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
-use retap_schema::{FileEntry, Manifest, Table};
+use retap_schema::{FileEntry, Manifest, ManifestError, Table};
 
 #[derive(Debug, Clone)]
 pub struct DataFile {
@@ -92,7 +92,7 @@ impl Trace {
     }
 
     /// Opens a trace and checks every table's files (see [`Trace::check`]).
-    pub fn open(dir: &Path) -> Result<Trace, String> {
+    pub fn open(dir: &Path) -> Result<Trace, ManifestError> {
         let mut t = Trace::list(dir)?;
         t.check(&Table::ALL);
         Ok(t)
@@ -104,7 +104,7 @@ impl Trace {
     /// tables its probes need, and checks only those: reading the footers
     /// of a 100M-event trace's 12 syscalls files took 2.5 ms, a tenth of a
     /// histogram of its packets.
-    pub fn list(dir: &Path) -> Result<Trace, String> {
+    pub fn list(dir: &Path) -> Result<Trace, ManifestError> {
         let manifest = Manifest::load(dir)?;
         let mut tables = Vec::new();
         let mut problems = Vec::new();

@@ -61,6 +61,11 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
     };
     let interpreted = with_hits(go(None, Default::default(), None));
     let compiled = plan::analyse(&prog);
+    assert!(
+        compiled.failed.is_empty(),
+        "translating to plans failed: {:?}\n{script}",
+        compiled.failed
+    );
     let projection: Option<Box<dyn runtime::Projector>> =
         (!compiled.projections.is_empty()).then(|| {
             let p = plan::build_projection(&prog, &compiled.projections, trace)

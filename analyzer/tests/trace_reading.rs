@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use retap_analyzer::{info, trace::Trace};
+use retap_schema::manifest::ManifestProblem;
 use retap_schema::{Manifest, Table};
 use retap_testkit::copy_dir;
 
@@ -107,13 +108,18 @@ fn tables_are_checked_when_asked_for() {
 fn bad_trace_directories_are_one_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("nope");
+    let err = Trace::open(&missing).unwrap_err();
+    assert!(matches!(err.problem, ManifestProblem::NoDirectory));
     assert_eq!(
-        Trace::open(&missing).unwrap_err(),
+        err.to_string(),
         format!("{}: no such trace directory", missing.display())
     );
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let err = Trace::open(&empty).unwrap_err();
+    assert!(matches!(err.problem, ManifestProblem::Unreadable(_)));
+    assert_eq!(err.path, empty.join("trace.json"));
+    let err = err.to_string();
     assert!(
         err.contains("trace.json: cannot read the trace manifest")
             && err.contains("is this a retap trace directory?"),
@@ -125,6 +131,8 @@ fn bad_trace_directories_are_one_clear_error() {
     m.format_version = 99;
     m.store(&newer).unwrap();
     let err = Trace::open(&newer).unwrap_err();
+    assert!(matches!(err.problem, ManifestProblem::Newer(99)));
+    let err = err.to_string();
     assert!(
         err.contains("trace format version 99 is newer than this retap understands"),
         "{err}"

@@ -630,7 +630,16 @@ fn diff_finds_exactly_the_injected_change_in_fresh_recordings() {
     let slow = run("slow", "--sleep-us 2000");
     let o = DiffOptions::default();
     let changes = |a: &Path, b: &Path| -> Vec<(String, &'static str)> {
-        let d = compare(collect(a, b, &o).unwrap(), &o);
+        let d = compare(
+            collect(
+                a,
+                b,
+                &o,
+                std::sync::Arc::new(retap_analyzer::diff::NoProgress),
+            )
+            .unwrap(),
+            &o,
+        );
         d.keys
             .iter()
             .flat_map(|k| {

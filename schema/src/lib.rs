@@ -13,5 +13,5 @@ pub mod syscalls;
 pub mod tables;
 
 pub use columns::Column;
-pub use manifest::{FileEntry, Manifest, TableStats, FORMAT_NAME, FORMAT_VERSION};
+pub use manifest::{FileEntry, Manifest, ManifestError, TableStats, FORMAT_NAME, FORMAT_VERSION};
 pub use tables::Table;

@@ -118,37 +118,31 @@ impl Manifest {
 
     /// Reads and checks `DIR/trace.json`. Errors name the path and what is
     /// wrong with it.
-    pub fn load(dir: &Path) -> Result<Manifest, String> {
+    pub fn load(dir: &Path) -> Result<Manifest, ManifestError> {
         let path = dir.join(MANIFEST_FILE);
+        let fail = |problem| ManifestError {
+            path: path.clone(),
+            problem,
+        };
         if !dir.is_dir() {
-            return Err(format!("{}: no such trace directory", dir.display()));
+            return Err(ManifestError {
+                path: dir.to_path_buf(),
+                problem: ManifestProblem::NoDirectory,
+            });
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            format!(
-                "{}: cannot read the trace manifest: {e} (is this a retap trace directory?)",
-                path.display()
-            )
-        })?;
-        let m: Manifest = serde_json::from_str(&text)
-            .map_err(|e| format!("{}: not a valid trace manifest: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| fail(ManifestProblem::Unreadable(e)))?;
+        let m: Manifest =
+            serde_json::from_str(&text).map_err(|e| fail(ManifestProblem::Invalid(e)))?;
         if m.format != FORMAT_NAME {
-            return Err(format!(
-                "{}: format is {:?}, expected {FORMAT_NAME:?}",
-                path.display(),
-                m.format
-            ));
+            return Err(fail(ManifestProblem::OtherFormat(m.format)));
         }
         if m.format_version > FORMAT_VERSION {
-            return Err(format!(
-                "{}: trace format version {} is newer than this retap understands ({FORMAT_VERSION}); upgrade retap",
-                path.display(),
-                m.format_version
-            ));
+            return Err(fail(ManifestProblem::Newer(m.format_version)));
         }
         Ok(m)
     }
 
-    /// Writes `DIR/trace.json` atomically (temporary file, then rename).
     pub fn store(&self, dir: &Path) -> std::io::Result<()> {
         let tmp = dir.join(".trace.json.tmp");
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
@@ -172,6 +166,47 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)?;
     f.sync_all()
 }
+
+/// A trace directory whose manifest cannot be used: which path, and why.
+#[derive(Debug)]
+pub struct ManifestError {
+    pub path: std::path::PathBuf,
+    pub problem: ManifestProblem,
+}
+
+#[derive(Debug)]
+pub enum ManifestProblem {
+    NoDirectory,
+    Unreadable(std::io::Error),
+    Invalid(serde_json::Error),
+    /// Some other program's JSON (its `format`).
+    OtherFormat(String),
+    /// Written by a newer recorder (its `format_version`).
+    Newer(u32),
+}
+
+impl std::fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = self.path.display();
+        match &self.problem {
+            ManifestProblem::NoDirectory => write!(f, "{p}: no such trace directory"),
+            ManifestProblem::Unreadable(e) => write!(
+                f,
+                "{p}: cannot read the trace manifest: {e} (is this a retap trace directory?)"
+            ),
+            ManifestProblem::Invalid(e) => write!(f, "{p}: not a valid trace manifest: {e}"),
+            ManifestProblem::OtherFormat(found) => {
+                write!(f, "{p}: format is {found:?}, expected {FORMAT_NAME:?}")
+            }
+            ManifestProblem::Newer(v) => write!(
+                f,
+                "{p}: trace format version {v} is newer than this retap understands ({FORMAT_VERSION}); upgrade retap"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ManifestError {}
 
 #[cfg(test)]
 mod tests {
@@ -197,15 +232,15 @@ mod tests {
 
         m.format_version = FORMAT_VERSION + 1;
         m.store(&dir).unwrap();
-        let err = Manifest::load(&dir).unwrap_err();
+        let err = Manifest::load(&dir).unwrap_err().to_string();
         assert!(err.contains("newer than this retap understands"), "{err}");
 
         std::fs::write(dir.join(MANIFEST_FILE), "{").unwrap();
-        let err = Manifest::load(&dir).unwrap_err();
+        let err = Manifest::load(&dir).unwrap_err().to_string();
         assert!(err.contains("not a valid trace manifest"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
 
-        let err = Manifest::load(&dir).unwrap_err();
+        let err = Manifest::load(&dir).unwrap_err().to_string();
         assert!(err.ends_with("no such trace directory"), "{err}");
     }
 }

@@ -4,11 +4,13 @@
 //! aggregated by one DataFusion GROUP BY each (keys × latency bucket ×
 //! size bucket), so memory is bounded by the number of keys, not events.
 
+mod error;
 pub mod html;
 pub mod report;
 pub mod script;
 pub mod stats;
 
+pub use error::DiffError;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -71,7 +73,6 @@ pub struct DiffOptions {
     pub min_mean_change: f64,
     /// Fewer samples than this on either side: no distribution test.
     pub min_samples: u64,
-    pub progress: bool,
 }
 
 impl Default for DiffOptions {
@@ -86,7 +87,6 @@ impl Default for DiffOptions {
             min_latency_ns: 20_000.0,
             min_mean_change: 0.0,
             min_samples: 10,
-            progress: false,
         }
     }
 }
@@ -143,12 +143,33 @@ pub struct Collected {
     pub keys: BTreeMap<Vec<String>, [Side; 2]>,
 }
 
-/// Aggregates both traces (all cores), with a progress bar on a terminal.
+/// How far the scan of both traces is, told to whoever shows it (the CLI
+/// draws a bar on a terminal). Called from the engine's threads.
+pub trait Progress: Send + Sync {
+    /// The scan will pass `rows` rows in all.
+    fn start(&self, rows: u64);
+    /// `rows` more rows were scanned.
+    fn advance(&self, rows: u64);
+    /// The scan is over.
+    fn finish(&self);
+}
+
+/// No one is watching.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+/// Aggregates both traces (all cores), telling `progress` how far it is.
 pub fn collect(
     base: &std::path::Path,
     new: &std::path::Path,
     o: &DiffOptions,
-) -> Result<Collected, String> {
+    progress: Arc<dyn Progress>,
+) -> Result<Collected, DiffError> {
     let sess = SqlSession::open(&[
         TraceArg {
             name: Some("base".into()),
@@ -162,7 +183,7 @@ pub fn collect(
     let schema = o.table.schema();
     for c in &o.by {
         if schema.field_with_name(c).is_err() {
-            return Err(format!(
+            return Err(DiffError::Usage(format!(
                 "--by {c}: the {} table has no such column (it has {})",
                 o.table.name(),
                 schema
@@ -171,7 +192,7 @@ pub fn collect(
                     .map(|f| f.name().as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
-            ));
+            )));
         }
     }
     let total_rows: u64 = sess
@@ -179,22 +200,10 @@ pub fn collect(
         .iter()
         .map(|(_, t)| t.table(o.table).map(|f| f.rows()).unwrap_or(0))
         .sum();
-    let bar = if o.progress {
-        let b = indicatif::ProgressBar::new(total_rows);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} scanning {human_pos}/{human_len} events [{bar:30}] {percent}%",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    progress.start(total_rows);
     // Every row passes through the first bucket function once: it moves the bar.
     for (name, counts) in [("diff_bucket_counted", true), ("diff_bucket", false)] {
-        let bar = bar.clone();
+        let progress = progress.clone();
         sess.add_udf(create_udf(
             name,
             vec![DataType::Int64],
@@ -207,7 +216,7 @@ pub fn collect(
                     .downcast_ref::<Int64Array>()
                     .expect("Int64 input");
                 if counts {
-                    bar.inc(a.len() as u64);
+                    progress.advance(a.len() as u64);
                 }
                 let out: Int64Array = a.iter().map(|v| v.map(stats::bucket)).collect();
                 Ok(ColumnarValue::Array(Arc::new(out)))
@@ -267,10 +276,10 @@ pub fn collect(
             let r = sess.query(&sql)?;
             for b in &r.batches {
                 let kcols: Vec<ArrayRef> = (0..nk)
-                    .map(|i| cast(b.column(i), &DataType::Utf8).map_err(|e| e.to_string()))
+                    .map(|i| cast(b.column(i), &DataType::Utf8))
                     .collect::<Result<_, _>>()?;
-                let ints = |i: usize| -> Result<Int64Array, String> {
-                    let c = cast(b.column(i), &DataType::Int64).map_err(|e| e.to_string())?;
+                let ints = |i: usize| -> Result<Int64Array, DiffError> {
+                    let c = cast(b.column(i), &DataType::Int64)?;
                     Ok(c.as_any()
                         .downcast_ref::<Int64Array>()
                         .expect("int64")
@@ -321,8 +330,8 @@ pub fn collect(
             dropped: m.tables.get(o.table.name()).map(|s| s.dropped).unwrap_or(0),
         });
     }
-    bar.finish_and_clear();
-    let facts: [TraceFacts; 2] = facts.try_into().map_err(|_| "two traces".to_string())?;
+    progress.finish();
+    let facts: [TraceFacts; 2] = facts.try_into().expect("two traces, opened together");
     Ok(Collected {
         facts,
         warnings: sess.warnings.clone(),

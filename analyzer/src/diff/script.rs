@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::stats::{count_test, normal_sf, rate_ratio};
+use super::DiffError;
 use super::{DiffOptions, KeyDiff, Normalize, Side, TraceFacts, Verdict};
 use crate::run::{run, Note, RunRequest};
 use crate::runtime::interp::SnapValue;
 use crate::trace::Trace;
 
-fn facts(name: &str, dir: &Path) -> Result<TraceFacts, String> {
+fn facts(name: &str, dir: &Path) -> Result<TraceFacts, DiffError> {
     let t = Trace::open(dir)?;
     let m = &t.manifest;
     let end = m.end_ns.unwrap_or(m.start_ns);
@@ -33,7 +34,7 @@ fn globals(
     script: &Path,
     dir: &Path,
     warnings: &mut Vec<String>,
-) -> Result<BTreeMap<(String, String), SnapValue>, String> {
+) -> Result<BTreeMap<(String, String), SnapValue>, DiffError> {
     let req = RunRequest {
         script_path: Some(script.to_path_buf()),
         last_pass: 5,
@@ -47,13 +48,10 @@ fn globals(
         Note::Script(s) => warnings.push(format!("{}: {}", dir.display(), s.trim_end())),
         Note::Verbose(_) => {}
     };
-    let snap = run(&req, &mut notes).map_err(|f| {
-        format!(
-            "{} over {}: {}",
-            script.display(),
-            dir.display(),
-            f.message.trim_end()
-        )
+    let snap = run(&req, &mut notes).map_err(|f| DiffError::Script {
+        script: script.display().to_string(),
+        trace: dir.display().to_string(),
+        message: f.message.trim_end().to_string(),
     })?;
     let mut out = BTreeMap::new();
     for g in snap {
@@ -69,7 +67,7 @@ pub fn diff_script(
     base: &Path,
     new: &Path,
     o: &DiffOptions,
-) -> Result<super::Diff, String> {
+) -> Result<super::Diff, DiffError> {
     let f = [facts("base", base)?, facts("new", new)?];
     let mut warnings = vec![];
     let a = globals(script, base, &mut warnings)?;

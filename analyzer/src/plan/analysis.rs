@@ -1,5 +1,6 @@
 //! Which probes and globals can be plans (pass 3's analysis).
 
+use super::error::{unsupported, PlanError};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::stap::ast::SortDir;
@@ -86,6 +87,17 @@ impl Projection {
     }
 }
 
+impl Compiled {
+    /// A probe the interpreter runs: because plans do not support it, or
+    /// because translating it failed.
+    fn fall_back(&mut self, text: &str, e: PlanError) {
+        match e {
+            PlanError::Unsupported(why) => self.interpreted.push((text.to_string(), why)),
+            other => self.failed.push((text.to_string(), other.to_string())),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Compiled {
     /// Probes whose every effect is a plan (the interpreter skips them).
@@ -94,6 +106,10 @@ pub struct Compiled {
     pub updates: Vec<Update>,
     /// (probe text, why it runs in the interpreter) for -v.
     pub interpreted: Vec<(String, String)>,
+    /// (probe text, the error) where translating to a plan failed rather
+    /// than met something plans do not support: a bug, which the run
+    /// reports (and a strict run stops on); the interpreter runs them.
+    pub failed: Vec<(String, String)>,
     /// With timer probes: their period. Plan results are then grouped by
     /// timer interval and merged into the globals tick by tick, so timers
     /// that print and reset (or exit) see what they would have.
@@ -318,7 +334,7 @@ fn updates_of(
     s: &S,
     guards: &mut Vec<X>,
     out: &mut Vec<(Vec<X>, u32, Vec<X>, UpdateKind)>,
-) -> Result<(), String> {
+) -> Result<(), PlanError> {
     match s {
         S::Block(v) => {
             for s in v {
@@ -341,7 +357,7 @@ fn updates_of(
             guards.pop();
             r
         }
-        S::If(_, _, Some(_)) => Err("an if with an else".into()),
+        S::If(_, _, Some(_)) => Err(unsupported("an if with an else")),
         S::Expr(x) => {
             let (g, keys, kind) = match x {
                 X::Incr(op, lv, _) => {
@@ -356,7 +372,7 @@ fn updates_of(
                     let sign = match op {
                         ArithOp::Add => 1,
                         ArithOp::Sub => -1,
-                        _ => return Err("an assignment that is not += or -=".into()),
+                        _ => return Err(unsupported("an assignment that is not += or -=")),
                     };
                     let (g, k) = lvalue(lv)?;
                     (g, k, UpdateKind::Sum(sign, (**v).clone()))
@@ -369,13 +385,17 @@ fn updates_of(
                     (g, k, UpdateKind::Stat((**v).clone()))
                 }
                 _ => {
-                    return Err("a statement that is not a commutative update (++, +=, <<<)".into())
+                    return Err(unsupported(
+                        "a statement that is not a commutative update (++, +=, <<<)",
+                    ))
                 }
             };
             out.push((guards.clone(), g, keys, kind));
             Ok(())
         }
-        _ => Err("a statement that is not a commutative update (++, +=, <<<)".into()),
+        _ => Err(unsupported(
+            "a statement that is not a commutative update (++, +=, <<<)",
+        )),
     }
 }
 
@@ -472,11 +492,11 @@ fn same(a: &X, b: &X) -> bool {
     }
 }
 
-fn lvalue(lv: &LValue) -> Result<(u32, Vec<X>), String> {
+fn lvalue(lv: &LValue) -> Result<(u32, Vec<X>), PlanError> {
     match lv {
         LValue::Global(g) => Ok((*g, vec![])),
         LValue::Elem(g, k) => Ok((*g, k.clone())),
-        LValue::Local(_) => Err("it writes a local variable".into()),
+        LValue::Local(_) => Err(unsupported("it writes a local variable")),
     }
 }
 
@@ -599,9 +619,9 @@ pub fn analyse(prog: &Program) -> Compiled {
             }
             continue;
         }
-        let why = (|| -> Result<Vec<Update>, String> {
+        let why = (|| -> Result<Vec<Update>, PlanError> {
             if p.points.iter().any(|pt| pt.condition.is_some()) {
-                return Err("its probe point has an if (condition)".into());
+                return Err(unsupported("its probe point has an if (condition)"));
             }
             let mut found = vec![];
             let mut guards = vec![];
@@ -609,7 +629,7 @@ pub fn analyse(prog: &Program) -> Compiled {
                 updates_of(s, &mut guards, &mut found)?;
             }
             if found.is_empty() {
-                return Err("it has no effect a plan could compute".into());
+                return Err(unsupported("it has no effect a plan could compute"));
             }
             let mut ups = vec![];
             for (k, pt) in p.points.iter().enumerate() {
@@ -647,8 +667,8 @@ pub fn analyse(prog: &Program) -> Compiled {
                         continue;
                     }
                     // printf-shaped, but not translatable: say why.
-                    Some(Err(why)) => c.interpreted.push((p.text.clone(), why)),
-                    None => c.interpreted.push((p.text.clone(), e)),
+                    Some(Err(why)) => c.fall_back(&p.text, why),
+                    None => c.fall_back(&p.text, e),
                 }
                 other_touch.extend(t);
             }
@@ -756,7 +776,7 @@ pub fn analyse(prog: &Program) -> Compiled {
 /// printf under guards, with updates of scalar long globals around it,
 /// every guard, argument and update value translatable. None when it is
 /// not such a probe; Err(why) when only translation fails.
-fn projection_of(prog: &Program, pi: usize, p: &Probe) -> Option<Result<Projection, String>> {
+fn projection_of(prog: &Program, pi: usize, p: &Probe) -> Option<Result<Projection, PlanError>> {
     let [pt] = p.points.as_slice() else {
         return None;
     };
@@ -797,4 +817,27 @@ fn projection_of(prog: &Program, pi: usize, p: &Probe) -> Option<Result<Projecti
         }
     }
     Some(Ok(pr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::error::failed;
+
+    /// What plans do not support is a reason shown with -v; a failure to
+    /// translate is a bug, kept apart for the run to report.
+    #[test]
+    fn failures_are_not_reasons() {
+        let mut c = Compiled::default();
+        c.fall_back("probe a", unsupported("it divides or shifts"));
+        c.fall_back("probe b", failed("Arrow error: boom"));
+        assert_eq!(
+            c.interpreted,
+            [("probe a".to_string(), "it divides or shifts".to_string())]
+        );
+        assert_eq!(
+            c.failed,
+            [("probe b".to_string(), "Arrow error: boom".to_string())]
+        );
+    }
 }

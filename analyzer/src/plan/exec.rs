@@ -2,6 +2,7 @@
 //! (scan → filter → GROUP BY keys → aggregates), executed on all cores;
 //! results are merged per global into the state the interpreter loads.
 
+use super::error::{failed, PlanError};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -211,7 +212,7 @@ pub(super) fn row_filter(
     pt: &ResolvedPoint,
     tctx: &Ctx,
     guards: &[X],
-) -> Result<Option<Expr>, String> {
+) -> Result<Option<Expr>, PlanError> {
     let mut f: Vec<Expr> = point_rows(pt).into_iter().collect();
     for g in guards {
         f.push(tctx.expr(g)?.cond());
@@ -302,7 +303,7 @@ pub fn build_plans(
     compiled: &Compiled,
     trace: &Trace,
     keep_first: bool,
-) -> Result<Vec<Plan>, String> {
+) -> Result<Vec<Plan>, PlanError> {
     let rt = runtime();
     let (ctx, log_udf) = session();
     let wall = trace.manifest.wall_clock_offset_ns;
@@ -313,7 +314,7 @@ pub fn build_plans(
         let pt = &probe.points[u.point];
         let table = pt.table().expect("event probe");
         let Some(files) = trace.table(table) else {
-            return Err(format!("the trace has no {table} table"));
+            return Err(failed(format!("the trace has no {table} table")));
         };
         if files.files.is_empty() {
             continue;
@@ -375,7 +376,7 @@ pub fn build_plans(
             keys.push(
                 when(t.clone().lt_eq(lit(start + p)), lit(1i64))
                     .otherwise((t - lit(start) + lit(p - 1)) / lit(p))
-                    .map_err(|e| e.to_string())?
+                    .map_err(PlanError::from)?
                     .alias("tick"),
             );
         }
@@ -542,7 +543,7 @@ pub fn build_plans(
         };
         let df = rt
             .block_on(ctx.read_parquet(p.paths.clone(), options))
-            .map_err(|e| e.to_string())?;
+            .map_err(PlanError::from)?;
         // netdev.receive and netdev.transmit together take every row.
         let filter = and_all(
             p.union()
@@ -553,7 +554,7 @@ pub fn build_plans(
                 .collect(),
         );
         let df = match filter {
-            Some(f) => df.filter(f).map_err(|e| e.to_string())?,
+            Some(f) => df.filter(f).map_err(PlanError::from)?,
             None => df,
         };
         let split = p.split(compiled);
@@ -563,7 +564,7 @@ pub fn build_plans(
         if let Some(c) = split {
             group.push(column(c).alias(POINT_COLUMN));
         }
-        let df = df.aggregate(group, p.aggs).map_err(|e| e.to_string())?;
+        let df = df.aggregate(group, p.aggs).map_err(PlanError::from)?;
         let text = format!(
             "{} (global {}{})",
             p.points.join(", "),
@@ -585,10 +586,13 @@ pub fn build_plans(
     Ok(plans)
 }
 
-fn to_values(a: &ArrayRef, interner: &mut Interner) -> Result<Vec<Value>, String> {
+fn to_values(a: &ArrayRef, interner: &mut Interner) -> Result<Vec<Value>, PlanError> {
     match a.data_type() {
         DataType::Int64 => {
-            let a = a.as_any().downcast_ref::<Int64Array>().ok_or("int key")?;
+            let a = a
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| failed("int key"))?;
             Ok(a.iter().map(|v| Value::Int(v.unwrap_or(0))).collect())
         }
         DataType::Boolean
@@ -597,15 +601,15 @@ fn to_values(a: &ArrayRef, interner: &mut Interner) -> Result<Vec<Value>, String
         | DataType::Int16
         | DataType::UInt16
         | DataType::UInt64 => {
-            let c = cast(a, &DataType::Int64).map_err(|e| e.to_string())?;
+            let c = cast(a, &DataType::Int64).map_err(PlanError::from)?;
             to_values(&c, interner)
         }
         _ => {
-            let c = cast(a, &DataType::Utf8).map_err(|e| e.to_string())?;
+            let c = cast(a, &DataType::Utf8).map_err(PlanError::from)?;
             let s = c
                 .as_any()
                 .downcast_ref::<StringArray>()
-                .ok_or("string key")?;
+                .ok_or_else(|| failed("string key"))?;
             Ok(s.iter()
                 .map(|v| Value::Str(interner.get(v.unwrap_or(""))))
                 .collect())
@@ -616,21 +620,21 @@ fn to_values(a: &ArrayRef, interner: &mut Interner) -> Result<Vec<Value>, String
 fn int_col(
     batch: &datafusion::arrow::record_batch::RecordBatch,
     name: &str,
-) -> Result<Vec<i64>, String> {
+) -> Result<Vec<i64>, PlanError> {
     let a = batch
         .column_by_name(name)
-        .ok_or_else(|| format!("no column {name}"))?;
-    let c = cast(a, &DataType::Int64).map_err(|e| e.to_string())?;
+        .ok_or_else(|| failed(format!("no column {name}")))?;
+    let c = cast(a, &DataType::Int64).map_err(PlanError::from)?;
     let a = c
         .as_any()
         .downcast_ref::<Int64Array>()
-        .ok_or("int column")?;
+        .ok_or_else(|| failed("int column"))?;
     Ok(a.iter().map(|v| v.unwrap_or(0)).collect())
 }
 
 /// Each result row's first firing time (0s when the plan has no keys, so
 /// no order among elements to keep).
-fn first_col(batch: &datafusion::arrow::record_batch::RecordBatch) -> Result<Vec<i64>, String> {
+fn first_col(batch: &datafusion::arrow::record_batch::RecordBatch) -> Result<Vec<i64>, PlanError> {
     if batch.column_by_name("first").is_none() {
         return Ok(vec![0; batch.num_rows()]);
     }
@@ -642,20 +646,20 @@ fn first_col(batch: &datafusion::arrow::record_batch::RecordBatch) -> Result<Vec
 fn own_rows(
     batch: &datafusion::arrow::record_batch::RecordBatch,
     values: &[String],
-) -> Result<datafusion::arrow::record_batch::RecordBatch, String> {
+) -> Result<datafusion::arrow::record_batch::RecordBatch, PlanError> {
     let a = batch
         .column_by_name(POINT_COLUMN)
-        .ok_or("no point column")?;
-    let a = cast(a, &DataType::Utf8).map_err(|e| e.to_string())?;
+        .ok_or_else(|| failed("no point column"))?;
+    let a = cast(a, &DataType::Utf8).map_err(PlanError::from)?;
     let a = a
         .as_any()
         .downcast_ref::<StringArray>()
-        .ok_or("point column")?;
+        .ok_or_else(|| failed("point column"))?;
     let mine: BooleanArray = a
         .iter()
         .map(|v| Some(v.is_some_and(|v| values.iter().any(|x| x == v))))
         .collect();
-    filter_record_batch(batch, &mine).map_err(|e| e.to_string())
+    filter_record_batch(batch, &mine).map_err(PlanError::from)
 }
 
 /// Runs plans built without `keep_first`; when a sort meets ties only
@@ -681,39 +685,6 @@ pub fn run_plans(
             }
         }
         Err(e) => Err(e),
-    }
-}
-
-/// Why plan results were not used.
-#[derive(Debug)]
-pub enum PlanError {
-    /// A sort meets ties the output would show in insertion order: the
-    /// plans must be rebuilt keeping first firing times ([`run_plans`]
-    /// does, so it never returns this).
-    Order(String),
-    /// What plans do not reproduce, found only in their results (an array
-    /// over its limit, elements first seen at one time): the interpreter
-    /// runs the program instead, by design.
-    Unsupported(String),
-    /// Anything else: a plan that failed is a bug, never a reason to fall
-    /// back quietly.
-    Failed(String),
-}
-
-/// Errors of DataFusion, Arrow or the plans' own code: failures.
-impl From<String> for PlanError {
-    fn from(s: String) -> Self {
-        PlanError::Failed(s)
-    }
-}
-
-impl std::fmt::Display for PlanError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PlanError::Order(s) | PlanError::Unsupported(s) | PlanError::Failed(s) => {
-                f.write_str(s)
-            }
-        }
     }
 }
 
@@ -772,7 +743,7 @@ pub fn execute(
     for p in main.into_iter().chain(hists) {
         let batches = runtime()
             .block_on(p.df.collect())
-            .map_err(|e| e.to_string())?;
+            .map_err(PlanError::from)?;
         for m in &p.members {
             let (ui, ncol) = (&m.update, &m.column);
             let u: &Update = &compiled.updates[*ui];

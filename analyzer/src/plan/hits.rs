@@ -3,6 +3,7 @@
 //! plans' own (guarded, per-update) counts cannot say. One scan per table
 //! counts each probe's rows, and only when `-v` asks.
 
+use super::error::{failed, PlanError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use datafusion::arrow::array::Int64Array;
@@ -26,7 +27,7 @@ pub fn probe_hits(
     probes: &BTreeSet<usize>,
     trace: &Trace,
     until: Option<i64>,
-) -> Result<HashMap<usize, u64>, String> {
+) -> Result<HashMap<usize, u64>, PlanError> {
     let mut by_table: BTreeMap<Table, Vec<usize>> = BTreeMap::new();
     for &pi in probes {
         for pt in &prog.probes[pi].points {
@@ -63,7 +64,7 @@ pub fn probe_hits(
                     (f, b) => f.or(b),
                 };
                 let n = match rows {
-                    Some(f) => n.filter(f).build().map_err(|e| e.to_string())?,
+                    Some(f) => n.filter(f).build().map_err(PlanError::from)?,
                     None => n,
                 };
                 aggs.push(n.alias(format!("h{}", aggs.len())));
@@ -72,17 +73,17 @@ pub fn probe_hits(
         }
         let df = rt
             .block_on(ctx.read_parquet(paths, ParquetReadOptions::default()))
-            .map_err(|e| e.to_string())?
+            .map_err(PlanError::from)?
             .aggregate(vec![], aggs)
-            .map_err(|e| e.to_string())?;
-        let batches = rt.block_on(df.collect()).map_err(|e| e.to_string())?;
+            .map_err(PlanError::from)?;
+        let batches = rt.block_on(df.collect()).map_err(PlanError::from)?;
         for b in batches {
             for (i, pi) in owners.iter().enumerate() {
                 let c = b
                     .column(i)
                     .as_any()
                     .downcast_ref::<Int64Array>()
-                    .ok_or("count column")?;
+                    .ok_or_else(|| failed("count column"))?;
                 *hits.entry(*pi).or_default() += c.iter().flatten().sum::<i64>() as u64;
             }
         }

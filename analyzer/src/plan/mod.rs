@@ -9,12 +9,14 @@
 //! Everything else runs in the interpreter, and `-v` says why.
 
 mod analysis;
+mod error;
 mod exec;
 mod hits;
 mod projection;
 mod translate;
 
 pub use analysis::{analyse, Compiled, Projection, Update, UpdateKind, ValueSort};
-pub use exec::{build_plans, execute, run_plans, Plan, PlanError};
+pub use error::PlanError;
+pub use exec::{build_plans, execute, run_plans, Plan};
 pub use hits::probe_hits;
 pub use projection::{build_projection, Projected, ProjectionPlans};

@@ -8,6 +8,7 @@
 //! is formatted by the interpreter's own printf; filtering and decoding
 //! are the plan's.
 
+use super::error::{failed, PlanError};
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -144,11 +145,11 @@ pub fn build_projection(
     prog: &Program,
     prs: &[Projection],
     trace: &Trace,
-) -> Result<ProjectionPlans, String> {
-    let first = prs.first().ok_or("no projection")?;
+) -> Result<ProjectionPlans, PlanError> {
+    let first = prs.first().ok_or_else(|| failed("no projection"))?;
     let table = prog.probes[first.probe].points[0]
         .table()
-        .ok_or("not an event probe")?;
+        .ok_or_else(|| failed("not an event probe"))?;
     let files = trace
         .table(table)
         .map(|t| t.files.clone())
@@ -173,7 +174,7 @@ pub fn build_projection(
     for (j, pr) in prs.iter().enumerate() {
         let pt = &prog.probes[pr.probe].points[0];
         if pt.table() != Some(table) {
-            return Err("printing probes on several tables".into());
+            return Err(failed("printing probes on several tables"));
         }
         let tctx = Ctx::new(pt, wall, signatures);
         let at_return = pt.family.fires_at_return();
@@ -254,12 +255,12 @@ pub fn build_projection(
     for f in &files {
         let df = rt
             .block_on(ctx.read_parquet(f.path.display().to_string(), ParquetReadOptions::default()))
-            .map_err(|e| e.to_string())?;
+            .map_err(PlanError::from)?;
         let df = match &any {
-            Some(f) => df.filter(f.clone()).map_err(|e| e.to_string())?,
+            Some(f) => df.filter(f.clone()).map_err(PlanError::from)?,
             None => df,
         };
-        dfs.push(df.select(select.clone()).map_err(|e| e.to_string())?);
+        dfs.push(df.select(select.clone()).map_err(PlanError::from)?);
     }
     let names: Vec<&str> = prs
         .iter()
@@ -282,7 +283,7 @@ struct Cursor {
 
 impl Cursor {
     /// Moves to the next row (pulling batches as needed); its firing time.
-    fn time(&mut self, rt: &tokio::runtime::Runtime) -> Result<Option<i64>, String> {
+    fn time(&mut self, rt: &tokio::runtime::Runtime) -> Result<Option<i64>, PlanError> {
         loop {
             if let Some(b) = &self.batch {
                 if self.row < b.num_rows() {
@@ -292,7 +293,7 @@ impl Cursor {
             }
             match rt.block_on(self.stream.next()) {
                 Some(b) => {
-                    self.batch = Some(b.map_err(|e| e.to_string())?);
+                    self.batch = Some(b.map_err(PlanError::from)?);
                     self.row = 0;
                 }
                 None => {
@@ -323,16 +324,24 @@ impl Projector for Projected {
             .unwrap_or_default()
     }
 
-    fn run(&self, emit: &mut dyn FnMut(&[u8]), running: &mut [i64]) -> Result<(), String> {
+    fn run(
+        &self,
+        emit: &mut dyn FnMut(&[u8]),
+        running: &mut [i64],
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.write(emit, running).map_err(|e| e.into())
+    }
+}
+
+impl Projected {
+    fn write(&self, emit: &mut dyn FnMut(&[u8]), running: &mut [i64]) -> Result<(), PlanError> {
         let Some(p) = self.0.borrow_mut().take() else {
             return Ok(());
         };
         let rt = crate::engine::runtime();
         let mut cursors = vec![];
         for df in p.files {
-            let stream = rt
-                .block_on(df.execute_stream())
-                .map_err(|e| e.to_string())?;
+            let stream = rt.block_on(df.execute_stream()).map_err(PlanError::from)?;
             cursors.push(Cursor {
                 stream,
                 batch: None,

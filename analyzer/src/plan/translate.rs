@@ -2,6 +2,7 @@
 //! the table's columns, with stap's semantics: longs are Int64, a missing
 //! value reads 0, comparisons and logic yield 0/1 when used as numbers.
 
+use super::error::{unsupported, PlanError};
 use std::ops::Not;
 
 use datafusion::arrow::datatypes::DataType;
@@ -19,7 +20,7 @@ use retap_schema::Column;
 
 /// Whether `e` can be computed by a plan at this point (whatever the
 /// trace's syscall signatures turn out to be).
-pub fn check(e: &X, pt: &ResolvedPoint) -> Result<(), String> {
+pub fn check(e: &X, pt: &ResolvedPoint) -> Result<(), PlanError> {
     Ctx::new(pt, 0, None).expr(e).map(|_| ())
 }
 
@@ -92,7 +93,7 @@ impl<'a> Ctx<'a> {
     /// `$name` at a syscall point: the raw argument the signatures name
     /// (its low 32 bits, signed, for a C int), per syscall; 0 for a
     /// syscall without it, as in the interpreter.
-    fn kernel_arg(&self, name: &str) -> Result<Expr, String> {
+    fn kernel_arg(&self, name: &str) -> Result<Expr, PlanError> {
         let Some(sigs) = self.signatures else {
             return Ok(lit(0i64));
         };
@@ -141,7 +142,7 @@ impl<'a> Ctx<'a> {
         for (at, names) in arms {
             case = case.when(is(names), value(at));
         }
-        case.otherwise(lit(0i64)).map_err(|e| e.to_string())
+        case.otherwise(lit(0i64)).map_err(PlanError::from)
     }
 
     /// The firing time on the trace clock.
@@ -153,7 +154,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn ctx_var(&self, c: &CtxVar) -> Result<T, String> {
+    fn ctx_var(&self, c: &CtxVar) -> Result<T, PlanError> {
         use CtxVar::*;
         let fam = self.family;
         let syscall = matches!(fam, Family::Syscall { .. } | Family::SyscallAny { .. });
@@ -173,7 +174,7 @@ impl<'a> Ctx<'a> {
                     case
                 }
                 .otherwise(cast(column(Column::Syscall), DataType::Utf8))
-                .map_err(|e| e.to_string())?,
+                .map_err(PlanError::from)?,
                 boolean: false,
                 string: true,
             },
@@ -208,7 +209,11 @@ impl<'a> Ctx<'a> {
             SyscallKernelArg(name) if matches!(fam, Family::Syscall { ret: false }) => {
                 T::int(self.kernel_arg(name)?)
             }
-            other => return Err(format!("it reads {other:?}, which plans do not compute")),
+            other => {
+                return Err(unsupported(format!(
+                    "it reads {other:?}, which plans do not compute"
+                )))
+            }
         })
     }
 
@@ -232,7 +237,7 @@ impl<'a> Ctx<'a> {
         self.family.fires_at_return() && !self.entry && clock(a).is_some() && clock(a) == clock(b)
     }
 
-    pub fn expr(&self, x: &X) -> Result<T, String> {
+    pub fn expr(&self, x: &X) -> Result<T, PlanError> {
         Ok(match x {
             X::Num(n) => T::int(lit(*n)),
             X::Str(s) => T {
@@ -259,10 +264,10 @@ impl<'a> Ctx<'a> {
                     Builtin::GettimeofdayS => T::int(now_wall() / lit(1_000_000_000i64)),
                     Builtin::LocalClockNs | Builtin::GetCycles => T::int(self.now()),
                     other => {
-                        return Err(format!(
+                        return Err(unsupported(format!(
                             "it calls {}(), which plans do not compute",
                             crate::stap::elaborate::tapset::name(*other)
-                        ))
+                        )))
                     }
                 }
             }
@@ -283,7 +288,7 @@ impl<'a> Ctx<'a> {
                         boolean: true,
                         string: false,
                     },
-                    UnOp::BitNot => return Err("it uses ~".into()),
+                    UnOp::BitNot => return Err(unsupported("it uses ~")),
                 }
             }
             X::Arith(ArithOp::Sub, a, b, _) if self.is_latency(a, b) => {
@@ -297,7 +302,7 @@ impl<'a> Ctx<'a> {
                     ArithOp::Mul => a * b,
                     // Division and shifts have stap-specific error and
                     // overflow behaviour; they stay in the interpreter.
-                    _ => return Err("it divides or shifts".into()),
+                    _ => return Err(unsupported("it divides or shifts")),
                 })
             }
             X::Cmp(op, strings, a, b) => {
@@ -342,12 +347,12 @@ impl<'a> Ctx<'a> {
                 T {
                     e: when(self.expr(c)?.cond(), te)
                         .otherwise(fe)
-                        .map_err(|e| e.to_string())?,
+                        .map_err(PlanError::from)?,
                     boolean: false,
                     string,
                 }
             }
-            _ => return Err("it uses an expression plans do not compute".into()),
+            _ => return Err(unsupported("it uses an expression plans do not compute")),
         })
     }
 }

@@ -22,6 +22,7 @@ use parquet::arrow::arrow_reader::{
 use parquet::arrow::ProjectionMask;
 use retap_schema::{Column, Table};
 
+use super::error::ReadError;
 use super::value::Interner;
 
 pub enum ColData {
@@ -190,10 +191,10 @@ impl FileCursor {
         columns: &[Column],
         interner: Rc<std::cell::RefCell<Interner>>,
         only: Option<(&str, &std::collections::HashSet<String>)>,
-    ) -> Result<FileCursor, String> {
-        let f = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let b = ParquetRecordBatchReaderBuilder::try_new(f)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+    ) -> Result<FileCursor, ReadError> {
+        let f = File::open(&path).map_err(|e| ReadError::new(&path, e))?;
+        let b =
+            ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| ReadError::new(&path, e))?;
         let schema_ptr = b.metadata().file_metadata().schema_descr_ptr();
         let schema = schema_ptr.as_ref();
         let mut idx = vec![];
@@ -211,7 +212,7 @@ impl FileCursor {
                 .columns()
                 .iter()
                 .position(|c| c.path().parts()[0] == column)
-                .ok_or_else(|| format!("{}: no {column} column", path.display()))?;
+                .ok_or_else(|| ReadError::new(&path, format!("no {column} column")))?;
             let names = names.clone();
             let pred = ArrowPredicateFn::new(ProjectionMask::leaves(schema, [leaf]), move |rb| {
                 let d = rb
@@ -240,7 +241,7 @@ impl FileCursor {
             });
             b = b.with_row_filter(RowFilter::new(vec![Box::new(pred)]));
         }
-        let reader = b.build().map_err(|e| format!("{}: {e}", path.display()))?;
+        let reader = b.build().map_err(|e| ReadError::new(&path, e))?;
         let mut c = FileCursor {
             table,
             path,
@@ -253,20 +254,18 @@ impl FileCursor {
         Ok(c)
     }
 
-    fn advance_batch(&mut self) -> Result<(), String> {
+    fn advance_batch(&mut self) -> Result<(), ReadError> {
         self.row = 0;
         self.batch = None;
         for rb in self.reader.by_ref() {
-            let rb = rb.map_err(|e| format!("{}: {e}", self.path.display()))?;
+            let rb = rb.map_err(|e| ReadError::new(&self.path, e))?;
             if rb.num_rows() == 0 {
                 continue;
             }
             let mut interner = self.interner.borrow_mut();
-            self.batch = Some(Rc::new(Batch::from_record_batch(
-                self.table,
-                &rb,
-                &mut interner,
-            )?));
+            let batch = Batch::from_record_batch(self.table, &rb, &mut interner)
+                .map_err(|e| ReadError::new(&self.path, e))?;
+            self.batch = Some(Rc::new(batch));
             return Ok(());
         }
         Ok(())
@@ -279,7 +278,7 @@ impl FileCursor {
         b.int(Column::Ts, self.row)
     }
 
-    pub fn advance(&mut self) -> Result<(), String> {
+    pub fn advance(&mut self) -> Result<(), ReadError> {
         self.row += 1;
         if self.batch.as_ref().is_some_and(|b| self.row >= b.rows) {
             self.advance_batch()?;
@@ -294,7 +293,7 @@ pub struct Merge {
     heap: BinaryHeap<Reverse<(i64, usize)>>,
     /// Files that failed to read part-way: (cursor, the error). Their
     /// rows stop there; the caller finds out whether the file is damaged.
-    pub failed: Vec<(usize, String)>,
+    pub failed: Vec<(usize, ReadError)>,
 }
 
 impl Merge {

@@ -7,6 +7,7 @@ pub mod argstr;
 pub mod builtins;
 pub mod context;
 pub mod errno_table;
+pub mod error;
 pub mod events;
 pub mod hist;
 pub mod interp;
@@ -32,6 +33,7 @@ use crate::stap::source::SourceMap;
 use crate::trace::Trace;
 
 use context::EventCtx;
+pub use error::RunError;
 use events::{Batch, FileCursor, Merge};
 pub use interp::Limits;
 use interp::{Interp, RtError};
@@ -47,7 +49,11 @@ pub trait Projector {
     fn running(&self) -> Vec<u32>;
     /// Writes every line through `emit`, updating `running` (one value
     /// per global of [`Projector::running`]) as it goes.
-    fn run(&self, emit: &mut dyn FnMut(&[u8]), running: &mut [i64]) -> Result<(), String>;
+    fn run(
+        &self,
+        emit: &mut dyn FnMut(&[u8]),
+        running: &mut [i64],
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
 }
 
 #[derive(Default)]
@@ -300,7 +306,7 @@ pub fn run<'p>(
     trace: Option<&Trace>,
     opts: &RunOptions,
     sink: Box<dyn Write + 'p>,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, RunError> {
     let with_plans = Plans {
         skip: &opts.skip,
         preload: opts.preload.as_ref(),
@@ -308,9 +314,7 @@ pub fn run<'p>(
     };
     let mut pass = events_pass(prog, map, trace, opts, &with_plans, sink)?;
     if pass.stopped_in_events() && !opts.skip.is_empty() {
-        pass.it
-            .flush()
-            .map_err(|e| format!("cannot write output: {e}"))?;
+        pass.it.flush()?;
         let sink = std::mem::replace(&mut pass.it.sink, Box::new(std::io::sink()));
         let none = BTreeSet::new();
         let alone = Plans {
@@ -390,7 +394,7 @@ struct Hooks {
     timers: Vec<((usize, usize), (i64, i64))>,
 }
 
-fn hooks(prog: &Program, skip: &BTreeSet<usize>) -> Result<Hooks, String> {
+fn hooks(prog: &Program, skip: &BTreeSet<usize>) -> Result<Hooks, RunError> {
     let mut per_table: Vec<Vec<Hook>> = (0..Table::ALL.len()).map(|_| vec![]).collect();
     let mut timers = vec![];
     for (pi, p) in prog.probes.iter().enumerate() {
@@ -421,7 +425,7 @@ fn open_cursors(
     hooks: &Hooks,
     track_procs: bool,
     warnings: &mut Vec<String>,
-) -> Result<Vec<FileCursor>, String> {
+) -> Result<Vec<FileCursor>, RunError> {
     let mut cols: HashSet<Column> = columns_of(prog);
     cols.insert(Column::Ts);
     let mut tables: Vec<Table> = Table::ALL
@@ -450,12 +454,12 @@ fn open_cursors(
             tcols.extend(context::ProcTree::COLUMNS);
         }
         let Some(trace) = trace else {
-            return Err(format!(
+            return Err(RunError::Trace(format!(
                 "probes on the {t} table need a recording: give --trace DIR"
-            ));
+            )));
         };
         let Some(files) = trace.table(*t) else {
-            return Err(format!(
+            return Err(RunError::Trace(format!(
                 "this trace has no {t} table (recorded with --events {})",
                 trace
                     .tables
@@ -463,7 +467,7 @@ fn open_cursors(
                     .map(|f| f.table.name())
                     .collect::<Vec<_>>()
                     .join(",")
-            ));
+            )));
         };
         // When every point on the table selects by the same dictionary
         // column, the union of their values is pushed into the scan: the
@@ -501,11 +505,12 @@ fn events_pass<'p>(
     opts: &RunOptions,
     plans: &Plans,
     sink: Box<dyn Write + 'p>,
-) -> Result<Pass<'p>, String> {
+) -> Result<Pass<'p>, RunError> {
     let mut outcome = Outcome::default();
     let (start, end, mut ctx) = clock(prog, trace);
     ctx.time = start;
-    let it = Interp::new(prog, map, opts.limits.clone(), sink, ctx, opts.seed)?;
+    let it = Interp::new(prog, map, opts.limits.clone(), sink, ctx, opts.seed)
+        .map_err(RunError::Setup)?;
     let hooks = hooks(prog, plans.skip)?;
     let track_procs = needs_process_tree(prog);
     let cursors = open_cursors(prog, trace, &hooks, track_procs, &mut outcome.warnings)?;
@@ -566,7 +571,8 @@ fn events_pass<'p>(
         let globals = p.running();
         let mut values: Vec<i64> = globals.iter().map(|g| pass.it.scalar_long(*g)).collect();
         let it = &mut pass.it;
-        p.run(&mut |line| it.emit(line), &mut values)?;
+        p.run(&mut |line| it.emit(line), &mut values)
+            .map_err(RunError::Projection)?;
         for (g, v) in globals.iter().zip(values) {
             pass.it.set_scalar_long(*g, v);
         }
@@ -607,7 +613,7 @@ fn events_pass<'p>(
 /// Where the files that failed part-way are damaged: their rows from the
 /// damage on were not read, so the results are partial. A read error in a
 /// file with no damage is an error.
-fn damage_of(trace: Option<&Trace>, merge: Merge) -> Result<Vec<String>, String> {
+fn damage_of(trace: Option<&Trace>, merge: Merge) -> Result<Vec<String>, RunError> {
     let mut lines = vec![];
     for (i, error) in merge.failed {
         let c = &merge.cursors[i];
@@ -617,7 +623,7 @@ fn damage_of(trace: Option<&Trace>, merge: Merge) -> Result<Vec<String>, String>
             .and_then(|f| f.entry.as_ref());
         let found = crate::integrity::verify_file(&c.path, c.table, entry);
         if found.is_empty() {
-            return Err(error);
+            return Err(error.into());
         }
         lines.extend(found.iter().map(|d| format!("DAMAGED: {d}")));
         let from = match found.iter().find_map(|d| d.row_group) {
@@ -642,7 +648,7 @@ fn event_loop<'p>(
     track_procs: bool,
     pass: &mut Pass<'p>,
     on_tick: &mut dyn FnMut(&mut Interp<'p>, i64),
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let periods: HashMap<(usize, usize), (i64, i64)> = hooks.timers.iter().copied().collect();
     let it = &mut pass.it;
     let (hits, failed) = (&mut pass.hits, &mut pass.failed);
@@ -748,7 +754,11 @@ fn event_loop<'p>(
 
 /// The rest of the plans' results, error probes, the snapshot, end probes
 /// and the globals nothing read.
-fn finish<'p>(prog: &'p Program, opts: &RunOptions, mut pass: Pass<'p>) -> Result<Outcome, String> {
+fn finish<'p>(
+    prog: &'p Program,
+    opts: &RunOptions,
+    mut pass: Pass<'p>,
+) -> Result<Outcome, RunError> {
     let it = &mut pass.it;
     let mut outcome = pass.outcome;
     if let (None, false, Some(from), Some(l)) = (
@@ -790,8 +800,7 @@ fn finish<'p>(prog: &'p Program, opts: &RunOptions, mut pass: Pass<'p>) -> Resul
         }
     }
     it.print_unread_globals();
-    it.flush()
-        .map_err(|e| format!("cannot write output: {e}"))?;
+    it.flush()?;
     outcome.stderr = std::mem::take(&mut it.stderr);
     outcome.probe_hits = prog
         .probes

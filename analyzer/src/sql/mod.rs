@@ -2,11 +2,13 @@
 //! DataFusion session, so that ad-hoc questions need neither a script nor a
 //! second tool. Several traces become several schemas (`base.syscalls`).
 
+mod error;
 pub mod functions;
 pub mod render;
 pub mod shell;
 pub mod split;
 
+pub use error::SqlError;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -82,7 +84,7 @@ fn name_from_dir(dir: &std::path::Path) -> String {
 
 /// Splits `retap sql`'s positionals into traces (`DIR` or `NAME=DIR`)
 /// and at most one SQL text.
-pub fn split_positionals(args: &[String]) -> Result<(Vec<TraceArg>, Option<String>), String> {
+pub fn split_positionals(args: &[String]) -> Result<(Vec<TraceArg>, Option<String>), SqlError> {
     let mut traces = vec![];
     let mut sql: Option<String> = None;
     for (i, a) in args.iter().enumerate() {
@@ -100,27 +102,27 @@ pub fn split_positionals(args: &[String]) -> Result<(Vec<TraceArg>, Option<Strin
                 dir: PathBuf::from(a),
             });
         } else if i + 1 < args.len() {
-            return Err(format!("{a}: no such trace directory"));
+            return Err(SqlError::Usage(format!("{a}: no such trace directory")));
         } else if sql.is_none() {
             sql = Some(a.clone());
         } else {
-            return Err(format!(
+            return Err(SqlError::Usage(format!(
                 "{a:?} is neither a trace directory nor the only SQL text (SQL was already given: {:?})",
                 sql.unwrap_or_default()
-            ));
+            )));
         }
     }
     if traces.is_empty() {
-        return Err(match sql {
+        return Err(SqlError::Usage(match sql {
             Some(s) if !s.contains(' ') => format!("{s}: no such trace directory"),
             _ => "no trace given: retap sql DIR ['SQL'] (or NAME=DIR ... for several)".into(),
-        });
+        }));
     }
     Ok((traces, sql))
 }
 
 impl SqlSession {
-    pub fn open(args: &[TraceArg]) -> Result<SqlSession, String> {
+    pub fn open(args: &[TraceArg]) -> Result<SqlSession, SqlError> {
         let config = crate::engine::session_config()
             .with_target_partitions(crate::engine::cores())
             .with_information_schema(true);
@@ -133,10 +135,10 @@ impl SqlSession {
             let t = Trace::open(&a.dir)?;
             let name = a.name.clone().unwrap_or_else(|| name_from_dir(&a.dir));
             if traces.iter().any(|(n, _)| *n == name) {
-                return Err(format!(
+                return Err(SqlError::Usage(format!(
                     "two traces are both called {name}: name them, e.g. base={} new=...",
                     a.dir.display()
-                ));
+                )));
             }
             for p in &t.problems {
                 warnings.push(format!("{}: {}", p.path.display(), p.what));
@@ -155,7 +157,7 @@ impl SqlSession {
         Ok(s)
     }
 
-    fn register(&self) -> Result<(), String> {
+    fn register(&self) -> Result<(), SqlError> {
         let single = self.traces.len() == 1;
         let catalog = self
             .ctx
@@ -170,23 +172,23 @@ impl SqlSession {
             };
             catalog
                 .register_schema(name, Arc::new(MemorySchemaProvider::new()))
-                .map_err(|e| e.to_string())?;
+                .map_err(SqlError::from)?;
             for table in Table::ALL {
                 let provider = self.table_provider(t, table)?;
                 for p in &prefixes {
                     self.ctx
                         .register_table(format!("{p}{}", table.name()), provider.clone())
-                        .map_err(|e| e.to_string())?;
+                        .map_err(SqlError::from)?;
                 }
             }
             let (m, mt) = manifest_tables(t);
             for p in &prefixes {
                 for (tn, b) in [("manifest", &m), ("manifest_tables", &mt)] {
                     let mem = MemTable::try_new(b.schema(), vec![vec![b.clone()]])
-                        .map_err(|e| e.to_string())?;
+                        .map_err(SqlError::from)?;
                     self.ctx
                         .register_table(format!("{p}{tn}"), Arc::new(mem))
-                        .map_err(|e| e.to_string())?;
+                        .map_err(SqlError::from)?;
                 }
             }
             clocks.push(TraceClock {
@@ -208,7 +210,7 @@ impl SqlSession {
         &self,
         t: &Trace,
         table: Table,
-    ) -> Result<Arc<dyn datafusion::catalog::TableProvider>, String> {
+    ) -> Result<Arc<dyn datafusion::catalog::TableProvider>, SqlError> {
         let paths: Vec<String> = t
             .table(table)
             .map(|f| {
@@ -220,12 +222,12 @@ impl SqlSession {
             .unwrap_or_default();
         if paths.is_empty() {
             let schema = table.schema();
-            let mem = MemTable::try_new(schema, vec![vec![]]).map_err(|e| e.to_string())?;
+            let mem = MemTable::try_new(schema, vec![vec![]]).map_err(SqlError::from)?;
             return Ok(Arc::new(mem));
         }
         let df = crate::engine::runtime()
             .block_on(self.ctx.read_parquet(paths, ParquetReadOptions::default()))
-            .map_err(|e| format!("{}: {}", t.dir.display(), clean_error(&e)))?;
+            .map_err(|e| SqlError::Query(format!("{}: {}", t.dir.display(), clean_error(&e))))?;
         Ok(df.into_view())
     }
 
@@ -251,12 +253,12 @@ impl SqlSession {
 
     /// `.schema TABLE`: each column with its type (as DuckDB names it) and
     /// whether it can be null.
-    pub fn describe(&self, table: &str) -> Result<QueryResult, String> {
+    pub fn describe(&self, table: &str) -> Result<QueryResult, SqlError> {
         let ok = table
             .split('.')
             .all(|p| p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
         if !ok {
-            return Err(format!("{table:?} is not a table name"));
+            return Err(SqlError::Usage(format!("{table:?} is not a table name")));
         }
         let r = self.query(&format!("SELECT * FROM {table} LIMIT 0"))?;
         let f = r.schema.fields();
@@ -276,7 +278,7 @@ impl SqlSession {
             Arc::new(StringArray::from(types)),
             Arc::new(StringArray::from(nulls)),
         ];
-        let b = RecordBatch::try_new(schema.clone(), cols).map_err(|e| e.to_string())?;
+        let b = RecordBatch::try_new(schema.clone(), cols).map_err(SqlError::from)?;
         Ok(QueryResult {
             schema,
             batches: vec![b],
@@ -284,9 +286,13 @@ impl SqlSession {
     }
 
     /// Runs one statement to completion (all cores).
-    pub fn query(&self, sql: &str) -> Result<QueryResult, String> {
+    pub fn query(&self, sql: &str) -> Result<QueryResult, SqlError> {
         crate::engine::runtime().block_on(async {
-            let df = self.ctx.sql(sql).await.map_err(|e| self.explain(&e))?;
+            let df = self
+                .ctx
+                .sql(sql)
+                .await
+                .map_err(|e| SqlError::Query(self.explain(&e)))?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let batches = df
                 .collect()
@@ -299,17 +305,17 @@ impl SqlSession {
     /// A query that failed while reading: if a trace is damaged, that is
     /// why, and where it is damaged is said (a failure elsewhere is
     /// returned as it is).
-    fn with_damage(&self, msg: String) -> String {
-        let found: Vec<String> = self
+    fn with_damage(&self, message: String) -> SqlError {
+        let damage: Vec<String> = self
             .traces
             .iter()
             .flat_map(|(_, t)| crate::integrity::verify(t, &[]).damage)
-            .map(|d| format!("\nDAMAGED: {d}"))
+            .map(|d| d.to_string())
             .collect();
-        if found.is_empty() {
-            return msg;
+        if damage.is_empty() {
+            return SqlError::Query(message);
         }
-        format!("{msg}: the trace is damaged{}", found.concat())
+        SqlError::Damaged { message, damage }
     }
 
     /// One clear line for an error; unknown tables list what exists.

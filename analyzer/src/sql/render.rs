@@ -2,6 +2,7 @@
 //! user reads them without thinking), CSV, JSON (an array of objects) and
 //! Parquet (zstd).
 
+use super::SqlError;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -23,15 +24,15 @@ pub enum Format {
 }
 
 impl Format {
-    pub fn parse(s: &str) -> Result<Format, String> {
+    pub fn parse(s: &str) -> Result<Format, SqlError> {
         match s {
             "table" | "box" => Ok(Format::Table),
             "csv" => Ok(Format::Csv),
             "json" => Ok(Format::Json),
             "parquet" => Ok(Format::Parquet),
-            _ => Err(format!(
+            _ => Err(SqlError::Usage(format!(
                 "unknown format {s:?} (table, csv, json or parquet)"
-            )),
+            ))),
         }
     }
 }
@@ -73,7 +74,7 @@ fn options() -> FormatOptions<'static> {
 }
 
 /// The cells of the rows to show, as text.
-fn cells(batches: &[RecordBatch], rows: &[usize]) -> Result<Vec<Vec<String>>, String> {
+fn cells(batches: &[RecordBatch], rows: &[usize]) -> Result<Vec<Vec<String>>, SqlError> {
     // Map global row numbers to (batch, row).
     let mut starts = vec![];
     let mut n = 0;
@@ -89,7 +90,7 @@ fn cells(batches: &[RecordBatch], rows: &[usize]) -> Result<Vec<Vec<String>>, St
             .iter()
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
             .collect();
-        formatters.push(f.map_err(|e| e.to_string())?);
+        formatters.push(f.map_err(SqlError::from)?);
     }
     let mut out = vec![];
     for &r in rows {
@@ -129,7 +130,7 @@ fn center(s: &str, w: usize) -> String {
 
 /// A DuckDB-style box. More than `max_rows` rows (0: no limit) show the
 /// first and last halves with a `·` gap and a footer saying how many.
-pub fn table(r: &QueryResult, max_rows: usize) -> Result<String, String> {
+pub fn table(r: &QueryResult, max_rows: usize) -> Result<String, SqlError> {
     let schema = &r.schema;
     if schema.fields().is_empty() {
         return Ok(String::new());
@@ -231,7 +232,7 @@ pub fn table(r: &QueryResult, max_rows: usize) -> Result<String, String> {
 }
 
 /// Columns CSV cannot hold as they are (dictionaries, lists) become text.
-fn plain(r: &QueryResult, lists_as_text: bool) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
+fn plain(r: &QueryResult, lists_as_text: bool) -> Result<(SchemaRef, Vec<RecordBatch>), SqlError> {
     let target = |t: &DataType| -> Option<DataType> {
         match t {
             DataType::Dictionary(_, v) => Some(v.as_ref().clone()),
@@ -252,7 +253,7 @@ fn plain(r: &QueryResult, lists_as_text: bool) -> Result<(SchemaRef, Vec<RecordB
     let schema: SchemaRef = Arc::new(Schema::new(fields));
     let mut out = vec![];
     for b in &r.batches {
-        let cols: Result<Vec<ArrayRef>, String> = b
+        let cols: Result<Vec<ArrayRef>, SqlError> = b
             .columns()
             .iter()
             .zip(schema.fields())
@@ -262,18 +263,18 @@ fn plain(r: &QueryResult, lists_as_text: bool) -> Result<(SchemaRef, Vec<RecordB
                 } else if matches!(c.data_type(), DataType::List(_) | DataType::LargeList(_)) {
                     list_text(c.as_ref())
                 } else {
-                    cast(c, f.data_type()).map_err(|e| e.to_string())
+                    cast(c, f.data_type()).map_err(SqlError::from)
                 }
             })
             .collect();
-        out.push(RecordBatch::try_new(schema.clone(), cols?).map_err(|e| e.to_string())?);
+        out.push(RecordBatch::try_new(schema.clone(), cols?).map_err(SqlError::from)?);
     }
     Ok((schema, out))
 }
 
-fn list_text(a: &dyn Array) -> Result<ArrayRef, String> {
+fn list_text(a: &dyn Array) -> Result<ArrayRef, SqlError> {
     let opts = options();
-    let f = ArrayFormatter::try_new(a, &opts).map_err(|e| e.to_string())?;
+    let f = ArrayFormatter::try_new(a, &opts).map_err(SqlError::from)?;
     let v: datafusion::arrow::array::StringArray = (0..a.len())
         .map(|i| {
             if a.is_null(i) {
@@ -286,7 +287,7 @@ fn list_text(a: &dyn Array) -> Result<ArrayRef, String> {
     Ok(Arc::new(v))
 }
 
-pub fn csv(r: &QueryResult, out: &mut dyn Write) -> Result<(), String> {
+pub fn csv(r: &QueryResult, out: &mut dyn Write) -> Result<(), SqlError> {
     let (schema, batches) = plain(r, true)?;
     let mut w = datafusion::arrow::csv::WriterBuilder::new()
         .with_header(true)
@@ -294,43 +295,46 @@ pub fn csv(r: &QueryResult, out: &mut dyn Write) -> Result<(), String> {
     if batches.is_empty() {
         // A header even for no rows.
         w.write(&RecordBatch::new_empty(schema))
-            .map_err(|e| e.to_string())?;
+            .map_err(SqlError::from)?;
     }
     for b in &batches {
-        w.write(b).map_err(|e| e.to_string())?;
+        w.write(b).map_err(SqlError::from)?;
     }
     Ok(())
 }
 
-pub fn json(r: &QueryResult, out: &mut dyn Write) -> Result<(), String> {
+pub fn json(r: &QueryResult, out: &mut dyn Write) -> Result<(), SqlError> {
     let (_, batches) = plain(r, false)?;
     let mut w = datafusion::arrow::json::WriterBuilder::new()
         .with_explicit_nulls(true)
         .build::<_, datafusion::arrow::json::writer::JsonArray>(out);
     for b in &batches {
-        w.write(b).map_err(|e| e.to_string())?;
+        w.write(b).map_err(SqlError::from)?;
     }
-    w.finish().map_err(|e| e.to_string())?;
+    w.finish().map_err(SqlError::from)?;
     let out = w.into_inner();
-    out.write_all(b"\n").map_err(|e| e.to_string())?;
+    out.write_all(b"\n").map_err(SqlError::from)?;
     Ok(())
 }
 
-pub fn parquet(r: &QueryResult, path: &std::path::Path) -> Result<(), String> {
+pub fn parquet(r: &QueryResult, path: &std::path::Path) -> Result<(), SqlError> {
     use parquet::arrow::ArrowWriter;
     use parquet::basic::{Compression, ZstdLevel};
     use parquet::file::properties::WriterProperties;
-    let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let f = std::fs::File::create(path)
+        .map_err(|e| SqlError::Output(format!("{}: {e}", path.display())))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),
         ))
         .build();
     let mut w = ArrowWriter::try_new(f, r.schema.clone(), Some(props))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|e| SqlError::Output(format!("{}: {e}", path.display())))?;
     for b in &r.batches {
-        w.write(b).map_err(|e| format!("{}: {e}", path.display()))?;
+        w.write(b)
+            .map_err(|e| SqlError::Output(format!("{}: {e}", path.display())))?;
     }
-    w.close().map_err(|e| format!("{}: {e}", path.display()))?;
+    w.close()
+        .map_err(|e| SqlError::Output(format!("{}: {e}", path.display())))?;
     Ok(())
 }

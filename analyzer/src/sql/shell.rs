@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::render::{self, Format};
 use super::split::split;
-use super::SqlSession;
+use super::{SqlError, SqlSession};
 
 pub struct Shell<'s> {
     pub sess: &'s SqlSession,
@@ -103,12 +103,12 @@ impl<'s> Shell<'s> {
             .query(sql)
             .and_then(|r| match (self.format, &self.output) {
                 (Format::Parquet, Some(p)) => render::parquet(&r, p),
-                (Format::Parquet, None) => {
-                    Err("--format parquet writes a file: give it with -o FILE".into())
-                }
+                (Format::Parquet, None) => Err(SqlError::Usage(
+                    "--format parquet writes a file: give it with -o FILE".into(),
+                )),
                 (f, Some(p)) => {
-                    let mut file =
-                        std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                    let mut file = std::fs::File::create(p)
+                        .map_err(|e| SqlError::Output(format!("{}: {e}", p.display())))?;
                     write_result(&r, f, self.max_rows, &mut file)
                 }
                 (f, None) => write_result(&r, f, self.max_rows, out),
@@ -127,20 +127,23 @@ impl<'s> Shell<'s> {
         let mut words = cmd.split_whitespace();
         let name = words.next().unwrap_or("");
         let arg = words.next();
-        let r: Result<(), String> = match (name, arg) {
+        let usage = |s: String| Err(SqlError::Usage(s));
+        let r: Result<(), SqlError> = match (name, arg) {
             (".quit" | ".exit" | ".q", _) => return Control::Quit,
-            (".help", _) => out.write_all(HELP.as_bytes()).map_err(|e| e.to_string()),
+            (".help", _) => out.write_all(HELP.as_bytes()).map_err(output),
             (".tables", _) => {
                 let mut names = self.sess.table_names();
                 names.sort();
-                writeln!(out, "{}", names.join("  ")).map_err(|e| e.to_string())
+                writeln!(out, "{}", names.join("  ")).map_err(output)
             }
             (".schema", Some(t)) => match self.sess.describe(t) {
                 Ok(r) => write_result(&r, self.format_for_text(), 0, out),
                 Err(e) => Err(e),
             },
             (".format" | ".mode", Some(f)) => match Format::parse(f) {
-                Ok(Format::Parquet) => Err(".format parquet needs a file: use retap sql -o".into()),
+                Ok(Format::Parquet) => {
+                    usage(".format parquet needs a file: use retap sql -o".into())
+                }
                 Ok(f) => {
                     self.format = f;
                     Ok(())
@@ -152,7 +155,7 @@ impl<'s> Shell<'s> {
                     self.max_rows = n;
                     Ok(())
                 }
-                Err(_) => Err(format!(".maxrows takes a number, not {n:?}")),
+                Err(_) => usage(format!(".maxrows takes a number, not {n:?}")),
             },
             (".timer", Some("on")) => {
                 self.timer = true;
@@ -163,9 +166,9 @@ impl<'s> Shell<'s> {
                 Ok(())
             }
             (".schema" | ".format" | ".mode" | ".maxrows" | ".timer", _) => {
-                Err(format!("{name} needs an argument (.help lists them)"))
+                usage(format!("{name} needs an argument (.help lists them)"))
             }
-            _ => Err(format!("unknown command {name} (.help lists them)")),
+            _ => usage(format!("unknown command {name} (.help lists them)")),
         };
         if let Err(e) = r {
             self.errors += 1;
@@ -188,59 +191,18 @@ pub fn write_result(
     f: Format,
     max_rows: usize,
     out: &mut dyn Write,
-) -> Result<(), String> {
+) -> Result<(), SqlError> {
     match f {
         Format::Table => {
             let s = render::table(r, max_rows)?;
-            out.write_all(s.as_bytes()).map_err(|e| e.to_string())
+            out.write_all(s.as_bytes()).map_err(output)
         }
         Format::Csv => render::csv(r, out),
         Format::Json => render::json(r, out),
-        Format::Parquet => Err("parquet results go to a file (-o)".into()),
+        Format::Parquet => Err(SqlError::Usage("parquet results go to a file (-o)".into())),
     }
 }
 
-/// The interactive shell on a terminal: line editing, history in
-/// ~/.retap_history, Ctrl-C drops the statement being typed, Ctrl-D leaves.
-pub fn interactive(shell: &mut Shell) -> Result<(), String> {
-    use rustyline::error::ReadlineError;
-    let mut rl = rustyline::DefaultEditor::new().map_err(|e| e.to_string())?;
-    let history =
-        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".retap_history"));
-    if let Some(h) = &history {
-        let _ = rl.load_history(h);
-    }
-    let names: Vec<&str> = shell.sess.traces.iter().map(|(n, _)| n.as_str()).collect();
-    println!(
-        "retap sql over {} — statements end with ';', .help for commands, Ctrl-D to leave",
-        names.join(", ")
-    );
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    loop {
-        let prompt = if shell.in_statement() {
-            "   ...> "
-        } else {
-            "retap> "
-        };
-        match rl.readline(prompt) {
-            Ok(line) => {
-                if !line.trim().is_empty() {
-                    let _ = rl.add_history_entry(line.as_str());
-                }
-                if let Control::Quit =
-                    shell.feed_line(&line, &mut stdout.lock(), &mut stderr.lock())
-                {
-                    break;
-                }
-            }
-            Err(ReadlineError::Interrupted) => shell.reset(),
-            Err(ReadlineError::Eof) => break,
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    if let Some(h) = &history {
-        let _ = rl.save_history(h);
-    }
-    Ok(())
+fn output(e: std::io::Error) -> SqlError {
+    SqlError::Output(e.to_string())
 }
