@@ -143,7 +143,14 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 Ubacktrace | PrintUbacktrace => &[Column::Ustack],
                 UserMode => &[Column::UserMode],
                 Addr | Uaddr => &[Column::Ip],
-                _ => &[],
+                // The row's time (always read), the process tree (read when
+                // `needs_process_tree`), the point, or their arguments only.
+                Target | Pp | Pid2execname | IsReturn | GettimeofdayS | GettimeofdayMs
+                | GettimeofdayUs | GettimeofdayNs | LocalClockS | LocalClockMs | LocalClockUs
+                | LocalClockNs | CpuClockS | CpuClockMs | CpuClockUs | CpuClockNs | Jiffies
+                | GetCycles | Ctime | TzCtime | Strlen | Substr | Isinstr | StrReplace | Strtol
+                | Tokenize | TextStr | TextStrn | Stringat | Isdigit | ErrnoStr | ReturnStr
+                | Exit | Error | Symname | Usymname | Randint | Abs => &[],
             };
             c.extend(need);
         }
