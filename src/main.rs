@@ -88,6 +88,10 @@ struct RunArgs {
     /// Set a limit or macro, as stap: -D MAXACTION=10000.
     #[arg(short = 'D', value_name = "NAME=VALUE")]
     defines: Vec<String>,
+    /// Add a directory of library .stp files (functions, probe aliases,
+    /// globals), searched before the built-in library, as stap's -I.
+    #[arg(short = 'I', value_name = "DIR")]
+    include: Vec<PathBuf>,
     /// Report pass timings and per-probe event counts on stderr.
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     verbose: u8,
@@ -434,6 +438,7 @@ fn run(a: RunArgs) -> ExitCode {
         interpret_only: a.interpret_only,
         // Tests run retap with plan failures fatal (a failure is a bug).
         strict_plans: std::env::var_os("RETAP_STRICT_PLANS").is_some_and(|v| v == "1"),
+        include_dirs: a.include,
         snapshot: false,
         quiet: false,
     };

@@ -14,6 +14,7 @@ use crate::runtime::preload::Preload;
 use crate::runtime::{self, Limits, Outcome, Projector, RunError, RunOptions};
 use crate::stap::elaborate::ir::Program;
 use crate::stap::elaborate::{elaborate, ElabOptions};
+use crate::stap::library::{self, Library};
 use crate::stap::source::SourceMap;
 use crate::stap::{self, source::render_all, Parsed, PpEnv};
 use crate::trace::Trace;
@@ -36,6 +37,9 @@ pub struct RunRequest {
     /// A plan that fails stops the run instead of being reported and
     /// replaced by the interpreter (tests run this way).
     pub strict_plans: bool,
+    /// `-I DIR`: directories of library `.stp` files, searched before
+    /// the built-in library.
+    pub include_dirs: Vec<PathBuf>,
     /// Keep the globals before `end` (retap diff --script).
     pub snapshot: bool,
     /// Discard the script's output (with no `output` file).
@@ -89,11 +93,11 @@ pub fn run(req: &RunRequest, notes: Notes) -> Result<Vec<GlobalSnapshot>, RunFai
         },
         None => PpEnv::host(req.args.clone()),
     };
-    let parsed = pass1(&name, &text, &env, req, notes)?;
+    let mut parsed = pass1(&name, &text, &env, req, notes)?;
     if req.last_pass == 1 {
         return write_output(req, &stap::printer::print_script(&parsed.script));
     }
-    let program = pass2(&parsed, &env, trace.as_ref(), req, notes)?;
+    let program = pass2(&mut parsed, &env, trace.as_ref(), req, notes)?;
     if req.last_pass == 2 {
         let out = stap::elaborate::pretty::render(&program, &parsed.script);
         return write_output(req, &out);
@@ -159,14 +163,20 @@ fn pass1(
     Ok(parsed)
 }
 
+/// Pass 2: the library files the script needs linked in, then
+/// elaboration against the recording.
 fn pass2(
-    parsed: &Parsed,
+    parsed: &mut Parsed,
     env: &PpEnv,
     trace: Option<&Trace>,
     req: &RunRequest,
     notes: Notes,
 ) -> Result<Program, RunFailure> {
     let t = Instant::now();
+    let lib =
+        Library::new(&req.include_dirs).map_err(|e| RunFailure::new(format!("retap: {e}")))?;
+    let linked = library::link(parsed, &lib, env)
+        .map_err(|diags| RunFailure::new(render_all(&diags, &parsed.map)))?;
     let opts = ElabOptions {
         arch: env.arch.clone(),
         signatures: trace.and_then(|t| t.signatures()),
@@ -183,12 +193,16 @@ fn pass2(
     }
     if req.verbose > 0 {
         let what = format!(
-            "analyzed script: {} probe(s), {} function(s), {} global(s)",
+            "analyzed script: {} probe(s), {} function(s), {} global(s), {} library file(s)",
             program.probes.iter().map(|p| p.points.len()).sum::<usize>(),
             program.functions.len(),
             program.globals.len(),
+            linked.len(),
         );
         notes(pass_line(2, &what, t));
+        for f in &linked {
+            notes(Note::Verbose(format!("  library: {f}")));
+        }
     }
     Ok(program)
 }

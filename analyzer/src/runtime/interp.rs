@@ -1250,7 +1250,7 @@ impl<'p> Interp<'p> {
 
     pub fn print_unread_globals(&mut self) {
         for (gi, g) in self.prog.globals.iter().enumerate() {
-            if !g.written || g.read || g.ty == Ty::Unknown {
+            if !g.written || g.read || g.library || g.ty == Ty::Unknown {
                 continue;
             }
             let shift = self.shapes[gi].shift;

@@ -38,6 +38,9 @@ pub struct Global {
     pub wrap: bool,
     pub init: Option<Literal>,
     pub private: bool,
+    /// Declared by a library file (`stap::library`): never printed at the
+    /// end when unread, as stap prints only the script's own.
+    pub library: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +133,69 @@ impl ProbePoint {
 pub struct Block {
     pub stmts: Vec<Stmt>,
     pub span: Span,
+}
+
+impl Block {
+    /// Every expression in the block's statements, nested ones included
+    /// (see [`Stmt::walk_exprs`]).
+    pub fn walk_exprs<'a>(&'a self, f: &mut dyn FnMut(&'a Expr)) {
+        for s in &self.stmts {
+            s.walk_exprs(f);
+        }
+    }
+}
+
+impl Stmt {
+    /// Every expression in the statement and the statements inside it,
+    /// each expression's own sub-expressions included, outermost first.
+    pub fn walk_exprs<'a>(&'a self, f: &mut dyn FnMut(&'a Expr)) {
+        match &self.kind {
+            StmtKind::Block(b) => b.walk_exprs(f),
+            StmtKind::Expr(e) | StmtKind::Delete(e) => e.walk(f),
+            StmtKind::Return(e) => {
+                if let Some(e) = e {
+                    e.walk(f)
+                }
+            }
+            StmtKind::If { cond, then, els } => {
+                cond.walk(f);
+                then.walk_exprs(f);
+                if let Some(e) = els {
+                    e.walk_exprs(f);
+                }
+            }
+            StmtKind::For {
+                init,
+                cond,
+                step,
+                body,
+            } => {
+                for e in [init, cond, step].into_iter().flatten() {
+                    e.walk(f);
+                }
+                body.walk_exprs(f);
+            }
+            StmtKind::While { cond, body } => {
+                cond.walk(f);
+                body.walk_exprs(f);
+            }
+            StmtKind::Foreach(fe) => {
+                fe.array.walk(f);
+                for e in fe.slice.iter().flatten().flatten() {
+                    e.walk(f);
+                }
+                if let Some(l) = &fe.limit {
+                    l.walk(f);
+                }
+                fe.body.walk_exprs(f);
+            }
+            StmtKind::Try { body, catch, .. } => {
+                body.walk_exprs(f);
+                catch.walk_exprs(f);
+            }
+            StmtKind::Null | StmtKind::Break | StmtKind::Continue | StmtKind::Next => {}
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -492,6 +558,12 @@ impl Expr {
                 f(array);
             }
         }
+    }
+
+    /// This expression and every one inside it, outermost first.
+    pub fn walk<'a>(&'a self, f: &mut dyn FnMut(&'a Expr)) {
+        f(self);
+        self.for_each_child(|c| c.walk(f));
     }
 
     pub fn is_lvalue(&self) -> bool {

@@ -5,6 +5,7 @@ pub mod ast;
 pub mod elaborate;
 pub mod glob;
 pub mod lexer;
+pub mod library;
 pub mod parser;
 pub mod preprocess;
 pub mod printer;
@@ -56,12 +57,24 @@ pub fn parse(name: &str, text: &str, env: &PpEnv) -> (Parsed, Vec<Diagnostic>) {
 
 fn parse_here(name: &str, text: &str, env: &PpEnv) -> (Parsed, Vec<Diagnostic>) {
     let mut map = SourceMap::default();
+    let (script, diags) = parse_into(&mut map, name, text, env);
+    (Parsed { script, map }, diags)
+}
+
+/// Pass 1 of one more file of a program (a library file), its text kept
+/// in `map` with the others so diagnostics can point into it.
+pub fn parse_into(
+    map: &mut SourceMap,
+    name: &str,
+    text: &str,
+    env: &PpEnv,
+) -> (ast::Script, Vec<Diagnostic>) {
     let file = map.add(name, text);
     let mut diags = vec![];
     let toks = lexer::lex(file, text, &mut diags);
-    let toks = preprocess::preprocess(toks, env, &mut map, &mut diags);
+    let toks = preprocess::preprocess(toks, env, map, &mut diags);
     let eof = Span::new(file, text.len(), text.len());
     let (script, pdiags) = parser::parse_tokens(&toks, eof);
     diags.extend(pdiags);
-    (Parsed { script, map }, diags)
+    (script, diags)
 }

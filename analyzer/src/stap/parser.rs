@@ -230,6 +230,7 @@ impl<'a> Parser<'a> {
                 wrap: false,
                 init: None,
                 private,
+                library: false,
             };
             if self.accept_op("%") {
                 g.wrap = true;

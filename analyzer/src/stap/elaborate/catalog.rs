@@ -204,6 +204,12 @@ impl Catalog {
         let first = n[0];
         let no_args_after = |k: usize| p.args.iter().skip(k).all(|a| a.is_none());
         match first {
+            // stap's init runs before every begin probe.
+            "init" if n.len() == 1 && p.args[0].is_none() => {
+                let mut v = one(Family::Begin, None)?;
+                v[0].order = i64::MIN;
+                return Ok(v);
+            }
             "begin" | "end" | "error" | "never" if n.len() == 1 => {
                 if first == "never" && p.args[0].is_some() {
                     return Err("never takes no argument".into());

@@ -48,6 +48,8 @@ pub struct GlobalInfo {
     pub init: Option<Const>,
     /// Read somewhere (else stap prints it at the end).
     pub read: bool,
+    /// A library's (never printed at the end).
+    pub library: bool,
     pub written: bool,
     /// Statistics: which histograms are asked of it (for the plan compiler).
     pub hists: Vec<HistSpec>,

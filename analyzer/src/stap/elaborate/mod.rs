@@ -13,4 +13,5 @@ pub mod syscall_args;
 pub mod tapset;
 pub mod walk;
 
+pub(crate) use lower::collect_assigned;
 pub use lower::{elaborate, ElabOptions};

@@ -28,6 +28,12 @@ mod symbols;
 
 use assigned::collect_assigned_block;
 
+/// The names a body assigns (its locals unless they are globals or
+/// context variables), added to `out`.
+pub(crate) fn collect_assigned(b: &ast::Block, out: &mut HashSet<String>) {
+    collect_assigned_block(b, out)
+}
+
 /// What pass 2 knows about the recording (or the host, without one).
 pub struct ElabOptions<'a> {
     pub arch: String,

@@ -38,6 +38,7 @@ impl<'a> Elab<'a> {
                         wrap: g.wrap,
                         init,
                         read: false,
+                        library: g.library,
                         written: g.init.is_some(),
                         hists: vec![],
                     });

@@ -1,0 +1,198 @@
+//! The tapset library as users meet it: scripts calling stap's library
+//! functions and aliases with no definition of their own, the bytes they
+//! print (stap's), `-I DIR` and `-p2 -v`.
+
+mod common;
+use common::dataset;
+
+fn retap(args: &[&str]) -> (i32, String, String) {
+    let out = common::retap()
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run retap");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(args: &[&str]) -> String {
+    let (code, out, err) = retap(args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    out
+}
+
+/// Select Graphic Rendition is ESC [ background ; foreground [; attribute] m
+/// in stap's ansi tapset; the cursor sequences are its own.
+#[test]
+fn ansi_escapes() {
+    let out = ok(&[
+        "run",
+        "-e",
+        "probe begin { ansi_clear_screen(); ansi_set_color(31); ansi_set_color(32, 40); \
+         ansi_set_color(33, 41, 1); ansi_set_color3(34, 42, 0); ansi_set_color2(35, 43); \
+         ansi_reset_color(); ansi_cursor_move(3, 7); ansi_cursor_hide(); ansi_cursor_show(); \
+         ansi_cursor_save(); ansi_cursor_restore(); ansi_new_line() }",
+    ]);
+    assert_eq!(
+        out,
+        "\x1b[1;1H\x1b[J\x1b[31m\x1b[40;32m\x1b[41;33;1m\x1b[42;34m\x1b[43;35m\x1b[0;0m\
+         \x1b[7;3H\x1b[>5I\x1b[>5h\x1b[s\x1b[u\n"
+    );
+}
+
+#[test]
+fn argv_and_argc_hold_the_script_arguments() {
+    let out = ok(&[
+        "run",
+        "-e",
+        "probe begin { printf(\"%d [%s] [%s] [%s] %d\\n\", argc, argv[1], argv[2], argv_3, strlen(argv[4])) }",
+        "x",
+        "y z",
+    ]);
+    assert_eq!(out, "2 [x] [y z] [] 0\n");
+    // Set before every begin probe, whatever its priority.
+    let out = ok(&[
+        "run",
+        "-e",
+        "probe begin(-1000) { println(argv[1]) }",
+        "first",
+    ]);
+    assert_eq!(out, "first\n");
+}
+
+#[test]
+fn oneshot_runs_once_then_end() {
+    let out = ok(&[
+        "run",
+        "-e",
+        "probe oneshot { println(\"once\") } probe end { println(\"end\") }",
+    ]);
+    assert_eq!(out, "once\nend\n");
+}
+
+/// Stopwatches run in trace time: started at begin (the trace's start),
+/// stopped by the third one-second timer.
+#[test]
+fn stopwatches_in_trace_time() {
+    let trace = dataset("mixed");
+    let out = ok(&[
+        "run",
+        "-e",
+        "global n
+         probe begin { start_stopwatch(\"a\") }
+         probe timer.s(1) {
+           n++
+           if (n == 3) {
+             stop_stopwatch(\"a\")
+             printf(\"%d %d %d\\n\", read_stopwatch_s(\"a\"), read_stopwatch_ms(\"a\"), read_stopwatch_us(\"a\"))
+             start_stopwatch(\"b\")
+           }
+           if (n == 5) {
+             printf(\"%d %d %d\\n\", read_stopwatch_ms(\"a\"), read_stopwatch_ms(\"b\"), read_stopwatch_ns(\"c\"))
+             delete_stopwatch(\"b\")
+             printf(\"%d\\n\", read_stopwatch_ns(\"b\"))
+             exit()
+           }
+         }",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(out, "3 3000 3000000\n3000 2000 0\n0\n");
+}
+
+/// Entries indent before the line, returns after; the time is
+/// microseconds since the outermost entry.
+#[test]
+fn indent_depth_and_time() {
+    let out = ok(&[
+        "run",
+        "-e",
+        "probe begin { printf(\"%s|\\n\", indent(1)); printf(\"%s|\\n\", indent(1)); \
+         printf(\"%s|\\n\", indent(-1)); printf(\"%s|\\n\", indent(-1)); \
+         printf(\"%d %d\\n\", indent_depth(1), indent_depth(-1)) }",
+    ]);
+    assert_eq!(out, "     0 :|\n     0 : |\n     0 : |\n     0 :|\n0 0\n");
+    let trace = dataset("mixed");
+    let out = ok(&[
+        "run",
+        "-e",
+        "global n probe timer.ms(1500) { printf(\"%s|\\n\", indent(n++ ? -1 : 1)); if (n == 2) exit() }",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(out, "     0 :|\n1500000 :|\n");
+}
+
+/// thread_indent names the thread as execname(tid); checked against
+/// DuckDB's reading of the same rows: the first completed openat, its
+/// entry and its return.
+#[test]
+fn thread_indent_names_the_thread() {
+    let Some(rows) = common::duck(
+        "mixed",
+        "select execname, tid, ts, dur_ns from syscalls where syscall = 'openat' \
+         and ret is not null order by ts limit 1",
+    ) else {
+        return;
+    };
+    let f: Vec<&str> = rows[0].split('|').collect();
+    let (comm, tid, ts, dur): (&str, &str, i64, i64) =
+        (f[0], f[1], f[2].parse().unwrap(), f[3].parse().unwrap());
+    let m = retap_schema::Manifest::load(&dataset("mixed")).unwrap();
+    let us = |ns: i64| (ns + m.wall_clock_offset_ns) / 1000;
+    let trace = dataset("mixed");
+    let out = ok(&[
+        "run",
+        "-e",
+        "global t
+         probe syscall.openat { if (tid() == $1 && !t) { t = gettimeofday_ns(); printf(\"%s>\\n\", thread_indent(1)) } }
+         probe syscall.openat.return { if (tid() == $1 && t) { printf(\"%s<\\n\", thread_indent(-1)); exit() } }",
+        tid,
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    let who = format!("{comm}({tid})");
+    assert_eq!(
+        out,
+        format!("{:>6} {who}:>\n{:>6} {who}:<\n", 0, us(ts + dur) - us(ts))
+    );
+}
+
+#[test]
+fn include_directories_and_verbose_list_the_files_linked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("double.stp"),
+        "function double(x) { return 2 * x }\n",
+    )
+    .unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (code, out, err) = retap(&[
+        "run",
+        "-v",
+        "-I",
+        d,
+        "-e",
+        "probe oneshot { println(double(21)) }",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "42\n");
+    assert!(err.contains("2 library file(s)"), "{err}");
+    assert!(
+        err.contains(&format!("  library: {d}/double.stp\n")),
+        "{err}"
+    );
+    assert!(err.contains("  library: <tapset>/oneshot.stp\n"), "{err}");
+    // Without -I the function is unknown, as any other.
+    let (code, _, err) = retap(&["run", "-e", "probe oneshot { println(double(21)) }"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unresolved function 'double'"), "{err}");
+    // A library file with an error: the error points into it.
+    std::fs::write(dir.path().join("broken.stp"), "function f( {\n").unwrap();
+    let (code, _, err) = retap(&["run", "-I", d, "-e", "probe begin { }"]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("{d}/broken.stp:1:")), "{err}");
+}
