@@ -196,3 +196,77 @@ fn include_directories_and_verbose_list_the_files_linked() {
     assert_eq!(code, 1);
     assert!(err.contains(&format!("{d}/broken.stp:1:")), "{err}");
 }
+
+/// nd_syscall-style argument functions over the recorded registers,
+/// against DuckDB's reading of the same rows.
+#[test]
+fn argument_registers_as_c_types() {
+    let Some(rows) = common::duck(
+        "mixed",
+        "select CASE WHEN (arg0 & 4294967295) >= 2147483648 THEN (arg0 & 4294967295) - 4294967296 \
+         ELSE arg0 & 4294967295 END, arg0 & 4294967295, arg1, arg2 \
+         from syscalls where syscall = 'read' order by ts limit 3",
+    ) else {
+        return;
+    };
+    let trace = dataset("mixed");
+    let out = ok(&[
+        "run",
+        "-e",
+        "global n probe syscall.read { if (n < 3) printf(\"%d|%d|%d|%d\\n\", int_arg(1), uint_arg(1), pointer_arg(2), u64_arg(3)); n++ } probe end { }",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    let want: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    assert!(out.starts_with(&want), "{out}\nwant\n{want}");
+    // Only syscall probes have registers; six of them; none can be set.
+    let (code, _, err) = retap(&["run", "-e", "probe begin { println(int_arg(1)) }"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("ERROR: argument registers are recorded for syscall probes only"),
+        "{err}"
+    );
+    let (code, _, err) = retap(&[
+        "run",
+        "-e",
+        "probe syscall.read { println(ulong_arg(7)); exit() }",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("argument 7 out of range (a syscall has 6)"),
+        "{err}"
+    );
+    let (code, _, err) = retap(&[
+        "run",
+        "-e",
+        "probe syscall.read { set_int_arg(1, 0) }",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("function 'set_int_arg' is not available: it writes the traced function's arguments; a recording is read-only at <input>:1:22"),
+        "{err}"
+    );
+}
+
+#[test]
+fn device_numbers() {
+    let Some(rows) = common::duck(
+        "mixed",
+        "select dev >> 20, dev & 1048575, devname from block order by ts limit 1",
+    ) else {
+        return;
+    };
+    let trace = dataset("mixed");
+    let out = ok(&[
+        "run",
+        "-e",
+        "probe ioblock.request { printf(\"%d|%d|%s|%d\\n\", MAJOR(dev), MINOR(dev), devname, MKDEV(MAJOR(dev), MINOR(dev)) == dev); exit() }",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(out, format!("{}|1\n", rows[0]));
+}

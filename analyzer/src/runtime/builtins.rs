@@ -166,6 +166,27 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
             .map(Value::Str)
             .unwrap_or_else(Value::empty_str)),
         Target => int(ctx.target),
+        UlongArg => {
+            let n = a[0].int();
+            if !matches!(
+                ctx.family,
+                Some(Family::Syscall { .. } | Family::SyscallAny { .. })
+            ) {
+                return err(
+                    "argument registers are recorded for syscall probes only",
+                    "identifier 'ulong_arg'",
+                    span,
+                );
+            }
+            if !(1..=6).contains(&n) {
+                return err(
+                    format!("argument {n} out of range (a syscall has 6)"),
+                    "identifier 'ulong_arg'",
+                    span,
+                );
+            }
+            int(ctx.raw_arg(n as usize - 1))
+        }
         Pp => Ok(Value::Str(ctx.point_text.clone())),
         Ppfunc | Probefunc => {
             let f = match (ctx.family, ctx.syscall_name()) {

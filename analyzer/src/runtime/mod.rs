@@ -143,6 +143,7 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 Ubacktrace | PrintUbacktrace => &[Column::Ustack],
                 UserMode => &[Column::UserMode],
                 Addr | Uaddr => &[Column::Ip],
+                UlongArg => &Column::ARGS,
                 // The row's time (always read), the process tree (read when
                 // `needs_process_tree`), the point, or their arguments only.
                 Target | Pp | Pid2execname | IsReturn | GettimeofdayS | GettimeofdayMs

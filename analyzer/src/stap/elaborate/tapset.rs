@@ -62,6 +62,7 @@ pub enum Builtin {
     Uaddr,
     Randint,
     Abs,
+    UlongArg,
 }
 
 use Builtin::*;
@@ -126,6 +127,9 @@ const TABLE: &[(&str, Builtin, &[Ty], Ty)] = &[
     ("uaddr", Uaddr, &[], L),
     ("randint", Randint, &[L], L),
     ("abs", Abs, &[L], L),
+    // The recorded syscall argument register n (1-6); the library's
+    // int_arg, uint_arg, pointer_arg, ... are written over it.
+    ("ulong_arg", UlongArg, &[L], L),
 ];
 
 pub struct Sig {
@@ -171,6 +175,20 @@ pub fn unrecorded(name: &str) -> Option<&'static str> {
         }
         "register" | "u_register" | "uregister" => "registers are not recorded",
         "system" => "it runs a command on the traced machine",
+        "set_int_arg"
+        | "set_uint_arg"
+        | "set_long_arg"
+        | "set_ulong_arg"
+        | "set_longlong_arg"
+        | "set_ulonglong_arg"
+        | "set_pointer_arg"
+        | "set_s32_arg"
+        | "set_u32_arg"
+        | "set_s64_arg"
+        | "set_u64_arg"
+        | "set_user_string_arg" => {
+            "it writes the traced function's arguments; a recording is read-only"
+        }
         _ => return None,
     })
 }

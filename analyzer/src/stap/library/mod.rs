@@ -20,6 +20,8 @@ use super::{parse_into, Parsed, PpEnv};
 /// The library files built into retap: (name, text).
 const BUILT_IN: &[(&str, &str)] = &[
     ("ansi.stp", include_str!("../../../tapset/ansi.stp")),
+    ("args.stp", include_str!("../../../tapset/args.stp")),
+    ("dev.stp", include_str!("../../../tapset/dev.stp")),
     ("argv.stp", include_str!("../../../tapset/argv.stp")),
     ("indent.stp", include_str!("../../../tapset/indent.stp")),
     ("oneshot.stp", include_str!("../../../tapset/oneshot.stp")),

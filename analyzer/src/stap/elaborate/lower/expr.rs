@@ -396,6 +396,19 @@ impl<'a> Elab<'a> {
             {
                 self.err(span, format!("{name}() needs a recorded stack: only timer.profile probes (CPU samples) have one"));
             }
+            if sig.builtin == Builtin::UlongArg
+                && !self
+                    .points
+                    .iter()
+                    .all(|p| matches!(p.family, Family::Syscall { .. } | Family::SyscallAny { .. }))
+            {
+                self.err(
+                    span,
+                    format!(
+                        "{name}() reads argument registers: only syscall probes have them recorded"
+                    ),
+                );
+            }
             if is_void(sig.builtin) {
                 return (X::Call(sig.builtin, xs, span), Ty::Unknown);
             }
