@@ -88,6 +88,9 @@ struct RunArgs {
     /// Set a limit or macro, as stap: -D MAXACTION=10000.
     #[arg(short = 'D', value_name = "NAME=VALUE")]
     defines: Vec<String>,
+    /// Start a scalar global with a value, as stap: -G limit=10.
+    #[arg(short = 'G', value_name = "NAME=VALUE")]
+    globals: Vec<String>,
     /// Add a directory of library .stp files (functions, probe aliases,
     /// globals), searched before the built-in library, as stap's -I.
     #[arg(short = 'I', value_name = "DIR")]
@@ -425,6 +428,16 @@ fn run(a: RunArgs) -> ExitCode {
             None => defines.push((d, String::new())),
         }
     }
+    let mut globals = vec![];
+    for g in a.globals {
+        match g.split_once('=') {
+            Some((k, v)) => globals.push((k.to_string(), v.to_string())),
+            None => {
+                eprintln!("retap run: -G {g}: give NAME=VALUE");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let req = RunRequest {
         script_path,
         script_text: a.script_text,
@@ -439,6 +452,7 @@ fn run(a: RunArgs) -> ExitCode {
         // Tests run retap with plan failures fatal (a failure is a bug).
         strict_plans: std::env::var_os("RETAP_STRICT_PLANS").is_some_and(|v| v == "1"),
         include_dirs: a.include,
+        globals,
         snapshot: false,
         quiet: false,
     };

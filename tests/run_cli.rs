@@ -662,3 +662,59 @@ fn plans_without_a_trace_are_a_clear_error() {
         );
     }
 }
+
+/// `-G NAME=VALUE` starts a scalar global with a value, read as the
+/// global's type, with plans and in the interpreter alike.
+#[test]
+fn g_sets_scalar_globals() {
+    let (code, out, err) = retap(&[
+        "run",
+        "-G",
+        "max=3",
+        "-G",
+        "who=bob",
+        "-e",
+        "global max = 1, who = \"x\" probe begin { printf(\"%d %s\\n\", max, who) }",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "3 bob\n"), "{err}");
+    let script = "global max, c probe syscall.read { c[execname()]++ } \
+                  probe end { foreach (k in c- limit max) printf(\"%s %d\\n\", k, c[k]) }";
+    let trace = dataset("mixed");
+    let t = trace.to_str().unwrap();
+    let (code, planned, err) = retap(&["run", "-G", "max=2", "-e", script, "--trace", t]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(planned.lines().count(), 2, "{planned}");
+    let (_, interpreted, _) = retap(&[
+        "run",
+        "--interpret-only",
+        "-G",
+        "max=2",
+        "-e",
+        script,
+        "--trace",
+        t,
+    ]);
+    assert_eq!(planned, interpreted);
+    for (g, why) in [
+        (
+            "n=abc",
+            "retap run: -G n=abc: not a number, and the global is a long",
+        ),
+        (
+            "q=1",
+            "retap run: -G q=1: the script has no global of that name",
+        ),
+        ("a=1", "retap run: -G a=1: -G sets scalar longs and strings"),
+        ("n", "retap run: -G n: give NAME=VALUE"),
+    ] {
+        let (code, _, err) = retap(&[
+            "run",
+            "-G",
+            g,
+            "-e",
+            "global n, a probe begin { a[1] = n + 1; println(a[1]) }",
+        ]);
+        assert_eq!(code, 1, "{g}");
+        assert!(err.starts_with(why), "{g}: {err}");
+    }
+}

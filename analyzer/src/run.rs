@@ -37,6 +37,9 @@ pub struct RunRequest {
     /// A plan that fails stops the run instead of being reported and
     /// replaced by the interpreter (tests run this way).
     pub strict_plans: bool,
+    /// `-G NAME=VALUE`: initial values of the script's scalar globals, as
+    /// if it declared `global NAME = VALUE`.
+    pub globals: Vec<(String, String)>,
     /// `-I DIR`: directories of library `.stp` files, searched before
     /// the built-in library.
     pub include_dirs: Vec<PathBuf>,
@@ -97,7 +100,8 @@ pub fn run(req: &RunRequest, notes: Notes) -> Result<Vec<GlobalSnapshot>, RunFai
     if req.last_pass == 1 {
         return write_output(req, &stap::printer::print_script(&parsed.script));
     }
-    let program = pass2(&mut parsed, &env, trace.as_ref(), req, notes)?;
+    let mut program = pass2(&mut parsed, &env, trace.as_ref(), req, notes)?;
+    set_globals(&mut program, &req.globals)?;
     if req.last_pass == 2 {
         let out = stap::elaborate::pretty::render(&program, &parsed.script);
         return write_output(req, &out);
@@ -205,6 +209,33 @@ fn pass2(
         }
     }
     Ok(program)
+}
+
+/// `-G NAME=VALUE`: the value a scalar global starts with, read as the
+/// global's type (a number for a long, the text for a string).
+fn set_globals(program: &mut Program, values: &[(String, String)]) -> Result<(), RunFailure> {
+    use crate::stap::elaborate::ir::{Const, Ty};
+    for (name, value) in values {
+        let fail = |why: String| RunFailure::new(format!("retap run: -G {name}={value}: {why}"));
+        let Some(g) = program.globals.iter_mut().find(|g| g.name == *name) else {
+            return Err(fail("the script has no global of that name".into()));
+        };
+        if g.keys.is_some() || g.ty == Ty::Stat {
+            return Err(fail("-G sets scalar longs and strings".into()));
+        }
+        g.init = Some(match g.ty {
+            Ty::Str => Const::Str(value.clone()),
+            Ty::Long | Ty::Unknown | Ty::Stat => match crate::stap::lexer::parse_number(value) {
+                Some(n) => Const::Num(n),
+                None => return Err(fail("not a number, and the global is a long".into())),
+            },
+        });
+        if g.ty == Ty::Unknown {
+            g.ty = Ty::Long;
+        }
+        g.written = true;
+    }
+    Ok(())
 }
 
 /// Pass 3: which probes become plans (none with --interpret-only).
