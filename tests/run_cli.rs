@@ -718,3 +718,29 @@ fn g_sets_scalar_globals() {
         assert!(err.starts_with(why), "{g}: {err}");
     }
 }
+
+/// ppid() and cmdline_str() answer from the processes table, which a run
+/// then reads (and checks) though no probe is on it; the exec row gives
+/// the parent of a process forked before recording began. Checked
+/// against DuckDB's reading of the same rows.
+#[test]
+fn process_tree_functions_in_syscall_probes() {
+    let Some(rows) = common::duck(
+        "mixed",
+        "select s.pid, p.ppid, p.argv from syscalls s join processes p \
+         on p.pid = s.pid and p.event = 'exec' \
+         where s.syscall = 'execve' and s.ret = 0 order by s.ts limit 1",
+    ) else {
+        return;
+    };
+    let trace = dataset("mixed");
+    let (code, out, err) = retap(&[
+        "run",
+        "-e",
+        "probe syscall.execve.return { if (retval == 0) { printf(\"%d|%d|%s\\n\", pid(), ppid(), cmdline_str()); exit() } }",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, format!("{}\n", rows[0]));
+}

@@ -578,6 +578,7 @@ fn count_compiled_hits(
 fn write_output(req: &RunRequest, text: &str) -> Result<Vec<GlobalSnapshot>, RunFailure> {
     let res = match &req.output {
         Some(p) => std::fs::write(p, text),
+        None if req.quiet => Ok(()),
         None => {
             let mut o = std::io::stdout().lock();
             o.write_all(text.as_bytes()).and_then(|_| o.flush())

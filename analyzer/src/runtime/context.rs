@@ -64,6 +64,12 @@ impl ProcTree {
                 }
             }
             Some(ev::EXEC) => {
+                // The exec row knows the parent too: a process forked
+                // before recording began and after its snapshot has no
+                // other row that does.
+                if let Some(pp) = b.int(Column::Ppid, row) {
+                    self.parent.insert(pid, pp);
+                }
                 if let Some(a) = b.string(Column::Argv, row) {
                     self.cmdline.insert(pid, a);
                 }

@@ -176,14 +176,7 @@ fn needs_kernel_symbols(prog: &Program) -> bool {
 fn needs_process_tree(prog: &Program) -> bool {
     let mut found = false;
     prog.for_each_expr(&mut |x| {
-        found |= matches!(
-            x,
-            X::Call(
-                Builtin::Ppid | Builtin::Pexecname | Builtin::Pid2execname | Builtin::Cmdline,
-                _,
-                _
-            )
-        );
+        found |= matches!(x, X::Call(b, _, _) if b.reads_process_tree());
     });
     found
 }

@@ -290,6 +290,13 @@ impl Program {
             .flat_map(|p| &p.points)
             .filter_map(|pt| pt.table())
             .collect();
+        let mut tree = false;
+        self.for_each_expr(&mut |x| {
+            tree |= matches!(x, X::Call(b, _, _) if b.reads_process_tree());
+        });
+        if tree {
+            t.push(retap_schema::Table::Processes);
+        }
         t.sort();
         t.dedup();
         t

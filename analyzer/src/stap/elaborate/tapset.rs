@@ -132,6 +132,15 @@ const TABLE: &[(&str, Builtin, &[Ty], Ty)] = &[
     ("ulong_arg", UlongArg, &[L], L),
 ];
 
+impl Builtin {
+    /// Whether it answers from the process tree the `processes` table
+    /// records (a parent, a command line), which a run must then read
+    /// whatever its probe points are.
+    pub fn reads_process_tree(self) -> bool {
+        matches!(self, Ppid | Pexecname | Pid2execname | Cmdline)
+    }
+}
+
 pub struct Sig {
     pub builtin: Builtin,
     pub params: &'static [Ty],
