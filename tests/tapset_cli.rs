@@ -270,3 +270,28 @@ fn device_numbers() {
     ]);
     assert_eq!(out, format!("{}|1\n", rows[0]));
 }
+
+/// docs/tapset.md is generated from stap's tapset reference by asking
+/// this retap about every function, alias and macro; it must say what
+/// retap answers today.
+#[test]
+fn the_tapset_page_is_current() {
+    if !std::path::Path::new("/usr/share/man/man3/function::pid.3stap.gz").exists() {
+        retap_testkit::skip_without(
+            "systemtap-doc's man pages",
+            "scripts/setup.sh installs systemtap-doc",
+        );
+        return;
+    }
+    let out = std::process::Command::new("python3")
+        .args(["tools/tapset_doc.py", "--check", "--retap"])
+        .arg(env!("CARGO_BIN_EXE_retap"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
