@@ -295,3 +295,27 @@ fn the_tapset_page_is_current() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Network byte order on little-endian machines, against Rust's own
+/// byte swaps.
+#[test]
+fn byte_order() {
+    let out = ok(&[
+        "run",
+        "-e",
+        "probe begin { printf(\"%x %x %x %x %x %x\\n\", htons(0x1234), htonl(0x12345678), \
+         htonll(0x0102030405060708), ntohl(htonl(0xdeadbeef)), ntohs(0x10000abcd), htonl(0x80)) }",
+    ]);
+    assert_eq!(
+        out,
+        format!(
+            "{:x} {:x} {:x} {:x} {:x} {:x}\n",
+            0x1234u16.swap_bytes(),
+            0x12345678u32.swap_bytes(),
+            0x0102030405060708u64.swap_bytes(),
+            0xdeadbeefu32,
+            0xabcdu16.swap_bytes(),
+            0x80u32.swap_bytes()
+        )
+    );
+}

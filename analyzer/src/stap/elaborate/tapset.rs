@@ -198,6 +198,36 @@ pub fn unrecorded(name: &str) -> Option<&'static str> {
         | "set_user_string_arg" => {
             "it writes the traced function's arguments; a recording is read-only"
         }
+        "print_regs" | "registers_valid" => "registers are not recorded",
+        "pid2task" | "task_ancestry" => {
+            "it returns kernel task structures, which a recording does not hold"
+        }
+        "panic" | "raise" | "mdelay" | "udelay" => {
+            "it acts on the traced machine (stap's guru mode); a recording is read-only"
+        }
+        "printk" | "ftrace" => "it writes to the traced machine's kernel log or trace buffer",
+        "atomic_read" | "atomic_long_read" => {
+            "it reads memory of the traced machine, which a recording does not hold"
+        }
+        "d_name" | "d_path" | "inode_name" | "inode_path" | "real_mount" | "reverse_path_walk"
+        | "current_exe_file" => {
+            "it reads kernel file structures (dentries, inodes, mounts), which a recording does not hold"
+        }
+        "stack_size" | "stack_used" | "stack_unused" => "kernel stack usage is not recorded",
+        n if n.starts_with("set_kernel_") || n.starts_with("set_user_") => {
+            "it writes memory of the traced machine; a recording is read-only"
+        }
+        n if n.starts_with("user_") || n.starts_with("kernel_") => {
+            "it reads memory of the traced machine, which a recording does not hold"
+        }
+        n if n.starts_with("task_") => {
+            "it reads a kernel task structure, which a recording does not hold"
+        }
+        n if n.starts_with("fullpath_struct_") => {
+            "it reads kernel file structures (dentries, inodes, mounts), which a recording does not hold"
+        }
+        n if n.starts_with("ns_") => "namespace ids are not recorded",
+        n if n.starts_with("proc_mem_") => "process memory statistics are not recorded",
         _ => return None,
     })
 }

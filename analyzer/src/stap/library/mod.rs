@@ -21,6 +21,10 @@ use super::{parse_into, Parsed, PpEnv};
 const BUILT_IN: &[(&str, &str)] = &[
     ("ansi.stp", include_str!("../../../tapset/ansi.stp")),
     ("args.stp", include_str!("../../../tapset/args.stp")),
+    (
+        "byteorder.stp",
+        include_str!("../../../tapset/byteorder.stp"),
+    ),
     ("dev.stp", include_str!("../../../tapset/dev.stp")),
     ("argv.stp", include_str!("../../../tapset/argv.stp")),
     ("indent.stp", include_str!("../../../tapset/indent.stp")),
