@@ -319,3 +319,228 @@ fn byte_order() {
         )
     );
 }
+
+/// `probe prometheus` and @prometheus_dump_array*: one exposition line per
+/// element, keys quoted and escaped; checked against DuckDB's counts of
+/// the same rows.
+#[test]
+fn prometheus_exposition() {
+    let Some(rows) = common::duck(
+        "mixed",
+        "select 'calls{comm=\"' || execname || '\",name=\"' || syscall || '\"} ' || count(*) \
+         from syscalls group by execname, syscall order by 1",
+    ) else {
+        return;
+    };
+    let trace = dataset("mixed");
+    let out = ok(&[
+        "run",
+        "-e",
+        "global c[10000] probe syscall_any { c[execname(), syscall_name(syscall_nr)]++ } \
+         probe prometheus { @prometheus_dump_array2(c, \"calls\", \"comm\", \"name\") }",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    let mut want: Vec<&str> = rows.iter().map(|s| s.as_str()).collect();
+    want.sort();
+    let first_difference = lines.iter().zip(&want).find(|(a, b)| a != b);
+    assert!(
+        lines.len() == want.len() && first_difference.is_none(),
+        "{} lines, DuckDB {}; first difference {first_difference:?}",
+        lines.len(),
+        want.len()
+    );
+    // Mapping functions, quoting and escaping, the unquoted form.
+    let out = ok(&[
+        "run",
+        "-e",
+        "global a function twice:string(v) { return sprint(v * 2) } \
+         function up:string(s) { return \"<\" . s . \">\" } \
+         probe begin { a[\"x\\\"y\", 1] = 5; a[\"tab\\tz\", 2] = 7 } \
+         probe prometheus { @prometheus_dump_array2_map(a, \"m\", \"k\", \"n\", twice, up, sprint) \
+         @prometheus_dump_array2_map_unquoted(a, \"u\", \"k\", \"n\", sprint, up, sprint) \
+         $value .= \"# done\\n\" }",
+    ]);
+    assert_eq!(
+        out,
+        "m{k=\"<x\\\"y>\",n=\"1\"} 10\nm{k=\"<tab\\tz>\",n=\"2\"} 14\n\
+         u{k=<x\"y>,n=2} 5\nu{k=<tab\tz>,n=2} 7\n# done\n"
+            .replace("u{k=<x\"y>,n=2}", "u{k=<x\"y>,n=1}")
+    );
+}
+
+/// The json tapset: metrics declared, values written by `probe
+/// json_data`, both files printed once as valid JSON; the value is
+/// DuckDB's count of the same rows.
+#[test]
+fn json_metrics() {
+    let Some(rows) = common::duck(
+        "mixed",
+        "select count(*) from syscalls where syscall = 'read'",
+    ) else {
+        return;
+    };
+    let trace = dataset("mixed");
+    let out = ok(&[
+        "run",
+        "-e",
+        "global reads, by probe begin { json_set_prefix(\"retap\"); \
+         json_add_numeric_metric(\"reads\", \"Read calls\", \"calls\"); \
+         json_add_string_metric(\"top\", \"\"); json_add_array(\"procs\", \"Per process\"); \
+         json_add_array_numeric_metric(\"procs\", \"reads\", \"Reads\", \"\") } \
+         probe syscall.read { reads++; by[execname()]++ } \
+         probe json_data { @json_output_data_start \
+         @json_output_numeric_value(\"reads\", reads) \
+         foreach (n in by- limit 2) { @json_output_array_numeric_value(\"procs\", n, \"reads\", by[n]) } \
+         @json_output_string_value(\"top\", \"x y\") \
+         @json_output_data_end }",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    let (data, meta) = out
+        .strip_prefix("==> procfs(\"data.json\") <==\n")
+        .and_then(|s| s.split_once("==> procfs(\"metadata.json\") <==\n"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let data: serde_json::Value =
+        serde_json::from_str(data).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let meta: serde_json::Value =
+        serde_json::from_str(meta).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert_eq!(data["reads"].to_string(), rows[0]);
+    assert_eq!(data["procs"].as_array().unwrap().len(), 2);
+    assert_eq!(data["top"], "x y");
+    assert_eq!(meta["prefix"], "retap");
+    assert_eq!(meta["metrics"][0]["units"], "calls");
+    assert_eq!(meta["metrics"][2]["index"], "/__id");
+    assert_eq!(meta["metrics"][2]["metrics"][0]["pointer"], "/reads");
+    // stap's checks, as runtime errors.
+    let (code, _, err) = retap(&[
+        "run",
+        "-e",
+        "probe begin { json_add_numeric_metric(\"a\", \"\", \"\"); json_add_numeric_metric(\"a\", \"\", \"\") }",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("ERROR: Metric 'a' already exists"), "{err}");
+}
+
+/// procfs read probes: `$value` is written with = and .=, holds up to
+/// .maxsize (else MAXSTRINGLEN) and is printed once, before `end`.
+#[test]
+fn procfs_files_are_read_once_at_the_end() {
+    let out = ok(&[
+        "run",
+        "-e",
+        "probe end { println(\"end\") } probe procfs(\"x\").read { $value = \"a\"; $value .= \"bcdef\\n\" }",
+    ]);
+    assert_eq!(out, "abcdef\nend\n");
+    let out = ok(&[
+        "run",
+        "-e",
+        "probe procfs.read.maxsize(4) { $value = \"abcdef\" } probe procfs(\"y\").read { \
+         for (i = 0; i < 600; i++) $value .= \"z\"; $value .= \"\\n\" }",
+    ]);
+    assert_eq!(
+        out,
+        format!(
+            "==> procfs(\"command\") <==\nabc==> procfs(\"y\") <==\n{}",
+            "z".repeat(511)
+        )
+    );
+    let (_, _, err) = retap(&[
+        "run",
+        "-e",
+        "probe procfs.read.maxsize(4) { $value = \"abcdef\" }",
+    ]);
+    assert!(
+        err.contains("WARNING: procfs file's $value is full (4 bytes); the rest was cut, as stap cuts it (raise .maxsize(N)) near <input>:1:32"),
+        "{err}"
+    );
+    for (script, said) in [
+        (
+            "probe procfs(\"x\").write { println($value) }",
+            "probe point procfs(\"x\").write cannot be served: procfs(\"x\").write takes what a user writes to /proc/systemtap/...; nothing writes to a recording at <input>:1:7",
+        ),
+        (
+            "probe procfs(\"x\").read, begin { $value = \"a\" }",
+            "target variable '$value' cannot be written: a recording is read-only at <input>:1:33",
+        ),
+        (
+            "probe procfs(\"x\").read { $value += 1 }",
+            "a procfs file's $value takes = and .= (it is a string)",
+        ),
+        (
+            "probe begin { $value = \"a\" }",
+            "target variable '$value' cannot be written",
+        ),
+    ] {
+        let (code, _, err) = retap(&["run", "-e", script]);
+        assert_eq!(code, 1, "{script}");
+        assert!(err.contains(said), "{script}: {err}");
+    }
+}
+
+/// Macro libraries: stap's @prints, a `-I` directory's `.stpm` (listed by
+/// -v, its errors located in it), the script's own @define first.
+#[test]
+fn macro_libraries() {
+    let out = ok(&[
+        "run",
+        "-e",
+        "global s probe begin { s[\"a\"] <<< 3; s[\"a\"] <<< 5; s[\"b\"] <<< 1; @prints1(s) @prints(s[\"b\"]) }",
+    ]);
+    assert_eq!(
+        out,
+        "[a] @count=2 @min=3 @max=5 @sum=8 @avg=4\n[b] @count=1 @min=1 @max=1 @sum=1 @avg=1\n\
+         @count=1 @min=1 @max=1 @sum=1 @avg=1\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mine.stpm"),
+        "@define twice(x) %( (2 * @x) %)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bad.stpm"),
+        "@define broken %( 1 %)\nprobe begin { }\n",
+    )
+    .unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (code, out, err) = retap(&[
+        "run",
+        "-v",
+        "-I",
+        d,
+        "-e",
+        "probe begin { println(@twice(21)) }",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "42\n");
+    assert!(err.contains(&format!("  library: {d}/mine.stpm")), "{err}");
+    let out = ok(&[
+        "run",
+        "-I",
+        d,
+        "-e",
+        "@define twice(x) %( (3 * @x) %) probe begin { println(@twice(2)) }",
+    ]);
+    assert_eq!(out, "6\n");
+    let (code, _, err) = retap(&["run", "-I", d, "-e", "probe begin { println(@broken) }"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(&format!(
+            "parse error: a macro library file holds only @define's saw: keyword 'probe' at {d}/bad.stpm:2:1"
+        )),
+        "{err}"
+    );
+    let (code, _, err) = retap(&["run", "-e", "probe begin { println(@nosuch(1)) }"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown macro or operator '@nosuch'"), "{err}");
+    let (code, _, err) = retap(&[
+        "run",
+        "-e",
+        "probe begin { println(@cast_sizeof(\"struct task_struct\")) }",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("read kernel memory"), "{err}");
+}

@@ -38,6 +38,7 @@ fn main() {
     let text = script(1000);
     let lines = text.lines().count();
     let env = PpEnv {
+        macros: Default::default(),
         kernel_release: "6.18.0".into(),
         arch: "x86_64".into(),
         args: vec![],

@@ -87,20 +87,26 @@ pub fn run(req: &RunRequest, notes: Notes) -> Result<Vec<GlobalSnapshot>, RunFai
         Some(dir) => Some(Trace::list(dir).map_err(|e| RunFailure::new(format!("retap: {e}")))?),
         None => None,
     };
+    let lib =
+        Library::new(&req.include_dirs).map_err(|e| RunFailure::new(format!("retap: {e}")))?;
     let env = match &trace {
         // Conditions ask about the machine that was traced.
         Some(t) => PpEnv {
             kernel_release: t.manifest.kernel.clone(),
             arch: t.manifest.arch.clone(),
             args: req.args.clone(),
+            macros: lib.macros.clone(),
         },
-        None => PpEnv::host(req.args.clone()),
+        None => PpEnv {
+            macros: lib.macros.clone(),
+            ..PpEnv::host(req.args.clone())
+        },
     };
     let mut parsed = pass1(&name, &text, &env, req, notes)?;
     if req.last_pass == 1 {
         return write_output(req, &stap::printer::print_script(&parsed.script));
     }
-    let mut program = pass2(&mut parsed, &env, trace.as_ref(), req, notes)?;
+    let mut program = pass2(&mut parsed, &lib, &env, trace.as_ref(), req, notes)?;
     set_globals(&mut program, &req.globals)?;
     if req.last_pass == 2 {
         let out = stap::elaborate::pretty::render(&program, &parsed.script);
@@ -162,7 +168,21 @@ fn pass1(
         return Err(RunFailure::new(render_all(&diags, &parsed.map)));
     }
     if req.verbose > 0 {
-        notes(pass_line(1, "parsed user script and 0 library scripts", t));
+        let macro_files: Vec<&str> = parsed
+            .map
+            .files
+            .iter()
+            .map(|f| f.name.as_str())
+            .filter(|n| library::macros::is_macro_file(n))
+            .collect();
+        let what = format!(
+            "parsed user script and {} library macro file(s)",
+            macro_files.len()
+        );
+        notes(pass_line(1, &what, t));
+        for f in macro_files {
+            notes(Note::Verbose(format!("  library: {f}")));
+        }
     }
     Ok(parsed)
 }
@@ -171,15 +191,14 @@ fn pass1(
 /// elaboration against the recording.
 fn pass2(
     parsed: &mut Parsed,
+    lib: &Library,
     env: &PpEnv,
     trace: Option<&Trace>,
     req: &RunRequest,
     notes: Notes,
 ) -> Result<Program, RunFailure> {
     let t = Instant::now();
-    let lib =
-        Library::new(&req.include_dirs).map_err(|e| RunFailure::new(format!("retap: {e}")))?;
-    let linked = library::link(parsed, &lib, env)
+    let linked = library::link(parsed, lib, env)
         .map_err(|diags| RunFailure::new(render_all(&diags, &parsed.map)))?;
     let opts = ElabOptions {
         arch: env.arch.clone(),

@@ -40,6 +40,7 @@ fn deepest_scripts_fit_the_red_zone() {
                 "the passes would not run in place ({left} bytes left)"
             );
             let env = PpEnv {
+                macros: Default::default(),
                 kernel_release: "6.18.0".into(),
                 arch: "x86_64".into(),
                 args: vec!["1".into()],

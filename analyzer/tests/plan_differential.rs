@@ -17,6 +17,7 @@ use retap_testkit::Rng;
 /// (output with plans, output interpreted, probes compiled)
 fn both(script: &str, trace: &Trace) -> (String, String, usize) {
     let env = PpEnv {
+        macros: Default::default(),
         kernel_release: "6.18.0".into(),
         arch: "x86_64".into(),
         args: vec!["syslogd".into()],
@@ -559,6 +560,7 @@ fn generated_printf_scripts_give_the_same_output_as_projections() {
         assert_eq!(a, b, "case {i} differs:\n{script}");
         let prog = {
             let env = PpEnv {
+                macros: Default::default(),
                 kernel_release: "6.18.0".into(),
                 arch: "x86_64".into(),
                 args: vec![],

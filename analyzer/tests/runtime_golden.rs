@@ -32,6 +32,7 @@ pub fn run_case(name: &str, input: &str) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let trace = trace_name.map(|t| Trace::open(&root.join("datasets").join(t)).unwrap());
     let env = PpEnv {
+        macros: Default::default(),
         kernel_release: "6.18.0".into(),
         arch: "x86_64".into(),
         args,

@@ -283,6 +283,7 @@ fn frontend_survives_generated_inputs() {
                     let mut failures = vec![];
                     let mut parsed = 0u64;
                     let env = PpEnv {
+                        macros: Default::default(),
                         kernel_release: "6.18.0".into(),
                         arch: "x86_64".into(),
                         args: vec!["1".into(), "read".into()],

@@ -16,6 +16,7 @@ use common::{load, Case};
 
 fn env() -> PpEnv {
     PpEnv {
+        macros: Default::default(),
         kernel_release: "6.18.44-fc-v657".into(),
         arch: "x86_64".into(),
         args: vec!["7".into(), "read".into(), "x".into()],

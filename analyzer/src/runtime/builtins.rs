@@ -251,6 +251,45 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
                 span,
             ),
         },
+        SyscallName => Ok(Value::from_string(
+            retap_schema::syscalls::name(&ctx.arch, a[0].int())
+                .unwrap_or("")
+                .to_string(),
+        )),
+        ProcfsOpen => {
+            let cap = match a[0].int() {
+                n if n > 0 => n as usize,
+                _ => it.limits.maxstringlen,
+            };
+            it.procfs = (String::new(), cap);
+            int(0)
+        }
+        ProcfsValue => Ok(Value::from_string(it.procfs.0.clone())),
+        ProcfsSet | ProcfsAppend => {
+            let (buf, cap) = &mut it.procfs;
+            if b == ProcfsSet {
+                buf.clear();
+            }
+            buf.push_str(a[0].str());
+            // As stap's procfs buffer: what does not fit is cut (at a
+            // character boundary, as every retap string is UTF-8).
+            let room = cap.saturating_sub(1);
+            if buf.len() > room {
+                let mut cut = room;
+                while !buf.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                buf.truncate(cut);
+                let said = format!("procfs file's $value is full ({cap} bytes)");
+                if !it.stderr.iter().any(|l| l.contains(&said)) {
+                    it.stderr.push(format!(
+                        "WARNING: {said}; the rest was cut, as stap cuts it (raise .maxsize(N)) near {}\n",
+                        it.map.location(span)
+                    ));
+                }
+            }
+            Ok(Value::from_string(it.procfs.0.clone()))
+        }
         Tokenize => {
             let (s, d) = (a[0].str().to_string(), a[1].str().to_string());
             Ok(it.tokenize(&s, &d))

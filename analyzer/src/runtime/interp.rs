@@ -148,6 +148,8 @@ pub struct Interp<'p> {
     pub probe: Option<&'p Probe>,
     /// tokenize()'s saved string and position.
     tokenize_state: (String, usize),
+    /// A procfs read probe's `$value` and its capacity in bytes.
+    pub procfs: (String, usize),
     pub rng: u64,
 }
 
@@ -211,6 +213,7 @@ impl<'p> Interp<'p> {
             ctx,
             probe: None,
             tokenize_state: (String::new(), 0),
+            procfs: (String::new(), 0),
             rng: seed ^ 0x853c_49e6_748f_ea9b,
         })
     }

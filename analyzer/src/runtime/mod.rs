@@ -151,7 +151,8 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 | LocalClockNs | CpuClockS | CpuClockMs | CpuClockUs | CpuClockNs | Jiffies
                 | GetCycles | Ctime | TzCtime | Strlen | Substr | Isinstr | StrReplace | Strtol
                 | Tokenize | TextStr | TextStrn | Stringat | Isdigit | ErrnoStr | ReturnStr
-                | Exit | Error | Symname | Usymname | Randint | Abs => &[],
+                | Exit | Error | Symname | Usymname | Randint | Abs | SyscallName | ProcfsValue
+                | ProcfsSet | ProcfsAppend | ProcfsOpen => &[],
             };
             c.extend(need);
         }

@@ -4,10 +4,11 @@
 //! and command-line arguments replace `$N` (re-lexed as script text), `@N`
 //! (a string), `$#` and `@#` (their count).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::glob;
 use super::lexer::{lex, parse_number, TokKind, Token};
+use super::library::macros::MacroLibrary;
 use super::source::{Diagnostic, SourceMap, Span};
 
 /// What the conditions can ask about. For a run over a recording these are
@@ -18,6 +19,8 @@ pub struct PpEnv {
     pub kernel_release: String,
     pub arch: String,
     pub args: Vec<String>,
+    /// The `.stpm` files a script may take macros from.
+    pub macros: MacroLibrary,
 }
 
 impl PpEnv {
@@ -29,6 +32,7 @@ impl PpEnv {
             kernel_release,
             arch: std::env::consts::ARCH.to_string(),
             args,
+            macros: MacroLibrary::default(),
         }
     }
 }
@@ -54,6 +58,8 @@ pub fn preprocess(
         map,
         diags,
         macros: HashMap::new(),
+        loaded: HashSet::new(),
+        in_library: false,
     };
     let mut out = Vec::with_capacity(tokens.len());
     pp.run(&tokens, 0, &mut out);
@@ -65,6 +71,11 @@ struct Pp<'a> {
     map: &'a mut SourceMap,
     diags: &'a mut Vec<Diagnostic>,
     macros: HashMap<String, Macro>,
+    /// Indexes of the macro library files already loaded.
+    loaded: HashSet<usize>,
+    /// While a library file is read: its definitions never replace the
+    /// script's own.
+    in_library: bool,
 }
 
 impl Pp<'_> {
@@ -98,6 +109,9 @@ impl Pp<'_> {
             }
             if t.kind == TokKind::Ident {
                 if let Some(name) = t.text.strip_prefix('@') {
+                    if !self.macros.contains_key(name) {
+                        self.load_library(name, depth);
+                    }
                     if self.macros.contains_key(name) {
                         i = self.invoke(toks, i, name.to_string(), depth, out);
                         continue;
@@ -111,6 +125,30 @@ impl Pp<'_> {
             }
             out.push(t.clone());
             i += 1;
+        }
+    }
+
+    /// Reads the macro library file that defines `name` (once a run), as
+    /// stap reads its tapset's `.stpm` files: only `@define`s (and the
+    /// conditionals around them) may be in it.
+    fn load_library(&mut self, name: &str, depth: usize) {
+        let lib = self.env.macros.clone();
+        let Some((i, file)) = lib.find(name) else {
+            return;
+        };
+        if !self.loaded.insert(i) {
+            return;
+        }
+        let id = self.map.add(file.name.clone(), file.text.clone());
+        let toks = lex(id, &file.text, self.diags);
+        let mut stray = vec![];
+        let outer = std::mem::replace(&mut self.in_library, true);
+        self.run(&toks, depth + 1, &mut stray);
+        self.in_library = outer;
+        if let Some(t) = stray.first() {
+            let mut d = Diagnostic::parse("a macro library file holds only @define's", t.span);
+            d.saw = Some(t.describe());
+            self.diags.push(d);
         }
     }
 
@@ -280,13 +318,15 @@ impl Pp<'_> {
                 .push(Diagnostic::parse("macro body has no closing '%)'", at));
             return toks.len();
         };
-        self.macros.insert(
-            name.text.clone(),
-            Macro {
-                params,
-                body: toks[k + 1..close].to_vec(),
-            },
-        );
+        if !(self.in_library && self.macros.contains_key(&name.text)) {
+            self.macros.insert(
+                name.text.clone(),
+                Macro {
+                    params,
+                    body: toks[k + 1..close].to_vec(),
+                },
+            );
+        }
         close + 1
     }
 

@@ -82,6 +82,17 @@ pub struct ResolvedPoint {
     pub syscalls: Option<Vec<String>>,
     /// `probe X if (cond)`.
     pub condition: Option<X>,
+    /// `procfs("NAME").read`: an end probe whose `$value` is printed, as
+    /// if the file were read once when the events are done.
+    pub procfs: Option<Procfs>,
+}
+
+/// A procfs file's read probe, emulated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Procfs {
+    pub file: String,
+    /// `.maxsize(N)`: what `$value` can hold (else MAXSTRINGLEN).
+    pub maxsize: Option<i64>,
 }
 
 impl ResolvedPoint {
@@ -190,6 +201,7 @@ impl Catalog {
                 order: 0,
                 syscalls,
                 condition: None,
+                procfs: None,
             }])
         };
         let num_arg = |i: usize| match p.args.get(i).copied().flatten() {
@@ -357,6 +369,7 @@ impl Catalog {
                 return nonempty(out, &text, "vfs.read and vfs.write are recorded");
             }
             "timer" if n.len() >= 2 => return self.timer(&text, &p),
+            "procfs" => return procfs_point(&text, &p),
             _ => {}
         }
         Err(match first {
@@ -393,6 +406,7 @@ impl Catalog {
             order: 0,
             syscalls: (!all).then_some(names),
             condition: None,
+            procfs: None,
         }])
     }
 
@@ -440,6 +454,7 @@ impl Catalog {
                         order: 0,
                         syscalls: (!all).then_some(names),
                         condition: None,
+                        procfs: None,
                     });
                 }
             }
@@ -530,6 +545,7 @@ fn point(text: String, family: Family) -> ResolvedPoint {
         order: 0,
         syscalls: None,
         condition: None,
+        procfs: None,
     }
 }
 
@@ -539,4 +555,45 @@ fn nonempty(v: Vec<ResolvedPoint>, text: &str, known: &str) -> Result<Vec<Resolv
     } else {
         Ok(v)
     }
+}
+
+/// `procfs[("NAME")].read[.maxsize(N)]`: an end probe (before the script's
+/// own), its `$value` printed. stap makes a file under /proc that a user
+/// reads while the script runs; a run over a recording reads it once,
+/// when the events are done. Writes have no writer here.
+fn procfs_point(text: &str, p: &Parts) -> Result<Vec<ResolvedPoint>, String> {
+    let file = match p.args[0] {
+        None => "command".to_string(),
+        Some(Literal::Str(s)) if !s.is_empty() && !s.contains("..") => s.clone(),
+        Some(_) => return Err("procfs(\"NAME\") takes a file name".into()),
+    };
+    let maxsize = match (
+        p.names.get(1),
+        p.names.get(2),
+        p.args.get(2).copied().flatten(),
+    ) {
+        (Some(&"read"), None, _) => None,
+        (Some(&"read"), Some(&"maxsize"), Some(Literal::Num(n)))
+            if *n > 0 && p.names.len() == 3 =>
+        {
+            Some(*n)
+        }
+        (Some(&"write"), ..) => {
+            return Err(format!(
+            "{text} takes what a user writes to /proc/systemtap/...; nothing writes to a recording"
+        ))
+        }
+        _ => return Err("procfs probes are procfs(\"NAME\").read or .read.maxsize(N)".into()),
+    };
+    if p.args[1].is_some() {
+        return Err("procfs(\"NAME\").read takes no argument".into());
+    }
+    Ok(vec![ResolvedPoint {
+        text: text.to_string(),
+        family: Family::End,
+        order: i64::MIN,
+        syscalls: None,
+        condition: None,
+        procfs: Some(Procfs { file, maxsize }),
+    }])
 }

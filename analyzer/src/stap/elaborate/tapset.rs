@@ -63,6 +63,14 @@ pub enum Builtin {
     Randint,
     Abs,
     UlongArg,
+    SyscallName,
+    /// A procfs read probe's `$value` (read, `=`, `.=`): a buffer of the
+    /// probe's `.maxsize`, not a MAXSTRINGLEN string.
+    ProcfsValue,
+    ProcfsSet,
+    ProcfsAppend,
+    /// The buffer's capacity, set as the probe starts.
+    ProcfsOpen,
 }
 
 use Builtin::*;
@@ -130,6 +138,13 @@ const TABLE: &[(&str, Builtin, &[Ty], Ty)] = &[
     // The recorded syscall argument register n (1-6); the library's
     // int_arg, uint_arg, pointer_arg, ... are written over it.
     ("ulong_arg", UlongArg, &[L], L),
+    // The traced machine's name of syscall number n ("" if none).
+    ("syscall_name", SyscallName, &[L], S),
+    // Not callable: the parser never makes a call named `$...`.
+    ("$value", ProcfsValue, &[], S),
+    ("$value=", ProcfsSet, &[S], S),
+    ("$value.=", ProcfsAppend, &[S], S),
+    ("$value.open", ProcfsOpen, &[L], Ty::Unknown),
 ];
 
 impl Builtin {
@@ -167,7 +182,10 @@ pub fn name(b: Builtin) -> &'static str {
 }
 
 pub fn all_names() -> impl Iterator<Item = &'static str> {
-    TABLE.iter().map(|(n, ..)| *n)
+    TABLE
+        .iter()
+        .map(|(n, ..)| *n)
+        .filter(|n| !n.starts_with('$'))
 }
 
 /// Tapset functions that exist in stap but read what no recording holds.

@@ -28,11 +28,17 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("dev.stp", include_str!("../../../tapset/dev.stp")),
     ("argv.stp", include_str!("../../../tapset/argv.stp")),
     ("indent.stp", include_str!("../../../tapset/indent.stp")),
+    ("json.stp", include_str!("../../../tapset/json.stp")),
     ("oneshot.stp", include_str!("../../../tapset/oneshot.stp")),
+    (
+        "prometheus.stp",
+        include_str!("../../../tapset/prometheus.stp"),
+    ),
     (
         "stopwatch.stp",
         include_str!("../../../tapset/stopwatch.stp"),
     ),
+    ("string.stp", include_str!("../../../tapset/string.stp")),
 ];
 
 /// What one library file defines, by name.
@@ -92,6 +98,8 @@ impl LibraryFile {
 #[derive(Debug)]
 pub struct Library {
     extra: Vec<LibraryFile>,
+    /// The `.stpm` files, for pass 1's preprocessor.
+    pub macros: macros::MacroLibrary,
 }
 
 /// The built-in files, indexed once per process.
@@ -109,23 +117,34 @@ pub fn built_in() -> &'static [LibraryFile] {
 }
 
 impl Library {
-    /// The built-in library and each directory's `.stp` files (in name
-    /// order). Err names the directory or file that cannot be used.
+    /// The built-in library and each directory's `.stp` and `.stpm`
+    /// files (in name order). Err names the directory or file that cannot
+    /// be used.
     pub fn new(dirs: &[PathBuf]) -> Result<Library, String> {
         let mut extra = vec![];
+        let mut macro_files = vec![];
         for dir in dirs {
             let entries = std::fs::read_dir(dir)
                 .map_err(|e| format!("-I {}: cannot read the directory: {e}", dir.display()))?;
-            let mut paths: Vec<PathBuf> = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "stp"))
-                .collect();
+            let mut paths: Vec<PathBuf> =
+                entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
             paths.sort();
             for p in paths {
-                extra.push(read(&p)?);
+                match p.extension().and_then(|x| x.to_str()) {
+                    Some("stp") => extra.push(read(&p)?),
+                    Some("stpm") => {
+                        let text = std::fs::read_to_string(&p)
+                            .map_err(|e| format!("{}: {e}", p.display()))?;
+                        macro_files.push(macros::MacroFile::new(p.display().to_string(), text));
+                    }
+                    _ => {}
+                }
             }
         }
-        Ok(Library { extra })
+        Ok(Library {
+            extra,
+            macros: macros::MacroLibrary::with(macro_files),
+        })
     }
 
     fn files(&self) -> impl Iterator<Item = &LibraryFile> {
@@ -248,3 +267,5 @@ pub fn link(
 
 #[cfg(test)]
 mod tests;
+
+pub mod macros;

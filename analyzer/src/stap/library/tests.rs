@@ -4,6 +4,7 @@ use crate::stap::elaborate::{context, elaborate, ElabOptions};
 
 fn env(args: &[&str]) -> PpEnv {
     PpEnv {
+        macros: Default::default(),
         kernel_release: "6.18.0".into(),
         arch: "x86_64".into(),
         args: args.iter().map(|s| s.to_string()).collect(),

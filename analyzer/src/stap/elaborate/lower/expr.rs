@@ -25,6 +25,11 @@ impl<'a> Elab<'a> {
             K::Num(n) => (X::Num(*n), Ty::Long),
             K::Str(s) => (X::Str(s.clone()), Ty::Str),
             K::Var(name) => self.var(name, e.span, want),
+            K::Target { name, path }
+                if name == "$value" && path.is_empty() && self.procfs.is_some() =>
+            {
+                (X::Call(Builtin::ProcfsValue, vec![], e.span), Ty::Str)
+            }
             K::Target { name, path } => {
                 if !path.is_empty() {
                     self.err(
@@ -52,7 +57,7 @@ impl<'a> Elab<'a> {
                         format!("{name} is not supported: it reads kernel memory or registers, which a recording does not hold")
                     }
                     n if n.starts_with("@this") => format!("{name} (probe-local @this values) is not supported"),
-                    _ => format!("unknown macro or operator '{name}' (tapset macro libraries are not loaded)"),
+                    _ => format!("unknown macro or operator '{name}' (no @define of it in the script or in a macro library file)"),
                 };
                 self.err(e.span, msg);
                 (X::Num(0), want)
@@ -260,6 +265,23 @@ impl<'a> Elab<'a> {
         span: Span,
         _want: Ty,
     ) -> (X, Ty) {
+        if let ExprKind::Target { name, path } = &l.kind {
+            if name == "$value" && path.is_empty() && self.procfs.is_some() {
+                let b = match op {
+                    None => Builtin::ProcfsSet,
+                    Some(ast::BinOp::Concat) => Builtin::ProcfsAppend,
+                    Some(_) => {
+                        self.err(
+                            span,
+                            "a procfs file's $value takes = and .= (it is a string)",
+                        );
+                        return (X::Num(0), Ty::Str);
+                    }
+                };
+                let v = self.expect(r, Ty::Str, "text written to $value");
+                return (X::Call(b, vec![v], span), Ty::Str);
+            }
+        }
         match op {
             None => {
                 // Learn the type from whichever side knows it.

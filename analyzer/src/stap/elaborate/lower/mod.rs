@@ -17,8 +17,9 @@ use retap_schema::Table;
 use crate::stap::ast::{self, Expr};
 use crate::stap::source::{Diagnostic, Span};
 
-use super::catalog::{Catalog, ResolvedPoint};
+use super::catalog::{Catalog, Procfs, ResolvedPoint};
 use super::ir::*;
+use super::tapset::Builtin;
 
 mod assigned;
 mod expr;
@@ -78,6 +79,8 @@ struct Elab<'a> {
     /// The current probe's points as written (to name the point in errors
     /// when it is one of several).
     probe_text: String,
+    /// In a procfs read probe: its file (`$value` is its buffer).
+    procfs: Option<Procfs>,
 }
 
 /// A probe after alias expansion: the points it fires on and the body
@@ -120,6 +123,7 @@ fn elaborate_here(
         loops: 0,
         entry_mode: false,
         probe_text: String::new(),
+        procfs: None,
     };
     el.declare(script);
     let probes = el.expand_probes(script);
@@ -289,6 +293,15 @@ impl<'a> Elab<'a> {
             });
         }
         let mut ps = vec![];
+        // With more than one procfs file, each dump says which it is.
+        let mut files: Vec<&str> = probes
+            .iter()
+            .flat_map(|p| p.points.iter().filter_map(|rp| rp.procfs.as_ref()))
+            .map(|f| f.file.as_str())
+            .collect();
+        files.sort();
+        files.dedup();
+        let headed = files.len() > 1;
         for (i, p) in probes.iter().enumerate() {
             self.scope = functions.len() + i;
             self.points = p.points.clone();
@@ -302,9 +315,26 @@ impl<'a> Elab<'a> {
                     points[k].condition = Some(x);
                 }
             }
+            // One point per expanded probe: a procfs point's probe is its own.
+            self.procfs = p.points.first().and_then(|rp| rp.procfs.clone());
             let mut body = vec![];
+            if let Some(f) = &self.procfs {
+                let cap = X::Num(f.maxsize.unwrap_or(0));
+                body.push(S::Expr(X::Call(Builtin::ProcfsOpen, vec![cap], p.span)));
+            }
             for b in &p.bodies {
                 body.push(S::Block(self.block(b)));
+            }
+            if let Some(f) = self.procfs.take() {
+                let mut args = vec![];
+                if headed {
+                    args.push((X::Str(format!("==> procfs(\"{}\") <==\n", f.file)), Ty::Str));
+                }
+                args.push((X::Call(Builtin::ProcfsValue, vec![], p.span), Ty::Str));
+                body.push(S::Expr(X::Print {
+                    kind: PrintKind::Print,
+                    args,
+                }));
             }
             ps.push(Probe {
                 index: i,
