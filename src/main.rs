@@ -104,6 +104,24 @@ struct RunArgs {
     /// Run every probe in the interpreter, compiling nothing to plans.
     #[arg(long)]
     interpret_only: bool,
+    /// With -o: rotate the output over FILE.0, FILE.1, ... of SIZE
+    /// megabytes, keeping the newest COUNT, as stap's -S.
+    #[arg(short = 'S', value_name = "SIZE[,COUNT]")]
+    rotate: Option<String>,
+    /// A runtime error ends its probe handler only; the run goes on
+    /// (stap's --suppress-handler-errors).
+    #[arg(long)]
+    suppress_handler_errors: bool,
+    /// After the run, stap's probe hit report on stderr: hits per probe
+    /// and each interpreted handler's time in ns.
+    #[arg(short = 't')]
+    timing: bool,
+    /// Suppress warnings from the passes (unused variables).
+    #[arg(short = 'w')]
+    suppress_warnings: bool,
+    /// Unoptimized: elide nothing, so warn of nothing elided.
+    #[arg(short = 'u')]
+    unoptimized: bool,
     /// SCRIPT [ARGS...] (with -e: ARGS... only); put `--` before arguments that start with `-`
     #[arg(value_name = "SCRIPT ARGS")]
     rest: Vec<String>,
@@ -414,6 +432,7 @@ fn main() -> ExitCode {
 }
 
 fn run(a: RunArgs) -> ExitCode {
+    use retap_analyzer::output_files::Rotation;
     use retap_analyzer::run::{run, Note, RunRequest};
     let mut rest = a.rest.into_iter();
     let script_path = if a.script_text.is_none() {
@@ -438,6 +457,13 @@ fn run(a: RunArgs) -> ExitCode {
             }
         }
     }
+    let rotation = match a.rotate.as_deref().map(Rotation::parse).transpose() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("retap run: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let req = RunRequest {
         script_path,
         script_text: a.script_text,
@@ -455,11 +481,16 @@ fn run(a: RunArgs) -> ExitCode {
         globals,
         snapshot: false,
         quiet: false,
+        rotation,
+        suppress_handler_errors: a.suppress_handler_errors,
+        timing: a.timing,
+        suppress_warnings: a.suppress_warnings,
+        unoptimized: a.unoptimized,
     };
     let mut notes = |n: Note| match n {
         Note::Verbose(line) => eprintln!("{line}"),
         Note::Warning(w) => eprintln!("WARNING: {w}"),
-        Note::Script(text) => eprint!("{text}"),
+        Note::Script(text) | Note::Report(text) => eprint!("{text}"),
     };
     match run(&req, &mut notes) {
         Ok(_) => ExitCode::SUCCESS,

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::output_files::{OutputFiles, Rotation};
 use crate::plan::{self, Compiled, Plan, PlanError, ProjectionPlans};
 use crate::runtime::interp::GlobalSnapshot;
 use crate::runtime::preload::Preload;
@@ -47,6 +48,17 @@ pub struct RunRequest {
     pub snapshot: bool,
     /// Discard the script's output (with no `output` file).
     pub quiet: bool,
+    /// `-S size[,count]` with `output`: the files it rotates over.
+    pub rotation: Option<Rotation>,
+    /// `--suppress-handler-errors`: a runtime error ends its probe
+    /// handler only, and the run goes on.
+    pub suppress_handler_errors: bool,
+    /// `-t`: stap's probe hit report, with each handler's time.
+    pub timing: bool,
+    /// `-w`: no warnings from the passes.
+    pub suppress_warnings: bool,
+    /// `-u`: nothing is elided, so nothing is warned about as elided.
+    pub unoptimized: bool,
 }
 
 /// What a run tells its user besides the script's output.
@@ -59,6 +71,8 @@ pub enum Note {
     /// The script's own stderr (`warn()`, runtime errors), as stap
     /// prints it.
     Script(String),
+    /// A report asked for (`-t`'s probe hit report), printed as is.
+    Report(String),
 }
 
 /// What went wrong, already rendered for the user (stderr) and the exit code.
@@ -206,10 +220,9 @@ fn pass2(
         tables: trace.map(|t| t.tables.iter().map(|f| f.table).collect()),
     };
     let (program, errors, warnings) = elaborate(&parsed.script, &opts);
-    if !warnings.is_empty() && req.verbose > 0 {
-        notes(Note::Verbose(
-            render_all(&warnings, &parsed.map).trim_end().to_string(),
-        ));
+    // As stap: shown unless -w, and -u elides nothing to warn about.
+    if !warnings.is_empty() && !req.suppress_warnings && !req.unoptimized {
+        notes(Note::Script(render_all(&warnings, &parsed.map)));
     }
     if !errors.is_empty() {
         return Err(RunFailure::new(render_all(&errors, &parsed.map)));
@@ -491,10 +504,20 @@ fn interpret(
              over with --trace DIR (running live, without a recording, is not built)",
         ));
     }
+    let mut switch_file = None;
     let sink: Box<dyn Write> = match &req.output {
-        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(
-            |e| RunFailure::new(format!("retap: cannot create {}: {e}", p.display())),
-        )?)),
+        Some(p) => {
+            let files = OutputFiles::create(p, req.rotation)
+                .map_err(|e| RunFailure::new(format!("retap: cannot create {e}")))?;
+            let (sink, switch) = files.into_sink();
+            switch_file = Some(switch);
+            sink
+        }
+        None if req.rotation.is_some() => {
+            return Err(RunFailure::new(
+                "retap run: -S needs -o FILE (the files it switches between)",
+            ))
+        }
         None if req.quiet => Box::new(std::io::sink()),
         None => Box::new(std::io::stdout().lock()),
     };
@@ -506,6 +529,10 @@ fn interpret(
         preload: handoff.preload,
         snapshot: req.snapshot,
         projection: handoff.projector,
+        suppress_handler_errors: req.suppress_handler_errors,
+        timing: req.timing,
+        flush_each_probe: req.rotation.is_some(),
+        switch_file,
     };
     let mut outcome = runtime::run(program, map, trace, &opts, sink).map_err(|e| match e {
         // The lines before it are out: no quiet fallback is possible.
@@ -530,7 +557,7 @@ fn interpret(
     }
     if let (Some(t), true) = (
         trace,
-        req.verbose > 0 && !opts.skip.is_empty() && !outcome.replayed,
+        (req.verbose > 0 || req.timing) && !opts.skip.is_empty() && !outcome.replayed,
     ) {
         count_compiled_hits(program, &opts.skip, t, &mut outcome, req, notes)?;
     }
@@ -549,6 +576,15 @@ fn interpret(
         for (text, n) in &outcome.probe_hits {
             notes(Note::Verbose(format!("  {text}: {n} hit(s)")));
         }
+    }
+    if req.timing {
+        notes(Note::Report(hit_report(program, map, &opts.skip, &outcome)));
+    }
+    if outcome.suppressed > 0 && req.verbose > 0 {
+        notes(Note::Verbose(format!(
+            "  --suppress-handler-errors: {} handler(s) ended by a runtime error",
+            outcome.suppressed
+        )));
     }
     for line in &outcome.damage {
         notes(Note::Warning(line.clone()));
@@ -571,6 +607,38 @@ fn interpret(
         });
     }
     Ok(outcome.globals)
+}
+
+/// `-t`: stap's probe hit report, one line per probe that ran. stap
+/// counts CPU cycles in the kernel; a run over a recording can only time
+/// its own interpreter, so times are in nanoseconds (`ns:`), and probes
+/// a plan computed say so instead.
+fn hit_report(
+    program: &Program,
+    map: &crate::stap::source::SourceMap,
+    planned: &BTreeSet<usize>,
+    outcome: &runtime::Outcome,
+) -> String {
+    let mut out = String::from("----- probe hit report: \n");
+    for (i, p) in program.probes.iter().enumerate() {
+        let hits = outcome.probe_hits.get(i).map_or(0, |h| h.1);
+        if hits == 0 {
+            continue;
+        }
+        let point = p.points.first().map_or("", |rp| rp.text.as_str());
+        let time = match outcome.probe_times.get(i) {
+            Some(t) if t.runs > 0 && !planned.contains(&i) => {
+                format!("ns: {}min/{}avg/{}max", t.min, t.sum / t.runs, t.max)
+            }
+            _ => "computed by a plan".to_string(),
+        };
+        out.push_str(&format!(
+            "{point} ({}), hits: {hits}, {time}, from: {}, index: {i}\n",
+            map.location(p.span),
+            p.text
+        ));
+    }
+    out
 }
 
 /// `-v`'s hit counts: plans count their guarded rows per update, not how

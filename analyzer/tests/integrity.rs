@@ -62,7 +62,7 @@ fn stap(dir: &Path, script: &str) -> String {
     let mut notes = |n: Note| match n {
         Note::Warning(w) => warnings.push_str(&format!("WARNING: {w}\n")),
         Note::Script(s) => warnings.push_str(&s),
-        Note::Verbose(_) => {}
+        Note::Verbose(_) | Note::Report(_) => {}
     };
     let result = run(&req, &mut notes);
     let mut seen = std::fs::read_to_string(&out).unwrap_or_default();

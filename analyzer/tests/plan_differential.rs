@@ -47,6 +47,7 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
                 preload,
                 snapshot: false,
                 projection,
+                ..Default::default()
             };
             runtime::run(&prog, &p.map, Some(trace), &opts, sink).unwrap()
         };

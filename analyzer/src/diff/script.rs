@@ -41,12 +41,15 @@ fn globals(
         trace: Some(dir.to_path_buf()),
         snapshot: true,
         quiet: true,
+        // Pass 2's warnings are the script's, not the traces': once per
+        // trace would only repeat them.
+        suppress_warnings: true,
         ..Default::default()
     };
     let mut notes = |n: Note| match n {
         Note::Warning(w) => warnings.push(format!("{}: {w}", dir.display())),
         Note::Script(s) => warnings.push(format!("{}: {}", dir.display(), s.trim_end())),
-        Note::Verbose(_) => {}
+        Note::Verbose(_) | Note::Report(_) => {}
     };
     let snap = run(&req, &mut notes).map_err(|f| DiffError::Script {
         script: script.display().to_string(),

@@ -251,6 +251,19 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
                 span,
             ),
         },
+        SwitchFile => {
+            if let Some(switch) = it.switch_file.clone() {
+                let done = it.flush().and_then(|()| switch());
+                if let Err(e) = done {
+                    return err(
+                        format!("cannot switch output files: {e}"),
+                        "identifier 'switch_file'",
+                        span,
+                    );
+                }
+            }
+            int(0)
+        }
         SyscallName => Ok(Value::from_string(
             retap_schema::syscalls::name(&ctx.arch, a[0].int())
                 .unwrap_or("")

@@ -150,6 +150,15 @@ pub struct Interp<'p> {
     tokenize_state: (String, usize),
     /// A procfs read probe's `$value` and its capacity in bytes.
     pub procfs: (String, usize),
+    /// See `RunOptions`: errors ending handlers only, and how many did.
+    pub suppress_handler_errors: bool,
+    pub suppressed: u64,
+    pub flush_each_probe: bool,
+    pub switch_file: Option<super::SwitchFile>,
+    /// `-t`: handler times per probe.
+    pub times: Option<Vec<super::ProbeTime>>,
+    /// The first failed write of the output, reported by `flush`.
+    write_error: Option<std::io::Error>,
     pub rng: u64,
 }
 
@@ -214,16 +223,37 @@ impl<'p> Interp<'p> {
             probe: None,
             tokenize_state: (String::new(), 0),
             procfs: (String::new(), 0),
+            suppress_handler_errors: false,
+            suppressed: 0,
+            flush_each_probe: false,
+            switch_file: None,
+            times: None,
+            write_error: None,
             rng: seed ^ 0x853c_49e6_748f_ea9b,
         })
     }
 
     pub fn flush(&mut self) -> std::io::Result<()> {
+        if let Some(e) = self.write_error.take() {
+            return Err(e);
+        }
         if !self.out.is_empty() {
             self.sink.write_all(&self.out)?;
             self.out.clear();
         }
         self.sink.flush()
+    }
+
+    /// Hands the output so far to the sink as one write: one of stap's
+    /// messages, which `-S` measures files by. A failed write surfaces
+    /// at the run's final flush.
+    pub fn write_out(&mut self) {
+        if !self.out.is_empty() {
+            if let Err(e) = self.sink.write_all(&self.out) {
+                self.write_error.get_or_insert(e);
+            }
+            self.out.clear();
+        }
     }
 
     /// Output a plan computed, in its place in the stream.
@@ -234,8 +264,7 @@ impl<'p> Interp<'p> {
 
     fn maybe_flush(&mut self) {
         if self.out.len() > (1 << 16) {
-            let _ = self.sink.write_all(&self.out);
-            self.out.clear();
+            self.write_out();
         }
     }
 

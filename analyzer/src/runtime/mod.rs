@@ -68,6 +68,41 @@ pub struct RunOptions {
     pub snapshot: bool,
     /// A probe in `skip` whose printf lines a projection writes.
     pub projection: Option<Box<dyn Projector>>,
+    /// `--suppress-handler-errors`: a runtime error ends its handler only
+    /// (stap wraps each handler in try/catch), counted in `suppressed`.
+    pub suppress_handler_errors: bool,
+    /// `-t`: time each interpreted handler.
+    pub timing: bool,
+    /// Write each handler's output as it ends (stap's per-probe flush):
+    /// what `-S size` measures its files by.
+    pub flush_each_probe: bool,
+    /// `switch_file()`: output after it goes to the next file (`-o`).
+    /// None: the call does nothing, as in stap without `-o`.
+    pub switch_file: Option<SwitchFile>,
+}
+
+/// Moves the output on to its next file; called with the output so far
+/// flushed into the sink.
+pub type SwitchFile = std::rc::Rc<dyn Fn() -> std::io::Result<()>>;
+
+/// One probe's handler times under `-t`, in nanoseconds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProbeTime {
+    pub runs: u64,
+    pub min: u64,
+    pub max: u64,
+    pub sum: u64,
+}
+
+impl ProbeTime {
+    fn add(&mut self, ns: u64) {
+        if self.runs == 0 || ns < self.min {
+            self.min = ns;
+        }
+        self.max = self.max.max(ns);
+        self.sum += ns;
+        self.runs += 1;
+    }
 }
 
 /// What a run did, for `-v` and the exit status.
@@ -93,6 +128,10 @@ pub struct Outcome {
     /// replayed every probe up to there for `end` (and counted every
     /// probe's hits itself).
     pub replayed: bool,
+    /// Runtime errors `--suppress-handler-errors` ended handlers with.
+    pub suppressed: u64,
+    /// `-t`: per probe (program order), its interpreted handlers' times.
+    pub probe_times: Vec<ProbeTime>,
 }
 
 /// Columns the program's expressions read, per context variable and
@@ -151,8 +190,8 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 | LocalClockNs | CpuClockS | CpuClockMs | CpuClockUs | CpuClockNs | Jiffies
                 | GetCycles | Ctime | TzCtime | Strlen | Substr | Isinstr | StrReplace | Strtol
                 | Tokenize | TextStr | TextStrn | Stringat | Isdigit | ErrnoStr | ReturnStr
-                | Exit | Error | Symname | Usymname | Randint | Abs | SyscallName | ProcfsValue
-                | ProcfsSet | ProcfsAppend | ProcfsOpen => &[],
+                | Exit | Error | Symname | Usymname | Randint | Abs | SyscallName | SwitchFile
+                | ProcfsValue | ProcfsSet | ProcfsAppend | ProcfsOpen => &[],
             };
             c.extend(need);
         }
@@ -511,8 +550,14 @@ fn events_pass<'p>(
     let mut outcome = Outcome::default();
     let (start, end, mut ctx) = clock(prog, trace);
     ctx.time = start;
-    let it = Interp::new(prog, map, opts.limits.clone(), sink, ctx, opts.seed)
+    let mut it = Interp::new(prog, map, opts.limits.clone(), sink, ctx, opts.seed)
         .map_err(RunError::Setup)?;
+    it.suppress_handler_errors = opts.suppress_handler_errors;
+    it.flush_each_probe = opts.flush_each_probe;
+    it.switch_file = opts.switch_file.clone();
+    if opts.timing {
+        it.times = Some(vec![ProbeTime::default(); prog.probes.len()]);
+    }
     let hooks = hooks(prog, plans.skip)?;
     let track_procs = needs_process_tree(prog);
     let cursors = open_cursors(prog, trace, &hooks, track_procs, &mut outcome.warnings)?;
@@ -804,6 +849,8 @@ fn finish<'p>(
     it.print_unread_globals();
     it.flush()?;
     outcome.stderr = std::mem::take(&mut it.stderr);
+    outcome.suppressed = it.suppressed;
+    outcome.probe_times = it.times.take().unwrap_or_default();
     outcome.probe_hits = prog
         .probes
         .iter()
@@ -886,7 +933,11 @@ fn run_one<'p>(
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => {
-                *failed = Some(e);
+                if it.suppress_handler_errors {
+                    it.suppressed += 1;
+                } else {
+                    *failed = Some(e);
+                }
                 return;
             }
         }
@@ -899,7 +950,19 @@ fn run_one<'p>(
         it.ctx.point_text = Rc::from(probe.points[point].text.as_str());
     }
     hits[pi] += 1;
-    if let Err(e) = it.run_probe(probe, interruptible) {
-        *failed = Some(e);
+    let started = it.times.is_some().then(std::time::Instant::now);
+    let result = it.run_probe(probe, interruptible);
+    if let (Some(t), Some(times)) = (started, it.times.as_mut()) {
+        times[pi].add(t.elapsed().as_nanos() as u64);
+    }
+    if it.flush_each_probe {
+        it.write_out();
+    }
+    if let Err(e) = result {
+        if it.suppress_handler_errors {
+            it.suppressed += 1;
+        } else {
+            *failed = Some(e);
+        }
     }
 }

@@ -64,6 +64,7 @@ pub enum Builtin {
     Abs,
     UlongArg,
     SyscallName,
+    SwitchFile,
     /// A procfs read probe's `$value` (read, `=`, `.=`): a buffer of the
     /// probe's `.maxsize`, not a MAXSTRINGLEN string.
     ProcfsValue,
@@ -140,6 +141,8 @@ const TABLE: &[(&str, Builtin, &[Ty], Ty)] = &[
     ("ulong_arg", UlongArg, &[L], L),
     // The traced machine's name of syscall number n ("" if none).
     ("syscall_name", SyscallName, &[L], S),
+    // The next output file (-o FILE, -S size,count), as stap's stapio.
+    ("switch_file", SwitchFile, &[], Ty::Unknown),
     // Not callable: the parser never makes a call named `$...`.
     ("$value", ProcfsValue, &[], S),
     ("$value=", ProcfsSet, &[S], S),

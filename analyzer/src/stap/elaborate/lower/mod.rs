@@ -172,10 +172,55 @@ fn elaborate_here(
         }
     }
     mark_uses(&mut el.globals, &program);
+    // stap elides (and warns of) functions first, then variables.
+    warn_unused_functions(&mut el, &functions, &program);
     el.check_unresolved(&functions);
     program.globals = std::mem::take(&mut el.globals);
     program.regexes = std::mem::take(&mut el.regexes);
     (program, el.diags, el.warnings)
+}
+
+/// stap elides functions no probe reaches, and says so for the script's
+/// own (a library's unused functions are the normal case, not news).
+fn warn_unused_functions(el: &mut Elab, functions: &[&ast::Function], program: &Program) {
+    let mut reached: HashSet<u32> = HashSet::new();
+    let mut todo: Vec<u32> = vec![];
+    let calls = |stmts: &[S], todo: &mut Vec<u32>| {
+        for_each_expr(stmts, &mut |x| {
+            if let X::UserCall(f, ..) = x {
+                todo.push(*f);
+            }
+        })
+    };
+    for p in &program.probes {
+        calls(&p.body, &mut todo);
+        for rp in &p.points {
+            if let Some(c) = &rp.condition {
+                calls(&[S::Expr(c.clone())], &mut todo);
+            }
+        }
+    }
+    while let Some(f) = todo.pop() {
+        if reached.insert(f) {
+            if let Some(func) = program.functions.get(f as usize) {
+                calls(&func.body, &mut todo);
+            }
+        }
+    }
+    for (fid, func) in program.functions.iter().enumerate() {
+        if reached.contains(&(fid as u32)) {
+            continue;
+        }
+        let Some(f) = functions.iter().find(|f| f.name.name == func.name) else {
+            continue;
+        };
+        if f.name.span.file == 0 {
+            el.warn(
+                f.name.span,
+                format!("Eliding unused function '{0}': identifier '{0}'", func.name),
+            );
+        }
+    }
 }
 
 /// Which globals are read and which written, from the shared walk over
@@ -358,7 +403,10 @@ impl<'a> Elab<'a> {
             .map(|g| (g.name.clone(), g.span))
             .collect();
         for (name, span) in unused {
-            self.warn(span, format!("Eliding unused variable '{name}'"));
+            self.warn(
+                span,
+                format!("Eliding unused variable '{name}': identifier '{name}'"),
+            );
         }
         if !self.diags.is_empty() {
             // Unresolved types after other errors are their echo.
