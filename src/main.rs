@@ -122,6 +122,10 @@ struct RunArgs {
     /// Unoptimized: elide nothing, so warn of nothing elided.
     #[arg(short = 'u')]
     unoptimized: bool,
+    /// target() is PID (stap's -x); by default the pid the recording was
+    /// filtered to, else 0.
+    #[arg(short = 'x', value_name = "PID")]
+    target: Option<i64>,
     /// SCRIPT [ARGS...] (with -e: ARGS... only); put `--` before arguments that start with `-`
     #[arg(value_name = "SCRIPT ARGS")]
     rest: Vec<String>,
@@ -486,6 +490,7 @@ fn run(a: RunArgs) -> ExitCode {
         timing: a.timing,
         suppress_warnings: a.suppress_warnings,
         unoptimized: a.unoptimized,
+        target: a.target,
     };
     let mut notes = |n: Note| match n {
         Note::Verbose(line) => eprintln!("{line}"),

@@ -544,3 +544,156 @@ fn macro_libraries() {
     assert_eq!(code, 1);
     assert!(err.contains("read kernel memory"), "{err}");
 }
+
+/// Pure library functions against stap's documented output.
+#[test]
+fn conversions_and_names() {
+    let out = ok(&[
+        "run",
+        "-e",
+        "probe begin { printf(\"%s|%s|%s|%s\\n\", msecs_to_string(123456), usecs_to_string(61000001), \
+         nsecs_to_string(5), cputime_to_string(2500000000)); \
+         printf(\"[%s][%s][%s][%s][%s]\\n\", bytes_to_string(512), bytes_to_string(1536), \
+         bytes_to_string(15 * 1048576 + 524288), bytes_to_string(5 * 1048576), bytes_to_string(200 * 1073741824)); \
+         printf(\"%d %d %s %s %s %s\\n\", rlimit_from_str(\"RLIMIT_NOFILE\"), rlimit_from_str(\"NOFILE\"), \
+         signal_str(9), signal_str(29), signal_str(32), signal_str(40)); \
+         printf(\"%s %s %s %d %d %s\\n\", ip_ntop(0x0100007f), format_ipaddr(0x0101a8c0, 2), \
+         format_ipaddr(1, 1), usrdev2kerndev(0x801), remote_id(), tz_name()); \
+         printf(\"%d %d %d\\n\", strpos(\"abcabc\", \"ca\"), strpos(\"abc\", \"x\"), strpos(\"abc\", \"\")); \
+         if (\"abc123def\" =~ \"([a-z]+)([0-9]+)\") printf(\"%s|%s|%s\\n\", matched(1), matched(2), matched_str()) }",
+    ]);
+    assert_eq!(
+        out,
+        "2m3.456s|1m1.000001s|0m0.000000005s|0m2.500s\n\
+         [  512][1.50K][15.5M][5.00M][ 200G]\n\
+         7 -1 KILL IO/POLL RTMIN RTMIN+8\n\
+         127.0.0.1 192.168.1.1 *unknown address family* 8388609 -1 UTC\n\
+         2 -1 0\n\
+         abc|123|abc123\n"
+    );
+    // stap's errors, at the call.
+    for (script, said) in [
+        (
+            "probe begin { assert(1 == 2, \"no\") }",
+            "ERROR: no near identifier 'error'",
+        ),
+        ("probe begin { assert(0) }", "ERROR: Assertion failed"),
+        (
+            "probe begin { regparm(7) }",
+            "ERROR: For x86_64, regparm value must be in the range 0-6.",
+        ),
+        (
+            "probe begin { println(matched(1)) }",
+            "ERROR: matched(): no successful regular expression match in this probe",
+        ),
+        (
+            "probe begin { if (\"a\" =~ \"a\") println(matched(1)) }",
+            "ERROR: matched(1): the expression has 0 subexpression(s)",
+        ),
+        (
+            "probe begin { println(format_ipaddr(1, 10)) }",
+            "an IPv6 address is read from kernel memory",
+        ),
+    ] {
+        let (code, _, err) = retap(&["run", "-e", script]);
+        assert_eq!(code, 1, "{script}");
+        assert!(err.contains(said), "{script}: {err}");
+    }
+}
+
+/// Speculative output, abort() (end still runs, try/catch does not
+/// catch it), and the target set over the recording's forks.
+#[test]
+fn speculation_abort_and_target_set() {
+    let out = ok(&[
+        "run",
+        "-e",
+        "probe begin { a = speculation(); b = speculation(); speculate(a, \"a1 \"); speculate(b, \"b1 \"); \
+         speculate(a, \"a2\\n\"); discard(b); commit(a); commit(b); \
+         try { abort(); println(\"not after abort\") } catch { println(\"not caught\") } } \
+         probe begin(1) { println(\"not a later begin\") } probe end { println(\"end\") }",
+    ]);
+    assert_eq!(out, "a1 a2\nend\n");
+    // bash (the recording's first process) is the target: the set is it
+    // and every process it forked, as DuckDB finds them in the fork rows.
+    let Some(rows) = common::duck(
+        "mixed",
+        "select count(*) from processes where event = 'fork' and pid = 18288",
+    ) else {
+        return;
+    };
+    let trace = dataset("mixed");
+    let out = ok(&[
+        "run",
+        "-x",
+        "18288",
+        "-e",
+        "global n probe kprocess.exec { if (target_set_pid(pid())) n++ } probe end { println(n) }",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(out.trim(), rows[0]);
+}
+
+/// Backtraces as strings: the same frames print_backtrace prints, in
+/// stap's simple form; returnval() is the recorded return value.
+#[test]
+fn backtrace_strings_and_returnval() {
+    let trace = dataset("mixed");
+    let out = ok(&[
+        "run",
+        "-e",
+        "probe timer.profile { print(sprint_backtrace()); print(\"--\\n\"); print_backtrace(); print(\"--\\n\"); \
+         print(sprint_stack(backtrace())); exit() }",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    let parts: Vec<&str> = out.split("--\n").collect();
+    assert_eq!(parts.len(), 3, "{out}");
+    assert_eq!(parts[0], parts[2]);
+    let full: Vec<&str> = parts[1].lines().collect();
+    let simple: Vec<&str> = parts[0].lines().collect();
+    assert_eq!(full.len(), simple.len());
+    assert!(!simple.is_empty());
+    for (f, s) in full.iter().zip(&simple) {
+        // " 0xADDR : name+0xOFF/0xSIZE [kernel]" against "name+0xOFF [kernel]"
+        let (_, sym) = f.split_once(" : ").unwrap();
+        let (name_off, rest) = sym.split_once('/').unwrap();
+        let module = &rest[rest.find(" [").unwrap()..];
+        assert_eq!(*s, format!("{name_off}{module}"));
+    }
+    let Some(rows) = common::duck(
+        "mixed",
+        "select ret from syscalls where syscall = 'read' and ret is not null order by ts limit 1",
+    ) else {
+        return;
+    };
+    let out = ok(&[
+        "run",
+        "-e",
+        "probe syscall.read.return { println(returnval()); exit() }",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(out.trim(), rows[0]);
+}
+
+/// Queue statistics over trace time, on a request whose times are
+/// known: it waits from 1 s to 2 s and is served until 4 s.
+#[test]
+fn queue_statistics() {
+    let trace = dataset("mixed");
+    let out = ok(&[
+        "run",
+        "-e",
+        "global n probe timer.ms(1000) { n++; if (n == 1) { qsq_start(\"q\"); qs_wait(\"q\") } \
+         if (n == 2) qs_run(\"q\"); if (n == 4) { qs_done(\"q\"); qsq_print(\"q\"); exit() } }",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    // 3 s elapsed: 1 s waiting (33%), 2 s served (66%), one request done.
+    assert_eq!(
+        out,
+        "q: 0.333 ops/s, 0.333 qlen, 3000000 await, 2000000 svctm, 33% wait, 66% util\n"
+    );
+}

@@ -59,6 +59,8 @@ pub struct RunRequest {
     pub suppress_warnings: bool,
     /// `-u`: nothing is elided, so nothing is warned about as elided.
     pub unoptimized: bool,
+    /// `-x PID`: what target() returns.
+    pub target: Option<i64>,
 }
 
 /// What a run tells its user besides the script's output.
@@ -533,6 +535,7 @@ fn interpret(
         timing: req.timing,
         flush_each_probe: req.rotation.is_some(),
         switch_file,
+        target: req.target,
     };
     let mut outcome = runtime::run(program, map, trace, &opts, sink).map_err(|e| match e {
         // The lines before it are out: no quiet fallback is possible.

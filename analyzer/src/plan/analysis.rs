@@ -528,7 +528,7 @@ impl Uses {
         let (mut exits, mut calls) = (false, false);
         let mut v = walk::Each {
             expr: |x: &X| match x {
-                X::Call(Builtin::Exit, _, _) => exits = true,
+                X::Call(Builtin::Exit | Builtin::Abort, _, _) => exits = true,
                 X::UserCall(..) => calls = true,
                 _ => {}
             },

@@ -129,6 +129,45 @@ fn strtol(s: &str, base: i64) -> Option<i64> {
     Some(if neg { v.wrapping_neg() } else { v })
 }
 
+/// How stap's runtime writes an address of a backtrace (its _STP_SYM_*
+/// forms).
+#[derive(Clone, Copy, PartialEq)]
+enum SymForm {
+    /// ` 0xaddr : name+0xoff/0xsize [module]`: printed backtraces.
+    Full,
+    /// `name+0xoff [module]`: backtraces as strings.
+    Simple,
+    /// `name+0xoff`: print_ubacktrace_brief.
+    Brief,
+}
+
+/// One line per address; an address no symbol covers is its hex.
+fn stack_text(addrs: &[u64], syms: Option<&super::symbols::Kallsyms>, form: SymForm) -> String {
+    let mut s = String::new();
+    for &a in addrs {
+        match (syms.and_then(|k| k.lookup(a)), form) {
+            (Some((name, off, size, module)), SymForm::Full) => s.push_str(&format!(
+                " 0x{a:x} : {name}+0x{off:x}/0x{size:x} [{module}]\n"
+            )),
+            (Some((name, off, _, module)), SymForm::Simple) => {
+                let module = module.rsplit('/').next().unwrap_or(module);
+                s.push_str(&format!("{name}+0x{off:x} [{module}]\n"))
+            }
+            (Some((name, off, ..)), SymForm::Brief) => s.push_str(&format!("{name}+0x{off:x}\n")),
+            (None, SymForm::Full) => s.push_str(&format!(" 0x{a:x}\n")),
+            (None, _) => s.push_str(&format!("0x{a:x}\n")),
+        }
+    }
+    s
+}
+
+/// The addresses of a backtrace() / ubacktrace() string ("0x1 0x2").
+fn hex_addresses(s: &str) -> Vec<u64> {
+    s.split_whitespace()
+        .filter_map(|w| u64::from_str_radix(w.trim_start_matches("0x"), 16).ok())
+        .collect()
+}
+
 pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
     use Builtin::*;
     let ctx = &it.ctx;
@@ -407,6 +446,54 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
             Ok(Value::from_string(name))
         }
         Usymname => Ok(Value::from_string(format!("0x{:x}", a[0].int() as u64))),
+        Returnval => int(ctx.retval()),
+        Abort => {
+            it.exit_requested = true;
+            Err(super::interp::Flow::Next)
+        }
+        Strpos => int(a[0].str().find(a[1].str()).map_or(-1, |i| i as i64)),
+        SprintBacktrace | SprintStack | SprintUbacktrace | SprintUstack => {
+            let (addrs, kernel) = match b {
+                SprintBacktrace => (ctx.kernel_stack(), true),
+                SprintUbacktrace => (ctx.user_stack(), false),
+                SprintStack => (hex_addresses(a[0].str()), true),
+                _ => (hex_addresses(a[0].str()), false),
+            };
+            let syms = if kernel {
+                ctx.kallsyms.as_deref()
+            } else {
+                None
+            };
+            let text = stack_text(&addrs, syms, SymForm::Simple);
+            Ok(Value::from_string(crate::runtime::value::truncate(
+                text,
+                it.limits.maxstringlen,
+            )))
+        }
+        PrintStack | PrintUstack | PrintUbacktraceBrief => {
+            let text = match b {
+                PrintStack => stack_text(
+                    &hex_addresses(a[0].str()),
+                    ctx.kallsyms.as_deref(),
+                    SymForm::Full,
+                ),
+                PrintUstack => stack_text(&hex_addresses(a[0].str()), None, SymForm::Full),
+                _ => stack_text(&ctx.user_stack(), None, SymForm::Brief),
+            };
+            it.out.extend_from_slice(text.as_bytes());
+            int(0)
+        }
+        Matched | MatchedStr => {
+            let n = if b == Matched { a[0].int() } else { 0 };
+            match it.matched(n) {
+                Ok(s) => Ok(Value::from_string(s)),
+                Err(why) => err(
+                    why,
+                    format!("identifier '{}'", crate::stap::elaborate::tapset::name(b)),
+                    span,
+                ),
+            }
+        }
         Addr | Uaddr => int(ctx.ip()),
         Randint => {
             let n = a[0].int();

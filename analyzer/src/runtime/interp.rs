@@ -159,6 +159,9 @@ pub struct Interp<'p> {
     pub times: Option<Vec<super::ProbeTime>>,
     /// The first failed write of the output, reported by `flush`.
     write_error: Option<std::io::Error>,
+    /// The probe's last successful `=~`: the regex and its subject, for
+    /// matched().
+    last_match: Option<(u32, Value)>,
     pub rng: u64,
 }
 
@@ -229,6 +232,7 @@ impl<'p> Interp<'p> {
             switch_file: None,
             times: None,
             write_error: None,
+            last_match: None,
             rng: seed ^ 0x853c_49e6_748f_ea9b,
         })
     }
@@ -285,6 +289,7 @@ impl<'p> Interp<'p> {
             self.limits.maxaction
         };
         self.probe = Some(probe);
+        self.last_match = None;
         let mut locals: Vec<Value> = fresh_locals(&probe.locals);
         for s in &probe.body {
             match self.exec(s, &mut locals) {
@@ -962,6 +967,9 @@ impl<'p> Interp<'p> {
             } => {
                 let s = self.eval(subject, locals)?;
                 let m = self.regexes[*regex as usize].is_match(s.str().as_bytes());
+                if m {
+                    self.last_match = Some((*regex, s));
+                }
                 Value::Int(i64::from(m != *negate))
             }
             X::Ternary(c, t, f) => {
@@ -1334,6 +1342,29 @@ impl<'p> Interp<'p> {
         span: Span,
     ) -> R<Value> {
         super::builtins::call(self, b, args, span)
+    }
+
+    /// matched(n): subexpression n of the probe's last successful match
+    /// (0: the whole match; "" for a group that took no part).
+    pub fn matched(&self, n: i64) -> Result<String, String> {
+        let Some((re, subject)) = &self.last_match else {
+            return Err("matched(): no successful regular expression match in this probe".into());
+        };
+        let re = &self.regexes[*re as usize];
+        let groups = re.captures_len() as i64;
+        if n < 0 || n >= groups {
+            return Err(format!(
+                "matched({n}): the expression has {} subexpression(s)",
+                groups - 1
+            ));
+        }
+        let caps = re
+            .captures(subject.str().as_bytes())
+            .ok_or("matched(): no successful regular expression match in this probe")?;
+        Ok(caps
+            .get(n as usize)
+            .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned())
+            .unwrap_or_default())
     }
 
     /// tokenize(): stap keeps the string between calls.

@@ -76,6 +76,8 @@ pub struct RunOptions {
     /// Write each handler's output as it ends (stap's per-probe flush):
     /// what `-S size` measures its files by.
     pub flush_each_probe: bool,
+    /// `-x PID`: target() (else the pid the recording was filtered to).
+    pub target: Option<i64>,
     /// `switch_file()`: output after it goes to the next file (`-o`).
     /// None: the call does nothing, as in stap without `-o`.
     pub switch_file: Option<SwitchFile>,
@@ -177,9 +179,11 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 Uid | Euid => &[Column::Uid],
                 Cpu => &[Column::Cpu],
                 Ppfunc | Probefunc => &[Column::Syscall],
-                Returnstr => &[Column::Ret],
-                Backtrace | PrintBacktrace => &[Column::Kstack],
-                Ubacktrace | PrintUbacktrace => &[Column::Ustack],
+                Returnstr | Returnval => &[Column::Ret],
+                Backtrace | PrintBacktrace | SprintBacktrace => &[Column::Kstack],
+                Ubacktrace | PrintUbacktrace | SprintUbacktrace | PrintUbacktraceBrief => {
+                    &[Column::Ustack]
+                }
                 UserMode => &[Column::UserMode],
                 Addr | Uaddr => &[Column::Ip],
                 UlongArg => &Column::ARGS,
@@ -191,7 +195,8 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 | GetCycles | Ctime | TzCtime | Strlen | Substr | Isinstr | StrReplace | Strtol
                 | Tokenize | TextStr | TextStrn | Stringat | Isdigit | ErrnoStr | ReturnStr
                 | Exit | Error | Symname | Usymname | Randint | Abs | SyscallName | SwitchFile
-                | ProcfsValue | ProcfsSet | ProcfsAppend | ProcfsOpen => &[],
+                | SprintStack | PrintStack | SprintUstack | PrintUstack | Matched | MatchedStr
+                | Abort | Strpos | ProcfsValue | ProcfsSet | ProcfsAppend | ProcfsOpen => &[],
             };
             c.extend(need);
         }
@@ -208,7 +213,7 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
 fn needs_kernel_symbols(prog: &Program) -> bool {
     let mut found = false;
     prog.for_each_expr(&mut |x| {
-        found |= matches!(x, X::Call(Builtin::PrintBacktrace | Builtin::Symname, _, _));
+        found |= matches!(x, X::Call(b, _, _) if b.reads_kernel_symbols());
     });
     found
 }
@@ -550,6 +555,9 @@ fn events_pass<'p>(
     let mut outcome = Outcome::default();
     let (start, end, mut ctx) = clock(prog, trace);
     ctx.time = start;
+    if let Some(t) = opts.target {
+        ctx.target = t;
+    }
     let mut it = Interp::new(prog, map, opts.limits.clone(), sink, ctx, opts.seed)
         .map_err(RunError::Setup)?;
     it.suppress_handler_errors = opts.suppress_handler_errors;

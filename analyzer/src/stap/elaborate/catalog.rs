@@ -382,6 +382,10 @@ impl Catalog {
                  recorded tracepoints are"
             ),
             "signal" => "signals are not recorded".to_string(),
+            "stap" | "staprun" | "stapio" => {
+                "it probes stap's own translator and runtime (their static markers); retap is not stap"
+                    .to_string()
+            }
             "perf" => {
                 "perf counters are not recorded; timer.profile serves CPU samples".to_string()
             }

@@ -65,6 +65,18 @@ pub enum Builtin {
     UlongArg,
     SyscallName,
     SwitchFile,
+    Returnval,
+    SprintBacktrace,
+    SprintUbacktrace,
+    PrintUbacktraceBrief,
+    SprintStack,
+    PrintStack,
+    SprintUstack,
+    PrintUstack,
+    Matched,
+    MatchedStr,
+    Abort,
+    Strpos,
     /// A procfs read probe's `$value` (read, `=`, `.=`): a buffer of the
     /// probe's `.maxsize`, not a MAXSTRINGLEN string.
     ProcfsValue,
@@ -141,6 +153,27 @@ const TABLE: &[(&str, Builtin, &[Ty], Ty)] = &[
     ("ulong_arg", UlongArg, &[L], L),
     // The traced machine's name of syscall number n ("" if none).
     ("syscall_name", SyscallName, &[L], S),
+    ("returnval", Returnval, &[], L),
+    // Backtraces as text: stap's "simple" form (name+0xoff [module]) for
+    // strings, its full form for printing, "brief" (name+0xoff).
+    ("sprint_backtrace", SprintBacktrace, &[], S),
+    ("sprint_ubacktrace", SprintUbacktrace, &[], S),
+    (
+        "print_ubacktrace_brief",
+        PrintUbacktraceBrief,
+        &[],
+        Ty::Unknown,
+    ),
+    ("sprint_stack", SprintStack, &[S], S),
+    ("print_stack", PrintStack, &[S], Ty::Unknown),
+    ("sprint_ustack", SprintUstack, &[S], S),
+    ("print_ustack", PrintUstack, &[S], Ty::Unknown),
+    // The last successful =~ of the probe: subexpression n, the match.
+    ("matched", Matched, &[L], S),
+    ("matched_str", MatchedStr, &[], S),
+    // exit(), and the handler stops here (try/catch does not catch it).
+    ("abort", Abort, &[], Ty::Unknown),
+    ("strpos", Strpos, &[S, S], L),
     // The next output file (-o FILE, -S size,count), as stap's stapio.
     ("switch_file", SwitchFile, &[], Ty::Unknown),
     // Not callable: the parser never makes a call named `$...`.
@@ -151,6 +184,15 @@ const TABLE: &[(&str, Builtin, &[Ty], Ty)] = &[
 ];
 
 impl Builtin {
+    /// Whether it names kernel addresses: the recording's kallsyms are
+    /// loaded for it.
+    pub fn reads_kernel_symbols(self) -> bool {
+        matches!(
+            self,
+            PrintBacktrace | Symname | SprintBacktrace | SprintStack | PrintStack
+        )
+    }
+
     /// Whether it answers from the process tree the `processes` table
     /// records (a parent, a command line), which a run must then read
     /// whatever its probe points are.
@@ -235,6 +277,30 @@ pub fn unrecorded(name: &str) -> Option<&'static str> {
             "it reads kernel file structures (dentries, inodes, mounts), which a recording does not hold"
         }
         "stack_size" | "stack_used" | "stack_unused" => "kernel stack usage is not recorded",
+        "env_var" => "the traced process's environment is not recorded",
+        "get_loadavg_index" | "sprint_loadavg" => "the load average is not recorded",
+        "get_sa_flags" | "get_sa_handler" | "is_sig_blocked" => {
+            "it reads kernel signal structures, which a recording does not hold"
+        }
+        "inet_get_ip_source" | "inet_get_local_port" => {
+            "it reads a kernel socket, which a recording does not hold"
+        }
+        "is_myproc" => "it compares with the user running stap on the traced machine; a recording has no such user",
+        "ngroups" | "pgrp" | "sid" => {
+            "process groups, sessions and supplementary groups are not recorded"
+        }
+        "stp_pid" => "there is no stapio process on the traced machine; a recording is read by retap",
+        "pstrace" => "it walks kernel task structures, which a recording does not hold",
+        "addr_to_node" => "the NUMA node of an address is not recorded",
+        "cpuid" => "SystemTap 1.5 removed it; cpu() is the current CPU",
+        "caller" | "caller_addr" | "callers" => {
+            "the kernel stack at a probe is not recorded (CPU samples carry theirs: backtrace() in timer.profile)"
+        }
+        "dump_stack" => "it writes to the traced machine's kernel log",
+        "mem_page_size" => "the traced machine's page size is not recorded",
+        n if n.starts_with("ipmib_") || n.starts_with("linuxmib_") || n.starts_with("tcpmib_") => {
+            "the kernel's SNMP counters (MIBs) are not recorded"
+        }
         n if n.starts_with("set_kernel_") || n.starts_with("set_user_") => {
             "it writes memory of the traced machine; a recording is read-only"
         }

@@ -12,7 +12,16 @@ use crate::stap::elaborate::tapset::{self, Builtin};
 fn is_void(b: Builtin) -> bool {
     matches!(
         b,
-        Builtin::Exit | Builtin::Error | Builtin::PrintBacktrace | Builtin::PrintUbacktrace
+        Builtin::Exit
+            | Builtin::Abort
+            | Builtin::Error
+            | Builtin::PrintBacktrace
+            | Builtin::PrintUbacktrace
+            | Builtin::PrintUbacktraceBrief
+            | Builtin::PrintStack
+            | Builtin::PrintUstack
+            | Builtin::SwitchFile
+            | Builtin::ProcfsOpen
     )
 }
 
