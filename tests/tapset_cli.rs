@@ -697,3 +697,31 @@ fn queue_statistics() {
         "q: 0.333 ops/s, 0.333 qlen, 3000000 await, 2000000 svctm, 33% wait, 66% util\n"
     );
 }
+
+/// Wrong argument types to library functions and natives: located at
+/// the argument, naming the parameter.
+#[test]
+fn library_calls_with_wrong_types() {
+    for (script, said) in [
+        (
+            "probe begin { ansi_set_color(\"x\") }",
+            "semantic error: type mismatch (long vs. string): parameter 1 of 'ansi_set_color' at <input>:1:30",
+        ),
+        (
+            "probe begin { msecs_to_string(\"x\") }",
+            "semantic error: type mismatch (long vs. string): parameter 1 of 'msecs_to_string' at <input>:1:31",
+        ),
+        (
+            "probe begin { strpos(1, \"a\") }",
+            "semantic error: type mismatch (string vs. long): argument of strpos() at <input>:1:22",
+        ),
+        (
+            "probe begin { @prometheus_dump_array1(1) }",
+            "parse error: macro @prometheus_dump_array1 expects 3 argument(s), got 1 at <input>:1:15",
+        ),
+    ] {
+        let (code, _, err) = retap(&["run", "-e", script]);
+        assert_eq!(code, 1, "{script}");
+        assert!(err.contains(said), "{script}: {err}");
+    }
+}

@@ -39,6 +39,32 @@ fn the_built_in_files_parse_and_redefine_no_native() {
     let files = built_in();
     assert_eq!(files.len(), BUILT_IN.len());
     for f in files {
+        // Indexed by a token scan: it must find what the parse finds.
+        let parsed = LibraryFile::new(f.name.clone(), f.text.clone())
+            .unwrap_or_else(|e| panic!("the built-in library does not parse:\n{e}"));
+        let sorted = |s: &HashSet<String>| {
+            let mut v: Vec<String> = s.iter().cloned().collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            sorted(&f.defines.functions),
+            sorted(&parsed.defines.functions),
+            "{}",
+            f.name
+        );
+        assert_eq!(
+            sorted(&f.defines.globals),
+            sorted(&parsed.defines.globals),
+            "{}",
+            f.name
+        );
+        assert_eq!(
+            sorted(&f.defines.aliases),
+            sorted(&parsed.defines.aliases),
+            "{}",
+            f.name
+        );
         for name in &f.defines.functions {
             assert!(
                 tapset::lookup(name).is_none() && !tapset::is_print_family(name),
