@@ -725,3 +725,65 @@ fn library_calls_with_wrong_types() {
         assert!(err.contains(said), "{script}: {err}");
     }
 }
+
+/// cmdline_arg(s) split the recorded command line (DuckDB reads the same
+/// exec row) at its spaces.
+#[test]
+fn command_line_arguments() {
+    let Some(rows) = common::duck(
+        "mixed",
+        "select pid || '|' || argv from processes where event = 'exec' and argv like '% % %' \
+         order by ts limit 1",
+    ) else {
+        return;
+    };
+    let (pid, argv) = rows[0].split_once('|').unwrap();
+    let args: Vec<&str> = argv.split(' ').collect();
+    let trace = dataset("mixed");
+    let out = ok(&[
+        "run",
+        "-e",
+        &format!(
+            "probe syscall.exit_group {{ if (pid() == {pid}) {{ printf(\"%s|%s|%s|%s|%s\\n\", \
+             cmdline_arg(0), cmdline_arg(2), cmdline_arg(99), cmdline_args(1, -1, \",\"), \
+             cmdline_args(0, 1, \" \")); exit() }} }}"
+        ),
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out,
+        format!(
+            "{}|{}||{}|{} {}\n",
+            args[0],
+            args[2],
+            args[1..].join(","),
+            args[0],
+            args[1]
+        )
+    );
+}
+
+/// print_syms is print_stack's output for the same addresses; symdata
+/// and modname name the first frame as print_stack's line does.
+#[test]
+fn symbols_of_addresses() {
+    let trace = dataset("mixed");
+    let out = ok(&[
+        "run",
+        "-e",
+        "probe timer.profile { s = backtrace(); print_stack(s); print(\"--\\n\"); print_syms(s); \
+         print(\"--\\n\"); print(sprint_syms(s)); print(\"--\\n\"); a = strtol(tokenize(s, \" \"), 16); \
+         printf(\"%s|%s\\n\", symdata(a), modname(a)); exit() }",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    let parts: Vec<&str> = out.split("--\n").collect();
+    assert_eq!(parts.len(), 4, "{out}");
+    assert_eq!(parts[0], parts[1]);
+    let first_full = parts[0].lines().next().unwrap();
+    let (_, data) = first_full.split_once(" : ").unwrap();
+    let module = &data[data.rfind('[').unwrap() + 1..data.len() - 1];
+    assert_eq!(parts[3], format!("{data}|{module}\n"));
+    assert_eq!(parts[2].lines().count(), parts[0].lines().count(), "{out}");
+}

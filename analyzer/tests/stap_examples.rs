@@ -199,8 +199,8 @@ const REFUSED: &[(&str, &str, &str)] = &[
     ),
     (
         "profiling/pf3.stp",
-        "unresolved function 'modname'",
-        "issue 17",
+        "unresolved function 'umodname'",
+        "issue 20: user-space modules (the binaries a process maps)",
     ),
     (
         "profiling/fileline-profile.stp",

@@ -204,6 +204,33 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
             .cloned()
             .map(Value::Str)
             .unwrap_or_else(Value::empty_str)),
+        CmdlineArg | CmdlineArgs => {
+            let line = ctx.procs.cmdline.get(&ctx.pid()).cloned();
+            let args: Vec<&str> = line.as_deref().map_or(vec![], |l| l.split(' ').collect());
+            let n = a[0].int();
+            let text = if b == CmdlineArg {
+                usize::try_from(n)
+                    .ok()
+                    .and_then(|i| args.get(i))
+                    .map_or("", |s| s)
+                    .to_string()
+            } else {
+                // m < n: every argument from n on.
+                let m = a[1].int();
+                let last = if m < n {
+                    args.len() as i64 - 1
+                } else {
+                    m.min(args.len() as i64 - 1)
+                };
+                match usize::try_from(n) {
+                    Ok(first) if (n as usize) < args.len() => {
+                        args[first..=last as usize].join(a[2].str())
+                    }
+                    _ => String::new(),
+                }
+            };
+            Ok(Value::from_string(text))
+        }
         Target => int(ctx.target),
         UlongArg => {
             let n = a[0].int();
@@ -447,6 +474,22 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
         }
         Usymname => Ok(Value::from_string(format!("0x{:x}", a[0].int() as u64))),
         Returnval => int(ctx.retval()),
+        Symdata | Modname => {
+            let addr = a[0].int() as u64;
+            let found = ctx.kallsyms.as_ref().and_then(|k| k.lookup(addr));
+            match (b, found) {
+                (Symdata, Some((name, off, size, module))) => Ok(Value::from_string(format!(
+                    "{name}+0x{off:x}/0x{size:x} [{module}]"
+                ))),
+                (Symdata, None) => Ok(Value::from_string(format!("0x{addr:x}"))),
+                (_, Some((.., module))) => Ok(Value::from_string(module.to_string())),
+                (_, None) => err(
+                    format!("modname: no kernel module holds address 0x{addr:x}"),
+                    "identifier 'modname'",
+                    span,
+                ),
+            }
+        }
         Abort => {
             it.exit_requested = true;
             Err(super::interp::Flow::Next)

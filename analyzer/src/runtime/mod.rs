@@ -174,7 +174,7 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
             use Builtin::*;
             let need: &[Column] = match b {
                 Execname => &[Column::Execname],
-                Pid | Ppid | Pexecname | Cmdline => &[Column::Pid],
+                Pid | Ppid | Pexecname | Cmdline | CmdlineArg | CmdlineArgs => &[Column::Pid],
                 Tid => &[Column::Tid],
                 Uid | Euid => &[Column::Uid],
                 Cpu => &[Column::Cpu],
@@ -196,7 +196,8 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 | Tokenize | TextStr | TextStrn | Stringat | Isdigit | ErrnoStr | ReturnStr
                 | Exit | Error | Symname | Usymname | Randint | Abs | SyscallName | SwitchFile
                 | SprintStack | PrintStack | SprintUstack | PrintUstack | Matched | MatchedStr
-                | Abort | Strpos | ProcfsValue | ProcfsSet | ProcfsAppend | ProcfsOpen => &[],
+                | Abort | Strpos | Symdata | Modname | ProcfsValue | ProcfsSet | ProcfsAppend
+                | ProcfsOpen => &[],
             };
             c.extend(need);
         }

@@ -77,6 +77,10 @@ pub enum Builtin {
     MatchedStr,
     Abort,
     Strpos,
+    CmdlineArg,
+    CmdlineArgs,
+    Symdata,
+    Modname,
     /// A procfs read probe's `$value` (read, `=`, `.=`): a buffer of the
     /// probe's `.maxsize`, not a MAXSTRINGLEN string.
     ProcfsValue,
@@ -174,6 +178,13 @@ const TABLE: &[(&str, Builtin, &[Ty], Ty)] = &[
     // exit(), and the handler stops here (try/catch does not catch it).
     ("abort", Abort, &[], Ty::Unknown),
     ("strpos", Strpos, &[S, S], L),
+    // The process's arguments as recorded: joined by spaces, so split at
+    // them (an argument holding a space reads as two).
+    ("cmdline_arg", CmdlineArg, &[L], S),
+    ("cmdline_args", CmdlineArgs, &[L, L, S], S),
+    // A kernel address: name+0xoff/0xsize [module]; its module ("kernel").
+    ("symdata", Symdata, &[L], S),
+    ("modname", Modname, &[L], S),
     // The next output file (-o FILE, -S size,count), as stap's stapio.
     ("switch_file", SwitchFile, &[], Ty::Unknown),
     // Not callable: the parser never makes a call named `$...`.
@@ -189,7 +200,13 @@ impl Builtin {
     pub fn reads_kernel_symbols(self) -> bool {
         matches!(
             self,
-            PrintBacktrace | Symname | SprintBacktrace | SprintStack | PrintStack
+            PrintBacktrace
+                | Symname
+                | SprintBacktrace
+                | SprintStack
+                | PrintStack
+                | Symdata
+                | Modname
         )
     }
 
@@ -197,7 +214,10 @@ impl Builtin {
     /// records (a parent, a command line), which a run must then read
     /// whatever its probe points are.
     pub fn reads_process_tree(self) -> bool {
-        matches!(self, Ppid | Pexecname | Pid2execname | Cmdline)
+        matches!(
+            self,
+            Ppid | Pexecname | Pid2execname | Cmdline | CmdlineArg | CmdlineArgs
+        )
     }
 }
 
@@ -298,6 +318,13 @@ pub fn unrecorded(name: &str) -> Option<&'static str> {
         }
         "dump_stack" => "it writes to the traced machine's kernel log",
         "mem_page_size" => "the traced machine's page size is not recorded",
+        "symfile" | "symline" | "symfileline" | "print_backtrace_fileline" => {
+            "source files and lines need the kernel's debug info (DWARF), which a recording does not hold"
+        }
+        "module_name" | "module_size" => {
+            "it describes stap's own kernel module; a run over a recording has none"
+        }
+        "probemod" => "recordings hold no probe point inside a kernel module",
         n if n.starts_with("ipmib_") || n.starts_with("linuxmib_") || n.starts_with("tcpmib_") => {
             "the kernel's SNMP counters (MIBs) are not recorded"
         }

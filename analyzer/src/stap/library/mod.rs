@@ -57,6 +57,7 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../../tapset/stopwatch.stp"),
     ),
     ("string.stp", include_str!("../../../tapset/string.stp")),
+    ("syms.stp", include_str!("../../../tapset/syms.stp")),
     (
         "target_set.stp",
         include_str!("../../../tapset/target_set.stp"),
