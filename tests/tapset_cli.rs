@@ -787,3 +787,19 @@ fn symbols_of_addresses() {
     assert_eq!(parts[3], format!("{data}|{module}\n"));
     assert_eq!(parts[2].lines().count(), parts[0].lines().count(), "{out}");
 }
+
+/// Signal sets, sigaction flags and handlers as text (%p is %#x).
+#[test]
+fn signal_texts() {
+    let out = ok(&[
+        "run",
+        "-e",
+        "probe begin { printf(\"[%s] [%s] [%s] [%s] [%s] [%s] [%s]\\n\", sigset_mask_str((1 << 1) | (1 << 14) | (1 << 63)), \
+         sigset_mask_str(0), sa_flags_str(0x14000004), sa_flags_str(0), sa_handler_str(0), sa_handler_str(-1), \
+         sa_handler_str(0x401000)) }",
+    ]);
+    assert_eq!(
+        out,
+        "[2,15,64] [] [SIGINFO|RESTART|RESTORER] [] [default] [error] [0x401000]\n"
+    );
+}
