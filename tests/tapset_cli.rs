@@ -803,3 +803,48 @@ fn signal_texts() {
         "[2,15,64] [] [SIGINFO|RESTART|RESTORER] [] [default] [error] [0x401000]\n"
     );
 }
+
+/// A sample's frames one at a time, as backtrace() lists them; stacks
+/// are refused where no stack is recorded.
+#[test]
+fn stack_frames() {
+    let trace = dataset("mixed");
+    let out = ok(&[
+        "run",
+        "-e",
+        "probe timer.profile { printf(\"%s\\n0x%x 0x%x\\n%s\\n%s\\n0x%x\\n\", backtrace(), stack(0), stack(2), \
+         callers(2), callers(-1), caller_addr()); exit() }",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    let frames: Vec<&str> = lines[0].split(' ').collect();
+    assert!(frames.len() >= 3, "{out}");
+    assert_eq!(lines[1], format!("{} {}", frames[0], frames[2]));
+    assert_eq!(lines[2], format!("{} {}", frames[1], frames[2]));
+    assert_eq!(lines[3], frames[1..].join(" "));
+    assert_eq!(lines[4], frames[1]);
+    let (code, _, err) = retap(&[
+        "run",
+        "-e",
+        "probe timer.profile { println(stack(1000)) }",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("frame(s), not a frame 1000"), "{err}");
+    let (code, _, err) = retap(&[
+        "run",
+        "-e",
+        "probe syscall.read { println(callers(1)) }",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(
+            "callers() needs a recorded stack: only timer.profile probes (CPU samples) have one"
+        ),
+        "{err}"
+    );
+}

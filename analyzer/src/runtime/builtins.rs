@@ -474,6 +474,63 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
         }
         Usymname => Ok(Value::from_string(format!("0x{:x}", a[0].int() as u64))),
         Returnval => int(ctx.retval()),
+        Stack | Ustack | CallerAddr => {
+            let (frames, n) = match b {
+                Stack => (ctx.kernel_stack(), a[0].int()),
+                Ustack => (ctx.user_stack(), a[0].int()),
+                _ => (ctx.kernel_stack(), 1),
+            };
+            match usize::try_from(n).ok().and_then(|i| frames.get(i)) {
+                Some(&f) => int(f as i64),
+                None => err(
+                    format!(
+                        "the recorded stack has {} frame(s), not a frame {n}",
+                        frames.len()
+                    ),
+                    format!("identifier '{}'", crate::stap::elaborate::tapset::name(b)),
+                    span,
+                ),
+            }
+        }
+        Callers | Ucallers => {
+            let frames = if b == Callers {
+                ctx.kernel_stack()
+            } else {
+                ctx.user_stack()
+            };
+            let n = a[0].int();
+            let upto = if n < 0 {
+                frames.len()
+            } else {
+                (n as usize).saturating_add(1).min(frames.len())
+            };
+            let text = frames
+                .get(1..upto.max(1))
+                .unwrap_or(&[])
+                .iter()
+                .map(|f| format!("0x{f:x}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            Ok(Value::from_string(crate::runtime::value::truncate(
+                text,
+                it.limits.maxstringlen,
+            )))
+        }
+        Caller => match ctx.kernel_stack().get(1) {
+            Some(&f) => {
+                let name = ctx
+                    .kallsyms
+                    .as_ref()
+                    .and_then(|k| k.lookup(f).map(|s| s.0.to_string()))
+                    .unwrap_or_else(|| format!("0x{f:x}"));
+                Ok(Value::from_string(format!("{name} 0x{f:x}")))
+            }
+            None => err(
+                "the recorded stack has no caller frame",
+                "identifier 'caller'",
+                span,
+            ),
+        },
         Symdata | Modname => {
             let addr = a[0].int() as u64;
             let found = ctx.kallsyms.as_ref().and_then(|k| k.lookup(addr));

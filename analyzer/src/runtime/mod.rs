@@ -180,10 +180,10 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 Cpu => &[Column::Cpu],
                 Ppfunc | Probefunc => &[Column::Syscall],
                 Returnstr | Returnval => &[Column::Ret],
-                Backtrace | PrintBacktrace | SprintBacktrace => &[Column::Kstack],
-                Ubacktrace | PrintUbacktrace | SprintUbacktrace | PrintUbacktraceBrief => {
-                    &[Column::Ustack]
-                }
+                Backtrace | PrintBacktrace | SprintBacktrace | Stack | Callers | Caller
+                | CallerAddr => &[Column::Kstack],
+                Ubacktrace | PrintUbacktrace | SprintUbacktrace | PrintUbacktraceBrief | Ustack
+                | Ucallers => &[Column::Ustack],
                 UserMode => &[Column::UserMode],
                 Addr | Uaddr => &[Column::Ip],
                 UlongArg => &Column::ARGS,

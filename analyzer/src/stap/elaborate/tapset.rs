@@ -81,6 +81,12 @@ pub enum Builtin {
     CmdlineArgs,
     Symdata,
     Modname,
+    Stack,
+    Ustack,
+    Callers,
+    Ucallers,
+    Caller,
+    CallerAddr,
     /// A procfs read probe's `$value` (read, `=`, `.=`): a buffer of the
     /// probe's `.maxsize`, not a MAXSTRINGLEN string.
     ProcfsValue,
@@ -185,6 +191,14 @@ const TABLE: &[(&str, Builtin, &[Ty], Ty)] = &[
     // A kernel address: name+0xoff/0xsize [module]; its module ("kernel").
     ("symdata", Symdata, &[L], S),
     ("modname", Modname, &[L], S),
+    // Frames of a CPU sample's recorded stacks: frame n; frames 1..=n (or
+    // all with -1) as hex; the caller of the sampled function.
+    ("stack", Stack, &[L], L),
+    ("ustack", Ustack, &[L], L),
+    ("callers", Callers, &[L], S),
+    ("ucallers", Ucallers, &[L], S),
+    ("caller", Caller, &[], S),
+    ("caller_addr", CallerAddr, &[], L),
     // The next output file (-o FILE, -S size,count), as stap's stapio.
     ("switch_file", SwitchFile, &[], Ty::Unknown),
     // Not callable: the parser never makes a call named `$...`.
@@ -195,6 +209,30 @@ const TABLE: &[(&str, Builtin, &[Ty], Ty)] = &[
 ];
 
 impl Builtin {
+    /// Whether it reads a recorded stack, which only CPU samples carry
+    /// (and the instruction pointer and mode that come with them).
+    pub fn reads_stack(self) -> bool {
+        matches!(
+            self,
+            Backtrace
+                | PrintBacktrace
+                | SprintBacktrace
+                | Ubacktrace
+                | PrintUbacktrace
+                | SprintUbacktrace
+                | PrintUbacktraceBrief
+                | Stack
+                | Ustack
+                | Callers
+                | Ucallers
+                | Caller
+                | CallerAddr
+                | UserMode
+                | Addr
+                | Uaddr
+        )
+    }
+
     /// Whether it names kernel addresses: the recording's kallsyms are
     /// loaded for it.
     pub fn reads_kernel_symbols(self) -> bool {
@@ -207,6 +245,7 @@ impl Builtin {
                 | PrintStack
                 | Symdata
                 | Modname
+                | Caller
         )
     }
 
@@ -313,9 +352,6 @@ pub fn unrecorded(name: &str) -> Option<&'static str> {
         "pstrace" => "it walks kernel task structures, which a recording does not hold",
         "addr_to_node" => "the NUMA node of an address is not recorded",
         "cpuid" => "SystemTap 1.5 removed it; cpu() is the current CPU",
-        "caller" | "caller_addr" | "callers" => {
-            "the kernel stack at a probe is not recorded (CPU samples carry theirs: backtrace() in timer.profile)"
-        }
         "dump_stack" => "it writes to the traced machine's kernel log",
         "mem_page_size" => "the traced machine's page size is not recorded",
         "symfile" | "symline" | "symfileline" | "print_backtrace_fileline" => {

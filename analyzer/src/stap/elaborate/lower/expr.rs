@@ -414,16 +414,7 @@ impl<'a> Elab<'a> {
             for (a, t) in args.iter().zip(sig.params) {
                 xs.push(self.expect(a, *t, &format!("argument of {name}()")));
             }
-            if matches!(
-                sig.builtin,
-                Builtin::Backtrace
-                    | Builtin::PrintBacktrace
-                    | Builtin::Ubacktrace
-                    | Builtin::PrintUbacktrace
-                    | Builtin::UserMode
-                    | Builtin::Addr
-                    | Builtin::Uaddr
-            ) && !self.points.iter().all(|p| p.family == Family::Profile)
+            if sig.builtin.reads_stack() && !self.points.iter().all(|p| p.family == Family::Profile)
             {
                 self.err(span, format!("{name}() needs a recorded stack: only timer.profile probes (CPU samples) have one"));
             }
