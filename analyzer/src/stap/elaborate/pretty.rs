@@ -110,7 +110,13 @@ pub fn render(program: &Program, script: &ast::Script) -> String {
                 None => {
                     match rp.family {
                         Family::Begin => format!("begin({})", rp.order),
-                        Family::End => format!("end({})", rp.order),
+                        Family::End => match &rp.procfs {
+                            Some(f) => format!(
+                                "procfs file {:?} read once, after the events and before end",
+                                f.file
+                            ),
+                            None => format!("end({})", rp.order),
+                        },
                         Family::Error => "on runtime errors".to_string(),
                         Family::Never => "never".to_string(),
                         Family::Timer {
