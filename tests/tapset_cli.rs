@@ -848,3 +848,25 @@ fn stack_frames() {
         "{err}"
     );
 }
+
+/// stap's shorter forms: tokenize(delim) goes on as strsep (empty tokens
+/// too; the two-argument form skips them), ctime() is now's; and
+/// vm_fault_contains's kinds of fault.
+#[test]
+fn shorter_forms_and_fault_kinds() {
+    let trace = dataset("mixed");
+    let out = ok(&[
+        "run",
+        "-e",
+        "probe begin { printf(\"[%s][%s][%s][%s][%s]\\n\", tokenize(\"a  b,c\", \" ,\"), tokenize(\" ,\"), \
+         tokenize(\" ,\"), tokenize(\" ,\"), tokenize(\" ,\")); \
+         printf(\"[%s][%s][%s][%s]\\n\", tokenize(\"a  b,c\", \" ,\"), tokenize(\"\", \" ,\"), \
+         tokenize(\"\", \" ,\"), tokenize(\"\", \" ,\")); \
+         printf(\"%d\\n\", ctime() == ctime(gettimeofday_s())); \
+         printf(\"%d%d%d%d%d\\n\", vm_fault_contains(1, 0), vm_fault_contains(2, 1), vm_fault_contains(0, 2), \
+         vm_fault_contains(4, 2), vm_fault_contains(4, 3)) }",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(out, "[a][][b][c][]\n[a][b][c][]\n1\n11101\n");
+}

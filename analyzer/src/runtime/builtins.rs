@@ -371,7 +371,11 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
         }
         Tokenize => {
             let (s, d) = (a[0].str().to_string(), a[1].str().to_string());
-            Ok(it.tokenize(&s, &d))
+            Ok(it.tokenize(&s, &d, true))
+        }
+        TokenizeNext => {
+            let d = a[0].str().to_string();
+            Ok(it.tokenize("", &d, false))
         }
         TextStr => Ok(Value::from_string(text_str(a[0].str(), false, None))),
         TextStrn => {

@@ -1368,14 +1368,17 @@ impl<'p> Interp<'p> {
     }
 
     /// tokenize(): stap keeps the string between calls.
-    pub fn tokenize(&mut self, s: &str, delim: &str) -> Value {
+    /// As strsep: the text up to the next delimiter, the position moved
+    /// past that delimiter. The two-argument form skips empty tokens; the
+    /// one-argument form (`skip_empty` false) returns them.
+    pub fn tokenize(&mut self, s: &str, delim: &str, skip_empty: bool) -> Value {
         if !s.is_empty() {
             self.tokenize_state = (s.to_string(), 0);
         }
         let (text, pos) = &mut self.tokenize_state;
         let bytes = text.as_bytes();
         let is_delim = |b: u8| delim.as_bytes().contains(&b);
-        while *pos < bytes.len() && is_delim(bytes[*pos]) {
+        while skip_empty && *pos < bytes.len() && is_delim(bytes[*pos]) {
             *pos += 1;
         }
         let start = *pos;
@@ -1383,6 +1386,9 @@ impl<'p> Interp<'p> {
             *pos += 1;
         }
         let tok = String::from_utf8_lossy(&bytes[start..*pos]).into_owned();
+        if *pos < bytes.len() {
+            *pos += 1;
+        }
         Value::from_string(tok)
     }
 

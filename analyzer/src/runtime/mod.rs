@@ -193,11 +193,11 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 | GettimeofdayUs | GettimeofdayNs | LocalClockS | LocalClockMs | LocalClockUs
                 | LocalClockNs | CpuClockS | CpuClockMs | CpuClockUs | CpuClockNs | Jiffies
                 | GetCycles | Ctime | TzCtime | Strlen | Substr | Isinstr | StrReplace | Strtol
-                | Tokenize | TextStr | TextStrn | Stringat | Isdigit | ErrnoStr | ReturnStr
-                | Exit | Error | Symname | Usymname | Randint | Abs | SyscallName | SwitchFile
-                | SprintStack | PrintStack | SprintUstack | PrintUstack | Matched | MatchedStr
-                | Abort | Strpos | Symdata | Modname | ProcfsValue | ProcfsSet | ProcfsAppend
-                | ProcfsOpen => &[],
+                | Tokenize | TokenizeNext | TextStr | TextStrn | Stringat | Isdigit | ErrnoStr
+                | ReturnStr | Exit | Error | Symname | Usymname | Randint | Abs | SyscallName
+                | SwitchFile | SprintStack | PrintStack | SprintUstack | PrintUstack | Matched
+                | MatchedStr | Abort | Strpos | Symdata | Modname | ProcfsValue | ProcfsSet
+                | ProcfsAppend | ProcfsOpen => &[],
             };
             c.extend(need);
         }

@@ -43,6 +43,8 @@ pub enum Builtin {
     StrReplace,
     Strtol,
     Tokenize,
+    /// tokenize(delim): the next token, empty ones included.
+    TokenizeNext,
     TextStr,
     TextStrn,
     Stringat,
@@ -139,6 +141,8 @@ const TABLE: &[(&str, Builtin, &[Ty], Ty)] = &[
     ("str_replace", StrReplace, &[S, S, S], S),
     ("strtol", Strtol, &[S, L], L),
     ("tokenize", Tokenize, &[S, S], S),
+    // tokenize(delim), reached through tokenize's one-argument form only.
+    ("tokenize/1", TokenizeNext, &[S], S),
     ("text_str", TextStr, &[S], S),
     ("text_strn", TextStrn, &[S, L, L], S),
     ("stringat", Stringat, &[S, L], L),
@@ -353,7 +357,7 @@ pub fn unrecorded(name: &str) -> Option<&'static str> {
         "addr_to_node" => "the NUMA node of an address is not recorded",
         "cpuid" => "SystemTap 1.5 removed it; cpu() is the current CPU",
         "dump_stack" => "it writes to the traced machine's kernel log",
-        "mem_page_size" => "the traced machine's page size is not recorded",
+        "mem_page_size" | "pages_to_string" => "the traced machine's page size is not recorded",
         "symfile" | "symline" | "symfileline" | "print_backtrace_fileline" => {
             "source files and lines need the kernel's debug info (DWARF), which a recording does not hold"
         }

@@ -32,6 +32,7 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("ip.stp", include_str!("../../../tapset/ip.stp")),
     ("json.stp", include_str!("../../../tapset/json.stp")),
     ("logging.stp", include_str!("../../../tapset/logging.stp")),
+    ("memory.stp", include_str!("../../../tapset/memory.stp")),
     ("oneshot.stp", include_str!("../../../tapset/oneshot.stp")),
     (
         "prometheus.stp",

@@ -399,6 +399,20 @@ impl<'a> Elab<'a> {
             return self.print_call(name, args, span);
         }
         if let Some(sig) = tapset::lookup(name) {
+            // stap's shorter forms: ctime() is now's, tokenize(delim)
+            // goes on with the string the last call gave (empty tokens
+            // included, as strsep).
+            match (sig.builtin, args.len()) {
+                (Builtin::Ctime, 0) => {
+                    let now = X::Call(Builtin::GettimeofdayS, vec![], span);
+                    return (X::Call(Builtin::Ctime, vec![now], span), Ty::Str);
+                }
+                (Builtin::Tokenize, 1) => {
+                    let delim = self.expect(&args[0], Ty::Str, "argument of tokenize()");
+                    return (X::Call(Builtin::TokenizeNext, vec![delim], span), Ty::Str);
+                }
+                _ => {}
+            }
             if args.len() != sig.params.len() {
                 self.err(
                     span,
