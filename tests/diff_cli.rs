@@ -10,20 +10,9 @@ use std::process::Command;
 use serde_json::Value;
 
 mod common;
-use common::{copy_with_manifest, root};
+use common::copy_with_manifest;
 
-fn retap(args: &[&str]) -> (i32, String, String) {
-    let out = common::retap()
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run retap");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::run as retap;
 
 fn diff_json(a: &str, b: &str, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["diff", a, b, "--format", "json"];

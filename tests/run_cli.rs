@@ -4,18 +4,7 @@
 mod common;
 use common::{copy_dir, copy_with_manifest, dataset};
 
-fn retap(args: &[&str]) -> (i32, String, String) {
-    let out = common::retap()
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run retap");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::run as retap;
 
 #[test]
 fn p1_prints_the_canonical_form_of_e_text_with_arguments() {

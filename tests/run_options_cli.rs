@@ -4,18 +4,7 @@
 mod common;
 use common::dataset;
 
-fn retap(args: &[&str]) -> (i32, String, String) {
-    let out = common::retap()
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run retap");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::run as retap;
 
 fn files(dir: &std::path::Path) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = std::fs::read_dir(dir)

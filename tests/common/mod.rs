@@ -13,6 +13,20 @@ pub fn retap() -> Command {
     c
 }
 
+/// Runs retap from the repository root: (exit code, stdout, stderr).
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    let out = retap()
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run retap");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }

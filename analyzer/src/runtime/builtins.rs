@@ -161,6 +161,15 @@ fn stack_text(addrs: &[u64], syms: Option<&super::symbols::Kallsyms>, form: SymF
     s
 }
 
+/// Addresses as backtrace() and ubacktrace() list them: "0x1 0x2".
+fn hex_list(addrs: &[u64]) -> String {
+    addrs
+        .iter()
+        .map(|a| format!("0x{a:x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The addresses of a backtrace() / ubacktrace() string ("0x1 0x2").
 fn hex_addresses(s: &str) -> Vec<u64> {
     s.split_whitespace()
@@ -420,53 +429,8 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
             int(0)
         }
         Error => err(a[0].str().to_string(), "identifier 'error'", span),
-        Backtrace | PrintBacktrace => {
-            let addrs = ctx.kernel_stack();
-            let text = match b {
-                Backtrace => addrs
-                    .iter()
-                    .map(|a| format!("0x{a:x}"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                _ => {
-                    let mut s = String::new();
-                    for a in &addrs {
-                        match ctx.kallsyms.as_ref().and_then(|k| k.lookup(*a)) {
-                            Some((name, off, size, module)) => s.push_str(&format!(
-                                " 0x{a:x} : {name}+0x{off:x}/0x{size:x} [{module}]\n"
-                            )),
-                            None => s.push_str(&format!(" 0x{a:x}\n")),
-                        }
-                    }
-                    s
-                }
-            };
-            if b == PrintBacktrace {
-                it.out.extend_from_slice(text.as_bytes());
-                int(0)
-            } else {
-                Ok(Value::from_string(text))
-            }
-        }
-        Ubacktrace | PrintUbacktrace => {
-            let text = ctx
-                .user_stack()
-                .iter()
-                .map(|a| format!("0x{a:x}"))
-                .collect::<Vec<_>>()
-                .join(" ");
-            if b == PrintUbacktrace {
-                let lines: String = ctx
-                    .user_stack()
-                    .iter()
-                    .map(|a| format!(" 0x{a:x}\n"))
-                    .collect();
-                it.out.extend_from_slice(lines.as_bytes());
-                int(0)
-            } else {
-                Ok(Value::from_string(text))
-            }
-        }
+        Backtrace => Ok(Value::from_string(hex_list(&ctx.kernel_stack()))),
+        Ubacktrace => Ok(Value::from_string(hex_list(&ctx.user_stack()))),
         Symname => {
             let addr = a[0].int() as u64;
             let name = ctx
@@ -508,13 +472,7 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
             } else {
                 (n as usize).saturating_add(1).min(frames.len())
             };
-            let text = frames
-                .get(1..upto.max(1))
-                .unwrap_or(&[])
-                .iter()
-                .map(|f| format!("0x{f:x}"))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let text = hex_list(frames.get(1..upto.max(1)).unwrap_or(&[]));
             Ok(Value::from_string(crate::runtime::value::truncate(
                 text,
                 it.limits.maxstringlen,
@@ -574,8 +532,12 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
                 it.limits.maxstringlen,
             )))
         }
-        PrintStack | PrintUstack | PrintUbacktraceBrief => {
+        PrintBacktrace | PrintUbacktrace | PrintStack | PrintUstack | PrintUbacktraceBrief => {
             let text = match b {
+                PrintBacktrace => {
+                    stack_text(&ctx.kernel_stack(), ctx.kallsyms.as_deref(), SymForm::Full)
+                }
+                PrintUbacktrace => stack_text(&ctx.user_stack(), None, SymForm::Full),
                 PrintStack => stack_text(
                     &hex_addresses(a[0].str()),
                     ctx.kallsyms.as_deref(),

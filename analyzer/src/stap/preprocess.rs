@@ -132,8 +132,9 @@ impl Pp<'_> {
     /// stap reads its tapset's `.stpm` files: only `@define`s (and the
     /// conditionals around them) may be in it.
     fn load_library(&mut self, name: &str, depth: usize) {
-        let lib = self.env.macros.clone();
-        let Some((i, file)) = lib.find(name) else {
+        // The environment outlives this borrow of self.
+        let env = self.env;
+        let Some((i, file)) = env.macros.find(name) else {
             return;
         };
         if !self.loaded.insert(i) {

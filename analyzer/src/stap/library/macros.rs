@@ -10,17 +10,11 @@ use std::sync::{Arc, OnceLock};
 use super::super::lexer::{lex, TokKind};
 
 /// The macro files built into retap: (name, text).
-const BUILT_IN: &[(&str, &str)] = &[
-    ("json.stpm", include_str!("../../../tapset/json.stpm")),
-    (
-        "print_stats.stpm",
-        include_str!("../../../tapset/print_stats.stpm"),
-    ),
-    (
-        "prometheus.stpm",
-        include_str!("../../../tapset/prometheus.stpm"),
-    ),
-    ("sizeof.stpm", include_str!("../../../tapset/sizeof.stpm")),
+const BUILT_IN: &[(&str, &str)] = tapset_files![
+    "json.stpm",
+    "print_stats.stpm",
+    "prometheus.stpm",
+    "sizeof.stpm",
 ];
 
 /// One `.stpm` file and the macro names it defines.

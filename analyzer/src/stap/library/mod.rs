@@ -18,55 +18,38 @@ use super::lexer::{lex, TokKind};
 use super::source::Diagnostic;
 use super::{parse_into, Parsed, PpEnv};
 
+/// (name, text) of files of `analyzer/tapset/`, built into the binary.
+macro_rules! tapset_files {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../../tapset/", $name)))),*]
+    };
+}
+
 /// The library files built into retap: (name, text).
-const BUILT_IN: &[(&str, &str)] = &[
-    ("ansi.stp", include_str!("../../../tapset/ansi.stp")),
-    ("args.stp", include_str!("../../../tapset/args.stp")),
-    ("argv.stp", include_str!("../../../tapset/argv.stp")),
-    (
-        "byteorder.stp",
-        include_str!("../../../tapset/byteorder.stp"),
-    ),
-    ("dev.stp", include_str!("../../../tapset/dev.stp")),
-    ("indent.stp", include_str!("../../../tapset/indent.stp")),
-    ("ip.stp", include_str!("../../../tapset/ip.stp")),
-    ("json.stp", include_str!("../../../tapset/json.stp")),
-    ("logging.stp", include_str!("../../../tapset/logging.stp")),
-    ("memory.stp", include_str!("../../../tapset/memory.stp")),
-    ("oneshot.stp", include_str!("../../../tapset/oneshot.stp")),
-    (
-        "prometheus.stp",
-        include_str!("../../../tapset/prometheus.stp"),
-    ),
-    (
-        "queue_stats.stp",
-        include_str!("../../../tapset/queue_stats.stp"),
-    ),
-    (
-        "registers.stp",
-        include_str!("../../../tapset/registers.stp"),
-    ),
-    ("remote.stp", include_str!("../../../tapset/remote.stp")),
-    ("rlimit.stp", include_str!("../../../tapset/rlimit.stp")),
-    ("signal.stp", include_str!("../../../tapset/signal.stp")),
-    (
-        "speculative.stp",
-        include_str!("../../../tapset/speculative.stp"),
-    ),
-    (
-        "stopwatch.stp",
-        include_str!("../../../tapset/stopwatch.stp"),
-    ),
-    ("string.stp", include_str!("../../../tapset/string.stp")),
-    ("syms.stp", include_str!("../../../tapset/syms.stp")),
-    (
-        "target_set.stp",
-        include_str!("../../../tapset/target_set.stp"),
-    ),
-    (
-        "time_strings.stp",
-        include_str!("../../../tapset/time_strings.stp"),
-    ),
+const BUILT_IN: &[(&str, &str)] = tapset_files![
+    "ansi.stp",
+    "args.stp",
+    "argv.stp",
+    "byteorder.stp",
+    "dev.stp",
+    "indent.stp",
+    "ip.stp",
+    "json.stp",
+    "logging.stp",
+    "memory.stp",
+    "oneshot.stp",
+    "prometheus.stp",
+    "queue_stats.stp",
+    "registers.stp",
+    "remote.stp",
+    "rlimit.stp",
+    "signal.stp",
+    "speculative.stp",
+    "stopwatch.stp",
+    "string.stp",
+    "syms.stp",
+    "target_set.stp",
+    "time_strings.stp",
 ];
 
 /// What one library file defines, by name.

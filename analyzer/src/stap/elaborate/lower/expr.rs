@@ -9,22 +9,6 @@ use crate::stap::elaborate::catalog::Family;
 use crate::stap::elaborate::format;
 use crate::stap::elaborate::tapset::{self, Builtin};
 
-fn is_void(b: Builtin) -> bool {
-    matches!(
-        b,
-        Builtin::Exit
-            | Builtin::Abort
-            | Builtin::Error
-            | Builtin::PrintBacktrace
-            | Builtin::PrintUbacktrace
-            | Builtin::PrintUbacktraceBrief
-            | Builtin::PrintStack
-            | Builtin::PrintUstack
-            | Builtin::SwitchFile
-            | Builtin::ProcfsOpen
-    )
-}
-
 impl<'a> Elab<'a> {
     // ---- expressions ---------------------------------------------------
 
@@ -444,9 +428,6 @@ impl<'a> Elab<'a> {
                         "{name}() reads argument registers: only syscall probes have them recorded"
                     ),
                 );
-            }
-            if is_void(sig.builtin) {
-                return (X::Call(sig.builtin, xs, span), Ty::Unknown);
             }
             return (X::Call(sig.builtin, xs, span), sig.ret);
         }
