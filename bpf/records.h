@@ -11,7 +11,8 @@
 #define KIND_BLOCK 3
 #define KIND_SAMPLE 4
 #define KIND_VFS 5
-#define NR_KINDS 6
+#define KIND_TRACEPOINT 6 /* schema::tables::TRACEPOINT_KIND */
+#define NR_KINDS 7
 
 /* Flags on struct hdr. */
 #define F_DONE 1 /* the syscall/request/call completed: ret and dur are valid */
@@ -105,6 +106,28 @@ struct vfs_rec {           /* 72 bytes */
 };
 
 
+/* Any kernel tracepoint: the header, then the kernel's raw record as the
+ * tracepoint's tracefs format lays it out, at most TP_MAX bytes
+ * (schema::tracepoints::RAW_MAX), except that its first 8 bytes (the
+ * common_* fields, which the kernel overwrites before BPF sees them) hold
+ * the tracepoint's slot: its index in the recording's list. The ring
+ * buffer record's length says how many bytes follow. */
+#define TP_MAX 4096
+#define TP_DYN 8 /* __data_loc fields followed per tracepoint */
+
+struct tp_rec {
+	struct hdr h;
+	u8 data[TP_MAX];
+};
+
+/* What the program needs of a tracepoint's format, by its id. */
+struct tp_fmt {            /* 22 bytes */
+	u16 size;          /* fixed part, common_* included */
+	u16 pad0;
+	u8 n_dyn;
+	u8 pad;
+	u16 dyn[TP_DYN];   /* offsets of __data_loc words; bit 15: __rel_loc */
+};
 
 /* Map values and iterator output the recorder reads at stop
  * (recorder/src/bpf.rs, through the skeleton's generated types). */
@@ -150,4 +173,6 @@ _Static_assert(sizeof(struct inflight) == 88, "inflight");
 _Static_assert(sizeof(struct inflight_dump) == 96, "inflight_dump");
 _Static_assert(__builtin_offsetof(struct inflight_dump, v) == 8, "inflight_dump.v");
 _Static_assert(sizeof(struct blk_start) == 64, "blk_start");
+_Static_assert(sizeof(struct tp_fmt) == 22, "tp_fmt");
+_Static_assert(sizeof(struct tp_rec) == 40 + TP_MAX, "tp_rec");
 #endif

@@ -568,3 +568,78 @@ int BPF_KRETPROBE(vfs_write_kretprobe, ssize_t ret)
 {
 	return vfs_kexit(ret, 1);
 }
+
+/* ---- any tracepoint, by name ---- */
+
+/* By slot: each tracepoint is attached with its slot as the attach cookie
+ * (the record's own common_type is not readable: the kernel puts a
+ * pt_regs pointer over the first 8 bytes before calling the program). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4096);
+	__type(key, u32);
+	__type(value, struct tp_fmt);
+} tp_formats SEC(".maps");
+
+/* Ring buffer full, per tracepoint (tp_fmt.slot). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 4096);
+	__type(key, u32);
+	__type(value, u64);
+} tp_losses SEC(".maps");
+
+/* A record is built here, then copied into the ring buffer with its real
+ * length: reserving TP_MAX per event would waste most of the ring. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct tp_rec);
+} tp_scratch SEC(".maps");
+
+/* One program for every tracepoint the recording asked for: the layout
+ * comes from the format map, so no tracepoint needs code of its own. */
+SEC("tracepoint")
+int on_tracepoint(void *ctx)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!wanted(pid_tgid >> 32))
+		return 0;
+	u32 slot = bpf_get_attach_cookie(ctx);
+	struct tp_fmt *f = bpf_map_lookup_elem(&tp_formats, &slot);
+	if (!f || !f->size)
+		return 0;
+	u32 zero = 0;
+	struct tp_rec *r = bpf_map_lookup_elem(&tp_scratch, &zero);
+	if (!r)
+		return 0;
+	u32 len = f->size;
+	for (int i = 0; i < TP_DYN; i++) {
+		if (i >= f->n_dyn)
+			break;
+		u16 off = f->dyn[i] & 0x7fff;
+		u32 loc = 0;
+		bpf_probe_read_kernel(&loc, sizeof(loc), ctx + off);
+		u32 end = (loc & 0xffff) + (loc >> 16);
+		if (f->dyn[i] & 0x8000)
+			end += off + 4;
+		if (end > len)
+			len = end;
+	}
+	if (len > TP_MAX)
+		len = TP_MAX;
+	fill_hdr(&r->h, KIND_TRACEPOINT, pid_tgid);
+	bpf_probe_read_kernel(r->data, len, ctx);
+	if (len >= 8) /* the kernel's pt_regs pointer: the slot instead */
+		*(u64 *)r->data = slot;
+	u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes
+			    ? BPF_RB_FORCE_WAKEUP
+			    : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, r, sizeof(struct hdr) + len, flags)) {
+		u64 *c = bpf_map_lookup_elem(&tp_losses, &slot);
+		if (c)
+			*c += 1;
+	}
+	return 0;
+}

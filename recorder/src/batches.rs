@@ -15,6 +15,7 @@ use retap_schema::tables::{NET_DIRECTIONS, VFS_OPS};
 use retap_schema::{syscalls, Table};
 
 use crate::records::{self, cstr, Hdr, Record};
+use crate::tp_rows::TracepointCols;
 
 type Dict = StringDictionaryBuilder<Int32Type>;
 
@@ -124,6 +125,7 @@ enum Cols {
         ret: Int64Builder,
         dur: Int64Builder,
     },
+    Tracepoint(TracepointCols),
 }
 
 fn stack_builder() -> ListBuilder<UInt64Builder> {
@@ -193,6 +195,7 @@ impl TableRows {
                 ret: Int64Builder::new(),
                 dur: Int64Builder::new(),
             },
+            Table::Tracepoint(f) => Cols::Tracepoint(TracepointCols::new(f)),
         };
         TableRows {
             table,
@@ -374,6 +377,16 @@ impl TableRows {
         self.rows += 1;
     }
 
+    /// Appends one tracepoint record: its header and the kernel's raw bytes
+    /// (tracepoint tables only).
+    pub fn push_tracepoint(&mut self, h: &Hdr, raw: &[u8]) {
+        if let Cols::Tracepoint(t) = &mut self.cols {
+            self.c.push(h);
+            t.push(raw);
+            self.rows += 1;
+        }
+    }
+
     /// A process seen in /proc when recording started (processes table only).
     #[allow(clippy::too_many_arguments)]
     pub fn push_snapshot(
@@ -499,6 +512,7 @@ impl TableRows {
                 cols.push(Arc::new(ret.finish()));
                 cols.push(Arc::new(dur.finish()));
             }
+            Cols::Tracepoint(t) => t.finish(&mut cols),
         }
         self.rows = 0;
         RecordBatch::try_new(self.table.schema(), cols)

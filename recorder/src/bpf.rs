@@ -8,8 +8,8 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
-use retap_schema::Table;
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, TracepointCategory, TracepointOpts};
+use retap_schema::{Table, TracepointFormat};
 
 use crate::perf::{self, PerfFd};
 use crate::records::{self, Block, Hdr, Record, Syscall};
@@ -21,7 +21,7 @@ mod skel {
 pub use skel::RetapSkel;
 use skel::{OpenRetapSkel, RetapSkelBuilder};
 
-const NR_KINDS: usize = 6;
+const NR_KINDS: usize = retap_schema::tables::TRACEPOINT_KIND + 1;
 
 /// How the vfs table is hooked, when it is asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +40,8 @@ pub struct Config {
     pub syscalls: Option<Vec<u32>>,
     pub ringbuf_bytes: u32,
     pub sample_hz: u64,
+    /// Tracepoints recorded by name, all through `on_tracepoint`.
+    pub tracepoints: Vec<&'static TracepointFormat>,
 }
 
 /// Programs each table needs. `proc_exit` also serves the syscalls table: it
@@ -54,6 +56,9 @@ fn programs_for(cfg: &Config, vfs: Option<VfsHook>) -> BTreeSet<&'static str> {
             Table::Block => p.extend(["blk_issue", "blk_done"]),
             Table::Samples => {
                 p.insert("on_sample");
+            }
+            Table::Tracepoint(_) => {
+                p.insert("on_tracepoint");
             }
             Table::Vfs => match vfs {
                 Some(VfsHook::Fentry) => p.extend([
@@ -143,6 +148,8 @@ pub struct Session<'obj> {
     _perf: Vec<PerfFd>,
     /// Probe points attached, for the manifest.
     pub attached: Vec<String>,
+    /// The tracepoints, in loss-counter slot order.
+    tracepoints: Vec<&'static TracepointFormat>,
 }
 
 pub fn load<'obj>(
@@ -195,6 +202,13 @@ pub fn load<'obj>(
         }
     }
 
+    for (slot, f) in cfg.tracepoints.iter().enumerate() {
+        skel.maps
+            .tp_formats
+            .update(&(slot as u32).to_ne_bytes(), &tp_fmt(f), MapFlags::ANY)
+            .context("describing a tracepoint to the BPF side")?;
+    }
+
     let mut links = Vec::new();
     let mut attached_names = Vec::new();
     let mut attached = Vec::new();
@@ -223,6 +237,32 @@ pub fn load<'obj>(
             attached.push(format!("perf_event/cpu-clock@{}Hz", cfg.sample_hz));
             continue;
         }
+        if name == "on_tracepoint" {
+            for (slot, f) in cfg.tracepoints.iter().enumerate() {
+                let opts = TracepointOpts {
+                    cookie: slot as u64,
+                    ..Default::default()
+                };
+                let link = prog
+                    .attach_tracepoint_with_opts(
+                        TracepointCategory::Custom(f.system.clone()),
+                        &f.event,
+                        opts,
+                    )
+                    .map_err(|e| {
+                        anyhow!(
+                            "the kernel refused tracepoint {}:{}: {}",
+                            f.system,
+                            f.event,
+                            format!("{e:#}")
+                        )
+                    })?;
+                links.push(link);
+                attached_names.push(name.clone());
+                attached.push(format!("tracepoint/{}/{}", f.system, f.event));
+            }
+            continue;
+        }
         let link = prog
             .attach()
             .with_context(|| format!("attaching {section} ({name})"))?;
@@ -238,7 +278,20 @@ pub fn load<'obj>(
         attached_names,
         _perf: perf_fds,
         attached,
+        tracepoints: cfg.tracepoints.clone(),
     })
+}
+
+/// struct tp_fmt (bpf/records.h): what on_tracepoint needs of a format.
+fn tp_fmt(f: &TracepointFormat) -> [u8; 22] {
+    let mut b = [0u8; 22];
+    b[0..2].copy_from_slice(&(f.size as u16).to_ne_bytes());
+    let dyns = crate::tracepoints::dynamic_offsets(f);
+    b[4] = dyns.len().min(crate::tracepoints::MAX_DYNAMIC) as u8;
+    for (i, d) in dyns.iter().take(crate::tracepoints::MAX_DYNAMIC).enumerate() {
+        b[6 + 2 * i..8 + 2 * i].copy_from_slice(&d.to_ne_bytes());
+    }
+    b
 }
 
 fn load_error(e: &libbpf_rs::Error) -> anyhow::Error {
@@ -295,6 +348,25 @@ impl Session<'_> {
             } else {
                 out[kind].1 = sum;
             }
+        }
+        Ok(out)
+    }
+
+    /// Ring-buffer losses per tracepoint, in the recording's order.
+    pub fn tracepoint_losses(&self) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        for slot in 0..self.tracepoints.len() {
+            let per_cpu = self
+                .skel
+                .maps
+                .tp_losses
+                .lookup_percpu(&(slot as u32).to_ne_bytes(), MapFlags::ANY)?
+                .unwrap_or_default();
+            let sum: u64 = per_cpu
+                .iter()
+                .map(|v| u64::from_ne_bytes(v[..8].try_into().unwrap()))
+                .sum();
+            out.push(sum);
         }
         Ok(out)
     }

@@ -10,8 +10,8 @@ use clap::Parser;
 #[command(
     name = "retap-record",
     version,
-    about = "Record kernel events (syscalls, processes, net, block I/O, CPU samples) into a Parquet trace",
-    after_help = "Examples:\n  retap record -o /var/tmp/web1 --duration 60s\n  retap record -o trace1 -c 'make -j2'\n  retap record -o trace2 -x 1234 --events syscalls,net\n\nStops on Ctrl-C/SIGTERM, at --duration, or when -c's command or -x's process exits."
+    about = "Record kernel events (syscalls, processes, net, block I/O, CPU samples, tracepoints) into a Parquet trace",
+    after_help = "Examples:\n  retap record -o /var/tmp/web1 --duration 60s\n  retap record -o trace1 -c 'make -j2'\n  retap record -o trace2 -x 1234 --events syscalls,net\n  retap record -o trace3 --tracepoints 'kmem:mm_page_alloc,-irq:*'\n\nStops on Ctrl-C/SIGTERM, at --duration, or when -c's command or -x's process exits."
 )]
 pub struct RecordArgs {
     /// Trace directory to create.
@@ -31,10 +31,16 @@ pub struct RecordArgs {
     /// Trace only this process (its threads included); stop when it exits.
     #[arg(short = 'x', long = "pid", value_name = "PID")]
     pub pid: Option<i32>,
-    /// Tables to record: syscalls,processes,net,block,samples (default) and vfs
-    /// (needs kprobes or fentry).
+    /// Tables to record: syscalls,processes,net,block,samples,tracepoints
+    /// (default) and vfs (needs kprobes or fentry). `tracepoints` is the
+    /// default set of kernel tracepoints (scheduler, signals, interrupts).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub events: Option<Vec<String>>,
+    /// Kernel tracepoints to record besides the default set, each as a table
+    /// of its own: `system:event` or `event`, globs allowed
+    /// ('sched:*,irq:irq_handler_*'); `-NAME` leaves one out.
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
+    pub tracepoints: Vec<String>,
     /// Record only tasks whose comm (execname) is exactly NAME.
     #[arg(long, value_name = "NAME")]
     pub comm: Option<String>,

@@ -11,4 +11,6 @@ pub mod procfs;
 pub mod record;
 pub mod records;
 pub mod sink;
+pub mod tp_rows;
+pub mod tracepoints;
 pub mod writer;

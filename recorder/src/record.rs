@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use libbpf_rs::RingBufferBuilder;
-use retap_schema::{manifest, summary, syscalls, Manifest, Table};
+use retap_schema::tables::TRACEPOINT_KIND;
+use retap_schema::{manifest, summary, syscalls, Manifest, Table, TracepointFormat};
 
 use crate::batches::TableRows;
 use crate::bpf::{self, Config};
@@ -23,6 +24,7 @@ use crate::cli::RecordArgs;
 use crate::procfs;
 use crate::records::{self, Record};
 use crate::sink::SinkConfig;
+use crate::tracepoints;
 use crate::writer::{self, Msg, Writer};
 
 /// Records taken from the ring buffer per round of the main loop.
@@ -30,6 +32,8 @@ const DRAIN_PER_ROUND: usize = 64 * 1024;
 
 /// Rows the reader gathers per table before handing them to the writer.
 const BATCH_ROWS: usize = 16 * 1024;
+/// Record kinds (bpf/records.h NR_KINDS): the fixed tables, then tracepoints.
+const NR_KINDS: usize = TRACEPOINT_KIND + 1;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -59,25 +63,38 @@ pub fn check_privileges() -> Result<()> {
     bail!("recording needs root, or the CAP_BPF and CAP_PERFMON capabilities (this process has neither); run it with sudo")
 }
 
-fn resolve_tables(args: &RecordArgs) -> Result<Vec<Table>> {
+/// `--events` as tables, and whether it asks for the default tracepoints
+/// (the pseudo-table `tracepoints`).
+fn resolve_tables(args: &RecordArgs) -> Result<(Vec<Table>, bool)> {
     let Some(names) = &args.events else {
-        return Ok(Table::DEFAULT.to_vec());
+        return Ok((Table::DEFAULT.to_vec(), true));
     };
     let mut out = Vec::new();
+    let mut default_tracepoints = false;
     for n in names {
+        if n.trim() == TRACEPOINTS {
+            default_tracepoints = true;
+            continue;
+        }
         let t = Table::from_name(n.trim()).with_context(|| {
             let all: Vec<_> = Table::ALL.iter().map(|t| t.name()).collect();
-            format!("--events: unknown table {n:?} (known: {})", all.join(", "))
+            format!(
+                "--events: unknown table {n:?} (known: {}, {TRACEPOINTS})",
+                all.join(", ")
+            )
         })?;
         if !out.contains(&t) {
             out.push(t);
         }
     }
-    if out.is_empty() {
+    if out.is_empty() && !default_tracepoints && args.tracepoints.is_empty() {
         bail!("--events: no tables given");
     }
-    Ok(out)
+    Ok((out, default_tracepoints))
 }
+
+/// `--events`' name for the default set of tracepoints.
+const TRACEPOINTS: &str = "tracepoints";
 
 fn resolve_syscalls(list: &Option<Vec<String>>) -> Result<Option<Vec<u32>>> {
     let Some(names) = list else { return Ok(None) };
@@ -209,7 +226,10 @@ fn process_alive(pid: i32) -> bool {
 /// What the ring buffer callback fills.
 struct Collector {
     rows: BTreeMap<Table, TableRows>,
-    received: [u64; 6],
+    received: [u64; NR_KINDS],
+    /// Tracepoint tables by slot (what the BPF side writes over a record's
+    /// first bytes).
+    tracepoint_slots: Vec<Table>,
     /// Processes seen with user stacks in CPU samples, and where their
     /// memory maps were saved (for user-space symbolisation).
     sampled_pids: std::collections::BTreeSet<i32>,
@@ -250,11 +270,42 @@ impl Collector {
     }
 
     fn on_bytes(&mut self, data: &[u8]) -> i32 {
+        if data.get(records::KIND_AT) == Some(&(TRACEPOINT_KIND as u8)) {
+            self.push_tracepoint(data);
+            return i32::from(self.writer_gone);
+        }
         match records::decode(data) {
             Ok(rec) => self.push(&rec),
             Err(_) => self.malformed += 1,
         }
         i32::from(self.writer_gone)
+    }
+
+    /// A raw tracepoint record: decoded straight into its table's builders.
+    fn push_tracepoint(&mut self, data: &[u8]) {
+        let (Ok(h), Some(raw)) = (records::decode_hdr(data), data.get(records::HDR_LEN..)) else {
+            self.malformed += 1;
+            return;
+        };
+        let Some(slot) = raw.get(..4).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]])) else {
+            self.malformed += 1;
+            return;
+        };
+        let Some(&table) = self.tracepoint_slots.get(slot as usize) else {
+            self.malformed += 1;
+            return;
+        };
+        let Some(rows) = self.rows.get_mut(&table) else {
+            return;
+        };
+        rows.push_tracepoint(&h, raw);
+        self.received[TRACEPOINT_KIND] += 1;
+        if rows.len() >= BATCH_ROWS {
+            let b = rows.finish();
+            if self.tx.send(Msg::Batch(table, b)).is_err() {
+                self.writer_gone = true;
+            }
+        }
     }
 
     fn flush(&mut self) {
@@ -271,7 +322,15 @@ impl Collector {
 
 pub fn run(args: RecordArgs) -> Result<Manifest> {
     check_privileges()?;
-    let tables = resolve_tables(&args)?;
+    let (mut tables, default_tracepoints) = resolve_tables(&args)?;
+    let formats = if default_tracepoints || !args.tracepoints.is_empty() {
+        let fs = tracepoints::tracefs()?;
+        tracepoints::resolve(&fs, default_tracepoints, &args.tracepoints)?
+    } else {
+        Vec::new()
+    };
+    let formats: Vec<&'static TracepointFormat> = formats.into_iter().map(|f| f.intern()).collect();
+    tables.extend(formats.iter().map(|f| Table::Tracepoint(f)));
     let syscall_nrs = resolve_syscalls(&args.syscalls)?;
     let rb = args.ringbuf_size;
     if !rb.is_power_of_two() || !(4096..=(1 << 30)).contains(&rb) {
@@ -323,6 +382,10 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     for t in &tables {
         m.tables.insert(t.name().to_string(), Default::default());
     }
+    for f in &formats {
+        m.tracepoints
+            .insert(f.table_name().to_string(), (*f).clone());
+    }
     m.store(&dir)
         .with_context(|| format!("writing {}", dir.join(manifest::MANIFEST_FILE).display()))?;
 
@@ -336,6 +399,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         syscalls: syscall_nrs,
         ringbuf_bytes: rb as u32,
         sample_hz: args.sample_hz,
+        tracepoints: formats.clone(),
     };
     let mut obj = MaybeUninit::uninit();
     let mut session = bpf::load(&mut obj, &cfg, vfs)?;
@@ -367,7 +431,8 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     }
     let collector = Rc::new(RefCell::new(Collector {
         rows,
-        received: [0; 6],
+        received: [0; NR_KINDS],
+        tracepoint_slots: formats.iter().map(|f| Table::Tracepoint(f)).collect(),
         sampled_pids: Default::default(),
         maps_saved: Vec::new(),
         trace_dir: dir.clone(),
@@ -509,10 +574,16 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     let sinks = writer.finish()?;
 
     writer::table_stats(&mut m, &sinks);
+    let tracepoint_losses = session.tracepoint_losses()?;
     for t in &tables {
         let e = m.tables.get_mut(t.name()).expect("inserted above");
-        e.dropped = losses[t.index()].0;
-        e.unpaired = losses[t.index()].1;
+        if let Table::Tracepoint(f) = t {
+            let slot = formats.iter().position(|x| x == f).expect("recorded");
+            e.dropped = tracepoint_losses[slot];
+        } else {
+            e.dropped = losses[t.index()].0;
+            e.unpaired = losses[t.index()].1;
+        }
     }
     if tables.contains(&Table::Samples) {
         m.attachments.extend(procfs::save_kallsyms(&dir));

@@ -3,6 +3,8 @@
 //! is an error, never undefined behaviour.
 
 pub const HDR_LEN: usize = 40;
+/// Offset of the record kind in the header.
+pub const KIND_AT: usize = 22;
 pub const SYSCALL_LEN: usize = 112;
 pub const PROC_LEN: usize = 584;
 pub const NET_LEN: usize = 72;

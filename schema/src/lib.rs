@@ -11,7 +11,9 @@ pub mod summary;
 mod syscall_table;
 pub mod syscalls;
 pub mod tables;
+pub mod tracepoints;
 
 pub use columns::Column;
 pub use manifest::{FileEntry, Manifest, ManifestError, TableStats, FORMAT_NAME, FORMAT_VERSION};
 pub use tables::Table;
+pub use tracepoints::TracepointFormat;

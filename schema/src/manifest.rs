@@ -36,6 +36,11 @@ pub struct Manifest {
     pub filters: Filters,
     pub sample_hz: Option<u64>,
     pub tables: BTreeMap<String, TableStats>,
+    /// The layout of each tracepoint table, by table name, as the recording
+    /// kernel described it (tracepoints.rs). Older readers skip these
+    /// tables as unknown, so adding them needed no new format version.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tracepoints: BTreeMap<String, crate::TracepointFormat>,
     /// Extra files beside the tables (kallsyms, process maps), relative paths.
     #[serde(default)]
     pub attachments: Vec<String>,
@@ -98,6 +103,15 @@ impl Manifest {
             clock: "CLOCK_MONOTONIC".into(),
             ..Default::default()
         }
+    }
+
+    /// A table by its name in this trace: a fixed table, or one of its
+    /// tracepoints.
+    pub fn table(&self, name: &str) -> Option<crate::Table> {
+        crate::Table::from_name(name).or_else(|| {
+            let f = self.tracepoints.get(name)?;
+            Some(crate::Table::Tracepoint(f.clone().intern()))
+        })
     }
 
     pub fn total_events(&self) -> u64 {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
+use crate::tracepoints::TracepointFormat;
 use crate::Column;
 
 /// One event table: a sub-directory of Parquet files in a trace.
@@ -16,7 +17,14 @@ pub enum Table {
     Block,
     Samples,
     Vfs,
+    /// A kernel tracepoint recorded by name (`sched.sched_switch`), laid
+    /// out as the recording kernel's format says (tracepoints.rs).
+    Tracepoint(&'static TracepointFormat),
 }
+
+/// The record kind of every tracepoint in the BPF ring buffer (after the
+/// fixed tables' kinds); which tracepoint is in the record itself.
+pub const TRACEPOINT_KIND: usize = 6;
 
 impl Table {
     pub const ALL: [Table; 6] = [
@@ -46,17 +54,37 @@ impl Table {
             Table::Block => "block",
             Table::Samples => "samples",
             Table::Vfs => "vfs",
+            Table::Tracepoint(f) => f.table_name(),
         }
     }
 
+    /// One of the fixed tables, by name (tracepoint tables are named by
+    /// their trace's manifest).
     pub fn from_name(name: &str) -> Option<Table> {
         Table::ALL.into_iter().find(|t| t.name() == name)
     }
 
     /// Stable small integer used as the record kind in the BPF ring buffer
-    /// and as the index of the table's drop counter.
+    /// and as the index of the table's drop counter; every tracepoint
+    /// shares [`TRACEPOINT_KIND`].
     pub fn index(self) -> usize {
-        self as usize
+        match self {
+            Table::Syscalls => 0,
+            Table::Processes => 1,
+            Table::Net => 2,
+            Table::Block => 3,
+            Table::Samples => 4,
+            Table::Vfs => 5,
+            Table::Tracepoint(_) => TRACEPOINT_KIND,
+        }
+    }
+
+    /// The tracepoint's layout, for tracepoint tables.
+    pub fn tracepoint(self) -> Option<&'static TracepointFormat> {
+        match self {
+            Table::Tracepoint(f) => Some(f),
+            _ => None,
+        }
     }
 
     /// Every column name some table has (what readers may name).
@@ -87,6 +115,7 @@ impl Table {
                 f.push(field(C::DurNs, DataType::Int64, true));
                 f
             }
+            Table::Tracepoint(tp) => tp.fields.iter().map(|f| f.arrow_field()).collect(),
             Table::Processes => vec![
                 dict(C::Event, false),
                 int32(C::Ppid, true),
@@ -151,7 +180,7 @@ impl Table {
         match self {
             Table::Syscalls => Some(Column::Ret),
             Table::Block | Table::Vfs => Some(Column::DurNs),
-            Table::Processes | Table::Net | Table::Samples => None,
+            Table::Processes | Table::Net | Table::Samples | Table::Tracepoint(_) => None,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! so that nothing else (buffering, retries) adds or merges syscalls.
 //!
 //!   retap-workload calls [--sync N] [--write N --write-base L] [--udp M --udp-base S]
-//!                        [--sleep-ms MS] [--fork-exit CODE]
+//!                        [--sleep-ms MS] [--fork-exit CODE] [--signals K]
+//!                        [--pingpong N]
 //!   retap-workload loop getppid N      tight loop, for cost measurements
 //!   retap-workload service [--requests N] [--reads R] [--sleep-us U] [--file F]
 //!                                      a request loop (R preads of F, one
@@ -64,6 +65,8 @@ fn calls(args: &[String]) {
     let udp_base = arg_after(args, "--udp-base").unwrap_or(1000);
     let sleep_ms = arg_after(args, "--sleep-ms");
     let fork_exit = arg_after(args, "--fork-exit");
+    let signals = arg_after(args, "--signals").unwrap_or(0);
+    let pingpong = arg_after(args, "--pingpong").unwrap_or(0);
     let mut out = String::new();
     // SAFETY (whole block): plain libc calls on buffers and fds we own.
     unsafe {
@@ -142,8 +145,71 @@ fn calls(args: &[String]) {
             libc::waitpid(pid, &mut st, 0);
             out.push_str(&format!("child_pid={pid}\n"));
         }
+        if signals > 0 {
+            // K SIGUSR1 to itself, each handled (generated and delivered).
+            libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
+            for _ in 0..signals {
+                libc::kill(libc::getpid(), libc::SIGUSR1);
+            }
+            let got = USR1.load(std::sync::atomic::Ordering::SeqCst);
+            out.push_str(&format!("signals={got}\n"));
+        }
+        if pingpong > 0 {
+            let (a, b) = ping_pong(pingpong);
+            out.push_str(&format!("pingpong_tids={a},{b}\n"));
+        }
         out.push_str(&format!("pid={}\n", libc::getpid()));
         libc::write(1, out.as_ptr() as *const libc::c_void, out.len());
+    }
+}
+
+static USR1: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+extern "C" fn on_usr1(_: libc::c_int) {
+    USR1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Two threads passing one byte back and forth over two pipes N times: each
+/// blocks on its read every round, so the scheduler switches them out and
+/// in. Returns (this thread's tid, the other's).
+fn ping_pong(n: u64) -> (i32, i32) {
+    let mut ab = [0i32; 2];
+    let mut ba = [0i32; 2];
+    // SAFETY: pipe(2) into arrays we own; reads and writes of one byte on
+    // them; the fds stay open until both threads are done.
+    unsafe {
+        if libc::pipe(ab.as_mut_ptr()) != 0 || libc::pipe(ba.as_mut_ptr()) != 0 {
+            fail("pipe");
+        }
+    }
+    let (ab_r, ba_w) = (ab[0], ba[1]);
+    let other = std::thread::spawn(move || {
+        let mut byte = [0u8; 1];
+        for _ in 0..n {
+            // SAFETY: as above.
+            unsafe {
+                libc::read(ab_r, byte.as_mut_ptr().cast(), 1);
+                libc::write(ba_w, byte.as_ptr().cast(), 1);
+            }
+        }
+        // SAFETY: gettid has no preconditions.
+        unsafe { libc::gettid() }
+    });
+    let mut byte = [b'p'; 1];
+    for _ in 0..n {
+        // SAFETY: as above.
+        unsafe {
+            libc::write(ab[1], byte.as_ptr().cast(), 1);
+            libc::read(ba[0], byte.as_mut_ptr().cast(), 1);
+        }
+    }
+    let theirs = other.join().unwrap_or_else(|_| fail("ping-pong thread"));
+    // SAFETY: closing fds we opened; gettid has no preconditions.
+    unsafe {
+        for fd in ab.iter().chain(ba.iter()) {
+            libc::close(*fd);
+        }
+        (libc::gettid(), theirs)
     }
 }
 
