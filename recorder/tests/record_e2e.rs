@@ -623,7 +623,10 @@ fn tracepoints_hold_every_signal_and_context_switch() {
         [k.to_string()]
     );
     // The ping-pong threads were switched out (they are the current task
-    // at sched_switch, so tid = prev_pid) and in again.
+    // at sched_switch, so tid = prev_pid). Under -c a row is kept when the
+    // current task is traced, so switches *to* them from other tasks (the
+    // idle task, mostly) are not recorded: only the switched-out side is
+    // checked.
     let list = format!("{}, {}", tids[0], tids[1]);
     assert_eq!(
         q(&format!(
@@ -631,10 +634,6 @@ fn tracepoints_hold_every_signal_and_context_switch() {
         )),
         ["2|0"]
     );
-    let switched_in = q(&format!(
-        "select count(distinct next_pid) from sched.sched_switch where next_pid in ({list})"
-    ));
-    assert_eq!(switched_in, ["2"]);
     // Each round blocks each thread on its read (seen: rounds to rounds+2
     // switches out per thread); a read that finds its byte already there
     // does not switch, hence the margin.
