@@ -266,6 +266,27 @@ struct DiffArgs {
     all: bool,
 }
 
+/// `--table`: a fixed table, or a tracepoint the base trace recorded
+/// (`sched.sched_switch`, or `sched_switch` as retap sql names it).
+fn diff_table(name: &str, base: &std::path::Path) -> Result<retap_schema::Table, String> {
+    if let Some(t) = retap_schema::Table::from_name(name) {
+        return Ok(t);
+    }
+    let m = retap_schema::Manifest::load(base).map_err(|e| e.to_string())?;
+    let found = m.table(name).or_else(|| {
+        let f = m.tracepoints.values().find(|f| f.event == name)?;
+        Some(retap_schema::Table::Tracepoint(f.clone().intern()))
+    });
+    found.ok_or_else(|| {
+        let mut known: Vec<&str> = retap_schema::Table::ALL.iter().map(|t| t.name()).collect();
+        known.extend(m.tracepoints.keys().map(String::as_str));
+        format!(
+            "unknown table {name:?} (this trace has: {})",
+            known.join(", ")
+        )
+    })
+}
+
 fn diff(a: DiffArgs) -> ExitCode {
     use retap_analyzer::diff;
     use std::io::IsTerminal;
@@ -273,9 +294,9 @@ fn diff(a: DiffArgs) -> ExitCode {
         eprintln!("retap diff: {m}");
         ExitCode::from(2)
     };
-    let table = match retap_schema::Table::from_name(&a.table) {
-        Some(t) => t,
-        None => return fail(format!("unknown table {:?}", a.table)),
+    let table = match diff_table(&a.table, &a.base) {
+        Ok(t) => t,
+        Err(m) => return fail(m),
     };
     let mut o = diff::DiffOptions {
         table,

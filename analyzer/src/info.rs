@@ -37,9 +37,16 @@ pub fn render(t: &Trace) -> String {
         }
     }
     let _ = writeln!(o, "probes    {}", m.probes.join(", "));
+    let width = t
+        .tables
+        .iter()
+        .map(|f| f.table.name().len())
+        .max()
+        .unwrap_or(0)
+        .max(10);
     let _ = writeln!(
         o,
-        "\n{:<10} {:>12} {:>10} {:>6} {:>10} {:>10}",
+        "\n{:<width$} {:>12} {:>10} {:>6} {:>10} {:>10}",
         "table", "rows", "lost", "files", "size", "bytes/row"
     );
     let (mut rows, mut bytes, mut lost, mut files) = (0u64, 0u64, 0u64, 0usize);
@@ -51,9 +58,9 @@ pub fn render(t: &Trace) -> String {
         bytes += b;
         lost += l;
         files += tf.files.len();
-        table_row(&mut o, tf.table.name(), r, l, tf.files.len(), b);
+        table_row(&mut o, width, tf.table.name(), r, l, tf.files.len(), b);
     }
-    table_row(&mut o, "total", rows, lost, files, bytes);
+    table_row(&mut o, width, "total", rows, lost, files, bytes);
     if let Some(w) = summary::loss_warning(m) {
         let _ = writeln!(o, "\n{w}");
     }
@@ -82,7 +89,15 @@ pub fn render_verified(v: &crate::integrity::Verified) -> String {
     o
 }
 
-fn table_row(o: &mut String, name: &str, rows: u64, lost: u64, files: usize, bytes: u64) {
+fn table_row(
+    o: &mut String,
+    width: usize,
+    name: &str,
+    rows: u64,
+    lost: u64,
+    files: usize,
+    bytes: u64,
+) {
     let per = if rows > 0 {
         format!("{:.2}", bytes as f64 / rows as f64)
     } else {
@@ -90,7 +105,7 @@ fn table_row(o: &mut String, name: &str, rows: u64, lost: u64, files: usize, byt
     };
     let _ = writeln!(
         o,
-        "{name:<10} {rows:>12} {lost:>10} {files:>6} {:>10} {per:>10}",
+        "{name:<width$} {rows:>12} {lost:>10} {files:>6} {:>10} {per:>10}",
         human_bytes(bytes)
     );
 }

@@ -94,7 +94,8 @@ impl Trace {
     /// Opens a trace and checks every table's files (see [`Trace::check`]).
     pub fn open(dir: &Path) -> Result<Trace, ManifestError> {
         let mut t = Trace::list(dir)?;
-        t.check(&Table::ALL);
+        let all: Vec<Table> = t.tables.iter().map(|f| f.table).collect();
+        t.check(&all);
         Ok(t)
     }
 
@@ -109,7 +110,7 @@ impl Trace {
         let mut tables = Vec::new();
         let mut problems = Vec::new();
         for name in manifest.tables.keys() {
-            let Some(table) = Table::from_name(name) else {
+            let Some(table) = manifest.table(name) else {
                 problems.push(Problem {
                     path: dir.join(name),
                     what: format!("unknown table {name:?} (made by a newer recorder?); skipped"),

@@ -288,7 +288,11 @@ fn tp_fmt(f: &TracepointFormat) -> [u8; 22] {
     b[0..2].copy_from_slice(&(f.size as u16).to_ne_bytes());
     let dyns = crate::tracepoints::dynamic_offsets(f);
     b[4] = dyns.len().min(crate::tracepoints::MAX_DYNAMIC) as u8;
-    for (i, d) in dyns.iter().take(crate::tracepoints::MAX_DYNAMIC).enumerate() {
+    for (i, d) in dyns
+        .iter()
+        .take(crate::tracepoints::MAX_DYNAMIC)
+        .enumerate()
+    {
         b[6 + 2 * i..8 + 2 * i].copy_from_slice(&d.to_ne_bytes());
     }
     b
@@ -463,6 +467,7 @@ mod tests {
     fn in_flight_value_layout_matches_the_c_struct() {
         assert_eq!(std::mem::size_of::<skel::types::inflight>(), 88);
         assert_eq!(std::mem::size_of::<skel::types::blk_start>(), 64);
+        assert_eq!(std::mem::size_of::<skel::types::tp_fmt>(), 22);
     }
 
     #[test]
@@ -477,6 +482,7 @@ mod tests {
             syscalls: None,
             ringbuf_bytes: 1 << 20,
             sample_hz: 99,
+            tracepoints: vec![],
         };
         let p = programs_for(&cfg, None);
         assert_eq!(

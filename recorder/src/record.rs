@@ -287,7 +287,10 @@ impl Collector {
             self.malformed += 1;
             return;
         };
-        let Some(slot) = raw.get(..4).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]])) else {
+        let Some(slot) = raw
+            .get(..4)
+            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        else {
             self.malformed += 1;
             return;
         };

@@ -67,7 +67,11 @@ pub fn available(tracefs: &Path) -> Result<Vec<String>> {
             continue;
         }
         let sname = sys.file_name().to_string_lossy().into_owned();
-        for ev in std::fs::read_dir(sys.path()).into_iter().flatten().flatten() {
+        for ev in std::fs::read_dir(sys.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             if ev.path().join("format").is_file() {
                 out.push(format!("{sname}:{}", ev.file_name().to_string_lossy()));
             }
@@ -126,9 +130,17 @@ pub fn resolve(tracefs: &Path, defaults: bool, spec: &[String]) -> Result<Vec<Tr
 /// The layout of one tracepoint, checked against what the BPF side can
 /// copy.
 pub fn read_format(tracefs: &Path, system: &str, event: &str) -> Result<TracepointFormat> {
-    let path = tracefs.join("events").join(system).join(event).join("format");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading the format of {system}:{event} ({})", path.display()))?;
+    let path = tracefs
+        .join("events")
+        .join(system)
+        .join(event)
+        .join("format");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "reading the format of {system}:{event} ({})",
+            path.display()
+        )
+    })?;
     let f = TracepointFormat::parse(system, event, &text)?;
     check_copyable(&f)?;
     Ok(f)

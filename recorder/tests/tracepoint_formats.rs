@@ -49,7 +49,11 @@ fn every_tracepoint_of_this_kernel_decodes() {
         rows.push_tracepoint(&h, &raw);
         let b = rows.finish();
         assert_eq!(b.num_rows(), 1, "{name}");
-        assert_eq!(b.schema(), Arc::clone(&Table::Tracepoint(f).schema()), "{name}");
+        assert_eq!(
+            b.schema(),
+            Arc::clone(&Table::Tracepoint(f).schema()),
+            "{name}"
+        );
         decoded += 1;
     }
     eprintln!(
@@ -61,7 +65,10 @@ fn every_tracepoint_of_this_kernel_decodes() {
     // stated in its message.
     let known = ["cannot be decoded", "variable-length fields"];
     for r in &refused {
-        assert!(known.iter().any(|k| r.contains(k)), "unexpected refusal: {r}");
+        assert!(
+            known.iter().any(|k| r.contains(k)),
+            "unexpected refusal: {r}"
+        );
     }
     assert!(
         refused.len() * 100 <= all.len(),

@@ -27,9 +27,9 @@ pub const CUT_MARK: &str = "...";
 
 /// One tracepoint's layout.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(from = "Stored")]
 pub struct TracepointFormat {
-    /// `system.event`, set by `parse` and `intern` (not stored: it is
-    /// the manifest's key).
+    /// `system.event`, derived (not stored: it is the manifest's key).
     #[serde(skip)]
     table: String,
     pub system: String,
@@ -40,6 +40,29 @@ pub struct TracepointFormat {
     /// Bytes of the fixed part of a record (`common_*` included).
     pub size: u32,
     pub fields: Vec<TracepointField>,
+}
+
+/// A format as the manifest stores it: without its derived table name.
+#[derive(Deserialize)]
+struct Stored {
+    system: String,
+    event: String,
+    id: u32,
+    size: u32,
+    fields: Vec<TracepointField>,
+}
+
+impl From<Stored> for TracepointFormat {
+    fn from(s: Stored) -> TracepointFormat {
+        TracepointFormat {
+            table: format!("{}.{}", s.system, s.event),
+            system: s.system,
+            event: s.event,
+            id: s.id,
+            size: s.size,
+            fields: s.fields,
+        }
+    }
 }
 
 /// One field of a tracepoint record, past the `common_*` ones.
@@ -63,24 +86,38 @@ pub struct TracepointField {
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum FieldKind {
     /// An integer of `size` bytes (pointers too: their value, as u64).
-    Int { signed: bool },
+    Int {
+        signed: bool,
+    },
     Bool,
     /// `char name[N]`: a NUL-terminated string in place.
     Chars,
     /// `__data_loc char[] name` (or `__rel_loc`): a string elsewhere in the
     /// record, found by the 32-bit (length << 16 | offset) in place.
-    DynChars { relative: bool },
+    DynChars {
+        relative: bool,
+    },
     /// `TYPE name[N]` of integers of `elem` bytes.
-    Array { elem: u32, signed: bool },
+    Array {
+        elem: u32,
+        signed: bool,
+    },
     /// `__data_loc TYPE[] name`: integers of `elem` bytes elsewhere in the record.
-    DynArray { elem: u32, signed: bool, relative: bool },
+    DynArray {
+        elem: u32,
+        signed: bool,
+        relative: bool,
+    },
 }
 
 impl FieldKind {
     /// Where the data is found at run time, read from the record (for the
     /// BPF side: which fields extend the record past its fixed part).
     pub fn is_dynamic(self) -> bool {
-        matches!(self, FieldKind::DynChars { .. } | FieldKind::DynArray { .. })
+        matches!(
+            self,
+            FieldKind::DynChars { .. } | FieldKind::DynArray { .. }
+        )
     }
 
     pub fn is_string(self) -> bool {
@@ -211,8 +248,7 @@ impl TracepointFormat {
     /// value by pointing at it; a process sees a bounded number of layouts
     /// (the tracepoints of the traces it opens), so they are kept for its
     /// lifetime.
-    pub fn intern(mut self) -> &'static TracepointFormat {
-        self.table = format!("{}.{}", self.system, self.event);
+    pub fn intern(self) -> &'static TracepointFormat {
         static ALL: OnceLock<Mutex<HashSet<&'static TracepointFormat>>> = OnceLock::new();
         let mut set = ALL
             .get_or_init(Default::default)
@@ -304,7 +340,9 @@ fn int_at(raw: &[u8], at: usize, size: usize, signed: bool) -> FieldValue<'stati
 fn str_in(raw: &[u8], at: usize, len: usize) -> FieldValue<'_> {
     let end = at.saturating_add(len);
     let cut = end > raw.len();
-    let bytes = raw.get(at.min(raw.len())..end.min(raw.len())).unwrap_or(&[]);
+    let bytes = raw
+        .get(at.min(raw.len())..end.min(raw.len()))
+        .unwrap_or(&[]);
     let s = match bytes.iter().position(|b| *b == 0) {
         Some(n) => &bytes[..n],
         None => bytes,
@@ -533,7 +571,10 @@ print fmt: \"prev_comm=%s\"
                 signed: false
             }
         );
-        assert!(matches!(f.fields[3].kind, FieldKind::DynArray { elem: 4, .. }));
+        assert!(matches!(
+            f.fields[3].kind,
+            FieldKind::DynArray { elem: 4, .. }
+        ));
         assert_eq!(f.fields[4].kind, FieldKind::Bool);
         assert_eq!(f.fields[5].kind, FieldKind::Int { signed: false });
         let mut raw = vec![0u8; 48];

@@ -195,10 +195,26 @@ pub fn collect(
             )));
         }
     }
+    // Tables by name: a tracepoint's layout may differ between the
+    // kernels that recorded the two traces.
+    let same_table = |t: &crate::trace::Trace| {
+        t.tables
+            .iter()
+            .find(|f| f.table.name() == o.table.name())
+            .map(|f| (f.rows(), f.table))
+    };
+    for (name, t) in &sess.traces {
+        if o.table.tracepoint().is_some() && same_table(t).is_none() {
+            return Err(DiffError::Usage(format!(
+                "--table {}: the {name} trace did not record it",
+                o.table.name()
+            )));
+        }
+    }
     let total_rows: u64 = sess
         .traces
         .iter()
-        .map(|(_, t)| t.table(o.table).map(|f| f.rows()).unwrap_or(0))
+        .map(|(_, t)| same_table(t).map(|(r, _)| r).unwrap_or(0))
         .sum();
     progress.start(total_rows);
     // Every row passes through the first bucket function once: it moves the bar.
@@ -258,7 +274,15 @@ pub fn collect(
         // Two GROUP BYs: keys x latency bucket (with counts and bytes), and
         // keys x size bucket. One over all four would group by the product
         // of the two bucketings.
-        let table = format!("{name}.{}", o.table.name());
+        let sql_name = match same_table(t) {
+            Some((_, table)) => crate::sql::sql_tables(t)
+                .into_iter()
+                .find(|(_, x)| *x == table)
+                .map(|(n, _)| n)
+                .unwrap_or_else(|| o.table.name().to_string()),
+            None => o.table.name().to_string(),
+        };
+        let table = format!("{name}.{sql_name}");
         let q_lat = format!(
             "SELECT {keys}, {lat_e} AS b, count(*) AS n, {bytes_e} AS bytes FROM {table} GROUP BY {group}",
             keys = keys.join(", "),

@@ -22,6 +22,12 @@ pub fn column(c: retap_schema::Column) -> datafusion::prelude::Expr {
     datafusion::prelude::Expr::Column(datafusion::common::Column::new_unqualified(c.name()))
 }
 
+/// A column named by the trace rather than by the format (a tracepoint's
+/// fields, from its manifest).
+pub fn column_named(name: &str) -> datafusion::prelude::Expr {
+    datafusion::prelude::Expr::Column(datafusion::common::Column::new_unqualified(name))
+}
+
 /// DataFusion's default session config, made once and cloned: making
 /// one asks for the cores too (see [`crate::cores`]).
 pub fn session_config() -> SessionConfig {

@@ -209,6 +209,19 @@ impl<'a> Ctx<'a> {
             SyscallKernelArg(name) if matches!(fam, Family::Syscall { ret: false }) => {
                 T::int(self.kernel_arg(name)?)
             }
+            TracepointField(f, i) => {
+                let field = &f.fields[*i as usize];
+                let c = crate::engine::column_named(&field.column);
+                if field.kind.is_string() {
+                    T {
+                        e: cast(c, DataType::Utf8),
+                        boolean: false,
+                        string: true,
+                    }
+                } else {
+                    T::int(cast(c, DataType::Int64))
+                }
+            }
             other => {
                 return Err(unsupported(format!(
                     "it reads {other:?}, which plans do not compute"

@@ -279,6 +279,17 @@ impl EventCtx {
             NewTid => Value::Int(self.int(Column::ChildTid).unwrap_or(0)),
             ExitCode => Value::Int(self.int(Column::ExitCode).unwrap_or(0)),
             VfsBytes => Value::Int(self.int(Column::Bytes).unwrap_or(0)),
+            TracepointField(f, i) => {
+                let i = *i as usize;
+                let b = self.batch.as_ref();
+                if f.fields[i].kind.is_string() {
+                    b.and_then(|b| b.field_string(i, self.row))
+                        .map(Value::Str)
+                        .unwrap_or_else(Value::empty_str)
+                } else {
+                    Value::Int(b.and_then(|b| b.field_int(i, self.row)).unwrap_or(0))
+                }
+            }
         }
     }
 

@@ -42,43 +42,10 @@ pub enum ColData {
     List(ListArray),
 }
 
-/// One decoded batch of one table.
-pub struct Batch {
-    pub table: Table,
-    pub rows: usize,
-    cols: Vec<Option<ColData>>,
-}
-
-impl Batch {
-    fn from_record_batch(
-        table: Table,
-        rb: &arrow::record_batch::RecordBatch,
-        interner: &mut Interner,
-    ) -> Result<Batch, String> {
-        let mut cols: Vec<Option<ColData>> = (0..Column::COUNT).map(|_| None).collect();
-        for (field, array) in rb.schema().fields().iter().zip(rb.columns()) {
-            let Some(col) = Column::from_name(field.name()) else {
-                continue;
-            };
-            cols[col as usize] = Some(
-                convert(array, interner).map_err(|e| format!("column {}: {e}", field.name()))?,
-            );
-        }
-        Ok(Batch {
-            table,
-            rows: rb.num_rows(),
-            cols,
-        })
-    }
-
-    pub fn has(&self, c: Column) -> bool {
-        self.cols[c as usize].is_some()
-    }
-
-    /// An integer column at `row`; None for null or absent.
+impl ColData {
     #[inline]
-    pub fn int(&self, c: Column, row: usize) -> Option<i64> {
-        match self.cols[c as usize].as_ref()? {
+    fn int(&self, row: usize) -> Option<i64> {
+        match self {
             ColData::I64(a) => a.is_valid(row).then(|| a.value(row)),
             ColData::I32(a) => a.is_valid(row).then(|| a.value(row) as i64),
             ColData::U32(a) => a.is_valid(row).then(|| a.value(row) as i64),
@@ -90,8 +57,8 @@ impl Batch {
     }
 
     #[inline]
-    pub fn string(&self, c: Column, row: usize) -> Option<Rc<str>> {
-        match self.cols[c as usize].as_ref()? {
+    fn string(&self, row: usize) -> Option<Rc<str>> {
+        match self {
             ColData::Dict { keys, values } => {
                 if keys.is_valid(row) {
                     values.get(keys.value(row) as usize).cloned()
@@ -102,6 +69,78 @@ impl Batch {
             ColData::Str(a) => a.is_valid(row).then(|| Rc::from(a.value(row))),
             _ => None,
         }
+    }
+}
+
+/// One decoded batch of one table.
+pub struct Batch {
+    pub table: Table,
+    pub rows: usize,
+    cols: Vec<Option<ColData>>,
+    /// A tracepoint table's own fields, by index in its format.
+    fields: Vec<Option<ColData>>,
+}
+
+impl Batch {
+    fn from_record_batch(
+        table: Table,
+        rb: &arrow::record_batch::RecordBatch,
+        interner: &mut Interner,
+    ) -> Result<Batch, String> {
+        let mut cols: Vec<Option<ColData>> = (0..Column::COUNT).map(|_| None).collect();
+        let format = table.tracepoint();
+        let mut fields: Vec<Option<ColData>> = (0..format.map_or(0, |f| f.fields.len()))
+            .map(|_| None)
+            .collect();
+        for (field, array) in rb.schema().fields().iter().zip(rb.columns()) {
+            // A tracepoint's field may be named like a column of another
+            // table (block's `dev`): its own field first.
+            let slot = match format
+                .and_then(|f| f.fields.iter().position(|x| x.column == *field.name()))
+            {
+                Some(i) => &mut fields[i],
+                None => match Column::from_name(field.name()) {
+                    Some(col) => &mut cols[col as usize],
+                    None => continue,
+                },
+            };
+            *slot = Some(
+                convert(array, interner).map_err(|e| format!("column {}: {e}", field.name()))?,
+            );
+        }
+        Ok(Batch {
+            table,
+            rows: rb.num_rows(),
+            cols,
+            fields,
+        })
+    }
+
+    /// A tracepoint field (by index in its format) at `row`, as an integer.
+    #[inline]
+    pub fn field_int(&self, i: usize, row: usize) -> Option<i64> {
+        self.fields.get(i)?.as_ref()?.int(row)
+    }
+
+    /// A tracepoint field at `row`, as a string.
+    #[inline]
+    pub fn field_string(&self, i: usize, row: usize) -> Option<Rc<str>> {
+        self.fields.get(i)?.as_ref()?.string(row)
+    }
+
+    pub fn has(&self, c: Column) -> bool {
+        self.cols[c as usize].is_some()
+    }
+
+    /// An integer column at `row`; None for null or absent.
+    #[inline]
+    pub fn int(&self, c: Column, row: usize) -> Option<i64> {
+        self.cols[c as usize].as_ref()?.int(row)
+    }
+
+    #[inline]
+    pub fn string(&self, c: Column, row: usize) -> Option<Rc<str>> {
+        self.cols[c as usize].as_ref()?.string(row)
     }
 
     /// For dictionary columns: the value index (filters test these).
@@ -163,6 +202,16 @@ fn convert(a: &ArrayRef, interner: &mut Interner) -> Result<ColData, String> {
             }
         }
         DataType::List(_) => ColData::List(any.downcast_ref::<ListArray>().ok_or("type")?.clone()),
+        // Tracepoint fields of other widths.
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => {
+            let wide = arrow::compute::cast(a, &DataType::Int64).map_err(|e| e.to_string())?;
+            ColData::I64(
+                wide.as_any()
+                    .downcast_ref::<Int64Array>()
+                    .ok_or("type")?
+                    .clone(),
+            )
+        }
         other => return Err(format!("unexpected type {other}")),
     })
 }
@@ -189,6 +238,7 @@ impl FileCursor {
         table: Table,
         path: PathBuf,
         columns: &[Column],
+        fields: &[&str],
         interner: Rc<std::cell::RefCell<Interner>>,
         only: Option<(&str, &std::collections::HashSet<String>)>,
     ) -> Result<FileCursor, ReadError> {
@@ -201,7 +251,7 @@ impl FileCursor {
         for (i, c) in schema.columns().iter().enumerate() {
             // Leaf paths: list columns are "kstack.list.item".
             let top = c.path().parts()[0].as_str();
-            if columns.iter().any(|col| col.name() == top) {
+            if columns.iter().any(|col| col.name() == top) || fields.contains(&top) {
                 idx.push(i);
             }
         }

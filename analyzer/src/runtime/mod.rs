@@ -136,6 +136,19 @@ pub struct Outcome {
     pub probe_times: Vec<ProbeTime>,
 }
 
+/// The fields of tracepoint `f` the program reads (indexes in its format).
+fn tracepoint_fields_of(prog: &Program, f: &retap_schema::TracepointFormat) -> BTreeSet<usize> {
+    let mut out = BTreeSet::new();
+    prog.for_each_expr(&mut |e| {
+        if let X::Ctx(CtxVar::TracepointField(g, i)) = e {
+            if std::ptr::eq(*g, f) {
+                out.insert(*i as usize);
+            }
+        }
+    });
+    out
+}
+
 /// Columns the program's expressions read, per context variable and
 /// builtin (the shared walk finds every expression).
 fn columns_of(prog: &Program) -> HashSet<Column> {
@@ -167,6 +180,8 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 NewPid => &[Column::ChildPid],
                 NewTid => &[Column::ChildTid],
                 ExitCode => &[Column::ExitCode],
+                // Read by name: tracepoint_fields_of.
+                TracepointField(..) => &[],
             };
             c.extend(need);
         }
@@ -436,13 +451,14 @@ fn clock(prog: &Program, trace: Option<&Trace>) -> (i64, i64, EventCtx) {
 
 /// The probes the interpreter runs: event points per table, timers.
 struct Hooks {
-    per_table: Vec<Vec<Hook>>,
+    /// Each table's hooks (tables without any are absent).
+    per_table: Vec<(Table, Vec<Hook>)>,
     /// (probe, point) → (period, randomization) of each timer.
     timers: Vec<((usize, usize), (i64, i64))>,
 }
 
 fn hooks(prog: &Program, skip: &BTreeSet<usize>) -> Result<Hooks, RunError> {
-    let mut per_table: Vec<Vec<Hook>> = (0..Table::ALL.len()).map(|_| vec![]).collect();
+    let mut per_table: Vec<(Table, Vec<Hook>)> = vec![];
     let mut timers = vec![];
     for (pi, p) in prog.probes.iter().enumerate() {
         if skip.contains(&pi) {
@@ -450,7 +466,11 @@ fn hooks(prog: &Program, skip: &BTreeSet<usize>) -> Result<Hooks, RunError> {
         }
         for (k, pt) in p.points.iter().enumerate() {
             if let Some(t) = pt.table() {
-                per_table[t.index()].push(Hook::new(pi, k, pt));
+                let h = Hook::new(pi, k, pt);
+                match per_table.iter_mut().find(|(x, _)| *x == t) {
+                    Some((_, v)) => v.push(h),
+                    None => per_table.push((t, vec![h])),
+                }
             }
             if let Family::Timer {
                 period_ns,
@@ -464,6 +484,16 @@ fn hooks(prog: &Program, skip: &BTreeSet<usize>) -> Result<Hooks, RunError> {
     Ok(Hooks { per_table, timers })
 }
 
+impl Hooks {
+    /// The hooks on `table` (looked up once per batch).
+    fn of(&self, table: Table) -> &[Hook] {
+        self.per_table
+            .iter()
+            .find(|(t, _)| *t == table)
+            .map_or(&[], |(_, v)| v.as_slice())
+    }
+}
+
 /// The files the hooks read, each opened on the columns the program and
 /// its points' filters need; unreadable files become warnings.
 fn open_cursors(
@@ -475,10 +505,7 @@ fn open_cursors(
 ) -> Result<Vec<FileCursor>, RunError> {
     let mut cols: HashSet<Column> = columns_of(prog);
     cols.insert(Column::Ts);
-    let mut tables: Vec<Table> = Table::ALL
-        .into_iter()
-        .filter(|t| !hooks.per_table[t.index()].is_empty())
-        .collect();
+    let mut tables: Vec<Table> = hooks.per_table.iter().map(|(t, _)| *t).collect();
     if track_procs && !tables.contains(&Table::Processes) {
         tables.push(Table::Processes);
     }
@@ -489,7 +516,14 @@ fn open_cursors(
         // Only what the script and its points' filters read: decoding
         // unused columns (dur_ns, ret) costs more than running the probe.
         let mut tcols: Vec<Column> = cols.iter().copied().collect();
-        let th = &hooks.per_table[t.index()];
+        let th = hooks.of(*t);
+        let fields: Vec<&str> = match t {
+            Table::Tracepoint(f) => tracepoint_fields_of(prog, f)
+                .into_iter()
+                .map(|i| f.fields[i].column.as_str())
+                .collect(),
+            _ => vec![],
+        };
         if th.iter().any(|h| h.at_return) || *t == Table::Block {
             tcols.push(Column::DurNs);
         }
@@ -534,7 +568,7 @@ fn open_cursors(
         };
         for f in &files.files {
             let only = only.as_ref().map(|(c, v)| (c.name(), v));
-            match FileCursor::open(*t, f.path.clone(), &tcols, interner.clone(), only) {
+            match FileCursor::open(*t, f.path.clone(), &tcols, &fields, interner.clone(), only) {
                 Ok(c) => cursors.push(c),
                 Err(e) => warnings.push(format!("skipped unreadable file {e}")),
             }
@@ -734,7 +768,7 @@ fn event_loop<'p>(
                 if batch.table == Table::Processes && track_procs {
                     it.ctx.procs.observe(&batch, row);
                 }
-                let table_hooks = &hooks.per_table[batch.table.index()];
+                let table_hooks = hooks.of(batch.table);
                 if table_hooks.is_empty() {
                     continue;
                 }
@@ -773,7 +807,7 @@ fn event_loop<'p>(
                 else {
                     break;
                 };
-                let table_hooks = &hooks.per_table[batch.table.index()];
+                let table_hooks = hooks.of(batch.table);
                 let filters = return_filters.get(table_hooks, &batch);
                 for (hi, h) in table_hooks.iter().enumerate().filter(|(_, h)| h.at_return) {
                     if !point_matches(h, &batch, row, &filters[hi]) {

@@ -173,11 +173,11 @@ impl SqlSession {
             catalog
                 .register_schema(name, Arc::new(MemorySchemaProvider::new()))
                 .map_err(SqlError::from)?;
-            for table in Table::ALL {
+            for (sql_name, table) in sql_tables(t) {
                 let provider = self.table_provider(t, table)?;
                 for p in &prefixes {
                     self.ctx
-                        .register_table(format!("{p}{}", table.name()), provider.clone())
+                        .register_table(format!("{p}{sql_name}"), provider.clone())
                         .map_err(SqlError::from)?;
                 }
             }
@@ -238,15 +238,18 @@ impl SqlSession {
 
     /// The names users can query, per schema ("" for unqualified).
     pub fn table_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = Table::ALL.iter().map(|t| t.name().to_string()).collect();
-        v.push("manifest".into());
-        v.push("manifest_tables".into());
-        if self.traces.len() == 1 {
+        let names = |t: &Trace| {
+            let mut v: Vec<String> = sql_tables(t).into_iter().map(|(n, _)| n).collect();
+            v.push("manifest".into());
+            v.push("manifest_tables".into());
             v
+        };
+        if self.traces.len() == 1 {
+            names(&self.traces[0].1)
         } else {
             self.traces
                 .iter()
-                .flat_map(|(n, _)| v.iter().map(move |t| format!("{n}.{t}")))
+                .flat_map(|(n, t)| names(t).into_iter().map(move |x| format!("{n}.{x}")))
                 .collect()
         }
     }
@@ -425,4 +428,34 @@ fn manifest_tables(t: &Trace) -> (RecordBatch, RecordBatch) {
     let tables = RecordBatch::try_new(Arc::new(Schema::new(tfields)), tcols)
         .expect("manifest_tables columns match their fields");
     (manifest, tables)
+}
+
+/// The tables a trace offers SQL, by the name queries use: every fixed
+/// table (empty when not recorded), then each tracepoint recorded by name
+/// under its event name (`sched_switch`, as stap's kernel.trace says it),
+/// or `system_event` where the event name is taken.
+pub fn sql_tables(t: &Trace) -> Vec<(String, Table)> {
+    let mut out: Vec<(String, Table)> = Table::ALL
+        .iter()
+        .map(|t| (t.name().to_string(), *t))
+        .collect();
+    let tracepoints: Vec<_> = t
+        .tables
+        .iter()
+        .filter_map(|f| f.table.tracepoint())
+        .collect();
+    for f in &tracepoints {
+        let taken = Table::from_name(&f.event).is_some()
+            || ["manifest", "manifest_tables"].contains(&f.event.as_str())
+            || tracepoints
+                .iter()
+                .any(|g| g.event == f.event && g.system != f.system);
+        let name = if taken {
+            format!("{}_{}", f.system, f.event)
+        } else {
+            f.event.clone()
+        };
+        out.push((name, Table::Tracepoint(f)));
+    }
+    out
 }

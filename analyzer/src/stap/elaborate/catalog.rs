@@ -3,7 +3,7 @@
 //! Points a recording cannot serve get a reason, for the error message.
 
 use retap_schema::rows::RowFilter;
-use retap_schema::Table;
+use retap_schema::{Table, TracepointFormat};
 
 use crate::stap::ast::{Literal, ProbePoint};
 use crate::stap::glob;
@@ -43,6 +43,9 @@ pub enum Family {
         write: bool,
         ret: bool,
     },
+    /// kernel.trace("system:event") of a tracepoint recorded by name: its
+    /// own table, every row.
+    Tracepoint(&'static TracepointFormat),
 }
 
 impl Family {
@@ -54,6 +57,7 @@ impl Family {
             Family::BlockRequest | Family::BlockEnd => Table::Block,
             Family::Profile => Table::Samples,
             Family::Vfs { .. } => Table::Vfs,
+            Family::Tracepoint(f) => Table::Tracepoint(f),
             _ => return None,
         })
     }
@@ -122,6 +126,7 @@ impl ResolvedPoint {
             },
             Family::BlockEnd => RowFilter::default().and_not_null(completed(Table::Block)),
             Family::BlockRequest
+            | Family::Tracepoint(_)
             | Family::Profile
             | Family::Begin
             | Family::End
@@ -141,6 +146,8 @@ struct Parts<'a> {
 pub struct Catalog {
     pub arch: String,
     syscalls: Vec<&'static str>,
+    /// Tracepoints the trace recorded by name (None: no trace given).
+    tracepoints: Option<Vec<&'static TracepointFormat>>,
 }
 
 const KERNEL_SYSCALL_PREFIXES: [&str; 9] = [
@@ -156,10 +163,12 @@ const KERNEL_SYSCALL_PREFIXES: [&str; 9] = [
 ];
 
 impl Catalog {
-    pub fn new(arch: &str) -> Catalog {
+    /// `tables`: what the trace holds (None when there is no trace).
+    pub fn new(arch: &str, tables: Option<&[Table]>) -> Catalog {
         Catalog {
             arch: arch.to_string(),
             syscalls: retap_schema::syscalls::all_names(arch),
+            tracepoints: tables.map(|ts| ts.iter().filter_map(|t| t.tracepoint()).collect()),
         }
     }
 
@@ -442,6 +451,23 @@ impl Catalog {
                 Family::BlockEnd,
             ));
         }
+        let served_fixed = !out.is_empty();
+        if let Some(recorded) = &self.tracepoints {
+            for f in recorded {
+                let covered = fixed
+                    .iter()
+                    .any(|(s, e, _)| f.system == *s && f.event == *e)
+                    || (f.system == "block" && f.event == "block_rq_complete")
+                    || f.system == "syscalls"
+                    || f.system == "raw_syscalls";
+                if !covered && glob::matches(sys, &f.system) && glob::matches(ev, &f.event) {
+                    out.push(point(
+                        format!("kernel.trace(\"{}:{}\")", f.system, f.event),
+                        Family::Tracepoint(f),
+                    ));
+                }
+            }
+        }
         if glob::matches(sys, "syscalls") {
             for (prefix, ret) in [("sys_enter_", false), ("sys_exit_", true)] {
                 let names: Vec<String> = self
@@ -463,12 +489,22 @@ impl Catalog {
                 }
             }
         }
+        if out.is_empty() && !served_fixed && !glob::has_wildcard(tp) {
+            return Err(match &self.tracepoints {
+                Some(_) => format!(
+                    "{text} is not in this trace (record it with --tracepoints {tp})"
+                ),
+                None => format!(
+                    "{text} needs a recording that holds it (retap record --tracepoints {tp}, then --trace DIR)"
+                ),
+            });
+        }
         nonempty(
             out,
             text,
             "recorded tracepoints: raw_syscalls:*, syscalls:sys_enter_*/sys_exit_*, \
              sched:sched_process_{exec,fork,exit}, net:netif_receive_skb, net:net_dev_xmit, \
-             block:block_rq_issue, block:block_rq_complete",
+             block:block_rq_issue, block:block_rq_complete, and those the trace recorded by name",
         )
     }
 

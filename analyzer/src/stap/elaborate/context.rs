@@ -1,6 +1,9 @@
 //! Context variables: what `name`, `retval`, `dev_name`, `length`... mean in
 //! each probe family, and which trace column serves each.
 
+use retap_schema::tracepoints::FieldKind;
+use retap_schema::TracepointFormat;
+
 use super::catalog::Family;
 use super::ir::Ty;
 use super::syscall_args;
@@ -35,6 +38,9 @@ pub enum CtxVar {
     NewTid,
     ExitCode,
     VfsBytes,
+    /// `$field` of a tracepoint recorded by name: the field's index in its
+    /// format (the point's table is the format's).
+    TracepointField(&'static TracepointFormat, u16),
 }
 
 fn long(v: CtxVar) -> Option<(CtxVar, Ty)> {
@@ -190,6 +196,63 @@ pub fn target(
             "ret" if ret => long(CtxVar::Retval),
             _ => None,
         },
+        Family::Tracepoint(f) => {
+            let i = f.fields.iter().position(|x| x.name == bare)?;
+            let var = CtxVar::TracepointField(f, i as u16);
+            match f.fields[i].kind {
+                FieldKind::Chars | FieldKind::DynChars { .. } => string(var),
+                FieldKind::Int { .. } | FieldKind::Bool => long(var),
+                FieldKind::Array { .. } | FieldKind::DynArray { .. } => None,
+            }
+        }
         _ => None,
+    }
+}
+
+/// stap's `$arg->member` on a tracepoint (the kernel's arguments, such as
+/// sched_switch's `$prev->pid`) as the recorded field that holds the same
+/// value, where there is one: `$X->Y` is the field `X_Y` (`prev_pid`), or
+/// `Y` when X is the tracepoint's task (`$p->comm`, `$task->pid`), or one
+/// of the kernel's own renamings (`$info->si_code` is `code`); `$vec_nr` is
+/// softirq's `vec`.
+pub fn tracepoint_member(f: &TracepointFormat, name: &str, path: &[&str]) -> Option<String> {
+    let bare = name.trim_start_matches('$');
+    let has = |n: &str| f.fields.iter().any(|x| x.name == n);
+    let found = match path {
+        [] if bare == "vec_nr" && has("vec") => "vec".to_string(),
+        [] => return None,
+        [y] if has(&format!("{bare}_{y}")) => format!("{bare}_{y}"),
+        [y] if matches!(bare, "p" | "task" | "tsk") && has(y) => y.to_string(),
+        ["si_code"] if bare == "info" && has("code") => "code".into(),
+        ["si_errno"] if bare == "info" && has("errno") => "errno".into(),
+        ["si_signo"] if bare == "info" && has("sig") => "sig".into(),
+        ["name"] if bare == "action" && has("name") => "name".into(),
+        ["sa", y @ ("sa_handler" | "sa_flags")] if bare == "ka" && has(y) => y.to_string(),
+        _ => return None,
+    };
+    Some(format!("${found}"))
+}
+
+/// `$name` of a tracepoint that exists but that a script cannot read, with
+/// why; and the fields it can, for the message.
+pub fn tracepoint_target_refusal(f: &TracepointFormat, name: &str) -> String {
+    let bare = name.trim_start_matches('$');
+    let readable: Vec<String> = f
+        .fields
+        .iter()
+        .filter(|x| !matches!(x.kind, FieldKind::Array { .. } | FieldKind::DynArray { .. }))
+        .map(|x| format!("${}", x.name))
+        .collect();
+    match f.fields.iter().find(|x| x.name == bare) {
+        Some(x) => format!(
+            "{name} of {}:{} is an array ({}), which scripts cannot read yet; it is in the trace's {} column for retap sql",
+            f.system, f.event, x.c_type, x.column
+        ),
+        None => format!(
+            "tracepoint {}:{} has no field {bare:?} (its fields: {})",
+            f.system,
+            f.event,
+            readable.join(", ")
+        ),
     }
 }

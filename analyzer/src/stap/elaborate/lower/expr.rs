@@ -24,6 +24,12 @@ impl<'a> Elab<'a> {
                 (X::Call(Builtin::ProcfsValue, vec![], e.span), Ty::Str)
             }
             K::Target { name, path } => {
+                if let Some(field) = self.tracepoint_member(name, path) {
+                    return match self.target_var(&field, e.span, false) {
+                        Some((v, t)) => (X::Ctx(v), t),
+                        None => (X::Num(0), Ty::Long),
+                    };
+                }
                 if !path.is_empty() {
                     self.err(
                         e.span,

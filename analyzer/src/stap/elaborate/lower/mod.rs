@@ -106,7 +106,7 @@ fn elaborate_here(
 ) -> (Program, Vec<Diagnostic>, Vec<Diagnostic>) {
     let mut el = Elab {
         opts,
-        catalog: Catalog::new(&opts.arch),
+        catalog: Catalog::new(&opts.arch, opts.tables.as_deref()),
         diags: vec![],
         warnings: vec![],
         report: false,

@@ -188,6 +188,25 @@ impl<'a> Elab<'a> {
         }
     }
 
+    /// `$prev->pid` and the like at a tracepoint recorded by name, as the
+    /// `$field` that holds it (None elsewhere, or when no field does).
+    pub(super) fn tracepoint_member(&self, name: &str, path: &[ast::TargetPart]) -> Option<String> {
+        let [p] = self.points.as_slice() else {
+            return None;
+        };
+        let Family::Tracepoint(f) = self.family(p) else {
+            return None;
+        };
+        let mut fields = vec![];
+        for part in path {
+            match part {
+                ast::TargetPart::Field(x) => fields.push(x.as_str()),
+                ast::TargetPart::Index(_) => return None,
+            }
+        }
+        context::tracepoint_member(f, name, &fields)
+    }
+
     pub(super) fn target_var(
         &mut self,
         name: &str,
@@ -212,13 +231,18 @@ impl<'a> Elab<'a> {
                 Some(v) => found = Some(v),
                 None => {
                     if !quiet {
-                        self.err(
-                            span,
-                            format!(
+                        let msg = match fam {
+                            Family::Tracepoint(f) => format!(
+                                "target variable '{name}' is not recorded for probe point {}: {}",
+                                p.text,
+                                context::tracepoint_target_refusal(f, name)
+                            ),
+                            _ => format!(
                                 "target variable '{name}' is not recorded for probe point {}: recordings hold syscall arguments and return values, not kernel memory",
                                 p.text
                             ),
-                        );
+                        };
+                        self.err(span, msg);
                     }
                     return None;
                 }
@@ -566,9 +590,10 @@ impl<'a> Elab<'a> {
     /// Evaluates `@defined(e)` at elaboration time, quietly.
     pub(super) fn defined(&mut self, e: &Expr) -> bool {
         match &e.kind {
-            ExprKind::Target { name, path } => {
-                path.is_empty() && self.target_var(name, e.span, true).is_some()
-            }
+            ExprKind::Target { name, path } => match self.tracepoint_member(name, path) {
+                Some(field) => self.target_var(&field, e.span, true).is_some(),
+                None => path.is_empty() && self.target_var(name, e.span, true).is_some(),
+            },
             ExprKind::Var(name) => {
                 self.scopes[self.scope].assigned.contains(name)
                     || self.gix.contains_key(name)
