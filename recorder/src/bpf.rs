@@ -251,10 +251,9 @@ pub fn load<'obj>(
                     )
                     .map_err(|e| {
                         anyhow!(
-                            "the kernel refused tracepoint {}:{}: {}",
+                            "the kernel refused tracepoint {}:{}: {e:#}",
                             f.system,
-                            f.event,
-                            format!("{e:#}")
+                            f.event
                         )
                     })?;
                 links.push(link);

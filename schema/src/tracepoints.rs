@@ -393,7 +393,7 @@ fn split_decl(decl: &str) -> Option<Decl> {
         None => (decl, None),
     };
     let head = head.trim_end();
-    let split = head.rfind(|c: char| c == ' ' || c == '*')?;
+    let split = head.rfind([' ', '*'])?;
     let name = ident(&head[split + 1..])?;
     let c_type = head[..split + 1].trim().to_string();
     (!c_type.is_empty()).then_some((c_type, name, dims))
@@ -447,10 +447,10 @@ fn field_kind(
             return Ok(FieldKind::Chars);
         }
         let elem = match count {
-            Some(n) if n > 0 && size % n == 0 => size / n,
+            Some(n) if n > 0 && size.is_multiple_of(n) => size / n,
             _ => scalar_size(base).ok_or_else(|| format!("element type {base:?} is unknown"))?,
         };
-        if !matches!(elem, 1 | 2 | 4 | 8) || size % elem != 0 {
+        if !matches!(elem, 1 | 2 | 4 | 8) || !size.is_multiple_of(elem) {
             return Err(format!("array elements of {elem} bytes"));
         }
         return Ok(FieldKind::Array { elem, signed });
