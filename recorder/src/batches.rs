@@ -393,6 +393,7 @@ impl TableRows {
         &mut self,
         ts: i64,
         pid: i32,
+        tid: i32,
         ppid: i32,
         uid: u32,
         comm: &str,
@@ -411,7 +412,7 @@ impl TableRows {
         else {
             return;
         };
-        self.c.push_raw(ts, -1, pid, pid, uid, comm.as_bytes());
+        self.c.push_raw(ts, -1, pid, tid, uid, comm.as_bytes());
         event.append_value(retap_schema::tables::process_event::SNAPSHOT);
         pp.append_value(ppid);
         child_pid.append_null();

@@ -12,6 +12,10 @@ pub struct ProcInfo {
     pub comm: String,
     pub exe: Option<String>,
     pub cmdline: String,
+    /// Its other threads' ids (not the main thread's, which is `pid`), so
+    /// readers can tell which process a thread id in a tracepoint's fields
+    /// belongs to.
+    pub threads: Vec<i32>,
 }
 
 /// Every process in /proc; processes that vanish while being read are
@@ -44,6 +48,14 @@ fn read_proc(pid: i32) -> Option<ProcInfo> {
     let exe = std::fs::read_link(format!("{base}/exe"))
         .ok()
         .map(|p| p.to_string_lossy().into_owned());
+    let mut threads: Vec<i32> = std::fs::read_dir(format!("{base}/task"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                .filter(|t| *t != pid)
+                .collect()
+        })
+        .unwrap_or_default();
+    threads.sort_unstable();
     Some(ProcInfo {
         pid,
         ppid,
@@ -51,6 +63,7 @@ fn read_proc(pid: i32) -> Option<ProcInfo> {
         comm,
         exe,
         cmdline: crate::records::argv_line(&raw),
+        threads,
     })
 }
 

@@ -446,7 +446,9 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
 
     if tables.contains(&Table::Processes) {
         let mut c = collector.borrow_mut();
-        let now = procfs::monotonic_ns();
+        // Alive at the start: dated so, before any event (readers follow
+        // the process tree in time order).
+        let now = start_ns;
         let pid_filter = args.pid;
         if let Some(rows) = c.rows.get_mut(&Table::Processes) {
             for p in procfs::snapshot() {
@@ -456,15 +458,18 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
                 if args.comm.as_ref().is_some_and(|c| *c != p.comm) {
                     continue;
                 }
-                rows.push_snapshot(
-                    now,
-                    p.pid,
-                    p.ppid,
-                    p.uid,
-                    &p.comm,
-                    p.exe.as_deref(),
-                    &p.cmdline,
-                );
+                for tid in std::iter::once(p.pid).chain(p.threads.iter().copied()) {
+                    rows.push_snapshot(
+                        now,
+                        p.pid,
+                        tid,
+                        p.ppid,
+                        p.uid,
+                        &p.comm,
+                        p.exe.as_deref(),
+                        &p.cmdline,
+                    );
+                }
             }
         }
     }

@@ -199,6 +199,7 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
                 .map(Value::Str)
                 .unwrap_or_else(Value::empty_str))
         }
+        TidTgid => Ok(Value::Int(ctx.procs.tgid_of(a[0].int()))),
         Pid2execname => Ok(ctx
             .procs
             .comm

@@ -25,15 +25,35 @@ pub struct ProcTree {
     pub parent: FxHashMap<i64, i64>,
     pub comm: FxHashMap<i64, Rc<str>>,
     pub cmdline: FxHashMap<i64, Rc<str>>,
+    /// Thread id → process id, for every thread the trace saw begin or
+    /// alive at start (tracepoints name other tasks by thread id).
+    pub tgid: FxHashMap<i64, i64>,
+    /// Lookups of a thread the trace never saw (a warning at the end).
+    pub unknown_tids: std::cell::Cell<u64>,
 }
 
 impl ProcTree {
+    /// The process a thread belongs to; 0 (and counted) for a thread the
+    /// trace never saw.
+    pub fn tgid_of(&self, tid: i64) -> i64 {
+        match self.tgid.get(&tid) {
+            Some(p) => *p,
+            None if tid == 0 => 0,
+            None => {
+                self.unknown_tids.set(self.unknown_tids.get() + 1);
+                0
+            }
+        }
+    }
+
     /// The processes-table columns [`ProcTree::observe`] reads.
-    pub const COLUMNS: [Column; 7] = [
+    pub const COLUMNS: [Column; 9] = [
         Column::Event,
         Column::Pid,
+        Column::Tid,
         Column::Ppid,
         Column::ChildPid,
+        Column::ChildTid,
         Column::Execname,
         Column::Filename,
         Column::Argv,
@@ -45,6 +65,9 @@ impl ProcTree {
         let event = b.string(Column::Event, row);
         match event.as_deref() {
             Some(ev::SNAPSHOT) => {
+                if let Some(tid) = b.int(Column::Tid, row) {
+                    self.tgid.insert(tid, pid);
+                }
                 if let Some(pp) = b.int(Column::Ppid, row) {
                     self.parent.insert(pid, pp);
                 }
@@ -55,7 +78,15 @@ impl ProcTree {
                     self.cmdline.insert(pid, a);
                 }
             }
-            Some(ev::FORK) => {
+            Some(ev::FORK | ev::THREAD) => {
+                if let (Some(p), Some(t)) =
+                    (b.int(Column::ChildPid, row), b.int(Column::ChildTid, row))
+                {
+                    self.tgid.insert(t, p);
+                }
+                if event.as_deref() == Some(ev::THREAD) {
+                    return;
+                }
                 if let Some(child) = b.int(Column::ChildPid, row) {
                     self.parent.insert(child, pid);
                     if let Some(c) = b.string(Column::Execname, row) {

@@ -204,15 +204,15 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 UlongArg => &Column::ARGS,
                 // The row's time (always read), the process tree (read when
                 // `needs_process_tree`), the point, or their arguments only.
-                Target | Pp | Pid2execname | IsReturn | GettimeofdayS | GettimeofdayMs
-                | GettimeofdayUs | GettimeofdayNs | LocalClockS | LocalClockMs | LocalClockUs
-                | LocalClockNs | CpuClockS | CpuClockMs | CpuClockUs | CpuClockNs | Jiffies
-                | GetCycles | Ctime | TzCtime | Strlen | Substr | Isinstr | StrReplace | Strtol
-                | Tokenize | TokenizeNext | TextStr | TextStrn | Stringat | Isdigit | ErrnoStr
-                | ReturnStr | Exit | Error | Symname | Usymname | Randint | Abs | SyscallName
-                | SwitchFile | SprintStack | PrintStack | SprintUstack | PrintUstack | Matched
-                | MatchedStr | Abort | Strpos | Symdata | Modname | ProcfsValue | ProcfsSet
-                | ProcfsAppend | ProcfsOpen => &[],
+                Target | Pp | Pid2execname | TidTgid | IsReturn | GettimeofdayS
+                | GettimeofdayMs | GettimeofdayUs | GettimeofdayNs | LocalClockS | LocalClockMs
+                | LocalClockUs | LocalClockNs | CpuClockS | CpuClockMs | CpuClockUs
+                | CpuClockNs | Jiffies | GetCycles | Ctime | TzCtime | Strlen | Substr
+                | Isinstr | StrReplace | Strtol | Tokenize | TokenizeNext | TextStr | TextStrn
+                | Stringat | Isdigit | ErrnoStr | ReturnStr | Exit | Error | Symname | Usymname
+                | Randint | Abs | SyscallName | SwitchFile | SprintStack | PrintStack
+                | SprintUstack | PrintUstack | Matched | MatchedStr | Abort | Strpos | Symdata
+                | Modname | ProcfsValue | ProcfsSet | ProcfsAppend | ProcfsOpen => &[],
             };
             c.extend(need);
         }
@@ -891,6 +891,12 @@ fn finish<'p>(
     }
     it.print_unread_globals();
     it.flush()?;
+    let unknown = it.ctx.procs.unknown_tids.get();
+    if unknown > 0 {
+        outcome.warnings.push(format!(
+            "{unknown} thread id(s) named by tracepoints were of threads the trace never saw begin or alive at start (their process id read as 0); record the processes table, without -x/-c, to know them all"
+        ));
+    }
     outcome.stderr = std::mem::take(&mut it.stderr);
     outcome.suppressed = it.suppressed;
     outcome.probe_times = it.times.take().unwrap_or_default();

@@ -249,7 +249,7 @@ pub fn tracepoint_target_refusal(f: &TracepointFormat, name: &str) -> String {
             f.system, f.event, x.c_type, x.column
         ),
         None => format!(
-            "tracepoint {}:{} has no field {bare:?} (its fields: {})",
+            "tracepoint {}:{} records no {bare:?}: the recording holds its fields ({}), not the kernel pointers it is called with",
             f.system,
             f.event,
             readable.join(", ")

@@ -19,6 +19,9 @@ pub enum Builtin {
     Probefunc,
     Cmdline,
     Pid2execname,
+    /// The process of a thread id the trace names (a tracepoint's task
+    /// fields are thread ids), from the recorded process tree.
+    TidTgid,
     UserMode,
     IsReturn,
     GettimeofdayS,
@@ -117,6 +120,7 @@ const TABLE: &[(&str, Builtin, &[Ty], Ty)] = &[
     ("probefunc", Probefunc, &[], S),
     ("cmdline_str", Cmdline, &[], S),
     ("pid2execname", Pid2execname, &[L], S),
+    ("__retap_tid_tgid", TidTgid, &[L], L),
     ("user_mode", UserMode, &[], L),
     ("is_return", IsReturn, &[], L),
     ("gettimeofday_s", GettimeofdayS, &[], L),
@@ -259,7 +263,7 @@ impl Builtin {
     pub fn reads_process_tree(self) -> bool {
         matches!(
             self,
-            Ppid | Pexecname | Pid2execname | Cmdline | CmdlineArg | CmdlineArgs
+            Ppid | Pexecname | Pid2execname | TidTgid | Cmdline | CmdlineArg | CmdlineArgs
         )
     }
 }

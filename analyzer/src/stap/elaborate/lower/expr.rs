@@ -30,6 +30,10 @@ impl<'a> Elab<'a> {
                         None => (X::Num(0), Ty::Long),
                     };
                 }
+                if let (false, Some(msg)) = (path.is_empty(), self.tracepoint_member_refusal(e)) {
+                    self.err(e.span, msg);
+                    return (X::Num(0), Ty::Long);
+                }
                 if !path.is_empty() {
                     self.err(
                         e.span,
@@ -48,6 +52,17 @@ impl<'a> Elab<'a> {
                     "pointer operations read kernel memory, which a recording does not hold",
                 );
                 (X::Num(0), Ty::Long)
+            }
+            // stap's @choose_defined(a, b): a where it resolves, else b.
+            K::AtOp {
+                name, args, path, ..
+            } if name == "@choose_defined" && args.len() == 2 && path.is_empty() => {
+                let pick = if self.defined(&args[0]) {
+                    &args[0]
+                } else {
+                    &args[1]
+                };
+                self.expr(pick, want)
             }
             K::AtOp { name, .. } => {
                 let msg = match name.as_str() {
@@ -372,6 +387,11 @@ impl<'a> Elab<'a> {
     }
 
     pub(super) fn call(&mut self, name: &str, args: &[Expr], span: Span, _want: Ty) -> (X, Ty) {
+        if !self.fix.contains_key(&(name.to_string(), args.len())) {
+            if let Some(e) = self.task_call_at_tracepoint(name, args, span) {
+                return self.expr(&e, _want);
+            }
+        }
         if let Some(&f) = self.fix.get(&(name.to_string(), args.len())) {
             let mut xs = vec![];
             for (k, a) in args.iter().enumerate() {

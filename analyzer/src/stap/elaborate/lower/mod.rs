@@ -81,6 +81,9 @@ struct Elab<'a> {
     probe_text: String,
     /// In a procfs read probe: its file (`$value` is its buffer).
     procfs: Option<Procfs>,
+    /// In a probe whose alias assigns a task argument to a variable
+    /// (`task = $p`): variable → target, for the task functions.
+    task_aliases: HashMap<String, String>,
 }
 
 /// A probe after alias expansion: the points it fires on and the body
@@ -89,8 +92,94 @@ struct Expanded<'s> {
     points: Vec<ResolvedPoint>,
     conditions: Vec<Option<&'s Expr>>,
     bodies: Vec<&'s ast::Block>,
+    /// Which of `bodies` is the probe's own (the others are its aliases').
+    own: usize,
     span: Span,
     text: String,
+}
+
+/// Names a probe's bodies read: every variable, but as the left side of
+/// a plain `=` statement.
+fn names_read(bodies: &[&ast::Block]) -> HashSet<String> {
+    use crate::stap::ast::ExprKind;
+    // Every occurrence, and those that are a plain assignment's target
+    // (the walk visits those too, as the assignment's child).
+    let mut seen: HashMap<&str, (u32, u32)> = HashMap::new();
+    for b in bodies {
+        b.walk_exprs(&mut |e| match &e.kind {
+            ExprKind::Var(n) => seen.entry(n).or_default().0 += 1,
+            // A task function's argument is read through the recorded
+            // fields at a tracepoint (Elab::task_call_at_tracepoint), not
+            // as the variable's own value.
+            ExprKind::Call { name, args } if name.starts_with("task_") && args.len() == 1 => {
+                if let ExprKind::Var(n) = &args[0].kind {
+                    seen.entry(n).or_default().1 += 1;
+                }
+            }
+            ExprKind::Assign { l, op: None, .. } => {
+                if let ExprKind::Var(n) = &l.kind {
+                    seen.entry(n).or_default().1 += 1;
+                }
+            }
+            _ => {}
+        });
+    }
+    seen.into_iter()
+        .filter(|(_, (all, assigned))| all > assigned)
+        .map(|(n, _)| n.to_string())
+        .collect()
+}
+
+/// Variables an alias body sets, once, to a bare target (`task = $p`).
+fn target_aliases(bodies: &[&ast::Block], own: usize) -> HashMap<String, String> {
+    use crate::stap::ast::ExprKind;
+    let mut out: HashMap<String, String> = HashMap::new();
+    let mut assigned: HashMap<String, u32> = HashMap::new();
+    for b in bodies {
+        b.walk_exprs(&mut |e| {
+            if let ExprKind::Assign { l, .. } = &e.kind {
+                if let ExprKind::Var(n) = &l.kind {
+                    *assigned.entry(n.clone()).or_default() += 1;
+                }
+            }
+        });
+    }
+    for (k, b) in bodies.iter().enumerate() {
+        if k == own {
+            continue;
+        }
+        for s in &b.stmts {
+            if let ast::StmtKind::Expr(e) = &s.kind {
+                if let ExprKind::Assign { l, r, op: None } = &e.kind {
+                    if let (ExprKind::Var(n), ExprKind::Target { name, path }) = (&l.kind, &r.kind)
+                    {
+                        if path.is_empty() && assigned.get(n) == Some(&1) {
+                            out.insert(n.clone(), name.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `x = e` as a statement, where nothing reads `x` and `e` calls nothing
+/// (so dropping it changes no output).
+fn unread_assignment(s: &ast::Stmt, read: &HashSet<String>) -> bool {
+    use crate::stap::ast::ExprKind;
+    let ast::StmtKind::Expr(e) = &s.kind else {
+        return false;
+    };
+    let ExprKind::Assign { l, r, op: None } = &e.kind else {
+        return false;
+    };
+    let ExprKind::Var(n) = &l.kind else {
+        return false;
+    };
+    let mut calls = false;
+    r.walk(&mut |x| calls |= matches!(x.kind, ExprKind::Call { .. }));
+    !read.contains(n) && !calls
 }
 
 pub fn elaborate(
@@ -124,6 +213,7 @@ fn elaborate_here(
         entry_mode: false,
         probe_text: String::new(),
         procfs: None,
+        task_aliases: HashMap::new(),
     };
     el.declare(script);
     let probes = el.expand_probes(script);
@@ -367,8 +457,23 @@ impl<'a> Elab<'a> {
                 let cap = X::Num(f.maxsize.unwrap_or(0));
                 body.push(S::Expr(X::Call(Builtin::ProcfsOpen, vec![cap], p.span)));
             }
-            for b in &p.bodies {
-                body.push(S::Block(self.block(b)));
+            let read = names_read(&p.bodies);
+            self.task_aliases = target_aliases(&p.bodies, p.own);
+            for (k, b) in p.bodies.iter().enumerate() {
+                if k == p.own {
+                    body.push(S::Block(self.block(b)));
+                } else {
+                    // As stap elides an alias's assignments to variables
+                    // nothing reads: a library alias may then offer a
+                    // variable the recording cannot serve, refused only
+                    // when a script reads it.
+                    let kept: Vec<&ast::Stmt> = b
+                        .stmts
+                        .iter()
+                        .filter(|s| !unread_assignment(s, &read))
+                        .collect();
+                    body.push(S::Block(kept.into_iter().map(|s| self.stmt(s)).collect()));
+                }
             }
             if let Some(f) = self.procfs.take() {
                 let mut args = vec![];

@@ -126,6 +126,7 @@ impl<'a> Elab<'a> {
                     groups.push(Expanded {
                         points: vec![rp],
                         conditions: vec![pp.condition.as_ref()],
+                        own: pro.len(),
                         bodies,
                         span: p.span,
                         text: p

@@ -207,6 +207,132 @@ impl<'a> Elab<'a> {
         context::tracepoint_member(f, name, &fields)
     }
 
+    /// stap's task functions on a tracepoint's task argument
+    /// (`task_execname($p)`, or on an alias variable that holds it, as
+    /// `task_pid(task)` in scheduler.wakeup), as the recorded fields that
+    /// give the same values: the call written over them, to lower instead.
+    pub(super) fn task_call_at_tracepoint(
+        &self,
+        name: &str,
+        args: &[Expr],
+        span: Span,
+    ) -> Option<Expr> {
+        use ast::BinOp;
+        if !name.starts_with("task_") || args.len() != 1 {
+            return None;
+        }
+        let [p] = self.points.as_slice() else {
+            return None;
+        };
+        let Family::Tracepoint(f) = self.family(p) else {
+            return None;
+        };
+        let task = match &args[0].kind {
+            ExprKind::Target { name, path } if path.is_empty() => name.clone(),
+            ExprKind::Var(v) => self.task_aliases.get(v)?.clone(),
+            // At sched_switch the current task is the one switched out.
+            ExprKind::Call { name, args }
+                if name == "task_current"
+                    && args.is_empty()
+                    && f.system == "sched"
+                    && f.event == "sched_switch" =>
+            {
+                "$prev".to_string()
+            }
+            _ => return None,
+        };
+        let mk = |kind| Expr::new(kind, span);
+        let member = |m: &str| {
+            let field = context::tracepoint_member(f, &task, &[m])?;
+            Some(mk(ExprKind::Target {
+                name: field,
+                path: vec![],
+            }))
+        };
+        let num = |n| mk(ExprKind::Num(n));
+        let field = |n: &str| {
+            f.field(n).map(|_| {
+                mk(ExprKind::Target {
+                    name: format!("${n}"),
+                    path: vec![],
+                })
+            })
+        };
+        let switch_side = (f.system == "sched" && f.event == "sched_switch")
+            .then(|| task.trim_start_matches('$').to_string());
+        Some(match name {
+            "task_execname" => member("comm")?,
+            "task_tid" => member("pid")?,
+            "task_pid" => match switch_side.as_deref() {
+                // The task switched out is the current one.
+                Some("prev") => mk(ExprKind::Call {
+                    name: "pid".into(),
+                    args: vec![],
+                }),
+                _ => mk(ExprKind::Call {
+                    name: "__retap_tid_tgid".into(),
+                    args: vec![member("pid")?],
+                }),
+            },
+            // stap's task_prio is the kernel's prio less MAX_RT_PRIO.
+            "task_prio" => mk(ExprKind::Binary {
+                op: BinOp::Sub,
+                l: Box::new(member("prio")?),
+                r: Box::new(num(100)),
+                op_span: span,
+            }),
+            "task_cpu" => match switch_side.as_deref() {
+                Some(_) => mk(ExprKind::Call {
+                    name: "cpu".into(),
+                    args: vec![],
+                }),
+                None => field("orig_cpu").or_else(|| field("target_cpu"))?,
+            },
+            "task_state" => match switch_side.as_deref() {
+                // TASK_REPORT bits in the low byte; bit 8: preempted, so
+                // still running.
+                Some("prev") => {
+                    let state = field("prev_state")?;
+                    let and = |mask: i64| {
+                        mk(ExprKind::Binary {
+                            op: BinOp::BitAnd,
+                            l: Box::new(state.clone()),
+                            r: Box::new(num(mask)),
+                            op_span: span,
+                        })
+                    };
+                    mk(ExprKind::Ternary {
+                        cond: Box::new(and(0x100)),
+                        t: Box::new(num(0)),
+                        f: Box::new(and(0xff)),
+                    })
+                }
+                // Switched in or just woken: running.
+                Some(_) => num(0),
+                None if f.event.starts_with("sched_wakeup") => num(0),
+                None => return None,
+            },
+            _ => return None,
+        })
+    }
+
+    /// Why `$x->member` at a tracepoint is not served (None elsewhere).
+    pub(super) fn tracepoint_member_refusal(&self, e: &Expr) -> Option<String> {
+        let [p] = self.points.as_slice() else {
+            return None;
+        };
+        let Family::Tracepoint(f) = self.family(p) else {
+            return None;
+        };
+        let fields: Vec<String> = f.fields.iter().map(|x| format!("${}", x.name)).collect();
+        Some(format!(
+            "'{}' is not recorded at {}: the tracepoint records only its own fields ({}), not the kernel memory they came from",
+            crate::stap::printer::print_expr(e),
+            p.text,
+            fields.join(", ")
+        ))
+    }
+
     pub(super) fn target_var(
         &mut self,
         name: &str,

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Eight seconds of scheduler, signal and interrupt activity, for the
+# tracepoint tables a recording takes by default: two threads of a python
+# "pingpong" passing a byte over pipes (each blocks every round, so the
+# scheduler switches them out and wakes them), a "sigtarget" that handles
+# SIGUSR1/SIGUSR2 sent by a shell loop (and SIGCHLD from its children), a
+# busy "spinner" moved between the CPUs by taskset (migrations), and
+# loopback TCP requests (softirqs).
+#
+# Recorded system-wide (the scheduler's view needs the tasks switched in,
+# which -c would leave out): run as
+#   target/release/retap record -o datasets/sched --zstd-level 9 --duration 9 --events processes,syscalls,tracepoints &
+#   sleep 0.5; bash datasets/recipes/sched.sh; wait
+set -euo pipefail
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+cat > "$work/pingpong" <<'PY'
+#!/usr/bin/python3
+import os, threading, time
+a_r, a_w = os.pipe(); b_r, b_w = os.pipe()
+end = time.time() + 7
+def other():
+    while True:
+        b = os.read(a_r, 1)
+        if b == b"q":
+            return
+        os.write(b_w, b)
+t = threading.Thread(target=other, name="pong"); t.start()
+while time.time() < end:
+    os.write(a_w, b"p"); os.read(b_r, 1)
+    time.sleep(0.001)
+os.write(a_w, b"q"); t.join()
+PY
+chmod +x "$work/pingpong"
+"$work/pingpong" &
+
+cat > "$work/sigtarget" <<'PY'
+#!/usr/bin/python3
+import os, signal, time
+got = {}
+def h(sig, frame):
+    got[sig] = got.get(sig, 0) + 1
+signal.signal(signal.SIGUSR1, h); signal.signal(signal.SIGUSR2, h)
+open(os.environ["READY"], "w").close()
+end = time.time() + 7.5
+while time.time() < end:
+    time.sleep(0.05)
+PY
+chmod +x "$work/sigtarget"
+READY="$work/ready" "$work/sigtarget" &
+target=$!
+while [ ! -e "$work/ready" ]; do sleep 0.05; done
+(for i in $(seq 1 40); do kill -USR1 $target; sleep 0.1; done
+ for i in $(seq 1 10); do kill -USR2 $target; sleep 0.2; done) &
+
+cat > "$work/spinner" <<'PY'
+#!/usr/bin/python3
+import time
+end = time.time() + 6
+while time.time() < end:
+    pass
+PY
+chmod +x "$work/spinner"
+"$work/spinner" &
+spin=$!
+(for i in $(seq 1 10); do taskset -p -c $((i % 2)) $spin >/dev/null; sleep 0.5; done) &
+
+/usr/bin/python3 - <<'PY' &
+import http.server, threading, time, urllib.request, socketserver
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"ok\n" * 50
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+srv = socketserver.TCPServer(("127.0.0.1", 0), H)
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+url = "http://127.0.0.1:%d/" % srv.server_address[1]
+end = time.time() + 7
+while time.time() < end:
+    urllib.request.urlopen(url).read()
+    time.sleep(0.02)
+srv.shutdown()
+PY
+wait
