@@ -44,7 +44,9 @@ con = duckdb.connect()
 for t in os.listdir(d):
     p = os.path.join(d, t)
     if os.path.isdir(p) and any(f.endswith('.parquet') for f in os.listdir(p)):
-        con.sql(f"create view {t} as select * from read_parquet('{p}/*.parquet', file_row_number=true, filename='file')")
+        # Tracepoint tables (SYSTEM.EVENT) by event name, as retap sql names them.
+        name = t.split('.', 1)[-1]
+        con.sql(f"create view {name} as select * from read_parquet('{p}/*.parquet', file_row_number=true, filename='file')")
 sql = sys.argv[2].replace("$start", str(m["start_ns"])).replace("$stop10", str(m["start_ns"] + 10_000_000_000))
 for row in con.sql(sql).fetchall():
     print('|'.join('NULL' if v is None else str(v) for v in row))

@@ -362,8 +362,9 @@ impl Catalog {
                 return nonempty(
                     out,
                     &text,
-                    "of the scheduler probes only process_exit and process_fork are recorded \
-                     (context switches, wakeups and cpu_on/off are not)",
+                    "of the scheduler probes process_exit and process_fork are recorded, and \
+                     cpu_off, ctxswitch, wakeup, wakeup_new and migrate over the sched tracepoints \
+                     (the library's scheduler.stp); the others need kernel functions",
                 );
             }
             "vfs" if (n.len() == 2 || (n.len() == 3 && n[2] == "return")) && no_args_after(0) => {

@@ -411,6 +411,26 @@ impl<'a> Elab<'a> {
                 let lt = self.scopes[self.scope].locals[slot as usize].1;
                 self.set_param_ty(fid, k, lt, p.name.span);
             }
+            // A library function's own variables stay its own when the
+            // script has a global of that name (a script's `global s` is
+            // no business of signal_str's `s`): made locals before the
+            // body is read, so the global is never found for them.
+            if f.name.span.file != 0 {
+                let mut names: Vec<String> = self.scopes[self.scope]
+                    .assigned
+                    .iter()
+                    .filter(|n| {
+                        self.gix
+                            .get(*n)
+                            .is_some_and(|g| !self.globals[*g as usize].library)
+                    })
+                    .cloned()
+                    .collect();
+                names.sort();
+                for n in names {
+                    self.local(&n, Ty::Unknown);
+                }
+            }
             let body = self.block(&f.body);
             let sig = &self.funcs[fid as usize];
             fs.push(Function {

@@ -209,8 +209,10 @@ impl<'a> Elab<'a> {
 
     /// stap's task functions on a tracepoint's task argument
     /// (`task_execname($p)`, or on an alias variable that holds it, as
-    /// `task_pid(task)` in scheduler.wakeup), as the recorded fields that
-    /// give the same values: the call written over them, to lower instead.
+    /// `task_pid(task)` in scheduler.wakeup), and `kernel_string` of a
+    /// member the tracepoint recorded as a string (`$next->comm`), as the
+    /// recorded fields that give the same values: the call written over
+    /// them, to lower instead.
     pub(super) fn task_call_at_tracepoint(
         &self,
         name: &str,
@@ -218,6 +220,29 @@ impl<'a> Elab<'a> {
         span: Span,
     ) -> Option<Expr> {
         use ast::BinOp;
+        // kernel_string($next->comm): the recorded string itself.
+        if name == "kernel_string" && args.len() == 1 {
+            if let ExprKind::Target { name: t, path } = &args[0].kind {
+                let field = self.tracepoint_member(t, path)?;
+                let [p] = self.points.as_slice() else {
+                    return None;
+                };
+                let Family::Tracepoint(f) = self.family(p) else {
+                    return None;
+                };
+                let x = f.field(field.trim_start_matches('$'))?;
+                return x.kind.is_string().then(|| {
+                    Expr::new(
+                        ExprKind::Target {
+                            name: field,
+                            path: vec![],
+                        },
+                        span,
+                    )
+                });
+            }
+            return None;
+        }
         if !name.starts_with("task_") || args.len() != 1 {
             return None;
         }

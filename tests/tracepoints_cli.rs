@@ -1,0 +1,273 @@
+//! Scripts over tracepoints a trace recorded by name (datasets/sched, the
+//! default set), checked against DuckDB over the same files and against
+//! the interpreter; and the errors for what a trace does not hold.
+
+mod common;
+use common::{duck, run};
+
+const SCHED: &str = "datasets/sched";
+
+/// The script's output through plans, and the interpreter's, which must
+/// be the same.
+fn stap(script: &str, extra: &[&str]) -> String {
+    let mut args = vec!["run", "--trace", SCHED, "-e", script];
+    args.extend(extra);
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
+    let mut interp = args.clone();
+    interp.push("--interpret-only");
+    let (code, out2, err2) = run(&interp);
+    assert_eq!(code, 0, "{err2}");
+    assert_eq!(out, out2, "plans and the interpreter differ");
+    out
+}
+
+fn lines(s: &str) -> Vec<String> {
+    s.lines().map(String::from).collect()
+}
+
+#[test]
+fn fields_of_a_tracepoint_count_as_duckdb_counts() {
+    let out = stap(
+        r#"global n
+probe kernel.trace("sched:sched_switch") { n[$prev_comm, $next_comm]++ }
+probe end { foreach ([a, b] in n- limit 20) printf("%s|%s|%d\n", a, b, n[a, b]) }"#,
+        &[],
+    );
+    let Some(want) = duck(
+        "sched",
+        "select prev_comm, next_comm, count(*) c from sched_switch group by all \
+         order by c desc, min(ts) limit 20",
+    ) else {
+        return;
+    };
+    assert_eq!(lines(&out), want);
+}
+
+#[test]
+fn signal_send_and_signal_generate_agree_with_duckdb() {
+    // sig_pid is the receiving thread's process: from the process tree.
+    let Some(want) = duck(
+        "sched",
+        "with tg as (select distinct tid, pid from processes where event = 'snapshot' \
+           union select distinct child_tid, child_pid from processes where event in ('fork', 'thread')) \
+         select g.pid, coalesce(tg.pid, 0), g.sig, count(*) from signal_generate g \
+           left join tg on tg.tid = g.tp_pid group by all order by 1, 2, 3",
+    ) else {
+        return;
+    };
+    let out = stap(
+        r#"global c
+probe signal.send { c[pid(), sig_pid, sig] <<< 1 }
+probe end { foreach ([s, r, n+] in c) printf("%d|%d|%d|%d\n", s, r, n, @count(c[s, r, n])) }"#,
+        &[],
+    );
+    let mut got = lines(&out);
+    got.sort_by_key(|l| {
+        l.split('|')
+            .map(|x| x.parse::<i64>().unwrap())
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(got, want);
+    assert!(
+        want.iter().any(|l| l.ends_with("|10|40")),
+        "the recipe's 40 SIGUSR1: {want:?}"
+    );
+
+    // The raw tracepoint with stap's argument names, and the signal names.
+    let out = stap(
+        r#"global s
+probe kernel.trace("signal_generate") { s[_signal_name($sig), $info->si_code, $task->comm] <<< 1 }
+probe end { foreach ([a, b, c] in s) printf("%s|%d|%s|%d\n", a, b, c, @count(s[a, b, c])) }"#,
+        &[],
+    );
+    let mut got = lines(&out);
+    got.sort();
+    let Some(mut want) = duck(
+        "sched",
+        "select case sig when 10 then 'SIGUSR1' when 12 then 'SIGUSR2' when 17 then 'SIGCHLD' \
+         when 9 then 'SIGKILL' when 15 then 'SIGTERM' when 14 then 'SIGALRM' \
+         else 'other' end, code, comm, count(*) from signal_generate group by all",
+    ) else {
+        return;
+    };
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn cpu_off_counts_equal_the_rows_and_ctxswitch_names_the_next_process() {
+    let out = stap(
+        r#"global off, sw
+probe scheduler.cpu_off { off[tid(), idle]++ }
+probe scheduler.ctxswitch { sw[prev_pid, prev_tid, next_pid, next_tid, prevtsk_state] <<< 1 }
+probe end {
+  foreach ([t, i+] in off) printf("off|%d|%d|%d\n", t, i, off[t, i])
+  foreach ([a, b, c, d, e] in sw) printf("sw|%d|%d|%d|%d|%d|%d\n", a, b, c, d, e, @count(sw[a, b, c, d, e]))
+}"#,
+        &[],
+    );
+    let Some(mut want) = duck(
+        "sched",
+        "with tg as (select distinct tid, pid from processes where event = 'snapshot' \
+           union select distinct child_tid, child_pid from processes where event in ('fork', 'thread')) \
+         select 'off|' || tid || '|' || (tid = 0)::int || '|' || count(*) from sched_switch group by tid \
+         union all \
+         select concat_ws('|', 'sw', a, b, c, d, e, count(*)) from ( \
+           select s.pid a, prev_pid b, coalesce(tg.pid, 0) c, next_pid d, \
+             case when prev_state & 256 <> 0 then 0 else prev_state & 255 end e \
+           from sched_switch s left join tg on tg.tid = s.next_pid) group by a, b, c, d, e",
+    ) else {
+        return;
+    };
+    let mut got = lines(&out);
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    // The ping-pong's two threads were switched out hundreds of times.
+    let pingpong = duck(
+        "sched",
+        "select count(distinct prev_pid) from sched_switch where prev_comm in ('pingpong', 'pong') \
+         having count(*) > 1000",
+    )
+    .unwrap();
+    assert_eq!(pingpong, ["2"]);
+}
+
+#[test]
+fn migrations_and_task_functions_match_the_rows() {
+    let out = stap(
+        r#"probe kernel.trace("sched_migrate_task") {
+  if (task_execname($p) == "spinner")
+    printf("%d|%s|%d|%d|%d\n", task_tid($p), task_execname($p), task_cpu($p), $dest_cpu, task_prio($p))
+}"#,
+        &[],
+    );
+    let Some(want) = duck(
+        "sched",
+        "select tp_pid, comm, orig_cpu, dest_cpu, prio - 100 from sched_migrate_task \
+         where comm = 'spinner' order by ts, file_row_number",
+    ) else {
+        return;
+    };
+    assert!(
+        want.len() >= 5,
+        "the recipe moves the spinner ten times: {want:?}"
+    );
+    assert_eq!(lines(&out), want);
+}
+
+#[test]
+fn irq_and_softirq_probes_count_as_duckdb() {
+    let out = stap(
+        r#"global v, h
+probe softirq.entry { v[vec_nr]++ }
+probe irq_handler.entry { h[irq, dev_name]++ }
+probe end {
+  foreach (k+ in v) printf("softirq|%d|%d\n", k, v[k])
+  foreach ([i+, d] in h) printf("irq|%d|%s|%d\n", i, d, h[i, d])
+}"#,
+        &[],
+    );
+    let Some(want) = duck(
+        "sched",
+        "select concat_ws('|', 'softirq', vec, count(*)) from softirq_entry group by vec order by vec",
+    ) else {
+        return;
+    };
+    let irqs = duck(
+        "sched",
+        "select concat_ws('|', 'irq', irq, name, count(*)) from irq_handler_entry \
+         group by irq, name order by irq, min(ts)",
+    )
+    .unwrap();
+    assert!(!irqs.is_empty() && want.len() >= 2, "{want:?} {irqs:?}");
+    assert_eq!(lines(&out), [want, irqs].concat());
+}
+
+#[test]
+fn what_a_trace_does_not_hold_is_refused_with_what_to_record() {
+    let cases: [(&str, &str); 5] = [
+        (
+            r#"probe kernel.trace("kmem:mm_page_alloc") { }"#,
+            "kernel.trace(\"kmem:mm_page_alloc\") is not in this trace (record it with --tracepoints kmem:mm_page_alloc)",
+        ),
+        (
+            r#"probe kernel.trace("sched_switch") { println($prev->tgid) }"#,
+            "'$prev->tgid' is not recorded at kernel.trace(\"sched:sched_switch\"): the tracepoint records only its own fields ($prev_comm, $prev_pid, $prev_prio, $prev_state, $next_comm, $next_pid, $next_prio)",
+        ),
+        (
+            r#"probe kernel.trace("sched_wakeup") { println($nosuch) }"#,
+            "tracepoint sched:sched_wakeup records no \"nosuch\": the recording holds its fields ($comm, $pid, $prio, $target_cpu)",
+        ),
+        (
+            r#"probe scheduler.wakeup { println(task) }"#,
+            "records no \"p\"",
+        ),
+        (
+            r#"probe signal.send { println(si_code) }"#,
+            "records no \"info\"",
+        ),
+    ];
+    for (script, msg) in cases {
+        let (code, _, err) = run(&["run", "--trace", SCHED, "-e", script]);
+        assert_eq!(code, 1, "{script}: {err}");
+        assert!(err.contains(msg), "{script}:\n{err}");
+    }
+    // Without a trace: what to record, then --trace.
+    let (_, _, err) = run(&[
+        "run",
+        "-p2",
+        "-e",
+        r#"probe kernel.trace("sched_switch") { }"#,
+    ]);
+    assert!(
+        err.contains("needs a recording that holds it (retap record --tracepoints sched_switch, then --trace DIR)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sql_lists_tracepoint_tables_by_event_name_and_diff_takes_them() {
+    let (code, out, err) = run(&[
+        "sql",
+        SCHED,
+        "select count(*) from sched_switch where prev_comm = 'spinner'",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let Some(want) = duck(
+        "sched",
+        "select count(*) from sched_switch where prev_comm = 'spinner'",
+    ) else {
+        return;
+    };
+    assert!(out.contains(&want[0]), "{out}");
+    let (code, out, err) = run(&["sql", SCHED, ".tables"]);
+    assert_eq!(code, 0, "{err}");
+    for t in [
+        "sched_switch",
+        "signal_generate",
+        "softirq_entry",
+        "syscalls",
+    ] {
+        assert!(out.contains(t), "{out}");
+    }
+    let (code, out, err) = run(&[
+        "diff",
+        SCHED,
+        SCHED,
+        "--table",
+        "sched_switch",
+        "--by",
+        "prev_comm",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sched.sched_switch by prev_comm"), "{out}");
+    assert!(out.contains("0 changed"), "{out}");
+    let (code, _, err) = run(&["diff", SCHED, SCHED, "--table", "sched_swtch"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown table \"sched_swtch\" (this trace has: "),
+        "{err}"
+    );
+}
