@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Tracepoint recording cost, side by side in one run (root needed).
+
+A scheduler-heavy workload: two threads passing a byte over two pipes
+(`retap-workload calls --pingpong N`), each blocking on its read every
+round. Both threads are pinned to CPU 0, so each round is two direct
+switches between them (no idle task in between: with it, wake-up latency
+from idle dominates, and any tracer running on the other CPU changes how
+deep the CPUs sleep more than it costs); the tracers run on CPU 1. Timed
+untraced, under `retap record --events tracepoints` (the default
+tracepoint set, nothing else), under the full default recording, and
+under bpftrace counting sched_switch by comm in the kernel. The added
+cost per context switch divides the added time by the sched_switch rows
+retap recorded during the run.
+
+Usage: python3 benches/sched_bench.py [--rounds N] [--repeat R]
+Build first: cargo build --release
+"""
+import argparse, json, os, signal, statistics, subprocess, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REC = os.path.join(ROOT, "target/release/retap-record")
+LOAD = os.path.join(ROOT, "target/release/retap-workload")
+
+
+def run_load(rounds):
+    t = time.perf_counter()
+    subprocess.run(["taskset", "-c", "0", LOAD, "calls", "--pingpong", str(rounds)], check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def wait_for(pred, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def under_retap(rounds, out, events):
+    args = ["--events", events]
+    if events == "sched_switch":
+        # The one tracepoint bpftrace's program probes, nothing else.
+        args = ["--events", "tracepoints", "--tracepoints=-*,sched:sched_switch"]
+    p = subprocess.Popen(["taskset", "-c", "1", REC, "-o", out, *args, "-q"],
+                         stderr=subprocess.PIPE)
+    wait_for(lambda: os.path.exists(os.path.join(out, "trace.json")))
+    time.sleep(1.0)
+    secs = run_load(rounds)
+    p.send_signal(signal.SIGINT)
+    p.wait()
+    m = json.load(open(os.path.join(out, "trace.json")))
+    return secs, m
+
+
+def under_bpftrace(rounds):
+    p = subprocess.Popen(["taskset", "-c", "1", "bpftrace", "-e",
+                          "tracepoint:sched:sched_switch { @[comm] = count(); }"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for(lambda: "Attaching" in (p.stdout.readline() or ""))
+    time.sleep(1.0)
+    secs = run_load(rounds)
+    p.send_signal(signal.SIGINT)
+    try:
+        p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+    return secs
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=200_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    a = ap.parse_args()
+    n = a.rounds
+    res = {"untraced": [], "retap sched_switch": [], "retap tracepoints": [],
+           "retap default": [], "bpftrace": []}
+    switches, tables = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(a.repeat):
+            res["untraced"].append(run_load(n))
+            for name, events in [("retap sched_switch", "sched_switch"),
+                                 ("retap tracepoints", "tracepoints"),
+                                 ("retap default", "syscalls,processes,net,block,samples,tracepoints")]:
+                out = os.path.join(tmp, f"{i}-{events[:7]}")
+                secs, m = under_retap(n, out, events)
+                res[name].append(secs)
+                t = m["tables"]["sched.sched_switch"]
+                assert t["dropped"] == 0, f"{name}: {t['dropped']} sched_switch rows dropped"
+                if name == "retap tracepoints":
+                    switches.append(t["events"])
+                    for tn, s in m["tables"].items():
+                        b = sum(f["bytes"] for f in s["files"])
+                        tables.setdefault(tn, []).append((s["events"], b))
+            res["bpftrace"].append(under_bpftrace(n))
+    med = {k: statistics.median(v) for k, v in res.items()}
+    sw = statistics.median(switches)
+    base = med["untraced"]
+    print(f"pipe ping-pong, {n} rounds, median of {a.repeat} runs; "
+          f"{sw:.0f} sched_switch rows per retap run ({sw / n:.2f} per round)")
+    print(f"{'':18} {'s':>7} {'added ns/switch':>16} {'vs bpftrace':>12}")
+    bp = (med["bpftrace"] - base) / sw * 1e9
+    for k, v in med.items():
+        added = (v - base) / sw * 1e9
+        rel = f"{added / bp:.2f}" if k != "untraced" else "-"
+        print(f"{k:18} {v:7.3f} {added:16.0f} {rel:>12}")
+    print("\nbytes per row on disk (retap --events tracepoints run, ping-pong and background):")
+    for tn, v in sorted(tables.items()):
+        ev = sum(e for e, _ in v)
+        b = sum(b for _, b in v)
+        print(f"  {tn:28} {ev / len(v):10.0f} rows  " + (f"{b / ev:.2f} B/row" if ev else "-"))
+
+
+if __name__ == "__main__":
+    main()
