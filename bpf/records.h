@@ -12,7 +12,8 @@
 #define KIND_SAMPLE 4
 #define KIND_VFS 5
 #define KIND_TRACEPOINT 6 /* schema::tables::TRACEPOINT_KIND */
-#define NR_KINDS 7
+#define KIND_PATHS 7      /* a syscall's file names, read at its entry */
+#define NR_KINDS 8
 
 /* Flags on struct hdr. */
 #define F_DONE 1 /* the syscall/request/call completed: ret and dur are valid */
@@ -129,6 +130,20 @@ struct tp_fmt {            /* 22 bytes */
 	u16 dyn[TP_DYN];   /* offsets of __data_loc words; bit 15: __rel_loc */
 };
 
+/* The file-name arguments of a syscall (schema::syscalls::path_args), read
+ * from the caller's memory at entry and sent at once; the recorder joins
+ * them to the syscall's row by thread and entry time. The strings follow
+ * each other in data, len[i] bytes each (NUL included); len[i] <= 0: not
+ * read (the error). The ring buffer record's length ends the second. */
+#define STR_MAX 4096
+
+struct paths_rec {
+	struct hdr h;
+	u64 entry_ts;
+	s32 len[2];
+	char data[2 * STR_MAX];
+};
+
 /* Map values and iterator output the recorder reads at stop
  * (recorder/src/bpf.rs, through the skeleton's generated types). */
 
@@ -175,4 +190,5 @@ _Static_assert(__builtin_offsetof(struct inflight_dump, v) == 8, "inflight_dump.
 _Static_assert(sizeof(struct blk_start) == 64, "blk_start");
 _Static_assert(sizeof(struct tp_fmt) == 22, "tp_fmt");
 _Static_assert(sizeof(struct tp_rec) == 40 + TP_MAX, "tp_rec");
+_Static_assert(__builtin_offsetof(struct paths_rec, data) == 56, "paths_rec");
 #endif

@@ -26,6 +26,7 @@ const volatile char comm_filter[16] = {};
 const volatile bool filter_syscalls = false;
 const volatile bool want_procs = false;
 const volatile u64 wakeup_bytes = 1 << 20; /* wake the reader past this much */
+const volatile u32 string_max = 256;       /* longest file name kept, NUL included */
 
 /* Set by the recorder when it stops: proc_exit then only hands over
  * syscalls still in flight and writes no more process rows. */
@@ -59,6 +60,23 @@ struct {
 	__type(key, u32);
 	__type(value, u8);
 } syscall_filter SEC(".maps");
+
+/* Per syscall number: its file-name arguments' registers, + 1, in the low
+ * and high byte (0: none). Set by the recorder from the kernel's
+ * signatures (schema::syscalls::path_args). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1024);
+	__type(key, u32);
+	__type(value, u16);
+} path_args SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct paths_rec);
+} paths_scratch SEC(".maps");
 
 /* Task-local storage rather than a hash map keyed by tid: no hashing, no
  * bucket lock, no delete on the hot path (ts = 0 marks "no syscall in
@@ -138,6 +156,60 @@ static __always_inline void submit(void *rec)
 
 /* ---- syscalls ---- */
 
+static __always_inline u64 reg_of(struct inflight *v, u32 i)
+{
+	switch (i) {
+	case 0: return v->args[0];
+	case 1: return v->args[1];
+	case 2: return v->args[2];
+	case 3: return v->args[3];
+	case 4: return v->args[4];
+	default: return v->args[5];
+	}
+}
+
+/* A syscall's file names, read now: the caller may change its memory
+ * before the syscall returns, and paths are read by the kernel at entry. */
+static __always_inline void emit_paths(struct inflight *v, u64 pid_tgid, u16 pa)
+{
+	u32 zero = 0;
+	struct paths_rec *r = bpf_map_lookup_elem(&paths_scratch, &zero);
+	if (!r)
+		return;
+	u32 max = string_max;
+	if (max > STR_MAX)
+		max = STR_MAX;
+	fill_hdr(&r->h, KIND_PATHS, pid_tgid);
+	r->entry_ts = v->ts;
+	r->len[0] = 0;
+	r->len[1] = 0;
+	u32 used = 0;
+	u32 a = pa & 0xff;
+	if (a) {
+		long n = bpf_probe_read_user_str(r->data, max, (void *)reg_of(v, a - 1));
+		r->len[0] = n;
+		if (n > 0)
+			used = n;
+	}
+	u32 b = pa >> 8;
+	if (b) {
+		used &= STR_MAX - 1;
+		long n = bpf_probe_read_user_str(r->data + used, max, (void *)reg_of(v, b - 1));
+		r->len[1] = n;
+		if (n > 0)
+			used += n;
+	}
+	if (used > 2 * STR_MAX)
+		used = 2 * STR_MAX;
+	u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes
+			    ? BPF_RB_FORCE_WAKEUP
+			    : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, r, __builtin_offsetof(struct paths_rec, data) + used, flags))
+		count_loss(KIND_PATHS);
+	if (r->len[0] < 0 || r->len[1] < 0)
+		count_loss(NR_KINDS + KIND_PATHS);
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
@@ -178,6 +250,10 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 #endif
 	bpf_get_current_comm(v->comm, sizeof(v->comm));
 	v->ts = bpf_ktime_get_ns();
+	u32 k = id;
+	u16 *pa = bpf_map_lookup_elem(&path_args, &k);
+	if (pa && *pa)
+		emit_paths(v, pid_tgid, *pa);
 	return 0;
 }
 

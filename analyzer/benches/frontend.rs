@@ -47,6 +47,7 @@ fn main() {
         arch: "x86_64".into(),
         signatures: None,
         tables: None,
+        syscall_strings: false,
     };
     let t = Instant::now();
     let indexed = library::built_in().len();

@@ -220,6 +220,7 @@ fn pass2(
         arch: env.arch.clone(),
         signatures: trace.and_then(|t| t.signatures()),
         tables: trace.map(|t| t.tables.iter().map(|f| f.table).collect()),
+        syscall_strings: trace.is_some_and(|t| t.manifest.string_max.is_some()),
     };
     let (program, errors, warnings) = elaborate(&parsed.script, &opts);
     // As stap: shown unless -w, and -u elides nothing to warn about.

@@ -405,6 +405,7 @@ impl Writer {
             events: self.files.iter().map(|f| f.rows).sum(),
             dropped: 0,
             unpaired: 0,
+            strings_lost: 0,
             files: self.files,
         })
     }
@@ -534,6 +535,11 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> anyhow::Result<Manifest> {
         }
         cols.push(Arc::new(Int64Array::from(ret)));
         cols.push(Arc::new(Int64Array::from(dur)));
+        // The generated syscalls take no file names.
+        let rows = cols[0].len();
+        for _ in [retap_schema::Column::Path, retap_schema::Column::Path2] {
+            cols.push(arrow::array::new_null_array(&arrow::datatypes::DataType::Utf8, rows));
+        }
         let batch = RecordBatch::try_new(Table::Syscalls.schema(), cols)?;
         sys_w.write(batch, o.rows_per_file)?;
         if !net.is_empty() {

@@ -49,6 +49,7 @@ fn deepest_scripts_fit_the_red_zone() {
                 arch: "x86_64".into(),
                 signatures: None,
                 tables: None,
+                syscall_strings: false,
             };
             for (open, close) in CONSTRUCTS {
                 let forms: [fn(&str, &str, usize) -> String; 2] = [

@@ -29,6 +29,7 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
         arch: "x86_64".into(),
         signatures,
         tables: Some(trace.tables.iter().map(|f| f.table).collect()),
+        syscall_strings: trace.manifest.string_max.is_some(),
     };
     let (prog, errors, _) = elaborate(&p.script, &opts);
     assert!(
@@ -571,6 +572,7 @@ fn generated_printf_scripts_give_the_same_output_as_projections() {
                 arch: "x86_64".into(),
                 signatures: None,
                 tables: Some(trace.tables.iter().map(|f| f.table).collect()),
+                syscall_strings: false,
             };
             elaborate(&p.script, &opts).0
         };

@@ -48,6 +48,7 @@ pub fn run_case(name: &str, input: &str) -> String {
         tables: trace
             .as_ref()
             .map(|t| t.tables.iter().map(|f| f.table).collect()),
+        syscall_strings: false,
     };
     let (prog, errors, _) = elaborate(&p.script, &opts);
     if !errors.is_empty() {

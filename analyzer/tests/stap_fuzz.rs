@@ -292,6 +292,7 @@ fn frontend_survives_generated_inputs() {
                         arch: "x86_64".into(),
                         signatures: None,
                         tables: None,
+                        syscall_strings: false,
                     };
                     let mut i = t;
                     while i < cases {

@@ -57,6 +57,7 @@ fn diagnose(name: &str, input: &str) -> String {
         arch: "x86_64".into(),
         signatures: None,
         tables: None,
+        syscall_strings: false,
     };
     let (_, errors, _) = elaborate(&p.script, &opts);
     if errors.is_empty() {
@@ -90,6 +91,7 @@ fn elaborated_programs() {
             arch: "x86_64".into(),
             signatures: None,
             tables: None,
+            syscall_strings: false,
         };
         let (prog, errors, _) = elaborate(&p.script, &opts);
         if !errors.is_empty() {

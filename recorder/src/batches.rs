@@ -74,6 +74,8 @@ pub struct TableRows {
     cols: Cols,
 }
 
+// One value per table of a recording: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum Cols {
     Syscalls {
         arch: &'static str,
@@ -86,6 +88,10 @@ enum Cols {
         args: [Int64Builder; 6],
         ret: Int64Builder,
         dur: Int64Builder,
+        path: StringBuilder,
+        path2: StringBuilder,
+        /// The next row's file names (set just before it is pushed).
+        next_paths: [Option<(Vec<u8>, bool)>; 2],
     },
     Processes {
         event: Dict,
@@ -156,6 +162,9 @@ impl TableRows {
                 args: Default::default(),
                 ret: Int64Builder::new(),
                 dur: Int64Builder::new(),
+                path: StringBuilder::new(),
+                path2: StringBuilder::new(),
+                next_paths: [None, None],
             },
             Table::Processes => Cols::Processes {
                 event: Dict::new(),
@@ -235,9 +244,28 @@ impl TableRows {
                     args,
                     ret,
                     dur,
+                    path,
+                    path2,
+                    next_paths,
                 },
                 Record::Syscall(s),
             ) => {
+                for (b, p) in [path, path2].into_iter().zip(next_paths.iter_mut()) {
+                    match p.take() {
+                        Some((bytes, cut)) => {
+                            let text = lossy(&bytes);
+                            if cut {
+                                b.append_value(format!(
+                                    "{text}{}",
+                                    retap_schema::tracepoints::CUT_MARK
+                                ));
+                            } else {
+                                b.append_value(text);
+                            }
+                        }
+                        None => b.append_null(),
+                    }
+                }
                 let n = arity.get(s.nr as usize).copied().unwrap_or(6) as usize;
                 self.c.push(&s.h);
                 match syscalls::name(arch, s.nr as i64) {
@@ -377,6 +405,13 @@ impl TableRows {
         self.rows += 1;
     }
 
+    /// The file names the next syscall row carries (syscalls table only).
+    pub fn set_next_paths(&mut self, paths: [Option<(Vec<u8>, bool)>; 2]) {
+        if let Cols::Syscalls { next_paths, .. } = &mut self.cols {
+            *next_paths = paths;
+        }
+    }
+
     /// Appends one tracepoint record: its header and the kernel's raw bytes
     /// (tracepoint tables only).
     pub fn push_tracepoint(&mut self, h: &Hdr, raw: &[u8]) {
@@ -433,6 +468,8 @@ impl TableRows {
                 args,
                 ret,
                 dur,
+                path,
+                path2,
                 ..
             } => {
                 cols.push(Arc::new(syscall.finish()));
@@ -442,6 +479,8 @@ impl TableRows {
                 }
                 cols.push(Arc::new(ret.finish()));
                 cols.push(Arc::new(dur.finish()));
+                cols.push(Arc::new(path.finish()));
+                cols.push(Arc::new(path2.finish()));
             }
             Cols::Processes {
                 event,

@@ -21,7 +21,7 @@ mod skel {
 pub use skel::RetapSkel;
 use skel::{OpenRetapSkel, RetapSkelBuilder};
 
-const NR_KINDS: usize = retap_schema::tables::TRACEPOINT_KIND + 1;
+use crate::records::NR_KINDS;
 
 /// How the vfs table is hooked, when it is asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +40,10 @@ pub struct Config {
     pub syscalls: Option<Vec<u32>>,
     pub ringbuf_bytes: u32,
     pub sample_hz: u64,
+    /// Longest file name kept (NUL included).
+    pub string_max: u32,
+    /// Per syscall number, its file-name arguments (at most two).
+    pub path_args: Vec<(u32, Vec<usize>)>,
     /// Tracepoints recorded by name, all through `on_tracepoint`.
     pub tracepoints: Vec<&'static TracepointFormat>,
 }
@@ -180,6 +184,7 @@ pub fn load<'obj>(
         ro.filter_syscalls = cfg.syscalls.is_some();
         ro.want_procs = cfg.tables.contains(&Table::Processes);
         ro.wakeup_bytes = u64::from(cfg.ringbuf_bytes / 4);
+        ro.string_max = cfg.string_max;
     }
     open.maps
         .events
@@ -202,6 +207,18 @@ pub fn load<'obj>(
         }
     }
 
+    for (nr, args) in &cfg.path_args {
+        let code: u16 = args
+            .iter()
+            .take(2)
+            .enumerate()
+            .map(|(k, a)| ((*a as u16) + 1) << (8 * k))
+            .sum();
+        skel.maps
+            .path_args
+            .update(&nr.to_ne_bytes(), &code.to_ne_bytes(), MapFlags::ANY)
+            .context("setting the file-name arguments")?;
+    }
     for (slot, f) in cfg.tracepoints.iter().enumerate() {
         skel.maps
             .tp_formats
@@ -238,6 +255,18 @@ pub fn load<'obj>(
             continue;
         }
         if name == "on_tracepoint" {
+            for (nr, args) in &cfg.path_args {
+                let code: u16 = args
+                    .iter()
+                    .take(2)
+                    .enumerate()
+                    .map(|(k, a)| ((*a as u16) + 1) << (8 * k))
+                    .sum();
+                skel.maps
+                    .path_args
+                    .update(&nr.to_ne_bytes(), &code.to_ne_bytes(), MapFlags::ANY)
+                    .context("setting the file-name arguments")?;
+            }
             for (slot, f) in cfg.tracepoints.iter().enumerate() {
                 let opts = TracepointOpts {
                     cookie: slot as u64,
@@ -481,6 +510,8 @@ mod tests {
             syscalls: None,
             ringbuf_bytes: 1 << 20,
             sample_hz: 99,
+            string_max: 256,
+            path_args: vec![],
             tracepoints: vec![],
         };
         let p = programs_for(&cfg, None);

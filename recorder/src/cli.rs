@@ -47,6 +47,10 @@ pub struct RecordArgs {
     /// Record only these syscalls (names, e.g. read,write,openat).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub syscalls: Option<Vec<String>>,
+    /// Longest file name kept from a syscall's arguments, in bytes (2-4096);
+    /// longer ones are cut and end in "...".
+    #[arg(long, default_value = "256", value_parser = parse_size, value_name = "SIZE")]
+    pub string_max: u64,
     /// CPU sampling rate per CPU for the samples table.
     #[arg(long, default_value_t = 99, value_name = "HZ")]
     pub sample_hz: u64,

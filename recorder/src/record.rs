@@ -3,7 +3,7 @@
 //! then loss counters, then the manifest).
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::CString;
 use std::io::Write;
 use std::mem::MaybeUninit;
@@ -32,8 +32,7 @@ const DRAIN_PER_ROUND: usize = 64 * 1024;
 
 /// Rows the reader gathers per table before handing them to the writer.
 const BATCH_ROWS: usize = 16 * 1024;
-/// Record kinds (bpf/records.h NR_KINDS): the fixed tables, then tracepoints.
-const NR_KINDS: usize = TRACEPOINT_KIND + 1;
+use crate::records::NR_KINDS;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -230,6 +229,9 @@ struct Collector {
     /// Tracepoint tables by slot (what the BPF side writes over a record's
     /// first bytes).
     tracepoint_slots: Vec<Table>,
+    /// File names read at a syscall's entry, by thread, until its row comes.
+    pending_paths: HashMap<u32, records::Paths>,
+    string_max: u32,
     /// Processes seen with user stacks in CPU samples, and where their
     /// memory maps were saved (for user-space symbolisation).
     sampled_pids: std::collections::BTreeSet<i32>,
@@ -253,6 +255,14 @@ impl Collector {
         let Some(rows) = self.rows.get_mut(&table) else {
             return;
         };
+        if let Record::Syscall(s) = rec {
+            // Its file names, when they were read at its entry.
+            if let Some(p) = self.pending_paths.remove(&s.h.tid) {
+                if p.entry_ts == s.h.ts {
+                    rows.set_next_paths(p.strings);
+                }
+            }
+        }
         if let Record::Sample(s) = rec {
             if !s.ustack.is_empty() && self.sampled_pids.insert(s.h.pid as i32) {
                 self.maps_saved
@@ -270,9 +280,21 @@ impl Collector {
     }
 
     fn on_bytes(&mut self, data: &[u8]) -> i32 {
-        if data.get(records::KIND_AT) == Some(&(TRACEPOINT_KIND as u8)) {
-            self.push_tracepoint(data);
-            return i32::from(self.writer_gone);
+        match data.get(records::KIND_AT) {
+            Some(&k) if k == TRACEPOINT_KIND as u8 => {
+                self.push_tracepoint(data);
+                return i32::from(self.writer_gone);
+            }
+            Some(&records::KIND_PATHS) => {
+                match records::decode_paths(data, self.string_max) {
+                    Ok(p) => {
+                        self.pending_paths.insert(p.tid, p);
+                    }
+                    Err(_) => self.malformed += 1,
+                }
+                return i32::from(self.writer_gone);
+            }
+            _ => {}
         }
         match records::decode(data) {
             Ok(rec) => self.push(&rec),
@@ -326,6 +348,13 @@ impl Collector {
 pub fn run(args: RecordArgs) -> Result<Manifest> {
     check_privileges()?;
     let (mut tables, default_tracepoints) = resolve_tables(&args)?;
+    if !(2..=4096).contains(&args.string_max) {
+        bail!(
+            "--string-max must be between 2 and 4096 bytes, not {}",
+            args.string_max
+        );
+    }
+    let string_max = args.string_max as u32;
     let formats = if default_tracepoints || !args.tracepoints.is_empty() {
         let fs = tracepoints::tracefs()?;
         tracepoints::resolve(&fs, default_tracepoints, &args.tracepoints)?
@@ -392,6 +421,22 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     m.store(&dir)
         .with_context(|| format!("writing {}", dir.join(manifest::MANIFEST_FILE).display()))?;
 
+    let signatures = procfs::syscall_signatures();
+    let path_args: Vec<(u32, Vec<usize>)> = if tables.contains(&Table::Syscalls) {
+        signatures
+            .iter()
+            .filter_map(|(name, sig)| {
+                let nr = syscalls::number(arch, name)?;
+                let p = syscalls::path_args(name, sig);
+                (!p.is_empty()).then_some((nr, p))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !path_args.is_empty() {
+        m.string_max = Some(string_max);
+    }
     let cfg = Config {
         tables: tables.clone(),
         self_tgid: std::process::id(),
@@ -402,6 +447,8 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         syscalls: syscall_nrs,
         ringbuf_bytes: rb as u32,
         sample_hz: args.sample_hz,
+        string_max,
+        path_args,
         tracepoints: formats.clone(),
     };
     let mut obj = MaybeUninit::uninit();
@@ -418,7 +465,6 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         },
         m.clone(),
     )?;
-    let signatures = procfs::syscall_signatures();
     let mut arity = vec![6u8; syscalls::MAX_NR];
     for (name, args) in &signatures {
         if let Some(nr) = syscalls::number(arch, name) {
@@ -436,6 +482,8 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         rows,
         received: [0; NR_KINDS],
         tracepoint_slots: formats.iter().map(|f| Table::Tracepoint(f)).collect(),
+        pending_paths: HashMap::new(),
+        string_max,
         sampled_pids: Default::default(),
         maps_saved: Vec::new(),
         trace_dir: dir.clone(),
@@ -591,6 +639,10 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         } else {
             e.dropped = losses[t.index()].0;
             e.unpaired = losses[t.index()].1;
+        }
+        if *t == Table::Syscalls {
+            let (full, unreadable) = losses[records::KIND_PATHS as usize];
+            e.strings_lost = full + unreadable;
         }
     }
     if tables.contains(&Table::Samples) {

@@ -5,6 +5,52 @@
 pub const HDR_LEN: usize = 40;
 /// Offset of the record kind in the header.
 pub const KIND_AT: usize = 22;
+/// Kind of a syscall's file names (bpf/records.h KIND_PATHS), after the
+/// tables' kinds and tracepoints'.
+pub const KIND_PATHS: u8 = 7;
+/// Record kinds, and the loss counters' stride (bpf/records.h NR_KINDS).
+pub const NR_KINDS: usize = 8;
+/// Offset of a paths record's strings (bpf/records.h struct paths_rec).
+const PATHS_DATA: usize = 56;
+
+/// A syscall's file-name arguments as read at its entry: each the string
+/// (without its NUL) and whether it was cut at the recorder's maximum, or
+/// None when the caller's memory could not be read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Paths {
+    pub tid: u32,
+    pub entry_ts: u64,
+    pub strings: [Option<(Vec<u8>, bool)>; 2],
+}
+
+/// Decodes a paths record; `max` is the recording's string maximum (NUL
+/// included), which tells a cut string from one that just fits.
+pub fn decode_paths(b: &[u8], max: u32) -> Result<Paths, String> {
+    let h = decode_hdr(b)?;
+    if b.len() < PATHS_DATA {
+        return Err(format!("paths record of {} bytes", b.len()));
+    }
+    let entry_ts = u64_at(b, 40);
+    let lens = [i32_at(b, 48), i32_at(b, 52)];
+    let mut at = PATHS_DATA;
+    let mut strings: [Option<(Vec<u8>, bool)>; 2] = [None, None];
+    for (i, len) in lens.into_iter().enumerate() {
+        if len <= 0 {
+            continue;
+        }
+        let n = len as usize;
+        let bytes = b
+            .get(at..at + n)
+            .ok_or_else(|| format!("paths record cut at {} of {} bytes", b.len(), at + n))?;
+        at += n;
+        strings[i] = Some((cstr(bytes).to_vec(), len as u32 >= max));
+    }
+    Ok(Paths {
+        tid: h.tid,
+        entry_ts,
+        strings,
+    })
+}
 pub const SYSCALL_LEN: usize = 112;
 pub const PROC_LEN: usize = 584;
 pub const NET_LEN: usize = 72;

@@ -533,7 +533,7 @@ fn vfs_records_where_the_kernel_can_and_says_why_not_where_it_cannot() {
 fn bad_options_are_clear_errors() {
     need_root!();
     let tmp = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &["--events", "syscalls,bogus"],
             "--events: unknown table \"bogus\"",
@@ -550,6 +550,10 @@ fn bad_options_are_clear_errors() {
         (
             &["--comm", "a-very-long-command-name"],
             "--comm: \"a-very-long-command-name\" cannot match",
+        ),
+        (
+            &["--string-max", "1"],
+            "--string-max must be between 2 and 4096 bytes, not 1",
         ),
         (
             &["--tracepoints", "sched:sched_swtich"],
@@ -576,6 +580,70 @@ fn bad_options_are_clear_errors() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(msg), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn file_names_are_recorded_at_entry_exactly() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let files = tmp.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    let n = 25;
+    let cmd = format!("{WORKLOAD} calls --paths {n} --dir {}", files.display());
+    let out = record(&dir, &["--events", "syscalls", "-c", &cmd, "-q"]);
+    assert_eq!(kv(&out.stdout, "paths"), n);
+    let d = files.display();
+    // Every open of the workload's files, by name, in order.
+    let opened = duck(
+        &dir,
+        &format!(
+            "select path from syscalls where syscall = 'openat' and path like '{d}/%' order by ts"
+        ),
+    );
+    let want: Vec<String> = (0..n).map(|i| format!("{d}/file-{i}")).collect();
+    assert_eq!(opened, want);
+    // The rename: both names; syscalls without file names have none.
+    assert_eq!(
+        duck(
+            &dir,
+            "select path, path2, ret from syscalls where syscall in ('rename', 'renameat', 'renameat2') and path like '%/file-0'"
+        ),
+        [format!("{d}/file-0|{d}/renamed|0")]
+    );
+    assert_eq!(
+        duck(
+            &dir,
+            "select count(*) from syscalls where syscall in ('close', 'write') and (path is not null or path2 is not null)"
+        ),
+        ["0"]
+    );
+    let m = manifest(&dir);
+    assert_eq!(m["string_max"], 256);
+    assert_eq!(m["tables"]["syscalls"]["dropped"], 0);
+
+    // A name longer than --string-max is cut and marked.
+    let dir2 = tmp.path().join("t2");
+    let long = files.join("x".repeat(60));
+    std::fs::create_dir(&long).unwrap();
+    let cmd = format!("{WORKLOAD} calls --paths 1 --dir {}", long.display());
+    record(
+        &dir2,
+        &[
+            "--events",
+            "syscalls",
+            "--string-max",
+            "32",
+            "-c",
+            &cmd,
+            "-q",
+        ],
+    );
+    let cut = duck(
+        &dir2,
+        "select path from syscalls where syscall = 'openat' and path like '%...' and ret >= 0 order by ts desc limit 1",
+    );
+    assert_eq!(cut, [format!("{}...", &long.display().to_string()[..31])]);
 }
 
 #[test]

@@ -47,11 +47,13 @@ pub enum Column {
     Kstack,
     Ustack,
     Op,
+    Path,
+    Path2,
 }
 
 impl Column {
     /// How many there are: `c as usize` indexes an array of this length.
-    pub const COUNT: usize = Column::Op as usize + 1;
+    pub const COUNT: usize = Column::Path2 as usize + 1;
 
     pub const ALL: [Column; Column::COUNT] = {
         use Column::*;
@@ -59,7 +61,7 @@ impl Column {
             Ts, Cpu, Pid, Tid, Uid, Execname, Syscall, Nr, Arg0, Arg1, Arg2, Arg3, Arg4, Arg5, Ret,
             DurNs, Event, Ppid, ChildPid, ChildTid, Filename, Argv, ExitCode, Direction, DevName,
             Ifindex, Length, Protocol, Dev, Devname, Sector, Bytes, Rwbs, Error, Ip, UserMode,
-            Kstack, Ustack, Op,
+            Kstack, Ustack, Op, Path, Path2,
         ]
     };
 
@@ -116,6 +118,8 @@ impl Column {
             Kstack => "kstack",
             Ustack => "ustack",
             Op => "op",
+            Path => "path",
+            Path2 => "path2",
         }
     }
 

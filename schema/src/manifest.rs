@@ -39,6 +39,10 @@ pub struct Manifest {
     /// The layout of each tracepoint table, by table name, as the recording
     /// kernel described it (tracepoints.rs). Older readers skip these
     /// tables as unknown, so adding them needed no new format version.
+    /// The longest file name the recorder kept, in bytes (longer ones end
+    /// in `...`); absent in traces recorded before file names were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub string_max: Option<u32>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tracepoints: BTreeMap<String, crate::TracepointFormat>,
     /// Extra files beside the tables (kallsyms, process maps), relative paths.
@@ -66,6 +70,11 @@ pub struct TableStats {
     /// "events lost to the ring buffer".
     #[serde(default)]
     pub unpaired: u64,
+    /// Syscalls table: file-name arguments not recorded (their `path` is
+    /// null): the ring buffer was full, or the caller's memory was not
+    /// readable at entry (paged out). Not rows lost.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub strings_lost: u64,
     pub files: Vec<FileEntry>,
 }
 
@@ -165,6 +174,10 @@ impl Manifest {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// Creates `path` readable by its owner only: traces hold command lines and
 /// file names.
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -238,6 +251,7 @@ mod tests {
                 events: 3,
                 dropped: 1,
                 unpaired: 0,
+                strings_lost: 0,
                 files: vec![],
             },
         );

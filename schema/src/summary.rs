@@ -53,6 +53,12 @@ pub fn one_line(m: &Manifest) -> String {
 /// something was: losses must be visible.
 pub fn loss_warning(m: &Manifest) -> Option<String> {
     let lost = m.total_dropped();
+    let names: u64 = m.tables.values().map(|t| t.strings_lost).sum();
+    if lost == 0 && names > 0 {
+        return Some(format!(
+            "WARNING: {names} file name(s) of syscalls not recorded (ring buffer full, or the caller's memory not readable at entry); their rows are there with a null path"
+        ));
+    }
     if lost == 0 {
         return None;
     }
@@ -64,6 +70,9 @@ pub fn loss_warning(m: &Manifest) -> Option<String> {
         if t.unpaired > 0 {
             parts.push(format!("{name} {} (in-flight map full)", t.unpaired));
         }
+    }
+    if names > 0 {
+        parts.push(format!("and {names} file name(s) of syscalls"));
     }
     Some(format!(
         "WARNING: {lost} events lost: {}; a larger --ringbuf-size or narrower --events/--syscalls/-x may help",
@@ -94,6 +103,7 @@ mod tests {
                 events: 10,
                 dropped: 0,
                 unpaired: 0,
+                strings_lost: 0,
                 files: vec![crate::FileEntry {
                     path: "net/part-000000.parquet".into(),
                     rows: 10,

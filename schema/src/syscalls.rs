@@ -37,6 +37,43 @@ pub fn all_names(arch: &str) -> Vec<&'static str> {
         .unwrap_or_default()
 }
 
+/// Which arguments of a syscall are file names in the caller's memory,
+/// which the recorder reads at entry into the syscalls table's `path` and
+/// `path2` columns (in argument order), from the kernel's signature of it
+/// (`const char * filename`, ...). At most two: every syscall has at most
+/// two path arguments (rename, link, mount's device and directory, ...).
+pub fn path_args(syscall: &str, signature: &[(String, String)]) -> Vec<usize> {
+    const PATHS: [&str; 13] = [
+        "filename",
+        "pathname",
+        "path",
+        "oldname",
+        "newname",
+        "specialfile",
+        "special",
+        "to_pathname",
+        "from_pathname",
+        "dir_name",
+        "dev_name",
+        "new_root",
+        "put_old",
+    ];
+    // `name` is a file for these; elsewhere an attribute or host name.
+    const NAME_IS_PATH: [&str; 4] = ["acct", "umount", "umount2", "name_to_handle_at"];
+    signature
+        .iter()
+        .enumerate()
+        .filter(|(_, (ty, name))| {
+            ty.contains("char") && ty.contains('*') && {
+                PATHS.contains(&name.as_str())
+                    || (name == "name" && NAME_IS_PATH.contains(&syscall))
+            }
+        })
+        .map(|(i, _)| i)
+        .take(2)
+        .collect()
+}
+
 /// Highest syscall number + 1 over the known architectures; sizes the
 /// in-kernel syscall filter.
 pub const MAX_NR: usize = 1024;
@@ -60,6 +97,36 @@ mod tests {
         assert_eq!(name("x86_64", -1), None);
         assert_eq!(name("x86_64", 100_000), None);
         assert_eq!(name("mips", 0), None);
+    }
+
+    #[test]
+    fn path_arguments_by_the_kernels_signature() {
+        let sig = |args: &[(&str, &str)]| -> Vec<(String, String)> {
+            args.iter()
+                .map(|(t, n)| (t.to_string(), n.to_string()))
+                .collect()
+        };
+        let openat = sig(&[
+            ("int", "dfd"),
+            ("const char *", "filename"),
+            ("int", "flags"),
+        ]);
+        assert_eq!(path_args("openat", &openat), [1]);
+        let rename = sig(&[
+            ("int", "olddfd"),
+            ("const char *", "oldname"),
+            ("int", "newdfd"),
+            ("const char *", "newname"),
+        ]);
+        assert_eq!(path_args("renameat", &rename), [1, 3]);
+        let write = sig(&[("unsigned int", "fd"), ("const char *", "buf")]);
+        assert!(path_args("write", &write).is_empty());
+        let xattr = sig(&[("const char *", "pathname"), ("const char *", "name")]);
+        assert_eq!(path_args("setxattr", &xattr), [0]);
+        assert_eq!(
+            path_args("umount", &sig(&[("char *", "name"), ("int", "flags")])),
+            [0]
+        );
     }
 
     #[test]

@@ -113,6 +113,8 @@ impl Table {
                 }
                 f.push(field(C::Ret, DataType::Int64, true));
                 f.push(field(C::DurNs, DataType::Int64, true));
+                f.push(field(C::Path, DataType::Utf8, true));
+                f.push(field(C::Path2, DataType::Utf8, true));
                 f
             }
             Table::Tracepoint(tp) => tp.fields.iter().map(|f| f.arrow_field()).collect(),

@@ -1,7 +1,10 @@
 //! `argstr` and `retstr` as stap's syscall tapset builds them, for the
 //! syscalls in `syscall_args`: numbers as the tapset prints each argument,
-//! flag words decoded to names. Strings in the traced process's memory are
-//! not recorded, so a string argument shows as its address.
+//! flag words decoded to names. File names read at entry are printed
+//! quoted; other strings in the traced process's memory are not recorded,
+//! so they show as their address.
+
+use std::rc::Rc;
 
 use super::errno_table::ERRNO_NAMES;
 
@@ -289,7 +292,10 @@ fn one(raw: i64, kind: char) -> String {
 }
 
 /// The argument string of one syscall.
-pub fn argstr(syscall: &str, raw: &[i64; 6]) -> String {
+/// `strings(i)`: the string argument in register `i` as recorded at entry
+/// (file names), printed quoted as stap's user_string_quoted; without one,
+/// its address.
+pub fn argstr(syscall: &str, raw: &[i64; 6], strings: &dyn Fn(usize) -> Option<Rc<str>>) -> String {
     let Some(args) = crate::stap::elaborate::syscall_args::stap_args(syscall) else {
         // Unknown to the table: the raw arguments in hex.
         return String::new();
@@ -303,7 +309,10 @@ pub fn argstr(syscall: &str, raw: &[i64; 6]) -> String {
                 continue;
             }
         }
-        parts.push(one(raw[i], a.kind));
+        match (a.kind, strings(i)) {
+            ('s', Some(text)) => parts.push(super::builtins::text_str(&text, true, None)),
+            _ => parts.push(one(raw[i], a.kind)),
+        }
     }
     parts.join(", ")
 }
@@ -311,6 +320,19 @@ pub fn argstr(syscall: &str, raw: &[i64; 6]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn argstr(syscall: &str, raw: &[i64; 6]) -> String {
+        super::argstr(syscall, raw, &|_| None)
+    }
+
+    #[test]
+    fn recorded_file_names_are_quoted() {
+        let name = |i: usize| (i == 1).then(|| Rc::from("/etc/a \"b\"\n"));
+        assert_eq!(
+            super::argstr("openat", &[-100, 0x1000, 0, 0, 0, 0], &name),
+            "AT_FDCWD, \"/etc/a \\\"b\\\"\\n\", O_RDONLY"
+        );
+    }
 
     #[test]
     fn formats() {

@@ -68,7 +68,7 @@ pub fn ctime(secs: i64) -> Result<String, &'static str> {
     ))
 }
 
-fn text_str(s: &str, quoted: bool, max: Option<usize>) -> String {
+pub(super) fn text_str(s: &str, quoted: bool, max: Option<usize>) -> String {
     let mut o = String::new();
     if quoted {
         o.push('"');

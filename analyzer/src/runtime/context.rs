@@ -209,6 +209,18 @@ impl EventCtx {
         self.int(Column::arg(i)).unwrap_or(0)
     }
 
+    /// The string in register `i` of this row's syscall as recorded at its
+    /// entry (its file names, in the `path` and `path2` columns); None
+    /// when not recorded or not readable then.
+    pub fn recorded_string(&self, i: usize) -> Option<Rc<str>> {
+        let sys = self.syscall_name()?;
+        let sig = self.signatures.get(&*sys)?;
+        let slot = retap_schema::syscalls::path_args(&sys, sig)
+            .iter()
+            .position(|p| *p == i)?;
+        self.string([Column::Path, Column::Path2][slot])
+    }
+
     pub fn var(&mut self, c: &CtxVar) -> Value {
         use CtxVar::*;
         match c {
@@ -227,8 +239,27 @@ impl EventCtx {
             Argstr => {
                 let name = self.syscall_name();
                 let args: [i64; 6] = std::array::from_fn(|i| self.raw_arg(i));
-                Value::from_string(argstr::argstr(name.as_deref().unwrap_or(""), &args))
+                let strings = |i: usize| self.recorded_string(i);
+                Value::from_string(argstr::argstr(
+                    name.as_deref().unwrap_or(""),
+                    &args,
+                    &strings,
+                ))
             }
+            SyscallString(name) => {
+                let reg = self.syscall_name().and_then(|n| {
+                    syscall_args::stap_args(&n)?
+                        .iter()
+                        .position(|a| a.name == *name)
+                });
+                reg.and_then(|i| self.recorded_string(i))
+                    .map(Value::Str)
+                    .unwrap_or_else(Value::empty_str)
+            }
+            SyscallStringAt(i) => self
+                .recorded_string(*i)
+                .map(Value::Str)
+                .unwrap_or_else(Value::empty_str),
             Retval => Value::Int(self.retval()),
             Retstr => Value::from_string(argstr::return_str(1, self.retval())),
             SyscallArg(name) => {

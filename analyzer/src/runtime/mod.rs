@@ -160,7 +160,13 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 SyscallName => &[Column::Syscall],
                 SyscallNr => &[Column::Nr],
                 // (where a named argument sits depends on the syscall)
-                Argstr | SyscallArg(_) | SyscallKernelArg(_) => {
+                Argstr | SyscallString(_) | SyscallStringAt(_) => {
+                    c.insert(Column::Syscall);
+                    c.insert(Column::Path);
+                    c.insert(Column::Path2);
+                    &Column::ARGS
+                }
+                SyscallArg(_) | SyscallKernelArg(_) => {
                     c.insert(Column::Syscall);
                     &Column::ARGS
                 }

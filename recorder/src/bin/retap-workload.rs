@@ -4,7 +4,7 @@
 //!
 //!   retap-workload calls [--sync N] [--write N --write-base L] [--udp M --udp-base S]
 //!                        [--sleep-ms MS] [--fork-exit CODE] [--signals K]
-//!                        [--pingpong N]
+//!                        [--pingpong N] [--paths N --dir D]
 //!   retap-workload loop getppid N      tight loop, for cost measurements
 //!   retap-workload service [--requests N] [--reads R] [--sleep-us U] [--file F]
 //!                                      a request loop (R preads of F, one
@@ -67,6 +67,12 @@ fn calls(args: &[String]) {
     let fork_exit = arg_after(args, "--fork-exit");
     let signals = arg_after(args, "--signals").unwrap_or(0);
     let pingpong = arg_after(args, "--pingpong").unwrap_or(0);
+    let paths = arg_after(args, "--paths").unwrap_or(0);
+    let dir = args
+        .iter()
+        .position(|a| a == "--dir")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let mut out = String::new();
     // SAFETY (whole block): plain libc calls on buffers and fds we own.
     unsafe {
@@ -153,6 +159,25 @@ fn calls(args: &[String]) {
             }
             let got = USR1.load(std::sync::atomic::Ordering::SeqCst);
             out.push_str(&format!("signals={got}\n"));
+        }
+        if paths > 0 {
+            // N files created and closed by name, then the first renamed:
+            // each openat's and the rename's file names are known.
+            let dir = dir.unwrap_or_else(|| fail("--paths needs --dir"));
+            for i in 0..paths {
+                let p = CString::new(format!("{dir}/file-{i}")).unwrap();
+                let fd = libc::open(p.as_ptr(), libc::O_WRONLY | libc::O_CREAT, 0o600);
+                if fd < 0 {
+                    fail("open --dir file");
+                }
+                libc::close(fd);
+            }
+            let from = CString::new(format!("{dir}/file-0")).unwrap();
+            let to = CString::new(format!("{dir}/renamed")).unwrap();
+            if libc::rename(from.as_ptr(), to.as_ptr()) != 0 {
+                fail("rename");
+            }
+            out.push_str(&format!("paths={paths}\n"));
         }
         if pingpong > 0 {
             let (a, b) = ping_pong(pingpong);

@@ -21,6 +21,11 @@ pub enum CtxVar {
     SyscallArg(&'static str),
     /// `$fd`: a syscall argument by its kernel name (trace signatures).
     SyscallKernelArg(String),
+    /// A file name argument as recorded at entry (`filename`, `oldname`),
+    /// by stap's name of it.
+    SyscallString(&'static str),
+    /// `user_string($filename)`: a file name argument by its register.
+    SyscallStringAt(usize),
     /// `$argN`-style raw argument index (raw tracepoints).
     RawArg(u8),
     DevName,
@@ -52,7 +57,15 @@ fn string(v: CtxVar) -> Option<(CtxVar, Ty)> {
 
 /// A plain context variable (no `$`) in a family. For syscall families,
 /// `syscalls` is the point's syscall set (None = all).
-pub fn lookup(family: Family, name: &str, syscalls: Option<&[String]>) -> Option<(CtxVar, Ty)> {
+///
+/// `recorded(syscall, register)`: whether the trace holds that argument's
+/// string (file names, read at entry).
+pub fn lookup(
+    family: Family,
+    name: &str,
+    syscalls: Option<&[String]>,
+    recorded: &dyn Fn(&str, usize) -> bool,
+) -> Option<(CtxVar, Ty)> {
     use CtxVar::*;
     match family {
         Family::Syscall { ret } => match name {
@@ -63,16 +76,20 @@ pub fn lookup(family: Family, name: &str, syscalls: Option<&[String]>) -> Option
             _ if !ret => {
                 let all = syscall_args::all_arg_names();
                 let arg = all.into_iter().find(|a| *a == name)?;
-                // User-space strings (`filename`) are not recorded.
-                let has = |s: &str| {
-                    syscall_args::stap_args(s)
-                        .is_some_and(|v| v.iter().any(|a| a.name == arg && a.kind != 's'))
+                // (is a number, is a recorded string) in this syscall.
+                let kinds = |s: &str| {
+                    let v = syscall_args::stap_args(s)?;
+                    let i = v.iter().position(|a| a.name == arg)?;
+                    Some((v[i].kind != 's', v[i].kind == 's' && recorded(s, i)))
                 };
-                let served = match syscalls {
-                    Some(list) => list.iter().any(|s| has(s)),
-                    None => syscall_args::known().any(has),
+                let any = |f: &dyn Fn((bool, bool)) -> bool| match syscalls {
+                    Some(list) => list.iter().any(|s| kinds(s).is_some_and(f)),
+                    None => syscall_args::known().any(|s| kinds(s).is_some_and(f)),
                 };
-                served.then_some((SyscallArg(arg), Ty::Long))
+                if any(&|(_, text)| text) {
+                    return string(SyscallString(arg));
+                }
+                any(&|(number, _)| number).then_some((SyscallArg(arg), Ty::Long))
             }
             _ => None,
         },
@@ -173,7 +190,7 @@ pub fn unrecorded(family: Family, name: &str) -> Option<&'static str> {
                 .filter(|a| a.name == name && a.kind == 's')
                 .collect();
             (!args.is_empty())
-                .then_some("it is a string in the traced process's memory, which the recorder does not capture (its address is in argstr)")
+                .then_some("it is a string in the traced process's memory, not in this trace: recordings hold the file-name arguments of syscalls only, and only those made since file names are recorded (trace.json has string_max); its address is in argstr")
         }
         _ => None,
     }

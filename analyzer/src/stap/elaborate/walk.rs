@@ -312,6 +312,7 @@ mod tests {
             arch: "x86_64".into(),
             signatures: None,
             tables: None,
+            syscall_strings: false,
         };
         let (prog, errors, _) = elaborate(&p.script, &opts);
         assert!(errors.is_empty(), "{text}: {errors:?}");

@@ -25,6 +25,7 @@ fn linked(text: &str, lib: &Library, args: &[&str]) -> (Vec<String>, String) {
         arch: "x86_64".into(),
         signatures: None,
         tables: None,
+        syscall_strings: false,
     };
     let (_, errors, _) = elaborate(&parsed.script, &opts);
     (files, crate::stap::source::render_all(&errors, &parsed.map))

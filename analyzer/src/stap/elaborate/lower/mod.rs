@@ -42,6 +42,8 @@ pub struct ElabOptions<'a> {
     pub signatures: Option<&'a std::collections::BTreeMap<String, Vec<(String, String)>>>,
     /// Tables the trace holds (None: no trace given, nothing to check).
     pub tables: Option<Vec<Table>>,
+    /// The trace holds syscalls' file-name arguments (`path`, `path2`).
+    pub syscall_strings: bool,
 }
 
 struct FuncSig {

@@ -148,7 +148,8 @@ impl<'a> Elab<'a> {
         let mut found: Option<(CtxVar, Ty)> = None;
         let mut missing = vec![];
         for p in self.points.clone() {
-            match context::lookup(self.family(&p), name, p.syscalls.as_deref()) {
+            let recorded = |s: &str, i: usize| self.recorded_string(s, i);
+            match context::lookup(self.family(&p), name, p.syscalls.as_deref(), &recorded) {
                 Some(v) => {
                     if found.as_ref().is_some_and(|f| f.0 != v.0) {
                         self.err(span, format!("context variable '{name}' means different things in the points of this probe"));
@@ -168,6 +169,71 @@ impl<'a> Elab<'a> {
             );
         }
         found
+    }
+
+    /// `user_string($filename)` (and `_n`, `_quoted`) at a syscall entry
+    /// whose file name the trace recorded: that string (cut to n bytes, or
+    /// quoted as stap quotes it).
+    pub(super) fn user_string_recorded(&mut self, name: &str, args: &[Expr]) -> Option<(X, Ty)> {
+        if !matches!(
+            name,
+            "user_string" | "user_string_n" | "user_string_quoted" | "user_string2"
+        ) || args.is_empty()
+        {
+            return None;
+        }
+        let ExprKind::Target { name: var, path } = &args[0].kind else {
+            return None;
+        };
+        let [p] = self.points.as_slice() else {
+            return None;
+        };
+        let (Family::Syscall { ret: false }, Some(sigs)) = (self.family(p), self.opts.signatures)
+        else {
+            return None;
+        };
+        if !path.is_empty() {
+            return None;
+        }
+        let bare = var.trim_start_matches('$');
+        let list: Vec<String> = p.syscalls.clone()?;
+        // The same register in every syscall of the point, and recorded.
+        let mut reg = None;
+        for s in &list {
+            let (i, _) = crate::trace::Trace::kernel_arg(sigs, s, bare)?;
+            if reg.is_some_and(|r| r != i) || !self.recorded_string(s, i) {
+                return None;
+            }
+            reg = Some(i);
+        }
+        let text = X::Ctx(CtxVar::SyscallStringAt(reg?));
+        let span = args[0].span;
+        Some(match (name, args.len()) {
+            ("user_string_n", 2) => {
+                let n = self.expect(&args[1], Ty::Long, "user_string_n length");
+                (
+                    X::Call(Builtin::Substr, vec![text, X::Num(0), n], span),
+                    Ty::Str,
+                )
+            }
+            ("user_string_quoted", 1) => (
+                X::Call(Builtin::TextStrn, vec![text, X::Num(0), X::Num(1)], span),
+                Ty::Str,
+            ),
+            ("user_string", 1) | ("user_string2", 2) => (text, Ty::Str),
+            _ => return None,
+        })
+    }
+
+    /// Whether the trace holds the string argument in register `i` of
+    /// `syscall`: its file names, when it recorded them.
+    pub(super) fn recorded_string(&self, syscall: &str, i: usize) -> bool {
+        match (self.opts.syscall_strings, self.opts.signatures) {
+            (true, Some(sigs)) => sigs
+                .get(syscall)
+                .is_some_and(|sig| retap_schema::syscalls::path_args(syscall, sig).contains(&i)),
+            _ => false,
+        }
     }
 
     pub(super) fn kernel_arg_exists(&self, syscalls: Option<&[String]>, arg: &str) -> bool {
@@ -749,7 +815,9 @@ impl<'a> Elab<'a> {
                 self.scopes[self.scope].assigned.contains(name)
                     || self.gix.contains_key(name)
                     || self.points.iter().all(|p| {
-                        context::lookup(self.family(p), name, p.syscalls.as_deref()).is_some()
+                        let recorded = |s: &str, i: usize| self.recorded_string(s, i);
+                        context::lookup(self.family(p), name, p.syscalls.as_deref(), &recorded)
+                            .is_some()
                     }) && !self.points.is_empty()
             }
             ExprKind::Call { name, args } => {
