@@ -155,7 +155,7 @@ struct inflight {          /* 88 bytes */
 	u32 pid;
 	u32 uid;
 	u16 cpu;
-	u16 pad;
+	u16 pad;           /* file names to read again at exit (emit_paths) */
 	char comm[16];
 };
 

@@ -62,13 +62,16 @@ struct {
 } syscall_filter SEC(".maps");
 
 /* Per syscall number: its file-name arguments' registers, + 1, in the low
- * and high byte (0: none). Set by the recorder from the kernel's
+ * and high byte (0: none), and PATHS_AT_EXIT_NO when a name that could not
+ * be read at entry must not be read again at exit (execve: the caller's
+ * memory is gone by then). Set by the recorder from the kernel's
  * signatures (schema::syscalls::path_args). */
+#define PATHS_AT_EXIT_NO (1 << 16)
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1024);
 	__type(key, u32);
-	__type(value, u16);
+	__type(value, u32);
 } path_args SEC(".maps");
 
 struct {
@@ -168,14 +171,18 @@ static __always_inline u64 reg_of(struct inflight *v, u32 i)
 	}
 }
 
-/* A syscall's file names, read now: the caller may change its memory
- * before the syscall returns, and paths are read by the kernel at entry. */
-static __always_inline void emit_paths(struct inflight *v, u64 pid_tgid, u16 pa)
+/* A syscall's file names, read at entry: the kernel reads them then too,
+ * and the caller may change its memory before the syscall returns. A name
+ * in a page not yet faulted in (a new program's read-only data) cannot be
+ * read from here; it is read again at exit, when the kernel has faulted it
+ * in, and the exit's record replaces the entry's. `retry` says which to
+ * read (bit 0, bit 1); returns those that failed. */
+static __always_inline u32 emit_paths(struct inflight *v, u64 pid_tgid, u32 pa, u32 retry)
 {
 	u32 zero = 0;
 	struct paths_rec *r = bpf_map_lookup_elem(&paths_scratch, &zero);
 	if (!r)
-		return;
+		return 0;
 	u32 max = string_max;
 	if (max > STR_MAX)
 		max = STR_MAX;
@@ -183,21 +190,25 @@ static __always_inline void emit_paths(struct inflight *v, u64 pid_tgid, u16 pa)
 	r->entry_ts = v->ts;
 	r->len[0] = 0;
 	r->len[1] = 0;
-	u32 used = 0;
+	u32 used = 0, failed = 0;
 	u32 a = pa & 0xff;
-	if (a) {
+	if (a && (retry & 1)) {
 		long n = bpf_probe_read_user_str(r->data, max, (void *)reg_of(v, a - 1));
 		r->len[0] = n;
 		if (n > 0)
 			used = n;
+		else
+			failed |= 1;
 	}
-	u32 b = pa >> 8;
-	if (b) {
+	u32 b = (pa >> 8) & 0xff;
+	if (b && (retry & 2)) {
 		used &= STR_MAX - 1;
 		long n = bpf_probe_read_user_str(r->data + used, max, (void *)reg_of(v, b - 1));
 		r->len[1] = n;
 		if (n > 0)
 			used += n;
+		else
+			failed |= 2;
 	}
 	if (used > 2 * STR_MAX)
 		used = 2 * STR_MAX;
@@ -206,7 +217,23 @@ static __always_inline void emit_paths(struct inflight *v, u64 pid_tgid, u16 pa)
 			    : BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_output(&events, r, __builtin_offsetof(struct paths_rec, data) + used, flags))
 		count_loss(KIND_PATHS);
-	if (r->len[0] < 0 || r->len[1] < 0)
+	return failed;
+}
+
+/* Names still unread at entry, read now that the syscall is done (see
+ * emit_paths); those that fail again are counted. */
+static __always_inline void paths_at_exit(struct inflight *v, u64 pid_tgid)
+{
+	if (!v->pad)
+		return;
+	u32 k = v->nr;
+	u32 *pa = bpf_map_lookup_elem(&path_args, &k);
+	if (!pa)
+		return;
+	u32 failed = emit_paths(v, pid_tgid, *pa, v->pad);
+	if (failed & 1)
+		count_loss(NR_KINDS + KIND_PATHS);
+	if (failed & 2)
 		count_loss(NR_KINDS + KIND_PATHS);
 }
 
@@ -251,9 +278,18 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	bpf_get_current_comm(v->comm, sizeof(v->comm));
 	v->ts = bpf_ktime_get_ns();
 	u32 k = id;
-	u16 *pa = bpf_map_lookup_elem(&path_args, &k);
-	if (pa && *pa)
-		emit_paths(v, pid_tgid, *pa);
+	u32 *pa = bpf_map_lookup_elem(&path_args, &k);
+	if (pa && *pa) {
+		u32 failed = emit_paths(v, pid_tgid, *pa, 3);
+		if (failed && !(*pa & PATHS_AT_EXIT_NO)) {
+			v->pad = failed;
+		} else {
+			if (failed & 1)
+				count_loss(NR_KINDS + KIND_PATHS);
+			if (failed & 2)
+				count_loss(NR_KINDS + KIND_PATHS);
+		}
+	}
 	return 0;
 }
 
@@ -288,7 +324,9 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	struct inflight *v = bpf_task_storage_get(&syscalls_inflight, bpf_get_current_task_btf(), 0, 0);
 	if (!v || !v->ts)
 		return 0;
-	emit_syscall(v, bpf_get_current_pid_tgid(), ret, true);
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	paths_at_exit(v, pid_tgid);
+	emit_syscall(v, pid_tgid, ret, true);
 	v->ts = 0;
 	return 0;
 }

@@ -271,3 +271,62 @@ fn sql_lists_tracepoint_tables_by_event_name_and_diff_takes_them() {
         "{err}"
     );
 }
+
+#[test]
+fn file_names_of_syscalls_print_as_duckdb_finds_them() {
+    // stap's open-family probes with their filename variable, argstr with
+    // the name quoted, and user_string($filename).
+    let out = stap(
+        r#"global n
+probe syscall.openat { n[execname(), filename, user_string($filename)]++ }
+probe end { foreach ([e, f, u] in n) printf("%s|%s|%s|%d\n", e, f, u, n[e, f, u]) }"#,
+        &[],
+    );
+    let Some(mut want) = duck(
+        "sched",
+        "select execname, coalesce(path, ''), coalesce(path, ''), count(*) from syscalls \
+         where syscall = 'openat' group by all",
+    ) else {
+        return;
+    };
+    let mut got = lines(&out);
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(got.len() > 20, "{got:?}");
+    // argstr as stap builds it for openat: dfd, the quoted name, flags.
+    let out = stap(
+        r#"probe syscall.openat { if (filename == "/etc/ld.so.cache") { println(argstr); exit() } }"#,
+        &[],
+    );
+    assert_eq!(out, "AT_FDCWD, \"/etc/ld.so.cache\", O_RDONLY|O_CLOEXEC\n");
+    // A syscall's second name (the old, the new).
+    let out = stap(
+        r#"global c
+probe syscall.access, syscall.faccessat2 { c[pathname] <<< 1 }
+probe end { foreach (p in c) printf("%s|%d\n", p, @count(c[p])) }"#,
+        &[],
+    );
+    let mut got = lines(&out);
+    got.sort();
+    let mut want = duck(
+        "sched",
+        "select path, count(*) from syscalls where syscall in ('access', 'faccessat2') group by all",
+    )
+    .unwrap();
+    want.sort();
+    assert_eq!(got, want);
+    // Other user memory stays refused.
+    let (code, _, err) = run(&[
+        "run",
+        "--trace",
+        SCHED,
+        "-e",
+        "probe syscall.write { println(user_string($buf)) }",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("but for the file-name arguments of syscalls"),
+        "{err}"
+    );
+}

@@ -538,7 +538,10 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> anyhow::Result<Manifest> {
         // The generated syscalls take no file names.
         let rows = cols[0].len();
         for _ in [retap_schema::Column::Path, retap_schema::Column::Path2] {
-            cols.push(arrow::array::new_null_array(&arrow::datatypes::DataType::Utf8, rows));
+            cols.push(arrow::array::new_null_array(
+                &arrow::datatypes::DataType::Utf8,
+                rows,
+            ));
         }
         let batch = RecordBatch::try_new(Table::Syscalls.schema(), cols)?;
         sys_w.write(batch, o.rows_per_file)?;

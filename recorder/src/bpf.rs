@@ -42,8 +42,9 @@ pub struct Config {
     pub sample_hz: u64,
     /// Longest file name kept (NUL included).
     pub string_max: u32,
-    /// Per syscall number, its file-name arguments (at most two).
-    pub path_args: Vec<(u32, Vec<usize>)>,
+    /// Per syscall number, its file-name arguments (at most two), and
+    /// whether it replaces the caller's memory (execve, execveat).
+    pub path_args: Vec<(u32, Vec<usize>, bool)>,
     /// Tracepoints recorded by name, all through `on_tracepoint`.
     pub tracepoints: Vec<&'static TracepointFormat>,
 }
@@ -207,13 +208,18 @@ pub fn load<'obj>(
         }
     }
 
-    for (nr, args) in &cfg.path_args {
-        let code: u16 = args
+    for (nr, args, exec) in &cfg.path_args {
+        // bpf/retap.bpf.c path_args: registers + 1 by byte, and
+        // PATHS_AT_EXIT_NO for execve, whose caller's memory is gone at exit.
+        let mut code: u32 = args
             .iter()
             .take(2)
             .enumerate()
-            .map(|(k, a)| ((*a as u16) + 1) << (8 * k))
+            .map(|(k, a)| ((*a as u32) + 1) << (8 * k))
             .sum();
+        if *exec {
+            code |= 1 << 16;
+        }
         skel.maps
             .path_args
             .update(&nr.to_ne_bytes(), &code.to_ne_bytes(), MapFlags::ANY)
@@ -255,18 +261,6 @@ pub fn load<'obj>(
             continue;
         }
         if name == "on_tracepoint" {
-            for (nr, args) in &cfg.path_args {
-                let code: u16 = args
-                    .iter()
-                    .take(2)
-                    .enumerate()
-                    .map(|(k, a)| ((*a as u16) + 1) << (8 * k))
-                    .sum();
-                skel.maps
-                    .path_args
-                    .update(&nr.to_ne_bytes(), &code.to_ne_bytes(), MapFlags::ANY)
-                    .context("setting the file-name arguments")?;
-            }
             for (slot, f) in cfg.tracepoints.iter().enumerate() {
                 let opts = TracepointOpts {
                     cookie: slot as u64,

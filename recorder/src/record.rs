@@ -287,9 +287,19 @@ impl Collector {
             }
             Some(&records::KIND_PATHS) => {
                 match records::decode_paths(data, self.string_max) {
-                    Ok(p) => {
-                        self.pending_paths.insert(p.tid, p);
-                    }
+                    Ok(p) => match self.pending_paths.get_mut(&p.tid) {
+                        // Read again at exit: what entry could not read.
+                        Some(q) if q.entry_ts == p.entry_ts => {
+                            for (old, new) in q.strings.iter_mut().zip(p.strings) {
+                                if new.is_some() {
+                                    *old = new;
+                                }
+                            }
+                        }
+                        _ => {
+                            self.pending_paths.insert(p.tid, p);
+                        }
+                    },
                     Err(_) => self.malformed += 1,
                 }
                 return i32::from(self.writer_gone);
@@ -422,13 +432,14 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         .with_context(|| format!("writing {}", dir.join(manifest::MANIFEST_FILE).display()))?;
 
     let signatures = procfs::syscall_signatures();
-    let path_args: Vec<(u32, Vec<usize>)> = if tables.contains(&Table::Syscalls) {
+    let path_args: Vec<(u32, Vec<usize>, bool)> = if tables.contains(&Table::Syscalls) {
         signatures
             .iter()
             .filter_map(|(name, sig)| {
                 let nr = syscalls::number(arch, name)?;
                 let p = syscalls::path_args(name, sig);
-                (!p.is_empty()).then_some((nr, p))
+                let exec = name.starts_with("execve");
+                (!p.is_empty()).then_some((nr, p, exec))
             })
             .collect()
     } else {
