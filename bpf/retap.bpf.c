@@ -186,7 +186,15 @@ static __always_inline u32 emit_paths(struct inflight *v, u64 pid_tgid, u32 pa, 
 	u32 max = string_max;
 	if (max > STR_MAX)
 		max = STR_MAX;
-	fill_hdr(&r->h, KIND_PATHS, pid_tgid);
+	/* The header from what sys_enter already read: no helper calls. */
+	r->h.ts = v->ts;
+	r->h.pid = v->pid;
+	r->h.tid = (u32)pid_tgid;
+	r->h.uid = v->uid;
+	r->h.cpu = v->cpu;
+	r->h.kind = KIND_PATHS;
+	r->h.flags = 0;
+	__builtin_memcpy(r->h.comm, v->comm, sizeof(r->h.comm));
 	r->entry_ts = v->ts;
 	r->len[0] = 0;
 	r->len[1] = 0;

@@ -48,8 +48,8 @@ pub struct RecordArgs {
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub syscalls: Option<Vec<String>>,
     /// Longest file name kept from a syscall's arguments, in bytes (2-4096);
-    /// longer ones are cut and end in "...".
-    #[arg(long, default_value = "256", value_parser = parse_size, value_name = "SIZE")]
+    /// longer ones are cut and end in "...". 0 records no file names.
+    #[arg(long, default_value_t = 256, value_name = "BYTES")]
     pub string_max: u64,
     /// CPU sampling rate per CPU for the samples table.
     #[arg(long, default_value_t = 99, value_name = "HZ")]

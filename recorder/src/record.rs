@@ -358,9 +358,9 @@ impl Collector {
 pub fn run(args: RecordArgs) -> Result<Manifest> {
     check_privileges()?;
     let (mut tables, default_tracepoints) = resolve_tables(&args)?;
-    if !(2..=4096).contains(&args.string_max) {
+    if args.string_max != 0 && !(2..=4096).contains(&args.string_max) {
         bail!(
-            "--string-max must be between 2 and 4096 bytes, not {}",
+            "--string-max must be between 2 and 4096 bytes (or 0: no file names), not {}",
             args.string_max
         );
     }
@@ -432,19 +432,20 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         .with_context(|| format!("writing {}", dir.join(manifest::MANIFEST_FILE).display()))?;
 
     let signatures = procfs::syscall_signatures();
-    let path_args: Vec<(u32, Vec<usize>, bool)> = if tables.contains(&Table::Syscalls) {
-        signatures
-            .iter()
-            .filter_map(|(name, sig)| {
-                let nr = syscalls::number(arch, name)?;
-                let p = syscalls::path_args(name, sig);
-                let exec = name.starts_with("execve");
-                (!p.is_empty()).then_some((nr, p, exec))
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let path_args: Vec<(u32, Vec<usize>, bool)> =
+        if tables.contains(&Table::Syscalls) && string_max > 0 {
+            signatures
+                .iter()
+                .filter_map(|(name, sig)| {
+                    let nr = syscalls::number(arch, name)?;
+                    let p = syscalls::path_args(name, sig);
+                    let exec = name.starts_with("execve");
+                    (!p.is_empty()).then_some((nr, p, exec))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
     if !path_args.is_empty() {
         m.string_max = Some(string_max);
     }

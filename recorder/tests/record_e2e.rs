@@ -553,7 +553,7 @@ fn bad_options_are_clear_errors() {
         ),
         (
             &["--string-max", "1"],
-            "--string-max must be between 2 and 4096 bytes, not 1",
+            "--string-max must be between 2 and 4096 bytes (or 0: no file names), not 1",
         ),
         (
             &["--tracepoints", "sched:sched_swtich"],

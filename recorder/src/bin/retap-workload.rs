@@ -5,7 +5,9 @@
 //!   retap-workload calls [--sync N] [--write N --write-base L] [--udp M --udp-base S]
 //!                        [--sleep-ms MS] [--fork-exit CODE] [--signals K]
 //!                        [--pingpong N] [--paths N --dir D]
-//!   retap-workload loop getppid N      tight loop, for cost measurements
+//!   retap-workload loop getppid|openat N
+//!                                      tight loop, for cost measurements
+//!                                      (openat: an open and a close a round)
 //!   retap-workload service [--requests N] [--reads R] [--sleep-us U] [--file F]
 //!                                      a request loop (R preads of F, one
 //!                                      write to /dev/null, a U µs sleep per
@@ -47,7 +49,21 @@ fn main() {
                         unsafe { libc::getppid() };
                     }
                 }
-                _ => fail("loop: only getppid is known"),
+                Some("openat") => {
+                    // An open and a close per round: the path is read at
+                    // each openat's entry.
+                    let path = c"/etc/hostname";
+                    for _ in 0..n {
+                        // SAFETY: openat on a static path; close of its fd.
+                        unsafe {
+                            let fd = libc::openat(libc::AT_FDCWD, path.as_ptr(), libc::O_RDONLY);
+                            if fd >= 0 {
+                                libc::close(fd);
+                            }
+                        }
+                    }
+                }
+                _ => fail("loop: getppid or openat"),
             }
         }
         _ => {

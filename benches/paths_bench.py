@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Cost of recording file names, side by side in one run (root needed).
+
+A tight loop of openat("/etc/hostname") + close (`retap-workload loop
+openat N`) pinned to CPU 0, the tracers on CPU 1: untraced, under `retap
+record --events syscalls` (every syscall in full, openat's file name read
+at entry), the same with `--string-max 0` (no file names), and bpftrace
+counting openat by file name in the kernel
+(`tracepoint:syscalls:sys_enter_openat { @[str(args->filename)] = count(); }`).
+Added cost is per openat (each round is one openat and one close; retap
+records both, bpftrace only sees the openat).
+
+Usage: python3 benches/paths_bench.py [--rounds N] [--repeat R]
+Build first: cargo build --release
+"""
+import argparse, json, os, signal, statistics, subprocess, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REC = os.path.join(ROOT, "target/release/retap-record")
+LOAD = os.path.join(ROOT, "target/release/retap-workload")
+
+
+def run_loop(n):
+    t = time.perf_counter()
+    subprocess.run(["taskset", "-c", "0", LOAD, "loop", "openat", str(n)], check=True)
+    return (time.perf_counter() - t) / n * 1e9
+
+
+def wait_for(pred, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def under_retap(n, out, extra):
+    p = subprocess.Popen(["taskset", "-c", "1", REC, "-o", out, "--events", "syscalls", "-q", *extra],
+                         stderr=subprocess.PIPE)
+    wait_for(lambda: os.path.exists(os.path.join(out, "trace.json")))
+    time.sleep(1.0)
+    ns = run_loop(n)
+    p.send_signal(signal.SIGINT)
+    p.wait()
+    return ns, json.load(open(os.path.join(out, "trace.json")))
+
+
+def under_bpftrace(n):
+    p = subprocess.Popen(["taskset", "-c", "1", "bpftrace", "-e",
+                          "tracepoint:syscalls:sys_enter_openat { @[str(args->filename)] = count(); }"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for(lambda: "Attaching" in (p.stdout.readline() or ""))
+    time.sleep(1.0)
+    ns = run_loop(n)
+    p.send_signal(signal.SIGINT)
+    try:
+        p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+    return ns
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=2_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    a = ap.parse_args()
+    n = a.rounds
+    res = {"untraced": [], "retap, file names": [], "retap, --string-max 0": [],
+           "retap --syscalls openat": [], "bpftrace": []}
+    sizes = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(a.repeat):
+            res["untraced"].append(run_loop(n))
+            for name, extra in [("retap, file names", []),
+                                ("retap, --string-max 0", ["--string-max", "0"]),
+                                # What bpftrace's program sees: the openats alone.
+                                ("retap --syscalls openat", ["--syscalls", "openat"])]:
+                out = os.path.join(tmp, f"{i}-{name.replace(' ', '_')}")
+                ns, m = under_retap(n, out, extra)
+                res[name].append(ns)
+                t = m["tables"]["syscalls"]
+                assert t["dropped"] == 0 and t.get("strings_lost", 0) == 0, t
+                sizes.setdefault(name, []).append(
+                    sum(f["bytes"] for f in t["files"]) / t["events"])
+            res["bpftrace"].append(under_bpftrace(n))
+    med = {k: statistics.median(v) for k, v in res.items()}
+    base = med["untraced"]
+    bp = med["bpftrace"] - base
+    print(f"openat+close loop, {n} rounds, median of {a.repeat} runs, loop pinned to CPU 0")
+    print(f"{'':22} {'ns/round':>9} {'added ns/openat':>16} {'vs bpftrace':>12}")
+    for k, v in med.items():
+        added = v - base
+        rel = f"{added / bp:.2f}" if k != "untraced" else "-"
+        print(f"{k:22} {v:9.0f} {added:16.0f} {rel:>12}")
+    for k, v in sizes.items():
+        print(f"{k}: {statistics.median(v):.2f} bytes per syscall row on disk")
+
+
+if __name__ == "__main__":
+    main()
