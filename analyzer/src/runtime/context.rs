@@ -140,6 +140,9 @@ pub struct EventCtx {
     pub signatures: std::sync::Arc<crate::trace::Signatures>,
     arg_cache: FxHashMap<(usize, &'static str), Option<(usize, char)>>,
     kernel_arg_cache: HashMap<(String, String), Option<(usize, bool)>>,
+    /// Per syscall, its file-name registers (schema::syscalls::path_args
+    /// over its signature), worked out once rather than per row.
+    path_args_cache: std::cell::RefCell<FxHashMap<Rc<str>, Rc<[usize]>>>,
     pub kallsyms: Option<Rc<super::symbols::Kallsyms>>,
 }
 
@@ -160,6 +163,7 @@ impl EventCtx {
             signatures: Default::default(),
             arg_cache: FxHashMap::default(),
             kernel_arg_cache: HashMap::new(),
+            path_args_cache: Default::default(),
             kallsyms: None,
         }
     }
@@ -214,10 +218,21 @@ impl EventCtx {
     /// when not recorded or not readable then.
     pub fn recorded_string(&self, i: usize) -> Option<Rc<str>> {
         let sys = self.syscall_name()?;
-        let sig = self.signatures.get(&*sys)?;
-        let slot = retap_schema::syscalls::path_args(&sys, sig)
-            .iter()
-            .position(|p| *p == i)?;
+        let regs = {
+            let mut cache = self.path_args_cache.borrow_mut();
+            match cache.get(&sys) {
+                Some(r) => r.clone(),
+                None => {
+                    let r: Rc<[usize]> = match self.signatures.get(&*sys) {
+                        Some(sig) => retap_schema::syscalls::path_args(&sys, sig).into(),
+                        None => Rc::from([]),
+                    };
+                    cache.insert(sys, r.clone());
+                    r
+                }
+            }
+        };
+        let slot = regs.iter().position(|p| *p == i)?;
         self.string([Column::Path, Column::Path2][slot])
     }
 
