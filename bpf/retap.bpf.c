@@ -149,12 +149,22 @@ static __always_inline void fill_hdr(struct hdr *h, u8 kind, u64 pid_tgid)
 /* Wake the reader only when a good chunk is waiting: a wakeup per record
  * would cost more than the record. The reader also polls on a short timer,
  * so nothing waits long. */
+static __always_inline u64 wake_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+									    : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void submit(void *rec)
 {
-	u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes
-			    ? BPF_RB_FORCE_WAKEUP
-			    : BPF_RB_NO_WAKEUP;
-	bpf_ringbuf_submit(rec, flags);
+	bpf_ringbuf_submit(rec, wake_flags());
+}
+
+/* A record built in a scratch buffer, copied into the ring with its real
+ * length (variable-length records: tracepoints, file names). */
+static __always_inline long output(void *rec, u64 len)
+{
+	return bpf_ringbuf_output(&events, rec, len, wake_flags());
 }
 
 /* ---- syscalls ---- */
@@ -220,12 +230,18 @@ static __always_inline u32 emit_paths(struct inflight *v, u64 pid_tgid, u32 pa, 
 	}
 	if (used > 2 * STR_MAX)
 		used = 2 * STR_MAX;
-	u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes
-			    ? BPF_RB_FORCE_WAKEUP
-			    : BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_output(&events, r, __builtin_offsetof(struct paths_rec, data) + used, flags))
+	if (output(r, __builtin_offsetof(struct paths_rec, data) + used))
 		count_loss(KIND_PATHS);
 	return failed;
+}
+
+/* File names read neither at entry nor at exit (bits of emit_paths). */
+static __always_inline void count_unread(u32 failed)
+{
+	if (failed & 1)
+		count_loss(NR_KINDS + KIND_PATHS);
+	if (failed & 2)
+		count_loss(NR_KINDS + KIND_PATHS);
 }
 
 /* Names still unread at entry, read now that the syscall is done (see
@@ -238,11 +254,7 @@ static __always_inline void paths_at_exit(struct inflight *v, u64 pid_tgid)
 	u32 *pa = bpf_map_lookup_elem(&path_args, &k);
 	if (!pa)
 		return;
-	u32 failed = emit_paths(v, pid_tgid, *pa, v->pad);
-	if (failed & 1)
-		count_loss(NR_KINDS + KIND_PATHS);
-	if (failed & 2)
-		count_loss(NR_KINDS + KIND_PATHS);
+	count_unread(emit_paths(v, pid_tgid, *pa, v->pad));
 }
 
 SEC("tp_btf/sys_enter")
@@ -289,14 +301,10 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	u32 *pa = bpf_map_lookup_elem(&path_args, &k);
 	if (pa && *pa) {
 		u32 failed = emit_paths(v, pid_tgid, *pa, 3);
-		if (failed && !(*pa & PATHS_AT_EXIT_NO)) {
+		if (failed && !(*pa & PATHS_AT_EXIT_NO))
 			v->pad = failed;
-		} else {
-			if (failed & 1)
-				count_loss(NR_KINDS + KIND_PATHS);
-			if (failed & 2)
-				count_loss(NR_KINDS + KIND_PATHS);
-		}
+		else
+			count_unread(failed);
 	}
 	return 0;
 }
@@ -755,10 +763,7 @@ int on_tracepoint(void *ctx)
 	bpf_probe_read_kernel(r->data, len, ctx);
 	if (len >= 8) /* the kernel's pt_regs pointer: the slot instead */
 		*(u64 *)r->data = slot;
-	u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes
-			    ? BPF_RB_FORCE_WAKEUP
-			    : BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_output(&events, r, sizeof(struct hdr) + len, flags)) {
+	if (output(r, sizeof(struct hdr) + len)) {
 		u64 *c = bpf_map_lookup_elem(&tp_losses, &slot);
 		if (c)
 			*c += 1;
