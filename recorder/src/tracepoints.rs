@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use retap_schema::names::distance;
 use retap_schema::tracepoints::{FieldKind, TracepointFormat, RAW_MAX};
 
 /// Recorded without being asked (unless `--events` leaves `tracepoints`
@@ -258,20 +259,6 @@ pub fn glob(pat: &str, s: &str) -> bool {
         pi += 1;
     }
     pi == p.len()
-}
-
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 pub mod columns;
 pub mod files;
 pub mod manifest;
+pub mod names;
 pub mod rows;
 pub mod signatures;
 pub mod summary;

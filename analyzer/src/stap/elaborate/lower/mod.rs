@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use retap_schema::names::distance;
 use retap_schema::Table;
 
 use crate::stap::ast::{self, Expr};
@@ -328,21 +329,6 @@ fn mark_uses(globals: &mut [GlobalInfo], program: &Program) {
         info.read |= how.reads();
         info.written |= how.writes();
     });
-}
-
-/// Levenshtein distance, for "did you mean".
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 pub fn did_you_mean<'n>(name: &str, candidates: impl IntoIterator<Item = &'n str>) -> String {
