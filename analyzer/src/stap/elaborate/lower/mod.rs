@@ -101,52 +101,62 @@ struct Expanded<'s> {
     text: String,
 }
 
-/// Names a probe's bodies read: every variable, but as the left side of
-/// a plain `=` statement.
-fn names_read(bodies: &[&ast::Block]) -> HashSet<String> {
+/// How a probe's bodies use each variable name.
+#[derive(Default)]
+struct Uses {
+    /// Every occurrence (an assignment's target too: the walk visits it
+    /// as the assignment's child).
+    seen: u32,
+    /// Occurrences that do not read its value: a plain `=`'s target, a
+    /// task function's argument (read through the recorded fields at a
+    /// tracepoint, Elab::task_call_at_tracepoint).
+    not_read: u32,
+    /// Assignments of any kind (`=`, `+=`, ...).
+    assigned: u32,
+}
+
+fn var_uses<'b>(bodies: &[&'b ast::Block]) -> HashMap<&'b str, Uses> {
     use crate::stap::ast::ExprKind;
-    // Every occurrence, and those that are a plain assignment's target
-    // (the walk visits those too, as the assignment's child).
-    let mut seen: HashMap<&str, (u32, u32)> = HashMap::new();
+    let mut uses: HashMap<&str, Uses> = HashMap::new();
     for b in bodies {
         b.walk_exprs(&mut |e| match &e.kind {
-            ExprKind::Var(n) => seen.entry(n).or_default().0 += 1,
-            // A task function's argument is read through the recorded
-            // fields at a tracepoint (Elab::task_call_at_tracepoint), not
-            // as the variable's own value.
+            ExprKind::Var(n) => uses.entry(n).or_default().seen += 1,
             ExprKind::Call { name, args } if name.starts_with("task_") && args.len() == 1 => {
                 if let ExprKind::Var(n) = &args[0].kind {
-                    seen.entry(n).or_default().1 += 1;
+                    uses.entry(n).or_default().not_read += 1;
                 }
             }
-            ExprKind::Assign { l, op: None, .. } => {
+            ExprKind::Assign { l, op, .. } => {
                 if let ExprKind::Var(n) = &l.kind {
-                    seen.entry(n).or_default().1 += 1;
+                    let u = uses.entry(n).or_default();
+                    u.assigned += 1;
+                    if op.is_none() {
+                        u.not_read += 1;
+                    }
                 }
             }
             _ => {}
         });
     }
-    seen.into_iter()
-        .filter(|(_, (all, assigned))| all > assigned)
+    uses
+}
+
+/// Names a probe's bodies read the value of.
+fn names_read(uses: &HashMap<&str, Uses>) -> HashSet<String> {
+    uses.iter()
+        .filter(|(_, u)| u.seen > u.not_read)
         .map(|(n, _)| n.to_string())
         .collect()
 }
 
 /// Variables an alias body sets, once, to a bare target (`task = $p`).
-fn target_aliases(bodies: &[&ast::Block], own: usize) -> HashMap<String, String> {
+fn target_aliases(
+    bodies: &[&ast::Block],
+    own: usize,
+    uses: &HashMap<&str, Uses>,
+) -> HashMap<String, String> {
     use crate::stap::ast::ExprKind;
     let mut out: HashMap<String, String> = HashMap::new();
-    let mut assigned: HashMap<String, u32> = HashMap::new();
-    for b in bodies {
-        b.walk_exprs(&mut |e| {
-            if let ExprKind::Assign { l, .. } = &e.kind {
-                if let ExprKind::Var(n) = &l.kind {
-                    *assigned.entry(n.clone()).or_default() += 1;
-                }
-            }
-        });
-    }
     for (k, b) in bodies.iter().enumerate() {
         if k == own {
             continue;
@@ -156,7 +166,8 @@ fn target_aliases(bodies: &[&ast::Block], own: usize) -> HashMap<String, String>
                 if let ExprKind::Assign { l, r, op: None } = &e.kind {
                     if let (ExprKind::Var(n), ExprKind::Target { name, path }) = (&l.kind, &r.kind)
                     {
-                        if path.is_empty() && assigned.get(n) == Some(&1) {
+                        let once = uses.get(n.as_str()).is_some_and(|u| u.assigned == 1);
+                        if path.is_empty() && once {
                             out.insert(n.clone(), name.clone());
                         }
                     }
@@ -465,8 +476,9 @@ impl<'a> Elab<'a> {
                 let cap = X::Num(f.maxsize.unwrap_or(0));
                 body.push(S::Expr(X::Call(Builtin::ProcfsOpen, vec![cap], p.span)));
             }
-            let read = names_read(&p.bodies);
-            self.task_aliases = target_aliases(&p.bodies, p.own);
+            let uses = var_uses(&p.bodies);
+            let read = names_read(&uses);
+            self.task_aliases = target_aliases(&p.bodies, p.own, &uses);
             for (k, b) in p.bodies.iter().enumerate() {
                 if k == p.own {
                     body.push(S::Block(self.block(b)));
