@@ -13,11 +13,9 @@ records both, bpftrace only sees the openat).
 Usage: python3 benches/paths_bench.py [--rounds N] [--repeat R]
 Build first: cargo build --release
 """
-import argparse, json, os, signal, statistics, subprocess, tempfile, time
+import argparse, os, statistics, subprocess, tempfile, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REC = os.path.join(ROOT, "target/release/retap-record")
-LOAD = os.path.join(ROOT, "target/release/retap-workload")
+from tracers import LOAD, under, under_retap
 
 
 def run_loop(n):
@@ -26,39 +24,8 @@ def run_loop(n):
     return (time.perf_counter() - t) / n * 1e9
 
 
-def wait_for(pred, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def under_retap(n, out, extra):
-    p = subprocess.Popen(["taskset", "-c", "1", REC, "-o", out, "--events", "syscalls", "-q", *extra],
-                         stderr=subprocess.PIPE)
-    wait_for(lambda: os.path.exists(os.path.join(out, "trace.json")))
-    time.sleep(1.0)
-    ns = run_loop(n)
-    p.send_signal(signal.SIGINT)
-    p.wait()
-    return ns, json.load(open(os.path.join(out, "trace.json")))
-
-
-def under_bpftrace(n):
-    p = subprocess.Popen(["taskset", "-c", "1", "bpftrace", "-e",
-                          "tracepoint:syscalls:sys_enter_openat { @[str(args->filename)] = count(); }"],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    wait_for(lambda: "Attaching" in (p.stdout.readline() or ""))
-    time.sleep(1.0)
-    ns = run_loop(n)
-    p.send_signal(signal.SIGINT)
-    try:
-        p.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-    return ns
+BPFTRACE = ["bpftrace", "-e",
+            "tracepoint:syscalls:sys_enter_openat { @[str(args->filename)] = count(); }"]
 
 
 def main():
@@ -78,13 +45,13 @@ def main():
                                 # What bpftrace's program sees: the openats alone.
                                 ("retap --syscalls openat", ["--syscalls", "openat"])]:
                 out = os.path.join(tmp, f"{i}-{name.replace(' ', '_')}")
-                ns, m = under_retap(n, out, extra)
+                ns, m = under_retap(out, ["--events", "syscalls", *extra], lambda _: run_loop(n))
                 res[name].append(ns)
                 t = m["tables"]["syscalls"]
                 assert t["dropped"] == 0 and t.get("strings_lost", 0) == 0, t
                 sizes.setdefault(name, []).append(
                     sum(f["bytes"] for f in t["files"]) / t["events"])
-            res["bpftrace"].append(under_bpftrace(n))
+            res["bpftrace"].append(under(BPFTRACE, "Attaching", lambda: run_loop(n)))
     med = {k: statistics.median(v) for k, v in res.items()}
     base = med["untraced"]
     bp = med["bpftrace"] - base

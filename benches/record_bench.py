@@ -12,11 +12,9 @@
 Usage: python3 benches/record_bench.py [--calls N] [--repeat R]
 Build first: cargo build --release
 """
-import argparse, json, os, signal, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, statistics, subprocess, tempfile, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REC = os.path.join(ROOT, "target/release/retap-record")
-LOAD = os.path.join(ROOT, "target/release/retap-workload")
+from tracers import LOAD, ROOT, under, under_retap
 
 
 def run_loop(n):
@@ -25,52 +23,15 @@ def run_loop(n):
     return (time.perf_counter() - t) / n * 1e9
 
 
-def wait_for(pred, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def under_retap(n, out):
-    p = subprocess.Popen(["taskset", "-c", "1", REC, "-o", out, "--events", "syscalls", "-q"],
-                         stderr=subprocess.PIPE)
-    # trace.json appears before attach; the probes list is filled after.
-    wait_for(lambda: os.path.exists(os.path.join(out, "trace.json")))
-    time.sleep(1.0)
-    ns = run_loop(n)
-    hwm = 0
+def vm_hwm(pid):
+    """A process's peak RSS in bytes (0 when it is gone)."""
     try:
-        for line in open(f"/proc/{p.pid}/status"):
+        for line in open(f"/proc/{pid}/status"):
             if line.startswith("VmHWM:"):
-                hwm = int(line.split()[1]) * 1024
+                return int(line.split()[1]) * 1024
     except OSError:
         pass
-    p.send_signal(signal.SIGINT)
-    p.wait()
-    m = json.load(open(os.path.join(out, "trace.json")))
-    return ns, hwm, m
-
-
-def under(cmd, ready, n):
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    buf = []
-    def is_ready():
-        line = p.stdout.readline()
-        buf.append(line)
-        return ready in line
-    if ready:
-        wait_for(is_ready)
-    time.sleep(1.0)
-    ns = run_loop(n)
-    p.send_signal(signal.SIGINT)
-    try:
-        p.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-    return ns
+    return 0
 
 
 def main():
@@ -85,7 +46,8 @@ def main():
         for i in range(a.repeat):
             res["untraced"].append(run_loop(n))
             out = os.path.join(tmp, f"r{i}")
-            ns, h, m = under_retap(n, out)
+            (ns, h), m = under_retap(out, ["--events", "syscalls"],
+                                     lambda pid: (run_loop(n), vm_hwm(pid)))
             res["retap"].append(ns)
             hwm.append(h)
             t = m["tables"]["syscalls"]
@@ -94,11 +56,11 @@ def main():
             bytes_.append(sum(f["bytes"] for f in t["files"]))
             res["bpftrace"].append(under(
                 ["bpftrace", "-e", "tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }"],
-                "Attaching", n))
+                "Attaching", lambda: run_loop(n), cpu=None))
             pdata = os.path.join(tmp, f"perf{i}.data")
             res["perf"].append(under(
                 ["perf", "record", "-q", "-a", "-e", "raw_syscalls:sys_enter",
-                 "-e", "raw_syscalls:sys_exit", "-o", pdata], None, n))
+                 "-e", "raw_syscalls:sys_exit", "-o", pdata], None, lambda: run_loop(n), cpu=None))
     med = {k: statistics.median(v) for k, v in res.items()}
     base = med["untraced"]
     print(f"tight getppid() loop, {n} calls, median of {a.repeat} runs, loop pinned to CPU 0")

@@ -16,11 +16,9 @@ retap recorded during the run.
 Usage: python3 benches/sched_bench.py [--rounds N] [--repeat R]
 Build first: cargo build --release
 """
-import argparse, json, os, signal, statistics, subprocess, tempfile, time
+import argparse, os, statistics, subprocess, tempfile, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REC = os.path.join(ROOT, "target/release/retap-record")
-LOAD = os.path.join(ROOT, "target/release/retap-workload")
+from tracers import LOAD, under, under_retap
 
 
 def run_load(rounds):
@@ -30,44 +28,14 @@ def run_load(rounds):
     return time.perf_counter() - t
 
 
-def wait_for(pred, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def under_retap(rounds, out, events):
-    args = ["--events", events]
+def retap_args(events):
     if events == "sched_switch":
         # The one tracepoint bpftrace's program probes, nothing else.
-        args = ["--events", "tracepoints", "--tracepoints=-*,sched:sched_switch"]
-    p = subprocess.Popen(["taskset", "-c", "1", REC, "-o", out, *args, "-q"],
-                         stderr=subprocess.PIPE)
-    wait_for(lambda: os.path.exists(os.path.join(out, "trace.json")))
-    time.sleep(1.0)
-    secs = run_load(rounds)
-    p.send_signal(signal.SIGINT)
-    p.wait()
-    m = json.load(open(os.path.join(out, "trace.json")))
-    return secs, m
+        return ["--events", "tracepoints", "--tracepoints=-*,sched:sched_switch"]
+    return ["--events", events]
 
 
-def under_bpftrace(rounds):
-    p = subprocess.Popen(["taskset", "-c", "1", "bpftrace", "-e",
-                          "tracepoint:sched:sched_switch { @[comm] = count(); }"],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    wait_for(lambda: "Attaching" in (p.stdout.readline() or ""))
-    time.sleep(1.0)
-    secs = run_load(rounds)
-    p.send_signal(signal.SIGINT)
-    try:
-        p.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-    return secs
+BPFTRACE = ["bpftrace", "-e", "tracepoint:sched:sched_switch { @[comm] = count(); }"]
 
 
 def main():
@@ -86,7 +54,7 @@ def main():
                                  ("retap tracepoints", "tracepoints"),
                                  ("retap default", "syscalls,processes,net,block,samples,tracepoints")]:
                 out = os.path.join(tmp, f"{i}-{events[:7]}")
-                secs, m = under_retap(n, out, events)
+                secs, m = under_retap(out, retap_args(events), lambda _: run_load(n))
                 res[name].append(secs)
                 t = m["tables"]["sched.sched_switch"]
                 assert t["dropped"] == 0, f"{name}: {t['dropped']} sched_switch rows dropped"
@@ -95,7 +63,7 @@ def main():
                     for tn, s in m["tables"].items():
                         b = sum(f["bytes"] for f in s["files"])
                         tables.setdefault(tn, []).append((s["events"], b))
-            res["bpftrace"].append(under_bpftrace(n))
+            res["bpftrace"].append(under(BPFTRACE, "Attaching", lambda: run_load(n)))
     med = {k: statistics.median(v) for k, v in res.items()}
     sw = statistics.median(switches)
     base = med["untraced"]
