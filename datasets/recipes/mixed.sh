@@ -42,22 +42,7 @@ while time.time() < end:
     time.sleep(0.004)
 PY
 
-/usr/bin/python3 - <<'PY' &
-import http.server, threading, time, urllib.request, socketserver
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"ok\n" * 50
-        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a): pass
-s = socketserver.TCPServer(("127.0.0.1", 0), H)
-threading.Thread(target=s.serve_forever, daemon=True).start()
-end = time.time() + 12
-while time.time() < end:
-    urllib.request.urlopen("http://127.0.0.1:%d/" % s.server_address[1]).read()
-    time.sleep(0.05)
-s.shutdown()
-PY
+/usr/bin/python3 "$(dirname "$0")/http_load.py" 12 0.05 &
 
 for i in $(seq 1 12); do
   ls / >/dev/null; date >/dev/null; cat /proc/loadavg >/dev/null; sync

@@ -66,22 +66,5 @@ chmod +x "$work/spinner"
 spin=$!
 (for i in $(seq 1 10); do taskset -p -c $((i % 2)) $spin >/dev/null; sleep 0.5; done) &
 
-/usr/bin/python3 - <<'PY' &
-import http.server, threading, time, urllib.request, socketserver
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"ok\n" * 50
-        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-srv = socketserver.TCPServer(("127.0.0.1", 0), H)
-threading.Thread(target=srv.serve_forever, daemon=True).start()
-url = "http://127.0.0.1:%d/" % srv.server_address[1]
-end = time.time() + 7
-while time.time() < end:
-    urllib.request.urlopen(url).read()
-    time.sleep(0.02)
-srv.shutdown()
-PY
+/usr/bin/python3 "$(dirname "$0")/http_load.py" 7 0.02 &
 wait
