@@ -34,8 +34,9 @@ pub struct TracepointFormat {
     table: String,
     pub system: String,
     pub event: String,
-    /// The kernel's event id (`common_type` of each record): differs between
-    /// kernels and boots, so only the recorder uses it.
+    /// The kernel's event id (`common_type` of each record), kept for
+    /// reference: it differs between kernels and boots, and nothing reads
+    /// it back (the recorder tells tracepoints apart by attach cookie).
     pub id: u32,
     /// Bytes of the fixed part of a record (`common_*` included).
     pub size: u32,
@@ -260,12 +261,6 @@ impl TracepointFormat {
         let f: &'static TracepointFormat = Box::leak(Box::new(self));
         set.insert(f);
         f
-    }
-
-    /// Decodes one raw record (as the kernel wrote it, `common_*` first)
-    /// into a value per field, in field order.
-    pub fn decode<'a>(&self, raw: &'a [u8]) -> Vec<FieldValue<'a>> {
-        self.fields.iter().map(|f| f.decode(raw)).collect()
     }
 }
 
@@ -544,7 +539,7 @@ print fmt: \"prev_comm=%s\"
         raw[8..12].copy_from_slice(b"bash");
         raw[24..28].copy_from_slice(&(-7i32).to_ne_bytes());
         raw[56..60].copy_from_slice(&42i32.to_ne_bytes());
-        let v = f.decode(&raw);
+        let v: Vec<_> = f.fields.iter().map(|x| x.decode(&raw)).collect();
         assert_eq!(v[0], FieldValue::Str(b"bash", false));
         assert_eq!(v[1], FieldValue::Int(-7));
         assert_eq!(v[5], FieldValue::Int(42));
@@ -583,7 +578,7 @@ print fmt: \"prev_comm=%s\"
         raw[8..12].copy_from_slice(&((12u32 << 16) | 48).to_ne_bytes());
         raw[32..36].copy_from_slice(&((8u32 << 16) | 60).to_ne_bytes());
         raw[16..24].copy_from_slice(&5u64.to_ne_bytes());
-        let v = f.decode(&raw);
+        let v: Vec<_> = f.fields.iter().map(|x| x.decode(&raw)).collect();
         assert_eq!(v[0], FieldValue::Str(b"/etc/passwd", false));
         assert_eq!(v[2], FieldValue::UInts(vec![5, 0]));
         assert_eq!(v[3], FieldValue::UInts(vec![1, 2]));
