@@ -463,9 +463,7 @@ fn procfs_files_are_read_once_at_the_end() {
             "target variable '$value' cannot be written",
         ),
     ] {
-        let (code, _, err) = retap(&["run", "-e", script]);
-        assert_eq!(code, 1, "{script}");
-        assert!(err.contains(said), "{script}: {err}");
+        common::refused(&["run", "-e", script], said);
     }
 }
 
@@ -584,9 +582,7 @@ fn conversions_and_names() {
             "an IPv6 address is read from kernel memory",
         ),
     ] {
-        let (code, _, err) = retap(&["run", "-e", script]);
-        assert_eq!(code, 1, "{script}");
-        assert!(err.contains(said), "{script}: {err}");
+        common::refused(&["run", "-e", script], said);
     }
 }
 
@@ -709,9 +705,7 @@ fn library_calls_with_wrong_types() {
             "parse error: macro @prometheus_dump_array1 expects 3 argument(s), got 1 at <input>:1:15",
         ),
     ] {
-        let (code, _, err) = retap(&["run", "-e", script]);
-        assert_eq!(code, 1, "{script}");
-        assert!(err.contains(said), "{script}: {err}");
+        common::refused(&["run", "-e", script], said);
     }
 }
 

@@ -27,6 +27,14 @@ pub fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Runs retap with `args`, which must fail as a script error does (exit
+/// 1) saying `said` on stderr.
+pub fn refused(args: &[&str], said: &str) {
+    let (code, _, err) = run(args);
+    assert_eq!(code, 1, "{args:?}: {err}");
+    assert!(err.contains(said), "{args:?}:\n{err}");
+}
+
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
