@@ -186,6 +186,23 @@ pub fn load<'obj>(
         ro.want_procs = cfg.tables.contains(&Table::Processes);
         ro.wakeup_bytes = u64::from(cfg.ringbuf_bytes / 4);
         ro.string_max = cfg.string_max;
+        for (nr, args, exec) in &cfg.path_args {
+            // bpf/retap.bpf.c path_args: registers + 1 by byte, and
+            // PATHS_AT_EXIT_NO for execve, whose caller's memory is gone
+            // at exit.
+            let mut code: u32 = args
+                .iter()
+                .take(2)
+                .enumerate()
+                .map(|(k, a)| ((*a as u32) + 1) << (8 * k))
+                .sum();
+            if *exec {
+                code |= 1 << 16;
+            }
+            if let Some(slot) = ro.path_args.get_mut(*nr as usize) {
+                *slot = code;
+            }
+        }
     }
     open.maps
         .events
@@ -208,23 +225,6 @@ pub fn load<'obj>(
         }
     }
 
-    for (nr, args, exec) in &cfg.path_args {
-        // bpf/retap.bpf.c path_args: registers + 1 by byte, and
-        // PATHS_AT_EXIT_NO for execve, whose caller's memory is gone at exit.
-        let mut code: u32 = args
-            .iter()
-            .take(2)
-            .enumerate()
-            .map(|(k, a)| ((*a as u32) + 1) << (8 * k))
-            .sum();
-        if *exec {
-            code |= 1 << 16;
-        }
-        skel.maps
-            .path_args
-            .update(&nr.to_ne_bytes(), &code.to_ne_bytes(), MapFlags::ANY)
-            .context("setting the file-name arguments")?;
-    }
     for (slot, f) in cfg.tracepoints.iter().enumerate() {
         skel.maps
             .tp_formats

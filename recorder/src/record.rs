@@ -255,7 +255,7 @@ impl Collector {
         let Some(rows) = self.rows.get_mut(&table) else {
             return;
         };
-        if let Record::Syscall(s) = rec {
+        if let (Record::Syscall(s), false) = (rec, self.pending_paths.is_empty()) {
             // Its file names, when they were read at its entry.
             if let Some(p) = self.pending_paths.remove(&s.h.tid) {
                 if p.entry_ts == s.h.ts {
