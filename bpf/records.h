@@ -17,6 +17,7 @@
 
 /* Flags on struct hdr. */
 #define F_DONE 1 /* the syscall/request/call completed: ret and dur are valid */
+#define F_ADDR 2 /* a paths_rec holding a socket address, not file names */
 
 struct hdr {               /* 40 bytes, every record starts with it */
 	u64 ts;            /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
@@ -59,14 +60,27 @@ struct proc_rec {          /* 584 bytes */
 	char argv[ARGV_LEN];
 };
 
-struct net_rec {           /* 72 bytes */
+/* The packet's IP addresses and ports, parsed from its headers: ipver 4
+ * or 6 (0: not IP, or headers not readable), l4 the IP protocol number,
+ * ports for TCP, UDP, UDP-Lite, DCCP and SCTP (not in later fragments;
+ * `ports` says).
+ * Addresses and ports as on the wire (network order). */
+struct net_rec {           /* 112 bytes */
 	struct hdr h;
 	u32 len;
 	s32 ifindex;
 	u16 protocol;
 	u8 rx;
-	u8 pad[5];
+	u8 ipver;
+	u8 l4;
+	u8 ports;          /* sport and dport were read */
+	u8 pad[2];
 	char dev[16];
+	u16 sport;
+	u16 dport;
+	u8 pad2[4];
+	u8 saddr[16];
+	u8 daddr[16];
 };
 
 #define RWBS_SYNC 1
@@ -134,8 +148,14 @@ struct tp_fmt {            /* 22 bytes */
  * from the caller's memory at entry and sent at once; the recorder joins
  * them to the syscall's row by thread and entry time. The strings follow
  * each other in data, len[i] bytes each (NUL included); len[i] <= 0: not
- * read (the error). The ring buffer record's length ends the second. */
+ * read (the error). The ring buffer record's length ends the second.
+ *
+ * With F_ADDR in h.flags it holds a syscall's socket address instead
+ * (schema::syscalls::addr_arg; no syscall has both): len[0] bytes of
+ * struct sockaddr (<= SOCKADDR_MAX) in data, len[1] 0, or the error of
+ * reading it. */
 #define STR_MAX 4096
+#define SOCKADDR_MAX 128
 
 struct paths_rec {
 	struct hdr h;
@@ -155,7 +175,7 @@ struct inflight {          /* 88 bytes */
 	u32 pid;
 	u32 uid;
 	u16 cpu;
-	u16 pad;           /* file names to read again at exit (emit_paths) */
+	u16 pad;           /* what to read at exit: names, address (at_exit) */
 	char comm[16];
 };
 
@@ -180,7 +200,7 @@ struct blk_start {         /* 64 bytes */
 _Static_assert(sizeof(struct hdr) == 40, "hdr");
 _Static_assert(sizeof(struct syscall_rec) == 112, "syscall_rec");
 _Static_assert(sizeof(struct proc_rec) == 584, "proc_rec");
-_Static_assert(sizeof(struct net_rec) == 72, "net_rec");
+_Static_assert(sizeof(struct net_rec) == 112, "net_rec");
 _Static_assert(sizeof(struct block_rec) == 72, "block_rec");
 _Static_assert(sizeof(struct sample_rec) == 560, "sample_rec");
 _Static_assert(sizeof(struct vfs_rec) == 72, "vfs_rec");

@@ -65,8 +65,19 @@ struct {
  * and high byte (0: none), and PATHS_AT_EXIT_NO when a name that could not
  * be read at entry must not be read again at exit (execve: the caller's
  * memory is gone by then). Set by the recorder from the kernel's
- * signatures (schema::syscalls::path_args). */
+ * signatures (schema::syscalls::path_args). Its socket address argument
+ * (schema::syscalls::addr_arg): how to read it in ADDR_MODE, the address
+ * (or msghdr) register at ADDR_REG, the length's at ADDR_LEN_REG. */
 #define PATHS_AT_EXIT_NO (1 << 16)
+#define ADDR_MODE(pa) (((pa) >> 17) & 7)
+#define ADDR_GIVEN 1     /* pointer, length by value: at entry */
+#define ADDR_RETURNED 2  /* pointer, pointer to length: at exit */
+#define ADDR_MSG_ENTRY 3 /* struct user_msghdr: at entry */
+#define ADDR_MSG_EXIT 4  /* struct user_msghdr: at exit */
+#define ADDR_REG(pa) (((pa) >> 20) & 0xf)
+#define ADDR_LEN_REG(pa) (((pa) >> 24) & 0xf)
+/* inflight.pad: bits 0-1 file names to read again at exit, and */
+#define PAD_ADDR_AT_EXIT 4
 /* A .rodata array, not a map: every syscall reads it, and a load costs
  * less than a map lookup helper call (+19 ns a syscall as a map). */
 const volatile u32 path_args[1024] = {};
@@ -246,13 +257,77 @@ static __always_inline void count_unread(u32 failed)
 		count_loss(NR_KINDS + KIND_PATHS);
 }
 
+/* The socket address of a syscall (see ADDR_MODE), sent as a paths_rec
+ * with F_ADDR. A null pointer sends nothing (the register says NULL); an
+ * address that cannot be read is sent empty with the error, and counted
+ * with the file names not read. */
+static __always_inline void emit_addr(struct inflight *v, u64 pid_tgid, u32 pa)
+{
+	u32 mode = ADDR_MODE(pa);
+	u64 ptr = reg_of(v, ADDR_REG(pa));
+	s32 len = 0;
+	long err = 0;
+	if (mode == ADDR_MSG_ENTRY || mode == ADDR_MSG_EXIT) {
+		struct {
+			u64 name;    /* user_msghdr.msg_name */
+			s32 namelen; /* user_msghdr.msg_namelen */
+		} m = {};
+		err = bpf_probe_read_user(&m, sizeof(m), (void *)ptr);
+		ptr = m.name;
+		len = m.namelen;
+		if (!err && !ptr)
+			return;
+	} else if (mode == ADDR_RETURNED) {
+		if (!ptr)
+			return;
+		err = bpf_probe_read_user(&len, sizeof(len), (void *)reg_of(v, ADDR_LEN_REG(pa)));
+	} else {
+		if (!ptr)
+			return;
+		len = (s32)reg_of(v, ADDR_LEN_REG(pa));
+	}
+	u32 zero = 0;
+	struct paths_rec *r = bpf_map_lookup_elem(&paths_scratch, &zero);
+	if (!r)
+		return;
+	r->h.ts = v->ts;
+	r->h.pid = v->pid;
+	r->h.tid = (u32)pid_tgid;
+	r->h.uid = v->uid;
+	r->h.cpu = v->cpu;
+	r->h.kind = KIND_PATHS;
+	r->h.flags = F_ADDR;
+	__builtin_memcpy(r->h.comm, v->comm, sizeof(r->h.comm));
+	r->entry_ts = v->ts;
+	u32 n = 0;
+	if (!err && len > 0) {
+		n = len;
+		if (n > SOCKADDR_MAX)
+			n = SOCKADDR_MAX;
+		err = bpf_probe_read_user(r->data, n, (void *)ptr);
+	}
+	if (err)
+		n = 0;
+	r->len[0] = n;
+	r->len[1] = err;
+	if (output(r, __builtin_offsetof(struct paths_rec, data) + n))
+		count_loss(KIND_PATHS);
+	if (err)
+		count_loss(NR_KINDS + KIND_PATHS);
+}
+
 /* Names still unread at entry, read now that the syscall is done (see
- * emit_paths); those that fail again are counted. */
-static __always_inline void paths_at_exit(struct inflight *v, u64 pid_tgid)
+ * emit_paths); those that fail again are counted. A socket address the
+ * kernel wrote for the caller, read now that it has, when it succeeded. */
+static __always_inline void at_exit(struct inflight *v, u64 pid_tgid, s64 ret)
 {
 	if (!v->pad)
 		return;
-	count_unread(emit_paths(v, pid_tgid, path_args_of(v->nr), v->pad));
+	u32 pa = path_args_of(v->nr);
+	if (v->pad & 3)
+		count_unread(emit_paths(v, pid_tgid, pa, v->pad & 3));
+	if ((v->pad & PAD_ADDR_AT_EXIT) && ret >= 0)
+		emit_addr(v, pid_tgid, pa);
 }
 
 SEC("tp_btf/sys_enter")
@@ -297,11 +372,18 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	v->ts = bpf_ktime_get_ns();
 	u32 pa = path_args_of(id);
 	if (pa) {
-		u32 failed = emit_paths(v, pid_tgid, pa, 3);
-		if (failed && !(pa & PATHS_AT_EXIT_NO))
-			v->pad = failed;
-		else
-			count_unread(failed);
+		if (pa & 0xffff) {
+			u32 failed = emit_paths(v, pid_tgid, pa, 3);
+			if (failed && !(pa & PATHS_AT_EXIT_NO))
+				v->pad = failed;
+			else
+				count_unread(failed);
+		}
+		u32 mode = ADDR_MODE(pa);
+		if (mode == ADDR_GIVEN || mode == ADDR_MSG_ENTRY)
+			emit_addr(v, pid_tgid, pa);
+		else if (mode)
+			v->pad |= PAD_ADDR_AT_EXIT;
 	}
 	return 0;
 }
@@ -338,7 +420,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	if (!v || !v->ts)
 		return 0;
 	u64 pid_tgid = bpf_get_current_pid_tgid();
-	paths_at_exit(v, pid_tgid);
+	at_exit(v, pid_tgid, ret);
 	emit_syscall(v, pid_tgid, ret, true);
 	v->ts = 0;
 	return 0;
@@ -463,6 +545,72 @@ int BPF_PROG(proc_exec, struct task_struct *p, pid_t old_pid, struct linux_binpr
 
 /* ---- net ---- */
 
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+
+struct ipv4_hdr {
+	u8 vihl;
+	u8 tos;
+	u16 tot_len;
+	u16 id;
+	u16 frag_off;
+	u8 ttl;
+	u8 protocol;
+	u16 check;
+	u8 saddr[4];
+	u8 daddr[4];
+};
+
+struct ipv6_hdr {
+	u8 vtc;  /* version, traffic class */
+	u8 flow[3];
+	u16 payload_len;
+	u8 nexthdr;
+	u8 hop_limit;
+	u8 saddr[16];
+	u8 daddr[16];
+};
+
+/* Addresses and ports from the packet's IP header, which starts at `ip`
+ * (see net_rec). Extension headers are not followed: an IPv6 packet that
+ * has them keeps its addresses and its first next-header number, no ports. */
+static __always_inline void net_addresses(struct net_rec *r, const u8 *ip)
+{
+	u32 l4off;
+	bool first = true;
+	if (r->protocol == ETH_P_IP) {
+		struct ipv4_hdr h;
+		if (bpf_probe_read_kernel(&h, sizeof(h), ip) || (h.vihl >> 4) != 4)
+			return;
+		r->ipver = 4;
+		r->l4 = h.protocol;
+		__builtin_memcpy(r->saddr, h.saddr, 4);
+		__builtin_memcpy(r->daddr, h.daddr, 4);
+		l4off = (h.vihl & 0xf) * 4;
+		first = !(bpf_ntohs(h.frag_off) & 0x1fff);
+	} else if (r->protocol == ETH_P_IPV6) {
+		struct ipv6_hdr h;
+		if (bpf_probe_read_kernel(&h, sizeof(h), ip) || (h.vtc >> 4) != 6)
+			return;
+		r->ipver = 6;
+		r->l4 = h.nexthdr;
+		__builtin_memcpy(r->saddr, h.saddr, 16);
+		__builtin_memcpy(r->daddr, h.daddr, 16);
+		l4off = sizeof(h);
+	} else {
+		return;
+	}
+	/* TCP, UDP, DCCP, UDP-Lite, SCTP: the ports open the header. */
+	if (first && (r->l4 == 6 || r->l4 == 17 || r->l4 == 33 || r->l4 == 136 || r->l4 == 132)) {
+		u16 ports[2];
+		if (!bpf_probe_read_kernel(ports, sizeof(ports), ip + (l4off & 0x3f))) {
+			r->sport = ports[0];
+			r->dport = ports[1];
+			r->ports = 1;
+		}
+	}
+}
+
 static __always_inline int emit_net(struct sk_buff *skb, struct net_device *dev, u32 len, u8 rx)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -478,8 +626,25 @@ static __always_inline int emit_net(struct sk_buff *skb, struct net_device *dev,
 	r->ifindex = BPF_CORE_READ(dev, ifindex);
 	r->protocol = bpf_ntohs(BPF_CORE_READ(skb, protocol));
 	r->rx = rx;
+	r->ipver = 0;
+	r->l4 = 0;
+	r->ports = 0;
 	__builtin_memset(r->pad, 0, sizeof(r->pad));
+	r->sport = 0;
+	r->dport = 0;
+	__builtin_memset(r->pad2, 0, sizeof(r->pad2));
+	__builtin_memset(r->saddr, 0, sizeof(r->saddr));
+	__builtin_memset(r->daddr, 0, sizeof(r->daddr));
 	bpf_probe_read_kernel_str(r->dev, sizeof(r->dev), dev->name);
+	/* Received: the driver has pulled the link header, data is at the
+	 * network header. Sent: data is at the link header; the stack set
+	 * network_header. */
+	const u8 *ip;
+	if (rx)
+		ip = BPF_CORE_READ(skb, data);
+	else
+		ip = BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, network_header);
+	net_addresses(r, ip);
 	submit(r);
 	return 0;
 }

@@ -110,6 +110,9 @@ struct sk_buff {
 	struct net_device *dev;
 	unsigned int len;
 	__be16 protocol;
+	unsigned char *head;
+	unsigned char *data;
+	__u16 network_header;
 };
 
 struct block_device {

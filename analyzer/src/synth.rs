@@ -336,6 +336,16 @@ const COMMS: &[&str] = &[
     "gunicorn",
 ];
 
+/// `cols` followed by nulls for the table's remaining (nullable) columns.
+fn null_rest(table: Table, mut cols: Vec<ArrayRef>) -> Vec<ArrayRef> {
+    let rows = cols.first().map_or(0, |c| c.len());
+    let schema = table.schema();
+    for f in schema.fields().iter().skip(cols.len()) {
+        cols.push(arrow::array::new_null_array(f.data_type(), rows));
+    }
+    cols
+}
+
 fn dict(values: &[&str], keys: Vec<i32>) -> ArrayRef {
     let v = Arc::new(StringArray::from(values.to_vec()));
     Arc::new(DictionaryArray::<Int32Type>::try_new(Int32Array::from(keys), v).expect("dictionary"))
@@ -535,15 +545,9 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> anyhow::Result<Manifest> {
         }
         cols.push(Arc::new(Int64Array::from(ret)));
         cols.push(Arc::new(Int64Array::from(dur)));
-        // The generated syscalls take no file names.
-        let rows = cols[0].len();
-        for _ in [retap_schema::Column::Path, retap_schema::Column::Path2] {
-            cols.push(arrow::array::new_null_array(
-                &arrow::datatypes::DataType::Utf8,
-                rows,
-            ));
-        }
-        let batch = RecordBatch::try_new(Table::Syscalls.schema(), cols)?;
+        // The generated syscalls take no file names nor addresses.
+        let batch =
+            RecordBatch::try_new(Table::Syscalls.schema(), null_rest(Table::Syscalls, cols))?;
         sys_w.write(batch, o.rows_per_file)?;
         if !net.is_empty() {
             let m = net.len();
@@ -573,7 +577,8 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> anyhow::Result<Manifest> {
                 )),
                 Arc::new(UInt16Array::from(vec![0x0800u16; m])),
             ];
-            let batch = RecordBatch::try_new(Table::Net.schema(), cols)?;
+            // No packet headers were parsed.
+            let batch = RecordBatch::try_new(Table::Net.schema(), null_rest(Table::Net, cols))?;
             net_w.write(batch, o.rows_per_file)?;
         }
         produced += n as u64;

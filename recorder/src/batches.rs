@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
-    StringDictionaryBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder,
+    StringBuilder, StringDictionaryBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
 };
 use arrow::datatypes::Int32Type;
 use arrow::record_batch::RecordBatch;
@@ -90,8 +90,14 @@ enum Cols {
         dur: Int64Builder,
         path: StringBuilder,
         path2: StringBuilder,
-        /// The next row's file names (set just before it is pushed).
+        sockaddr: BinaryBuilder,
+        sa_family: Dict,
+        sa_addr: StringBuilder,
+        sa_port: UInt16Builder,
+        /// The next row's file names and socket address (set just before it
+        /// is pushed).
         next_paths: [Option<(Vec<u8>, bool)>; 2],
+        next_addr: Option<Vec<u8>>,
     },
     Processes {
         event: Dict,
@@ -108,6 +114,11 @@ enum Cols {
         ifindex: Int32Builder,
         length: UInt32Builder,
         protocol: UInt16Builder,
+        transport: Dict,
+        saddr: StringBuilder,
+        daddr: StringBuilder,
+        sport: UInt16Builder,
+        dport: UInt16Builder,
     },
     Block {
         dev: UInt32Builder,
@@ -164,7 +175,12 @@ impl TableRows {
                 dur: Int64Builder::new(),
                 path: StringBuilder::new(),
                 path2: StringBuilder::new(),
+                sockaddr: BinaryBuilder::new(),
+                sa_family: Dict::new(),
+                sa_addr: StringBuilder::new(),
+                sa_port: UInt16Builder::new(),
                 next_paths: [None, None],
+                next_addr: None,
             },
             Table::Processes => Cols::Processes {
                 event: Dict::new(),
@@ -181,6 +197,11 @@ impl TableRows {
                 ifindex: Int32Builder::new(),
                 length: UInt32Builder::new(),
                 protocol: UInt16Builder::new(),
+                transport: Dict::new(),
+                saddr: StringBuilder::new(),
+                daddr: StringBuilder::new(),
+                sport: UInt16Builder::new(),
+                dport: UInt16Builder::new(),
             },
             Table::Block => Cols::Block {
                 dev: UInt32Builder::new(),
@@ -246,10 +267,30 @@ impl TableRows {
                     dur,
                     path,
                     path2,
+                    sockaddr,
+                    sa_family,
+                    sa_addr,
+                    sa_port,
                     next_paths,
+                    next_addr,
                 },
                 Record::Syscall(s),
             ) => {
+                match next_addr.take() {
+                    Some(bytes) => {
+                        let (family, addr, port) = retap_schema::sockaddr::columns(&bytes);
+                        sockaddr.append_value(&bytes);
+                        sa_family.append_option(family);
+                        sa_addr.append_option(addr);
+                        sa_port.append_option(port);
+                    }
+                    None => {
+                        sockaddr.append_null();
+                        sa_family.append_null();
+                        sa_addr.append_null();
+                        sa_port.append_null();
+                    }
+                }
                 for (b, p) in [path, path2].into_iter().zip(next_paths.iter_mut()) {
                     match p.take() {
                         Some((bytes, cut)) => {
@@ -319,9 +360,21 @@ impl TableRows {
                     ifindex,
                     length,
                     protocol,
+                    transport,
+                    saddr,
+                    daddr,
+                    sport,
+                    dport,
                 },
                 Record::Net(n),
             ) => {
+                use retap_schema::sockaddr::{ip_text, transport_name};
+                let ip = n.ipver != 0;
+                transport.append_option(ip.then(|| transport_name(n.l4)));
+                saddr.append_option(ip_text(n.ipver, &n.saddr));
+                daddr.append_option(ip_text(n.ipver, &n.daddr));
+                sport.append_option(n.ports.then_some(n.sport));
+                dport.append_option(n.ports.then_some(n.dport));
                 self.c.push(&n.h);
                 let [rx, tx] = NET_DIRECTIONS;
                 direction.append_value(if n.rx { rx } else { tx });
@@ -405,10 +458,21 @@ impl TableRows {
         self.rows += 1;
     }
 
-    /// The file names the next syscall row carries (syscalls table only).
-    pub fn set_next_paths(&mut self, paths: [Option<(Vec<u8>, bool)>; 2]) {
-        if let Cols::Syscalls { next_paths, .. } = &mut self.cols {
+    /// The file names and socket address the next syscall row carries
+    /// (syscalls table only); an address that could not be read is null.
+    pub fn set_next_paths(
+        &mut self,
+        paths: [Option<(Vec<u8>, bool)>; 2],
+        addr: Option<Result<Vec<u8>, i32>>,
+    ) {
+        if let Cols::Syscalls {
+            next_paths,
+            next_addr,
+            ..
+        } = &mut self.cols
+        {
             *next_paths = paths;
+            *next_addr = addr.and_then(Result::ok);
         }
     }
 
@@ -470,6 +534,10 @@ impl TableRows {
                 dur,
                 path,
                 path2,
+                sockaddr,
+                sa_family,
+                sa_addr,
+                sa_port,
                 ..
             } => {
                 cols.push(Arc::new(syscall.finish()));
@@ -481,6 +549,10 @@ impl TableRows {
                 cols.push(Arc::new(dur.finish()));
                 cols.push(Arc::new(path.finish()));
                 cols.push(Arc::new(path2.finish()));
+                cols.push(Arc::new(sockaddr.finish()));
+                cols.push(Arc::new(sa_family.finish()));
+                cols.push(Arc::new(sa_addr.finish()));
+                cols.push(Arc::new(sa_port.finish()));
             }
             Cols::Processes {
                 event,
@@ -505,12 +577,22 @@ impl TableRows {
                 ifindex,
                 length,
                 protocol,
+                transport,
+                saddr,
+                daddr,
+                sport,
+                dport,
             } => {
                 cols.push(Arc::new(direction.finish()));
                 cols.push(Arc::new(dev_name.finish()));
                 cols.push(Arc::new(ifindex.finish()));
                 cols.push(Arc::new(length.finish()));
                 cols.push(Arc::new(protocol.finish()));
+                cols.push(Arc::new(transport.finish()));
+                cols.push(Arc::new(saddr.finish()));
+                cols.push(Arc::new(daddr.finish()));
+                cols.push(Arc::new(sport.finish()));
+                cols.push(Arc::new(dport.finish()));
             }
             Cols::Block {
                 dev,
@@ -607,6 +689,13 @@ mod tests {
                 protocol: 0x800,
                 rx: true,
                 dev: *b"lo\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+                ipver: 4,
+                l4: 6,
+                ports: true,
+                sport: 80,
+                dport: 41000,
+                saddr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                daddr: [10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             }),
             Record::Block(Block {
                 h: hdr(3, 8),

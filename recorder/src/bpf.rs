@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, TracepointCategory, TracepointOpts};
+use retap_schema::syscalls::AddrArg;
 use retap_schema::{Table, TracepointFormat};
 
 use crate::perf::{self, PerfFd};
@@ -30,6 +31,43 @@ pub enum VfsHook {
     Kprobe,
 }
 
+/// A syscall's arguments in the caller's memory that the BPF side reads:
+/// file names (schema::syscalls::path_args) and a socket address
+/// (schema::syscalls::addr_arg).
+#[derive(Clone, Debug)]
+pub struct UserMemory {
+    pub nr: u32,
+    pub paths: Vec<usize>,
+    /// execve: names not read at entry cannot be read at exit.
+    pub exec: bool,
+    pub addr: Option<AddrArg>,
+}
+
+impl UserMemory {
+    /// bpf/retap.bpf.c `path_args`: file-name registers + 1 by byte,
+    /// PATHS_AT_EXIT_NO, and the address's ADDR_MODE, ADDR_REG,
+    /// ADDR_LEN_REG.
+    pub fn code(&self) -> u32 {
+        let mut code: u32 = self
+            .paths
+            .iter()
+            .take(2)
+            .enumerate()
+            .map(|(k, a)| ((*a as u32) + 1) << (8 * k))
+            .sum();
+        if self.exec {
+            code |= 1 << 16;
+        }
+        let (mode, reg, len) = match self.addr {
+            None => return code,
+            Some(AddrArg::Given { addr, len }) => (1, addr, len),
+            Some(AddrArg::Returned { addr, len }) => (2, addr, len),
+            Some(AddrArg::Message { msg, at_exit }) => (3 + u32::from(at_exit), msg, 0),
+        };
+        code | mode << 17 | (reg as u32) << 20 | (len as u32) << 24
+    }
+}
+
 pub struct Config {
     pub tables: Vec<Table>,
     pub self_tgid: u32,
@@ -44,7 +82,8 @@ pub struct Config {
     pub string_max: u32,
     /// Per syscall number, its file-name arguments (at most two), and
     /// whether it replaces the caller's memory (execve, execveat).
-    pub path_args: Vec<(u32, Vec<usize>, bool)>,
+    /// What to read from the caller's memory, per syscall.
+    pub user_memory: Vec<UserMemory>,
     /// Tracepoints recorded by name, all through `on_tracepoint`.
     pub tracepoints: Vec<&'static TracepointFormat>,
 }
@@ -186,21 +225,9 @@ pub fn load<'obj>(
         ro.want_procs = cfg.tables.contains(&Table::Processes);
         ro.wakeup_bytes = u64::from(cfg.ringbuf_bytes / 4);
         ro.string_max = cfg.string_max;
-        for (nr, args, exec) in &cfg.path_args {
-            // bpf/retap.bpf.c path_args: registers + 1 by byte, and
-            // PATHS_AT_EXIT_NO for execve, whose caller's memory is gone
-            // at exit.
-            let mut code: u32 = args
-                .iter()
-                .take(2)
-                .enumerate()
-                .map(|(k, a)| ((*a as u32) + 1) << (8 * k))
-                .sum();
-            if *exec {
-                code |= 1 << 16;
-            }
-            if let Some(slot) = ro.path_args.get_mut(*nr as usize) {
-                *slot = code;
+        for u in &cfg.user_memory {
+            if let Some(slot) = ro.path_args.get_mut(u.nr as usize) {
+                *slot = u.code();
             }
         }
     }
@@ -505,7 +532,7 @@ mod tests {
             ringbuf_bytes: 1 << 20,
             sample_hz: 99,
             string_max: 256,
-            path_args: vec![],
+            user_memory: vec![],
             tracepoints: vec![],
         };
         let p = programs_for(&cfg, None);

@@ -259,7 +259,7 @@ impl Collector {
             // Its file names, when they were read at its entry.
             if let Some(p) = self.pending_paths.remove(&s.h.tid) {
                 if p.entry_ts == s.h.ts {
-                    rows.set_next_paths(p.strings);
+                    rows.set_next_paths(p.strings, p.addr);
                 }
             }
         }
@@ -294,6 +294,9 @@ impl Collector {
                                 if new.is_some() {
                                     *old = new;
                                 }
+                            }
+                            if p.addr.is_some() {
+                                q.addr = p.addr;
                             }
                         }
                         _ => {
@@ -432,23 +435,33 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         .with_context(|| format!("writing {}", dir.join(manifest::MANIFEST_FILE).display()))?;
 
     let signatures = procfs::syscall_signatures();
-    let path_args: Vec<(u32, Vec<usize>, bool)> =
-        if tables.contains(&Table::Syscalls) && string_max > 0 {
-            signatures
-                .iter()
-                .filter_map(|(name, sig)| {
-                    let nr = syscalls::number(arch, name)?;
-                    let p = syscalls::path_args(name, sig);
-                    let exec = name.starts_with("execve");
-                    (!p.is_empty()).then_some((nr, p, exec))
+    let user_memory: Vec<bpf::UserMemory> = if tables.contains(&Table::Syscalls) {
+        signatures
+            .iter()
+            .filter_map(|(name, sig)| {
+                let nr = syscalls::number(arch, name)?;
+                let paths = if string_max > 0 {
+                    syscalls::path_args(name, sig)
+                } else {
+                    vec![]
+                };
+                let addr = syscalls::addr_arg(name, sig);
+                let exec = name.starts_with("execve");
+                (!paths.is_empty() || addr.is_some()).then_some(bpf::UserMemory {
+                    nr,
+                    paths,
+                    exec,
+                    addr,
                 })
-                .collect()
-        } else {
-            Vec::new()
-        };
-    if !path_args.is_empty() {
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if user_memory.iter().any(|u| !u.paths.is_empty()) {
         m.string_max = Some(string_max);
     }
+    m.socket_addresses = user_memory.iter().any(|u| u.addr.is_some());
     let cfg = Config {
         tables: tables.clone(),
         self_tgid: std::process::id(),
@@ -460,7 +473,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         ringbuf_bytes: rb as u32,
         sample_hz: args.sample_hz,
         string_max,
-        path_args,
+        user_memory,
         tracepoints: formats.clone(),
     };
     let mut obj = MaybeUninit::uninit();

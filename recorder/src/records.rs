@@ -15,13 +15,19 @@ const PATHS_DATA: usize = 56;
 
 /// A syscall's file-name arguments as read at its entry: each the string
 /// (without its NUL) and whether it was cut at the recorder's maximum, or
-/// None when the caller's memory could not be read.
+/// None when the caller's memory could not be read. Or its socket address
+/// (a record of its own, bpf/records.h F_ADDR): the bytes, or the error
+/// of reading them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Paths {
     pub tid: u32,
     pub entry_ts: u64,
     pub strings: [Option<(Vec<u8>, bool)>; 2],
+    pub addr: Option<Result<Vec<u8>, i32>>,
 }
+
+/// bpf/records.h F_ADDR: a paths record holding a socket address.
+pub const F_ADDR: u8 = 2;
 
 /// Decodes a paths record; `max` is the recording's string maximum (NUL
 /// included), which tells a cut string from one that just fits.
@@ -32,8 +38,29 @@ pub fn decode_paths(b: &[u8], max: u32) -> Result<Paths, String> {
     }
     let entry_ts = u64_at(b, 40);
     let lens = [i32_at(b, 48), i32_at(b, 52)];
-    let mut at = PATHS_DATA;
     let mut strings: [Option<(Vec<u8>, bool)>; 2] = [None, None];
+    if h.flags & F_ADDR != 0 {
+        let addr = if lens[1] != 0 {
+            Err(lens[1])
+        } else {
+            let n = lens[0].clamp(0, retap_schema::sockaddr::MAX as i32) as usize;
+            let bytes = b.get(PATHS_DATA..PATHS_DATA + n).ok_or_else(|| {
+                format!(
+                    "address record cut at {} of {} bytes",
+                    b.len(),
+                    PATHS_DATA + n
+                )
+            })?;
+            Ok(bytes.to_vec())
+        };
+        return Ok(Paths {
+            tid: h.tid,
+            entry_ts,
+            strings,
+            addr: Some(addr),
+        });
+    }
+    let mut at = PATHS_DATA;
     for (i, len) in lens.into_iter().enumerate() {
         if len <= 0 {
             continue;
@@ -49,11 +76,12 @@ pub fn decode_paths(b: &[u8], max: u32) -> Result<Paths, String> {
         tid: h.tid,
         entry_ts,
         strings,
+        addr: None,
     })
 }
 pub const SYSCALL_LEN: usize = 112;
 pub const PROC_LEN: usize = 584;
-pub const NET_LEN: usize = 72;
+pub const NET_LEN: usize = 112;
 pub const BLOCK_LEN: usize = 72;
 pub const SAMPLE_LEN: usize = 560;
 pub const VFS_LEN: usize = 72;
@@ -123,6 +151,16 @@ pub struct Net {
     pub protocol: u16,
     pub rx: bool,
     pub dev: [u8; 16],
+    /// 4 or 6 when the IP header was read; 0 otherwise.
+    pub ipver: u8,
+    /// The IP protocol number (tcp 6, udp 17, ...).
+    pub l4: u8,
+    /// Whether the ports were read (host order).
+    pub ports: bool,
+    pub sport: u16,
+    pub dport: u16,
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -265,7 +303,14 @@ pub fn decode(b: &[u8]) -> Result<Record, String> {
             ifindex: i32_at(b, 44),
             protocol: u16_at(b, 48),
             rx: b[50] != 0,
+            ipver: b[51],
+            l4: b[52],
+            ports: b[53] != 0,
             dev: comm_at(b, 56),
+            sport: u16::from_be_bytes([b[72], b[73]]),
+            dport: u16::from_be_bytes([b[74], b[75]]),
+            saddr: b[80..96].try_into().expect("16 bytes"),
+            daddr: b[96..112].try_into().expect("16 bytes"),
             h,
         }),
         3 => Record::Block(Block {

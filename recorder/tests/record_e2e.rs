@@ -646,6 +646,133 @@ fn file_names_are_recorded_at_entry_exactly() {
     assert_eq!(cut, [format!("{}...", &long.display().to_string()[..31])]);
 }
 
+/// A workload line `key=a,b,c` as numbers.
+fn kv_list(stdout: &[u8], key: &str) -> Vec<i64> {
+    let text = String::from_utf8_lossy(stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("workload did not print {key}: {text}"))
+        .split(',')
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn socket_addresses_and_packet_ports_are_recorded_exactly() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let n = 6;
+    let cmd = format!("{WORKLOAD} calls --connects {n}");
+    let out = record(&dir, &["--events", "syscalls,net", "-c", &cmd, "-q"]);
+    let listen = kv(&out.stdout, "listen_port");
+    let clients = kv_list(&out.stdout, "client_ports");
+    let accepted = kv_list(&out.stdout, "accepted_ports");
+    let udp = kv(&out.stdout, "udp_msg_port");
+    assert_eq!(clients.len(), n);
+    assert_eq!(clients, accepted);
+    let pid = "(select pid from syscalls where syscall = 'accept4' limit 1)";
+    let rows = |what: &str| -> Vec<String> {
+        duck(
+            &dir,
+            &format!(
+                "select {what} from syscalls where pid = {pid} and syscall in \
+                 ('connect', 'accept4', 'bind', 'sendmsg', 'recvmsg', 'getsockname') order by ts"
+            ),
+        )
+    };
+    let c = |sys: &str, ret: &str, fam: &str, addr: &str, port: i64| {
+        format!("{sys}|{ret}|{fam}|{addr}|{port}")
+    };
+    let mut want = vec![
+        // bind to port 0, listen, getsockname says which port.
+        c("bind", "0", "AF_INET", "127.0.0.1", 0),
+        c("getsockname", "0", "AF_INET", "127.0.0.1", listen),
+    ];
+    for (i, p) in clients.iter().enumerate() {
+        want.push(c("connect", "0", "AF_INET", "127.0.0.1", listen));
+        want.push(c("getsockname", "0", "AF_INET", "127.0.0.1", *p));
+        // The address accept4 wrote for the caller: the client's port.
+        want.push(format!(
+            "accept4|{}|AF_INET|127.0.0.1|{}",
+            i * 2 + 5,
+            accepted[i]
+        ));
+    }
+    want.push(c("bind", "0", "AF_INET", "127.0.0.1", 0));
+    want.push(c("getsockname", "0", "AF_INET", "127.0.0.1", udp));
+    want.push(c("sendmsg", "1", "AF_INET", "127.0.0.1", udp));
+    want.push(c("recvmsg", "1", "AF_INET", "127.0.0.1", udp));
+    want.push("connect|-2|AF_UNIX|/nonexistent/retap-workload.sock|NULL".into());
+    let got = rows("syscall, ret, sa_family, sa_addr, sa_port");
+    // accept4's descriptors depend on what the process had open: compare
+    // them apart from the rest.
+    let strip = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .map(|r| {
+                if r.starts_with("accept4|") {
+                    let f: Vec<&str> = r.split('|').collect();
+                    format!("accept4|fd|{}", f[2..].join("|"))
+                } else {
+                    r.clone()
+                }
+            })
+            .collect()
+    };
+    assert_eq!(strip(&got), strip(&want));
+    // The raw bytes are the struct the caller passed: 16 for sockaddr_in,
+    // the path's length + 3 for the Unix one.
+    assert_eq!(
+        rows("octet_length(sockaddr)").last().unwrap(),
+        &("/nonexistent/retap-workload.sock".len() + 3).to_string()
+    );
+    assert!(rows("octet_length(sockaddr)")[..got.len() - 1]
+        .iter()
+        .all(|l| l == "16"));
+    assert_eq!(manifest(&dir)["socket_addresses"], true);
+
+    // Packets: every TCP segment between the listener and each client was
+    // sent and received once on lo, and carries those ports.
+    let pairs = duck(
+        &dir,
+        &format!(
+            "select sport, dport, count(*) filter (where direction = 'tx'), \
+             count(*) filter (where direction = 'rx') from net \
+             where transport = 'tcp' and saddr = '127.0.0.1' and daddr = '127.0.0.1' \
+             and (sport = {listen} or dport = {listen}) group by all order by 1, 2"
+        ),
+    );
+    let mut want_pairs: Vec<(i64, i64)> = clients
+        .iter()
+        .flat_map(|p| [(*p, listen), (listen, *p)])
+        .collect();
+    want_pairs.sort();
+    assert_eq!(pairs.len(), want_pairs.len(), "{pairs:?}");
+    for (row, (s, d)) in pairs.iter().zip(&want_pairs) {
+        let f: Vec<&str> = row.split('|').collect();
+        assert_eq!(
+            (f[0], f[1]),
+            (s.to_string().as_str(), d.to_string().as_str())
+        );
+        assert_eq!(f[2], f[3], "tx and rx of {row}");
+        assert!(
+            f[2].parse::<i64>().unwrap() >= 3,
+            "handshake, data, fin: {row}"
+        );
+    }
+    // The datagram: sent and received once, port to itself.
+    assert_eq!(
+        duck(
+            &dir,
+            &format!(
+                "select direction, transport, sport, dport from net where dport = {udp} \
+                 and transport = 'udp' order by ts"
+            ),
+        ),
+        [format!("tx|udp|{udp}|{udp}"), format!("rx|udp|{udp}|{udp}")]
+    );
+}
+
 #[test]
 fn tracepoints_hold_every_signal_and_context_switch() {
     need_root!();

@@ -49,11 +49,20 @@ pub enum Column {
     Op,
     Path,
     Path2,
+    Sockaddr,
+    SaFamily,
+    SaAddr,
+    SaPort,
+    Transport,
+    Saddr,
+    Daddr,
+    Sport,
+    Dport,
 }
 
 impl Column {
     /// How many there are: `c as usize` indexes an array of this length.
-    pub const COUNT: usize = Column::Path2 as usize + 1;
+    pub const COUNT: usize = Column::Dport as usize + 1;
 
     pub const ALL: [Column; Column::COUNT] = {
         use Column::*;
@@ -61,7 +70,8 @@ impl Column {
             Ts, Cpu, Pid, Tid, Uid, Execname, Syscall, Nr, Arg0, Arg1, Arg2, Arg3, Arg4, Arg5, Ret,
             DurNs, Event, Ppid, ChildPid, ChildTid, Filename, Argv, ExitCode, Direction, DevName,
             Ifindex, Length, Protocol, Dev, Devname, Sector, Bytes, Rwbs, Error, Ip, UserMode,
-            Kstack, Ustack, Op, Path, Path2,
+            Kstack, Ustack, Op, Path, Path2, Sockaddr, SaFamily, SaAddr, SaPort, Transport, Saddr,
+            Daddr, Sport, Dport,
         ]
     };
 
@@ -120,6 +130,15 @@ impl Column {
             Op => "op",
             Path => "path",
             Path2 => "path2",
+            Sockaddr => "sockaddr",
+            SaFamily => "sa_family",
+            SaAddr => "sa_addr",
+            SaPort => "sa_port",
+            Transport => "transport",
+            Saddr => "saddr",
+            Daddr => "daddr",
+            Sport => "sport",
+            Dport => "dport",
         }
     }
 

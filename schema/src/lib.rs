@@ -8,6 +8,7 @@ pub mod manifest;
 pub mod names;
 pub mod rows;
 pub mod signatures;
+pub mod sockaddr;
 pub mod summary;
 mod syscall_table;
 pub mod syscalls;

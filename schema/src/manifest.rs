@@ -36,13 +36,18 @@ pub struct Manifest {
     pub filters: Filters,
     pub sample_hz: Option<u64>,
     pub tables: BTreeMap<String, TableStats>,
-    /// The layout of each tracepoint table, by table name, as the recording
-    /// kernel described it (tracepoints.rs). Older readers skip these
-    /// tables as unknown, so adding them needed no new format version.
     /// The longest file name the recorder kept, in bytes (longer ones end
     /// in `...`); absent in traces recorded before file names were.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub string_max: Option<u32>,
+    /// Whether the syscalls table's `sockaddr` column holds the socket
+    /// addresses of the syscalls that take or return one (connect, accept,
+    /// sendto, ...); false in traces recorded before it did.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub socket_addresses: bool,
+    /// The layout of each tracepoint table, by table name, as the recording
+    /// kernel described it (tracepoints.rs). Older readers skip these
+    /// tables as unknown, so adding them needed no new format version.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tracepoints: BTreeMap<String, crate::TracepointFormat>,
     /// Extra files beside the tables (kallsyms, process maps), relative paths.
@@ -70,9 +75,10 @@ pub struct TableStats {
     /// "events lost to the ring buffer".
     #[serde(default)]
     pub unpaired: u64,
-    /// Syscalls table: file-name arguments not recorded (their `path` is
-    /// null): the ring buffer was full, or the caller's memory was not
-    /// readable at entry (paged out). Not rows lost.
+    /// Syscalls table: file-name arguments and socket addresses not
+    /// recorded (their `path` or `sockaddr` is null): the ring buffer was
+    /// full, or the caller's memory was not readable (paged out). Not rows
+    /// lost.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub strings_lost: u64,
     pub files: Vec<FileEntry>,

@@ -74,6 +74,63 @@ pub fn path_args(syscall: &str, signature: &[(String, String)]) -> Vec<usize> {
         .collect()
 }
 
+/// Where a syscall's socket address is in the caller's memory, and when it
+/// is there to read: given at entry (connect, bind, sendto), or written by
+/// the kernel for the caller and read at exit (accept, recvfrom,
+/// getsockname), directly or through a `struct user_msghdr` (sendmsg,
+/// recvmsg). Registers are argument indexes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddrArg {
+    /// `struct sockaddr *` in `addr`, its length the value in `len`.
+    Given { addr: usize, len: usize },
+    /// `struct sockaddr *` in `addr`, its length at the `int *` in `len`.
+    Returned { addr: usize, len: usize },
+    /// `struct user_msghdr *` in `msg`: `msg_name`, `msg_namelen`.
+    Message { msg: usize, at_exit: bool },
+}
+
+impl AddrArg {
+    pub fn at_exit(self) -> bool {
+        match self {
+            AddrArg::Given { .. } => false,
+            AddrArg::Returned { .. } => true,
+            AddrArg::Message { at_exit, .. } => at_exit,
+        }
+    }
+}
+
+/// The socket address argument of a syscall, from the kernel's signature
+/// of it: a `struct sockaddr *` followed by its length (an `int`, or an
+/// `int *` the kernel fills), or a single `struct user_msghdr *` (read at
+/// exit for the receiving calls). `sendmmsg`/`recvmmsg` carry a vector of
+/// them and are not read.
+pub fn addr_arg(syscall: &str, signature: &[(String, String)]) -> Option<AddrArg> {
+    let ty = |i: usize| signature.get(i).map(|(t, _)| t.replace(' ', ""));
+    for i in 0..signature.len() {
+        let t = ty(i)?;
+        if t == "structsockaddr*" {
+            return match ty(i + 1).as_deref() {
+                Some("int") => Some(AddrArg::Given {
+                    addr: i,
+                    len: i + 1,
+                }),
+                Some("int*") => Some(AddrArg::Returned {
+                    addr: i,
+                    len: i + 1,
+                }),
+                _ => None,
+            };
+        }
+        if t == "structuser_msghdr*" {
+            return Some(AddrArg::Message {
+                msg: i,
+                at_exit: syscall.starts_with("recv"),
+            });
+        }
+    }
+    None
+}
+
 /// Highest syscall number + 1 over the known architectures; sizes the
 /// in-kernel syscall filter.
 pub const MAX_NR: usize = 1024;
@@ -127,6 +184,48 @@ mod tests {
             path_args("umount", &sig(&[("char *", "name"), ("int", "flags")])),
             [0]
         );
+    }
+
+    #[test]
+    fn socket_addresses_by_the_kernels_signature() {
+        let sig = |args: &[(&str, &str)]| -> Vec<(String, String)> {
+            args.iter()
+                .map(|(t, n)| (t.to_string(), n.to_string()))
+                .collect()
+        };
+        let connect = sig(&[
+            ("int", "fd"),
+            ("struct sockaddr *", "uservaddr"),
+            ("int", "addrlen"),
+        ]);
+        assert_eq!(
+            addr_arg("connect", &connect),
+            Some(AddrArg::Given { addr: 1, len: 2 })
+        );
+        let accept = sig(&[
+            ("int", "fd"),
+            ("struct sockaddr *", "upeer_sockaddr"),
+            ("int *", "upeer_addrlen"),
+        ]);
+        assert_eq!(
+            addr_arg("accept", &accept),
+            Some(AddrArg::Returned { addr: 1, len: 2 })
+        );
+        let msg = sig(&[
+            ("int", "fd"),
+            ("struct user_msghdr *", "msg"),
+            ("unsigned int", "flags"),
+        ]);
+        assert_eq!(
+            addr_arg("sendmsg", &msg),
+            Some(AddrArg::Message {
+                msg: 1,
+                at_exit: false
+            })
+        );
+        assert!(addr_arg("recvmsg", &msg).unwrap().at_exit());
+        let mmsg = sig(&[("int", "fd"), ("struct mmsghdr *", "msg")]);
+        assert_eq!(addr_arg("sendmmsg", &mmsg), None);
     }
 
     #[test]

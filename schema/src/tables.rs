@@ -115,6 +115,10 @@ impl Table {
                 f.push(field(C::DurNs, DataType::Int64, true));
                 f.push(field(C::Path, DataType::Utf8, true));
                 f.push(field(C::Path2, DataType::Utf8, true));
+                f.push(field(C::Sockaddr, DataType::Binary, true));
+                f.push(dict(C::SaFamily, true));
+                f.push(field(C::SaAddr, DataType::Utf8, true));
+                f.push(field(C::SaPort, DataType::UInt16, true));
                 f
             }
             Table::Tracepoint(tp) => tp.fields.iter().map(|f| f.arrow_field()).collect(),
@@ -133,6 +137,11 @@ impl Table {
                 int32(C::Ifindex, false),
                 field(C::Length, DataType::UInt32, false),
                 field(C::Protocol, DataType::UInt16, false),
+                dict(C::Transport, true),
+                field(C::Saddr, DataType::Utf8, true),
+                field(C::Daddr, DataType::Utf8, true),
+                field(C::Sport, DataType::UInt16, true),
+                field(C::Dport, DataType::UInt16, true),
             ],
             Table::Block => vec![
                 field(C::Dev, DataType::UInt32, false),

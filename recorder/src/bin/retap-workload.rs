@@ -4,7 +4,7 @@
 //!
 //!   retap-workload calls [--sync N] [--write N --write-base L] [--udp M --udp-base S]
 //!                        [--sleep-ms MS] [--fork-exit CODE] [--signals K]
-//!                        [--pingpong N] [--paths N --dir D]
+//!                        [--pingpong N] [--paths N --dir D] [--connects N]
 //!   retap-workload loop getppid|openat N
 //!                                      tight loop, for cost measurements
 //!                                      (openat: an open and a close a round)
@@ -84,6 +84,7 @@ fn calls(args: &[String]) {
     let signals = arg_after(args, "--signals").unwrap_or(0);
     let pingpong = arg_after(args, "--pingpong").unwrap_or(0);
     let paths = arg_after(args, "--paths").unwrap_or(0);
+    let connects = arg_after(args, "--connects").unwrap_or(0);
     let dir = args
         .iter()
         .position(|a| a == "--dir")
@@ -195,6 +196,9 @@ fn calls(args: &[String]) {
             }
             out.push_str(&format!("paths={paths}\n"));
         }
+        if connects > 0 {
+            connect_loopback(connects, &mut out);
+        }
         if pingpong > 0 {
             let (a, b) = ping_pong(pingpong);
             out.push_str(&format!("pingpong_tids={a},{b}\n"));
@@ -253,6 +257,125 @@ fn ping_pong(n: u64) -> (i32, i32) {
         (libc::gettid(), theirs)
     }
 }
+
+fn inet_loopback(port: u16) -> libc::sockaddr_in {
+    let mut a: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    a.sin_family = libc::AF_INET as u16;
+    a.sin_port = port.to_be();
+    a.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+    a
+}
+
+fn local_port(fd: i32) -> u16 {
+    let mut a = inet_loopback(0);
+    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    unsafe { libc::getsockname(fd, &mut a as *mut _ as *mut libc::sockaddr, &mut len) };
+    u16::from_be(a.sin_port)
+}
+
+/// A TCP listener on 127.0.0.1, N connections to it (connect, accept4,
+/// one byte each way), a UDP datagram sent and received with sendmsg and
+/// recvmsg by address, and a connect to a Unix socket path that does not
+/// exist: every address and port is printed.
+fn connect_loopback(n: u64, out: &mut String) {
+    let alen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    unsafe {
+        let l = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        let any = inet_loopback(0);
+        if libc::bind(l, &any as *const _ as *const libc::sockaddr, alen) != 0
+            || libc::listen(l, 64) != 0
+        {
+            fail("bind/listen");
+        }
+        let port = local_port(l);
+        let mut clients = vec![];
+        let mut peers = vec![];
+        for _ in 0..n {
+            let c = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            let to = inet_loopback(port);
+            if libc::connect(c, &to as *const _ as *const libc::sockaddr, alen) != 0 {
+                fail("connect");
+            }
+            clients.push(local_port(c));
+            let mut peer = inet_loopback(0);
+            let mut plen = alen;
+            let a = libc::accept4(l, &mut peer as *mut _ as *mut libc::sockaddr, &mut plen, 0);
+            if a < 0 {
+                fail("accept4");
+            }
+            peers.push(u16::from_be(peer.sin_port));
+            let mut b = [b'c'];
+            libc::write(c, b.as_ptr() as *const libc::c_void, 1);
+            libc::read(a, b.as_mut_ptr() as *mut libc::c_void, 1);
+            libc::write(a, b.as_ptr() as *const libc::c_void, 1);
+            libc::read(c, b.as_mut_ptr() as *mut libc::c_void, 1);
+            libc::close(c);
+            libc::close(a);
+        }
+        libc::close(l);
+        let join = |v: &[u16]| {
+            v.iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        out.push_str(&format!(
+            "listen_port={port}
+"
+        ));
+        out.push_str(&format!(
+            "client_ports={}
+",
+            join(&clients)
+        ));
+        out.push_str(&format!(
+            "accepted_ports={}
+",
+            join(&peers)
+        ));
+
+        let u = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+        if libc::bind(u, &any as *const _ as *const libc::sockaddr, alen) != 0 {
+            fail("bind udp");
+        }
+        let uport = local_port(u);
+        let mut to = inet_loopback(uport);
+        let mut byte = [b'm'];
+        let mut iov = libc::iovec {
+            iov_base: byte.as_mut_ptr() as *mut libc::c_void,
+            iov_len: 1,
+        };
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_name = &mut to as *mut _ as *mut libc::c_void;
+        msg.msg_namelen = alen;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        if libc::sendmsg(u, &msg, 0) != 1 {
+            fail("sendmsg");
+        }
+        let mut from = inet_loopback(0);
+        msg.msg_name = &mut from as *mut _ as *mut libc::c_void;
+        msg.msg_namelen = alen;
+        if libc::recvmsg(u, &mut msg, 0) != 1 {
+            fail("recvmsg");
+        }
+        libc::close(u);
+        out.push_str(&format!("udp_msg_port={uport}\n"));
+
+        let s = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+        let mut un: libc::sockaddr_un = std::mem::zeroed();
+        un.sun_family = libc::AF_UNIX as u16;
+        for (d, c) in un.sun_path.iter_mut().zip(UNIX_PATH.bytes()) {
+            *d = c as libc::c_char;
+        }
+        let ulen = (2 + UNIX_PATH.len() + 1) as libc::socklen_t;
+        libc::connect(s, &un as *const _ as *const libc::sockaddr, ulen);
+        libc::close(s);
+    }
+}
+
+/// The Unix socket `--connects` tries (and fails) to connect to.
+const UNIX_PATH: &str = "/nonexistent/retap-workload.sock";
 
 fn service(args: &[String]) {
     let requests = arg_after(args, "--requests").unwrap_or(200);
