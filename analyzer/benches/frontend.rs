@@ -48,6 +48,7 @@ fn main() {
         signatures: None,
         tables: None,
         syscall_strings: false,
+        socket_addresses: false,
     };
     let t = Instant::now();
     let indexed = library::built_in().len();

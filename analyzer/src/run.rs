@@ -221,6 +221,7 @@ fn pass2(
         signatures: trace.and_then(|t| t.signatures()),
         tables: trace.map(|t| t.tables.iter().map(|f| f.table).collect()),
         syscall_strings: trace.is_some_and(|t| t.manifest.string_max.is_some()),
+        socket_addresses: trace.is_some_and(|t| t.manifest.socket_addresses),
     };
     let (program, errors, warnings) = elaborate(&parsed.script, &opts);
     // As stap: shown unless -w, and -u elides nothing to warn about.

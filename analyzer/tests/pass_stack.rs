@@ -50,6 +50,7 @@ fn deepest_scripts_fit_the_red_zone() {
                 signatures: None,
                 tables: None,
                 syscall_strings: false,
+                socket_addresses: false,
             };
             for (open, close) in CONSTRUCTS {
                 let forms: [fn(&str, &str, usize) -> String; 2] = [

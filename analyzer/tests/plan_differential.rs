@@ -30,6 +30,7 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
         signatures,
         tables: Some(trace.tables.iter().map(|f| f.table).collect()),
         syscall_strings: trace.manifest.string_max.is_some(),
+        socket_addresses: trace.manifest.socket_addresses,
     };
     let (prog, errors, _) = elaborate(&p.script, &opts);
     assert!(
@@ -573,6 +574,7 @@ fn generated_printf_scripts_give_the_same_output_as_projections() {
                 signatures: None,
                 tables: Some(trace.tables.iter().map(|f| f.table).collect()),
                 syscall_strings: false,
+                socket_addresses: false,
             };
             elaborate(&p.script, &opts).0
         };

@@ -49,6 +49,7 @@ pub fn run_case(name: &str, input: &str) -> String {
             .as_ref()
             .map(|t| t.tables.iter().map(|f| f.table).collect()),
         syscall_strings: false,
+        socket_addresses: false,
     };
     let (prog, errors, _) = elaborate(&p.script, &opts);
     if !errors.is_empty() {

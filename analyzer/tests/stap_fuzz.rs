@@ -293,6 +293,7 @@ fn frontend_survives_generated_inputs() {
                         signatures: None,
                         tables: None,
                         syscall_strings: false,
+                        socket_addresses: false,
                     };
                     let mut i = t;
                     while i < cases {

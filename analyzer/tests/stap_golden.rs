@@ -58,6 +58,7 @@ fn diagnose(name: &str, input: &str) -> String {
         signatures: None,
         tables: None,
         syscall_strings: false,
+        socket_addresses: false,
     };
     let (_, errors, _) = elaborate(&p.script, &opts);
     if errors.is_empty() {
@@ -92,6 +93,7 @@ fn elaborated_programs() {
             signatures: None,
             tables: None,
             syscall_strings: false,
+            socket_addresses: false,
         };
         let (prog, errors, _) = elaborate(&p.script, &opts);
         if !errors.is_empty() {

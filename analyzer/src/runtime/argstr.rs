@@ -147,7 +147,7 @@ fn one(raw: i64, kind: char) -> String {
     match kind {
         'd' | 'l' => v.to_string(),
         'u' => u.to_string(),
-        'p' | 's' | 'x' => format!("0x{u:x}"),
+        'p' | 's' | 'x' | 'a' => format!("0x{u:x}"),
         'o' => {
             if u == 0 {
                 "00".into()
@@ -294,8 +294,14 @@ fn one(raw: i64, kind: char) -> String {
 /// The argument string of one syscall.
 /// `strings(i)`: the string argument in register `i` as recorded at entry
 /// (file names), printed quoted as stap's user_string_quoted; without one,
-/// its address.
-pub fn argstr(syscall: &str, raw: &[i64; 6], strings: &dyn Fn(usize) -> Option<Rc<str>>) -> String {
+/// its address. `address`: the socket address as stap shows it, when
+/// recorded.
+pub fn argstr(
+    syscall: &str,
+    raw: &[i64; 6],
+    strings: &dyn Fn(usize) -> Option<Rc<str>>,
+    address: Option<&str>,
+) -> String {
     let Some(args) = crate::stap::elaborate::syscall_args::stap_args(syscall) else {
         // Unknown to the table: the raw arguments in hex.
         return String::new();
@@ -308,6 +314,10 @@ pub fn argstr(syscall: &str, raw: &[i64; 6], strings: &dyn Fn(usize) -> Option<R
             if fl & O_CREAT == 0 && fl & O_TMPFILE != O_TMPFILE {
                 continue;
             }
+        }
+        if let ('a', Some(text)) = (a.kind, address) {
+            parts.push(text.to_string());
+            continue;
         }
         match (a.kind, strings(i)) {
             ('s', Some(text)) => parts.push(super::builtins::text_str(&text, true, None)),
@@ -322,14 +332,14 @@ mod tests {
     use super::*;
 
     fn argstr(syscall: &str, raw: &[i64; 6]) -> String {
-        super::argstr(syscall, raw, &|_| None)
+        super::argstr(syscall, raw, &|_| None, None)
     }
 
     #[test]
     fn recorded_file_names_are_quoted() {
         let name = |i: usize| (i == 1).then(|| Rc::from("/etc/a \"b\"\n"));
         assert_eq!(
-            super::argstr("openat", &[-100, 0x1000, 0, 0, 0, 0], &name),
+            super::argstr("openat", &[-100, 0x1000, 0, 0, 0, 0], &name, None),
             "AT_FDCWD, \"/etc/a \\\"b\\\"\\n\", O_RDONLY"
         );
     }

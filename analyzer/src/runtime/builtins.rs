@@ -69,14 +69,17 @@ pub fn ctime(secs: i64) -> Result<String, &'static str> {
 }
 
 pub(super) fn text_str(s: &str, quoted: bool, max: Option<usize>) -> String {
+    let b = s.as_bytes();
+    text_bytes(&b[..max.map_or(b.len(), |m| m.min(b.len()))], quoted)
+}
+
+/// [`text_str`] of bytes that may hold NULs (abstract socket names).
+pub(super) fn text_bytes(s: &[u8], quoted: bool) -> String {
     let mut o = String::new();
     if quoted {
         o.push('"');
     }
-    for (n, &b) in s.as_bytes().iter().enumerate() {
-        if max.is_some_and(|m| n >= m) {
-            break;
-        }
+    for &b in s {
         match b {
             b'\n' => o.push_str("\\n"),
             b'\t' => o.push_str("\\t"),

@@ -236,6 +236,26 @@ impl EventCtx {
         self.string([Column::Path, Column::Path2][slot])
     }
 
+    /// Part of this row's socket address as stap shows it, when the trace
+    /// recorded addresses (its `sockaddr` column); None otherwise.
+    pub fn address(&self, part: super::sockaddr::Part) -> Option<String> {
+        let b = self.batch.as_ref()?;
+        if !b.has(Column::Sockaddr) {
+            return None;
+        }
+        let sys = self.syscall_name()?;
+        let args = syscall_args::stap_args(&sys)?;
+        let i = args.iter().position(|a| a.kind == 'a')?;
+        let ptr = self.raw_arg(i) as u64;
+        let len = self.raw_arg(i + 1) as u32 as i64;
+        Some(super::sockaddr::inet_info(
+            part,
+            ptr,
+            len,
+            b.bytes(Column::Sockaddr, self.row),
+        ))
+    }
+
     pub fn var(&mut self, c: &CtxVar) -> Value {
         use CtxVar::*;
         match c {
@@ -255,10 +275,12 @@ impl EventCtx {
                 let name = self.syscall_name();
                 let args: [i64; 6] = std::array::from_fn(|i| self.raw_arg(i));
                 let strings = |i: usize| self.recorded_string(i);
+                let address = self.address(super::sockaddr::Part::Pretty);
                 Value::from_string(argstr::argstr(
                     name.as_deref().unwrap_or(""),
                     &args,
                     &strings,
+                    address.as_deref(),
                 ))
             }
             SyscallString(name) => {
@@ -271,6 +293,10 @@ impl EventCtx {
                     .map(Value::Str)
                     .unwrap_or_else(Value::empty_str)
             }
+            SyscallAddr(part) => self
+                .address(*part)
+                .map(Value::from_string)
+                .unwrap_or_else(Value::empty_str),
             SyscallStringAt(i) => self
                 .recorded_string(*i)
                 .map(Value::Str)

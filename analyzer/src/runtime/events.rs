@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, DictionaryArray, Int32Array, Int64Array, ListArray, StringArray,
-    UInt16Array, UInt32Array, UInt64Array,
+    Array, ArrayRef, BinaryArray, BooleanArray, DictionaryArray, Int32Array, Int64Array, ListArray,
+    StringArray, UInt16Array, UInt32Array, UInt64Array,
 };
 use arrow::datatypes::{DataType, Int32Type};
 use parquet::arrow::arrow_reader::{
@@ -40,6 +40,7 @@ pub enum ColData {
         values: Vec<Rc<str>>,
     },
     List(ListArray),
+    Bin(BinaryArray),
 }
 
 impl ColData {
@@ -159,6 +160,15 @@ impl Batch {
         }
     }
 
+    /// A binary column at `row`; None for null or absent.
+    #[inline]
+    pub fn bytes(&self, c: Column, row: usize) -> Option<&[u8]> {
+        match self.cols[c as usize].as_ref()? {
+            ColData::Bin(a) => a.is_valid(row).then(|| a.value(row)),
+            _ => None,
+        }
+    }
+
     pub fn addresses(&self, c: Column, row: usize) -> Vec<u64> {
         match self.cols[c as usize].as_ref() {
             Some(ColData::List(l)) if l.is_valid(row) => {
@@ -202,6 +212,7 @@ fn convert(a: &ArrayRef, interner: &mut Interner) -> Result<ColData, String> {
             }
         }
         DataType::List(_) => ColData::List(any.downcast_ref::<ListArray>().ok_or("type")?.clone()),
+        DataType::Binary => ColData::Bin(any.downcast_ref::<BinaryArray>().ok_or("type")?.clone()),
         // Tracepoint fields of other widths.
         DataType::Int8 | DataType::Int16 | DataType::UInt8 => {
             let wide = arrow::compute::cast(a, &DataType::Int64).map_err(|e| e.to_string())?;

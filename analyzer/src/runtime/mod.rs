@@ -13,6 +13,7 @@ pub mod hist;
 pub mod interp;
 pub mod preload;
 pub mod printf;
+pub mod sockaddr;
 pub mod stats;
 pub mod symbols;
 pub mod value;
@@ -160,10 +161,11 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 SyscallName => &[Column::Syscall],
                 SyscallNr => &[Column::Nr],
                 // (where a named argument sits depends on the syscall)
-                Argstr | SyscallString(_) | SyscallStringAt(_) => {
+                Argstr | SyscallString(_) | SyscallStringAt(_) | SyscallAddr(_) => {
                     c.insert(Column::Syscall);
                     c.insert(Column::Path);
                     c.insert(Column::Path2);
+                    c.insert(Column::Sockaddr);
                     &Column::ARGS
                 }
                 SyscallArg(_) | SyscallKernelArg(_) => {

@@ -26,6 +26,9 @@ pub enum CtxVar {
     SyscallString(&'static str),
     /// `user_string($filename)`: a file name argument by its register.
     SyscallStringAt(usize),
+    /// `uaddr_ip`, `to_str`: part of the syscall's socket address as
+    /// recorded (syscall_args::address_vars).
+    SyscallAddr(syscall_args::AddrPart),
     /// `$argN`-style raw argument index (raw tracepoints).
     RawArg(u8),
     DevName,
@@ -48,6 +51,20 @@ pub enum CtxVar {
     TracepointField(&'static TracepointFormat, u16),
 }
 
+/// The address part a variable names in some syscall of the point.
+fn address_var(name: &str, syscalls: Option<&[String]>) -> Option<syscall_args::AddrPart> {
+    let find = |s: &str| {
+        syscall_args::address_vars(s)
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, p)| *p)
+    };
+    match syscalls {
+        Some(list) => list.iter().find_map(|s| find(s)),
+        None => ["connect", "sendto"].into_iter().find_map(find),
+    }
+}
+
 fn long(v: CtxVar) -> Option<(CtxVar, Ty)> {
     Some((v, Ty::Long))
 }
@@ -59,12 +76,14 @@ fn string(v: CtxVar) -> Option<(CtxVar, Ty)> {
 /// `syscalls` is the point's syscall set (None = all).
 ///
 /// `recorded(syscall, register)`: whether the trace holds that argument's
-/// string (file names, read at entry).
+/// string (file names, read at entry); `addresses`: whether it holds
+/// syscalls' socket addresses.
 pub fn lookup(
     family: Family,
     name: &str,
     syscalls: Option<&[String]>,
     recorded: &dyn Fn(&str, usize) -> bool,
+    addresses: bool,
 ) -> Option<(CtxVar, Ty)> {
     use CtxVar::*;
     match family {
@@ -73,6 +92,9 @@ pub fn lookup(
             "argstr" if !ret => string(Argstr),
             "retval" if ret => long(Retval),
             "retstr" if ret => string(Retstr),
+            _ if !ret && addresses && address_var(name, syscalls).is_some() => {
+                string(SyscallAddr(address_var(name, syscalls)?))
+            }
             _ if !ret => {
                 let all = syscall_args::all_arg_names();
                 let arg = all.into_iter().find(|a| *a == name)?;

@@ -8,7 +8,9 @@
 //! mode · s user-space string (not recorded: shown as its address) ·
 //! D directory fd (AT_FDCWD) · F open flags · P mmap prot · M mmap flags ·
 //! W lseek whence · S signal number · C clock id · A socket family ·
-//! T socket type · H rt_sigprocmask how · X access mode.
+//! T socket type · H rt_sigprocmask how · X access mode · a socket
+//! address, its length the next argument (recorded: shown as stap's
+//! `_struct_sockaddr_u`; otherwise its address).
 
 /// (name, "arg:kind arg:kind ...")
 const TABLE: &[(&str, &str)] = &[
@@ -62,12 +64,12 @@ const TABLE: &[(&str, &str)] = &[
     ),
     ("epoll_ctl", "epfd:d op:d fd:d event_uaddr:p"),
     ("socket", "family:A type:T protocol:d"),
-    ("connect", "sockfd:d serv_addr_uaddr:p addrlen:u"),
-    ("bind", "sockfd:d my_addr_uaddr:p addrlen:u"),
+    ("connect", "sockfd:d serv_addr_uaddr:a addrlen:u"),
+    ("bind", "sockfd:d my_addr_uaddr:a addrlen:u"),
     ("listen", "sockfd:d backlog:d"),
     ("accept", "sockfd:d addr_uaddr:p addrlen_uaddr:p"),
     ("accept4", "sockfd:d addr_uaddr:p addrlen_uaddr:p flags:x"),
-    ("sendto", "s:d buf_uaddr:p len:u flags:x to_uaddr:p tolen:u"),
+    ("sendto", "s:d buf_uaddr:p len:u flags:x to_uaddr:a tolen:u"),
     (
         "recvfrom",
         "s:d buf_uaddr:p len:u flags:x addr_uaddr:p addrlen_uaddr:p",
@@ -167,6 +169,35 @@ pub fn stap_args(syscall: &str) -> Option<Vec<Arg>> {
             })
             .collect(),
     )
+}
+
+/// The variables stap's tapset derives from a syscall's socket address
+/// (`_af_inet_info_u` for connect and bind, sendto's `to_str`), with the
+/// part of the address each holds.
+pub fn address_vars(syscall: &str) -> &'static [(&'static str, AddrPart)] {
+    match syscall {
+        "connect" | "bind" => &[
+            ("uaddr_af", AddrPart::Family),
+            ("uaddr_ip", AddrPart::IpAddr),
+            ("uaddr_ip_port", AddrPart::Port),
+            ("uaddr_ipv6_flowinfo", AddrPart::Flowinfo),
+            ("uaddr_ipv6_scope_id", AddrPart::ScopeId),
+        ],
+        "sendto" => &[("to_str", AddrPart::Pretty)],
+        _ => &[],
+    }
+}
+
+/// Which of stap's socket address functions a variable is: the whole
+/// address (`_struct_sockaddr_u`), or one part of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddrPart {
+    Pretty,
+    Family,
+    IpAddr,
+    Port,
+    Flowinfo,
+    ScopeId,
 }
 
 /// Every syscall the table covers.

@@ -313,6 +313,7 @@ mod tests {
             signatures: None,
             tables: None,
             syscall_strings: false,
+            socket_addresses: false,
         };
         let (prog, errors, _) = elaborate(&p.script, &opts);
         assert!(errors.is_empty(), "{text}: {errors:?}");

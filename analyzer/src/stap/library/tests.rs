@@ -26,6 +26,7 @@ fn linked(text: &str, lib: &Library, args: &[&str]) -> (Vec<String>, String) {
         signatures: None,
         tables: None,
         syscall_strings: false,
+        socket_addresses: false,
     };
     let (_, errors, _) = elaborate(&parsed.script, &opts);
     (files, crate::stap::source::render_all(&errors, &parsed.map))

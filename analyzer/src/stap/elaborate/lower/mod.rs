@@ -45,6 +45,8 @@ pub struct ElabOptions<'a> {
     pub tables: Option<Vec<Table>>,
     /// The trace holds syscalls' file-name arguments (`path`, `path2`).
     pub syscall_strings: bool,
+    /// The trace holds syscalls' socket addresses (`sockaddr`).
+    pub socket_addresses: bool,
 }
 
 struct FuncSig {

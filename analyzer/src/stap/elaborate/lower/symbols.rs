@@ -149,7 +149,13 @@ impl<'a> Elab<'a> {
         let mut missing = vec![];
         for p in self.points.clone() {
             let recorded = |s: &str, i: usize| self.recorded_string(s, i);
-            match context::lookup(self.family(&p), name, p.syscalls.as_deref(), &recorded) {
+            match context::lookup(
+                self.family(&p),
+                name,
+                p.syscalls.as_deref(),
+                &recorded,
+                self.opts.socket_addresses,
+            ) {
                 Some(v) => {
                     if found.as_ref().is_some_and(|f| f.0 != v.0) {
                         self.err(span, format!("context variable '{name}' means different things in the points of this probe"));
@@ -816,8 +822,14 @@ impl<'a> Elab<'a> {
                     || self.gix.contains_key(name)
                     || self.points.iter().all(|p| {
                         let recorded = |s: &str, i: usize| self.recorded_string(s, i);
-                        context::lookup(self.family(p), name, p.syscalls.as_deref(), &recorded)
-                            .is_some()
+                        context::lookup(
+                            self.family(p),
+                            name,
+                            p.syscalls.as_deref(),
+                            &recorded,
+                            self.opts.socket_addresses,
+                        )
+                        .is_some()
                     }) && !self.points.is_empty()
             }
             ExprKind::Call { name, args } => {
