@@ -271,6 +271,85 @@ fn sql_lists_tracepoint_tables_by_event_name_and_diff_takes_them() {
 }
 
 #[test]
+fn socket_addresses_print_as_stap_shows_them_and_as_duckdb_finds_them() {
+    // Who connects where: connect's address variables, by the recorded
+    // bytes, against DuckDB's columns over the same files.
+    let out = stap(
+        r#"global n
+probe syscall.connect { n[execname(), uaddr_af, uaddr_ip, uaddr_ip_port]++ }
+probe end { foreach ([e, f, a, p] in n) printf("%s|%s|%s|%s|%d\n", e, f, a, p, n[e, f, a, p]) }"#,
+        &[],
+    );
+    let Some(mut want) = duck(
+        "sched",
+        "select execname, sa_family, sa_addr, sa_port, count(*) from syscalls \
+         where syscall = 'connect' group by all",
+    ) else {
+        return;
+    };
+    let mut got = lines(&out);
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(got.iter().any(|l| l.contains("|AF_INET|127.0.0.1|")), "{got:?}");
+    // argstr of connect and sendto as stap's _struct_sockaddr_u prints
+    // them; the port from DuckDB.
+    let port = |sys: &str| {
+        duck(
+            "sched",
+            &format!("select min(sa_port) from syscalls where syscall = '{sys}' and sa_family = 'AF_INET'"),
+        )
+        .unwrap()[0]
+            .clone()
+    };
+    let out = stap(
+        r#"probe syscall.connect { if (uaddr_af == "AF_INET") { println(argstr); exit() } }"#,
+        &[],
+    );
+    let fd = duck(
+        "sched",
+        "select arg0 from syscalls where syscall = 'connect' and sa_family = 'AF_INET' order by ts limit 1",
+    )
+    .unwrap()[0]
+        .clone();
+    assert_eq!(
+        out,
+        format!("{fd}, {{AF_INET, 127.0.0.1, {}}}, 16\n", port("connect"))
+    );
+    let out = stap(
+        r#"global to
+probe syscall.sendto { if (to_str != "NULL") to[execname(), to_str]++ }
+probe end { foreach ([e, t] in to) printf("%s|%s|%d\n", e, t, to[e, t]) }"#,
+        &[],
+    );
+    let mut got = lines(&out);
+    got.sort();
+    let mut want = duck(
+        "sched",
+        "select execname, '{AF_INET, ' || sa_addr || ', ' || sa_port || '}', count(*) from syscalls \
+         where syscall = 'sendto' and sockaddr is not null group by all",
+    )
+    .unwrap();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(got.len(), 2, "the udpecho pair: {got:?}");
+    // The packets of those datagrams, by port, in SQL.
+    let (code, out, err) = run(&[
+        "sql",
+        SCHED,
+        "select count(*) from net where transport = 'udp' and saddr = '127.0.0.1' and sport is not null",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let want = duck(
+        "sched",
+        "select count(*) from net where transport = 'udp' and saddr = '127.0.0.1' and sport is not null",
+    )
+    .unwrap();
+    assert!(out.contains(&want[0]), "{out} vs {want:?}");
+    assert_ne!(want[0], "0");
+}
+
+#[test]
 fn file_names_of_syscalls_print_as_duckdb_finds_them() {
     // stap's open-family probes with their filename variable, argstr with
     // the name quoted, and user_string($filename).
@@ -324,7 +403,7 @@ probe end { foreach (p in c) printf("%s|%d\n", p, @count(c[p])) }"#,
     ]);
     assert_eq!(code, 1);
     assert!(
-        err.contains("but for the file-name arguments of syscalls"),
+        err.contains("but for the file-name arguments of syscalls") && err.contains("socket addresses"),
         "{err}"
     );
 }

@@ -4,12 +4,13 @@
 # "pingpong" passing a byte over pipes (each blocks every round, so the
 # scheduler switches them out and wakes them), a "sigtarget" that handles
 # SIGUSR1/SIGUSR2 sent by a shell loop (and SIGCHLD from its children), a
-# busy "spinner" moved between the CPUs by taskset (migrations), and
-# loopback TCP requests (softirqs).
+# busy "spinner" moved between the CPUs by taskset (migrations),
+# loopback TCP requests (softirqs, connects, packets with ports) and a
+# "udpecho" pair exchanging datagrams by address (sendto, recvfrom).
 #
 # Recorded system-wide (the scheduler's view needs the tasks switched in,
 # which -c would leave out): run as
-#   target/release/retap record -o datasets/sched --zstd-level 9 --duration 9 --events processes,syscalls,tracepoints &
+#   target/release/retap record -o datasets/sched --zstd-level 9 --duration 9 --events processes,syscalls,net,tracepoints &
 #   sleep 0.5; bash datasets/recipes/sched.sh; wait
 set -euo pipefail
 work=$(mktemp -d)
@@ -65,6 +66,21 @@ chmod +x "$work/spinner"
 "$work/spinner" &
 spin=$!
 (for i in $(seq 1 10); do taskset -p -c $((i % 2)) $spin >/dev/null; sleep 0.5; done) &
+
+cat > "$work/udpecho" <<'PY'
+#!/usr/bin/python3
+import socket, time
+srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); srv.bind(("127.0.0.1", 0))
+cli = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); cli.bind(("127.0.0.1", 0))
+for i in range(30):
+    cli.sendto(b"ping %d" % i, srv.getsockname())
+    data, peer = srv.recvfrom(64)
+    srv.sendto(data, peer)
+    cli.recvfrom(64)
+    time.sleep(0.1)
+PY
+chmod +x "$work/udpecho"
+"$work/udpecho" &
 
 /usr/bin/python3 "$(dirname "$0")/http_load.py" 7 0.02 &
 wait

@@ -304,7 +304,7 @@ pub fn all_names() -> impl Iterator<Item = &'static str> {
 pub fn unrecorded(name: &str) -> Option<&'static str> {
     Some(match name {
         "user_string" | "user_string_n" | "user_string_quoted" | "user_string2" => {
-            "it reads memory of the traced machine, which a recording does not hold but for the file-name arguments of syscalls (user_string($filename) at a syscall entry)"
+            "it reads memory of the traced machine, which a recording does not hold but for the file-name arguments of syscalls (user_string($filename) at a syscall entry) and their socket addresses (argstr, uaddr_ip, to_str)"
         }
         "kernel_string" | "kernel_string_n" | "user_long" | "user_int" | "kernel_long"
         | "kernel_int" | "kernel_pointer" | "user_char" | "user_short" => {
