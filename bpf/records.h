@@ -18,6 +18,7 @@
 /* Flags on struct hdr. */
 #define F_DONE 1 /* the syscall/request/call completed: ret and dur are valid */
 #define F_ADDR 2 /* a paths_rec holding a socket address, not file names */
+#define F_STACK 4 /* a tp_rec ending in a kernel stack (see tp_rec) */
 
 struct hdr {               /* 40 bytes, every record starts with it */
 	u64 ts;            /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
@@ -130,15 +131,21 @@ struct vfs_rec {           /* 72 bytes */
 #define TP_MAX 4096
 #define TP_DYN 8 /* __data_loc fields followed per tracepoint */
 
+/* With F_STACK (tracepoints recorded with --stacks), the raw record is
+ * followed, from the next multiple of 8, by the kernel stack where it
+ * fired (bpf_get_stack: up to STACK_DEPTH addresses) and the stack's length
+ * in bytes as a u32, which ends the ring buffer record. */
 struct tp_rec {
 	struct hdr h;
-	u8 data[TP_MAX];
+	u8 data[TP_MAX + 8 * STACK_DEPTH + 8];
 };
+
+#define TP_STACK 1 /* tp_fmt.flags: record the kernel stack */
 
 /* What the program needs of a tracepoint's format, by its id. */
 struct tp_fmt {            /* 22 bytes */
 	u16 size;          /* fixed part, common_* included */
-	u16 pad0;
+	u16 flags;         /* TP_STACK */
 	u8 n_dyn;
 	u8 pad;
 	u16 dyn[TP_DYN];   /* offsets of __data_loc words; bit 15: __rel_loc */
@@ -209,6 +216,6 @@ _Static_assert(sizeof(struct inflight_dump) == 96, "inflight_dump");
 _Static_assert(__builtin_offsetof(struct inflight_dump, v) == 8, "inflight_dump.v");
 _Static_assert(sizeof(struct blk_start) == 64, "blk_start");
 _Static_assert(sizeof(struct tp_fmt) == 22, "tp_fmt");
-_Static_assert(sizeof(struct tp_rec) == 40 + TP_MAX, "tp_rec");
+_Static_assert(sizeof(struct tp_rec) == 40 + TP_MAX + 8 * STACK_DEPTH + 8, "tp_rec");
 _Static_assert(__builtin_offsetof(struct paths_rec, data) == 56, "paths_rec");
 #endif

@@ -925,6 +925,23 @@ int on_tracepoint(void *ctx)
 	bpf_probe_read_kernel(r->data, len, ctx);
 	if (len >= 8) /* the kernel's pt_regs pointer: the slot instead */
 		*(u64 *)r->data = slot;
+	if (f->flags & TP_STACK) {
+		/* See tp_rec: the stack from the next multiple of 8, then its
+		 * length. */
+		u32 at = (len + 7) & ~7u;
+		if (at > TP_MAX)
+			at = TP_MAX;
+		long got = bpf_get_stack(ctx, r->data + at, 8 * STACK_DEPTH, 0);
+		u32 n = got < 0 ? 0 : got;
+		if (n > 8 * STACK_DEPTH)
+			n = 8 * STACK_DEPTH;
+		u32 end = at + n;
+		if (end > TP_MAX + 8 * STACK_DEPTH)
+			end = TP_MAX + 8 * STACK_DEPTH;
+		*(u32 *)(r->data + end) = n;
+		r->h.flags = F_STACK;
+		len = end + 4;
+	}
 	if (output(r, sizeof(struct hdr) + len)) {
 		u64 *c = bpf_map_lookup_elem(&tp_losses, &slot);
 		if (c)

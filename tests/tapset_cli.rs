@@ -826,7 +826,7 @@ fn stack_frames() {
     assert_eq!(code, 1);
     assert!(
         err.contains(
-            "callers() needs a recorded stack: only timer.profile probes (CPU samples) have one"
+            "callers() needs a recorded stack: only timer.profile probes (CPU samples) and tracepoints recorded with --stacks have one"
         ),
         "{err}"
     );

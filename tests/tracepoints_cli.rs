@@ -187,7 +187,11 @@ probe end {
 
 #[test]
 fn what_a_trace_does_not_hold_is_refused_with_what_to_record() {
-    let cases: [(&str, &str); 5] = [
+    let cases: [(&str, &str); 6] = [
+        (
+            r#"probe kernel.trace("sched_switch") { print_backtrace() }"#,
+            "print_backtrace() needs a recorded stack: kernel.trace(\"sched:sched_switch\") was recorded without stacks (record it with --stacks sched_switch)",
+        ),
         (
             r#"probe kernel.trace("kmem:mm_page_alloc") { }"#,
             "kernel.trace(\"kmem:mm_page_alloc\") is not in this trace (record it with --tracepoints kmem:mm_page_alloc)",
@@ -291,7 +295,10 @@ probe end { foreach ([e, f, a, p] in n) printf("%s|%s|%s|%s|%d\n", e, f, a, p, n
     got.sort();
     want.sort();
     assert_eq!(got, want);
-    assert!(got.iter().any(|l| l.contains("|AF_INET|127.0.0.1|")), "{got:?}");
+    assert!(
+        got.iter().any(|l| l.contains("|AF_INET|127.0.0.1|")),
+        "{got:?}"
+    );
     // argstr of connect and sendto as stap's _struct_sockaddr_u prints
     // them; the port from DuckDB.
     let port = |sys: &str| {
@@ -403,7 +410,8 @@ probe end { foreach (p in c) printf("%s|%d\n", p, @count(c[p])) }"#,
     ]);
     assert_eq!(code, 1);
     assert!(
-        err.contains("but for the file-name arguments of syscalls") && err.contains("socket addresses"),
+        err.contains("but for the file-name arguments of syscalls")
+            && err.contains("socket addresses"),
         "{err}"
     );
 }

@@ -478,10 +478,10 @@ impl TableRows {
 
     /// Appends one tracepoint record: its header and the kernel's raw bytes
     /// (tracepoint tables only).
-    pub fn push_tracepoint(&mut self, h: &Hdr, raw: &[u8]) {
+    pub fn push_tracepoint(&mut self, h: &Hdr, raw: &[u8], stack: &[u8]) {
         if let Cols::Tracepoint(t) = &mut self.cols {
             self.c.push(h);
-            t.push(raw);
+            t.push(raw, stack);
             self.rows += 1;
         }
     }

@@ -335,6 +335,8 @@ pub fn load<'obj>(
 fn tp_fmt(f: &TracepointFormat) -> [u8; 22] {
     let mut b = [0u8; 22];
     b[0..2].copy_from_slice(&(f.size as u16).to_ne_bytes());
+    // flags: TP_STACK
+    b[2..4].copy_from_slice(&u16::from(f.stack).to_ne_bytes());
     let dyns = crate::tracepoints::dynamic_offsets(f);
     b[4] = dyns.len().min(crate::tracepoints::MAX_DYNAMIC) as u8;
     for (i, d) in dyns

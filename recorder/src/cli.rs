@@ -11,7 +11,7 @@ use clap::Parser;
     name = "retap-record",
     version,
     about = "Record kernel events (syscalls, processes, net, block I/O, CPU samples, tracepoints) into a Parquet trace",
-    after_help = "Examples:\n  retap record -o /var/tmp/web1 --duration 60s\n  retap record -o trace1 -c 'make -j2'\n  retap record -o trace2 -x 1234 --events syscalls,net\n  retap record -o trace3 --tracepoints 'kmem:mm_page_alloc,-irq:*'\n\nStops on Ctrl-C/SIGTERM, at --duration, or when -c's command or -x's process exits."
+    after_help = "Examples:\n  retap record -o /var/tmp/web1 --duration 60s\n  retap record -o trace1 -c 'make -j2'\n  retap record -o trace2 -x 1234 --events syscalls,net\n  retap record -o trace3 --tracepoints 'kmem:mm_page_alloc,-irq:*'\n  retap record -o trace4 --stacks sched_switch -c ./server\n\nStops on Ctrl-C/SIGTERM, at --duration, or when -c's command or -x's process exits."
 )]
 pub struct RecordArgs {
     /// Trace directory to create.
@@ -41,6 +41,12 @@ pub struct RecordArgs {
     /// ('sched:*,irq:irq_handler_*'); `-NAME` leaves one out.
     #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub tracepoints: Vec<String>,
+    /// Recorded tracepoints whose rows also carry the kernel stack where
+    /// they fired (a `kstack` column, as CPU samples have), e.g.
+    /// `sched_switch` for off-CPU analysis; names or globs as for
+    /// --tracepoints.
+    #[arg(long, value_name = "LIST")]
+    pub stacks: Vec<String>,
     /// Record only tasks whose comm (execname) is exactly NAME.
     #[arg(long, value_name = "NAME")]
     pub comm: Option<String>,

@@ -336,7 +336,19 @@ impl Collector {
         let Some(rows) = self.rows.get_mut(&table) else {
             return;
         };
-        rows.push_tracepoint(&h, raw);
+        // A stack, when recorded, ends the record (bpf/records.h tp_rec).
+        let (raw, stack) = if h.flags & records::F_STACK != 0 {
+            match records::split_stack(raw) {
+                Some(x) => x,
+                None => {
+                    self.malformed += 1;
+                    return;
+                }
+            }
+        } else {
+            (raw, &[][..])
+        };
+        rows.push_tracepoint(&h, raw, stack);
         self.received[TRACEPOINT_KIND] += 1;
         if rows.len() >= BATCH_ROWS {
             let b = rows.finish();
@@ -370,8 +382,13 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     let string_max = args.string_max as u32;
     let formats = if default_tracepoints || !args.tracepoints.is_empty() {
         let fs = tracepoints::tracefs()?;
-        tracepoints::resolve(&fs, default_tracepoints, &args.tracepoints)?
+        let mut formats = tracepoints::resolve(&fs, default_tracepoints, &args.tracepoints)?;
+        tracepoints::mark_stacks(&fs, &mut formats, &args.stacks)?;
+        formats
     } else {
+        if let Some(s) = args.stacks.first() {
+            bail!("--stacks {s}: no tracepoints are recorded (--events leaves out `tracepoints` and no --tracepoints are given)");
+        }
         Vec::new()
     };
     let formats: Vec<&'static TracepointFormat> = formats.into_iter().map(|f| f.intern()).collect();
@@ -670,8 +687,11 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
             e.strings_lost = full + unreadable;
         }
     }
-    if tables.contains(&Table::Samples) {
+    let stacks = formats.iter().any(|f| f.stack);
+    if tables.contains(&Table::Samples) || stacks {
         m.attachments.extend(procfs::save_kallsyms(&dir));
+    }
+    if tables.contains(&Table::Samples) {
         m.attachments.extend(maps_saved);
     }
     if tables.contains(&Table::Syscalls) && !signatures.is_empty() {

@@ -26,6 +26,19 @@ pub struct Paths {
     pub addr: Option<Result<Vec<u8>, i32>>,
 }
 
+/// bpf/records.h F_STACK: a tracepoint record ending in a kernel stack.
+pub const F_STACK: u8 = 4;
+
+/// A tracepoint record with F_STACK (bpf/records.h tp_rec): the raw record
+/// (padded to 8) and the stack's bytes; None when the lengths do not add
+/// up.
+pub fn split_stack(data: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = data.len().checked_sub(4)?;
+    let n = u32::from_ne_bytes(data[end..].try_into().ok()?) as usize;
+    let at = end.checked_sub(n)?;
+    Some((&data[..at], &data[at..end]))
+}
+
 /// bpf/records.h F_ADDR: a paths record holding a socket address.
 pub const F_ADDR: u8 = 2;
 

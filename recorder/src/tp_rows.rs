@@ -163,6 +163,8 @@ enum FieldBuilder {
 pub struct TracepointCols {
     format: &'static TracepointFormat,
     fields: Vec<FieldBuilder>,
+    /// The `kstack` column, when the format records stacks.
+    stack: Option<ListBuilder<UInt64Builder>>,
 }
 
 impl TracepointCols {
@@ -181,11 +183,26 @@ impl TracepointCols {
                 }
             })
             .collect();
-        TracepointCols { format, fields }
+        let stack = format.stack.then(|| {
+            ListBuilder::new(UInt64Builder::new()).with_field(retap_schema::tables::address_item())
+        });
+        TracepointCols {
+            format,
+            fields,
+            stack,
+        }
     }
 
-    /// Appends one raw record (the kernel's bytes, `common_type` first).
-    pub fn push(&mut self, raw: &[u8]) {
+    /// Appends one raw record (the kernel's bytes, `common_type` first) and
+    /// the kernel stack's bytes (native-endian addresses) when recorded.
+    pub fn push(&mut self, raw: &[u8], stack: &[u8]) {
+        if let Some(b) = &mut self.stack {
+            b.append_value(
+                stack
+                    .chunks_exact(8)
+                    .map(|a| Some(u64::from_ne_bytes(a.try_into().expect("8 bytes")))),
+            );
+        }
         for (f, b) in self.format.fields.iter().zip(self.fields.iter_mut()) {
             let v = f.decode(raw);
             match (b, &v) {
@@ -214,6 +231,9 @@ impl TracepointCols {
                 FieldBuilder::Str(b) => Arc::new(b.finish()),
                 FieldBuilder::Lists(b) => b.finish(),
             });
+        }
+        if let Some(b) = &mut self.stack {
+            cols.push(Arc::new(b.finish()));
         }
     }
 }

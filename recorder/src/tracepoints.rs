@@ -128,6 +128,46 @@ pub fn resolve(tracefs: &Path, defaults: bool, spec: &[String]) -> Result<Vec<Tr
         .collect()
 }
 
+/// Marks the formats `--stacks` names (names or globs, as --tracepoints)
+/// as recording the kernel stack. Each item must match a recorded
+/// tracepoint: one the kernel has but the recording leaves out says how to
+/// add it.
+pub fn mark_stacks(
+    tracefs: &Path,
+    formats: &mut [TracepointFormat],
+    spec: &[String],
+) -> Result<()> {
+    let recorded: Vec<String> = formats
+        .iter()
+        .map(|f| format!("{}:{}", f.system, f.event))
+        .collect();
+    for item in spec.iter().flat_map(|s| s.split(',')) {
+        let pat = item.trim();
+        if pat.is_empty() {
+            continue;
+        }
+        let hits = matching(&recorded, pat);
+        if hits.is_empty() {
+            let all = available(tracefs)?;
+            let exists = matching(&all, pat);
+            if exists.is_empty() {
+                bail!("--stacks: {}", no_match(&all, pat));
+            }
+            bail!(
+                "--stacks {pat}: {} is not recorded (add --tracepoints {})",
+                exists[0],
+                exists[0]
+            );
+        }
+        for f in formats.iter_mut() {
+            if hits.contains(&format!("{}:{}", f.system, f.event)) {
+                f.stack = true;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The layout of one tracepoint, checked against what the BPF side can
 /// copy.
 pub fn read_format(tracefs: &Path, system: &str, event: &str) -> Result<TracepointFormat> {

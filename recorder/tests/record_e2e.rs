@@ -533,7 +533,7 @@ fn vfs_records_where_the_kernel_can_and_says_why_not_where_it_cannot() {
 fn bad_options_are_clear_errors() {
     need_root!();
     let tmp = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 12] = [
         (
             &["--events", "syscalls,bogus"],
             "--events: unknown table \"bogus\"",
@@ -562,6 +562,18 @@ fn bad_options_are_clear_errors() {
         (
             &["--tracepoints", "kmem:nothing_*"],
             "--tracepoints: \"kmem:nothing_*\" matches no tracepoint of this kernel",
+        ),
+        (
+            &["--stacks", "sched_swtich"],
+            "--stacks: no tracepoint \"sched_swtich\" in this kernel (closest: sched:sched_switch)",
+        ),
+        (
+            &["--stacks", "kmem:mm_page_alloc"],
+            "--stacks kmem:mm_page_alloc: kmem:mm_page_alloc is not recorded (add --tracepoints kmem:mm_page_alloc)",
+        ),
+        (
+            &["--events", "syscalls", "--stacks", "sched_switch"],
+            "--stacks sched_switch: no tracepoints are recorded",
         ),
         (
             // ftrace's own events have formats but are not tracepoints.
@@ -852,6 +864,130 @@ fn tracepoints_hold_every_signal_and_context_switch() {
     for t in ["sched.sched_switch", "signal.signal_generate"] {
         assert_eq!(m["tables"][t]["dropped"], 0, "{t}");
     }
+}
+
+#[test]
+fn sched_switch_stacks_show_where_each_thread_blocked() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let rounds = 200;
+    let cmd = format!("{WORKLOAD} calls --pingpong {rounds}");
+    let out = record(
+        &dir,
+        &[
+            "--events",
+            "tracepoints",
+            "--stacks",
+            "sched_switch",
+            "-c",
+            &cmd,
+            "-q",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let tids: Vec<String> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("pingpong_tids="))
+        .unwrap()
+        .split(',')
+        .map(String::from)
+        .collect();
+    let m = manifest(&dir);
+    assert_eq!(m["tracepoints"]["sched.sched_switch"]["stack"], true);
+    assert!(m["tracepoints"]["sched.sched_wakeup"]
+        .get("stack")
+        .is_none());
+    assert!(m["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a == "symbols/kallsyms.zst"));
+    // Every switch out of a ping-pong thread has its stack, and the stack
+    // says where: in the scheduler, called from the pipe read it blocked in.
+    let syms = retap_analyzer::runtime::symbols::Kallsyms::load(&dir).expect("kallsyms saved");
+    let batches = read_table(&dir, "sched.sched_switch");
+    let mut checked = 0;
+    let mut in_pipe_read = 0;
+    for b in &batches {
+        let prev = b
+            .column_by_name("prev_pid")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int32Type>()
+            .clone();
+        let state = b
+            .column_by_name("prev_state")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .clone();
+        let stacks = b.column_by_name("kstack").unwrap().as_list::<i32>().clone();
+        for row in 0..b.num_rows() {
+            if !tids.contains(&prev.value(row).to_string()) {
+                continue;
+            }
+            // Preempted (still runnable) rather than blocked: elsewhere.
+            let blocked = state.value(row) != 0;
+            let frames = stacks.value(row);
+            let frames = frames.as_primitive::<arrow::datatypes::UInt64Type>();
+            let names: Vec<&str> = frames
+                .values()
+                .iter()
+                .filter_map(|a| syms.lookup(*a).map(|s| s.0))
+                .collect();
+            assert!(
+                names.iter().any(|n| n.contains("schedule")),
+                "row {row}: {names:?}"
+            );
+            if blocked {
+                in_pipe_read += usize::from(names.iter().any(|n| n.contains("pipe_read")));
+                checked += 1;
+            }
+        }
+    }
+    // Each round at least one of the two blocks in its read (both, unless
+    // a wake-up preempts the writer, as other tests running beside this
+    // one make likely).
+    assert!(
+        checked as i64 >= rounds * 9 / 10,
+        "{checked} blocking switches"
+    );
+    assert!(
+        in_pipe_read * 10 >= checked * 9,
+        "{in_pipe_read} of {checked}"
+    );
+    // A script's backtrace() at the tracepoint is that stack, symbolised:
+    // the thread's commonest is its pipe read. Plans and the interpreter
+    // must agree.
+    let script = format!(
+        r#"global n
+probe kernel.trace("sched_switch") {{ if (tid() == {} && $prev_state != 0) n[sprint_backtrace()]++ }}
+probe end {{ foreach (s in n- limit 1) printf("%s\n", s) }}"#,
+        tids[0]
+    );
+    let run = |interpret_only: bool| -> String {
+        let out = tmp.path().join(format!("out-{interpret_only}"));
+        let req = retap_analyzer::run::RunRequest {
+            script_text: Some(script.clone()),
+            trace: Some(dir.clone()),
+            output: Some(out.clone()),
+            last_pass: 5,
+            interpret_only,
+            strict_plans: true,
+            ..Default::default()
+        };
+        retap_analyzer::run::run(&req, &mut |_| {}).unwrap_or_else(|e| panic!("{}", e.message));
+        std::fs::read_to_string(out).unwrap()
+    };
+    let text = run(false);
+    assert_eq!(text, run(true));
+    let frames: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    assert!(frames[0].starts_with("__schedule+0x"), "{text}");
+    assert!(frames.iter().any(|f| f.contains("pipe_read+0x")), "{text}");
+    assert!(frames.iter().all(|f| f.ends_with(" [kernel]")), "{text}");
+    // Only the tracepoint asked for carries stacks.
+    assert!(read_table(&dir, "sched.sched_wakeup")[0]
+        .column_by_name("kstack")
+        .is_none());
 }
 
 #[test]

@@ -46,7 +46,7 @@ fn every_tracepoint_of_this_kernel_decodes() {
             flags: 0,
             comm: *b"test\0\0\0\0\0\0\0\0\0\0\0\0",
         };
-        rows.push_tracepoint(&h, &raw);
+        rows.push_tracepoint(&h, &raw, &[]);
         let b = rows.finish();
         assert_eq!(b.num_rows(), 1, "{name}");
         assert_eq!(

@@ -121,7 +121,13 @@ impl Table {
                 f.push(field(C::SaPort, DataType::UInt16, true));
                 f
             }
-            Table::Tracepoint(tp) => tp.fields.iter().map(|f| f.arrow_field()).collect(),
+            Table::Tracepoint(tp) => {
+                let mut f: Vec<Field> = tp.fields.iter().map(|f| f.arrow_field()).collect();
+                if tp.stack {
+                    f.push(address_list(C::Kstack));
+                }
+                f
+            }
             Table::Processes => vec![
                 dict(C::Event, false),
                 int32(C::Ppid, true),

@@ -41,6 +41,11 @@ pub struct TracepointFormat {
     /// Bytes of the fixed part of a record (`common_*` included).
     pub size: u32,
     pub fields: Vec<TracepointField>,
+    /// Whether each row carries the kernel stack where the tracepoint
+    /// fired (`retap record --stacks`), in a `kstack` column stored as the
+    /// samples table stores its stacks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stack: bool,
 }
 
 /// A format as the manifest stores it: without its derived table name.
@@ -51,6 +56,8 @@ struct Stored {
     id: u32,
     size: u32,
     fields: Vec<TracepointField>,
+    #[serde(default)]
+    stack: bool,
 }
 
 impl From<Stored> for TracepointFormat {
@@ -62,6 +69,7 @@ impl From<Stored> for TracepointFormat {
             id: s.id,
             size: s.size,
             fields: s.fields,
+            stack: s.stack,
         }
     }
 }
@@ -73,7 +81,7 @@ pub struct TracepointField {
     pub name: String,
     /// Its column: the name, or `tp_NAME` where the name is a common
     /// column's (`sched_wakeup`'s `pid` is the woken task; `pid` is the
-    /// task that woke it).
+    /// task that woke it) or `kstack`.
     pub column: String,
     /// The C type as the format spells it, for messages and `-p2`.
     pub c_type: String,
@@ -220,7 +228,9 @@ impl TracepointFormat {
                     "field {name:?} ({decl}, {fsize} bytes) cannot be decoded: {why}"
                 ))
             })?;
-            let column = if COMMON_COLUMNS.iter().any(|c| c.name() == name) {
+            let taken = COMMON_COLUMNS.iter().any(|c| c.name() == name)
+                || name == crate::Column::Kstack.name();
+            let column = if taken {
                 format!("tp_{name}")
             } else {
                 name.clone()
@@ -242,6 +252,7 @@ impl TracepointFormat {
             id,
             size,
             fields,
+            stack: false,
         })
     }
 

@@ -241,6 +241,15 @@ impl Builtin {
         )
     }
 
+    /// Whether the stack it reads is the kernel's alone (what tracepoints
+    /// recorded with `--stacks` carry).
+    pub fn reads_kernel_stack_only(self) -> bool {
+        matches!(
+            self,
+            Backtrace | PrintBacktrace | SprintBacktrace | Stack | Callers | Caller | CallerAddr
+        )
+    }
+
     /// Whether it names kernel addresses: the recording's kallsyms are
     /// loaded for it.
     pub fn reads_kernel_symbols(self) -> bool {

@@ -441,9 +441,27 @@ impl<'a> Elab<'a> {
             for (a, t) in args.iter().zip(sig.params) {
                 xs.push(self.expect(a, *t, &format!("argument of {name}()")));
             }
-            if sig.builtin.reads_stack() && !self.points.iter().all(|p| p.family == Family::Profile)
-            {
-                self.err(span, format!("{name}() needs a recorded stack: only timer.profile probes (CPU samples) have one"));
+            if sig.builtin.reads_stack() {
+                let kernel_only = sig.builtin.reads_kernel_stack_only();
+                let has_stack = |f: Family| match f {
+                    Family::Profile => true,
+                    Family::Tracepoint(tp) => tp.stack && kernel_only,
+                    _ => false,
+                };
+                if let Some(p) = self.points.iter().find(|p| !has_stack(p.family)) {
+                    let why = match p.family {
+                        Family::Tracepoint(tp) if tp.stack => format!(
+                            "{} recorded its kernel stack only (not the user stack, nor the registers)",
+                            p.text
+                        ),
+                        Family::Tracepoint(tp) => format!(
+                            "{} was recorded without stacks (record it with --stacks {})",
+                            p.text, tp.event
+                        ),
+                        _ => "only timer.profile probes (CPU samples) and tracepoints recorded with --stacks have one".into(),
+                    };
+                    self.err(span, format!("{name}() needs a recorded stack: {why}"));
+                }
             }
             if sig.builtin == Builtin::UlongArg
                 && !self
