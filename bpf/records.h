@@ -17,7 +17,7 @@
 
 /* Flags on struct hdr. */
 #define F_DONE 1 /* the syscall/request/call completed: ret and dur are valid */
-#define F_ADDR 2 /* a paths_rec holding a socket address, not file names */
+#define F_ADDR 2 /* a syscall_addr_rec: the syscall with its socket address */
 #define F_STACK 4 /* a tp_rec ending in a kernel stack (see tp_rec) */
 
 struct hdr {               /* 40 bytes, every record starts with it */
@@ -38,6 +38,18 @@ struct syscall_rec {       /* 112 bytes */
 	u64 args[6];
 	u32 nr;
 	u32 pad;
+};
+
+#define SOCKADDR_MAX 128
+
+/* A syscall with its socket address (schema::syscalls::addr_arg), flagged
+ * F_ADDR: addr_len bytes of struct sockaddr, or addr_err the error reading
+ * them. Syscalls without an address to show send a plain syscall_rec. */
+struct syscall_addr_rec {  /* 248 bytes */
+	struct syscall_rec s;
+	s32 addr_len;
+	s32 addr_err;
+	u8 addr[SOCKADDR_MAX];
 };
 
 #define PROC_EXEC 1
@@ -155,14 +167,8 @@ struct tp_fmt {            /* 22 bytes */
  * from the caller's memory at entry and sent at once; the recorder joins
  * them to the syscall's row by thread and entry time. The strings follow
  * each other in data, len[i] bytes each (NUL included); len[i] <= 0: not
- * read (the error). The ring buffer record's length ends the second.
- *
- * With F_ADDR in h.flags it holds a syscall's socket address instead
- * (schema::syscalls::addr_arg; no syscall has both): len[0] bytes of
- * struct sockaddr (<= SOCKADDR_MAX) in data, len[1] 0, or the error of
- * reading it. */
+ * read (the error). The ring buffer record's length ends the second. */
 #define STR_MAX 4096
-#define SOCKADDR_MAX 128
 
 struct paths_rec {
 	struct hdr h;
@@ -175,19 +181,22 @@ struct paths_rec {
  * (recorder/src/bpf.rs, through the skeleton's generated types). */
 
 /* A syscall between sys_enter and sys_exit, per thread. */
-struct inflight {          /* 88 bytes */
+struct inflight {          /* 224 bytes */
 	u64 ts;
 	u64 args[6];
 	u32 nr;
 	u32 pid;
 	u32 uid;
 	u16 cpu;
-	u16 pad;           /* what to read at exit: names, address (at_exit) */
+	u16 pad;           /* what to read at exit, what was read (PAD_*) */
 	char comm[16];
+	s32 addr_len;      /* the socket address, when PAD_ADDR_READ: as in */
+	s32 addr_err;      /* syscall_addr_rec */
+	u8 addr[SOCKADDR_MAX];
 };
 
 /* What dump_inflight writes per thread: the value after its thread id. */
-struct inflight_dump {     /* 96 bytes */
+struct inflight_dump {     /* 232 bytes */
 	u32 tid;
 	u32 pad;
 	struct inflight v;
@@ -211,8 +220,9 @@ _Static_assert(sizeof(struct net_rec) == 112, "net_rec");
 _Static_assert(sizeof(struct block_rec) == 72, "block_rec");
 _Static_assert(sizeof(struct sample_rec) == 560, "sample_rec");
 _Static_assert(sizeof(struct vfs_rec) == 72, "vfs_rec");
-_Static_assert(sizeof(struct inflight) == 88, "inflight");
-_Static_assert(sizeof(struct inflight_dump) == 96, "inflight_dump");
+_Static_assert(sizeof(struct inflight) == 224, "inflight");
+_Static_assert(sizeof(struct syscall_addr_rec) == 248, "syscall_addr_rec");
+_Static_assert(sizeof(struct inflight_dump) == 232, "inflight_dump");
 _Static_assert(__builtin_offsetof(struct inflight_dump, v) == 8, "inflight_dump.v");
 _Static_assert(sizeof(struct blk_start) == 64, "blk_start");
 _Static_assert(sizeof(struct tp_fmt) == 22, "tp_fmt");

@@ -77,7 +77,8 @@ struct {
 #define ADDR_REG(pa) (((pa) >> 20) & 0xf)
 #define ADDR_LEN_REG(pa) (((pa) >> 24) & 0xf)
 /* inflight.pad: bits 0-1 file names to read again at exit, and */
-#define PAD_ADDR_AT_EXIT 4
+#define PAD_ADDR_AT_EXIT 4 /* the address is read at exit */
+#define PAD_ADDR_READ 8    /* addr_len/addr_err hold it */
 /* A .rodata array, not a map: every syscall reads it, and a load costs
  * less than a map lookup helper call (+19 ns a syscall as a map). */
 const volatile u32 path_args[1024] = {};
@@ -257,11 +258,12 @@ static __always_inline void count_unread(u32 failed)
 		count_loss(NR_KINDS + KIND_PATHS);
 }
 
-/* The socket address of a syscall (see ADDR_MODE), sent as a paths_rec
- * with F_ADDR. A null pointer sends nothing (the register says NULL); an
- * address that cannot be read is sent empty with the error, and counted
- * with the file names not read. */
-static __always_inline void emit_addr(struct inflight *v, u64 pid_tgid, u32 pa)
+/* The socket address of a syscall (see ADDR_MODE), read into its inflight
+ * slot for emit_syscall to send with it (one ring record, not two). A null
+ * pointer reads nothing (the register says NULL); an address that cannot
+ * be read is kept as its error, and counted with the file names not
+ * read. */
+static __always_inline void read_addr(struct inflight *v, u32 pa)
 {
 	u32 mode = ADDR_MODE(pa);
 	u64 ptr = reg_of(v, ADDR_REG(pa));
@@ -286,34 +288,20 @@ static __always_inline void emit_addr(struct inflight *v, u64 pid_tgid, u32 pa)
 			return;
 		len = (s32)reg_of(v, ADDR_LEN_REG(pa));
 	}
-	u32 zero = 0;
-	struct paths_rec *r = bpf_map_lookup_elem(&paths_scratch, &zero);
-	if (!r)
-		return;
-	r->h.ts = v->ts;
-	r->h.pid = v->pid;
-	r->h.tid = (u32)pid_tgid;
-	r->h.uid = v->uid;
-	r->h.cpu = v->cpu;
-	r->h.kind = KIND_PATHS;
-	r->h.flags = F_ADDR;
-	__builtin_memcpy(r->h.comm, v->comm, sizeof(r->h.comm));
-	r->entry_ts = v->ts;
 	u32 n = 0;
 	if (!err && len > 0) {
 		n = len;
 		if (n > SOCKADDR_MAX)
 			n = SOCKADDR_MAX;
-		err = bpf_probe_read_user(r->data, n, (void *)ptr);
+		err = bpf_probe_read_user(v->addr, n, (void *)ptr);
 	}
-	if (err)
+	if (err) {
 		n = 0;
-	r->len[0] = n;
-	r->len[1] = err;
-	if (output(r, __builtin_offsetof(struct paths_rec, data) + n))
-		count_loss(KIND_PATHS);
-	if (err)
 		count_loss(NR_KINDS + KIND_PATHS);
+	}
+	v->addr_len = n;
+	v->addr_err = err;
+	v->pad |= PAD_ADDR_READ;
 }
 
 /* Names still unread at entry, read now that the syscall is done (see
@@ -327,7 +315,7 @@ static __always_inline void at_exit(struct inflight *v, u64 pid_tgid, s64 ret)
 	if (v->pad & 3)
 		count_unread(emit_paths(v, pid_tgid, pa, v->pad & 3));
 	if ((v->pad & PAD_ADDR_AT_EXIT) && ret >= 0)
-		emit_addr(v, pid_tgid, pa);
+		read_addr(v, pa);
 }
 
 SEC("tp_btf/sys_enter")
@@ -381,22 +369,20 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		}
 		u32 mode = ADDR_MODE(pa);
 		if (mode == ADDR_GIVEN || mode == ADDR_MSG_ENTRY)
-			emit_addr(v, pid_tgid, pa);
+			read_addr(v, pa);
 		else if (mode)
 			v->pad |= PAD_ADDR_AT_EXIT;
 	}
 	return 0;
 }
 
-static __always_inline void emit_syscall(struct inflight *v, u64 pid_tgid, s64 ret, bool done)
+/* The syscall's record, sent when it returns (or never will: done false),
+ * with its socket address when one was read (syscall_addr_rec). `ts`: its
+ * entry time (the caller may have claimed v->ts already). */
+static __always_inline void fill_syscall(struct syscall_rec *r, struct inflight *v, u64 ts,
+					 u64 pid_tgid, s64 ret, bool done, u64 now)
 {
-	struct syscall_rec *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-	if (!r) {
-		count_loss(KIND_SYSCALL);
-		return;
-	}
-	u64 now = bpf_ktime_get_ns();
-	r->h.ts = v->ts;
+	r->h.ts = ts;
 	r->h.pid = v->pid;
 	r->h.tid = (u32)pid_tgid;
 	r->h.uid = v->uid;
@@ -404,12 +390,38 @@ static __always_inline void emit_syscall(struct inflight *v, u64 pid_tgid, s64 r
 	r->h.kind = KIND_SYSCALL;
 	r->h.flags = done ? F_DONE : 0;
 	__builtin_memcpy(r->h.comm, v->comm, sizeof(r->h.comm));
-	r->dur = now - v->ts;
+	r->dur = now - ts;
 	r->ret = ret;
 	for (int i = 0; i < 6; i++)
 		r->args[i] = v->args[i];
 	r->nr = v->nr;
 	r->pad = 0;
+}
+
+static __always_inline void emit_syscall(struct inflight *v, u64 ts, u64 pid_tgid, s64 ret,
+					 bool done)
+{
+	u64 now = bpf_ktime_get_ns();
+	if (v->pad & PAD_ADDR_READ) {
+		struct syscall_addr_rec *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+		if (!r) {
+			count_loss(KIND_SYSCALL);
+			return;
+		}
+		fill_syscall(&r->s, v, ts, pid_tgid, ret, done, now);
+		r->s.h.flags |= F_ADDR;
+		r->addr_len = v->addr_len;
+		r->addr_err = v->addr_err;
+		__builtin_memcpy(r->addr, v->addr, sizeof(r->addr));
+		submit(r);
+		return;
+	}
+	struct syscall_rec *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count_loss(KIND_SYSCALL);
+		return;
+	}
+	fill_syscall(r, v, ts, pid_tgid, ret, done, now);
 	submit(r);
 }
 
@@ -421,7 +433,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	at_exit(v, pid_tgid, ret);
-	emit_syscall(v, pid_tgid, ret, true);
+	emit_syscall(v, v->ts, pid_tgid, ret, true);
 	v->ts = 0;
 	return 0;
 }
@@ -480,11 +492,8 @@ int BPF_PROG(proc_exit, struct task_struct *p)
 		/* At stop the dump_inflight iterator may be reading this slot on
 		 * another CPU: whoever swaps ts to 0 first writes the syscall. */
 		u64 ts = __sync_lock_test_and_set(&v->ts, 0);
-		if (ts) {
-			struct inflight copy = *v;
-			copy.ts = ts;
-			emit_syscall(&copy, pid_tgid, 0, false);
-		}
+		if (ts)
+			emit_syscall(v, ts, pid_tgid, 0, false);
 	}
 	bpf_map_delete_elem(&vfs_start, &tid);
 	if (stopping || !want_procs || !wanted(pid_tgid >> 32))

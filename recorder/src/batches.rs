@@ -94,10 +94,8 @@ enum Cols {
         sa_family: Dict,
         sa_addr: StringBuilder,
         sa_port: UInt16Builder,
-        /// The next row's file names and socket address (set just before it
-        /// is pushed).
+        /// The next row's file names (set just before it is pushed).
         next_paths: [Option<(Vec<u8>, bool)>; 2],
-        next_addr: Option<Vec<u8>>,
     },
     Processes {
         event: Dict,
@@ -180,7 +178,6 @@ impl TableRows {
                 sa_addr: StringBuilder::new(),
                 sa_port: UInt16Builder::new(),
                 next_paths: [None, None],
-                next_addr: None,
             },
             Table::Processes => Cols::Processes {
                 event: Dict::new(),
@@ -272,14 +269,14 @@ impl TableRows {
                     sa_addr,
                     sa_port,
                     next_paths,
-                    next_addr,
                 },
                 Record::Syscall(s),
             ) => {
-                match next_addr.take() {
+                // An address that could not be read is null (and counted).
+                match s.addr.as_ref().and_then(|a| a.as_ref().ok()) {
                     Some(bytes) => {
-                        let (family, addr, port) = retap_schema::sockaddr::columns(&bytes);
-                        sockaddr.append_value(&bytes);
+                        let (family, addr, port) = retap_schema::sockaddr::columns(bytes);
+                        sockaddr.append_value(bytes);
                         sa_family.append_option(family);
                         sa_addr.append_option(addr);
                         sa_port.append_option(port);
@@ -458,21 +455,10 @@ impl TableRows {
         self.rows += 1;
     }
 
-    /// The file names and socket address the next syscall row carries
-    /// (syscalls table only); an address that could not be read is null.
-    pub fn set_next_paths(
-        &mut self,
-        paths: [Option<(Vec<u8>, bool)>; 2],
-        addr: Option<Result<Vec<u8>, i32>>,
-    ) {
-        if let Cols::Syscalls {
-            next_paths,
-            next_addr,
-            ..
-        } = &mut self.cols
-        {
+    /// The file names the next syscall row carries (syscalls table only).
+    pub fn set_next_paths(&mut self, paths: [Option<(Vec<u8>, bool)>; 2]) {
+        if let Cols::Syscalls { next_paths, .. } = &mut self.cols {
             *next_paths = paths;
-            *next_addr = addr.and_then(Result::ok);
         }
     }
 
@@ -671,6 +657,7 @@ mod tests {
                 ret: 0,
                 args: [1; 6],
                 nr: 0,
+                addr: None,
             }),
             Record::Proc(Proc {
                 h: hdr(1, 6),
@@ -744,6 +731,7 @@ mod tests {
                 ret: 0,
                 args: [7; 6],
                 nr,
+                addr: None,
             }));
         }
         let b = rows.finish();
@@ -774,6 +762,7 @@ mod tests {
             ret: 0,
             args: [0; 6],
             nr: 231,
+            addr: None,
         }));
         let b = rows.finish();
         assert!(b

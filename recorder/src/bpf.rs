@@ -458,12 +458,15 @@ impl Session<'_> {
                 flags: 0,
                 comm: v.comm.map(|c| c as u8),
             };
+            // bpf/retap.bpf.c PAD_ADDR_READ: its socket address was read.
+            let addr = (v.pad & 8 != 0).then(|| records::sockaddr(v.addr_len, v.addr_err, &v.addr));
             out.push(Record::Syscall(Syscall {
                 h,
                 dur: 0,
                 ret: 0,
                 args: v.args,
                 nr: v.nr,
+                addr,
             }));
         }
         Ok(out)
@@ -516,7 +519,7 @@ mod tests {
     /// The sizes records.h asserts on the C side.
     #[test]
     fn in_flight_value_layout_matches_the_c_struct() {
-        assert_eq!(std::mem::size_of::<skel::types::inflight>(), 88);
+        assert_eq!(std::mem::size_of::<skel::types::inflight>(), 224);
         assert_eq!(std::mem::size_of::<skel::types::blk_start>(), 64);
         assert_eq!(std::mem::size_of::<skel::types::tp_fmt>(), 22);
     }

@@ -259,7 +259,7 @@ impl Collector {
             // Its file names, when they were read at its entry.
             if let Some(p) = self.pending_paths.remove(&s.h.tid) {
                 if p.entry_ts == s.h.ts {
-                    rows.set_next_paths(p.strings, p.addr);
+                    rows.set_next_paths(p.strings);
                 }
             }
         }
@@ -294,9 +294,6 @@ impl Collector {
                                 if new.is_some() {
                                     *old = new;
                                 }
-                            }
-                            if p.addr.is_some() {
-                                q.addr = p.addr;
                             }
                         }
                         _ => {

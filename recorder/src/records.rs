@@ -15,32 +15,13 @@ const PATHS_DATA: usize = 56;
 
 /// A syscall's file-name arguments as read at its entry: each the string
 /// (without its NUL) and whether it was cut at the recorder's maximum, or
-/// None when the caller's memory could not be read. Or its socket address
-/// (a record of its own, bpf/records.h F_ADDR): the bytes, or the error
-/// of reading them.
+/// None when the caller's memory could not be read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Paths {
     pub tid: u32,
     pub entry_ts: u64,
     pub strings: [Option<(Vec<u8>, bool)>; 2],
-    pub addr: Option<Result<Vec<u8>, i32>>,
 }
-
-/// bpf/records.h F_STACK: a tracepoint record ending in a kernel stack.
-pub const F_STACK: u8 = 4;
-
-/// A tracepoint record with F_STACK (bpf/records.h tp_rec): the raw record
-/// (padded to 8) and the stack's bytes; None when the lengths do not add
-/// up.
-pub fn split_stack(data: &[u8]) -> Option<(&[u8], &[u8])> {
-    let end = data.len().checked_sub(4)?;
-    let n = u32::from_ne_bytes(data[end..].try_into().ok()?) as usize;
-    let at = end.checked_sub(n)?;
-    Some((&data[..at], &data[at..end]))
-}
-
-/// bpf/records.h F_ADDR: a paths record holding a socket address.
-pub const F_ADDR: u8 = 2;
 
 /// Decodes a paths record; `max` is the recording's string maximum (NUL
 /// included), which tells a cut string from one that just fits.
@@ -51,29 +32,8 @@ pub fn decode_paths(b: &[u8], max: u32) -> Result<Paths, String> {
     }
     let entry_ts = u64_at(b, 40);
     let lens = [i32_at(b, 48), i32_at(b, 52)];
-    let mut strings: [Option<(Vec<u8>, bool)>; 2] = [None, None];
-    if h.flags & F_ADDR != 0 {
-        let addr = if lens[1] != 0 {
-            Err(lens[1])
-        } else {
-            let n = lens[0].clamp(0, retap_schema::sockaddr::MAX as i32) as usize;
-            let bytes = b.get(PATHS_DATA..PATHS_DATA + n).ok_or_else(|| {
-                format!(
-                    "address record cut at {} of {} bytes",
-                    b.len(),
-                    PATHS_DATA + n
-                )
-            })?;
-            Ok(bytes.to_vec())
-        };
-        return Ok(Paths {
-            tid: h.tid,
-            entry_ts,
-            strings,
-            addr: Some(addr),
-        });
-    }
     let mut at = PATHS_DATA;
+    let mut strings: [Option<(Vec<u8>, bool)>; 2] = [None, None];
     for (i, len) in lens.into_iter().enumerate() {
         if len <= 0 {
             continue;
@@ -89,10 +49,39 @@ pub fn decode_paths(b: &[u8], max: u32) -> Result<Paths, String> {
         tid: h.tid,
         entry_ts,
         strings,
-        addr: None,
     })
 }
+
+/// bpf/records.h F_ADDR: a syscall record followed by its socket address.
+pub const F_ADDR: u8 = 2;
+
+/// bpf/records.h F_STACK: a tracepoint record ending in a kernel stack.
+pub const F_STACK: u8 = 4;
+
+/// A tracepoint record with F_STACK (bpf/records.h tp_rec): the raw record
+/// (padded to 8) and the stack's bytes; None when the lengths do not add
+/// up.
+pub fn split_stack(data: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = data.len().checked_sub(4)?;
+    let n = u32::from_ne_bytes(data[end..].try_into().ok()?) as usize;
+    let at = end.checked_sub(n)?;
+    Some((&data[..at], &data[at..end]))
+}
+
+/// A socket address as the BPF side keeps it (struct syscall_addr_rec's
+/// and struct inflight's addr_len, addr_err, addr): the bytes read, or the
+/// error of reading them.
+pub fn sockaddr(len: i32, err: i32, addr: &[u8]) -> Result<Vec<u8>, i32> {
+    if err != 0 {
+        return Err(err);
+    }
+    let n = (len.max(0) as usize).min(addr.len());
+    Ok(addr[..n].to_vec())
+}
+
 pub const SYSCALL_LEN: usize = 112;
+/// struct syscall_addr_rec: a syscall_rec, addr_len, addr_err, addr.
+pub const SYSCALL_ADDR_LEN: usize = 248;
 pub const PROC_LEN: usize = 584;
 pub const NET_LEN: usize = 112;
 pub const BLOCK_LEN: usize = 72;
@@ -121,6 +110,9 @@ pub struct Syscall {
     pub ret: i64,
     pub args: [u64; 6],
     pub nr: u32,
+    /// Its socket address, when one was read (F_ADDR): the bytes, or the
+    /// error of reading them.
+    pub addr: Option<Result<Vec<u8>, i32>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -288,6 +280,12 @@ pub fn decode(b: &[u8]) -> Result<Record, String> {
             ret: u64_at(b, 48) as i64,
             args: std::array::from_fn(|i| u64_at(b, 56 + 8 * i)),
             nr: u32_at(b, 104),
+            addr: (h.flags & F_ADDR != 0)
+                .then(|| {
+                    b.get(SYSCALL_LEN + 8..SYSCALL_ADDR_LEN)
+                        .map(|a| sockaddr(i32_at(b, SYSCALL_LEN), i32_at(b, SYSCALL_LEN + 4), a))
+                })
+                .flatten(),
             h,
         }),
         1 => {
@@ -445,6 +443,32 @@ mod tests {
         );
         assert_eq!(cstr(&s.h.comm), b"bash");
         assert_eq!((s.dur, s.ret, s.args[0], s.nr), (55, -2, 3, 1));
+    }
+
+    #[test]
+    fn a_syscall_carries_its_socket_address_when_flagged() {
+        let mut b = hdr(0);
+        b.resize(SYSCALL_ADDR_LEN, 0);
+        b[23] = F_ADDR;
+        b[112..116].copy_from_slice(&16i32.to_ne_bytes());
+        b[120..122].copy_from_slice(&2u16.to_ne_bytes());
+        let Record::Syscall(s) = decode(&b).unwrap() else {
+            panic!()
+        };
+        let a = s.addr.unwrap().unwrap();
+        assert_eq!((a.len(), &a[..2]), (16, &2u16.to_ne_bytes()[..]));
+        // Unreadable: the error, no bytes.
+        b[116..120].copy_from_slice(&(-14i32).to_ne_bytes());
+        let Record::Syscall(s) = decode(&b).unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.addr, Some(Err(-14)));
+        // Without the flag there is none, whatever follows.
+        b[23] = 0;
+        let Record::Syscall(s) = decode(&b).unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.addr, None);
     }
 
     #[test]

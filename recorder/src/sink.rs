@@ -274,6 +274,7 @@ mod tests {
                 ret: 0,
                 args: [0; 6],
                 nr: 0,
+                addr: None,
             }));
         }
         rows.finish()

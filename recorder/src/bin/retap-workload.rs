@@ -5,9 +5,11 @@
 //!   retap-workload calls [--sync N] [--write N --write-base L] [--udp M --udp-base S]
 //!                        [--sleep-ms MS] [--fork-exit CODE] [--signals K]
 //!                        [--pingpong N] [--paths N --dir D] [--connects N]
-//!   retap-workload loop getppid|openat N
+//!   retap-workload loop getppid|openat|udp N
 //!                                      tight loop, for cost measurements
-//!                                      (openat: an open and a close a round)
+//!                                      (openat: an open and a close a round;
+//!                                      udp: a sendto to itself and a
+//!                                      recvfrom, both by address)
 //!   retap-workload service [--requests N] [--reads R] [--sleep-us U] [--file F]
 //!                                      a request loop (R preads of F, one
 //!                                      write to /dev/null, a U µs sleep per
@@ -63,7 +65,43 @@ fn main() {
                         }
                     }
                 }
-                _ => fail("loop: getppid or openat"),
+                Some("udp") => {
+                    // A datagram to itself by address and its receipt by
+                    // address a round (sendto and recvfrom read a socket
+                    // address; two packets on lo).
+                    let alen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+                    // SAFETY: a socket bound to 127.0.0.1 sending to itself.
+                    unsafe {
+                        let u = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+                        let any = inet_loopback(0);
+                        if libc::bind(u, &any as *const _ as *const libc::sockaddr, alen) != 0 {
+                            fail("bind");
+                        }
+                        let to = inet_loopback(local_port(u));
+                        let mut from = inet_loopback(0);
+                        let mut buf = [0u8; 64];
+                        for _ in 0..n {
+                            libc::sendto(
+                                u,
+                                buf.as_ptr() as *const libc::c_void,
+                                32,
+                                0,
+                                &to as *const _ as *const libc::sockaddr,
+                                alen,
+                            );
+                            let mut flen = alen;
+                            libc::recvfrom(
+                                u,
+                                buf.as_mut_ptr() as *mut libc::c_void,
+                                buf.len(),
+                                0,
+                                &mut from as *mut _ as *mut libc::sockaddr,
+                                &mut flen,
+                            );
+                        }
+                    }
+                }
+                _ => fail("loop: getppid, openat or udp"),
             }
         }
         _ => {
