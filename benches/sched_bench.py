@@ -8,8 +8,10 @@ switches between them (no idle task in between: with it, wake-up latency
 from idle dominates, and any tracer running on the other CPU changes how
 deep the CPUs sleep more than it costs); the tracers run on CPU 1. Timed
 untraced, under `retap record --events tracepoints` (the default
-tracepoint set, nothing else), under the full default recording, and
-under bpftrace counting sched_switch by comm in the kernel. The added
+tracepoint set, nothing else), under the full default recording, with
+sched_switch alone (with and without `--stacks sched_switch`), and
+under bpftrace counting sched_switch by comm in the kernel (and, the peer
+of --stacks, by kernel stack). The added
 cost per context switch divides the added time by the sched_switch rows
 retap recorded during the run.
 
@@ -32,10 +34,15 @@ def retap_args(events):
     if events == "sched_switch":
         # The one tracepoint bpftrace's program probes, nothing else.
         return ["--events", "tracepoints", "--tracepoints=-*,sched:sched_switch"]
+    if events == "sched_switch+stacks":
+        # The same with each switch's kernel stack (off-CPU analysis).
+        return [*retap_args("sched_switch"), "--stacks", "sched_switch"]
     return ["--events", events]
 
 
 BPFTRACE = ["bpftrace", "-e", "tracepoint:sched:sched_switch { @[comm] = count(); }"]
+# The off-CPU peer of --stacks: every switch's kernel stack, counted.
+BPFTRACE_STACKS = ["bpftrace", "-e", "tracepoint:sched:sched_switch { @[kstack] = count(); }"]
 
 
 def main():
@@ -44,16 +51,18 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
     n = a.rounds
-    res = {"untraced": [], "retap sched_switch": [], "retap tracepoints": [],
-           "retap default": [], "bpftrace": []}
+    res = {"untraced": [], "retap sched_switch": [], "retap +stacks": [],
+           "retap tracepoints": [], "retap default": [], "bpftrace": [],
+           "bpftrace kstack": []}
     switches, tables = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(a.repeat):
             res["untraced"].append(run_load(n))
             for name, events in [("retap sched_switch", "sched_switch"),
+                                 ("retap +stacks", "sched_switch+stacks"),
                                  ("retap tracepoints", "tracepoints"),
                                  ("retap default", "syscalls,processes,net,block,samples,tracepoints")]:
-                out = os.path.join(tmp, f"{i}-{events[:7]}")
+                out = os.path.join(tmp, f"{i}-{name.replace(' ', '_')}")
                 secs, m = under_retap(out, retap_args(events), lambda _: run_load(n))
                 res[name].append(secs)
                 t = m["tables"]["sched.sched_switch"]
@@ -64,6 +73,8 @@ def main():
                         b = sum(f["bytes"] for f in s["files"])
                         tables.setdefault(tn, []).append((s["events"], b))
             res["bpftrace"].append(under(BPFTRACE, "Attaching", lambda: run_load(n)))
+            res["bpftrace kstack"].append(
+                under(BPFTRACE_STACKS, "Attaching", lambda: run_load(n)))
     med = {k: statistics.median(v) for k, v in res.items()}
     sw = statistics.median(switches)
     base = med["untraced"]
