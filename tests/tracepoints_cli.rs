@@ -135,6 +135,64 @@ probe end {
 }
 
 #[test]
+fn cpu_on_is_the_task_switched_in() {
+    // stap's cpu_on runs in the context of the task switched in: its
+    // thread, process and name are sched_switch's next_* (the process from
+    // the recorded process tree), and task_current() is that task.
+    let out = stap(
+        r#"global on, idle_n
+probe scheduler.cpu_on {
+  if (idle) idle_n++
+  else on[execname(), pid(), tid(), task_execname(task_current()), task_tid(task_prev)]++
+}
+probe end {
+  foreach ([e, p, t, c, prev] in on) printf("%s|%d|%d|%s|%d|%d\n", e, p, t, c, prev, on[e, p, t, c, prev])
+  printf("idle|%d\n", idle_n)
+}"#,
+        &[],
+    );
+    let Some(mut want) = duck(
+        "sched",
+        "with tg as (select distinct tid, pid from processes where event = 'snapshot' \
+           union select distinct child_tid, child_pid from processes where event in ('fork', 'thread')) \
+         select concat_ws('|', next_comm, coalesce(tg.pid, 0), next_pid, next_comm, prev_pid, count(*)) \
+           from sched_switch s left join tg on tg.tid = s.next_pid where next_pid <> 0 \
+           group by next_comm, tg.pid, next_pid, prev_pid \
+         union all select 'idle|' || count(*) from sched_switch where next_pid = 0",
+    ) else {
+        return;
+    };
+    let mut got = lines(&out);
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    // What the record does not say of the task switched in is refused,
+    // before the run when the probe asks, at run time through a function.
+    common::refused(
+        &[
+            "run",
+            "--trace",
+            SCHED,
+            "-e",
+            "probe scheduler.cpu_on { println(uid()) }",
+        ],
+        "uid() is not known at scheduler.cpu_on: the recording knows the task switched in by its thread id and name (sched_switch's next_pid, next_comm), not this",
+    );
+    let (code, _, err) = run(&[
+        "run",
+        "--trace",
+        SCHED,
+        "-e",
+        "function f() { return uid() } probe scheduler.cpu_on { println(f()) }",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("uid() at scheduler.cpu_on: the recording knows the task switched in"),
+        "{err}"
+    );
+}
+
+#[test]
 fn migrations_and_task_functions_match_the_rows() {
     let out = stap(
         r#"probe kernel.trace("sched_migrate_task") {

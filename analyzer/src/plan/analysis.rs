@@ -623,6 +623,11 @@ pub fn analyse(prog: &Program) -> Compiled {
             if p.points.iter().any(|pt| pt.condition.is_some()) {
                 return Err(unsupported("its probe point has an if (condition)"));
             }
+            if p.points.iter().any(|pt| pt.switched_in) {
+                return Err(unsupported(
+                    "its context is the task switched in (scheduler.cpu_on), which plans do not model",
+                ));
+            }
             let mut found = vec![];
             let mut guards = vec![];
             for s in &p.body {

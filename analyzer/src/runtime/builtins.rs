@@ -185,6 +185,16 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
     let ctx = &it.ctx;
     let wall = || ctx.now().wrapping_add(ctx.wall_offset);
     let int = |v: i64| Ok(Value::Int(v));
+    if ctx.switched_in.is_some() && b.unknown_for_task_switched_in() {
+        return err(
+            format!(
+                "{}() at scheduler.cpu_on: the recording knows the task switched in by its thread id and name (sched_switch's next_pid, next_comm), not this",
+                crate::stap::elaborate::tapset::name(b)
+            ),
+            format!("identifier '{}'", crate::stap::elaborate::tapset::name(b)),
+            span,
+        );
+    }
     match b {
         Execname => Ok(ctx.execname()),
         Pid => int(ctx.pid()),

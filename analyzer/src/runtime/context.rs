@@ -144,6 +144,11 @@ pub struct EventCtx {
     /// over its signature), worked out once rather than per row.
     path_args_cache: std::cell::RefCell<FxHashMap<Rc<str>, Rc<[usize]>>>,
     pub kallsyms: Option<Rc<super::symbols::Kallsyms>>,
+    /// At a point whose context is the task switched in (the library's
+    /// scheduler.cpu_on over sched_switch): the format indexes of the
+    /// record's `next_pid` and `next_comm`, which tid(), pid() and
+    /// execname() read instead of the current task's columns.
+    pub switched_in: Option<(usize, usize)>,
 }
 
 impl EventCtx {
@@ -165,6 +170,7 @@ impl EventCtx {
             kernel_arg_cache: HashMap::new(),
             path_args_cache: Default::default(),
             kallsyms: None,
+            switched_in: None,
         }
     }
 
@@ -189,16 +195,33 @@ impl EventCtx {
         self.int(Column::Cpu).unwrap_or(0) as i32
     }
     pub fn pid(&self) -> i64 {
+        if self.switched_in.is_some() {
+            return self.procs.tgid_of(self.tid());
+        }
         self.int(Column::Pid).unwrap_or(0)
     }
     pub fn tid(&self) -> i64 {
+        if let Some((next_pid, _)) = self.switched_in {
+            return self
+                .batch
+                .as_ref()
+                .and_then(|b| b.field_int(next_pid, self.row))
+                .unwrap_or(0);
+        }
         self.int(Column::Tid).unwrap_or(0)
     }
     pub fn uid(&self) -> i64 {
         self.int(Column::Uid).unwrap_or(0)
     }
     pub fn execname(&self) -> Value {
-        match self.string(Column::Execname) {
+        let name = match self.switched_in {
+            Some((_, next_comm)) => self
+                .batch
+                .as_ref()
+                .and_then(|b| b.field_string(next_comm, self.row)),
+            None => self.string(Column::Execname),
+        };
+        match name {
             Some(s) => Value::Str(s),
             None => Value::empty_str(),
         }

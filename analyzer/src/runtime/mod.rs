@@ -140,6 +140,17 @@ pub struct Outcome {
 /// The fields of tracepoint `f` the program reads (indexes in its format).
 fn tracepoint_fields_of(prog: &Program, f: &retap_schema::TracepointFormat) -> BTreeSet<usize> {
     let mut out = BTreeSet::new();
+    // A context of the task switched in reads its id and name.
+    let switched_in = prog.probes.iter().flat_map(|p| &p.points).any(|pt| {
+        pt.switched_in && matches!(pt.family, Family::Tracepoint(g) if std::ptr::eq(g, f))
+    });
+    if switched_in {
+        for (i, x) in f.fields.iter().enumerate() {
+            if x.name == "next_pid" || x.name == "next_comm" {
+                out.insert(i);
+            }
+        }
+    }
     prog.for_each_expr(&mut |e| {
         if let X::Ctx(CtxVar::TracepointField(g, i)) = e {
             if std::ptr::eq(*g, f) {
@@ -211,7 +222,7 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 Addr | Uaddr => &[Column::Ip],
                 UlongArg => &Column::ARGS,
                 // The row's time (always read), the process tree (read when
-                // `needs_process_tree`), the point, or their arguments only.
+                // `Program::reads_process_tree`), the point, or their arguments only.
                 Target | Pp | Pid2execname | TidTgid | IsReturn | GettimeofdayS
                 | GettimeofdayMs | GettimeofdayUs | GettimeofdayNs | LocalClockS | LocalClockMs
                 | LocalClockUs | LocalClockNs | CpuClockS | CpuClockMs | CpuClockUs
@@ -238,14 +249,6 @@ fn needs_kernel_symbols(prog: &Program) -> bool {
     let mut found = false;
     prog.for_each_expr(&mut |x| {
         found |= matches!(x, X::Call(b, _, _) if b.reads_kernel_symbols());
-    });
-    found
-}
-
-fn needs_process_tree(prog: &Program) -> bool {
-    let mut found = false;
-    prog.for_each_expr(&mut |x| {
-        found |= matches!(x, X::Call(b, _, _) if b.reads_process_tree());
     });
     found
 }
@@ -610,7 +613,7 @@ fn events_pass<'p>(
         it.times = Some(vec![ProbeTime::default(); prog.probes.len()]);
     }
     let hooks = hooks(prog, plans.skip)?;
-    let track_procs = needs_process_tree(prog);
+    let track_procs = prog.reads_process_tree();
     let cursors = open_cursors(prog, trace, &hooks, track_procs, &mut outcome.warnings)?;
     for p in trace.iter().flat_map(|t| &t.problems) {
         outcome
@@ -951,6 +954,13 @@ fn set_event(
     it.ctx.time = time;
     it.ctx.entry_time = entry;
     it.ctx.family = Some(pt.family);
+    it.ctx.switched_in = match (pt.switched_in, pt.family) {
+        (true, Family::Tracepoint(f)) => {
+            let at = |n: &str| f.fields.iter().position(|x| x.name == n);
+            at("next_pid").zip(at("next_comm"))
+        }
+        _ => None,
+    };
     if !std::ptr::eq(it.ctx.point_text.as_ptr(), pt.text.as_ptr())
         && &*it.ctx.point_text != pt.text.as_str()
     {

@@ -89,6 +89,11 @@ pub struct ResolvedPoint {
     /// `procfs("NAME").read`: an end probe whose `$value` is printed, as
     /// if the file were read once when the events are done.
     pub procfs: Option<Procfs>,
+    /// `kernel.trace("sched:sched_switch").__switched_in` (the library's
+    /// scheduler.cpu_on): the context is the task switched in, as at
+    /// stap's finish_task_switch, so `tid()`, `pid()` and `execname()`
+    /// are the record's `next_*` (Elab::switched_in_call).
+    pub switched_in: bool,
 }
 
 /// A procfs file's read probe, emulated.
@@ -211,6 +216,7 @@ impl Catalog {
                 syscalls,
                 condition: None,
                 procfs: None,
+                switched_in: false,
             }])
         };
         let num_arg = |i: usize| match p.args.get(i).copied().flatten() {
@@ -306,6 +312,22 @@ impl Catalog {
                 };
                 return self.tracepoint(&text, tp);
             }
+            "kernel" if n.len() == 3 && n[1] == "trace" && n[2] == "__switched_in" => {
+                let mut points = match str_arg(1) {
+                    Some(tp @ ("sched:sched_switch" | "sched_switch")) => {
+                        self.tracepoint(&text, tp)?
+                    }
+                    _ => {
+                        return Err(
+                            "__switched_in is only kernel.trace(\"sched:sched_switch\")'s".into(),
+                        )
+                    }
+                };
+                for p in &mut points {
+                    p.switched_in = true;
+                }
+                return Ok(points);
+            }
             "netdev" if n.len() == 2 && no_args_after(0) => {
                 let mut out = vec![];
                 for (name, fam) in [
@@ -363,7 +385,7 @@ impl Catalog {
                     out,
                     &text,
                     "of the scheduler probes process_exit and process_fork are recorded, and \
-                     cpu_off, ctxswitch, wakeup, wakeup_new and migrate over the sched tracepoints \
+                     cpu_on, cpu_off, ctxswitch, wakeup, wakeup_new and migrate over the sched tracepoints \
                      (the library's scheduler.stp); the others need kernel functions",
                 );
             }
@@ -421,6 +443,7 @@ impl Catalog {
             syscalls: (!all).then_some(names),
             condition: None,
             procfs: None,
+            switched_in: false,
         }])
     }
 
@@ -486,6 +509,7 @@ impl Catalog {
                         syscalls: (!all).then_some(names),
                         condition: None,
                         procfs: None,
+                        switched_in: false,
                     });
                 }
             }
@@ -587,6 +611,7 @@ fn point(text: String, family: Family) -> ResolvedPoint {
         syscalls: None,
         condition: None,
         procfs: None,
+        switched_in: false,
     }
 }
 
@@ -636,5 +661,6 @@ fn procfs_point(text: &str, p: &Parts) -> Result<Vec<ResolvedPoint>, String> {
         syscalls: None,
         condition: None,
         procfs: Some(Procfs { file, maxsize }),
+        switched_in: false,
     }])
 }

@@ -290,16 +290,26 @@ impl Program {
             .flat_map(|p| &p.points)
             .filter_map(|pt| pt.table())
             .collect();
-        let mut tree = false;
-        self.for_each_expr(&mut |x| {
-            tree |= matches!(x, X::Call(b, _, _) if b.reads_process_tree());
-        });
-        if tree {
+        if self.reads_process_tree() {
             t.push(retap_schema::Table::Processes);
         }
         t.sort();
         t.dedup();
         t
+    }
+
+    /// Whether the run must follow the recorded process tree: a builtin
+    /// answers from it (a parent, a command line), or pid() is asked of a
+    /// task switched in (its thread's process).
+    pub fn reads_process_tree(&self) -> bool {
+        let mut tree = false;
+        self.for_each_expr(&mut |x| {
+            tree |= matches!(x, X::Call(b, _, _) if b.reads_process_tree());
+        });
+        tree || self
+            .probes
+            .iter()
+            .any(|p| p.points.iter().any(|pt| pt.switched_in))
     }
 
     /// `for_each_expr` over every probe (and its point conditions) and function.

@@ -241,6 +241,17 @@ impl Builtin {
         )
     }
 
+    /// Whether it reads the current task beyond its thread id, process id
+    /// and name, which are all a sched_switch record says of the task
+    /// switched in (scheduler.cpu_on's context).
+    pub fn unknown_for_task_switched_in(self) -> bool {
+        self.reads_stack()
+            || matches!(
+                self,
+                Uid | Euid | Ppid | Pexecname | Cmdline | CmdlineArg | CmdlineArgs
+            )
+    }
+
     /// Whether the stack it reads is the kernel's alone (what tracepoints
     /// recorded with `--stacks` carry).
     pub fn reads_kernel_stack_only(self) -> bool {

@@ -441,7 +441,14 @@ impl<'a> Elab<'a> {
             for (a, t) in args.iter().zip(sig.params) {
                 xs.push(self.expect(a, *t, &format!("argument of {name}()")));
             }
-            if sig.builtin.reads_stack() {
+            if self.points.iter().any(|p| p.switched_in)
+                && sig.builtin.unknown_for_task_switched_in()
+            {
+                self.err(
+                    span,
+                    format!("{name}() is not known at scheduler.cpu_on: the recording knows the task switched in by its thread id and name (sched_switch's next_pid, next_comm), not this"),
+                );
+            } else if sig.builtin.reads_stack() {
                 let kernel_only = sig.builtin.reads_kernel_stack_only();
                 let has_stack = |f: Family| match f {
                     Family::Profile => true,

@@ -327,14 +327,15 @@ impl<'a> Elab<'a> {
         let task = match &args[0].kind {
             ExprKind::Target { name, path } if path.is_empty() => name.clone(),
             ExprKind::Var(v) => self.task_aliases.get(v)?.clone(),
-            // At sched_switch the current task is the one switched out.
+            // At sched_switch the current task is the one switched out;
+            // at scheduler.cpu_on, the one switched in.
             ExprKind::Call { name, args }
                 if name == "task_current"
                     && args.is_empty()
                     && f.system == "sched"
                     && f.event == "sched_switch" =>
             {
-                "$prev".to_string()
+                if p.switched_in { "$next" } else { "$prev" }.to_string()
             }
             _ => return None,
         };
@@ -361,8 +362,9 @@ impl<'a> Elab<'a> {
             "task_execname" => member("comm")?,
             "task_tid" => member("pid")?,
             "task_pid" => match switch_side.as_deref() {
-                // The task switched out is the current one.
-                Some("prev") => mk(ExprKind::Call {
+                // The task switched out is the current one (unless the
+                // context is the task switched in).
+                Some("prev") if !p.switched_in => mk(ExprKind::Call {
                     name: "pid".into(),
                     args: vec![],
                 }),
