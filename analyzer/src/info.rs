@@ -64,6 +64,12 @@ pub fn render(t: &Trace) -> String {
     if let Some(w) = summary::loss_warning(m) {
         let _ = writeln!(o, "\n{w}");
     }
+    if let Some(w) = summary::stop_line(m) {
+        let _ = writeln!(o, "\n{w}");
+    }
+    if let Some(r) = summary::retention_line(m) {
+        let _ = writeln!(o, "\n{r}");
+    }
     for p in &t.problems {
         let _ = writeln!(o, "\nDAMAGED: {}: {}", p.path.display(), p.what);
     }

@@ -141,6 +141,19 @@ pub fn run(req: &RunRequest, notes: Notes) -> Result<Vec<GlobalSnapshot>, RunFai
         }
         return interpret(&program, &parsed.map, None, Handoff::default(), req, notes);
     };
+    // What the trace does not hold though it was recorded: the script's
+    // answer covers less than the recording did.
+    let m = &trace.manifest;
+    for line in [
+        retap_schema::summary::stop_line(m),
+        m.complete_from_ns
+            .and(retap_schema::summary::retention_line(m)),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        notes(Note::Warning(format!("{}: {line}", trace.dir.display())));
+    }
     let compiled = pass3(&program, req, notes)?;
     let built = pass4(&program, &compiled, &trace, req, notes)?;
     if req.last_pass == 3 || req.last_pass == 4 {

@@ -417,6 +417,7 @@ impl Writer {
             unpaired: 0,
             strings_lost: 0,
             files: self.files,
+            ..Default::default()
         })
     }
 }

@@ -11,7 +11,7 @@ use clap::Parser;
     name = "retap-record",
     version,
     about = "Record kernel events (syscalls, processes, net, block I/O, CPU samples, tracepoints) into a Parquet trace",
-    after_help = "Examples:\n  retap record -o /var/tmp/web1 --duration 60s\n  retap record -o trace1 -c 'make -j2'\n  retap record -o trace2 -x 1234 --events syscalls,net\n  retap record -o trace3 --tracepoints 'kmem:mm_page_alloc,-irq:*'\n  retap record -o trace4 --stacks sched_switch -c ./server\n\nStops on Ctrl-C/SIGTERM, at --duration, or when -c's command or -x's process exits."
+    after_help = "Examples:\n  retap record -o /var/tmp/web1 --duration 60s\n  retap record -o trace1 -c 'make -j2'\n  retap record -o trace2 -x 1234 --events syscalls,net\n  retap record -o trace3 --tracepoints 'kmem:mm_page_alloc,-irq:*'\n  retap record -o trace4 --stacks sched_switch -c ./server\n  retap record -o /var/tmp/box --max-size 2G --max-age 1h\n\nStops on Ctrl-C/SIGTERM, at --duration, or when -c's command or -x's process exits; SIGHUP completes the files being written and starts new ones. A write that fails (disk full, read-only) stops the recording with the completed files and trace.json intact and the rows not written counted."
 )]
 pub struct RecordArgs {
     /// Trace directory to create.
@@ -64,9 +64,19 @@ pub struct RecordArgs {
     /// one core's syscalls; the reader wakes when a quarter is filled.
     #[arg(long, default_value = "8M", value_parser = parse_size, value_name = "SIZE")]
     pub ringbuf_size: u64,
-    /// Start a new Parquet file once the current one reaches this size.
-    #[arg(long, default_value = "256M", value_parser = parse_size, value_name = "SIZE")]
-    pub rotate_size: u64,
+    /// Start a new Parquet file once the current one reaches this size
+    /// [default: 256M, or a sixteenth of --max-size].
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub rotate_size: Option<u64>,
+    /// Keep the trace's Parquet files within SIZE on disk: the oldest
+    /// completed files are removed as new ones are written (each table
+    /// keeps its newest); the manifest says what was removed and from when
+    /// the trace is complete.
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub max_size: Option<u64>,
+    /// Remove completed files whose newest row is older than DURATION.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub max_age: Option<Duration>,
     /// Start a new Parquet file after this long.
     #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     pub rotate_every: Duration,

@@ -26,6 +26,7 @@ use crate::records::{self, Record};
 use crate::sink::SinkConfig;
 use crate::tracepoints;
 use crate::writer::{self, Msg, Writer};
+use retap_schema::manifest::Retention;
 
 /// Records taken from the ring buffer per round of the main loop.
 const DRAIN_PER_ROUND: usize = 64 * 1024;
@@ -39,6 +40,18 @@ static STOP: AtomicBool = AtomicBool::new(false);
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
+
+static ROTATE: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_hangup(_: libc::c_int) {
+    ROTATE.store(true, Ordering::SeqCst);
+}
+
+/// Kept free at the trace's root while recording and removed should the
+/// disk fail, so the final trace.json (and the syscall signatures) can
+/// still be written.
+const RESERVE_FILE: &str = ".retap-reserve";
+const RESERVE_BYTES: usize = 128 << 10;
 
 /// Root, or the capabilities that loading tracing BPF programs needs.
 pub fn check_privileges() -> Result<()> {
@@ -411,7 +424,26 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         None
     };
     let dir = args.output.clone();
+    let rotate_size = args
+        .rotate_size
+        .unwrap_or_else(|| args.max_size.map_or(256 << 20, |m| (m / 16).max(64 << 10)));
+    if let Some(max) = args.max_size {
+        if rotate_size > max / 4 {
+            bail!(
+                "--rotate-size ({rotate_size} bytes) must be at most a quarter of --max-size ({max} bytes): the files being written count toward the bound"
+            );
+        }
+    }
     create_trace_dir(&dir)?;
+    manifest::write_private(&dir.join(RESERVE_FILE), &vec![0u8; RESERVE_BYTES]).with_context(
+        || {
+            format!(
+                "{}: no room to start a recording (it keeps {} KiB free for its manifest)",
+                dir.display(),
+                RESERVE_BYTES >> 10
+            )
+        },
+    )?;
 
     let mut child = match &args.command {
         Some(cmd) => Some(GatedChild::spawn(cmd)?),
@@ -494,14 +526,20 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     let mut session = bpf::load(&mut obj, &cfg, vfs)?;
     m.probes = session.attached.clone();
 
+    let retention = (args.max_size.is_some() || args.max_age.is_some()).then(|| Retention {
+        max_bytes: args.max_size,
+        max_age_ns: args.max_age.map(|d| d.as_nanos() as u64),
+    });
+    m.retention = retention.clone();
     let writer = Writer::start(
         dir.clone(),
         &tables,
         SinkConfig {
-            rotate_bytes: args.rotate_size,
+            rotate_bytes: rotate_size,
             rotate_age: args.rotate_every,
             zstd_level: args.zstd_level,
         },
+        retention,
         m.clone(),
     )?;
     let mut arity = vec![6u8; syscalls::MAX_NR];
@@ -572,6 +610,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGHUP, on_hangup as *const () as libc::sighandler_t);
     }
     if let Some(c) = child.as_mut() {
         c.release();
@@ -597,6 +636,14 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         }
         if STOP.load(Ordering::SeqCst) {
             break;
+        }
+        if writer.failed.load(Ordering::SeqCst) {
+            break;
+        }
+        if ROTATE.swap(false, Ordering::SeqCst) {
+            let mut c = collector.borrow_mut();
+            c.flush();
+            let _ = c.tx.send(Msg::Rotate);
         }
         if args.duration.is_some_and(|d| started.elapsed() >= d) {
             break;
@@ -666,9 +713,18 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         (c.malformed, c.maps_saved.clone())
     };
     drop(collector);
-    let sinks = writer.finish()?;
-
-    writer::table_stats(&mut m, &sinks);
+    let out = writer.finish()?;
+    if out.failure.is_some() {
+        // Room for the manifest and the signatures.
+        let _ = std::fs::remove_file(dir.join(RESERVE_FILE));
+    }
+    writer::table_stats(&mut m, &out.sinks, &out.expired, out.complete_from_ns);
+    for (t, (rows, from)) in &out.unwritten {
+        let e = m.tables.entry(t.name().to_string()).or_default();
+        e.unwritten = *rows;
+        e.unwritten_from_ns = *from;
+    }
+    m.stopped_by = out.failure.clone();
     let tracepoint_losses = session.tracepoint_losses()?;
     for t in &tables {
         let e = m.tables.get_mut(t.name()).expect("inserted above");
@@ -685,7 +741,9 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         }
     }
     let stacks = formats.iter().any(|f| f.stack);
-    if tables.contains(&Table::Samples) || stacks {
+    // After a failed write the kernel symbols (~1 MB) may not fit; the
+    // trace is still read without them (addresses unnamed).
+    if (tables.contains(&Table::Samples) || stacks) && out.failure.is_none() {
         m.attachments.extend(procfs::save_kallsyms(&dir));
     }
     if tables.contains(&Table::Samples) {
@@ -693,12 +751,19 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     }
     if tables.contains(&Table::Syscalls) && !signatures.is_empty() {
         let text = retap_schema::signatures::to_json(&signatures);
-        manifest::write_private(&dir.join(retap_schema::signatures::FILE), text.as_bytes())?;
-        m.attachments.push(retap_schema::signatures::FILE.into());
+        match manifest::write_private(&dir.join(retap_schema::signatures::FILE), text.as_bytes()) {
+            Ok(()) => m.attachments.push(retap_schema::signatures::FILE.into()),
+            Err(e) if out.failure.is_some() => {
+                eprintln!("retap-record: the syscall signatures could not be saved either: {e}")
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     m.end_ns = Some(end_ns);
     m.state = "complete".into();
-    m.store(&dir)?;
+    let _ = std::fs::remove_file(dir.join(RESERVE_FILE));
+    m.store(&dir)
+        .with_context(|| format!("writing {}", dir.join(manifest::MANIFEST_FILE).display()))?;
     if malformed > 0 {
         eprintln!(
             "retap-record: WARNING: {malformed} malformed records from the kernel were skipped"
@@ -727,8 +792,24 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     if let Some(w) = summary::loss_warning(&m) {
         eprintln!("retap-record: {w}");
     }
+    if let Some(line) = summary::stop_line(&m) {
+        return Err(RecordStopped(line).into());
+    }
     Ok(m)
 }
+
+/// The recording stopped because the disk failed; the trace is written.
+/// Its message is the one line the CLI prints.
+#[derive(Debug)]
+pub struct RecordStopped(pub String);
+
+impl std::fmt::Display for RecordStopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RecordStopped {}
 
 #[cfg(test)]
 mod tests {

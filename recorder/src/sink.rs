@@ -26,6 +26,8 @@ struct OpenFile {
     tmp: PathBuf,
     rel: String,
     opened: Instant,
+    /// The oldest row written to it (its rows are ts-sorted).
+    min_ts: Option<i64>,
 }
 
 pub struct TableSink {
@@ -35,6 +37,10 @@ pub struct TableSink {
     cfg_rotate_bytes: u64,
     cfg_rotate_age: Duration,
     next_index: u32,
+    /// Rows per row group: ROW_GROUP_ROWS, or fewer when files are small
+    /// (a file cannot be smaller than a row group, and retention bounds
+    /// the disk by whole files).
+    group_rows: usize,
     open: Option<OpenFile>,
     pending: Vec<RecordBatch>,
     pending_rows: usize,
@@ -64,6 +70,9 @@ fn ts_values(batch: &RecordBatch) -> &[i64] {
 
 /// Appends a ts-sorted batch to a file as one row group.
 fn append(f: &mut OpenFile, sorted: &RecordBatch) -> Result<()> {
+    if f.min_ts.is_none() {
+        f.min_ts = ts_values(sorted).first().copied();
+    }
     f.writer.write(sorted)?;
     f.writer.flush()?;
     Ok(())
@@ -90,6 +99,9 @@ impl TableSink {
             cfg_rotate_bytes: cfg.rotate_bytes,
             cfg_rotate_age: cfg.rotate_age,
             next_index: 0,
+            // Until a file says its bytes per row: 16, a generous guess
+            // (rows compress to 2-8 bytes).
+            group_rows: ((cfg.rotate_bytes / 2 / 16) as usize).clamp(1024, ROW_GROUP_ROWS),
             open: None,
             pending: Vec::new(),
             pending_rows: 0,
@@ -112,14 +124,14 @@ impl TableSink {
         self.pending.push(batch);
         self.pending_since.get_or_insert_with(Instant::now);
         let mut closed = false;
-        if self.pending_rows >= ROW_GROUP_ROWS {
-            self.write_pending()?;
+        if self.pending_rows >= self.group_rows {
+            closed |= self.write_pending()?;
         }
         if let Some(f) = &self.open {
             let size = f.writer.size();
             if size >= self.cfg_rotate_bytes || f.opened.elapsed() >= self.cfg_rotate_age {
-                self.write_pending()?;
-                closed = self.close_file()?;
+                closed |= self.write_pending()?;
+                closed |= self.close_file()?;
             }
         }
         Ok(closed)
@@ -137,19 +149,19 @@ impl TableSink {
         if !due {
             return Ok(false);
         }
-        self.write_pending()?;
-        self.close_file()
+        let wrote = self.write_pending()?;
+        Ok(self.close_file()? || wrote)
     }
 
-    fn write_pending(&mut self) -> Result<()> {
+    /// Writes the queued rows, sorted, as row groups of `group_rows`,
+    /// starting a new file whenever the open one reaches the rotation
+    /// size. Returns whether a file was completed.
+    fn write_pending(&mut self) -> Result<bool> {
         if self.pending.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let schema = self.table.schema();
         let all = concat_batches(&schema, &self.pending)?;
-        self.pending.clear();
-        self.pending_rows = 0;
-        self.pending_since = None;
         let sorted = sort_by_ts(&all)?;
         // Rows older than what the open file already holds are set aside
         // (a syscall is written when it returns but carries its entry
@@ -166,16 +178,41 @@ impl TableSink {
             self.late.push(take_record_batch(&sorted, &idx)?);
         }
         let rest = sorted.slice(cut, sorted.num_rows() - cut);
-        if rest.num_rows() > 0 {
+        let mut closed = false;
+        let mut at = 0;
+        while at < rest.num_rows() {
             if self.open.is_none() {
                 self.open = Some(self.new_file()?);
             }
-            append(self.open.as_mut().expect("opened above"), &rest)?;
+            let n = self.group_rows.min(rest.num_rows() - at);
+            let f = self.open.as_mut().expect("opened above");
+            append(f, &rest.slice(at, n))?;
+            at += n;
+            // Row groups of at most half a file, by the bytes per row seen.
+            let per_row = (f.writer.size() / f.writer.rows().max(1)).max(1);
+            self.group_rows =
+                ((self.cfg_rotate_bytes / 2 / per_row) as usize).clamp(1024, ROW_GROUP_ROWS);
+            if at < rest.num_rows() && f.writer.size() >= self.cfg_rotate_bytes {
+                let f = self.open.take().expect("open");
+                self.complete(f)?;
+                closed = true;
+            }
         }
-        if self.late_rows >= ROW_GROUP_ROWS {
+        // Only now: should a write fail, abandon() still sees these rows.
+        self.pending.clear();
+        self.pending_rows = 0;
+        self.pending_since = None;
+        if self.late_rows >= self.group_rows {
             self.write_late()?;
+            closed = true;
         }
-        Ok(())
+        Ok(closed)
+    }
+
+    /// SIGHUP: completes the open file (with what is queued) now.
+    pub fn rotate(&mut self) -> Result<bool> {
+        let wrote = self.write_pending()?;
+        Ok(self.close_file()? || wrote)
     }
 
     /// Writes the rows set aside as late as a file of their own, sorted.
@@ -210,6 +247,7 @@ impl TableSink {
             tmp,
             rel: format!("{}/{name}", self.table.name()),
             opened: Instant::now(),
+            min_ts: None,
         })
     }
 
@@ -234,6 +272,52 @@ impl TableSink {
         self.events += entry.rows;
         self.files.push(entry);
         Ok(())
+    }
+
+    /// Rows per row group the sink writes now.
+    pub fn group_rows(&self) -> usize {
+        self.group_rows
+    }
+
+    /// Bytes of the file being written (what it holds on disk so far).
+    pub fn open_bytes(&self) -> u64 {
+        self.open.as_ref().map_or(0, |f| f.writer.size())
+    }
+
+    /// After a write failed: gives up the rows not in a completed file
+    /// (queued, set aside as late, and the open file's, whose temporary
+    /// file is removed to free its space) and returns how many there were
+    /// and the oldest one's time.
+    pub fn abandon(&mut self) -> (u64, Option<i64>) {
+        let mut rows = 0u64;
+        let mut oldest: Option<i64> = None;
+        let mut see = |n: u64, ts: Option<i64>| {
+            rows += n;
+            if let Some(t) = ts {
+                oldest = Some(oldest.map_or(t, |o: i64| o.min(t)));
+            }
+        };
+        for b in self.pending.drain(..).chain(self.late.drain(..)) {
+            see(b.num_rows() as u64, ts_values(&b).iter().copied().min());
+        }
+        self.pending_rows = 0;
+        self.late_rows = 0;
+        self.pending_since = None;
+        if let Some(f) = self.open.take() {
+            see(f.writer.rows(), f.min_ts);
+        }
+        // Every file not completed (the open one, one whose completion
+        // failed): its space is what the rest of the trace needs.
+        if let Ok(rd) = std::fs::read_dir(&self.dir) {
+            for e in rd.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') && name.ends_with(".tmp") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        (rows, oldest)
     }
 
     /// A table that saw no events still gets one (empty) file, so every

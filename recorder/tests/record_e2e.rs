@@ -299,6 +299,266 @@ fn a_known_workload_is_recorded_exactly() {
     assert!(v.damage.is_empty(), "{:?}", v.damage);
 }
 
+/// A tmpfs of `size` mounted on a fresh directory, unmounted on drop.
+struct SmallDisk {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl SmallDisk {
+    fn new(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk");
+        std::fs::create_dir(&path).unwrap();
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount a tmpfs");
+        SmallDisk { _dir: dir, path }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+    }
+}
+
+/// Bytes of every file under `dir` (temporary files included).
+fn du(dir: &Path) -> u64 {
+    let mut n = 0;
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let m = e.metadata().unwrap();
+            n += if m.is_dir() { du(&e.path()) } else { m.len() };
+        }
+    }
+    n
+}
+
+/// The write lengths (`calls --write`) of the trace's completed files, in
+/// time order.
+fn write_lengths(dir: &Path, pid: i64) -> Vec<i64> {
+    duck(
+        dir,
+        &format!("select arg2 from syscalls where pid = {pid} and syscall = 'write' and arg0 > 2 order by ts"),
+    )
+    .iter()
+    .map(|l| l.parse().unwrap())
+    .collect()
+}
+
+#[test]
+fn max_size_keeps_a_long_recording_within_a_small_disk() {
+    need_root!();
+    let disk = SmallDisk::new("1m");
+    let dir = disk.path.join("t");
+    let bound: u64 = 512 << 10;
+    let n = 600_000;
+    let base = 100;
+    let mut child = Command::new(RECORD)
+        .arg("-o")
+        .arg(&dir)
+        .args([
+            "--events",
+            "syscalls",
+            "--max-size",
+            "512K",
+            "--ringbuf-size",
+            "64M",
+            "-q",
+        ])
+        .args([
+            "-c",
+            &format!("{WORKLOAD} calls --write {n} --write-base {base}"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The Parquet files never take more than the bound (the manifest and
+    // the recorder's reserve for it are not Parquet).
+    let mut most = 0;
+    while child.try_wait().unwrap().is_none() {
+        let parquet = du(&dir.join("syscalls"));
+        most = most.max(parquet);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        most <= bound,
+        "{most} bytes of Parquet on a {bound}-byte bound"
+    );
+    let pid = kv(&out.stdout, "pid");
+    let m = manifest(&dir);
+    let t = &m["tables"]["syscalls"];
+    assert_eq!(t["dropped"], 0);
+    let expired = t["expired"].as_u64().unwrap();
+    assert!(t["expired_files"].as_u64().unwrap() >= 5, "{t}");
+    // Many times the disk went through it.
+    let rows = t["events"].as_u64().unwrap() + expired;
+    assert!(rows >= n as u64, "{rows}");
+    // What remains is the last writes, every one of them, and the trace
+    // says from when it is complete: no write before that instant is left
+    // and the first one left comes right after the removed ones.
+    let lens = write_lengths(&dir, pid);
+    assert!(!lens.is_empty());
+    let last = base + n - 1;
+    assert_eq!(*lens.last().unwrap(), last);
+    let first = lens[0];
+    assert_eq!(lens, (first..=last).collect::<Vec<_>>());
+    assert!(first > base, "{first}: nothing was removed");
+    let from = m["complete_from_ns"].as_i64().unwrap();
+    let first_ts: i64 = duck(
+        &dir,
+        &format!(
+            "select min(ts) from syscalls where pid = {pid} and syscall = 'write' and arg0 > 2"
+        ),
+    )[0]
+    .parse()
+    .unwrap();
+    assert!(
+        first_ts >= from - 1_000_000,
+        "{first_ts} vs complete from {from}"
+    );
+    assert_eq!(
+        duck(
+            &dir,
+            &format!("select count(*) from syscalls where ts < {from}")
+        )[0],
+        duck(
+            &dir,
+            &format!("select count(*) from syscalls where ts < {from} and ts >= {from} - 1000000")
+        )[0],
+        "rows older than complete_from_ns beyond a late file's margin"
+    );
+}
+
+#[test]
+fn a_full_disk_stops_the_recording_and_keeps_every_completed_row() {
+    need_root!();
+    let disk = SmallDisk::new("1m");
+    let dir = disk.path.join("t");
+    let n = 600_000;
+    let base = 100;
+    let out = Command::new(RECORD)
+        .arg("-o")
+        .arg(&dir)
+        .args([
+            "--events",
+            "syscalls",
+            "--rotate-size",
+            "64K",
+            "--ringbuf-size",
+            "64M",
+            "-q",
+        ])
+        .args([
+            "-c",
+            &format!("{WORKLOAD} calls --write {n} --write-base {base}"),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    // One line, the OS's words once.
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "retap-record: recording stopped: writing {} failed: No space left on device (os error 28); rows not written: syscalls ",
+            dir.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("External"), "{err}");
+    let m = manifest(&dir);
+    assert_eq!(m["state"], "complete");
+    let t = &m["tables"]["syscalls"];
+    let unwritten = t["unwritten"].as_u64().unwrap();
+    let from = t["unwritten_from_ns"].as_i64().unwrap();
+    assert!(unwritten > 0);
+    assert!(m["stopped_by"]
+        .as_str()
+        .unwrap()
+        .contains("No space left on device"));
+    // No torn file is left; the completed ones are listed and readable,
+    // and hold the workload's writes from the first on, none missing, all
+    // before the first row not written.
+    let names: Vec<String> = std::fs::read_dir(dir.join("syscalls"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| n.ends_with(".parquet") && !n.starts_with('.')),
+        "{names:?}"
+    );
+    assert_eq!(names.len(), t["files"].as_array().unwrap().len());
+    let pid: i64 = duck(
+        &dir,
+        "select pid from syscalls where syscall = 'write' and arg0 > 2 limit 1",
+    )[0]
+    .parse()
+    .unwrap();
+    let lens = write_lengths(&dir, pid);
+    assert!(!lens.is_empty());
+    assert_eq!(lens, (base..base + lens.len() as i64).collect::<Vec<_>>());
+    let last_ts: i64 = duck(&dir, "select max(ts) from syscalls")[0]
+        .parse()
+        .unwrap();
+    assert!(last_ts < from, "{last_ts} {from}");
+    assert_eq!(
+        duck(&dir, "select count(*) from syscalls")[0],
+        t["events"].to_string()
+    );
+}
+
+#[test]
+fn sighup_completes_the_files_being_written() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let child = Command::new(RECORD)
+        .arg("-o")
+        .arg(&dir)
+        .args(["--events", "syscalls", "-q"])
+        .args(["-c", &format!("{WORKLOAD} calls --sleep-ms 2500")])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for_file(&dir.join("trace.json")));
+    std::thread::sleep(Duration::from_millis(1000));
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let m = manifest(&dir);
+    let files = m["tables"]["syscalls"]["files"].as_array().unwrap();
+    // Without the signal: one file (rotation is at 256M or 60 s).
+    assert_eq!(files.len(), 2, "{files:?}");
+    let rows = duck(&dir, "select count(*) from syscalls")[0].clone();
+    assert_eq!(rows, m["tables"]["syscalls"]["events"].to_string());
+}
+
+fn wait_for_file(p: &Path) -> bool {
+    let end = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < end {
+        if p.exists() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
 #[test]
 fn sigint_leaves_a_finalised_trace() {
     need_root!();
@@ -533,7 +793,11 @@ fn vfs_records_where_the_kernel_can_and_says_why_not_where_it_cannot() {
 fn bad_options_are_clear_errors() {
     need_root!();
     let tmp = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &str); 12] = [
+    let cases: [(&[&str], &str); 13] = [
+        (
+            &["--max-size", "1M", "--rotate-size", "512K"],
+            "--rotate-size (524288 bytes) must be at most a quarter of --max-size (1048576 bytes)",
+        ),
         (
             &["--events", "syscalls,bogus"],
             "--events: unknown table \"bogus\"",

@@ -1,8 +1,8 @@
 //! How every Parquet file of a trace is laid out and written, once: the
 //! recorder and `retap synth` write through [`FileWriter`], so synthetic
 //! traces used by benchmarks and tests are laid out as real recordings, and
-//! readers rely on one description (row groups of [`ROW_GROUP_ROWS`]
-//! sorted by `ts`, `ts` delta-encoded, zstd, page statistics).
+//! readers rely on one description (row groups of at most
+//! [`ROW_GROUP_ROWS`] sorted by `ts`, `ts` delta-encoded, zstd, page statistics).
 //!
 //! Integrity: every page header carries the CRC32 of its page (readers
 //! built with the parquet crate's `crc` feature check each page they
@@ -23,7 +23,8 @@ use parquet::schema::types::ColumnPath;
 use crate::manifest::{FileEntry, Tail};
 use crate::Table;
 
-/// Rows per row group (the recorder sorts each group by `ts`).
+/// Rows per row group at most (the recorder sorts each group by `ts`;
+/// it writes smaller groups when its files are small).
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 /// The writer settings of every trace file. `created_by` names the

@@ -53,6 +53,27 @@ pub struct Manifest {
     /// Extra files beside the tables (kallsyms, process maps), relative paths.
     #[serde(default)]
     pub attachments: Vec<String>,
+    /// Why the recording ended before it was asked to: the disk failed
+    /// (full, read-only, gone). Rows it could not write are each table's
+    /// `unwritten`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<String>,
+    /// The bounds the recording kept its files within (`--max-size`,
+    /// `--max-age`), oldest files removed first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// With retention, once files were removed: the time (trace clock)
+    /// from which every table holds every row it recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete_from_ns: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Retention {
+    /// Most bytes of Parquet files on disk at any time.
+    pub max_bytes: Option<u64>,
+    /// Completed files whose newest row is older than this are removed.
+    pub max_age_ns: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -81,6 +102,18 @@ pub struct TableStats {
     /// lost.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub strings_lost: u64,
+    /// Rows recorded but never written because the disk failed, from
+    /// `unwritten_from_ns` (the oldest of them) on. Not ring-buffer losses.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unwritten: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unwritten_from_ns: Option<i64>,
+    /// Rows written and later removed by retention, in `expired_files`
+    /// whole files (oldest first). Not losses: the bound asked for it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub expired: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub expired_files: u64,
     pub files: Vec<FileEntry>,
 }
 
@@ -259,6 +292,7 @@ mod tests {
                 unpaired: 0,
                 strings_lost: 0,
                 files: vec![],
+                ..Default::default()
             },
         );
         m.store(&dir).unwrap();

@@ -41,12 +41,76 @@ pub fn one_line(m: &Manifest) -> String {
     let dur = duration_s(m)
         .map(|d| format!(" in {d:.1} s"))
         .unwrap_or_default();
+    let expired: u64 = m.tables.values().map(|t| t.expired).sum();
+    let kept = match (expired, m.complete_from_ns) {
+        (0, _) => String::new(),
+        (n, from) => format!(
+            ", {n} older rows removed to stay within the retention bound{}",
+            from.map(|f| format!(" (complete from +{:.1} s)", (f - m.start_ns) as f64 / 1e9))
+                .unwrap_or_default()
+        ),
+    };
     format!(
-        "recorded {events} events{dur} ({}), {} lost, {} on disk, {per_event} bytes/event",
+        "recorded {events} events{dur} ({}), {} lost, {} on disk, {per_event} bytes/event{kept}",
         per_table.join(", "),
         m.total_dropped(),
         human_bytes(bytes),
     )
+}
+
+/// What retention removed and from when the trace is complete, when it
+/// removed anything.
+pub fn retention_line(m: &Manifest) -> Option<String> {
+    let r = m.retention.as_ref()?;
+    let mut bound = vec![];
+    if let Some(b) = r.max_bytes {
+        bound.push(format!("--max-size {}", human_bytes(b)));
+    }
+    if let Some(a) = r.max_age_ns {
+        bound.push(format!("--max-age {:.0} s", a as f64 / 1e9));
+    }
+    let removed: Vec<String> = m
+        .tables
+        .iter()
+        .filter(|(_, t)| t.expired > 0)
+        .map(|(name, t)| format!("{name} {} rows in {} files", t.expired, t.expired_files))
+        .collect();
+    Some(match (removed.is_empty(), m.complete_from_ns) {
+        (true, _) | (_, None) => format!("retention {}: nothing removed", bound.join(", ")),
+        (false, Some(from)) => format!(
+            "retention {}: removed {}; every table is complete from +{:.3} s",
+            bound.join(", "),
+            removed.join(", "),
+            (from - m.start_ns) as f64 / 1e9
+        ),
+    })
+}
+
+/// Why the recording stopped early and what that cost, when the disk
+/// failed; None otherwise. One line.
+pub fn stop_line(m: &Manifest) -> Option<String> {
+    let why = m.stopped_by.as_ref()?;
+    let unwritten: Vec<String> = m
+        .tables
+        .iter()
+        .filter(|(_, t)| t.unwritten > 0)
+        .map(|(name, t)| {
+            let from = t
+                .unwritten_from_ns
+                .map(|f| format!(" from +{:.3} s", (f - m.start_ns) as f64 / 1e9))
+                .unwrap_or_default();
+            format!("{name} {}{from}", t.unwritten)
+        })
+        .collect();
+    let files: usize = m.tables.values().map(|t| t.files.len()).sum();
+    Some(format!(
+        "recording stopped: {why}; rows not written: {}; the {files} completed files and trace.json are intact",
+        if unwritten.is_empty() {
+            "none".to_string()
+        } else {
+            unwritten.join(", ")
+        }
+    ))
 }
 
 /// The loss warning, or None when nothing was lost. Never omitted when
@@ -112,6 +176,7 @@ mod tests {
                     max_ts: None,
                     ..Default::default()
                 }],
+                ..Default::default()
             },
         );
         assert_eq!(
@@ -124,5 +189,34 @@ mod tests {
             loss_warning(&m).unwrap(),
             "WARNING: 1234 events lost: net 1234 (ring buffer full); a larger --ringbuf-size or narrower --events/--syscalls/-x may help"
         );
+        // Retention and a failed disk: their own lines, not losses.
+        assert_eq!(stop_line(&m), None);
+        assert_eq!(retention_line(&m), None);
+        m.retention = Some(crate::manifest::Retention {
+            max_bytes: Some(1 << 20),
+            max_age_ns: None,
+        });
+        assert_eq!(
+            retention_line(&m).unwrap(),
+            "retention --max-size 1.0 MB: nothing removed"
+        );
+        let t = m.tables.get_mut("net").unwrap();
+        t.expired = 500;
+        t.expired_files = 2;
+        t.unwritten = 7;
+        t.unwritten_from_ns = Some(1_500_000_000);
+        m.complete_from_ns = Some(250_000_000);
+        m.stopped_by = Some("writing t failed: No space left on device (os error 28)".into());
+        assert_eq!(
+            retention_line(&m).unwrap(),
+            "retention --max-size 1.0 MB: removed net 500 rows in 2 files; every table is complete from +0.250 s"
+        );
+        assert_eq!(
+            stop_line(&m).unwrap(),
+            "recording stopped: writing t failed: No space left on device (os error 28); rows not written: net 7 from +1.500 s; the 1 completed files and trace.json are intact"
+        );
+        assert!(one_line(&m).ends_with(
+            "500 older rows removed to stay within the retention bound (complete from +0.2 s)"
+        ));
     }
 }
