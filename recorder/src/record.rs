@@ -753,17 +753,35 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         let text = retap_schema::signatures::to_json(&signatures);
         match manifest::write_private(&dir.join(retap_schema::signatures::FILE), text.as_bytes()) {
             Ok(()) => m.attachments.push(retap_schema::signatures::FILE.into()),
-            Err(e) if out.failure.is_some() => {
-                eprintln!("retap-record: the syscall signatures could not be saved either: {e}")
-            }
+            // After a failed write: the trace is read without them
+            // (arguments by register); the stop line already says the
+            // disk failed.
+            Err(_) if out.failure.is_some() => {}
             Err(e) => return Err(e.into()),
         }
     }
     m.end_ns = Some(end_ns);
     m.state = "complete".into();
     let _ = std::fs::remove_file(dir.join(RESERVE_FILE));
-    m.store(&dir)
-        .with_context(|| format!("writing {}", dir.join(manifest::MANIFEST_FILE).display()))?;
+    if let Err(e) = m.store(&dir) {
+        // After a failed write the disk may refuse this too (read-only,
+        // gone): the manifest last stored lists the files completed then.
+        return match summary::stop_line(&m) {
+            Some(line) => {
+                let head = line.rsplit_once("; the ").map_or(line.as_str(), |(h, _)| h);
+                let tail = if dir.exists() {
+                    format!("trace.json could not be updated ({e}): it lists the files completed before the failure")
+                } else {
+                    "the trace directory is gone".to_string()
+                };
+                Err(RecordStopped(format!("{head}; {tail}")).into())
+            }
+            None => Err(anyhow::Error::from(e).context(format!(
+                "writing {}",
+                dir.join(manifest::MANIFEST_FILE).display()
+            ))),
+        };
+    }
     if malformed > 0 {
         eprintln!(
             "retap-record: WARNING: {malformed} malformed records from the kernel were skipped"

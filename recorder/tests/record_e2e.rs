@@ -523,6 +523,42 @@ fn a_full_disk_stops_the_recording_and_keeps_every_completed_row() {
 }
 
 #[test]
+fn a_vanished_trace_directory_stops_the_recording_the_same_way() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let child = Command::new(RECORD)
+        .arg("-o")
+        .arg(&dir)
+        .args(["--events", "syscalls", "--rotate-size", "64K", "-q"])
+        .args([
+            "-c",
+            &format!("{WORKLOAD} calls --write 300000 --sleep-ms 2000"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for_file(&dir.join("syscalls/part-000000.parquet")));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    // One line, no panic: what failed, what was not written, and that
+    // even the manifest could not be.
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "retap-record: recording stopped: writing {} failed: ",
+            dir.display()
+        )) && err.contains("No such file or directory (os error 2)")
+            && err.contains("rows not written: syscalls ")
+            && err.trim_end().ends_with("; the trace directory is gone"),
+        "{err}"
+    );
+}
+
+#[test]
 fn sighup_completes_the_files_being_written() {
     need_root!();
     let tmp = tempfile::tempdir().unwrap();
