@@ -47,6 +47,12 @@ enum Cmd {
     Sql(SqlArgs),
     /// Compare two recordings of a workload; exit 1 when something changed.
     Diff(DiffArgs),
+    /// Ask a running recording for a snapshot (SIGUSR1): what it holds now
+    /// becomes a trace of its own, DIR/snapshot-TIME/, whose path is printed.
+    Snapshot {
+        /// The recording's directory (-o), or the recorder's pid.
+        target: String,
+    },
     /// Write a synthetic trace in the real format (for benchmarks and tests).
     Synth {
         /// The new trace directory.
@@ -434,6 +440,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Snapshot { target } => match snapshot(&target) {
+            Ok(msg) => {
+                println!("{msg}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("retap snapshot: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Cmd::Info { dir, verify } => match retap_analyzer::trace::Trace::open(&dir) {
             Ok(t) => {
                 print!("{}", retap_analyzer::info::render(&t));
@@ -528,4 +544,61 @@ fn run(a: RunArgs) -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// `retap snapshot DIR|PID`: signals the recorder and, given its directory,
+/// waits for the snapshot to be complete and says where it is.
+fn snapshot(target: &str) -> Result<String, String> {
+    use retap_schema::manifest::{MANIFEST_FILE, RECORDER_PID_FILE};
+    let dir = std::path::Path::new(target);
+    let (pid, dir) = match target.parse::<i32>() {
+        Ok(pid) if !dir.is_dir() => (pid, None),
+        _ => {
+            let f = dir.join(RECORDER_PID_FILE);
+            let text = std::fs::read_to_string(&f)
+                .map_err(|e| format!("{}: {e} (is a recording running there?)", f.display()))?;
+            let pid = text
+                .trim()
+                .parse::<i32>()
+                .map_err(|_| format!("{}: not a pid: {text:?}", f.display()))?;
+            (pid, Some(dir))
+        }
+    };
+    let before = |d: &std::path::Path| -> std::collections::BTreeSet<std::path::PathBuf> {
+        std::fs::read_dir(d)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("snapshot-"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let had = dir.map(before).unwrap_or_default();
+    // SAFETY: kill(2) with a pid and a signal number.
+    if unsafe { libc::kill(pid, libc::SIGUSR1) } != 0 {
+        return Err(format!(
+            "signalling the recorder (pid {pid}): {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let Some(dir) = dir else {
+        return Ok(format!("asked the recorder (pid {pid}) for a snapshot"));
+    };
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < end {
+        for p in before(dir).difference(&had) {
+            if p.join(MANIFEST_FILE).exists() {
+                return Ok(p.display().to_string());
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Err(format!(
+        "the recorder (pid {pid}) wrote no snapshot in {} within a minute",
+        dir.display()
+    ))
 }

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use retap_schema::summary::{self, human_bytes};
 
 use crate::trace::Trace;
-use crate::wallclock::utc;
+use retap_schema::wallclock::utc;
 
 pub fn render(t: &Trace) -> String {
     let m = &t.manifest;

@@ -14,7 +14,6 @@ pub mod sql;
 pub mod stap;
 pub mod synth;
 pub mod trace;
-pub mod wallclock;
 
 /// The cores this process may use, asked once: the standard library reads
 /// the cgroup's files for it every time (three opens, ~35 us a call).

@@ -11,7 +11,7 @@ use clap::Parser;
     name = "retap-record",
     version,
     about = "Record kernel events (syscalls, processes, net, block I/O, CPU samples, tracepoints) into a Parquet trace",
-    after_help = "Examples:\n  retap record -o /var/tmp/web1 --duration 60s\n  retap record -o trace1 -c 'make -j2'\n  retap record -o trace2 -x 1234 --events syscalls,net\n  retap record -o trace3 --tracepoints 'kmem:mm_page_alloc,-irq:*'\n  retap record -o trace4 --stacks sched_switch -c ./server\n  retap record -o /var/tmp/box --max-size 2G --max-age 1h\n\nStops on Ctrl-C/SIGTERM, at --duration, or when -c's command or -x's process exits; SIGHUP completes the files being written and starts new ones. A write that fails (disk full, read-only) stops the recording with the completed files and trace.json intact and the rows not written counted."
+    after_help = "Examples:\n  retap record -o /var/tmp/web1 --duration 60s\n  retap record -o trace1 -c 'make -j2'\n  retap record -o trace2 -x 1234 --events syscalls,net\n  retap record -o trace3 --tracepoints 'kmem:mm_page_alloc,-irq:*'\n  retap record -o trace4 --stacks sched_switch -c ./server\n  retap record -o /var/tmp/box --max-size 2G --max-age 1h\n  retap record -o /var/tmp/fr --flight 10m   (then: retap snapshot /var/tmp/fr)\n\nStops on Ctrl-C/SIGTERM, at --duration, or when -c's command or -x's process exits; SIGHUP completes the files being written and starts new ones. A write that fails (disk full, read-only) stops the recording with the completed files and trace.json intact and the rows not written counted."
 )]
 pub struct RecordArgs {
     /// Trace directory to create.
@@ -77,9 +77,16 @@ pub struct RecordArgs {
     /// Remove completed files whose newest row is older than DURATION.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub max_age: Option<Duration>,
-    /// Start a new Parquet file after this long.
-    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
-    pub rotate_every: Duration,
+    /// Flight recorder: keep only the last DURATION (as --max-age, files
+    /// rotated every tenth of it), and on SIGUSR1 (`retap snapshot DIR`)
+    /// write what is kept as a complete trace of its own,
+    /// DIR/snapshot-TIME/. On exit DIR holds the last DURATION.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", conflicts_with = "max_age")]
+    pub flight: Option<Duration>,
+    /// Start a new Parquet file after this long [default: 60s, or a tenth
+    /// of --flight].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub rotate_every: Option<Duration>,
     /// zstd level for the Parquet files (1-22).
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub zstd_level: i32,

@@ -47,6 +47,14 @@ extern "C" fn on_hangup(_: libc::c_int) {
     ROTATE.store(true, Ordering::SeqCst);
 }
 
+static SNAPSHOT: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_usr1(_: libc::c_int) {
+    SNAPSHOT.store(true, Ordering::SeqCst);
+}
+
+use manifest::RECORDER_PID_FILE as PID_FILE;
+
 /// Kept free at the trace's root while recording and removed should the
 /// disk fail, so the final trace.json (and the syscall signatures) can
 /// still be written.
@@ -424,6 +432,11 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         None
     };
     let dir = args.output.clone();
+    let rotate_every = args.rotate_every.unwrap_or_else(|| match args.flight {
+        Some(f) => (f / 10).clamp(Duration::from_millis(100), Duration::from_secs(60)),
+        None => Duration::from_secs(60),
+    });
+    let max_age = args.max_age.or(args.flight);
     let rotate_size = args
         .rotate_size
         .unwrap_or_else(|| args.max_size.map_or(256 << 20, |m| (m / 16).max(64 << 10)));
@@ -477,10 +490,24 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         m.tracepoints
             .insert(f.table_name().to_string(), (*f).clone());
     }
+    let signatures = procfs::syscall_signatures();
+    // Written at the start, so that a snapshot taken at any time has them.
+    let stacks = formats.iter().any(|f| f.stack);
+    if tables.contains(&Table::Samples) || stacks {
+        m.attachments.extend(procfs::save_kallsyms(&dir));
+    }
+    if tables.contains(&Table::Syscalls) && !signatures.is_empty() {
+        let text = retap_schema::signatures::to_json(&signatures);
+        manifest::write_private(&dir.join(retap_schema::signatures::FILE), text.as_bytes())?;
+        m.attachments.push(retap_schema::signatures::FILE.into());
+    }
+    manifest::write_private(
+        &dir.join(PID_FILE),
+        format!("{}\n", std::process::id()).as_bytes(),
+    )?;
     m.store(&dir)
         .with_context(|| format!("writing {}", dir.join(manifest::MANIFEST_FILE).display()))?;
 
-    let signatures = procfs::syscall_signatures();
     let user_memory: Vec<bpf::UserMemory> = if tables.contains(&Table::Syscalls) {
         signatures
             .iter()
@@ -526,9 +553,9 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     let mut session = bpf::load(&mut obj, &cfg, vfs)?;
     m.probes = session.attached.clone();
 
-    let retention = (args.max_size.is_some() || args.max_age.is_some()).then(|| Retention {
+    let retention = (args.max_size.is_some() || max_age.is_some()).then(|| Retention {
         max_bytes: args.max_size,
-        max_age_ns: args.max_age.map(|d| d.as_nanos() as u64),
+        max_age_ns: max_age.map(|d| d.as_nanos() as u64),
     });
     m.retention = retention.clone();
     let writer = Writer::start(
@@ -536,7 +563,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         &tables,
         SinkConfig {
             rotate_bytes: rotate_size,
-            rotate_age: args.rotate_every,
+            rotate_age: rotate_every,
             zstd_level: args.zstd_level,
         },
         retention,
@@ -611,6 +638,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGHUP, on_hangup as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
     }
     if let Some(c) = child.as_mut() {
         c.release();
@@ -644,6 +672,19 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
             let mut c = collector.borrow_mut();
             c.flush();
             let _ = c.tx.send(Msg::Rotate);
+        }
+        if SNAPSHOT.swap(false, Ordering::SeqCst) {
+            // What the writer cannot know: losses so far, attachments.
+            let mut base = m.clone();
+            let losses = session.losses()?;
+            let tracepoint_losses = session.tracepoint_losses()?;
+            fill_losses(&mut base, &tables, &formats, &losses, &tracepoint_losses);
+            let mut c = collector.borrow_mut();
+            base.attachments.extend(c.maps_saved.iter().cloned());
+            base.end_ns = Some(procfs::monotonic_ns());
+            base.state = "complete".into();
+            c.flush();
+            let _ = c.tx.send(Msg::Snapshot(Box::new(base)));
         }
         if args.duration.is_some_and(|d| started.elapsed() >= d) {
             break;
@@ -726,40 +767,11 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     }
     m.stopped_by = out.failure.clone();
     let tracepoint_losses = session.tracepoint_losses()?;
-    for t in &tables {
-        let e = m.tables.get_mut(t.name()).expect("inserted above");
-        if let Table::Tracepoint(f) = t {
-            let slot = formats.iter().position(|x| x == f).expect("recorded");
-            e.dropped = tracepoint_losses[slot];
-        } else {
-            e.dropped = losses[t.index()].0;
-            e.unpaired = losses[t.index()].1;
-        }
-        if *t == Table::Syscalls {
-            let (full, unreadable) = losses[records::KIND_PATHS as usize];
-            e.strings_lost = full + unreadable;
-        }
-    }
-    let stacks = formats.iter().any(|f| f.stack);
-    // After a failed write the kernel symbols (~1 MB) may not fit; the
-    // trace is still read without them (addresses unnamed).
-    if (tables.contains(&Table::Samples) || stacks) && out.failure.is_none() {
-        m.attachments.extend(procfs::save_kallsyms(&dir));
-    }
+    fill_losses(&mut m, &tables, &formats, &losses, &tracepoint_losses);
     if tables.contains(&Table::Samples) {
         m.attachments.extend(maps_saved);
     }
-    if tables.contains(&Table::Syscalls) && !signatures.is_empty() {
-        let text = retap_schema::signatures::to_json(&signatures);
-        match manifest::write_private(&dir.join(retap_schema::signatures::FILE), text.as_bytes()) {
-            Ok(()) => m.attachments.push(retap_schema::signatures::FILE.into()),
-            // After a failed write: the trace is read without them
-            // (arguments by register); the stop line already says the
-            // disk failed.
-            Err(_) if out.failure.is_some() => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let _ = std::fs::remove_file(dir.join(PID_FILE));
     m.end_ns = Some(end_ns);
     m.state = "complete".into();
     let _ = std::fs::remove_file(dir.join(RESERVE_FILE));
@@ -814,6 +826,30 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         return Err(RecordStopped(line).into());
     }
     Ok(m)
+}
+
+/// The kernel's loss counters into the manifest's tables.
+fn fill_losses(
+    m: &mut Manifest,
+    tables: &[Table],
+    formats: &[&'static TracepointFormat],
+    losses: &[(u64, u64)],
+    tracepoint_losses: &[u64],
+) {
+    for t in tables {
+        let e = m.tables.entry(t.name().to_string()).or_default();
+        if let Table::Tracepoint(f) = t {
+            let slot = formats.iter().position(|x| x == f).expect("recorded");
+            e.dropped = tracepoint_losses[slot];
+        } else {
+            e.dropped = losses[t.index()].0;
+            e.unpaired = losses[t.index()].1;
+        }
+        if *t == Table::Syscalls {
+            let (full, unreadable) = losses[records::KIND_PATHS as usize];
+            e.strings_lost = full + unreadable;
+        }
+    }
 }
 
 /// The recording stopped because the disk failed; the trace is written.

@@ -31,6 +31,10 @@ pub enum Msg {
     Tick,
     /// SIGHUP: every open file is completed now.
     Rotate,
+    /// SIGUSR1: what the trace holds now, as a trace of its own
+    /// (DIR/snapshot-TIME/); the manifest as the recorder knows it (losses,
+    /// attachments), for the writer to complete.
+    Snapshot(Box<Manifest>),
 }
 
 pub struct Writer {
@@ -162,6 +166,7 @@ impl State {
                 Msg::Batch(t, b) => self.push(t, b),
                 Msg::Tick => self.each(|s| s.tick()),
                 Msg::Rotate => self.each(|s| s.rotate()),
+                Msg::Snapshot(base) => self.snapshot(*base),
             };
             match step {
                 Ok(closed) => {
@@ -209,6 +214,30 @@ impl State {
             closed |= self.retain();
         }
         Ok(closed)
+    }
+
+    /// Completes the open files and links every completed file, with the
+    /// attachments, into DIR/snapshot-TIME/ beside a manifest of its own:
+    /// a complete trace that retention no longer touches (hard links, so
+    /// it costs no copy).
+    fn snapshot(&mut self, mut base: Manifest) -> Result<bool> {
+        self.each(|s| s.rotate())?;
+        self.retain();
+        let wall = base.end_ns.unwrap_or(base.start_ns) + base.wall_clock_offset_ns;
+        let name = format!("snapshot-{}", retap_schema::wallclock::utc_compact(wall));
+        let snap = self.dir.join(&name);
+        std::fs::create_dir(&snap)?;
+        table_stats(&mut base, &self.sinks, &self.expired, self.complete_from_ns);
+        base.retention = self.retention.clone();
+        for f in base.tables.values().flat_map(|t| &t.files) {
+            link(&self.dir, &snap, &f.path)?;
+        }
+        for a in &base.attachments {
+            link(&self.dir, &snap, a)?;
+        }
+        base.store(&snap)?;
+        // The recording's own manifest now lists the files just completed.
+        Ok(true)
     }
 
     fn each(&mut self, mut f: impl FnMut(&mut TableSink) -> Result<bool>) -> Result<bool> {
@@ -319,6 +348,18 @@ impl State {
         }
         removed
     }
+}
+
+/// Hard-links `rel` from the trace into the snapshot (its directories
+/// made as needed).
+fn link(from: &std::path::Path, to: &std::path::Path, rel: &str) -> Result<()> {
+    let dst = to.join(rel);
+    if let Some(parent) = dst.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::hard_link(from.join(rel), &dst)
+        .map_err(|e| anyhow::anyhow!("linking {} into {}: {e}", rel, to.display()))?;
+    Ok(())
 }
 
 fn add_unwritten(

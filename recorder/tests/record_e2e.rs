@@ -559,6 +559,87 @@ fn a_vanished_trace_directory_stops_the_recording_the_same_way() {
 }
 
 #[test]
+fn a_flight_recording_snapshot_holds_the_last_seconds_whole() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let flight_ns: i64 = 2_000_000_000;
+    let base = 100;
+    // ~2.2 ms a write for ~7 s.
+    let child = Command::new(RECORD)
+        .arg("-o")
+        .arg(&dir)
+        .args(["--events", "syscalls", "--flight", "2s", "-q"])
+        .args([
+            "-c",
+            &format!("{WORKLOAD} calls --write 3000 --write-base {base} --write-pace-us 2000"),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for_file(&dir.join(".retap-recorder.pid")));
+    std::thread::sleep(Duration::from_millis(4500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) };
+    let snap = {
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            let found = std::fs::read_dir(&dir).unwrap().flatten().find(|e| {
+                e.file_name().to_string_lossy().starts_with("snapshot-")
+                    && e.path().join("trace.json").exists()
+            });
+            if let Some(e) = found {
+                break e.path();
+            }
+            assert!(Instant::now() < end, "no snapshot");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let pid = kv(&out.stdout, "pid");
+    // The snapshot is a trace of its own, untouched by the retention that
+    // went on after it: every file it lists is there and read.
+    let m = manifest(&snap);
+    assert_eq!(m["state"], "complete");
+    let end_ns = m["end_ns"].as_i64().unwrap();
+    let t = &m["tables"]["syscalls"];
+    assert_eq!(
+        duck(&snap, "select count(*) from syscalls")[0],
+        t["events"].to_string()
+    );
+    assert!(snap.join("syscall_signatures.json").exists());
+    // It holds the last two seconds before it was taken, whole: the
+    // writes in it are consecutive, from before the window's start to
+    // the moment of the snapshot, and nothing older than the window and
+    // the span of one file (rotation is a tenth of the window, ticked
+    // once a second).
+    let lens = write_lengths(&snap, pid);
+    let first = lens[0];
+    assert_eq!(lens, (first..first + lens.len() as i64).collect::<Vec<_>>());
+    let ts: Vec<i64> = duck(
+        &snap,
+        &format!("select min(ts), max(ts) from syscalls where pid = {pid} and syscall = 'write' and arg0 > 2"),
+    )[0]
+    .split('|')
+    .map(|v| v.parse().unwrap())
+    .collect();
+    assert!(ts[0] <= end_ns - flight_ns, "window start missing");
+    assert!(
+        ts[0] >= end_ns - flight_ns - 2_500_000_000,
+        "{} s too old",
+        (end_ns - ts[0]) as f64 / 1e9
+    );
+    assert!(
+        end_ns - ts[1] < 200_000_000,
+        "the last writes before the snapshot are missing"
+    );
+    // And the recording itself, at its end, keeps its own last two seconds.
+    let main = manifest(&dir);
+    assert!(main["tables"]["syscalls"]["expired"].as_u64().unwrap() > 0);
+    assert_eq!(main["retention"]["max_age_ns"], 2_000_000_000u64);
+}
+
+#[test]
 fn sighup_completes_the_files_being_written() {
     need_root!();
     let tmp = tempfile::tempdir().unwrap();

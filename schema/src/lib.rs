@@ -14,6 +14,7 @@ mod syscall_table;
 pub mod syscalls;
 pub mod tables;
 pub mod tracepoints;
+pub mod wallclock;
 
 pub use columns::Column;
 pub use manifest::{FileEntry, Manifest, ManifestError, TableStats, FORMAT_NAME, FORMAT_VERSION};

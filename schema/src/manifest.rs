@@ -217,6 +217,10 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// The recorder's pid, in the trace directory while it records (what
+/// `retap snapshot DIR` signals).
+pub const RECORDER_PID_FILE: &str = ".retap-recorder.pid";
+
 /// Creates `path` readable by its owner only: traces hold command lines and
 /// file names.
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -2,7 +2,8 @@
 //! recorder's end-to-end tests and the benchmarks. It uses raw libc calls
 //! so that nothing else (buffering, retries) adds or merges syscalls.
 //!
-//!   retap-workload calls [--sync N] [--write N --write-base L] [--udp M --udp-base S]
+//!   retap-workload calls [--sync N] [--write N --write-base L --write-pace-us U]
+//!                        [--udp M --udp-base S]
 //!                        [--sleep-ms MS] [--fork-exit CODE] [--signals K]
 //!                        [--pingpong N] [--paths N --dir D] [--connects N]
 //!   retap-workload loop getppid|openat|udp N
@@ -115,6 +116,8 @@ fn calls(args: &[String]) {
     let syncs = arg_after(args, "--sync").unwrap_or(0);
     let writes = arg_after(args, "--write").unwrap_or(0);
     let write_base = arg_after(args, "--write-base").unwrap_or(100);
+    // A pause after each write (µs, < 1 s): writes at a known pace.
+    let write_pace_us = arg_after(args, "--write-pace-us").unwrap_or(0).min(999_999);
     let udp = arg_after(args, "--udp").unwrap_or(0);
     let udp_base = arg_after(args, "--udp-base").unwrap_or(1000);
     let sleep_ms = arg_after(args, "--sleep-ms");
@@ -141,12 +144,19 @@ fn calls(args: &[String]) {
                 fail("open /dev/null");
             }
             let buf = vec![b'x'; (write_base + writes) as usize];
+            let pace = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: (write_pace_us * 1000) as libc::c_long,
+            };
             for i in 0..writes {
                 libc::write(
                     fd,
                     buf.as_ptr() as *const libc::c_void,
                     (write_base + i) as usize,
                 );
+                if write_pace_us > 0 {
+                    libc::nanosleep(&pace, std::ptr::null_mut());
+                }
             }
             out.push_str(&format!("null_fd={fd}\n"));
             libc::close(fd);
