@@ -6,8 +6,9 @@
 //!                        [--udp M --udp-base S]
 //!                        [--sleep-ms MS] [--fork-exit CODE] [--signals K]
 //!                        [--pingpong N] [--paths N --dir D] [--connects N]
-//!   retap-workload loop getppid|openat|udp N
+//!   retap-workload loop getppid|openat|udp N [RATE]
 //!                                      tight loop, for cost measurements
+//!                                      (getppid: RATE calls a second)
 //!                                      (openat: an open and a close a round;
 //!                                      udp: a sendto to itself and a
 //!                                      recvfrom, both by address)
@@ -47,9 +48,19 @@ fn main() {
                 .unwrap_or(1_000_000);
             match args.get(2).map(String::as_str) {
                 Some("getppid") => {
-                    for _ in 0..n {
+                    // An optional rate (calls per second): paced by the
+                    // clock every thousand calls.
+                    let rate = args.get(4).and_then(|s| s.parse::<u64>().ok());
+                    let start = std::time::Instant::now();
+                    for i in 0..n {
                         // SAFETY: getppid has no preconditions.
                         unsafe { libc::getppid() };
+                        if let (Some(r), 0) = (rate, i % 1000) {
+                            let due = std::time::Duration::from_secs_f64(i as f64 / r as f64);
+                            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                                std::thread::sleep(wait);
+                            }
+                        }
                     }
                 }
                 Some("openat") => {
