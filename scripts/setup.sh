@@ -21,6 +21,8 @@ command -v perf >/dev/null || need+=(linux-perf)
 [ -d /usr/share/systemtap/tapset ] || need+=(systemtap-common)
 # Headless Chromium opens retap diff's HTML report in its test.
 command -v chromium >/dev/null || need+=(chromium)
+# systemd-analyze verifies contrib/retap-record.service in its test.
+command -v systemd-analyze >/dev/null || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: need root to install: ${need[*]}" >&2; exit 1

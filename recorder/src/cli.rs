@@ -83,6 +83,11 @@ pub struct RecordArgs {
     /// DIR/snapshot-TIME/. On exit DIR holds the last DURATION.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", conflicts_with = "max_age")]
     pub flight: Option<Duration>,
+    /// Take a snapshot (as SIGUSR1 does) when a syscall takes longer than
+    /// DURATION: 'latency > 1s', or of one syscall, 'fsync latency >
+    /// 100ms'. At most one per --flight window (or per minute).
+    #[arg(long, value_parser = parse_condition, value_name = "CONDITION")]
+    pub snapshot_when: Option<SnapshotWhen>,
     /// Start a new Parquet file after this long [default: 60s, or a tenth
     /// of --flight].
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
@@ -118,6 +123,35 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// `--snapshot-when`: a syscall (or any) that took longer than `over`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SnapshotWhen {
+    pub syscall: Option<String>,
+    pub over: Duration,
+}
+
+pub fn parse_condition(s: &str) -> Result<SnapshotWhen, String> {
+    let words: Vec<&str> = s.split_whitespace().collect();
+    let (syscall, rest) = match words.as_slice() {
+        ["latency", rest @ ..] => (None, rest),
+        [name, "latency", rest @ ..] => (Some(name.to_string()), rest),
+        _ => {
+            return Err(format!(
+                "{s:?}: expected 'latency > DURATION' or 'SYSCALL latency > DURATION'"
+            ))
+        }
+    };
+    match rest {
+        [">", d] => Ok(SnapshotWhen {
+            syscall,
+            over: parse_duration(d)?,
+        }),
+        _ => Err(format!(
+            "{s:?}: expected '> DURATION' after latency (e.g. 'latency > 1s')"
+        )),
+    }
+}
+
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let (num, mult) = match s.chars().last() {
@@ -151,6 +185,30 @@ mod tests {
             .unwrap_err()
             .contains("unknown unit"));
         assert!(parse_duration("0s").unwrap_err().contains("positive"));
+    }
+
+    #[test]
+    fn conditions() {
+        assert_eq!(
+            parse_condition("latency > 1s").unwrap(),
+            SnapshotWhen {
+                syscall: None,
+                over: Duration::from_secs(1)
+            }
+        );
+        assert_eq!(
+            parse_condition("fsync latency > 100ms").unwrap().syscall,
+            Some("fsync".into())
+        );
+        assert!(parse_condition("latency >= 1s")
+            .unwrap_err()
+            .contains("expected '> DURATION'"));
+        assert!(parse_condition("slow")
+            .unwrap_err()
+            .contains("expected 'latency"));
+        assert!(parse_condition("latency > soon")
+            .unwrap_err()
+            .contains("not a duration"));
     }
 
     #[test]

@@ -246,6 +246,11 @@ fn process_alive(pid: i32) -> bool {
 /// What the ring buffer callback fills.
 struct Collector {
     rows: BTreeMap<Table, TableRows>,
+    /// `--snapshot-when`: (syscall number or any, longer than ns), and the
+    /// earliest trace time the next may fire.
+    snapshot_when: Option<(Option<u32>, u64)>,
+    snapshot_quiet_until: u64,
+    snapshot_every_ns: u64,
     received: [u64; NR_KINDS],
     /// Tracepoint tables by slot (what the BPF side writes over a record's
     /// first bytes).
@@ -292,6 +297,13 @@ impl Collector {
         }
         rows.push(rec);
         self.received[table.index()] += 1;
+        if let (Record::Syscall(s), Some((nr, over))) = (rec, self.snapshot_when) {
+            let slow = s.h.flags & records::F_DONE != 0 && s.dur > over;
+            if slow && nr.is_none_or(|n| n == s.nr) && s.h.ts >= self.snapshot_quiet_until {
+                self.snapshot_quiet_until = s.h.ts + self.snapshot_every_ns;
+                SNAPSHOT.store(true, Ordering::SeqCst);
+            }
+        }
         if rows.len() >= BATCH_ROWS {
             let b = rows.finish();
             if self.tx.send(Msg::Batch(table, b)).is_err() {
@@ -582,7 +594,25 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     if let Some(r) = rows.get_mut(&Table::Syscalls) {
         r.set_syscall_arity(arity);
     }
+    let snapshot_when = match &args.snapshot_when {
+        None => None,
+        Some(w) => {
+            let nr = match &w.syscall {
+                None => None,
+                Some(name) => Some(syscalls::number(arch, name).ok_or_else(|| {
+                    anyhow::anyhow!("--snapshot-when: {name:?} is not a syscall of {arch}")
+                })?),
+            };
+            if !tables.contains(&Table::Syscalls) {
+                bail!("--snapshot-when watches syscalls, which --events leaves out");
+            }
+            Some((nr, w.over.as_nanos() as u64))
+        }
+    };
     let collector = Rc::new(RefCell::new(Collector {
+        snapshot_when,
+        snapshot_quiet_until: 0,
+        snapshot_every_ns: args.flight.unwrap_or(Duration::from_secs(60)).as_nanos() as u64,
         rows,
         received: [0; NR_KINDS],
         tracepoint_slots: formats.iter().map(|f| Table::Tracepoint(f)).collect(),

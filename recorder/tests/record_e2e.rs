@@ -640,6 +640,72 @@ fn a_flight_recording_snapshot_holds_the_last_seconds_whole() {
 }
 
 #[test]
+fn a_slow_syscall_takes_a_snapshot_once_per_window() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    // 200 writes, a 300 ms sleep, then a shell's wait for it and another
+    // sleep: the first slow syscall takes a snapshot, the later ones fall
+    // in the same 10 s window and do not.
+    let out = record(
+        &dir,
+        &[
+            "--events",
+            "syscalls",
+            "--flight",
+            "10s",
+            "--snapshot-when",
+            "latency > 200ms",
+            "-q",
+            "-c",
+            &format!("{WORKLOAD} calls --write 200 --sleep-ms 300; sleep 0.3"),
+        ],
+    );
+    let pid = kv(&out.stdout, "pid");
+    let snaps: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("snapshot-")
+        })
+        .collect();
+    assert_eq!(snaps.len(), 1, "{snaps:?}");
+    let slow_calls: i64 = duck(
+        &dir,
+        "select count(*) from syscalls where dur_ns > 200000000",
+    )[0]
+    .parse()
+    .unwrap();
+    assert!(
+        slow_calls >= 2,
+        "only {slow_calls} slow call(s): the window went untested"
+    );
+    // It holds what led to it: the writes, and the slow call itself.
+    let snap = &snaps[0];
+    assert_eq!(write_lengths(snap, pid).len(), 200);
+    let slow = duck(
+        snap,
+        &format!("select syscall, dur_ns >= 300000000 from syscalls where pid = {pid} and dur_ns > 200000000"),
+    );
+    assert_eq!(slow.len(), 1, "{slow:?}");
+    assert!(slow[0].ends_with("|True"), "{slow:?}");
+    // A condition that cannot be met is refused before recording.
+    let bad = Command::new(RECORD)
+        .arg("-o")
+        .arg(tmp.path().join("bad"))
+        .args(["--snapshot-when", "notacall latency > 1s"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr)
+        .contains("--snapshot-when: \"notacall\" is not a syscall of x86_64"));
+}
+
+#[test]
 fn sighup_completes_the_files_being_written() {
     need_root!();
     let tmp = tempfile::tempdir().unwrap();
