@@ -326,12 +326,15 @@ impl Drop for SmallDisk {
     }
 }
 
-/// Bytes of every file under `dir` (temporary files included).
+/// Bytes of every file under `dir` (temporary files included); a file
+/// removed while it is looked at counts nothing.
 fn du(dir: &Path) -> u64 {
     let mut n = 0;
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
-            let m = e.metadata().unwrap();
+            let Ok(m) = e.metadata() else {
+                continue;
+            };
             n += if m.is_dir() { du(&e.path()) } else { m.len() };
         }
     }
@@ -703,6 +706,34 @@ fn a_slow_syscall_takes_a_snapshot_once_per_window() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr)
         .contains("--snapshot-when: \"notacall\" is not a syscall of x86_64"));
+}
+
+#[test]
+fn a_read_only_disk_is_refused_before_recording() {
+    need_root!();
+    let disk = SmallDisk::new("1m");
+    let st = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&disk.path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let dir = disk.path.join("t");
+    let out = Command::new(RECORD)
+        .arg("-o")
+        .arg(&dir)
+        .args(["--events", "syscalls", "-c", "true"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "retap-record: creating {}: Read-only file system (os error 30)",
+            dir.display()
+        )
+    );
 }
 
 #[test]
@@ -1403,13 +1434,13 @@ fn sched_switch_stacks_show_where_each_thread_blocked() {
         "{in_pipe_read} of {checked}"
     );
     // A script's backtrace() at the tracepoint is that stack, symbolised:
-    // the thread's commonest is its pipe read. Plans and the interpreter
+    // the threads' commonest is their pipe read. Plans and the interpreter
     // must agree.
     let script = format!(
         r#"global n
-probe kernel.trace("sched_switch") {{ if (tid() == {} && $prev_state != 0) n[sprint_backtrace()]++ }}
+probe kernel.trace("sched_switch") {{ if ((tid() == {} || tid() == {}) && $prev_state != 0) n[sprint_backtrace()]++ }}
 probe end {{ foreach (s in n- limit 1) printf("%s\n", s) }}"#,
-        tids[0]
+        tids[0], tids[1]
     );
     let run = |interpret_only: bool| -> String {
         let out = tmp.path().join(format!("out-{interpret_only}"));
