@@ -26,6 +26,18 @@ fn lines(s: &str) -> Vec<String> {
     s.lines().map(String::from).collect()
 }
 
+/// The script's output lines (plans and interpreter agreeing) equal, as a
+/// set, DuckDB's rows for `sql` over the same dataset; both sorted, or
+/// None when DuckDB is missing (which fails under CI).
+fn same_as_duckdb(script: &str, sql: &str) -> Option<Vec<String>> {
+    let mut got = lines(&stap(script, &[]));
+    let mut want = duck("sched", sql)?;
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    Some(got)
+}
+
 #[test]
 fn fields_of_a_tracepoint_count_as_duckdb_counts() {
     let out = stap(
@@ -97,7 +109,7 @@ probe end { foreach ([a, b, c] in s) printf("%s|%d|%s|%d\n", a, b, c, @count(s[a
 
 #[test]
 fn cpu_off_counts_equal_the_rows_and_ctxswitch_names_the_next_process() {
-    let out = stap(
+    let Some(_) = same_as_duckdb(
         r#"global off, sw
 probe scheduler.cpu_off { off[tid(), idle]++ }
 probe scheduler.ctxswitch { sw[prev_pid, prev_tid, next_pid, next_tid, prevtsk_state] <<< 1 }
@@ -105,10 +117,6 @@ probe end {
   foreach ([t, i+] in off) printf("off|%d|%d|%d\n", t, i, off[t, i])
   foreach ([a, b, c, d, e] in sw) printf("sw|%d|%d|%d|%d|%d|%d\n", a, b, c, d, e, @count(sw[a, b, c, d, e]))
 }"#,
-        &[],
-    );
-    let Some(mut want) = duck(
-        "sched",
         "with tg as (select distinct tid, pid from processes where event = 'snapshot' \
            union select distinct child_tid, child_pid from processes where event in ('fork', 'thread')) \
          select 'off|' || tid || '|' || (tid = 0)::int || '|' || count(*) from sched_switch group by tid \
@@ -120,10 +128,6 @@ probe end {
     ) else {
         return;
     };
-    let mut got = lines(&out);
-    got.sort();
-    want.sort();
-    assert_eq!(got, want);
     // The ping-pong's two threads were switched out hundreds of times.
     let pingpong = duck(
         "sched",
@@ -139,7 +143,7 @@ fn cpu_on_is_the_task_switched_in() {
     // stap's cpu_on runs in the context of the task switched in: its
     // thread, process and name are sched_switch's next_* (the process from
     // the recorded process tree), and task_current() is that task.
-    let out = stap(
+    let Some(_) = same_as_duckdb(
         r#"global on, idle_n
 probe scheduler.cpu_on {
   if (idle) idle_n++
@@ -149,10 +153,6 @@ probe end {
   foreach ([e, p, t, c, prev] in on) printf("%s|%d|%d|%s|%d|%d\n", e, p, t, c, prev, on[e, p, t, c, prev])
   printf("idle|%d\n", idle_n)
 }"#,
-        &[],
-    );
-    let Some(mut want) = duck(
-        "sched",
         "with tg as (select distinct tid, pid from processes where event = 'snapshot' \
            union select distinct child_tid, child_pid from processes where event in ('fork', 'thread')) \
          select concat_ws('|', next_comm, coalesce(tg.pid, 0), next_pid, next_comm, prev_pid, count(*)) \
@@ -162,10 +162,6 @@ probe end {
     ) else {
         return;
     };
-    let mut got = lines(&out);
-    got.sort();
-    want.sort();
-    assert_eq!(got, want);
     // What the record does not say of the task switched in is refused,
     // before the run when the probe asks, at run time through a function.
     common::refused(
@@ -336,23 +332,15 @@ fn sql_lists_tracepoint_tables_by_event_name_and_diff_takes_them() {
 fn socket_addresses_print_as_stap_shows_them_and_as_duckdb_finds_them() {
     // Who connects where: connect's address variables, by the recorded
     // bytes, against DuckDB's columns over the same files.
-    let out = stap(
+    let Some(got) = same_as_duckdb(
         r#"global n
 probe syscall.connect { n[execname(), uaddr_af, uaddr_ip, uaddr_ip_port]++ }
 probe end { foreach ([e, f, a, p] in n) printf("%s|%s|%s|%s|%d\n", e, f, a, p, n[e, f, a, p]) }"#,
-        &[],
-    );
-    let Some(mut want) = duck(
-        "sched",
         "select execname, sa_family, sa_addr, sa_port, count(*) from syscalls \
          where syscall = 'connect' group by all",
     ) else {
         return;
     };
-    let mut got = lines(&out);
-    got.sort();
-    want.sort();
-    assert_eq!(got, want);
     assert!(
         got.iter().any(|l| l.contains("|AF_INET|127.0.0.1|")),
         "{got:?}"
@@ -418,23 +406,15 @@ probe end { foreach ([e, t] in to) printf("%s|%s|%d\n", e, t, to[e, t]) }"#,
 fn file_names_of_syscalls_print_as_duckdb_finds_them() {
     // stap's open-family probes with their filename variable, argstr with
     // the name quoted, and user_string($filename).
-    let out = stap(
+    let Some(got) = same_as_duckdb(
         r#"global n
 probe syscall.openat { n[execname(), filename, user_string($filename)]++ }
 probe end { foreach ([e, f, u] in n) printf("%s|%s|%s|%d\n", e, f, u, n[e, f, u]) }"#,
-        &[],
-    );
-    let Some(mut want) = duck(
-        "sched",
         "select execname, coalesce(path, ''), coalesce(path, ''), count(*) from syscalls \
          where syscall = 'openat' group by all",
     ) else {
         return;
     };
-    let mut got = lines(&out);
-    got.sort();
-    want.sort();
-    assert_eq!(got, want);
     assert!(got.len() > 20, "{got:?}");
     // argstr as stap builds it for openat: dfd, the quoted name, flags.
     let out = stap(

@@ -46,6 +46,23 @@ fn record(dir: &Path, args: &[&str]) -> Output {
     out
 }
 
+/// `retap-record -o DIR ARGS`, started, its stdout and stderr piped.
+fn start(dir: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(RECORD)
+        .arg("-o")
+        .arg(dir)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run retap-record")
+}
+
+/// `retap-record -o DIR ARGS` to its end, whatever its exit status.
+fn attempt(dir: &Path, args: &[&str]) -> Output {
+    start(dir, args).wait_with_output().unwrap()
+}
+
 /// Every row of a table, read with the parquet crate (retap's own reader).
 fn read_table(dir: &Path, table: &str) -> Vec<RecordBatch> {
     let mut out = Vec::new();
@@ -361,10 +378,9 @@ fn max_size_keeps_a_long_recording_within_a_small_disk() {
     let bound: u64 = 512 << 10;
     let n = 600_000;
     let base = 100;
-    let mut child = Command::new(RECORD)
-        .arg("-o")
-        .arg(&dir)
-        .args([
+    let mut child = start(
+        &dir,
+        &[
             "--events",
             "syscalls",
             "--max-size",
@@ -372,15 +388,10 @@ fn max_size_keeps_a_long_recording_within_a_small_disk() {
             "--ringbuf-size",
             "64M",
             "-q",
-        ])
-        .args([
             "-c",
             &format!("{WORKLOAD} calls --write {n} --write-base {base}"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     // The Parquet files never take more than the bound (the manifest and
     // the recorder's reserve for it are not Parquet).
     let mut most = 0;
@@ -451,10 +462,9 @@ fn a_full_disk_stops_the_recording_and_keeps_every_completed_row() {
     let dir = disk.path.join("t");
     let n = 600_000;
     let base = 100;
-    let out = Command::new(RECORD)
-        .arg("-o")
-        .arg(&dir)
-        .args([
+    let out = attempt(
+        &dir,
+        &[
             "--events",
             "syscalls",
             "--rotate-size",
@@ -462,13 +472,10 @@ fn a_full_disk_stops_the_recording_and_keeps_every_completed_row() {
             "--ringbuf-size",
             "64M",
             "-q",
-        ])
-        .args([
             "-c",
             &format!("{WORKLOAD} calls --write {n} --write-base {base}"),
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     // One line, the OS's words once.
@@ -530,18 +537,18 @@ fn a_vanished_trace_directory_stops_the_recording_the_same_way() {
     need_root!();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("t");
-    let child = Command::new(RECORD)
-        .arg("-o")
-        .arg(&dir)
-        .args(["--events", "syscalls", "--rotate-size", "64K", "-q"])
-        .args([
+    let child = start(
+        &dir,
+        &[
+            "--events",
+            "syscalls",
+            "--rotate-size",
+            "64K",
+            "-q",
             "-c",
             &format!("{WORKLOAD} calls --write 300000 --sleep-ms 2000"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     assert!(wait_for_file(&dir.join("syscalls/part-000000.parquet")));
     std::fs::remove_dir_all(&dir).unwrap();
     let out = child.wait_with_output().unwrap();
@@ -569,17 +576,18 @@ fn a_flight_recording_snapshot_holds_the_last_seconds_whole() {
     let flight_ns: i64 = 2_000_000_000;
     let base = 100;
     // ~2.2 ms a write for ~7 s.
-    let child = Command::new(RECORD)
-        .arg("-o")
-        .arg(&dir)
-        .args(["--events", "syscalls", "--flight", "2s", "-q"])
-        .args([
+    let child = start(
+        &dir,
+        &[
+            "--events",
+            "syscalls",
+            "--flight",
+            "2s",
+            "-q",
             "-c",
             &format!("{WORKLOAD} calls --write 3000 --write-base {base} --write-pace-us 2000"),
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     assert!(wait_for_file(&dir.join(".retap-recorder.pid")));
     std::thread::sleep(Duration::from_millis(4500));
     unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) };
@@ -697,12 +705,10 @@ fn a_slow_syscall_takes_a_snapshot_once_per_window() {
     assert_eq!(slow.len(), 1, "{slow:?}");
     assert!(slow[0].ends_with("|True"), "{slow:?}");
     // A condition that cannot be met is refused before recording.
-    let bad = Command::new(RECORD)
-        .arg("-o")
-        .arg(tmp.path().join("bad"))
-        .args(["--snapshot-when", "notacall latency > 1s"])
-        .output()
-        .unwrap();
+    let bad = attempt(
+        &tmp.path().join("bad"),
+        &["--snapshot-when", "notacall latency > 1s"],
+    );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr)
         .contains("--snapshot-when: \"notacall\" is not a syscall of x86_64"));
@@ -719,12 +725,7 @@ fn a_read_only_disk_is_refused_before_recording() {
         .unwrap();
     assert!(st.success());
     let dir = disk.path.join("t");
-    let out = Command::new(RECORD)
-        .arg("-o")
-        .arg(&dir)
-        .args(["--events", "syscalls", "-c", "true"])
-        .output()
-        .unwrap();
+    let out = attempt(&dir, &["--events", "syscalls", "-c", "true"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(
@@ -741,14 +742,16 @@ fn sighup_completes_the_files_being_written() {
     need_root!();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("t");
-    let child = Command::new(RECORD)
-        .arg("-o")
-        .arg(&dir)
-        .args(["--events", "syscalls", "-q"])
-        .args(["-c", &format!("{WORKLOAD} calls --sleep-ms 2500")])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = start(
+        &dir,
+        &[
+            "--events",
+            "syscalls",
+            "-q",
+            "-c",
+            &format!("{WORKLOAD} calls --sleep-ms 2500"),
+        ],
+    );
     assert!(wait_for_file(&dir.join("trace.json")));
     std::thread::sleep(Duration::from_millis(1000));
     unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
@@ -778,13 +781,7 @@ fn sigint_leaves_a_finalised_trace() {
     need_root!();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("t");
-    let child = Command::new(RECORD)
-        .arg("-o")
-        .arg(&dir)
-        .args(["--events", "syscalls,processes"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = start(&dir, &["--events", "syscalls,processes"]);
     std::thread::sleep(Duration::from_millis(1000));
     // A syscall entered while recording that is still running at stop.
     let mut sleeper = Command::new(WORKLOAD)
@@ -829,20 +826,17 @@ fn sigkill_leaves_completed_files_readable_and_info_reports_the_torn_one() {
     need_root!();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("t");
-    let mut rec = Command::new(RECORD)
-        .arg("-o")
-        .arg(&dir)
-        .args([
+    let mut rec = start(
+        &dir,
+        &[
             "--events",
             "syscalls",
             "--rotate-size",
             "256K",
             "--syscalls",
             "getppid",
-        ])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+    );
     let mut load = Command::new(WORKLOAD)
         .args(["loop", "getppid", "200000000"])
         .spawn()
@@ -972,17 +966,15 @@ fn vfs_records_where_the_kernel_can_and_says_why_not_where_it_cannot() {
     need_root!();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("t");
-    let out = Command::new(RECORD)
-        .arg("-o")
-        .arg(&dir)
-        .args([
+    let out = attempt(
+        &dir,
+        &[
             "--events",
             "vfs",
             "-c",
             &format!("{WORKLOAD} calls --write 20"),
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     let kprobes = Path::new("/sys/bus/event_source/devices/kprobe/type").exists();
     if out.status.success() {
         let rows = duck(

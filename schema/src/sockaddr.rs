@@ -168,6 +168,16 @@ pub fn columns(b: &[u8]) -> (Option<String>, Option<String>, Option<u16>) {
     (Some(name), addr, port)
 }
 
+/// The bytes of a `struct sockaddr_in` (what a caller passes to connect):
+/// the inverse of [`parse`] for IPv4, for tests and tools that make one.
+pub fn sockaddr_in(ip: Ipv4Addr, port: u16) -> Vec<u8> {
+    let mut b = vec![0u8; SOCKADDR_IN];
+    b[..2].copy_from_slice(&AF_INET.to_ne_bytes());
+    b[2..4].copy_from_slice(&port.to_be_bytes());
+    b[4..8].copy_from_slice(&ip.octets());
+    b
+}
+
 /// A packet's IP protocol as the `net` table's `transport` column names
 /// it (`tcp`, `udp`, ...; other numbers in decimal).
 pub fn transport_name(protocol: u8) -> String {
@@ -200,11 +210,7 @@ mod tests {
     use super::*;
 
     fn inet(ip: [u8; 4], port: u16) -> Vec<u8> {
-        let mut b = vec![0u8; SOCKADDR_IN];
-        b[..2].copy_from_slice(&AF_INET.to_ne_bytes());
-        b[2..4].copy_from_slice(&port.to_be_bytes());
-        b[4..8].copy_from_slice(&ip);
-        b
+        sockaddr_in(ip.into(), port)
     }
 
     #[test]

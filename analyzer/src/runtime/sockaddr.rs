@@ -133,11 +133,7 @@ mod tests {
     use super::*;
 
     fn inet(ip: [u8; 4], port: u16) -> Vec<u8> {
-        let mut b = vec![0u8; SOCKADDR_IN];
-        b[..2].copy_from_slice(&AF_INET.to_ne_bytes());
-        b[2..4].copy_from_slice(&port.to_be_bytes());
-        b[4..8].copy_from_slice(&ip);
-        b
+        retap_schema::sockaddr::sockaddr_in(ip.into(), port)
     }
 
     #[test]
