@@ -84,8 +84,8 @@ pub struct RecordArgs {
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", conflicts_with = "max_age")]
     pub flight: Option<Duration>,
     /// Take a snapshot (as SIGUSR1 does) when a syscall takes longer than
-    /// DURATION: 'latency > 1s', or of one syscall, 'fsync latency >
-    /// 100ms'. At most one per --flight window (or per minute).
+    /// DURATION: 'syscall latency > 1s' (or 'latency > 1s'), or of one
+    /// syscall, 'fsync latency > 100ms'. At most one per --flight window (or per minute).
     #[arg(long, value_parser = parse_condition, value_name = "CONDITION")]
     pub snapshot_when: Option<SnapshotWhen>,
     /// Start a new Parquet file after this long [default: 60s, or a tenth
@@ -133,7 +133,7 @@ pub struct SnapshotWhen {
 pub fn parse_condition(s: &str) -> Result<SnapshotWhen, String> {
     let words: Vec<&str> = s.split_whitespace().collect();
     let (syscall, rest) = match words.as_slice() {
-        ["latency", rest @ ..] => (None, rest),
+        ["latency", rest @ ..] | ["syscall", "latency", rest @ ..] => (None, rest),
         [name, "latency", rest @ ..] => (Some(name.to_string()), rest),
         _ => {
             return Err(format!(
@@ -199,6 +199,10 @@ mod tests {
         assert_eq!(
             parse_condition("fsync latency > 100ms").unwrap().syscall,
             Some("fsync".into())
+        );
+        assert_eq!(
+            parse_condition("syscall latency > 1s").unwrap().syscall,
+            None
         );
         assert!(parse_condition("latency >= 1s")
             .unwrap_err()
