@@ -90,10 +90,7 @@ enum Cols {
         dur: Int64Builder,
         path: StringBuilder,
         path2: StringBuilder,
-        sockaddr: BinaryBuilder,
-        sa_family: Dict,
-        sa_addr: StringBuilder,
-        sa_port: UInt16Builder,
+        addr: AddrCols,
         /// The next row's file names (set just before it is pushed).
         next_paths: [Option<(Vec<u8>, bool)>; 2],
     },
@@ -112,11 +109,7 @@ enum Cols {
         ifindex: Int32Builder,
         length: UInt32Builder,
         protocol: UInt16Builder,
-        transport: Dict,
-        saddr: StringBuilder,
-        daddr: StringBuilder,
-        sport: UInt16Builder,
-        dport: UInt16Builder,
+        ip: PacketCols,
     },
     Block {
         dev: UInt32Builder,
@@ -141,6 +134,72 @@ enum Cols {
         dur: Int64Builder,
     },
     Tracepoint(TracepointCols),
+}
+
+/// The syscalls table's socket address columns (`sockaddr`, `sa_family`,
+/// `sa_addr`, `sa_port`, in that order): the bytes and what
+/// schema::sockaddr::columns says of them.
+#[derive(Default)]
+struct AddrCols {
+    bytes: BinaryBuilder,
+    family: Dict,
+    addr: StringBuilder,
+    port: UInt16Builder,
+}
+
+impl AddrCols {
+    fn push(&mut self, bytes: Option<&Vec<u8>>) {
+        let Some(bytes) = bytes else {
+            self.bytes.append_null();
+            self.family.append_null();
+            self.addr.append_null();
+            self.port.append_null();
+            return;
+        };
+        let (family, addr, port) = retap_schema::sockaddr::columns(bytes);
+        self.bytes.append_value(bytes);
+        self.family.append_option(family);
+        self.addr.append_option(addr);
+        self.port.append_option(port);
+    }
+
+    fn finish(&mut self, cols: &mut Vec<ArrayRef>) {
+        cols.push(Arc::new(self.bytes.finish()));
+        cols.push(Arc::new(self.family.finish()));
+        cols.push(Arc::new(self.addr.finish()));
+        cols.push(Arc::new(self.port.finish()));
+    }
+}
+
+/// The net table's columns parsed from a packet's headers (`transport`,
+/// `saddr`, `daddr`, `sport`, `dport`, in that order); null when not IP.
+#[derive(Default)]
+struct PacketCols {
+    transport: Dict,
+    saddr: StringBuilder,
+    daddr: StringBuilder,
+    sport: UInt16Builder,
+    dport: UInt16Builder,
+}
+
+impl PacketCols {
+    fn push(&mut self, n: &records::Net) {
+        use retap_schema::sockaddr::{ip_text, transport_name};
+        self.transport
+            .append_option((n.ipver != 0).then(|| transport_name(n.l4)));
+        self.saddr.append_option(ip_text(n.ipver, &n.saddr));
+        self.daddr.append_option(ip_text(n.ipver, &n.daddr));
+        self.sport.append_option(n.ports.then_some(n.sport));
+        self.dport.append_option(n.ports.then_some(n.dport));
+    }
+
+    fn finish(&mut self, cols: &mut Vec<ArrayRef>) {
+        cols.push(Arc::new(self.transport.finish()));
+        cols.push(Arc::new(self.saddr.finish()));
+        cols.push(Arc::new(self.daddr.finish()));
+        cols.push(Arc::new(self.sport.finish()));
+        cols.push(Arc::new(self.dport.finish()));
+    }
 }
 
 fn stack_builder() -> ListBuilder<UInt64Builder> {
@@ -173,10 +232,7 @@ impl TableRows {
                 dur: Int64Builder::new(),
                 path: StringBuilder::new(),
                 path2: StringBuilder::new(),
-                sockaddr: BinaryBuilder::new(),
-                sa_family: Dict::new(),
-                sa_addr: StringBuilder::new(),
-                sa_port: UInt16Builder::new(),
+                addr: AddrCols::default(),
                 next_paths: [None, None],
             },
             Table::Processes => Cols::Processes {
@@ -194,11 +250,7 @@ impl TableRows {
                 ifindex: Int32Builder::new(),
                 length: UInt32Builder::new(),
                 protocol: UInt16Builder::new(),
-                transport: Dict::new(),
-                saddr: StringBuilder::new(),
-                daddr: StringBuilder::new(),
-                sport: UInt16Builder::new(),
-                dport: UInt16Builder::new(),
+                ip: PacketCols::default(),
             },
             Table::Block => Cols::Block {
                 dev: UInt32Builder::new(),
@@ -264,30 +316,13 @@ impl TableRows {
                     dur,
                     path,
                     path2,
-                    sockaddr,
-                    sa_family,
-                    sa_addr,
-                    sa_port,
+                    addr,
                     next_paths,
                 },
                 Record::Syscall(s),
             ) => {
                 // An address that could not be read is null (and counted).
-                match s.addr.as_ref().and_then(|a| a.as_ref().ok()) {
-                    Some(bytes) => {
-                        let (family, addr, port) = retap_schema::sockaddr::columns(bytes);
-                        sockaddr.append_value(bytes);
-                        sa_family.append_option(family);
-                        sa_addr.append_option(addr);
-                        sa_port.append_option(port);
-                    }
-                    None => {
-                        sockaddr.append_null();
-                        sa_family.append_null();
-                        sa_addr.append_null();
-                        sa_port.append_null();
-                    }
-                }
+                addr.push(s.addr.as_ref().and_then(|a| a.as_ref().ok()));
                 for (b, p) in [path, path2].into_iter().zip(next_paths.iter_mut()) {
                     match p.take() {
                         Some((bytes, cut)) => {
@@ -357,21 +392,11 @@ impl TableRows {
                     ifindex,
                     length,
                     protocol,
-                    transport,
-                    saddr,
-                    daddr,
-                    sport,
-                    dport,
+                    ip,
                 },
                 Record::Net(n),
             ) => {
-                use retap_schema::sockaddr::{ip_text, transport_name};
-                let ip = n.ipver != 0;
-                transport.append_option(ip.then(|| transport_name(n.l4)));
-                saddr.append_option(ip_text(n.ipver, &n.saddr));
-                daddr.append_option(ip_text(n.ipver, &n.daddr));
-                sport.append_option(n.ports.then_some(n.sport));
-                dport.append_option(n.ports.then_some(n.dport));
+                ip.push(n);
                 self.c.push(&n.h);
                 let [rx, tx] = NET_DIRECTIONS;
                 direction.append_value(if n.rx { rx } else { tx });
@@ -520,10 +545,7 @@ impl TableRows {
                 dur,
                 path,
                 path2,
-                sockaddr,
-                sa_family,
-                sa_addr,
-                sa_port,
+                addr,
                 ..
             } => {
                 cols.push(Arc::new(syscall.finish()));
@@ -535,10 +557,7 @@ impl TableRows {
                 cols.push(Arc::new(dur.finish()));
                 cols.push(Arc::new(path.finish()));
                 cols.push(Arc::new(path2.finish()));
-                cols.push(Arc::new(sockaddr.finish()));
-                cols.push(Arc::new(sa_family.finish()));
-                cols.push(Arc::new(sa_addr.finish()));
-                cols.push(Arc::new(sa_port.finish()));
+                addr.finish(&mut cols);
             }
             Cols::Processes {
                 event,
@@ -563,22 +582,14 @@ impl TableRows {
                 ifindex,
                 length,
                 protocol,
-                transport,
-                saddr,
-                daddr,
-                sport,
-                dport,
+                ip,
             } => {
                 cols.push(Arc::new(direction.finish()));
                 cols.push(Arc::new(dev_name.finish()));
                 cols.push(Arc::new(ifindex.finish()));
                 cols.push(Arc::new(length.finish()));
                 cols.push(Arc::new(protocol.finish()));
-                cols.push(Arc::new(transport.finish()));
-                cols.push(Arc::new(saddr.finish()));
-                cols.push(Arc::new(daddr.finish()));
-                cols.push(Arc::new(sport.finish()));
-                cols.push(Arc::new(dport.finish()));
+                ip.finish(&mut cols);
             }
             Cols::Block {
                 dev,

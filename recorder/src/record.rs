@@ -808,9 +808,8 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     if let Err(e) = m.store(&dir) {
         // After a failed write the disk may refuse this too (read-only,
         // gone): the manifest last stored lists the files completed then.
-        return match summary::stop_line(&m) {
-            Some(line) => {
-                let head = line.rsplit_once("; the ").map_or(line.as_str(), |(h, _)| h);
+        return match summary::stop_cause(&m) {
+            Some(head) => {
                 let tail = if dir.exists() {
                     format!("trace.json could not be updated ({e}): it lists the files completed before the failure")
                 } else {

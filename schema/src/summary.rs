@@ -89,6 +89,15 @@ pub fn retention_line(m: &Manifest) -> Option<String> {
 /// Why the recording stopped early and what that cost, when the disk
 /// failed; None otherwise. One line.
 pub fn stop_line(m: &Manifest) -> Option<String> {
+    let files: usize = m.tables.values().map(|t| t.files.len()).sum();
+    Some(format!(
+        "{}; the {files} completed files and trace.json are intact",
+        stop_cause(m)?
+    ))
+}
+
+/// The first part of [`stop_line`]: why, and the rows not written.
+pub fn stop_cause(m: &Manifest) -> Option<String> {
     let why = m.stopped_by.as_ref()?;
     let unwritten: Vec<String> = m
         .tables
@@ -102,9 +111,8 @@ pub fn stop_line(m: &Manifest) -> Option<String> {
             format!("{name} {}{from}", t.unwritten)
         })
         .collect();
-    let files: usize = m.tables.values().map(|t| t.files.len()).sum();
     Some(format!(
-        "recording stopped: {why}; rows not written: {}; the {files} completed files and trace.json are intact",
+        "recording stopped: {why}; rows not written: {}",
         if unwritten.is_empty() {
             "none".to_string()
         } else {

@@ -294,13 +294,13 @@ fn one(raw: i64, kind: char) -> String {
 /// The argument string of one syscall.
 /// `strings(i)`: the string argument in register `i` as recorded at entry
 /// (file names), printed quoted as stap's user_string_quoted; without one,
-/// its address. `address`: the socket address as stap shows it, when
-/// recorded.
+/// its address. `address()`: the socket address as stap shows it, when
+/// recorded (asked only of syscalls that take one).
 pub fn argstr(
     syscall: &str,
     raw: &[i64; 6],
     strings: &dyn Fn(usize) -> Option<Rc<str>>,
-    address: Option<&str>,
+    address: &dyn Fn() -> Option<String>,
 ) -> String {
     let Some(args) = crate::stap::elaborate::syscall_args::stap_args(syscall) else {
         // Unknown to the table: the raw arguments in hex.
@@ -315,9 +315,11 @@ pub fn argstr(
                 continue;
             }
         }
-        if let ('a', Some(text)) = (a.kind, address) {
-            parts.push(text.to_string());
-            continue;
+        if a.kind == 'a' {
+            if let Some(text) = address() {
+                parts.push(text);
+                continue;
+            }
         }
         match (a.kind, strings(i)) {
             ('s', Some(text)) => parts.push(super::builtins::text_str(&text, true, None)),
@@ -332,14 +334,14 @@ mod tests {
     use super::*;
 
     fn argstr(syscall: &str, raw: &[i64; 6]) -> String {
-        super::argstr(syscall, raw, &|_| None, None)
+        super::argstr(syscall, raw, &|_| None, &|| None)
     }
 
     #[test]
     fn recorded_file_names_are_quoted() {
         let name = |i: usize| (i == 1).then(|| Rc::from("/etc/a \"b\"\n"));
         assert_eq!(
-            super::argstr("openat", &[-100, 0x1000, 0, 0, 0, 0], &name, None),
+            super::argstr("openat", &[-100, 0x1000, 0, 0, 0, 0], &name, &|| None),
             "AT_FDCWD, \"/etc/a \\\"b\\\"\\n\", O_RDONLY"
         );
     }

@@ -298,12 +298,12 @@ impl EventCtx {
                 let name = self.syscall_name();
                 let args: [i64; 6] = std::array::from_fn(|i| self.raw_arg(i));
                 let strings = |i: usize| self.recorded_string(i);
-                let address = self.address(super::sockaddr::Part::Pretty);
+                let address = || self.address(super::sockaddr::Part::Pretty);
                 Value::from_string(argstr::argstr(
                     name.as_deref().unwrap_or(""),
                     &args,
                     &strings,
-                    address.as_deref(),
+                    &address,
                 ))
             }
             SyscallString(name) => {

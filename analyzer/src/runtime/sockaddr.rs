@@ -25,21 +25,13 @@ pub fn format(part: Part, ptr: u64, len: i64, bytes: Option<&[u8]>) -> String {
     let n = bytes.len().min(len);
     buf[..n].copy_from_slice(&bytes[..n]);
     let family = sa::family(&buf).unwrap_or(0);
-    let piece = |parts: &[(Part, String)]| -> String {
-        parts
-            .iter()
-            .filter(|(p, _)| *p == part)
-            .map(|(_, s)| s.as_str())
-            .collect()
-    };
     match (family, sa::parse(&buf[..len.max(2)])) {
         (AF_INET, Some(SockAddr::Inet { ip, port })) if len == SOCKADDR_IN => match part {
             Part::Pretty => format!("{{AF_INET, {ip}, {port}}}"),
-            _ => piece(&[
-                (Part::Family, "AF_INET".into()),
-                (Part::IpAddr, ip.to_string()),
-                (Part::Port, port.to_string()),
-            ]),
+            Part::Family => "AF_INET".into(),
+            Part::IpAddr => ip.to_string(),
+            Part::Port => port.to_string(),
+            Part::Flowinfo | Part::ScopeId => String::new(),
         },
         (AF_UNIX, _) if len == SOCKADDR_UN || len >= 4 => {
             // sun_path, and on to the 128th byte, which stap zeroes.
@@ -72,34 +64,39 @@ pub fn format(part: Part, ptr: u64, len: i64, bytes: Option<&[u8]>) -> String {
             }),
         ) if len == SOCKADDR_IN6 => {
             // %pI6: eight groups of four hex digits, nothing compressed.
-            let full = ip
-                .segments()
-                .iter()
-                .map(|g| format!("{g:04x}"))
-                .collect::<Vec<_>>()
-                .join(":");
+            let full = || {
+                ip.segments()
+                    .iter()
+                    .map(|g| format!("{g:04x}"))
+                    .collect::<Vec<_>>()
+                    .join(":")
+            };
             match part {
-                Part::Pretty => format!("{{AF_INET6, {full}, {port}}}"),
-                _ => piece(&[
-                    (Part::Family, "AF_INET6".into()),
-                    (Part::IpAddr, full),
-                    (Part::Port, port.to_string()),
-                    (Part::Flowinfo, (flowinfo as i32).to_string()),
-                    (Part::ScopeId, (flowinfo as i32).to_string()),
-                ]),
+                Part::Pretty => format!("{{AF_INET6, {}, {port}}}", full()),
+                Part::Family => "AF_INET6".into(),
+                Part::IpAddr => full(),
+                Part::Port => port.to_string(),
+                Part::Flowinfo | Part::ScopeId => (flowinfo as i32).to_string(),
             }
         }
-        (AF_PACKET, Some(SockAddr::Packet { .. })) if len == SOCKADDR_LL => match part {
+        (
+            AF_PACKET,
+            Some(SockAddr::Packet {
+                protocol,
+                ifindex,
+                hatype,
+                pkttype,
+                halen,
+                addr,
+            }),
+        ) if len == SOCKADDR_LL => match part {
             Part::Pretty => {
                 // stap prints the protocol as stored (network order) and the
                 // hardware address as a host-order 64-bit word.
-                let proto = u16::from_ne_bytes([buf[2], buf[3]]);
-                let ifindex = i32::from_ne_bytes(buf[4..8].try_into().expect("4 bytes"));
-                let hatype = u16::from_ne_bytes([buf[8], buf[9]]);
-                let addr = u64::from_ne_bytes(buf[12..20].try_into().expect("8 bytes"));
+                let proto = u16::from_ne_bytes(protocol.to_be_bytes());
+                let addr = u64::from_ne_bytes(addr);
                 format!(
-                    "{{AF_PACKET, proto={proto}, ind={ifindex}, hatype={hatype}, pkttype={}, halen={}, addr=0x{addr:x}}}",
-                    buf[10], buf[11]
+                    "{{AF_PACKET, proto={proto}, ind={ifindex}, hatype={hatype}, pkttype={pkttype}, halen={halen}, addr=0x{addr:x}}}"
                 )
             }
             Part::Family => "AF_PACKET".into(),
@@ -189,6 +186,24 @@ mod tests {
             format(Part::Pretty, 1, 12, Some(&nl)),
             "{AF_NETLINK, pid=77, groups=00000010}"
         );
+    }
+
+    #[test]
+    fn packet_addresses_print_their_fields_as_stored() {
+        let mut ll = vec![0u8; SOCKADDR_LL];
+        ll[..2].copy_from_slice(&AF_PACKET.to_ne_bytes());
+        ll[2..4].copy_from_slice(&0x0003u16.to_be_bytes()); // ETH_P_ALL
+        ll[4..8].copy_from_slice(&2i32.to_ne_bytes());
+        ll[8..10].copy_from_slice(&1u16.to_ne_bytes());
+        ll[11] = 6;
+        ll[12..18].copy_from_slice(&[1, 2, 3, 4, 5, 6]);
+        let proto = u16::from_ne_bytes([0, 3]);
+        let addr = u64::from_ne_bytes([1, 2, 3, 4, 5, 6, 0, 0]);
+        assert_eq!(
+            format(Part::Pretty, 1, 20, Some(&ll)),
+            format!("{{AF_PACKET, proto={proto}, ind=2, hatype=1, pkttype=0, halen=6, addr=0x{addr:x}}}")
+        );
+        assert_eq!(format(Part::Family, 1, 20, Some(&ll)), "AF_PACKET");
     }
 
     #[test]
