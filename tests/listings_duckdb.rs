@@ -4,7 +4,7 @@
 //! DuckDB can produce the text; the histogram is compared row by row.
 
 mod common;
-use common::{duck, root};
+use common::{duck, root, stap_syscall_sql};
 
 fn retap(args: &[&str]) -> String {
     let out = common::retap()
@@ -48,8 +48,9 @@ fn listing3_sync_count() {
 
 #[test]
 fn listing4_profile_first_ten_seconds() {
+    let (_, probed) = stap_syscall_sql();
     let sql = format!(
-        "select execname, pid, count(*) from syscalls where ts <= $stop10 \
+        "select execname, pid, count(*) from syscalls where ts <= $stop10 and {probed} \
          group by pid, execname order by {FIRST_SEEN}"
     );
     let Some(rows) = duck("mixed", &sql) else {
@@ -68,11 +69,11 @@ fn listing4_profile_first_ten_seconds() {
 #[test]
 fn listing6_syslog_profile() {
     // stap's tapset names a few syscalls differently from the kernel.
+    let (name, probed) = stap_syscall_sql();
     let sql = format!(
-        "select case syscall when 'newfstatat' then 'fstatat' when 'pread64' then 'pread' \
-         when 'pwrite64' then 'pwrite' when 'prlimit64' then 'prlimit' else syscall end, count(*) \
-         from syscalls where execname = 'syslogd' and ts <= $stop10 \
-         group by syscall order by {FIRST_SEEN}"
+        "select {name} n, count(*) from syscalls \
+         where execname = 'syslogd' and ts <= $stop10 and {probed} \
+         group by n order by {FIRST_SEEN}"
     );
     let Some(rows) = duck("mixed", &sql) else {
         return;

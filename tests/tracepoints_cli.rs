@@ -410,15 +410,16 @@ fn file_names_of_syscalls_print_as_duckdb_finds_them() {
         r#"global n
 probe syscall.openat { n[execname(), filename, user_string($filename)]++ }
 probe end { foreach ([e, f, u] in n) printf("%s|%s|%s|%d\n", e, f, u, n[e, f, u]) }"#,
-        "select execname, coalesce(path, ''), coalesce(path, ''), count(*) from syscalls \
-         where syscall = 'openat' group by all",
+        // stap's `filename` is user_string_quoted's (these names need no escapes).
+        "select execname, coalesce('\"' || path || '\"', ''), coalesce(path, ''), count(*) \
+         from syscalls where syscall = 'openat' group by all",
     ) else {
         return;
     };
     assert!(got.len() > 20, "{got:?}");
     // argstr as stap builds it for openat: dfd, the quoted name, flags.
     let out = stap(
-        r#"probe syscall.openat { if (filename == "/etc/ld.so.cache") { println(argstr); exit() } }"#,
+        r#"probe syscall.openat { if (filename_unquoted == "/etc/ld.so.cache") { println(argstr); exit() } }"#,
         &[],
     );
     assert_eq!(out, "AT_FDCWD, \"/etc/ld.so.cache\", O_RDONLY|O_CLOEXEC\n");
@@ -433,7 +434,8 @@ probe end { foreach (p in c) printf("%s|%d\n", p, @count(c[p])) }"#,
     got.sort();
     let mut want = duck(
         "sched",
-        "select path, count(*) from syscalls where syscall in ('access', 'faccessat2') group by all",
+        "select '\"' || path || '\"', count(*) from syscalls \
+         where syscall in ('access', 'faccessat2') group by all",
     )
     .unwrap();
     want.sort();

@@ -259,8 +259,8 @@ const REFUSED: &[(&str, &str, &str)] = &[
     ),
     (
         "io/traceaio.stp",
-        "unresolved symbol 'nr'",
-        "issue 23: io_submit's arguments",
+        "function 'user_uint64' is not available",
+        "refused: it reads the iocb structures io_submit points to, in user memory",
     ),
     (
         "profiling/container_check.stp",

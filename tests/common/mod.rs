@@ -107,3 +107,22 @@ pub fn copy_with_manifest(
     std::fs::write(&mpath, m.to_string()).unwrap();
     dir
 }
+
+/// SQL over the syscalls table for stap's view of a row: the name
+/// `syscall.*` gives it (`getdents64` is getdents) and whether `syscall.*`
+/// fires on it at all (stap 4.8 has no alias for clone3, rseq, ...). Taken
+/// from retap's syscall table, which analyzer/tests/syscall_tapset.rs holds
+/// to stap's own sources.
+pub fn stap_syscall_sql() -> (String, String) {
+    use retap_analyzer::stap::elaborate::syscall_args;
+    let mut name = String::from("case syscall");
+    for (kernel, stap) in syscall_args::renamed() {
+        name.push_str(&format!(" when '{kernel}' then '{stap}'"));
+    }
+    name.push_str(" else syscall end");
+    let none: Vec<String> = syscall_args::NO_ALIAS
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect();
+    (name, format!("syscall not in ({})", none.join(", ")))
+}

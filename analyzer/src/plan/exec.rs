@@ -292,6 +292,16 @@ fn linear_bucket_expr(v: Expr, start: i64, interval: i64, n: usize) -> Expr {
         .expect("case expression")
 }
 
+/// Whether a syscall point includes a syscall whose stap name depends on
+/// an argument (so its names cannot be applied to grouped kernel names).
+fn names_by_value(pt: &crate::stap::elaborate::catalog::ResolvedPoint) -> bool {
+    let varies = crate::stap::elaborate::syscall_args::names_by_value();
+    match &pt.syscalls {
+        Some(list) => varies.iter().any(|(k, ..)| list.iter().any(|s| s == k)),
+        None => !varies.is_empty(),
+    }
+}
+
 /// Builds every plan (pass 4). Err is why the program must run
 /// interpreted after all.
 ///
@@ -332,7 +342,11 @@ pub fn build_plans(
             .iter()
             .enumerate()
             .map(|(i, k)| match k {
-                X::Ctx(CtxVar::SyscallName) => Ok(column(Column::Syscall).alias(format!("k{i}"))),
+                // (unless a name there depends on an argument: then the
+                // names themselves).
+                X::Ctx(CtxVar::SyscallName) if !names_by_value(pt) => {
+                    Ok(column(Column::Syscall).alias(format!("k{i}")))
+                }
                 // Plain integer context keys group on the column as stored.
                 X::Call(b, a, _) if a.is_empty() && raw_int_col(*b).is_some() => {
                     Ok(column(raw_int_col(*b).unwrap()).alias(format!("k{i}")))
@@ -766,8 +780,10 @@ pub fn execute(
                         )
                     })
                     .collect::<Result<_, _>>()?;
+                // Grouped on kernel names: spell them as stap does.
+                let kernel_names = !names_by_value(&prog.probes[u.probe].points[u.point]);
                 for (i, k) in u.keys.iter().enumerate() {
-                    if matches!(k, X::Ctx(CtxVar::SyscallName)) {
+                    if kernel_names && matches!(k, X::Ctx(CtxVar::SyscallName)) {
                         for v in &mut keys[i] {
                             let stap = crate::stap::elaborate::syscall_args::stap_name(v.str());
                             if stap.len() != v.str().len() {

@@ -13,7 +13,7 @@ use crate::stap::ast::UnOp;
 use crate::stap::elaborate::catalog::{Family, ResolvedPoint};
 use crate::stap::elaborate::context::CtxVar;
 use crate::stap::elaborate::ir::{ArithOp, CmpOp, X};
-use crate::stap::elaborate::syscall_args::STAP_NAMES;
+use crate::stap::elaborate::syscall_args;
 use crate::stap::elaborate::tapset::Builtin;
 use crate::trace::{Signatures, Trace};
 use retap_schema::Column;
@@ -165,10 +165,27 @@ impl<'a> Ctx<'a> {
                     let renamed = |(kernel, stap): &(&str, &str)| {
                         (column(Column::Syscall).eq(lit(*kernel)), lit(*stap))
                     };
-                    let (is, then) = renamed(&STAP_NAMES[0]);
+                    // Names that depend on an argument come first
+                    // (epoll_create1 with flags 0 is "epoll_create").
+                    let mut arms: Vec<(Expr, Expr)> = syscall_args::names_by_value()
+                        .into_iter()
+                        .map(|(kernel, reg, v, name)| {
+                            let low32 = datafusion::logical_expr::binary_expr(
+                                column(Column::arg(reg as usize)),
+                                datafusion::logical_expr::Operator::BitwiseAnd,
+                                lit(0xffff_ffffi64),
+                            );
+                            let is = column(Column::Syscall)
+                                .eq(lit(kernel))
+                                .and(low32.eq(lit(v as u32 as i64)));
+                            (is, lit(name))
+                        })
+                        .collect();
+                    arms.extend(syscall_args::renamed().iter().map(renamed));
+                    let mut arms = arms.into_iter();
+                    let (is, then) = arms.next().expect("stap renames some syscalls");
                     let mut case = when(is, then);
-                    for r in &STAP_NAMES[1..] {
-                        let (is, then) = renamed(r);
+                    for (is, then) in arms {
                         case = case.when(is, then);
                     }
                     case

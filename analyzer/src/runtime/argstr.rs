@@ -1,20 +1,90 @@
-//! `argstr` and `retstr` as stap's syscall tapset builds them, for the
-//! syscalls in `syscall_args`: numbers as the tapset prints each argument,
-//! flag words decoded to names. File names read at entry are printed
-//! quoted; other strings in the traced process's memory are not recorded,
-//! so they show as their address.
+//! `argstr`, `retstr` and the other syscall variables as stap's syscall
+//! tapset builds them (the table is `stap::elaborate::syscall_args`):
+//! registers as the tapset converts them, numbers decoded to names as its
+//! helpers do. File names and socket addresses are shown when recorded;
+//! other user memory is not recorded and shows as stap shows memory it could
+//! not read.
 
 use std::rc::Rc;
 
 use super::errno_table::ERRNO_NAMES;
+pub use super::syscall_decoders::decode;
+use super::value::Value;
+use crate::stap::elaborate::ir::Ty;
+use crate::stap::elaborate::syscall_args::{AddrPart, Alias, Cond, Conv, Expr, Unread};
 
-/// An argument's value as the tapset variable holds it (`int` arguments
-/// are sign-extended from 32 bits, as stap's __int32() does).
-pub fn arg_value(raw: i64, kind: char) -> i64 {
-    match kind {
-        'd' | 'D' | 'F' | 'S' | 'H' | 'C' | 'A' | 'T' | 'X' | 'W' => raw as i32 as i64,
-        _ => raw,
+/// What the variables of one syscall row are computed from.
+pub trait Row {
+    fn raw_arg(&self, i: usize) -> i64;
+    /// The string argument in register `i`, when the trace recorded it.
+    fn path(&self, i: usize) -> Option<Rc<str>>;
+    /// The socket address at register `reg` as stap shows it (or a part),
+    /// when the trace recorded it.
+    fn address(&self, reg: usize, part: AddrPart) -> Option<String>;
+}
+
+/// A variable's (or argstr argument's) value in a row.
+pub fn eval(a: &Alias, e: &Expr, row: &dyn Row) -> Value {
+    match e {
+        Expr::Reg { reg, conv } => {
+            let raw = row.raw_arg(*reg as usize);
+            Value::Int(match conv {
+                Conv::Int => raw as i32 as i64,
+                Conv::Uint => raw as u32 as i64,
+                Conv::Short => raw as i16 as i64,
+                Conv::Long => raw,
+            })
+        }
+        Expr::Path { reg, quoted } => match row.path(*reg as usize) {
+            Some(s) if *quoted => Value::from_string(super::builtins::text_str(&s, true, None)),
+            Some(s) => Value::Str(s),
+            // user_string_quoted of memory it could not read: the address.
+            None => Value::from_string(unread(row.raw_arg(*reg as usize), Unread::Hex)),
+        },
+        Expr::User { of, ty, shown } => {
+            let ptr = eval(a, &a.vars[*of].expr, row).int();
+            match ty {
+                Ty::Str => Value::from_string(unread(ptr, *shown)),
+                _ => Value::Int(0),
+            }
+        }
+        Expr::UserAt { reg, shown } => {
+            Value::from_string(unread(row.raw_arg(*reg as usize), *shown))
+        }
+        Expr::Decode { f, of, and } => {
+            let v = eval(a, &a.vars[*of].expr, row).int();
+            let w = and.map_or(0, |w| eval(a, &a.vars[w].expr, row).int());
+            Value::from_string(decode(f, v, w).unwrap_or_default())
+        }
+        Expr::Addr { reg, part } => match row.address(*reg as usize, *part) {
+            Some(s) => Value::from_string(s),
+            None => match part {
+                AddrPart::Pretty => {
+                    Value::from_string(unread(row.raw_arg(*reg as usize), Unread::Null))
+                }
+                _ => Value::empty_str(),
+            },
+        },
+        Expr::Var(i) => eval(a, &a.vars[*i].expr, row),
+        Expr::Const(v) => Value::Int(*v),
+        Expr::Text(t) => Value::from_string(t.to_string()),
     }
+}
+
+/// The argument string of one row.
+pub fn argstr(a: &Alias, row: &dyn Row) -> String {
+    let value = |v: usize| eval(a, &a.vars[v].expr, row).int();
+    let Some(s) = a.argstr.iter().find(|s| match &s.cond {
+        Some(Cond::Mask(v, mask)) => value(*v) & mask != 0,
+        Some(Cond::OneOf(v, vals)) => vals.contains(&value(*v)),
+        None => true,
+    }) else {
+        return String::new();
+    };
+    let args: Vec<Value> = s.args.iter().map(|e| eval(a, e, row)).collect();
+    let mut out = vec![];
+    super::printf::format(&s.format, &args, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub fn errno_name(e: i64) -> &'static str {
@@ -44,304 +114,75 @@ pub fn return_str(format: i64, ret: i64) -> String {
     }
 }
 
-fn flags(v: u64, names: &[(u64, &str)]) -> String {
-    let mut parts = vec![];
-    let mut rest = v;
-    for (bit, name) in names {
-        if *bit != 0 && rest & bit == *bit {
-            parts.push(name.to_string());
-            rest &= !bit;
-        }
-    }
-    if rest != 0 {
-        parts.push(format!("0x{rest:x}"));
-    }
-    parts.join("|")
-}
-
-const O_CREAT: u64 = 0o100;
-const O_TMPFILE: u64 = 0o20000000 | 0o200000;
-
-fn open_flags(v: u64) -> String {
-    let acc = match v & 3 {
-        0 => "O_RDONLY",
-        1 => "O_WRONLY",
-        2 => "O_RDWR",
-        _ => "O_ACCMODE",
-    };
-    let rest = flags(
-        v & !3,
-        &[
-            (0o100, "O_CREAT"),
-            (0o200, "O_EXCL"),
-            (0o400, "O_NOCTTY"),
-            (0o1000, "O_TRUNC"),
-            (0o2000, "O_APPEND"),
-            (0o4000, "O_NONBLOCK"),
-            (0o4010000, "O_SYNC"),
-            (0o10000, "O_DSYNC"),
-            (0o20000, "O_ASYNC"),
-            (0o40000, "O_DIRECT"),
-            (0o100000, "O_LARGEFILE"),
-            (0o20200000, "O_TMPFILE"),
-            (0o200000, "O_DIRECTORY"),
-            (0o400000, "O_NOFOLLOW"),
-            (0o1000000, "O_NOATIME"),
-            (0o2000000, "O_CLOEXEC"),
-            (0o10000000, "O_PATH"),
-        ],
-    );
-    if rest.is_empty() {
-        acc.to_string()
-    } else {
-        format!("{acc}|{rest}")
-    }
-}
-
-fn named(v: i64, names: &[(i64, &str)]) -> String {
-    names
-        .iter()
-        .find(|(n, _)| *n == v)
-        .map(|(_, s)| s.to_string())
-        .unwrap_or_else(|| v.to_string())
-}
-
-const SIGNALS: [&str; 32] = [
-    "0",
-    "SIGHUP",
-    "SIGINT",
-    "SIGQUIT",
-    "SIGILL",
-    "SIGTRAP",
-    "SIGABRT",
-    "SIGBUS",
-    "SIGFPE",
-    "SIGKILL",
-    "SIGUSR1",
-    "SIGSEGV",
-    "SIGUSR2",
-    "SIGPIPE",
-    "SIGALRM",
-    "SIGTERM",
-    "SIGSTKFLT",
-    "SIGCHLD",
-    "SIGCONT",
-    "SIGSTOP",
-    "SIGTSTP",
-    "SIGTTIN",
-    "SIGTTOU",
-    "SIGURG",
-    "SIGXCPU",
-    "SIGXFSZ",
-    "SIGVTALRM",
-    "SIGPROF",
-    "SIGWINCH",
-    "SIGIO",
-    "SIGPWR",
-    "SIGSYS",
-];
-
-fn one(raw: i64, kind: char) -> String {
-    let v = arg_value(raw, kind);
-    let u = raw as u64;
-    match kind {
-        'd' | 'l' => v.to_string(),
-        'u' => u.to_string(),
-        'p' | 's' | 'x' | 'a' => format!("0x{u:x}"),
-        'o' => {
-            if u == 0 {
-                "00".into()
+/// User memory a recording does not hold, as stap shows memory it could
+/// not read.
+pub fn unread(ptr: i64, shown: Unread) -> String {
+    match shown {
+        Unread::Null | Unread::Argv if ptr == 0 => {
+            if shown == Unread::Null {
+                "NULL".into()
             } else {
-                format!("0{u:o}")
+                "[]".into()
             }
         }
-        'D' => {
-            if v == -100 {
-                "AT_FDCWD".into()
-            } else {
-                v.to_string()
-            }
-        }
-        'F' => open_flags(v as u32 as u64),
-        'P' => {
-            if u == 0 {
-                "PROT_NONE".into()
-            } else {
-                flags(
-                    u,
-                    &[
-                        (1, "PROT_READ"),
-                        (2, "PROT_WRITE"),
-                        (4, "PROT_EXEC"),
-                        (0x8, "PROT_SEM"),
-                        (0x0100_0000, "PROT_GROWSDOWN"),
-                        (0x0200_0000, "PROT_GROWSUP"),
-                    ],
-                )
-            }
-        }
-        'M' => {
-            let ty = match u & 0xf {
-                1 => "MAP_SHARED",
-                2 => "MAP_PRIVATE",
-                3 => "MAP_SHARED_VALIDATE",
-                _ => "",
-            };
-            let rest = flags(
-                u & !0xf,
-                &[
-                    (0x10, "MAP_FIXED"),
-                    (0x20, "MAP_ANONYMOUS"),
-                    (0x40, "MAP_32BIT"),
-                    (0x100, "MAP_GROWSDOWN"),
-                    (0x800, "MAP_DENYWRITE"),
-                    (0x1000, "MAP_EXECUTABLE"),
-                    (0x2000, "MAP_LOCKED"),
-                    (0x4000, "MAP_NORESERVE"),
-                    (0x8000, "MAP_POPULATE"),
-                    (0x10000, "MAP_NONBLOCK"),
-                    (0x20000, "MAP_STACK"),
-                    (0x40000, "MAP_HUGETLB"),
-                    (0x80000, "MAP_SYNC"),
-                    (0x100000, "MAP_FIXED_NOREPLACE"),
-                ],
-            );
-            match (ty.is_empty(), rest.is_empty()) {
-                (false, false) => format!("{ty}|{rest}"),
-                (false, true) => ty.into(),
-                (true, false) => rest,
-                (true, true) => "0x0".into(),
-            }
-        }
-        'W' => named(
-            v,
-            &[
-                (0, "SEEK_SET"),
-                (1, "SEEK_CUR"),
-                (2, "SEEK_END"),
-                (3, "SEEK_DATA"),
-                (4, "SEEK_HOLE"),
-            ],
-        ),
-        'S' => SIGNALS
-            .get(v as usize)
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| v.to_string()),
-        'C' => named(
-            v,
-            &[
-                (0, "CLOCK_REALTIME"),
-                (1, "CLOCK_MONOTONIC"),
-                (2, "CLOCK_PROCESS_CPUTIME_ID"),
-                (3, "CLOCK_THREAD_CPUTIME_ID"),
-                (4, "CLOCK_MONOTONIC_RAW"),
-                (5, "CLOCK_REALTIME_COARSE"),
-                (6, "CLOCK_MONOTONIC_COARSE"),
-                (7, "CLOCK_BOOTTIME"),
-                (8, "CLOCK_REALTIME_ALARM"),
-                (9, "CLOCK_BOOTTIME_ALARM"),
-                (11, "CLOCK_TAI"),
-            ],
-        ),
-        'A' => named(
-            v,
-            &[
-                (0, "AF_UNSPEC"),
-                (1, "AF_UNIX"),
-                (2, "AF_INET"),
-                (10, "AF_INET6"),
-                (16, "AF_NETLINK"),
-                (17, "AF_PACKET"),
-            ],
-        ),
-        'T' => {
-            let ty = named(
-                v & 0xf,
-                &[
-                    (1, "SOCK_STREAM"),
-                    (2, "SOCK_DGRAM"),
-                    (3, "SOCK_RAW"),
-                    (4, "SOCK_RDM"),
-                    (5, "SOCK_SEQPACKET"),
-                    (10, "SOCK_PACKET"),
-                ],
-            );
-            let rest = flags(
-                (v as u64) & !0xf,
-                &[(0o4000, "SOCK_NONBLOCK"), (0o2000000, "SOCK_CLOEXEC")],
-            );
-            if rest.is_empty() {
-                ty
-            } else {
-                format!("{ty}|{rest}")
-            }
-        }
-        'H' => named(
-            v,
-            &[(0, "SIG_BLOCK"), (1, "SIG_UNBLOCK"), (2, "SIG_SETMASK")],
-        ),
-        'X' => {
-            if v == 0 {
-                "F_OK".into()
-            } else {
-                flags(v as u64, &[(4, "R_OK"), (2, "W_OK"), (1, "X_OK")])
-            }
-        }
-        _ => v.to_string(),
+        Unread::Argv => format!("[0x{:x}]", ptr as u64),
+        _ => format!("0x{:x}", ptr as u64),
     }
-}
-
-/// The argument string of one syscall.
-/// `strings(i)`: the string argument in register `i` as recorded at entry
-/// (file names), printed quoted as stap's user_string_quoted; without one,
-/// its address. `address()`: the socket address as stap shows it, when
-/// recorded (asked only of syscalls that take one).
-pub fn argstr(
-    syscall: &str,
-    raw: &[i64; 6],
-    strings: &dyn Fn(usize) -> Option<Rc<str>>,
-    address: &dyn Fn() -> Option<String>,
-) -> String {
-    let Some(args) = crate::stap::elaborate::syscall_args::stap_args(syscall) else {
-        // Unknown to the table: the raw arguments in hex.
-        return String::new();
-    };
-    let mut parts = vec![];
-    for (i, a) in args.iter().enumerate() {
-        if a.name == "mode" && (syscall == "open" || syscall == "openat") {
-            let flags_ix = if syscall == "open" { 1 } else { 2 };
-            let fl = raw[flags_ix] as u64;
-            if fl & O_CREAT == 0 && fl & O_TMPFILE != O_TMPFILE {
-                continue;
-            }
-        }
-        if a.kind == 'a' {
-            if let Some(text) = address() {
-                parts.push(text);
-                continue;
-            }
-        }
-        match (a.kind, strings(i)) {
-            ('s', Some(text)) => parts.push(super::builtins::text_str(&text, true, None)),
-            _ => parts.push(one(raw[i], a.kind)),
-        }
-    }
-    parts.join(", ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stap::elaborate::syscall_args::tapset;
 
-    fn argstr(syscall: &str, raw: &[i64; 6]) -> String {
-        super::argstr(syscall, raw, &|_| None, &|| None)
+    struct Raw([i64; 6], Option<&'static str>);
+    impl Row for Raw {
+        fn raw_arg(&self, i: usize) -> i64 {
+            self.0[i]
+        }
+        fn path(&self, _: usize) -> Option<Rc<str>> {
+            self.1.map(Rc::from)
+        }
+        fn address(&self, _: usize, _: AddrPart) -> Option<String> {
+            None
+        }
+    }
+
+    fn argstr(syscall: &str, raw: [i64; 6]) -> String {
+        super::argstr(tapset().of_syscall(syscall).unwrap(), &Raw(raw, None))
+    }
+
+    #[test]
+    fn every_decoder_the_table_names_exists() {
+        for a in &tapset().aliases {
+            for v in &a.vars {
+                if let Expr::Decode { f, .. } = v.expr {
+                    assert!(
+                        decode(f, 0, 0).is_some(),
+                        "syscall.{}: no decoder {f}",
+                        a.alias
+                    );
+                }
+            }
+            for s in &a.argstr {
+                for e in &s.args {
+                    if let Expr::Decode { f, .. } = e {
+                        assert!(
+                            decode(f, 0, 0).is_some(),
+                            "syscall.{}: no decoder {f}",
+                            a.alias
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
     fn recorded_file_names_are_quoted() {
-        let name = |i: usize| (i == 1).then(|| Rc::from("/etc/a \"b\"\n"));
+        let a = tapset().of_syscall("openat").unwrap();
         assert_eq!(
-            super::argstr("openat", &[-100, 0x1000, 0, 0, 0, 0], &name, &|| None),
+            super::argstr(a, &Raw([-100, 0x1000, 0, 0, 0, 0], Some("/etc/a \"b\"\n"))),
             "AT_FDCWD, \"/etc/a \\\"b\\\"\\n\", O_RDONLY"
         );
     }
@@ -349,24 +190,30 @@ mod tests {
     #[test]
     fn formats() {
         assert_eq!(
-            argstr("read", &[3, 0x7fff0000, 4096, 0, 0, 0]),
+            argstr("read", [3, 0x7fff0000, 4096, 0, 0, 0]),
             "3, 0x7fff0000, 4096"
         );
         assert_eq!(
-            argstr("openat", &[-100, 0x1000, 0o2000000, 0, 0, 0]),
+            argstr("openat", [-100, 0x1000, 0o2000000, 0, 0, 0]),
             "AT_FDCWD, 0x1000, O_RDONLY|O_CLOEXEC"
         );
         assert_eq!(
-            argstr("openat", &[-100, 0x1000, 0o101 | 0o1000, 0o644, 0, 0]),
+            argstr("openat", [-100, 0x1000, 0o101 | 0o1000, 0o644, 0, 0]),
             "AT_FDCWD, 0x1000, O_WRONLY|O_CREAT|O_TRUNC, 0644"
         );
+        // O_TMPFILE is not in stap's list: O_DIRECTORY and the rest in hex.
         assert_eq!(
-            argstr("mmap", &[0, 8192, 3, 0x22, -1, 0]),
-            "0x0, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0"
+            argstr("openat", [-100, 0x1000, 0o20200002, 0o600, 0, 0]),
+            "AT_FDCWD, 0x1000, O_RDWR|O_DIRECTORY|0x400000"
+        );
+        assert_eq!(argstr("kill", [12, 0, 0, 0, 0, 0]), "12, SIG_0");
+        assert_eq!(
+            argstr("rt_sigprocmask", [0, 1, 0, 8, 0, 0]),
+            "SIG_BLOCK, 0x1, 0x0, 8"
         );
         assert_eq!(
-            argstr("rt_sigprocmask", &[0, 1, 0, 8, 0, 0]),
-            "SIG_BLOCK, 0x1, 0x0, 8"
+            argstr("rt_sigprocmask", [0, 0, 0, 8, 0, 0]),
+            "SIG_BLOCK, NULL, 0x0, 8"
         );
         assert_eq!(return_str(1, -2), "-2 (ENOENT)");
         assert_eq!(return_str(1, 5), "5");

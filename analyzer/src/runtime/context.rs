@@ -9,7 +9,8 @@ use rustc_hash::FxHashMap;
 
 use crate::stap::elaborate::catalog::Family;
 use crate::stap::elaborate::context::CtxVar;
-use crate::stap::elaborate::syscall_args;
+use crate::stap::elaborate::ir::Ty;
+use crate::stap::elaborate::syscall_args::{self, AddrPart, Alias};
 
 use super::argstr;
 use retap_schema::tables::process_event as ev;
@@ -138,7 +139,9 @@ pub struct EventCtx {
     pub procs: ProcTree,
     /// syscall name → kernel argument names and C types, from the trace.
     pub signatures: std::sync::Arc<crate::trace::Signatures>,
-    arg_cache: FxHashMap<(usize, &'static str), Option<(usize, char)>>,
+    /// (dictionary key of the row's syscall, variable) → its alias and the
+    /// variable's index there, looked up once per batch dictionary entry.
+    var_cache: FxHashMap<(usize, &'static str), Option<(&'static Alias, usize)>>,
     kernel_arg_cache: HashMap<(String, String), Option<(usize, bool)>>,
     /// Per syscall, its file-name registers (schema::syscalls::path_args
     /// over its signature), worked out once rather than per row.
@@ -149,6 +152,10 @@ pub struct EventCtx {
     /// record's `next_pid` and `next_comm`, which tid(), pid() and
     /// execname() read instead of the current task's columns.
     pub switched_in: Option<(usize, usize)>,
+    /// Set when a syscall tapset variable was asked of a syscall whose alias
+    /// the table does not describe yet: the alias, for the interpreter's
+    /// run-time error (the value read is not used).
+    pub unserved: Option<&'static str>,
 }
 
 impl EventCtx {
@@ -166,11 +173,12 @@ impl EventCtx {
             target,
             procs: ProcTree::default(),
             signatures: Default::default(),
-            arg_cache: FxHashMap::default(),
+            var_cache: FxHashMap::default(),
             kernel_arg_cache: HashMap::new(),
             path_args_cache: Default::default(),
             kallsyms: None,
             switched_in: None,
+            unserved: None,
         }
     }
 
@@ -259,24 +267,9 @@ impl EventCtx {
         self.string([Column::Path, Column::Path2][slot])
     }
 
-    /// Part of this row's socket address as stap shows it, when the trace
-    /// recorded addresses (its `sockaddr` column); None otherwise.
-    pub fn address(&self, part: super::sockaddr::Part) -> Option<String> {
-        let b = self.batch.as_ref()?;
-        if !b.has(Column::Sockaddr) {
-            return None;
-        }
-        let sys = self.syscall_name()?;
-        let args = syscall_args::stap_args(&sys)?;
-        let i = args.iter().position(|a| a.kind == 'a')?;
-        let ptr = self.raw_arg(i) as u64;
-        let len = self.raw_arg(i + 1) as u32 as i64;
-        Some(super::sockaddr::inet_info(
-            part,
-            ptr,
-            len,
-            b.bytes(Column::Sockaddr, self.row),
-        ))
+    /// The tapset alias serving this row's syscall.
+    fn alias(&self) -> Option<&'static Alias> {
+        syscall_args::of_syscall(&self.syscall_name()?)
     }
 
     pub fn var(&mut self, c: &CtxVar) -> Value {
@@ -284,8 +277,11 @@ impl EventCtx {
         match c {
             SyscallName => match self.syscall_name() {
                 Some(n) => {
-                    let s = syscall_args::stap_name(&n);
-                    if s.len() == n.len() {
+                    let s = match syscall_args::of_syscall(&n) {
+                        Some(a) => a.name_for(|i| self.raw_arg(i)),
+                        None => return Value::Str(n),
+                    };
+                    if s == &*n {
                         Value::Str(n)
                     } else {
                         Value::from_string(s.to_string())
@@ -294,39 +290,24 @@ impl EventCtx {
                 None => Value::empty_str(),
             },
             SyscallNr => Value::Int(self.int(Column::Nr).unwrap_or(0)),
-            Argstr => {
-                let name = self.syscall_name();
-                let args: [i64; 6] = std::array::from_fn(|i| self.raw_arg(i));
-                let strings = |i: usize| self.recorded_string(i);
-                let address = || self.address(super::sockaddr::Part::Pretty);
-                Value::from_string(argstr::argstr(
-                    name.as_deref().unwrap_or(""),
-                    &args,
-                    &strings,
-                    &address,
-                ))
-            }
-            SyscallString(name) => {
-                let reg = self.syscall_name().and_then(|n| {
-                    syscall_args::stap_args(&n)?
-                        .iter()
-                        .position(|a| a.name == *name)
-                });
-                reg.and_then(|i| self.recorded_string(i))
-                    .map(Value::Str)
-                    .unwrap_or_else(Value::empty_str)
-            }
-            SyscallAddr(part) => self
-                .address(*part)
-                .map(Value::from_string)
-                .unwrap_or_else(Value::empty_str),
+            Argstr => match self.alias() {
+                Some(a) if !a.written => {
+                    self.unserved = Some(a.alias);
+                    Value::empty_str()
+                }
+                Some(a) => Value::from_string(argstr::argstr(a, self)),
+                None => Value::empty_str(),
+            },
             SyscallStringAt(i) => self
                 .recorded_string(*i)
                 .map(Value::Str)
                 .unwrap_or_else(Value::empty_str),
             Retval => Value::Int(self.retval()),
-            Retstr => Value::from_string(argstr::return_str(1, self.retval())),
-            SyscallArg(name) => {
+            Retstr => {
+                let format = self.alias().map_or(1, |a| a.retstr);
+                Value::from_string(argstr::return_str(format, self.retval()))
+            }
+            SyscallVar(name) => {
                 let Some(b) = &self.batch else {
                     return Value::Int(0);
                 };
@@ -334,24 +315,24 @@ impl EventCtx {
                     b.dict_key(Column::Syscall, self.row).unwrap_or(usize::MAX),
                     *name,
                 );
-                // Cache by dictionary index of this batch's syscall column.
-                let lookup = || {
-                    let n = b.string(Column::Syscall, self.row)?;
-                    let args = syscall_args::stap_args(&n)?;
-                    args.iter()
-                        .position(|a| a.name == *name)
-                        .map(|i| (i, args[i].kind))
+                let hit = match self.var_cache.get(&key) {
+                    Some(v) => *v,
+                    None => {
+                        let v = self.alias().and_then(|a| a.var(name).map(|(i, _)| (a, i)));
+                        self.var_cache.insert(key, v);
+                        v
+                    }
                 };
-                let hit = if let Some(v) = self.arg_cache.get(&key) {
-                    *v
-                } else {
-                    let v = lookup();
-                    self.arg_cache.insert(key, v);
-                    v
-                };
+                if let Some(a) = self.alias().filter(|a| !a.written) {
+                    self.unserved = Some(a.alias);
+                }
                 match hit {
-                    Some((i, kind)) => Value::Int(argstr::arg_value(self.raw_arg(i), kind)),
-                    None => Value::Int(0),
+                    Some((a, i)) => argstr::eval(a, &a.vars[i].expr, self),
+                    // Another syscall of the point: stap's unset local.
+                    None => match syscall_args::all_var_ty(name) {
+                        Ty::Str => Value::empty_str(),
+                        _ => Value::Int(0),
+                    },
                 }
             }
             SyscallKernelArg(name) => {
@@ -436,5 +417,27 @@ impl EventCtx {
     }
     pub fn user_mode(&self) -> i64 {
         self.int(Column::UserMode).unwrap_or(0)
+    }
+}
+
+impl argstr::Row for EventCtx {
+    fn raw_arg(&self, i: usize) -> i64 {
+        EventCtx::raw_arg(self, i)
+    }
+    fn path(&self, i: usize) -> Option<Rc<str>> {
+        self.recorded_string(i)
+    }
+    fn address(&self, reg: usize, part: AddrPart) -> Option<String> {
+        let b = self.batch.as_ref()?;
+        let ptr = self.raw_arg(reg) as u64;
+        let len = self.raw_arg(reg + 1) as u32 as i64;
+        // Without the address (not recorded): as stap shows one it could
+        // not read ("{...}"), or NULL.
+        let bytes = if b.has(Column::Sockaddr) {
+            b.bytes(Column::Sockaddr, self.row)
+        } else {
+            None
+        };
+        Some(super::sockaddr::inet_info(part, ptr, len, bytes))
     }
 }

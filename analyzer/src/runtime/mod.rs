@@ -16,6 +16,7 @@ pub mod printf;
 pub mod sockaddr;
 pub mod stats;
 pub mod symbols;
+pub mod syscall_decoders;
 pub mod value;
 
 use std::cmp::Reverse;
@@ -169,17 +170,23 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
         X::Ctx(v) => {
             use CtxVar::*;
             let need: &[Column] = match v {
-                SyscallName => &[Column::Syscall],
+                SyscallName => {
+                    // The registers some names depend on (epoll_create1's flags).
+                    for (_, reg, ..) in crate::stap::elaborate::syscall_args::names_by_value() {
+                        c.insert(Column::arg(reg as usize));
+                    }
+                    &[Column::Syscall]
+                }
                 SyscallNr => &[Column::Nr],
                 // (where a named argument sits depends on the syscall)
-                Argstr | SyscallString(_) | SyscallStringAt(_) | SyscallAddr(_) => {
+                Argstr | SyscallVar(_) | SyscallStringAt(_) => {
                     c.insert(Column::Syscall);
                     c.insert(Column::Path);
                     c.insert(Column::Path2);
                     c.insert(Column::Sockaddr);
                     &Column::ARGS
                 }
-                SyscallArg(_) | SyscallKernelArg(_) => {
+                SyscallKernelArg(_) => {
                     c.insert(Column::Syscall);
                     &Column::ARGS
                 }

@@ -177,22 +177,35 @@ impl Catalog {
         }
     }
 
-    /// Kernel syscall names a stap name pattern matches (stap's names for
-    /// a few differ: `pread` is `pread64`).
+    /// Kernel syscall names a stap alias pattern matches: the syscalls of
+    /// the aliases it names (`getdents` fires on getdents64 too). A
+    /// wildcard matches alias names only, as stap's does (so `syscall.*`
+    /// leaves out clone3 and the other syscalls stap 4.8 has no alias for);
+    /// a plain kernel name without an alias is served too, a retap extension.
     fn match_syscalls(&self, pat: &str) -> Vec<String> {
+        let alias_of = |n: &str| syscall_args::of_syscall(n).map(|a| a.alias);
         if !glob::has_wildcard(pat) {
             // The common case, a plain name: no globbing over the table.
+            let by_alias: Vec<String> = self
+                .syscalls
+                .iter()
+                .filter(|n| alias_of(n) == Some(pat))
+                .map(|n| n.to_string())
+                .collect();
+            if !by_alias.is_empty() {
+                return by_alias;
+            }
             return self
                 .syscalls
                 .iter()
-                .filter(|n| **n == pat || syscall_args::stap_name(n) == pat)
+                .filter(|n| **n == pat)
                 .map(|n| n.to_string())
                 .collect();
         }
         let mut out: Vec<String> = self
             .syscalls
             .iter()
-            .filter(|n| glob::matches(pat, n) || glob::matches(pat, syscall_args::stap_name(n)))
+            .filter(|n| alias_of(n).is_some_and(|a| glob::matches(pat, a)))
             .map(|n| n.to_string())
             .collect();
         out.sort();
@@ -293,7 +306,13 @@ impl Catalog {
                 let func = f.split('@').next().unwrap_or(f);
                 for prefix in KERNEL_SYSCALL_PREFIXES {
                     if let Some(rest) = func.strip_prefix(prefix) {
-                        let names = self.match_syscalls(rest);
+                        // Kernel functions, not tapset aliases.
+                        let names: Vec<String> = self
+                            .syscalls
+                            .iter()
+                            .filter(|n| glob::matches(rest, n))
+                            .map(|n| n.to_string())
+                            .collect();
                         if !names.is_empty() {
                             let all = names.len() == self.syscalls.len();
                             return one(Family::Syscall { ret }, (!all).then_some(names));

@@ -16,19 +16,15 @@ pub enum CtxVar {
     Argstr,
     Retval,
     Retstr,
-    /// A syscall argument by stap's name (`fd`, `count`); a syscall without
-    /// that argument reads 0, as stap's unset alias locals do.
-    SyscallArg(&'static str),
+    /// A variable of the syscall tapset (`fd`, `flags_str`, `filename`,
+    /// `uaddr_ip`) by name, computed per row from the alias serving the
+    /// row's syscall (syscall_args); a syscall without it reads 0 or "", as
+    /// stap's unset alias locals do.
+    SyscallVar(&'static str),
     /// `$fd`: a syscall argument by its kernel name (trace signatures).
     SyscallKernelArg(String),
-    /// A file name argument as recorded at entry (`filename`, `oldname`),
-    /// by stap's name of it.
-    SyscallString(&'static str),
     /// `user_string($filename)`: a file name argument by its register.
     SyscallStringAt(usize),
-    /// `uaddr_ip`, `to_str`: part of the syscall's socket address as
-    /// recorded (syscall_args::address_vars).
-    SyscallAddr(syscall_args::AddrPart),
     /// `$argN`-style raw argument index (raw tracepoints).
     RawArg(u8),
     DevName,
@@ -51,18 +47,59 @@ pub enum CtxVar {
     TracepointField(&'static TracepointFormat, u16),
 }
 
-/// The address part a variable names in some syscall of the point.
-fn address_var(name: &str, syscalls: Option<&[String]>) -> Option<syscall_args::AddrPart> {
-    let find = |s: &str| {
-        syscall_args::address_vars(s)
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, p)| *p)
-    };
+/// The tapset aliases of a point's syscalls (None: every syscall).
+fn aliases(syscalls: Option<&[String]>) -> Vec<&'static syscall_args::Alias> {
     match syscalls {
-        Some(list) => list.iter().find_map(|s| find(s)),
-        None => ["connect", "sendto"].into_iter().find_map(find),
+        Some(list) => {
+            let mut v: Vec<_> = list
+                .iter()
+                .filter_map(|s| syscall_args::of_syscall(s))
+                .collect();
+            v.dedup_by_key(|a| a.alias);
+            v
+        }
+        None => syscall_args::tapset().aliases.iter().collect(),
     }
+}
+
+/// Why the syscall tapset variables of a point cannot be served: syscalls
+/// whose alias retap's table does not describe yet, or that stap has no
+/// alias for.
+///
+/// Only a point none of whose syscalls is described is refused: one that
+/// mixes them (`syscall.*`) runs, and an event of an undescribed syscall
+/// that reaches the variable stops the run with a run-time error.
+pub fn unwritten(syscalls: Option<&[String]>) -> Option<String> {
+    let list = syscalls?;
+    let described = |s: &String| syscall_args::of_syscall(s).is_some_and(|a| a.written);
+    if list.iter().any(described) {
+        return None;
+    }
+    // Syscalls stap has no alias for (a retap extension to probe by name).
+    let no_alias: Vec<&str> = list
+        .iter()
+        .filter(|s| syscall_args::of_syscall(s).is_none())
+        .map(|s| s.as_str())
+        .collect();
+    if let Some(first) = no_alias.first() {
+        return Some(format!(
+            "stap 4.8 has no syscall.{first} alias, so it has no argstr or tapset variables; read its arguments as $NAME by the kernel's names"
+        ));
+    }
+    let mut missing: Vec<&str> = list
+        .iter()
+        .filter_map(|s| syscall_args::of_syscall(s).map(|a| a.alias))
+        .collect();
+    missing.sort();
+    missing.dedup();
+    let (first, rest) = missing.split_first()?;
+    let more = match rest.len() {
+        0 => String::new(),
+        n => format!(" and {n} more ({})", rest.join(", ")),
+    };
+    Some(format!(
+        "retap's syscall table (analyzer/src/stap/elaborate/syscalls.tapset) does not describe syscall.{first}{more} yet; read its arguments as $NAME by the kernel's names"
+    ))
 }
 
 fn long(v: CtxVar) -> Option<(CtxVar, Ty)> {
@@ -92,26 +129,17 @@ pub fn lookup(
             "argstr" if !ret => string(Argstr),
             "retval" if ret => long(Retval),
             "retstr" if ret => string(Retstr),
-            _ if !ret && addresses && address_var(name, syscalls).is_some() => {
-                string(SyscallAddr(address_var(name, syscalls)?))
-            }
             _ if !ret => {
-                let all = syscall_args::all_arg_names();
-                let arg = all.into_iter().find(|a| *a == name)?;
-                // (is a number, is a recorded string) in this syscall.
-                let kinds = |s: &str| {
-                    let v = syscall_args::stap_args(s)?;
-                    let i = v.iter().position(|a| a.name == arg)?;
-                    Some((v[i].kind != 's', v[i].kind == 's' && recorded(s, i)))
-                };
-                let any = |f: &dyn Fn((bool, bool)) -> bool| match syscalls {
-                    Some(list) => list.iter().any(|s| kinds(s).is_some_and(f)),
-                    None => syscall_args::known().any(|s| kinds(s).is_some_and(f)),
-                };
-                if any(&|(_, text)| text) {
-                    return string(SyscallString(arg));
+                let mut found = None;
+                for a in aliases(syscalls) {
+                    if let Some((_, v)) = a.var(name) {
+                        let path = |reg: usize| a.syscalls.iter().any(|s| recorded(s, reg));
+                        if syscall_args::served(v, &path, addresses) {
+                            found = Some((CtxVar::SyscallVar(v.name), v.ty));
+                        }
+                    }
                 }
-                any(&|(number, _)| number).then_some((SyscallArg(arg), Ty::Long))
+                found
             }
             _ => None,
         },
@@ -168,7 +196,7 @@ pub fn names(family: Family) -> Vec<&'static str> {
     match family {
         Family::Syscall { ret: false } => {
             let mut v = vec!["name", "argstr"];
-            v.extend(syscall_args::all_arg_names());
+            v.extend(syscall_args::all_var_names());
             v
         }
         Family::Syscall { ret: true } => vec!["name", "retval", "retstr"],
@@ -206,13 +234,20 @@ pub fn unrecorded(family: Family, name: &str) -> Option<&'static str> {
             Some("the recorder does not store skb truesize")
         }
         (Family::Syscall { ret: false }, _) => {
-            let args: Vec<_> = syscall_args::known()
-                .filter_map(syscall_args::stap_args)
-                .flatten()
-                .filter(|a| a.name == name && a.kind == 's')
-                .collect();
-            (!args.is_empty())
-                .then_some("it is a string in the traced process's memory, not in this trace: recordings hold the file-name arguments of syscalls only, and only those made since file names are recorded (trace.json has string_max); its address is in argstr")
+            use syscall_args::Expr;
+            let kind = |want: fn(&Expr) -> bool| {
+                syscall_args::tapset()
+                    .aliases
+                    .iter()
+                    .any(|a| a.var(name).is_some_and(|(_, v)| want(&v.expr)))
+            };
+            if kind(|e| matches!(e, Expr::Path { .. })) {
+                Some("it is a string in the traced process's memory, not in this trace: recordings hold the file-name arguments of syscalls only, and only those made since file names are recorded (trace.json has string_max); its address is in argstr")
+            } else if kind(|e| matches!(e, Expr::User { .. })) {
+                Some("it is read from the traced process's memory (a struct or buffer the syscall points to), which recordings do not hold; argstr shows it as stap shows memory it could not read")
+            } else {
+                None
+            }
         }
         _ => None,
     }

@@ -1,191 +1,87 @@
-//! The syscall tapset's view of arguments: stap's names for each argument of
-//! the most used system calls (`read`: fd, buf_uaddr, count) and how its
-//! `argstr` shows them. Other syscalls get the kernel's own argument names
-//! (from the trace's syscall_signatures.json) shown as numbers.
+//! stap's syscall tapset as retap serves it: for each `syscall.ALIAS`, the
+//! kernel syscalls it fires on, the `name` it sets, its variables and how
+//! each is derived from the recorded registers, and the format of its
+//! `argstr`. Written here in retap's own notation (`syscalls.tapset`; stap's
+//! tapset is GPL and is not copied) and held to stap 4.8's sources by
+//! tests/syscall_tapset.rs, which reads the installed tapset and fails on
+//! any difference not explained in its allow-list.
 //!
-//! Argument kinds (one letter after the colon):
-//! d signed int · l signed long · u unsigned · p pointer · x hex · o octal
-//! mode · s user-space string (not recorded: shown as its address) ·
-//! D directory fd (AT_FDCWD) · F open flags · P mmap prot · M mmap flags ·
-//! W lseek whence · S signal number · C clock id · A socket family ·
-//! T socket type · H rt_sigprocmask how · X access mode · a socket
-//! address, its length the next argument (recorded: shown as stap's
-//! `_struct_sockaddr_u`; otherwise its address).
+//! Syscalls of the kernel that stap 4.8 defines an alias for but that the
+//! table does not describe yet are served with `name` only; a script that
+//! reads their other variables or `argstr` is told so (see [`Status`]).
 
-/// (name, "arg:kind arg:kind ...")
-const TABLE: &[(&str, &str)] = &[
-    ("read", "fd:d buf_uaddr:p count:u"),
-    ("write", "fd:d buf_uaddr:p count:u"),
-    ("pread64", "fd:d buf_uaddr:p count:u offset:l"),
-    ("pwrite64", "fd:d buf_uaddr:p count:u offset:l"),
-    ("readv", "fd:d vector_uaddr:p count:d"),
-    ("writev", "fd:d vector_uaddr:p count:d"),
-    ("open", "filename:s flags:F mode:o"),
-    ("openat", "dfd:D filename:s flags:F mode:o"),
-    ("close", "fd:d"),
-    ("lseek", "fildes:d offset:l whence:W"),
-    ("mmap", "start:p len:u prot:P flags:M fd:d offset:l"),
-    ("munmap", "start:p length:u"),
-    ("mprotect", "addr:p len:u prot:P"),
-    ("brk", "brk:p"),
-    ("madvise", "start:p len_in:u behavior:d"),
-    ("fstat", "filedes:d buf_uaddr:p"),
-    ("stat", "filename:s buf_uaddr:p"),
-    ("lstat", "filename:s buf_uaddr:p"),
-    ("newfstatat", "dirfd:D path:s buf_uaddr:p flags:x"),
-    ("statx", "dfd:D filename:s flags:x mask:x buffer_uaddr:p"),
-    ("access", "pathname:s mode:X"),
-    ("faccessat", "dirfd:D pathname:s mode:X"),
-    ("faccessat2", "dirfd:D pathname:s mode:X flags:x"),
-    ("ioctl", "fd:d request:d argp:p"),
-    ("fcntl", "fd:d cmd:d arg:p"),
-    ("dup", "oldfd:d"),
-    ("dup2", "oldfd:d newfd:d"),
-    ("dup3", "oldfd:d newfd:d flags:F"),
-    ("pipe2", "fildes_uaddr:p flags:F"),
-    ("getdents64", "fd:d dirp_uaddr:p count:u"),
-    ("poll", "ufds_uaddr:p nfds:u timeout:d"),
-    (
-        "ppoll",
-        "fds_uaddr:p nfds:u tsp_uaddr:p sigmask:p sigsetsize:u",
-    ),
-    (
-        "select",
-        "n:d readfds_uaddr:p writefds_uaddr:p exceptfds_uaddr:p timeout_uaddr:p",
-    ),
-    (
-        "pselect6",
-        "n:d readfds_uaddr:p writefds_uaddr:p exceptfds_uaddr:p timeout_uaddr:p sigmask_uaddr:p",
-    ),
-    ("epoll_wait", "epfd:d events_uaddr:p maxevents:d timeout:d"),
-    (
-        "epoll_pwait",
-        "epfd:d events_uaddr:p maxevents:d timeout:d sigmask_uaddr:p sigsetsize:u",
-    ),
-    ("epoll_ctl", "epfd:d op:d fd:d event_uaddr:p"),
-    ("socket", "family:A type:T protocol:d"),
-    ("connect", "sockfd:d serv_addr_uaddr:a addrlen:u"),
-    ("bind", "sockfd:d my_addr_uaddr:a addrlen:u"),
-    ("listen", "sockfd:d backlog:d"),
-    ("accept", "sockfd:d addr_uaddr:p addrlen_uaddr:p"),
-    ("accept4", "sockfd:d addr_uaddr:p addrlen_uaddr:p flags:x"),
-    ("sendto", "s:d buf_uaddr:p len:u flags:x to_uaddr:a tolen:u"),
-    (
-        "recvfrom",
-        "s:d buf_uaddr:p len:u flags:x addr_uaddr:p addrlen_uaddr:p",
-    ),
-    ("sendmsg", "s:d msg_uaddr:p flags:x"),
-    ("recvmsg", "s:d msg_uaddr:p flags:x"),
-    ("shutdown", "s:d how:d"),
-    (
-        "setsockopt",
-        "fd:d level:d optname:d optval_uaddr:p optlen:u",
-    ),
-    (
-        "getsockopt",
-        "fd:d level:d optname:d optval_uaddr:p optlen_uaddr:p",
-    ),
-    ("execve", "filename:s args:p env_str:p"),
-    ("exit", "status:d"),
-    ("exit_group", "status:d"),
-    ("wait4", "pid:d status_uaddr:p options:x rusage_uaddr:p"),
-    ("kill", "pid:d sig:S"),
-    ("tgkill", "tgid:d pid:d sig:S"),
-    (
-        "rt_sigaction",
-        "sig:S act_uaddr:p oact_uaddr:p sigsetsize:u",
-    ),
-    (
-        "rt_sigprocmask",
-        "how:H set_uaddr:p oldset_uaddr:p sigsetsize:u",
-    ),
-    ("nanosleep", "req_uaddr:p rem_uaddr:p"),
-    (
-        "clock_nanosleep",
-        "which_clock:C flags:x req_uaddr:p rem_uaddr:p",
-    ),
-    ("clock_gettime", "which_clock:C tp_uaddr:p"),
-    ("gettimeofday", "tv_uaddr:p tz_uaddr:p"),
-    (
-        "futex",
-        "futex_uaddr:p op:d val:u utime_uaddr:p uaddr2_uaddr:p val3:u",
-    ),
-    ("getrandom", "buf:p count:u flags:x"),
-    ("fsync", "fd:d"),
-    ("fdatasync", "fd:d"),
-    ("sync", ""),
-    ("getpid", ""),
-    ("getppid", ""),
-    ("gettid", ""),
-    ("getuid", ""),
-    ("geteuid", ""),
-    ("getgid", ""),
-    ("getegid", ""),
-    ("sched_yield", ""),
-    ("chdir", "path:s"),
-    ("getcwd", "buf:p size:u"),
-    ("unlink", "pathname:s"),
-    ("unlinkat", "dfd:D pathname:s flag:x"),
-    ("mkdir", "pathname:s mode:o"),
-    ("rename", "oldpath:s newpath:s"),
-    ("umask", "mask:o"),
-    ("uname", "name_uaddr:p"),
-    ("sysinfo", "info_uaddr:p"),
-    (
-        "prlimit64",
-        "pid:d resource:d new_rlim_uaddr:p old_rlim_uaddr:p",
-    ),
-    ("set_tid_address", "tidptr_uaddr:p"),
-    ("arch_prctl", "code:d addr:p"),
-    (
-        "clone",
-        "clone_flags:x newsp:p parent_tid_uaddr:p child_tid_uaddr:p tls:p",
-    ),
-    ("clone3", "cl_args_uaddr:p size:u"),
-    ("eventfd2", "count:u flags:x"),
-    (
-        "timerfd_settime",
-        "fd:d flags:x new_value_uaddr:p old_value_uaddr:p",
-    ),
-];
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use super::format::{self, Format};
+use super::ir::Ty;
+
+/// How a variable gets its value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    /// Argument register `reg` (0-based) read as stap's int_arg (signed 32
+    /// bits), uint_arg (unsigned 32), long_arg/ulong_arg/pointer_arg (64).
+    Reg {
+        reg: u8,
+        conv: Conv,
+    },
+    /// A file name in the caller's memory (`user_string_quoted`), printed
+    /// quoted; served when the trace recorded that argument's string.
+    Path {
+        reg: u8,
+        quoted: bool,
+    },
+    /// A value in the caller's memory that recordings do not hold (a
+    /// struct, a user buffer). In argstr it shows as stap shows memory it
+    /// could not read: `NULL` or the address; read directly, it is refused.
+    User {
+        of: usize,
+        ty: Ty,
+        shown: Unread,
+    },
+    /// Like User, of the pointer in argument register `reg`.
+    UserAt {
+        reg: u8,
+        shown: Unread,
+    },
+    /// A number shown by name (`_sys_open_flag_str` and its kin): the
+    /// decoder's name, resolved by the runtime, and the variables it reads
+    /// (one, or two: `_sock_protocol_str(family, protocol)`).
+    Decode {
+        f: &'static str,
+        of: usize,
+        and: Option<usize>,
+    },
+    /// The socket address at `reg` (length in the next register), as stap's
+    /// `_struct_sockaddr_u` shows it (or one part), when recorded.
+    Addr {
+        reg: u8,
+        part: AddrPart,
+    },
+    /// Another variable (argstr arguments are variables or decodings).
+    Var(usize),
+    /// A constant stap sets for compatibility (`dup2`'s flags = 0).
+    Const(i64),
+    Text(&'static str),
+}
+
+/// How stap shows user memory it could not read (a number reads 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unread {
+    /// `NULL` for a null pointer, else the address (its struct readers).
+    Null,
+    /// The address, `0x0` too (its buffer and string readers).
+    Hex,
+    /// `[]` for a null argv, else `[0x...]` (`__get_argv`).
+    Argv,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Arg {
-    pub name: &'static str,
-    pub kind: char,
-}
-
-/// stap's argument list for a syscall, if the tapset knows it here.
-pub fn stap_args(syscall: &str) -> Option<Vec<Arg>> {
-    let (_, spec) = TABLE.iter().find(|(n, _)| *n == syscall)?;
-    Some(
-        spec.split_whitespace()
-            .map(|a| {
-                let (name, kind) = a.split_once(':').unwrap_or((a, "d"));
-                Arg {
-                    name,
-                    kind: kind.chars().next().unwrap_or('d'),
-                }
-            })
-            .collect(),
-    )
-}
-
-/// The variables stap's tapset derives from a syscall's socket address
-/// (`_af_inet_info_u` for connect and bind, sendto's `to_str`), with the
-/// part of the address each holds.
-pub fn address_vars(syscall: &str) -> &'static [(&'static str, AddrPart)] {
-    match syscall {
-        "connect" | "bind" => &[
-            ("uaddr_af", AddrPart::Family),
-            ("uaddr_ip", AddrPart::IpAddr),
-            ("uaddr_ip_port", AddrPart::Port),
-            ("uaddr_ipv6_flowinfo", AddrPart::Flowinfo),
-            ("uaddr_ipv6_scope_id", AddrPart::ScopeId),
-        ],
-        "sendto" => &[("to_str", AddrPart::Pretty)],
-        _ => &[],
-    }
+pub enum Conv {
+    Int,
+    Uint,
+    Long,
+    Short,
 }
 
 /// Which of stap's socket address functions a variable is: the whole
@@ -200,41 +96,518 @@ pub enum AddrPart {
     ScopeId,
 }
 
-/// Every syscall the table covers.
-pub fn known() -> impl Iterator<Item = &'static str> {
-    TABLE.iter().map(|(n, _)| *n)
+#[derive(Clone, Debug)]
+pub struct Var {
+    pub name: &'static str,
+    pub expr: Expr,
+    pub ty: Ty,
+}
+
+/// One way of building argstr: used when its condition holds (the first
+/// that does).
+#[derive(Clone, Debug)]
+pub struct Argstr {
+    pub cond: Option<Cond>,
+    pub text: &'static str,
+    pub format: Format,
+    pub args: Vec<Expr>,
+}
+
+/// When an argstr form applies.
+#[derive(Clone, Debug)]
+pub enum Cond {
+    /// The variable ANDed with the mask is nonzero.
+    Mask(usize, i64),
+    /// The variable is one of the values.
+    OneOf(usize, Vec<i64>),
+}
+
+#[derive(Clone, Debug)]
+pub struct Alias {
+    pub alias: &'static str,
+    pub name: &'static str,
+    /// Kernel syscalls (x86_64 names) this alias fires on.
+    pub syscalls: Vec<&'static str>,
+    pub vars: Vec<Var>,
+    pub argstr: Vec<Argstr>,
+    /// stap's return_str format: 1 decimal, 2 hex, 3 octal.
+    pub retstr: i64,
+    /// Whether the table describes its variables (otherwise only `name`).
+    pub written: bool,
+    /// `name` when the int in argument register `.0` is `.1` (stap names
+    /// epoll_create1 with flags 0 "epoll_create").
+    pub name_if: Option<(u8, i64, &'static str)>,
+}
+
+impl Alias {
+    /// The `name` of a call with these argument registers.
+    pub fn name_for(&self, arg: impl Fn(usize) -> i64) -> &'static str {
+        match self.name_if {
+            Some((reg, v, name)) if arg(reg as usize) as i32 as i64 == v => name,
+            _ => self.name,
+        }
+    }
+
+    pub fn var(&self, name: &str) -> Option<(usize, &Var)> {
+        self.vars.iter().enumerate().find(|(_, v)| v.name == name)
+    }
+}
+
+/// Kernel syscalls of x86_64 for which stap 4.8 defines no `syscall.*`
+/// alias: `syscall.*` does not match them (stap's doesn't); named
+/// explicitly (`syscall.clone3`) they are served with `name`, `retval`,
+/// `retstr` and `$args`, a retap extension.
+pub const NO_ALIAS: &[&str] = &[
+    "afs_syscall",
+    "clone3",
+    "close_range",
+    "create_module",
+    // stap's syscall.epoll_create and syscall.signalfd are
+    // `__tp_syscall.epoll_create1 !, __tp_syscall.epoll_create ?` (and the
+    // same of signalfd4): the first always resolves, so they fire on
+    // epoll_create1 and signalfd4 only.
+    "epoll_create",
+    "epoll_ctl_old",
+    "epoll_pwait2",
+    "epoll_wait_old",
+    "fsconfig",
+    "fsmount",
+    "fsopen",
+    "fspick",
+    "futex_waitv",
+    "get_kernel_syms",
+    "getpmsg",
+    "io_pgetevents",
+    "io_uring_enter",
+    "io_uring_register",
+    "io_uring_setup",
+    "landlock_add_rule",
+    "landlock_create_ruleset",
+    "landlock_restrict_self",
+    "mount_setattr",
+    "move_mount",
+    "nfsservctl",
+    "open_tree",
+    "openat2",
+    "pidfd_getfd",
+    "pidfd_open",
+    "pidfd_send_signal",
+    "process_madvise",
+    "process_mrelease",
+    "putpmsg",
+    "query_module",
+    "quotactl_fd",
+    "rseq",
+    "rt_sigreturn",
+    "security",
+    "set_mempolicy_home_node",
+    "signalfd",
+    "tuxcall",
+    "vserver",
+];
+
+const TABLE: &str = include_str!("syscalls.tapset");
+
+pub struct Tapset {
+    pub aliases: Vec<Alias>,
+    by_alias: HashMap<&'static str, usize>,
+    by_syscall: HashMap<&'static str, usize>,
+}
+
+/// The table, parsed once (it is part of the binary; a unit test parses it).
+pub fn tapset() -> &'static Tapset {
+    static T: OnceLock<Tapset> = OnceLock::new();
+    T.get_or_init(
+        || match parse(TABLE, &retap_schema::syscalls::all_names("x86_64")) {
+            Ok(t) => t,
+            Err(e) => panic!("syscalls.tapset: {e}"),
+        },
+    )
+}
+
+impl Tapset {
+    /// The alias `syscall.NAME` is.
+    pub fn alias(&self, name: &str) -> Option<&Alias> {
+        self.by_alias.get(name).map(|&i| &self.aliases[i])
+    }
+
+    /// Every entry of the alias `syscall.NAME` (one per syscall when they
+    /// set different things).
+    pub fn entries<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Alias> + 'a {
+        self.aliases.iter().filter(move |a| a.alias == name)
+    }
+
+    /// The alias whose probes fire on a kernel syscall.
+    pub fn of_syscall(&self, syscall: &str) -> Option<&Alias> {
+        self.by_syscall.get(syscall).map(|&i| &self.aliases[i])
+    }
+}
+
+/// The alias serving a kernel syscall (None: stap has none).
+pub fn of_syscall(syscall: &str) -> Option<&'static Alias> {
+    tapset().of_syscall(syscall)
+}
+
+/// The name stap's tapset gives a syscall (`getdents64` is `getdents`).
+pub fn stap_name(kernel: &str) -> &str {
+    of_syscall(kernel).map_or(kernel, |a| a.name)
 }
 
 /// (kernel name, stap's name) for the syscalls whose names differ: what
 /// `name` prints and what probe points match, in the interpreter and plans.
-pub const STAP_NAMES: [(&str, &str); 5] = [
-    ("pread64", "pread"),
-    ("pwrite64", "pwrite"),
-    ("newfstatat", "fstatat"),
-    ("umount2", "umount"),
-    ("prlimit64", "prlimit"),
-];
-
-/// The name stap's tapset gives a syscall ([`STAP_NAMES`]).
-pub fn stap_name(kernel: &str) -> &str {
-    STAP_NAMES
+pub fn renamed() -> Vec<(&'static str, &'static str)> {
+    let mut v: Vec<_> = tapset()
+        .aliases
         .iter()
-        .find(|(k, _)| *k == kernel)
-        .map_or(kernel, |(_, stap)| stap)
+        .flat_map(|a| a.syscalls.iter().map(move |s| (*s, a.name)))
+        .filter(|(s, n)| s != n)
+        .collect();
+    v.sort();
+    v
 }
 
-/// Every argument name stap gives any syscall in the table.
-pub fn all_arg_names() -> Vec<&'static str> {
-    let mut v: Vec<&str> = TABLE
+/// (kernel name, register, value, stap's name) for the syscalls whose
+/// `name` depends on an argument ([`Alias::name_if`]).
+pub fn names_by_value() -> Vec<(&'static str, u8, i64, &'static str)> {
+    tapset()
+        .aliases
         .iter()
-        .flat_map(|(_, s)| {
-            s.split_whitespace()
-                .map(|a| a.split(':').next().unwrap_or(a))
+        .filter_map(|a| {
+            let (reg, v, name) = a.name_if?;
+            Some(a.syscalls.iter().map(move |s| (*s, reg, v, name)))
         })
+        .flatten()
+        .collect()
+}
+
+/// Every variable name any written alias has.
+pub fn all_var_names() -> Vec<&'static str> {
+    let mut v: Vec<&str> = tapset()
+        .aliases
+        .iter()
+        .flat_map(|a| a.vars.iter().map(|v| v.name))
         .collect();
     v.sort();
     v.dedup();
     v
+}
+
+/// The type a variable name has in the aliases that define it.
+pub fn all_var_ty(name: &str) -> Ty {
+    tapset()
+        .aliases
+        .iter()
+        .find_map(|a| a.var(name).map(|(_, v)| v.ty))
+        .unwrap_or(Ty::Long)
+}
+
+/// Whether a variable can be served from a recording, given whether it
+/// holds the string in register `reg` and socket addresses.
+pub fn served(v: &Var, path_recorded: &dyn Fn(usize) -> bool, addresses: bool) -> bool {
+    match &v.expr {
+        Expr::Path { reg, .. } => path_recorded(*reg as usize),
+        Expr::User { .. } | Expr::UserAt { .. } => false,
+        Expr::Addr { .. } => addresses,
+        _ => true,
+    }
+}
+
+fn parse(text: &'static str, kernel: &[&'static str]) -> Result<Tapset, String> {
+    let mut aliases: Vec<Alias> = vec![];
+    for (ln, line) in text.lines().enumerate() {
+        let at = |m: String| format!("line {}: {m}", ln + 1);
+        let body = line.split(" #").next().unwrap_or(line).trim_end();
+        if body.trim().is_empty() || body.trim_start().starts_with('#') {
+            continue;
+        }
+        if !line.starts_with(' ') {
+            aliases.push(header(body).map_err(at)?);
+            continue;
+        }
+        let a = aliases
+            .last_mut()
+            .ok_or_else(|| at("a variable before any alias".into()))?;
+        a.written = true;
+        let body = body.trim();
+        if let Some(rest) = body.strip_prefix("argstr") {
+            let s = argstr(rest.trim(), a).map_err(at)?;
+            a.argstr.push(s);
+        } else {
+            let (name, e) = body
+                .split_once(" = ")
+                .ok_or_else(|| at(format!("expected 'VAR = EXPR' or 'argstr ...': {body}")))?;
+            let expr = expr(e.trim(), a).map_err(at)?;
+            let ty = match &expr {
+                Expr::Reg { .. } | Expr::Const(_) => Ty::Long,
+                Expr::User { ty, .. } => *ty,
+                Expr::Var(i) => a.vars[*i].ty,
+                _ => Ty::Str,
+            };
+            if a.var(name).is_some() {
+                return Err(at(format!("{} defines {name} twice", a.alias)));
+            }
+            a.vars.push(Var {
+                name: name.trim(),
+                expr,
+                ty,
+            });
+        }
+    }
+    let mut t = Tapset {
+        aliases,
+        by_alias: HashMap::new(),
+        by_syscall: HashMap::new(),
+    };
+    // Every other syscall of the kernel with a stap alias of its own name.
+    let named: Vec<&str> = t.aliases.iter().flat_map(|a| a.syscalls.clone()).collect();
+    for k in kernel {
+        if !named.contains(k) && !NO_ALIAS.contains(k) {
+            t.aliases.push(Alias {
+                alias: k,
+                name: k,
+                syscalls: vec![k],
+                vars: vec![],
+                argstr: vec![],
+                retstr: 1,
+                written: false,
+                name_if: None,
+            });
+        }
+    }
+    for (i, a) in t.aliases.iter().enumerate() {
+        // An alias over several syscalls that sets different things for
+        // each (`pipe` and `pipe2`) has an entry per syscall.
+        if let Some(&j) = t.by_alias.get(a.alias) {
+            if t.aliases[j].name == a.name {
+                return Err(format!("syscall.{} is defined twice", a.alias));
+            }
+        } else {
+            t.by_alias.insert(a.alias, i);
+        }
+        for s in &a.syscalls {
+            if !kernel.contains(s) {
+                return Err(format!("syscall.{}: {s} is not an x86_64 syscall", a.alias));
+            }
+            if let Some(j) = t.by_syscall.insert(s, i) {
+                return Err(format!(
+                    "{s} is served by both syscall.{} and syscall.{}",
+                    t.aliases[j].alias, a.alias
+                ));
+            }
+        }
+        if a.written && a.argstr.is_empty() {
+            return Err(format!("syscall.{} has no argstr", a.alias));
+        }
+    }
+    Ok(t)
+}
+
+/// `ALIAS [name=NAME] [syscalls=A,B] [retstr=hex|oct]`
+fn header(line: &'static str) -> Result<Alias, String> {
+    let mut words = line.split_whitespace();
+    let alias = words.next().ok_or("empty alias line")?;
+    let mut a = Alias {
+        alias,
+        name: alias,
+        syscalls: vec![alias],
+        vars: vec![],
+        argstr: vec![],
+        retstr: 1,
+        written: false,
+        name_if: None,
+    };
+    for w in words {
+        match w.split_once('=') {
+            Some(("name", n)) => a.name = n,
+            Some(("syscalls", s)) => a.syscalls = s.split(',').collect(),
+            Some(("retstr", "hex")) => a.retstr = 2,
+            Some(("retstr", "oct")) => a.retstr = 3,
+            Some(("name_if", rule)) => {
+                // REGISTER==VALUE:NAME
+                let bad = || format!("name_if={rule}: REGISTER==VALUE:NAME expected");
+                let (cond, name) = rule.split_once(':').ok_or_else(bad)?;
+                let (r, v) = cond.split_once("==").ok_or_else(bad)?;
+                let r: u8 = r.parse().map_err(|_| bad())?;
+                if !(1..=6).contains(&r) {
+                    return Err(bad());
+                }
+                a.name_if = Some((r - 1, v.parse().map_err(|_| bad())?, name));
+            }
+            _ => return Err(format!("unknown attribute {w} of {alias}")),
+        }
+    }
+    Ok(a)
+}
+
+fn var_ix(a: &Alias, name: &str) -> Result<usize, String> {
+    a.var(name)
+        .map(|(i, _)| i)
+        .ok_or_else(|| format!("{}: unknown variable {name}", a.alias))
+}
+
+fn expr(e: &'static str, a: &Alias) -> Result<Expr, String> {
+    if let Some(t) = e.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        return Ok(Expr::Text(t));
+    }
+    if let Ok(n) = e.parse::<i64>() {
+        return Ok(Expr::Const(n));
+    }
+    let Some((f, rest)) = e.split_once('(') else {
+        return Ok(Expr::Var(var_ix(a, e)?));
+    };
+    let arg = rest
+        .strip_suffix(')')
+        .ok_or_else(|| format!("unclosed call: {e}"))?
+        .trim();
+    let reg = || -> Result<u8, String> {
+        match arg.parse::<u8>() {
+            Ok(n @ 1..=6) => Ok(n - 1),
+            _ => Err(format!("{f}: argument register 1-6 expected, got {arg}")),
+        }
+    };
+    let conv = |c| {
+        Ok(Expr::Reg {
+            reg: reg()?,
+            conv: c,
+        })
+    };
+    match f {
+        "int" => conv(Conv::Int),
+        "uint" => conv(Conv::Uint),
+        "long" | "ulong" | "ptr" | "s64" => conv(Conv::Long),
+        "short" => conv(Conv::Short),
+        "path" => Ok(Expr::Path {
+            reg: reg()?,
+            quoted: true,
+        }),
+        "path_raw" => Ok(Expr::Path {
+            reg: reg()?,
+            quoted: false,
+        }),
+        "user" | "user0x" | "user_argv" if arg.parse::<u8>().is_ok() => Ok(Expr::UserAt {
+            reg: reg()?,
+            shown: match f {
+                "user0x" => Unread::Hex,
+                "user_argv" => Unread::Argv,
+                _ => Unread::Null,
+            },
+        }),
+        "user" | "user0x" | "user_argv" | "user_long" => Ok(Expr::User {
+            of: var_ix(a, arg)?,
+            ty: if f == "user_long" { Ty::Long } else { Ty::Str },
+            shown: match f {
+                "user0x" => Unread::Hex,
+                "user_argv" => Unread::Argv,
+                _ => Unread::Null,
+            },
+        }),
+        "sockaddr" | "addr_family" | "addr_ip" | "addr_port" | "addr_flowinfo"
+        | "addr_scope_id" => Ok(Expr::Addr {
+            reg: reg()?,
+            part: match f {
+                "sockaddr" => AddrPart::Pretty,
+                "addr_family" => AddrPart::Family,
+                "addr_ip" => AddrPart::IpAddr,
+                "addr_port" => AddrPart::Port,
+                "addr_flowinfo" => AddrPart::Flowinfo,
+                _ => AddrPart::ScopeId,
+            },
+        }),
+        _ => {
+            let (x, y) = match arg.split_once(',') {
+                Some((x, y)) => (x.trim(), Some(var_ix(a, y.trim())?)),
+                None => (arg, None),
+            };
+            Ok(Expr::Decode {
+                f,
+                of: var_ix(a, x)?,
+                and: y,
+            })
+        }
+    }
+}
+
+/// `[if VAR & MASK | if VAR == N [|| VAR == M]] "FORMAT", ARG, ...`
+fn argstr(s: &'static str, a: &Alias) -> Result<Argstr, String> {
+    let mut cond = None;
+    let mut s = s;
+    let num = |m: &str| -> Result<i64, String> {
+        let m = m.trim();
+        match m.strip_prefix("0x") {
+            Some(h) => i64::from_str_radix(h, 16),
+            None => m.parse(),
+        }
+        .map_err(|_| format!("bad number {m}"))
+    };
+    if let Some(rest) = s.strip_prefix("if ") {
+        let (c, _) = rest
+            .split_once(" \"")
+            .ok_or("if COND \"FORMAT\" expected")?;
+        cond = Some(if let Some((v, m)) = c.split_once('&') {
+            Cond::Mask(var_ix(a, v.trim())?, num(m)?)
+        } else {
+            let mut var = None;
+            let mut vals = vec![];
+            for alt in c.split("||") {
+                let (v, n) = alt
+                    .split_once("==")
+                    .ok_or("if VAR & MASK or VAR == N expected")?;
+                let v = var_ix(a, v.trim())?;
+                if var.is_some_and(|x| x != v) {
+                    return Err("one variable per condition".into());
+                }
+                var = Some(v);
+                vals.push(num(n)?);
+            }
+            Cond::OneOf(var.ok_or("empty condition")?, vals)
+        });
+        s = &rest[c.len() + 1..];
+    }
+    let s = s
+        .strip_prefix('"')
+        .ok_or("argstr \"FORMAT\", ARGS expected")?;
+    let end = s.find('"').ok_or("unclosed format")?;
+    let text = &s[..end];
+    let fmt = format::parse(text)?;
+    let mut args = vec![];
+    for arg in split_args(&s[end + 1..]) {
+        args.push(expr(arg, a)?);
+    }
+    let want = fmt.arg_types();
+    if want.len() != args.len() {
+        return Err(format!(
+            "{}: format \"{text}\" takes {} arguments, {} given",
+            a.alias,
+            want.len(),
+            args.len()
+        ));
+    }
+    Ok(Argstr {
+        cond,
+        text,
+        format: fmt,
+        args,
+    })
+}
+
+/// Arguments separated by commas outside parentheses.
+fn split_args(s: &'static str) -> Vec<&'static str> {
+    let mut out = vec![];
+    let (mut depth, mut start) = (0, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(s[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(s[start..].trim());
+    out.retain(|x| !x.is_empty());
+    out
 }
 
 #[cfg(test)]
@@ -242,14 +615,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn forty_common_syscalls_are_known_and_real() {
-        let names = retap_schema::syscalls::all_names("x86_64");
-        let mut n = 0;
-        for k in known() {
-            assert!(names.contains(&k), "{k} is not an x86_64 syscall");
-            n += 1;
-        }
-        assert!(n >= 40);
-        assert_eq!(stap_args("read").unwrap()[2].name, "count");
+    fn the_table_parses_and_names_real_syscalls() {
+        let t = tapset();
+        assert!(t.aliases.iter().filter(|a| a.written).count() >= 80);
+        let read = t.alias("read").unwrap();
+        assert_eq!(read.vars[2].name, "count");
+        assert_eq!(stap_name("getdents64"), "getdents");
+        assert_eq!(stap_name("prlimit64"), "prlimit64");
+        assert!(of_syscall("clone3").is_none());
+    }
+
+    #[test]
+    fn bad_lines_are_refused_with_their_line() {
+        let k = ["read"];
+        let e = |s| parse(s, &k).err().unwrap_or_default();
+        assert!(e("read\n  fd = int(7)\n").contains("line 2: int: argument register 1-6"));
+        assert!(e("read\n  argstr \"%d\", fd\n").contains("unknown variable fd"));
+        assert!(e("read\n  fd = int(1)\n  argstr \"%d %d\", fd\n").contains("takes 2 arguments"));
+        assert!(
+            parse("read\n", &k).is_ok(),
+            "an alias not written yet needs no argstr"
+        );
     }
 }

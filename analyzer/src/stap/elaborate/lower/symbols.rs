@@ -157,6 +157,11 @@ impl<'a> Elab<'a> {
                 self.opts.socket_addresses,
             ) {
                 Some(v) => {
+                    if matches!(v.0, CtxVar::Argstr | CtxVar::SyscallVar(_)) {
+                        if let Some(why) = context::unwritten(p.syscalls.as_deref()) {
+                            self.err(span, format!("'{name}' is not available: {why}"));
+                        }
+                    }
                     if found.as_ref().is_some_and(|f| f.0 != v.0) {
                         self.err(span, format!("context variable '{name}' means different things in the points of this probe"));
                     }
@@ -245,12 +250,13 @@ impl<'a> Elab<'a> {
     pub(super) fn kernel_arg_exists(&self, syscalls: Option<&[String]>, arg: &str) -> bool {
         let Some(sigs) = self.opts.signatures else {
             // Without a trace, the stap table's names stand in.
+            let has = |s: &str| {
+                crate::stap::elaborate::syscall_args::of_syscall(s)
+                    .is_some_and(|a| a.var(arg).is_some())
+            };
             return match syscalls {
-                Some(list) => list.iter().any(|s| {
-                    crate::stap::elaborate::syscall_args::stap_args(s)
-                        .is_some_and(|v| v.iter().any(|a| a.name == arg))
-                }),
-                None => crate::stap::elaborate::syscall_args::all_arg_names().contains(&arg),
+                Some(list) => list.iter().any(|s| has(s)),
+                None => crate::stap::elaborate::syscall_args::all_var_names().contains(&arg),
             };
         };
         let has = |s: &str| sigs.get(s).is_some_and(|v| v.iter().any(|(_, n)| n == arg));
