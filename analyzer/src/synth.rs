@@ -120,6 +120,9 @@ const MIX: &[(&str, f64, i64)] = &[
     ("accept4", 30_000.0, 5),
     ("connect", 40_000.0, 0),
     ("fsync", 2_000_000.0, 0),
+    // Its stap name depends on its flags ("epoll_create" with none): what
+    // plans must name as the interpreter does.
+    ("epoll_create1", 5_000.0, 7),
 ];
 
 /// The kernel's signatures of the syscalls in [`MIX`] (from this
@@ -186,6 +189,7 @@ const SIGNATURES: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     ("close", &[("unsigned int", "fd")]),
+    ("epoll_create1", &[("int", "flags")]),
     (
         "openat",
         &[
