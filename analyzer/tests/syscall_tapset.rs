@@ -774,3 +774,34 @@ fn syscall_table_matches_stap_4_8_tapset() {
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// syscall_any's `name` and syscall_name() come from stap's syscall number
+/// table: the kernel's names, but for the syscalls newer than stap 4.8.
+#[test]
+fn syscall_numbers_name_as_stap_4_8_does() {
+    let path = format!("{TAPSET}/x86_64/syscall_num.stp");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        retap_testkit::skip_without(&path, "scripts/setup.sh installs systemtap-common");
+        return;
+    };
+    let mut stap: HashMap<usize, String> = HashMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.trim().strip_prefix("__syscall_64_num2name[") else {
+            continue;
+        };
+        let Some((num, name)) = rest.split_once("]=") else {
+            continue;
+        };
+        let num: usize = num.trim_start_matches("0+").parse().unwrap();
+        stap.insert(num, name.trim_matches('"').to_string());
+    }
+    let kernel = retap_schema::syscalls::all_names("x86_64");
+    assert!(stap.len() > 300 && kernel.len() > 300);
+    for nr in 0..460 {
+        let Some(k) = retap_schema::syscalls::name("x86_64", nr as i64) else {
+            continue;
+        };
+        let want = stap.get(&nr).map_or("", |s| s.as_str());
+        assert_eq!(table::stap_kernel_name(k), want, "syscall {nr}");
+    }
+}

@@ -195,6 +195,23 @@ impl<'a> Ctx<'a> {
                 boolean: false,
                 string: true,
             },
+            SyscallKernelName if syscall => T {
+                // "" for the syscalls stap's number table does not know.
+                e: when(
+                    column(Column::Syscall).in_list(
+                        syscall_args::NOT_IN_STAP_NUMBERS
+                            .iter()
+                            .map(|s| lit(*s))
+                            .collect(),
+                        false,
+                    ),
+                    lit(""),
+                )
+                .otherwise(cast(column(Column::Syscall), DataType::Utf8))
+                .map_err(PlanError::from)?,
+                boolean: false,
+                string: true,
+            },
             SyscallNr if syscall => T::int(int_col(Column::Nr)),
             Retval if !self.entry => T::int(datafusion::functions::expr_fn::coalesce(vec![
                 column(Column::Ret),

@@ -355,6 +355,7 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
         }
         SyscallName => Ok(Value::from_string(
             retap_schema::syscalls::name(&ctx.arch, a[0].int())
+                .map(crate::stap::elaborate::syscall_args::stap_kernel_name)
                 .unwrap_or("")
                 .to_string(),
         )),

@@ -289,6 +289,11 @@ impl EventCtx {
                 }
                 None => Value::empty_str(),
             },
+            SyscallKernelName => match self.syscall_name() {
+                Some(n) if syscall_args::stap_kernel_name(&n).is_empty() => Value::empty_str(),
+                Some(n) => Value::Str(n),
+                None => Value::empty_str(),
+            },
             SyscallNr => Value::Int(self.int(Column::Nr).unwrap_or(0)),
             Argstr => match self.alias() {
                 Some(a) if !a.written => {

@@ -178,6 +178,7 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                     &[Column::Syscall]
                 }
                 SyscallNr => &[Column::Nr],
+                SyscallKernelName => &[Column::Syscall],
                 // (where a named argument sits depends on the syscall)
                 Argstr | SyscallVar(_) | SyscallStringAt(_) => {
                     c.insert(Column::Syscall);

@@ -12,6 +12,9 @@ use super::syscall_args;
 pub enum CtxVar {
     /// Syscall name as stap's tapset spells it.
     SyscallName,
+    /// The kernel's name of the syscall (syscall_any's `name`, which stap
+    /// takes from its syscall number table, as syscall_name() does).
+    SyscallKernelName,
     SyscallNr,
     Argstr,
     Retval,
@@ -144,7 +147,7 @@ pub fn lookup(
             _ => None,
         },
         Family::SyscallAny { ret } => match name {
-            "name" => string(SyscallName),
+            "name" => string(SyscallKernelName),
             "syscall_nr" => long(SyscallNr),
             "retval" if ret => long(Retval),
             _ => None,

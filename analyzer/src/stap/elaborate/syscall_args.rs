@@ -206,6 +206,19 @@ pub const NO_ALIAS: &[&str] = &[
     "vserver",
 ];
 
+/// x86_64 syscalls newer than stap 4.8's syscall number table: its
+/// syscall_name() (and syscall_any's `name`) is "" for them.
+pub const NOT_IN_STAP_NUMBERS: &[&str] = &["futex_waitv", "set_mempolicy_home_node"];
+
+/// The kernel's name of a syscall as stap's syscall number table has it.
+pub fn stap_kernel_name(kernel: &str) -> &str {
+    if NOT_IN_STAP_NUMBERS.contains(&kernel) {
+        ""
+    } else {
+        kernel
+    }
+}
+
 const TABLE: &str = include_str!("syscalls.tapset");
 
 pub struct Tapset {
