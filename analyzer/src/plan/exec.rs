@@ -292,6 +292,91 @@ fn linear_bucket_expr(v: Expr, start: i64, interval: i64, n: usize) -> Expr {
         .expect("case expression")
 }
 
+/// Every value of a dictionary-encoded string column in these files, from
+/// its dictionary pages alone (a few KiB per row group, where a query over
+/// the column costs ~20 ms per 10M rows). None when some chunk is not
+/// dictionary-encoded throughout or a footer was not read: then not known.
+fn dictionary_values(files: &[DataFile], col: Column) -> Result<Option<Vec<String>>, PlanError> {
+    use parquet::basic::Encoding;
+    use parquet::column::page::{Page, PageReader};
+    use parquet::file::serialized_reader::SerializedPageReader;
+    let mut values: Vec<String> = vec![];
+    let name = col.name();
+    for f in files {
+        let Some((meta, _)) = &f.footer else {
+            return Ok(None);
+        };
+        let file = Arc::new(
+            std::fs::File::open(&f.path)
+                .map_err(|e| failed(format!("{}: {e}", f.path.display())))?,
+        );
+        for rg in meta.row_groups() {
+            let Some(c) = rg
+                .columns()
+                .iter()
+                .find(|c| c.column_path().string() == name)
+            else {
+                return Ok(None);
+            };
+            let dictionary_only = c.dictionary_page_offset().is_some()
+                && c.page_encoding_stats_mask().is_some_and(|m| {
+                    m.is_only(Encoding::RLE_DICTIONARY) || m.is_only(Encoding::PLAIN_DICTIONARY)
+                });
+            if !dictionary_only {
+                return Ok(None);
+            }
+            let mut pages =
+                SerializedPageReader::new(file.clone(), c, rg.num_rows() as usize, None)
+                    .map_err(|e| failed(format!("{}: {e}", f.path.display())))?;
+            let Some(Page::DictionaryPage {
+                buf, num_values, ..
+            }) = pages
+                .get_next_page()
+                .map_err(|e| failed(format!("{}: {e}", f.path.display())))?
+            else {
+                return Ok(None);
+            };
+            // PLAIN byte arrays: a little-endian u32 length, then the bytes.
+            let mut at = 0usize;
+            for _ in 0..num_values {
+                let Some(len) = buf.get(at..at + 4) else {
+                    return Ok(None);
+                };
+                let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+                let Some(v) = buf.get(at + 4..at + 4 + len) else {
+                    return Ok(None);
+                };
+                at += 4 + len;
+                let v = String::from_utf8_lossy(v);
+                if !values.iter().any(|x| *x == v) {
+                    values.push(v.into_owned());
+                }
+            }
+        }
+    }
+    Ok(Some(values))
+}
+
+/// Whether a row's syscall takes the name that depends on its argument
+/// (`syscall_args::names_by_value`).
+fn renamed_by_value(present: &[String]) -> Expr {
+    crate::stap::elaborate::syscall_args::names_by_value()
+        .into_iter()
+        .filter(|(kernel, ..)| present.iter().any(|p| p == kernel))
+        .map(|(kernel, reg, v, _)| {
+            let low32 = datafusion::logical_expr::binary_expr(
+                column(Column::arg(reg as usize)),
+                datafusion::logical_expr::Operator::BitwiseAnd,
+                lit(0xffff_ffffi64),
+            );
+            column(Column::Syscall)
+                .eq(lit(kernel))
+                .and(low32.eq(lit(v as u32 as i64)))
+        })
+        .reduce(Expr::or)
+        .unwrap_or(lit(false))
+}
+
 /// Whether a syscall point includes a syscall whose stap name depends on
 /// an argument (so its names cannot be applied to grouped kernel names).
 fn names_by_value(pt: &crate::stap::elaborate::catalog::ResolvedPoint) -> bool {
@@ -319,6 +404,13 @@ pub fn build_plans(
     let wall = trace.manifest.wall_clock_offset_ns;
     let signatures = trace.signatures();
     let mut pending: Vec<Pending> = vec![];
+    // The syscalls the trace has calls of, from its dictionaries (read once,
+    // by the first syscall point): a point's list of syscalls is cut to
+    // them, and dropped when it takes them all (`syscall.*` leaves out the
+    // syscalls stap has no alias for, which most traces have none of); a
+    // name that depends on an argument is worked out only where the trace
+    // has that syscall.
+    let mut present: Option<Option<Vec<String>>> = None;
     for (ui, u) in compiled.updates.iter().enumerate() {
         let probe = &prog.probes[u.probe];
         let pt = &probe.points[u.point];
@@ -331,20 +423,51 @@ pub fn build_plans(
         }
         let paths = files.paths();
         let tctx = Ctx::new(pt, wall, signatures);
-        let (disc, mut filter) = point_filter(pt);
+        let (mut disc, mut filter) = point_filter(pt);
+        if let Some(d) = disc.as_mut().filter(|d| d.column == Column::Syscall) {
+            if present.is_none() {
+                present = Some(dictionary_values(&files.files, Column::Syscall)?);
+            }
+            if let Some(Some(there)) = &present {
+                d.values.retain(|v| there.contains(v));
+                if there.iter().all(|v| d.values.contains(v)) {
+                    disc = None;
+                }
+            }
+        }
         for g in &u.guards {
             filter.push(tctx.expr(g)?.cond());
         }
         // A syscall-name key groups on the raw dictionary column; stap's
         // spelling is applied to the (few) result rows, not to every row.
-        let keys: Vec<Expr> = u
+        // Where a name depends on an argument (epoll_create1 with flags 0
+        // is epoll_create), a boolean key `a{i}` says which rows have it.
+        let mut alt_keys = vec![];
+        let keyed_by_name = u
+            .keys
+            .iter()
+            .any(|k| matches!(k, X::Ctx(CtxVar::SyscallName)));
+        if keyed_by_name && names_by_value(pt) && present.is_none() {
+            present = Some(dictionary_values(&files.files, Column::Syscall)?);
+        }
+        // (not known: as if the trace had them all)
+        let by_value: Vec<String> = crate::stap::elaborate::syscall_args::names_by_value()
+            .iter()
+            .map(|(k, ..)| k.to_string())
+            .filter(|k| match &present {
+                Some(Some(there)) => there.contains(k),
+                _ => true,
+            })
+            .collect();
+        let mut keys: Vec<Expr> = u
             .keys
             .iter()
             .enumerate()
             .map(|(i, k)| match k {
-                // (unless a name there depends on an argument: then the
-                // names themselves).
-                X::Ctx(CtxVar::SyscallName) if !names_by_value(pt) => {
+                X::Ctx(CtxVar::SyscallName) => {
+                    if names_by_value(pt) && !by_value.is_empty() {
+                        alt_keys.push(renamed_by_value(&by_value).alias(format!("a{i}")));
+                    }
                     Ok(column(Column::Syscall).alias(format!("k{i}")))
                 }
                 // Plain integer context keys group on the column as stored.
@@ -354,6 +477,7 @@ pub fn build_plans(
                 _ => tctx.expr(k).map(|t| t.e.alias(format!("k{i}"))),
             })
             .collect::<Result<_, _>>()?;
+        keys.extend(alt_keys);
         let value = match &u.kind {
             UpdateKind::Sum(_, v)
             | UpdateKind::Stat(v)
@@ -781,12 +905,22 @@ pub fn execute(
                     })
                     .collect::<Result<_, _>>()?;
                 // Grouped on kernel names: spell them as stap does.
-                let kernel_names = !names_by_value(&prog.probes[u.probe].points[u.point]);
+                let by_value = crate::stap::elaborate::syscall_args::names_by_value();
                 for (i, k) in u.keys.iter().enumerate() {
-                    if kernel_names && matches!(k, X::Ctx(CtxVar::SyscallName)) {
-                        for v in &mut keys[i] {
-                            let stap = crate::stap::elaborate::syscall_args::stap_name(v.str());
-                            if stap.len() != v.str().len() {
+                    if matches!(k, X::Ctx(CtxVar::SyscallName)) {
+                        let alt = b
+                            .column_by_name(&format!("a{i}"))
+                            .and_then(|c| c.as_any().downcast_ref::<BooleanArray>());
+                        for (r, v) in keys[i].iter_mut().enumerate() {
+                            let kernel = v.str();
+                            let stap = match alt {
+                                Some(a) if a.is_valid(r) && a.value(r) => by_value
+                                    .iter()
+                                    .find(|(k, ..)| *k == kernel)
+                                    .map_or(kernel, |(.., name)| name),
+                                _ => crate::stap::elaborate::syscall_args::stap_name(kernel),
+                            };
+                            if stap != kernel {
                                 *v = Value::Str(interner.get(stap));
                             }
                         }
