@@ -76,7 +76,7 @@ pub fn argstr(a: &Alias, row: &dyn Row) -> String {
     let value = |v: usize| eval(a, &a.vars[v].expr, row).int();
     let Some(s) = a.argstr.iter().find(|s| match &s.cond {
         Some(Cond::Mask(v, mask)) => value(*v) & mask != 0,
-        Some(Cond::OneOf(v, vals)) => vals.contains(&value(*v)),
+        Some(Cond::OneOf(v, shift, vals)) => vals.contains(&(value(*v) >> shift)),
         None => true,
     }) else {
         return String::new();
@@ -207,6 +207,15 @@ mod tests {
             "AT_FDCWD, 0x1000, O_RDWR|O_DIRECTORY|0x400000"
         );
         assert_eq!(argstr("kill", [12, 0, 0, 0, 0, 0]), "12, SIG_0");
+        // quotactl by subcommand: Q_GETQUOTA reads a struct (not recorded).
+        assert_eq!(
+            argstr("quotactl", [0x8000_0700, 0x1000, 1000, 0x2000, 0, 0]),
+            "Q_GETQUOTA|USRQUOTA, 0x1000, 1000, 0x2000"
+        );
+        assert_eq!(
+            argstr("quotactl", [0x8000_0100, 0x1000, 0, 0, 0, 0]),
+            "Q_SYNC|USRQUOTA, 0x1000, 0, 0x0"
+        );
         assert_eq!(
             argstr("rt_sigprocmask", [0, 1, 0, 8, 0, 0]),
             "SIG_BLOCK, 0x1, 0x0, 8"

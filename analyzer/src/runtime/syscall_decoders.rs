@@ -674,6 +674,36 @@ fn ioprio_value(v: i64) -> String {
     format!("{}|{data}", lookup(CLASSES, class as i64))
 }
 
+/// `_quotactl_cmd_str`: QCMD's command (bits 8 and up), then the quota
+/// type (the low byte).
+fn quotactl_cmd(v: i64) -> String {
+    const CMDS: List = &[
+        (0x80_0001, "Q_SYNC"),
+        (0x80_0002, "Q_QUOTAON"),
+        (0x80_0003, "Q_QUOTAOFF"),
+        (0x80_0004, "Q_GETFMT"),
+        (0x80_0005, "Q_GETINFO"),
+        (0x80_0006, "Q_SETINFO"),
+        (0x80_0007, "Q_GETQUOTA"),
+        (0x80_0008, "Q_SETQUOTA"),
+        (0x5801, "Q_XQUOTAON"),
+        (0x5802, "Q_XQUOTAOFF"),
+        (0x5803, "Q_XGETQUOTA"),
+        (0x5804, "Q_XSETQLIM"),
+        (0x5805, "Q_XGETQSTAT"),
+        (0x5806, "Q_XQUOTARM"),
+        (0x5807, "Q_XQUOTASYNC"),
+        (0x5808, "Q_XGETQSTATV"),
+    ];
+    let c = v as u32;
+    let ty = match c & 0xff {
+        0 => "|USRQUOTA".to_string(),
+        1 => "|GRPQUOTA".to_string(),
+        t => format!("|0x{t:x}"),
+    };
+    lookup(CMDS, (c >> 8) as i64) + &ty
+}
+
 /// `_fanotify_init_flags_str`: the notification class, then other flags.
 fn fanotify_init_flags(v: i64) -> String {
     const CLASSES: List = &[
@@ -1450,6 +1480,18 @@ const LOOKUPS: &[(&str, Cast, bool, u32, List)] = &[
         ],
     ),
     (
+        "quota_format",
+        Cast::I32,
+        false,
+        16,
+        &[
+            (1, "QFMT_VFS_OLD"),
+            (2, "QFMT_VFS_V0"),
+            (3, "QFMT_OCFS2"),
+            (4, "QFMT_VFS_V1"),
+        ],
+    ),
+    (
         "msgflg",
         Cast::U32,
         true,
@@ -1515,6 +1557,7 @@ pub fn decode(f: &str, v: i64, w: i64) -> Option<String> {
         "fanotify_init_flags" => fanotify_init_flags(v),
         // stap's ctime, as its tapset function prints it.
         "ctime" => crate::runtime::builtins::ctime(v).unwrap_or_else(|e| e.to_string()),
+        "quotactl_cmd" => quotactl_cmd(v),
         "ipc_key" => {
             if v == 0 {
                 "IPC_PRIVATE".into()
@@ -1571,6 +1614,8 @@ mod tests {
         assert_eq!(d("sem_flags", 0o1600), "IPC_CREAT|0600");
         assert_eq!(d("shmget_flags", 0o1600), "IPC_CREAT|0600");
         assert_eq!(d("signal", 0), "SIG_0");
+        assert_eq!(d("quotactl_cmd", 0x8000_0700), "Q_GETQUOTA|USRQUOTA");
+        assert_eq!(d("quotactl_cmd", 0x0058_0101), "Q_XQUOTAON|GRPQUOTA");
         assert_eq!(lookup_or(OPEN_FLAGS, 0o10000), "O_SYNC");
     }
 }

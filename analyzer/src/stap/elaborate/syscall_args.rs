@@ -118,8 +118,8 @@ pub struct Argstr {
 pub enum Cond {
     /// The variable ANDed with the mask is nonzero.
     Mask(usize, i64),
-    /// The variable is one of the values.
-    OneOf(usize, Vec<i64>),
+    /// The variable, shifted right by .1 bits, is one of the values.
+    OneOf(usize, u32, Vec<i64>),
 }
 
 #[derive(Clone, Debug)]
@@ -561,18 +561,25 @@ fn argstr(s: &'static str, a: &Alias) -> Result<Argstr, String> {
         } else {
             let mut var = None;
             let mut vals = vec![];
+            let mut shift = 0;
             for alt in c.split("||") {
                 let (v, n) = alt
                     .split_once("==")
-                    .ok_or("if VAR & MASK or VAR == N expected")?;
+                    .ok_or("if VAR & MASK or VAR [>> S] == N expected")?;
+                // `VAR >> S == N` (quotactl's subcommand)
+                let (v, s) = match v.split_once(">>") {
+                    Some((v, s)) => (v, s.trim().parse().map_err(|_| "bad shift")?),
+                    None => (v, 0),
+                };
                 let v = var_ix(a, v.trim())?;
                 if var.is_some_and(|x| x != v) {
                     return Err("one variable per condition".into());
                 }
                 var = Some(v);
+                shift = s;
                 vals.push(num(n)?);
             }
-            Cond::OneOf(var.ok_or("empty condition")?, vals)
+            Cond::OneOf(var.ok_or("empty condition")?, shift, vals)
         });
         s = &rest[c.len() + 1..];
     }
