@@ -628,8 +628,16 @@ fn retap_arg(a: &table::Alias, e: &Expr) -> String {
     match e {
         Expr::Var(i) => a.vars[*i].name.to_string(),
         Expr::Decode { of, .. } | Expr::User { of, .. } => format!("({})", a.vars[*of].name),
-        // An argument register read in place (`int_arg(1)`).
-        Expr::Reg { reg, .. } => format!("({})", reg + 1),
+        // An argument register read in place: as the variable holding it
+        // (`__long(arg2)`), else by number (`int_arg(1)`).
+        Expr::Reg { reg, .. } => match a
+            .vars
+            .iter()
+            .find(|v| matches!(v.expr, Expr::Reg { reg: r, .. } if r == *reg))
+        {
+            Some(v) => format!("({})", v.name),
+            None => format!("({})", reg + 1),
+        },
         // Read from the pointer argument at that register.
         Expr::Addr { reg, .. } | Expr::Path { reg, .. } | Expr::UserAt { reg, .. } => match a
             .vars

@@ -207,6 +207,16 @@ mod tests {
             "AT_FDCWD, 0x1000, O_RDWR|O_DIRECTORY|0x400000"
         );
         assert_eq!(argstr("kill", [12, 0, 0, 0, 0, 0]), "12, SIG_0");
+        // keyctl by command, keyrings by their shortcut names.
+        assert_eq!(
+            argstr("keyctl", [0, -3i32 as u32 as i64, 1, 0, 0, 0]),
+            "KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 1"
+        );
+        assert_eq!(
+            argstr("keyctl", [5, 42, 0x0301_0000, 0, 0, 0]),
+            "KEYCTL_SETPERM, 42, KEY_POS_VIEW|KEY_POS_READ|KEY_USR_VIEW"
+        );
+        assert_eq!(argstr("keyctl", [99, 1, 2, 3, 4, 0]), "99, 1, 2, 3, 4");
         // quotactl by subcommand: Q_GETQUOTA reads a struct (not recorded).
         assert_eq!(
             argstr("quotactl", [0x8000_0700, 0x1000, 1000, 0x2000, 0, 0]),

@@ -23,8 +23,13 @@ pub(crate) fn lookup(list: List, v: i64) -> String {
 
 /// stap's `_stp_lookup_or_str`.
 pub(crate) fn lookup_or(list: List, v: i64) -> String {
+    lookup_or_base(list, v, 16)
+}
+
+/// stap's `_stp_lookup_or_str2`: what remains in hex or decimal.
+fn lookup_or_base(list: List, v: i64, base: u32) -> String {
     if v == 0 {
-        return lookup(list, 0);
+        return lookup_base(list, 0, base);
     }
     let mut out = String::new();
     let mut rest = v;
@@ -41,7 +46,11 @@ pub(crate) fn lookup_or(list: List, v: i64) -> String {
         if !out.is_empty() {
             out.push('|');
         }
-        out.push_str(&format!("0x{rest:x}"));
+        if base == 10 {
+            out.push_str(&rest.to_string());
+        } else {
+            out.push_str(&format!("0x{rest:x}"));
+        }
     }
     out
 }
@@ -673,6 +682,37 @@ fn ioprio_value(v: i64) -> String {
     let data = (v as i32) & ((1 << 13) - 1);
     format!("{}|{data}", lookup(CLASSES, class as i64))
 }
+
+const KEYCTL_PERM: List = &[
+    (0x0100_0000, "KEY_POS_VIEW"),
+    (0x0200_0000, "KEY_POS_READ"),
+    (0x0400_0000, "KEY_POS_WRITE"),
+    (0x0800_0000, "KEY_POS_SEARCH"),
+    (0x1000_0000, "KEY_POS_LINK"),
+    (0x2000_0000, "KEY_POS_SETATTR"),
+    (0x3f00_0000, "KEY_POS_ALL"),
+    (0x0001_0000, "KEY_USR_VIEW"),
+    (0x0002_0000, "KEY_USR_READ"),
+    (0x0004_0000, "KEY_USR_WRITE"),
+    (0x0008_0000, "KEY_USR_SEARCH"),
+    (0x0010_0000, "KEY_USR_LINK"),
+    (0x0020_0000, "KEY_USR_SETATTR"),
+    (0x003f_0000, "KEY_USR_ALL"),
+    (0x0100, "KEY_GRP_VIEW"),
+    (0x0200, "KEY_GRP_READ"),
+    (0x0400, "KEY_GRP_WRITE"),
+    (0x0800, "KEY_GRP_SEARCH"),
+    (0x1000, "KEY_GRP_LINK"),
+    (0x2000, "KEY_GRP_SETATTR"),
+    (0x3f00, "KEY_GRP_ALL"),
+    (0x01, "KEY_OTH_VIEW"),
+    (0x02, "KEY_OTH_READ"),
+    (0x04, "KEY_OTH_WRITE"),
+    (0x08, "KEY_OTH_SEARCH"),
+    (0x10, "KEY_OTH_LINK"),
+    (0x20, "KEY_OTH_SETATTR"),
+    (0x3f, "KEY_OTH_ALL"),
+];
 
 /// `_quotactl_cmd_str`: QCMD's command (bits 8 and up), then the quota
 /// type (the low byte).
@@ -1480,6 +1520,69 @@ const LOOKUPS: &[(&str, Cast, bool, u32, List)] = &[
         ],
     ),
     (
+        "keyctl_cmd",
+        Cast::I32,
+        false,
+        10,
+        &[
+            (0, "KEYCTL_GET_KEYRING_ID"),
+            (1, "KEYCTL_JOIN_SESSION_KEYRING"),
+            (2, "KEYCTL_UPDATE"),
+            (3, "KEYCTL_REVOKE"),
+            (4, "KEYCTL_CHOWN"),
+            (5, "KEYCTL_SETPERM"),
+            (6, "KEYCTL_DESCRIBE"),
+            (7, "KEYCTL_CLEAR"),
+            (8, "KEYCTL_LINK"),
+            (9, "KEYCTL_UNLINK"),
+            (10, "KEYCTL_SEARCH"),
+            (11, "KEYCTL_READ"),
+            (12, "KEYCTL_INSTANTIATE"),
+            (13, "KEYCTL_NEGATE"),
+            (14, "KEYCTL_SET_REQKEY_KEYRING"),
+            (15, "KEYCTL_SET_TIMEOUT"),
+            (16, "KEYCTL_ASSUME_AUTHORITY"),
+            (17, "KEYCTL_GET_SECURITY"),
+            (18, "KEYCTL_SESSION_TO_PARENT"),
+            (19, "KEYCTL_REJECT"),
+            (20, "KEYCTL_INSTANTIATE_IOV"),
+            (21, "KEYCTL_INVALIDATE"),
+            (22, "KEYCTL_GET_PERSISTENT"),
+        ],
+    ),
+    (
+        "keyring_shortcut",
+        Cast::I32,
+        false,
+        10,
+        &[
+            (-1, "KEY_SPEC_THREAD_KEYRING"),
+            (-2, "KEY_SPEC_PROCESS_KEYRING"),
+            (-3, "KEY_SPEC_SESSION_KEYRING"),
+            (-4, "KEY_SPEC_USER_KEYRING"),
+            (-5, "KEY_SPEC_USER_SESSION_KEYRING"),
+            (-6, "KEY_SPEC_GROUP_KEYRING"),
+            (-7, "KEY_SPEC_REQKEY_AUTH_KEY"),
+            (-8, "KEY_SPEC_REQUESTOR_KEYRING"),
+        ],
+    ),
+    (
+        "default_keyring",
+        Cast::I32,
+        false,
+        10,
+        &[
+            (-1, "KEY_REQKEY_DEFL_NO_CHANGE"),
+            (0, "KEY_REQKEY_DEFL_DEFAULT"),
+            (1, "KEY_REQKEY_DEFL_THREAD_KEYRING"),
+            (2, "KEY_REQKEY_DEFL_PROCESS_KEYRING"),
+            (3, "KEY_REQKEY_DEFL_SESSION_KEYRING"),
+            (4, "KEY_REQKEY_DEFL_USER_KEYRING"),
+            (5, "KEY_REQKEY_DEFL_USER_SESSION_KEYRING"),
+            (6, "KEY_REQKEY_DEFL_GROUP_KEYRING"),
+        ],
+    ),
+    (
         "quota_format",
         Cast::I32,
         false,
@@ -1558,6 +1661,7 @@ pub fn decode(f: &str, v: i64, w: i64) -> Option<String> {
         // stap's ctime, as its tapset function prints it.
         "ctime" => crate::runtime::builtins::ctime(v).unwrap_or_else(|e| e.to_string()),
         "quotactl_cmd" => quotactl_cmd(v),
+        "keyctl_perm" => lookup_or_base(KEYCTL_PERM, v as u32 as i64, 10),
         "ipc_key" => {
             if v == 0 {
                 "IPC_PRIVATE".into()
