@@ -139,9 +139,10 @@ pub struct EventCtx {
     pub procs: ProcTree,
     /// syscall name → kernel argument names and C types, from the trace.
     pub signatures: std::sync::Arc<crate::trace::Signatures>,
-    /// (dictionary key of the row's syscall, variable) → its alias and the
-    /// variable's index there, looked up once per batch dictionary entry.
-    var_cache: FxHashMap<(usize, &'static str), Option<(&'static Alias, usize)>>,
+    /// (the row's syscall, variable) → the syscall's alias and the
+    /// variable's index there. Keyed by name, not by dictionary index:
+    /// each row group has its own dictionary order.
+    var_cache: FxHashMap<(Rc<str>, &'static str), VarSlot>,
     kernel_arg_cache: HashMap<(String, String), Option<(usize, bool)>>,
     /// Per syscall, its file-name registers (schema::syscalls::path_args
     /// over its signature), worked out once rather than per row.
@@ -157,6 +158,10 @@ pub struct EventCtx {
     /// run-time error (the value read is not used).
     pub unserved: Option<&'static str>,
 }
+
+/// A syscall's alias (None: stap has none) and a variable's index in it
+/// (None: the alias has no such variable).
+type VarSlot = (Option<&'static Alias>, Option<usize>);
 
 impl EventCtx {
     pub fn new(wall_offset: i64, arch: String, target: i64) -> EventCtx {
@@ -313,25 +318,23 @@ impl EventCtx {
                 Value::from_string(argstr::return_str(format, self.retval()))
             }
             SyscallVar(name) => {
-                let Some(b) = &self.batch else {
+                let Some(sys) = self.syscall_name() else {
                     return Value::Int(0);
                 };
-                let key = (
-                    b.dict_key(Column::Syscall, self.row).unwrap_or(usize::MAX),
-                    *name,
-                );
-                let hit = match self.var_cache.get(&key) {
+                let key = (sys, *name);
+                let (alias, ix) = match self.var_cache.get(&key) {
                     Some(v) => *v,
                     None => {
-                        let v = self.alias().and_then(|a| a.var(name).map(|(i, _)| (a, i)));
+                        let a = syscall_args::of_syscall(&key.0);
+                        let v = (a, a.and_then(|a| a.var(name).map(|(i, _)| i)));
                         self.var_cache.insert(key, v);
                         v
                     }
                 };
-                if let Some(a) = self.alias().filter(|a| !a.written) {
+                if let Some(a) = alias.filter(|a| !a.written) {
                     self.unserved = Some(a.alias);
                 }
-                match hit {
+                match alias.zip(ix) {
                     Some((a, i)) => argstr::eval(a, &a.vars[i].expr, self),
                     // Another syscall of the point: stap's unset local.
                     None => match syscall_args::all_var_ty(name) {
