@@ -363,16 +363,7 @@ fn renamed_by_value(present: &[String]) -> Expr {
     crate::stap::elaborate::syscall_args::names_by_value()
         .into_iter()
         .filter(|(kernel, ..)| present.iter().any(|p| p == kernel))
-        .map(|(kernel, reg, v, _)| {
-            let low32 = datafusion::logical_expr::binary_expr(
-                column(Column::arg(reg as usize)),
-                datafusion::logical_expr::Operator::BitwiseAnd,
-                lit(0xffff_ffffi64),
-            );
-            column(Column::Syscall)
-                .eq(lit(kernel))
-                .and(low32.eq(lit(v as u32 as i64)))
-        })
+        .map(|(kernel, reg, v, _)| super::translate::named_by_value(kernel, reg, v))
         .reduce(Expr::or)
         .unwrap_or(lit(false))
 }

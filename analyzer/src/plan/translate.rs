@@ -71,6 +71,19 @@ impl T {
     }
 }
 
+/// A row of `kernel` whose int argument in register `reg` is `v`: the
+/// calls stap names by that value (syscall_args::names_by_value).
+pub(super) fn named_by_value(kernel: &str, reg: u8, v: i64) -> Expr {
+    let low32 = datafusion::logical_expr::binary_expr(
+        column(Column::arg(reg as usize)),
+        datafusion::logical_expr::Operator::BitwiseAnd,
+        lit(0xffff_ffffi64),
+    );
+    column(Column::Syscall)
+        .eq(lit(kernel.to_string()))
+        .and(low32.eq(lit(v as u32 as i64)))
+}
+
 fn int_col(c: Column) -> Expr {
     cast(column(c), DataType::Int64)
 }
@@ -169,17 +182,7 @@ impl<'a> Ctx<'a> {
                     // (epoll_create1 with flags 0 is "epoll_create").
                     let mut arms: Vec<(Expr, Expr)> = syscall_args::names_by_value()
                         .into_iter()
-                        .map(|(kernel, reg, v, name)| {
-                            let low32 = datafusion::logical_expr::binary_expr(
-                                column(Column::arg(reg as usize)),
-                                datafusion::logical_expr::Operator::BitwiseAnd,
-                                lit(0xffff_ffffi64),
-                            );
-                            let is = column(Column::Syscall)
-                                .eq(lit(kernel))
-                                .and(low32.eq(lit(v as u32 as i64)));
-                            (is, lit(name))
-                        })
+                        .map(|(kernel, reg, v, name)| (named_by_value(kernel, reg, v), lit(name)))
                         .collect();
                     arms.extend(syscall_args::renamed().iter().map(renamed));
                     let mut arms = arms.into_iter();
