@@ -492,6 +492,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     m.start_ns = start_ns;
     m.filters.pid = args.pid;
     m.filters.command = args.command.clone();
+    m.filters.command_pid = child.as_ref().map(|c| c.pid);
     m.filters.comm = args.comm.clone();
     m.filters.syscalls = args.syscalls.clone();
     m.sample_hz = tables.contains(&Table::Samples).then_some(args.sample_hz);
@@ -502,7 +503,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         m.tracepoints
             .insert(f.table_name().to_string(), (*f).clone());
     }
-    let signatures = procfs::syscall_signatures();
+    let signatures = retap_schema::tracefs::syscall_signatures();
     // Written at the start, so that a snapshot taken at any time has them.
     let stacks = formats.iter().any(|f| f.stack);
     if tables.contains(&Table::Samples) || stacks {

@@ -5,8 +5,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use retap_schema::names::distance;
+use retap_schema::tracefs;
 use retap_schema::tracepoints::{FieldKind, TracepointFormat, RAW_MAX};
 
 /// Recorded without being asked (unless `--events` leaves `tracepoints`
@@ -31,10 +32,8 @@ pub const MAX_DYNAMIC: usize = 8;
 
 /// Where tracefs is, mounting it if it is not (root can).
 pub fn tracefs() -> Result<PathBuf> {
-    for d in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
-        if Path::new(d).join("events").is_dir() {
-            return Ok(PathBuf::from(d));
-        }
+    if let Some(d) = tracefs::find() {
+        return Ok(d);
     }
     let target = c"/sys/kernel/tracing";
     // SAFETY: mount(2) with static NUL-terminated strings.
@@ -58,28 +57,8 @@ pub fn tracefs() -> Result<PathBuf> {
 }
 
 /// Every tracepoint of this kernel, as `system:event`, sorted.
-pub fn available(tracefs: &Path) -> Result<Vec<String>> {
-    let events = tracefs.join("events");
-    let mut out = Vec::new();
-    let systems =
-        std::fs::read_dir(&events).with_context(|| format!("listing {}", events.display()))?;
-    for sys in systems.flatten() {
-        if !sys.path().is_dir() {
-            continue;
-        }
-        let sname = sys.file_name().to_string_lossy().into_owned();
-        for ev in std::fs::read_dir(sys.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if ev.path().join("format").is_file() {
-                out.push(format!("{sname}:{}", ev.file_name().to_string_lossy()));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+pub fn available(fs: &Path) -> Result<Vec<String>> {
+    tracefs::available(fs).map_err(anyhow::Error::msg)
 }
 
 /// The tracepoints to record: the default set when `defaults`, then each
@@ -170,19 +149,8 @@ pub fn mark_stacks(
 
 /// The layout of one tracepoint, checked against what the BPF side can
 /// copy.
-pub fn read_format(tracefs: &Path, system: &str, event: &str) -> Result<TracepointFormat> {
-    let path = tracefs
-        .join("events")
-        .join(system)
-        .join(event)
-        .join("format");
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "reading the format of {system}:{event} ({})",
-            path.display()
-        )
-    })?;
-    let f = TracepointFormat::parse(system, event, &text)?;
+pub fn read_format(fs: &Path, system: &str, event: &str) -> Result<TracepointFormat> {
+    let f = tracefs::read_format(fs, system, event).map_err(anyhow::Error::msg)?;
     check_copyable(&f)?;
     Ok(f)
 }

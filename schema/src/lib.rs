@@ -13,6 +13,7 @@ pub mod summary;
 mod syscall_table;
 pub mod syscalls;
 pub mod tables;
+pub mod tracefs;
 pub mod tracepoints;
 pub mod wallclock;
 

@@ -80,6 +80,9 @@ pub struct Retention {
 pub struct Filters {
     pub pid: Option<i32>,
     pub command: Option<String>,
+    /// The pid `-c`'s command ran as (stap's `target()` with `-c`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_pid: Option<i32>,
     pub comm: Option<String>,
     pub syscalls: Option<Vec<String>>,
 }

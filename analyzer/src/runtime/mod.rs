@@ -78,7 +78,8 @@ pub struct RunOptions {
     /// Write each handler's output as it ends (stap's per-probe flush):
     /// what `-S size` measures its files by.
     pub flush_each_probe: bool,
-    /// `-x PID`: target() (else the pid the recording was filtered to).
+    /// `-x PID`: target() (else the pid the recording was filtered to,
+    /// or -c's command's).
     pub target: Option<i64>,
     /// `switch_file()`: output after it goes to the next file (`-o`).
     /// None: the call does nothing, as in stap without `-o`.
@@ -455,7 +456,7 @@ fn clock(prog: &Program, trace: Option<&Trace>) -> (i64, i64, EventCtx) {
         return (0, 0, EventCtx::new(now, arch, 0));
     };
     let m = &trace.manifest;
-    let target = m.filters.pid.map(|p| p as i64).unwrap_or(0);
+    let target = m.filters.pid.or(m.filters.command_pid).unwrap_or(0) as i64;
     let mut ctx = EventCtx::new(m.wall_clock_offset_ns, m.arch.clone(), target);
     if let Some(sigs) = trace.shared_signatures() {
         ctx.signatures = sigs.clone();
