@@ -2,6 +2,7 @@
 //! hands over to the standalone `retap-record` binary so that this one
 //! carries no libbpf and builds anywhere.
 
+mod record_for;
 mod terminal;
 
 use std::path::PathBuf;
@@ -129,7 +130,7 @@ struct RunArgs {
     #[arg(short = 'u')]
     unoptimized: bool,
     /// target() is PID (stap's -x); by default the pid the recording was
-    /// filtered to, else 0.
+    /// filtered to (-x) or -c's command ran as, else 0.
     #[arg(short = 'x', value_name = "PID")]
     target: Option<i64>,
     /// SCRIPT [ARGS...] (with -e: ARGS... only); put `--` before arguments that start with `-`
@@ -397,6 +398,14 @@ fn main() -> ExitCode {
         Cmd::Record { args } => {
             use std::os::unix::process::CommandExt;
             let bin = recorder_binary();
+            match record_for::split(&args) {
+                Ok(Some(a)) => return record_for::run(a, &bin),
+                Ok(None) => {}
+                Err(e) => {
+                    eprintln!("retap record: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
             let err = std::process::Command::new(&bin).args(&args).exec();
             eprintln!(
                 "retap: cannot run {} ({err}); `retap record` needs the retap-record binary \

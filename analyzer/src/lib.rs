@@ -8,6 +8,7 @@ pub mod info;
 pub mod integrity;
 pub mod output_files;
 pub mod plan;
+pub mod record_for;
 pub mod run;
 pub mod runtime;
 pub mod sql;

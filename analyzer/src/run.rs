@@ -85,7 +85,7 @@ pub struct RunFailure {
 }
 
 impl RunFailure {
-    fn new(message: impl Into<String>) -> RunFailure {
+    pub(crate) fn new(message: impl Into<String>) -> RunFailure {
         RunFailure {
             message: message.into(),
             code: 1,
@@ -122,7 +122,18 @@ pub fn run(req: &RunRequest, notes: Notes) -> Result<Vec<GlobalSnapshot>, RunFai
     if req.last_pass == 1 {
         return write_output(req, &stap::printer::print_script(&parsed.script));
     }
-    let mut program = pass2(&mut parsed, &lib, &env, trace.as_ref(), req, notes)?;
+    let opts = ElabOptions {
+        arch: env.arch.clone(),
+        signatures: trace.as_ref().and_then(|t| t.signatures()),
+        tables: trace
+            .as_ref()
+            .map(|t| t.tables.iter().map(|f| f.table).collect()),
+        syscall_strings: trace
+            .as_ref()
+            .is_some_and(|t| t.manifest.string_max.is_some()),
+        socket_addresses: trace.as_ref().is_some_and(|t| t.manifest.socket_addresses),
+    };
+    let mut program = pass2(&mut parsed, &lib, &env, &opts, req, notes)?;
     set_globals(&mut program, &req.globals)?;
     if req.last_pass == 2 {
         let out = stap::elaborate::pretty::render(&program, &parsed.script);
@@ -161,6 +172,26 @@ pub fn run(req: &RunRequest, notes: Notes) -> Result<Vec<GlobalSnapshot>, RunFai
     }
     let handoff = run_plans(&program, &compiled, &trace, built, req, notes)?;
     interpret(&program, &parsed.map, Some(&trace), handoff, req, notes)
+}
+
+/// Passes 1-2 on the machine this runs on, against `opts` (`retap record
+/// --for` elaborates against the running kernel): the program and the
+/// source map its messages point into.
+pub(crate) fn front_on_host(
+    req: &RunRequest,
+    opts: &ElabOptions,
+    notes: Notes,
+) -> Result<(Program, SourceMap), RunFailure> {
+    let (name, text) = script_text(req)?;
+    let lib =
+        Library::new(&req.include_dirs).map_err(|e| RunFailure::new(format!("retap: {e}")))?;
+    let env = PpEnv {
+        macros: lib.macros.clone(),
+        ..PpEnv::host(req.args.clone())
+    };
+    let mut parsed = pass1(&name, &text, &env, req, notes)?;
+    let program = pass2(&mut parsed, &lib, &env, opts, req, notes)?;
+    Ok((program, parsed.map))
 }
 
 fn script_text(req: &RunRequest) -> Result<(String, String), RunFailure> {
@@ -222,21 +253,14 @@ fn pass2(
     parsed: &mut Parsed,
     lib: &Library,
     env: &PpEnv,
-    trace: Option<&Trace>,
+    opts: &ElabOptions,
     req: &RunRequest,
     notes: Notes,
 ) -> Result<Program, RunFailure> {
     let t = Instant::now();
     let linked = library::link(parsed, lib, env)
         .map_err(|diags| RunFailure::new(render_all(&diags, &parsed.map)))?;
-    let opts = ElabOptions {
-        arch: env.arch.clone(),
-        signatures: trace.and_then(|t| t.signatures()),
-        tables: trace.map(|t| t.tables.iter().map(|f| f.table).collect()),
-        syscall_strings: trace.is_some_and(|t| t.manifest.string_max.is_some()),
-        socket_addresses: trace.is_some_and(|t| t.manifest.socket_addresses),
-    };
-    let (program, errors, warnings) = elaborate(&parsed.script, &opts);
+    let (program, errors, warnings) = elaborate(&parsed.script, opts);
     // As stap: shown unless -w, and -u elides nothing to warn about.
     if !warnings.is_empty() && !req.suppress_warnings && !req.unoptimized {
         notes(Note::Script(render_all(&warnings, &parsed.map)));
