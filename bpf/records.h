@@ -19,6 +19,8 @@
 #define F_DONE 1 /* the syscall/request/call completed: ret and dur are valid */
 #define F_ADDR 2 /* a syscall_addr_rec: the syscall with its socket address */
 #define F_STACK 4 /* a tp_rec ending in a kernel stack (see tp_rec) */
+#define F_ENTRY 8 /* live (emit_entries): a syscall as it is entered, sent
+		   * again whole when it returns */
 
 struct hdr {               /* 40 bytes, every record starts with it */
 	u64 ts;            /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */

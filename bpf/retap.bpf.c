@@ -27,6 +27,7 @@ const volatile bool filter_syscalls = false;
 const volatile bool want_procs = false;
 const volatile u64 wakeup_bytes = 1 << 20; /* wake the reader past this much */
 const volatile u32 string_max = 256;       /* longest file name kept, NUL included */
+const volatile bool emit_entries = false;  /* live: each syscall also as it is entered */
 
 /* Set by the recorder when it stops: proc_exit then only hands over
  * syscalls still in flight and writes no more process rows. */
@@ -318,6 +319,9 @@ static __always_inline void at_exit(struct inflight *v, u64 pid_tgid, s64 ret)
 		read_addr(v, pa);
 }
 
+static __always_inline void emit_syscall(struct inflight *v, u64 ts, u64 pid_tgid, s64 ret,
+					 bool done, u8 flags);
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
@@ -373,6 +377,8 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		else if (mode)
 			v->pad |= PAD_ADDR_AT_EXIT;
 	}
+	if (emit_entries)
+		emit_syscall(v, v->ts, pid_tgid, 0, false, F_ENTRY);
 	return 0;
 }
 
@@ -399,7 +405,7 @@ static __always_inline void fill_syscall(struct syscall_rec *r, struct inflight 
 }
 
 static __always_inline void emit_syscall(struct inflight *v, u64 ts, u64 pid_tgid, s64 ret,
-					 bool done)
+					 bool done, u8 flags)
 {
 	u64 now = bpf_ktime_get_ns();
 	if (v->pad & PAD_ADDR_READ) {
@@ -409,7 +415,7 @@ static __always_inline void emit_syscall(struct inflight *v, u64 ts, u64 pid_tgi
 			return;
 		}
 		fill_syscall(&r->s, v, ts, pid_tgid, ret, done, now);
-		r->s.h.flags |= F_ADDR;
+		r->s.h.flags |= F_ADDR | flags;
 		r->addr_len = v->addr_len;
 		r->addr_err = v->addr_err;
 		__builtin_memcpy(r->addr, v->addr, sizeof(r->addr));
@@ -422,6 +428,7 @@ static __always_inline void emit_syscall(struct inflight *v, u64 ts, u64 pid_tgi
 		return;
 	}
 	fill_syscall(r, v, ts, pid_tgid, ret, done, now);
+	r->h.flags |= flags;
 	submit(r);
 }
 
@@ -433,7 +440,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	at_exit(v, pid_tgid, ret);
-	emit_syscall(v, v->ts, pid_tgid, ret, true);
+	emit_syscall(v, v->ts, pid_tgid, ret, true, 0);
 	v->ts = 0;
 	return 0;
 }
@@ -493,7 +500,7 @@ int BPF_PROG(proc_exit, struct task_struct *p)
 		 * another CPU: whoever swaps ts to 0 first writes the syscall. */
 		u64 ts = __sync_lock_test_and_set(&v->ts, 0);
 		if (ts)
-			emit_syscall(v, ts, pid_tgid, 0, false);
+			emit_syscall(v, ts, pid_tgid, 0, false, 0);
 	}
 	bpf_map_delete_elem(&vfs_start, &tid);
 	if (stopping || !want_procs || !wanted(pid_tgid >> 32))

@@ -86,6 +86,8 @@ pub struct Config {
     pub user_memory: Vec<UserMemory>,
     /// Tracepoints recorded by name, all through `on_tracepoint`.
     pub tracepoints: Vec<&'static TracepointFormat>,
+    /// Each syscall also as it is entered (`--stream`: live entry probes).
+    pub emit_entries: bool,
 }
 
 /// Programs each table needs. `proc_exit` also serves the syscalls table: it
@@ -225,6 +227,7 @@ pub fn load<'obj>(
         ro.want_procs = cfg.tables.contains(&Table::Processes);
         ro.wakeup_bytes = u64::from(cfg.ringbuf_bytes / 4);
         ro.string_max = cfg.string_max;
+        ro.emit_entries = cfg.emit_entries;
         for u in &cfg.user_memory {
             if let Some(slot) = ro.path_args.get_mut(u.nr as usize) {
                 *slot = u.code();
@@ -539,6 +542,7 @@ mod tests {
             string_max: 256,
             user_memory: vec![],
             tracepoints: vec![],
+            emit_entries: false,
         };
         let p = programs_for(&cfg, None);
         assert_eq!(

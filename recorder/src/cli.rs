@@ -98,6 +98,12 @@ pub struct RecordArgs {
     /// No progress line and no summary.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Also write every event to file descriptor FD as soon as it is read
+    /// (at most ~50 ms after it happened), syscalls as they are entered
+    /// too: the live stream `retap run` runs scripts on
+    /// (schema/src/stream.rs). -c's command does not inherit it.
+    #[arg(long, value_name = "FD")]
+    pub stream_fd: Option<i32>,
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -14,9 +14,10 @@ use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use arrow::record_batch::RecordBatch;
 use libbpf_rs::RingBufferBuilder;
 use retap_schema::tables::TRACEPOINT_KIND;
-use retap_schema::{manifest, summary, syscalls, Manifest, Table, TracepointFormat};
+use retap_schema::{manifest, stream, summary, syscalls, Manifest, Table, TracepointFormat};
 
 use crate::batches::TableRows;
 use crate::bpf::{self, Config};
@@ -144,6 +145,19 @@ fn create_trace_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("creating {}", dir.display()))
 }
 
+/// Whether `prog` names an executable file, as execvp would find it.
+fn runnable(prog: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let exec = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if prog.contains('/') {
+        return exec(Path::new(prog));
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| exec(&d.join(prog))))
+}
+
 /// True when `cmd` has no shell syntax: words of ordinary characters only.
 fn is_plain(cmd: &str) -> bool {
     cmd.chars()
@@ -176,6 +190,13 @@ impl GatedChild {
         };
         if argv.is_empty() {
             bail!("-c: the command is empty");
+        }
+        // Run directly, a missing program would only show as the child's
+        // exit status 127: say so before recording.
+        if let (true, Some(prog)) = (is_plain(cmd), cmd.split_whitespace().next()) {
+            if !runnable(prog) {
+                bail!("-c: {prog}: no such command (not a file, nor found on $PATH)");
+            }
         }
         let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
         argv_ptrs.push(std::ptr::null());
@@ -238,6 +259,18 @@ impl Drop for GatedChild {
     }
 }
 
+/// The live stream's descriptor as a file, closed on exec so that -c's
+/// command does not hold the pipe open (nor write into it).
+fn stream_file(fd: i32) -> Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: fcntl on a descriptor number; failure is reported.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+        bail!("--stream-fd {fd}: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor is open (fcntl succeeded) and handed to us.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
 fn process_alive(pid: i32) -> bool {
     // SAFETY: kill with signal 0 only checks for existence.
     unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() == libc::EPERM }
@@ -266,9 +299,60 @@ struct Collector {
     malformed: u64,
     tx: SyncSender<Msg>,
     writer_gone: bool,
+    /// `--stream`: every batch also goes to stdout as it is made.
+    stream: Option<LiveStream>,
+}
+
+/// The live stream's side of the collector: syscalls as they are entered
+/// (never written to the trace: the same syscall comes whole when it
+/// returns), and where frames go.
+struct LiveStream {
+    entries: TableRows,
+    out: std::io::BufWriter<std::fs::File>,
 }
 
 impl Collector {
+    /// A finished batch of `table`: to the live stream (entries first, so a
+    /// syscall's entry always precedes its return), then to the writer. A
+    /// reader that went away stops the recording as a writer that did.
+    fn emit(&mut self, table: Table, b: RecordBatch) {
+        if let Some(s) = self.stream.as_mut() {
+            let mut sent = Ok(());
+            if table == Table::Syscalls && !s.entries.is_empty() {
+                let e = s.entries.finish();
+                sent = stream::write_batch(&mut s.out, Table::Syscalls.name(), true, &e);
+            }
+            let sent = sent.and_then(|()| stream::write_batch(&mut s.out, table.name(), false, &b));
+            if sent.is_err() {
+                self.writer_gone = true;
+            }
+        }
+        if self.tx.send(Msg::Batch(table, b)).is_err() {
+            self.writer_gone = true;
+        }
+    }
+
+    /// The end of a drain round on the live stream: everything read so far
+    /// is sent, then the round's end, and the pipe flushed.
+    fn end_round(&mut self) {
+        if self.stream.is_none() {
+            return;
+        }
+        self.flush();
+        let s = self.stream.as_mut().expect("checked above");
+        let mut sent = Ok(());
+        if !s.entries.is_empty() {
+            let e = s.entries.finish();
+            sent = stream::write_batch(&mut s.out, Table::Syscalls.name(), true, &e);
+        }
+        let sent = sent
+            .and_then(|()| stream::write_round_end(&mut s.out))
+            .and_then(|()| s.out.flush());
+        if sent.is_err() {
+            self.writer_gone = true;
+        }
+    }
+
     fn push(&mut self, rec: &Record) {
         let table = match rec {
             Record::Syscall(_) => Table::Syscalls,
@@ -278,6 +362,18 @@ impl Collector {
             Record::Sample(_) => Table::Samples,
             Record::Vfs(_) => Table::Vfs,
         };
+        if let (Record::Syscall(s), Some(live)) = (rec, self.stream.as_mut()) {
+            if s.h.flags & records::F_ENTRY != 0 {
+                // Its file names, read just before; kept for its return.
+                if let Some(p) = self.pending_paths.get(&s.h.tid) {
+                    if p.entry_ts == s.h.ts {
+                        live.entries.set_next_paths(p.strings.clone());
+                    }
+                }
+                live.entries.push(rec);
+                return;
+            }
+        }
         let Some(rows) = self.rows.get_mut(&table) else {
             return;
         };
@@ -306,9 +402,7 @@ impl Collector {
         }
         if rows.len() >= BATCH_ROWS {
             let b = rows.finish();
-            if self.tx.send(Msg::Batch(table, b)).is_err() {
-                self.writer_gone = true;
-            }
+            self.emit(table, b);
         }
     }
 
@@ -382,20 +476,19 @@ impl Collector {
         self.received[TRACEPOINT_KIND] += 1;
         if rows.len() >= BATCH_ROWS {
             let b = rows.finish();
-            if self.tx.send(Msg::Batch(table, b)).is_err() {
-                self.writer_gone = true;
-            }
+            self.emit(table, b);
         }
     }
 
     fn flush(&mut self) {
-        for (t, rows) in self.rows.iter_mut() {
-            if !rows.is_empty() {
-                let b = rows.finish();
-                if self.tx.send(Msg::Batch(*t, b)).is_err() {
-                    self.writer_gone = true;
-                }
-            }
+        let ready: Vec<(Table, RecordBatch)> = self
+            .rows
+            .iter_mut()
+            .filter(|(_, rows)| !rows.is_empty())
+            .map(|(t, rows)| (*t, rows.finish()))
+            .collect();
+        for (t, b) in ready {
+            self.emit(t, b);
         }
     }
 }
@@ -470,6 +563,8 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         },
     )?;
 
+    // Before -c's command is forked, so it does not inherit the stream.
+    let live_out = args.stream_fd.map(stream_file).transpose()?;
     let mut child = match &args.command {
         Some(cmd) => Some(GatedChild::spawn(cmd)?),
         None => None,
@@ -561,6 +656,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         string_max,
         user_memory,
         tracepoints: formats.clone(),
+        emit_entries: args.stream_fd.is_some() && tables.contains(&Table::Syscalls),
     };
     let mut obj = MaybeUninit::uninit();
     let mut session = bpf::load(&mut obj, &cfg, vfs)?;
@@ -625,6 +721,10 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         malformed: 0,
         tx: writer.tx.clone(),
         writer_gone: false,
+        stream: live_out.map(|out| LiveStream {
+            entries: TableRows::new(Table::Syscalls, arch),
+            out: std::io::BufWriter::with_capacity(1 << 20, out),
+        }),
     }));
 
     if tables.contains(&Table::Processes) {
@@ -690,6 +790,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         // SAFETY: waiting on libbpf's epoll fd with one event slot we own.
         unsafe { libc::epoll_wait(ring.epoll_fd(), &mut ev, 1, 50) };
         let _ = ring.consume_raw_n(DRAIN_PER_ROUND);
+        collector.borrow_mut().end_round();
         if collector.borrow().writer_gone {
             break;
         }
@@ -777,6 +878,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
             c.push(&rec);
         }
         c.flush();
+        c.end_round();
     }
     let losses = session.losses()?;
     drop(ring);
@@ -905,5 +1007,15 @@ mod tests {
         assert!(!super::is_plain("echo $HOME"));
         assert!(!super::is_plain("A=1 prog"));
         assert!(!super::is_plain("ls > out"));
+    }
+
+    #[test]
+    fn commands_are_found_as_execvp_finds_them() {
+        assert!(super::runnable("sh"));
+        assert!(super::runnable("/bin/sh"));
+        assert!(!super::runnable("/nonexistent/cmd"));
+        assert!(!super::runnable("no-such-command-here"));
+        // A directory is not a command.
+        assert!(!super::runnable("/tmp"));
     }
 }

@@ -90,6 +90,8 @@ pub const VFS_LEN: usize = 72;
 const STACK_DEPTH: usize = 32;
 
 pub const F_DONE: u8 = 1;
+/// bpf/records.h F_ENTRY: a syscall as it is entered (live streams only).
+pub const F_ENTRY: u8 = 8;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Hdr {

@@ -9,6 +9,7 @@ pub mod names;
 pub mod rows;
 pub mod signatures;
 pub mod sockaddr;
+pub mod stream;
 pub mod summary;
 mod syscall_table;
 pub mod syscalls;
