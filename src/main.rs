@@ -2,6 +2,7 @@
 //! hands over to the standalone `retap-record` binary so that this one
 //! carries no libbpf and builds anywhere.
 
+mod live;
 mod record_for;
 mod terminal;
 
@@ -86,9 +87,25 @@ struct RunArgs {
     /// Stop after pass N: 1 parse, 2 elaborate, 3 translate, 4 build, 5 run.
     #[arg(short = 'p', value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=5))]
     pass: u8,
-    /// The recording to run over.
+    /// The recording to run over. Without it, the script runs live (as
+    /// root): what it reads is recorded and its probes fire as events happen.
     #[arg(long, value_name = "DIR")]
     trace: Option<PathBuf>,
+    /// Live: run CMD and trace it and its children (target() is its pid);
+    /// the run ends when it exits.
+    #[arg(short = 'c', value_name = "CMD", conflicts_with = "trace")]
+    command: Option<String>,
+    /// Live: stop after SECONDS, as stap's -T.
+    #[arg(short = 'T', value_name = "SECONDS", conflicts_with = "trace")]
+    timeout: Option<f64>,
+    /// Live: also keep the events as a trace in DIR (then run other
+    /// scripts, SQL or diff over it).
+    #[arg(long, value_name = "DIR", conflicts_with = "trace")]
+    keep: Option<PathBuf>,
+    /// Live: the recorder's ring buffer, in MB as stap's -s (or with a K
+    /// or M suffix; a power of two).
+    #[arg(short = 's', value_name = "SIZE", conflicts_with = "trace")]
+    buffer: Option<String>,
     /// Write the script's output to FILE instead of stdout.
     #[arg(short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
@@ -543,7 +560,26 @@ fn run(a: RunArgs) -> ExitCode {
         Note::Warning(w) => eprintln!("WARNING: {w}"),
         Note::Script(text) | Note::Report(text) => eprint!("{text}"),
     };
-    match run(&req, &mut notes) {
+    let result = if req.trace.is_none() {
+        let live = live::LiveArgs {
+            command: a.command,
+            pid: a.target,
+            timeout: a.timeout,
+            keep: a.keep,
+            buffer: a.buffer.map(|b| {
+                // A bare number is megabytes, as stap's -s.
+                if b.chars().all(|c| c.is_ascii_digit()) {
+                    format!("{b}M")
+                } else {
+                    b
+                }
+            }),
+        };
+        live::run(&req, &live, &recorder_binary(), &mut notes)
+    } else {
+        run(&req, &mut notes).map(|_| ())
+    };
+    match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(f) => {
             eprint!("{}", f.message);

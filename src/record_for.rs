@@ -80,14 +80,18 @@ pub fn split(args: &[String]) -> Result<Option<ForArgs>, String> {
 }
 
 /// The running kernel as `--for` elaborates against it.
-fn kernel() -> Result<Kernel, String> {
+pub fn kernel() -> Result<Kernel, String> {
     let fs = match tracefs::find() {
         Some(fs) => fs,
         None => {
             // As the recorder does: root can mount it.
-            let _ = Command::new("mount")
-                .args(["-t", "tracefs", "tracefs", tracefs::MOUNT_POINTS[0]])
-                .status();
+            // SAFETY: geteuid has no preconditions.
+            if unsafe { libc::geteuid() } == 0 {
+                let _ = Command::new("mount")
+                    .args(["-t", "tracefs", "tracefs", tracefs::MOUNT_POINTS[0]])
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
             tracefs::find().ok_or(
                 "tracefs is not mounted and could not be mounted; \
                  mount it with `mount -t tracefs tracefs /sys/kernel/tracing`",
@@ -119,7 +123,7 @@ fn kernel() -> Result<Kernel, String> {
 /// Whether the recorder can record here (`what`: nothing for the
 /// privileges, `vfs` for that table, which takes loading a probe program
 /// to know): None, or why not.
-fn refused_by(recorder: &Path, what: &[&str]) -> Option<String> {
+pub fn refused_by(recorder: &Path, what: &[&str]) -> Option<String> {
     match Command::new(recorder)
         .arg("--can-record")
         .args(what)

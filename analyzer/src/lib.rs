@@ -6,6 +6,7 @@ pub mod diff;
 pub mod engine;
 pub mod info;
 pub mod integrity;
+pub mod live;
 pub mod output_files;
 pub mod plan;
 pub mod record_for;

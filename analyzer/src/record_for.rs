@@ -85,16 +85,7 @@ pub fn plan(
     refused: &mut dyn FnMut(Table) -> Option<String>,
     notes: &mut dyn FnMut(run::Note),
 ) -> Result<Needs, RunFailure> {
-    let mut tables: Vec<Table> = Table::ALL.to_vec();
-    tables.extend(kernel.tracepoints.iter().map(|f| Table::Tracepoint(f)));
-    let opts = ElabOptions {
-        arch: std::env::consts::ARCH.to_string(),
-        signatures: Some(&kernel.signatures),
-        tables: Some(tables),
-        syscall_strings: true,
-        socket_addresses: true,
-    };
-    let (program, map) = run::front_on_host(req, &opts, notes)?;
+    let (program, map) = run::front_on_host(req, &kernel_options(kernel), notes)?;
     let needs = needs(&program);
     let mut diags = vec![];
     for t in &needs.tables {
@@ -112,6 +103,19 @@ pub fn plan(
         Ok(needs)
     } else {
         Err(RunFailure::new(render_all(&diags, &map)))
+    }
+}
+
+/// Pass 2's view of the running kernel: every table it can record.
+pub fn kernel_options(kernel: &Kernel) -> ElabOptions<'_> {
+    let mut tables: Vec<Table> = Table::ALL.to_vec();
+    tables.extend(kernel.tracepoints.iter().map(|f| Table::Tracepoint(f)));
+    ElabOptions {
+        arch: std::env::consts::ARCH.to_string(),
+        signatures: Some(&kernel.signatures),
+        tables: Some(tables),
+        syscall_strings: true,
+        socket_addresses: true,
     }
 }
 

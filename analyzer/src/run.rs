@@ -526,7 +526,7 @@ fn damage_lines(trace: &Trace, program: &Program) -> Vec<String> {
         .collect()
 }
 
-fn limits(req: &RunRequest) -> Result<Limits, RunFailure> {
+pub(crate) fn limits(req: &RunRequest) -> Result<Limits, RunFailure> {
     Limits::from_defines(&req.defines).map_err(|e| RunFailure::new(format!("retap run: {e}")))
 }
 
@@ -542,26 +542,10 @@ fn interpret(
     if trace.is_none() && runtime::needs_trace(program) {
         return Err(RunFailure::new(
             "retap run: this script has event or timer probes; give the recording to run \
-             over with --trace DIR (running live, without a recording, is not built)",
+             over with --trace DIR, or run it live: as root, without --trace",
         ));
     }
-    let mut switch_file = None;
-    let sink: Box<dyn Write> = match &req.output {
-        Some(p) => {
-            let files = OutputFiles::create(p, req.rotation)
-                .map_err(|e| RunFailure::new(format!("retap: cannot create {e}")))?;
-            let (sink, switch) = files.into_sink();
-            switch_file = Some(switch);
-            sink
-        }
-        None if req.rotation.is_some() => {
-            return Err(RunFailure::new(
-                "retap run: -S needs -o FILE (the files it switches between)",
-            ))
-        }
-        None if req.quiet => Box::new(std::io::sink()),
-        None => Box::new(std::io::stdout().lock()),
-    };
+    let (sink, switch_file) = output_sink(req)?;
     let t = Instant::now();
     let opts = RunOptions {
         limits: limits(req)?,
@@ -576,7 +560,7 @@ fn interpret(
         switch_file,
         target: req.target,
     };
-    let mut outcome = runtime::run(program, map, trace, &opts, sink).map_err(|e| match e {
+    let outcome = runtime::run(program, map, trace, &opts, sink).map_err(|e| match e {
         // The lines before it are out: no quiet fallback is possible.
         RunError::Projection(e) => match trace.map(|t| damage_lines(t, program)) {
             Some(lines) if !lines.is_empty() => RunFailure::new(format!(
@@ -590,7 +574,44 @@ fn interpret(
         },
         other => RunFailure::new(format!("retap: {other}")),
     })?;
-    let elapsed = t;
+    conclude(program, map, trace, &opts.skip, outcome, t, req, notes)
+}
+
+/// Where the script's output goes: stdout, or `-o FILE` (with `-S`'s
+/// rotation and `switch_file()`).
+pub(crate) fn output_sink(
+    req: &RunRequest,
+) -> Result<(Box<dyn Write>, Option<runtime::SwitchFile>), RunFailure> {
+    Ok(match &req.output {
+        Some(p) => {
+            let files = OutputFiles::create(p, req.rotation)
+                .map_err(|e| RunFailure::new(format!("retap: cannot create {e}")))?;
+            let (sink, switch) = files.into_sink();
+            (sink, Some(switch))
+        }
+        None if req.rotation.is_some() => {
+            return Err(RunFailure::new(
+                "retap run: -S needs -o FILE (the files it switches between)",
+            ))
+        }
+        None if req.quiet => (Box::new(std::io::sink()), None),
+        None => (Box::new(std::io::stdout().lock()), None),
+    })
+}
+
+/// What a run says after its output: warnings, the script's stderr, `-v`
+/// and `-t` reports, damage, and the exit status stap would give.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conclude(
+    program: &Program,
+    map: &SourceMap,
+    trace: Option<&Trace>,
+    skip: &BTreeSet<usize>,
+    mut outcome: runtime::Outcome,
+    elapsed: Instant,
+    req: &RunRequest,
+    notes: Notes,
+) -> Result<Vec<GlobalSnapshot>, RunFailure> {
     if outcome.replayed && req.verbose > 0 {
         notes(Note::Verbose(
             "  an interpreted probe stopped the run early: the interpreter replayed every probe up to there for end"
@@ -599,9 +620,9 @@ fn interpret(
     }
     if let (Some(t), true) = (
         trace,
-        (req.verbose > 0 || req.timing) && !opts.skip.is_empty() && !outcome.replayed,
+        (req.verbose > 0 || req.timing) && !skip.is_empty() && !outcome.replayed,
     ) {
-        count_compiled_hits(program, &opts.skip, t, &mut outcome, req, notes)?;
+        count_compiled_hits(program, skip, t, &mut outcome, req, notes)?;
     }
     for w in &outcome.warnings {
         notes(Note::Warning(w.clone()));
@@ -620,7 +641,7 @@ fn interpret(
         }
     }
     if req.timing {
-        notes(Note::Report(hit_report(program, map, &opts.skip, &outcome)));
+        notes(Note::Report(hit_report(program, map, skip, &outcome)));
     }
     if outcome.suppressed > 0 && req.verbose > 0 {
         notes(Note::Verbose(format!(

@@ -83,7 +83,7 @@ pub struct Batch {
 }
 
 impl Batch {
-    fn from_record_batch(
+    pub(crate) fn from_record_batch(
         table: Table,
         rb: &arrow::record_batch::RecordBatch,
         interner: &mut Interner,

@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod hist;
 pub mod interp;
+pub mod live;
 pub mod preload;
 pub mod printf;
 pub mod sockaddr;

@@ -1,0 +1,346 @@
+//! `retap run SCRIPT` without `--trace`: the script live, on events as
+//! they happen (root). Counts against a workload whose calls are known
+//! (retap-workload), the same text again over `--keep`'s trace, an entry
+//! probe that fires while its syscall still blocks, timers in real time,
+//! Ctrl-C, a killed recorder, and the errors.
+
+mod common;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn retap() -> Command {
+    common::retap()
+}
+
+/// retap-workload, built beside retap by `cargo test --workspace`.
+fn workload() -> PathBuf {
+    let w = Path::new(env!("CARGO_BIN_EXE_retap"))
+        .parent()
+        .unwrap()
+        .join("retap-workload");
+    assert!(
+        w.exists(),
+        "{} is missing: build the workspace",
+        w.display()
+    );
+    w
+}
+
+/// (exit code, stdout, stderr) of `retap ARGS` from the repository root.
+fn run(args: &[&str]) -> (i32, String, String) {
+    common::run(args)
+}
+
+/// The lines of `out` the script printed (the workload prints `pid=N`
+/// and such on the same terminal).
+fn script_lines<'a>(out: &'a str, prefix: &str) -> Vec<&'a str> {
+    out.lines().filter(|l| l.starts_with(prefix)).collect()
+}
+
+fn workload_pid(out: &str) -> i64 {
+    out.lines()
+        .find_map(|l| l.strip_prefix("pid="))
+        .expect("the workload says its pid")
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn the_articles_listing_counts_a_known_workload_live_and_keep_replays_it() {
+    if !is_root() {
+        return retap_testkit::skip_without("root", "tracing live needs it; CI runs as root");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let keep = tmp.path().join("kept");
+    let k = keep.display().to_string();
+    let cmd = format!("{} calls --sync 3", workload().display());
+    let (code, out, err) = run(&["run", "queries/sync_count.stp", "-c", &cmd, "--keep", &k]);
+    assert_eq!(code, 0, "{err}");
+    let pid = workload_pid(&out);
+    let want: Vec<String> = (1..=3)
+        .map(|n| format!("sys_sync called {n} times, currently by pid {pid}"))
+        .collect();
+    assert_eq!(script_lines(&out, "sys_sync"), want, "{out}");
+    // The same events, kept as a trace: the same text.
+    let (code, again, err) = run(&["run", "queries/sync_count.stp", "--trace", &k]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(script_lines(&again, "sys_sync"), want);
+
+    // Counts per syscall name, entry and return: what the workload makes.
+    let script = r#"global n, r
+probe syscall.write, syscall.sync { if (pid() == target()) n[name]++ }
+probe syscall.write.return { if (pid() == target() && retval > 0) r++ }
+probe end { foreach (k+ in n) printf("live %s %d\n", k, n[k]); printf("live returned %d\n", r) }"#;
+    let cmd = format!("{} calls --write 25 --sync 2", workload().display());
+    let (code, out, err) = run(&["run", "-e", script, "-c", &cmd]);
+    assert_eq!(code, 0, "{err}");
+    // 25 writes to /dev/null and one of the workload's report.
+    assert_eq!(
+        script_lines(&out, "live "),
+        ["live sync 2", "live write 26", "live returned 26"],
+        "{out}"
+    );
+}
+
+#[test]
+fn an_entry_probe_prints_while_its_syscall_still_blocks() {
+    if !is_root() {
+        return retap_testkit::skip_without("root", "tracing live needs it; CI runs as root");
+    }
+    // head blocks in read(0) until sleep exits, 6 s later; the probe fires
+    // at the read's entry and exits the run long before that. (The
+    // command's processes keep the output pipe open: the line is read as
+    // it comes, and retap's own exit waited for.)
+    let t = Instant::now();
+    let mut live = retap()
+        .args([
+            "run",
+            "-e",
+            r#"probe syscall.read { if (execname() == "head" && fd == 0) { printf("read %d entered\n", fd); exit() } }"#,
+            "-c",
+            "sh -c 'sleep 6 | head -c1'",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(live.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let printed = t.elapsed();
+    let st = live.wait().unwrap();
+    let exited = t.elapsed();
+    assert!(st.success());
+    assert_eq!(line, "read 0 entered\n");
+    assert!(
+        printed < Duration::from_secs(4),
+        "printed after {printed:?}"
+    );
+    assert!(exited < Duration::from_secs(5), "exited after {exited:?}");
+}
+
+#[test]
+fn timers_fire_in_real_time() {
+    if !is_root() {
+        return retap_testkit::skip_without("root", "tracing live needs it; CI runs as root");
+    }
+    let t = Instant::now();
+    let (code, out, err) = run(&[
+        "run",
+        "-e",
+        r#"global n probe timer.ms(300) { n++; printf("tick %d\n", n); if (n == 3) exit() }"#,
+    ]);
+    let took = t.elapsed();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "tick 1\ntick 2\ntick 3\n");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "took {took:?}"
+    );
+    // -T as stap's: the run stops after it, end probes print.
+    let t = Instant::now();
+    let (code, out, err) = run(&[
+        "run",
+        "-T",
+        "1",
+        "-e",
+        r#"global n probe timer.ms(100) { n++ } probe end { printf("ticks %d\n", n >= 5) }"#,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "ticks 1\n");
+    assert!(t.elapsed() < Duration::from_secs(5));
+}
+
+/// The pids of `parent`'s children named `name`.
+fn children(parent: u32, name: &str) -> Vec<i32> {
+    let out = Command::new("pgrep")
+        .args(["-P", &parent.to_string(), name])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+fn wait_for_recorder(parent: u32) -> i32 {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(p) = children(parent, "retap-record").first() {
+            return *p;
+        }
+        assert!(Instant::now() < end, "no recorder started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ctrl_c_runs_the_end_probes_and_a_killed_recorder_is_reported() {
+    if !is_root() {
+        return retap_testkit::skip_without("root", "tracing live needs it; CI runs as root");
+    }
+    let script =
+        r#"global n probe syscall.clock_nanosleep { n++ } probe end { printf("end %d\n", n > 0) }"#;
+    // Something sleeps meanwhile.
+    let mut sleeper = Command::new("sh")
+        .args([
+            "-c",
+            "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do sleep 0.2; done",
+        ])
+        .spawn()
+        .unwrap();
+    let mut live = retap()
+        .args(["run", "-e", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let recorder = wait_for_recorder(live.id());
+    std::thread::sleep(Duration::from_millis(1500));
+    // SIGINT to retap alone (a terminal's Ctrl-C reaches the recorder too):
+    // it stops the recorder itself.
+    unsafe { libc::kill(live.id() as i32, libc::SIGINT) };
+    let st = live.wait().unwrap();
+    let mut out = String::new();
+    live.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let mut err = String::new();
+    live.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(st.success(), "{st}: {err}");
+    assert_eq!(out, "end 1\n");
+    assert!(
+        unsafe { libc::kill(recorder, 0) } != 0,
+        "the recorder is still running"
+    );
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+
+    // The recorder killed: the analyzer half says so and fails.
+    let mut live = retap()
+        .args(["run", "-e", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let recorder = wait_for_recorder(live.id());
+    std::thread::sleep(Duration::from_millis(500));
+    unsafe { libc::kill(recorder, libc::SIGKILL) };
+    let st = live.wait().unwrap();
+    let mut err = String::new();
+    live.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(st.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "retap run: the recorder (retap-record, pid {recorder}) was killed by signal 9"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    if !is_root() {
+        return retap_testkit::skip_without("root", "the test drops root to see the error");
+    }
+    let (code, _, err) = run(&[
+        "run",
+        "-e",
+        "probe syscall.read { exit() }",
+        "-c",
+        "/nonexistent/cmd",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("-c: /nonexistent/cmd: no such command (not a file, nor found on $PATH)"),
+        "{err}"
+    );
+    let (code, _, err) = run(&[
+        "run",
+        "-e",
+        "probe syscall.read { exit() }",
+        "-x",
+        "999999999",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("-x 999999999: no such process"), "{err}");
+    // vfs where the kernel has neither kprobes nor fentry.
+    if !Path::new("/sys/bus/event_source/devices/kprobe/type").exists() {
+        let (code, _, err) = run(&["run", "-e", "probe vfs.read { exit() }"]);
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("vfs cannot be recorded on this kernel: needs fentry/fexit or kprobes"),
+            "{err}"
+        );
+    }
+    // Not root: begin/end scripts run, event probes say how to get them.
+    let nobody = |script: &str| {
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_retap"))
+            .args(["run", "-e", script])
+            .current_dir("/")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = nobody("probe begin { println(\"hello\") }");
+    assert_eq!((code, out.as_str()), (0, "hello\n"), "{err}");
+    let (code, _, err) = nobody("probe syscall.read { exit() }");
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "retap run: this script's probes need events, and tracing them live needs root \
+         (or CAP_BPF and CAP_PERFMON): run it with sudo, or record as root and analyse \
+         here: sudo retap record --for SCRIPT -o DIR, then retap run SCRIPT --trace DIR\n"
+    );
+}
+
+#[test]
+fn lost_events_are_reported_as_skipped_probes_and_fail_the_run() {
+    if !is_root() {
+        return retap_testkit::skip_without("root", "tracing live needs it; CI runs as root");
+    }
+    // An 8 KiB ring cannot hold a burst of 200,000 getppid calls between
+    // two reads of the recorder.
+    let cmd = format!("{} loop getppid 200000", workload().display());
+    let (code, out, err) = run(&[
+        "run",
+        "-s",
+        "8K",
+        "-c",
+        &cmd,
+        "-e",
+        r#"global n probe syscall.getppid { n++ } probe end { printf("seen %d\n", n < 200000) }"#,
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("seen 1\n"), "{out}");
+    let skipped = err
+        .lines()
+        .find_map(|l| l.strip_prefix("WARNING: Number of errors: 0, skipped probes: "))
+        .unwrap_or_else(|| panic!("no skipped probes line in:\n{err}"));
+    assert!(skipped.parse::<u64>().unwrap() > 0, "{err}");
+    assert!(err.contains("event(s) were lost"), "{err}");
+}
