@@ -28,6 +28,7 @@ const volatile bool want_procs = false;
 const volatile u64 wakeup_bytes = 1 << 20; /* wake the reader past this much */
 const volatile u32 string_max = 256;       /* longest file name kept, NUL included */
 const volatile bool emit_entries = false;  /* live: each syscall also as it is entered */
+const volatile bool entries_only = false;  /* live: only as it is entered (sys_exit not loaded) */
 
 /* Set by the recorder when it stops: proc_exit then only hands over
  * syscalls still in flight and writes no more process rows. */
@@ -379,6 +380,9 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	}
 	if (emit_entries)
 		emit_syscall(v, v->ts, pid_tgid, 0, false, F_ENTRY);
+	/* Nothing follows it: not in flight for proc_exit or the stop's dump. */
+	if (entries_only)
+		v->ts = 0;
 	return 0;
 }
 

@@ -43,13 +43,14 @@ pub struct LiveArgs {
 /// The recorder's stream, and the recorder: when the stream ends, how the
 /// recorder ended says whether anything was missed.
 struct RecorderSource {
-    frames: FrameSource,
+    /// None once the run no longer reads it.
+    frames: Option<FrameSource>,
     child: Option<Child>,
 }
 
 impl LiveSource for RecorderSource {
     fn next(&mut self, timeout: Duration) -> Option<Arrival> {
-        match self.frames.next(timeout)? {
+        match self.frames.as_mut()?.next(timeout)? {
             Arrival::Ended(None) => Some(Arrival::Ended(self.wait())),
             other => Some(other),
         }
@@ -85,6 +86,10 @@ impl Drop for RecorderSource {
     /// The run ended first (exit(), an error, Ctrl-C): the recorder is
     /// asked to stop and waited for, so its trace (--keep) is complete.
     fn drop(&mut self) {
+        // First the reading end: its thread stops and closes the pipe, so a
+        // recorder blocked writing to it gets EPIPE rather than waiting on
+        // a reader that no longer reads.
+        self.frames = None;
         if let Some(c) = &self.child {
             // SAFETY: kill(2) on our own child's pid.
             unsafe { libc::kill(c.id() as i32, libc::SIGINT) };
@@ -126,6 +131,10 @@ fn start(
     if a.keep.is_none() {
         // A scratch recording: bounded, and removed afterwards.
         args.extend(["--max-size".into(), "256M".into()]);
+        if needs.tables.contains(&Table::Syscalls) && !needs.syscall_returns {
+            // No probe fires at a return: half the records.
+            args.push("--entries-only".into());
+        }
     }
     if let Some(c) = &a.command {
         args.extend(["-c".into(), c.clone()]);
@@ -189,7 +198,7 @@ fn start(
     let frames = FrameSource::spawn(std::fs::File::from(read), tables.to_vec());
     Ok(Started {
         source: Box::new(RecorderSource {
-            frames,
+            frames: Some(frames),
             child: Some(child),
         }),
         target,

@@ -72,6 +72,16 @@ fn the_articles_listing_counts_a_known_workload_live_and_keep_replays_it() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(script_lines(&again, "sys_sync"), want);
 
+    // The latency listing: return probes with @entry, per name.
+    let cmd = format!("{} calls --write 50", workload().display());
+    let (code, out, err) = run(&["run", "queries/syscall_latency.stp", "-c", &cmd]);
+    assert_eq!(code, 0, "{err}");
+    let write = out
+        .lines()
+        .find(|l| l.starts_with("write "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(write.split_whitespace().nth(1), Some("51"), "{out}");
+
     // Counts per syscall name, entry and return: what the workload makes.
     let script = r#"global n, r
 probe syscall.write, syscall.sync { if (pid() == target()) n[name]++ }
@@ -125,6 +135,36 @@ fn an_entry_probe_prints_while_its_syscall_still_blocks() {
         "printed after {printed:?}"
     );
     assert!(exited < Duration::from_secs(5), "exited after {exited:?}");
+}
+
+#[test]
+fn dash_x_follows_one_process_until_it_exits() {
+    if !is_root() {
+        return retap_testkit::skip_without("root", "tracing live needs it; CI runs as root");
+    }
+    // 6000 getppid calls at 2000 a second (paced by the thousand): 2.5 s.
+    let mut w = Command::new(workload())
+        .args(["loop", "getppid", "6000", "2000"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = w.id().to_string();
+    let (code, out, err) = run(&[
+        "run",
+        "-x",
+        &pid,
+        "-e",
+        r#"global n, others probe syscall.getppid { if (pid() == target()) n++ else others++ }
+probe end { printf("%d %d\n", n > 100, others) }"#,
+    ]);
+    assert!(w.wait().unwrap().success());
+    assert_eq!(code, 0, "{err}");
+    // Only that process is traced, and the run ends with it.
+    assert_eq!(
+        out,
+        "1 0
+"
+    );
 }
 
 #[test]

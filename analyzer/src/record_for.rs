@@ -41,6 +41,9 @@ pub struct Needs {
     pub syscalls: Option<Vec<String>>,
     /// Whether a probe reads a syscall's file names (else none are kept).
     pub file_names: bool,
+    /// Whether a probe fires when a syscall returns (live runs without
+    /// one need syscalls only as they are entered).
+    pub syscall_returns: bool,
     /// Why each choice was made, for `-v`.
     pub reasons: Vec<String>,
 }
@@ -156,6 +159,7 @@ pub fn needs(program: &Program) -> Needs {
                             .push(format!("table {}: probe {}", t.name(), pt.text));
                     }
                     if t == Table::Syscalls {
+                        n.syscall_returns |= pt.family.fires_at_return();
                         take_syscalls(&mut syscalls, pt, &mut n.reasons);
                         if !n.file_names && reads_file_names(p, pt) {
                             n.file_names = true;

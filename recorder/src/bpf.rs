@@ -86,8 +86,10 @@ pub struct Config {
     pub user_memory: Vec<UserMemory>,
     /// Tracepoints recorded by name, all through `on_tracepoint`.
     pub tracepoints: Vec<&'static TracepointFormat>,
-    /// Each syscall also as it is entered (`--stream`: live entry probes).
+    /// Each syscall also as it is entered (`--stream-fd`: live entry probes).
     pub emit_entries: bool,
+    /// Only as it is entered: no record at return (`--entries-only`).
+    pub entries_only: bool,
 }
 
 /// Programs each table needs. `proc_exit` also serves the syscalls table: it
@@ -96,6 +98,9 @@ fn programs_for(cfg: &Config, vfs: Option<VfsHook>) -> BTreeSet<&'static str> {
     let mut p = BTreeSet::new();
     for t in &cfg.tables {
         match t {
+            Table::Syscalls if cfg.entries_only => {
+                p.insert("sys_enter");
+            }
             Table::Syscalls => p.extend(["sys_enter", "sys_exit", "proc_exit", "dump_inflight"]),
             Table::Processes => p.extend(["proc_exec", "proc_fork", "proc_exit"]),
             Table::Net => p.extend(["net_xmit", "net_recv"]),
@@ -228,6 +233,7 @@ pub fn load<'obj>(
         ro.wakeup_bytes = u64::from(cfg.ringbuf_bytes / 4);
         ro.string_max = cfg.string_max;
         ro.emit_entries = cfg.emit_entries;
+        ro.entries_only = cfg.entries_only;
         for u in &cfg.user_memory {
             if let Some(slot) = ro.path_args.get_mut(u.nr as usize) {
                 *slot = u.code();
@@ -543,6 +549,7 @@ mod tests {
             user_memory: vec![],
             tracepoints: vec![],
             emit_entries: false,
+            entries_only: false,
         };
         let p = programs_for(&cfg, None);
         assert_eq!(

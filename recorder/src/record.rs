@@ -271,9 +271,21 @@ fn stream_file(fd: i32) -> Result<std::fs::File> {
     Ok(unsafe { std::fs::File::from_raw_fd(fd) })
 }
 
+/// Whether `pid` is a process that still runs: one that exited but is not
+/// reaped yet (a zombie, whose parent has not waited) has ended too.
 fn process_alive(pid: i32) -> bool {
     // SAFETY: kill with signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() == libc::EPERM }
+    let exists = unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() == libc::EPERM };
+    exists && !is_zombie(pid)
+}
+
+/// /proc/PID/stat's state, after the command name in parentheses.
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rfind(')')
+            .and_then(|i| s[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state == "Z")
+    })
 }
 
 /// What the ring buffer callback fills.
@@ -657,6 +669,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         user_memory,
         tracepoints: formats.clone(),
         emit_entries: args.stream_fd.is_some() && tables.contains(&Table::Syscalls),
+        entries_only: args.entries_only,
     };
     let mut obj = MaybeUninit::uninit();
     let mut session = bpf::load(&mut obj, &cfg, vfs)?;
@@ -862,7 +875,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     // each exactly once (see Session::begin_stop).
     session.begin_stop();
     let end_ns = procfs::monotonic_ns();
-    let in_flight = if cfg.tables.contains(&Table::Syscalls) {
+    let in_flight = if cfg.tables.contains(&Table::Syscalls) && !cfg.entries_only {
         session.syscalls_in_flight()?
     } else {
         Vec::new()
@@ -1007,6 +1020,21 @@ mod tests {
         assert!(!super::is_plain("echo $HOME"));
         assert!(!super::is_plain("A=1 prog"));
         assert!(!super::is_plain("ls > out"));
+    }
+
+    #[test]
+    fn an_exited_child_not_yet_reaped_is_not_alive() {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id() as i32;
+        // Exited, not waited for: a zombie.
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !super::is_zombie(pid) {
+            assert!(std::time::Instant::now() < end, "no zombie");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!super::process_alive(pid));
+        c.wait().unwrap();
+        assert!(super::process_alive(std::process::id() as i32));
     }
 
     #[test]
