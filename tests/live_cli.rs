@@ -168,6 +168,41 @@ probe end { printf("%d %d\n", n > 100, others) }"#,
 }
 
 #[test]
+fn runtime_errors_and_limits_are_reported_as_stap_reports_them() {
+    if !is_root() {
+        return retap_testkit::skip_without("root", "tracing live needs it; CI runs as root");
+    }
+    let cmd = format!("{} loop getppid 100", workload().display());
+    let (code, out, err) = run(&[
+        "run",
+        "-D",
+        "MAXMAPENTRIES=10",
+        "-c",
+        &cmd,
+        "-e",
+        "global a, n\nprobe syscall.getppid { a[n++] = 1 }\nprobe end { printf(\"end %d\\n\", n) }",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    // The end probe runs after the error, on the state where it stopped;
+    // then the global nothing read is printed, as stap prints it.
+    let mut want = String::from("end 11\n");
+    for i in 0..10 {
+        want.push_str(&format!("a[{i}]=1\n"));
+    }
+    assert_eq!(out, want);
+    assert!(
+        err.contains(
+            "ERROR: Array overflow, check MAXMAPENTRIES near identifier 'a' at <input>:2:"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("WARNING: Number of errors: 1, skipped probes: 0"),
+        "{err}"
+    );
+}
+
+#[test]
 fn timers_fire_in_real_time() {
     if !is_root() {
         return retap_testkit::skip_without("root", "tracing live needs it; CI runs as root");
@@ -383,4 +418,31 @@ fn lost_events_are_reported_as_skipped_probes_and_fail_the_run() {
         .unwrap_or_else(|| panic!("no skipped probes line in:\n{err}"));
     assert!(skipped.parse::<u64>().unwrap() > 0, "{err}");
     assert!(err.contains("event(s) were lost"), "{err}");
+}
+
+#[test]
+fn dash_p2_elaborates_against_the_running_kernel() {
+    if !is_root() {
+        return retap_testkit::skip_without("root", "reading the kernel's tracepoints needs it");
+    }
+    // A tracepoint no recording's default set holds: the kernel has it.
+    let (code, out, err) = run(&[
+        "run",
+        "-p2",
+        "-e",
+        r#"probe kernel.trace("syscalls:sys_enter_getppid") { n++ } global n"#,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("kernel.trace(\"syscalls:sys_enter_getppid\")"),
+        "{out}"
+    );
+    let (code, out, err) = run(&[
+        "run",
+        "-p2",
+        "-e",
+        r#"probe kernel.trace("sched:sched_switch") { print($prev_pid) }"#,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("-> table sched.sched_switch"), "{out}");
 }

@@ -47,6 +47,12 @@ pub fn run(
     stop: &AtomicBool,
     notes: &mut dyn FnMut(Note),
 ) -> Result<(), RunFailure> {
+    if req.last_pass == 2 {
+        // As stap's -p2: against the kernel the script would run on.
+        if let Some(k) = kernel() {
+            return run::pass2_on_host(req, &record_for::kernel_options(&k), notes);
+        }
+    }
     if req.last_pass < 5 {
         return run::run(req, notes).map(|_| ());
     }

@@ -194,6 +194,27 @@ pub(crate) fn front_on_host(
     Ok((program, parsed.map))
 }
 
+/// `-p2` on the machine this runs on, against `opts` (a live run's
+/// `-p2`: elaborated against the running kernel, as stap's is).
+pub(crate) fn pass2_on_host(
+    req: &RunRequest,
+    opts: &ElabOptions,
+    notes: Notes,
+) -> Result<(), RunFailure> {
+    let (name, text) = script_text(req)?;
+    let lib =
+        Library::new(&req.include_dirs).map_err(|e| RunFailure::new(format!("retap: {e}")))?;
+    let env = PpEnv {
+        macros: lib.macros.clone(),
+        ..PpEnv::host(req.args.clone())
+    };
+    let mut parsed = pass1(&name, &text, &env, req, notes)?;
+    let mut program = pass2(&mut parsed, &lib, &env, opts, req, notes)?;
+    set_globals(&mut program, &req.globals)?;
+    let out = stap::elaborate::pretty::render(&program, &parsed.script);
+    write_output(req, &out).map(|_| ())
+}
+
 fn script_text(req: &RunRequest) -> Result<(String, String), RunFailure> {
     match (&req.script_text, &req.script_path) {
         (Some(t), _) => Ok(("<input>".to_string(), t.clone())),
