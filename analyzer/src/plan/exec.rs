@@ -488,8 +488,12 @@ pub fn build_plans(
         let filter = and_all(filter);
         // Elements are created in first-firing order, which only an array
         // has more than one of, and which only matters if something
-        // iterates in it (or sorts with ties): see Compiled::order.
-        let fire: Vec<Expr> = if u.keys.is_empty() || !(keep_first || compiled.order.is_none()) {
+        // iterates in it (or sorts with ties): see Compiled::order. A sort
+        // that shows every element meets ties almost always: it gets them
+        // in the same pass rather than a second run.
+        let fire: Vec<Expr> = if u.keys.is_empty()
+            || !(keep_first || compiled.order.is_none() || shows_all(compiled, u.global))
+        {
             vec![]
         } else {
             vec![min(tctx.now()).alias("first")]
@@ -791,6 +795,16 @@ fn own_rows(
     filter_record_batch(batch, &mine).map_err(PlanError::from)
 }
 
+/// Whether code sorts `global` by value and shows all of it (no limit):
+/// its plans keep first firing times, which order the ties it shows.
+fn shows_all(compiled: &Compiled, global: u32) -> bool {
+    compiled
+        .order
+        .as_ref()
+        .and_then(|o| o.get(&global))
+        .is_some_and(|sorts| sorts.iter().any(|s| s.limit.is_none()))
+}
+
 /// Runs plans built without `keep_first`; when a sort meets ties only
 /// first firing times can order, builds them again keeping those and
 /// runs them. The second value says why plans were rebuilt, if they were.
@@ -820,25 +834,7 @@ pub fn run_plans(
 /// Whether sorting these elements as `s` puts two equal values among the
 /// ones it shows (ties come out in insertion order).
 fn shows_ties(rows: &[(Vec<Value>, (Acc, i64))], s: &ValueSort) -> bool {
-    use crate::stap::ast::StatOp;
-    let mut v: Vec<i64> = rows
-        .iter()
-        .map(|(_, (a, _))| match a {
-            Acc::Int(n) | Acc::Max(n) | Acc::Min(n) => *n,
-            Acc::Stat {
-                count,
-                sum,
-                min,
-                max,
-                ..
-            } => match s.op {
-                StatOp::Sum => *sum,
-                StatOp::Min => *min,
-                StatOp::Max => *max,
-                _ => *count,
-            },
-        })
-        .collect();
+    let mut v: Vec<i64> = rows.iter().map(|(_, (a, _))| sort_value(a, s)).collect();
     v.sort_unstable();
     if s.desc {
         v.reverse();
@@ -846,6 +842,40 @@ fn shows_ties(rows: &[(Vec<Value>, (Acc, i64))], s: &ValueSort) -> bool {
     v.windows(2)
         .enumerate()
         .any(|(i, w)| w[0] == w[1] && s.limit.is_none_or(|l| (i as i64) < l))
+}
+
+/// Whether two elements a sort shows tie on their value and were first
+/// seen at the same time: their order is insertion order, which then only
+/// the event-ordered run knows.
+fn shows_ties_first_at_once(rows: &[(Vec<Value>, (Acc, i64))], s: &ValueSort) -> bool {
+    let mut v: Vec<(i64, i64)> = rows
+        .iter()
+        .map(|(_, (a, first))| (sort_value(a, s), *first))
+        .collect();
+    v.sort_unstable();
+    // Equal (value, first) pairs are adjacent; a limit only shortens what
+    // is shown, so checking all of it is the safe side.
+    v.windows(2).any(|w| w[0] == w[1])
+}
+
+/// The value a sort orders an element by.
+fn sort_value(a: &Acc, s: &ValueSort) -> i64 {
+    use crate::stap::ast::StatOp;
+    match a {
+        Acc::Int(n) | Acc::Max(n) | Acc::Min(n) => *n,
+        Acc::Stat {
+            count,
+            sum,
+            min,
+            max,
+            ..
+        } => match s.op {
+            StatOp::Sum => *sum,
+            StatOp::Min => *min,
+            StatOp::Max => *max,
+            _ => *count,
+        },
+    }
 }
 
 /// Runs the plans and merges their results per global. Err(Unsupported)
@@ -1055,9 +1085,16 @@ pub fn execute(
                 )));
             }
             // Without first firing times, a sort must not meet ties in what
-            // it shows (their order would be insertion order).
+            // it shows (their order would be insertion order); with them,
+            // only ties between elements first seen at the same time.
             let sorts = compiled.order.as_ref().and_then(|o| o.get(g));
-            if let (false, Some(sorts)) = (by_first, sorts) {
+            if let (false, true, Some(sorts)) = (by_first, shows_all(compiled, *g), sorts) {
+                if sorts.iter().any(|s| shows_ties_first_at_once(&rows, s)) {
+                    return Err(PlanError::Unsupported(format!(
+                        "two elements of '{name}' tie where a sort shows them and first appear at the same time: the interpreter reproduces their order"
+                    )));
+                }
+            } else if let (false, Some(sorts)) = (by_first, sorts) {
                 if let Some(s) = sorts.iter().find(|s| shows_ties(&rows, s)) {
                     return Err(PlanError::Order(format!(
                         "'{name}' sorted by value{} has ties where it is shown",
