@@ -43,7 +43,7 @@ enum Cmd {
         #[arg(long)]
         verify: bool,
     },
-    /// Run a SystemTap script over a recorded trace, printing what stap would have.
+    /// Run a SystemTap script over a recorded trace (--trace DIR) or live, printing what stap would have.
     Run(RunArgs),
     /// Query traces with SQL: one statement, a file of them, or an interactive shell.
     Sql(SqlArgs),
@@ -147,7 +147,8 @@ struct RunArgs {
     #[arg(short = 'u')]
     unoptimized: bool,
     /// target() is PID (stap's -x); by default the pid the recording was
-    /// filtered to (-x) or -c's command ran as, else 0.
+    /// filtered to (-x) or -c's command ran as, else 0. Live, only PID is
+    /// traced and the run ends when it exits.
     #[arg(short = 'x', value_name = "PID")]
     target: Option<i64>,
     /// SCRIPT [ARGS...] (with -e: ARGS... only); put `--` before arguments that start with `-`
