@@ -215,6 +215,30 @@ struct blk_start {         /* 64 bytes */
 };
 
 /* recorder/src/records.rs decodes by these sizes. */
+/* Live counting in the kernel (--count): syscalls counted per slot by the
+ * fields the slot's mask names, instead of each sent to user space. */
+#define COUNT_SLOTS 16
+#define COUNT_COMM 1
+#define COUNT_PID 2
+#define COUNT_TID 4
+#define COUNT_UID 8
+#define COUNT_CPU 16
+struct count_key {         /* 40 bytes */
+	u32 slot;
+	u32 pid;
+	u32 tid;
+	u32 uid;
+	u32 cpu;
+	u32 pad;
+	char comm[16];
+};
+struct count_val {         /* 16 bytes, per CPU */
+	u64 n;
+	u64 first;         /* ktime of this CPU's first count */
+};
+
+_Static_assert(sizeof(struct count_key) == 40, "count_key");
+_Static_assert(sizeof(struct count_val) == 16, "count_val");
 _Static_assert(sizeof(struct hdr) == 40, "hdr");
 _Static_assert(sizeof(struct syscall_rec) == 112, "syscall_rec");
 _Static_assert(sizeof(struct proc_rec) == 584, "proc_rec");

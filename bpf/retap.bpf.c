@@ -56,12 +56,23 @@ struct {
 	__type(value, u8);
 } targets SEC(".maps");
 
+/* With filter_syscalls, per syscall number: bit 0 records it, bit 1 + s
+ * counts it in count slot s (--count). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1024);
 	__type(key, u32);
-	__type(value, u8);
+	__type(value, u32);
 } syscall_filter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct count_key);
+	__type(value, struct count_val);
+} counts SEC(".maps");
+
+const volatile u8 count_fields[COUNT_SLOTS] = {};
 
 /* Per syscall number: its file-name arguments' registers, + 1, in the low
  * and high byte (0: none), and PATHS_AT_EXIT_NO when a name that could not
@@ -323,6 +334,43 @@ static __always_inline void at_exit(struct inflight *v, u64 pid_tgid, s64 ret)
 static __always_inline void emit_syscall(struct inflight *v, u64 ts, u64 pid_tgid, s64 ret,
 					 bool done, u8 flags);
 
+/* One syscall counted in each slot `slots` names (bits), keyed by the
+ * fields the slot's mask names. A CPU's first count of a key notes when. */
+static __always_inline void count_syscall(u32 slots, u64 pid_tgid)
+{
+	for (int s = 0; s < COUNT_SLOTS; s++) {
+		if (!(slots & (1 << s)))
+			continue;
+		u8 f = count_fields[s];
+		struct count_key k = {};
+		k.slot = s;
+		if (f & COUNT_COMM)
+			bpf_get_current_comm(k.comm, sizeof(k.comm));
+		if (f & COUNT_PID)
+			k.pid = pid_tgid >> 32;
+		if (f & COUNT_TID)
+			k.tid = (u32)pid_tgid;
+		if (f & COUNT_UID)
+			k.uid = (u32)bpf_get_current_uid_gid();
+		if (f & COUNT_CPU)
+			k.cpu = bpf_get_smp_processor_id();
+		struct count_val *v = bpf_map_lookup_elem(&counts, &k);
+		if (!v) {
+			struct count_val nv = { .n = 0, .first = 0 };
+			/* (another CPU may have made it meanwhile: then it is there) */
+			bpf_map_update_elem(&counts, &k, &nv, BPF_NOEXIST);
+			v = bpf_map_lookup_elem(&counts, &k);
+			if (!v) {
+				count_loss(KIND_SYSCALL);
+				continue;
+			}
+		}
+		if (!v->n)
+			v->first = bpf_ktime_get_ns();
+		v->n++;
+	}
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
@@ -331,8 +379,12 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		return 0;
 	if (filter_syscalls) {
 		u32 k = id;
-		u8 *on = bpf_map_lookup_elem(&syscall_filter, &k);
+		u32 *on = bpf_map_lookup_elem(&syscall_filter, &k);
 		if (!on || !*on)
+			return 0;
+		if (*on >> 1)
+			count_syscall(*on >> 1, pid_tgid);
+		if (!(*on & 1))
 			return 0;
 	}
 	struct inflight *v = bpf_task_storage_get(&syscalls_inflight, bpf_get_current_task_btf(), 0,

@@ -55,6 +55,13 @@ impl LiveSource for RecorderSource {
             other => Some(other),
         }
     }
+
+    fn stop(&mut self) {
+        if let Some(c) = &self.child {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(c.id() as i32, libc::SIGINT) };
+        }
+    }
 }
 
 impl RecorderSource {
@@ -232,6 +239,8 @@ pub fn run(
             start(recorder, needs, &tables, a, &dir)
         },
         &STOP,
+        // Counting in the kernel leaves nothing to keep.
+        a.keep.is_none(),
         notes,
     );
     let lost = started.then(|| lost_events(&dir)).flatten();

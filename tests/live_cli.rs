@@ -446,3 +446,73 @@ fn dash_p2_elaborates_against_the_running_kernel() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("-> table sched.sched_switch"), "{out}");
 }
+
+#[test]
+fn counts_made_in_the_kernel_equal_those_of_the_streamed_events() {
+    if !is_root() {
+        return retap_testkit::skip_without("root", "tracing live needs it; CI runs as root");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let keep = tmp.path().join("kept");
+    let script = r#"global c
+probe syscall.write, syscall.sync { c[execname(), pid()]++ }
+probe end { foreach ([e, p] in c) printf("%s %d %d\n", e, p == target(), c[e, p]) }"#;
+    let cmd = format!("{} calls --write 30 --sync 2", workload().display());
+    // Counted in the kernel (nothing kept): -v says so.
+    let (code, counted, err) = run(&["run", "-v", "-e", script, "-c", &cmd]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("syscall.write, syscall.sync: counted in the kernel"),
+        "{err}"
+    );
+    // Streamed (--keep keeps the events), and over the kept trace.
+    let k = keep.display().to_string();
+    let (code, streamed, err) = run(&["run", "-v", "-e", script, "-c", &cmd, "--keep", &k]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("counted in the kernel"), "{err}");
+    let lines = |s: &str| script_lines(s, "retap-workload ").join("\n");
+    // 30 writes, the report's, 2 syncs: 33, all the command's.
+    assert_eq!(lines(&counted), "retap-workload 1 33");
+    assert_eq!(lines(&streamed), lines(&counted));
+    let (code, replayed, err) = run(&["run", "-e", script, "--trace", &k]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(lines(&replayed), lines(&counted));
+
+    // Ctrl-C ends the run before the recorder: it is stopped, and its
+    // counts still reach the end probe.
+    let mut live = retap()
+        .args([
+            "run",
+            "-v",
+            "-e",
+            r#"global c probe syscall.clock_nanosleep { c[execname()]++ }
+probe end { printf("slept %d\n", c["sleep"] > 0) }"#,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_recorder(live.id());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(Command::new("sleep").arg("0.2").status().unwrap().success());
+    unsafe { libc::kill(live.id() as i32, libc::SIGINT) };
+    let st = live.wait().unwrap();
+    let mut out = String::new();
+    live.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let mut err = String::new();
+    live.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(st.success(), "{err}");
+    assert!(
+        err.contains("syscall.clock_nanosleep: counted in the kernel"),
+        "{err}"
+    );
+    assert_eq!(out, "slept 1\n");
+}

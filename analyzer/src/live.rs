@@ -19,10 +19,12 @@ use std::time::{Duration, Instant};
 use retap_schema::stream::{self, Frame};
 use retap_schema::Table;
 
+use crate::plan;
 use crate::record_for::{self, Kernel, Needs};
 use crate::run::{self, Note, RunFailure, RunRequest};
-use crate::runtime::live::{run_live, Arrival, LiveBatch, LiveSetup};
+use crate::runtime::live::{run_live, Arrival, CountKey, LiveBatch, LiveCount, LiveSetup};
 use crate::runtime::{self, RunOptions};
+use crate::stap::elaborate::ir::Program;
 use crate::stap::elaborate::ElabOptions;
 
 pub use crate::runtime::live::LiveSource;
@@ -40,11 +42,17 @@ pub struct Started {
 /// it cannot (not root): it is asked only when the script has event or
 /// timer probes (a script of begin and end probes runs at once, as without
 /// a trace). `start` starts the recorder for what the script needs.
+///
+/// With `count_in_kernel`, probes whose only effect is `g[keys]++` at
+/// syscall entries (keys among execname(), pid(), tid(), uid(), cpu()) are
+/// counted in the kernel rather than streamed (`Needs::counts`); the
+/// caller sets it unless the events must be kept (`--keep`).
 pub fn run(
     req: &RunRequest,
     kernel: &mut dyn FnMut() -> Option<Kernel>,
     start: &mut dyn FnMut(&Needs, &Kernel) -> Result<Started, String>,
     stop: &AtomicBool,
+    count_in_kernel: bool,
     notes: &mut dyn FnMut(Note),
 ) -> Result<(), RunFailure> {
     if req.last_pass == 2 {
@@ -84,13 +92,29 @@ pub fn run(
         };
     };
     let (program, map) = run::front_on_host(req, &record_for::kernel_options(&kernel), notes)?;
-    let needs = record_for::needs(&program);
+    let counted = if count_in_kernel && !req.interpret_only {
+        kernel_counted(&program)
+    } else {
+        vec![]
+    };
+    let skip: BTreeSet<usize> = counted.iter().map(|(c, _)| c.probe).collect();
+    let mut needs = record_for::needs_except(&program, &skip);
+    needs.counts = counted
+        .iter()
+        .map(|(c, syscalls)| count_arg(&c.keys, syscalls.as_deref()))
+        .collect();
     if req.verbose > 0 {
         notes(Note::Verbose(
             "live: recording what the script reads:".into(),
         ));
         for r in &needs.reasons {
             notes(Note::Verbose(format!("  {r}")));
+        }
+        for (c, _) in &counted {
+            notes(Note::Verbose(format!(
+                "  {}: counted in the kernel",
+                program.probes[c.probe].text
+            )));
         }
     }
     let started = start(&needs, &kernel).map_err(|e| RunFailure::new(format!("retap run: {e}")))?;
@@ -118,6 +142,7 @@ pub fn run(
         target,
         now: monotonic_ns,
         kallsyms_dir: Some(trace_dir),
+        counted: counted.into_iter().map(|(c, _)| c).collect(),
     };
     let end = run_live(
         &program,
@@ -144,6 +169,124 @@ pub fn run(
         return Err(RunFailure::new(format!("retap run: {why}")));
     }
     concluded.map(|_| ())
+}
+
+/// Probes the kernel can count for a live run: all of whose effect is
+/// `g[keys]++` (no guard) at syscall entries without conditions, keyed by
+/// what the kernel knows of the current task, into arrays nothing but
+/// such probes and `end`/`error` touch (the plan analysis' compiled
+/// probes), with no timers (which would read them as they go). At most 16
+/// (the kernel's slots: whole arrays that fit). With the syscalls each
+/// counts (None: all).
+fn kernel_counted(program: &Program) -> Vec<(LiveCount, Option<Vec<String>>)> {
+    use crate::plan::UpdateKind;
+    use crate::stap::elaborate::catalog::Family;
+    use crate::stap::elaborate::ir::X;
+    use crate::stap::elaborate::tapset::Builtin;
+    let compiled = plan::analyse(program);
+    if compiled.period.is_some() {
+        return vec![];
+    }
+    let key_of = |x: &X| match x {
+        X::Call(b, args, _) if args.is_empty() => match b {
+            Builtin::Execname => Some(CountKey::Comm),
+            Builtin::Pid => Some(CountKey::Pid),
+            Builtin::Tid => Some(CountKey::Tid),
+            Builtin::Uid => Some(CountKey::Uid),
+            Builtin::Cpu => Some(CountKey::Cpu),
+            _ => None,
+        },
+        _ => None,
+    };
+    let mut out: Vec<(LiveCount, Option<Vec<String>>)> = vec![];
+    for &pi in &compiled.probes {
+        let p = &program.probes[pi];
+        let at_entry = p.points.iter().all(|pt| {
+            matches!(
+                pt.family,
+                Family::Syscall { ret: false } | Family::SyscallAny { ret: false }
+            ) && pt.condition.is_none()
+        });
+        let updates: Vec<_> = compiled.updates.iter().filter(|u| u.probe == pi).collect();
+        let Some(first) = updates.first() else {
+            continue;
+        };
+        let keys: Option<Vec<CountKey>> = first.keys.iter().map(key_of).collect();
+        let Some(keys) = keys else { continue };
+        let counts_only = updates.iter().all(|u| {
+            u.global == first.global
+                && u.guards.is_empty()
+                && matches!(u.kind, UpdateKind::Count(1))
+                && u.keys
+                    .iter()
+                    .map(key_of)
+                    .collect::<Option<Vec<_>>>()
+                    .as_ref()
+                    == Some(&keys)
+        });
+        if !at_entry || !counts_only || keys.is_empty() || p.body.len() != 1 {
+            continue;
+        }
+        let mut syscalls: Option<Vec<String>> = Some(vec![]);
+        for pt in &p.points {
+            match (&pt.syscalls, syscalls.as_mut()) {
+                (None, _) => syscalls = None,
+                (Some(names), Some(s)) => s.extend(names.iter().cloned()),
+                _ => {}
+            }
+        }
+        out.push((
+            LiveCount {
+                probe: pi,
+                global: first.global,
+                keys,
+            },
+            syscalls,
+        ));
+    }
+    // Every update of a counted array must be counted: elements made by
+    // the interpreter and by the kernel would not keep one order.
+    let counted: BTreeSet<usize> = out.iter().map(|(c, _)| c.probe).collect();
+    out.retain(|(c, _)| {
+        compiled
+            .updates
+            .iter()
+            .filter(|u| u.global == c.global)
+            .all(|u| counted.contains(&u.probe))
+    });
+    // The kernel's slots, a probe each: whole arrays, first come.
+    let mut slots = 0;
+    let mut fits: BTreeSet<u32> = BTreeSet::new();
+    let mut globals: Vec<u32> = out.iter().map(|(c, _)| c.global).collect();
+    globals.dedup();
+    for g in globals {
+        let n = out.iter().filter(|(c, _)| c.global == g).count();
+        if slots + n <= COUNT_SLOTS {
+            slots += n;
+            fits.insert(g);
+        }
+    }
+    out.retain(|(c, _)| fits.contains(&c.global));
+    out
+}
+
+/// How many probes the kernel counts at most (bpf/records.h COUNT_SLOTS).
+const COUNT_SLOTS: usize = 16;
+
+/// `--count`'s argument for a counted probe.
+fn count_arg(keys: &[CountKey], syscalls: Option<&[String]>) -> String {
+    let fields: Vec<&str> = keys
+        .iter()
+        .map(|k| match k {
+            CountKey::Comm => "comm",
+            CountKey::Pid => "pid",
+            CountKey::Tid => "tid",
+            CountKey::Uid => "uid",
+            CountKey::Cpu => "cpu",
+        })
+        .collect();
+    let names = syscalls.map_or("*".to_string(), |s| s.join(","));
+    format!("{}:{names}", fields.join(","))
 }
 
 /// The monotonic clock the recorder stamps events with, in ns.
@@ -216,6 +359,11 @@ impl FrameSource {
                             return;
                         }
                     }
+                    Frame::Batch { table, batch, .. } if table == stream::COUNTS => {
+                        if tx.send(Arrival::Counts(batch)).is_err() {
+                            return;
+                        }
+                    }
                     Frame::Batch {
                         table,
                         entries,
@@ -249,5 +397,102 @@ impl LiveSource for FrameSource {
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => Some(Arrival::Ended(None)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stap::{self, PpEnv};
+
+    fn counted(text: &str) -> Vec<(Vec<CountKey>, Option<Vec<String>>)> {
+        let (p, d) = stap::parse("t.stp", text, &PpEnv::host(vec![]));
+        assert!(d.is_empty(), "{text}");
+        let opts = ElabOptions {
+            arch: "x86_64".into(),
+            signatures: None,
+            tables: None,
+            syscall_strings: false,
+            socket_addresses: false,
+        };
+        let (prog, errors, _) = crate::stap::elaborate::elaborate(&p.script, &opts);
+        assert!(errors.is_empty(), "{text}: {errors:?}");
+        kernel_counted(&prog)
+            .into_iter()
+            .map(|(c, s)| (c.keys, s))
+            .collect()
+    }
+
+    const END: &str = "probe end { foreach (k in c) printf(\"%d\\n\", c[k]) }";
+
+    /// Only `g[keys]++` at syscall entries, keyed by the current task,
+    /// into arrays nothing else updates, without timers, is counted in the
+    /// kernel; anything else is streamed and interpreted.
+    #[test]
+    fn what_the_kernel_counts() {
+        use CountKey::*;
+        let c = |body: &str| counted(&format!("global c, x\n{body}\n{END}"));
+        assert_eq!(
+            c("probe syscall.* { c[execname()]++ }"),
+            [(
+                vec![Comm],
+                c("probe syscall.* { c[execname()]++ }")[0].1.clone()
+            )]
+        );
+        let four =
+            "global c\nprobe syscall.read, syscall.write { c[pid(), tid(), uid(), cpu()]++ }\n\
+                    probe end { foreach ([a, b, d, e] in c) printf(\"%d\\n\", c[a, b, d, e]) }";
+        // (one probe per point, as stap derives them: a slot each)
+        assert_eq!(
+            counted(four),
+            [
+                (vec![Pid, Tid, Uid, Cpu], Some(vec!["read".to_string()])),
+                (vec![Pid, Tid, Uid, Cpu], Some(vec!["write".to_string()]))
+            ]
+        );
+        // More probes than slots: the array is streamed whole.
+        let many: Vec<String> = (0..17)
+            .map(|i| {
+                format!(
+                    "probe syscall.{} {{ c[execname()]++ }}",
+                    [
+                        "read", "write", "openat", "close", "fstat", "mmap2", "munmap", "brk",
+                        "ioctl", "pread", "pwrite", "readv", "writev", "access", "pipe", "select",
+                        "dup"
+                    ][i]
+                )
+            })
+            .collect();
+        assert_eq!(c(&many[..16].join("\n")).len(), 16);
+        assert_eq!(c(&many.join("\n")), []);
+        let two = "global c\nprobe syscall.write, syscall.sync { c[execname(), pid()]++ }\n\
+                   probe end { foreach ([e, p] in c) printf(\"%s %d %d\\n\", e, p == target(), c[e, p]) }";
+        assert_eq!(counted(two).len(), 2);
+        assert_eq!(
+            c("probe syscall_any { c[execname()]++ }"),
+            [(vec![Comm], None)]
+        );
+        for streamed in [
+            // a guard, a value, a return, a key the kernel does not count by
+            "probe syscall.read { if (pid() > 1) c[execname()]++ }",
+            "probe syscall.read { c[execname()] += 2 }",
+            "probe syscall.read.return { c[execname()]++ }",
+            "probe syscall.read { c[fd]++ }",
+            "probe syscall.read { c[execname()]++; x++ }",
+            "probe syscall.read { c[execname()]++ } probe timer.s(1) { x++ }",
+            // the array also updated by a probe the kernel cannot count
+            "probe syscall.read { c[execname()]++ } probe syscall.write { if (pid() > 1) c[execname()]++ }",
+            "probe syscall.read { c[execname()]++ } probe kprocess.exit { c[execname()]++ }",
+        ] {
+            assert_eq!(c(streamed), [], "{streamed}");
+        }
+        assert_eq!(
+            count_arg(
+                &[Comm, Pid],
+                Some(&["read".to_string(), "write".to_string()])
+            ),
+            "comm,pid:read,write"
+        );
+        assert_eq!(count_arg(&[Uid], None), "uid:*");
     }
 }

@@ -44,6 +44,8 @@ pub struct Needs {
     /// Whether a probe fires when a syscall returns (live runs without
     /// one need syscalls only as they are entered).
     pub syscall_returns: bool,
+    /// Live: probes the kernel counts instead (`--count FIELDS:SYSCALLS`).
+    pub counts: Vec<String>,
     /// Why each choice was made, for `-v`.
     pub reasons: Vec<String>,
 }
@@ -68,6 +70,9 @@ impl Needs {
         }
         if let Some(s) = &self.syscalls {
             a.push(format!("--syscalls={}", s.join(",")));
+        }
+        for c in &self.counts {
+            a.push(format!("--count={c}"));
         }
         if self.tables.contains(&Table::Syscalls) && !self.file_names {
             a.push("--string-max=0".into());
@@ -124,6 +129,12 @@ pub fn kernel_options(kernel: &Kernel) -> ElabOptions<'_> {
 
 /// What `program` reads from a recording.
 pub fn needs(program: &Program) -> Needs {
+    needs_except(program, &BTreeSet::new())
+}
+
+/// What `program` reads from a recording besides the probes in `skip`
+/// (counted in the kernel, live).
+pub fn needs_except(program: &Program, skip: &BTreeSet<usize>) -> Needs {
     let mut n = Needs::default();
     let mut tables: BTreeSet<Table> = BTreeSet::new();
     let mut tracepoints: BTreeSet<String> = BTreeSet::new();
@@ -134,7 +145,10 @@ pub fn needs(program: &Program) -> Needs {
         walk_stmts(&mut Exprs(&mut |x| found |= reads_stack(x)), &f.body);
         found
     });
-    for p in &program.probes {
+    for (pi, p) in program.probes.iter().enumerate() {
+        if skip.contains(&pi) {
+            continue;
+        }
         let mut stack = function_reads_stack;
         walk_probe(&mut Exprs(&mut |x| stack |= reads_stack(x)), p);
         for pt in &p.points {

@@ -90,6 +90,26 @@ pub struct Config {
     pub emit_entries: bool,
     /// Only as it is entered: no record at return (`--entries-only`).
     pub entries_only: bool,
+    /// `--count`: per slot (at most [`COUNT_SLOTS`]), the fields counted
+    /// by (bpf/records.h COUNT_*) and the syscall numbers counted.
+    pub counts: Vec<(u8, Vec<u32>)>,
+}
+
+/// bpf/records.h COUNT_SLOTS: how many `--count`s one recording takes.
+pub const COUNT_SLOTS: usize = 16;
+
+/// One key of the in-kernel counts, summed over CPUs (`--count`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Count {
+    pub slot: u32,
+    pub comm: String,
+    pub pid: u32,
+    pub tid: u32,
+    pub uid: u32,
+    pub cpu: u32,
+    pub n: u64,
+    /// The earliest CPU's first count (ktime).
+    pub first: u64,
 }
 
 /// Programs each table needs. `proc_exit` also serves the syscalls table: it
@@ -132,6 +152,9 @@ fn programs_for(cfg: &Config, vfs: Option<VfsHook>) -> BTreeSet<&'static str> {
     }
     if cfg.follow_children {
         p.insert("proc_fork");
+    }
+    if !cfg.counts.is_empty() {
+        p.insert("sys_enter");
     }
     p
 }
@@ -228,7 +251,10 @@ pub fn load<'obj>(
                 *d = s as i8;
             }
         }
-        ro.filter_syscalls = cfg.syscalls.is_some();
+        ro.filter_syscalls = cfg.syscalls.is_some() || !cfg.counts.is_empty();
+        for (slot, (fields, _)) in cfg.counts.iter().enumerate() {
+            ro.count_fields[slot] = *fields;
+        }
         ro.want_procs = cfg.tables.contains(&Table::Processes);
         ro.wakeup_bytes = u64::from(cfg.ringbuf_bytes / 4);
         ro.string_max = cfg.string_max;
@@ -252,11 +278,27 @@ pub fn load<'obj>(
             .update(&pid.to_ne_bytes(), &[1u8], MapFlags::ANY)
             .context("adding a target pid")?;
     }
-    if let Some(nrs) = &cfg.syscalls {
+    // Bit 0: recorded; bit 1 + s: counted in slot s.
+    let mut filter = [0u32; 1024];
+    match &cfg.syscalls {
+        Some(nrs) => nrs.iter().for_each(|nr| filter[*nr as usize % 1024] |= 1),
+        None if cfg.tables.contains(&Table::Syscalls) => filter.iter_mut().for_each(|b| *b |= 1),
+        None => {}
+    }
+    for (slot, (_, nrs)) in cfg.counts.iter().enumerate() {
         for nr in nrs {
+            filter[*nr as usize % 1024] |= 2 << slot;
+        }
+    }
+    if cfg.syscalls.is_some() || !cfg.counts.is_empty() {
+        for (nr, bits) in filter.iter().enumerate().filter(|(_, b)| **b != 0) {
             skel.maps
                 .syscall_filter
-                .update(&nr.to_ne_bytes(), &[1u8], MapFlags::ANY)
+                .update(
+                    &(nr as u32).to_ne_bytes(),
+                    &bits.to_ne_bytes(),
+                    MapFlags::ANY,
+                )
                 .context("setting the syscall filter")?;
         }
     }
@@ -416,6 +458,49 @@ impl Session<'_> {
         Ok(out)
     }
 
+    /// The in-kernel counts (`--count`), each key summed over the CPUs.
+    pub fn counts(&self) -> Result<Vec<Count>> {
+        let map = &self.skel.maps.counts;
+        let mut out = vec![];
+        for key in map.keys() {
+            let Some(per_cpu) = map
+                .lookup_percpu(&key, MapFlags::ANY)
+                .context("reading the syscall counts")?
+            else {
+                continue;
+            };
+            let k: skel::types::count_key = from_bytes(&key);
+            let (mut n, mut first) = (0u64, u64::MAX);
+            for v in &per_cpu {
+                let v: skel::types::count_val = from_bytes(v);
+                n += v.n;
+                if v.n > 0 {
+                    first = first.min(v.first);
+                }
+            }
+            if n == 0 {
+                continue;
+            }
+            let comm: Vec<u8> = k
+                .comm
+                .iter()
+                .map(|c| *c as u8)
+                .take_while(|c| *c != 0)
+                .collect();
+            out.push(Count {
+                slot: k.slot,
+                comm: String::from_utf8_lossy(&comm).into_owned(),
+                pid: k.pid,
+                tid: k.tid,
+                uid: k.uid,
+                cpu: k.cpu,
+                n,
+                first,
+            });
+        }
+        Ok(out)
+    }
+
     /// Ring-buffer losses per tracepoint, in the recording's order.
     pub fn tracepoint_losses(&self) -> Result<Vec<u64>> {
         let mut out = Vec::new();
@@ -531,6 +616,8 @@ mod tests {
         assert_eq!(std::mem::size_of::<skel::types::inflight>(), 224);
         assert_eq!(std::mem::size_of::<skel::types::blk_start>(), 64);
         assert_eq!(std::mem::size_of::<skel::types::tp_fmt>(), 22);
+        assert_eq!(std::mem::size_of::<skel::types::count_key>(), 40);
+        assert_eq!(std::mem::size_of::<skel::types::count_val>(), 16);
     }
 
     #[test]
@@ -550,6 +637,7 @@ mod tests {
             tracepoints: vec![],
             emit_entries: false,
             entries_only: false,
+            counts: vec![],
         };
         let p = programs_for(&cfg, None);
         assert_eq!(

@@ -109,6 +109,12 @@ pub struct RecordArgs {
     /// at about half the cost per syscall.
     #[arg(long, requires = "stream_fd")]
     pub entries_only: bool,
+    /// With --stream-fd: count syscalls in the kernel instead of sending
+    /// each, by FIELDS (comm,pid,tid,uid,cpu; none: one total) for the
+    /// syscalls listed (names, or * for all): `comm:read,write`. The
+    /// counts go to the stream when the recording stops. At most 16.
+    #[arg(long = "count", value_name = "FIELDS:SYSCALLS", requires = "stream_fd")]
+    pub counts: Vec<String>,
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {

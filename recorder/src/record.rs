@@ -130,6 +130,48 @@ fn resolve_syscalls(list: &Option<Vec<String>>) -> Result<Option<Vec<u32>>> {
         .map(Some)
 }
 
+/// `--count FIELDS:SYSCALLS` as (field mask, syscall numbers) per slot.
+fn resolve_counts(specs: &[String]) -> Result<Vec<(u8, Vec<u32>)>> {
+    if specs.len() > bpf::COUNT_SLOTS {
+        bail!("--count: at most {}, not {}", bpf::COUNT_SLOTS, specs.len());
+    }
+    let arch = syscalls::host_arch();
+    specs
+        .iter()
+        .map(|spec| {
+            let (fields, names) = spec
+                .split_once(':')
+                .with_context(|| format!("--count {spec:?}: expected FIELDS:SYSCALLS"))?;
+            let mut mask = 0u8;
+            for f in fields.split(',').filter(|f| !f.is_empty()) {
+                mask |= match f {
+                    "comm" => 1,
+                    "pid" => 2,
+                    "tid" => 4,
+                    "uid" => 8,
+                    "cpu" => 16,
+                    _ => bail!("--count {spec:?}: unknown field {f:?} (comm, pid, tid, uid, cpu)"),
+                };
+            }
+            let nrs = if names == "*" {
+                syscalls::all_names(arch)
+                    .iter()
+                    .filter_map(|n| syscalls::number(arch, n))
+                    .collect()
+            } else {
+                names
+                    .split(',')
+                    .map(|n| {
+                        syscalls::number(arch, n.trim())
+                            .with_context(|| format!("--count: {n:?} is not a syscall on {arch}"))
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            };
+            Ok((mask, nrs))
+        })
+        .collect()
+}
+
 fn create_trace_dir(dir: &Path) -> Result<()> {
     if dir.join(manifest::MANIFEST_FILE).exists() {
         bail!(
@@ -340,6 +382,34 @@ impl Collector {
             }
         }
         if self.tx.send(Msg::Batch(table, b)).is_err() {
+            self.writer_gone = true;
+        }
+    }
+
+    /// The in-kernel counts, once, on the live stream.
+    fn emit_counts(&mut self, counts: &[bpf::Count]) {
+        use arrow::array::{ArrayRef, Int64Array, StringArray, UInt32Array};
+        let Some(s) = self.stream.as_mut() else {
+            return;
+        };
+        let int = |f: &dyn Fn(&bpf::Count) -> i64| -> ArrayRef {
+            std::sync::Arc::new(Int64Array::from_iter_values(counts.iter().map(f)))
+        };
+        let cols: Vec<ArrayRef> = vec![
+            std::sync::Arc::new(UInt32Array::from_iter_values(counts.iter().map(|c| c.slot))),
+            std::sync::Arc::new(StringArray::from_iter_values(
+                counts.iter().map(|c| &c.comm),
+            )),
+            int(&|c| c.pid as i64),
+            int(&|c| c.tid as i64),
+            int(&|c| c.uid as i64),
+            int(&|c| c.cpu as i64),
+            int(&|c| c.n as i64),
+            int(&|c| c.first as i64),
+        ];
+        let batch = RecordBatch::try_from_iter(stream::COUNT_COLUMNS.iter().zip(cols))
+            .expect("columns of one length");
+        if stream::write_batch(&mut s.out, stream::COUNTS, false, &batch).is_err() {
             self.writer_gone = true;
         }
     }
@@ -670,6 +740,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         tracepoints: formats.clone(),
         emit_entries: args.stream_fd.is_some() && tables.contains(&Table::Syscalls),
         entries_only: args.entries_only,
+        counts: resolve_counts(&args.counts)?,
     };
     let mut obj = MaybeUninit::uninit();
     let mut session = bpf::load(&mut obj, &cfg, vfs)?;
@@ -891,6 +962,9 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
             c.push(&rec);
         }
         c.flush();
+        if !cfg.counts.is_empty() {
+            c.emit_counts(&session.counts()?);
+        }
         c.end_round();
     }
     let losses = session.losses()?;

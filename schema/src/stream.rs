@@ -18,6 +18,31 @@ use std::io::{self, Read, Write};
 
 use arrow_array::RecordBatch;
 
+/// The name of the batch of in-kernel syscall counts (`--count`), sent
+/// once, when the recording stops: per slot and key, the count and the
+/// first count's time. Its columns: [`COUNT_COLUMNS`].
+pub const COUNTS: &str = "syscall_counts";
+
+/// The columns of the counts batch, by name: slot (u32), comm (utf8),
+/// pid, tid, uid, cpu, count, first (i64; the fields a slot does not
+/// count by are 0 / "").
+pub mod count_column {
+    pub const SLOT: &str = "slot";
+    pub const COMM: &str = "comm";
+    pub const PID: &str = "pid";
+    pub const TID: &str = "tid";
+    pub const UID: &str = "uid";
+    pub const CPU: &str = "cpu";
+    pub const COUNT: &str = "count";
+    pub const FIRST: &str = "first";
+}
+
+/// [`count_column`] in the batch's order.
+pub const COUNT_COLUMNS: [&str; 8] = {
+    use count_column::*;
+    [SLOT, COMM, PID, TID, UID, CPU, COUNT, FIRST]
+};
+
 /// One frame.
 #[derive(Debug)]
 pub enum Frame {

@@ -45,6 +45,9 @@ pub struct LiveBatch {
 pub enum Arrival {
     /// Everything the recorder read in one wake-up.
     Round(Vec<LiveBatch>),
+    /// The syscalls counted in the kernel (schema's `stream::COUNTS`),
+    /// once, when the recorder stopped.
+    Counts(RecordBatch),
     /// The stream ended: None when the recorder stopped in order, else
     /// what went wrong (the run reports it after `end`).
     Ended(Option<String>),
@@ -54,6 +57,29 @@ pub enum Arrival {
 pub trait LiveSource {
     /// The next arrival, waiting at most `timeout`; None if none came.
     fn next(&mut self, timeout: Duration) -> Option<Arrival>;
+    /// Asks the recorder to stop (the run ended first), so that what it
+    /// sends at its stop (the counts) comes.
+    fn stop(&mut self) {}
+}
+
+/// What a probe counted in the kernel keys its array by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CountKey {
+    Comm,
+    Pid,
+    Tid,
+    Uid,
+    Cpu,
+}
+
+/// A probe whose only effect, `g[keys]++` at syscall entries, the kernel
+/// counts (slot = its index among them): the interpreter skips it and
+/// merges the counts before `end`.
+#[derive(Clone, Debug)]
+pub struct LiveCount {
+    pub probe: usize,
+    pub global: u32,
+    pub keys: Vec<CountKey>,
 }
 
 /// What a live run knows that a trace's manifest would have said.
@@ -68,6 +94,8 @@ pub struct LiveSetup {
     pub now: fn() -> i64,
     /// Where the recording keeps the kernel's symbols (backtraces).
     pub kallsyms_dir: Option<std::path::PathBuf>,
+    /// Probes counted in the kernel.
+    pub counted: Vec<LiveCount>,
 }
 
 /// How a live run ended besides its output.
@@ -113,7 +141,9 @@ pub fn run_live<'p>(
     if opts.timing {
         it.times = Some(vec![ProbeTime::default(); prog.probes.len()]);
     }
-    let hooks = hooks(prog, &BTreeSet::new())?;
+    let skip: BTreeSet<usize> = setup.counted.iter().map(|c| c.probe).collect();
+    let counted = setup.counted.clone();
+    let hooks = hooks(prog, &skip)?;
     let track_procs = prog.reads_process_tree();
     let mut pass = Pass {
         it,
@@ -141,8 +171,30 @@ pub fn run_live<'p>(
     }
     pass.stopped_before = pass.failed.is_some() || pass.it.exit_requested;
     let mut source_failed = None;
+    let mut counts = None;
     if !pass.stopped_before {
-        source_failed = events(prog, &hooks, track_procs, &mut pass, now, source, stop);
+        source_failed = events(
+            prog,
+            &hooks,
+            track_procs,
+            &mut pass,
+            now,
+            source,
+            stop,
+            &mut counts,
+        );
+    }
+    if !counted.is_empty() && !pass.stopped_before {
+        if counts.is_none() && source_failed.is_none() {
+            counts = last_counts(source, &mut source_failed);
+        }
+        match counts {
+            Some(b) => merge_counts(&mut pass, &counted, &b)?,
+            None if source_failed.is_none() => {
+                source_failed = Some("the recorder stopped without its syscall counts".into())
+            }
+            None => {}
+        }
     }
     pass.last_time = pass.last_time.max(now());
     if pass.stopped_before {
@@ -157,6 +209,104 @@ pub fn run_live<'p>(
     })
 }
 
+/// The counts, once the run ended before the stream did: the recorder is
+/// asked to stop, and what it sends read until they come (a minute at
+/// most).
+fn last_counts(source: &mut dyn LiveSource, failed: &mut Option<String>) -> Option<RecordBatch> {
+    source.stop();
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < end {
+        match source.next(TICK) {
+            Some(Arrival::Counts(b)) => return Some(b),
+            Some(Arrival::Ended(f)) => {
+                *failed = f;
+                return None;
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The kernel's counts into their globals, as the interpreter would have
+/// made them: elements in the order of their first count, hits added.
+fn merge_counts(
+    pass: &mut Pass<'_>,
+    counted: &[LiveCount],
+    b: &RecordBatch,
+) -> Result<(), RunError> {
+    use super::preload::Acc;
+    use super::value::Value;
+    use arrow::array::{Array, Int64Array, StringArray, UInt32Array};
+    let bad = |what: &str| RunError::Setup(format!("live stream: the syscall counts: {what}"));
+    let col = |name: &str| b.column_by_name(name).ok_or_else(|| bad(name));
+    let ints = |name: &str| -> Result<Int64Array, RunError> {
+        col(name)?
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .cloned()
+            .ok_or_else(|| bad(name))
+    };
+    use retap_schema::stream::count_column as cc;
+    let slot = col(cc::SLOT)?
+        .as_any()
+        .downcast_ref::<UInt32Array>()
+        .cloned()
+        .ok_or_else(|| bad(cc::SLOT))?;
+    let comm = col(cc::COMM)?
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .cloned()
+        .ok_or_else(|| bad(cc::COMM))?;
+    let (pid, tid, uid, cpu) = (
+        ints(cc::PID)?,
+        ints(cc::TID)?,
+        ints(cc::UID)?,
+        ints(cc::CPU)?,
+    );
+    let (count, first) = (ints(cc::COUNT)?, ints(cc::FIRST)?);
+    let mut interner = Interner::default();
+    // global -> key -> (count, first)
+    let mut per: HashMap<u32, HashMap<Vec<Value>, (i64, i64)>> = HashMap::new();
+    for r in 0..b.num_rows() {
+        let Some(c) = counted.get(slot.value(r) as usize) else {
+            return Err(bad("a slot no probe has"));
+        };
+        let key: Vec<Value> = c
+            .keys
+            .iter()
+            .map(|k| match k {
+                CountKey::Comm => Value::Str(interner.get(comm.value(r))),
+                CountKey::Pid => Value::Int(pid.value(r)),
+                CountKey::Tid => Value::Int(tid.value(r)),
+                CountKey::Uid => Value::Int(uid.value(r)),
+                CountKey::Cpu => Value::Int(cpu.value(r)),
+            })
+            .collect();
+        let e = per
+            .entry(c.global)
+            .or_default()
+            .entry(key)
+            .or_insert((0, i64::MAX));
+        e.0 += count.value(r);
+        e.1 = e.1.min(first.value(r));
+        pass.hits[c.probe] += count.value(r) as u64;
+    }
+    let mut globals: Vec<u32> = per.keys().copied().collect();
+    globals.sort();
+    for g in globals {
+        let mut rows: Vec<(Vec<Value>, (i64, i64))> =
+            per.remove(&g).unwrap_or_default().into_iter().collect();
+        rows.sort_by(|a, b| (a.1 .1, &a.0).cmp(&(b.1 .1, &b.0)));
+        let elements = rows
+            .into_iter()
+            .map(|(k, (n, _))| (k, Acc::Int(n)))
+            .collect();
+        pass.it.merge(&[(g, elements)]);
+    }
+    Ok(())
+}
+
 /// One firing of a round, in the order they run.
 struct Firing {
     at: i64,
@@ -169,7 +319,9 @@ struct Firing {
 }
 
 /// Events and timers until the stream ends, `stop` is set, a probe fails
-/// or exit() is called; returns the stream's failure, if any.
+/// or exit() is called; returns the stream's failure, if any. The
+/// kernel's counts, when they come, go to `counts`.
+#[allow(clippy::too_many_arguments)]
 fn events<'p>(
     prog: &'p Program,
     hooks: &super::Hooks,
@@ -178,6 +330,7 @@ fn events<'p>(
     clock: fn() -> i64,
     source: &mut dyn LiveSource,
     stop: &AtomicBool,
+    counts: &mut Option<RecordBatch>,
 ) -> Option<String> {
     let periods: HashMap<(usize, usize), (i64, i64)> = hooks.timers.iter().copied().collect();
     let mut timers: BinaryHeap<Reverse<(i64, usize, usize)>> = BinaryHeap::new();
@@ -229,6 +382,10 @@ fn events<'p>(
         let round = match source.next(wait) {
             None => continue,
             Some(Arrival::Ended(failure)) => return failure,
+            Some(Arrival::Counts(b)) => {
+                *counts = Some(b);
+                continue;
+            }
             Some(Arrival::Round(r)) => r,
         };
         // The round's firings, in the order of their times.
