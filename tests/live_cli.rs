@@ -72,6 +72,15 @@ fn the_articles_listing_counts_a_known_workload_live_and_keep_replays_it() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(script_lines(&again, "sys_sync"), want);
 
+    // -c follows the command's children: a shell running the workload
+    // twice makes 2 + 1 syncs, all traced, none of anyone else's.
+    let w = workload().display().to_string();
+    let cmd = format!("sh -c '{w} calls --sync 2; {w} calls --sync 1'");
+    let (code, out, err) = run(&["run", "queries/sync_count.stp", "-c", &cmd]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(script_lines(&out, "sys_sync").len(), 3, "{out}");
+    assert!(out.contains("sys_sync called 3 times"), "{out}");
+
     // The latency listing: return probes with @entry, per name.
     let cmd = format!("{} calls --write 50", workload().display());
     let (code, out, err) = run(&["run", "queries/syscall_latency.stp", "-c", &cmd]);
@@ -220,6 +229,21 @@ fn timers_fire_in_real_time() {
         took >= Duration::from_millis(900) && took < Duration::from_secs(5),
         "took {took:?}"
     );
+    // -o FILE: the output there, as each handler ends.
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("out.txt");
+    let f = file.display().to_string();
+    let (code, out, err) = run(&[
+        "run",
+        "-o",
+        &f,
+        "-e",
+        r#"probe timer.ms(100) { printf("to the file\n"); exit() }"#,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "to the file\n");
+
     // -T as stap's: the run stops after it, end probes print.
     let t = Instant::now();
     let (code, out, err) = run(&[
@@ -304,6 +328,26 @@ fn ctrl_c_runs_the_end_probes_and_a_killed_recorder_is_reported() {
     );
     let _ = sleeper.kill();
     let _ = sleeper.wait();
+
+    // SIGTERM likewise.
+    let mut live = retap()
+        .args(["run", "-e", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_recorder(live.id());
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(live.id() as i32, libc::SIGTERM) };
+    let st = live.wait().unwrap();
+    let mut out = String::new();
+    live.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(st.success(), "{st}");
+    assert!(out.starts_with("end "), "{out}");
 
     // The recorder killed: the analyzer half says so and fails.
     let mut live = retap()
