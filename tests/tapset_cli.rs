@@ -853,3 +853,39 @@ fn shorter_forms_and_fault_kinds() {
     ]);
     assert_eq!(out, "[a][][b][c][]\n[a][b][c][]\n1\n11101\n");
 }
+
+/// The floating-point tapset: doubles as their bits in longs, computed
+/// as stap's runtime computes them (held to it bit for bit by
+/// analyzer/tests/softfloat.rs); here as scripts call them, with its
+/// quirks (the last decimal rounded without carrying) and its error.
+#[test]
+fn floating_point_functions() {
+    let out = ok(&[
+        "run",
+        "-e",
+        r#"probe begin {
+  a = string_to_fp("3.25"); b = long_to_fp(2)
+  printf("%s %s %s\n", fp_to_string(fp_mul(a, b), 3), fp_to_string(fp_sqrt(b), 5),
+         fp_to_string(fp_sub(a, fp_div(a, b)), 4))
+  printf("%d %d %d %d\n", fp_to_long(fp_div(a, b), 0, 0), fp_to_long(a, 3, 0),
+         fp_to_long(fp_rem(long_to_fp(7), b), 1, 0), fp_to_long(string_to_fp("-2.5"), 4, 0))
+  printf("%d %d %d %d\n", fp_lt(b, a), fp_le(a, a), fp_eq(a, b), fp_eq(long_to_fp(0), string_to_fp("-0")))
+  printf("%s %s %x\n", fp_to_string(string_to_fp("0.96"), 1), fp_to_string(fp_add(a, b), 0),
+         fp32_to_fp64(0x40490fdb))
+}"#,
+    ]);
+    assert_eq!(
+        out,
+        "6.500 1.41421 1.6250\n2 4 -1 -3\n1 1 0 1\n0.10 5.3 400921fb60000000\n"
+    );
+    let (code, _, err) = retap(&[
+        "run",
+        "-e",
+        r#"probe begin { println(string_to_fp("1.5x")) }"#,
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("ERROR: invalid format near identifier 'string_to_fp' at <input>:1:"),
+        "{err}"
+    );
+}

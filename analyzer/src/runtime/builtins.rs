@@ -7,6 +7,7 @@ use crate::stap::source::Span;
 
 use super::argstr;
 use super::interp::{err, Interp, R};
+use super::softfloat;
 use super::value::Value;
 
 /// stap's ctime(): "Wed Jun 30 21:49:08 1993", UTC, 32-bit range only.
@@ -585,6 +586,45 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
             int((r % n as u64) as i64)
         }
         Abs => int(a[0].int().wrapping_abs()),
+        FpToString => Ok(Value::from_string(softfloat::to_string(
+            a[0].int() as u64,
+            a[1].int(),
+            it.limits.maxstringlen.saturating_sub(1),
+        ))),
+        StringToFp => match softfloat::from_str(a[0].str()) {
+            Some(v) => int(v as i64),
+            None => err(
+                "invalid format".to_string(),
+                "identifier 'string_to_fp'",
+                span,
+            ),
+        },
+        LongToFp => int(softfloat::from_i64(a[0].int()) as i64),
+        FpToLong => int(softfloat::to_i64(a[0].int() as u64, a[1].int())),
+        FpAdd | FpSub | FpMul | FpDiv | FpRem => {
+            let f = match b {
+                FpAdd => softfloat::add,
+                FpSub => softfloat::sub,
+                FpMul => softfloat::mul,
+                FpDiv => softfloat::div,
+                _ => softfloat::rem,
+            };
+            int(f(a[0].int() as u64, a[1].int() as u64) as i64)
+        }
+        FpSqrt => int(softfloat::sqrt(a[0].int() as u64) as i64),
+        FpEq => int(i64::from(softfloat::eq(
+            a[0].int() as u64,
+            a[1].int() as u64,
+        ))),
+        FpLe => int(i64::from(softfloat::le(
+            a[0].int() as u64,
+            a[1].int() as u64,
+        ))),
+        FpLt => int(i64::from(softfloat::lt(
+            a[0].int() as u64,
+            a[1].int() as u64,
+        ))),
+        Fp32ToFp64 => int(softfloat::f32_to_f64(a[0].int()) as i64),
     }
 }
 

@@ -15,6 +15,7 @@ pub mod live;
 pub mod preload;
 pub mod printf;
 pub mod sockaddr;
+pub mod softfloat;
 pub mod stats;
 pub mod symbols;
 pub mod syscall_decoders;
@@ -237,11 +238,13 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 | GettimeofdayMs | GettimeofdayUs | GettimeofdayNs | LocalClockS | LocalClockMs
                 | LocalClockUs | LocalClockNs | CpuClockS | CpuClockMs | CpuClockUs
                 | CpuClockNs | Jiffies | GetCycles | Ctime | TzCtime | Strlen | Substr
-                | Isinstr | StrReplace | Strtol | Tokenize | TokenizeNext | TextStr | TextStrn
-                | Stringat | Isdigit | ErrnoStr | ReturnStr | Exit | Error | Symname | Usymname
-                | Randint | Abs | SyscallName | SwitchFile | SprintStack | PrintStack
-                | SprintUstack | PrintUstack | Matched | MatchedStr | Abort | Strpos | Symdata
-                | Modname | ProcfsValue | ProcfsSet | ProcfsAppend | ProcfsOpen => &[],
+                | Isinstr | StrReplace | Strtol | FpToString | StringToFp | LongToFp | FpToLong
+                | FpAdd | FpSub | FpMul | FpDiv | FpRem | FpSqrt | FpEq | FpLe | FpLt
+                | Fp32ToFp64 | Tokenize | TokenizeNext | TextStr | TextStrn | Stringat
+                | Isdigit | ErrnoStr | ReturnStr | Exit | Error | Symname | Usymname | Randint
+                | Abs | SyscallName | SwitchFile | SprintStack | PrintStack | SprintUstack
+                | PrintUstack | Matched | MatchedStr | Abort | Strpos | Symdata | Modname
+                | ProcfsValue | ProcfsSet | ProcfsAppend | ProcfsOpen => &[],
             };
             c.extend(need);
         }
