@@ -135,7 +135,7 @@ fn an_entry_probe_prints_while_its_syscall_still_blocks() {
     )
     .unwrap();
     let printed = t.elapsed();
-    let st = live.wait().unwrap();
+    let st = wait_within(&mut live);
     let exited = t.elapsed();
     assert!(st.success());
     assert_eq!(line, "read 0 entered\n");
@@ -258,10 +258,10 @@ fn timers_fire_in_real_time() {
     assert!(t.elapsed() < Duration::from_secs(5));
 }
 
-/// The pids of `parent`'s children named `name`.
-fn children(parent: u32, name: &str) -> Vec<i32> {
+/// The pids of `parent`'s children whose command line matches `pattern`.
+fn children(parent: u32, pattern: &str) -> Vec<i32> {
     let out = Command::new("pgrep")
-        .args(["-P", &parent.to_string(), name])
+        .args(["-P", &parent.to_string(), "-f", "--", pattern])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout)
@@ -270,10 +270,28 @@ fn children(parent: u32, name: &str) -> Vec<i32> {
         .collect()
 }
 
+/// `child`'s exit status, waited for at most a minute (a run that does
+/// not stop fails the test rather than hanging CI).
+fn wait_within(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let end = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("the live run did not stop within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The recorder streaming to `parent` (not the short-lived
+/// `retap-record --can-record` checks it runs first).
 fn wait_for_recorder(parent: u32) -> i32 {
     let end = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Some(p) = children(parent, "retap-record").first() {
+        if let Some(p) = children(parent, "retap-record .*--stream-fd").first() {
             return *p;
         }
         assert!(Instant::now() < end, "no recorder started");
@@ -307,7 +325,7 @@ fn ctrl_c_runs_the_end_probes_and_a_killed_recorder_is_reported() {
     // SIGINT to retap alone (a terminal's Ctrl-C reaches the recorder too):
     // it stops the recorder itself.
     unsafe { libc::kill(live.id() as i32, libc::SIGINT) };
-    let st = live.wait().unwrap();
+    let st = wait_within(&mut live);
     let mut out = String::new();
     live.stdout
         .take()
@@ -339,7 +357,7 @@ fn ctrl_c_runs_the_end_probes_and_a_killed_recorder_is_reported() {
     wait_for_recorder(live.id());
     std::thread::sleep(Duration::from_millis(300));
     unsafe { libc::kill(live.id() as i32, libc::SIGTERM) };
-    let st = live.wait().unwrap();
+    let st = wait_within(&mut live);
     let mut out = String::new();
     live.stdout
         .take()
@@ -359,7 +377,7 @@ fn ctrl_c_runs_the_end_probes_and_a_killed_recorder_is_reported() {
     let recorder = wait_for_recorder(live.id());
     std::thread::sleep(Duration::from_millis(500));
     unsafe { libc::kill(recorder, libc::SIGKILL) };
-    let st = live.wait().unwrap();
+    let st = wait_within(&mut live);
     let mut err = String::new();
     live.stderr
         .take()
@@ -540,7 +558,7 @@ probe end { printf("slept %d\n", c["sleep"] > 0) }"#,
     std::thread::sleep(Duration::from_millis(300));
     assert!(Command::new("sleep").arg("0.2").status().unwrap().success());
     unsafe { libc::kill(live.id() as i32, libc::SIGINT) };
-    let st = live.wait().unwrap();
+    let st = wait_within(&mut live);
     let mut out = String::new();
     live.stdout
         .take()
