@@ -5,31 +5,14 @@
 //! Ctrl-C, a killed recorder, and the errors.
 
 mod common;
+use common::{is_root, workload};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
-}
-
 fn retap() -> Command {
     common::retap()
-}
-
-/// retap-workload, built beside retap by `cargo test --workspace`.
-fn workload() -> PathBuf {
-    let w = Path::new(env!("CARGO_BIN_EXE_retap"))
-        .parent()
-        .unwrap()
-        .join("retap-workload");
-    assert!(
-        w.exists(),
-        "{} is missing: build the workspace",
-        w.display()
-    );
-    w
 }
 
 /// (exit code, stdout, stderr) of `retap ARGS` from the repository root.
@@ -229,6 +212,17 @@ fn timers_fire_in_real_time() {
         took >= Duration::from_millis(900) && took < Duration::from_secs(5),
         "took {took:?}"
     );
+    // -G sets a global live too.
+    let (code, out, err) = run(&[
+        "run",
+        "-G",
+        "stop=2",
+        "-e",
+        r#"global n, stop probe timer.ms(50) { n++; if (n == stop) { printf("%d\n", n); exit() } }"#,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "2\n");
+
     // -o FILE: the output there, as each handler ends.
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("out.txt");
@@ -286,6 +280,21 @@ fn wait_within(child: &mut std::process::Child) -> std::process::ExitStatus {
     }
 }
 
+/// A piped live run's exit status, stdout and stderr, waited for at most
+/// a minute.
+fn ended(live: &mut std::process::Child) -> (std::process::ExitStatus, String, String) {
+    let st = wait_within(live);
+    let mut out = String::new();
+    if let Some(mut o) = live.stdout.take() {
+        o.read_to_string(&mut out).unwrap();
+    }
+    let mut err = String::new();
+    if let Some(mut e) = live.stderr.take() {
+        e.read_to_string(&mut err).unwrap();
+    }
+    (st, out, err)
+}
+
 /// The recorder streaming to `parent` (not the short-lived
 /// `retap-record --can-record` checks it runs first).
 fn wait_for_recorder(parent: u32) -> i32 {
@@ -325,19 +334,7 @@ fn ctrl_c_runs_the_end_probes_and_a_killed_recorder_is_reported() {
     // SIGINT to retap alone (a terminal's Ctrl-C reaches the recorder too):
     // it stops the recorder itself.
     unsafe { libc::kill(live.id() as i32, libc::SIGINT) };
-    let st = wait_within(&mut live);
-    let mut out = String::new();
-    live.stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    let mut err = String::new();
-    live.stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (st, out, err) = ended(&mut live);
     assert!(st.success(), "{st}: {err}");
     assert_eq!(out, "end 1\n");
     assert!(
@@ -357,13 +354,7 @@ fn ctrl_c_runs_the_end_probes_and_a_killed_recorder_is_reported() {
     wait_for_recorder(live.id());
     std::thread::sleep(Duration::from_millis(300));
     unsafe { libc::kill(live.id() as i32, libc::SIGTERM) };
-    let st = wait_within(&mut live);
-    let mut out = String::new();
-    live.stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
+    let (st, out, _) = ended(&mut live);
     assert!(st.success(), "{st}");
     assert!(out.starts_with("end "), "{out}");
 
@@ -377,13 +368,7 @@ fn ctrl_c_runs_the_end_probes_and_a_killed_recorder_is_reported() {
     let recorder = wait_for_recorder(live.id());
     std::thread::sleep(Duration::from_millis(500));
     unsafe { libc::kill(recorder, libc::SIGKILL) };
-    let st = wait_within(&mut live);
-    let mut err = String::new();
-    live.stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (st, _, err) = ended(&mut live);
     assert_eq!(st.code(), Some(1), "{err}");
     assert!(
         err.contains(&format!(
@@ -558,19 +543,7 @@ probe end { printf("slept %d\n", c["sleep"] > 0) }"#,
     std::thread::sleep(Duration::from_millis(300));
     assert!(Command::new("sleep").arg("0.2").status().unwrap().success());
     unsafe { libc::kill(live.id() as i32, libc::SIGINT) };
-    let st = wait_within(&mut live);
-    let mut out = String::new();
-    live.stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    let mut err = String::new();
-    live.stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (st, out, err) = ended(&mut live);
     assert!(st.success(), "{err}");
     assert!(
         err.contains("syscall.clock_nanosleep: counted in the kernel"),

@@ -4,26 +4,9 @@
 //! known). Recording needs root: CI runs these as root.
 
 mod common;
+use common::{is_root, workload};
 use common::{retap, run};
-use std::path::{Path, PathBuf};
-
-fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// retap-workload, built beside retap by `cargo test --workspace`.
-fn workload() -> PathBuf {
-    let w = Path::new(env!("CARGO_BIN_EXE_retap"))
-        .parent()
-        .unwrap()
-        .join("retap-workload");
-    assert!(
-        w.exists(),
-        "{} is missing: build the workspace (cargo test --workspace)",
-        w.display()
-    );
-    w
-}
+use std::path::Path;
 
 fn script(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);

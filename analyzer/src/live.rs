@@ -73,8 +73,7 @@ pub fn run(
         syscall_strings: false,
         socket_addresses: false,
     };
-    let mut quiet = vec![];
-    let first = run::front_on_host(req, &bare, &mut |n| quiet.push(n));
+    let first = run::front_on_host(req, &bare, &mut |_| {});
     if let Ok((program, _)) = &first {
         if !runtime::needs_trace(program) {
             return run::run(req, notes).map(|_| ());

@@ -175,22 +175,14 @@ pub fn run(req: &RunRequest, notes: Notes) -> Result<Vec<GlobalSnapshot>, RunFai
 }
 
 /// Passes 1-2 on the machine this runs on, against `opts` (`retap record
-/// --for` elaborates against the running kernel): the program and the
-/// source map its messages point into.
+/// --for` and live runs elaborate against the running kernel), `-G`'s
+/// values set: the program and the source map its messages point into.
 pub(crate) fn front_on_host(
     req: &RunRequest,
     opts: &ElabOptions,
     notes: Notes,
 ) -> Result<(Program, SourceMap), RunFailure> {
-    let (name, text) = script_text(req)?;
-    let lib =
-        Library::new(&req.include_dirs).map_err(|e| RunFailure::new(format!("retap: {e}")))?;
-    let env = PpEnv {
-        macros: lib.macros.clone(),
-        ..PpEnv::host(req.args.clone())
-    };
-    let mut parsed = pass1(&name, &text, &env, req, notes)?;
-    let program = pass2(&mut parsed, &lib, &env, opts, req, notes)?;
+    let (program, parsed) = passes_on_host(req, opts, notes)?;
     Ok((program, parsed.map))
 }
 
@@ -201,6 +193,16 @@ pub(crate) fn pass2_on_host(
     opts: &ElabOptions,
     notes: Notes,
 ) -> Result<(), RunFailure> {
+    let (program, parsed) = passes_on_host(req, opts, notes)?;
+    let out = stap::elaborate::pretty::render(&program, &parsed.script);
+    write_output(req, &out).map(|_| ())
+}
+
+fn passes_on_host(
+    req: &RunRequest,
+    opts: &ElabOptions,
+    notes: Notes,
+) -> Result<(Program, Parsed), RunFailure> {
     let (name, text) = script_text(req)?;
     let lib =
         Library::new(&req.include_dirs).map_err(|e| RunFailure::new(format!("retap: {e}")))?;
@@ -211,8 +213,7 @@ pub(crate) fn pass2_on_host(
     let mut parsed = pass1(&name, &text, &env, req, notes)?;
     let mut program = pass2(&mut parsed, &lib, &env, opts, req, notes)?;
     set_globals(&mut program, &req.globals)?;
-    let out = stap::elaborate::pretty::render(&program, &parsed.script);
-    write_output(req, &out).map(|_| ())
+    Ok((program, parsed))
 }
 
 fn script_text(req: &RunRequest) -> Result<(String, String), RunFailure> {

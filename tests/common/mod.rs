@@ -126,3 +126,23 @@ pub fn stap_syscall_sql() -> (String, String) {
         .collect();
     (name, format!("syscall not in ({})", none.join(", ")))
 }
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// retap-workload (a child with known calls), built beside retap by
+/// `cargo test --workspace`.
+pub fn workload() -> std::path::PathBuf {
+    let w = Path::new(env!("CARGO_BIN_EXE_retap"))
+        .parent()
+        .unwrap()
+        .join("retap-workload");
+    assert!(
+        w.exists(),
+        "{} is missing: build the workspace (cargo test --workspace)",
+        w.display()
+    );
+    w
+}

@@ -26,10 +26,9 @@ use super::events::Batch;
 use super::interp::Interp;
 use super::value::Interner;
 use super::{
-    finish, hooks, jitter, ordered, point_matches, run_one, set_event, Outcome, Pass, ProbeTime,
+    finish, hooks, jitter, point_matches, run_begin, run_one, set_event, Outcome, Pass, ProbeTime,
     RowFilters, RunError, RunOptions,
 };
-use crate::stap::elaborate::catalog::Family;
 use crate::stap::elaborate::ir::Program;
 use crate::stap::source::SourceMap;
 
@@ -155,21 +154,7 @@ pub fn run_live<'p>(
         last_time: start,
         ticks_left: None,
     };
-    for pi in ordered(prog, Family::Begin) {
-        run_one(
-            &mut pass.it,
-            prog,
-            pi,
-            0,
-            true,
-            &mut pass.hits,
-            &mut pass.failed,
-        );
-        if pass.failed.is_some() || pass.it.exit_requested {
-            break;
-        }
-    }
-    pass.stopped_before = pass.failed.is_some() || pass.it.exit_requested;
+    run_begin(prog, &mut pass);
     let mut source_failed = None;
     let mut counts = None;
     if !pass.stopped_before {

@@ -649,24 +649,9 @@ fn events_pass<'p>(
         timers.push(Reverse((first, pi, k)));
     }
 
-    // begin
     pass.it.ctx.time = start;
     pass.it.ctx.entry_time = start;
-    for pi in ordered(prog, Family::Begin) {
-        run_one(
-            &mut pass.it,
-            prog,
-            pi,
-            0,
-            true,
-            &mut pass.hits,
-            &mut pass.failed,
-        );
-        if pass.failed.is_some() || pass.it.exit_requested {
-            break;
-        }
-    }
-    pass.stopped_before = pass.failed.is_some() || pass.it.exit_requested;
+    run_begin(prog, &mut pass);
 
     // Plan results: all at once now, or (with timers) interval by interval
     // as the timers fire, the rest before `end`.
@@ -722,6 +707,26 @@ fn events_pass<'p>(
         pass.outcome.stopped_at = Some(pass.last_time);
     }
     Ok(pass)
+}
+
+/// The begin probes in stap's order, until one fails or calls exit()
+/// (`Pass::stopped_before` says whether one did).
+fn run_begin<'p>(prog: &'p Program, pass: &mut Pass<'p>) {
+    for pi in ordered(prog, Family::Begin) {
+        run_one(
+            &mut pass.it,
+            prog,
+            pi,
+            0,
+            true,
+            &mut pass.hits,
+            &mut pass.failed,
+        );
+        if pass.failed.is_some() || pass.it.exit_requested {
+            break;
+        }
+    }
+    pass.stopped_before = pass.failed.is_some() || pass.it.exit_requested;
 }
 
 /// Where the files that failed part-way are damaged: their rows from the

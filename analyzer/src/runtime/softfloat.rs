@@ -166,11 +166,6 @@ pub fn f32_to_f64(v: i64) -> u64 {
     f64::from(f32::from_bits(a)).to_bits()
 }
 
-/// stap's runtime `itoa`: decimal digits of an unsigned number.
-fn itoa(v: u64) -> String {
-    v.to_string()
-}
-
 /// `fp_to_string(fp, precision)`: stap's runtime `f64_to_str`, whose
 /// integer part is the significand shifted by the exponent (x86 takes
 /// shift counts modulo 64, so numbers below 2^-11 or at and above 2^53
@@ -189,7 +184,7 @@ pub fn to_string(a: u64, precision: i64, max: usize) -> String {
     if sign {
         out.push('-');
     }
-    out.push_str(&itoa(sig.wrapping_shr(shift)));
+    out.push_str(&sig.wrapping_shr(shift).to_string());
     out.push('.');
     let base = 1u64.wrapping_shl(shift);
     let mut f = sig & base.wrapping_sub(1);
@@ -197,7 +192,7 @@ pub fn to_string(a: u64, precision: i64, max: usize) -> String {
     while i < precision - 1 {
         i += 1;
         f = f.wrapping_mul(10);
-        out.push_str(&itoa(f / base));
+        out.push_str(&(f / base).to_string());
         f %= base;
         if out.len() >= max {
             break;
@@ -215,7 +210,7 @@ pub fn to_string(a: u64, precision: i64, max: usize) -> String {
     if after >= 5 {
         last = last.wrapping_add(1);
     }
-    out.push_str(&itoa(last as i64 as u64));
+    out.push_str(&(last as i64 as u64).to_string());
     out.truncate(max);
     out
 }
