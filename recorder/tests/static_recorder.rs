@@ -79,6 +79,19 @@ fn the_recorder_copied_alone_into_a_minimal_root_records() {
     }
     // Nothing else there: no libelf, no shell, no /etc.
     assert!(!root.join("usr/lib/x86_64-linux-gnu/libelf.so.1").exists());
+    // A workload of our own during the recording: a quiet machine may
+    // make no other syscall in that second (CI's did not).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // SAFETY: getppid has no preconditions.
+                unsafe { libc::getppid() };
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        })
+    };
     let out = Command::new("chroot")
         .arg(root)
         .args([
@@ -93,6 +106,8 @@ fn the_recorder_copied_alone_into_a_minimal_root_records() {
         ])
         .output()
         .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    busy.join().unwrap();
     drop(mounts);
     assert!(
         out.status.success(),
