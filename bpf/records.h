@@ -11,9 +11,10 @@
 #define KIND_BLOCK 3
 #define KIND_SAMPLE 4
 #define KIND_VFS 5
-#define KIND_TRACEPOINT 6 /* schema::tables::TRACEPOINT_KIND */
-#define KIND_PATHS 7      /* a syscall's file names, read at its entry */
-#define NR_KINDS 8
+#define KIND_UPROBE 6
+#define KIND_TRACEPOINT 7 /* schema::tables::TRACEPOINT_KIND */
+#define KIND_PATHS 8      /* a syscall's file names, read at its entry */
+#define NR_KINDS 9
 
 /* Flags on struct hdr. */
 #define F_DONE 1 /* the syscall/request/call completed: ret and dur are valid */
@@ -179,6 +180,44 @@ struct paths_rec {
 	char data[2 * STR_MAX];
 };
 
+/* A user-space probe's firing (schema::uprobes): at a function's entry
+ * its argument registers; at its return (F_DONE) the return value, the
+ * time since entry and the registers as they were at entry; at a USDT
+ * mark its arguments. With a string (per probe, UP_STRING_* in the
+ * cookie) str_len bytes of it follow (NUL included; < 0: the error
+ * reading it); the ring buffer record's length ends it. */
+#define USTR_MAX 512 /* stap's MAXSTRINGLEN */
+
+struct uprobe_rec {        /* 112 bytes + the string */
+	struct hdr h;
+	u64 dur;
+	s64 ret;
+	u64 args[6];
+	u32 slot;
+	s32 str_len;
+	char str[USTR_MAX];
+};
+
+/* The attach cookie of a user-space probe: its slot (the recording's
+ * list, bits 0-15), which string to read (bits 16-23: 0 none, 1-6 an
+ * argument, UP_STRING_RET the return value) and what to do at a
+ * function's entry (bits 24-31). */
+#define UP_STRING_RET 7
+#define UP_EMIT (1 << 24)  /* send a row at entry */
+#define UP_STORE (1 << 25) /* keep entry time and registers for the return */
+
+struct up_key {
+	u32 tid;
+	u32 slot;
+	u32 depth;         /* recursion: each level its own entry */
+	u32 pad;
+};
+
+struct up_entry {
+	u64 ts;
+	u64 args[6];
+};
+
 /* Map values and iterator output the recorder reads at stop
  * (recorder/src/bpf.rs, through the skeleton's generated types). */
 
@@ -246,6 +285,9 @@ _Static_assert(sizeof(struct net_rec) == 112, "net_rec");
 _Static_assert(sizeof(struct block_rec) == 72, "block_rec");
 _Static_assert(sizeof(struct sample_rec) == 560, "sample_rec");
 _Static_assert(sizeof(struct vfs_rec) == 72, "vfs_rec");
+_Static_assert(__builtin_offsetof(struct uprobe_rec, str) == 112, "uprobe_rec");
+_Static_assert(sizeof(struct up_key) == 16, "up_key");
+_Static_assert(sizeof(struct up_entry) == 56, "up_entry");
 _Static_assert(sizeof(struct inflight) == 224, "inflight");
 _Static_assert(sizeof(struct syscall_addr_rec) == 248, "syscall_addr_rec");
 _Static_assert(sizeof(struct inflight_dump) == 232, "inflight_dump");

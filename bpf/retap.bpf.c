@@ -14,6 +14,9 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "records.h"
+/* USDT argument decoding, from the specs libbpf's attach_usdt finds in
+ * the binary's notes (its <asm/errno.h> is bpf/asm/errno.h). */
+#include <bpf/usdt.bpf.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -1019,5 +1022,169 @@ int on_tracepoint(void *ctx)
 		if (c)
 			*c += 1;
 	}
+	return 0;
+}
+
+/* ---- user-space probes: uprobes and USDT marks ---- */
+
+/* Per thread and probe, how deep its calls are nested, so each return
+ * meets its own entry (recursion). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u64); /* tid << 32 | slot */
+	__type(value, u32);
+} up_depth SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct up_key);
+	__type(value, struct up_entry);
+} up_inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct uprobe_rec);
+} up_scratch SEC(".maps");
+
+static __always_inline void regs_args(struct pt_regs *ctx, u64 *a)
+{
+	a[0] = PT_REGS_PARM1(ctx);
+	a[1] = PT_REGS_PARM2(ctx);
+	a[2] = PT_REGS_PARM3(ctx);
+	a[3] = PT_REGS_PARM4(ctx);
+	a[4] = PT_REGS_PARM5(ctx);
+	a[5] = PT_REGS_PARM6(ctx);
+}
+
+/* Sends r (its header, args, ret and dur filled) with the string the
+ * cookie asks for. */
+static __always_inline void up_send(struct uprobe_rec *r, u64 cookie)
+{
+	u32 which = (cookie >> 16) & 0xff;
+	u64 len = __builtin_offsetof(struct uprobe_rec, str);
+	r->slot = cookie & 0xffff;
+	r->str_len = 0;
+	if (which) {
+		u64 addr;
+		switch (which) {
+		case 1: addr = r->args[0]; break;
+		case 2: addr = r->args[1]; break;
+		case 3: addr = r->args[2]; break;
+		case 4: addr = r->args[3]; break;
+		case 5: addr = r->args[4]; break;
+		case 6: addr = r->args[5]; break;
+		default: addr = (u64)r->ret; break;
+		}
+		long n = bpf_probe_read_user_str(r->str, USTR_MAX, (void *)addr);
+		r->str_len = n;
+		if (n > 0)
+			len += n > USTR_MAX ? USTR_MAX : n;
+	}
+	if (len > sizeof(*r))
+		len = sizeof(*r);
+	if (output(r, len))
+		count_loss(KIND_UPROBE);
+}
+
+static __always_inline struct uprobe_rec *up_rec(u64 pid_tgid)
+{
+	u32 zero = 0;
+	struct uprobe_rec *r = bpf_map_lookup_elem(&up_scratch, &zero);
+	if (r)
+		fill_hdr(&r->h, KIND_UPROBE, pid_tgid);
+	return r;
+}
+
+SEC("uprobe")
+int on_uprobe(struct pt_regs *ctx)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!wanted(pid_tgid >> 32))
+		return 0;
+	u64 cookie = bpf_get_attach_cookie(ctx);
+	if (cookie & UP_STORE) {
+		u64 dk = (pid_tgid << 32) | (cookie & 0xffff);
+		u32 *d = bpf_map_lookup_elem(&up_depth, &dk);
+		u32 depth = d ? *d : 0;
+		struct up_key k = {.tid = (u32)pid_tgid, .slot = cookie & 0xffff, .depth = depth};
+		struct up_entry e = {.ts = bpf_ktime_get_ns()};
+		regs_args(ctx, e.args);
+		if (bpf_map_update_elem(&up_inflight, &k, &e, BPF_ANY)) {
+			count_loss(NR_KINDS + KIND_UPROBE);
+		} else {
+			depth++;
+			bpf_map_update_elem(&up_depth, &dk, &depth, BPF_ANY);
+		}
+	}
+	if (cookie & UP_EMIT) {
+		struct uprobe_rec *r = up_rec(pid_tgid);
+		if (!r)
+			return 0;
+		r->dur = 0;
+		r->ret = 0;
+		regs_args(ctx, r->args);
+		up_send(r, cookie);
+	}
+	return 0;
+}
+
+SEC("uretprobe")
+int on_uretprobe(struct pt_regs *ctx)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!wanted(pid_tgid >> 32))
+		return 0;
+	u64 cookie = bpf_get_attach_cookie(ctx);
+	u64 dk = (pid_tgid << 32) | (cookie & 0xffff);
+	u32 *d = bpf_map_lookup_elem(&up_depth, &dk);
+	if (!d || !*d)
+		return 0; /* entered before recording started */
+	u32 depth = *d - 1;
+	if (depth)
+		bpf_map_update_elem(&up_depth, &dk, &depth, BPF_ANY);
+	else
+		bpf_map_delete_elem(&up_depth, &dk);
+	struct up_key k = {.tid = (u32)pid_tgid, .slot = cookie & 0xffff, .depth = depth};
+	struct up_entry *e = bpf_map_lookup_elem(&up_inflight, &k);
+	if (!e)
+		return 0;
+	struct uprobe_rec *r = up_rec(pid_tgid);
+	if (!r) {
+		bpf_map_delete_elem(&up_inflight, &k);
+		return 0;
+	}
+	r->dur = r->h.ts - e->ts;
+	r->ret = PT_REGS_RC(ctx);
+	__builtin_memcpy(r->args, e->args, sizeof(r->args));
+	bpf_map_delete_elem(&up_inflight, &k);
+	r->h.flags = F_DONE;
+	up_send(r, cookie);
+	return 0;
+}
+
+SEC("usdt")
+int on_usdt(struct pt_regs *ctx)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!wanted(pid_tgid >> 32))
+		return 0;
+	struct uprobe_rec *r = up_rec(pid_tgid);
+	if (!r)
+		return 0;
+	u64 cookie = bpf_usdt_cookie(ctx);
+	r->dur = 0;
+	r->ret = 0;
+	int n = bpf_usdt_arg_cnt(ctx);
+	for (int i = 0; i < 6; i++) {
+		long v = 0;
+		if (i < n)
+			bpf_usdt_arg(ctx, i, &v);
+		r->args[i] = v;
+	}
+	up_send(r, cookie);
 	return 0;
 }

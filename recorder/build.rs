@@ -33,7 +33,7 @@ fn main() {
                 src.display()
             )
         });
-    for f in ["retap.bpf.c", "records.h", "vmlinux_min.h"] {
+    for f in ["retap.bpf.c", "records.h", "vmlinux_min.h", "asm/errno.h"] {
         println!("cargo:rerun-if-changed={}", bpf_dir.join(f).display());
     }
 }

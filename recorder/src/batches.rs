@@ -133,6 +133,15 @@ enum Cols {
         ret: Int64Builder,
         dur: Int64Builder,
     },
+    Uprobes {
+        /// The `probe` column's value per slot (the recording's list).
+        names: Vec<String>,
+        probe: Dict,
+        args: [Int64Builder; 6],
+        ret: Int64Builder,
+        dur: Int64Builder,
+        string: StringBuilder,
+    },
     Tracepoint(TracepointCols),
 }
 
@@ -274,6 +283,14 @@ impl TableRows {
                 ret: Int64Builder::new(),
                 dur: Int64Builder::new(),
             },
+            Table::Uprobes => Cols::Uprobes {
+                names: vec![],
+                probe: Dict::new(),
+                args: Default::default(),
+                ret: Int64Builder::new(),
+                dur: Int64Builder::new(),
+                string: StringBuilder::new(),
+            },
             Table::Tracepoint(f) => Cols::Tracepoint(TracepointCols::new(f)),
         };
         TableRows {
@@ -289,6 +306,14 @@ impl TableRows {
     pub fn set_syscall_arity(&mut self, table: Vec<u8>) {
         if let Cols::Syscalls { arity, .. } = &mut self.cols {
             *arity = table;
+        }
+    }
+
+    /// Names the uprobes table's slots (its `probe` column, by the slot
+    /// each record carries).
+    pub fn set_uprobe_names(&mut self, list: Vec<String>) {
+        if let Cols::Uprobes { names, .. } = &mut self.cols {
+            *names = list;
         }
     }
 
@@ -475,6 +500,38 @@ impl TableRows {
                     dur.append_null();
                 }
             }
+            (
+                Cols::Uprobes {
+                    names,
+                    probe,
+                    args,
+                    ret,
+                    dur,
+                    string,
+                },
+                Record::Uprobe(u),
+            ) => {
+                // A slot the recording did not attach is a malformed record.
+                let Some(name) = names.get(u.slot as usize) else {
+                    return;
+                };
+                self.c.push(&u.h);
+                probe.append_value(name);
+                for (b, v) in args.iter_mut().zip(u.args) {
+                    b.append_value(v as i64);
+                }
+                if done(&u.h) {
+                    ret.append_value(u.ret);
+                    dur.append_value(u.dur as i64);
+                } else {
+                    ret.append_null();
+                    dur.append_null();
+                }
+                match &u.string {
+                    Some(Ok(s)) => string.append_value(lossy(s)),
+                    _ => string.append_null(),
+                }
+            }
             _ => return,
         }
         self.rows += 1;
@@ -631,6 +688,22 @@ impl TableRows {
                 cols.push(Arc::new(ret.finish()));
                 cols.push(Arc::new(dur.finish()));
             }
+            Cols::Uprobes {
+                names: _,
+                probe,
+                args,
+                ret,
+                dur,
+                string,
+            } => {
+                cols.push(Arc::new(probe.finish()));
+                for a in args {
+                    cols.push(Arc::new(a.finish()));
+                }
+                cols.push(Arc::new(ret.finish()));
+                cols.push(Arc::new(dur.finish()));
+                cols.push(Arc::new(string.finish()));
+            }
             Cols::Tracepoint(t) => t.finish(&mut cols),
         }
         self.rows = 0;
@@ -717,9 +790,18 @@ mod tests {
                 bytes: 5,
                 write: true,
             }),
+            Record::Uprobe(records::Uprobe {
+                h: hdr(6, 11),
+                dur: 3,
+                ret: 0x1000,
+                args: [1, 2, 3, 4, 5, 6],
+                slot: 0,
+                string: Some(Ok(b"hello".to_vec())),
+            }),
         ];
         for (t, r) in Table::ALL.into_iter().zip(recs.iter()) {
             let mut rows = TableRows::new(t, "x86_64");
+            rows.set_uprobe_names(vec!["process(\"/x\").function(\"f\").return".into()]);
             rows.push(r);
             // A record of another kind is ignored.
             rows.push(&recs[(t.index() + 1) % recs.len()]);

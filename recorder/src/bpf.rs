@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, TracepointCategory, TracepointOpts};
 use retap_schema::syscalls::AddrArg;
-use retap_schema::{Table, TracepointFormat};
+use retap_schema::{Table, TracepointFormat, Uprobe, UprobeKind};
 
 use crate::perf::{self, PerfFd};
 use crate::records::{self, Block, Hdr, Record, Syscall};
@@ -86,6 +86,8 @@ pub struct Config {
     pub user_memory: Vec<UserMemory>,
     /// Tracepoints recorded by name, all through `on_tracepoint`.
     pub tracepoints: Vec<&'static TracepointFormat>,
+    /// User-space probes, by slot (the uprobes table's `probe` values).
+    pub uprobes: Vec<Uprobe>,
     /// Each syscall also as it is entered (`--stream-fd`: live entry probes).
     pub emit_entries: bool,
     /// Only as it is entered: no record at return (`--entries-only`).
@@ -130,6 +132,18 @@ fn programs_for(cfg: &Config, vfs: Option<VfsHook>) -> BTreeSet<&'static str> {
             }
             Table::Tracepoint(_) => {
                 p.insert("on_tracepoint");
+            }
+            Table::Uprobes => {
+                for u in &cfg.uprobes {
+                    match u.kind {
+                        UprobeKind::Function => p.insert("on_uprobe"),
+                        UprobeKind::Return => {
+                            p.insert("on_uprobe");
+                            p.insert("on_uretprobe")
+                        }
+                        UprobeKind::Mark => p.insert("on_usdt"),
+                    };
+                }
             }
             Table::Vfs => match vfs {
                 Some(VfsHook::Fentry) => p.extend([
@@ -338,6 +352,17 @@ pub fn load<'obj>(
             attached.push(format!("perf_event/cpu-clock@{}Hz", cfg.sample_hz));
             continue;
         }
+        if let Some(kinds) = uprobe_program(&name) {
+            for (slot, u) in cfg.uprobes.iter().enumerate() {
+                if !kinds.contains(&u.kind) {
+                    continue;
+                }
+                links.push(attach_uprobe(&prog, &name, slot, u)?);
+                attached_names.push(name.clone());
+                attached.push(format!("{section}/{}", u.spec()));
+            }
+            continue;
+        }
         if name == "on_tracepoint" {
             for (slot, f) in cfg.tracepoints.iter().enumerate() {
                 let opts = TracepointOpts {
@@ -380,6 +405,73 @@ pub fn load<'obj>(
         attached,
         tracepoints: cfg.tracepoints.clone(),
     })
+}
+
+/// The user-space probe kinds each uprobe program serves (a return probe
+/// needs its entry, to pair them).
+fn uprobe_program(name: &str) -> Option<&'static [UprobeKind]> {
+    match name {
+        "on_uprobe" => Some(&[UprobeKind::Function, UprobeKind::Return]),
+        "on_uretprobe" => Some(&[UprobeKind::Return]),
+        "on_usdt" => Some(&[UprobeKind::Mark]),
+        _ => None,
+    }
+}
+
+/// bpf/records.h: the cookie's string selector and entry actions.
+const UP_STRING_RET: u64 = 7;
+const UP_EMIT: u64 = 1 << 24;
+const UP_STORE: u64 = 1 << 25;
+
+/// The attach cookie of `u` in `slot` (bpf/records.h).
+fn uprobe_cookie(slot: usize, u: &Uprobe, program: &str) -> u64 {
+    let string = match u.string {
+        None => 0,
+        Some(retap_schema::uprobes::STRING_OF_RETURN) => UP_STRING_RET,
+        Some(n) => u64::from(n),
+    };
+    let action = match (u.kind, program) {
+        (UprobeKind::Function, _) => UP_EMIT,
+        (UprobeKind::Return, "on_uprobe") => UP_STORE,
+        _ => 0,
+    };
+    slot as u64 | string << 16 | action
+}
+
+/// Attaches one user-space probe; libbpf finds the function in the ELF
+/// symbol tables (and a mark's argument specs and semaphore in its notes).
+fn attach_uprobe(
+    prog: &libbpf_rs::ProgramMut<'_>,
+    program: &str,
+    slot: usize,
+    u: &Uprobe,
+) -> Result<Link> {
+    let cookie = uprobe_cookie(slot, u, program);
+    let any_process = -1;
+    let r = match u.kind {
+        UprobeKind::Mark => prog.attach_usdt_with_opts(
+            any_process,
+            &u.path,
+            u.provider.as_deref().unwrap_or_default(),
+            &u.name,
+            libbpf_rs::UsdtOpts {
+                cookie,
+                ..Default::default()
+            },
+        ),
+        UprobeKind::Function | UprobeKind::Return => prog.attach_uprobe_with_opts(
+            any_process,
+            &u.path,
+            0,
+            libbpf_rs::UprobeOpts {
+                cookie,
+                retprobe: program == "on_uretprobe",
+                func_name: Some(u.name.clone()),
+                ..Default::default()
+            },
+        ),
+    };
+    r.map_err(|e| anyhow!("cannot attach {}: {}", u.probe(), short_err(&e)))
 }
 
 /// struct tp_fmt (bpf/records.h): what on_tracepoint needs of a format.
@@ -635,6 +727,7 @@ mod tests {
             string_max: 256,
             user_memory: vec![],
             tracepoints: vec![],
+            uprobes: vec![],
             emit_entries: false,
             entries_only: false,
             counts: vec![],

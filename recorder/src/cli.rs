@@ -41,6 +41,14 @@ pub struct RecordArgs {
     /// ('sched:*,irq:irq_handler_*'); `-NAME` leaves one out.
     #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub tracepoints: Vec<String>,
+    /// User-space probes, each a row of the `uprobes` table per firing:
+    /// `function:PATH:NAME` (entry: the argument registers),
+    /// `return:PATH:NAME` (return value, time since entry, the entry's
+    /// registers), `mark:PATH:PROVIDER:NAME` (a USDT mark's arguments);
+    /// `:string=argN` or `:string=return` also keeps that C string.
+    /// Repeat for more.
+    #[arg(long = "uprobe", value_name = "SPEC")]
+    pub uprobes: Vec<String>,
     /// Recorded tracepoints whose rows also carry the kernel stack where
     /// they fired (a `kstack` column, as CPU samples have), e.g.
     /// `sched_switch` for off-CPU analysis; names or globs as for

@@ -114,6 +114,25 @@ fn resolve_tables(args: &RecordArgs) -> Result<(Vec<Table>, bool)> {
     Ok((out, default_tracepoints))
 }
 
+/// `--uprobe SPEC`s, each binary checked before anything is attached.
+fn resolve_uprobes(specs: &[String]) -> Result<Vec<retap_schema::Uprobe>> {
+    let mut out: Vec<retap_schema::Uprobe> = Vec::new();
+    for s in specs {
+        let u = retap_schema::Uprobe::parse_spec(s).map_err(|e| anyhow::anyhow!("--uprobe {e}"))?;
+        if !std::path::Path::new(&u.path).is_file() {
+            bail!("--uprobe {s}: {}: no such file", u.path);
+        }
+        if out.iter().any(|o| o.probe() == u.probe()) {
+            bail!("--uprobe {s}: given twice");
+        }
+        out.push(u);
+    }
+    if out.len() > 1 << 16 {
+        bail!("--uprobe: at most 65536 probes, not {}", out.len());
+    }
+    Ok(out)
+}
+
 /// `--events`' name for the default set of tracepoints.
 const TRACEPOINTS: &str = "tracepoints";
 
@@ -443,6 +462,7 @@ impl Collector {
             Record::Block(_) => Table::Block,
             Record::Sample(_) => Table::Samples,
             Record::Vfs(_) => Table::Vfs,
+            Record::Uprobe(_) => Table::Uprobes,
         };
         if let (Record::Syscall(s), Some(live)) = (rec, self.stream.as_mut()) {
             if s.h.flags & records::F_ENTRY != 0 {
@@ -598,6 +618,12 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     };
     let formats: Vec<&'static TracepointFormat> = formats.into_iter().map(|f| f.intern()).collect();
     tables.extend(formats.iter().map(|f| Table::Tracepoint(f)));
+    let uprobes = resolve_uprobes(&args.uprobes)?;
+    match (uprobes.is_empty(), tables.contains(&Table::Uprobes)) {
+        (false, false) => tables.push(Table::Uprobes),
+        (true, true) => bail!("--events uprobes: say which with --uprobe"),
+        _ => {}
+    }
     let syscall_nrs = resolve_syscalls(&args.syscalls)?;
     let rb = args.ringbuf_size;
     if !rb.is_power_of_two() || !(4096..=(1 << 30)).contains(&rb) {
@@ -680,6 +706,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         m.tracepoints
             .insert(f.table_name().to_string(), (*f).clone());
     }
+    m.uprobes = uprobes.clone();
     let signatures = retap_schema::tracefs::syscall_signatures();
     // Written at the start, so that a snapshot taken at any time has them.
     let stacks = formats.iter().any(|f| f.stack);
@@ -738,6 +765,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         string_max,
         user_memory,
         tracepoints: formats.clone(),
+        uprobes: uprobes.clone(),
         emit_entries: args.stream_fd.is_some() && tables.contains(&Table::Syscalls),
         entries_only: args.entries_only,
         counts: resolve_counts(&args.counts)?,
@@ -774,6 +802,9 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         .collect();
     if let Some(r) = rows.get_mut(&Table::Syscalls) {
         r.set_syscall_arity(arity);
+    }
+    if let Some(r) = rows.get_mut(&Table::Uprobes) {
+        r.set_uprobe_names(uprobes.iter().map(|u| u.probe()).collect());
     }
     let snapshot_when = match &args.snapshot_when {
         None => None,

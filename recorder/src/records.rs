@@ -7,9 +7,9 @@ pub const HDR_LEN: usize = 40;
 pub const KIND_AT: usize = 22;
 /// Kind of a syscall's file names (bpf/records.h KIND_PATHS), after the
 /// tables' kinds and tracepoints'.
-pub const KIND_PATHS: u8 = 7;
+pub const KIND_PATHS: u8 = 8;
 /// Record kinds, and the loss counters' stride (bpf/records.h NR_KINDS).
-pub const NR_KINDS: usize = 8;
+pub const NR_KINDS: usize = 9;
 /// Offset of a paths record's strings (bpf/records.h struct paths_rec).
 const PATHS_DATA: usize = 56;
 
@@ -87,6 +87,8 @@ pub const NET_LEN: usize = 112;
 pub const BLOCK_LEN: usize = 72;
 pub const SAMPLE_LEN: usize = 560;
 pub const VFS_LEN: usize = 72;
+/// A uprobe record without its string (bpf/records.h struct uprobe_rec).
+pub const UPROBE_LEN: usize = 112;
 const STACK_DEPTH: usize = 32;
 
 pub const F_DONE: u8 = 1;
@@ -198,6 +200,19 @@ pub struct Vfs {
     pub write: bool,
 }
 
+/// A user-space probe's firing. `string`: the user string its probe
+/// reads (without the NUL), Err the error reading it, None when the probe
+/// reads none.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Uprobe {
+    pub h: Hdr,
+    pub dur: u64,
+    pub ret: i64,
+    pub args: [u64; 6],
+    pub slot: u32,
+    pub string: Option<Result<Vec<u8>, i32>>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Record {
     Syscall(Syscall),
@@ -206,6 +221,7 @@ pub enum Record {
     Block(Block),
     Sample(Sample),
     Vfs(Vfs),
+    Uprobe(Uprobe),
 }
 
 fn u16_at(b: &[u8], o: usize) -> u16 {
@@ -267,6 +283,7 @@ pub fn decode(b: &[u8]) -> Result<Record, String> {
         3 => BLOCK_LEN,
         4 => SAMPLE_LEN,
         5 => VFS_LEN,
+        6 => UPROBE_LEN,
         k => return Err(format!("unknown record kind {k}")),
     };
     if b.len() < need {
@@ -341,6 +358,30 @@ pub fn decode(b: &[u8]) -> Result<Record, String> {
             ustack: stack(b, 48 + 8 * STACK_DEPTH, i32_at(b, 44)),
             h,
         }),
+        6 => {
+            let n = i32_at(b, 108);
+            let string = match n {
+                0 => None,
+                n if n < 0 => Some(Err(n)),
+                n => {
+                    let s = b.get(UPROBE_LEN..UPROBE_LEN + n as usize).ok_or_else(|| {
+                        format!(
+                            "uprobe record of {} bytes holds no {n}-byte string",
+                            b.len()
+                        )
+                    })?;
+                    Some(Ok(cstr(s).to_vec()))
+                }
+            };
+            Record::Uprobe(Uprobe {
+                dur: u64_at(b, 40),
+                ret: u64_at(b, 48) as i64,
+                args: std::array::from_fn(|i| u64_at(b, 56 + 8 * i)),
+                slot: u32_at(b, 104),
+                string,
+                h,
+            })
+        }
         _ => Record::Vfs(Vfs {
             dur: u64_at(b, 40),
             ret: u64_at(b, 48) as i64,
@@ -426,6 +467,48 @@ mod tests {
         b[23] = F_DONE;
         b[24..28].copy_from_slice(b"bash");
         b
+    }
+
+    #[test]
+    fn uprobe_records_with_and_without_their_string() {
+        let mut b = hdr(6);
+        b.extend_from_slice(&5u64.to_ne_bytes()); // dur
+        b.extend_from_slice(&(-2i64).to_ne_bytes()); // ret
+        for a in 1..=6u64 {
+            b.extend_from_slice(&a.to_ne_bytes());
+        }
+        b.extend_from_slice(&3u32.to_ne_bytes()); // slot
+        let plain = {
+            let mut p = b.clone();
+            p.extend_from_slice(&0i32.to_ne_bytes());
+            p
+        };
+        let Record::Uprobe(u) = decode(&plain).unwrap() else {
+            panic!("not a uprobe")
+        };
+        assert_eq!(
+            (u.dur, u.ret, u.args, u.slot),
+            (5, -2, [1, 2, 3, 4, 5, 6], 3)
+        );
+        assert_eq!(u.string, None);
+        let mut with = b.clone();
+        with.extend_from_slice(&6i32.to_ne_bytes());
+        with.extend_from_slice(b"hello\0");
+        let Record::Uprobe(u) = decode(&with).unwrap() else {
+            panic!("not a uprobe")
+        };
+        assert_eq!(u.string, Some(Ok(b"hello".to_vec())));
+        let mut fault = b.clone();
+        fault.extend_from_slice(&(-14i32).to_ne_bytes());
+        let Record::Uprobe(u) = decode(&fault).unwrap() else {
+            panic!("not a uprobe")
+        };
+        assert_eq!(u.string, Some(Err(-14)));
+        // A string longer than the record is malformed, not read past.
+        let mut short = b;
+        short.extend_from_slice(&60i32.to_ne_bytes());
+        short.extend_from_slice(b"hi\0");
+        assert!(decode(&short).is_err());
     }
 
     #[test]

@@ -58,11 +58,13 @@ pub enum Column {
     Daddr,
     Sport,
     Dport,
+    Probe,
+    UserString,
 }
 
 impl Column {
     /// How many there are: `c as usize` indexes an array of this length.
-    pub const COUNT: usize = Column::Dport as usize + 1;
+    pub const COUNT: usize = Column::UserString as usize + 1;
 
     pub const ALL: [Column; Column::COUNT] = {
         use Column::*;
@@ -71,7 +73,7 @@ impl Column {
             DurNs, Event, Ppid, ChildPid, ChildTid, Filename, Argv, ExitCode, Direction, DevName,
             Ifindex, Length, Protocol, Dev, Devname, Sector, Bytes, Rwbs, Error, Ip, UserMode,
             Kstack, Ustack, Op, Path, Path2, Sockaddr, SaFamily, SaAddr, SaPort, Transport, Saddr,
-            Daddr, Sport, Dport,
+            Daddr, Sport, Dport, Probe, UserString,
         ]
     };
 
@@ -139,6 +141,8 @@ impl Column {
             Daddr => "daddr",
             Sport => "sport",
             Dport => "dport",
+            Probe => "probe",
+            UserString => "user_string",
         }
     }
 

@@ -16,9 +16,11 @@ pub mod syscalls;
 pub mod tables;
 pub mod tracefs;
 pub mod tracepoints;
+pub mod uprobes;
 pub mod wallclock;
 
 pub use columns::Column;
 pub use manifest::{FileEntry, Manifest, ManifestError, TableStats, FORMAT_NAME, FORMAT_VERSION};
 pub use tables::Table;
 pub use tracepoints::TracepointFormat;
+pub use uprobes::{Uprobe, UprobeKind};

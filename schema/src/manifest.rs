@@ -50,6 +50,10 @@ pub struct Manifest {
     /// tables as unknown, so adding them needed no new format version.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tracepoints: BTreeMap<String, crate::TracepointFormat>,
+    /// The user-space probes attached (`uprobes` table rows name them by
+    /// [`crate::Uprobe::probe`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uprobes: Vec<crate::Uprobe>,
     /// Extra files beside the tables (kallsyms, process maps), relative paths.
     #[serde(default)]
     pub attachments: Vec<String>,

@@ -17,6 +17,9 @@ pub enum Table {
     Block,
     Samples,
     Vfs,
+    /// User-space probes (uprobes, USDT marks): a row per firing, the
+    /// probe in the `probe` column (uprobes.rs).
+    Uprobes,
     /// A kernel tracepoint recorded by name (`sched.sched_switch`), laid
     /// out as the recording kernel's format says (tracepoints.rs).
     Tracepoint(&'static TracepointFormat),
@@ -24,16 +27,17 @@ pub enum Table {
 
 /// The record kind of every tracepoint in the BPF ring buffer (after the
 /// fixed tables' kinds); which tracepoint is in the record itself.
-pub const TRACEPOINT_KIND: usize = 6;
+pub const TRACEPOINT_KIND: usize = 7;
 
 impl Table {
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::Syscalls,
         Table::Processes,
         Table::Net,
         Table::Block,
         Table::Samples,
         Table::Vfs,
+        Table::Uprobes,
     ];
 
     /// The tables recorded when `--events` is not given. `vfs` needs kprobes
@@ -54,6 +58,7 @@ impl Table {
             Table::Block => "block",
             Table::Samples => "samples",
             Table::Vfs => "vfs",
+            Table::Uprobes => "uprobes",
             Table::Tracepoint(f) => f.table_name(),
         }
     }
@@ -75,6 +80,7 @@ impl Table {
             Table::Block => 3,
             Table::Samples => 4,
             Table::Vfs => 5,
+            Table::Uprobes => 6,
             Table::Tracepoint(_) => TRACEPOINT_KIND,
         }
     }
@@ -170,6 +176,16 @@ impl Table {
                 field(C::Ret, DataType::Int64, true),
                 field(C::DurNs, DataType::Int64, true),
             ],
+            Table::Uprobes => {
+                let mut f = vec![dict(C::Probe, false)];
+                for arg in C::ARGS {
+                    f.push(field(arg, DataType::Int64, false));
+                }
+                f.push(field(C::Ret, DataType::Int64, true));
+                f.push(field(C::DurNs, DataType::Int64, true));
+                f.push(field(C::UserString, DataType::Utf8, true));
+                f
+            }
         });
         Arc::new(Schema::new(fields))
     }
@@ -197,7 +213,11 @@ impl Table {
         match self {
             Table::Syscalls => Some(Column::Ret),
             Table::Block | Table::Vfs => Some(Column::DurNs),
-            Table::Processes | Table::Net | Table::Samples | Table::Tracepoint(_) => None,
+            Table::Processes
+            | Table::Net
+            | Table::Samples
+            | Table::Uprobes
+            | Table::Tracepoint(_) => None,
         }
     }
 }

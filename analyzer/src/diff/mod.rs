@@ -121,6 +121,8 @@ fn table_exprs(t: Table) -> (Option<String>, Option<String>) {
         Table::Block => (dur, Some(Column::Bytes.to_string())),
         Table::Net => (None, Some(Column::Length.to_string())),
         Table::Vfs => (dur, Some(format!("CASE WHEN {ret} > 0 THEN {ret} END"))),
+        // A function's latency: its return rows' time since entry.
+        Table::Uprobes => (dur, None),
         Table::Processes | Table::Samples | Table::Tracepoint(_) => (None, None),
     }
 }

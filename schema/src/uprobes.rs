@@ -1,0 +1,173 @@
+//! User-space probes (uprobes and USDT marks) as a recording names them.
+//! One description serves the recorder (its `--uprobe` option, what it
+//! attaches), the manifest (which probes a trace holds) and the analyzer
+//! (which rows a script's `process(...)` point takes: the `probe` column
+//! holds [`Uprobe::probe`]).
+
+use serde::{Deserialize, Serialize};
+
+/// What a user-space probe fires on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UprobeKind {
+    /// Function entry: the argument registers.
+    Function,
+    /// Function return: the return value, the time since entry, and the
+    /// argument registers as they were at entry (paired in the kernel).
+    Return,
+    /// A USDT (SDT) mark: its arguments, decoded from the note's specs.
+    Mark,
+}
+
+impl UprobeKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            UprobeKind::Function => "function",
+            UprobeKind::Return => "return",
+            UprobeKind::Mark => "mark",
+        }
+    }
+}
+
+/// Which user string a probe records with each firing (`user_string` of
+/// an argument or of the return value, read where the probe fires).
+pub const STRING_OF_RETURN: u8 = 0;
+/// The most arguments a row holds (registers, or a mark's arguments).
+pub const MAX_ARGS: usize = 6;
+
+/// One user-space probe of a recording.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Uprobe {
+    pub kind: UprobeKind,
+    /// The binary or library, absolute, as attached.
+    pub path: String,
+    /// The function, or the mark's name.
+    pub name: String,
+    /// A mark's provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The user string kept with each firing: argument N (1-6) or, with
+    /// [`STRING_OF_RETURN`], the return value, read as a C string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub string: Option<u8>,
+}
+
+impl Uprobe {
+    /// The `probe` column's value for this probe's rows: stap's pp() of it.
+    pub fn probe(&self) -> String {
+        let p = &self.path;
+        let n = &self.name;
+        match (self.kind, &self.provider) {
+            (UprobeKind::Function, _) => format!("process(\"{p}\").function(\"{n}\")"),
+            (UprobeKind::Return, _) => format!("process(\"{p}\").function(\"{n}\").return"),
+            (UprobeKind::Mark, Some(pr)) => {
+                format!("process(\"{p}\").provider(\"{pr}\").mark(\"{n}\")")
+            }
+            (UprobeKind::Mark, None) => format!("process(\"{p}\").mark(\"{n}\")"),
+        }
+    }
+
+    /// The recorder's `--uprobe` spelling: `function:PATH:NAME`,
+    /// `return:PATH:NAME`, `mark:PATH:PROVIDER:NAME`, each optionally
+    /// followed by `:string=argN` or `:string=return`.
+    pub fn spec(&self) -> String {
+        let mut s = match &self.provider {
+            Some(pr) => format!("{}:{}:{pr}:{}", self.kind.name(), self.path, self.name),
+            None => format!("{}:{}:{}", self.kind.name(), self.path, self.name),
+        };
+        match self.string {
+            Some(STRING_OF_RETURN) => s.push_str(":string=return"),
+            Some(n) => s.push_str(&format!(":string=arg{n}")),
+            None => {}
+        }
+        s
+    }
+
+    /// Reads [`Uprobe::spec`]'s spelling; the error says what is wrong.
+    pub fn parse_spec(spec: &str) -> Result<Uprobe, String> {
+        let mut parts: Vec<&str> = spec.split(':').collect();
+        let mut string = None;
+        if let Some(last) = parts.last() {
+            if let Some(what) = last.strip_prefix("string=") {
+                string = Some(match what {
+                    "return" => STRING_OF_RETURN,
+                    a => match a.strip_prefix("arg").and_then(|n| n.parse::<u8>().ok()) {
+                        Some(n @ 1..=6) => n,
+                        _ => {
+                            return Err(format!("{spec}: string={what}: say argN (1-6) or return"))
+                        }
+                    },
+                });
+                parts.pop();
+            }
+        }
+        let usage = || {
+            format!(
+                "{spec}: a user probe is function:PATH:NAME, return:PATH:NAME or \
+                 mark:PATH:PROVIDER:NAME (optionally :string=argN or :string=return)"
+            )
+        };
+        let (kind, path, provider, name) = match parts.as_slice() {
+            ["function", p, n] => (UprobeKind::Function, *p, None, *n),
+            ["return", p, n] => (UprobeKind::Return, *p, None, *n),
+            ["mark", p, pr, n] => (UprobeKind::Mark, *p, Some(pr.to_string()), *n),
+            _ => return Err(usage()),
+        };
+        if !path.starts_with('/') {
+            return Err(format!("{spec}: the binary's path must be absolute"));
+        }
+        if name.is_empty() || provider.as_deref() == Some("") {
+            return Err(usage());
+        }
+        if string == Some(STRING_OF_RETURN) && kind != UprobeKind::Return {
+            return Err(format!(
+                "{spec}: only a return probe has a return value to read"
+            ));
+        }
+        Ok(Uprobe {
+            kind,
+            path: path.to_string(),
+            name: name.to_string(),
+            provider,
+            string,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_round_trip_and_name_their_rows_as_stap_does() {
+        for s in [
+            "function:/bin/bash:readline",
+            "return:/bin/bash:readline:string=return",
+            "mark:/usr/lib/libc.so.6:libc:setjmp:string=arg2",
+        ] {
+            let u = Uprobe::parse_spec(s).unwrap();
+            assert_eq!(u.spec(), s);
+        }
+        let r = Uprobe::parse_spec("return:/bin/bash:readline").unwrap();
+        assert_eq!(
+            r.probe(),
+            "process(\"/bin/bash\").function(\"readline\").return"
+        );
+        let m = Uprobe::parse_spec("mark:/x:p:m").unwrap();
+        assert_eq!(m.probe(), "process(\"/x\").provider(\"p\").mark(\"m\")");
+    }
+
+    #[test]
+    fn bad_specs_say_what_is_wrong() {
+        for (s, says) in [
+            ("function:bash:readline", "absolute"),
+            ("entry:/bin/bash:readline", "a user probe is"),
+            ("function:/bin/bash:f:string=arg7", "argN (1-6)"),
+            ("function:/bin/bash:f:string=return", "only a return probe"),
+            ("mark:/x::m", "a user probe is"),
+        ] {
+            let e = Uprobe::parse_spec(s).unwrap_err();
+            assert!(e.contains(says), "{s}: {e}");
+        }
+    }
+}
