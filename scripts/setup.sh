@@ -19,6 +19,9 @@ command -v perf >/dev/null || need+=(linux-perf)
 # the front end's real-world parse test reads them from /usr/share/systemtap.
 [ -d /usr/share/systemtap/examples ] || need+=(systemtap-doc)
 [ -d /usr/share/systemtap/tapset ] || need+=(systemtap-common)
+# <sys/sdt.h>: the user-space probe tests build a program with USDT marks.
+[ -e /usr/include/x86_64-linux-gnu/sys/sdt.h ] || [ -e /usr/include/sys/sdt.h ] \
+  || need+=(systemtap-sdt-dev)
 # Headless Chromium opens retap diff's HTML report in its test.
 command -v chromium >/dev/null || need+=(chromium)
 # systemd-analyze verifies contrib/retap-record.service in its test.

@@ -16,7 +16,7 @@ use retap_analyzer::record_for::Needs;
 use retap_analyzer::runtime::live::Arrival;
 use retap_schema::{Manifest, Table};
 
-use crate::record_for::{kernel, refused_by};
+use crate::record_for::{command_program, kernel, refused_by};
 
 /// Set by SIGINT/SIGTERM.
 pub static STOP: AtomicBool = AtomicBool::new(false);
@@ -232,7 +232,12 @@ pub fn run(
         req,
         // Not root: the kernel's tracepoints cannot be read; the analyzer
         // then runs what needs no events and says how to trace the rest.
-        &mut || kernel().ok(),
+        &mut || {
+            kernel().ok().map(|mut k| {
+                k.target_program = a.command.as_deref().and_then(command_program);
+                k
+            })
+        },
         &mut |needs, k| {
             started = true;
             let tables: Vec<Table> = k.tracepoints.iter().map(|f| Table::Tracepoint(f)).collect();

@@ -117,6 +117,7 @@ pub fn kernel() -> Result<Kernel, String> {
     Ok(Kernel {
         tracepoints,
         signatures: tracefs::syscall_signatures(),
+        target_program: None,
     })
 }
 
@@ -144,6 +145,14 @@ pub fn refused_by(recorder: &Path, what: &[&str]) -> Option<String> {
     }
 }
 
+/// The program a `-c` command runs: its first word (after any
+/// `VAR=value` assignments).
+pub fn command_program(cmd: &str) -> Option<String> {
+    cmd.split_whitespace()
+        .find(|w| !w.contains('='))
+        .map(str::to_string)
+}
+
 pub fn run(a: ForArgs, recorder: &Path) -> ExitCode {
     let fail = |msg: &str| {
         eprint!("{msg}");
@@ -155,10 +164,19 @@ pub fn run(a: ForArgs, recorder: &Path) -> ExitCode {
     if let Some(why) = refused_by(recorder, &[]) {
         return fail(&format!("retap record: {why}"));
     }
-    let kernel = match kernel() {
+    let mut kernel = match kernel() {
         Ok(k) => k,
         Err(e) => return fail(&format!("retap record: {e}")),
     };
+    // `process.function(...)` without a path probes -c's program.
+    kernel.target_program = a
+        .recorder
+        .iter()
+        .zip(a.recorder.iter().skip(1))
+        .find(|(flag, _)| *flag == "-c" || *flag == "--command")
+        .map(|(_, cmd)| cmd.as_str())
+        .or_else(|| a.recorder.iter().find_map(|x| x.strip_prefix("--command=")))
+        .and_then(command_program);
     let req = RunRequest {
         script_path: Some(a.script.clone()),
         args: a.script_args.clone(),

@@ -172,7 +172,7 @@ fn helpers_agree_with_the_interpreter_and_the_recorder() {
 fn errors_are_one_clear_line_and_the_exit_status_is_1() {
     for (sql, want) in [
         ("SELEC 1", "Error: syntax error: Expected: an SQL statement, found: SELEC at Line: 1, Column: 1"),
-        ("SELECT * FROM nope", "Error: unknown table nope (tables: syscalls, processes, net, block, samples, vfs, manifest, manifest_tables)"),
+        ("SELECT * FROM nope", "Error: unknown table nope (tables: syscalls, processes, net, block, samples, vfs, uprobes, manifest, manifest_tables)"),
         ("SELECT nope FROM syscalls", "Error: No field named nope."),
         ("SELECT errno_str('x')", "Error:"),
     ] {
@@ -204,8 +204,9 @@ fn the_shell_loop_runs_dot_commands_multiline_statements_and_survives_errors() {
         err,
         "Error: No field named bad.\nError: unknown command .nonsense (.help lists them)\n"
     );
-    assert!(out
-        .starts_with("block  manifest  manifest_tables  net  processes  samples  syscalls  vfs\n"));
+    assert!(out.starts_with(
+        "block  manifest  manifest_tables  net  processes  samples  syscalls  uprobes  vfs\n"
+    ));
     assert!(
         out.contains("│ length      │ uint32      │ NO      │"),
         "{out}"

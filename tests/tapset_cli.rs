@@ -208,11 +208,12 @@ fn argument_registers_as_c_types() {
     ]);
     let want: String = rows.iter().map(|r| format!("{r}\n")).collect();
     assert!(out.starts_with(&want), "{out}\nwant\n{want}");
-    // Only syscall probes have registers; six of them; none can be set.
+    // Only syscall and user-space function probes have registers; six
+    // of them; none can be set.
     let (code, _, err) = retap(&["run", "-e", "probe begin { println(int_arg(1)) }"]);
     assert_eq!(code, 1);
     assert!(
-        err.contains("ERROR: argument registers are recorded for syscall probes only"),
+        err.contains("ERROR: argument registers are recorded for syscall and user-space function probes only"),
         "{err}"
     );
     let (code, _, err) = retap(&[

@@ -43,13 +43,7 @@ fn main() {
         arch: "x86_64".into(),
         args: vec![],
     };
-    let opts = ElabOptions {
-        arch: "x86_64".into(),
-        signatures: None,
-        tables: None,
-        syscall_strings: false,
-        socket_addresses: false,
-    };
+    let opts = ElabOptions::no_trace("x86_64");
     let t = Instant::now();
     let indexed = library::built_in().len();
     let index_time = t.elapsed();

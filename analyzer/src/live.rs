@@ -66,13 +66,7 @@ pub fn run(
     }
     // Without the kernel first: most scripts that need no events say so
     // here, and run without reading it.
-    let bare = ElabOptions {
-        arch: std::env::consts::ARCH.to_string(),
-        signatures: None,
-        tables: None,
-        syscall_strings: false,
-        socket_addresses: false,
-    };
+    let bare = ElabOptions::no_trace(std::env::consts::ARCH);
     let first = run::front_on_host(req, &bare, &mut |_| {});
     if let Ok((program, _)) = &first {
         if !runtime::needs_trace(program) {
@@ -407,13 +401,7 @@ mod tests {
     fn counted(text: &str) -> Vec<(Vec<CountKey>, Option<Vec<String>>)> {
         let (p, d) = stap::parse("t.stp", text, &PpEnv::host(vec![]));
         assert!(d.is_empty(), "{text}");
-        let opts = ElabOptions {
-            arch: "x86_64".into(),
-            signatures: None,
-            tables: None,
-            syscall_strings: false,
-            socket_addresses: false,
-        };
+        let opts = ElabOptions::no_trace("x86_64");
         let (prog, errors, _) = crate::stap::elaborate::elaborate(&p.script, &opts);
         assert!(errors.is_empty(), "{text}: {errors:?}");
         kernel_counted(&prog)

@@ -9,13 +9,14 @@
 use std::collections::BTreeSet;
 
 use retap_schema::signatures::Signatures;
-use retap_schema::{Table, TracepointFormat};
+use retap_schema::{Table, TracepointFormat, Uprobe};
 
 use crate::run::{self, RunFailure, RunRequest};
-use crate::stap::elaborate::catalog::{Family, ResolvedPoint};
+use crate::stap::elaborate::catalog::{Family, ResolvedPoint, UserProbes};
 use crate::stap::elaborate::context::CtxVar;
 use crate::stap::elaborate::ir::{Probe, Program, X};
 use crate::stap::elaborate::syscall_args::{self, Alias, Expr};
+use crate::stap::elaborate::tapset::Builtin;
 use crate::stap::elaborate::walk::{walk_expr, walk_probe, walk_stmts, Visit};
 use crate::stap::elaborate::ElabOptions;
 use crate::stap::source::{render_all, Diagnostic};
@@ -26,6 +27,8 @@ pub struct Kernel {
     /// stack (the recorder records one where the script reads it).
     pub tracepoints: Vec<&'static TracepointFormat>,
     pub signatures: Signatures,
+    /// `-c`'s program, which `process.function(...)` without a path probes.
+    pub target_program: Option<String>,
 }
 
 /// What a recording made for the script holds.
@@ -46,6 +49,8 @@ pub struct Needs {
     pub syscall_returns: bool,
     /// Live: probes the kernel counts instead (`--count FIELDS:SYSCALLS`).
     pub counts: Vec<String>,
+    /// User-space probes, each with the string its probe reads.
+    pub uprobes: Vec<Uprobe>,
     /// Why each choice was made, for `-v`.
     pub reasons: Vec<String>,
 }
@@ -73,6 +78,9 @@ impl Needs {
         }
         for c in &self.counts {
             a.push(format!("--count={c}"));
+        }
+        for u in &self.uprobes {
+            a.push(format!("--uprobe={}", u.spec()));
         }
         if self.tables.contains(&Table::Syscalls) && !self.file_names {
             a.push("--string-max=0".into());
@@ -124,6 +132,9 @@ pub fn kernel_options(kernel: &Kernel) -> ElabOptions<'_> {
         tables: Some(tables),
         syscall_strings: true,
         socket_addresses: true,
+        user_probes: UserProbes::Host {
+            target: kernel.target_program.clone(),
+        },
     }
 }
 
@@ -150,8 +161,37 @@ pub fn needs_except(program: &Program, skip: &BTreeSet<usize>) -> Needs {
             continue;
         }
         let mut stack = function_reads_stack;
-        walk_probe(&mut Exprs(&mut |x| stack |= reads_stack(x)), p);
+        let mut string = None;
+        walk_probe(
+            &mut Exprs(&mut |x| {
+                stack |= reads_stack(x);
+                if let X::Call(Builtin::UprobeString, args, _) = x {
+                    if let Some(X::Num(w)) = args.first() {
+                        string = Some(*w as u8);
+                    }
+                }
+            }),
+            p,
+        );
         for pt in &p.points {
+            if let Some(u) = &pt.uprobe {
+                let u = Uprobe {
+                    string,
+                    ..u.clone()
+                };
+                if !n.uprobes.contains(&u) {
+                    n.reasons.push(format!(
+                        "user-space probe {}{}",
+                        u.probe(),
+                        match string {
+                            None => String::new(),
+                            Some(0) => " with the string its return value points to".into(),
+                            Some(w) => format!(" with the string argument {w} points to"),
+                        }
+                    ));
+                    n.uprobes.push(u);
+                }
+            }
             match pt.family {
                 Family::Tracepoint(f) => {
                     let name = format!("{}:{}", f.system, f.event);

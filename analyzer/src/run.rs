@@ -13,6 +13,7 @@ use crate::plan::{self, Compiled, Plan, PlanError, ProjectionPlans};
 use crate::runtime::interp::GlobalSnapshot;
 use crate::runtime::preload::Preload;
 use crate::runtime::{self, Limits, Outcome, Projector, RunError, RunOptions};
+use crate::stap::elaborate::catalog::UserProbes;
 use crate::stap::elaborate::ir::Program;
 use crate::stap::elaborate::{elaborate, ElabOptions};
 use crate::stap::library::{self, Library};
@@ -132,6 +133,10 @@ pub fn run(req: &RunRequest, notes: Notes) -> Result<Vec<GlobalSnapshot>, RunFai
             .as_ref()
             .is_some_and(|t| t.manifest.string_max.is_some()),
         socket_addresses: trace.as_ref().is_some_and(|t| t.manifest.socket_addresses),
+        user_probes: match &trace {
+            Some(t) => UserProbes::Recorded(t.manifest.uprobes.clone()),
+            None => UserProbes::Unavailable,
+        },
     };
     let mut program = pass2(&mut parsed, &lib, &env, &opts, req, notes)?;
     set_globals(&mut program, &req.globals)?;

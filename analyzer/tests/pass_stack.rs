@@ -45,13 +45,7 @@ fn deepest_scripts_fit_the_red_zone() {
                 arch: "x86_64".into(),
                 args: vec!["1".into()],
             };
-            let opts = ElabOptions {
-                arch: "x86_64".into(),
-                signatures: None,
-                tables: None,
-                syscall_strings: false,
-                socket_addresses: false,
-            };
+            let opts = ElabOptions::no_trace("x86_64");
             for (open, close) in CONSTRUCTS {
                 let forms: [fn(&str, &str, usize) -> String; 2] = [
                     |o, c, d| format!("probe begin {{ x = {}1{} }}", o.repeat(d), c.repeat(d)),

@@ -31,6 +31,7 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
         tables: Some(trace.tables.iter().map(|f| f.table).collect()),
         syscall_strings: trace.manifest.string_max.is_some(),
         socket_addresses: trace.manifest.socket_addresses,
+        ..ElabOptions::no_trace("x86_64")
     };
     let (prog, errors, _) = elaborate(&p.script, &opts);
     assert!(
@@ -575,6 +576,7 @@ fn generated_printf_scripts_give_the_same_output_as_projections() {
                 tables: Some(trace.tables.iter().map(|f| f.table).collect()),
                 syscall_strings: false,
                 socket_addresses: false,
+                ..ElabOptions::no_trace("x86_64")
             };
             elaborate(&p.script, &opts).0
         };

@@ -50,6 +50,7 @@ pub fn run_case(name: &str, input: &str) -> String {
             .map(|t| t.tables.iter().map(|f| f.table).collect()),
         syscall_strings: false,
         socket_addresses: false,
+        ..ElabOptions::no_trace("x86_64")
     };
     let (prog, errors, _) = elaborate(&p.script, &opts);
     if !errors.is_empty() {

@@ -288,13 +288,7 @@ fn frontend_survives_generated_inputs() {
                         arch: "x86_64".into(),
                         args: vec!["1".into(), "read".into()],
                     };
-                    let opts = ElabOptions {
-                        arch: "x86_64".into(),
-                        signatures: None,
-                        tables: None,
-                        syscall_strings: false,
-                        socket_addresses: false,
-                    };
+                    let opts = ElabOptions::no_trace("x86_64");
                     let mut i = t;
                     while i < cases {
                         let mut rng = Rng(

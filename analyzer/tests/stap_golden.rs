@@ -53,13 +53,7 @@ fn diagnose(name: &str, input: &str) -> String {
     if !diags.is_empty() {
         return render_all(&diags, &p.map);
     }
-    let opts = ElabOptions {
-        arch: "x86_64".into(),
-        signatures: None,
-        tables: None,
-        syscall_strings: false,
-        socket_addresses: false,
-    };
+    let opts = ElabOptions::no_trace("x86_64");
     let (_, errors, _) = elaborate(&p.script, &opts);
     if errors.is_empty() {
         return "NO ERROR\n".into();
@@ -88,13 +82,7 @@ fn elaborated_programs() {
         if !diags.is_empty() {
             return render_all(&diags, &p.map);
         }
-        let opts = ElabOptions {
-            arch: "x86_64".into(),
-            signatures: None,
-            tables: None,
-            syscall_strings: false,
-            socket_addresses: false,
-        };
+        let opts = ElabOptions::no_trace("x86_64");
         let (prog, errors, _) = elaborate(&p.script, &opts);
         if !errors.is_empty() {
             return render_all(&errors, &p.map);

@@ -67,6 +67,44 @@ impl Uprobe {
         }
     }
 
+    /// [`Uprobe::probe`]'s text read back (without the string choice,
+    /// which the text does not say); None for other text.
+    pub fn parse_probe(text: &str) -> Option<Uprobe> {
+        let rest = text.strip_prefix("process(\"")?;
+        let (path, rest) = rest.split_once("\").")?;
+        let quoted = |s: &str, what: &str| -> Option<(String, String)> {
+            let r = s.strip_prefix(what)?.strip_prefix("(\"")?;
+            let (v, after) = r.split_once("\")")?;
+            Some((v.to_string(), after.to_string()))
+        };
+        let (kind, provider, name) = if let Some((name, after)) = quoted(rest, "function") {
+            match after.as_str() {
+                "" => (UprobeKind::Function, None, name),
+                ".return" => (UprobeKind::Return, None, name),
+                _ => return None,
+            }
+        } else if let Some((provider, after)) = quoted(rest, "provider") {
+            let (name, end) = quoted(after.strip_prefix('.')?, "mark")?;
+            if !end.is_empty() {
+                return None;
+            }
+            (UprobeKind::Mark, Some(provider), name)
+        } else {
+            let (name, end) = quoted(rest, "mark")?;
+            if !end.is_empty() {
+                return None;
+            }
+            (UprobeKind::Mark, None, name)
+        };
+        Some(Uprobe {
+            kind,
+            path: path.to_string(),
+            name,
+            provider,
+            string: None,
+        })
+    }
+
     /// The recorder's `--uprobe` spelling: `function:PATH:NAME`,
     /// `return:PATH:NAME`, `mark:PATH:PROVIDER:NAME`, each optionally
     /// followed by `:string=argN` or `:string=return`.
@@ -155,6 +193,16 @@ mod tests {
         );
         let m = Uprobe::parse_spec("mark:/x:p:m").unwrap();
         assert_eq!(m.probe(), "process(\"/x\").provider(\"p\").mark(\"m\")");
+        for u in [&r, &m] {
+            let mut plain = u.clone();
+            plain.string = None;
+            assert_eq!(Uprobe::parse_probe(&u.probe()), Some(plain));
+        }
+        assert_eq!(Uprobe::parse_probe("syscall.read"), None);
+        assert_eq!(
+            Uprobe::parse_probe("process(\"/x\").function(\"f\").call"),
+            None
+        );
     }
 
     #[test]

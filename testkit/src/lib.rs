@@ -64,6 +64,43 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Builds `c/uprobe_target.c` (functions and USDT marks with known calls,
+/// for the user-space probe tests) into `dir`, with `-g` when `debug`;
+/// `strip` removes every symbol table. Needs a C compiler (cc, or clang
+/// from scripts/setup.sh) and <sys/sdt.h> (systemtap-sdt-dev).
+pub fn uprobe_target(dir: &Path, debug: bool, strip: bool) -> std::path::PathBuf {
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/c/uprobe_target.c");
+    let out = dir.join(match (debug, strip) {
+        (_, true) => "uprobe_target_stripped",
+        (true, _) => "uprobe_target_g",
+        _ => "uprobe_target",
+    });
+    let cc = ["cc", "clang"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect("a C compiler (cc or clang; scripts/setup.sh installs clang)");
+    let mut cmd = std::process::Command::new(cc);
+    cmd.args(["-O2", "-Wall", "-o"]).arg(&out).arg(src);
+    if debug {
+        cmd.arg("-g");
+    }
+    if strip {
+        cmd.arg("-s");
+    }
+    let o = cmd.output().expect("run the C compiler");
+    assert!(
+        o.status.success(),
+        "building {src}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

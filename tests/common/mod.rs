@@ -44,6 +44,11 @@ pub fn root() -> &'static Path {
 /// None when DuckDB is missing (setup.sh installs it), with why; under CI
 /// that fails the test.
 pub fn duck(dataset: &str, sql: &str) -> Option<Vec<String>> {
+    duck_at(&root().join("datasets").join(dataset), sql)
+}
+
+/// [`duck`] over the trace in `dir`.
+pub fn duck_at(dir: &Path, sql: &str) -> Option<Vec<String>> {
     let script = r#"
 import duckdb, json, os, sys
 d = sys.argv[1]
@@ -61,7 +66,7 @@ for row in con.sql(sql).fetchall():
 "#;
     let out = Command::new("python3")
         .args(["-c", script])
-        .arg(root().join("datasets").join(dataset))
+        .arg(dir)
         .arg(sql)
         .output()
         .ok()?;

@@ -246,6 +246,13 @@ impl<'a> Ctx<'a> {
             SyscallKernelArg(name) if matches!(fam, Family::Syscall { ret: false }) => {
                 T::int(self.kernel_arg(name)?)
             }
+            // A mark's arguments, a uprobe's registers as 64-bit values.
+            RawArg(i) if matches!(fam, Family::Uprobe { .. }) => {
+                T::int(int_col(Column::ARGS[(*i as usize).min(5)]))
+            }
+            UprobeParam { reg, size: 8, .. } => {
+                T::int(int_col(Column::ARGS[(*reg as usize).min(5)]))
+            }
             TracepointField(f, i) => {
                 let field = &f.fields[*i as usize];
                 let c = crate::engine::column_named(&field.column);

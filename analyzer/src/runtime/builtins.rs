@@ -260,10 +260,14 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
             let n = a[0].int();
             if !matches!(
                 ctx.family,
-                Some(Family::Syscall { .. } | Family::SyscallAny { .. })
+                Some(
+                    Family::Syscall { .. }
+                        | Family::SyscallAny { .. }
+                        | Family::Uprobe { mark: false, .. }
+                )
             ) {
                 return err(
-                    "argument registers are recorded for syscall probes only",
+                    "argument registers are recorded for syscall and user-space function probes only (a mark's arguments are $arg1..$arg6)",
                     "identifier 'ulong_arg'",
                     span,
                 );
@@ -277,6 +281,19 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
             }
             int(ctx.raw_arg(n as usize - 1))
         }
+        UprobeString => match ctx.user_string() {
+            Some(s) => Ok(Value::Str(s)),
+            // As stap's user_string finds memory it cannot read from a
+            // probe (a page not yet faulted in): the address, and EFAULT.
+            None => err(
+                format!(
+                    "user string copy fault -14 at 0x{:x} [man error::fault]",
+                    a[1].int()
+                ),
+                "identifier 'user_string'",
+                span,
+            ),
+        },
         Pp => Ok(Value::Str(ctx.point_text.clone())),
         Ppfunc | Probefunc => {
             let f = match (ctx.family, ctx.syscall_name()) {
@@ -287,6 +304,11 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
                         "__x64_sys_"
                     };
                     format!("{prefix}{n}")
+                }
+                (Some(Family::Uprobe { mark: false, .. }), _) => {
+                    retap_schema::Uprobe::parse_probe(&ctx.point_text)
+                        .map(|u| u.name)
+                        .unwrap_or_default()
                 }
                 _ => String::new(),
             };

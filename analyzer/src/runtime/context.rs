@@ -200,6 +200,12 @@ impl EventCtx {
         self.batch.as_ref().and_then(|b| b.int(c, self.row))
     }
 
+    /// The C string a user-space probe's row kept (None: not readable
+    /// where it fired).
+    pub fn user_string(&self) -> Option<Rc<str>> {
+        self.string(Column::UserString)
+    }
+
     fn string(&self, c: Column) -> Option<Rc<str>> {
         self.batch.as_ref().and_then(|b| b.string(c, self.row))
     }
@@ -365,6 +371,18 @@ impl EventCtx {
                 }
             }
             RawArg(i) => Value::Int(self.raw_arg(*i as usize)),
+            UprobeParam { reg, size, signed } => {
+                let raw = self.raw_arg(*reg as usize);
+                Value::Int(match (size, signed) {
+                    (1, true) => raw as i8 as i64,
+                    (1, false) => raw as u8 as i64,
+                    (2, true) => raw as i16 as i64,
+                    (2, false) => raw as u16 as i64,
+                    (4, true) => raw as i32 as i64,
+                    (4, false) => raw as u32 as i64,
+                    _ => raw,
+                })
+            }
             DevName => self
                 .string(Column::DevName)
                 .map(Value::Str)
@@ -394,6 +412,15 @@ impl EventCtx {
             NewTid => Value::Int(self.int(Column::ChildTid).unwrap_or(0)),
             ExitCode => Value::Int(self.int(Column::ExitCode).unwrap_or(0)),
             VfsBytes => Value::Int(self.int(Column::Bytes).unwrap_or(0)),
+            MarkName | MarkProvider => {
+                let u = retap_schema::Uprobe::parse_probe(&self.point_text);
+                let v = match (c, u) {
+                    (MarkName, Some(u)) => u.name,
+                    (_, Some(u)) => u.provider.unwrap_or_default(),
+                    (_, None) => String::new(),
+                };
+                Value::from_string(v)
+            }
             TracepointField(f, i) => {
                 let i = *i as usize;
                 let b = self.batch.as_ref();

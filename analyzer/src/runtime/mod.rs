@@ -194,7 +194,7 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                     c.insert(Column::Syscall);
                     &Column::ARGS
                 }
-                RawArg(_) => &Column::ARGS,
+                RawArg(_) | UprobeParam { .. } => &Column::ARGS,
                 Retval | Retstr => &[Column::Ret],
                 DevName => &[Column::DevName],
                 Length => &[Column::Length],
@@ -212,6 +212,8 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 ExitCode => &[Column::ExitCode],
                 // Read by name: tracepoint_fields_of.
                 TracepointField(..) => &[],
+                // From the point itself.
+                MarkName | MarkProvider => &[],
             };
             c.extend(need);
         }
@@ -232,6 +234,7 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 UserMode => &[Column::UserMode],
                 Addr | Uaddr => &[Column::Ip],
                 UlongArg => &Column::ARGS,
+                UprobeString => &[Column::UserString],
                 // The row's time (always read), the process tree (read when
                 // `Program::reads_process_tree`), the point, or their arguments only.
                 Target | Pp | Pid2execname | TidTgid | IsReturn | GettimeofdayS

@@ -2,12 +2,17 @@
 //! (a syscall name filter), at which moment of the event (entry or return).
 //! Points a recording cannot serve get a reason, for the error message.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use retap_schema::rows::RowFilter;
-use retap_schema::{Table, TracepointFormat};
+use retap_schema::{Table, TracepointFormat, Uprobe, UprobeKind};
 
 use crate::stap::ast::{Literal, ProbePoint};
 use crate::stap::glob;
 
+use super::binaries;
 use super::ir::X;
 use super::syscall_args;
 
@@ -46,6 +51,13 @@ pub enum Family {
     /// kernel.trace("system:event") of a tracepoint recorded by name: its
     /// own table, every row.
     Tracepoint(&'static TracepointFormat),
+    /// process("PATH").function("F") (`ret`: .return) or .mark("M")
+    /// (`mark`): a row of the uprobes table per firing, each at its own
+    /// time (a return's row is dated when the function returns).
+    Uprobe {
+        ret: bool,
+        mark: bool,
+    },
 }
 
 impl Family {
@@ -58,6 +70,7 @@ impl Family {
             Family::Profile => Table::Samples,
             Family::Vfs { .. } => Table::Vfs,
             Family::Tracepoint(f) => Table::Tracepoint(f),
+            Family::Uprobe { .. } => Table::Uprobes,
             _ => return None,
         })
     }
@@ -94,6 +107,10 @@ pub struct ResolvedPoint {
     /// stap's finish_task_switch, so `tid()`, `pid()` and `execname()`
     /// are the record's `next_*` (Elab::switched_in_call).
     pub switched_in: bool,
+    /// The user-space probe a `process(...)` point is (one per concrete
+    /// function or mark, as stap derives them): its rows are those whose
+    /// `probe` column names it.
+    pub uprobe: Option<Uprobe>,
 }
 
 /// A procfs file's read probe, emulated.
@@ -130,6 +147,10 @@ impl ResolvedPoint {
                 not_null: ret.then(|| completed(Table::Syscalls)).flatten(),
             },
             Family::BlockEnd => RowFilter::default().and_not_null(completed(Table::Block)),
+            Family::Uprobe { .. } => match &self.uprobe {
+                Some(u) => RowFilter::one_of(retap_schema::Column::Probe, &[&u.probe()]),
+                None => RowFilter::default(),
+            },
             Family::BlockRequest
             | Family::Tracepoint(_)
             | Family::Profile
@@ -153,6 +174,24 @@ pub struct Catalog {
     syscalls: Vec<&'static str>,
     /// Tracepoints the trace recorded by name (None: no trace given).
     tracepoints: Option<Vec<&'static TracepointFormat>>,
+    user: UserProbes,
+    /// Binaries read for `process(...)` points, each once per elaboration.
+    binaries: RefCell<HashMap<std::path::PathBuf, Rc<binaries::Binary>>>,
+    /// Functions' parameters from debug info, by (binary, function).
+    params: RefCell<HashMap<(String, String), Rc<Option<Vec<binaries::Param>>>>>,
+}
+
+/// Where `process(...)` points find their probes.
+#[derive(Clone, Debug, Default)]
+pub enum UserProbes {
+    /// Neither a trace nor this machine: each needs a recording.
+    #[default]
+    Unavailable,
+    /// Those a trace recorded (its manifest's list).
+    Recorded(Vec<Uprobe>),
+    /// This machine's binaries (live runs, `retap record --for`);
+    /// `target` is `-c`'s program, which `process.function` probes.
+    Host { target: Option<String> },
 }
 
 const KERNEL_SYSCALL_PREFIXES: [&str; 9] = [
@@ -169,11 +208,57 @@ const KERNEL_SYSCALL_PREFIXES: [&str; 9] = [
 
 impl Catalog {
     /// `tables`: what the trace holds (None when there is no trace).
-    pub fn new(arch: &str, tables: Option<&[Table]>) -> Catalog {
+    /// `user`: where `process(...)` points are looked up.
+    pub fn new(arch: &str, tables: Option<&[Table]>, user: UserProbes) -> Catalog {
         Catalog {
             arch: arch.to_string(),
             syscalls: retap_schema::syscalls::all_names(arch),
             tracepoints: tables.map(|ts| ts.iter().filter_map(|t| t.tracepoint()).collect()),
+            user,
+            binaries: RefCell::default(),
+            params: RefCell::default(),
+        }
+    }
+
+    /// Parameter `name` of a user-space function point, from its binary's
+    /// debug info: where its value is at entry, or why it is nowhere a
+    /// recording holds. Over a trace the binary is read here, at the path
+    /// it was recorded at.
+    pub fn uprobe_param(&self, u: &Uprobe, name: &str) -> Result<binaries::ParamReg, String> {
+        let key = (u.path.clone(), u.name.clone());
+        let cached = self.params.borrow().get(&key).cloned();
+        let ps = match cached {
+            Some(ps) => ps,
+            None => {
+                let ps = Rc::new(binaries::params(std::path::Path::new(&u.path), &u.name)?);
+                self.params.borrow_mut().insert(key, ps.clone());
+                ps
+            }
+        };
+        let Some(ps) = ps.as_ref() else {
+            return Err(format!(
+                "{} has no debug info for {} (built without -g): read its arguments as \
+                 pointer_arg(N), int_arg(N), long_arg(N), ...",
+                u.path, u.name
+            ));
+        };
+        match ps.iter().find(|p| p.name == name) {
+            Some(p) => {
+                p.at.clone()
+                    .map_err(|why| format!("{} of {} is {why}", p.name, u.name))
+            }
+            None => {
+                let names: Vec<String> = ps.iter().map(|p| format!("${}", p.name)).collect();
+                Err(format!(
+                    "{} has no parameter {name} (its parameters: {})",
+                    u.name,
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ))
+            }
         }
     }
 
@@ -230,6 +315,7 @@ impl Catalog {
                 condition: None,
                 procfs: None,
                 switched_in: false,
+                uprobe: None,
             }])
         };
         let num_arg = |i: usize| match p.args.get(i).copied().flatten() {
@@ -420,11 +506,12 @@ impl Catalog {
                 return nonempty(out, &text, "vfs.read and vfs.write are recorded");
             }
             "timer" if n.len() >= 2 => return self.timer(&text, &p),
+            "process" if n.len() >= 2 => return self.user_point(&p),
             "procfs" => return procfs_point(&text, &p),
             _ => {}
         }
         Err(match first {
-            "process" | "module" => format!(
+            "module" => format!(
                 "{first}(...) probes instrument code at record time; a recording holds system \
                  calls, processes, packets, block I/O, CPU samples and vfs events"
             ),
@@ -463,6 +550,7 @@ impl Catalog {
             condition: None,
             procfs: None,
             switched_in: false,
+            uprobe: None,
         }])
     }
 
@@ -529,6 +617,7 @@ impl Catalog {
                         condition: None,
                         procfs: None,
                         switched_in: false,
+                        uprobe: None,
                     });
                 }
             }
@@ -550,6 +639,208 @@ impl Catalog {
              sched:sched_process_{exec,fork,exit}, net:netif_receive_skb, net:net_dev_xmit, \
              block:block_rq_issue, block:block_rq_complete, and those the trace recorded by name",
         )
+    }
+
+    /// `process[("PATH")][.library("LIB")].function("F")[.call|.return]`,
+    /// `process("PATH")[.provider("P")].mark("M")`: one point per
+    /// function or mark matched, from this machine's binaries or from
+    /// the probes a trace recorded.
+    fn user_point(&self, p: &Parts) -> Result<Vec<ResolvedPoint>, String> {
+        let n = &p.names;
+        let str_arg = |i: usize| match p.args.get(i).copied().flatten() {
+            Some(Literal::Str(s)) => Ok(s.as_str()),
+            _ => Err(format!("{}(...) takes a quoted string", n[i])),
+        };
+        let path = match p.args[0] {
+            None => None,
+            Some(Literal::Str(s)) => Some(s.as_str()),
+            Some(_) => return Err("process(...) takes the binary's path, quoted".into()),
+        };
+        let mut i = 1;
+        let mut library = None;
+        if n[1] == "library" {
+            library = Some(str_arg(1)?);
+            i = 2;
+        }
+        let arity = |k: usize| -> Result<(), String> {
+            if n.len() > k {
+                Err(format!("unknown suffix .{} of a user-space probe", n[k]))
+            } else {
+                Ok(())
+            }
+        };
+        let (kind, provider, pattern) = match n.get(i).copied() {
+            Some("function") => {
+                let f = str_arg(i)?;
+                // stap's "f@file.c:12": the function's name is what a
+                // symbol table has.
+                let f = f.split('@').next().unwrap_or(f);
+                let kind = match n.get(i + 1).copied() {
+                    None | Some("call") => UprobeKind::Function,
+                    Some("return") => UprobeKind::Return,
+                    Some(other) => {
+                        return Err(format!(
+                            "process(...).function(...).{other} is not served; .call and .return are"
+                        ))
+                    }
+                };
+                arity(i + 2)?;
+                (kind, None, f)
+            }
+            Some("provider") if n.get(i + 1) == Some(&"mark") => {
+                arity(i + 2)?;
+                (UprobeKind::Mark, Some(str_arg(i)?), str_arg(i + 1)?)
+            }
+            Some("mark") => {
+                arity(i + 1)?;
+                (UprobeKind::Mark, None, str_arg(i)?)
+            }
+            Some(
+                what @ ("begin" | "end" | "thread" | "statement" | "plt" | "insn" | "syscall"
+                | "label" | "inline" | "exported"),
+            ) => {
+                return Err(format!(
+                    "process(...).{what} is not served yet: user-space probes are .function(...), .function(...).return and .mark(...)"
+                ))
+            }
+            _ => {
+                return Err(
+                    "user-space probes are process(\"PATH\").function(\"F\")[.return] and \
+                     process(\"PATH\").mark(\"M\")"
+                        .into(),
+                )
+            }
+        };
+        let probes =
+            match &self.user {
+                UserProbes::Unavailable => return Err(
+                    "user-space probes need a recording made for the script (retap record --for \
+                     SCRIPT, then --trace DIR) or a live run (as root, without --trace)"
+                        .into(),
+                ),
+                UserProbes::Host { target } => {
+                    let file = match (library, path, target) {
+                        (Some(lib), ..) => binaries::find_library(lib)?,
+                        (None, Some(p), _) => binaries::find(p)?,
+                        (None, None, Some(t)) => binaries::find(t)?,
+                        (None, None, None) => {
+                            return Err(
+                                "process.function(...) without a path probes the program of \
+                                    -c CMD; give -c or process(\"PATH\")"
+                                    .into(),
+                            )
+                        }
+                    };
+                    self.host_probes(&file, kind, provider, pattern)?
+                }
+                UserProbes::Recorded(list) => {
+                    recorded_probes(list, library.or(path), kind, provider, pattern)?
+                }
+            };
+        Ok(probes
+            .into_iter()
+            .map(|u| {
+                let mut pt = point(
+                    u.probe(),
+                    Family::Uprobe {
+                        ret: kind == UprobeKind::Return,
+                        mark: kind == UprobeKind::Mark,
+                    },
+                );
+                pt.uprobe = Some(u);
+                pt
+            })
+            .collect())
+    }
+
+    /// The functions or marks of the binary at `file` that a pattern
+    /// names, or why none.
+    fn host_probes(
+        &self,
+        file: &std::path::Path,
+        kind: UprobeKind,
+        provider: Option<&str>,
+        pattern: &str,
+    ) -> Result<Vec<Uprobe>, String> {
+        let cached = self.binaries.borrow().get(file).cloned();
+        let bin = match cached {
+            Some(b) => b,
+            None => {
+                let b = Rc::new(binaries::read(file)?);
+                self.binaries
+                    .borrow_mut()
+                    .insert(file.to_path_buf(), b.clone());
+                b
+            }
+        };
+        let at = &bin.path;
+        let probe = |name: &str, provider: Option<String>| Uprobe {
+            kind,
+            path: at.clone(),
+            name: name.to_string(),
+            provider,
+            string: None,
+        };
+        if kind == UprobeKind::Mark {
+            if bin.marks.is_empty() {
+                return Err(format!("{at} has no SDT marks (no .note.stapsdt)"));
+            }
+            let found: Vec<Uprobe> = bin
+                .marks
+                .iter()
+                .filter(|m| provider.is_none_or(|p| glob::matches(p, &m.provider)))
+                .filter(|m| glob::matches(pattern, &m.name))
+                .map(|m| probe(&m.name, Some(m.provider.clone())))
+                .collect();
+            if found.is_empty() {
+                let names: Vec<String> = bin
+                    .marks
+                    .iter()
+                    .map(|m| format!("{}:{}", m.provider, m.name))
+                    .collect();
+                let near = binaries::closest(pattern, bin.marks.iter().map(|m| m.name.as_str()));
+                return Err(format!(
+                    "no mark {pattern:?} in {at}{} (its marks: {})",
+                    if near.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; closest: {}", near.join(", "))
+                    },
+                    names.join(", ")
+                ));
+            }
+            return Ok(found);
+        }
+        if !bin.has_symbols {
+            return Err(format!(
+                "{at} has no symbol table (stripped): its functions cannot be found by name"
+            ));
+        }
+        let found: Vec<&String> = bin
+            .functions
+            .iter()
+            .filter(|f| glob::matches(pattern, f))
+            .collect();
+        if found.is_empty() {
+            let near = binaries::closest(pattern, bin.functions.iter().map(|f| f.as_str()));
+            return Err(format!(
+                "no function {pattern:?} in {at}{}",
+                if near.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (closest: {})", near.join(", "))
+                }
+            ));
+        }
+        if found.len() > binaries::MAX_FUNCTIONS {
+            return Err(format!(
+                "function({pattern:?}) matches {} functions of {at}; at most {} are probed at \
+                 once (narrow the pattern)",
+                found.len(),
+                binaries::MAX_FUNCTIONS
+            ));
+        }
+        Ok(found.into_iter().map(|f| probe(f, None)).collect())
     }
 
     fn timer(&self, text: &str, p: &Parts) -> Result<Vec<ResolvedPoint>, String> {
@@ -622,6 +913,50 @@ impl Catalog {
     }
 }
 
+/// The probes of a trace a `process(...)` point names: the binary by its
+/// path (or, given without a slash, by file name), the function or mark
+/// by pattern.
+fn recorded_probes(
+    list: &[Uprobe],
+    path: Option<&str>,
+    kind: UprobeKind,
+    provider: Option<&str>,
+    pattern: &str,
+) -> Result<Vec<Uprobe>, String> {
+    let same_binary = |u: &Uprobe| match path {
+        None => true,
+        Some(p) if p.contains('/') => {
+            u.path == p
+                || std::fs::canonicalize(p)
+                    .is_ok_and(|c| std::fs::canonicalize(&u.path).is_ok_and(|d| c == d))
+        }
+        Some(p) => std::path::Path::new(&u.path)
+            .file_name()
+            .is_some_and(|f| f == p),
+    };
+    let found: Vec<Uprobe> = list
+        .iter()
+        .filter(|u| u.kind == kind && same_binary(u))
+        .filter(|u| {
+            provider.is_none_or(|p| u.provider.as_deref().is_some_and(|q| glob::matches(p, q)))
+        })
+        .filter(|u| glob::matches(pattern, &u.name))
+        .cloned()
+        .collect();
+    if found.is_empty() {
+        let held: Vec<String> = list.iter().map(|u| u.probe()).collect();
+        return Err(format!(
+            "this trace did not record it ({}); record it with retap record --for SCRIPT",
+            if held.is_empty() {
+                "it holds no user-space probes".to_string()
+            } else {
+                format!("it holds {}", held.join(", "))
+            }
+        ));
+    }
+    Ok(found)
+}
+
 fn point(text: String, family: Family) -> ResolvedPoint {
     ResolvedPoint {
         text,
@@ -631,6 +966,7 @@ fn point(text: String, family: Family) -> ResolvedPoint {
         condition: None,
         procfs: None,
         switched_in: false,
+        uprobe: None,
     }
 }
 
@@ -681,5 +1017,6 @@ fn procfs_point(text: &str, p: &Parts) -> Result<Vec<ResolvedPoint>, String> {
         condition: None,
         procfs: Some(Procfs { file, maxsize }),
         switched_in: false,
+        uprobe: None,
     }])
 }

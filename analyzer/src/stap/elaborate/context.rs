@@ -48,6 +48,16 @@ pub enum CtxVar {
     /// `$field` of a tracepoint recorded by name: the field's index in its
     /// format (the point's table is the format's).
     TracepointField(&'static TracepointFormat, u16),
+    /// A user-space function's parameter by name (`$a`), from debug info:
+    /// argument register `reg` as a C integer of `size` bytes.
+    UprobeParam {
+        reg: u8,
+        size: u8,
+        signed: bool,
+    },
+    /// A USDT mark's `$$name` and `$$provider` (from the point).
+    MarkName,
+    MarkProvider,
 }
 
 /// The tapset aliases of a point's syscalls (None: every syscall).
@@ -273,6 +283,18 @@ pub fn target(
             "ret" if ret => long(CtxVar::Retval),
             _ => None,
         },
+        Family::Uprobe { ret, mark } => match bare {
+            "return" if ret => long(CtxVar::Retval),
+            "$name" if mark => string(CtxVar::MarkName),
+            "$provider" if mark => string(CtxVar::MarkProvider),
+            a if mark => {
+                let n: u8 = a.strip_prefix("arg")?.parse().ok()?;
+                (1..=retap_schema::uprobes::MAX_ARGS as u8)
+                    .contains(&n)
+                    .then_some((CtxVar::RawArg(n - 1), Ty::Long))
+            }
+            _ => None,
+        },
         Family::Tracepoint(f) => {
             let i = f.fields.iter().position(|x| x.name == bare)?;
             let var = CtxVar::TracepointField(f, i as u16);
@@ -283,6 +305,22 @@ pub fn target(
             }
         }
         _ => None,
+    }
+}
+
+/// Why a `$name` is not served at a user-space probe, and what is.
+pub fn uprobe_target_refusal(ret: bool, mark: bool) -> &'static str {
+    match (ret, mark) {
+        (_, true) => "a mark offers $arg1..$arg6, $$name and $$provider",
+        (true, _) => {
+            "a function's parameters by name need its debug info, which retap does not read \
+             yet; a return offers $return, and the arguments at entry as pointer_arg(N), \
+             int_arg(N), ..."
+        }
+        (false, _) => {
+            "a function's parameters by name need its debug info, which retap does not read \
+             yet; read its arguments as pointer_arg(N), int_arg(N), long_arg(N), ..."
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! functions (`tapset`) and the script's own symbols, types are inferred,
 //! and the program is lowered to the IR (`ir`) that pass 5 runs.
 
+pub mod binaries;
 pub mod catalog;
 pub mod context;
 pub mod format;

@@ -111,6 +111,10 @@ pub enum Builtin {
     /// A procfs read probe's `$value` (read, `=`, `.=`): a buffer of the
     /// probe's `.maxsize`, not a MAXSTRINGLEN string.
     ProcfsValue,
+    /// `user_string(...)` at a user-space probe: the string the recording
+    /// kept (arguments: which — argument N, 0 the return value — and the
+    /// address, for the error when it was not readable).
+    UprobeString,
     ProcfsSet,
     ProcfsAppend,
     /// The buffer's capacity, set as the probe starts.
@@ -241,6 +245,7 @@ const TABLE: &[(&str, Builtin, &[Ty], Ty)] = &[
     ("switch_file", SwitchFile, &[], Ty::Unknown),
     // Not callable: the parser never makes a call named `$...`.
     ("$value", ProcfsValue, &[], S),
+    ("$uprobe_string", UprobeString, &[L, L], S),
     ("$value=", ProcfsSet, &[S], S),
     ("$value.=", ProcfsAppend, &[S], S),
     ("$value.open", ProcfsOpen, &[L], Ty::Unknown),

@@ -308,13 +308,7 @@ mod tests {
     fn program(text: &str) -> Program {
         let (p, d) = stap::parse("t.stp", text, &PpEnv::host(vec![]));
         assert!(d.is_empty(), "{text}");
-        let opts = ElabOptions {
-            arch: "x86_64".into(),
-            signatures: None,
-            tables: None,
-            syscall_strings: false,
-            socket_addresses: false,
-        };
+        let opts = ElabOptions::no_trace("x86_64");
         let (prog, errors, _) = elaborate(&p.script, &opts);
         assert!(errors.is_empty(), "{text}: {errors:?}");
         prog

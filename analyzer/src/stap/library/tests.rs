@@ -21,13 +21,7 @@ fn linked(text: &str, lib: &Library, args: &[&str]) -> (Vec<String>, String) {
         Ok(f) => f,
         Err(d) => return (vec![], crate::stap::source::render_all(&d, &parsed.map)),
     };
-    let opts = ElabOptions {
-        arch: "x86_64".into(),
-        signatures: None,
-        tables: None,
-        syscall_strings: false,
-        socket_addresses: false,
-    };
+    let opts = ElabOptions::no_trace("x86_64");
     let (_, errors, _) = elaborate(&parsed.script, &opts);
     (files, crate::stap::source::render_all(&errors, &parsed.map))
 }

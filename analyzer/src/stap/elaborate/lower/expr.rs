@@ -394,6 +394,9 @@ impl<'a> Elab<'a> {
             if let Some(x) = self.user_string_recorded(name, args) {
                 return x;
             }
+            if let Some(x) = self.uprobe_user_string(name, args, span) {
+                return x;
+            }
         }
         if let Some(&f) = self.fix.get(&(name.to_string(), args.len())) {
             let mut xs = vec![];
@@ -471,15 +474,19 @@ impl<'a> Elab<'a> {
                 }
             }
             if sig.builtin == Builtin::UlongArg
-                && !self
-                    .points
-                    .iter()
-                    .all(|p| matches!(p.family, Family::Syscall { .. } | Family::SyscallAny { .. }))
+                && !self.points.iter().all(|p| {
+                    matches!(
+                        p.family,
+                        Family::Syscall { .. }
+                            | Family::SyscallAny { .. }
+                            | Family::Uprobe { mark: false, .. }
+                    )
+                })
             {
                 self.err(
                     span,
                     format!(
-                        "{name}() reads argument registers: only syscall probes have them recorded"
+                        "{name}() reads argument registers: only syscall and user-space function probes have them recorded (a mark's arguments are $arg1..$arg6)"
                     ),
                 );
             }

@@ -18,7 +18,7 @@ use retap_schema::Table;
 use crate::stap::ast::{self, Expr};
 use crate::stap::source::{Diagnostic, Span};
 
-use super::catalog::{Catalog, Procfs, ResolvedPoint};
+use super::catalog::{Catalog, Procfs, ResolvedPoint, UserProbes};
 use super::ir::*;
 use super::tapset::Builtin;
 
@@ -47,6 +47,24 @@ pub struct ElabOptions<'a> {
     pub syscall_strings: bool,
     /// The trace holds syscalls' socket addresses (`sockaddr`).
     pub socket_addresses: bool,
+    /// Where `process(...)` points find their probes.
+    pub user_probes: UserProbes,
+}
+
+impl ElabOptions<'_> {
+    /// Elaboration with neither a trace nor the running kernel: what a
+    /// recording must hold is not checked (user-space points still need
+    /// one).
+    pub fn no_trace(arch: &str) -> ElabOptions<'static> {
+        ElabOptions {
+            arch: arch.to_string(),
+            signatures: None,
+            tables: None,
+            syscall_strings: false,
+            socket_addresses: false,
+            user_probes: UserProbes::Unavailable,
+        }
+    }
 }
 
 struct FuncSig {
@@ -89,6 +107,10 @@ struct Elab<'a> {
     /// In a probe whose alias assigns a task argument to a variable
     /// (`task = $p`): variable → target, for the task functions.
     task_aliases: HashMap<String, String>,
+    /// In a user-space probe: the string it reads (argument N, 0 the
+    /// return value) and where first, since a recording keeps one per
+    /// firing.
+    uprobe_string: Option<(u8, Span)>,
 }
 
 /// A probe after alias expansion: the points it fires on and the body
@@ -211,7 +233,7 @@ fn elaborate_here(
 ) -> (Program, Vec<Diagnostic>, Vec<Diagnostic>) {
     let mut el = Elab {
         opts,
-        catalog: Catalog::new(&opts.arch, opts.tables.as_deref()),
+        catalog: Catalog::new(&opts.arch, opts.tables.as_deref(), opts.user_probes.clone()),
         diags: vec![],
         warnings: vec![],
         report: false,
@@ -229,6 +251,7 @@ fn elaborate_here(
         entry_mode: false,
         probe_text: String::new(),
         procfs: None,
+        uprobe_string: None,
         task_aliases: HashMap::new(),
     };
     el.declare(script);
@@ -462,6 +485,7 @@ impl<'a> Elab<'a> {
             self.scope = functions.len() + i;
             self.points = p.points.clone();
             self.probe_text = p.text.clone();
+            self.uprobe_string = None;
             self.in_func = None;
             self.loops = 0;
             let mut points = p.points.clone();

@@ -5,7 +5,7 @@ use crate::stap::ast::{self, Expr, ExprKind, HistKind};
 use crate::stap::source::Span;
 
 use super::*;
-use crate::stap::elaborate::catalog::{Family, ResolvedPoint};
+use crate::stap::elaborate::catalog::{Family, ResolvedPoint, UserProbes};
 use crate::stap::elaborate::context::{self, CtxVar};
 use crate::stap::elaborate::tapset;
 
@@ -236,6 +236,133 @@ impl<'a> Elab<'a> {
         })
     }
 
+    /// `user_string(pointer_arg(N))` (or ulong_arg, long_arg, ..., or a
+    /// pointer parameter by name) at a function, `user_string($argN)` at a
+    /// mark, `user_string($return)`
+    /// (or `returnval()`) at a return: the C string the recording kept
+    /// where the probe fired. Over a trace, the trace must have kept that
+    /// one; on this machine (live, `record --for`) it is what will be
+    /// kept, one per probe.
+    pub(super) fn uprobe_user_string(
+        &mut self,
+        name: &str,
+        args: &[Expr],
+        span: Span,
+    ) -> Option<(X, Ty)> {
+        if !matches!(name, "user_string" | "user_string_n" | "user_string_quoted")
+            || args.is_empty()
+        {
+            return None;
+        }
+        let fams: Vec<Family> = self.points.iter().map(|p| self.family(p)).collect();
+        let all = |want: fn(Family) -> bool| !fams.is_empty() && fams.iter().all(|f| want(*f));
+        if !all(|f| matches!(f, Family::Uprobe { .. })) {
+            return None;
+        }
+        let ret = all(|f| matches!(f, Family::Uprobe { ret: true, .. }));
+        let mark = all(|f| matches!(f, Family::Uprobe { mark: true, .. }));
+        let which: u8 = match &args[0].kind {
+            ExprKind::Target { name: v, path } if path.is_empty() && v == "$return" && ret => 0,
+            ExprKind::Target { name: v, path } if path.is_empty() && mark => v
+                .strip_prefix("$arg")?
+                .parse()
+                .ok()
+                .filter(|n| (1..=6).contains(n))?,
+            ExprKind::Call { name: f, args: a } if f == "returnval" && a.is_empty() && ret => 0,
+            // A parameter by name (debug info): the register it is in.
+            ExprKind::Target { name: v, path }
+                if path.is_empty() && !mark && !v.starts_with("$$") =>
+            {
+                let u = self.points.first()?.uprobe.clone()?;
+                self.catalog
+                    .uprobe_param(&u, v.trim_start_matches('$'))
+                    .ok()
+                    .filter(|r| r.size == 8)?
+                    .reg
+                    + 1
+            }
+            ExprKind::Call { name: f, args: a }
+                if !mark
+                    && a.len() == 1
+                    && matches!(
+                        f.as_str(),
+                        "pointer_arg"
+                            | "ulong_arg"
+                            | "long_arg"
+                            | "u64_arg"
+                            | "s64_arg"
+                            | "ulonglong_arg"
+                            | "longlong_arg"
+                    ) =>
+            {
+                match a[0].kind {
+                    ExprKind::Num(n @ 1..=6) => n as u8,
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        let what = |w: u8| {
+            if w == retap_schema::uprobes::STRING_OF_RETURN {
+                "the return value".to_string()
+            } else {
+                format!("argument {w}")
+            }
+        };
+        match self.uprobe_string {
+            Some((w, _)) if w != which => {
+                self.err(
+                    span,
+                    format!(
+                        "a user-space probe's recording keeps one string per firing: this probe \
+                         already reads the string at {}, not the one at {}",
+                        what(w),
+                        what(which)
+                    ),
+                );
+            }
+            Some(_) => {}
+            None => self.uprobe_string = Some((which, span)),
+        }
+        if matches!(self.opts.user_probes, UserProbes::Recorded(_)) {
+            for p in self.points.clone() {
+                let kept = p.uprobe.as_ref().and_then(|u| u.string);
+                if kept != Some(which) {
+                    self.err(
+                        span,
+                        format!(
+                            "the trace did not keep the string at {} of {} (a recording made \
+                             with retap record --for this script keeps it)",
+                            what(which),
+                            p.text
+                        ),
+                    );
+                }
+            }
+        }
+        let (addr, _) = self.expr(&args[0], Ty::Long);
+        let text = X::Call(
+            Builtin::UprobeString,
+            vec![X::Num(which.into()), addr],
+            span,
+        );
+        Some(match (name, args.len()) {
+            ("user_string_n", 2) => {
+                let n = self.expect(&args[1], Ty::Long, "user_string_n length");
+                (
+                    X::Call(Builtin::Substr, vec![text, X::Num(0), n], span),
+                    Ty::Str,
+                )
+            }
+            ("user_string_quoted", 1) => (
+                X::Call(Builtin::TextStrn, vec![text, X::Num(0), X::Num(1)], span),
+                Ty::Str,
+            ),
+            ("user_string", 1) => (text, Ty::Str),
+            _ => return None,
+        })
+    }
+
     /// Whether the trace holds the string argument in register `i` of
     /// `syscall`: its file names, when it recorded them.
     pub(super) fn recorded_string(&self, syscall: &str, i: usize) -> bool {
@@ -456,6 +583,36 @@ impl<'a> Elab<'a> {
         let mut found = None;
         for p in self.points.clone() {
             let fam = self.family(&p);
+            if let (Family::Uprobe { mark: false, .. }, Some(u)) = (fam, &p.uprobe) {
+                if name != "$return" && !name.starts_with("$$") {
+                    match self.catalog.uprobe_param(u, name.trim_start_matches('$')) {
+                        Ok(r) => {
+                            let v = CtxVar::UprobeParam {
+                                reg: r.reg,
+                                size: r.size,
+                                signed: r.signed,
+                            };
+                            if found.as_ref().is_some_and(|(f, _)| *f != v) {
+                                self.err(span, format!("target variable '{name}' is in different registers in the functions of this probe"));
+                            }
+                            found = Some((v, Ty::Long));
+                        }
+                        Err(why) => {
+                            if !quiet {
+                                self.err(
+                                    span,
+                                    format!(
+                                        "target variable '{name}' is not available at {}: {why}",
+                                        p.text
+                                    ),
+                                );
+                            }
+                            return None;
+                        }
+                    }
+                    continue;
+                }
+            }
             let syscalls = p.syscalls.clone();
             let exists = |a: &str| self.kernel_arg_exists(syscalls.as_deref(), a);
             match context::target(fam, name, &exists) {
@@ -467,6 +624,11 @@ impl<'a> Elab<'a> {
                                 "target variable '{name}' is not recorded for probe point {}: {}",
                                 p.text,
                                 context::tracepoint_target_refusal(f, name)
+                            ),
+                            Family::Uprobe { ret, mark } => format!(
+                                "target variable '{name}' is not available at {}: {}",
+                                p.text,
+                                context::uprobe_target_refusal(ret, mark)
                             ),
                             _ => format!(
                                 "target variable '{name}' is not recorded for probe point {}: recordings hold syscall arguments and return values, not kernel memory",

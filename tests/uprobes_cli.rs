@@ -1,0 +1,268 @@
+//! User-space probes through the CLI (root): a program built here
+//! (retap_testkit::uprobe_target) with known calls, probed by a stap script
+//! live, over the trace the live run kept, and over a recording made
+//! `--for` the script — the same text each time, the counts checked
+//! against DuckDB over the same files; libc's malloc under `ls`; and the
+//! errors for what cannot be probed.
+
+mod common;
+use common::{duck_at, is_root, run};
+use std::path::Path;
+
+macro_rules! need_root {
+    () => {
+        if !is_root() {
+            return retap_testkit::skip_without(
+                "root",
+                "user-space probes attach BPF programs; CI runs as root",
+            );
+        }
+    };
+}
+
+/// A script over every kind of user-space probe of the test program.
+fn script(bin: &Path) -> String {
+    let b = bin.display();
+    format!(
+        r#"global adds, sums
+probe process("{b}").function("rt_add") {{ adds[ppfunc()]++; sums <<< int_arg(1) + int_arg(2) }}
+probe process("{b}").function("rt_fact").return {{ printf("fact(%d) = %d\n", int_arg(1), $return) }}
+probe process("{b}").function("rt_greet").return {{ printf("greet -> %s\n", user_string($return)) }}
+probe process("{b}").mark("tick") {{ printf("tick %d %d %s %s\n", $arg1, $arg2, $$provider, $$name) }}
+probe process("{b}").provider("retap_test").mark("name") {{ printf("name %s\n", user_string($arg1)) }}
+probe end {{ foreach (f in adds) printf("%s %d\n", f, adds[f]); print(@hist_log(sums)) }}
+"#
+    )
+}
+
+/// What the script prints for `uprobe_target 7`.
+fn expected() -> String {
+    let mut s = String::new();
+    for i in 0..7 {
+        s.push_str(&format!("tick {i} {} retap_test tick\n", -i));
+    }
+    for w in ["world", "retap", "stap"] {
+        s.push_str(&format!("greet -> hello {w}\nname {w}\n"));
+    }
+    for (n, f) in [(1, 1), (2, 2), (3, 6), (4, 24), (5, 120)] {
+        s.push_str(&format!("fact({n}) = {f}\n"));
+    }
+    s.push_str("rt_add 7\n");
+    // 3i for i in 0..7: 0, 3, 6, 9, 12, 15, 18.
+    s.push_str(
+        "value |-------------------------------------------------- count\n\
+         \x20   0 |@                                                  1\n\
+         \x20   1 |                                                   0\n\
+         \x20   2 |@                                                  1\n\
+         \x20   4 |@                                                  1\n\
+         \x20   8 |@@@                                                3\n\
+         \x20  16 |@                                                  1\n\
+         \x20  32 |                                                   0\n\
+         \x20  64 |                                                   0\n\n",
+    );
+    s
+}
+
+#[test]
+fn a_program_probed_live_over_its_kept_trace_and_over_a_recording_for_the_script() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = retap_testkit::uprobe_target(tmp.path(), false, false);
+    let stp = tmp.path().join("u.stp");
+    std::fs::write(&stp, script(&bin)).unwrap();
+    let s = stp.display().to_string();
+    let cmd = format!("{} 7", bin.display());
+    let keep = tmp.path().join("kept").display().to_string();
+
+    let (code, out, err) = run(&["run", &s, "-c", &cmd, "--keep", &keep]);
+    assert_eq!(code, 0, "{err}");
+    // The program's own line (the sum of its additions) goes to the same
+    // terminal, first.
+    assert_eq!(out, format!("63\n{}", expected()), "{err}");
+    let (code, again, err) = run(&["run", &s, "--trace", &keep]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(again, expected());
+
+    let rec = tmp.path().join("rec").display().to_string();
+    let (code, _, err) = run(&["record", "--for", &s, "-v", "-o", &rec, "-c", &cmd, "-q"]);
+    assert_eq!(code, 0, "{err}");
+    // Only what the script reads: no syscalls, the two strings it reads.
+    assert!(err.contains("--events=uprobes "), "{err}");
+    assert!(err.contains(":rt_greet:string=return"), "{err}");
+    assert!(err.contains(":retap_test:name:string=arg1"), "{err}");
+    let (code, offline, err) = run(&["run", &s, "--trace", &rec]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(offline, expected());
+
+    // The same counts through DuckDB over the recording.
+    let Some(rows) = duck_at(
+        Path::new(&rec),
+        "select regexp_extract(probe, '(function|mark)\\(\"([a-z_]+)\"\\)(.return)?$', 0), count(*) \
+         from uprobes group by 1 order by 1",
+    ) else {
+        return;
+    };
+    assert_eq!(
+        rows,
+        vec![
+            "function(\"rt_add\")|7",
+            "function(\"rt_fact\").return|5",
+            "function(\"rt_greet\").return|3",
+            "mark(\"name\")|3",
+            "mark(\"tick\")|7",
+        ]
+    );
+}
+
+#[test]
+fn libc_malloc_under_ls_as_a_histogram_live_and_offline() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let keep = tmp.path().join("kept").display().to_string();
+    let script = r#"global sizes
+probe process("/bin/ls").library("libc.so.6").function("malloc") { sizes <<< ulong_arg(1) }
+probe end { printf("mallocs %d\n", @count(sizes)); print(@hist_log(sizes)) }"#;
+    let (code, out, err) = run(&["run", "-e", script, "-c", "ls /usr", "--keep", &keep]);
+    assert_eq!(code, 0, "{err}");
+    let printed = out
+        .split_once("mallocs ")
+        .map(|(_, rest)| rest.to_string())
+        .expect("the end probe printed");
+    let n: u64 = printed.lines().next().unwrap().parse().unwrap();
+    assert!(n > 10, "ls calls malloc more than that: {out}");
+    let (code, again, err) = run(&["run", "-e", script, "--trace", &keep]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(again, format!("mallocs {printed}"));
+    // Every call is ls's, and DuckDB counts as many.
+    let Some(rows) = duck_at(
+        Path::new(&keep),
+        "select count(*), count(distinct pid) from uprobes",
+    ) else {
+        return;
+    };
+    assert_eq!(rows, vec![format!("{n}|1")]);
+}
+
+#[test]
+fn parameters_by_name_from_debug_info() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = retap_testkit::uprobe_target(tmp.path(), true, false);
+    let b = bin.display();
+    let script = format!(
+        r#"probe process("{b}").function("rt_add") {{ printf("add %d %d\n", $a, $b) }}
+probe process("{b}").function("rt_fact").return {{ printf("fact %d %d\n", $n, $return) }}
+probe process("{b}").function("rt_nap") {{ printf("nap %d\n", $us) }}"#
+    );
+    let cmd = format!("{b} 3");
+    let (code, out, err) = run(&["run", "-e", &script, "-c", &cmd]);
+    assert_eq!(code, 0, "{err}");
+    let want = "add 0 0\nadd 1 2\nadd 2 4\nfact 1 1\nfact 2 2\nfact 3 6\nfact 4 24\nfact 5 120\nnap 2000\n";
+    let printed: String = out
+        .lines()
+        .filter(|l| !l.chars().all(|c| c.is_ascii_digit()))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(printed, want, "{err}");
+    let (code, _, err) = run(&[
+        "run",
+        "-p2",
+        "-e",
+        &format!(r#"probe process("{b}").function("rt_add") {{ println($c) }}"#),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("rt_add has no parameter c (its parameters: $a, $b)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn what_cannot_be_probed_is_refused_with_its_location_and_reason() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = retap_testkit::uprobe_target(tmp.path(), false, false);
+    let stripped = retap_testkit::uprobe_target(tmp.path(), false, true);
+    let b = bin.display().to_string();
+    let st = stripped.display().to_string();
+    for (script, says) in [
+        (
+            r#"probe process("/nonexistent/prog").function("f") {}"#.to_string(),
+            "/nonexistent/prog: no such file",
+        ),
+        (
+            format!(r#"probe process("{b}").function("rt_ad") {{}}"#),
+            "no function \"rt_ad\" in",
+        ),
+        (
+            format!(r#"probe process("{b}").function("rt_ad") {{}}"#),
+            "(closest: rt_add, rt_nap, rt_fact)",
+        ),
+        (
+            format!(r#"probe process("{st}").function("rt_add") {{}}"#),
+            "has no symbol table (stripped)",
+        ),
+        (
+            format!(r#"probe process("{b}").mark("tic") {{}}"#),
+            "no mark \"tic\" in",
+        ),
+        (
+            r#"probe process("/lib/x86_64-linux-gnu/libc.so.6").function("*") {}"#.to_string(),
+            "at most 512 are probed at once",
+        ),
+        (
+            format!(
+                r#"probe process("{b}").function("rt_add") {{ println(user_string(pointer_arg(1)) . user_string(pointer_arg(2))) }}"#
+            ),
+            "keeps one string per firing",
+        ),
+        (
+            format!(r#"probe process("{b}").function("rt_add") {{ println($a) }}"#),
+            "has no debug info for rt_add (built without -g)",
+        ),
+        (
+            r#"probe process.function("main") {}"#.to_string(),
+            "without a path probes the program of -c CMD",
+        ),
+    ] {
+        let (code, _, err) = run(&["run", "-p2", "-e", &script]);
+        assert_eq!(code, 1, "{script}: {err}");
+        assert!(err.contains(says), "{script}:\n{err}");
+        assert!(err.contains("<input>:1:"), "{script}: no location:\n{err}");
+    }
+    // Over a trace: what it did not record, or recorded without the string.
+    let rec = tmp.path().join("rec").display().to_string();
+    let one = format!(r#"probe process("{b}").function("rt_greet").return {{ println($return) }}"#);
+    let (code, _, err) = run(&[
+        "record",
+        "-o",
+        &rec,
+        "--events",
+        "processes",
+        "--uprobe",
+        &format!("return:{b}:rt_greet"),
+        "-c",
+        &format!("{b} 1"),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(&["run", "-e", &one, "--trace", &rec]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+    for (script, says) in [
+        (
+            format!(r#"probe process("{b}").function("rt_fact") {{}}"#),
+            "this trace did not record it",
+        ),
+        (
+            format!(
+                r#"probe process("{b}").function("rt_greet").return {{ println(user_string($return)) }}"#
+            ),
+            "the trace did not keep the string at the return value",
+        ),
+    ] {
+        let (code, _, err) = run(&["run", "-e", &script, "--trace", &rec]);
+        assert_eq!(code, 1, "{script}: {err}");
+        assert!(err.contains(says), "{script}:\n{err}");
+    }
+}
