@@ -115,6 +115,61 @@ fn a_program_probed_live_over_its_kept_trace_and_over_a_recording_for_the_script
 }
 
 #[test]
+fn plans_over_user_probes_print_what_the_interpreter_prints() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = retap_testkit::uprobe_target(tmp.path(), false, false);
+    let b = bin.display();
+    let stp = tmp.path().join("agg.stp");
+    std::fs::write(
+        &stp,
+        format!(
+            r#"global n, s, by, h, m
+probe process("{b}").function("rt_add") {{ n++; s += ulong_arg(1); by[pid(), execname()]++ }}
+probe process("{b}").function("rt_add").return {{ h <<< $return; if ($return > m) m = $return }}
+probe process("{b}").mark("tick") {{ by[tid(), "tick"] += $arg1 }}
+probe end {{ printf("%d %d %d\n", n, s, m); foreach ([p, e] in by) printf("%s %d\n", e, by[p, e]); printf("%d %d %d\n", @count(h), @sum(h), @avg(h)) }}
+"#
+        ),
+    )
+    .unwrap();
+    let s = stp.display().to_string();
+    let rec = tmp.path().join("rec").display().to_string();
+    let n = 100_000i64;
+    let (code, _, err) = run(&[
+        "record",
+        "--for",
+        &s,
+        "-o",
+        &rec,
+        "-c",
+        &format!("{b} {n}"),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, planned, err) = run(&["run", &s, "--trace", &rec, "-v"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("function(\"rt_add\").return: compiled to a DataFusion plan"),
+        "{err}"
+    );
+    let (code, interpreted, err) = run(&["run", &s, "--trace", &rec, "--interpret-only"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(planned, interpreted);
+    let sum = n * (n - 1) / 2;
+    let name = bin.file_name().unwrap().to_string_lossy().to_string();
+    assert_eq!(
+        planned,
+        format!(
+            "{n} {sum} {}\n{name} {n}\ntick {sum}\n{n} {} {}\n",
+            3 * (n - 1),
+            3 * sum,
+            3 * sum / n
+        )
+    );
+}
+
+#[test]
 fn libc_malloc_under_ls_as_a_histogram_live_and_offline() {
     need_root!();
     let tmp = tempfile::tempdir().unwrap();

@@ -178,8 +178,11 @@ pub struct Catalog {
     /// Binaries read for `process(...)` points, each once per elaboration.
     binaries: RefCell<HashMap<std::path::PathBuf, Rc<binaries::Binary>>>,
     /// Functions' parameters from debug info, by (binary, function).
-    params: RefCell<HashMap<(String, String), Rc<Option<Vec<binaries::Param>>>>>,
+    params: RefCell<HashMap<(String, String), Rc<FunctionParams>>>,
 }
+
+/// A function's parameters from debug info (None: it has none).
+type FunctionParams = Option<Vec<binaries::Param>>;
 
 /// Where `process(...)` points find their probes.
 #[derive(Clone, Debug, Default)]

@@ -369,7 +369,7 @@ pub fn unrecorded(name: &str) -> Option<&'static str> {
         "task_current" | "task_parent" | "task_state" | "task_prio" => {
             "it returns kernel task structures, which a recording does not hold"
         }
-        "register" | "u_register" | "uregister" => "registers are not recorded",
+        "uregister" => "registers are not recorded",
         "system" => "it runs a command on the traced machine",
         "set_int_arg"
         | "set_uint_arg"
