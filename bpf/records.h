@@ -205,6 +205,7 @@ struct uprobe_rec {        /* 112 bytes + the string */
 #define UP_STRING_RET 7
 #define UP_EMIT (1 << 24)  /* send a row at entry */
 #define UP_STORE (1 << 25) /* keep entry time and registers for the return */
+#define UP_COUNT_SHIFT 26  /* bits 26-30: count slot + 1 (--count), no row */
 
 struct up_key {
 	u32 tid;

@@ -337,9 +337,10 @@ static __always_inline void at_exit(struct inflight *v, u64 pid_tgid, s64 ret)
 static __always_inline void emit_syscall(struct inflight *v, u64 ts, u64 pid_tgid, s64 ret,
 					 bool done, u8 flags);
 
-/* One syscall counted in each slot `slots` names (bits), keyed by the
- * fields the slot's mask names. A CPU's first count of a key notes when. */
-static __always_inline void count_syscall(u32 slots, u64 pid_tgid)
+/* One event counted in each slot `slots` names (bits), keyed by the
+ * fields the slot's mask names. A CPU's first count of a key notes when.
+ * `kind`: whose loss counter a full map counts in. */
+static __always_inline void count_in(u32 slots, u64 pid_tgid, u32 kind)
 {
 	for (int s = 0; s < COUNT_SLOTS; s++) {
 		if (!(slots & (1 << s)))
@@ -364,7 +365,7 @@ static __always_inline void count_syscall(u32 slots, u64 pid_tgid)
 			bpf_map_update_elem(&counts, &k, &nv, BPF_NOEXIST);
 			v = bpf_map_lookup_elem(&counts, &k);
 			if (!v) {
-				count_loss(KIND_SYSCALL);
+				count_loss(kind);
 				continue;
 			}
 		}
@@ -386,7 +387,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		if (!on || !*on)
 			return 0;
 		if (*on >> 1)
-			count_syscall(*on >> 1, pid_tgid);
+			count_in(*on >> 1, pid_tgid, KIND_SYSCALL);
 		if (!(*on & 1))
 			return 0;
 	}
@@ -1106,6 +1107,11 @@ int on_uprobe(struct pt_regs *ctx)
 	if (!wanted(pid_tgid >> 32))
 		return 0;
 	u64 cookie = bpf_get_attach_cookie(ctx);
+	u32 counted = (cookie >> UP_COUNT_SHIFT) & 31;
+	if (counted) {
+		count_in(1u << (counted - 1), pid_tgid, KIND_UPROBE);
+		return 0;
+	}
 	if (cookie & UP_STORE) {
 		u64 dk = (pid_tgid << 32) | (cookie & 0xffff);
 		u32 *d = bpf_map_lookup_elem(&up_depth, &dk);
@@ -1172,10 +1178,15 @@ int on_usdt(struct pt_regs *ctx)
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!wanted(pid_tgid >> 32))
 		return 0;
+	u64 cookie = bpf_usdt_cookie(ctx);
+	u32 counted = (cookie >> UP_COUNT_SHIFT) & 31;
+	if (counted) {
+		count_in(1u << (counted - 1), pid_tgid, KIND_UPROBE);
+		return 0;
+	}
 	struct uprobe_rec *r = up_rec(pid_tgid);
 	if (!r)
 		return 0;
-	u64 cookie = bpf_usdt_cookie(ctx);
 	r->dur = 0;
 	r->ret = 0;
 	int n = bpf_usdt_arg_cnt(ctx);

@@ -170,6 +170,33 @@ probe end {{ printf("%d %d %d\n", n, s, m); foreach ([p, e] in by) printf("%s %d
 }
 
 #[test]
+fn counts_of_function_entries_and_marks_are_made_in_the_kernel_live() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = retap_testkit::uprobe_target(tmp.path(), false, false);
+    let b = bin.display();
+    let script = format!(
+        r#"global c, m
+probe process("{b}").function("rt_add") {{ c[execname()]++ }}
+probe process("{b}").mark("tick") {{ m[tid()]++ }}
+probe end {{ foreach (k in c) printf("%s %d\n", k, c[k]); foreach (t in m) printf("%d\n", m[t]) }}"#
+    );
+    let (code, out, err) = run(&["run", "-v", "-e", &script, "-c", &format!("{b} 20000")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("function(\"rt_add\"): counted in the kernel"),
+        "{err}"
+    );
+    assert!(
+        err.contains("mark(\"tick\"): counted in the kernel"),
+        "{err}"
+    );
+    let name = bin.file_name().unwrap().to_string_lossy().to_string();
+    // (the program's own line first: the sum of its additions)
+    assert_eq!(out, format!("599970000\n{name} 20000\n20000\n"));
+}
+
+#[test]
 fn libc_malloc_under_ls_as_a_histogram_live_and_offline() {
     need_root!();
     let tmp = tempfile::tempdir().unwrap();

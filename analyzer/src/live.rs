@@ -94,7 +94,7 @@ pub fn run(
     let mut needs = record_for::needs_except(&program, &skip);
     needs.counts = counted
         .iter()
-        .map(|(c, syscalls)| count_arg(&c.keys, syscalls.as_deref()))
+        .map(|(c, on)| count_arg(&c.keys, on))
         .collect();
     if req.verbose > 0 {
         notes(Note::Verbose(
@@ -171,7 +171,7 @@ pub fn run(
 /// probes), with no timers (which would read them as they go). At most 16
 /// (the kernel's slots: whole arrays that fit). With the syscalls each
 /// counts (None: all).
-fn kernel_counted(program: &Program) -> Vec<(LiveCount, Option<Vec<String>>)> {
+fn kernel_counted(program: &Program) -> Vec<(LiveCount, CountedOn)> {
     use crate::plan::UpdateKind;
     use crate::stap::elaborate::catalog::Family;
     use crate::stap::elaborate::ir::X;
@@ -191,7 +191,7 @@ fn kernel_counted(program: &Program) -> Vec<(LiveCount, Option<Vec<String>>)> {
         },
         _ => None,
     };
-    let mut out: Vec<(LiveCount, Option<Vec<String>>)> = vec![];
+    let mut out: Vec<(LiveCount, CountedOn)> = vec![];
     for &pi in &compiled.probes {
         let p = &program.probes[pi];
         let at_entry = p.points.iter().all(|pt| {
@@ -200,6 +200,15 @@ fn kernel_counted(program: &Program) -> Vec<(LiveCount, Option<Vec<String>>)> {
                 Family::Syscall { ret: false } | Family::SyscallAny { ret: false }
             ) && pt.condition.is_none()
         });
+        // One user-space function entry or mark (a slot counts one probe).
+        let uprobe = match p.points.as_slice() {
+            [pt] if matches!(pt.family, Family::Uprobe { ret: false, .. })
+                && pt.condition.is_none() =>
+            {
+                pt.uprobe.clone()
+            }
+            _ => None,
+        };
         let updates: Vec<_> = compiled.updates.iter().filter(|u| u.probe == pi).collect();
         let Some(first) = updates.first() else {
             continue;
@@ -217,24 +226,30 @@ fn kernel_counted(program: &Program) -> Vec<(LiveCount, Option<Vec<String>>)> {
                     .as_ref()
                     == Some(&keys)
         });
-        if !at_entry || !counts_only || keys.is_empty() || p.body.len() != 1 {
+        if !(at_entry || uprobe.is_some()) || !counts_only || keys.is_empty() || p.body.len() != 1 {
             continue;
         }
-        let mut syscalls: Option<Vec<String>> = Some(vec![]);
-        for pt in &p.points {
-            match (&pt.syscalls, syscalls.as_mut()) {
-                (None, _) => syscalls = None,
-                (Some(names), Some(s)) => s.extend(names.iter().cloned()),
-                _ => {}
+        let on = match uprobe {
+            Some(u) => CountedOn::Uprobe(u),
+            None => {
+                let mut syscalls: Option<Vec<String>> = Some(vec![]);
+                for pt in &p.points {
+                    match (&pt.syscalls, syscalls.as_mut()) {
+                        (None, _) => syscalls = None,
+                        (Some(names), Some(s)) => s.extend(names.iter().cloned()),
+                        _ => {}
+                    }
+                }
+                CountedOn::Syscalls(syscalls)
             }
-        }
+        };
         out.push((
             LiveCount {
                 probe: pi,
                 global: first.global,
                 keys,
             },
-            syscalls,
+            on,
         ));
     }
     // Every update of a counted array must be counted: elements made by
@@ -266,8 +281,17 @@ fn kernel_counted(program: &Program) -> Vec<(LiveCount, Option<Vec<String>>)> {
 /// How many probes the kernel counts at most (bpf/records.h COUNT_SLOTS).
 const COUNT_SLOTS: usize = 16;
 
+/// What a probe counted in the kernel counts.
+#[derive(Clone, Debug, PartialEq)]
+enum CountedOn {
+    /// Syscall entries (None: every syscall).
+    Syscalls(Option<Vec<String>>),
+    /// A user-space function entry or mark.
+    Uprobe(retap_schema::Uprobe),
+}
+
 /// `--count`'s argument for a counted probe.
-fn count_arg(keys: &[CountKey], syscalls: Option<&[String]>) -> String {
+fn count_arg(keys: &[CountKey], on: &CountedOn) -> String {
     let fields: Vec<&str> = keys
         .iter()
         .map(|k| match k {
@@ -278,8 +302,12 @@ fn count_arg(keys: &[CountKey], syscalls: Option<&[String]>) -> String {
             CountKey::Cpu => "cpu",
         })
         .collect();
-    let names = syscalls.map_or("*".to_string(), |s| s.join(","));
-    format!("{}:{names}", fields.join(","))
+    let what = match on {
+        CountedOn::Syscalls(None) => "*".to_string(),
+        CountedOn::Syscalls(Some(s)) => s.join(","),
+        CountedOn::Uprobe(u) => format!("@{}", u.spec()),
+    };
+    format!("{}:{what}", fields.join(","))
 }
 
 /// The monotonic clock the recorder stamps events with, in ns.
@@ -399,6 +427,16 @@ mod tests {
     use crate::stap::{self, PpEnv};
 
     fn counted(text: &str) -> Vec<(Vec<CountKey>, Option<Vec<String>>)> {
+        counted_on(text)
+            .into_iter()
+            .map(|(k, on)| match on {
+                CountedOn::Syscalls(s) => (k, s),
+                CountedOn::Uprobe(u) => panic!("{text}: counts {}", u.probe()),
+            })
+            .collect()
+    }
+
+    fn counted_on(text: &str) -> Vec<(Vec<CountKey>, CountedOn)> {
         let (p, d) = stap::parse("t.stp", text, &PpEnv::host(vec![]));
         assert!(d.is_empty(), "{text}");
         let opts = ElabOptions::no_trace("x86_64");
@@ -406,7 +444,7 @@ mod tests {
         assert!(errors.is_empty(), "{text}: {errors:?}");
         kernel_counted(&prog)
             .into_iter()
-            .map(|(c, s)| (c.keys, s))
+            .map(|(c, on)| (c.keys, on))
             .collect()
     }
 
@@ -476,10 +514,52 @@ mod tests {
         assert_eq!(
             count_arg(
                 &[Comm, Pid],
-                Some(&["read".to_string(), "write".to_string()])
+                &CountedOn::Syscalls(Some(vec!["read".to_string(), "write".to_string()]))
             ),
             "comm,pid:read,write"
         );
-        assert_eq!(count_arg(&[Uid], None), "uid:*");
+        assert_eq!(count_arg(&[Uid], &CountedOn::Syscalls(None)), "uid:*");
+    }
+
+    /// A user-space function entry or mark counted by the task, one probe
+    /// a slot; returns and strings are streamed.
+    #[test]
+    fn what_the_kernel_counts_of_user_space_probes() {
+        use crate::stap::elaborate::catalog::UserProbes;
+        use retap_schema::Uprobe;
+        let probes: Vec<Uprobe> = ["function:/bin/x:f", "return:/bin/x:f", "mark:/bin/x:p:m"]
+            .iter()
+            .map(|s| Uprobe::parse_spec(s).unwrap())
+            .collect();
+        let counted = |body: &str| {
+            let text = format!("global c, x\n{body}\n{END}");
+            let (p, d) = stap::parse("t.stp", &text, &PpEnv::host(vec![]));
+            assert!(d.is_empty(), "{text}");
+            let opts = ElabOptions {
+                user_probes: UserProbes::Recorded(probes.clone()),
+                ..ElabOptions::no_trace("x86_64")
+            };
+            let (prog, errors, _) = crate::stap::elaborate::elaborate(&p.script, &opts);
+            assert!(errors.is_empty(), "{text}: {errors:?}");
+            kernel_counted(&prog)
+                .into_iter()
+                .map(|(c, on)| count_arg(&c.keys, &on))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            counted(r#"probe process("/bin/x").function("f") { c[execname()]++ }"#),
+            ["comm:@function:/bin/x:f"]
+        );
+        assert_eq!(
+            counted(r#"probe process("/bin/x").mark("m") { c[tid()]++ }"#),
+            ["tid:@mark:/bin/x:p:m"]
+        );
+        for streamed in [
+            r#"probe process("/bin/x").function("f").return { c[execname()]++ }"#,
+            r#"probe process("/bin/x").function("f") { c[ulong_arg(1)]++ }"#,
+            r#"probe process("/bin/x").function("f") { if (pid() > 1) c[execname()]++ }"#,
+        ] {
+            assert_eq!(counted(streamed), Vec::<String>::new(), "{streamed}");
+        }
     }
 }

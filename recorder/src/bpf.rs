@@ -88,13 +88,37 @@ pub struct Config {
     pub tracepoints: Vec<&'static TracepointFormat>,
     /// User-space probes, by slot (the uprobes table's `probe` values).
     pub uprobes: Vec<Uprobe>,
+    /// User-space probes counted in the kernel (`--count FIELDS:@SPEC`):
+    /// each with its count slot; they make no rows.
+    pub counted_uprobes: Vec<(u8, Uprobe)>,
     /// Each syscall also as it is entered (`--stream-fd`: live entry probes).
     pub emit_entries: bool,
     /// Only as it is entered: no record at return (`--entries-only`).
     pub entries_only: bool,
     /// `--count`: per slot (at most [`COUNT_SLOTS`]), the fields counted
-    /// by (bpf/records.h COUNT_*) and the syscall numbers counted.
+    /// by (bpf/records.h COUNT_*) and the syscall numbers counted (none
+    /// for a slot that counts a user-space probe).
     pub counts: Vec<(u8, Vec<u32>)>,
+}
+
+impl Config {
+    /// Whether some count slot counts syscalls (sys_enter is loaded).
+    fn counts_syscalls(&self) -> bool {
+        self.counts.iter().any(|(_, nrs)| !nrs.is_empty())
+    }
+
+    /// Every user-space probe attached: those making rows, by their slot,
+    /// then the counted ones (slots past them: they make no rows), each
+    /// with its count slot.
+    fn all_uprobes(&self) -> impl Iterator<Item = (usize, &Uprobe, Option<u8>)> {
+        let rows = self.uprobes.iter().enumerate().map(|(i, u)| (i, u, None));
+        let counted = self
+            .counted_uprobes
+            .iter()
+            .enumerate()
+            .map(|(i, (s, u))| (self.uprobes.len() + i, u, Some(*s)));
+        rows.chain(counted)
+    }
 }
 
 /// bpf/records.h COUNT_SLOTS: how many `--count`s one recording takes.
@@ -133,18 +157,7 @@ fn programs_for(cfg: &Config, vfs: Option<VfsHook>) -> BTreeSet<&'static str> {
             Table::Tracepoint(_) => {
                 p.insert("on_tracepoint");
             }
-            Table::Uprobes => {
-                for u in &cfg.uprobes {
-                    match u.kind {
-                        UprobeKind::Function => p.insert("on_uprobe"),
-                        UprobeKind::Return => {
-                            p.insert("on_uprobe");
-                            p.insert("on_uretprobe")
-                        }
-                        UprobeKind::Mark => p.insert("on_usdt"),
-                    };
-                }
-            }
+            Table::Uprobes => {}
             Table::Vfs => match vfs {
                 Some(VfsHook::Fentry) => p.extend([
                     "vfs_read_fentry",
@@ -167,8 +180,18 @@ fn programs_for(cfg: &Config, vfs: Option<VfsHook>) -> BTreeSet<&'static str> {
     if cfg.follow_children {
         p.insert("proc_fork");
     }
-    if !cfg.counts.is_empty() {
+    if cfg.counts_syscalls() {
         p.insert("sys_enter");
+    }
+    for (_, u, _) in cfg.all_uprobes() {
+        match u.kind {
+            UprobeKind::Function => p.insert("on_uprobe"),
+            UprobeKind::Return => {
+                p.insert("on_uprobe");
+                p.insert("on_uretprobe")
+            }
+            UprobeKind::Mark => p.insert("on_usdt"),
+        };
     }
     p
 }
@@ -265,7 +288,7 @@ pub fn load<'obj>(
                 *d = s as i8;
             }
         }
-        ro.filter_syscalls = cfg.syscalls.is_some() || !cfg.counts.is_empty();
+        ro.filter_syscalls = cfg.syscalls.is_some() || cfg.counts_syscalls();
         for (slot, (fields, _)) in cfg.counts.iter().enumerate() {
             ro.count_fields[slot] = *fields;
         }
@@ -304,7 +327,7 @@ pub fn load<'obj>(
             filter[*nr as usize % 1024] |= 2 << slot;
         }
     }
-    if cfg.syscalls.is_some() || !cfg.counts.is_empty() {
+    if cfg.syscalls.is_some() || cfg.counts_syscalls() {
         for (nr, bits) in filter.iter().enumerate().filter(|(_, b)| **b != 0) {
             skel.maps
                 .syscall_filter
@@ -353,11 +376,11 @@ pub fn load<'obj>(
             continue;
         }
         if let Some(kinds) = uprobe_program(&name) {
-            for (slot, u) in cfg.uprobes.iter().enumerate() {
-                if !kinds.contains(&u.kind) {
+            for (slot, u, count) in cfg.all_uprobes() {
+                if !kinds.contains(&u.kind) || (count.is_some() && name == "on_uretprobe") {
                     continue;
                 }
-                links.push(attach_uprobe(&prog, &name, slot, u)?);
+                links.push(attach_uprobe(&prog, &name, slot, u, count)?);
                 attached_names.push(name.clone());
                 attached.push(format!("{section}/{}", u.spec()));
             }
@@ -422,9 +445,14 @@ fn uprobe_program(name: &str) -> Option<&'static [UprobeKind]> {
 const UP_STRING_RET: u64 = 7;
 const UP_EMIT: u64 = 1 << 24;
 const UP_STORE: u64 = 1 << 25;
+const UP_COUNT_SHIFT: u64 = 26;
 
-/// The attach cookie of `u` in `slot` (bpf/records.h).
-fn uprobe_cookie(slot: usize, u: &Uprobe, program: &str) -> u64 {
+/// The attach cookie of `u` in `slot` (bpf/records.h), counted in count
+/// slot `count` instead of sent.
+fn uprobe_cookie(slot: usize, u: &Uprobe, program: &str, count: Option<u8>) -> u64 {
+    if let Some(c) = count {
+        return slot as u64 | (u64::from(c) + 1) << UP_COUNT_SHIFT;
+    }
     let string = match u.string {
         None => 0,
         Some(retap_schema::uprobes::STRING_OF_RETURN) => UP_STRING_RET,
@@ -445,8 +473,9 @@ fn attach_uprobe(
     program: &str,
     slot: usize,
     u: &Uprobe,
+    count: Option<u8>,
 ) -> Result<Link> {
-    let cookie = uprobe_cookie(slot, u, program);
+    let cookie = uprobe_cookie(slot, u, program, count);
     let any_process = -1;
     let r = match u.kind {
         UprobeKind::Mark => prog.attach_usdt_with_opts(
@@ -728,6 +757,7 @@ mod tests {
             user_memory: vec![],
             tracepoints: vec![],
             uprobes: vec![],
+            counted_uprobes: vec![],
             emit_entries: false,
             entries_only: false,
             counts: vec![],

@@ -119,9 +119,15 @@ pub struct RecordArgs {
     pub entries_only: bool,
     /// With --stream-fd: count syscalls in the kernel instead of sending
     /// each, by FIELDS (comm,pid,tid,uid,cpu; none: one total) for the
-    /// syscalls listed (names, or * for all): `comm:read,write`. The
-    /// counts go to the stream when the recording stops. At most 16.
-    #[arg(long = "count", value_name = "FIELDS:SYSCALLS", requires = "stream_fd")]
+    /// syscalls listed (names, or * for all): `comm:read,write`; or the
+    /// firings of one user-space function entry or mark, `@` and its
+    /// --uprobe spelling: `comm:@function:/bin/app:work`. The counts go to
+    /// the stream when the recording stops. At most 16.
+    #[arg(
+        long = "count",
+        value_name = "FIELDS:SYSCALLS|@UPROBE",
+        requires = "stream_fd"
+    )]
     pub counts: Vec<String>,
 }
 

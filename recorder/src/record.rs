@@ -150,7 +150,11 @@ fn resolve_syscalls(list: &Option<Vec<String>>) -> Result<Option<Vec<u32>>> {
 }
 
 /// `--count FIELDS:SYSCALLS` as (field mask, syscall numbers) per slot.
-fn resolve_counts(specs: &[String]) -> Result<Vec<(u8, Vec<u32>)>> {
+/// What a count slot counts: syscalls (numbers) or one user-space probe
+/// (`FIELDS:@SPEC`: a function entry or a mark, counted instead of sent).
+type CountSlot = (u8, Vec<u32>, Option<retap_schema::Uprobe>);
+
+fn resolve_counts(specs: &[String]) -> Result<Vec<CountSlot>> {
     if specs.len() > bpf::COUNT_SLOTS {
         bail!("--count: at most {}, not {}", bpf::COUNT_SLOTS, specs.len());
     }
@@ -172,6 +176,17 @@ fn resolve_counts(specs: &[String]) -> Result<Vec<(u8, Vec<u32>)>> {
                     _ => bail!("--count {spec:?}: unknown field {f:?} (comm, pid, tid, uid, cpu)"),
                 };
             }
+            if let Some(spec) = names.strip_prefix('@') {
+                let u = retap_schema::Uprobe::parse_spec(spec)
+                    .map_err(|e| anyhow::anyhow!("--count {e}"))?;
+                if u.kind == retap_schema::UprobeKind::Return || u.string.is_some() {
+                    bail!("--count {spec}: only function entries and marks are counted, without strings");
+                }
+                if !std::path::Path::new(&u.path).is_file() {
+                    bail!("--count {spec}: {}: no such file", u.path);
+                }
+                return Ok((mask, vec![], Some(u)));
+            }
             let nrs = if names == "*" {
                 syscalls::all_names(arch)
                     .iter()
@@ -186,7 +201,7 @@ fn resolve_counts(specs: &[String]) -> Result<Vec<(u8, Vec<u32>)>> {
                     })
                     .collect::<Result<Vec<_>>>()?
             };
-            Ok((mask, nrs))
+            Ok((mask, nrs, None))
         })
         .collect()
 }
@@ -752,6 +767,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         m.string_max = Some(string_max);
     }
     m.socket_addresses = user_memory.iter().any(|u| u.addr.is_some());
+    let counts = resolve_counts(&args.counts)?;
     let cfg = Config {
         tables: tables.clone(),
         self_tgid: std::process::id(),
@@ -768,7 +784,12 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         uprobes: uprobes.clone(),
         emit_entries: args.stream_fd.is_some() && tables.contains(&Table::Syscalls),
         entries_only: args.entries_only,
-        counts: resolve_counts(&args.counts)?,
+        counted_uprobes: counts
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, (_, _, u))| Some((slot as u8, u.clone()?)))
+            .collect(),
+        counts: counts.iter().map(|(m, nrs, _)| (*m, nrs.clone())).collect(),
     };
     let mut obj = MaybeUninit::uninit();
     let mut session = bpf::load(&mut obj, &cfg, vfs)?;
