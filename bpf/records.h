@@ -183,19 +183,23 @@ struct paths_rec {
 /* A user-space probe's firing (schema::uprobes): at a function's entry
  * its argument registers; at its return (F_DONE) the return value, the
  * time since entry and the registers as they were at entry; at a USDT
- * mark its arguments. With a string (per probe, UP_STRING_* in the
- * cookie) str_len bytes of it follow (NUL included; < 0: the error
- * reading it); the ring buffer record's length ends it. */
+ * mark its arguments; where it fired (ip). data holds, with UP_STACK,
+ * the user stack (stack_len bytes), then with a string (per probe,
+ * UP_STRING_* in the cookie) str_len bytes of it (NUL included; < 0:
+ * the error reading it); the ring buffer record's length ends it. */
 #define USTR_MAX 512 /* stap's MAXSTRINGLEN */
 
-struct uprobe_rec {        /* 112 bytes + the string */
+struct uprobe_rec {        /* 128 bytes + the stack + the string */
 	struct hdr h;
 	u64 dur;
 	s64 ret;
 	u64 args[6];
 	u32 slot;
 	s32 str_len;
-	char str[USTR_MAX];
+	u64 ip;
+	u32 stack_len;
+	u32 pad;
+	u8 data[8 * STACK_DEPTH + USTR_MAX];
 };
 
 /* The attach cookie of a user-space probe: its slot (the recording's
@@ -206,6 +210,7 @@ struct uprobe_rec {        /* 112 bytes + the string */
 #define UP_EMIT (1 << 24)  /* send a row at entry */
 #define UP_STORE (1 << 25) /* keep entry time and registers for the return */
 #define UP_COUNT_SHIFT 26  /* bits 26-30: count slot + 1 (--count), no row */
+#define UP_STACK (1ull << 31) /* the user stack too */
 
 struct up_key {
 	u32 tid;
@@ -286,7 +291,7 @@ _Static_assert(sizeof(struct net_rec) == 112, "net_rec");
 _Static_assert(sizeof(struct block_rec) == 72, "block_rec");
 _Static_assert(sizeof(struct sample_rec) == 560, "sample_rec");
 _Static_assert(sizeof(struct vfs_rec) == 72, "vfs_rec");
-_Static_assert(__builtin_offsetof(struct uprobe_rec, str) == 112, "uprobe_rec");
+_Static_assert(__builtin_offsetof(struct uprobe_rec, data) == 128, "uprobe_rec");
 _Static_assert(sizeof(struct up_key) == 16, "up_key");
 _Static_assert(sizeof(struct up_entry) == 56, "up_entry");
 _Static_assert(sizeof(struct inflight) == 224, "inflight");

@@ -1051,6 +1051,16 @@ struct {
 	__type(value, struct uprobe_rec);
 } up_scratch SEC(".maps");
 
+/* Processes whose user stacks were sent: the first one's record wakes the
+ * reader at once, which saves the process's memory maps (to name the
+ * addresses) before a short-lived process is gone. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32);
+	__type(value, u8);
+} stacks_seen SEC(".maps");
+
 static __always_inline void regs_args(struct pt_regs *ctx, u64 *a)
 {
 	a[0] = PT_REGS_PARM1(ctx);
@@ -1061,14 +1071,24 @@ static __always_inline void regs_args(struct pt_regs *ctx, u64 *a)
 	a[5] = PT_REGS_PARM6(ctx);
 }
 
-/* Sends r (its header, args, ret and dur filled) with the string the
- * cookie asks for. */
-static __always_inline void up_send(struct uprobe_rec *r, u64 cookie)
+/* Sends r (its header, args, ret and dur filled) with where it fired and
+ * the stack and string the cookie asks for. */
+static __always_inline void up_send(struct pt_regs *ctx, struct uprobe_rec *r, u64 cookie)
 {
 	u32 which = (cookie >> 16) & 0xff;
-	u64 len = __builtin_offsetof(struct uprobe_rec, str);
+	u64 len = __builtin_offsetof(struct uprobe_rec, data);
+	u32 at = 0;
 	r->slot = cookie & 0xffff;
 	r->str_len = 0;
+	r->ip = PT_REGS_IP(ctx);
+	if (cookie & UP_STACK) {
+		long got = bpf_get_stack(ctx, r->data, 8 * STACK_DEPTH, BPF_F_USER_STACK);
+		at = got > 0 ? got : 0;
+		if (at > 8 * STACK_DEPTH)
+			at = 8 * STACK_DEPTH;
+	}
+	r->stack_len = at;
+	len += at;
 	if (which) {
 		u64 addr;
 		switch (which) {
@@ -1080,14 +1100,21 @@ static __always_inline void up_send(struct uprobe_rec *r, u64 cookie)
 		case 6: addr = r->args[5]; break;
 		default: addr = (u64)r->ret; break;
 		}
-		long n = bpf_probe_read_user_str(r->str, USTR_MAX, (void *)addr);
+		long n = bpf_probe_read_user_str(r->data + at, USTR_MAX, (void *)addr);
 		r->str_len = n;
 		if (n > 0)
 			len += n > USTR_MAX ? USTR_MAX : n;
 	}
 	if (len > sizeof(*r))
 		len = sizeof(*r);
-	if (output(r, len))
+	u64 flags = wake_flags();
+	if (at) {
+		u32 tgid = r->h.pid;
+		u8 one = 1;
+		if (!bpf_map_update_elem(&stacks_seen, &tgid, &one, BPF_NOEXIST))
+			flags = BPF_RB_FORCE_WAKEUP;
+	}
+	if (bpf_ringbuf_output(&events, r, len, flags))
 		count_loss(KIND_UPROBE);
 }
 
@@ -1133,7 +1160,7 @@ int on_uprobe(struct pt_regs *ctx)
 		r->dur = 0;
 		r->ret = 0;
 		regs_args(ctx, r->args);
-		up_send(r, cookie);
+		up_send(ctx, r, cookie);
 	}
 	return 0;
 }
@@ -1168,7 +1195,7 @@ int on_uretprobe(struct pt_regs *ctx)
 	__builtin_memcpy(r->args, e->args, sizeof(r->args));
 	bpf_map_delete_elem(&up_inflight, &k);
 	r->h.flags = F_DONE;
-	up_send(r, cookie);
+	up_send(ctx, r, cookie);
 	return 0;
 }
 
@@ -1196,6 +1223,6 @@ int on_usdt(struct pt_regs *ctx)
 			bpf_usdt_arg(ctx, i, &v);
 		r->args[i] = v;
 	}
-	up_send(r, cookie);
+	up_send(ctx, r, cookie);
 	return 0;
 }

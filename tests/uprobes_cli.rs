@@ -197,6 +197,91 @@ probe end {{ foreach (k in c) printf("%s %d\n", k, c[k]); foreach (t in m) print
 }
 
 #[test]
+fn user_stacks_and_addresses_are_named_from_the_processs_maps() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = retap_testkit::uprobe_target(tmp.path(), false, false);
+    let b = bin.display();
+    let name = bin.file_name().unwrap().to_string_lossy().to_string();
+    let stp = tmp.path().join("stack.stp");
+    std::fs::write(
+        &stp,
+        format!(
+            r#"probe process("{b}").function("rt_fact") {{
+  printf("%s|%s|%d\n", usymname(uaddr()), usymdata(uaddr()) , ulong_arg(1))
+  if (ulong_arg(1) == 3) print(sprint_ubacktrace())
+}}"#
+        ),
+    )
+    .unwrap();
+    let s = stp.display().to_string();
+    let keep = tmp.path().join("kept").display().to_string();
+    let (code, out, err) = run(&["run", &s, "-c", &format!("{b} 1"), "--keep", &keep]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().skip(1).collect();
+    // Five levels, each named.
+    let named: Vec<&str> = lines.iter().copied().filter(|l| l.contains('|')).collect();
+    assert_eq!(named.len(), 5, "{out}");
+    for (l, n) in named.iter().zip((1..=5).rev()) {
+        assert!(
+            l.starts_with("rt_fact|rt_fact+0x0/0x") && l.ends_with(&format!(" [{b}]|{n}")),
+            "{l}\n{out}"
+        );
+    }
+    // The third's stack, unwound by frame pointers: where it fired, then
+    // the return addresses (at entry its own frame is not made yet, so
+    // its caller's call site is not among them: level 5's is, then
+    // main's).
+    let stack: Vec<&str> = lines.iter().copied().filter(|l| !l.contains('|')).collect();
+    assert!(stack[0].starts_with("rt_fact+0x0 ["), "{out}");
+    assert!(stack[1].starts_with("rt_fact+0x"), "{out}");
+    assert!(
+        stack[2].starts_with("main+0x") && stack[2].ends_with(&format!("[{name}]")),
+        "{out}"
+    );
+    // Over the kept trace (its saved maps): the same text.
+    let (code, again, err) = run(&["run", &s, "--trace", &keep]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        again,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>()
+    );
+    // A recording made for the script keeps the stacks; one without them
+    // cannot serve it.
+    let rec = tmp.path().join("rec").display().to_string();
+    let (code, _, err) = run(&[
+        "record",
+        "--for",
+        &s,
+        "-v",
+        "-o",
+        &rec,
+        "-c",
+        &format!("{b} 1"),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(":rt_fact:stack"), "{err}");
+    let bare = tmp.path().join("bare").display().to_string();
+    let (code, _, err) = run(&[
+        "record",
+        "-o",
+        &bare,
+        "--events",
+        "processes",
+        "--uprobe",
+        &format!("function:{b}:rt_fact"),
+        "-c",
+        &format!("{b} 1"),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(&["run", &s, "--trace", &bare]);
+    assert_eq!(code, 1);
+    assert!(err.contains("was recorded without stacks"), "{err}");
+}
+
+#[test]
 fn libc_malloc_under_ls_as_a_histogram_live_and_offline() {
     need_root!();
     let tmp = tempfile::tempdir().unwrap();

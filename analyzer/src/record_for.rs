@@ -161,10 +161,16 @@ pub fn needs_except(program: &Program, skip: &BTreeSet<usize>) -> Needs {
             continue;
         }
         let mut stack = function_reads_stack;
+        let mut ustack = program.functions.iter().any(|f| {
+            let mut found = false;
+            walk_stmts(&mut Exprs(&mut |x| found |= reads_user_stack(x)), &f.body);
+            found
+        });
         let mut string = None;
         walk_probe(
             &mut Exprs(&mut |x| {
                 stack |= reads_stack(x);
+                ustack |= reads_user_stack(x);
                 if let X::Call(Builtin::UprobeString, args, _) = x {
                     if let Some(X::Num(w)) = args.first() {
                         string = Some(*w as u8);
@@ -177,6 +183,7 @@ pub fn needs_except(program: &Program, skip: &BTreeSet<usize>) -> Needs {
             if let Some(u) = &pt.uprobe {
                 let u = Uprobe {
                     string,
+                    stack: ustack,
                     ..u.clone()
                 };
                 if !n.uprobes.contains(&u) {
@@ -187,7 +194,7 @@ pub fn needs_except(program: &Program, skip: &BTreeSet<usize>) -> Needs {
                             None => String::new(),
                             Some(0) => " with the string its return value points to".into(),
                             Some(w) => format!(" with the string argument {w} points to"),
-                        }
+                        } + if ustack { " and the user stack" } else { "" }
                     ));
                     n.uprobes.push(u);
                 }
@@ -255,6 +262,10 @@ impl Visit for Exprs<'_> {
 
 fn reads_stack(x: &X) -> bool {
     matches!(x, X::Call(b, _, _) if b.reads_stack())
+}
+
+fn reads_user_stack(x: &X) -> bool {
+    matches!(x, X::Call(b, _, _) if b.reads_user_stack())
 }
 
 /// Adds a syscall point's syscalls to the set (None once a point takes

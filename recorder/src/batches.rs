@@ -141,6 +141,8 @@ enum Cols {
         ret: Int64Builder,
         dur: Int64Builder,
         string: StringBuilder,
+        ip: UInt64Builder,
+        ustack: ListBuilder<UInt64Builder>,
     },
     Tracepoint(TracepointCols),
 }
@@ -290,6 +292,8 @@ impl TableRows {
                 ret: Int64Builder::new(),
                 dur: Int64Builder::new(),
                 string: StringBuilder::new(),
+                ip: UInt64Builder::new(),
+                ustack: stack_builder(),
             },
             Table::Tracepoint(f) => Cols::Tracepoint(TracepointCols::new(f)),
         };
@@ -508,6 +512,8 @@ impl TableRows {
                     ret,
                     dur,
                     string,
+                    ip,
+                    ustack,
                 },
                 Record::Uprobe(u),
             ) => {
@@ -531,6 +537,8 @@ impl TableRows {
                     Some(Ok(s)) => string.append_value(lossy(s)),
                     _ => string.append_null(),
                 }
+                ip.append_value(u.ip);
+                ustack.append_value(u.ustack.iter().map(|&a| Some(a)));
             }
             _ => return,
         }
@@ -695,6 +703,8 @@ impl TableRows {
                 ret,
                 dur,
                 string,
+                ip,
+                ustack,
             } => {
                 cols.push(Arc::new(probe.finish()));
                 for a in args {
@@ -703,6 +713,8 @@ impl TableRows {
                 cols.push(Arc::new(ret.finish()));
                 cols.push(Arc::new(dur.finish()));
                 cols.push(Arc::new(string.finish()));
+                cols.push(Arc::new(ip.finish()));
+                cols.push(Arc::new(ustack.finish()));
             }
             Cols::Tracepoint(t) => t.finish(&mut cols),
         }
@@ -797,6 +809,8 @@ mod tests {
                 args: [1, 2, 3, 4, 5, 6],
                 slot: 0,
                 string: Some(Ok(b"hello".to_vec())),
+                ip: 0x401000,
+                ustack: vec![0x401000, 0x402000],
             }),
         ];
         for (t, r) in Table::ALL.into_iter().zip(recs.iter()) {

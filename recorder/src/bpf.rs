@@ -446,6 +446,7 @@ const UP_STRING_RET: u64 = 7;
 const UP_EMIT: u64 = 1 << 24;
 const UP_STORE: u64 = 1 << 25;
 const UP_COUNT_SHIFT: u64 = 26;
+const UP_STACK: u64 = 1 << 31;
 
 /// The attach cookie of `u` in `slot` (bpf/records.h), counted in count
 /// slot `count` instead of sent.
@@ -462,7 +463,7 @@ fn uprobe_cookie(slot: usize, u: &Uprobe, program: &str, count: Option<u8>) -> u
         (UprobeKind::Function, _) => UP_EMIT,
         (UprobeKind::Return, "on_uprobe") => UP_STORE,
         _ => 0,
-    };
+    } | if u.stack { UP_STACK } else { 0 };
     slot as u64 | string << 16 | action
 }
 

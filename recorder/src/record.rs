@@ -502,10 +502,17 @@ impl Collector {
                 }
             }
         }
-        if let Record::Sample(s) = rec {
-            if !s.ustack.is_empty() && self.sampled_pids.insert(s.h.pid as i32) {
+        // The memory maps of a process with user stacks, the first time:
+        // it may be gone at stop.
+        let ustack_of = match rec {
+            Record::Sample(s) if !s.ustack.is_empty() => Some(s.h.pid),
+            Record::Uprobe(u) if !u.ustack.is_empty() => Some(u.h.pid),
+            _ => None,
+        };
+        if let Some(pid) = ustack_of {
+            if self.sampled_pids.insert(pid as i32) {
                 self.maps_saved
-                    .extend(procfs::save_maps(&self.trace_dir, s.h.pid as i32));
+                    .extend(procfs::save_maps(&self.trace_dir, pid as i32));
             }
         }
         rows.push(rec);

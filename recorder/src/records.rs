@@ -87,8 +87,9 @@ pub const NET_LEN: usize = 112;
 pub const BLOCK_LEN: usize = 72;
 pub const SAMPLE_LEN: usize = 560;
 pub const VFS_LEN: usize = 72;
-/// A uprobe record without its string (bpf/records.h struct uprobe_rec).
-pub const UPROBE_LEN: usize = 112;
+/// A uprobe record without its stack and string (bpf/records.h struct
+/// uprobe_rec).
+pub const UPROBE_LEN: usize = 128;
 const STACK_DEPTH: usize = 32;
 
 pub const F_DONE: u8 = 1;
@@ -211,6 +212,10 @@ pub struct Uprobe {
     pub args: [u64; 6],
     pub slot: u32,
     pub string: Option<Result<Vec<u8>, i32>>,
+    /// Where it fired (a user address).
+    pub ip: u64,
+    /// The user stack, when its probe keeps it (else empty).
+    pub ustack: Vec<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -360,11 +365,19 @@ pub fn decode(b: &[u8]) -> Result<Record, String> {
         }),
         6 => {
             let n = i32_at(b, 108);
+            let stack_len = (u32_at(b, 120) as usize).min(8 * STACK_DEPTH);
+            if b.len() < UPROBE_LEN + stack_len {
+                return Err(format!(
+                    "uprobe record of {} bytes holds no {stack_len}-byte stack",
+                    b.len()
+                ));
+            }
+            let at = UPROBE_LEN + stack_len;
             let string = match n {
                 0 => None,
                 n if n < 0 => Some(Err(n)),
                 n => {
-                    let s = b.get(UPROBE_LEN..UPROBE_LEN + n as usize).ok_or_else(|| {
+                    let s = b.get(at..at + n as usize).ok_or_else(|| {
                         format!(
                             "uprobe record of {} bytes holds no {n}-byte string",
                             b.len()
@@ -379,6 +392,12 @@ pub fn decode(b: &[u8]) -> Result<Record, String> {
                 args: std::array::from_fn(|i| u64_at(b, 56 + 8 * i)),
                 slot: u32_at(b, 104),
                 string,
+                ip: u64_at(b, 112),
+                // (frames past the last one unwound are 0)
+                ustack: stack(b, UPROBE_LEN, stack_len as i32)
+                    .into_iter()
+                    .filter(|&a| a != 0)
+                    .collect(),
                 h,
             })
         }
@@ -478,11 +497,18 @@ mod tests {
             b.extend_from_slice(&a.to_ne_bytes());
         }
         b.extend_from_slice(&3u32.to_ne_bytes()); // slot
-        let plain = {
+        let with_len = |b: &Vec<u8>, str_len: i32, stack: &[u64]| {
             let mut p = b.clone();
-            p.extend_from_slice(&0i32.to_ne_bytes());
+            p.extend_from_slice(&str_len.to_ne_bytes());
+            p.extend_from_slice(&0x401000u64.to_ne_bytes()); // ip
+            p.extend_from_slice(&(8 * stack.len() as u32).to_ne_bytes());
+            p.extend_from_slice(&0u32.to_ne_bytes());
+            for a in stack {
+                p.extend_from_slice(&a.to_ne_bytes());
+            }
             p
         };
+        let plain = with_len(&b, 0, &[]);
         let Record::Uprobe(u) = decode(&plain).unwrap() else {
             panic!("not a uprobe")
         };
@@ -491,24 +517,27 @@ mod tests {
             (5, -2, [1, 2, 3, 4, 5, 6], 3)
         );
         assert_eq!(u.string, None);
-        let mut with = b.clone();
-        with.extend_from_slice(&6i32.to_ne_bytes());
+        assert_eq!((u.ip, u.ustack.len()), (0x401000, 0));
+        let mut with = with_len(&b, 6, &[0x401000, 0x402000]);
         with.extend_from_slice(b"hello\0");
         let Record::Uprobe(u) = decode(&with).unwrap() else {
             panic!("not a uprobe")
         };
         assert_eq!(u.string, Some(Ok(b"hello".to_vec())));
-        let mut fault = b.clone();
-        fault.extend_from_slice(&(-14i32).to_ne_bytes());
+        assert_eq!(u.ustack, vec![0x401000, 0x402000]);
+        let fault = with_len(&b, -14, &[]);
         let Record::Uprobe(u) = decode(&fault).unwrap() else {
             panic!("not a uprobe")
         };
         assert_eq!(u.string, Some(Err(-14)));
         // A string longer than the record is malformed, not read past.
-        let mut short = b;
-        short.extend_from_slice(&60i32.to_ne_bytes());
+        let mut short = with_len(&b, 60, &[]);
         short.extend_from_slice(b"hi\0");
         assert!(decode(&short).is_err());
+        // So is a stack longer than the record.
+        let mut cut = with_len(&b, 0, &[1, 2]);
+        cut.truncate(cut.len() - 8);
+        assert!(decode(&cut).is_err());
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub struct Uprobe {
     /// [`STRING_OF_RETURN`], the return value, read as a C string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub string: Option<u8>,
+    /// Each firing also keeps the user stack (the `ustack` column).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stack: bool,
 }
 
 impl Uprobe {
@@ -102,12 +105,13 @@ impl Uprobe {
             name,
             provider,
             string: None,
+            stack: false,
         })
     }
 
     /// The recorder's `--uprobe` spelling: `function:PATH:NAME`,
     /// `return:PATH:NAME`, `mark:PATH:PROVIDER:NAME`, each optionally
-    /// followed by `:string=argN` or `:string=return`.
+    /// followed by `:string=argN` or `:string=return`, then `:stack`.
     pub fn spec(&self) -> String {
         let mut s = match &self.provider {
             Some(pr) => format!("{}:{}:{pr}:{}", self.kind.name(), self.path, self.name),
@@ -118,6 +122,9 @@ impl Uprobe {
             Some(n) => s.push_str(&format!(":string=arg{n}")),
             None => {}
         }
+        if self.stack {
+            s.push_str(":stack");
+        }
         s
     }
 
@@ -125,6 +132,10 @@ impl Uprobe {
     pub fn parse_spec(spec: &str) -> Result<Uprobe, String> {
         let mut parts: Vec<&str> = spec.split(':').collect();
         let mut string = None;
+        let stack = parts.last() == Some(&"stack");
+        if stack {
+            parts.pop();
+        }
         if let Some(last) = parts.last() {
             if let Some(what) = last.strip_prefix("string=") {
                 string = Some(match what {
@@ -142,7 +153,8 @@ impl Uprobe {
         let usage = || {
             format!(
                 "{spec}: a user probe is function:PATH:NAME, return:PATH:NAME or \
-                 mark:PATH:PROVIDER:NAME (optionally :string=argN or :string=return)"
+                 mark:PATH:PROVIDER:NAME (optionally :string=argN or :string=return, then \
+                 :stack)"
             )
         };
         let (kind, path, provider, name) = match parts.as_slice() {
@@ -168,6 +180,7 @@ impl Uprobe {
             name: name.to_string(),
             provider,
             string,
+            stack,
         })
     }
 }
@@ -182,6 +195,8 @@ mod tests {
             "function:/bin/bash:readline",
             "return:/bin/bash:readline:string=return",
             "mark:/usr/lib/libc.so.6:libc:setjmp:string=arg2",
+            "function:/bin/bash:readline:stack",
+            "return:/bin/bash:readline:string=return:stack",
         ] {
             let u = Uprobe::parse_spec(s).unwrap();
             assert_eq!(u.spec(), s);
@@ -196,6 +211,7 @@ mod tests {
         for u in [&r, &m] {
             let mut plain = u.clone();
             plain.string = None;
+            plain.stack = false;
             assert_eq!(Uprobe::parse_probe(&u.probe()), Some(plain));
         }
         assert_eq!(Uprobe::parse_probe("syscall.read"), None);

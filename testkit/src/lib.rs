@@ -85,7 +85,10 @@ pub fn uprobe_target(dir: &Path, debug: bool, strip: bool) -> std::path::PathBuf
         })
         .expect("a C compiler (cc or clang; scripts/setup.sh installs clang)");
     let mut cmd = std::process::Command::new(cc);
-    cmd.args(["-O2", "-Wall", "-o"]).arg(&out).arg(src);
+    // Frame pointers: user stacks unwind through them.
+    cmd.args(["-O2", "-Wall", "-fno-omit-frame-pointer", "-o"])
+        .arg(&out)
+        .arg(src);
     if debug {
         cmd.arg("-g");
     }

@@ -146,15 +146,27 @@ enum SymForm {
 }
 
 /// One line per address; an address no symbol covers is its hex.
-fn stack_text(addrs: &[u64], syms: Option<&super::symbols::Kallsyms>, form: SymForm) -> String {
+/// A symbol lookup: (name, offset, size, module) of an address.
+type Lookup<'a> = &'a dyn Fn(u64) -> Option<(String, u64, u64, String)>;
+
+fn kernel_lookup(
+    k: Option<&super::symbols::Kallsyms>,
+) -> impl Fn(u64) -> Option<(String, u64, u64, String)> + '_ {
+    move |a| {
+        k.and_then(|k| k.lookup(a))
+            .map(|(n, o, s, m)| (n.to_string(), o, s, m.to_string()))
+    }
+}
+
+fn stack_text(addrs: &[u64], syms: Lookup<'_>, form: SymForm) -> String {
     let mut s = String::new();
     for &a in addrs {
-        match (syms.and_then(|k| k.lookup(a)), form) {
+        match (syms(a), form) {
             (Some((name, off, size, module)), SymForm::Full) => s.push_str(&format!(
                 " 0x{a:x} : {name}+0x{off:x}/0x{size:x} [{module}]\n"
             )),
             (Some((name, off, _, module)), SymForm::Simple) => {
-                let module = module.rsplit('/').next().unwrap_or(module);
+                let module = module.rsplit('/').next().unwrap_or(&module);
                 s.push_str(&format!("{name}+0x{off:x} [{module}]\n"))
             }
             (Some((name, off, ..)), SymForm::Brief) => s.push_str(&format!("{name}+0x{off:x}\n")),
@@ -478,7 +490,18 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
                 .unwrap_or_else(|| format!("0x{addr:x}"));
             Ok(Value::from_string(name))
         }
-        Usymname => Ok(Value::from_string(format!("0x{:x}", a[0].int() as u64))),
+        Usymname | Usymdata => {
+            let addr = a[0].int() as u64;
+            Ok(Value::from_string(
+                match (b, ctx.usyms.lookup(ctx.pid() as i32, addr)) {
+                    (Usymname, Some((name, ..))) => name,
+                    (_, Some((name, off, size, file))) => {
+                        format!("{name}+0x{off:x}/0x{size:x} [{file}]")
+                    }
+                    (_, None) => format!("0x{addr:x}"),
+                },
+            ))
+        }
         Returnval => int(ctx.retval()),
         Stack | Ustack | CallerAddr => {
             let (frames, n) = match b {
@@ -559,30 +582,31 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
                 SprintStack => (hex_addresses(a[0].str()), true),
                 _ => (hex_addresses(a[0].str()), false),
             };
-            let syms = if kernel {
-                ctx.kallsyms.as_deref()
+            let pid = ctx.pid() as i32;
+            let text = if kernel {
+                stack_text(
+                    &addrs,
+                    &kernel_lookup(ctx.kallsyms.as_deref()),
+                    SymForm::Simple,
+                )
             } else {
-                None
+                stack_text(&addrs, &|x| ctx.usyms.lookup(pid, x), SymForm::Simple)
             };
-            let text = stack_text(&addrs, syms, SymForm::Simple);
             Ok(Value::from_string(crate::runtime::value::truncate(
                 text,
                 it.limits.maxstringlen,
             )))
         }
         PrintBacktrace | PrintUbacktrace | PrintStack | PrintUstack | PrintUbacktraceBrief => {
+            let pid = ctx.pid() as i32;
+            let kernel = kernel_lookup(ctx.kallsyms.as_deref());
+            let user = |x| ctx.usyms.lookup(pid, x);
             let text = match b {
-                PrintBacktrace => {
-                    stack_text(&ctx.kernel_stack(), ctx.kallsyms.as_deref(), SymForm::Full)
-                }
-                PrintUbacktrace => stack_text(&ctx.user_stack(), None, SymForm::Full),
-                PrintStack => stack_text(
-                    &hex_addresses(a[0].str()),
-                    ctx.kallsyms.as_deref(),
-                    SymForm::Full,
-                ),
-                PrintUstack => stack_text(&hex_addresses(a[0].str()), None, SymForm::Full),
-                _ => stack_text(&ctx.user_stack(), None, SymForm::Brief),
+                PrintBacktrace => stack_text(&ctx.kernel_stack(), &kernel, SymForm::Full),
+                PrintUbacktrace => stack_text(&ctx.user_stack(), &user, SymForm::Full),
+                PrintStack => stack_text(&hex_addresses(a[0].str()), &kernel, SymForm::Full),
+                PrintUstack => stack_text(&hex_addresses(a[0].str()), &user, SymForm::Full),
+                _ => stack_text(&ctx.user_stack(), &user, SymForm::Brief),
             };
             it.out.extend_from_slice(text.as_bytes());
             int(0)

@@ -148,6 +148,8 @@ pub struct EventCtx {
     /// over its signature), worked out once rather than per row.
     path_args_cache: std::cell::RefCell<FxHashMap<Rc<str>, Rc<[usize]>>>,
     pub kallsyms: Option<Rc<super::symbols::Kallsyms>>,
+    /// User-space symbols (read when first asked).
+    pub usyms: Rc<super::symbols::UserSymbols>,
     /// At a point whose context is the task switched in (the library's
     /// scheduler.cpu_on over sched_switch): the format indexes of the
     /// record's `next_pid` and `next_comm`, which tid(), pid() and
@@ -182,6 +184,7 @@ impl EventCtx {
             kernel_arg_cache: HashMap::new(),
             path_args_cache: Default::default(),
             kallsyms: None,
+            usyms: Rc::default(),
             switched_in: None,
             unserved: None,
         }

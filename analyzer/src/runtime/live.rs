@@ -131,6 +131,10 @@ pub fn run_live<'p>(
     if let (true, Some(dir)) = (super::needs_kernel_symbols(prog), &setup.kallsyms_dir) {
         ctx.kallsyms = super::symbols::Kallsyms::load(dir).map(Rc::new);
     }
+    ctx.usyms = Rc::new(super::symbols::UserSymbols::new(
+        setup.kallsyms_dir.as_deref(),
+        true,
+    ));
     let mut it = Interp::new(prog, map, opts.limits.clone(), sink, ctx, opts.seed)
         .map_err(RunError::Setup)?;
     it.suppress_handler_errors = opts.suppress_handler_errors;

@@ -222,6 +222,8 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
             let need: &[Column] = match b {
                 Execname => &[Column::Execname],
                 Pid | Ppid | Pexecname | Cmdline | CmdlineArg | CmdlineArgs => &[Column::Pid],
+                // (the process whose maps name the address)
+                Usymname | Usymdata => &[Column::Pid],
                 Tid => &[Column::Tid],
                 Uid | Euid => &[Column::Uid],
                 Cpu => &[Column::Cpu],
@@ -230,7 +232,7 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 Backtrace | PrintBacktrace | SprintBacktrace | Stack | Callers | Caller
                 | CallerAddr => &[Column::Kstack],
                 Ubacktrace | PrintUbacktrace | SprintUbacktrace | PrintUbacktraceBrief | Ustack
-                | Ucallers => &[Column::Ustack],
+                | Ucallers => &[Column::Ustack, Column::Pid],
                 UserMode => &[Column::UserMode],
                 Addr | Uaddr => &[Column::Ip],
                 UlongArg => &Column::ARGS,
@@ -244,8 +246,8 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 | Isinstr | StrReplace | Strtol | FpToString | StringToFp | LongToFp | FpToLong
                 | FpAdd | FpSub | FpMul | FpDiv | FpRem | FpSqrt | FpEq | FpLe | FpLt
                 | Fp32ToFp64 | Tokenize | TokenizeNext | TextStr | TextStrn | Stringat
-                | Isdigit | ErrnoStr | ReturnStr | Exit | Error | Symname | Usymname | Randint
-                | Abs | SyscallName | SwitchFile | SprintStack | PrintStack | SprintUstack
+                | Isdigit | ErrnoStr | ReturnStr | Exit | Error | Symname | Randint | Abs
+                | SyscallName | SwitchFile | SprintStack | PrintStack | SprintUstack
                 | PrintUstack | Matched | MatchedStr | Abort | Strpos | Symdata | Modname
                 | ProcfsValue | ProcfsSet | ProcfsAppend | ProcfsOpen => &[],
             };
@@ -471,6 +473,7 @@ fn clock(prog: &Program, trace: Option<&Trace>) -> (i64, i64, EventCtx) {
     if needs_kernel_symbols(prog) {
         ctx.kallsyms = symbols::Kallsyms::load(&trace.dir).map(Rc::new);
     }
+    ctx.usyms = Rc::new(symbols::UserSymbols::new(Some(&trace.dir), false));
     // A trace whose recorder died has no end time: run to the last event.
     let end = m.end_ns.unwrap_or(i64::MAX).max(m.start_ns);
     (m.start_ns, end, ctx)

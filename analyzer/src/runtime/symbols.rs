@@ -1,7 +1,15 @@
-//! Kernel symbols for backtraces of CPU samples: the recording's
-//! /proc/kallsyms (symbols/kallsyms.zst).
+//! Symbols for backtraces and addresses: the kernel's from the
+//! recording's /proc/kallsyms (symbols/kallsyms.zst); user space's from a
+//! process's memory maps (saved by the recorder when its first user stack
+//! was recorded, symbols/maps/PID; a live run reads /proc/PID/maps when
+//! they were not) and the mapped files' ELF symbol tables.
 
-use std::path::Path;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use crate::stap::elaborate::binaries::{self, SymbolTable};
 
 pub struct Kallsyms {
     /// (address, name, module) sorted by address.
@@ -40,5 +48,119 @@ impl Kallsyms {
         let (a, name, module) = &self.syms[i];
         let size = self.syms.get(i + 1).map(|n| n.0 - a).unwrap_or(0);
         Some((name, addr - a, size, module.as_deref().unwrap_or("kernel")))
+    }
+}
+
+/// One mapping of /proc/PID/maps: [start, end) holds `path` from `offset`.
+#[derive(Debug)]
+struct Mapping {
+    start: u64,
+    end: u64,
+    offset: u64,
+    path: String,
+}
+
+fn parse_maps(text: &str) -> Vec<Mapping> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let (range, _perms, offset) = (it.next()?, it.next()?, it.next()?);
+            let (_dev, _inode) = (it.next()?, it.next()?);
+            let path = it.collect::<Vec<_>>().join(" ");
+            if !path.starts_with('/') {
+                return None;
+            }
+            let (a, b) = range.split_once('-')?;
+            Some(Mapping {
+                start: u64::from_str_radix(a, 16).ok()?,
+                end: u64::from_str_radix(b, 16).ok()?,
+                offset: u64::from_str_radix(offset, 16).ok()?,
+                path,
+            })
+        })
+        .collect()
+}
+
+/// User-space addresses named as stap names them (`main+0x1a/0x30
+/// [/usr/bin/app]`), each process's maps and each file read once.
+#[derive(Default)]
+pub struct UserSymbols {
+    /// The trace whose symbols/maps/ hold the processes' maps.
+    trace: Option<PathBuf>,
+    /// Live: a process whose maps were not saved is read from /proc.
+    live: bool,
+    maps: RefCell<HashMap<i32, Rc<Vec<Mapping>>>>,
+    files: RefCell<HashMap<String, Option<Rc<SymbolTable>>>>,
+}
+
+impl UserSymbols {
+    pub fn new(trace: Option<&Path>, live: bool) -> UserSymbols {
+        UserSymbols {
+            trace: trace.map(Path::to_path_buf),
+            live,
+            ..Default::default()
+        }
+    }
+
+    fn maps_of(&self, pid: i32) -> Rc<Vec<Mapping>> {
+        if let Some(m) = self.maps.borrow().get(&pid) {
+            return m.clone();
+        }
+        let saved = self
+            .trace
+            .as_ref()
+            .and_then(|t| std::fs::read_to_string(t.join(format!("symbols/maps/{pid}"))).ok());
+        let text = saved.or_else(|| {
+            self.live
+                .then(|| std::fs::read_to_string(format!("/proc/{pid}/maps")).ok())
+                .flatten()
+        });
+        let m = Rc::new(text.as_deref().map(parse_maps).unwrap_or_default());
+        self.maps.borrow_mut().insert(pid, m.clone());
+        m
+    }
+
+    fn table(&self, path: &str) -> Option<Rc<SymbolTable>> {
+        if let Some(t) = self.files.borrow().get(path) {
+            return t.clone();
+        }
+        let t = binaries::symbol_table(Path::new(path)).ok().map(Rc::new);
+        self.files.borrow_mut().insert(path.to_string(), t.clone());
+        t
+    }
+
+    /// (name, offset, size, file) of the symbol at `addr` in process
+    /// `pid`; None when its maps or the file's symbols are not known.
+    pub fn lookup(&self, pid: i32, addr: u64) -> Option<(String, u64, u64, String)> {
+        let maps = self.maps_of(pid);
+        let m = maps.iter().find(|m| (m.start..m.end).contains(&addr))?;
+        let table = self.table(&m.path)?;
+        let (name, off, size) = table.at_file_offset(addr - m.start + m.offset)?;
+        Some((name.to_string(), off, size, m.path.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This test process's own functions, by its live maps.
+    #[test]
+    fn user_addresses_by_the_process_maps_and_the_files_symbols() {
+        let me = std::process::id() as i32;
+        let u = UserSymbols::new(None, true);
+        let addr = parse_maps as fn(&str) -> Vec<Mapping> as usize as u64;
+        let (name, off, size, file) = u.lookup(me, addr).expect("a symbol for our own function");
+        assert!(name.contains("parse_maps"), "{name}");
+        assert_eq!(off, 0);
+        assert!(size > 0);
+        assert_eq!(Path::new(&file), std::env::current_exe().unwrap());
+        // libc's malloc, by address, in this process.
+        let malloc = libc::malloc as *const () as u64;
+        let (name, off, ..) = u.lookup(me, malloc).expect("libc's malloc");
+        assert!(name.ends_with("malloc"), "{name}");
+        assert_eq!(off, 0);
+        // Not live, no saved maps: nothing is known.
+        assert_eq!(UserSymbols::new(None, false).lookup(me, addr), None);
     }
 }

@@ -365,6 +365,66 @@ fn classify(unit: &gimli::Unit<Reader<'_>>, mut o: gimli::UnitOffset) -> gimli::
     Ok(Class::Other("of a type too deeply nested".into()))
 }
 
+/// A file's function and object symbols by address, and where its
+/// loadable segments sit in the file, to name a user-space address.
+#[derive(Debug)]
+pub struct SymbolTable {
+    /// PT_LOAD segments: (file offset, bytes in the file, address).
+    loads: Vec<(u64, u64, u64)>,
+    /// (address, size, name), sorted by address.
+    syms: Vec<(u64, u64, String)>,
+}
+
+impl SymbolTable {
+    /// The symbol holding the byte at file offset `off` (where a process
+    /// mapped it): (name, offset into it, its size).
+    pub fn at_file_offset(&self, off: u64) -> Option<(&str, u64, u64)> {
+        let &(foff, _, vaddr) = self
+            .loads
+            .iter()
+            .find(|(o, size, _)| (*o..*o + *size).contains(&off))?;
+        let addr = off - foff + vaddr;
+        let i = self.syms.partition_point(|s| s.0 <= addr).checked_sub(1)?;
+        let (a, size, name) = &self.syms[i];
+        // Past a sized symbol's end is not in it (padding, another file's).
+        if *size > 0 && addr >= a + size {
+            return None;
+        }
+        Some((name, addr - a, *size))
+    }
+}
+
+/// The symbols of the ELF file at `path` (both tables), for naming
+/// user-space addresses.
+pub fn symbol_table(path: &Path) -> Result<SymbolTable, String> {
+    use object::ObjectSegment;
+    let shown = path.display();
+    let data = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
+    let elf = ElfFile64::<Endianness>::parse(&*data)
+        .map_err(|e| format!("{shown}: not a 64-bit ELF binary retap can read ({e})"))?;
+    let loads = elf
+        .segments()
+        .map(|s| {
+            let (off, size) = s.file_range();
+            (off, size, s.address())
+        })
+        .collect();
+    let mut syms: Vec<(u64, u64, String)> = elf
+        .symbols()
+        .chain(elf.dynamic_symbols())
+        .filter(|s| {
+            matches!(s.kind(), SymbolKind::Text | SymbolKind::Data)
+                && s.is_definition()
+                && s.address() != 0
+        })
+        .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.to_string())))
+        .filter(|s| !s.2.is_empty())
+        .collect();
+    syms.sort();
+    syms.dedup_by_key(|s| s.0);
+    Ok(SymbolTable { loads, syms })
+}
+
 /// Up to three names nearest to `name`, for "closest: ..." in errors.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     let mut scored: Vec<(usize, &str)> = candidates

@@ -783,6 +783,7 @@ impl Catalog {
             name: name.to_string(),
             provider,
             string: None,
+            stack: false,
         };
         if kind == UprobeKind::Mark {
             if bin.marks.is_empty() {

@@ -84,6 +84,7 @@ pub enum Builtin {
     Randint,
     Abs,
     UlongArg,
+    Usymdata,
     SyscallName,
     SwitchFile,
     Returnval,
@@ -182,6 +183,7 @@ const TABLE: &[(&str, Builtin, &[Ty], Ty)] = &[
     ("print_ubacktrace", PrintUbacktrace, &[], Ty::Unknown),
     ("symname", Symname, &[L], S),
     ("usymname", Usymname, &[L], S),
+    ("usymdata", Usymdata, &[L], S),
     ("addr", Addr, &[], L),
     ("uaddr", Uaddr, &[], L),
     ("randint", Randint, &[L], L),
@@ -293,6 +295,15 @@ impl Builtin {
         matches!(
             self,
             Backtrace | PrintBacktrace | SprintBacktrace | Stack | Callers | Caller | CallerAddr
+        )
+    }
+
+    /// Whether it reads a recorded user stack (a uprobe's, kept with
+    /// `:stack`, or a CPU sample's).
+    pub fn reads_user_stack(self) -> bool {
+        matches!(
+            self,
+            Ubacktrace | PrintUbacktrace | SprintUbacktrace | PrintUbacktraceBrief | Ucallers
         )
     }
 

@@ -453,13 +453,33 @@ impl<'a> Elab<'a> {
                 );
             } else if sig.builtin.reads_stack() {
                 let kernel_only = sig.builtin.reads_kernel_stack_only();
-                let has_stack = |f: Family| match f {
+                let b = sig.builtin;
+                // A user-space probe: where it fired, and its user stack
+                // where the recording keeps it (always, recorded for a
+                // script on this machine).
+                let host = matches!(self.opts.user_probes, UserProbes::Host { .. });
+                let has_stack = |p: &ResolvedPoint| match p.family {
                     Family::Profile => true,
                     Family::Tracepoint(tp) => tp.stack && kernel_only,
+                    Family::Uprobe { .. } => {
+                        matches!(b, Builtin::Uaddr)
+                            || (!kernel_only
+                                && b.reads_user_stack()
+                                && (host || p.uprobe.as_ref().is_some_and(|u| u.stack)))
+                    }
                     _ => false,
                 };
-                if let Some(p) = self.points.iter().find(|p| !has_stack(p.family)) {
+                if let Some(p) = self.points.iter().find(|p| !has_stack(p)) {
                     let why = match p.family {
+                        Family::Uprobe { .. } if b.reads_user_stack() => format!(
+                            "{} was recorded without stacks (a recording made with retap record \
+                             --for this script keeps them)",
+                            p.text
+                        ),
+                        Family::Uprobe { .. } => format!(
+                            "{} has user-space registers and stacks, not the kernel's",
+                            p.text
+                        ),
                         Family::Tracepoint(tp) if tp.stack => format!(
                             "{} recorded its kernel stack only (not the user stack, nor the registers)",
                             p.text
