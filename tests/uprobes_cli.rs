@@ -391,12 +391,28 @@ fn what_cannot_be_probed_is_refused_with_its_location_and_reason() {
             r#"probe process.function("main") {}"#.to_string(),
             "without a path probes the program of -c CMD",
         ),
+        (
+            format!(r#"probe process("{b}").mark("tick") {{ println($arg3) }}"#),
+            "the mark has 2 argument(s)",
+        ),
     ] {
         let (code, _, err) = run(&["run", "-p2", "-e", &script]);
         assert_eq!(code, 1, "{script}: {err}");
         assert!(err.contains(says), "{script}:\n{err}");
         assert!(err.contains("<input>:1:"), "{script}: no location:\n{err}");
     }
+    // @defined knows a mark's arguments from its note.
+    let (code, out, err) = run(&[
+        "run",
+        "-e",
+        &format!(
+            r#"probe process("{b}").mark("tick") {{ printf("%d %d\n", @defined($arg2), @defined($arg3)); exit() }}"#
+        ),
+        "-c",
+        &format!("{b} 3"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.ends_with("1 0\n"), "{out}");
     // Over a trace: what it did not record, or recorded without the string.
     let rec = tmp.path().join("rec").display().to_string();
     let one = format!(r#"probe process("{b}").function("rt_greet").return {{ println($return) }}"#);

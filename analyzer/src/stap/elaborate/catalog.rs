@@ -179,6 +179,8 @@ pub struct Catalog {
     binaries: RefCell<HashMap<std::path::PathBuf, Rc<binaries::Binary>>>,
     /// Functions' parameters from debug info, by (binary, function).
     params: RefCell<HashMap<(String, String), Rc<FunctionParams>>>,
+    /// How many arguments each mark found on this machine has, by probe.
+    mark_args: RefCell<HashMap<String, usize>>,
 }
 
 /// A function's parameters from debug info (None: it has none).
@@ -220,7 +222,14 @@ impl Catalog {
             user,
             binaries: RefCell::default(),
             params: RefCell::default(),
+            mark_args: RefCell::default(),
         }
+    }
+
+    /// How many arguments a mark's note describes, where its binary was
+    /// read on this machine (None over a trace: up to six were recorded).
+    pub fn mark_args(&self, u: &Uprobe) -> Option<usize> {
+        self.mark_args.borrow().get(&u.probe()).copied()
     }
 
     /// Parameter `name` of a user-space function point, from its binary's
@@ -794,7 +803,11 @@ impl Catalog {
                 .iter()
                 .filter(|m| provider.is_none_or(|p| glob::matches(p, &m.provider)))
                 .filter(|m| glob::matches(pattern, &m.name))
-                .map(|m| probe(&m.name, Some(m.provider.clone())))
+                .map(|m| {
+                    let u = probe(&m.name, Some(m.provider.clone()));
+                    self.mark_args.borrow_mut().insert(u.probe(), m.args);
+                    u
+                })
                 .collect();
             if found.is_empty() {
                 let names: Vec<String> = bin

@@ -583,6 +583,20 @@ impl<'a> Elab<'a> {
         let mut found = None;
         for p in self.points.clone() {
             let fam = self.family(&p);
+            if let (Family::Uprobe { mark: true, .. }, Some(u)) = (fam, &p.uprobe) {
+                let n: Option<usize> = name.strip_prefix("$arg").and_then(|n| n.parse().ok());
+                if let (Some(n), Some(has)) = (n, self.catalog.mark_args(u)) {
+                    if n > has {
+                        if !quiet {
+                            self.err(
+                                span,
+                                format!("target variable '{name}' is not available at {}: the mark has {has} argument(s)", p.text),
+                            );
+                        }
+                        return None;
+                    }
+                }
+            }
             if let (Family::Uprobe { mark: false, .. }, Some(u)) = (fam, &p.uprobe) {
                 if name != "$return" && !name.starts_with("$$") {
                     match self.catalog.uprobe_param(u, name.trim_start_matches('$')) {
