@@ -4,11 +4,13 @@
 1. Added cost per call of a probed function: the test program
    (testkit/c/uprobe_target.c, built here with cc -O2) calls rt_add N
    times in a tight loop on CPU 0 while the tracer runs on CPU 1;
-   (traced - untraced) / N. Entry: retap live counting the calls
-   (`process(BIN).function("rt_add") { c++ }`), retap-record recording
-   them (`--uprobe function:BIN:rt_add`), and
-   `bpftrace -e 'uprobe:BIN:rt_add { @ = count(); }'`; return: the same
-   with `.return`, `--uprobe return:...` and `uretprobe:`.
+   (traced - untraced) / N. Entry: retap live counting the calls by
+   process name (`process(BIN).function("rt_add") { c[execname()]++ }`:
+   counted in the kernel), the same with a guard (every call streamed and
+   interpreted), retap-record recording them (`--uprobe
+   function:BIN:rt_add`), and `bpftrace -e 'uprobe:BIN:rt_add {
+   @[comm] = count(); }'`; return: `.return` (streamed: returns are not
+   counted in the kernel), `--uprobe return:...` and `uretprobe:`.
 2. Bytes per uprobe event on disk: a recording of N entries and of N
    returns, the uprobes table's Parquet bytes / rows.
 
@@ -35,9 +37,10 @@ def calls(bin, n):
     return time.perf_counter() - t
 
 
-def script(bin, suffix):
-    return ('global c probe process("%s").function("rt_add")%s { c++ } '
-            'probe end { printf("%%d\\n", c) }' % (bin, suffix))
+def script(bin, suffix, guard=False):
+    body = "if (pid() > 0) c[execname()]++" if guard else "c[execname()]++"
+    return ('global c probe process("%s").function("rt_add")%s { %s } '
+            'probe end { foreach (k in c) printf("%%s %%d\\n", k, c[k]) }' % (bin, suffix, body))
 
 
 def cost(bin, n, runs, tmp):
@@ -49,6 +52,10 @@ def cost(bin, n, runs, tmp):
             "retap run (live)": lambda: min(
                 under([RETAP, "run", "-e", script(bin, suffix)], None, lambda: calls(bin, n))
                 for _ in range(runs)),
+            "retap run, streamed": lambda: min(
+                under([RETAP, "run", "-e", script(bin, suffix, True)], None,
+                      lambda: calls(bin, n))
+                for _ in range(runs)),
             "retap-record": lambda: min(
                 under_retap(os.path.join(tmp, f"rec-{kind}-{i}"),
                             ["--events", "processes", "--uprobe",
@@ -56,7 +63,7 @@ def cost(bin, n, runs, tmp):
                             lambda _pid: calls(bin, n))[0]
                 for i in range(runs)),
             "bpftrace": lambda: min(
-                under(["bpftrace", "-e", f"{bt}:{bin}:rt_add {{ @ = count(); }}"],
+                under(["bpftrace", "-e", f"{bt}:{bin}:rt_add {{ @[comm] = count(); }}"],
                       "Attaching", lambda: calls(bin, n))
                 for _ in range(runs)),
         }
@@ -66,7 +73,7 @@ def cost(bin, n, runs, tmp):
             best = run()
             added[name] = (best - base) / n * 1e9
             print(f"    {name:18} {best:.3f} s, +{added[name]:.0f} ns/call")
-        for name in ("retap run (live)", "retap-record"):
+        for name in ("retap run (live)", "retap run, streamed", "retap-record"):
             print(f"    {name} / bpftrace added cost: {added[name] / added['bpftrace']:.2f}x")
 
 

@@ -1172,6 +1172,11 @@ int on_uretprobe(struct pt_regs *ctx)
 	if (!wanted(pid_tgid >> 32))
 		return 0;
 	u64 cookie = bpf_get_attach_cookie(ctx);
+	u32 counted = (cookie >> UP_COUNT_SHIFT) & 31;
+	if (counted) {
+		count_in(1u << (counted - 1), pid_tgid, KIND_UPROBE);
+		return 0;
+	}
 	u64 dk = (pid_tgid << 32) | (cookie & 0xffff);
 	u32 *d = bpf_map_lookup_elem(&up_depth, &dk);
 	if (!d || !*d)

@@ -170,16 +170,17 @@ probe end {{ printf("%d %d %d\n", n, s, m); foreach ([p, e] in by) printf("%s %d
 }
 
 #[test]
-fn counts_of_function_entries_and_marks_are_made_in_the_kernel_live() {
+fn counts_of_entries_returns_and_marks_are_made_in_the_kernel_live() {
     need_root!();
     let tmp = tempfile::tempdir().unwrap();
     let bin = retap_testkit::uprobe_target(tmp.path(), false, false);
     let b = bin.display();
     let script = format!(
-        r#"global c, m
+        r#"global c, m, r
 probe process("{b}").function("rt_add") {{ c[execname()]++ }}
 probe process("{b}").mark("tick") {{ m[tid()]++ }}
-probe end {{ foreach (k in c) printf("%s %d\n", k, c[k]); foreach (t in m) printf("%d\n", m[t]) }}"#
+probe process("{b}").function("rt_fact").return {{ r[pid()]++ }}
+probe end {{ foreach (k in c) printf("%s %d\n", k, c[k]); foreach (t in m) printf("%d\n", m[t]); foreach (p in r) printf("%d\n", r[p]) }}"#
     );
     let (code, out, err) = run(&["run", "-v", "-e", &script, "-c", &format!("{b} 20000")]);
     assert_eq!(code, 0, "{err}");
@@ -191,9 +192,13 @@ probe end {{ foreach (k in c) printf("%s %d\n", k, c[k]); foreach (t in m) print
         err.contains("mark(\"tick\"): counted in the kernel"),
         "{err}"
     );
+    assert!(
+        err.contains("function(\"rt_fact\").return: counted in the kernel"),
+        "{err}"
+    );
     let name = bin.file_name().unwrap().to_string_lossy().to_string();
     // (the program's own line first: the sum of its additions)
-    assert_eq!(out, format!("599970000\n{name} 20000\n20000\n"));
+    assert_eq!(out, format!("599970000\n{name} 20000\n20000\n5\n"));
 }
 
 #[test]

@@ -200,11 +200,9 @@ fn kernel_counted(program: &Program) -> Vec<(LiveCount, CountedOn)> {
                 Family::Syscall { ret: false } | Family::SyscallAny { ret: false }
             ) && pt.condition.is_none()
         });
-        // One user-space function entry or mark (a slot counts one probe).
+        // One user-space probe (a slot counts one).
         let uprobe = match p.points.as_slice() {
-            [pt] if matches!(pt.family, Family::Uprobe { ret: false, .. })
-                && pt.condition.is_none() =>
-            {
+            [pt] if matches!(pt.family, Family::Uprobe { .. }) && pt.condition.is_none() => {
                 pt.uprobe.clone()
             }
             _ => None,
@@ -286,7 +284,7 @@ const COUNT_SLOTS: usize = 16;
 enum CountedOn {
     /// Syscall entries (None: every syscall).
     Syscalls(Option<Vec<String>>),
-    /// A user-space function entry or mark.
+    /// A user-space probe's firings.
     Uprobe(retap_schema::Uprobe),
 }
 
@@ -521,8 +519,8 @@ mod tests {
         assert_eq!(count_arg(&[Uid], &CountedOn::Syscalls(None)), "uid:*");
     }
 
-    /// A user-space function entry or mark counted by the task, one probe
-    /// a slot; returns and strings are streamed.
+    /// A user-space probe counted by the task, one probe a slot; values,
+    /// guards and strings are streamed.
     #[test]
     fn what_the_kernel_counts_of_user_space_probes() {
         use crate::stap::elaborate::catalog::UserProbes;
@@ -554,8 +552,12 @@ mod tests {
             counted(r#"probe process("/bin/x").mark("m") { c[tid()]++ }"#),
             ["tid:@mark:/bin/x:p:m"]
         );
+        assert_eq!(
+            counted(r#"probe process("/bin/x").function("f").return { c[execname()]++ }"#),
+            ["comm:@return:/bin/x:f"]
+        );
         for streamed in [
-            r#"probe process("/bin/x").function("f").return { c[execname()]++ }"#,
+            r#"probe process("/bin/x").function("f").return { c[$return]++ }"#,
             r#"probe process("/bin/x").function("f") { c[ulong_arg(1)]++ }"#,
             r#"probe process("/bin/x").function("f") { if (pid() > 1) c[execname()]++ }"#,
         ] {

@@ -183,9 +183,10 @@ fn programs_for(cfg: &Config, vfs: Option<VfsHook>) -> BTreeSet<&'static str> {
     if cfg.counts_syscalls() {
         p.insert("sys_enter");
     }
-    for (_, u, _) in cfg.all_uprobes() {
+    for (_, u, counted) in cfg.all_uprobes() {
         match u.kind {
             UprobeKind::Function => p.insert("on_uprobe"),
+            UprobeKind::Return if counted.is_some() => p.insert("on_uretprobe"),
             UprobeKind::Return => {
                 p.insert("on_uprobe");
                 p.insert("on_uretprobe")
@@ -377,7 +378,10 @@ pub fn load<'obj>(
         }
         if let Some(kinds) = uprobe_program(&name) {
             for (slot, u, count) in cfg.all_uprobes() {
-                if !kinds.contains(&u.kind) || (count.is_some() && name == "on_uretprobe") {
+                // A counted return needs no entry: nothing is paired.
+                if !kinds.contains(&u.kind)
+                    || (count.is_some() && u.kind == UprobeKind::Return && name == "on_uprobe")
+                {
                     continue;
                 }
                 links.push(attach_uprobe(&prog, &name, slot, u, count)?);

@@ -120,7 +120,7 @@ pub struct RecordArgs {
     /// With --stream-fd: count syscalls in the kernel instead of sending
     /// each, by FIELDS (comm,pid,tid,uid,cpu; none: one total) for the
     /// syscalls listed (names, or * for all): `comm:read,write`; or the
-    /// firings of one user-space function entry or mark, `@` and its
+    /// firings of one user-space probe (entry, return or mark), `@` and its
     /// --uprobe spelling: `comm:@function:/bin/app:work`. The counts go to
     /// the stream when the recording stops. At most 16.
     #[arg(
