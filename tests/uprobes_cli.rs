@@ -287,6 +287,45 @@ fn user_stacks_and_addresses_are_named_from_the_processs_maps() {
 }
 
 #[test]
+fn process_and_thread_begins_and_ends_of_a_program() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let w = common::workload().display().to_string();
+    let script = format!(
+        r#"probe process("{w}").begin {{ printf("begin %d\n", pid() == target()) }}
+probe process("{w}").thread.begin {{ printf("thread.begin %d\n", pid() == target()) }}
+probe process("{w}").thread.end {{ printf("thread.end %d\n", tid() != pid()) }}
+probe process("{w}").end {{ printf("end %d\n", pid() == target()) }}
+probe process("/nonexistent-but-absolute").begin {{ println("never") }}"#
+    );
+    let keep = tmp.path().join("kept").display().to_string();
+    let cmd = format!("{w} calls --pingpong 3");
+    // -p2 first: /nonexistent-but-absolute is not on this machine.
+    let (code, _, err) = run(&["run", "-p2", "-e", &script]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("/nonexistent-but-absolute: no such file"),
+        "{err}"
+    );
+    let script = script.lines().take(4).collect::<Vec<_>>().join("\n");
+    let (code, out, err) = run(&["run", "-e", &script, "-c", &cmd, "--keep", &keep]);
+    assert_eq!(code, 0, "{err}");
+    let want = "begin 1\nthread.begin 1\nthread.end 1\nend 1\n";
+    let printed: String = out
+        .lines()
+        .filter(|l| !l.contains('='))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(printed, want, "{out}");
+    // Over the kept trace, the same; and plans leave these probes to the
+    // interpreter, which follows the process tree.
+    let (code, again, err) = run(&["run", "-v", "-e", &script, "--trace", &keep]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(again, want);
+    assert!(err.contains("follows the programs processes run"), "{err}");
+}
+
+#[test]
 fn libc_malloc_under_ls_as_a_histogram_live_and_offline() {
     need_root!();
     let tmp = tempfile::tempdir().unwrap();

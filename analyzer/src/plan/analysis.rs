@@ -628,6 +628,11 @@ pub fn analyse(prog: &Program) -> Compiled {
                     "its context is the task switched in (scheduler.cpu_on), which plans do not model",
                 ));
             }
+            if p.points.iter().any(|pt| pt.process.is_some()) {
+                return Err(unsupported(
+                    "it follows the programs processes run through the process tree, which plans do not model",
+                ));
+            }
             let mut found = vec![];
             let mut guards = vec![];
             for s in &p.body {
@@ -785,7 +790,7 @@ fn projection_of(prog: &Program, pi: usize, p: &Probe) -> Option<Result<Projecti
     let [pt] = p.points.as_slice() else {
         return None;
     };
-    if pt.table().is_none() || pt.condition.is_some() {
+    if pt.table().is_none() || pt.condition.is_some() || pt.process.is_some() {
         return None;
     }
     let mut guards = vec![];

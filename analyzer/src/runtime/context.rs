@@ -31,6 +31,11 @@ pub struct ProcTree {
     pub tgid: FxHashMap<i64, i64>,
     /// Lookups of a thread the trace never saw (a warning at the end).
     pub unknown_tids: std::cell::Cell<u64>,
+    /// Process id → the program it runs (exec, snapshot; kept by forks).
+    pub exe: FxHashMap<i64, Rc<str>>,
+    /// Whether a program path names a wanted one (the same file after
+    /// links: /bin/ls is /usr/bin/ls), asked once per path.
+    same_file: std::cell::RefCell<FxHashMap<(Rc<str>, String), bool>>,
 }
 
 impl ProcTree {
@@ -45,6 +50,24 @@ impl ProcTree {
                 0
             }
         }
+    }
+
+    /// Whether process `pid` runs the program at `want` (absolute).
+    pub fn runs(&self, pid: i64, want: &str) -> bool {
+        let Some(exe) = self.exe.get(&pid) else {
+            return false;
+        };
+        if &**exe == want {
+            return true;
+        }
+        let key = (exe.clone(), want.to_string());
+        if let Some(&same) = self.same_file.borrow().get(&key) {
+            return same;
+        }
+        let canon = |p: &str| std::fs::canonicalize(p).ok();
+        let same = canon(exe).is_some_and(|a| Some(a) == canon(want));
+        self.same_file.borrow_mut().insert(key, same);
+        same
     }
 
     /// The processes-table columns [`ProcTree::observe`] reads.
@@ -78,6 +101,9 @@ impl ProcTree {
                 if let Some(a) = b.string(Column::Argv, row) {
                     self.cmdline.insert(pid, a);
                 }
+                if let Some(f) = b.string(Column::Filename, row) {
+                    self.exe.insert(pid, f);
+                }
             }
             Some(ev::FORK | ev::THREAD) => {
                 if let (Some(p), Some(t)) =
@@ -93,6 +119,9 @@ impl ProcTree {
                     if let Some(c) = b.string(Column::Execname, row) {
                         self.comm.insert(child, c);
                     }
+                    if let Some(e) = self.exe.get(&pid).cloned() {
+                        self.exe.insert(child, e);
+                    }
                 }
             }
             Some(ev::EXEC) => {
@@ -106,6 +135,7 @@ impl ProcTree {
                     self.cmdline.insert(pid, a);
                 }
                 if let Some(f) = b.string(Column::Filename, row) {
+                    self.exe.insert(pid, f.clone());
                     let base: Rc<str> = Rc::from(
                         f.rsplit('/')
                             .next()

@@ -437,7 +437,7 @@ fn events<'p>(
                 if h.at_return != f.at_return {
                     continue;
                 }
-                if !point_matches(h, &f.batch, f.row, &filters[hi]) {
+                if !point_matches(h, &f.batch, f.row, &filters[hi], &it.ctx.procs) {
                     continue;
                 }
                 let pt = &prog.probes[h.probe].points[h.point];

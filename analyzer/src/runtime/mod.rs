@@ -274,17 +274,55 @@ fn needs_kernel_symbols(prog: &Program) -> bool {
 /// Whether the hook's point fires on `row` (its [`ResolvedPoint::rows`]);
 /// `taken` says, per dictionary value of the batch's filter column,
 /// whether the hook takes it.
-fn point_matches(h: &Hook, b: &Batch, row: usize, taken: &[bool]) -> bool {
+fn point_matches(
+    h: &Hook,
+    b: &Batch,
+    row: usize,
+    taken: &[bool],
+    procs: &context::ProcTree,
+) -> bool {
     if h.not_null.is_some_and(|c| b.int(c, row).is_none()) {
         return false;
     }
-    match &h.one_of {
+    let rows = match &h.one_of {
         None => true,
         Some((c, values)) => match b.dict_key(*c, row) {
             Some(k) => taken.get(k).copied().unwrap_or(false),
             // (a column that is not a dictionary, or null)
             None => b.string(*c, row).is_some_and(|v| values.contains(&*v)),
         },
+    };
+    rows && h
+        .process
+        .as_ref()
+        .is_none_or(|p| process_matches(p, b, row, procs))
+}
+
+/// Whether a processes-table row is a begin or end of the tasks a process
+/// lifecycle point follows: the main thread (or, for `.thread.*`, another)
+/// of a process running its program (the tree has seen the row already).
+fn process_matches(
+    p: &crate::stap::elaborate::catalog::ProcessOf,
+    b: &Batch,
+    row: usize,
+    procs: &context::ProcTree,
+) -> bool {
+    use retap_schema::tables::process_event as ev;
+    let thread_row = b.string(Column::Event, row).as_deref() == Some(ev::THREAD);
+    let (pid, tid) = if thread_row {
+        (b.int(Column::ChildPid, row), b.int(Column::ChildTid, row))
+    } else {
+        (b.int(Column::Pid, row), b.int(Column::Tid, row))
+    };
+    let (Some(pid), Some(tid)) = (pid, tid) else {
+        return false;
+    };
+    if (pid != tid) != p.thread {
+        return false;
+    }
+    match &p.exe {
+        None => true,
+        Some(want) => procs.runs(pid, want),
     }
 }
 
@@ -356,6 +394,8 @@ struct Hook {
     one_of: Option<(Column, HashSet<String>)>,
     /// A column the row must have set.
     not_null: Option<Column>,
+    /// A process lifecycle point: whose.
+    process: Option<crate::stap::elaborate::catalog::ProcessOf>,
 }
 
 impl Hook {
@@ -369,6 +409,7 @@ impl Hook {
                 .one_of
                 .map(|(c, values)| (c, values.into_iter().collect())),
             not_null: rows.not_null,
+            process: pt.process.clone(),
         }
     }
 }
@@ -810,7 +851,7 @@ fn event_loop<'p>(
                 let filters = entry_filters.get(table_hooks, &batch);
                 let mut wants_return = false;
                 for (hi, h) in table_hooks.iter().enumerate() {
-                    if !point_matches(h, &batch, row, &filters[hi]) {
+                    if !point_matches(h, &batch, row, &filters[hi], &it.ctx.procs) {
                         continue;
                     }
                     let pt = &prog.probes[h.probe].points[h.point];
@@ -845,7 +886,7 @@ fn event_loop<'p>(
                 let table_hooks = hooks.of(batch.table);
                 let filters = return_filters.get(table_hooks, &batch);
                 for (hi, h) in table_hooks.iter().enumerate().filter(|(_, h)| h.at_return) {
-                    if !point_matches(h, &batch, row, &filters[hi]) {
+                    if !point_matches(h, &batch, row, &filters[hi], &it.ctx.procs) {
                         continue;
                     }
                     let pt = &prog.probes[h.probe].points[h.point];

@@ -58,6 +58,13 @@ pub enum Family {
         ret: bool,
         mark: bool,
     },
+    /// process("PATH").begin/.end/.thread.begin/.thread.end: the
+    /// processes table's rows of the tasks running PATH (which
+    /// [`ResolvedPoint::process`] says).
+    Process {
+        end: bool,
+        thread: bool,
+    },
 }
 
 impl Family {
@@ -71,6 +78,7 @@ impl Family {
             Family::Vfs { .. } => Table::Vfs,
             Family::Tracepoint(f) => Table::Tracepoint(f),
             Family::Uprobe { .. } => Table::Uprobes,
+            Family::Process { .. } => Table::Processes,
             _ => return None,
         })
     }
@@ -111,6 +119,19 @@ pub struct ResolvedPoint {
     /// function or mark, as stap derives them): its rows are those whose
     /// `probe` column names it.
     pub uprobe: Option<Uprobe>,
+    /// A process lifecycle point: the program its tasks run (None: any),
+    /// which rows of the table cannot say alone; the interpreter follows
+    /// each process's program through the process tree.
+    pub process: Option<ProcessOf>,
+}
+
+/// Whose begin or end a process lifecycle point is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessOf {
+    /// The program, absolute (None: every process).
+    pub exe: Option<String>,
+    /// Threads other than the main one (`.thread.begin`/`.thread.end`).
+    pub thread: bool,
 }
 
 /// A procfs file's read probe, emulated.
@@ -147,6 +168,11 @@ impl ResolvedPoint {
                 not_null: ret.then(|| completed(Table::Syscalls)).flatten(),
             },
             Family::BlockEnd => RowFilter::default().and_not_null(completed(Table::Block)),
+            Family::Process { end: true, .. } => RowFilter::one_of(ev::COLUMN, &[ev::EXIT]),
+            Family::Process { thread, .. } => RowFilter::one_of(
+                ev::COLUMN,
+                &[if thread { ev::THREAD } else { ev::EXEC }, ev::SNAPSHOT],
+            ),
             Family::Uprobe { .. } => match &self.uprobe {
                 Some(u) => RowFilter::one_of(retap_schema::Column::Probe, &[&u.probe()]),
                 None => RowFilter::default(),
@@ -328,6 +354,7 @@ impl Catalog {
                 procfs: None,
                 switched_in: false,
                 uprobe: None,
+                process: None,
             }])
         };
         let num_arg = |i: usize| match p.args.get(i).copied().flatten() {
@@ -563,6 +590,7 @@ impl Catalog {
             procfs: None,
             switched_in: false,
             uprobe: None,
+            process: None,
         }])
     }
 
@@ -630,6 +658,7 @@ impl Catalog {
                         procfs: None,
                         switched_in: false,
                         uprobe: None,
+                        process: None,
                     });
                 }
             }
@@ -681,6 +710,24 @@ impl Catalog {
                 Ok(())
             }
         };
+        if library.is_none() {
+            let life = match &n[1..] {
+                ["begin"] => Some((false, false)),
+                ["end"] => Some((true, false)),
+                ["thread", "begin"] => Some((false, true)),
+                ["thread", "end"] => Some((true, true)),
+                _ => None,
+            };
+            if let Some((end, thread)) = life {
+                if p.args.iter().skip(1).any(|a| a.is_some()) {
+                    return Err(format!(
+                        "process(...).{} takes no argument",
+                        n[1..].join(".")
+                    ));
+                }
+                return self.process_point(p, path, end, thread);
+            }
+        }
         let (kind, provider, pattern) = match n.get(i).copied() {
             Some("function") => {
                 let f = str_arg(i)?;
@@ -690,11 +737,9 @@ impl Catalog {
                 let kind = match n.get(i + 1).copied() {
                     None | Some("call") => UprobeKind::Function,
                     Some("return") => UprobeKind::Return,
-                    Some(other) => {
-                        return Err(format!(
-                            "process(...).function(...).{other} is not served; .call and .return are"
-                        ))
-                    }
+                    Some(other) => return Err(format!(
+                        "process(...).function(...).{other} is not served; .call and .return are"
+                    )),
                 };
                 arity(i + 2)?;
                 (kind, None, f)
@@ -708,11 +753,12 @@ impl Catalog {
                 (UprobeKind::Mark, None, str_arg(i)?)
             }
             Some(
-                what @ ("begin" | "end" | "thread" | "statement" | "plt" | "insn" | "syscall"
-                | "label" | "inline" | "exported"),
+                what @ ("statement" | "plt" | "insn" | "syscall" | "label" | "inline" | "exported"
+                | "thread" | "begin" | "end"),
             ) => {
                 return Err(format!(
-                    "process(...).{what} is not served yet: user-space probes are .function(...), .function(...).return and .mark(...)"
+                    "process(...).{what} is not served yet: user-space probes are .function(...), \
+                     .function(...).return, .mark(...), .begin, .end, .thread.begin and .thread.end"
                 ))
             }
             _ => {
@@ -763,6 +809,36 @@ impl Catalog {
                 pt
             })
             .collect())
+    }
+
+    /// `process[("PATH")].begin` and its kin: rows of the processes table
+    /// (a process that starts running PATH — exec, or running at the
+    /// start — a thread made in one, their exits), the program checked
+    /// by the interpreter.
+    fn process_point(
+        &self,
+        p: &Parts,
+        path: Option<&str>,
+        end: bool,
+        thread: bool,
+    ) -> Result<Vec<ResolvedPoint>, String> {
+        let exe = match (&self.user, path) {
+            (_, None) => None,
+            (UserProbes::Host { .. }, Some(p)) => Some(binaries::find(p)?.display().to_string()),
+            (_, Some(p)) if p.starts_with('/') => Some(p.to_string()),
+            (_, Some(p)) => {
+                return Err(format!(
+                    "process(\"{p}\"): over a trace, give the program's absolute path"
+                ))
+            }
+        };
+        let text = match &exe {
+            Some(e) => format!("process(\"{e}\").{}", p.names[1..].join(".")),
+            None => format!("process.{}", p.names[1..].join(".")),
+        };
+        let mut pt = point(text, Family::Process { end, thread });
+        pt.process = Some(ProcessOf { exe, thread });
+        Ok(vec![pt])
     }
 
     /// The functions or marks of the binary at `file` that a pattern
@@ -984,6 +1060,7 @@ fn point(text: String, family: Family) -> ResolvedPoint {
         procfs: None,
         switched_in: false,
         uprobe: None,
+        process: None,
     }
 }
 
@@ -1035,5 +1112,6 @@ fn procfs_point(text: &str, p: &Parts) -> Result<Vec<ResolvedPoint>, String> {
         procfs: Some(Procfs { file, maxsize }),
         switched_in: false,
         uprobe: None,
+        process: None,
     }])
 }

@@ -306,10 +306,11 @@ impl Program {
         self.for_each_expr(&mut |x| {
             tree |= matches!(x, X::Call(b, _, _) if b.reads_process_tree());
         });
-        tree || self
-            .probes
-            .iter()
-            .any(|p| p.points.iter().any(|pt| pt.switched_in))
+        tree || self.probes.iter().any(|p| {
+            p.points
+                .iter()
+                .any(|pt| pt.switched_in || pt.process.is_some())
+        })
     }
 
     /// `for_each_expr` over every probe (and its point conditions) and function.

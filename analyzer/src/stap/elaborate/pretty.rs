@@ -101,10 +101,25 @@ pub fn render(program: &Program, script: &ast::Script) -> String {
                         | Family::BlockEnd => " at ts + dur_ns",
                         _ => "",
                     };
+                    // A lifecycle point's program, followed through the tree.
+                    let whose = match &rp.process {
+                        Some(p) => format!(
+                            ", {} of {}",
+                            if p.thread {
+                                "threads but the main one"
+                            } else {
+                                "main threads"
+                            },
+                            p.exe.as_deref().map_or("any process".to_string(), |e| {
+                                format!("processes running {e}")
+                            })
+                        ),
+                        None => String::new(),
+                    };
                     if f.is_empty() {
-                        format!("table {t}{when}")
+                        format!("table {t}{when}{whose}")
                     } else {
-                        format!("table {t} where {f}{when}")
+                        format!("table {t} where {f}{when}{whose}")
                     }
                 }
                 None => {
