@@ -363,12 +363,13 @@ fn parameters_by_name_from_debug_info() {
     let script = format!(
         r#"probe process("{b}").function("rt_add") {{ printf("add %d %d\n", $a, $b) }}
 probe process("{b}").function("rt_fact").return {{ printf("fact %d %d\n", $n, $return) }}
-probe process("{b}").function("rt_nap") {{ printf("nap %d\n", $us) }}"#
+probe process("{b}").function("rt_nap") {{ printf("nap %d %s\n", $us, $$parms) }}
+probe process("{b}").function("rt_fact").return {{ if ($n == 5) println($$return, " ", $$parms) }}"#
     );
     let cmd = format!("{b} 3");
     let (code, out, err) = run(&["run", "-e", &script, "-c", &cmd]);
     assert_eq!(code, 0, "{err}");
-    let want = "add 0 0\nadd 1 2\nadd 2 4\nfact 1 1\nfact 2 2\nfact 3 6\nfact 4 24\nfact 5 120\nnap 2000\n";
+    let want = "add 0 0\nadd 1 2\nadd 2 4\nfact 1 1\nfact 2 2\nfact 3 6\nfact 4 24\nfact 5 120\nreturn=0x78 n=0x5\nnap 2000 us=0x7d0\n";
     let printed: String = out
         .lines()
         .filter(|l| !l.chars().all(|c| c.is_ascii_digit()))

@@ -258,6 +258,23 @@ impl Catalog {
         self.mark_args.borrow().get(&u.probe()).copied()
     }
 
+    /// The names of a user-space function's parameters, in order, from its
+    /// binary's debug info (Err: it has none).
+    pub fn uprobe_params(&self, u: &Uprobe) -> Result<Vec<String>, String> {
+        // (any name: the lookup reads and caches the function's list)
+        let _ = self.uprobe_param(u, "");
+        match self.params.borrow().get(&(u.path.clone(), u.name.clone())) {
+            Some(ps) => match ps.as_ref() {
+                Some(ps) => Ok(ps.iter().map(|p| p.name.clone()).collect()),
+                None => Err(format!(
+                    "{} has no debug info for {} (built without -g)",
+                    u.path, u.name
+                )),
+            },
+            None => Err(format!("{} cannot be read", u.path)),
+        }
+    }
+
     /// Parameter `name` of a user-space function point, from its binary's
     /// debug info: where its value is at entry, or why it is nowhere a
     /// recording holds. Over a trace the binary is read here, at the path
@@ -737,9 +754,11 @@ impl Catalog {
                 let kind = match n.get(i + 1).copied() {
                     None | Some("call") => UprobeKind::Function,
                     Some("return") => UprobeKind::Return,
-                    Some(other) => return Err(format!(
+                    Some(other) => {
+                        return Err(format!(
                         "process(...).function(...).{other} is not served; .call and .return are"
-                    )),
+                    ))
+                    }
                 };
                 arity(i + 2)?;
                 (kind, None, f)

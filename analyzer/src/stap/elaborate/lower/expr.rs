@@ -23,6 +23,15 @@ impl<'a> Elab<'a> {
             {
                 (X::Call(Builtin::ProcfsValue, vec![], e.span), Ty::Str)
             }
+            K::Target { name, path } if path.is_empty() && name.starts_with("$$") => {
+                if let Some(e) = self.uprobe_parms(name, e.span) {
+                    return self.expr(&e, want);
+                }
+                match self.target_var(name, e.span, false) {
+                    Some((v, t)) => (X::Ctx(v), t),
+                    None => (X::Num(0), Ty::Long),
+                }
+            }
             K::Target { name, path } => {
                 if let Some(field) = self.tracepoint_member(name, path) {
                     return match self.target_var(&field, e.span, false) {

@@ -363,6 +363,62 @@ impl<'a> Elab<'a> {
         })
     }
 
+    /// `$$parms` (and `$$return` at a return) at a user-space function
+    /// probe, as stap prints them: `a=0x1 b=0x2`, each parameter its debug
+    /// info places in a register by its value, the others `name=?`. As
+    /// the `sprintf` that prints it. None elsewhere.
+    pub(super) fn uprobe_parms(&mut self, name: &str, span: Span) -> Option<Expr> {
+        let [p] = self.points.as_slice() else {
+            return None;
+        };
+        let (Family::Uprobe { mark: false, ret }, Some(u)) = (self.family(p), p.uprobe.clone())
+        else {
+            return None;
+        };
+        let e = |kind| Expr { kind, span };
+        let mut fmt = vec![];
+        let mut args = vec![];
+        match name {
+            "$$parms" => {
+                let names: Vec<String> = match self.catalog.uprobe_params(&u) {
+                    Ok(ps) => ps,
+                    Err(why) => {
+                        self.err(
+                            span,
+                            format!("'$$parms' is not available at {}: {why}", p.text),
+                        );
+                        return Some(e(ExprKind::Str(String::new())));
+                    }
+                };
+                for n in names {
+                    if self.catalog.uprobe_param(&u, &n).is_ok() {
+                        fmt.push(format!("{n}=%#x"));
+                        args.push(e(ExprKind::Target {
+                            name: format!("${n}"),
+                            path: vec![],
+                        }));
+                    } else {
+                        fmt.push(format!("{n}=?"));
+                    }
+                }
+            }
+            "$$return" if ret => {
+                fmt.push("return=%#x".into());
+                args.push(e(ExprKind::Target {
+                    name: "$return".into(),
+                    path: vec![],
+                }));
+            }
+            _ => return None,
+        }
+        let mut all = vec![e(ExprKind::Str(fmt.join(" ")))];
+        all.extend(args);
+        Some(e(ExprKind::Call {
+            name: "sprintf".into(),
+            args: all,
+        }))
+    }
+
     /// Whether the trace holds the string argument in register `i` of
     /// `syscall`: its file names, when it recorded them.
     pub(super) fn recorded_string(&self, syscall: &str, i: usize) -> bool {
