@@ -20,6 +20,7 @@
 #define F_DONE 1 /* the syscall/request/call completed: ret and dur are valid */
 #define F_ADDR 2 /* a syscall_addr_rec: the syscall with its socket address */
 #define F_STACK 4 /* a tp_rec ending in a kernel stack (see tp_rec) */
+#define F_WORD 16 /* a uprobe_rec whose word was read */
 #define F_ENTRY 8 /* live (emit_entries): a syscall as it is entered, sent
 		   * again whole when it returns */
 
@@ -189,7 +190,7 @@ struct paths_rec {
  * the error reading it); the ring buffer record's length ends it. */
 #define USTR_MAX 512 /* stap's MAXSTRINGLEN */
 
-struct uprobe_rec {        /* 128 bytes + the stack + the string */
+struct uprobe_rec {        /* 144 bytes + the stack + the string */
 	struct hdr h;
 	u64 dur;
 	s64 ret;
@@ -199,6 +200,9 @@ struct uprobe_rec {        /* 128 bytes + the stack + the string */
 	u64 ip;
 	u32 stack_len;
 	u32 pad;
+	u64 word;          /* with UP_WORD_SHIFT: 8 bytes of user memory */
+	s32 word_err;      /* 0, or the error reading them */
+	u32 pad2;
 	u8 data[8 * STACK_DEPTH + USTR_MAX];
 };
 
@@ -211,6 +215,7 @@ struct uprobe_rec {        /* 128 bytes + the stack + the string */
 #define UP_STORE (1 << 25) /* keep entry time and registers for the return */
 #define UP_COUNT_SHIFT 26  /* bits 26-30: count slot + 1 (--count), no row */
 #define UP_STACK (1ull << 31) /* the user stack too */
+#define UP_WORD_SHIFT 32   /* bits 32-39: whose 8 bytes to read, as the string's */
 
 struct up_key {
 	u32 tid;
@@ -291,7 +296,7 @@ _Static_assert(sizeof(struct net_rec) == 112, "net_rec");
 _Static_assert(sizeof(struct block_rec) == 72, "block_rec");
 _Static_assert(sizeof(struct sample_rec) == 560, "sample_rec");
 _Static_assert(sizeof(struct vfs_rec) == 72, "vfs_rec");
-_Static_assert(__builtin_offsetof(struct uprobe_rec, data) == 128, "uprobe_rec");
+_Static_assert(__builtin_offsetof(struct uprobe_rec, data) == 144, "uprobe_rec");
 _Static_assert(sizeof(struct up_key) == 16, "up_key");
 _Static_assert(sizeof(struct up_entry) == 56, "up_entry");
 _Static_assert(sizeof(struct inflight) == 224, "inflight");

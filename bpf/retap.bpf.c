@@ -1071,6 +1071,21 @@ static __always_inline void regs_args(struct pt_regs *ctx, u64 *a)
 	a[5] = PT_REGS_PARM6(ctx);
 }
 
+/* The address a string or word selector names: argument 1-6, or the
+ * return value (UP_STRING_RET). */
+static __always_inline u64 up_addr(struct uprobe_rec *r, u32 which)
+{
+	switch (which) {
+	case 1: return r->args[0];
+	case 2: return r->args[1];
+	case 3: return r->args[2];
+	case 4: return r->args[3];
+	case 5: return r->args[4];
+	case 6: return r->args[5];
+	default: return (u64)r->ret;
+	}
+}
+
 /* Sends r (its header, args, ret and dur filled) with where it fired and
  * the stack and string the cookie asks for. */
 static __always_inline void up_send(struct pt_regs *ctx, struct uprobe_rec *r, u64 cookie)
@@ -1089,18 +1104,16 @@ static __always_inline void up_send(struct pt_regs *ctx, struct uprobe_rec *r, u
 	}
 	r->stack_len = at;
 	len += at;
+	u32 wsel = (cookie >> UP_WORD_SHIFT) & 0xff;
+	r->word = 0;
+	r->word_err = 0;
+	if (wsel) {
+		r->word_err = bpf_probe_read_user(&r->word, 8, (void *)up_addr(r, wsel));
+		if (!r->word_err)
+			r->h.flags |= F_WORD;
+	}
 	if (which) {
-		u64 addr;
-		switch (which) {
-		case 1: addr = r->args[0]; break;
-		case 2: addr = r->args[1]; break;
-		case 3: addr = r->args[2]; break;
-		case 4: addr = r->args[3]; break;
-		case 5: addr = r->args[4]; break;
-		case 6: addr = r->args[5]; break;
-		default: addr = (u64)r->ret; break;
-		}
-		long n = bpf_probe_read_user_str(r->data + at, USTR_MAX, (void *)addr);
+		long n = bpf_probe_read_user_str(r->data + at, USTR_MAX, (void *)up_addr(r, which));
 		r->str_len = n;
 		if (n > 0)
 			len += n > USTR_MAX ? USTR_MAX : n;

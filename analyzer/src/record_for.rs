@@ -166,15 +166,23 @@ pub fn needs_except(program: &Program, skip: &BTreeSet<usize>) -> Needs {
             walk_stmts(&mut Exprs(&mut |x| found |= reads_user_stack(x)), &f.body);
             found
         });
-        let mut string = None;
+        let (mut string, mut word) = (None, None);
         walk_probe(
             &mut Exprs(&mut |x| {
                 stack |= reads_stack(x);
                 ustack |= reads_user_stack(x);
-                if let X::Call(Builtin::UprobeString, args, _) = x {
-                    if let Some(X::Num(w)) = args.first() {
-                        string = Some(*w as u8);
+                match x {
+                    X::Call(Builtin::UprobeString, args, _) => {
+                        if let Some(X::Num(w)) = args.first() {
+                            string = Some(*w as u8);
+                        }
                     }
+                    X::Call(Builtin::UprobeWord, args, _) => {
+                        if let Some(X::Num(w)) = args.first() {
+                            word = Some(*w as u8);
+                        }
+                    }
+                    _ => {}
                 }
             }),
             p,
@@ -183,6 +191,7 @@ pub fn needs_except(program: &Program, skip: &BTreeSet<usize>) -> Needs {
             if let Some(u) = &pt.uprobe {
                 let u = Uprobe {
                     string,
+                    word,
                     stack: ustack,
                     ..u.clone()
                 };
@@ -194,6 +203,9 @@ pub fn needs_except(program: &Program, skip: &BTreeSet<usize>) -> Needs {
                             None => String::new(),
                             Some(0) => " with the string its return value points to".into(),
                             Some(w) => format!(" with the string argument {w} points to"),
+                        } + match word {
+                            None => "",
+                            Some(_) => " and the 8 bytes a user_long() reads",
                         } + if ustack { " and the user stack" } else { "" }
                     ));
                     n.uprobes.push(u);

@@ -141,6 +141,7 @@ enum Cols {
         ret: Int64Builder,
         dur: Int64Builder,
         string: StringBuilder,
+        word: Int64Builder,
         ip: UInt64Builder,
         ustack: ListBuilder<UInt64Builder>,
     },
@@ -292,6 +293,7 @@ impl TableRows {
                 ret: Int64Builder::new(),
                 dur: Int64Builder::new(),
                 string: StringBuilder::new(),
+                word: Int64Builder::new(),
                 ip: UInt64Builder::new(),
                 ustack: stack_builder(),
             },
@@ -512,6 +514,7 @@ impl TableRows {
                     ret,
                     dur,
                     string,
+                    word,
                     ip,
                     ustack,
                 },
@@ -537,6 +540,7 @@ impl TableRows {
                     Some(Ok(s)) => string.append_value(lossy(s)),
                     _ => string.append_null(),
                 }
+                word.append_option(u.word);
                 ip.append_value(u.ip);
                 ustack.append_value(u.ustack.iter().map(|&a| Some(a)));
             }
@@ -703,6 +707,7 @@ impl TableRows {
                 ret,
                 dur,
                 string,
+                word,
                 ip,
                 ustack,
             } => {
@@ -713,6 +718,7 @@ impl TableRows {
                 cols.push(Arc::new(ret.finish()));
                 cols.push(Arc::new(dur.finish()));
                 cols.push(Arc::new(string.finish()));
+                cols.push(Arc::new(word.finish()));
                 cols.push(Arc::new(ip.finish()));
                 cols.push(Arc::new(ustack.finish()));
             }
@@ -811,6 +817,7 @@ mod tests {
                 string: Some(Ok(b"hello".to_vec())),
                 ip: 0x401000,
                 ustack: vec![0x401000, 0x402000],
+                word: Some(7),
             }),
         ];
         for (t, r) in Table::ALL.into_iter().zip(recs.iter()) {

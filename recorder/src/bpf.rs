@@ -451,6 +451,7 @@ const UP_EMIT: u64 = 1 << 24;
 const UP_STORE: u64 = 1 << 25;
 const UP_COUNT_SHIFT: u64 = 26;
 const UP_STACK: u64 = 1 << 31;
+const UP_WORD_SHIFT: u64 = 32;
 
 /// The attach cookie of `u` in `slot` (bpf/records.h), counted in count
 /// slot `count` instead of sent.
@@ -468,7 +469,12 @@ fn uprobe_cookie(slot: usize, u: &Uprobe, program: &str, count: Option<u8>) -> u
         (UprobeKind::Return, "on_uprobe") => UP_STORE,
         _ => 0,
     } | if u.stack { UP_STACK } else { 0 };
-    slot as u64 | string << 16 | action
+    let word = match u.word {
+        None => 0,
+        Some(retap_schema::uprobes::STRING_OF_RETURN) => UP_STRING_RET,
+        Some(n) => u64::from(n),
+    };
+    slot as u64 | string << 16 | action | word << UP_WORD_SHIFT
 }
 
 /// Attaches one user-space probe; libbpf finds the function in the ELF

@@ -179,8 +179,8 @@ fn resolve_counts(specs: &[String]) -> Result<Vec<CountSlot>> {
             if let Some(spec) = names.strip_prefix('@') {
                 let u = retap_schema::Uprobe::parse_spec(spec)
                     .map_err(|e| anyhow::anyhow!("--count {e}"))?;
-                if u.string.is_some() || u.stack {
-                    bail!("--count {spec}: a count keeps no string or stack");
+                if u.string.is_some() || u.word.is_some() || u.stack {
+                    bail!("--count {spec}: a count keeps no string, word or stack");
                 }
                 if !std::path::Path::new(&u.path).is_file() {
                     bail!("--count {spec}: {}: no such file", u.path);

@@ -89,7 +89,9 @@ pub const SAMPLE_LEN: usize = 560;
 pub const VFS_LEN: usize = 72;
 /// A uprobe record without its stack and string (bpf/records.h struct
 /// uprobe_rec).
-pub const UPROBE_LEN: usize = 128;
+pub const UPROBE_LEN: usize = 144;
+/// bpf/records.h F_WORD: a uprobe record's word was read.
+pub const F_WORD: u8 = 16;
 const STACK_DEPTH: usize = 32;
 
 pub const F_DONE: u8 = 1;
@@ -216,6 +218,8 @@ pub struct Uprobe {
     pub ip: u64,
     /// The user stack, when its probe keeps it (else empty).
     pub ustack: Vec<u64>,
+    /// The 8 bytes of user memory its probe keeps, when they were read.
+    pub word: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -393,6 +397,7 @@ pub fn decode(b: &[u8]) -> Result<Record, String> {
                 slot: u32_at(b, 104),
                 string,
                 ip: u64_at(b, 112),
+                word: (h.flags & F_WORD != 0).then(|| u64_at(b, 128) as i64),
                 // (frames past the last one unwound are 0)
                 ustack: stack(b, UPROBE_LEN, stack_len as i32)
                     .into_iter()
@@ -503,6 +508,8 @@ mod tests {
             p.extend_from_slice(&0x401000u64.to_ne_bytes()); // ip
             p.extend_from_slice(&(8 * stack.len() as u32).to_ne_bytes());
             p.extend_from_slice(&0u32.to_ne_bytes());
+            p.extend_from_slice(&42u64.to_ne_bytes()); // word (F_WORD unset)
+            p.extend_from_slice(&0u64.to_ne_bytes());
             for a in stack {
                 p.extend_from_slice(&a.to_ne_bytes());
             }
@@ -517,7 +524,7 @@ mod tests {
             (5, -2, [1, 2, 3, 4, 5, 6], 3)
         );
         assert_eq!(u.string, None);
-        assert_eq!((u.ip, u.ustack.len()), (0x401000, 0));
+        assert_eq!((u.ip, u.ustack.len(), u.word), (0x401000, 0, None));
         let mut with = with_len(&b, 6, &[0x401000, 0x402000]);
         with.extend_from_slice(b"hello\0");
         let Record::Uprobe(u) = decode(&with).unwrap() else {

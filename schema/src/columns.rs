@@ -60,11 +60,12 @@ pub enum Column {
     Dport,
     Probe,
     UserString,
+    UserLong,
 }
 
 impl Column {
     /// How many there are: `c as usize` indexes an array of this length.
-    pub const COUNT: usize = Column::UserString as usize + 1;
+    pub const COUNT: usize = Column::UserLong as usize + 1;
 
     pub const ALL: [Column; Column::COUNT] = {
         use Column::*;
@@ -73,7 +74,7 @@ impl Column {
             DurNs, Event, Ppid, ChildPid, ChildTid, Filename, Argv, ExitCode, Direction, DevName,
             Ifindex, Length, Protocol, Dev, Devname, Sector, Bytes, Rwbs, Error, Ip, UserMode,
             Kstack, Ustack, Op, Path, Path2, Sockaddr, SaFamily, SaAddr, SaPort, Transport, Saddr,
-            Daddr, Sport, Dport, Probe, UserString,
+            Daddr, Sport, Dport, Probe, UserString, UserLong,
         ]
     };
 
@@ -143,6 +144,7 @@ impl Column {
             Dport => "dport",
             Probe => "probe",
             UserString => "user_string",
+            UserLong => "user_long",
         }
     }
 

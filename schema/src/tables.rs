@@ -184,6 +184,7 @@ impl Table {
                 f.push(field(C::Ret, DataType::Int64, true));
                 f.push(field(C::DurNs, DataType::Int64, true));
                 f.push(field(C::UserString, DataType::Utf8, true));
+                f.push(field(C::UserLong, DataType::Int64, true));
                 f.push(field(C::Ip, DataType::UInt64, false));
                 f.push(address_list(C::Ustack));
                 f

@@ -50,6 +50,11 @@ pub struct Uprobe {
     /// [`STRING_OF_RETURN`], the return value, read as a C string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub string: Option<u8>,
+    /// The 8 bytes of user memory kept with each firing (`user_long` and
+    /// kin): at argument N (1-6) or, with [`STRING_OF_RETURN`], at the
+    /// return value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub word: Option<u8>,
     /// Each firing also keeps the user stack (the `ustack` column).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stack: bool,
@@ -105,6 +110,7 @@ impl Uprobe {
             name,
             provider,
             string: None,
+            word: None,
             stack: false,
         })
     }
@@ -117,10 +123,12 @@ impl Uprobe {
             Some(pr) => format!("{}:{}:{pr}:{}", self.kind.name(), self.path, self.name),
             None => format!("{}:{}:{}", self.kind.name(), self.path, self.name),
         };
-        match self.string {
-            Some(STRING_OF_RETURN) => s.push_str(":string=return"),
-            Some(n) => s.push_str(&format!(":string=arg{n}")),
-            None => {}
+        for (what, sel) in [("string", self.string), ("long", self.word)] {
+            match sel {
+                Some(STRING_OF_RETURN) => s.push_str(&format!(":{what}=return")),
+                Some(n) => s.push_str(&format!(":{what}=arg{n}")),
+                None => {}
+            }
         }
         if self.stack {
             s.push_str(":stack");
@@ -131,30 +139,32 @@ impl Uprobe {
     /// Reads [`Uprobe::spec`]'s spelling; the error says what is wrong.
     pub fn parse_spec(spec: &str) -> Result<Uprobe, String> {
         let mut parts: Vec<&str> = spec.split(':').collect();
-        let mut string = None;
         let stack = parts.last() == Some(&"stack");
         if stack {
             parts.pop();
         }
-        if let Some(last) = parts.last() {
-            if let Some(what) = last.strip_prefix("string=") {
-                string = Some(match what {
-                    "return" => STRING_OF_RETURN,
-                    a => match a.strip_prefix("arg").and_then(|n| n.parse::<u8>().ok()) {
-                        Some(n @ 1..=6) => n,
-                        _ => {
-                            return Err(format!("{spec}: string={what}: say argN (1-6) or return"))
-                        }
-                    },
-                });
-                parts.pop();
-            }
-        }
+        // `:string=...` then `:long=...`, each optional, read from the end.
+        let sel = |key: &str, parts: &mut Vec<&str>| -> Result<Option<u8>, String> {
+            let Some(what) = parts.last().and_then(|l| l.strip_prefix(key)) else {
+                return Ok(None);
+            };
+            let v = match what {
+                "return" => STRING_OF_RETURN,
+                a => match a.strip_prefix("arg").and_then(|n| n.parse::<u8>().ok()) {
+                    Some(n @ 1..=6) => n,
+                    _ => return Err(format!("{spec}: {key}{what}: say argN (1-6) or return")),
+                },
+            };
+            parts.pop();
+            Ok(Some(v))
+        };
+        let word = sel("long=", &mut parts)?;
+        let string = sel("string=", &mut parts)?;
         let usage = || {
             format!(
                 "{spec}: a user probe is function:PATH:NAME, return:PATH:NAME or \
                  mark:PATH:PROVIDER:NAME (optionally :string=argN or :string=return, then \
-                 :stack)"
+                 :long=argN or :long=return, then :stack)"
             )
         };
         let (kind, path, provider, name) = match parts.as_slice() {
@@ -169,7 +179,9 @@ impl Uprobe {
         if name.is_empty() || provider.as_deref() == Some("") {
             return Err(usage());
         }
-        if string == Some(STRING_OF_RETURN) && kind != UprobeKind::Return {
+        if (string == Some(STRING_OF_RETURN) || word == Some(STRING_OF_RETURN))
+            && kind != UprobeKind::Return
+        {
             return Err(format!(
                 "{spec}: only a return probe has a return value to read"
             ));
@@ -180,6 +192,7 @@ impl Uprobe {
             name: name.to_string(),
             provider,
             string,
+            word,
             stack,
         })
     }
@@ -197,6 +210,8 @@ mod tests {
             "mark:/usr/lib/libc.so.6:libc:setjmp:string=arg2",
             "function:/bin/bash:readline:stack",
             "return:/bin/bash:readline:string=return:stack",
+            "function:/bin/x:f:string=arg1:long=arg2",
+            "return:/bin/x:f:long=return:stack",
         ] {
             let u = Uprobe::parse_spec(s).unwrap();
             assert_eq!(u.spec(), s);
@@ -211,6 +226,7 @@ mod tests {
         for u in [&r, &m] {
             let mut plain = u.clone();
             plain.string = None;
+            plain.word = None;
             plain.stack = false;
             assert_eq!(Uprobe::parse_probe(&u.probe()), Some(plain));
         }

@@ -239,6 +239,12 @@ impl EventCtx {
         self.string(Column::UserString)
     }
 
+    /// The 8 bytes of user memory a user-space probe's row kept (None:
+    /// not readable where it fired).
+    pub fn user_word(&self) -> Option<i64> {
+        self.int(Column::UserLong)
+    }
+
     fn string(&self, c: Column) -> Option<Rc<str>> {
         self.batch.as_ref().and_then(|b| b.string(c, self.row))
     }

@@ -237,6 +237,7 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 Addr | Uaddr => &[Column::Ip],
                 UlongArg => &Column::ARGS,
                 UprobeString => &[Column::UserString],
+                UprobeWord => &[Column::UserLong],
                 // The row's time (always read), the process tree (read when
                 // `Program::reads_process_tree`), the point, or their arguments only.
                 Target | Pp | Pid2execname | TidTgid | IsReturn | GettimeofdayS

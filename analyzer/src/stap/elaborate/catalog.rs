@@ -887,6 +887,7 @@ impl Catalog {
             name: name.to_string(),
             provider,
             string: None,
+            word: None,
             stack: false,
         };
         if kind == UprobeKind::Mark {

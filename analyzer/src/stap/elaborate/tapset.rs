@@ -116,6 +116,9 @@ pub enum Builtin {
     /// kept (arguments: which — argument N, 0 the return value — and the
     /// address, for the error when it was not readable).
     UprobeString,
+    /// `user_long(...)` and kin at a user-space probe: the 8 bytes the
+    /// recording kept (arguments: which, the address, the C size, signed).
+    UprobeWord,
     ProcfsSet,
     ProcfsAppend,
     /// The buffer's capacity, set as the probe starts.
@@ -248,6 +251,7 @@ const TABLE: &[(&str, Builtin, &[Ty], Ty)] = &[
     // Not callable: the parser never makes a call named `$...`.
     ("$value", ProcfsValue, &[], S),
     ("$uprobe_string", UprobeString, &[L, L], S),
+    ("$uprobe_word", UprobeWord, &[L, L, L, L], L),
     ("$value=", ProcfsSet, &[S], S),
     ("$value.=", ProcfsAppend, &[S], S),
     ("$value.open", ProcfsOpen, &[L], Ty::Unknown),

@@ -406,6 +406,9 @@ impl<'a> Elab<'a> {
             if let Some(x) = self.uprobe_user_string(name, args, span) {
                 return x;
             }
+            if let Some(x) = self.uprobe_user_word(name, args, span) {
+                return x;
+            }
         }
         if let Some(&f) = self.fix.get(&(name.to_string(), args.len())) {
             let mut xs = vec![];

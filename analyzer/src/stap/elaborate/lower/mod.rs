@@ -111,6 +111,8 @@ struct Elab<'a> {
     /// return value) and where first, since a recording keeps one per
     /// firing.
     uprobe_string: Option<(u8, Span)>,
+    /// The same for the 8 bytes `user_long()` and kin read.
+    uprobe_word: Option<(u8, Span)>,
 }
 
 /// A probe after alias expansion: the points it fires on and the body
@@ -252,6 +254,7 @@ fn elaborate_here(
         probe_text: String::new(),
         procfs: None,
         uprobe_string: None,
+        uprobe_word: None,
         task_aliases: HashMap::new(),
     };
     el.declare(script);
@@ -486,6 +489,7 @@ impl<'a> Elab<'a> {
             self.points = p.points.clone();
             self.probe_text = p.text.clone();
             self.uprobe_string = None;
+            self.uprobe_word = None;
             self.in_func = None;
             self.loops = 0;
             let mut points = p.points.clone();

@@ -236,24 +236,12 @@ impl<'a> Elab<'a> {
         })
     }
 
-    /// `user_string(pointer_arg(N))` (or ulong_arg, long_arg, ..., or a
-    /// pointer parameter by name) at a function, `user_string($argN)` at a
-    /// mark, `user_string($return)`
-    /// (or `returnval()`) at a return: the C string the recording kept
-    /// where the probe fired. Over a trace, the trace must have kept that
-    /// one; on this machine (live, `record --for`) it is what will be
-    /// kept, one per probe.
-    pub(super) fn uprobe_user_string(
-        &mut self,
-        name: &str,
-        args: &[Expr],
-        span: Span,
-    ) -> Option<(X, Ty)> {
-        if !matches!(name, "user_string" | "user_string_n" | "user_string_quoted")
-            || args.is_empty()
-        {
-            return None;
-        }
+    /// Which memory a user-space probe's `user_string(E)` or `user_long(E)`
+    /// reads: E is `pointer_arg(N)` (or ulong_arg, long_arg, ..., or a
+    /// pointer parameter by name) at a function, `$argN` at a mark,
+    /// `$return` (or `returnval()`) at a return. None when E is none of
+    /// these or the probe is not a user-space one.
+    fn uprobe_selector(&mut self, arg: &Expr) -> Option<u8> {
         let fams: Vec<Family> = self.points.iter().map(|p| self.family(p)).collect();
         let all = |want: fn(Family) -> bool| !fams.is_empty() && fams.iter().all(|f| want(*f));
         if !all(|f| matches!(f, Family::Uprobe { .. })) {
@@ -261,7 +249,7 @@ impl<'a> Elab<'a> {
         }
         let ret = all(|f| matches!(f, Family::Uprobe { ret: true, .. }));
         let mark = all(|f| matches!(f, Family::Uprobe { mark: true, .. }));
-        let which: u8 = match &args[0].kind {
+        Some(match &arg.kind {
             ExprKind::Target { name: v, path } if path.is_empty() && v == "$return" && ret => 0,
             ExprKind::Target { name: v, path } if path.is_empty() && mark => v
                 .strip_prefix("$arg")?
@@ -301,7 +289,13 @@ impl<'a> Elab<'a> {
                 }
             }
             _ => return None,
-        };
+        })
+    }
+
+    /// Notes that the current probe reads the memory `which` selects as a
+    /// string (`word` false) or a word, checking that a recording keeps
+    /// one of each per firing and, over a trace, that it kept this one.
+    fn uprobe_memory_read(&mut self, which: u8, word: bool, span: Span) {
         let what = |w: u8| {
             if w == retap_schema::uprobes::STRING_OF_RETURN {
                 "the return value".to_string()
@@ -309,29 +303,36 @@ impl<'a> Elab<'a> {
                 format!("argument {w}")
             }
         };
-        match self.uprobe_string {
+        let kind = if word { "value" } else { "string" };
+        let seen = if word {
+            &mut self.uprobe_word
+        } else {
+            &mut self.uprobe_string
+        };
+        match *seen {
             Some((w, _)) if w != which => {
-                self.err(
-                    span,
-                    format!(
-                        "a user-space probe's recording keeps one string per firing: this probe \
-                         already reads the string at {}, not the one at {}",
-                        what(w),
-                        what(which)
-                    ),
+                let msg = format!(
+                    "a user-space probe's recording keeps one {kind} per firing: this probe \
+                     already reads the {kind} at {}, not the one at {}",
+                    what(w),
+                    what(which)
                 );
+                self.err(span, msg);
             }
             Some(_) => {}
-            None => self.uprobe_string = Some((which, span)),
+            None => *seen = Some((which, span)),
         }
         if matches!(self.opts.user_probes, UserProbes::Recorded(_)) {
             for p in self.points.clone() {
-                let kept = p.uprobe.as_ref().and_then(|u| u.string);
+                let kept = p
+                    .uprobe
+                    .as_ref()
+                    .and_then(|u| if word { u.word } else { u.string });
                 if kept != Some(which) {
                     self.err(
                         span,
                         format!(
-                            "the trace did not keep the string at {} of {} (a recording made \
+                            "the trace did not keep the {kind} at {} of {} (a recording made \
                              with retap record --for this script keeps it)",
                             what(which),
                             p.text
@@ -340,6 +341,26 @@ impl<'a> Elab<'a> {
                 }
             }
         }
+    }
+
+    /// `user_string(E)` (and `_n`, `_quoted`) at a user-space probe, E as
+    /// [`Self::uprobe_selector`] reads it: the C string the recording kept
+    /// where the probe fired. Over a trace, the trace must have kept that
+    /// one; on this machine (live, `record --for`) it is what will be kept,
+    /// one per probe.
+    pub(super) fn uprobe_user_string(
+        &mut self,
+        name: &str,
+        args: &[Expr],
+        span: Span,
+    ) -> Option<(X, Ty)> {
+        if !matches!(name, "user_string" | "user_string_n" | "user_string_quoted")
+            || args.is_empty()
+        {
+            return None;
+        }
+        let which = self.uprobe_selector(&args[0])?;
+        self.uprobe_memory_read(which, false, span);
         let (addr, _) = self.expr(&args[0], Ty::Long);
         let text = X::Call(
             Builtin::UprobeString,
@@ -361,6 +382,46 @@ impl<'a> Elab<'a> {
             ("user_string", 1) => (text, Ty::Str),
             _ => return None,
         })
+    }
+
+    /// `user_long(E)`, `user_int(E)`, `user_char(E)`, ... at a user-space
+    /// probe, E as [`Self::uprobe_selector`] reads it: the 8 bytes the
+    /// recording kept there, as the function's C type (0 where they were
+    /// not readable, as stap's return).
+    pub(super) fn uprobe_user_word(
+        &mut self,
+        name: &str,
+        args: &[Expr],
+        span: Span,
+    ) -> Option<(X, Ty)> {
+        let (size, signed) = match name {
+            "user_char" | "user_int8" => (1, true),
+            "user_uint8" => (1, false),
+            "user_short" | "user_int16" => (2, true),
+            "user_ushort" | "user_uint16" => (2, false),
+            "user_int" | "user_int32" => (4, true),
+            "user_uint32" => (4, false),
+            "user_long" | "user_int64" => (8, true),
+            "user_ulong" | "user_uint64" => (8, false),
+            _ => return None,
+        };
+        let [arg] = args else { return None };
+        let which = self.uprobe_selector(arg)?;
+        self.uprobe_memory_read(which, true, span);
+        let (addr, _) = self.expr(arg, Ty::Long);
+        Some((
+            X::Call(
+                Builtin::UprobeWord,
+                vec![
+                    X::Num(which.into()),
+                    addr,
+                    X::Num(size),
+                    X::Num(i64::from(signed)),
+                ],
+                span,
+            ),
+            Ty::Long,
+        ))
     }
 
     /// `$$parms` (and `$$return` at a return) at a user-space function
