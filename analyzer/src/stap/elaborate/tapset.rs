@@ -374,10 +374,14 @@ pub fn all_names() -> impl Iterator<Item = &'static str> {
 pub fn unrecorded(name: &str) -> Option<&'static str> {
     Some(match name {
         "user_string" | "user_string_n" | "user_string_quoted" | "user_string2" => {
-            "it reads memory of the traced machine, which a recording does not hold but for the file-name arguments of syscalls (user_string($filename) at a syscall entry) and their socket addresses (argstr, uaddr_ip, to_str)"
+            "it reads memory of the traced machine, which a recording does not hold but for the file-name arguments of syscalls (user_string($filename) at a syscall entry), their socket addresses (argstr, uaddr_ip, to_str), and at user-space probes the string of an argument or return value (user_string(pointer_arg(N)), user_string($return))"
         }
-        "kernel_string" | "kernel_string_n" | "user_long" | "user_int" | "kernel_long"
-        | "kernel_int" | "kernel_pointer" | "user_char" | "user_short" => {
+        "user_long" | "user_int" | "user_char" | "user_short" | "user_ushort" | "user_ulong"
+        | "user_int8" | "user_uint8" | "user_int16" | "user_uint16" | "user_int32"
+        | "user_uint32" | "user_int64" | "user_uint64" => {
+            "it reads memory of the traced machine, which a recording holds only at user-space probes, where it keeps the value at an argument or the return value (user_long(pointer_arg(N)), user_int($return))"
+        }
+        "kernel_string" | "kernel_string_n" | "kernel_long" | "kernel_int" | "kernel_pointer" => {
             "it reads memory of the traced machine, which a recording does not hold"
         }
         "gid" | "egid" => "group ids are not recorded (uid is)",
