@@ -185,6 +185,9 @@ pub struct EventCtx {
     /// record's `next_pid` and `next_comm`, which tid(), pid() and
     /// execname() read instead of the current task's columns.
     pub switched_in: Option<(usize, usize)>,
+    /// At process(...).begin/.thread.begin on a fork or thread row: the
+    /// context is the task made (its ids from child_pid, child_tid).
+    pub child_task: bool,
     /// Set when a syscall tapset variable was asked of a syscall whose alias
     /// the table does not describe yet: the alias, for the interpreter's
     /// run-time error (the value read is not used).
@@ -216,6 +219,7 @@ impl EventCtx {
             kallsyms: None,
             usyms: Rc::default(),
             switched_in: None,
+            child_task: false,
             unserved: None,
         }
     }
@@ -256,9 +260,15 @@ impl EventCtx {
         if self.switched_in.is_some() {
             return self.procs.tgid_of(self.tid());
         }
+        if self.child_task {
+            return self.int(Column::ChildPid).unwrap_or(0);
+        }
         self.int(Column::Pid).unwrap_or(0)
     }
     pub fn tid(&self) -> i64 {
+        if self.child_task {
+            return self.int(Column::ChildTid).unwrap_or(0);
+        }
         if let Some((next_pid, _)) = self.switched_in {
             return self
                 .batch

@@ -309,8 +309,11 @@ fn process_matches(
     procs: &context::ProcTree,
 ) -> bool {
     use retap_schema::tables::process_event as ev;
-    let thread_row = b.string(Column::Event, row).as_deref() == Some(ev::THREAD);
-    let (pid, tid) = if thread_row {
+    let new_task = matches!(
+        b.string(Column::Event, row).as_deref(),
+        Some(ev::THREAD | ev::FORK)
+    );
+    let (pid, tid) = if new_task {
         (b.int(Column::ChildPid, row), b.int(Column::ChildTid, row))
     } else {
         (b.int(Column::Pid, row), b.int(Column::Tid, row))
@@ -1026,6 +1029,14 @@ fn set_event(
             at("next_pid").zip(at("next_comm"))
         }
         _ => None,
+    };
+    // A process lifecycle point at a fork or thread row: the new task's.
+    it.ctx.child_task = pt.process.is_some() && {
+        use retap_schema::tables::process_event as ev;
+        matches!(
+            batch.string(Column::Event, row).as_deref(),
+            Some(ev::FORK | ev::THREAD)
+        )
     };
     if !std::ptr::eq(it.ctx.point_text.as_ptr(), pt.text.as_ptr())
         && &*it.ctx.point_text != pt.text.as_str()

@@ -169,10 +169,12 @@ impl ResolvedPoint {
             },
             Family::BlockEnd => RowFilter::default().and_not_null(completed(Table::Block)),
             Family::Process { end: true, .. } => RowFilter::one_of(ev::COLUMN, &[ev::EXIT]),
-            Family::Process { thread, .. } => RowFilter::one_of(
-                ev::COLUMN,
-                &[if thread { ev::THREAD } else { ev::EXEC }, ev::SNAPSHOT],
-            ),
+            Family::Process { thread: true, .. } => {
+                RowFilter::one_of(ev::COLUMN, &[ev::THREAD, ev::SNAPSHOT])
+            }
+            Family::Process { .. } => {
+                RowFilter::one_of(ev::COLUMN, &[ev::EXEC, ev::FORK, ev::SNAPSHOT])
+            }
             Family::Uprobe { .. } => match &self.uprobe {
                 Some(u) => RowFilter::one_of(retap_schema::Column::Probe, &[&u.probe()]),
                 None => RowFilter::default(),
@@ -831,9 +833,10 @@ impl Catalog {
     }
 
     /// `process[("PATH")].begin` and its kin: rows of the processes table
-    /// (a process that starts running PATH — exec, or running at the
-    /// start — a thread made in one, their exits), the program checked
-    /// by the interpreter.
+    /// (a process that starts running PATH — exec, fork of one, or
+    /// running at the start — a thread made in one, their exits), the
+    /// program checked by the interpreter; at a fork or thread row the
+    /// context is the task made.
     fn process_point(
         &self,
         p: &Parts,
