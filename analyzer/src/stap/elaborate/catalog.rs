@@ -263,25 +263,12 @@ impl Catalog {
     /// The names of a user-space function's parameters, in order, from its
     /// binary's debug info (Err: it has none).
     pub fn uprobe_params(&self, u: &Uprobe) -> Result<Vec<String>, String> {
-        // (any name: the lookup reads and caches the function's list)
-        let _ = self.uprobe_param(u, "");
-        match self.params.borrow().get(&(u.path.clone(), u.name.clone())) {
-            Some(ps) => match ps.as_ref() {
-                Some(ps) => Ok(ps.iter().map(|p| p.name.clone()).collect()),
-                None => Err(format!(
-                    "{} has no debug info for {} (built without -g)",
-                    u.path, u.name
-                )),
-            },
-            None => Err(format!("{} cannot be read", u.path)),
-        }
+        Ok(self.params_of(u)?.iter().map(|p| p.name.clone()).collect())
     }
 
-    /// Parameter `name` of a user-space function point, from its binary's
-    /// debug info: where its value is at entry, or why it is nowhere a
-    /// recording holds. Over a trace the binary is read here, at the path
-    /// it was recorded at.
-    pub fn uprobe_param(&self, u: &Uprobe, name: &str) -> Result<binaries::ParamReg, String> {
+    /// A user-space function's parameters from its binary's debug info,
+    /// read once per elaboration.
+    fn params_of(&self, u: &Uprobe) -> Result<Rc<Vec<binaries::Param>>, String> {
         let key = (u.path.clone(), u.name.clone());
         let cached = self.params.borrow().get(&key).cloned();
         let ps = match cached {
@@ -292,13 +279,22 @@ impl Catalog {
                 ps
             }
         };
-        let Some(ps) = ps.as_ref() else {
-            return Err(format!(
+        match ps.as_ref() {
+            Some(list) => Ok(Rc::new(list.clone())),
+            None => Err(format!(
                 "{} has no debug info for {} (built without -g): read its arguments as \
                  pointer_arg(N), int_arg(N), long_arg(N), ...",
                 u.path, u.name
-            ));
-        };
+            )),
+        }
+    }
+
+    /// Parameter `name` of a user-space function point, from its binary's
+    /// debug info: where its value is at entry, or why it is nowhere a
+    /// recording holds. Over a trace the binary is read here, at the path
+    /// it was recorded at.
+    pub fn uprobe_param(&self, u: &Uprobe, name: &str) -> Result<binaries::ParamReg, String> {
+        let ps = self.params_of(u)?;
         match ps.iter().find(|p| p.name == name) {
             Some(p) => {
                 p.at.clone()
