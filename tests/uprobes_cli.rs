@@ -340,6 +340,65 @@ probe process("/nonexistent-but-absolute").begin {{ println("never") }}"#
 }
 
 #[test]
+fn user_memory_words_and_strings_kept_where_the_probe_fired() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = retap_testkit::uprobe_target(tmp.path(), false, false);
+    let b = bin.display();
+    let stp = tmp.path().join("mem.stp");
+    std::fs::write(
+        &stp,
+        format!(
+            r#"probe process("{b}").function("rt_greet").return {{
+  printf("%d %d %d %s\n", user_char($return), user_short($return), user_long($return), user_string($return))
+}}"#
+        ),
+    )
+    .unwrap();
+    let s = stp.display().to_string();
+    // "hello wo", "hello re", "hello st" as little-endian longs.
+    let word = |w: &[u8]| i64::from_le_bytes(w[..8].try_into().unwrap());
+    let want: String = ["hello world", "hello retap", "hello stap"]
+        .iter()
+        .map(|g| format!("104 25960 {} {g}\n", word(g.as_bytes())))
+        .collect();
+    let keep = tmp.path().join("kept").display().to_string();
+    let (code, out, err) = run(&["run", &s, "-c", &format!("{b} 1"), "--keep", &keep]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, format!("0\n{want}"));
+    let rec = tmp.path().join("rec").display().to_string();
+    let (code, _, err) = run(&[
+        "record",
+        "--for",
+        &s,
+        "-v",
+        "-o",
+        &rec,
+        "-c",
+        &format!("{b} 1"),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(":rt_greet:string=return:long=return"), "{err}");
+    for t in [&keep, &rec] {
+        let (code, again, err) = run(&["run", &s, "--trace", t]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(again, want);
+    }
+    let Some(rows) = duck_at(
+        Path::new(&rec),
+        "select string_agg(user_long::varchar, ',' order by ts) from uprobes",
+    ) else {
+        return;
+    };
+    let longs: Vec<String> = ["hello world", "hello retap", "hello stap"]
+        .iter()
+        .map(|g| word(g.as_bytes()).to_string())
+        .collect();
+    assert_eq!(rows, vec![longs.join(",")]);
+}
+
+#[test]
 fn libc_malloc_under_ls_as_a_histogram_live_and_offline() {
     need_root!();
     let tmp = tempfile::tempdir().unwrap();
