@@ -190,7 +190,7 @@ struct paths_rec {
  * the error reading it); the ring buffer record's length ends it. */
 #define USTR_MAX 512 /* stap's MAXSTRINGLEN */
 
-struct uprobe_rec {        /* 144 bytes + the stack + the string */
+struct uprobe_rec {        /* 192 bytes + the stack + the string */
 	struct hdr h;
 	u64 dur;
 	s64 ret;
@@ -203,6 +203,7 @@ struct uprobe_rec {        /* 144 bytes + the stack + the string */
 	u64 word;          /* with UP_WORD_SHIFT: 8 bytes of user memory */
 	s32 word_err;      /* 0, or the error reading them */
 	u32 pad2;
+	u64 more[6];       /* a mark's arguments 7-12 (0 past its count) */
 	u8 data[8 * STACK_DEPTH + USTR_MAX];
 };
 
@@ -296,7 +297,7 @@ _Static_assert(sizeof(struct net_rec) == 112, "net_rec");
 _Static_assert(sizeof(struct block_rec) == 72, "block_rec");
 _Static_assert(sizeof(struct sample_rec) == 560, "sample_rec");
 _Static_assert(sizeof(struct vfs_rec) == 72, "vfs_rec");
-_Static_assert(__builtin_offsetof(struct uprobe_rec, data) == 144, "uprobe_rec");
+_Static_assert(__builtin_offsetof(struct uprobe_rec, data) == 192, "uprobe_rec");
 _Static_assert(sizeof(struct up_key) == 16, "up_key");
 _Static_assert(sizeof(struct up_entry) == 56, "up_entry");
 _Static_assert(sizeof(struct inflight) == 224, "inflight");

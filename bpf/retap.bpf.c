@@ -1135,8 +1135,11 @@ static __always_inline struct uprobe_rec *up_rec(u64 pid_tgid)
 {
 	u32 zero = 0;
 	struct uprobe_rec *r = bpf_map_lookup_elem(&up_scratch, &zero);
-	if (r)
+	if (r) {
 		fill_hdr(&r->h, KIND_UPROBE, pid_tgid);
+		/* (the scratch record is shared: only marks fill these) */
+		__builtin_memset(r->more, 0, sizeof(r->more));
+	}
 	return r;
 }
 
@@ -1236,10 +1239,13 @@ int on_usdt(struct pt_regs *ctx)
 	r->ret = 0;
 	int n = bpf_usdt_arg_cnt(ctx);
 	for (int i = 0; i < 6; i++) {
-		long v = 0;
+		long v = 0, w = 0;
 		if (i < n)
 			bpf_usdt_arg(ctx, i, &v);
+		if (i + 6 < n)
+			bpf_usdt_arg(ctx, i + 6, &w);
 		r->args[i] = v;
+		r->more[i] = w;
 	}
 	up_send(ctx, r, cookie);
 	return 0;

@@ -525,6 +525,18 @@ fn what_cannot_be_probed_is_refused_with_its_location_and_reason() {
         assert!(err.contains(says), "{script}:\n{err}");
         assert!(err.contains("<input>:1:"), "{script}: no location:\n{err}");
     }
+    // A mark's twelfth argument, live.
+    let (code, out, err) = run(&[
+        "run",
+        "-e",
+        &format!(
+            r#"probe process("{b}").mark("many") {{ printf("%d %d %d\n", $arg7, $arg12, @defined($arg12)) }}"#
+        ),
+        "-c",
+        &format!("{b} 3"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.ends_with("7 3 1\n"), "{out}");
     // @defined knows a mark's arguments from its note.
     let (code, out, err) = run(&[
         "run",

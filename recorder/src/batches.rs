@@ -137,7 +137,7 @@ enum Cols {
         /// The `probe` column's value per slot (the recording's list).
         names: Vec<String>,
         probe: Dict,
-        args: [Int64Builder; 6],
+        args: [Int64Builder; 12],
         ret: Int64Builder,
         dur: Int64Builder,
         string: StringBuilder,
@@ -812,7 +812,7 @@ mod tests {
                 h: hdr(6, 11),
                 dur: 3,
                 ret: 0x1000,
-                args: [1, 2, 3, 4, 5, 6],
+                args: [1, 2, 3, 4, 5, 6, 0, 0, 0, 0, 0, 0],
                 slot: 0,
                 string: Some(Ok(b"hello".to_vec())),
                 ip: 0x401000,

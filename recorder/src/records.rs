@@ -89,7 +89,7 @@ pub const SAMPLE_LEN: usize = 560;
 pub const VFS_LEN: usize = 72;
 /// A uprobe record without its stack and string (bpf/records.h struct
 /// uprobe_rec).
-pub const UPROBE_LEN: usize = 144;
+pub const UPROBE_LEN: usize = 192;
 /// bpf/records.h F_WORD: a uprobe record's word was read.
 pub const F_WORD: u8 = 16;
 const STACK_DEPTH: usize = 32;
@@ -211,7 +211,8 @@ pub struct Uprobe {
     pub h: Hdr,
     pub dur: u64,
     pub ret: i64,
-    pub args: [u64; 6],
+    /// A function's six registers, or a mark's first twelve arguments.
+    pub args: [u64; 12],
     pub slot: u32,
     pub string: Option<Result<Vec<u8>, i32>>,
     /// Where it fired (a user address).
@@ -393,7 +394,10 @@ pub fn decode(b: &[u8]) -> Result<Record, String> {
             Record::Uprobe(Uprobe {
                 dur: u64_at(b, 40),
                 ret: u64_at(b, 48) as i64,
-                args: std::array::from_fn(|i| u64_at(b, 56 + 8 * i)),
+                // (arguments 7-12 of a mark after the fixed fields)
+                args: std::array::from_fn(|i| {
+                    u64_at(b, if i < 6 { 56 + 8 * i } else { 144 + 8 * (i - 6) })
+                }),
                 slot: u32_at(b, 104),
                 string,
                 ip: u64_at(b, 112),
@@ -510,6 +514,9 @@ mod tests {
             p.extend_from_slice(&0u32.to_ne_bytes());
             p.extend_from_slice(&42u64.to_ne_bytes()); // word (F_WORD unset)
             p.extend_from_slice(&0u64.to_ne_bytes());
+            for a in 7..=12u64 {
+                p.extend_from_slice(&a.to_ne_bytes()); // a mark's 7th.. 12th
+            }
             for a in stack {
                 p.extend_from_slice(&a.to_ne_bytes());
             }
@@ -521,7 +528,7 @@ mod tests {
         };
         assert_eq!(
             (u.dur, u.ret, u.args, u.slot),
-            (5, -2, [1, 2, 3, 4, 5, 6], 3)
+            (5, -2, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 3)
         );
         assert_eq!(u.string, None);
         assert_eq!((u.ip, u.ustack.len(), u.word), (0x401000, 0, None));

@@ -20,6 +20,7 @@ fn specs(bin: &Path) -> Vec<String> {
         format!("mark:{b}:retap_test:tick"),
         format!("mark:{b}:retap_test:guarded"),
         format!("mark:{b}:retap_test:name:string=arg1"),
+        format!("mark:{b}:retap_test:many"),
     ]
 }
 
@@ -45,7 +46,7 @@ fn functions_returns_and_marks_are_recorded_exactly() {
 
     let m = manifest(&dir);
     assert_eq!(m["state"], "complete");
-    assert_eq!(m["uprobes"].as_array().unwrap().len(), 8);
+    assert_eq!(m["uprobes"].as_array().unwrap().len(), 9);
     assert_eq!(m["tables"]["uprobes"]["dropped"], 0);
     let pid = m["filters"]["command_pid"].as_i64().unwrap();
     let p = |kind: &str, name: &str| {
@@ -144,6 +145,22 @@ fn functions_returns_and_marks_are_recorded_exactly() {
             p("mark", "name")
         )),
         vec!["world,retap,stap"]
+    );
+    // A mark's twelve arguments (stap's limit), the last one the loop's N.
+    assert_eq!(
+        q(&format!(
+            "select arg0, arg5, arg6, arg10, arg11 from uprobes where probe = '{}'",
+            p("mark", "many")
+        )),
+        vec![format!("1|6|7|11|{n}")]
+    );
+    // A function's rows have six registers; the rest are 0.
+    assert_eq!(
+        q(&format!(
+            "select max(arg6), max(arg11) from uprobes where probe = '{}'",
+            p("function", "rt_add")
+        )),
+        vec!["0|0"]
     );
     assert_eq!(count(&p("function", "rt_nap")), vec!["0"], "not attached");
     assert_eq!(

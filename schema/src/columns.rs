@@ -61,11 +61,17 @@ pub enum Column {
     Probe,
     UserString,
     UserLong,
+    Arg6,
+    Arg7,
+    Arg8,
+    Arg9,
+    Arg10,
+    Arg11,
 }
 
 impl Column {
     /// How many there are: `c as usize` indexes an array of this length.
-    pub const COUNT: usize = Column::UserLong as usize + 1;
+    pub const COUNT: usize = Column::Arg11 as usize + 1;
 
     pub const ALL: [Column; Column::COUNT] = {
         use Column::*;
@@ -74,7 +80,7 @@ impl Column {
             DurNs, Event, Ppid, ChildPid, ChildTid, Filename, Argv, ExitCode, Direction, DevName,
             Ifindex, Length, Protocol, Dev, Devname, Sector, Bytes, Rwbs, Error, Ip, UserMode,
             Kstack, Ustack, Op, Path, Path2, Sockaddr, SaFamily, SaAddr, SaPort, Transport, Saddr,
-            Daddr, Sport, Dport, Probe, UserString, UserLong,
+            Daddr, Sport, Dport, Probe, UserString, UserLong, Arg6, Arg7, Arg8, Arg9, Arg10, Arg11,
         ]
     };
 
@@ -86,6 +92,23 @@ impl Column {
         Column::Arg3,
         Column::Arg4,
         Column::Arg5,
+    ];
+
+    /// The twelve argument columns of the uprobes table: a function's six
+    /// registers, or up to twelve USDT mark arguments (stap's limit).
+    pub const MARK_ARGS: [Column; 12] = [
+        Column::Arg0,
+        Column::Arg1,
+        Column::Arg2,
+        Column::Arg3,
+        Column::Arg4,
+        Column::Arg5,
+        Column::Arg6,
+        Column::Arg7,
+        Column::Arg8,
+        Column::Arg9,
+        Column::Arg10,
+        Column::Arg11,
     ];
 
     /// The name in Parquet files, Arrow schemas and SQL.
@@ -145,12 +168,19 @@ impl Column {
             Probe => "probe",
             UserString => "user_string",
             UserLong => "user_long",
+            Arg6 => "arg6",
+            Arg7 => "arg7",
+            Arg8 => "arg8",
+            Arg9 => "arg9",
+            Arg10 => "arg10",
+            Arg11 => "arg11",
         }
     }
 
-    /// Syscall argument register `i` (clamped to the sixth).
+    /// Argument `i` (0-based): a syscall's or function's register (0-5),
+    /// or a mark's argument (0-11); clamped to the twelfth.
     pub fn arg(i: usize) -> Column {
-        Column::ARGS[i.min(5)]
+        Column::MARK_ARGS[i.min(11)]
     }
 
     pub fn from_name(name: &str) -> Option<Column> {

@@ -178,7 +178,7 @@ impl Table {
             ],
             Table::Uprobes => {
                 let mut f = vec![dict(C::Probe, false)];
-                for arg in C::ARGS {
+                for arg in C::MARK_ARGS {
                     f.push(field(arg, DataType::Int64, false));
                 }
                 f.push(field(C::Ret, DataType::Int64, true));

@@ -32,8 +32,9 @@ impl UprobeKind {
 /// Which user string a probe records with each firing (`user_string` of
 /// an argument or of the return value, read where the probe fires).
 pub const STRING_OF_RETURN: u8 = 0;
-/// The most arguments a row holds (registers, or a mark's arguments).
-pub const MAX_ARGS: usize = 6;
+/// The most arguments a row holds: a function's six registers, or a
+/// mark's arguments (stap's limit too).
+pub const MAX_ARGS: usize = 12;
 
 /// One user-space probe of a recording.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

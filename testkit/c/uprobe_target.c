@@ -19,6 +19,7 @@
 SEMAPHORE(tick);
 SEMAPHORE(guarded);
 SEMAPHORE(name);
+SEMAPHORE(many);
 
 __attribute__((noinline)) long rt_add(long a, long b)
 {
@@ -67,6 +68,8 @@ int main(int argc, char **argv)
 		STAP_PROBE1(retap_test, name, names[i]);
 	}
 	rt_fact(5);
+	/* stap's most arguments for a mark: twelve */
+	STAP_PROBE12(retap_test, many, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, (long)n);
 	rt_nap(2000);
 	printf("%ld\n", sum);
 	return 0;

@@ -248,7 +248,7 @@ impl<'a> Ctx<'a> {
             }
             // A mark's arguments, a uprobe's registers as 64-bit values.
             RawArg(i) if matches!(fam, Family::Uprobe { .. }) => {
-                T::int(int_col(Column::ARGS[(*i as usize).min(5)]))
+                T::int(int_col(Column::arg(*i as usize)))
             }
             UprobeParam { reg, size: 8, .. } => {
                 T::int(int_col(Column::ARGS[(*reg as usize).min(5)]))

@@ -279,7 +279,7 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
                 )
             ) {
                 return err(
-                    "argument registers are recorded for syscall and user-space function probes only (a mark's arguments are $arg1..$arg6)",
+                    "argument registers are recorded for syscall and user-space function probes only (a mark's arguments are $arg1..$arg12)",
                     "identifier 'ulong_arg'",
                     span,
                 );

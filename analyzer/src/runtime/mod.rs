@@ -194,7 +194,9 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                     c.insert(Column::Syscall);
                     &Column::ARGS
                 }
-                RawArg(_) | UprobeParam { .. } => &Column::ARGS,
+                // (a mark's arguments go to twelve; other tables have six)
+                RawArg(_) => &Column::MARK_ARGS,
+                UprobeParam { .. } => &Column::ARGS,
                 Retval | Retstr => &[Column::Ret],
                 DevName => &[Column::DevName],
                 Length => &[Column::Length],

@@ -311,7 +311,7 @@ pub fn target(
 /// Why a `$name` is not served at a user-space probe, and what is.
 pub fn uprobe_target_refusal(ret: bool, mark: bool) -> &'static str {
     match (ret, mark) {
-        (_, true) => "a mark offers $arg1..$arg6, $$name and $$provider",
+        (_, true) => "a mark offers $arg1..$arg12, $$name and $$provider",
         (true, _) => {
             "a function's parameters by name need its debug info, which retap does not read \
              yet; a return offers $return, and the arguments at entry as pointer_arg(N), \

@@ -518,7 +518,7 @@ impl<'a> Elab<'a> {
                 self.err(
                     span,
                     format!(
-                        "{name}() reads argument registers: only syscall and user-space function probes have them recorded (a mark's arguments are $arg1..$arg6)"
+                        "{name}() reads argument registers: only syscall and user-space function probes have them recorded (a mark's arguments are $arg1..$arg12)"
                     ),
                 );
             }
