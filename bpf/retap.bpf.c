@@ -1131,16 +1131,29 @@ static __always_inline void up_send(struct pt_regs *ctx, struct uprobe_rec *r, u
 		count_loss(KIND_UPROBE);
 }
 
+/* The scratch record, its header filled and what only some probes set
+ * (a return's value and duration, a mark's arguments past the sixth)
+ * cleared: the record is shared by every uprobe program on this CPU. */
 static __always_inline struct uprobe_rec *up_rec(u64 pid_tgid)
 {
 	u32 zero = 0;
 	struct uprobe_rec *r = bpf_map_lookup_elem(&up_scratch, &zero);
 	if (r) {
 		fill_hdr(&r->h, KIND_UPROBE, pid_tgid);
-		/* (the scratch record is shared: only marks fill these) */
+		r->dur = 0;
+		r->ret = 0;
 		__builtin_memset(r->more, 0, sizeof(r->more));
 	}
 	return r;
+}
+
+/* A probe counted in the kernel (--count): counted here, and no row. */
+static __always_inline bool up_counted(u64 cookie, u64 pid_tgid)
+{
+	u32 counted = (cookie >> UP_COUNT_SHIFT) & 31;
+	if (counted)
+		count_in(1u << (counted - 1), pid_tgid, KIND_UPROBE);
+	return counted;
 }
 
 SEC("uprobe")
@@ -1150,11 +1163,8 @@ int on_uprobe(struct pt_regs *ctx)
 	if (!wanted(pid_tgid >> 32))
 		return 0;
 	u64 cookie = bpf_get_attach_cookie(ctx);
-	u32 counted = (cookie >> UP_COUNT_SHIFT) & 31;
-	if (counted) {
-		count_in(1u << (counted - 1), pid_tgid, KIND_UPROBE);
+	if (up_counted(cookie, pid_tgid))
 		return 0;
-	}
 	if (cookie & UP_STORE) {
 		u64 dk = (pid_tgid << 32) | (cookie & 0xffff);
 		u32 *d = bpf_map_lookup_elem(&up_depth, &dk);
@@ -1173,8 +1183,6 @@ int on_uprobe(struct pt_regs *ctx)
 		struct uprobe_rec *r = up_rec(pid_tgid);
 		if (!r)
 			return 0;
-		r->dur = 0;
-		r->ret = 0;
 		regs_args(ctx, r->args);
 		up_send(ctx, r, cookie);
 	}
@@ -1188,11 +1196,8 @@ int on_uretprobe(struct pt_regs *ctx)
 	if (!wanted(pid_tgid >> 32))
 		return 0;
 	u64 cookie = bpf_get_attach_cookie(ctx);
-	u32 counted = (cookie >> UP_COUNT_SHIFT) & 31;
-	if (counted) {
-		count_in(1u << (counted - 1), pid_tgid, KIND_UPROBE);
+	if (up_counted(cookie, pid_tgid))
 		return 0;
-	}
 	u64 dk = (pid_tgid << 32) | (cookie & 0xffff);
 	u32 *d = bpf_map_lookup_elem(&up_depth, &dk);
 	if (!d || !*d)
@@ -1227,16 +1232,11 @@ int on_usdt(struct pt_regs *ctx)
 	if (!wanted(pid_tgid >> 32))
 		return 0;
 	u64 cookie = bpf_usdt_cookie(ctx);
-	u32 counted = (cookie >> UP_COUNT_SHIFT) & 31;
-	if (counted) {
-		count_in(1u << (counted - 1), pid_tgid, KIND_UPROBE);
+	if (up_counted(cookie, pid_tgid))
 		return 0;
-	}
 	struct uprobe_rec *r = up_rec(pid_tgid);
 	if (!r)
 		return 0;
-	r->dur = 0;
-	r->ret = 0;
 	int n = bpf_usdt_arg_cnt(ctx);
 	for (int i = 0; i < 6; i++) {
 		long v = 0, w = 0;

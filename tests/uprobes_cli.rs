@@ -20,6 +20,16 @@ macro_rules! need_root {
     };
 }
 
+/// `retap record -o OUT -c CMD -q` with `how` (`--for SCRIPT -v`, or the
+/// recorder's own options), which must succeed; what it said on stderr.
+fn record(out: &str, cmd: &str, how: &[&str]) -> String {
+    let mut args = vec!["record", "-o", out, "-c", cmd, "-q"];
+    args.extend(how);
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
+    err
+}
+
 /// A script over every kind of user-space probe of the test program.
 fn script(bin: &Path) -> String {
     let b = bin.display();
@@ -84,8 +94,7 @@ fn a_program_probed_live_over_its_kept_trace_and_over_a_recording_for_the_script
     assert_eq!(again, expected());
 
     let rec = tmp.path().join("rec").display().to_string();
-    let (code, _, err) = run(&["record", "--for", &s, "-v", "-o", &rec, "-c", &cmd, "-q"]);
-    assert_eq!(code, 0, "{err}");
+    let err = record(&rec, &cmd, &["--for", &s, "-v"]);
     // Only what the script reads: no syscalls, the two strings it reads.
     assert!(err.contains("--events=uprobes "), "{err}");
     assert!(err.contains(":rt_greet:string=return"), "{err}");
@@ -136,17 +145,7 @@ probe end {{ printf("%d %d %d\n", n, s, m); foreach ([p, e] in by) printf("%s %d
     let s = stp.display().to_string();
     let rec = tmp.path().join("rec").display().to_string();
     let n = 100_000i64;
-    let (code, _, err) = run(&[
-        "record",
-        "--for",
-        &s,
-        "-o",
-        &rec,
-        "-c",
-        &format!("{b} {n}"),
-        "-q",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    record(&rec, &format!("{b} {n}"), &["--for", &s]);
     let (code, planned, err) = run(&["run", &s, "--trace", &rec, "-v"]);
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -254,33 +253,15 @@ fn user_stacks_and_addresses_are_named_from_the_processs_maps() {
     // A recording made for the script keeps the stacks; one without them
     // cannot serve it.
     let rec = tmp.path().join("rec").display().to_string();
-    let (code, _, err) = run(&[
-        "record",
-        "--for",
-        &s,
-        "-v",
-        "-o",
-        &rec,
-        "-c",
-        &format!("{b} 1"),
-        "-q",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    let err = record(&rec, &format!("{b} 1"), &["--for", &s, "-v"]);
     assert!(err.contains(":rt_fact:stack"), "{err}");
     let bare = tmp.path().join("bare").display().to_string();
-    let (code, _, err) = run(&[
-        "record",
-        "-o",
+    let spec = format!("function:{b}:rt_fact");
+    record(
         &bare,
-        "--events",
-        "processes",
-        "--uprobe",
-        &format!("function:{b}:rt_fact"),
-        "-c",
         &format!("{b} 1"),
-        "-q",
-    ]);
-    assert_eq!(code, 0, "{err}");
+        &["--events", "processes", "--uprobe", &spec],
+    );
     let (code, _, err) = run(&["run", &s, "--trace", &bare]);
     assert_eq!(code, 1);
     assert!(err.contains("was recorded without stacks"), "{err}");
@@ -367,18 +348,7 @@ fn user_memory_words_and_strings_kept_where_the_probe_fired() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, format!("0\n{want}"));
     let rec = tmp.path().join("rec").display().to_string();
-    let (code, _, err) = run(&[
-        "record",
-        "--for",
-        &s,
-        "-v",
-        "-o",
-        &rec,
-        "-c",
-        &format!("{b} 1"),
-        "-q",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    let err = record(&rec, &format!("{b} 1"), &["--for", &s, "-v"]);
     assert!(err.contains(":rt_greet:string=return:long=return"), "{err}");
     for t in [&keep, &rec] {
         let (code, again, err) = run(&["run", &s, "--trace", t]);
@@ -552,19 +522,12 @@ fn what_cannot_be_probed_is_refused_with_its_location_and_reason() {
     // Over a trace: what it did not record, or recorded without the string.
     let rec = tmp.path().join("rec").display().to_string();
     let one = format!(r#"probe process("{b}").function("rt_greet").return {{ println($return) }}"#);
-    let (code, _, err) = run(&[
-        "record",
-        "-o",
+    let spec = format!("return:{b}:rt_greet");
+    record(
         &rec,
-        "--events",
-        "processes",
-        "--uprobe",
-        &format!("return:{b}:rt_greet"),
-        "-c",
         &format!("{b} 1"),
-        "-q",
-    ]);
-    assert_eq!(code, 0, "{err}");
+        &["--events", "processes", "--uprobe", &spec],
+    );
     let (code, out, err) = run(&["run", "-e", &one, "--trace", &rec]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().count(), 3, "{out}");

@@ -66,6 +66,18 @@ impl Common {
     }
 }
 
+/// A paired operation's return value and duration: set when it completed,
+/// null when it was still in flight.
+fn push_completion(ret: &mut Int64Builder, dur: &mut Int64Builder, done: bool, r: i64, d: u64) {
+    if done {
+        ret.append_value(r);
+        dur.append_value(d as i64);
+    } else {
+        ret.append_null();
+        dur.append_null();
+    }
+}
+
 /// Builders for one table. Columns follow `Table::schema()` order.
 pub struct TableRows {
     pub table: Table,
@@ -380,13 +392,7 @@ impl TableRows {
                 for (i, (b, a)) in args.iter_mut().zip(s.args).enumerate() {
                     b.append_value(if i < n { a as i64 } else { 0 });
                 }
-                if done(&s.h) {
-                    ret.append_value(s.ret);
-                    dur.append_value(s.dur as i64);
-                } else {
-                    ret.append_null();
-                    dur.append_null();
-                }
+                push_completion(ret, dur, done(&s.h), s.ret, s.dur);
             }
             (
                 Cols::Processes {
@@ -498,13 +504,7 @@ impl TableRows {
                 let [read, write] = VFS_OPS;
                 op.append_value(if v.write { write } else { read });
                 bytes.append_value(v.bytes as i64);
-                if done(&v.h) {
-                    ret.append_value(v.ret);
-                    dur.append_value(v.dur as i64);
-                } else {
-                    ret.append_null();
-                    dur.append_null();
-                }
+                push_completion(ret, dur, done(&v.h), v.ret, v.dur);
             }
             (
                 Cols::Uprobes {
@@ -529,13 +529,7 @@ impl TableRows {
                 for (b, v) in args.iter_mut().zip(u.args) {
                     b.append_value(v as i64);
                 }
-                if done(&u.h) {
-                    ret.append_value(u.ret);
-                    dur.append_value(u.dur as i64);
-                } else {
-                    ret.append_null();
-                    dur.append_null();
-                }
+                push_completion(ret, dur, done(&u.h), u.ret, u.dur);
                 match &u.string {
                     Some(Ok(s)) => string.append_value(lossy(s)),
                     _ => string.append_null(),

@@ -309,15 +309,11 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
         UprobeWord => {
             // Unreadable where it fired: 0, as stap's user_long returns.
             let raw = ctx.user_word().unwrap_or(0);
-            int(match (a[2].int(), a[3].int() != 0) {
-                (1, true) => raw as i8 as i64,
-                (1, false) => raw as u8 as i64,
-                (2, true) => raw as i16 as i64,
-                (2, false) => raw as u16 as i64,
-                (4, true) => raw as i32 as i64,
-                (4, false) => raw as u32 as i64,
-                _ => raw,
-            })
+            int(super::context::c_int(
+                raw,
+                a[2].int() as u8,
+                a[3].int() != 0,
+            ))
         }
         Pp => Ok(Value::Str(ctx.point_text.clone())),
         Ppfunc | Probefunc => {

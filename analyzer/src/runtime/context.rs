@@ -152,6 +152,20 @@ impl ProcTree {
     }
 }
 
+/// 64 bits read as a C integer of `size` bytes (1, 2, 4; else all 8),
+/// sign- or zero-extended as stap reads a typed value.
+pub fn c_int(raw: i64, size: u8, signed: bool) -> i64 {
+    match (size, signed) {
+        (1, true) => raw as i8 as i64,
+        (1, false) => raw as u8 as i64,
+        (2, true) => raw as i16 as i64,
+        (2, false) => raw as u16 as i64,
+        (4, true) => raw as i32 as i64,
+        (4, false) => raw as u32 as i64,
+        _ => raw,
+    }
+}
+
 pub struct EventCtx {
     pub batch: Option<Rc<Batch>>,
     pub row: usize,
@@ -421,16 +435,7 @@ impl EventCtx {
             }
             RawArg(i) => Value::Int(self.raw_arg(*i as usize)),
             UprobeParam { reg, size, signed } => {
-                let raw = self.raw_arg(*reg as usize);
-                Value::Int(match (size, signed) {
-                    (1, true) => raw as i8 as i64,
-                    (1, false) => raw as u8 as i64,
-                    (2, true) => raw as i16 as i64,
-                    (2, false) => raw as u16 as i64,
-                    (4, true) => raw as i32 as i64,
-                    (4, false) => raw as u32 as i64,
-                    _ => raw,
-                })
+                Value::Int(c_int(self.raw_arg(*reg as usize), *size, *signed))
             }
             DevName => self
                 .string(Column::DevName)

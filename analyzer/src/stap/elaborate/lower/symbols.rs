@@ -218,7 +218,19 @@ impl<'a> Elab<'a> {
             reg = Some(i);
         }
         let text = X::Ctx(CtxVar::SyscallStringAt(reg?));
-        let span = args[0].span;
+        self.user_string_form(name, args, text, args[0].span)
+    }
+
+    /// `user_string` and kin of a string the recording holds (`text`): the
+    /// string, cut to n bytes (`_n`), or quoted as stap quotes it
+    /// (`_quoted`). None for another name or arity.
+    fn user_string_form(
+        &mut self,
+        name: &str,
+        args: &[Expr],
+        text: X,
+        span: Span,
+    ) -> Option<(X, Ty)> {
         Some(match (name, args.len()) {
             ("user_string_n", 2) => {
                 let n = self.expect(&args[1], Ty::Long, "user_string_n length");
@@ -354,9 +366,12 @@ impl<'a> Elab<'a> {
         args: &[Expr],
         span: Span,
     ) -> Option<(X, Ty)> {
-        if !matches!(name, "user_string" | "user_string_n" | "user_string_quoted")
-            || args.is_empty()
-        {
+        // (user_string2's second argument is what to return on a fault,
+        // which a kept string cannot honour)
+        if !matches!(
+            (name, args.len()),
+            ("user_string", 1) | ("user_string_n", 2) | ("user_string_quoted", 1)
+        ) {
             return None;
         }
         let which = self.uprobe_selector(&args[0])?;
@@ -367,21 +382,7 @@ impl<'a> Elab<'a> {
             vec![X::Num(which.into()), addr],
             span,
         );
-        Some(match (name, args.len()) {
-            ("user_string_n", 2) => {
-                let n = self.expect(&args[1], Ty::Long, "user_string_n length");
-                (
-                    X::Call(Builtin::Substr, vec![text, X::Num(0), n], span),
-                    Ty::Str,
-                )
-            }
-            ("user_string_quoted", 1) => (
-                X::Call(Builtin::TextStrn, vec![text, X::Num(0), X::Num(1)], span),
-                Ty::Str,
-            ),
-            ("user_string", 1) => (text, Ty::Str),
-            _ => return None,
-        })
+        self.user_string_form(name, args, text, span)
     }
 
     /// `user_long(E)`, `user_int(E)`, `user_char(E)`, ... at a user-space
