@@ -90,6 +90,10 @@ const QUERIES: &[&str] = &[
     "SELECT floor((ts - (SELECT min(ts) FROM syscalls)) / 1e9) AS sec, count(*) FROM syscalls GROUP BY 1 ORDER BY 1",
     "SELECT syscall, avg(dur_ns) FROM syscalls WHERE dur_ns IS NOT NULL GROUP BY 1 HAVING count(*) > 100 ORDER BY 1",
     "SELECT event, count(*) FILTER (WHERE exit_code IS NOT NULL), count(*) FROM processes GROUP BY 1 ORDER BY 1",
+    // String functions a DuckDB user reaches for (DataFusion's unicode set).
+    "SELECT execname, length(execname), substr(execname, 2, 3), upper(left(execname, 2)), strpos(execname, 'o') FROM syscalls GROUP BY 1 ORDER BY 1",
+    // Lists: the stacks (DataFusion's nested set).
+    "SELECT count(*), sum(array_length(kstack)), sum(array_length(ustack)) FROM samples",
 ];
 
 #[test]
