@@ -6,12 +6,15 @@
 # Needs no root, and nothing installed but the Rust toolchain: it builds the
 # analysis half alone (-p retap), which needs neither clang nor libelf (the
 # recorder, which does, is for recording; scripts/setup.sh installs what it
-# and the tests need).
+# and the tests need). It builds Cargo.toml's `demo` profile, unoptimized:
+# over this dataset the job takes well under a second either way, and the
+# build takes a fifth of a release build's time (BENCHMARKS.md). What it
+# prints is what the release build prints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p retap
+cargo build --profile demo -q -p retap
 trace=${1:-datasets/mixed}
-retap=target/release/retap
+retap=target/demo/retap
 $retap info "$trace"
 for q in profile syslog_profile net nethist; do
   echo
