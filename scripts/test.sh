@@ -11,3 +11,5 @@ df -h . | awk 'NR==2 {print "disk: " $4 " free on " $6 " before the build"}'
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# The README's install commands, reusing the build above.
+bash scripts/install_check.sh
