@@ -90,6 +90,45 @@ probe end { foreach (k+ in n) printf("live %s %d\n", k, n[k]); printf("live retu
     );
 }
 
+/// prctl and ptrace by option and request, as stap's `_prctl_argstr` and
+/// `_ptrace_argstr` show them (the expected text written from stap 4.8's
+/// tapset), live and again over the kept trace.
+#[test]
+fn prctl_and_ptrace_show_their_arguments_as_stap_does() {
+    if !is_root() {
+        return retap_testkit::skip_without("root", "tracing live needs it; CI runs as root");
+    }
+    let script = r#"probe syscall.prctl, syscall.ptrace { if (pid() == target()) printf("%s(%s)", name, argstr) }
+probe syscall.prctl.return, syscall.ptrace.return { if (pid() == target()) printf(" = %s\n", retstr) }"#;
+    let tmp = tempfile::tempdir().unwrap();
+    let keep = tmp.path().join("kept");
+    let k = keep.display().to_string();
+    let cmd = format!("{} calls --controls", workload().display());
+    let (code, out, err) = run(&["run", "-e", script, "-c", &cmd, "--keep", &k]);
+    assert_eq!(code, 0, "{err}");
+    let want = [
+        "prctl(PR_GET_DUMPABLE) = 1",
+        "prctl(PR_SET_TIMERSLACK, 50000) = 0",
+        "prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN) = 1",
+        "prctl(0x7fffffff, 0x1, 0x2, 0x3, 0x4) = -22 (EINVAL)",
+        "ptrace(PTRACE_CONT, 2147483647, 0x0, SIGUSR1) = -3 (ESRCH)",
+        "ptrace(PTRACE_SEIZE, 2147483647, 0x0, 0x100001) = -3 (ESRCH)",
+        "ptrace(PTRACE_GETREGSET, 2147483647, NT_PRSTATUS, NULL) = -3 (ESRCH)",
+        "ptrace(PTRACE_POKEDATA, 2147483647, 0x1000, 0x2000) = -3 (ESRCH)",
+    ];
+    let lines = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| l.starts_with("prctl(") || l.starts_with("ptrace("))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(lines(&out), want, "{out}");
+    let pid = workload_pid(&out).to_string();
+    let (code, again, err) = run(&["run", "-e", script, "--trace", &k, "-x", &pid]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(lines(&again), want, "{again}");
+}
+
 #[test]
 fn an_entry_probe_prints_while_its_syscall_still_blocks() {
     if !is_root() {

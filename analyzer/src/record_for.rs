@@ -352,7 +352,7 @@ fn uses_path(a: &Alias, e: &Expr) -> bool {
     match e {
         Expr::Path { .. } => true,
         Expr::Var(i) => var(*i),
-        Expr::Decode { of, and, .. } => var(*of) || and.is_some_and(var),
+        Expr::Decode { of, more, .. } => var(*of) || more.iter().any(|i| var(*i)),
         Expr::User { of, .. } => var(*of),
         Expr::Reg { .. }
         | Expr::UserAt { .. }

@@ -2,7 +2,9 @@
 //! to stap 4.8's syscall tapset as installed (systemtap-common, by
 //! scripts/setup.sh): alias by alias, the kernel syscalls it fires on (its
 //! tracepoint gates), `name`, the variables and their types, argstr's format
-//! strings and arguments, retstr's format. Any difference not in ALLOWED
+//! strings and arguments, retstr's format; on x86_64 and on aarch64 (stap's
+//! arm64 conditionals, over the syscalls an aarch64 kernel has); and the
+//! variable sets of its dw_syscall aliases. Any difference not in ALLOWED
 //! fails, with stap's side printed.
 //!
 //! stap's sources are read here, as a test's oracle; nothing of them is
@@ -38,13 +40,13 @@ struct Sources {
     probes: HashMap<String, Vec<(String, String)>>,
 }
 
-fn read_sources() -> Option<Sources> {
+fn read_sources(arch: &str) -> Option<Sources> {
     if !Path::new(TAPSET).is_dir() {
         retap_testkit::skip_without(TAPSET, "scripts/setup.sh installs systemtap-common");
         return None;
     }
     let mut files = vec![];
-    for dir in [TAPSET.to_string(), format!("{TAPSET}/x86_64")] {
+    for dir in [TAPSET.to_string(), format!("{TAPSET}/{arch}")] {
         let mut v: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -64,7 +66,7 @@ fn read_sources() -> Option<Sources> {
     };
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
-        let text = preprocess(&strip_comments(&text));
+        let text = preprocess(&strip_comments(&text), arch);
         scan(&text, &mut s);
     }
     Some(s)
@@ -97,7 +99,7 @@ fn strip_comments(t: &str) -> String {
 /// stap's preprocessor conditionals `%( COND %? THEN %: ELSE %)` resolved
 /// for what a recording is: stap 4.8 on an x86_64 kernel 6.x, 64-bit
 /// tasks with CONFIG_COMPAT.
-fn preprocess(t: &str) -> String {
+fn preprocess(t: &str, arch: &str) -> String {
     let mut out = String::new();
     let mut rest = t;
     while let Some(i) = rest.find("%(") {
@@ -127,14 +129,17 @@ fn preprocess(t: &str) -> String {
             // A macro body (`@define X %( ... %)`): kept, its insides resolved.
             None => {
                 out.push_str("%(");
-                out.push_str(&preprocess(&body[..end]));
+                out.push_str(&preprocess(&body[..end], arch));
                 out.push_str("\n%)");
             }
             Some(q) => {
                 let cond = &body[..q];
                 let then = &body[q + 2..colon.unwrap_or(end)];
                 let other = colon.map_or("", |c| &body[c + 2..end]);
-                out.push_str(&preprocess(if holds(cond) { then } else { other }));
+                out.push_str(&preprocess(
+                    if holds(cond, arch) { then } else { other },
+                    arch,
+                ));
             }
         }
         rest = body.get(end + 2..).unwrap_or("");
@@ -144,12 +149,12 @@ fn preprocess(t: &str) -> String {
 }
 
 /// A preprocessor condition; what it cannot judge holds.
-fn holds(cond: &str) -> bool {
+fn holds(cond: &str, arch: &str) -> bool {
     if let Some((a, b)) = cond.split_once("||") {
-        return holds(a) || holds(b);
+        return holds(a, arch) || holds(b, arch);
     }
     if let Some((a, b)) = cond.split_once("&&") {
-        return holds(a) && holds(b);
+        return holds(a, arch) && holds(b, arch);
     }
     let c = cond
         .trim()
@@ -173,7 +178,7 @@ fn holds(cond: &str) -> bool {
             "kernel_v" | "kernel_vr" => ord("6.18.0"),
             "systemtap_v" => ord("4.8"),
             "arch" => {
-                let eq = glob_eq(rhs, "x86_64");
+                let eq = glob_eq(rhs, arch);
                 return if op == "==" { eq } else { !eq };
             }
             "runtime" => {
@@ -660,8 +665,21 @@ fn ty_name(t: Ty) -> &'static str {
 
 #[test]
 fn syscall_table_matches_stap_4_8_tapset() {
-    let Some(src) = read_sources() else { return };
-    let kernel = retap_schema::syscalls::all_names("x86_64");
+    matches_stap("x86_64", "x86_64");
+}
+
+#[test]
+fn syscall_table_matches_stap_4_8_tapset_on_aarch64() {
+    matches_stap("arm64", "aarch64");
+}
+
+/// The table against stap's sources as preprocessed for `stap_arch`, over
+/// the syscalls a kernel of `arch` has.
+fn matches_stap(stap_arch: &str, arch: &str) {
+    let Some(src) = read_sources(stap_arch) else {
+        return;
+    };
+    let kernel = retap_schema::syscalls::all_names(arch);
     let mut stap_aliases: Vec<String> = src
         .probes
         .keys()
@@ -682,7 +700,6 @@ fn syscall_table_matches_stap_4_8_tapset() {
         }
     };
     let mut served = BTreeSet::new();
-    let mut unwritten = vec![];
     for alias in &stap_aliases {
         let st = src.alias(alias);
         let x86: BTreeSet<String> = st
@@ -695,6 +712,14 @@ fn syscall_table_matches_stap_4_8_tapset() {
         if entries.is_empty() {
             if !x86.is_empty() {
                 report(alias, format!("missing (stap's fires on {x86:?})"));
+                // RETAP_STAP_SOURCES=1: what stap's tapset does for each
+                // alias missing, as a reference for writing it.
+                if std::env::var_os("RETAP_STAP_SOURCES").is_some() {
+                    eprintln!("## {alias} {x86:?} retstr={}", st.retstr);
+                    for (l, r) in statements(&src.body(alias, "")) {
+                        eprintln!("    {l} = {r}");
+                    }
+                }
             }
             continue;
         }
@@ -702,21 +727,10 @@ fn syscall_table_matches_stap_4_8_tapset() {
         let mine: BTreeSet<String> = entries
             .iter()
             .flat_map(|a| a.syscalls.iter().map(|s| s.to_string()))
+            .filter(|s| kernel.contains(&s.as_str()))
             .collect();
         if !x86.is_empty() && x86 != mine {
             report(alias, format!("syscalls {mine:?}, stap's {x86:?}"));
-        }
-        if entries.iter().any(|a| !a.written) {
-            // RETAP_STAP_SOURCES=1: what stap's tapset does for each alias
-            // not written yet, as a reference for writing it.
-            if std::env::var_os("RETAP_STAP_SOURCES").is_some() {
-                eprintln!("## {alias} {x86:?} retstr={}", st.retstr);
-                for (l, r) in statements(&src.body(alias, "")) {
-                    eprintln!("    {l} = {r}");
-                }
-            }
-            unwritten.push(alias.clone());
-            continue;
         }
         for ours in &entries {
             // An entry per syscall is held to that syscall's helper probe.
@@ -768,7 +782,9 @@ fn syscall_table_matches_stap_4_8_tapset() {
         }
     }
     for a in &t.aliases {
-        if !served.contains(a.alias) {
+        // (x86_64's own syscalls, arch_prctl and iopl, on aarch64)
+        let here = a.syscalls.iter().any(|s| kernel.contains(s));
+        if here && !served.contains(a.alias) {
             report(a.alias, "stap 4.8 has no such alias".into());
         }
     }
@@ -776,10 +792,8 @@ fn syscall_table_matches_stap_4_8_tapset() {
         assert!(!why.is_empty(), "{a} {w}: an allowed difference says why");
     }
     eprintln!(
-        "{} of stap's {} aliases over x86_64 syscalls written; not yet: {}",
-        served.len() - unwritten.len(),
-        served.len(),
-        unwritten.join(" ")
+        "{} of stap's aliases over {arch} syscalls compared",
+        served.len()
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
@@ -788,7 +802,16 @@ fn syscall_table_matches_stap_4_8_tapset() {
 /// table: the kernel's names, but for the syscalls newer than stap 4.8.
 #[test]
 fn syscall_numbers_name_as_stap_4_8_does() {
-    let path = format!("{TAPSET}/x86_64/syscall_num.stp");
+    numbers_as_stap("x86_64", "x86_64");
+}
+
+#[test]
+fn syscall_numbers_name_as_stap_4_8_does_on_aarch64() {
+    numbers_as_stap("arm64", "aarch64");
+}
+
+fn numbers_as_stap(stap_arch: &str, arch: &str) {
+    let path = format!("{TAPSET}/{stap_arch}/syscall_num.stp");
     let Ok(text) = std::fs::read_to_string(&path) else {
         retap_testkit::skip_without(&path, "scripts/setup.sh installs systemtap-common");
         return;
@@ -804,13 +827,70 @@ fn syscall_numbers_name_as_stap_4_8_does() {
         let num: usize = num.trim_start_matches("0+").parse().unwrap();
         stap.insert(num, name.trim_matches('"').to_string());
     }
-    let kernel = retap_schema::syscalls::all_names("x86_64");
-    assert!(stap.len() > 300 && kernel.len() > 300);
+    let kernel = retap_schema::syscalls::all_names(arch);
+    assert!(stap.len() > 280 && kernel.len() > 280);
     for nr in 0..460 {
-        let Some(k) = retap_schema::syscalls::name("x86_64", nr as i64) else {
+        let Some(k) = retap_schema::syscalls::name(arch, nr as i64) else {
             continue;
         };
         let want = stap.get(&nr).map_or("", |s| s.as_str());
         assert_eq!(table::stap_kernel_name(k), want, "syscall {nr}");
     }
+}
+
+/// stap's dw_syscall.* aliases (kernel.function probes, read through DWARF)
+/// set what its nd_ and tp_ aliases set but for the `*_unquoted` copies of
+/// file names; retap serves dw_syscall over the same recorded events, so
+/// its dw variable sets are the table's without those.
+#[test]
+fn dw_syscall_sets_are_the_table_without_unquoted_names() {
+    let Some(src) = read_sources("x86_64") else {
+        return;
+    };
+    let kernel = retap_schema::syscalls::all_names("x86_64");
+    let t = table::tapset();
+    let mut checked = 0;
+    for (probe, defs) in &src.probes {
+        let Some(alias) = probe.strip_prefix("dw_syscall.") else {
+            continue;
+        };
+        if alias.contains('.') {
+            continue;
+        }
+        let entries: Vec<&table::Alias> = t
+            .entries(alias)
+            .filter(|a| a.syscalls.iter().any(|s| kernel.contains(s)))
+            .collect();
+        if entries.is_empty() {
+            continue;
+        }
+        // The body, after the helpers its head names (`__syscall.pipe2`).
+        let (head, body) = &defs[0];
+        let mut text = String::new();
+        for w in head.split([',', ' ', '\n', '\t']) {
+            let w = w.trim().trim_end_matches(['!', '?']);
+            if let Some(h) = w
+                .starts_with("__syscall.")
+                .then(|| src.probes.get(w))
+                .flatten()
+            {
+                text += &src.expand(&h[0].1);
+                text.push('\n');
+            }
+        }
+        text += &src.expand(body);
+        let mut st = Stap::default();
+        st.fill(&text, "");
+        let stap: BTreeSet<String> = st.vars.into_keys().collect();
+        let ours: BTreeSet<String> = entries
+            .iter()
+            .flat_map(|a| a.vars.iter())
+            .filter(|v| table::in_dw_syscall(v.name))
+            .map(|v| v.name.to_string())
+            .collect();
+        assert_eq!(ours, stap, "dw_syscall.{alias}");
+        checked += 1;
+    }
+    eprintln!("{checked} dw_syscall aliases compared");
+    assert!(checked > 250, "{checked} dw_syscall aliases checked");
 }

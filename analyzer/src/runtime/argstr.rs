@@ -51,10 +51,12 @@ pub fn eval(a: &Alias, e: &Expr, row: &dyn Row) -> Value {
         Expr::UserAt { reg, shown } => {
             Value::from_string(unread(row.raw_arg(*reg as usize), *shown))
         }
-        Expr::Decode { f, of, and } => {
-            let v = eval(a, &a.vars[*of].expr, row).int();
-            let w = and.map_or(0, |w| eval(a, &a.vars[w].expr, row).int());
-            Value::from_string(decode(f, v, w).unwrap_or_default())
+        Expr::Decode { f, of, more } => {
+            let args: Vec<i64> = std::iter::once(of)
+                .chain(more)
+                .map(|i| eval(a, &a.vars[*i].expr, row).int())
+                .collect();
+            Value::from_string(decode(f, &args).unwrap_or_default())
         }
         Expr::Addr { reg, part } => match row.address(*reg as usize, *part) {
             Some(s) => Value::from_string(s),
@@ -158,7 +160,7 @@ mod tests {
             for v in &a.vars {
                 if let Expr::Decode { f, .. } = v.expr {
                     assert!(
-                        decode(f, 0, 0).is_some(),
+                        decode(f, &[0; 5]).is_some(),
                         "syscall.{}: no decoder {f}",
                         a.alias
                     );
@@ -168,7 +170,7 @@ mod tests {
                 for e in &s.args {
                     if let Expr::Decode { f, .. } = e {
                         assert!(
-                            decode(f, 0, 0).is_some(),
+                            decode(f, &[0; 5]).is_some(),
                             "syscall.{}: no decoder {f}",
                             a.alias
                         );
@@ -233,6 +235,78 @@ mod tests {
         assert_eq!(
             argstr("rt_sigprocmask", [0, 0, 0, 8, 0, 0]),
             "SIG_BLOCK, NULL, 0x0, 8"
+        );
+        // prctl by option: names for modes, hex or decimal as the option
+        // reads its argument, all four in hex for an option stap does not know.
+        assert_eq!(
+            argstr("prctl", [15, 0x7ffd0000, 0, 0, 0, 0]),
+            "PR_SET_NAME, 0x7ffd0000"
+        );
+        assert_eq!(
+            argstr("prctl", [38, 1, 0, 0, 0, 0]),
+            "PR_SET_NO_NEW_PRIVS, 1"
+        );
+        assert_eq!(argstr("prctl", [3, 0, 0, 0, 0, 0]), "PR_GET_DUMPABLE");
+        assert_eq!(
+            argstr("prctl", [24, 21, 0, 0, 0, 0]),
+            "PR_CAPBSET_DROP, CAP_SYS_ADMIN"
+        );
+        assert_eq!(
+            argstr("prctl", [0x59616d61, -1, 0, 0, 0, 0]),
+            "PR_SET_PTRACER, PR_SET_PTRACER_ANY"
+        );
+        assert_eq!(
+            argstr("prctl", [0x59616d61, 77, 0, 0, 0, 0]),
+            "PR_SET_PTRACER, 77"
+        );
+        assert_eq!(
+            argstr("prctl", [33, 1, 1, 0, 0, 0]),
+            "PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY"
+        );
+        assert_eq!(
+            argstr("prctl", [22, 2, 0x1000, 0, 0, 0]),
+            "PR_SET_SECCOMP, SECCOMP_MODE_FILTER, 0x1000"
+        );
+        assert_eq!(
+            argstr("prctl", [28, 0x11, 0, 0, 0, 0]),
+            "PR_SET_SECUREBITS, SECBIT_NOROOT|SECBIT_KEEP_CAPS"
+        );
+        assert_eq!(
+            argstr("prctl", [0x53564d41, 0, 0x1000, 0x2000, 0x3000, 0]),
+            "0x53564d41, 0x0, 0x1000, 0x2000, 0x3000"
+        );
+        // ptrace by request, x86_64's own requests first.
+        assert_eq!(
+            argstr("ptrace", [0x4206, 1234, 0, 0x11, 0, 0]),
+            "PTRACE_SEIZE, 1234, 0x0, 0x11"
+        );
+        assert_eq!(
+            argstr("ptrace", [0x4200, 1234, 0, 0x100008, 0, 0]),
+            "PTRACE_SETOPTIONS, 1234, 0x0, PTRACE_O_EXITKILL|PTRACE_O_TRACECLONE"
+        );
+        assert_eq!(
+            argstr("ptrace", [7, 1234, 0, 10, 0, 0]),
+            "PTRACE_CONT, 1234, 0x0, SIGUSR1"
+        );
+        assert_eq!(
+            argstr("ptrace", [2, 1234, 0x401000, 0x7ffd0000, 0, 0]),
+            "PTRACE_PEEKDATA, 1234, 0x401000, [0x7ffd0000]"
+        );
+        assert_eq!(
+            argstr("ptrace", [12, 1234, 0, 0x7ffd0000, 0, 0]),
+            "PTRACE_GETREGS, 1234, 0x0, 0x7ffd0000"
+        );
+        assert_eq!(
+            argstr("ptrace", [0x4204, 1234, 1, 0x7ffd0000, 0, 0]),
+            "PTRACE_GETREGSET, 1234, NT_PRSTATUS, 0x7ffd0000"
+        );
+        assert_eq!(
+            argstr("ptrace", [30, 1234, 0x7ffd0000, 0x1003, 0, 0]),
+            "PTRACE_ARCH_PRCTL, 1234, 0x7ffd0000, ARCH_GET_FS"
+        );
+        assert_eq!(
+            argstr("ptrace", [0x4299, 1234, 0, 0, 0, 0]),
+            "0x4299, 1234, 0x0, 0x0"
         );
         assert_eq!(return_str(1, -2), "-2 (ENOENT)");
         assert_eq!(return_str(1, 5), "5");

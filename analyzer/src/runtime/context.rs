@@ -202,10 +202,6 @@ pub struct EventCtx {
     /// At process(...).begin/.thread.begin on a fork or thread row: the
     /// context is the task made (its ids from child_pid, child_tid).
     pub child_task: bool,
-    /// Set when a syscall tapset variable was asked of a syscall whose alias
-    /// the table does not describe yet: the alias, for the interpreter's
-    /// run-time error (the value read is not used).
-    pub unserved: Option<&'static str>,
 }
 
 /// A syscall's alias (None: stap has none) and a variable's index in it
@@ -234,7 +230,6 @@ impl EventCtx {
             usyms: Rc::default(),
             switched_in: None,
             child_task: false,
-            unserved: None,
         }
     }
 
@@ -370,10 +365,6 @@ impl EventCtx {
             },
             SyscallNr => Value::Int(self.int(Column::Nr).unwrap_or(0)),
             Argstr => match self.alias() {
-                Some(a) if !a.written => {
-                    self.unserved = Some(a.alias);
-                    Value::empty_str()
-                }
                 Some(a) => Value::from_string(argstr::argstr(a, self)),
                 None => Value::empty_str(),
             },
@@ -400,9 +391,6 @@ impl EventCtx {
                         v
                     }
                 };
-                if let Some(a) = alias.filter(|a| !a.written) {
-                    self.unserved = Some(a.alias);
-                }
                 match alias.zip(ix) {
                     Some((a, i)) => argstr::eval(a, &a.vars[i].expr, self),
                     // Another syscall of the point: stap's unset local.

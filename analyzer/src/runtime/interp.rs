@@ -20,7 +20,6 @@ use super::hist;
 use super::printf;
 use super::stats::{Stat, StatShape};
 use super::value::{truncate, Value};
-use crate::stap::elaborate::context::CtxVar;
 
 /// Most arrays have one or two keys; those stay off the heap.
 pub type Key = SmallVec<[Value; 2]>;
@@ -811,21 +810,7 @@ impl<'p> Interp<'p> {
                 let g = *g;
                 self.with_key(keys, locals, |me, k| Ok(me.elem_get(g, k)))?
             }
-            X::Ctx(c) => {
-                let v = self.ctx_var(c);
-                if let Some(alias) = self.ctx.unserved.take() {
-                    let what = match c {
-                        CtxVar::SyscallVar(n) => *n,
-                        _ => "argstr",
-                    };
-                    return err(
-                        format!("syscall.{alias} is not described by retap's syscall table yet (analyzer/src/stap/elaborate/syscalls.tapset), so its '{what}' is unknown"),
-                        format!("identifier '{what}'"),
-                        self.probe.map(|p| p.span).unwrap_or_default(),
-                    );
-                }
-                v
-            }
+            X::Ctx(c) => self.ctx_var(c),
             // The context functions every profile script calls: no
             // argument vector, no dispatch through the tapset table.
             X::Call(crate::stap::elaborate::tapset::Builtin::Pid, _, _) => {

@@ -1608,10 +1608,385 @@ const LOOKUPS: &[(&str, Cast, bool, u32, List)] = &[
     ("msg_flags", Cast::Long, true, 16, MSG_FLAGS),
 ];
 
-/// A syscall tapset decoder by its name in syscalls.tapset, applied to a
-/// number (`w`: a second one, for the decoders of two; None: no such
-/// decoder, a table error a unit test catches).
-pub fn decode(f: &str, v: i64, w: i64) -> Option<String> {
+/// stap's sprintf, for the argstr builders that pick a format by value.
+fn sprintf(fmt: &str, args: &[super::value::Value]) -> String {
+    let Ok(f) = crate::stap::elaborate::format::parse(fmt) else {
+        return String::new();
+    };
+    let mut out = vec![];
+    super::printf::format(&f, args, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+const PRCTL_OPTIONS: List = &[
+    (1, "PR_SET_PDEATHSIG"),
+    (2, "PR_GET_PDEATHSIG"),
+    (3, "PR_GET_DUMPABLE"),
+    (4, "PR_SET_DUMPABLE"),
+    (5, "PR_GET_UNALIGN"),
+    (6, "PR_SET_UNALIGN"),
+    (7, "PR_GET_KEEPCAPS"),
+    (8, "PR_SET_KEEPCAPS"),
+    (9, "PR_GET_FPEMU"),
+    (10, "PR_SET_FPEMU"),
+    (11, "PR_GET_FPEXC"),
+    (12, "PR_SET_FPEXC"),
+    (13, "PR_GET_TIMING"),
+    (14, "PR_SET_TIMING"),
+    (15, "PR_SET_NAME"),
+    (16, "PR_GET_NAME"),
+    (19, "PR_GET_ENDIAN"),
+    (20, "PR_SET_ENDIAN"),
+    (21, "PR_GET_SECCOMP"),
+    (22, "PR_SET_SECCOMP"),
+    (23, "PR_CAPBSET_READ"),
+    (24, "PR_CAPBSET_DROP"),
+    (25, "PR_GET_TSC"),
+    (26, "PR_SET_TSC"),
+    (27, "PR_GET_SECUREBITS"),
+    (28, "PR_SET_SECUREBITS"),
+    (29, "PR_SET_TIMERSLACK"),
+    (30, "PR_GET_TIMERSLACK"),
+    (31, "PR_TASK_PERF_EVENTS_DISABLE"),
+    (32, "PR_TASK_PERF_EVENTS_ENABLE"),
+    (33, "PR_MCE_KILL"),
+    (34, "PR_MCE_KILL_GET"),
+    (35, "PR_SET_MM"),
+    (0x59616d61, "PR_SET_PTRACER"),
+    (36, "PR_SET_CHILD_SUBREAPER"),
+    (37, "PR_GET_CHILD_SUBREAPER"),
+    (38, "PR_SET_NO_NEW_PRIVS"),
+    (39, "PR_GET_NO_NEW_PRIVS"),
+    (40, "PR_GET_TID_ADDRESS"),
+    (41, "PR_SET_THP_DISABLE"),
+    (42, "PR_GET_THP_DISABLE"),
+    (43, "PR_MPX_ENABLE_MANAGEMENT"),
+    (44, "PR_MPX_DISABLE_MANAGEMENT"),
+];
+
+const CAPABILITIES: List = &[
+    (0, "CAP_CHOWN"),
+    (1, "CAP_DAC_OVERRIDE"),
+    (2, "CAP_DAC_READ_SEARCH"),
+    (3, "CAP_FOWNER"),
+    (4, "CAP_FSETID"),
+    (5, "CAP_KILL"),
+    (6, "CAP_SETGID"),
+    (7, "CAP_SETUID"),
+    (8, "CAP_SETPCAP"),
+    (9, "CAP_LINUX_IMMUTABLE"),
+    (10, "CAP_NET_BIND_SERVICE"),
+    (11, "CAP_NET_BROADCAST"),
+    (12, "CAP_NET_ADMIN"),
+    (13, "CAP_NET_RAW"),
+    (14, "CAP_IPC_LOCK"),
+    (15, "CAP_IPC_OWNER"),
+    (16, "CAP_SYS_MODULE"),
+    (17, "CAP_SYS_RAWIO"),
+    (18, "CAP_SYS_CHROOT"),
+    (19, "CAP_SYS_PTRACE"),
+    (20, "CAP_SYS_PACCT"),
+    (21, "CAP_SYS_ADMIN"),
+    (22, "CAP_SYS_BOOT"),
+    (23, "CAP_SYS_NICE"),
+    (24, "CAP_SYS_RESOURCE"),
+    (25, "CAP_SYS_TIME"),
+    (26, "CAP_SYS_TTY_CONFIG"),
+    (27, "CAP_MKNOD"),
+    (28, "CAP_LEASE"),
+    (29, "CAP_AUDIT_WRITE"),
+    (30, "CAP_AUDIT_CONTROL"),
+    (31, "CAP_SETFCAP"),
+    (32, "CAP_MAC_OVERRIDE"),
+    (33, "CAP_MAC_ADMIN"),
+    (34, "CAP_SYSLOG"),
+    (35, "CAP_WAKE_ALARM"),
+    (36, "CAP_BLOCK_SUSPEND"),
+    (37, "CAP_AUDIT_READ"),
+];
+
+const SECCOMP_MODES: List = &[
+    (0, "SECCOMP_MODE_DISABLED"),
+    (1, "SECCOMP_MODE_STRICT"),
+    (2, "SECCOMP_MODE_FILTER"),
+];
+
+/// stap's `_prctl_argstr(option, arg2, arg3, arg4, arg5)`: the option by
+/// name, then its arguments as that option reads them (names for the
+/// options that take a mode, hex or decimal for the others; an option it
+/// does not know shows all four in hex).
+fn prctl_argstr(a: &[i64]) -> String {
+    let (option, arg2, arg3) = (a[0] as u32 as i64, a[1], a[2]);
+    let mut s = lookup(PRCTL_OPTIONS, option);
+    let named = |list: List, v: i64| format!(", {}", lookup(list, v));
+    let rest = match option {
+        // No arguments.
+        3 | 13 | 7 | 21 | 31 | 32 | 30 | 34 | 39 | 42 | 43 | 44 | 27 => String::new(),
+        6 => named(&[(1, "PR_UNALIGN_NOPRINT"), (2, "PR_UNALIGN_SIGBUS")], arg2),
+        10 => named(&[(1, "PR_FPEMU_NOPRINT"), (2, "PR_FPEMU_SIGFPE")], arg2),
+        12 => named(
+            &[
+                (0x80, "PR_FP_EXC_SW_ENABLE"),
+                (0x010000, "PR_FP_EXC_DIV"),
+                (0x020000, "PR_FP_EXC_OVF"),
+                (0x040000, "PR_FP_EXC_UND"),
+                (0x080000, "PR_FP_EXC_RES"),
+                (0x100000, "PR_FP_EXC_INV"),
+                (0, "PR_FP_EXC_DISABLED"),
+                (1, "PR_FP_EXC_NONRECOV"),
+                (2, "PR_FP_EXC_ASYNC"),
+                (3, "PR_FP_EXC_PRECISE"),
+            ],
+            arg2,
+        ),
+        14 => named(
+            &[(0, "PR_TIMING_STATISTICAL"), (1, "PR_TIMING_TIMESTAMP")],
+            arg2,
+        ),
+        20 => named(
+            &[
+                (0, "PR_ENDIAN_BIG"),
+                (1, "PR_ENDIAN_LITTLE"),
+                (2, "PR_ENDIAN_PPC_LITTLE"),
+            ],
+            arg2,
+        ),
+        26 => named(&[(1, "PR_TSC_ENABLE"), (2, "PR_TSC_SIGSEGV")], arg2),
+        // A pid, or -1 for any: in decimal.
+        0x59616d61 => format!(", {}", lookup_base(&[(-1, "PR_SET_PTRACER_ANY")], arg2, 10)),
+        23 | 24 => named(CAPABILITIES, arg2),
+        28 => format!(
+            ", {}",
+            lookup_or(
+                &[
+                    (1, "SECBIT_NOROOT"),
+                    (2, "SECBIT_NOROOT_LOCKED"),
+                    (4, "SECBIT_NO_SETUID_FIXUP"),
+                    (8, "SECBIT_NO_SETUID_FIXUP_LOCKED"),
+                    (16, "SECBIT_KEEP_CAPS"),
+                    (32, "SECBIT_KEEP_CAPS_LOCKED"),
+                ],
+                arg2
+            )
+        ),
+        1 | 2 | 5 | 9 | 11 | 15 | 16 | 19 | 25 | 40 | 37 | 41 => format!(", 0x{:x}", arg2),
+        4 | 8 | 36 | 38 | 29 => format!(", {}", arg2 as u64),
+        33 => {
+            let mut r = named(&[(0, "PR_MCE_KILL_CLEAR"), (1, "PR_MCE_KILL_SET")], arg2);
+            match arg2 {
+                1 => {
+                    r += &named(
+                        &[
+                            (0, "PR_MCE_KILL_LATE"),
+                            (1, "PR_MCE_KILL_EARLY"),
+                            (2, "PR_MCE_KILL_DEFAULT"),
+                        ],
+                        arg3,
+                    )
+                }
+                0 => {}
+                _ => r += &format!(", 0x{:x}", arg3),
+            }
+            r
+        }
+        22 => named(SECCOMP_MODES, arg2) + &format!(", 0x{:x}", arg3),
+        35 => {
+            named(
+                &[
+                    (1, "PR_SET_MM_START_CODE"),
+                    (2, "PR_SET_MM_END_CODE"),
+                    (3, "PR_SET_MM_START_DATA"),
+                    (4, "PR_SET_MM_END_DATA"),
+                    (5, "PR_SET_MM_START_STACK"),
+                    (6, "PR_SET_MM_START_BRK"),
+                    (7, "PR_SET_MM_BRK"),
+                    (8, "PR_SET_MM_ARG_START"),
+                    (9, "PR_SET_MM_ARG_END"),
+                    (10, "PR_SET_MM_ENV_START"),
+                    (11, "PR_SET_MM_ENV_END"),
+                    (12, "PR_SET_MM_AUXV"),
+                    (13, "PR_SET_MM_EXE_FILE"),
+                    (14, "PR_SET_MM_MAP"),
+                    (15, "PR_SET_MM_MAP_SIZE"),
+                ],
+                arg2,
+            ) + &format!(", 0x{:x}", arg3)
+        }
+        _ => format!(", 0x{:x}, 0x{:x}, 0x{:x}, 0x{:x}", arg2, arg3, a[3], a[4]),
+    };
+    s.push_str(&rest);
+    s
+}
+
+const PTRACE_REQUESTS: List = &[
+    (0, "PTRACE_TRACEME"),
+    (1, "PTRACE_PEEKTEXT"),
+    (2, "PTRACE_PEEKDATA"),
+    (3, "PTRACE_PEEKUSR"),
+    (4, "PTRACE_POKETEXT"),
+    (5, "PTRACE_POKEDATA"),
+    (6, "PTRACE_POKEUSR"),
+    (7, "PTRACE_CONT"),
+    (8, "PTRACE_KILL"),
+    (9, "PTRACE_SINGLESTEP"),
+    (16, "PTRACE_ATTACH"),
+    (17, "PTRACE_DETACH"),
+    (24, "PTRACE_SYSCALL"),
+    (0x4200, "PTRACE_SETOPTIONS"),
+    (0x4201, "PTRACE_GETEVENTMSG"),
+    (0x4202, "PTRACE_GETSIGINFO"),
+    (0x4203, "PTRACE_SETSIGINFO"),
+    (0x4204, "PTRACE_GETREGSET"),
+    (0x4205, "PTRACE_SETREGSET"),
+    (0x4206, "PTRACE_SEIZE"),
+    (0x4207, "PTRACE_INTERRUPT"),
+    (0x4208, "PTRACE_LISTEN"),
+    (0x4209, "PTRACE_PEEKSIGINFO"),
+    (0x420a, "PTRACE_GETSIGMASK"),
+    (0x420b, "PTRACE_SETSIGMASK"),
+];
+
+/// x86_64's own requests (stap's arch part of the ptrace tapset).
+const PTRACE_X86_REQUESTS: List = &[
+    (12, "PTRACE_GETREGS"),
+    (13, "PTRACE_SETREGS"),
+    (14, "PTRACE_GETFPREGS"),
+    (15, "PTRACE_SETFPREGS"),
+    (18, "PTRACE_GETFPXREGS"),
+    (19, "PTRACE_SETFPXREGS"),
+    (21, "PTRACE_OLDSETOPTIONS"),
+    (25, "PTRACE_GET_THREAD_AREA"),
+    (26, "PTRACE_SET_THREAD_AREA"),
+    (30, "PTRACE_ARCH_PRCTL"),
+    (31, "PTRACE_SYSEMU"),
+    (32, "PTRACE_SYSEMU_SINGLESTEP"),
+    (33, "PTRACE_SINGLEBLOCK"),
+];
+
+const PTRACE_OPTIONS: List = &[
+    (0x100000, "PTRACE_O_EXITKILL"),
+    (8, "PTRACE_O_TRACECLONE"),
+    (0x10, "PTRACE_O_TRACEEXEC"),
+    (0x40, "PTRACE_O_TRACEEXIT"),
+    (2, "PTRACE_O_TRACEFORK"),
+    (1, "PTRACE_O_TRACESYSGOOD"),
+    (4, "PTRACE_O_TRACEVFORK"),
+    (0x20, "PTRACE_O_TRACEVFORKDONE"),
+    (0x80, "PTRACE_O_TRACESECCOMP"),
+];
+
+/// ELF note types, as PTRACE_GETREGSET names its `addr`.
+const ELF_NOTES: List = &[
+    (1, "NT_PRSTATUS"),
+    (2, "NT_PRFPREG"),
+    (3, "NT_PRPSINFO"),
+    (4, "NT_TASKSTRUCT"),
+    (6, "NT_AUXV"),
+    (0x53494749, "NT_SIGINFO"),
+    (0x46494c45, "NT_FILE"),
+    (0x46e62b7f, "NT_PRXFPREG"),
+    (0x100, "NT_PPC_VMX"),
+    (0x101, "NT_PPC_SPE"),
+    (0x102, "NT_PPC_VSX"),
+    (0x200, "NT_386_TLS"),
+    (0x201, "NT_386_IOPERM"),
+    (0x202, "NT_X86_XSTATE"),
+    (0x300, "NT_S390_HIGH_GPRS"),
+    (0x301, "NT_S390_TIMER"),
+    (0x302, "NT_S390_TODCMP"),
+    (0x303, "NT_S390_TODPREG"),
+    (0x304, "NT_S390_CTRS"),
+    (0x305, "NT_S390_PREFIX"),
+    (0x306, "NT_S390_LAST_BREAK"),
+    (0x307, "NT_S390_SYSTEM_CALL"),
+    (0x308, "NT_S390_TDB"),
+    (0x309, "NT_S390_VXRS_LOW"),
+    (0x30a, "NT_S390_VXRS_HIGH"),
+    (0x400, "NT_ARM_VFP"),
+    (0x401, "NT_ARM_TLS"),
+    (0x402, "NT_ARM_HW_BREAK"),
+    (0x403, "NT_ARM_HW_WATCH"),
+    (0x404, "NT_ARM_SYSTEM_CALL"),
+    (0x500, "NT_METAG_CBUF"),
+    (0x501, "NT_METAG_RPIPE"),
+    (0x502, "NT_METAG_TLS"),
+];
+
+/// stap's `_ptrace_argstr(request, pid, addr, data)` on x86_64: the
+/// request by name and its three arguments as that request reads them.
+/// PTRACE_GETREGSET's iovec is in the caller's memory, which recordings
+/// do not hold: shown as stap shows one it cannot read.
+fn ptrace_argstr(a: &[i64]) -> String {
+    use super::value::Value::{self, Int};
+    let (request, pid, addr, data) = (a[0], a[1] as i32 as i64, a[2], a[3]);
+    let text = |s: String| Value::from_string(s);
+    let x86 = || text(lookup(PTRACE_X86_REQUESTS, request));
+    let req = || text(lookup(PTRACE_REQUESTS, request));
+    let signal = || text(decode("signal", &[data]).unwrap_or_default());
+    let options = || text(lookup_or(PTRACE_OPTIONS, data));
+    match request {
+        12..=15 | 18 | 19 => sprintf("%s, %d, %#x, %p", &[x86(), Int(pid), Int(addr), Int(data)]),
+        31..=33 => sprintf("%s, %d, %#x, %s", &[x86(), Int(pid), Int(addr), signal()]),
+        21 => sprintf(
+            "PTRACE_OLDSETOPTIONS, %d, %#x, %s",
+            &[Int(pid), Int(addr), options()],
+        ),
+        25 | 26 => sprintf(
+            "%s, %d, %d, %p",
+            &[x86(), Int(pid), Int(addr as i32 as i64), Int(data)],
+        ),
+        30 => sprintf(
+            "PTRACE_ARCH_PRCTL, %d, %p, %s",
+            &[
+                Int(pid),
+                Int(addr),
+                // (not the arch_prctl syscall's list: these four, else hex)
+                text(lookup(
+                    &[
+                        (0x1001, "ARCH_SET_GS"),
+                        (0x1002, "ARCH_SET_FS"),
+                        (0x1003, "ARCH_GET_FS"),
+                        (0x1004, "ARCH_GET_GS"),
+                    ],
+                    data as u32 as i64,
+                )),
+            ],
+        ),
+        1..=3 => sprintf("%s, %d, %p, [%p]", &[req(), Int(pid), Int(addr), Int(data)]),
+        4..=6 | 0x4209 => sprintf("%s, %d, %p, %p", &[req(), Int(pid), Int(addr), Int(data)]),
+        7 | 24 | 9 | 17 => sprintf("%s, %d, %#x, %s", &[req(), Int(pid), Int(addr), signal()]),
+        0x4202 | 0x4203 | 0x4201 | 0x420a | 0x420b => {
+            sprintf("%s, %d, %#x, %p", &[req(), Int(pid), Int(addr), Int(data)])
+        }
+        0x4204 | 0x4205 => sprintf(
+            "%s, %d, %s, %s",
+            &[
+                req(),
+                Int(pid),
+                text(lookup(ELF_NOTES, addr)),
+                text(super::argstr::unread(
+                    data,
+                    crate::stap::elaborate::syscall_args::Unread::Null,
+                )),
+            ],
+        ),
+        0 | 8 | 16 | 0x4206..=0x4208 => {
+            sprintf("%s, %d, %#x, %#x", &[req(), Int(pid), Int(addr), Int(data)])
+        }
+        0x4200 => sprintf(
+            "PTRACE_SETOPTIONS, %d, %#x, %s",
+            &[Int(pid), Int(addr), options()],
+        ),
+        _ => sprintf("%s, %d, %p, %p", &[req(), Int(pid), Int(addr), Int(data)]),
+    }
+}
+
+/// A syscall tapset decoder by its name in syscalls.tapset, applied to its
+/// numbers (most take one; None: no such decoder, a table error a unit
+/// test catches).
+pub fn decode(f: &str, args: &[i64]) -> Option<String> {
+    let arg = |i: usize| args.get(i).copied().unwrap_or(0);
+    let (v, w) = (arg(0), arg(1));
     if let Some((_, cast, or, base, list)) = LOOKUPS.iter().find(|d| d.0 == f) {
         let mut x = match cast {
             Cast::U32 => v as u32 as i64,
@@ -1662,6 +2037,8 @@ pub fn decode(f: &str, v: i64, w: i64) -> Option<String> {
         "ctime" => crate::runtime::builtins::ctime(v).unwrap_or_else(|e| e.to_string()),
         "quotactl_cmd" => quotactl_cmd(v),
         "keyctl_perm" => lookup_or_base(KEYCTL_PERM, v as u32 as i64, 10),
+        "prctl_argstr" => prctl_argstr(&[v, w, arg(2), arg(3), arg(4)]),
+        "ptrace_argstr" => ptrace_argstr(&[v, w, arg(2), arg(3)]),
         "ipc_key" => {
             if v == 0 {
                 "IPC_PRIVATE".into()
@@ -1679,7 +2056,7 @@ mod tests {
 
     #[test]
     fn as_stap_shows_them() {
-        let d = |f, v| decode(f, v, 0).unwrap();
+        let d = |f, v| decode(f, &[v]).unwrap();
         assert_eq!(d("fork_flags", 0x11), "0x0|SIGCHLD");
         assert_eq!(
             d("fork_flags", 0x01200011),
@@ -1697,8 +2074,8 @@ mod tests {
             "SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK"
         );
         assert_eq!(d("sock_type", 0), "0x0");
-        assert_eq!(decode("sock_protocol", 2, 6).unwrap(), "IPPROTO_TCP");
-        assert_eq!(decode("sock_protocol", 16, 0).unwrap(), "0");
+        assert_eq!(decode("sock_protocol", &[2, 6]).unwrap(), "IPPROTO_TCP");
+        assert_eq!(decode("sock_protocol", &[16, 0]).unwrap(), "0");
         assert_eq!(d("sock_family", 1), "PF_LOCAL");
         assert_eq!(d("futex_op", 128), "FUTEX_WAIT_PRIVATE");
         assert_eq!(

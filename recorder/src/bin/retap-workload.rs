@@ -6,6 +6,7 @@
 //!                        [--udp M --udp-base S]
 //!                        [--sleep-ms MS] [--fork-exit CODE] [--signals K]
 //!                        [--pingpong N] [--paths N --dir D] [--connects N]
+//!                        [--controls]
 //!   retap-workload loop getppid|openat|udp N [RATE]
 //!                                      tight loop, for cost measurements
 //!                                      (getppid: RATE calls a second)
@@ -137,6 +138,7 @@ fn calls(args: &[String]) {
     let pingpong = arg_after(args, "--pingpong").unwrap_or(0);
     let paths = arg_after(args, "--paths").unwrap_or(0);
     let connects = arg_after(args, "--connects").unwrap_or(0);
+    let controls = args.iter().any(|a| a == "--controls");
     let dir = args
         .iter()
         .position(|a| a == "--dir")
@@ -147,6 +149,25 @@ fn calls(args: &[String]) {
     unsafe {
         for _ in 0..syncs {
             libc::sync();
+        }
+        if controls {
+            // prctl and ptrace calls whose arguments and results are known
+            // (a pid beyond pid_max: ESRCH, without tracing anything).
+            libc::prctl(libc::PR_GET_DUMPABLE);
+            libc::prctl(libc::PR_SET_TIMERSLACK, 50_000 as libc::c_ulong);
+            libc::prctl(libc::PR_CAPBSET_READ, 21 as libc::c_ulong);
+            libc::prctl(
+                0x7fff_ffff,
+                1 as libc::c_ulong,
+                2 as libc::c_ulong,
+                3 as libc::c_ulong,
+                4 as libc::c_ulong,
+            );
+            let nobody: libc::pid_t = i32::MAX;
+            libc::ptrace(libc::PTRACE_CONT, nobody, 0usize, libc::SIGUSR1 as usize);
+            libc::ptrace(libc::PTRACE_SEIZE, nobody, 0usize, 0x100001usize);
+            libc::ptrace(libc::PTRACE_GETREGSET, nobody, 1usize, 0usize);
+            libc::ptrace(libc::PTRACE_POKEDATA, nobody, 0x1000usize, 0x2000usize);
         }
         if writes > 0 {
             let path = CString::new("/dev/null").unwrap();

@@ -75,43 +75,18 @@ fn aliases(syscalls: Option<&[String]>) -> Vec<&'static syscall_args::Alias> {
     }
 }
 
-/// Why the syscall tapset variables of a point cannot be served: syscalls
-/// whose alias retap's table does not describe yet, or that stap has no
-/// alias for.
-///
-/// Only a point none of whose syscalls is described is refused: one that
-/// mixes them (`syscall.*`) runs, and an event of an undescribed syscall
-/// that reaches the variable stops the run with a run-time error.
-pub fn unwritten(syscalls: Option<&[String]>) -> Option<String> {
+/// Why the syscall tapset variables of a point cannot be served: none of
+/// its syscalls has a stap alias (`syscall.clone3`, a retap extension to
+/// probe by name). A point that mixes them (`syscall.*` matches only
+/// aliased ones) is served.
+pub fn without_alias(syscalls: Option<&[String]>) -> Option<String> {
     let list = syscalls?;
-    let described = |s: &String| syscall_args::of_syscall(s).is_some_and(|a| a.written);
-    if list.iter().any(described) {
+    if list.iter().any(|s| syscall_args::of_syscall(s).is_some()) {
         return None;
     }
-    // Syscalls stap has no alias for (a retap extension to probe by name).
-    let no_alias: Vec<&str> = list
-        .iter()
-        .filter(|s| syscall_args::of_syscall(s).is_none())
-        .map(|s| s.as_str())
-        .collect();
-    if let Some(first) = no_alias.first() {
-        return Some(format!(
-            "stap 4.8 has no syscall.{first} alias, so it has no argstr or tapset variables; read its arguments as $NAME by the kernel's names"
-        ));
-    }
-    let mut missing: Vec<&str> = list
-        .iter()
-        .filter_map(|s| syscall_args::of_syscall(s).map(|a| a.alias))
-        .collect();
-    missing.sort();
-    missing.dedup();
-    let (first, rest) = missing.split_first()?;
-    let more = match rest.len() {
-        0 => String::new(),
-        n => format!(" and {n} more ({})", rest.join(", ")),
-    };
+    let first = list.first()?;
     Some(format!(
-        "retap's syscall table (analyzer/src/stap/elaborate/syscalls.tapset) does not describe syscall.{first}{more} yet; read its arguments as $NAME by the kernel's names"
+        "stap 4.8 has no syscall.{first} alias, so it has no argstr or tapset variables; read its arguments as $NAME by the kernel's names"
     ))
 }
 
@@ -127,10 +102,12 @@ fn string(v: CtxVar) -> Option<(CtxVar, Ty)> {
 ///
 /// `recorded(syscall, register)`: whether the trace holds that argument's
 /// string (file names, read at entry); `addresses`: whether it holds
-/// syscalls' socket addresses.
+/// syscalls' socket addresses. `point`: the probe point's text, for what
+/// differs between stap's syscall families of one family here.
 pub fn lookup(
     family: Family,
     name: &str,
+    point: &str,
     syscalls: Option<&[String]>,
     recorded: &dyn Fn(&str, usize) -> bool,
     addresses: bool,
@@ -142,6 +119,7 @@ pub fn lookup(
             "argstr" if !ret => string(Argstr),
             "retval" if ret => long(Retval),
             "retstr" if ret => string(Retstr),
+            _ if point.starts_with("dw_syscall.") && !syscall_args::in_dw_syscall(name) => None,
             _ if !ret => {
                 let mut found = None;
                 for a in aliases(syscalls) {

@@ -152,13 +152,14 @@ impl<'a> Elab<'a> {
             match context::lookup(
                 self.family(&p),
                 name,
+                &p.text,
                 p.syscalls.as_deref(),
                 &recorded,
                 self.opts.socket_addresses,
             ) {
                 Some(v) => {
                     if matches!(v.0, CtxVar::Argstr | CtxVar::SyscallVar(_)) {
-                        if let Some(why) = context::unwritten(p.syscalls.as_deref()) {
+                        if let Some(why) = context::without_alias(p.syscalls.as_deref()) {
                             self.err(span, format!("'{name}' is not available: {why}"));
                         }
                     }
@@ -816,6 +817,17 @@ impl<'a> Elab<'a> {
             );
         }
         // Unknown: say why, or what was probably meant.
+        if let Some(p) = self.points.iter().find(|p| {
+            p.text.starts_with("dw_syscall.")
+                && !crate::stap::elaborate::syscall_args::in_dw_syscall(name)
+        }) {
+            let nd = p.text.replacen("dw_", "nd_", 1);
+            self.err(
+                span,
+                format!("'{name}' is not set in probe point {}: stap's dw_syscall aliases have no *_unquoted variables ({nd} has)", p.text),
+            );
+            return (X::Num(0), want);
+        }
         let fams: Vec<Family> = self.points.iter().map(|p| self.family(p)).collect();
         for f in fams {
             if let Some(why) = context::unrecorded(f, name) {
@@ -1127,6 +1139,7 @@ impl<'a> Elab<'a> {
                         context::lookup(
                             self.family(p),
                             name,
+                            &p.text,
                             p.syscalls.as_deref(),
                             &recorded,
                             self.opts.socket_addresses,
