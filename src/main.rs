@@ -76,6 +76,10 @@ enum Cmd {
         /// what checking them costs).
         #[arg(long)]
         no_checksums: bool,
+        /// The recording machine's architecture: its syscall numbers and
+        /// names
+        #[arg(long, default_value = "x86_64", value_parser = ["x86_64", "aarch64"])]
+        arch: String,
     },
 }
 
@@ -442,6 +446,7 @@ fn main() -> ExitCode {
             processes,
             seconds,
             no_checksums,
+            arch,
         } => {
             let opts = retap_analyzer::synth::SynthOptions {
                 events,
@@ -449,6 +454,7 @@ fn main() -> ExitCode {
                 processes: processes.max(1),
                 seconds: seconds.max(0.001),
                 checksums: !no_checksums,
+                arch,
                 ..Default::default()
             };
             match retap_analyzer::synth::synth(&output, &opts) {

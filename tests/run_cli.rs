@@ -741,3 +741,60 @@ fn process_tree_functions_in_syscall_probes() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, format!("{}\n", rows[0]));
 }
+
+/// A recording made on aarch64 (synthetic: aarch64's syscall numbers, and
+/// epoll_pwait, ppoll and pselect6 where an x86_64 program calls
+/// epoll_wait, poll and select): `syscall.*` names each call as stap does
+/// there, `syscall_name(syscall_nr)` reads aarch64's number table, plans
+/// and the interpreter agree, and the counts are DuckDB's over the files.
+#[test]
+fn an_aarch64_recording_is_named_by_its_own_syscall_table() {
+    use retap_analyzer::stap::elaborate::syscall_args;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a64");
+    let d = dir.to_str().unwrap();
+    let (code, _, err) = retap(&["synth", "-o", d, "--arch", "aarch64", "--events", "100000"]);
+    assert_eq!(code, 0, "{err}");
+    let script = r#"global n, bad
+probe syscall.* { n[name]++ }
+probe syscall_any { if (syscall_name(syscall_nr) != name) bad++ }
+probe end { foreach (k in n-) printf("%s %d\n", k, n[k]); printf("mismatched %d\n", bad) }"#;
+    let (code, planned, err) = retap(&["run", "-e", script, "--trace", d]);
+    assert_eq!(code, 0, "{err}");
+    let (code, interpreted, err) = retap(&["run", "-e", script, "--trace", d, "--interpret-only"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(planned, interpreted);
+    assert!(planned.ends_with("mismatched 0\n"), "{planned}");
+    for name in ["epoll_pwait", "ppoll", "pselect6", "mmap2", "fstatat"] {
+        assert!(
+            planned.lines().any(|l| l.starts_with(&format!("{name} "))),
+            "{name}: {planned}"
+        );
+    }
+    // stap's names in SQL: by value (epoll_create1 with no flags), then
+    // the renamed ones.
+    let (renamed, aliased) = common::stap_syscall_sql();
+    let mut name = String::from("case");
+    for (kernel, reg, v, stap) in syscall_args::names_by_value() {
+        name.push_str(&format!(
+            " when syscall = '{kernel}' and (arg{reg} & 4294967295) = {} then '{stap}'",
+            v & 0xffff_ffff
+        ));
+    }
+    name.push_str(&format!(" else {renamed} end"));
+    let Some(rows) = common::duck_at(
+        &dir,
+        &format!("select {name}, count(*) from syscalls where {aliased} group by 1"),
+    ) else {
+        return;
+    };
+    let mut want: Vec<String> = rows.iter().map(|r| r.replace('|', " ")).collect();
+    let mut got: Vec<String> = planned
+        .lines()
+        .filter(|l| !l.starts_with("mismatched"))
+        .map(String::from)
+        .collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+}

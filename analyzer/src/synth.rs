@@ -31,6 +31,10 @@ pub struct SynthOptions {
     /// Page checksums and the manifest's file checksums (false: as traces
     /// written before them, to measure what checking them costs).
     pub checksums: bool,
+    /// The recording machine's architecture (`x86_64` or `aarch64`): its
+    /// syscall numbers, and its syscalls where x86_64's are not there
+    /// (aarch64 has epoll_pwait, ppoll and pselect6 only).
+    pub arch: String,
 }
 
 impl Default for SynthOptions {
@@ -42,6 +46,7 @@ impl Default for SynthOptions {
             seconds: 60.0,
             rows_per_file: 8 << 20,
             checksums: true,
+            arch: "x86_64".into(),
         }
     }
 }
@@ -445,16 +450,26 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> anyhow::Result<Manifest> {
         .collect();
     let proc_zipf = Zipf::new(procs.len(), 1.1);
     let sys_zipf = Zipf::new(MIX.len(), 1.0);
-    let syscall_names: Vec<&str> = MIX.iter().map(|m| m.0).collect();
-    let arch = "x86_64";
-    let nrs: Vec<i32> = MIX
+    let arch = o.arch.as_str();
+    let syscall_names: Vec<&str> = MIX
         .iter()
-        .map(|m| {
-            retap_schema::syscalls::number(arch, m.0)
-                .map(|n| n as i32)
-                .unwrap_or(-1)
+        .map(|m| match (arch, m.0) {
+            ("aarch64", "epoll_wait") => "epoll_pwait",
+            ("aarch64", "poll") => "ppoll",
+            ("aarch64", "select") => "pselect6",
+            (_, n) => n,
         })
         .collect();
+    let nrs: Vec<i32> = syscall_names
+        .iter()
+        .map(|n| {
+            retap_schema::syscalls::number(arch, n)
+                .map(|n| n as i32)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("{arch} has no syscall {n} (x86_64 and aarch64 are known)")
+                })
+        })
+        .collect::<anyhow::Result<_>>()?;
 
     let mut sys_w = Writer::new(dir, Table::Syscalls, o.checksums)?;
     let mut net_w = Writer::new(dir, Table::Net, o.checksums)?;
