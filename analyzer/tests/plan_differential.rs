@@ -377,6 +377,7 @@ fn generated_aggregate_scripts_give_the_same_output_with_plans() {
                 seconds: 2.0,
                 rows_per_file: 3_000,
                 checksums: true,
+                ..Default::default()
             };
             synth(&d, &opts).unwrap();
             Trace::open(&d).unwrap()
@@ -545,6 +546,7 @@ fn generated_printf_scripts_give_the_same_output_as_projections() {
                 seconds: 2.0,
                 rows_per_file,
                 checksums: true,
+                ..Default::default()
             };
             synth(&d, &opts).unwrap();
             if let Some(step) = coarsen {
@@ -798,6 +800,7 @@ fn generated_mixed_scripts_give_the_same_output_with_plans() {
                 seconds: 2.0,
                 rows_per_file: 2_500,
                 checksums: true,
+                ..Default::default()
             };
             synth(&d, &opts).unwrap();
             Trace::open(&d).unwrap()
