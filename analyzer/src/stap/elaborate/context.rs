@@ -119,10 +119,13 @@ pub fn lookup(
             "argstr" if !ret => string(Argstr),
             "retval" if ret => long(Retval),
             "retstr" if ret => string(Retstr),
-            _ if point.starts_with("dw_syscall.") && !syscall_args::in_dw_syscall(name) => None,
             _ if !ret => {
                 let mut found = None;
+                let family = point.split('.').next().unwrap_or("");
                 for a in aliases(syscalls) {
+                    if !syscall_args::in_family(family, a.alias, name) {
+                        continue;
+                    }
                     if let Some((_, v)) = a.var(name) {
                         let path = |reg: usize| a.syscalls.iter().any(|s| recorded(s, reg));
                         if syscall_args::served(v, &path, addresses) {

@@ -291,11 +291,19 @@ pub fn names_by_value() -> Vec<(&'static str, u8, i64, &'static str)> {
         .collect()
 }
 
-/// Whether stap's dw_syscall aliases set this variable: they set what the
-/// nd_ and tp_ ones do but the unquoted copies of file names
-/// (tests/syscall_tapset.rs holds this to stap's sources).
-pub fn in_dw_syscall(var: &str) -> bool {
-    !var.ends_with("_unquoted")
+/// Whether stap's alias `family.alias` (`dw_syscall`, `nd1_syscall`...)
+/// sets this variable of the table's. Its families set the same but for
+/// these (tests/syscall_tapset.rs holds this to stap's sources): the
+/// dw_syscall aliases (DWARF, kernel.function) have no unquoted copies of
+/// file names, and nd1_syscall.truncate has no path_unquoted. `syscall.X`
+/// is `dw_syscall.X !, nd_syscall.X` in stap, so which set it has depends
+/// on the kernel's debuginfo there; retap serves the larger, nd_'s.
+pub fn in_family(family: &str, alias: &str, var: &str) -> bool {
+    match family {
+        "dw_syscall" => !var.ends_with("_unquoted"),
+        "nd1_syscall" => !(alias == "truncate" && var == "path_unquoted"),
+        _ => true,
+    }
 }
 
 /// Every variable name any written alias has.

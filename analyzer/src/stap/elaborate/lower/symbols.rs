@@ -818,13 +818,13 @@ impl<'a> Elab<'a> {
         }
         // Unknown: say why, or what was probably meant.
         if let Some(p) = self.points.iter().find(|p| {
-            p.text.starts_with("dw_syscall.")
-                && !crate::stap::elaborate::syscall_args::in_dw_syscall(name)
+            let (family, alias) = p.text.split_once('.').unwrap_or_default();
+            !crate::stap::elaborate::syscall_args::in_family(family, alias, name)
         }) {
-            let nd = p.text.replacen("dw_", "nd_", 1);
+            let alias = p.text.split_once('.').map_or("", |x| x.1);
             self.err(
                 span,
-                format!("'{name}' is not set in probe point {}: stap's dw_syscall aliases have no *_unquoted variables ({nd} has)", p.text),
+                format!("'{name}' is not set in probe point {}: stap's alias there does not set it (syscall.{alias} does)", p.text),
             );
             return (X::Num(0), want);
         }
