@@ -80,6 +80,10 @@ enum Cmd {
         /// names
         #[arg(long, default_value = "x86_64", value_parser = ["x86_64", "aarch64"])]
         arch: String,
+        /// Rows per file, as the recorder's rotation makes them (many small
+        /// files: the shape of long recordings and of fleets)
+        #[arg(long, default_value_t = 8 << 20)]
+        rows_per_file: u64,
     },
 }
 
@@ -447,6 +451,7 @@ fn main() -> ExitCode {
             seconds,
             no_checksums,
             arch,
+            rows_per_file,
         } => {
             let opts = retap_analyzer::synth::SynthOptions {
                 events,
@@ -455,7 +460,7 @@ fn main() -> ExitCode {
                 seconds: seconds.max(0.001),
                 checksums: !no_checksums,
                 arch,
-                ..Default::default()
+                rows_per_file: rows_per_file.max(1),
             };
             match retap_analyzer::synth::synth(&output, &opts) {
                 Ok(m) => {

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Issue 22's shapes of one workload, side by side with DuckDB: the same 20M
+synthetic syscall events (80k processes) in 5 files of 4M rows and in 500
+files of 40k (a long recording's rotation, or a fleet's many small traces),
+and with 1M processes (a million groups). On each, profile.stp's
+aggregation by (pid, execname) with its top 10, the same printed whole, and
+one process's syscalls by name; against DuckDB's warm in-process SQL over
+the same files. With --before BIN, the same runs with another build (outputs
+must be equal).
+
+Usage: python3 benches/shapes_bench.py [--before /path/to/old/retap] [--repeat 5]
+Build first: cargo build --release
+"""
+import argparse, os, subprocess, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RETAP = os.path.join(ROOT, "target/release/retap")
+CACHE = os.path.join(ROOT, "target/bench-traces")
+
+TOP = """global c
+probe syscall.* { c[pid(), execname()]++ }
+probe end { foreach ([p, n] in c- limit 10) printf("%s %d %d\\n", n, p, c[p, n]) }
+"""
+ALL = TOP.replace(" limit 10", "")
+FILTERED = """global c
+probe syscall.* { if (execname() == "postgres") c[name]++ }
+probe end { foreach (n in c- limit 10) printf("%s = %d\\n", n, c[n]) }
+"""
+SQL = {
+    "top": "select pid, execname, count(*) c from '{d}/syscalls/*.parquet' group by all order by c desc limit 10",
+    "all": "select pid, execname, count(*) c from '{d}/syscalls/*.parquet' group by all order by c desc",
+    "filtered": "select syscall, count(*) c from '{d}/syscalls/*.parquet' where execname = 'postgres' group by all order by c desc limit 10",
+}
+
+
+def trace(name, processes, rows_per_file):
+    d = os.path.join(CACHE, name)
+    if not os.path.exists(os.path.join(d, "trace.json")):
+        subprocess.run([RETAP, "synth", "-o", d, "--events", "20000000", "--processes",
+                        str(processes), "--seconds", "600", "--rows-per-file",
+                        str(rows_per_file)], check=True, stdout=subprocess.DEVNULL)
+    return d
+
+
+def best(cmd, repeat):
+    ts, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True,
+                           env={**os.environ, "RETAP_STRICT_PLANS": "1"})
+        ts.append(time.perf_counter() - t)
+        assert r.returncode == 0, r.stderr
+        out = r.stdout
+    return min(ts), out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--before")
+    ap.add_argument("--repeat", type=int, default=5)
+    a = ap.parse_args()
+    os.makedirs(CACHE, exist_ok=True)
+    scripts = {}
+    for k, text in [("top", TOP), ("all", ALL), ("filtered", FILTERED)]:
+        scripts[k] = os.path.join(CACHE, f"shape_{k}.stp")
+        open(scripts[k], "w").write(text)
+    shapes = [("5 files, 80k processes", trace("shape-few", 80_000, 4_000_000)),
+              ("500 files, 80k processes", trace("shape-many", 80_000, 40_000)),
+              ("5 files, 1M processes", trace("shape-1m", 1_000_000, 4_000_000))]
+    limits = ["-D", "MAXMAPENTRIES=2000000", "-D", "MAXACTION=100000000"]
+    import duckdb
+    con = duckdb.connect()
+    print(f"{'shape':26} {'script':9} {'retap':>8} {'DuckDB':>8} {'ratio':>6}"
+          + ("  before   after/before" if a.before else ""))
+    for shape, d in shapes:
+        for k, script in scripts.items():
+            after, out = best([RETAP, "run", script, "--trace", d] + limits, a.repeat)
+            ts = []
+            for _ in range(a.repeat):
+                t = time.perf_counter()
+                con.sql(SQL[k].format(d=d)).fetchall()
+                ts.append(time.perf_counter() - t)
+            duck = min(ts)
+            line = f"{shape:26} {k:9} {after:8.3f} {duck:8.3f} {after / duck:5.2f}x"
+            if a.before:
+                before, out_b = best([a.before, "run", script, "--trace", d] + limits, a.repeat)
+                assert out_b == out, (shape, k)
+                line += f"  {before:7.3f}  {after / before:5.2f}x"
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
