@@ -159,45 +159,80 @@ impl IntIds {
 
 /// Groups found without hashing: each key column's values get small
 /// first-seen numbers, and the numbers side by side index an array of
-/// group numbers. Used while the numbers fit [`DENSE_BITS`] together.
+/// group numbers. Used while the numbers fit [`DENSE_BITS`] together;
+/// past that (many keys of several columns: `c[pid(), execname()]` over
+/// 80k processes), [`Sparse`].
 pub(super) struct Dense {
     pub(super) ints: Vec<IntIds>,
     /// Bits per column in the index, and each group's column numbers.
     pub(super) bits: Vec<u32>,
     pub(super) slots: Vec<u32>,
     pub(super) group_ids: Vec<u32>,
+    pub(super) sparse: Option<Sparse>,
 }
 
+/// The numbers side by side (up to 63 bits) as a map's key, with each
+/// first column number's last group in front of it: where the other
+/// columns follow from the first (a process's name from its pid), a row
+/// finds its group in one array, without hashing; an index array as
+/// wide as the numbers would be mostly empty, and all of it written.
+#[derive(Default)]
+pub(super) struct Sparse {
+    pub(super) map: FxHashMap<u64, u32>,
+    /// Per first-column number: (index, group) of its last row.
+    pub(super) lead: Vec<(u64, u32)>,
+}
+
+/// An index no key has (indexes take at most 63 bits).
+pub(super) const NO_INDEX: u64 = u64::MAX;
+
 impl Dense {
-    fn index(&self, ids: impl Iterator<Item = u32>) -> usize {
+    fn index(&self, ids: impl Iterator<Item = u32>) -> u64 {
         // (Kept in step with find_dense's column-at-a-time version.)
-        let mut at = 0usize;
+        let mut at = 0u64;
         for (id, b) in ids.zip(&self.bits) {
-            at = (at << b) | id as usize;
+            at = (at << b) | id as u64;
         }
         at
     }
 
     /// Makes room for column numbers below `counts`; false when they no
-    /// longer fit in [`DENSE_BITS`].
+    /// longer fit (in [`DENSE_BITS`] for one column, 63 for several).
     pub(super) fn fit(&mut self, counts: &[u32]) -> bool {
         let need: Vec<u32> = counts
             .iter()
             .zip(&self.bits)
             .map(|(&n, &b)| b.max(32 - n.saturating_sub(1).leading_zeros()))
             .collect();
-        if need == self.bits && !self.slots.is_empty() {
+        if need == self.bits && (!self.slots.is_empty() || self.sparse.is_some()) {
             return true;
         }
-        if need.iter().sum::<u32>() > DENSE_BITS {
+        let total: u32 = need.iter().sum();
+        let nc = need.len();
+        if total > DENSE_BITS && (nc < 2 || total > 63) {
             return false;
         }
         self.bits = need;
-        self.slots = vec![u32::MAX; 1 << self.bits.iter().sum::<u32>()];
-        let nc = self.bits.len();
-        for g in 0..self.group_ids.len() / nc.max(1) {
-            let at = self.index(self.group_ids[g * nc..][..nc].iter().copied());
-            self.slots[at] = g as u32;
+        let groups: Vec<(u32, u64)> = (0..self.group_ids.len() / nc.max(1))
+            .map(|g| {
+                (
+                    g as u32,
+                    self.index(self.group_ids[g * nc..][..nc].iter().copied()),
+                )
+            })
+            .collect();
+        if total > DENSE_BITS {
+            self.slots = vec![];
+            // (lead's indexes were made with the old bits: dropped)
+            let map = groups.into_iter().map(|(g, at)| (at, g)).collect();
+            self.sparse = Some(Sparse { map, lead: vec![] });
+        } else {
+            let mut slots = vec![u32::MAX; 1 << total];
+            for (g, at) in groups {
+                slots[at as usize] = g;
+            }
+            self.slots = slots;
+            self.sparse = None;
         }
         true
     }

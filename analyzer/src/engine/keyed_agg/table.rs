@@ -12,7 +12,7 @@ use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_plan::PhysicalExpr;
 use hashbrown::HashTable;
 
-use super::numbering::{Dense, IntIds, Interner};
+use super::numbering::{Dense, IntIds, Interner, NO_INDEX};
 use super::{Agg, AggKind, KeyKind};
 
 /// Mixes one key word into a row's hash: a folded 64x64->128 multiply,
@@ -96,6 +96,7 @@ impl Table {
                 bits: vec![0; keys.len()],
                 slots: vec![],
                 group_ids: vec![],
+                sparse: None,
             }),
             kinds: keys.iter().map(|k| k.2).collect(),
             strings: keys.iter().map(|_| Interner::default()).collect(),
@@ -222,28 +223,53 @@ impl Table {
             return false;
         }
         // Each row's slot, a column at a time, as Dense::index computes it.
-        let mut at = vec![0u32; mask.len()];
+        let mut at = vec![0u64; mask.len()];
         for (v, &b) in ids.iter().zip(&d.bits) {
             for (a, &id) in at.iter_mut().zip(v) {
-                *a = (*a << b) | id;
+                *a = (*a << b) | id as u64;
             }
         }
         let mut key = vec![0u64; self.width];
         let start = out.len();
         out.resize(start + n, 0);
-        for (r, (&at, o)) in at.iter().zip(&mut out[start..]).enumerate() {
-            let at = at as usize;
-            let mut g = d.slots[at];
-            if g == u32::MAX {
-                for (c, col) in cols.iter().enumerate() {
-                    key[c] = col[r];
-                }
-                key[nc] = mask[r];
-                g = self.insert_group(&key);
-                d.slots[at] = g;
-                d.group_ids.extend(ids.iter().map(|v| v[r]));
+        let mut new_group = |me: &mut Self, d: &mut Dense, r: usize| {
+            for (c, col) in cols.iter().enumerate() {
+                key[c] = col[r];
             }
-            *o = g;
+            key[nc] = mask[r];
+            d.group_ids.extend(ids.iter().map(|v| v[r]));
+            me.insert_group(&key)
+        };
+        if let Some(mut sp) = d.sparse.take() {
+            let first = &ids[0];
+            sp.lead
+                .resize(sp.lead.len().max(counts[0] as usize), (NO_INDEX, 0));
+            for (r, (&at, o)) in at.iter().zip(&mut out[start..]).enumerate() {
+                let lead = &mut sp.lead[first[r] as usize];
+                if lead.0 != at {
+                    let g = match sp.map.get(&at) {
+                        Some(&g) => g,
+                        None => {
+                            let g = new_group(self, &mut d, r);
+                            sp.map.insert(at, g);
+                            g
+                        }
+                    };
+                    *lead = (at, g);
+                }
+                *o = lead.1;
+            }
+            d.sparse = Some(sp);
+        } else {
+            for (r, (&at, o)) in at.iter().zip(&mut out[start..]).enumerate() {
+                let at = at as usize;
+                let mut g = d.slots[at];
+                if g == u32::MAX {
+                    g = new_group(self, &mut d, r);
+                    d.slots[at] = g;
+                }
+                *o = g;
+            }
         }
         self.dense = Some(d);
         true

@@ -135,6 +135,13 @@ fn same_results_as_datafusions_aggregation() {
         "select a, count(1) from t where d > 100000 group by a",
         // 3000 x 50 distinct pairs: past the dense index's bits.
         "select d, a, count(1), sum(e) from t group by d, a",
+        // Past the dense index's bits: the sparse index, its first column
+        // deciding the rest (e, f), not deciding it (f, e), and d, e.
+        "select e, f, count(1), max(d) from t group by e, f",
+        "select f, e, count(1), min(d) from t group by f, e",
+        "select d, e, count(1), sum(a) from t group by d, e",
+        // Past 63 bits of numbers side by side: hashed.
+        "select e, e + 1, e + 2, e + 3, e + 4, count(1) from t group by 1, 2, 3, 4, 5",
         "select c, count(e), sum(d) from t group by c",
         "select f, d, count(1), max(e) from t group by f, d",
         // One dictionary key without nulls (each batch has its own
