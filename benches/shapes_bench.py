@@ -11,11 +11,9 @@ must be equal).
 Usage: python3 benches/shapes_bench.py [--before /path/to/old/retap] [--repeat 5]
 Build first: cargo build --release
 """
-import argparse, os, subprocess, time
+import os, subprocess, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RETAP = os.path.join(ROOT, "target/release/retap")
-CACHE = os.path.join(ROOT, "target/bench-traces")
+from sort_ties_bench import CACHE, RETAP, best, options
 
 TOP = """global c
 probe syscall.* { c[pid(), execname()]++ }
@@ -42,24 +40,8 @@ def trace(name, processes, rows_per_file):
     return d
 
 
-def best(cmd, repeat):
-    ts, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        r = subprocess.run(cmd, capture_output=True, text=True,
-                           env={**os.environ, "RETAP_STRICT_PLANS": "1"})
-        ts.append(time.perf_counter() - t)
-        assert r.returncode == 0, r.stderr
-        out = r.stdout
-    return min(ts), out
-
-
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--before")
-    ap.add_argument("--repeat", type=int, default=5)
-    a = ap.parse_args()
-    os.makedirs(CACHE, exist_ok=True)
+    a = options()
     scripts = {}
     for k, text in [("top", TOP), ("all", ALL), ("filtered", FILTERED)]:
         scripts[k] = os.path.join(CACHE, f"shape_{k}.stp")

@@ -43,12 +43,18 @@ def best(cmd, repeat):
     return min(ts), out
 
 
-def main():
+def options():
+    """--before BIN and --repeat N, the A/B benches' options; makes the cache."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--before")
     ap.add_argument("--repeat", type=int, default=5)
     a = ap.parse_args()
     os.makedirs(CACHE, exist_ok=True)
+    return a
+
+
+def main():
+    a = options()
     big = trace(20_000_000, 50_000, 600)
     small = trace(10_000_000, 300, 60)
     full = os.path.join(CACHE, "full_print.stp")

@@ -237,77 +237,90 @@ mod tests {
             "SIG_BLOCK, NULL, 0x0, 8"
         );
         // prctl by option: names for modes, hex or decimal as the option
-        // reads its argument, all four in hex for an option stap does not know.
-        assert_eq!(
-            argstr("prctl", [15, 0x7ffd0000, 0, 0, 0, 0]),
-            "PR_SET_NAME, 0x7ffd0000"
-        );
-        assert_eq!(
-            argstr("prctl", [38, 1, 0, 0, 0, 0]),
-            "PR_SET_NO_NEW_PRIVS, 1"
-        );
-        assert_eq!(argstr("prctl", [3, 0, 0, 0, 0, 0]), "PR_GET_DUMPABLE");
-        assert_eq!(
-            argstr("prctl", [24, 21, 0, 0, 0, 0]),
-            "PR_CAPBSET_DROP, CAP_SYS_ADMIN"
-        );
-        assert_eq!(
-            argstr("prctl", [0x59616d61, -1, 0, 0, 0, 0]),
-            "PR_SET_PTRACER, PR_SET_PTRACER_ANY"
-        );
-        assert_eq!(
-            argstr("prctl", [0x59616d61, 77, 0, 0, 0, 0]),
-            "PR_SET_PTRACER, 77"
-        );
-        assert_eq!(
-            argstr("prctl", [33, 1, 1, 0, 0, 0]),
-            "PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY"
-        );
-        assert_eq!(
-            argstr("prctl", [22, 2, 0x1000, 0, 0, 0]),
-            "PR_SET_SECCOMP, SECCOMP_MODE_FILTER, 0x1000"
-        );
-        assert_eq!(
-            argstr("prctl", [28, 0x11, 0, 0, 0, 0]),
-            "PR_SET_SECUREBITS, SECBIT_NOROOT|SECBIT_KEEP_CAPS"
-        );
-        assert_eq!(
-            argstr("prctl", [0x53564d41, 0, 0x1000, 0x2000, 0x3000, 0]),
-            "0x53564d41, 0x0, 0x1000, 0x2000, 0x3000"
-        );
-        // ptrace by request, x86_64's own requests first.
-        assert_eq!(
-            argstr("ptrace", [0x4206, 1234, 0, 0x11, 0, 0]),
-            "PTRACE_SEIZE, 1234, 0x0, 0x11"
-        );
-        assert_eq!(
-            argstr("ptrace", [0x4200, 1234, 0, 0x100008, 0, 0]),
-            "PTRACE_SETOPTIONS, 1234, 0x0, PTRACE_O_EXITKILL|PTRACE_O_TRACECLONE"
-        );
-        assert_eq!(
-            argstr("ptrace", [7, 1234, 0, 10, 0, 0]),
-            "PTRACE_CONT, 1234, 0x0, SIGUSR1"
-        );
-        assert_eq!(
-            argstr("ptrace", [2, 1234, 0x401000, 0x7ffd0000, 0, 0]),
-            "PTRACE_PEEKDATA, 1234, 0x401000, [0x7ffd0000]"
-        );
-        assert_eq!(
-            argstr("ptrace", [12, 1234, 0, 0x7ffd0000, 0, 0]),
-            "PTRACE_GETREGS, 1234, 0x0, 0x7ffd0000"
-        );
-        assert_eq!(
-            argstr("ptrace", [0x4204, 1234, 1, 0x7ffd0000, 0, 0]),
-            "PTRACE_GETREGSET, 1234, NT_PRSTATUS, 0x7ffd0000"
-        );
-        assert_eq!(
-            argstr("ptrace", [30, 1234, 0x7ffd0000, 0x1003, 0, 0]),
-            "PTRACE_ARCH_PRCTL, 1234, 0x7ffd0000, ARCH_GET_FS"
-        );
-        assert_eq!(
-            argstr("ptrace", [0x4299, 1234, 0, 0, 0, 0]),
-            "0x4299, 1234, 0x0, 0x0"
-        );
+        // reads its argument, all four in hex for an option stap does not
+        // know; ptrace by request, x86_64's own requests first.
+        for (syscall, raw, want) in [
+            (
+                "prctl",
+                [15, 0x7ffd0000, 0, 0, 0, 0],
+                "PR_SET_NAME, 0x7ffd0000",
+            ),
+            ("prctl", [38, 1, 0, 0, 0, 0], "PR_SET_NO_NEW_PRIVS, 1"),
+            ("prctl", [3, 0, 0, 0, 0, 0], "PR_GET_DUMPABLE"),
+            (
+                "prctl",
+                [24, 21, 0, 0, 0, 0],
+                "PR_CAPBSET_DROP, CAP_SYS_ADMIN",
+            ),
+            (
+                "prctl",
+                [0x59616d61, -1, 0, 0, 0, 0],
+                "PR_SET_PTRACER, PR_SET_PTRACER_ANY",
+            ),
+            ("prctl", [0x59616d61, 77, 0, 0, 0, 0], "PR_SET_PTRACER, 77"),
+            (
+                "prctl",
+                [33, 1, 1, 0, 0, 0],
+                "PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY",
+            ),
+            (
+                "prctl",
+                [22, 2, 0x1000, 0, 0, 0],
+                "PR_SET_SECCOMP, SECCOMP_MODE_FILTER, 0x1000",
+            ),
+            (
+                "prctl",
+                [28, 0x11, 0, 0, 0, 0],
+                "PR_SET_SECUREBITS, SECBIT_NOROOT|SECBIT_KEEP_CAPS",
+            ),
+            (
+                "prctl",
+                [0x53564d41, 0, 0x1000, 0x2000, 0x3000, 0],
+                "0x53564d41, 0x0, 0x1000, 0x2000, 0x3000",
+            ),
+            (
+                "ptrace",
+                [0x4206, 1234, 0, 0x11, 0, 0],
+                "PTRACE_SEIZE, 1234, 0x0, 0x11",
+            ),
+            (
+                "ptrace",
+                [0x4200, 1234, 0, 0x100008, 0, 0],
+                "PTRACE_SETOPTIONS, 1234, 0x0, PTRACE_O_EXITKILL|PTRACE_O_TRACECLONE",
+            ),
+            (
+                "ptrace",
+                [7, 1234, 0, 10, 0, 0],
+                "PTRACE_CONT, 1234, 0x0, SIGUSR1",
+            ),
+            (
+                "ptrace",
+                [2, 1234, 0x401000, 0x7ffd0000, 0, 0],
+                "PTRACE_PEEKDATA, 1234, 0x401000, [0x7ffd0000]",
+            ),
+            (
+                "ptrace",
+                [12, 1234, 0, 0x7ffd0000, 0, 0],
+                "PTRACE_GETREGS, 1234, 0x0, 0x7ffd0000",
+            ),
+            (
+                "ptrace",
+                [0x4204, 1234, 1, 0x7ffd0000, 0, 0],
+                "PTRACE_GETREGSET, 1234, NT_PRSTATUS, 0x7ffd0000",
+            ),
+            (
+                "ptrace",
+                [30, 1234, 0x7ffd0000, 0x1003, 0, 0],
+                "PTRACE_ARCH_PRCTL, 1234, 0x7ffd0000, ARCH_GET_FS",
+            ),
+            (
+                "ptrace",
+                [0x4299, 1234, 0, 0, 0, 0],
+                "0x4299, 1234, 0x0, 0x0",
+            ),
+        ] {
+            assert_eq!(argstr(syscall, raw), want, "{syscall} {raw:?}");
+        }
         assert_eq!(return_str(1, -2), "-2 (ENOENT)");
         assert_eq!(return_str(1, 5), "5");
         assert_eq!(return_str(1, -512), "-512");
