@@ -817,9 +817,14 @@ impl<'a> Elab<'a> {
             );
         }
         // Unknown: say why, or what was probably meant.
+        // (a syscall variable of the table that stap's alias in this family
+        // does not set: dw_syscall's *_unquoted)
+        let table_var = crate::stap::elaborate::syscall_args::all_var_names().contains(&name);
         if let Some(p) = self.points.iter().find(|p| {
             let (family, alias) = p.text.split_once('.').unwrap_or_default();
-            !crate::stap::elaborate::syscall_args::in_family(family, alias, name)
+            table_var
+                && self.family(p) == (Family::Syscall { ret: false })
+                && !crate::stap::elaborate::syscall_args::in_family(family, alias, name)
         }) {
             let alias = p.text.split_once('.').map_or("", |x| x.1);
             self.err(
