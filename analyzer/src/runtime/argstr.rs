@@ -11,7 +11,9 @@ use super::errno_table::ERRNO_NAMES;
 pub use super::syscall_decoders::decode;
 use super::value::Value;
 use crate::stap::elaborate::ir::Ty;
-use crate::stap::elaborate::syscall_args::{AddrPart, Alias, Cond, Conv, Expr, Unread};
+use crate::stap::elaborate::syscall_args::{
+    AddrPart, Alias, Cond, Conv, Expr, Unread, MAX_DECODE_ARGS,
+};
 
 /// What the variables of one syscall row are computed from.
 pub trait Row {
@@ -52,11 +54,12 @@ pub fn eval(a: &Alias, e: &Expr, row: &dyn Row) -> Value {
             Value::from_string(unread(row.raw_arg(*reg as usize), *shown))
         }
         Expr::Decode { f, of, more } => {
-            let args: Vec<i64> = std::iter::once(of)
-                .chain(more)
-                .map(|i| eval(a, &a.vars[*i].expr, row).int())
-                .collect();
-            Value::from_string(decode(f, &args).unwrap_or_default())
+            // (per row: on the stack; the table takes at most MAX_DECODE_ARGS)
+            let mut args = [0i64; MAX_DECODE_ARGS];
+            for (slot, i) in args.iter_mut().zip(std::iter::once(of).chain(more)) {
+                *slot = eval(a, &a.vars[*i].expr, row).int();
+            }
+            Value::from_string(decode(f, &args[..1 + more.len()]).unwrap_or_default())
         }
         Expr::Addr { reg, part } => match row.address(*reg as usize, *part) {
             Some(s) => Value::from_string(s),
@@ -160,7 +163,7 @@ mod tests {
             for v in &a.vars {
                 if let Expr::Decode { f, .. } = v.expr {
                     assert!(
-                        decode(f, &[0; 5]).is_some(),
+                        decode(f, &[0; MAX_DECODE_ARGS]).is_some(),
                         "syscall.{}: no decoder {f}",
                         a.alias
                     );
@@ -170,7 +173,7 @@ mod tests {
                 for e in &s.args {
                     if let Expr::Decode { f, .. } = e {
                         assert!(
-                            decode(f, &[0; 5]).is_some(),
+                            decode(f, &[0; MAX_DECODE_ARGS]).is_some(),
                             "syscall.{}: no decoder {f}",
                             a.alias
                         );

@@ -92,6 +92,14 @@ fn open_flags(v: i64) -> String {
     }
 }
 
+/// arch_prctl's codes (the syscall's, and ptrace's PTRACE_ARCH_PRCTL).
+const ARCH_PRCTL: List = &[
+    (0x1002, "ARCH_SET_FS"),
+    (0x1003, "ARCH_GET_FS"),
+    (0x1001, "ARCH_SET_GS"),
+    (0x1004, "ARCH_GET_GS"),
+];
+
 const SIGNALS: List = &[
     (0, "SIG_0"),
     (1, "SIGHUP"),
@@ -1004,18 +1012,7 @@ const LOOKUPS: &[(&str, Cast, bool, u32, List)] = &[
         16,
         &[(1, "GRND_NONBLOCK"), (2, "GRND_RANDOM")],
     ),
-    (
-        "arch_prctl",
-        Cast::I32,
-        false,
-        10,
-        &[
-            (0x1002, "ARCH_SET_FS"),
-            (0x1003, "ARCH_GET_FS"),
-            (0x1001, "ARCH_SET_GS"),
-            (0x1004, "ARCH_GET_GS"),
-        ],
-    ),
+    ("arch_prctl", Cast::I32, false, 10, ARCH_PRCTL),
     ("clock", Cast::U32, false, 16, CLOCKS),
     (
         "clock_nanosleep_flags",
@@ -1608,16 +1605,6 @@ const LOOKUPS: &[(&str, Cast, bool, u32, List)] = &[
     ("msg_flags", Cast::Long, true, 16, MSG_FLAGS),
 ];
 
-/// stap's sprintf, for the argstr builders that pick a format by value.
-fn sprintf(fmt: &str, args: &[super::value::Value]) -> String {
-    let Ok(f) = crate::stap::elaborate::format::parse(fmt) else {
-        return String::new();
-    };
-    let mut out = vec![];
-    super::printf::format(&f, args, &mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 const PRCTL_OPTIONS: List = &[
     (1, "PR_SET_PDEATHSIG"),
     (2, "PR_GET_PDEATHSIG"),
@@ -1917,67 +1904,36 @@ const ELF_NOTES: List = &[
 /// PTRACE_GETREGSET's iovec is in the caller's memory, which recordings
 /// do not hold: shown as stap shows one it cannot read.
 fn ptrace_argstr(a: &[i64]) -> String {
-    use super::value::Value::{self, Int};
-    let (request, pid, addr, data) = (a[0], a[1] as i32 as i64, a[2], a[3]);
-    let text = |s: String| Value::from_string(s);
-    let x86 = || text(lookup(PTRACE_X86_REQUESTS, request));
-    let req = || text(lookup(PTRACE_REQUESTS, request));
-    let signal = || text(decode("signal", &[data]).unwrap_or_default());
-    let options = || text(lookup_or(PTRACE_OPTIONS, data));
+    let (request, pid, addr, data) = (a[0], a[1] as i32, a[2], a[3]);
+    // (stap's %p and %#x of a 64-bit number: 0x and its hex, 0x0 for 0)
+    let x86 = || lookup(PTRACE_X86_REQUESTS, request);
+    let req = || lookup(PTRACE_REQUESTS, request);
+    let signal = || lookup(SIGNALS, data as u32 as i64);
+    let options = || lookup_or(PTRACE_OPTIONS, data);
     match request {
-        12..=15 | 18 | 19 => sprintf("%s, %d, %#x, %p", &[x86(), Int(pid), Int(addr), Int(data)]),
-        31..=33 => sprintf("%s, %d, %#x, %s", &[x86(), Int(pid), Int(addr), signal()]),
-        21 => sprintf(
-            "PTRACE_OLDSETOPTIONS, %d, %#x, %s",
-            &[Int(pid), Int(addr), options()],
+        12..=15 | 18 | 19 => format!("{}, {pid}, {addr:#x}, {data:#x}", x86()),
+        31..=33 => format!("{}, {pid}, {addr:#x}, {}", x86(), signal()),
+        21 => format!("PTRACE_OLDSETOPTIONS, {pid}, {addr:#x}, {}", options()),
+        25 | 26 => format!("{}, {pid}, {}, {data:#x}", x86(), addr as i32),
+        // (arch_prctl's codes, unknown ones in hex)
+        30 => format!(
+            "PTRACE_ARCH_PRCTL, {pid}, {addr:#x}, {}",
+            lookup(ARCH_PRCTL, data as u32 as i64)
         ),
-        25 | 26 => sprintf(
-            "%s, %d, %d, %p",
-            &[x86(), Int(pid), Int(addr as i32 as i64), Int(data)],
-        ),
-        30 => sprintf(
-            "PTRACE_ARCH_PRCTL, %d, %p, %s",
-            &[
-                Int(pid),
-                Int(addr),
-                // (not the arch_prctl syscall's list: these four, else hex)
-                text(lookup(
-                    &[
-                        (0x1001, "ARCH_SET_GS"),
-                        (0x1002, "ARCH_SET_FS"),
-                        (0x1003, "ARCH_GET_FS"),
-                        (0x1004, "ARCH_GET_GS"),
-                    ],
-                    data as u32 as i64,
-                )),
-            ],
-        ),
-        1..=3 => sprintf("%s, %d, %p, [%p]", &[req(), Int(pid), Int(addr), Int(data)]),
-        4..=6 | 0x4209 => sprintf("%s, %d, %p, %p", &[req(), Int(pid), Int(addr), Int(data)]),
-        7 | 24 | 9 | 17 => sprintf("%s, %d, %#x, %s", &[req(), Int(pid), Int(addr), signal()]),
-        0x4202 | 0x4203 | 0x4201 | 0x420a | 0x420b => {
-            sprintf("%s, %d, %#x, %p", &[req(), Int(pid), Int(addr), Int(data)])
+        1..=3 => format!("{}, {pid}, {addr:#x}, [{data:#x}]", req()),
+        4..=6 | 0x4209 | 0x4202 | 0x4203 | 0x4201 | 0x420a | 0x420b => {
+            format!("{}, {pid}, {addr:#x}, {data:#x}", req())
         }
-        0x4204 | 0x4205 => sprintf(
-            "%s, %d, %s, %s",
-            &[
-                req(),
-                Int(pid),
-                text(lookup(ELF_NOTES, addr)),
-                text(super::argstr::unread(
-                    data,
-                    crate::stap::elaborate::syscall_args::Unread::Null,
-                )),
-            ],
+        7 | 24 | 9 | 17 => format!("{}, {pid}, {addr:#x}, {}", req(), signal()),
+        0x4204 | 0x4205 => format!(
+            "{}, {pid}, {}, {}",
+            req(),
+            lookup(ELF_NOTES, addr),
+            super::argstr::unread(data, crate::stap::elaborate::syscall_args::Unread::Null)
         ),
-        0 | 8 | 16 | 0x4206..=0x4208 => {
-            sprintf("%s, %d, %#x, %#x", &[req(), Int(pid), Int(addr), Int(data)])
-        }
-        0x4200 => sprintf(
-            "PTRACE_SETOPTIONS, %d, %#x, %s",
-            &[Int(pid), Int(addr), options()],
-        ),
-        _ => sprintf("%s, %d, %p, %p", &[req(), Int(pid), Int(addr), Int(data)]),
+        0 | 8 | 16 | 0x4206..=0x4208 => format!("{}, {pid}, {addr:#x}, {data:#x}", req()),
+        0x4200 => format!("PTRACE_SETOPTIONS, {pid}, {addr:#x}, {}", options()),
+        _ => format!("{}, {pid}, {addr:#x}, {data:#x}", req()),
     }
 }
 

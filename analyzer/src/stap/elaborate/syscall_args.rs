@@ -15,6 +15,9 @@ use std::sync::OnceLock;
 use super::format::{self, Format};
 use super::ir::Ty;
 
+/// Most variables a decoder reads (prctl's five).
+pub const MAX_DECODE_ARGS: usize = 5;
+
 /// How a variable gets its value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Expr {
@@ -306,7 +309,7 @@ pub fn in_family(family: &str, alias: &str, var: &str) -> bool {
     }
 }
 
-/// Every variable name any written alias has.
+/// Every variable name any alias has.
 pub fn all_var_names() -> Vec<&'static str> {
     let mut v: Vec<&str> = tapset()
         .aliases
@@ -539,11 +542,11 @@ fn expr(e: &'static str, a: &Alias) -> Result<Expr, String> {
             let of = vars
                 .next()
                 .ok_or_else(|| format!("{f}() needs a variable"))??;
-            Ok(Expr::Decode {
-                f,
-                of,
-                more: vars.collect::<Result<_, _>>()?,
-            })
+            let more: Vec<usize> = vars.collect::<Result<_, _>>()?;
+            if more.len() >= MAX_DECODE_ARGS {
+                return Err(format!("{f}() takes at most {MAX_DECODE_ARGS} variables"));
+            }
+            Ok(Expr::Decode { f, of, more })
         }
     }
 }
@@ -661,6 +664,10 @@ mod tests {
         assert!(e("read\n  argstr \"%d\", fd\n").contains("unknown variable fd"));
         assert!(e("read\n  fd = int(1)\n  argstr \"%d %d\", fd\n").contains("takes 2 arguments"));
         assert!(e("read\n").contains("syscall.read has no argstr"));
+        assert!(
+            e("read\n  a = int(1)\n  argstr \"%s\", f(a, a, a, a, a, a)\n")
+                .contains("f() takes at most 5 variables")
+        );
         assert!(e("write\n  argstr \"\"\n").contains("no alias for the syscalls read"));
     }
 }
