@@ -436,20 +436,8 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> anyhow::Result<Manifest> {
     if dir.exists() {
         anyhow::bail!("{}: already exists; give a new directory", dir.display());
     }
-    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
-    let mut rng = Rng(o.seed);
-    let start: i64 = 1_000_000_000_000;
-    let span = (o.seconds * 1e9) as i64;
-    let procs: Vec<(i32, usize, Vec<i32>)> = (0..o.processes)
-        .map(|i| {
-            let pid = 1000 + i as i32 * 7;
-            let comm = i % COMMS.len();
-            let threads = 1 + (rng.next() % 6) as usize;
-            (pid, comm, (0..threads).map(|t| pid + t as i32).collect())
-        })
-        .collect();
-    let proc_zipf = Zipf::new(procs.len(), 1.1);
-    let sys_zipf = Zipf::new(MIX.len(), 1.0);
+    // (before anything is written: an architecture without these syscalls
+    // leaves no directory behind)
     let arch = o.arch.as_str();
     let syscall_names: Vec<&str> = MIX
         .iter()
@@ -470,6 +458,20 @@ pub fn synth(dir: &Path, o: &SynthOptions) -> anyhow::Result<Manifest> {
                 })
         })
         .collect::<anyhow::Result<_>>()?;
+    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    let mut rng = Rng(o.seed);
+    let start: i64 = 1_000_000_000_000;
+    let span = (o.seconds * 1e9) as i64;
+    let procs: Vec<(i32, usize, Vec<i32>)> = (0..o.processes)
+        .map(|i| {
+            let pid = 1000 + i as i32 * 7;
+            let comm = i % COMMS.len();
+            let threads = 1 + (rng.next() % 6) as usize;
+            (pid, comm, (0..threads).map(|t| pid + t as i32).collect())
+        })
+        .collect();
+    let proc_zipf = Zipf::new(procs.len(), 1.1);
+    let sys_zipf = Zipf::new(MIX.len(), 1.0);
 
     let mut sys_w = Writer::new(dir, Table::Syscalls, o.checksums)?;
     let mut net_w = Writer::new(dir, Table::Net, o.checksums)?;

@@ -3,9 +3,8 @@
 //! results are merged per global into the state the interpreter loads.
 
 use super::error::{failed, PlanError};
-use std::collections::HashMap;
-
 use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, StringArray};
@@ -895,9 +894,9 @@ pub fn execute(
     let mut interner = Interner::default();
     // global -> key -> (acc, first firing time)
     // (tick, global) -> key -> (acc, first firing time)
-    #[allow(clippy::type_complexity)]
     // (FxHash: a million groups' keys hashed with SipHash cost a fifth of
     // the run)
+    #[allow(clippy::type_complexity)]
     let mut state: HashMap<(i64, u32), FxHashMap<Vec<Value>, (Acc, i64)>> = HashMap::new();
     // Main aggregates first, then histograms (which need the elements).
     let (main, hists): (Vec<Plan>, Vec<Plan>) = plans

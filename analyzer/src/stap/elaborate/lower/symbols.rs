@@ -820,16 +820,17 @@ impl<'a> Elab<'a> {
         // (a syscall variable of the table that stap's alias in this family
         // does not set: dw_syscall's *_unquoted)
         let table_var = crate::stap::elaborate::syscall_args::all_var_names().contains(&name);
-        if let Some(p) = self.points.iter().find(|p| {
-            let (family, alias) = p.text.split_once('.').unwrap_or_default();
-            table_var
+        let unset = self.points.iter().find_map(|p| {
+            let (family, alias) = p.text.split_once('.')?;
+            (table_var
                 && self.family(p) == (Family::Syscall { ret: false })
-                && !crate::stap::elaborate::syscall_args::in_family(family, alias, name)
-        }) {
-            let alias = p.text.split_once('.').map_or("", |x| x.1);
+                && !crate::stap::elaborate::syscall_args::in_family(family, alias, name))
+            .then(|| (p.text.clone(), alias.to_string()))
+        });
+        if let Some((point, alias)) = unset {
             self.err(
                 span,
-                format!("'{name}' is not set in probe point {}: stap's alias there does not set it (syscall.{alias} does)", p.text),
+                format!("'{name}' is not set in probe point {point}: stap's alias there does not set it (syscall.{alias} does)"),
             );
             return (X::Num(0), want);
         }
