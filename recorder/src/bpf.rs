@@ -352,7 +352,19 @@ pub fn load<'obj>(
     let mut attached_names = Vec::new();
     let mut attached = Vec::new();
     let mut perf_fds = Vec::new();
-    for prog in skel.object().progs_mut() {
+    // Completions first: an event whose entry is seen then has its end
+    // seen too (with sys_enter first, a syscall entered and ended between
+    // the two attachments was sent live at its entry and never written).
+    for prog in skel
+        .object()
+        .progs_mut()
+        .filter(|p| ends_a_pair(&p.name().to_string_lossy()))
+        .chain(
+            skel.object()
+                .progs_mut()
+                .filter(|p| !ends_a_pair(&p.name().to_string_lossy())),
+        )
+    {
         let name = prog.name().to_string_lossy().into_owned();
         if !keep.contains(name.as_str()) {
             continue;
@@ -436,6 +448,21 @@ pub fn load<'obj>(
 
 /// The user-space probe kinds each uprobe program serves (a return probe
 /// needs its entry, to pair them).
+/// Programs that end what another began (bpf/retap.bpf.c): attached before
+/// their beginnings.
+fn ends_a_pair(name: &str) -> bool {
+    matches!(
+        name,
+        "sys_exit"
+            | "blk_done"
+            | "vfs_read_fexit"
+            | "vfs_write_fexit"
+            | "vfs_read_kretprobe"
+            | "vfs_write_kretprobe"
+            | "on_uretprobe"
+    )
+}
+
 fn uprobe_program(name: &str) -> Option<&'static [UprobeKind]> {
     match name {
         "on_uprobe" => Some(&[UprobeKind::Function, UprobeKind::Return]),
