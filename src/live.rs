@@ -210,6 +210,8 @@ fn start(
         }),
         target,
         trace_dir: dir.to_path_buf(),
+        start_ns: m.start_ns,
+        wall_clock_offset_ns: m.wall_clock_offset_ns,
     })
 }
 

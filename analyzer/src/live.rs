@@ -36,6 +36,11 @@ pub struct Started {
     pub target: i64,
     /// The recording's directory (kernel symbols for backtraces).
     pub trace_dir: PathBuf,
+    /// The recording's start and CLOCK_REALTIME - CLOCK_MONOTONIC, from
+    /// its manifest: begin and the timers count from the same start as a
+    /// run over the kept trace does, so both print the same.
+    pub start_ns: i64,
+    pub wall_clock_offset_ns: i64,
 }
 
 /// Runs `req`'s script live. `kernel` reads the running kernel, None when
@@ -115,6 +120,8 @@ pub fn run(
         mut source,
         target,
         trace_dir,
+        start_ns,
+        wall_clock_offset_ns,
     } = started;
     let t = Instant::now();
     let (sink, switch_file) = run::output_sink(req)?;
@@ -129,7 +136,8 @@ pub fn run(
         ..RunOptions::default()
     };
     let setup = LiveSetup {
-        wall_clock_offset_ns: realtime_offset(),
+        wall_clock_offset_ns,
+        start: start_ns,
         arch: std::env::consts::ARCH.to_string(),
         signatures: kernel.signatures.clone(),
         target,
@@ -323,12 +331,6 @@ fn clock(id: libc::clockid_t) -> i64 {
     t.tv_sec * 1_000_000_000 + t.tv_nsec
 }
 
-/// CLOCK_REALTIME - CLOCK_MONOTONIC now, as a recording's manifest keeps it.
-fn realtime_offset() -> i64 {
-    let m = monotonic_ns();
-    clock(libc::CLOCK_REALTIME) - m
-}
-
 /// A sink that hands each handler's output on at once (live output is
 /// read as it happens, partial lines too).
 struct FlushEach<W: Write>(W);
@@ -371,8 +373,9 @@ impl FrameSource {
                     }
                 };
                 match frame {
-                    Frame::RoundEnd => {
-                        if tx.send(Arrival::Round(std::mem::take(&mut round))).is_err() {
+                    Frame::RoundEnd { watermark } => {
+                        let batches = std::mem::take(&mut round);
+                        if tx.send(Arrival::Round { batches, watermark }).is_err() {
                             // The run is over: dropping the pipe tells the
                             // recorder (a write that fails stops it).
                             return;

@@ -31,6 +31,10 @@ use retap_schema::manifest::Retention;
 
 /// Records taken from the ring buffer per round of the main loop.
 const DRAIN_PER_ROUND: usize = 64 * 1024;
+/// A live round's watermark trails its drain by this much: a BPF program
+/// stamps an event before it reserves and commits its record, and the
+/// consumer stops at the first record not yet committed.
+const COMMIT_SLACK_NS: i64 = 2_000_000;
 
 /// Rows the reader gathers per table before handing them to the writer.
 const BATCH_ROWS: usize = 16 * 1024;
@@ -385,6 +389,9 @@ struct Collector {
     maps_saved: Vec<String>,
     trace_dir: std::path::PathBuf,
     malformed: u64,
+    /// The latest stamp of any record read (each record's first 8 bytes):
+    /// what a live round cut short can vouch for (see the drain loop).
+    latest_ts: i64,
     tx: SyncSender<Msg>,
     writer_gone: bool,
     /// `--stream`: every batch also goes to stdout as it is made.
@@ -449,8 +456,9 @@ impl Collector {
     }
 
     /// The end of a drain round on the live stream: everything read so far
-    /// is sent, then the round's end, and the pipe flushed.
-    fn end_round(&mut self) {
+    /// is sent, then the round's end with its watermark (see
+    /// `retap_schema::stream`), and the pipe flushed.
+    fn end_round(&mut self, watermark: i64) {
         if self.stream.is_none() {
             return;
         }
@@ -462,7 +470,7 @@ impl Collector {
             sent = stream::write_batch(&mut s.out, Table::Syscalls.name(), true, &e);
         }
         let sent = sent
-            .and_then(|()| stream::write_round_end(&mut s.out))
+            .and_then(|()| stream::write_round_end(&mut s.out, watermark))
             .and_then(|()| s.out.flush());
         if sent.is_err() {
             self.writer_gone = true;
@@ -531,6 +539,10 @@ impl Collector {
     }
 
     fn on_bytes(&mut self, data: &[u8]) -> i32 {
+        if let Some(ts) = data.get(..8) {
+            let ts = i64::from_ne_bytes(ts.try_into().expect("8 bytes"));
+            self.latest_ts = self.latest_ts.max(ts);
+        }
         match data.get(records::KIND_AT) {
             Some(&k) if k == TRACEPOINT_KIND as u8 => {
                 self.push_tracepoint(data);
@@ -862,6 +874,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         maps_saved: Vec::new(),
         trace_dir: dir.clone(),
         malformed: 0,
+        latest_ts: i64::MIN,
         tx: writer.tx.clone(),
         writer_gone: false,
         stream: live_out.map(|out| LiveStream {
@@ -923,6 +936,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     let mut last_tick = Instant::now();
     let mut last_events = 0u64;
     let mut child_status = None;
+    let mut watermark = i64::MIN;
     loop {
         // The BPF side only wakes us when a quarter of the ring is full;
         // otherwise the wait times out and we take what trickled in, so no
@@ -932,8 +946,21 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         let mut ev = libc::epoll_event { events: 0, u64: 0 };
         // SAFETY: waiting on libbpf's epoll fd with one event slot we own.
         unsafe { libc::epoll_wait(ring.epoll_fd(), &mut ev, 1, 50) };
-        let _ = ring.consume_raw_n(DRAIN_PER_ROUND);
-        collector.borrow_mut().end_round();
+        // The live round's watermark. What was stamped before this (less
+        // the moments a program takes from its clock read to its commit)
+        // is in the ring now. A round cut short vouches for less: records
+        // come in the order they were reserved, each stamped just before,
+        // so what is left was stamped after the latest stamp read, less
+        // the same moments.
+        let drained_from = procfs::monotonic_ns() - COMMIT_SLACK_NS;
+        let n = ring.consume_raw_n(DRAIN_PER_ROUND);
+        let vouched = if (0..DRAIN_PER_ROUND as i32).contains(&n) {
+            drained_from
+        } else {
+            collector.borrow().latest_ts.saturating_sub(COMMIT_SLACK_NS)
+        };
+        watermark = watermark.max(vouched);
+        collector.borrow_mut().end_round(watermark);
         if collector.borrow().writer_gone {
             break;
         }
@@ -1024,7 +1051,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         if !cfg.counts.is_empty() {
             c.emit_counts(&session.counts()?);
         }
-        c.end_round();
+        c.end_round(i64::MAX);
     }
     let losses = session.losses()?;
     drop(ring);

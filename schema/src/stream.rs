@@ -8,9 +8,16 @@
 //!   in the `syscalls` table when it returns), then one Arrow IPC stream
 //!   (u32 LE length + bytes: the schema and one record batch), its columns
 //!   those of the table's Parquet files;
-//! - the end of a round: `b'R'`, after everything the recorder drained from
-//!   the ring buffer in one wake-up (at most ~50 ms apart), so a reader can
-//!   order one round's rows by time before acting on them.
+//! - the end of a round: `b'R'` and an i64 LE *watermark*, after everything
+//!   the recorder drained from the ring buffer in one wake-up (at most
+//!   ~50 ms apart): every event stamped before the watermark has been sent,
+//!   in this round or an earlier one. An event's stamp is the monotonic
+//!   clock when its record was sent: its `ts`, or `ts + dur_ns` for a row
+//!   sent whole when it completed (a syscall's return, a block request's
+//!   completion). A reader can then act on events in time order, and fire
+//!   a timer due at T only once nothing stamped before T can still come,
+//!   as stap's timers and probes, run in the kernel, are ordered. The last
+//!   round, at the recording's stop, has `i64::MAX`.
 //!
 //! The recording's losses are in its manifest, as for any trace.
 
@@ -51,7 +58,10 @@ pub enum Frame {
         entries: bool,
         batch: RecordBatch,
     },
-    RoundEnd,
+    RoundEnd {
+        /// Every event stamped before it has been sent.
+        watermark: i64,
+    },
 }
 
 const BATCH: u8 = b'B';
@@ -82,9 +92,11 @@ pub fn write_batch(
     out.write_all(&ipc)
 }
 
-/// Writes the end of a round.
-pub fn write_round_end(out: &mut impl Write) -> io::Result<()> {
-    out.write_all(&[ROUND])
+/// Writes the end of a round and its watermark.
+pub fn write_round_end(out: &mut impl Write, watermark: i64) -> io::Result<()> {
+    let mut f = [ROUND; 9];
+    f[1..].copy_from_slice(&watermark.to_le_bytes());
+    out.write_all(&f)
 }
 
 /// The next frame, or None at the end of the stream. A stream cut inside a
@@ -95,7 +107,13 @@ pub fn read_frame(input: &mut impl Read) -> io::Result<Option<Frame>> {
         return Ok(None);
     }
     match kind[0] {
-        ROUND => Ok(Some(Frame::RoundEnd)),
+        ROUND => {
+            let mut w = [0u8; 8];
+            input.read_exact(&mut w)?;
+            Ok(Some(Frame::RoundEnd {
+                watermark: i64::from_le_bytes(w),
+            }))
+        }
         BATCH => {
             let mut n = [0u8; 2];
             input.read_exact(&mut n)?;
@@ -144,7 +162,7 @@ mod tests {
         .unwrap();
         let mut out = vec![];
         write_batch(&mut out, "syscalls", true, &b).unwrap();
-        write_round_end(&mut out).unwrap();
+        write_round_end(&mut out, 12_345).unwrap();
         write_batch(&mut out, "sched.sched_switch", false, &b).unwrap();
         let mut r = io::Cursor::new(out.clone());
         match read_frame(&mut r).unwrap() {
@@ -158,7 +176,10 @@ mod tests {
             }
             f => panic!("{f:?}"),
         }
-        assert!(matches!(read_frame(&mut r).unwrap(), Some(Frame::RoundEnd)));
+        assert!(matches!(
+            read_frame(&mut r).unwrap(),
+            Some(Frame::RoundEnd { watermark: 12_345 })
+        ));
         assert!(
             matches!(read_frame(&mut r).unwrap(), Some(Frame::Batch { table, entries: false, .. }) if table == "sched.sched_switch")
         );

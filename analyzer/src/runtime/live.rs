@@ -42,8 +42,12 @@ pub struct LiveBatch {
 
 /// What the live source has next.
 pub enum Arrival {
-    /// Everything the recorder read in one wake-up.
-    Round(Vec<LiveBatch>),
+    /// Everything the recorder read in one wake-up; every event stamped
+    /// before `watermark` has now come (`retap_schema::stream`).
+    Round {
+        batches: Vec<LiveBatch>,
+        watermark: i64,
+    },
     /// The syscalls counted in the kernel (schema's `stream::COUNTS`),
     /// once, when the recorder stopped.
     Counts(RecordBatch),
@@ -91,6 +95,9 @@ pub struct LiveSetup {
     pub target: i64,
     /// The monotonic clock, in ns (the recorder stamps events with it).
     pub now: fn() -> i64,
+    /// When the recording started (on that clock): begin's time, and the
+    /// timers' first period counts from it.
+    pub start: i64,
     /// Where the recording keeps the kernel's symbols (backtraces).
     pub kallsyms_dir: Option<std::path::PathBuf>,
     /// Probes counted in the kernel.
@@ -118,7 +125,7 @@ pub fn run_live<'p>(
     stop: &AtomicBool,
     sink: Box<dyn Write + 'p>,
 ) -> Result<LiveEnd, RunError> {
-    let start = (setup.now)();
+    let start = setup.start;
     let mut ctx = EventCtx::new(
         setup.wall_clock_offset_ns,
         setup.arch.clone(),
@@ -296,10 +303,11 @@ fn merge_counts(
     Ok(())
 }
 
-/// One firing of a round, in the order they run.
+/// One probe firing on a row, waiting for its turn.
 struct Firing {
     at: i64,
     entry: i64,
+    /// Arrival order, for firings at the same time.
     seq: usize,
     batch: Rc<Batch>,
     row: usize,
@@ -310,6 +318,12 @@ struct Firing {
 /// Events and timers until the stream ends, `stop` is set, a probe fails
 /// or exit() is called; returns the stream's failure, if any. The
 /// kernel's counts, when they come, go to `counts`.
+///
+/// Firings and timers run in the order of their times, as far as each
+/// round's watermark says nothing earlier can still come: a row stamped
+/// after it waits for the next round, and a timer due now waits until a
+/// round has passed its time (at most one drain, ~50 ms), so that a timer
+/// sees every event before it, as stap's do.
 #[allow(clippy::too_many_arguments)]
 fn events<'p>(
     prog: &'p Program,
@@ -329,56 +343,80 @@ fn events<'p>(
         timers.push(Reverse((first, pi, k)));
     }
     let mut interner = Interner::default();
-    let mut entry_filters = RowFilters::default();
-    let mut return_filters = RowFilters::default();
+    let mut filters = [RowFilters::default(), RowFilters::default()];
     let live_entries = prog
         .probes
         .iter()
         .flat_map(|p| &p.points)
         .any(|pt| pt.table() == Some(Table::Syscalls));
+    // Firings that came and have not run, in time order.
+    let mut pending: Vec<Firing> = vec![];
+    let mut watermark = i64::MIN;
+    let mut seq = 0usize;
+    let mut ended = None;
     loop {
         if pass.failed.is_some() || pass.it.exit_requested || stop.load(Ordering::SeqCst) {
             return None;
         }
-        // Timers due now.
-        let now = clock();
-        while let Some(&Reverse((at, pi, k))) = timers.peek() {
-            if at > now || pass.failed.is_some() || pass.it.exit_requested {
-                break;
+        let mut ran = 0;
+        loop {
+            let event = pending.get(ran).map(|f| f.at).filter(|&at| at <= watermark);
+            let timer = timers.peek().map(|Reverse((at, _, _))| *at);
+            match (event, timer) {
+                (Some(e), t) if t.is_none_or(|t| e <= t) => {
+                    fire(prog, hooks, track_procs, pass, &pending[ran], &mut filters);
+                    ran += 1;
+                }
+                (_, Some(t)) if t <= watermark && t <= clock() => {
+                    let Some(Reverse((at, pi, k))) = timers.pop() else {
+                        break;
+                    };
+                    let pt = &prog.probes[pi].points[k];
+                    let it = &mut pass.it;
+                    it.ctx.batch = None;
+                    it.ctx.time = at;
+                    it.ctx.entry_time = at;
+                    it.ctx.family = Some(pt.family);
+                    it.ctx.point_text = Rc::from(pt.text.as_str());
+                    run_one(it, prog, pi, k, false, &mut pass.hits, &mut pass.failed);
+                    pass.last_time = pass.last_time.max(at);
+                    let (period, rand) = periods[&(pi, k)];
+                    let next = at + period + jitter(it, rand);
+                    timers.push(Reverse((next.max(at + 1), pi, k)));
+                }
+                _ => break,
             }
-            timers.pop();
-            let pt = &prog.probes[pi].points[k];
-            let it = &mut pass.it;
-            it.ctx.batch = None;
-            it.ctx.time = at;
-            it.ctx.entry_time = at;
-            it.ctx.family = Some(pt.family);
-            it.ctx.point_text = Rc::from(pt.text.as_str());
-            run_one(it, prog, pi, k, false, &mut pass.hits, &mut pass.failed);
-            pass.last_time = pass.last_time.max(at);
-            let (period, rand) = periods[&(pi, k)];
-            let next = at + period + jitter(it, rand);
-            timers.push(Reverse((next.max(at + 1), pi, k)));
+            if pass.failed.is_some() || pass.it.exit_requested {
+                return None;
+            }
         }
-        if pass.failed.is_some() || pass.it.exit_requested {
-            return None;
+        pending.drain(..ran);
+        if let Some(failure) = ended {
+            return failure;
         }
-        let wait = timers
-            .peek()
-            .map(|Reverse((at, _, _))| Duration::from_nanos((at - now).max(0) as u64))
-            .unwrap_or(TICK)
-            .min(TICK);
-        let round = match source.next(wait) {
+        // Until the next timer, or the next round when one is due already.
+        let now = clock();
+        let wait = match timers.peek() {
+            Some(Reverse((at, _, _))) if *at > now => Duration::from_nanos((at - now) as u64),
+            _ => TICK,
+        }
+        .min(TICK);
+        let (round, w) = match source.next(wait) {
             None => continue,
-            Some(Arrival::Ended(failure)) => return failure,
+            Some(Arrival::Ended(failure)) => {
+                // What came runs, then the run ends.
+                ended = Some(failure);
+                watermark = i64::MAX;
+                continue;
+            }
             Some(Arrival::Counts(b)) => {
                 *counts = Some(b);
                 continue;
             }
-            Some(Arrival::Round(r)) => r,
+            Some(Arrival::Round { batches, watermark }) => (batches, watermark),
         };
-        // The round's firings, in the order of their times.
-        let mut firings: Vec<Firing> = vec![];
+        watermark = watermark.max(w);
+        let before = pending.len();
         for lb in round {
             let batch = match Batch::from_record_batch(lb.table, &lb.batch, &mut interner) {
                 Ok(b) => Rc::new(b),
@@ -391,71 +429,78 @@ fn events<'p>(
             let tree = track_procs && lb.table == Table::Processes;
             for row in 0..batch.rows {
                 let ts = batch.int(Column::Ts, row).unwrap_or(0);
-                let seq = firings.len();
-                let firing = |at, at_return| Firing {
-                    at,
-                    entry: ts,
-                    seq,
-                    batch: batch.clone(),
-                    row,
-                    at_return,
+                let mut push = |at, at_return| {
+                    pending.push(Firing {
+                        at,
+                        entry: ts,
+                        seq,
+                        batch: batch.clone(),
+                        row,
+                        at_return,
+                    });
+                    seq += 1;
                 };
                 if lb.entries {
                     if wants_entry {
-                        firings.push(firing(ts, false));
+                        push(ts, false);
                     }
                     continue;
                 }
                 // Syscalls' entry probes fired on their entry rows.
                 let entry_side = wants_entry && !(live_entries && lb.table == Table::Syscalls);
                 if entry_side || tree {
-                    firings.push(firing(ts, false));
+                    push(ts, false);
                 }
                 if wants_return {
                     if let Some(d) = batch.int(Column::DurNs, row) {
-                        firings.push(firing(ts + d, true));
+                        push(ts + d, true);
                     }
                 }
             }
         }
-        firings.sort_by_key(|f| (f.at, f.seq));
-        for f in firings {
-            if pass.failed.is_some() || pass.it.exit_requested {
-                return None;
-            }
-            let it = &mut pass.it;
-            if !f.at_return && track_procs && f.batch.table == Table::Processes {
-                it.ctx.procs.observe(&f.batch, f.row);
-            }
-            let table_hooks = hooks.of(f.batch.table);
-            let filters = if f.at_return {
-                return_filters.get(table_hooks, &f.batch)
-            } else {
-                entry_filters.get(table_hooks, &f.batch)
-            };
-            for (hi, h) in table_hooks.iter().enumerate() {
-                if h.at_return != f.at_return {
-                    continue;
-                }
-                if !point_matches(h, &f.batch, f.row, &filters[hi], &it.ctx.procs) {
-                    continue;
-                }
-                let pt = &prog.probes[h.probe].points[h.point];
-                set_event(it, &f.batch, f.row, f.at, f.entry, pt);
-                run_one(
-                    it,
-                    prog,
-                    h.probe,
-                    h.point,
-                    false,
-                    &mut pass.hits,
-                    &mut pass.failed,
-                );
-                if pass.failed.is_some() || it.exit_requested {
-                    break;
-                }
-            }
-            pass.last_time = pass.last_time.max(f.at);
+        if pending.len() > before {
+            pending.sort_by_key(|f| (f.at, f.seq));
         }
     }
+}
+
+/// The probes one firing runs (entry- or return-side hooks of its table
+/// whose point matches its row).
+fn fire<'p>(
+    prog: &'p Program,
+    hooks: &super::Hooks,
+    track_procs: bool,
+    pass: &mut Pass<'p>,
+    f: &Firing,
+    filters: &mut [RowFilters; 2],
+) {
+    let it = &mut pass.it;
+    if !f.at_return && track_procs && f.batch.table == Table::Processes {
+        it.ctx.procs.observe(&f.batch, f.row);
+    }
+    let table_hooks = hooks.of(f.batch.table);
+    let filters = filters[usize::from(f.at_return)].get(table_hooks, &f.batch);
+    for (hi, h) in table_hooks.iter().enumerate() {
+        if h.at_return != f.at_return {
+            continue;
+        }
+        if !point_matches(h, &f.batch, f.row, &filters[hi], &it.ctx.procs) {
+            continue;
+        }
+        let pt = &prog.probes[h.probe].points[h.point];
+        set_event(it, &f.batch, f.row, f.at, f.entry, pt);
+        run_one(
+            it,
+            prog,
+            h.probe,
+            h.point,
+            false,
+            &mut pass.hits,
+            &mut pass.failed,
+        );
+        if pass.failed.is_some() || it.exit_requested {
+            break;
+        }
+    }
+    pass.last_time = pass.last_time.max(f.at);
 }
