@@ -590,3 +590,152 @@ probe end { printf("slept %d\n", c["sleep"] > 0) }"#,
     );
     assert_eq!(out, "slept 1\n");
 }
+
+/// The article's other listings live: hello.stp, net.stp and nethist.stp
+/// over a command's datagrams, and the two ten-second listings (profile.stp,
+/// syslog_profile.stp) side by side while a workload runs. Each prints the
+/// counts the workload makes (DuckDB's over the kept trace where the
+/// workload's start-up calls make the number), and the kept trace replays
+/// the same text.
+#[test]
+fn every_listing_of_the_article_runs_live() {
+    if !is_root() {
+        return retap_testkit::skip_without("root", "tracing live needs it; CI runs as root");
+    }
+    let (code, out, err) = run(&["run", "queries/hello.stp"]);
+    assert_eq!((code, out.as_str()), (0, "hello world\n"), "{err}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    // 5 datagrams of 1000..1004 bytes to itself over lo: 5 sent, 5 received.
+    let cmd = format!("{} calls --udp 5", workload().display());
+    let kept = |name: &str| tmp.path().join(name).display().to_string();
+    let (code, out, err) = run(&["run", "queries/net.stp", "-c", &cmd, "--keep", &kept("net")]);
+    assert_eq!(code, 0, "{err}");
+    let pid = workload_pid(&out);
+    let table = format!("   lo retap-workload  {pid:<5}         5         5");
+    assert!(out.lines().any(|l| l == table), "want {table:?} in:\n{out}");
+    let (code, again, err) = run(&["run", "queries/net.stp", "--trace", &kept("net")]);
+    assert_eq!(code, 0, "{err}");
+    let listing = |s: &str| {
+        s.lines()
+            .filter(|l| !l.starts_with("pid=") && !l.starts_with("udp_port="))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(listing(&again), listing(&out));
+
+    let (code, out, err) = run(&[
+        "run",
+        "queries/nethist.stp",
+        "-c",
+        &cmd,
+        "--keep",
+        &kept("hist"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // Each datagram is 1000-1004 bytes and its packet 1028-1032 with the
+    // IP and UDP headers: ten packets in the 1024 bucket (there may be
+    // others on lo meanwhile, never fewer).
+    let bucket = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("1024 |"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let n: u64 = bucket.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n >= 10, "{out}");
+    let (code, again, err) = run(&["run", "queries/nethist.stp", "--trace", &kept("hist")]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(listing(&again), listing(&out));
+
+    // The ten-second listings, both at once, over one workload, under a
+    // name of its own (other tests run workloads meanwhile).
+    let keep_profile = kept("profile");
+    let named_workload = tmp.path().join("listing-load");
+    std::fs::copy(workload(), &named_workload).unwrap();
+    let start = |args: &[&str]| {
+        let live = retap()
+            .args(args)
+            .current_dir(common::root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_recorder(live.id());
+        live
+    };
+    let mut profile = start(&["run", "queries/profile.stp", "--keep", &keep_profile]);
+    let mut syslog = start(&["run", "queries/syslog_profile.stp", "listing-load"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let w = Command::new(&named_workload)
+        .args(["calls", "--write", "25", "--sync", "3"])
+        .output()
+        .unwrap();
+    assert!(w.status.success());
+    let pid = workload_pid(&String::from_utf8_lossy(&w.stdout));
+    let (st, profiled, err) = ended(&mut profile);
+    assert!(st.success(), "{st}: {err}");
+    let (st, named, err) = ended(&mut syslog);
+    assert!(st.success(), "{st}: {err}");
+
+    // syslog_profile: the calls the workload makes after start-up, exactly
+    // (25 writes to /dev/null and its report).
+    assert!(named.starts_with("Syslog Monitoring Started (10 seconds)...\n"));
+    for want in ["sync = 3", "write = 26"] {
+        assert!(
+            named.lines().any(|l| l == want),
+            "want {want:?} in:\n{named}"
+        );
+    }
+    // profile: the workload's line holds every syscall of the process that
+    // stap's syscall.* fires on, as DuckDB counts them in the kept trace.
+    let (_, probed) = common::stap_syscall_sql();
+    // (Before its exec the child is the test's fork, counted under the
+    // test's name.)
+    let sql = format!(
+        "select count(*) from syscalls where pid = {pid} and execname = 'listing-load' and {probed}"
+    );
+    let Some(rows) = common::duck_at(Path::new(&keep_profile), &sql) else {
+        return;
+    };
+    let line = format!("listing-load[{pid}] = {}", rows[0]);
+    assert!(
+        profiled.lines().any(|l| l == line),
+        "want {line:?} in:\n{profiled}"
+    );
+    let (code, again, err) = run(&["run", "queries/profile.stp", "--trace", &keep_profile]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(again, profiled);
+}
+
+/// A process making syscalls as fast as it can while the recorder
+/// attaches and when a timer ends the run: the count live equals the count
+/// over the kept trace. (Each syscall entered after sys_enter is attached
+/// is written whole, sys_exit being attached first; and the timer fires
+/// once every event stamped before it has come.)
+#[test]
+fn a_busy_process_is_counted_alike_live_and_over_the_kept_trace() {
+    if !is_root() {
+        return retap_testkit::skip_without("root", "tracing live needs it; CI runs as root");
+    }
+    let mut busy = Command::new(workload())
+        .args(["loop", "getppid", "100000000"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let tmp = tempfile::tempdir().unwrap();
+    let k = tmp.path().join("kept").display().to_string();
+    let script = format!(
+        "global n probe syscall.getppid {{ if (pid() == {}) n++ }} \
+         probe timer.ms(1500) {{ printf(\"%d\\n\", n); exit() }}",
+        busy.id()
+    );
+    let (code, live, err) = run(&["run", "-e", &script, "--keep", &k]);
+    let _ = busy.kill();
+    let _ = busy.wait();
+    assert_eq!(code, 0, "{err}");
+    let n: u64 = live.trim().parse().unwrap_or_else(|_| panic!("{live}"));
+    assert!(n > 100_000, "{live}");
+    let (code, replayed, err) = run(&["run", "-e", &script, "--trace", &k]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(replayed, live);
+}
