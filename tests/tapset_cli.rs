@@ -890,3 +890,33 @@ fn floating_point_functions() {
         "{err}"
     );
 }
+
+/// Sockets' numbers as names and back (stap's socket tapset): protocols by
+/// their /etc/protocols keyword, families, states and types by the kernel's
+/// constants without AF_/SS_/SOCK_; "UNDEF" and -1 for what has no name.
+#[test]
+fn socket_numbers_and_names() {
+    let out = ok(&[
+        "run",
+        "-e",
+        "probe begin { \
+         printf(\"%s %s %s %s %s %s %s\\n\", sock_prot_num2str(0), sock_prot_num2str(6), \
+         sock_prot_num2str(17), sock_prot_num2str(58), sock_prot_num2str(132), \
+         sock_prot_num2str(137), sock_prot_num2str(61)); \
+         printf(\"%s %s %s %s %s %s\\n\", sock_fam_num2str(1), sock_fam_num2str(2), \
+         sock_fam_num2str(10), sock_fam_num2str(16), sock_fam_num2str(17), sock_fam_num2str(21)); \
+         printf(\"%s %s %s\\n\", sock_state_num2str(0), sock_state_num2str(3), sock_state_num2str(5)); \
+         printf(\"%s %s %s\\n\", sock_type_num2str(1), sock_type_num2str(10), sock_type_num2str(7)); \
+         printf(\"%d %d %d %d %d %d %d\\n\", sock_prot_str2num(\"UDP\"), sock_prot_str2num(\"udp\"), \
+         sock_fam_str2num(\"INET6\"), sock_fam_str2num(\"UNIX\"), sock_state_str2num(\"DISCONNECTING\"), \
+         sock_type_str2num(\"SEQPACKET\"), sock_prot_str2num(\"MPLS-IN-IP\")) }",
+    ]);
+    assert_eq!(
+        out,
+        "IP TCP UDP IPV6-ICMP SCTP MPLS-IN-IP UNDEF\n\
+         LOCAL INET INET6 NETLINK PACKET UNDEF\n\
+         FREE CONNECTED UNDEF\n\
+         STREAM PACKET UNDEF\n\
+         17 -1 10 -1 4 5 137\n"
+    );
+}

@@ -46,6 +46,7 @@ const BUILT_IN: &[(&str, &str)] = tapset_files![
     "rlimit.stp",
     "scheduler.stp",
     "signal.stp",
+    "socket.stp",
     "speculative.stp",
     "stopwatch.stp",
     "string.stp",
