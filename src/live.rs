@@ -212,6 +212,7 @@ fn start(
         trace_dir: dir.to_path_buf(),
         start_ns: m.start_ns,
         wall_clock_offset_ns: m.wall_clock_offset_ns,
+        hz: m.hz,
     })
 }
 

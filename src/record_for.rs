@@ -118,6 +118,7 @@ pub fn kernel() -> Result<Kernel, String> {
         tracepoints,
         signatures: tracefs::syscall_signatures(),
         target_program: None,
+        hz: retap_schema::kernel_config::hz(),
     })
 }
 

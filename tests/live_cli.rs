@@ -289,6 +289,19 @@ fn timers_fire_in_real_time() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "ticks 1\n");
     assert!(t.elapsed() < Duration::from_secs(5));
+
+    // The kernel's HZ, as its configuration states it: HZ() and
+    // timer.jiffies (50 jiffies) at it.
+    let hz = retap_schema::kernel_config::hz().expect("CONFIG_HZ readable here");
+    let t = Instant::now();
+    let (code, out, err) = run(&[
+        "run",
+        "-e",
+        r#"probe timer.jiffies(50) { printf("%d\n", HZ()); exit() }"#,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, format!("{hz}\n"));
+    assert!(t.elapsed() >= Duration::from_millis(50_000 / u64::from(hz)));
 }
 
 /// The pids of `parent`'s children whose command line matches `pattern`.

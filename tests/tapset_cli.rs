@@ -920,3 +920,26 @@ fn socket_numbers_and_names() {
          17 -1 10 -1 4 5 137\n"
     );
 }
+
+/// HZ() and jiffies at the recorded kernel's HZ (the manifest's `hz`);
+/// a recording that does not say it refuses HZ() and takes jiffies at
+/// 250, stap's usual build.
+#[test]
+fn hz_and_jiffies_follow_the_recorded_kernel() {
+    let script = "global j0, t0 \
+        probe begin { j0 = jiffies(); t0 = gettimeofday_ns() } \
+        probe timer.jiffies(50) { printf(\"%d %d\\n\", jiffies() - j0, (gettimeofday_ns() - t0) / 1000000); exit() }";
+    for (hz, want) in [(100, "100\n50 500\n"), (1000, "1000\n50 50\n")] {
+        let trace = common::copy_with_manifest("mixed", |m| m["hz"] = hz.into());
+        let t = trace.path().to_str().unwrap();
+        let with_hz = format!("probe begin {{ printf(\"%d\\n\", HZ()) }} {script}");
+        assert_eq!(ok(&["run", "-e", &with_hz, "--trace", t]), want);
+    }
+    let mixed = dataset("mixed");
+    let mixed = mixed.to_str().unwrap();
+    assert_eq!(ok(&["run", "-e", script, "--trace", mixed]), "50 200\n");
+    common::refused(
+        &["run", "-e", "probe begin { println(HZ()) }", "--trace", mixed],
+        "ERROR: HZ(): the recording does not say its kernel's HZ (it was made before retap-record kept it; record again) near identifier 'HZ'",
+    );
+}

@@ -41,6 +41,8 @@ pub struct Started {
     /// run over the kept trace does, so both print the same.
     pub start_ns: i64,
     pub wall_clock_offset_ns: i64,
+    /// The kernel's HZ, as the manifest says it.
+    pub hz: Option<u32>,
 }
 
 /// Runs `req`'s script live. `kernel` reads the running kernel, None when
@@ -122,6 +124,7 @@ pub fn run(
         trace_dir,
         start_ns,
         wall_clock_offset_ns,
+        hz,
     } = started;
     let t = Instant::now();
     let (sink, switch_file) = run::output_sink(req)?;
@@ -138,6 +141,7 @@ pub fn run(
     let setup = LiveSetup {
         wall_clock_offset_ns,
         start: start_ns,
+        hz,
         arch: std::env::consts::ARCH.to_string(),
         signatures: kernel.signatures.clone(),
         target,

@@ -29,6 +29,8 @@ pub struct Kernel {
     pub signatures: Signatures,
     /// `-c`'s program, which `process.function(...)` without a path probes.
     pub target_program: Option<String>,
+    /// Its CONFIG_HZ (schema's `kernel_config`), for timer.jiffies.
+    pub hz: Option<u32>,
 }
 
 /// What a recording made for the script holds.
@@ -135,6 +137,7 @@ pub fn kernel_options(kernel: &Kernel) -> ElabOptions<'_> {
         user_probes: UserProbes::Host {
             target: kernel.target_program.clone(),
         },
+        hz: kernel.hz,
     }
 }
 

@@ -137,6 +137,7 @@ pub fn run(req: &RunRequest, notes: Notes) -> Result<Vec<GlobalSnapshot>, RunFai
             Some(t) => UserProbes::Recorded(t.manifest.uprobes.clone()),
             None => UserProbes::Unavailable,
         },
+        hz: trace.as_ref().and_then(|t| t.manifest.hz),
     };
     let mut program = pass2(&mut parsed, &lib, &env, &opts, req, notes)?;
     set_globals(&mut program, &req.globals)?;

@@ -722,6 +722,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     let mut m = Manifest::new();
     m.host = procfs::hostname();
     m.kernel = procfs::kernel_release();
+    m.hz = retap_schema::kernel_config::hz();
     m.arch = arch.to_string();
     m.recorder_version = env!("CARGO_PKG_VERSION").to_string();
     m.command_line = std::env::args().collect();

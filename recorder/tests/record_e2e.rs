@@ -151,6 +151,10 @@ fn a_known_workload_is_recorded_exactly() {
     // The manifest agrees with the files, nothing was lost, files are private.
     let m = manifest(&dir);
     assert_eq!(m["state"], "complete");
+    // The kernel's HZ, as its configuration states it (this machine's
+    // kernel has /proc/config.gz).
+    let hz = retap_schema::kernel_config::hz().expect("CONFIG_HZ readable here");
+    assert_eq!(m["hz"], hz);
     for t in ["syscalls", "processes", "net"] {
         let rows: u64 = read_table(&dir, t)
             .iter()

@@ -4,6 +4,7 @@
 
 pub mod columns;
 pub mod files;
+pub mod kernel_config;
 pub mod manifest;
 pub mod names;
 pub mod rows;

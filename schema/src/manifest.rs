@@ -40,6 +40,12 @@ pub struct Manifest {
     /// in `...`); absent in traces recorded before file names were.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub string_max: Option<u32>,
+    /// The recorded kernel's CONFIG_HZ (jiffies per second), when the
+    /// recorder could read its build configuration: what stap's HZ(),
+    /// jiffies() and timer.jiffies answer from. Absent in traces made
+    /// before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hz: Option<u32>,
     /// Whether the syscalls table's `sockaddr` column holds the socket
     /// addresses of the syscalls that take or return one (connect, accept,
     /// sendto, ...); false in traces recorded before it did.

@@ -345,7 +345,21 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
         LocalClockMs | CpuClockMs => int(ctx.now() / 1_000_000),
         LocalClockUs | CpuClockUs => int(ctx.now() / 1_000),
         LocalClockNs | CpuClockNs | GetCycles => int(ctx.now()),
-        Jiffies => int(ctx.now() / 4_000_000),
+        Jiffies => {
+            let hz = ctx
+                .hz
+                .unwrap_or(crate::stap::elaborate::catalog::DEFAULT_HZ);
+            int(ctx.now() / (1_000_000_000 / i64::from(hz)))
+        }
+        Hz => match ctx.hz {
+            Some(hz) => int(i64::from(hz)),
+            None => err(
+                "HZ(): the recording does not say its kernel's HZ (it was made before \
+                 retap-record kept it; record again)",
+                "identifier 'HZ'",
+                span,
+            ),
+        },
         Ctime | TzCtime => match ctime(a[0].int()) {
             Ok(s) => Ok(Value::from_string(if b == TzCtime {
                 format!("{s} UTC")

@@ -180,6 +180,8 @@ pub struct EventCtx {
     pub wall_offset: i64,
     pub arch: String,
     pub target: i64,
+    /// The recorded kernel's HZ (the manifest's), for HZ() and jiffies().
+    pub hz: Option<u32>,
     pub procs: ProcTree,
     /// syscall name → kernel argument names and C types, from the trace.
     pub signatures: std::sync::Arc<crate::trace::Signatures>,
@@ -221,6 +223,7 @@ impl EventCtx {
             wall_offset,
             arch,
             target,
+            hz: None,
             procs: ProcTree::default(),
             signatures: Default::default(),
             var_cache: FxHashMap::default(),

@@ -98,6 +98,8 @@ pub struct LiveSetup {
     /// When the recording started (on that clock): begin's time, and the
     /// timers' first period counts from it.
     pub start: i64,
+    /// The kernel's HZ (the recording's manifest), for HZ() and jiffies().
+    pub hz: Option<u32>,
     /// Where the recording keeps the kernel's symbols (backtraces).
     pub kallsyms_dir: Option<std::path::PathBuf>,
     /// Probes counted in the kernel.
@@ -133,6 +135,7 @@ pub fn run_live<'p>(
     );
     let now = setup.now;
     ctx.signatures = std::sync::Arc::new(setup.signatures);
+    ctx.hz = setup.hz;
     ctx.time = start;
     ctx.entry_time = start;
     if let (true, Some(dir)) = (super::needs_kernel_symbols(prog), &setup.kallsyms_dir) {

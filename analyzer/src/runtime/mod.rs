@@ -245,7 +245,7 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 Target | Pp | Pid2execname | TidTgid | IsReturn | GettimeofdayS
                 | GettimeofdayMs | GettimeofdayUs | GettimeofdayNs | LocalClockS | LocalClockMs
                 | LocalClockUs | LocalClockNs | CpuClockS | CpuClockMs | CpuClockUs
-                | CpuClockNs | Jiffies | GetCycles | Ctime | TzCtime | Strlen | Substr
+                | CpuClockNs | Jiffies | Hz | GetCycles | Ctime | TzCtime | Strlen | Substr
                 | Isinstr | StrReplace | Strtol | FpToString | StringToFp | LongToFp | FpToLong
                 | FpAdd | FpSub | FpMul | FpDiv | FpRem | FpSqrt | FpEq | FpLe | FpLt
                 | Fp32ToFp64 | Tokenize | TokenizeNext | TextStr | TextStrn | Stringat
@@ -509,11 +509,15 @@ fn clock(prog: &Program, trace: Option<&Trace>) -> (i64, i64, EventCtx) {
             .map(|d| d.as_nanos() as i64)
             .unwrap_or(0);
         let arch = std::env::consts::ARCH.to_string();
-        return (0, 0, EventCtx::new(now, arch, 0));
+        // No recording: the script runs here and now, on this kernel.
+        let mut ctx = EventCtx::new(now, arch, 0);
+        ctx.hz = retap_schema::kernel_config::hz();
+        return (0, 0, ctx);
     };
     let m = &trace.manifest;
     let target = m.filters.pid.or(m.filters.command_pid).unwrap_or(0) as i64;
     let mut ctx = EventCtx::new(m.wall_clock_offset_ns, m.arch.clone(), target);
+    ctx.hz = m.hz;
     if let Some(sigs) = trace.shared_signatures() {
         ctx.signatures = sigs.clone();
     }

@@ -209,6 +209,8 @@ pub struct Catalog {
     params: RefCell<HashMap<(String, String), Rc<FunctionParams>>>,
     /// How many arguments each mark found on this machine has, by probe.
     mark_args: RefCell<HashMap<String, usize>>,
+    /// The kernel's HZ, when the recording (or the running kernel) says it.
+    hz: Option<u32>,
 }
 
 /// A function's parameters from debug info (None: it has none).
@@ -239,6 +241,9 @@ const KERNEL_SYSCALL_PREFIXES: [&str; 9] = [
     "SyS_",
 ];
 
+/// HZ where a recording does not say it.
+pub const DEFAULT_HZ: u32 = 250;
+
 impl Catalog {
     /// `tables`: what the trace holds (None when there is no trace).
     /// `user`: where `process(...)` points are looked up.
@@ -251,7 +256,13 @@ impl Catalog {
             binaries: RefCell::default(),
             params: RefCell::default(),
             mark_args: RefCell::default(),
+            hz: None,
         }
+    }
+
+    /// The kernel's HZ (None: the recording does not say it).
+    pub fn with_hz(self, hz: Option<u32>) -> Catalog {
+        Catalog { hz, ..self }
     }
 
     /// How many arguments a mark's note describes, where its binary was
@@ -974,13 +985,14 @@ impl Catalog {
         if v <= 0 {
             return Err(format!("timer.{unit}({v}): the period must be positive"));
         }
-        // Jiffies are taken at HZ=250, stap's usual kernel build.
+        // A jiffy is 1/HZ s of the recorded kernel; a recording that does
+        // not say its HZ is taken at 250, stap's usual kernel build.
         let scale: i64 = match unit {
             "s" | "sec" => 1_000_000_000,
             "ms" | "msec" => 1_000_000,
             "us" | "usec" => 1_000,
             "ns" | "nsec" => 1,
-            "jiffies" => 4_000_000,
+            "jiffies" => 1_000_000_000 / i64::from(self.hz.unwrap_or(DEFAULT_HZ)),
             "hz" => {
                 let period = 1_000_000_000 / v;
                 return self.timer_rand(text, p, period, 1);

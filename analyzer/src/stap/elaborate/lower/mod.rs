@@ -49,6 +49,8 @@ pub struct ElabOptions<'a> {
     pub socket_addresses: bool,
     /// Where `process(...)` points find their probes.
     pub user_probes: UserProbes,
+    /// The recorded kernel's HZ (the manifest's), for timer.jiffies.
+    pub hz: Option<u32>,
 }
 
 impl ElabOptions<'_> {
@@ -63,6 +65,7 @@ impl ElabOptions<'_> {
             syscall_strings: false,
             socket_addresses: false,
             user_probes: UserProbes::Unavailable,
+            hz: None,
         }
     }
 }
@@ -235,7 +238,8 @@ fn elaborate_here(
 ) -> (Program, Vec<Diagnostic>, Vec<Diagnostic>) {
     let mut el = Elab {
         opts,
-        catalog: Catalog::new(&opts.arch, opts.tables.as_deref(), opts.user_probes.clone()),
+        catalog: Catalog::new(&opts.arch, opts.tables.as_deref(), opts.user_probes.clone())
+            .with_hz(opts.hz),
         diags: vec![],
         warnings: vec![],
         report: false,
