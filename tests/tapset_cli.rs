@@ -943,3 +943,37 @@ fn hz_and_jiffies_follow_the_recorded_kernel() {
         "ERROR: HZ(): the recording does not say its kernel's HZ (it was made before retap-record kept it; record again) near identifier 'HZ'",
     );
 }
+
+/// pn(): the script-level point with its wildcards expanded, per alias for
+/// a syscall point with a wildcard (counts per name as DuckDB counts the
+/// rows), the point as written otherwise; pnlabel() "" where no .label
+/// point can be (stap's outside them).
+#[test]
+fn pn_names_the_alias_a_wildcard_matched() {
+    let Some(rows) = common::duck(
+        "sched",
+        "select 'syscall.' || syscall, count(*) from syscalls \
+         where syscall in ('read', 'readahead', 'readlink', 'readlinkat', 'readv') group by 1 order by 1",
+    ) else {
+        return;
+    };
+    let sched = dataset("sched");
+    let out = ok(&[
+        "run",
+        "-e",
+        "global c probe syscall.read*, netdev.receive, timer.s(2) { c[pn(), pnlabel()]++ } \
+         probe end { foreach ([p, l+] in c) printf(\"%s|%s%d\\n\", p, l, c[p, l]) }",
+        "--trace",
+        sched.to_str().unwrap(),
+    ]);
+    let mut want: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+    want.push(format!(
+        "netdev.receive|{}",
+        common::duck("sched", "select count(*) from net where direction = 'rx'").unwrap()[0]
+    ));
+    let mut got: Vec<&str> = out.lines().filter(|l| !l.starts_with("timer.")).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(out.lines().any(|l| l.starts_with("timer.s(2)|")), "{out}");
+}

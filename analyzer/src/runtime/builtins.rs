@@ -316,6 +316,10 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
             ))
         }
         Pp => Ok(Value::Str(ctx.point_text.clone())),
+        Pn => Ok(ctx.probe_name()),
+        // The label of a `.label("L")` point: retap serves none (they are
+        // kernel and user statement labels), and elsewhere stap's is "".
+        Pnlabel => Ok(Value::empty_str()),
         Ppfunc | Probefunc => {
             let f = match (ctx.family, ctx.syscall_name()) {
                 (Some(Family::Syscall { .. } | Family::SyscallAny { .. }), Some(n)) => {

@@ -339,6 +339,27 @@ impl EventCtx {
         self.string([Column::Path, Column::Path2][slot])
     }
 
+    /// stap's pn(): the script-level point with its wildcards expanded. A
+    /// syscall point with a wildcard (`syscall.open*`, `nd_syscall.*.return`)
+    /// is one point here, so the alias serving the row names it
+    /// (`syscall.openat`); every other point is resolved one per match
+    /// already, and its text is pn().
+    pub fn probe_name(&self) -> Value {
+        if let Some(Family::Syscall { ret }) = self.family {
+            let text = &*self.point_text;
+            if let Some((family, rest)) = text.split_once('.') {
+                let pattern = rest.strip_suffix(".return").unwrap_or(rest);
+                if pattern.contains(['*', '?', '[']) {
+                    if let Some(a) = self.alias() {
+                        let ret = if ret { ".return" } else { "" };
+                        return Value::from_string(format!("{family}.{}{ret}", a.alias));
+                    }
+                }
+            }
+        }
+        Value::Str(self.point_text.clone())
+    }
+
     /// The tapset alias serving this row's syscall.
     fn alias(&self) -> Option<&'static Alias> {
         syscall_args::of_syscall(&self.syscall_name()?)

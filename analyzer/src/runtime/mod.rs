@@ -229,7 +229,7 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 Tid => &[Column::Tid],
                 Uid | Euid => &[Column::Uid],
                 Cpu => &[Column::Cpu],
-                Ppfunc | Probefunc => &[Column::Syscall],
+                Ppfunc | Probefunc | Pn => &[Column::Syscall],
                 Returnstr | Returnval => &[Column::Ret],
                 Backtrace | PrintBacktrace | SprintBacktrace | Stack | Callers | Caller
                 | CallerAddr => &[Column::Kstack],
@@ -242,7 +242,7 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 UprobeWord => &[Column::UserLong],
                 // The row's time (always read), the process tree (read when
                 // `Program::reads_process_tree`), the point, or their arguments only.
-                Target | Pp | Pid2execname | TidTgid | IsReturn | GettimeofdayS
+                Target | Pp | Pnlabel | Pid2execname | TidTgid | IsReturn | GettimeofdayS
                 | GettimeofdayMs | GettimeofdayUs | GettimeofdayNs | LocalClockS | LocalClockMs
                 | LocalClockUs | LocalClockNs | CpuClockS | CpuClockMs | CpuClockUs
                 | CpuClockNs | Jiffies | Hz | GetCycles | Ctime | TzCtime | Strlen | Substr

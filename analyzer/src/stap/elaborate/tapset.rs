@@ -17,6 +17,8 @@ pub enum Builtin {
     Pp,
     Ppfunc,
     Probefunc,
+    Pn,
+    Pnlabel,
     Cmdline,
     Pid2execname,
     /// The process of a thread id the trace names (a tracepoint's task
@@ -143,6 +145,8 @@ const TABLE: &[(&str, Builtin, &[Ty], Ty)] = &[
     ("pp", Pp, &[], S),
     ("ppfunc", Ppfunc, &[], S),
     ("probefunc", Probefunc, &[], S),
+    ("pn", Pn, &[], S),
+    ("pnlabel", Pnlabel, &[], S),
     ("cmdline_str", Cmdline, &[], S),
     ("pid2execname", Pid2execname, &[L], S),
     ("__retap_tid_tgid", TidTgid, &[L], L),
