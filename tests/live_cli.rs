@@ -675,7 +675,16 @@ fn every_listing_of_the_article_runs_live() {
         wait_for_recorder(live.id());
         live
     };
-    let mut profile = start(&["run", "queries/profile.stp", "--keep", &keep_profile]);
+    // (With other tests running, more processes than stap's MAXACTION lets
+    // one probe print: raised as stap users raise it.)
+    let mut profile = start(&[
+        "run",
+        "-D",
+        "MAXACTION=1000000",
+        "queries/profile.stp",
+        "--keep",
+        &keep_profile,
+    ]);
     let mut syslog = start(&["run", "queries/syslog_profile.stp", "listing-load"]);
     std::thread::sleep(Duration::from_millis(500));
     let w = Command::new(&named_workload)
@@ -714,7 +723,14 @@ fn every_listing_of_the_article_runs_live() {
         profiled.lines().any(|l| l == line),
         "want {line:?} in:\n{profiled}"
     );
-    let (code, again, err) = run(&["run", "queries/profile.stp", "--trace", &keep_profile]);
+    let (code, again, err) = run(&[
+        "run",
+        "-D",
+        "MAXACTION=1000000",
+        "queries/profile.stp",
+        "--trace",
+        &keep_profile,
+    ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(again, profiled);
 }
