@@ -13,6 +13,17 @@ fn ok(args: &[&str]) -> String {
     out
 }
 
+/// What `script` prints over the shipped dataset `name`.
+fn over(name: &str, script: &str) -> String {
+    ok(&[
+        "run",
+        "-e",
+        script,
+        "--trace",
+        dataset(name).to_str().unwrap(),
+    ])
+}
+
 /// Select Graphic Rendition is ESC [ background ; foreground [; attribute] m
 /// in stap's ansi tapset; the cursor sequences are its own.
 #[test]
@@ -198,16 +209,13 @@ fn argument_registers_as_c_types() {
     ) else {
         return;
     };
-    let trace = dataset("mixed");
-    let out = ok(&[
-        "run",
-        "-e",
+    let out = over(
+        "mixed",
         "global n probe syscall.read { if (n < 3) printf(\"%d|%d|%d|%d\\n\", int_arg(1), uint_arg(1), pointer_arg(2), u64_arg(3)); n++ } probe end { }",
-        "--trace",
-        trace.to_str().unwrap(),
-    ]);
+    );
     let want: String = rows.iter().map(|r| format!("{r}\n")).collect();
     assert!(out.starts_with(&want), "{out}\nwant\n{want}");
+    let trace = dataset("mixed");
     // Only syscall and user-space function probes have registers; six
     // of them; none can be set.
     let (code, _, err) = retap(&["run", "-e", "probe begin { println(int_arg(1)) }"]);
@@ -935,11 +943,16 @@ fn hz_and_jiffies_follow_the_recorded_kernel() {
         let with_hz = format!("probe begin {{ printf(\"%d\\n\", HZ()) }} {script}");
         assert_eq!(ok(&["run", "-e", &with_hz, "--trace", t]), want);
     }
+    assert_eq!(over("mixed", script), "50 200\n");
     let mixed = dataset("mixed");
-    let mixed = mixed.to_str().unwrap();
-    assert_eq!(ok(&["run", "-e", script, "--trace", mixed]), "50 200\n");
     common::refused(
-        &["run", "-e", "probe begin { println(HZ()) }", "--trace", mixed],
+        &[
+            "run",
+            "-e",
+            "probe begin { println(HZ()) }",
+            "--trace",
+            mixed.to_str().unwrap(),
+        ],
         "ERROR: HZ(): the recording does not say its kernel's HZ (it was made before retap-record kept it; record again) near identifier 'HZ'",
     );
 }
@@ -957,15 +970,11 @@ fn pn_names_the_alias_a_wildcard_matched() {
     ) else {
         return;
     };
-    let sched = dataset("sched");
-    let out = ok(&[
-        "run",
-        "-e",
+    let out = over(
+        "sched",
         "global c probe syscall.read*, netdev.receive, timer.s(2) { c[pn(), pnlabel()]++ } \
          probe end { foreach ([p, l+] in c) printf(\"%s|%s%d\\n\", p, l, c[p, l]) }",
-        "--trace",
-        sched.to_str().unwrap(),
-    ]);
+    );
     let mut want: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
     want.push(format!(
         "netdev.receive|{}",
