@@ -937,7 +937,12 @@ fn hz_and_jiffies_follow_the_recorded_kernel() {
     let script = "global j0, t0 \
         probe begin { j0 = jiffies(); t0 = gettimeofday_ns() } \
         probe timer.jiffies(50) { printf(\"%d %d\\n\", jiffies() - j0, (gettimeofday_ns() - t0) / 1000000); exit() }";
-    for (hz, want) in [(100, "100\n50 500\n"), (1000, "1000\n50 50\n")] {
+    // (A manifest saying more than a jiffy a nanosecond: one, no panic.)
+    for (hz, want) in [
+        (100, "100\n50 500\n"),
+        (1000, "1000\n50 50\n"),
+        (2_000_000_000u32, "2000000000\n50 0\n"),
+    ] {
         let trace = common::copy_with_manifest("mixed", |m| m["hz"] = hz.into());
         let t = trace.path().to_str().unwrap();
         let with_hz = format!("probe begin {{ printf(\"%d\\n\", HZ()) }} {script}");

@@ -353,7 +353,8 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
             let hz = ctx
                 .hz
                 .unwrap_or(crate::stap::elaborate::catalog::DEFAULT_HZ);
-            int(ctx.now() / (1_000_000_000 / i64::from(hz)))
+            // (at least a nanosecond: a manifest may say anything)
+            int(ctx.now() / (1_000_000_000 / i64::from(hz)).max(1))
         }
         Hz => match ctx.hz {
             Some(hz) => int(i64::from(hz)),

@@ -992,7 +992,7 @@ impl Catalog {
             "ms" | "msec" => 1_000_000,
             "us" | "usec" => 1_000,
             "ns" | "nsec" => 1,
-            "jiffies" => 1_000_000_000 / i64::from(self.hz.unwrap_or(DEFAULT_HZ)),
+            "jiffies" => (1_000_000_000 / i64::from(self.hz.unwrap_or(DEFAULT_HZ))).max(1),
             "hz" => {
                 let period = 1_000_000_000 / v;
                 return self.timer_rand(text, p, period, 1);
