@@ -349,13 +349,7 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
         LocalClockMs | CpuClockMs => int(ctx.now() / 1_000_000),
         LocalClockUs | CpuClockUs => int(ctx.now() / 1_000),
         LocalClockNs | CpuClockNs | GetCycles => int(ctx.now()),
-        Jiffies => {
-            let hz = ctx
-                .hz
-                .unwrap_or(crate::stap::elaborate::catalog::DEFAULT_HZ);
-            // (at least a nanosecond: a manifest may say anything)
-            int(ctx.now() / (1_000_000_000 / i64::from(hz)).max(1))
-        }
+        Jiffies => int(ctx.now() / crate::stap::elaborate::catalog::jiffy_ns(ctx.hz)),
         Hz => match ctx.hz {
             Some(hz) => int(i64::from(hz)),
             None => err(

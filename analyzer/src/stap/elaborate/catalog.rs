@@ -241,8 +241,12 @@ const KERNEL_SYSCALL_PREFIXES: [&str; 9] = [
     "SyS_",
 ];
 
-/// HZ where a recording does not say it.
-pub const DEFAULT_HZ: u32 = 250;
+/// A jiffy in ns at the recorded kernel's HZ; a recording that does not
+/// say it is taken at 250, stap's usual kernel build. At least 1 ns: a
+/// manifest may say anything.
+pub fn jiffy_ns(hz: Option<u32>) -> i64 {
+    (1_000_000_000 / i64::from(hz.unwrap_or(250))).max(1)
+}
 
 impl Catalog {
     /// `tables`: what the trace holds (None when there is no trace).
@@ -985,14 +989,12 @@ impl Catalog {
         if v <= 0 {
             return Err(format!("timer.{unit}({v}): the period must be positive"));
         }
-        // A jiffy is 1/HZ s of the recorded kernel; a recording that does
-        // not say its HZ is taken at 250, stap's usual kernel build.
         let scale: i64 = match unit {
             "s" | "sec" => 1_000_000_000,
             "ms" | "msec" => 1_000_000,
             "us" | "usec" => 1_000,
             "ns" | "nsec" => 1,
-            "jiffies" => (1_000_000_000 / i64::from(self.hz.unwrap_or(DEFAULT_HZ))).max(1),
+            "jiffies" => jiffy_ns(self.hz),
             "hz" => {
                 let period = 1_000_000_000 / v;
                 return self.timer_rand(text, p, period, 1);
