@@ -1044,9 +1044,10 @@ fn set_event(
             Some(ev::FORK | ev::THREAD)
         )
     };
-    if !std::ptr::eq(it.ctx.point_text.as_ptr(), pt.text.as_ptr())
-        && &*it.ctx.point_text != pt.text.as_str()
-    {
+    // By content: the context's copy never shares the point's memory, and
+    // an empty copy's pointer (one past its allocation) can equal the
+    // start of the point's text, which left pp() and pn() empty.
+    if &*it.ctx.point_text != pt.text.as_str() {
         it.ctx.point_text = Rc::from(pt.text.as_str());
     }
 }
