@@ -468,3 +468,136 @@ probe end { foreach (p in c) printf("%s|%d\n", p, @count(c[p])) }"#,
         "{err}"
     );
 }
+
+/// stap's tapset aliases over tracepoints a recording takes when asked
+/// (kmem, the scheduler's process tracepoints, the block requests) and over
+/// the kill system calls, for a child that makes known calls: counts and
+/// sums as DuckDB finds them in the same files, the kills exactly as made,
+/// plans as the interpreter, kernel call sites named.
+#[test]
+fn tapset_aliases_over_recorded_tracepoints_and_kills() {
+    if !common::is_root() {
+        return retap_testkit::skip_without("root", "recording needs it; CI runs as root");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let files = tmp.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    let cmd = format!(
+        "{} calls --signals 3 --tkills 4 --fork-exit 7 --paths 3 --dir {} --sync 2 --write 5",
+        common::workload().display(),
+        files.display()
+    );
+    let tps = "kmem:kmalloc,kmem:kfree,kmem:kmem_cache_alloc,kmem:kmem_cache_free,\
+               sched:sched_process_free,sched:sched_process_wait,\
+               block:block_rq_insert,block:block_rq_issue,block:block_rq_complete,\
+               block:block_rq_requeue,block:block_plug";
+    let d = dir.display().to_string();
+    let (code, out, err) = run(&[
+        "record",
+        "-o",
+        &d,
+        "-c",
+        &cmd,
+        "-q",
+        "--events",
+        "syscalls,processes,tracepoints",
+        "--tracepoints",
+        tps,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("tkills=8"), "{out}");
+    let pid: i64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("pid="))
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let script = r#"global k, t
+probe signal.syskill, signal.systkill, signal.systgkill { k[name, sig_name, sig_pid] <<< 1 }
+probe signal.syskill.return, signal.systkill.return, signal.systgkill.return { k[name, retstr, -1] <<< 1 }
+probe vm.kmalloc, vm.kfree, vm.kmem_cache_alloc, vm.kmem_cache_free,
+      scheduler.process_free, scheduler.process_wait,
+      ioscheduler.elv_add_request, ioscheduler_trace.elv_issue_request,
+      ioscheduler_trace.elv_completed_request, ioscheduler_trace.elv_requeue_request,
+      ioscheduler_trace.plug { t[name] <<< 1 }
+probe vm.kmalloc, vm.kmem_cache_alloc { t[name . " bytes"] <<< bytes_alloc }
+probe vm.kmalloc { if (substr(caller_function, 0, 2) == "0x") t["unnamed call site"] <<< 1 }
+probe ioscheduler_trace.elv_issue_request { t[sprintf("disk %d:%d", disk_major, disk_minor)] <<< 1 }
+probe end {
+  foreach ([a, b, c] in k) printf("%s %s %d %d\n", a, b, c, @count(k[a, b, c]))
+  foreach (n in t) printf("%s|%d|%d\n", n, @count(t[n]), @sum(t[n]))
+}"#;
+    let plans = run(&["run", "-e", script, "--trace", &d]);
+    let interp = run(&["run", "-e", script, "--trace", &d, "--interpret-only"]);
+    assert_eq!(plans.0, 0, "{}", plans.2);
+    assert_eq!(plans.1, interp.1, "plans and the interpreter differ");
+    let got = plans.1;
+    for want in [
+        format!("syskill SIGUSR1 {pid} 3"),
+        format!("systkill SIGUSR1 {pid} 4"),
+        format!("systgkill SIGUSR1 {pid} 4"),
+        "syskill 0 -1 3".into(),
+        "systkill 0 -1 4".into(),
+        "systgkill 0 -1 4".into(),
+    ] {
+        assert!(got.lines().any(|l| l == want), "{want:?} not in\n{got}");
+    }
+    assert!(
+        !got.contains("unnamed call site"),
+        "kallsyms names kmalloc's call sites: {got}"
+    );
+    // Every alias's count (and the allocations' bytes) as DuckDB finds them.
+    let Some(want) = common::duck_at(
+        &dir,
+        "select 'kmalloc', count(*), count(*) from kmalloc \
+         union all select 'kfree', count(*), count(*) from kfree \
+         union all select 'kmem_cache_alloc', count(*), count(*) from kmem_cache_alloc \
+         union all select 'kmem_cache_free', count(*), count(*) from kmem_cache_free \
+         union all select 'process_free', count(*), count(*) from sched_process_free \
+         union all select 'process_wait', count(*), count(*) from sched_process_wait \
+         union all select 'elv_add_request', count(*), count(*) from block_rq_insert \
+         union all select 'elv_issue_request', count(*), count(*) from block_rq_issue \
+         union all select 'elv_completed_request', count(*), count(*) from block_rq_complete \
+         union all select 'elv_requeue_request', count(*), count(*) from block_rq_requeue \
+         union all select 'plug', count(*), count(*) from block_plug \
+         union all select 'kmalloc bytes', count(*), sum(bytes_alloc) from kmalloc \
+         union all select 'kmem_cache_alloc bytes', count(*), sum(bytes_alloc) from kmem_cache_alloc \
+         union all select 'disk -1:-1', count(*), count(*) from block_rq_issue",
+    ) else {
+        return;
+    };
+    let mut table: Vec<String> = got
+        .lines()
+        .filter(|l| l.contains('|'))
+        .map(String::from)
+        .collect();
+    // An alias whose tracepoint fired for none of the child's work prints
+    // no element; DuckDB's count is 0 then.
+    let mut want: Vec<String> = want.into_iter().filter(|l| !l.contains("|0|")).collect();
+    table.sort();
+    want.sort();
+    assert_eq!(table, want);
+    // The child's own allocations and its wait for its child are there.
+    for name in ["kmalloc|", "kmem_cache_alloc|", "kfree|", "process_wait|"] {
+        assert!(
+            table.iter().any(|l| l.starts_with(name)),
+            "no {name} rows: {table:?}"
+        );
+    }
+
+    // What the recording cannot answer, named.
+    let (code, _, err) = run(&[
+        "run",
+        "-e",
+        "probe vm.kmalloc { println(gfp_flag_name) }",
+        "--trace",
+        &d,
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("'__gfp_flag_str' is not available: stap names allocation flags by the traced kernel's own headers"), "{err}");
+    let (code, _, err) = run(&["run", "-e", "probe vm.kmalloc_node { }", "--trace", &d]);
+    assert_eq!(code, 1);
+    assert!(err.contains("Linux 6.1 folded into kmalloc"), "{err}");
+}

@@ -66,6 +66,9 @@ def ask(retap, script, trace=TRACE):
 def verdict(err):
     if err is None:
         return "served"
+    m = re.search(r"is not in this trace \(record it with --tracepoints ([\w:*]+)\)", err)
+    if m:
+        return f"served when {m.group(1)} is recorded (`--tracepoints {m.group(1)}`)"
     m = re.search(r"needs the (\w+) table", err)
     if m:
         return f"served when the {m.group(1)} table is recorded (`--events ...,{m.group(1)}`)"
@@ -88,6 +91,21 @@ def verdict(err):
 # ("sfunction MKDEF") over a function of another name, so the page is
 # empty. The function it documents is what is asked.
 MISNAMED = {"MKDEF": "MKDEV", "sa_handler": "sa_handler_str"}
+# The same for probe aliases: pages named after no alias of stap's tapset
+# (signal.stp defines systkill and systgkill; its doc comments say
+# sys_tkill and sys_tgkill).
+MISNAMED_PROBES = {"signal.sys_tkill": "signal.systkill",
+                   "signal.sys_tgkill": "signal.systgkill",
+                   "signal.sys_tgkill.return": "signal.systgkill.return"}
+
+
+def probe_rows(retap, name):
+    real = MISNAMED_PROBES.get(name)
+    v = verdict(ask(retap, f"probe {real or name} {{ }}"))
+    if real:
+        v = (f"{v} (as `{real}`; stap defines no `{name}`, its page comes from a "
+             f"doc comment over `{real}`)")
+    return [(name, v)]
 
 
 def function_rows(retap, name, syn):
@@ -145,7 +163,7 @@ def render(retap):
            "tracepoints, for what probes them). \"served\": it elaborates; \"served when ... is",
            "recorded\": the recording needs that table; \"refused\": what a",
            "recording cannot answer, with retap's reason; \"not yet\": open work",
-           "(issue 17 for functions and macros; the recorder issues for probes).",
+           "(issue 17).",
            "Syscall probes are not in the reference's pages; issue 23 lists them.", ""]
     counts = {}
     sections = []
@@ -157,7 +175,7 @@ def render(retap):
             if kind == "function":
                 found = function_rows(retap, name, syn)
             elif kind == "probe":
-                found = [(name, verdict(ask(retap, f"probe {name} {{ }}")))]
+                found = probe_rows(retap, name)
             else:
                 found = [(name, macro_verdict(retap, name, syn))]
             for shown, v in found:

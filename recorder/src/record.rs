@@ -745,7 +745,12 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     let signatures = retap_schema::tracefs::syscall_signatures();
     // Written at the start, so that a snapshot taken at any time has them.
     let stacks = formats.iter().any(|f| f.stack);
-    if tables.contains(&Table::Samples) || stacks {
+    // kmem's call_site is a kernel code address that scripts name
+    // (stap's vm.kmalloc caller_function = symname(call_site)).
+    let code_addresses = formats
+        .iter()
+        .any(|f| f.fields.iter().any(|x| x.name == "call_site"));
+    if tables.contains(&Table::Samples) || stacks || code_addresses {
         m.attachments.extend(procfs::save_kallsyms(&dir));
     }
     if tables.contains(&Table::Syscalls) && !signatures.is_empty() {

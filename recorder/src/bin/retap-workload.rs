@@ -6,7 +6,7 @@
 //!                        [--udp M --udp-base S]
 //!                        [--sleep-ms MS] [--fork-exit CODE] [--signals K]
 //!                        [--pingpong N] [--paths N --dir D] [--connects N]
-//!                        [--controls]
+//!                        [--controls] [--tkills K]
 //!   retap-workload loop getppid|openat|udp N [RATE]
 //!                                      tight loop, for cost measurements
 //!                                      (getppid: RATE calls a second)
@@ -135,6 +135,7 @@ fn calls(args: &[String]) {
     let sleep_ms = arg_after(args, "--sleep-ms");
     let fork_exit = arg_after(args, "--fork-exit");
     let signals = arg_after(args, "--signals").unwrap_or(0);
+    let tkills = arg_after(args, "--tkills").unwrap_or(0);
     let pingpong = arg_after(args, "--pingpong").unwrap_or(0);
     let paths = arg_after(args, "--paths").unwrap_or(0);
     let connects = arg_after(args, "--connects").unwrap_or(0);
@@ -256,6 +257,21 @@ fn calls(args: &[String]) {
             }
             let got = USR1.load(std::sync::atomic::Ordering::SeqCst);
             out.push_str(&format!("signals={got}\n"));
+        }
+        if tkills > 0 {
+            // K SIGUSR1 to its own thread by tkill, then K by tgkill: the
+            // thread-directed kills stap's signal tapset names apart.
+            libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
+            let before = USR1.load(std::sync::atomic::Ordering::SeqCst);
+            let tid = libc::gettid();
+            for _ in 0..tkills {
+                libc::syscall(libc::SYS_tkill, tid, libc::SIGUSR1);
+            }
+            for _ in 0..tkills {
+                libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, libc::SIGUSR1);
+            }
+            let got = USR1.load(std::sync::atomic::Ordering::SeqCst) - before;
+            out.push_str(&format!("tkills={got}\n"));
         }
         if paths > 0 {
             // N files created and closed by name, then the first renamed:

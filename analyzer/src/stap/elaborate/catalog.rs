@@ -374,6 +374,11 @@ impl Catalog {
             args: pp.components.iter().map(|c| c.arg.as_ref()).collect(),
         };
         let text = pp.text();
+        if !p.names.iter().any(|n| glob::has_wildcard(n)) && p.args.iter().all(Option::is_none) {
+            if let Some(why) = super::kernel_aliases::refusal(&p.names) {
+                return Err(why);
+            }
+        }
         let one = |family, syscalls| {
             Ok(vec![ResolvedPoint {
                 text: text.clone(),
@@ -558,9 +563,10 @@ impl Catalog {
                 return nonempty(
                     out,
                     &text,
-                    "of the scheduler probes process_exit and process_fork are recorded, and \
-                     cpu_on, cpu_off, ctxswitch, wakeup, wakeup_new and migrate over the sched tracepoints \
-                     (the library's scheduler.stp); the others need kernel functions",
+                    "of the scheduler probes process_exit and process_fork are recorded, \
+                     cpu_on, cpu_off, ctxswitch, wakeup, wakeup_new and migrate are served over the \
+                     default sched tracepoints, and kthread_stop, process_free, process_wait and \
+                     wait_task over those recorded by name (the library's scheduler.stp)",
                 );
             }
             "vfs" if (n.len() == 2 || (n.len() == 3 && n[2] == "return")) && no_args_after(0) => {
@@ -588,7 +594,7 @@ impl Catalog {
                 "{text} is not recorded; kernel.function(\"sys_*\") and kernel.trace(...) of the \
                  recorded tracepoints are"
             ),
-            "signal" => "signals are not recorded".to_string(),
+            "signal" => "of stap's signal probes, signal.send and signal.handle are served from the signal tracepoints and signal.syskill, systkill and systgkill from the system calls".to_string(),
             "stap" | "staprun" | "stapio" => {
                 "it probes stap's own translator and runtime (their static markers); retap is not stap"
                     .to_string()
@@ -640,13 +646,24 @@ impl Catalog {
             ("net", "net_dev_xmit", Family::NetTransmit),
             ("block", "block_rq_issue", Family::BlockRequest),
         ];
+        // A tracepoint the trace recorded by name is read from its own
+        // table, with its own fields, even where a fixed table is built
+        // from it too (`--tracepoints block:block_rq_issue`).
+        let by_name = |s: &str, e: &str| {
+            self.tracepoints
+                .as_ref()
+                .is_some_and(|r| r.iter().any(|f| f.system == s && f.event == e))
+        };
         let mut out = vec![];
         for (s, e, fam) in fixed {
-            if glob::matches(sys, s) && glob::matches(ev, e) {
+            if glob::matches(sys, s) && glob::matches(ev, e) && !by_name(s, e) {
                 out.push(point(format!("kernel.trace(\"{s}:{e}\")"), fam));
             }
         }
-        if glob::matches(sys, "block") && glob::matches(ev, "block_rq_complete") {
+        if glob::matches(sys, "block")
+            && glob::matches(ev, "block_rq_complete")
+            && !by_name("block", "block_rq_complete")
+        {
             out.push(point(
                 "kernel.trace(\"block:block_rq_complete\")".into(),
                 Family::BlockEnd,
@@ -655,12 +672,7 @@ impl Catalog {
         let served_fixed = !out.is_empty();
         if let Some(recorded) = &self.tracepoints {
             for f in recorded {
-                let covered = fixed
-                    .iter()
-                    .any(|(s, e, _)| f.system == *s && f.event == *e)
-                    || (f.system == "block" && f.event == "block_rq_complete")
-                    || f.system == "syscalls"
-                    || f.system == "raw_syscalls";
+                let covered = f.system == "syscalls" || f.system == "raw_syscalls";
                 if !covered && glob::matches(sys, &f.system) && glob::matches(ev, &f.event) {
                     out.push(point(
                         format!("kernel.trace(\"{}:{}\")", f.system, f.event),

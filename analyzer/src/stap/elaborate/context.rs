@@ -318,7 +318,7 @@ pub fn tracepoint_member(f: &TracepointFormat, name: &str, path: &[&str]) -> Opt
         [] if bare == "vec_nr" && has("vec") => "vec".to_string(),
         [] => return None,
         [y] if has(&format!("{bare}_{y}")) => format!("{bare}_{y}"),
-        [y] if matches!(bare, "p" | "task" | "tsk") && has(y) => y.to_string(),
+        [y] if matches!(bare, "p" | "t" | "task" | "tsk") && has(y) => y.to_string(),
         ["si_code"] if bare == "info" && has("code") => "code".into(),
         ["si_errno"] if bare == "info" && has("errno") => "errno".into(),
         ["si_signo"] if bare == "info" && has("sig") => "sig".into(),

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod context;
 pub mod format;
 pub mod ir;
+pub mod kernel_aliases;
 pub mod lower;
 pub mod pretty;
 pub mod syscall_args;

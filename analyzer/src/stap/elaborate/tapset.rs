@@ -441,6 +441,9 @@ pub fn unrecorded(name: &str) -> Option<&'static str> {
         "stp_pid" => "there is no stapio process on the traced machine; a recording is read by retap",
         "pstrace" => "it walks kernel task structures, which a recording does not hold",
         "addr_to_node" => "the NUMA node of an address is not recorded",
+        "__gfp_flag_str" => {
+            "stap names allocation flags by the traced kernel's own headers, which a recording does not hold; gfp_flags holds the bits"
+        }
         "cpuid" => "SystemTap 1.5 removed it; cpu() is the current CPU",
         "dump_stack" => "it writes to the traced machine's kernel log",
         "mem_page_size" | "pages_to_string" => "the traced machine's page size is not recorded",

@@ -34,6 +34,7 @@ const BUILT_IN: &[(&str, &str)] = tapset_files![
     "dev.stp",
     "indent.stp",
     "ip.stp",
+    "ioscheduler.stp",
     "irq.stp",
     "json.stp",
     "logging.stp",

@@ -110,6 +110,10 @@ struct Elab<'a> {
     /// In a probe whose alias assigns a task argument to a variable
     /// (`task = $p`): variable → target, for the task functions.
     task_aliases: HashMap<String, String>,
+    /// Lowering a library alias's body, whose assignments may shadow the
+    /// context variables of the point under it (stap's tapset aliases set
+    /// `name` over syscall aliases that set it too).
+    in_alias_body: bool,
     /// In a user-space probe: the string it reads (argument N, 0 the
     /// return value) and where first, since a recording keeps one per
     /// firing.
@@ -220,8 +224,15 @@ fn unread_assignment(s: &ast::Stmt, read: &HashSet<String>) -> bool {
     let ExprKind::Var(n) = &l.kind else {
         return false;
     };
+    // A call may act (print, count), so it stays; but for calls of what no
+    // recording can answer (stap's pure readers of kernel memory), which
+    // stap elides as it does any pure expression.
     let mut calls = false;
-    r.walk(&mut |x| calls |= matches!(x.kind, ExprKind::Call { .. }));
+    r.walk(&mut |x| {
+        if let ExprKind::Call { name, .. } = &x.kind {
+            calls |= crate::stap::elaborate::tapset::unrecorded(name).is_none();
+        }
+    });
     !read.contains(n) && !calls
 }
 
@@ -260,6 +271,7 @@ fn elaborate_here(
         uprobe_string: None,
         uprobe_word: None,
         task_aliases: HashMap::new(),
+        in_alias_body: false,
     };
     el.declare(script);
     let probes = el.expand_probes(script);
@@ -526,7 +538,9 @@ impl<'a> Elab<'a> {
                         .iter()
                         .filter(|s| !unread_assignment(s, &read))
                         .collect();
+                    self.in_alias_body = true;
                     body.push(S::Block(kept.into_iter().map(|s| self.stmt(s)).collect()));
+                    self.in_alias_body = false;
                 }
             }
             if let Some(f) = self.procfs.take() {

@@ -208,17 +208,30 @@ impl<'a> Elab<'a> {
             return;
         }
         // User aliases: an alias whose name matches a prefix of the point.
+        let matching = |name: &ast::ProbePoint| {
+            name.components.len() <= pp.components.len()
+                && name.components.iter().zip(&pp.components).all(|(an, pc)| {
+                    crate::stap::glob::matches(&pc.name, &an.name) && an.arg == pc.arg
+                })
+        };
+        // An alias named by a longer part of the point wins over a shorter
+        // one extended by the rest as a suffix, as in stap's tree of probe
+        // points (`signal.syskill.return` is not `signal.syskill` + return).
+        let longer = |name: &ast::ProbePoint| {
+            aliases.iter().flat_map(|a| &a.names).any(|m| {
+                m.components.len() > name.components.len()
+                    && matching(m)
+                    && m.components
+                        .iter()
+                        .zip(&name.components)
+                        .all(|(x, y)| x == y)
+            })
+        };
         let mut via_alias = false;
         for a in aliases {
             for name in &a.names {
                 let k = name.components.len();
-                if k > pp.components.len() {
-                    continue;
-                }
-                let matches = name.components.iter().zip(&pp.components).all(|(an, pc)| {
-                    crate::stap::glob::matches(&pc.name, &an.name) && an.arg == pc.arg
-                });
-                if !matches {
+                if !matching(name) || (k < pp.components.len() && longer(name)) {
                     continue;
                 }
                 via_alias = true;

@@ -881,7 +881,7 @@ impl<'a> Elab<'a> {
                     self.set_global_ty(g, want, e.span);
                     return Some((LValue::Global(g), self.globals[g as usize].ty));
                 }
-                if self.ctx(name, e.span).is_some() {
+                if !self.in_alias_body && self.ctx(name, e.span).is_some() {
                     self.err(
                         e.span,
                         format!("context variable '{name}' cannot be assigned"),
