@@ -991,3 +991,45 @@ fn pn_names_the_alias_a_wildcard_matched() {
     assert_eq!(got, want);
     assert!(out.lines().any(|l| l.starts_with("timer.s(2)|")), "{out}");
 }
+
+/// probe_type(): the low-level handler stap runs each kind of point with;
+/// and the functions a recording cannot answer, refused with the reason.
+#[test]
+fn probe_types_and_the_refused_user_space_functions() {
+    let out = over(
+        "mixed",
+        r#"global s
+probe begin, syscall.read, syscall.read.return, syscall_any, kernel.trace("raw_syscalls:sys_enter"),
+      timer.s(1), timer.jiffies(100), kprocess.exec, kprocess.create, netdev.receive,
+      ioblock.request, ioblock_trace.request, timer.profile { s[pn(), probe_type()] = 1 }
+probe end { foreach ([a+, b] in s) printf("%s -> %s\n", a, b) }"#,
+    );
+    assert_eq!(
+        out,
+        "begin -> begin_end\n\
+         ioblock.request -> kprobe\n\
+         ioblock_trace.request -> kernel_tracepoint\n\
+         kernel.trace(\"raw_syscalls:sys_enter\") -> kernel_tracepoint\n\
+         kprocess.create -> kretprobe\n\
+         kprocess.exec -> kprobe\n\
+         netdev.receive -> kprobe\n\
+         syscall.read -> kprobe\n\
+         syscall.read.return -> kretprobe\n\
+         syscall_any -> kernel_tracepoint\n\
+         timer.jiffies(100) -> timer\n\
+         timer.profile -> profile_timer\n\
+         timer.s(1) -> hrtimer\n"
+    );
+    let trace = dataset("mixed");
+    let (code, _, err) = retap(&[
+        "run",
+        "-p2",
+        "-e",
+        "probe syscall.read { print_ubacktrace(1, 2, 3) nfsderror(1) }",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("function 'print_ubacktrace' is not available with pc, sp and fp: unwinding from other registers needs the process's stack memory"), "{err}");
+    assert!(err.contains("function 'nfsderror' is not available: it names the errors of nfsd's replies at nfsd probes"), "{err}");
+}

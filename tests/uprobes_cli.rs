@@ -294,6 +294,120 @@ fn user_stacks_and_addresses_are_named_from_the_processs_maps() {
     assert!(err.contains("was recorded without stacks"), "{err}");
 }
 
+/// The link-time address of `sym` + `off` in `bin`, and binutils'
+/// addr2line's "FILE:LINE" for it: the oracle for source lines.
+fn addr2line_of(bin: &Path, sym: &str, off: u64) -> String {
+    let nm = std::process::Command::new("nm").arg(bin).output().unwrap();
+    let nm = String::from_utf8_lossy(&nm.stdout);
+    let at = nm
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 3 && f[2] == sym).then(|| u64::from_str_radix(f[0], 16).unwrap())
+        })
+        .unwrap_or_else(|| panic!("{sym} not in nm's list"));
+    let o = std::process::Command::new("addr2line")
+        .arg("-e")
+        .arg(bin)
+        .arg(format!("0x{:x}", at + off))
+        .output()
+        .expect("binutils' addr2line (scripts/setup.sh installs binutils)");
+    // (its " (discriminator N)" tells apart blocks of one line)
+    let text = String::from_utf8_lossy(&o.stdout);
+    text.trim()
+        .split(" (discriminator")
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// usymline, usymfile, usymfileline and print_ubacktrace_fileline from the
+/// binary's DWARF line table, as binutils' addr2line reads it, live and
+/// over the kept trace; umodname the file mapped there; without debug info
+/// the lines are the address in hex, as stap gives them.
+#[test]
+fn source_lines_and_modules_of_user_addresses() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    for debug in [true, false] {
+        let bin = retap_testkit::uprobe_target(tmp.path(), debug, false);
+        let b = bin.display();
+        let stp = tmp.path().join("lines.stp");
+        std::fs::write(
+            &stp,
+            format!(
+                r#"probe process("{b}").function("rt_fact") {{
+  if (ulong_arg(1) == 3) {{
+    printf("%s|%s|%s|%s|%x\n", usymline(uaddr()), usymfile(uaddr()), usymfileline(uaddr()), umodname(uaddr()), uaddr())
+    print_ubacktrace_fileline()
+  }}
+}}"#
+            ),
+        )
+        .unwrap();
+        let s = stp.display().to_string();
+        let keep = tmp
+            .path()
+            .join(format!("kept{debug}"))
+            .display()
+            .to_string();
+        let (code, out, err) = run(&["run", &s, "-c", &format!("{b} 1"), "--keep", &keep]);
+        assert_eq!(code, 0, "{err}");
+        let out = without_program_line(&out, "0");
+        let lines: Vec<&str> = out.lines().collect();
+        let f: Vec<&str> = lines[0].split('|').collect();
+        assert_eq!(f[3], b.to_string(), "umodname: {out}");
+        let frames = &lines[1..];
+        assert!(frames.len() >= 3, "{out}");
+        if debug {
+            let want = addr2line_of(&bin, "rt_fact", 0);
+            let (file, line) = want.rsplit_once(':').unwrap();
+            assert!(
+                file.ends_with("uprobe_target.c") && line.parse::<u32>().unwrap() > 0,
+                "{want}"
+            );
+            assert_eq!(&f[..3], &[line, file, want.as_str()], "{out}");
+            // The frames: where it fired, its caller's return address,
+            // main's; each "at FILE:LINE" as addr2line names it.
+            for frame in &frames[..3] {
+                let (name, off) = frame
+                    .split(" : ")
+                    .nth(1)
+                    .and_then(|r| r.split('/').next())
+                    .and_then(|r| r.split_once("+0x"))
+                    .unwrap_or_else(|| panic!("{frame}"));
+                let off = u64::from_str_radix(off, 16).unwrap();
+                let want = addr2line_of(&bin, name, off);
+                assert!(
+                    frame.ends_with(&format!(" at {want} [{b}]")),
+                    "{frame}: addr2line says {want}"
+                );
+            }
+            assert!(frames[2].contains(" : main+0x"), "{out}");
+        } else {
+            // No line table: the address in hex, and frames as
+            // print_ubacktrace prints them.
+            let hex = format!("0x{}", f[4]);
+            assert_eq!(
+                &f[..3],
+                &[hex.as_str(), hex.as_str(), hex.as_str()],
+                "{out}"
+            );
+            assert!(
+                frames[0].contains(" : rt_fact+0x0/0x") && !frames[0].contains(" at "),
+                "{out}"
+            );
+        }
+        // Over the kept trace (its saved maps): the same text.
+        let (code, again, err) = run(&["run", &s, "--trace", &keep]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            again,
+            lines.iter().map(|l| format!("{l}\n")).collect::<String>()
+        );
+    }
+}
+
 #[test]
 fn process_and_thread_begins_and_ends_of_a_program() {
     need_root!();

@@ -177,6 +177,52 @@ fn stack_text(addrs: &[u64], syms: Lookup<'_>, form: SymForm) -> String {
     s
 }
 
+/// probe_type(): the low-level handler stap runs the point with, by how
+/// stap defines the point (its syscall, vfs, netdev, ioblock and kprocess
+/// aliases are kprobes; kernel.trace and the aliases over tracepoints are
+/// tracepoints; timer.jiffies a kernel timer, the other timers hrtimers).
+/// The library's aliases read tracepoints, so they are tracepoints here,
+/// also signal.send and signal.handle, which stap takes from kprobes.
+fn probe_type(family: Option<Family>, text: &str) -> &'static str {
+    let traced = text.starts_with("kernel.trace(")
+        || text.starts_with("tp_syscall.")
+        || text.starts_with("scheduler.")
+        || text.starts_with("ioblock_trace.");
+    let kprobe = |ret: bool| if ret { "kretprobe" } else { "kprobe" };
+    match family {
+        None | Some(Family::Begin | Family::End | Family::Error | Family::Never) => {
+            if text.starts_with("procfs") {
+                "procfs"
+            } else {
+                "begin_end"
+            }
+        }
+        Some(Family::Timer { .. }) if text.starts_with("timer.jiffies") => "timer",
+        Some(Family::Timer { .. }) => "hrtimer",
+        Some(Family::Profile) => "profile_timer",
+        Some(Family::Uprobe { ret, .. }) => {
+            if ret {
+                "uretprobe"
+            } else {
+                "uprobe"
+            }
+        }
+        Some(Family::Process { .. }) => "utrace",
+        Some(Family::Tracepoint(_) | Family::SyscallAny { .. }) => "kernel_tracepoint",
+        Some(_) if traced => "kernel_tracepoint",
+        Some(Family::Syscall { ret } | Family::Vfs { ret, .. }) => kprobe(ret),
+        Some(Family::ProcCreate) => "kretprobe",
+        Some(Family::ProcExec) => kprobe(text.starts_with("kprocess.exec_complete")),
+        Some(
+            Family::ProcExit
+            | Family::NetReceive
+            | Family::NetTransmit
+            | Family::BlockRequest
+            | Family::BlockEnd,
+        ) => "kprobe",
+    }
+}
+
 /// Addresses as backtrace() and ubacktrace() list them: "0x1 0x2".
 fn hex_list(addrs: &[u64]) -> String {
     addrs
@@ -524,6 +570,52 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
                 },
             ))
         }
+        Usymline | Usymfile | Usymfileline => {
+            // stap's forms: the line, the file, "file:line" ("??:line"
+            // without a file); the address in hex when they are unknown.
+            let addr = a[0].int() as u64;
+            let found = ctx.usyms.source_line(ctx.pid() as i32, addr);
+            let text = match (b, found) {
+                (Usymline, Some((_, line))) if line > 0 => line.to_string(),
+                (Usymfile, Some((Some(file), _))) => file,
+                (Usymfileline, Some((Some(file), line))) if line > 0 => format!("{file}:{line}"),
+                (Usymfileline, Some((Some(file), _))) => file,
+                (Usymfileline, Some((None, line))) if line > 0 => format!("??:{line}"),
+                _ => format!("0x{addr:x}"),
+            };
+            Ok(Value::from_string(text))
+        }
+        Umodname => {
+            let addr = a[0].int() as u64;
+            match ctx.usyms.module(ctx.pid() as i32, addr) {
+                Some(path) => Ok(Value::from_string(path)),
+                None => err("module cannot be found", "identifier 'umodname'", span),
+            }
+        }
+        PrintUbacktraceFileline => {
+            // print_ubacktrace's lines with " at FILE:LINE" before the
+            // module where the file's line table knows the address.
+            let pid = ctx.pid() as i32;
+            let mut s = String::new();
+            for a in ctx.user_stack() {
+                let at = match ctx.usyms.source_line(pid, a) {
+                    Some((Some(file), line)) if line > 0 => format!(" at {file}:{line}"),
+                    Some((Some(file), _)) => format!(" at {file}"),
+                    _ => String::new(),
+                };
+                match ctx.usyms.lookup(pid, a) {
+                    Some((name, off, size, module)) => s.push_str(&format!(
+                        " 0x{a:x} : {name}+0x{off:x}/0x{size:x}{at} [{module}]\n"
+                    )),
+                    None => s.push_str(&format!(" 0x{a:x}\n")),
+                }
+            }
+            it.out.extend_from_slice(s.as_bytes());
+            int(0)
+        }
+        ProbeType => Ok(Value::from_string(
+            probe_type(ctx.family, &ctx.point_text).to_string(),
+        )),
         Returnval => int(ctx.retval()),
         Stack | Ustack | CallerAddr => {
             let (frames, n) = match b {

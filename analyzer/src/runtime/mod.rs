@@ -225,7 +225,9 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 Execname => &[Column::Execname],
                 Pid | Ppid | Pexecname | Cmdline | CmdlineArg | CmdlineArgs => &[Column::Pid],
                 // (the process whose maps name the address)
-                Usymname | Usymdata => &[Column::Pid],
+                Usymname | Usymdata | Usymline | Usymfile | Usymfileline | Umodname => {
+                    &[Column::Pid]
+                }
                 Tid => &[Column::Tid],
                 Uid | Euid => &[Column::Uid],
                 Cpu => &[Column::Cpu],
@@ -233,7 +235,12 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 Returnstr | Returnval => &[Column::Ret],
                 Backtrace | PrintBacktrace | SprintBacktrace | Stack | Callers | Caller
                 | CallerAddr => &[Column::Kstack],
-                Ubacktrace | PrintUbacktrace | SprintUbacktrace | PrintUbacktraceBrief | Ustack
+                Ubacktrace
+                | PrintUbacktrace
+                | SprintUbacktrace
+                | PrintUbacktraceBrief
+                | PrintUbacktraceFileline
+                | Ustack
                 | Ucallers => &[Column::Ustack, Column::Pid],
                 UserMode => &[Column::UserMode],
                 Addr | Uaddr => &[Column::Ip],
@@ -252,7 +259,7 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 | Isdigit | ErrnoStr | ReturnStr | Exit | Error | Symname | Randint | Abs
                 | SyscallName | SwitchFile | SprintStack | PrintStack | SprintUstack
                 | PrintUstack | Matched | MatchedStr | Abort | Strpos | Symdata | Modname
-                | ProcfsValue | ProcfsSet | ProcfsAppend | ProcfsOpen => &[],
+                | ProcfsValue | ProcfsSet | ProcfsAppend | ProcfsOpen | ProbeType => &[],
             };
             c.extend(need);
         }

@@ -91,6 +91,49 @@ pub struct UserSymbols {
     live: bool,
     maps: RefCell<HashMap<i32, Rc<Vec<Mapping>>>>,
     files: RefCell<HashMap<String, Option<Rc<SymbolTable>>>>,
+    lines: RefCell<HashMap<String, Option<Rc<LineTable>>>>,
+}
+
+/// A file's DWARF line table, for source lines of its addresses.
+pub struct LineTable {
+    ctx: addr2line::Context<gimli::EndianRcSlice<gimli::RunTimeEndian>>,
+}
+
+impl LineTable {
+    /// None when the file cannot be read or has no line table (stripped,
+    /// or built without -g).
+    fn load(path: &Path) -> Option<LineTable> {
+        use object::{Object as _, ObjectSection as _};
+        let data = std::fs::read(path).ok()?;
+        let obj = object::File::parse(&*data).ok()?;
+        obj.section_by_name(".debug_line")?;
+        let endian = if obj.is_little_endian() {
+            gimli::RunTimeEndian::Little
+        } else {
+            gimli::RunTimeEndian::Big
+        };
+        let dwarf = gimli::Dwarf::load(|id| -> Result<_, gimli::Error> {
+            let bytes: Rc<[u8]> = match obj.section_by_name(id.name()) {
+                Some(s) => Rc::from(&*s.uncompressed_data().unwrap_or_default()),
+                None => Rc::from(&[][..]),
+            };
+            Ok(gimli::EndianRcSlice::new(bytes, endian))
+        })
+        .ok()?;
+        Some(LineTable {
+            ctx: addr2line::Context::from_dwarf(dwarf).ok()?,
+        })
+    }
+
+    /// (file, line) of the line-table row holding `addr` (a link-time
+    /// address), as binutils' addr2line gives them; line 0 when unknown.
+    fn at(&self, addr: u64) -> Option<(Option<String>, u32)> {
+        let loc = self.ctx.find_location(addr).ok()??;
+        if loc.file.is_none() && loc.line.is_none() {
+            return None;
+        }
+        Some((loc.file.map(str::to_string), loc.line.unwrap_or(0)))
+    }
 }
 
 impl UserSymbols {
@@ -127,6 +170,34 @@ impl UserSymbols {
         let t = binaries::symbol_table(Path::new(path)).ok().map(Rc::new);
         self.files.borrow_mut().insert(path.to_string(), t.clone());
         t
+    }
+
+    /// The file process `pid` maps at `addr` (stap's user module).
+    pub fn module(&self, pid: i32, addr: u64) -> Option<String> {
+        let maps = self.maps_of(pid);
+        let m = maps.iter().find(|m| (m.start..m.end).contains(&addr))?;
+        Some(m.path.clone())
+    }
+
+    /// (file, line) of `addr` in process `pid` from the mapped file's
+    /// DWARF line table; None when its maps, the file or its line table
+    /// are not known. Line 0: a file without a line.
+    pub fn source_line(&self, pid: i32, addr: u64) -> Option<(Option<String>, u32)> {
+        let maps = self.maps_of(pid);
+        let m = maps.iter().find(|m| (m.start..m.end).contains(&addr))?;
+        let at = self
+            .table(&m.path)?
+            .address_of_file_offset(addr - m.start + m.offset)?;
+        let cached = self.lines.borrow().get(&m.path).cloned();
+        let lines = match cached {
+            Some(l) => l,
+            None => {
+                let l = LineTable::load(Path::new(&m.path)).map(Rc::new);
+                self.lines.borrow_mut().insert(m.path.clone(), l.clone());
+                l
+            }
+        }?;
+        lines.at(at)
     }
 
     /// (name, offset, size, file) of the symbol at `addr` in process

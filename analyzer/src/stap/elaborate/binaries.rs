@@ -376,14 +376,19 @@ pub struct SymbolTable {
 }
 
 impl SymbolTable {
-    /// The symbol holding the byte at file offset `off` (where a process
-    /// mapped it): (name, offset into it, its size).
-    pub fn at_file_offset(&self, off: u64) -> Option<(&str, u64, u64)> {
+    /// The link-time address of the byte at file offset `off`.
+    pub fn address_of_file_offset(&self, off: u64) -> Option<u64> {
         let &(foff, _, vaddr) = self
             .loads
             .iter()
             .find(|(o, size, _)| (*o..*o + *size).contains(&off))?;
-        let addr = off - foff + vaddr;
+        Some(off - foff + vaddr)
+    }
+
+    /// The symbol holding the byte at file offset `off` (where a process
+    /// mapped it): (name, offset into it, its size).
+    pub fn at_file_offset(&self, off: u64) -> Option<(&str, u64, u64)> {
+        let addr = self.address_of_file_offset(off)?;
         let i = self.syms.partition_point(|s| s.0 <= addr).checked_sub(1)?;
         let (a, size, name) = &self.syms[i];
         // Past a sized symbol's end is not in it (padding, another file's).

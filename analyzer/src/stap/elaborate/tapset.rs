@@ -94,6 +94,12 @@ pub enum Builtin {
     SprintBacktrace,
     SprintUbacktrace,
     PrintUbacktraceBrief,
+    PrintUbacktraceFileline,
+    Usymline,
+    Usymfile,
+    Usymfileline,
+    Umodname,
+    ProbeType,
     SprintStack,
     PrintStack,
     SprintUstack,
@@ -227,6 +233,21 @@ const TABLE: &[(&str, Builtin, &[Ty], Ty)] = &[
         &[],
         Ty::Unknown,
     ),
+    (
+        "print_ubacktrace_fileline",
+        PrintUbacktraceFileline,
+        &[],
+        Ty::Unknown,
+    ),
+    // Source lines of user addresses, from the mapped file's DWARF line
+    // table; the file mapped at an address (stap's module path).
+    ("usymline", Usymline, &[L], S),
+    ("usymfile", Usymfile, &[L], S),
+    ("usymfileline", Usymfileline, &[L], S),
+    ("umodname", Umodname, &[L], S),
+    // The low-level handler stap would run the point with ("kprobe",
+    // "kernel_tracepoint", "hrtimer", ...).
+    ("probe_type", ProbeType, &[], S),
     ("sprint_stack", SprintStack, &[S], S),
     ("print_stack", PrintStack, &[S], Ty::Unknown),
     ("sprint_ustack", SprintUstack, &[S], S),
@@ -276,6 +297,7 @@ impl Builtin {
                 | PrintUbacktrace
                 | SprintUbacktrace
                 | PrintUbacktraceBrief
+                | PrintUbacktraceFileline
                 | Stack
                 | Ustack
                 | Callers
@@ -313,7 +335,12 @@ impl Builtin {
     pub fn reads_user_stack(self) -> bool {
         matches!(
             self,
-            Ubacktrace | PrintUbacktrace | SprintUbacktrace | PrintUbacktraceBrief | Ucallers
+            Ubacktrace
+                | PrintUbacktrace
+                | SprintUbacktrace
+                | PrintUbacktraceBrief
+                | PrintUbacktraceFileline
+                | Ucallers
         )
     }
 
@@ -441,6 +468,9 @@ pub fn unrecorded(name: &str) -> Option<&'static str> {
         "stp_pid" => "there is no stapio process on the traced machine; a recording is read by retap",
         "pstrace" => "it walks kernel task structures, which a recording does not hold",
         "addr_to_node" => "the NUMA node of an address is not recorded",
+        "nfsderror" => {
+            "it names the errors of nfsd's replies at nfsd probes, which are kprobes on the NFS server (a recording holds no kernel functions)"
+        }
         "__gfp_flag_str" => {
             "stap names allocation flags by the traced kernel's own headers, which a recording does not hold; gfp_flags holds the bits"
         }

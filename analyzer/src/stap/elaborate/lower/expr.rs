@@ -439,6 +439,13 @@ impl<'a> Elab<'a> {
                     let delim = self.expect(&args[0], Ty::Str, "argument of tokenize()");
                     return (X::Call(Builtin::TokenizeNext, vec![delim], span), Ty::Str);
                 }
+                (Builtin::PrintUbacktrace | Builtin::PrintUbacktraceFileline, 3) => {
+                    self.err(
+                        span,
+                        format!("function '{name}' is not available with pc, sp and fp: unwinding from other registers needs the process's stack memory, which a recording does not hold ({name}() prints the stack recorded at the probe)"),
+                    );
+                    return (X::Num(0), Ty::Unknown);
+                }
                 _ => {}
             }
             if args.len() != sig.params.len() {
