@@ -601,3 +601,62 @@ probe end {
     assert_eq!(code, 1);
     assert!(err.contains("Linux 6.1 folded into kmalloc"), "{err}");
 }
+
+/// stap's memory/vm.tracepoints.stp over datasets/kmem (kmem_cache_alloc
+/// recorded by name): its one 10-second report, slab allocations by
+/// process and requested size, as DuckDB counts the rows before the
+/// timer.
+#[test]
+fn the_slab_allocation_example_counts_as_duckdb() {
+    let script = "/usr/share/systemtap/examples/memory/vm.tracepoints.stp";
+    if !std::path::Path::new(script).exists() {
+        return retap_testkit::skip_without("systemtap-doc", "scripts/setup.sh installs it");
+    }
+    let (code, out, err) = run(&["run", script, "--trace", "datasets/kmem"]);
+    assert_eq!(code, 0, "{err}");
+    let Some(mut want) = duck(
+        "kmem",
+        "select execname, bytes_req, count(*) from kmem_cache_alloc where ts < $stop10 group by all",
+    ) else {
+        return;
+    };
+    let mut got = vec![];
+    let mut process = String::new();
+    for line in out.lines() {
+        if let Some(p) = line.strip_prefix("Process:") {
+            process = p.to_string();
+        } else if let Some(rest) = line.strip_prefix("Slab_size:") {
+            let (size, count) = rest.split_once("\tCount:").unwrap();
+            got.push(format!("{process}|{size}|{count}"));
+        }
+    }
+    assert_eq!(out.matches("-----\n").count(), 1, "one report: {out}");
+    assert!(got.len() > 10, "{out}");
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+/// `$rq->__data_len` at block_rq_insert (stap's bitesize-nd.stp) is the
+/// recorded `bytes` (blk_rq_bytes), over datasets/kmem.
+#[test]
+fn a_block_requests_length_is_its_recorded_bytes() {
+    let (code, out, err) = run(&[
+        "run",
+        "--trace",
+        "datasets/kmem",
+        "-e",
+        r#"global sz
+probe kernel.trace("block_rq_insert") { sz[execname()] <<< $rq->__data_len }
+probe end { foreach (n+ in sz) printf("%s|%d|%d|%d\n", n, @count(sz[n]), @sum(sz[n]), @max(sz[n])) }"#,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let Some(want) = duck(
+        "kmem",
+        "select execname, count(*), sum(bytes), max(bytes) from block_rq_insert group by 1 order by 1",
+    ) else {
+        return;
+    };
+    assert!(!want.is_empty());
+    assert_eq!(lines(&out), want);
+}

@@ -233,14 +233,9 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "refused: @cast_module_sizeof (sizeof.stpm) is a kernel type's size, read through @cast",
     ),
     (
-        "profiling/pf3.stp",
-        "unresolved function 'umodname'",
-        "issue 20: user-space modules (the binaries a process maps)",
-    ),
-    (
         "profiling/fileline-profile.stp",
-        "unresolved function 'usymfileline'",
-        "issue 20: DWARF line tables",
+        "function 'symfileline' is not available",
+        "refused: it names kernel addresses' source lines, which need the kernel's debug info (its usymfileline for user addresses is served)",
     ),
     (
         "lwtools/opensnoop-nd.stp",
@@ -325,8 +320,9 @@ fn unserved_point(message: &str) -> bool {
 /// Every example whose probe points a recording serves gets through pass
 /// 2 or is refused for a listed reason; each that does runs over the
 /// `mixed` dataset with its own test arguments, without error — or over
-/// `sched` (recorded with the default tracepoints) when `mixed` lacks the
-/// tracepoints it probes.
+/// `sched` (recorded with the default tracepoints) or `kmem` (with kmem,
+/// block and process tracepoints) when `mixed` lacks the tracepoints it
+/// probes.
 #[test]
 fn stap_examples_run_over_a_recording() {
     use retap_analyzer::run::{run, Note, RunRequest};
@@ -359,20 +355,25 @@ fn stap_examples_run_over_a_recording() {
         };
         let listed = REFUSED.iter().find(|(s, ..)| *s == rel);
         let mut checked = run(&req(2, &trace), &mut |_: Note| {});
-        if checked.is_err() {
-            // Probes of tracepoints `mixed` lacks (a kernel.trace(...) !,
-            // kernel.function(...) fallback says so less directly), and
-            // file names, which `mixed` was recorded without.
-            let sched = datasets.join("sched");
-            let again = run(&req(2, &sched), &mut |_: Note| {});
+        // Probes of tracepoints `mixed` lacks (a kernel.trace(...) !,
+        // kernel.function(...) fallback says so less directly), and file
+        // names, which `mixed` was recorded without: `sched` (the default
+        // tracepoints), then `kmem` (kmem, block and process tracepoints
+        // recorded by name).
+        for other in ["sched", "kmem"] {
+            if checked.is_ok() {
+                break;
+            }
+            let dir = datasets.join(other);
+            let again = run(&req(2, &dir), &mut |_: Note| {});
             let only_points = checked.as_ref().is_err_and(|f| unserved_point(&f.message));
             if again.is_ok()
                 || (only_points && again.as_ref().is_err_and(|f| !unserved_point(&f.message)))
             {
-                trace = sched;
+                trace = dir;
                 checked = again;
                 if checked.is_ok() {
-                    over_sched.push(rel.clone());
+                    over_sched.push(format!("{rel} ({other})"));
                 }
             }
         }
@@ -410,7 +411,7 @@ fn stap_examples_run_over_a_recording() {
         }
     }
     eprintln!(
-        "{} examples ran over datasets/mixed or (those probing tracepoints) datasets/sched: {}; over sched: {}",
+        "{} examples ran over datasets/mixed or (those probing tracepoints) datasets/sched or kmem: {}; over those: {}",
         ran.len(),
         ran.join(", "),
         over_sched.join(", ")
@@ -424,5 +425,5 @@ fn stap_examples_run_over_a_recording() {
         listed_but_passed.is_empty(),
         "listed as refused but now pass pass 2 (take them off REFUSED): {listed_but_passed:?}"
     );
-    assert!(ran.len() >= 53, "only {} examples ran", ran.len());
+    assert!(ran.len() >= 57, "only {} examples ran", ran.len());
 }

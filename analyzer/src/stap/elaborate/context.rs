@@ -323,6 +323,10 @@ pub fn tracepoint_member(f: &TracepointFormat, name: &str, path: &[&str]) -> Opt
         ["si_errno"] if bare == "info" && has("errno") => "errno".into(),
         ["si_signo"] if bare == "info" && has("sig") => "sig".into(),
         ["name"] if bare == "action" && has("name") => "name".into(),
+        // The block request tracepoints record blk_rq_bytes(rq) and
+        // blk_rq_pos(rq), which are these members.
+        ["__data_len"] if bare == "rq" && has("bytes") => "bytes".into(),
+        ["__sector"] if bare == "rq" && has("sector") => "sector".into(),
         ["sa", y @ ("sa_handler" | "sa_flags")] if bare == "ka" && has(y) => y.to_string(),
         _ => return None,
     };
