@@ -246,7 +246,9 @@ fn user_stacks_and_addresses_are_named_from_the_processs_maps() {
     .unwrap();
     let s = stp.display().to_string();
     let keep = tmp.path().join("kept").display().to_string();
-    let (code, out, err) = run(&["run", &s, "-c", &format!("{b} 1"), "--keep", &keep]);
+    // Alive 300 ms more, so the recorder finds its maps (see
+    // source_lines_and_modules_of_user_addresses).
+    let (code, out, err) = run(&["run", &s, "-c", &format!("{b} 1 300"), "--keep", &keep]);
     assert_eq!(code, 0, "{err}");
     let out = without_program_line(&out, "0");
     let lines: Vec<&str> = out.lines().collect();
@@ -351,7 +353,10 @@ fn source_lines_and_modules_of_user_addresses() {
             .join(format!("kept{debug}"))
             .display()
             .to_string();
-        let (code, out, err) = run(&["run", &s, "-c", &format!("{b} 1"), "--keep", &keep]);
+        // The program stays 300 ms: its maps are read when the recorder
+        // drains its first stack, which under CI's load came after a
+        // program that exits at once was gone ("module cannot be found").
+        let (code, out, err) = run(&["run", &s, "-c", &format!("{b} 1 300"), "--keep", &keep]);
         assert_eq!(code, 0, "{err}");
         let out = without_program_line(&out, "0");
         let lines: Vec<&str> = out.lines().collect();

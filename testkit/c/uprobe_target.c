@@ -72,5 +72,14 @@ int main(int argc, char **argv)
 	STAP_PROBE12(retap_test, many, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, (long)n);
 	rt_nap(2000);
 	printf("%ld\n", sum);
+	/* A second argument: milliseconds to stay alive, so that a recorder
+	 * behind a loaded machine still finds the process's memory maps when
+	 * it reads its first stack. */
+	if (argc > 2) {
+		fflush(stdout);
+		long ms = atol(argv[2]);
+		struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+		nanosleep(&t, NULL);
+	}
 	return 0;
 }
