@@ -180,7 +180,8 @@ fn start(
         .map_err(|e| format!("cannot run {} ({e})", recorder.display()))?;
     drop(write);
     // The recorder writes trace.json once it is set up (and -c's command
-    // forked, its pid in it).
+    // forked, its pid in it), and again with `attached_ns` once its
+    // programs are attached: the script's begin and timers start there.
     let manifest = dir.join(retap_schema::manifest::MANIFEST_FILE);
     let deadline = Instant::now() + Duration::from_secs(60);
     let m = loop {
@@ -190,7 +191,9 @@ fn start(
             ));
         }
         if let Ok(m) = Manifest::load(dir) {
-            break m;
+            if m.attached_ns.is_some() {
+                break m;
+            }
         }
         if Instant::now() > deadline {
             let _ = child.kill();
@@ -210,7 +213,7 @@ fn start(
         }),
         target,
         trace_dir: dir.to_path_buf(),
-        start_ns: m.start_ns,
+        start_ns: m.begin_ns(),
         wall_clock_offset_ns: m.wall_clock_offset_ns,
         hz: m.hz,
     })

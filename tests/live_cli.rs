@@ -304,6 +304,42 @@ fn timers_fire_in_real_time() {
     assert!(t.elapsed() >= Duration::from_millis(50_000 / u64::from(hz)));
 }
 
+/// A script's time begins when the recorder's programs are attached, as
+/// stap's begins once its probes are registered: a 300 ms timer over a
+/// workload that starts then (-c's command is released once attached)
+/// counts its first 300 ms of calls, live and over the kept trace, as
+/// DuckDB counts the rows up to the manifest's attached_ns + 300 ms.
+/// Counted from the recorder's start (its set-up takes 0.3-0.5 s) it saw
+/// next to none.
+#[test]
+fn timers_count_from_when_the_recorder_attached() {
+    if !is_root() {
+        return retap_testkit::skip_without("root", "tracing live needs it; CI runs as root");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let keep = tmp.path().join("kept").display().to_string();
+    let cmd = format!("{} loop getppid 100000 50000", workload().display());
+    let script = r#"global n probe syscall.getppid { n++ } probe timer.ms(300) { printf("%d\n", n); exit() }"#;
+    let (code, out, err) = run(&["run", "-e", script, "-c", &cmd, "--keep", &keep]);
+    assert_eq!(code, 0, "{err}");
+    let live: i64 = out.trim().parse().unwrap_or_else(|_| panic!("{out}"));
+    let m = retap_schema::manifest::Manifest::load(Path::new(&keep)).unwrap();
+    let attached = m.attached_ns.expect("the recorder says when it attached");
+    assert!(attached > m.start_ns, "{attached} {}", m.start_ns);
+    // 50k calls a second for 300 ms: thousands, not next to none.
+    assert!(live > 2000, "{live}");
+    let (code, again, err) = run(&["run", "-e", script, "--trace", &keep]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(again, out);
+    let Some(rows) = common::duck_at(
+        Path::new(&keep),
+        "select count(*) from syscalls where syscall = 'getppid' and ts <= $start + 300000000",
+    ) else {
+        return;
+    };
+    assert_eq!(rows, [live.to_string()]);
+}
+
 /// The pids of `parent`'s children whose command line matches `pattern`.
 fn children(parent: u32, pattern: &str) -> Vec<i32> {
     let out = Command::new("pgrep")

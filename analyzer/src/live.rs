@@ -36,9 +36,10 @@ pub struct Started {
     pub target: i64,
     /// The recording's directory (kernel symbols for backtraces).
     pub trace_dir: PathBuf,
-    /// The recording's start and CLOCK_REALTIME - CLOCK_MONOTONIC, from
-    /// its manifest: begin and the timers count from the same start as a
-    /// run over the kept trace does, so both print the same.
+    /// Where the script's time begins (the manifest's `begin_ns`: the
+    /// recorder's programs attached) and CLOCK_REALTIME - CLOCK_MONOTONIC:
+    /// begin and the timers count from the same moment as a run over the
+    /// kept trace does, so both print the same.
     pub start_ns: i64,
     pub wall_clock_offset_ns: i64,
     /// The kernel's HZ, as the manifest says it.

@@ -33,8 +33,12 @@ use retap_schema::manifest::Retention;
 const DRAIN_PER_ROUND: usize = 64 * 1024;
 /// A live round's watermark trails its drain by this much: a BPF program
 /// stamps an event before it reserves and commits its record, and the
-/// consumer stops at the first record not yet committed.
-const COMMIT_SLACK_NS: i64 = 2_000_000;
+/// consumer stops at the first record not yet committed. On a virtual
+/// machine the CPU running the program can be taken away by the host
+/// between the two (this one's /proc/stat counts steal time): 2 ms was
+/// once too little under a loaded test suite (a live profile.stp counted
+/// one syscall fewer than the same script over its kept trace), so 10.
+const COMMIT_SLACK_NS: i64 = 10_000_000;
 
 /// Rows the reader gathers per table before handing them to the writer.
 const BATCH_ROWS: usize = 16 * 1024;
@@ -819,6 +823,11 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     let mut obj = MaybeUninit::uninit();
     let mut session = bpf::load(&mut obj, &cfg, vfs)?;
     m.probes = session.attached.clone();
+    // Every program attached: scripts' time begins here (stored now, so a
+    // live run can start its begin probes and timers from it).
+    m.attached_ns = Some(procfs::clock_offset().0);
+    m.store(&dir)
+        .with_context(|| format!("writing {}", dir.join(manifest::MANIFEST_FILE).display()))?;
 
     let retention = (args.max_size.is_some() || max_age.is_some()).then(|| Retention {
         max_bytes: args.max_size,

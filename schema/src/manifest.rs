@@ -31,6 +31,14 @@ pub struct Manifest {
     pub wall_clock_offset_ns: i64,
     pub start_ns: i64,
     pub end_ns: Option<i64>,
+    /// When the recorder's programs were all attached: the first moment
+    /// any event can be recorded, after its set-up (process snapshot,
+    /// symbols, loading the programs; 0.3-0.5 s). stap runs begin probes
+    /// and starts its timers once its probes are registered, so scripts
+    /// count from here ([`Manifest::begin_ns`]). Absent in traces made
+    /// before it was kept, and while the recorder sets up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached_ns: Option<i64>,
     /// Probe points attached, e.g. "tp_btf/sys_enter".
     pub probes: Vec<String>,
     pub filters: Filters,
@@ -164,6 +172,13 @@ impl Manifest {
             clock: "CLOCK_MONOTONIC".into(),
             ..Default::default()
         }
+    }
+
+    /// Where a script's time begins: begin probes run and timers count
+    /// from the attachment (stap starts them once its probes are
+    /// registered), or from the start for traces that do not say it.
+    pub fn begin_ns(&self) -> i64 {
+        self.attached_ns.unwrap_or(self.start_ns).max(self.start_ns)
     }
 
     /// A table by its name in this trace: a fixed table, or one of its

@@ -39,8 +39,9 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Rows of a DuckDB query over a dataset (tables as views; `start` and
-/// `stop10` are the trace start and start + 10 s), fields joined by '|'.
+/// Rows of a DuckDB query over a dataset (tables as views; `$start` and
+/// `$stop10` are where scripts' time begins, the manifest's attached_ns
+/// or else start_ns, and 10 s later), fields joined by '|'.
 /// None when DuckDB is missing (setup.sh installs it), with why; under CI
 /// that fails the test.
 pub fn duck(dataset: &str, sql: &str) -> Option<Vec<String>> {
@@ -60,7 +61,8 @@ for t in os.listdir(d):
         # Tracepoint tables (SYSTEM.EVENT) by event name, as retap sql names them.
         name = t.split('.', 1)[-1]
         con.sql(f"create view {name} as select * from read_parquet('{p}/*.parquet', file_row_number=true, filename='file')")
-sql = sys.argv[2].replace("$start", str(m["start_ns"])).replace("$stop10", str(m["start_ns"] + 10_000_000_000))
+begin = max(m.get("attached_ns", m["start_ns"]), m["start_ns"])
+sql = sys.argv[2].replace("$start", str(begin)).replace("$stop10", str(begin + 10_000_000_000))
 for row in con.sql(sql).fetchall():
     print('|'.join('NULL' if v is None else str(v) for v in row))
 "#;

@@ -505,7 +505,7 @@ pub fn build_plans(
         // before a timer at the same time).
         let mut keys = keys;
         if let Some(p) = compiled.period {
-            let start = trace.manifest.start_ns;
+            let start = trace.manifest.begin_ns();
             let t = tctx.now();
             keys.push(
                 when(t.clone().lt_eq(lit(start + p)), lit(1i64))

@@ -533,8 +533,9 @@ fn clock(prog: &Program, trace: Option<&Trace>) -> (i64, i64, EventCtx) {
     }
     ctx.usyms = Rc::new(symbols::UserSymbols::new(Some(&trace.dir), false));
     // A trace whose recorder died has no end time: run to the last event.
-    let end = m.end_ns.unwrap_or(i64::MAX).max(m.start_ns);
-    (m.start_ns, end, ctx)
+    let begin = m.begin_ns();
+    let end = m.end_ns.unwrap_or(i64::MAX).max(begin);
+    (begin, end, ctx)
 }
 
 /// The probes the interpreter runs: event points per table, timers.
