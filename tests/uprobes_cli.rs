@@ -273,12 +273,7 @@ fn user_stacks_and_addresses_are_named_from_the_processs_maps() {
         "{out}"
     );
     // Over the kept trace (its saved maps): the same text.
-    let (code, again, err) = run(&["run", &s, "--trace", &keep]);
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(
-        again,
-        lines.iter().map(|l| format!("{l}\n")).collect::<String>()
-    );
+    replays_the_same(&s, &keep, &lines);
     // A recording made for the script keeps the stacks; one without them
     // cannot serve it.
     let rec = tmp.path().join("rec").display().to_string();
@@ -404,13 +399,18 @@ fn source_lines_and_modules_of_user_addresses() {
             );
         }
         // Over the kept trace (its saved maps): the same text.
-        let (code, again, err) = run(&["run", &s, "--trace", &keep]);
-        assert_eq!(code, 0, "{err}");
-        assert_eq!(
-            again,
-            lines.iter().map(|l| format!("{l}\n")).collect::<String>()
-        );
+        replays_the_same(&s, &keep, &lines);
     }
+}
+
+/// `script` over the trace a live run kept prints the live run's lines.
+fn replays_the_same(script: &str, keep: &str, lines: &[&str]) {
+    let (code, again, err) = run(&["run", script, "--trace", keep]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        again,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>()
+    );
 }
 
 #[test]

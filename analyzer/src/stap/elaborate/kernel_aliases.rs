@@ -67,12 +67,12 @@ pub fn refusal(names: &[&str]) -> Option<String> {
         ("ioblock_trace", ["bounce"]) => format!(
             "stap's {alias} reads the tracepoint block_bio_bounce and the bio behind it; current kernels (6.x) have no such tracepoint"
         ),
-        ("kprocess", ["start"]) => kprobes(
-            "schedule_tail",
-            "kprocess.create, exec, exec_complete and exit are recorded",
-        ),
-        ("kprocess", ["release"]) => kprobes(
-            "release_task",
+        ("kprocess", [which @ ("start" | "release")]) => kprobes(
+            if *which == "start" {
+                "schedule_tail"
+            } else {
+                "release_task"
+            },
             "kprocess.create, exec, exec_complete and exit are recorded",
         ),
         ("scheduler", ["balance"]) => kprobes(
