@@ -1138,7 +1138,10 @@ fn tracepoints_hold_every_signal_and_context_switch() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("t");
     let (k, rounds) = (7, 300);
-    let cmd = format!("{WORKLOAD} calls --signals {k} --pingpong {rounds}");
+    // On one CPU, so each thread's read blocks until the other has run
+    // (on two, a CI run once saw a thread find its byte already written
+    // in 111 of 300 rounds, never switching out).
+    let cmd = format!("taskset -c 0 {WORKLOAD} calls --signals {k} --pingpong {rounds}");
     let out = record(
         &dir,
         &["--events", "tracepoints,processes", "-c", &cmd, "-q"],
