@@ -213,7 +213,7 @@ fn start(
         }),
         target,
         trace_dir: dir.to_path_buf(),
-        start_ns: m.begin_ns(),
+        begin_ns: m.begin_ns(),
         wall_clock_offset_ns: m.wall_clock_offset_ns,
         hz: m.hz,
     })

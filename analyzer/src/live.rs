@@ -40,7 +40,7 @@ pub struct Started {
     /// recorder's programs attached) and CLOCK_REALTIME - CLOCK_MONOTONIC:
     /// begin and the timers count from the same moment as a run over the
     /// kept trace does, so both print the same.
-    pub start_ns: i64,
+    pub begin_ns: i64,
     pub wall_clock_offset_ns: i64,
     /// The kernel's HZ, as the manifest says it.
     pub hz: Option<u32>,
@@ -123,7 +123,7 @@ pub fn run(
         mut source,
         target,
         trace_dir,
-        start_ns,
+        begin_ns,
         wall_clock_offset_ns,
         hz,
     } = started;
@@ -141,7 +141,7 @@ pub fn run(
     };
     let setup = LiveSetup {
         wall_clock_offset_ns,
-        start: start_ns,
+        start: begin_ns,
         hz,
         arch: std::env::consts::ARCH.to_string(),
         signatures: kernel.signatures.clone(),

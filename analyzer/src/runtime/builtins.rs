@@ -135,10 +135,13 @@ fn strtol(s: &str, base: i64) -> Option<i64> {
 
 /// How stap's runtime writes an address of a backtrace (its _STP_SYM_*
 /// forms).
-#[derive(Clone, Copy, PartialEq)]
-enum SymForm {
+#[derive(Clone, Copy)]
+enum SymForm<'a> {
     /// ` 0xaddr : name+0xoff/0xsize [module]`: printed backtraces.
     Full,
+    /// Full with ` at FILE:LINE` before the module where `at` knows the
+    /// address's source line ("" where not): print_ubacktrace_fileline.
+    Fuller(&'a dyn Fn(u64) -> String),
     /// `name+0xoff [module]`: backtraces as strings.
     Simple,
     /// `name+0xoff`: print_ubacktrace_brief.
@@ -158,19 +161,25 @@ fn kernel_lookup(
     }
 }
 
-fn stack_text(addrs: &[u64], syms: Lookup<'_>, form: SymForm) -> String {
+fn stack_text(addrs: &[u64], syms: Lookup<'_>, form: SymForm<'_>) -> String {
     let mut s = String::new();
     for &a in addrs {
         match (syms(a), form) {
-            (Some((name, off, size, module)), SymForm::Full) => s.push_str(&format!(
-                " 0x{a:x} : {name}+0x{off:x}/0x{size:x} [{module}]\n"
-            )),
+            (Some((name, off, size, module)), SymForm::Full | SymForm::Fuller(_)) => {
+                let at = match form {
+                    SymForm::Fuller(at) => at(a),
+                    _ => String::new(),
+                };
+                s.push_str(&format!(
+                    " 0x{a:x} : {name}+0x{off:x}/0x{size:x}{at} [{module}]\n"
+                ))
+            }
             (Some((name, off, _, module)), SymForm::Simple) => {
                 let module = module.rsplit('/').next().unwrap_or(&module);
                 s.push_str(&format!("{name}+0x{off:x} [{module}]\n"))
             }
             (Some((name, off, ..)), SymForm::Brief) => s.push_str(&format!("{name}+0x{off:x}\n")),
-            (None, SymForm::Full) => s.push_str(&format!(" 0x{a:x}\n")),
+            (None, SymForm::Full | SymForm::Fuller(_)) => s.push_str(&format!(" 0x{a:x}\n")),
             (None, _) => s.push_str(&format!("0x{a:x}\n")),
         }
     }
@@ -593,24 +602,15 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
             }
         }
         PrintUbacktraceFileline => {
-            // print_ubacktrace's lines with " at FILE:LINE" before the
-            // module where the file's line table knows the address.
             let pid = ctx.pid() as i32;
-            let mut s = String::new();
-            for a in ctx.user_stack() {
-                let at = match ctx.usyms.source_line(pid, a) {
-                    Some((Some(file), line)) if line > 0 => format!(" at {file}:{line}"),
-                    Some((Some(file), _)) => format!(" at {file}"),
-                    _ => String::new(),
-                };
-                match ctx.usyms.lookup(pid, a) {
-                    Some((name, off, size, module)) => s.push_str(&format!(
-                        " 0x{a:x} : {name}+0x{off:x}/0x{size:x}{at} [{module}]\n"
-                    )),
-                    None => s.push_str(&format!(" 0x{a:x}\n")),
-                }
-            }
-            it.out.extend_from_slice(s.as_bytes());
+            let at = |a| match ctx.usyms.source_line(pid, a) {
+                Some((Some(file), line)) if line > 0 => format!(" at {file}:{line}"),
+                Some((Some(file), _)) => format!(" at {file}"),
+                _ => String::new(),
+            };
+            let user = |x| ctx.usyms.lookup(pid, x);
+            let text = stack_text(&ctx.user_stack(), &user, SymForm::Fuller(&at));
+            it.out.extend_from_slice(text.as_bytes());
             int(0)
         }
         ProbeType => Ok(Value::from_string(

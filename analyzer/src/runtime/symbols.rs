@@ -164,51 +164,55 @@ impl UserSymbols {
     }
 
     fn table(&self, path: &str) -> Option<Rc<SymbolTable>> {
-        if let Some(t) = self.files.borrow().get(path) {
-            return t.clone();
-        }
-        let t = binaries::symbol_table(Path::new(path)).ok().map(Rc::new);
-        self.files.borrow_mut().insert(path.to_string(), t.clone());
-        t
+        cached(&self.files, path, || {
+            binaries::symbol_table(Path::new(path)).ok()
+        })
+    }
+
+    /// The file process `pid` maps at `addr` and the offset in it there.
+    fn mapped(&self, pid: i32, addr: u64) -> Option<(String, u64)> {
+        let maps = self.maps_of(pid);
+        let m = maps.iter().find(|m| (m.start..m.end).contains(&addr))?;
+        Some((m.path.clone(), addr - m.start + m.offset))
     }
 
     /// The file process `pid` maps at `addr` (stap's user module).
     pub fn module(&self, pid: i32, addr: u64) -> Option<String> {
-        let maps = self.maps_of(pid);
-        let m = maps.iter().find(|m| (m.start..m.end).contains(&addr))?;
-        Some(m.path.clone())
+        self.mapped(pid, addr).map(|(path, _)| path)
     }
 
     /// (file, line) of `addr` in process `pid` from the mapped file's
     /// DWARF line table; None when its maps, the file or its line table
     /// are not known. Line 0: a file without a line.
     pub fn source_line(&self, pid: i32, addr: u64) -> Option<(Option<String>, u32)> {
-        let maps = self.maps_of(pid);
-        let m = maps.iter().find(|m| (m.start..m.end).contains(&addr))?;
-        let at = self
-            .table(&m.path)?
-            .address_of_file_offset(addr - m.start + m.offset)?;
-        let cached = self.lines.borrow().get(&m.path).cloned();
-        let lines = match cached {
-            Some(l) => l,
-            None => {
-                let l = LineTable::load(Path::new(&m.path)).map(Rc::new);
-                self.lines.borrow_mut().insert(m.path.clone(), l.clone());
-                l
-            }
-        }?;
-        lines.at(at)
+        let (path, off) = self.mapped(pid, addr)?;
+        let at = self.table(&path)?.address_of_file_offset(off)?;
+        cached(&self.lines, &path, || LineTable::load(Path::new(&path)))?.at(at)
     }
 
     /// (name, offset, size, file) of the symbol at `addr` in process
     /// `pid`; None when its maps or the file's symbols are not known.
     pub fn lookup(&self, pid: i32, addr: u64) -> Option<(String, u64, u64, String)> {
-        let maps = self.maps_of(pid);
-        let m = maps.iter().find(|m| (m.start..m.end).contains(&addr))?;
-        let table = self.table(&m.path)?;
-        let (name, off, size) = table.at_file_offset(addr - m.start + m.offset)?;
-        Some((name.to_string(), off, size, m.path.clone()))
+        let (path, off) = self.mapped(pid, addr)?;
+        let table = self.table(&path)?;
+        let (name, off, size) = table.at_file_offset(off)?;
+        Some((name.to_string(), off, size, path))
     }
+}
+
+/// What `load` makes of the file at `path`, read once per run (a file
+/// it cannot read is remembered as such too).
+fn cached<T>(
+    cache: &RefCell<HashMap<String, Option<Rc<T>>>>,
+    path: &str,
+    load: impl FnOnce() -> Option<T>,
+) -> Option<Rc<T>> {
+    if let Some(t) = cache.borrow().get(path) {
+        return t.clone();
+    }
+    let t = load().map(Rc::new);
+    cache.borrow_mut().insert(path.to_string(), t.clone());
+    t
 }
 
 #[cfg(test)]
