@@ -5,8 +5,10 @@
 # bpftrace, perf and DuckDB are the independent peers the tests and benchmarks
 # compare against. systemtap-doc ships stap's example scripts, which the
 # front end's tests parse (stap itself is not installed). chromium renders
-# retap diff's HTML report in a test. Idempotent: does nothing when everything is already there.
+# retap diff's HTML report in a test; s3s-fs is the S3 server of the
+# object-storage tests. Idempotent: does nothing when everything is already there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 need=()
 command -v clang >/dev/null || need+=(clang)
 command -v llvm-strip >/dev/null || need+=(llvm)
@@ -35,6 +37,12 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install -q duckdb
+# A real S3-compatible server for the object-storage tests (s3s-fs, run on
+# loopback by the tests themselves): built from crates.io into target/tools
+# once (~1.5 min). 0.14 is the newest line this toolchain (Rust 1.95) builds.
+if [ ! -x target/tools/bin/s3s-fs ]; then
+  cargo install --quiet --locked s3s-fs@0.14.1 --features binary --root target/tools
+fi
 # tracefs: the recorder reads tracepoint ids from it on some libbpf paths.
 if [ "$(id -u)" -eq 0 ] && [ ! -e /sys/kernel/tracing/events ]; then
   mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true

@@ -25,6 +25,30 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    #[command(flatten)]
+    s3: S3Flags,
+}
+
+/// Where traces named `s3://bucket/prefix` are read from. Each flag
+/// overrides its AWS environment variable (AWS_ENDPOINT_URL, AWS_REGION,
+/// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); the environment is the
+/// better place for keys, which flags show to `ps`.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Object storage (s3:// traces)")]
+struct S3Flags {
+    /// An S3-compatible server's URL (http:// is allowed for it);
+    /// requests are path-style unless --s3-virtual-hosted.
+    #[arg(long, global = true, value_name = "URL")]
+    s3_endpoint: Option<String>,
+    #[arg(long, global = true, value_name = "REGION")]
+    s3_region: Option<String>,
+    #[arg(long, global = true, value_name = "KEY")]
+    s3_access_key_id: Option<String>,
+    #[arg(long, global = true, value_name = "SECRET")]
+    s3_secret_access_key: Option<String>,
+    /// Bucket names in host names (bucket.endpoint), as AWS prefers.
+    #[arg(long, global = true)]
+    s3_virtual_hosted: bool,
 }
 
 #[derive(Subcommand)]
@@ -37,6 +61,7 @@ enum Cmd {
     },
     /// Summarise a trace: host, time range, rows and losses per table, damage.
     Info {
+        /// The trace: a directory or s3://bucket/prefix.
         dir: PathBuf,
         /// Also read every page of every file and check it against its
         /// checksums (exit status 1 when something is damaged).
@@ -54,6 +79,15 @@ enum Cmd {
     Snapshot {
         /// The recording's directory (-o), or the recorder's pid.
         target: String,
+    },
+    /// Copy a finished trace to object storage (or another directory),
+    /// the manifest last, so that readers never see a manifest naming a
+    /// file not yet there.
+    Push {
+        /// The trace directory.
+        dir: PathBuf,
+        /// Where to: s3://bucket/prefix (or a directory).
+        to: PathBuf,
     },
     /// Write a synthetic trace in the real format (for benchmarks and tests).
     Synth {
@@ -420,6 +454,13 @@ fn recorder_binary() -> PathBuf {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    retap_analyzer::store::configure(retap_analyzer::store::S3Settings {
+        endpoint: cli.s3.s3_endpoint,
+        region: cli.s3.s3_region,
+        access_key_id: cli.s3.s3_access_key_id,
+        secret_access_key: cli.s3.s3_secret_access_key,
+        virtual_hosted: cli.s3.s3_virtual_hosted,
+    });
     match cli.cmd {
         Cmd::Record { args } => {
             use std::os::unix::process::CommandExt;
@@ -478,6 +519,20 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Push { dir, to } => match retap_analyzer::store::push(&dir, &to) {
+            Ok((files, bytes)) => {
+                println!(
+                    "pushed {files} files ({}) to {}",
+                    retap_schema::summary::human_bytes(bytes),
+                    to.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("retap push: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Cmd::Snapshot { target } => match snapshot(&target) {
             Ok(msg) => {
                 println!("{msg}");

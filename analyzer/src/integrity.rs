@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use retap_schema::{FileEntry, Table};
 
+use crate::store::Store;
 use crate::trace::{DataFile, Trace};
 
 /// A damaged part of a file.
@@ -60,7 +61,7 @@ pub fn verify(trace: &Trace, tables: &[Table]) -> Verified {
             .map(|c| {
                 s.spawn(move || {
                     c.iter()
-                        .flat_map(|(t, f)| verify_file(&f.path, *t, f.entry.as_ref()))
+                        .flat_map(|(t, f)| verify_file(&trace.store, &f.path, *t, f.entry.as_ref()))
                         .collect::<Vec<_>>()
                 })
             })
@@ -83,20 +84,52 @@ pub fn verify(trace: &Trace, tables: &[Table]) -> Verified {
 
 /// The damage in one file: its checksum against the manifest's entry
 /// (when it has one), then each row group read and decoded whole.
-pub fn verify_file(path: &Path, table: Table, entry: Option<&FileEntry>) -> Vec<Damage> {
+pub fn verify_file(
+    store: &Store,
+    path: &Path,
+    table: Table,
+    entry: Option<&FileEntry>,
+) -> Vec<Damage> {
+    match store {
+        // Read from the file, not into memory: files run to 256 MiB, and
+        // decoding a row group at a time keeps one in memory.
+        Store::Local => verify_read(path, table, entry, || std::fs::File::open(path)),
+        // An object is fetched once: every byte is checked anyway.
+        Store::Bucket(_) => match store.read(path) {
+            Ok(b) => {
+                let b = bytes::Bytes::from(b);
+                verify_read(path, table, entry, || Ok(b.clone()))
+            }
+            Err(e) => vec![Damage {
+                path: path.to_path_buf(),
+                table,
+                row_group: None,
+                what: format!("cannot be read ({e})"),
+            }],
+        },
+    }
+}
+
+/// [`verify_file`] over what `open` opens.
+fn verify_read<R>(
+    path: &Path,
+    table: Table,
+    entry: Option<&FileEntry>,
+    open: impl Fn() -> std::io::Result<R>,
+) -> Vec<Damage>
+where
+    R: parquet::file::reader::ChunkReader + 'static,
+{
     let damage = |row_group: Option<usize>, what: String| Damage {
         path: path.to_path_buf(),
         table,
         row_group,
         what,
     };
-    // Read from the file, not into memory: files run to 256 MiB, and
-    // decoding a row group at a time keeps one in memory.
-    let open = || std::fs::File::open(path);
     let mut out = vec![];
     let whole = open().and_then(|f| {
         entry.map_or(Ok(None), |e| {
-            retap_schema::files::check_whole(e, std::io::BufReader::new(f))
+            retap_schema::files::check_whole(e, std::io::BufReader::new(f.get_read(0)?))
         })
     });
     match whole {
@@ -152,7 +185,7 @@ mod tests {
         let t = Trace::open(&dir).unwrap();
         let f = &t.table(Table::Syscalls).unwrap().files[0];
         assert_eq!(
-            verify_file(&f.path, Table::Syscalls, f.entry.as_ref()),
+            verify_file(&t.store, &f.path, Table::Syscalls, f.entry.as_ref()),
             vec![]
         );
         let meta = f.footer.as_ref().unwrap().0.clone();
@@ -163,7 +196,7 @@ mod tests {
         let mut bytes = std::fs::read(&f.path).unwrap();
         bytes[(start + len / 2) as usize] ^= 0x20;
         std::fs::write(&f.path, &bytes).unwrap();
-        let found = verify_file(&f.path, Table::Syscalls, f.entry.as_ref());
+        let found = verify_file(&t.store, &f.path, Table::Syscalls, f.entry.as_ref());
         assert_eq!(found.len(), 2, "{found:?}");
         assert_eq!(found[0].row_group, None);
         assert_eq!(found[1].row_group, Some(1));

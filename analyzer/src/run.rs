@@ -667,6 +667,12 @@ pub(crate) fn conclude(
         for (text, n) in &outcome.probe_hits {
             notes(Note::Verbose(format!("  {text}: {n} hit(s)")));
         }
+        let (bytes, requests) = crate::store::fetched();
+        if requests > 0 {
+            notes(Note::Verbose(format!(
+                "Object storage: {bytes} bytes fetched in {requests} requests."
+            )));
+        }
     }
     if req.timing {
         notes(Note::Report(hit_report(program, map, skip, &outcome)));

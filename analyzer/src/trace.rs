@@ -8,13 +8,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use retap_schema::manifest::{ManifestProblem, MANIFEST_FILE};
 use retap_schema::{FileEntry, Manifest, ManifestError, Table};
+
+use crate::store::{Store, TraceFile};
 
 #[derive(Debug, Clone)]
 pub struct DataFile {
     pub path: PathBuf,
     pub rows: u64,
     pub bytes: u64,
+    /// When the file was last written, as listed.
+    pub modified: std::time::SystemTime,
     /// The footer [`Trace::check`] read, and the file's modification time
     /// then: plans take their schema from it and hand it to DataFusion's
     /// metadata cache rather than read it again.
@@ -59,7 +64,10 @@ pub use retap_schema::signatures::Signatures;
 
 #[derive(Debug)]
 pub struct Trace {
+    /// The trace's directory, or its URL in an object store.
     pub dir: PathBuf,
+    /// How its files are read.
+    pub store: Store,
     pub manifest: Manifest,
     pub tables: Vec<TableFiles>,
     /// Torn or unreadable files, each with what is wrong.
@@ -106,7 +114,11 @@ impl Trace {
     /// of a 100M-event trace's 12 syscalls files took 2.5 ms, a tenth of a
     /// histogram of its packets.
     pub fn list(dir: &Path) -> Result<Trace, ManifestError> {
-        let manifest = Manifest::load(dir)?;
+        let store = Store::of(dir).map_err(|e| ManifestError {
+            path: dir.to_path_buf(),
+            problem: ManifestProblem::Store(e.to_string()),
+        })?;
+        let manifest = load_manifest(&store, dir)?;
         let mut tables = Vec::new();
         let mut problems = Vec::new();
         for name in manifest.tables.keys() {
@@ -119,8 +131,8 @@ impl Trace {
             };
             let tdir = dir.join(name);
             let mut files = Vec::new();
-            let mut entries: Vec<_> = match std::fs::read_dir(&tdir) {
-                Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.path()).collect(),
+            let entries = match store.list(&tdir) {
+                Ok(listed) => listed,
                 Err(e) => {
                     problems.push(Problem {
                         path: tdir.clone(),
@@ -129,11 +141,11 @@ impl Trace {
                     Vec::new()
                 }
             };
-            entries.sort();
             let listed = &manifest.tables[name].files;
-            for p in entries {
+            for found in entries {
+                let p = found.path;
+                let bytes = found.bytes;
                 let fname = p.file_name().and_then(|f| f.to_str()).unwrap_or("");
-                let bytes = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
                 if fname.ends_with(".tmp") {
                     problems.push(Problem {
                         path: p.clone(),
@@ -150,8 +162,23 @@ impl Trace {
                         path: p,
                         rows: 0,
                         bytes,
+                        modified: found.modified,
                         footer: None,
                         entry,
+                    });
+                }
+            }
+            // A file the manifest names that is not there (deleted, or
+            // not uploaded): its rows are in no result, and that is said.
+            for e in listed {
+                let here = files.iter().any(|f| f.entry.as_ref() == Some(e));
+                if !here {
+                    problems.push(Problem {
+                        path: dir.join(&e.path),
+                        what: format!(
+                            "missing: the manifest names it ({} rows, {} bytes) but it is not there; its rows are in no result",
+                            e.rows, e.bytes
+                        ),
                     });
                 }
             }
@@ -161,7 +188,7 @@ impl Trace {
                 checked: false,
             });
         }
-        let signatures = match read_signatures(dir) {
+        let signatures = match read_signatures(&store, dir) {
             Ok(s) => s.map(Arc::new),
             Err(p) => {
                 problems.push(p);
@@ -170,6 +197,7 @@ impl Trace {
         };
         Ok(Trace {
             dir: dir.to_path_buf(),
+            store,
             manifest,
             tables,
             problems,
@@ -192,7 +220,7 @@ impl Trace {
         // Err: what is wrong with the file.
         let results: Vec<Result<Footer, String>> = {
             let this = &*self;
-            let read = |&(ti, fi): &(usize, usize)| footer(&this.tables[ti].files[fi]);
+            let read = |&(ti, fi): &(usize, usize)| footer(&this.store, &this.tables[ti].files[fi]);
             if threads == 1 {
                 todo.iter().map(read).collect()
             } else {
@@ -245,9 +273,31 @@ impl Trace {
     }
 }
 
+/// The manifest of the trace at `dir`: a missing directory or an empty
+/// prefix says so, a store that cannot be read says what it said.
+fn load_manifest(store: &Store, dir: &Path) -> Result<Manifest, ManifestError> {
+    if let Store::Local = store {
+        return Manifest::load(dir);
+    }
+    let path = dir.join(MANIFEST_FILE);
+    let fail = |path: &Path, problem| ManifestError {
+        path: path.to_path_buf(),
+        problem,
+    };
+    match store.read(&path) {
+        Ok(bytes) => Manifest::parse(&path, &String::from_utf8_lossy(&bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match store.exists(dir) {
+            Ok(false) => Err(fail(dir, ManifestProblem::NoObjects)),
+            Ok(true) => Err(fail(&path, ManifestProblem::Unreadable(e))),
+            Err(e) => Err(fail(dir, ManifestProblem::Store(e.to_string()))),
+        },
+        Err(e) => Err(fail(dir, ManifestProblem::Store(e.to_string()))),
+    }
+}
+
 /// The signatures the recorder saved: None when it saved none (it could
 /// not read them from tracefs), a problem when the file is damaged.
-fn read_signatures(dir: &Path) -> Result<Option<Signatures>, Problem> {
+fn read_signatures(store: &Store, dir: &Path) -> Result<Option<Signatures>, Problem> {
     let path = dir.join(retap_schema::signatures::FILE);
     let damaged = |what: String| Problem {
         path: path.clone(),
@@ -255,8 +305,8 @@ fn read_signatures(dir: &Path) -> Result<Option<Signatures>, Problem> {
             "{what}; ignored: syscall arguments by their kernel names ($fd, ...) read as 0"
         ),
     };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
+    let text = match store.read(&path) {
+        Ok(t) => String::from_utf8_lossy(&t).into_owned(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(damaged(format!("cannot be read ({e})"))),
     };
@@ -270,17 +320,36 @@ type Footer = (Arc<ParquetMetaData>, std::time::SystemTime);
 
 /// A file's footer, once its tail (page index and footer) matches the
 /// manifest's checksum where the manifest has one. Err says what is wrong.
-fn footer(file: &DataFile) -> Result<Footer, String> {
+/// In a bucket, the manifest's tail offset makes it one request.
+fn footer(store: &Store, file: &DataFile) -> Result<Footer, String> {
     let unreadable = |e: &dyn std::fmt::Display| format!("unreadable Parquet file ({e})");
     let p = &file.path;
-    let f = std::fs::File::open(p).map_err(|e| unreadable(&e))?;
-    let modified = f
-        .metadata()
-        .and_then(|m| m.modified())
-        .map_err(|e| unreadable(&e))?;
+    let mut tail = None;
     if let Some(entry) = &file.entry {
-        check_tail(&f, entry)?;
+        if let Some(t) = &entry.tail {
+            if file.bytes != entry.bytes || t.from > file.bytes {
+                return Err(format!(
+                    "damaged: {} bytes where the manifest says {}",
+                    file.bytes, entry.bytes
+                ));
+            }
+            let bytes = store
+                .read_tail(p, t.from, file.bytes)
+                .map_err(|e| unreadable(&e))?;
+            retap_schema::files::check_tail(entry, &bytes).map_err(|e| format!("damaged: {e}"))?;
+            tail = Some((t.from, bytes));
+        }
     }
+    let f: TraceFile = store
+        .open(p, file.bytes, None, tail)
+        .map_err(|e| unreadable(&e))?;
+    let modified = match &f {
+        TraceFile::Local(f) => f
+            .metadata()
+            .and_then(|m| m.modified())
+            .map_err(|e| unreadable(&e))?,
+        TraceFile::Remote(_) => file.modified,
+    };
     // With the page index, which a plan's scan would read next; a file
     // whose index cannot be read is still as readable as its footer.
     let meta = match ParquetMetaDataReader::new()
@@ -293,24 +362,4 @@ fn footer(file: &DataFile) -> Result<Footer, String> {
             .map_err(|e| unreadable(&e))?,
     };
     Ok((Arc::new(meta), modified))
-}
-
-/// The file's tail against the manifest's checksum: a damaged page index
-/// would make scans skip pages they need, a damaged footer misplace rows.
-fn check_tail(f: &std::fs::File, entry: &FileEntry) -> Result<(), String> {
-    use std::os::unix::fs::FileExt;
-    let Some(tail) = &entry.tail else {
-        return Ok(());
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    if len != entry.bytes || tail.from > len {
-        return Err(format!(
-            "damaged: {len} bytes where the manifest says {}",
-            entry.bytes
-        ));
-    }
-    let mut bytes = vec![0; (len - tail.from) as usize];
-    f.read_exact_at(&mut bytes, tail.from)
-        .map_err(|e| format!("unreadable Parquet file ({e})"))?;
-    retap_schema::files::check_tail(entry, &bytes).map_err(|e| format!("damaged: {e}"))
 }

@@ -2,7 +2,8 @@
 //! holds them: the interpreter (`runtime`), the reference semantics, knows
 //! nothing of plans or of the query engine; the engine (DataFusion glue)
 //! knows nothing of stap scripts or plans; the front end (`stap`) knows
-//! nothing of what runs its output. A `use crate::plan` in the interpreter
+//! nothing of what runs its output; reading files from object stores
+//! (`store`) knows nothing of what reads them. A `use crate::plan` in the interpreter
 //! fails here, naming the file and line.
 
 use std::path::Path;
@@ -43,6 +44,19 @@ const RULES: &[(&str, &[&str])] = &[
         ],
     ),
     ("plan", &["crate::sql", "crate::diff", "crate::run"]),
+    (
+        "store",
+        &[
+            "crate::runtime",
+            "crate::plan",
+            "crate::engine",
+            "crate::stap",
+            "crate::sql",
+            "crate::diff",
+            "crate::run",
+            "datafusion",
+        ],
+    ),
 ];
 
 /// Whether `code` names the path `bad` itself (not a longer name that

@@ -1255,7 +1255,11 @@ fn sched_switch_stacks_show_where_each_thread_blocked() {
         .any(|a| a == "symbols/kallsyms.zst"));
     // Every switch out of a ping-pong thread has its stack, and the stack
     // says where: in the scheduler, called from the pipe read it blocked in.
-    let syms = retap_analyzer::runtime::symbols::Kallsyms::load(&dir).expect("kallsyms saved");
+    let syms = retap_analyzer::runtime::symbols::Kallsyms::load(
+        &retap_analyzer::store::Store::Local,
+        &dir,
+    )
+    .expect("kallsyms saved");
     let batches = read_table(&dir, "sched.sched_switch");
     let mut checked = 0;
     let mut in_pipe_read = 0;

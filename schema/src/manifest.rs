@@ -222,8 +222,18 @@ impl Manifest {
         }
         let text =
             std::fs::read_to_string(&path).map_err(|e| fail(ManifestProblem::Unreadable(e)))?;
+        Manifest::parse(&path, &text)
+    }
+
+    /// Checks a manifest's text, read from `path` (a file or an object):
+    /// JSON of this format, not newer than this reader.
+    pub fn parse(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
+        let fail = |problem| ManifestError {
+            path: path.to_path_buf(),
+            problem,
+        };
         let m: Manifest =
-            serde_json::from_str(&text).map_err(|e| fail(ManifestProblem::Invalid(e)))?;
+            serde_json::from_str(text).map_err(|e| fail(ManifestProblem::Invalid(e)))?;
         if m.format != FORMAT_NAME {
             return Err(fail(ManifestProblem::OtherFormat(m.format)));
         }
@@ -275,6 +285,10 @@ pub struct ManifestError {
 #[derive(Debug)]
 pub enum ManifestProblem {
     NoDirectory,
+    /// An object store prefix with nothing under it.
+    NoObjects,
+    /// The object store could not be read (what it said).
+    Store(String),
     Unreadable(std::io::Error),
     Invalid(serde_json::Error),
     /// Some other program's JSON (its `format`).
@@ -288,6 +302,8 @@ impl std::fmt::Display for ManifestError {
         let p = self.path.display();
         match &self.problem {
             ManifestProblem::NoDirectory => write!(f, "{p}: no such trace directory"),
+            ManifestProblem::NoObjects => write!(f, "{p}: no trace there (nothing under that prefix)"),
+            ManifestProblem::Store(e) => write!(f, "{p}: {e}"),
             ManifestProblem::Unreadable(e) => write!(
                 f,
                 "{p}: cannot read the trace manifest: {e} (is this a retap trace directory?)"

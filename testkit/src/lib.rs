@@ -104,6 +104,127 @@ pub fn uprobe_target(dir: &Path, debug: bool, strip: bool) -> std::path::PathBuf
     out
 }
 
+/// A real S3-compatible server (s3s-fs, which scripts/setup.sh installs
+/// into target/tools) on a free loopback port, over a directory of its
+/// own, stopped when dropped. A bucket is a directory under `root`.
+pub struct S3Server {
+    pub endpoint: String,
+    pub root: std::path::PathBuf,
+    pub access_key: &'static str,
+    pub secret_key: &'static str,
+    child: std::sync::Mutex<std::process::Child>,
+    _dir: TempDir,
+}
+
+/// The s3s-fs binary: `RETAP_S3S_FS`, else where setup.sh installs it.
+fn s3s_fs() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("RETAP_S3S_FS") {
+        return Some(p.into());
+    }
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
+    let p = ws.join("target/tools/bin/s3s-fs");
+    p.exists().then_some(p)
+}
+
+impl S3Server {
+    /// Starts one with `buckets`; None (having said why, or failed under
+    /// CI) when s3s-fs is not installed.
+    #[track_caller]
+    pub fn start(buckets: &[&str]) -> Option<S3Server> {
+        let Some(bin) = s3s_fs() else {
+            skip_without(
+                "s3s-fs",
+                "bash scripts/setup.sh installs it into target/tools",
+            );
+            return None;
+        };
+        let dir = TempDir::new("s3");
+        let root = dir.0.join("root");
+        for b in buckets {
+            std::fs::create_dir_all(root.join(b)).expect("bucket directory");
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = std::process::Command::new(&bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", "retap-test", "--secret-key", "retap-secret"])
+            .arg(&root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+        let server = S3Server {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            root,
+            access_key: "retap-test",
+            secret_key: "retap-secret",
+            child: std::sync::Mutex::new(child),
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "s3s-fs did not listen on port {port} within 20 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Some(server)
+    }
+
+    /// The environment a client of this server runs with (and no other
+    /// AWS settings from the caller's).
+    pub fn env(&self, cmd: &mut std::process::Command) {
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", self.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", self.secret_key);
+    }
+
+    /// Stops the server now (a store that goes away).
+    pub fn stop(&self) {
+        let mut c = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A directory removed when dropped (the testkit has no dependencies).
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(what: &str) -> TempDir {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "retap-{what}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("temporary directory");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

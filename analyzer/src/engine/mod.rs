@@ -4,7 +4,8 @@
 //! piece it replaces: a GROUP BY operator (`keyed_agg`), a filter on one
 //! dictionary column (`dict_filter`), stap's log2 bucket as a function
 //! (`log_bucket`), and an object store reading local files in place
-//! (`inline_files`). It knows nothing of stap scripts.
+//! (`inline_files`); every session also reads the object stores of the
+//! traces opened (`crate::store`). It knows nothing of stap scripts.
 
 pub mod dict_filter;
 pub mod inline_files;
@@ -35,18 +36,10 @@ pub fn session_config() -> SessionConfig {
     C.get_or_init(SessionConfig::new).clone()
 }
 
-/// The process's threads for DataFusion, made on first use and kept: a
-/// runtime per run cost ~60 us to make and ~200 us to shut down (joining
-/// its workers), a tenth of a small plan's run. Sessions, and with them
-/// the Parquet metadata caches, stay per run.
+/// The process's threads for DataFusion ([`crate::async_runtime`]).
+/// Sessions, and with them the Parquet metadata caches, stay per run.
 pub fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(cores())
-            .build()
-            .expect("tokio runtime")
-    })
+    crate::async_runtime()
 }
 
 /// A session with `config` whose GROUP BYs go through
@@ -76,5 +69,17 @@ fn session_with(config: SessionConfig, defaults: bool) -> SessionContext {
         .build();
     let ctx = SessionContext::new_with_state(state);
     inline_files::use_inline_files(&ctx);
+    use_shared_object_stores(&ctx);
     ctx
+}
+
+/// Makes `ctx` read the object stores of the traces opened so far
+/// ([`crate::store::shared`]), whose files plans and SQL name by URL: a
+/// session made before its traces were opened calls it again.
+pub fn use_shared_object_stores(ctx: &SessionContext) {
+    for (url, store) in crate::store::shared() {
+        if let Ok(url) = datafusion::execution::object_store::ObjectStoreUrl::parse(&url) {
+            ctx.register_object_store(url.as_ref(), store);
+        }
+    }
 }

@@ -179,6 +179,25 @@ fn footer_schema(ctx: &SessionContext, files: &[DataFile]) -> Option<Schema> {
     })
 }
 
+/// A scan of a table's files with the schema and footers [`Trace::check`]
+/// read: no file's footer is fetched again (in a bucket, a scan without
+/// them fetched small files whole for their footers).
+pub(super) fn read_files(
+    ctx: &SessionContext,
+    files: &[DataFile],
+) -> Result<datafusion::prelude::DataFrame, PlanError> {
+    let schema = footer_schema(ctx, files);
+    cache_footers(ctx, files);
+    let options = ParquetReadOptions {
+        schema: schema.as_ref(),
+        ..Default::default()
+    };
+    let paths: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+    runtime()
+        .block_on(ctx.read_parquet(paths, options))
+        .map_err(PlanError::from)
+}
+
 /// Puts the footers [`Trace::check`] read into the session's metadata
 /// cache, where the scans look before reading a file's footer.
 fn cache_footers(ctx: &SessionContext, files: &[DataFile]) {
@@ -187,10 +206,7 @@ fn cache_footers(ctx: &SessionContext, files: &[DataFile]) {
         let Some((meta, modified)) = &f.footer else {
             continue;
         };
-        let Ok(abs) = std::path::absolute(&f.path) else {
-            continue;
-        };
-        let Ok(location) = ObjectPath::from_absolute_path(abs) else {
+        let Some(location) = object_location(&f.path) else {
             continue;
         };
         let object = ObjectMeta {
@@ -206,6 +222,17 @@ fn cache_footers(ctx: &SessionContext, files: &[DataFile]) {
         );
         cache.put(&location, entry);
     }
+}
+
+/// The object a scan of this file reads: a local file's absolute path, or
+/// the key of a URL's object (`s3://bucket/key`), as DataFusion names them
+/// in its caches.
+fn object_location(p: &std::path::Path) -> Option<ObjectPath> {
+    if crate::store::is_url(p) {
+        let url = datafusion::datasource::listing::ListingTableUrl::parse(p.to_str()?).ok()?;
+        return Some(url.prefix().clone());
+    }
+    ObjectPath::from_absolute_path(std::path::absolute(p).ok()?).ok()
 }
 
 /// The rows that fire the point and pass the guards (None: all rows).
@@ -297,7 +324,11 @@ fn linear_bucket_expr(v: Expr, start: i64, interval: i64, n: usize) -> Expr {
 /// its dictionary pages alone (a few KiB per row group, where a query over
 /// the column costs ~20 ms per 10M rows). None when some chunk is not
 /// dictionary-encoded throughout or a footer was not read: then not known.
-fn dictionary_values(files: &[DataFile], col: Column) -> Result<Option<Vec<String>>, PlanError> {
+fn dictionary_values(
+    store: &crate::store::Store,
+    files: &[DataFile],
+    col: Column,
+) -> Result<Option<Vec<String>>, PlanError> {
     use parquet::basic::Encoding;
     use parquet::column::page::{Page, PageReader};
     use parquet::file::serialized_reader::SerializedPageReader;
@@ -307,8 +338,15 @@ fn dictionary_values(files: &[DataFile], col: Column) -> Result<Option<Vec<Strin
         let Some((meta, _)) = &f.footer else {
             return Ok(None);
         };
+        let leaf = meta
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .position(|c| c.path().string() == name);
         let file = Arc::new(
-            std::fs::File::open(&f.path)
+            store
+                .open(&f.path, f.bytes, Some((meta, leaf.as_slice())), None)
                 .map_err(|e| failed(format!("{}: {e}", f.path.display())))?,
         );
         for rg in meta.row_groups() {
@@ -391,7 +429,6 @@ pub fn build_plans(
     trace: &Trace,
     keep_first: bool,
 ) -> Result<Vec<Plan>, PlanError> {
-    let rt = runtime();
     let (ctx, log_udf) = session();
     let wall = trace.manifest.wall_clock_offset_ns;
     let signatures = trace.signatures();
@@ -418,7 +455,11 @@ pub fn build_plans(
         let (mut disc, mut filter) = point_filter(pt);
         if let Some(d) = disc.as_mut().filter(|d| d.column == Column::Syscall) {
             if present.is_none() {
-                present = Some(dictionary_values(&files.files, Column::Syscall)?);
+                present = Some(dictionary_values(
+                    &trace.store,
+                    &files.files,
+                    Column::Syscall,
+                )?);
             }
             if let Some(Some(there)) = &present {
                 d.values.retain(|v| there.contains(v));
@@ -440,7 +481,11 @@ pub fn build_plans(
             .iter()
             .any(|k| matches!(k, X::Ctx(CtxVar::SyscallName)));
         if keyed_by_name && names_by_value(pt) && present.is_none() {
-            present = Some(dictionary_values(&files.files, Column::Syscall)?);
+            present = Some(dictionary_values(
+                &trace.store,
+                &files.files,
+                Column::Syscall,
+            )?);
         }
         // (not known: as if the trace had them all)
         let by_value: Vec<String> = crate::stap::elaborate::syscall_args::names_by_value()
@@ -669,15 +714,7 @@ pub fn build_plans(
     let mut plans = vec![];
     for p in pending {
         let files = &trace.table(p.table).expect("a checked table").files;
-        let schema = footer_schema(&ctx, files);
-        cache_footers(&ctx, files);
-        let options = ParquetReadOptions {
-            schema: schema.as_ref(),
-            ..Default::default()
-        };
-        let df = rt
-            .block_on(ctx.read_parquet(p.paths.clone(), options))
-            .map_err(PlanError::from)?;
+        let df = read_files(&ctx, files)?;
         // netdev.receive and netdev.transmit together take every row.
         let filter = and_all(
             p.union()

@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use datafusion::arrow::array::Int64Array;
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::logical_expr::{lit, ExprFunctionExt};
-use datafusion::prelude::ParquetReadOptions;
 
 use retap_schema::Table;
 
@@ -46,7 +45,6 @@ pub fn probe_hits(
         if files.files.is_empty() {
             continue;
         }
-        let paths = files.paths();
         let mut aggs = vec![];
         let mut owners = vec![];
         let mut pis = pis;
@@ -71,9 +69,7 @@ pub fn probe_hits(
                 owners.push(pi);
             }
         }
-        let df = rt
-            .block_on(ctx.read_parquet(paths, ParquetReadOptions::default()))
-            .map_err(PlanError::from)?
+        let df = super::exec::read_files(&ctx, &files.files)?
             .aggregate(vec![], aggs)
             .map_err(PlanError::from)?;
         let batches = rt.block_on(df.collect()).map_err(PlanError::from)?;

@@ -17,7 +17,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{cast, Expr};
-use datafusion::prelude::{DataFrame, ParquetReadOptions};
+use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 
 use crate::engine::column;
@@ -247,15 +247,12 @@ pub fn build_projection(
             at_return,
         });
     }
-    let rt = crate::engine::runtime();
     // One partition per file keeps its rows in their stored order.
     let ctx =
         crate::engine::plan_session(crate::engine::session_config().with_target_partitions(1));
     let mut dfs = vec![];
     for f in &files {
-        let df = rt
-            .block_on(ctx.read_parquet(f.path.display().to_string(), ParquetReadOptions::default()))
-            .map_err(PlanError::from)?;
+        let df = super::exec::read_files(&ctx, std::slice::from_ref(f))?;
         let df = match &any {
             Some(f) => df.filter(f.clone()).map_err(PlanError::from)?,
             None => df,

@@ -7,7 +7,6 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::fs::File;
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -17,10 +16,14 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Int32Type};
 use parquet::arrow::arrow_reader::{
-    ArrowPredicateFn, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowFilter,
+    ArrowPredicateFn, ArrowReaderMetadata, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder, RowFilter,
 };
 use parquet::arrow::ProjectionMask;
 use retap_schema::{Column, Table};
+
+use crate::store::Store;
+use crate::trace::DataFile;
 
 use super::error::ReadError;
 use super::value::Interner;
@@ -247,25 +250,50 @@ impl FileCursor {
     /// columns of other rows are never decoded.
     pub fn open(
         table: Table,
-        path: PathBuf,
+        store: &Store,
+        file: &DataFile,
         columns: &[Column],
         fields: &[&str],
         interner: Rc<std::cell::RefCell<Interner>>,
         only: Option<(&str, &std::collections::HashSet<String>)>,
     ) -> Result<FileCursor, ReadError> {
-        let f = File::open(&path).map_err(|e| ReadError::new(&path, e))?;
-        let b =
-            ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| ReadError::new(&path, e))?;
-        let schema_ptr = b.metadata().file_metadata().schema_descr_ptr();
+        let path = file.path.clone();
+        let meta = match &file.footer {
+            // The footer the trace's check read: not read again.
+            Some((m, _)) => ArrowReaderMetadata::try_new(m.clone(), Default::default())
+                .map_err(|e| ReadError::new(&path, e))?,
+            None => {
+                let f = store
+                    .open(&path, file.bytes, None, None)
+                    .map_err(|e| ReadError::new(&path, e))?;
+                ArrowReaderMetadata::load(&f, Default::default())
+                    .map_err(|e| ReadError::new(&path, e))?
+            }
+        };
+        let schema_ptr = meta.metadata().file_metadata().schema_descr_ptr();
         let schema = schema_ptr.as_ref();
         let mut idx = vec![];
         for (i, c) in schema.columns().iter().enumerate() {
             // Leaf paths: list columns are "kstack.list.item".
             let top = c.path().parts()[0].as_str();
-            if columns.iter().any(|col| col.name() == top) || fields.contains(&top) {
+            if columns.iter().any(|col| col.name() == top)
+                || fields.contains(&top)
+                || only.is_some_and(|(o, _)| o == top)
+            {
                 idx.push(i);
             }
         }
+        let f = store
+            .open(&path, file.bytes, Some((meta.metadata(), &idx)), None)
+            .map_err(|e| ReadError::new(&path, e))?;
+        let b = ParquetRecordBatchReaderBuilder::new_with_metadata(f, meta.clone());
+        let idx: Vec<usize> = idx
+            .into_iter()
+            .filter(|&i| {
+                let top = schema.column(i).path().parts()[0].clone();
+                columns.iter().any(|col| col.name() == top) || fields.contains(&top.as_str())
+            })
+            .collect();
         let mask = ProjectionMask::leaves(schema, idx);
         let mut b = b.with_projection(mask).with_batch_size(BATCH_ROWS);
         if let Some((column, names)) = only {

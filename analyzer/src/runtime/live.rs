@@ -139,10 +139,14 @@ pub fn run_live<'p>(
     ctx.time = start;
     ctx.entry_time = start;
     if let (true, Some(dir)) = (super::needs_kernel_symbols(prog), &setup.kallsyms_dir) {
-        ctx.kallsyms = super::symbols::Kallsyms::load(dir).map(Rc::new);
+        ctx.kallsyms =
+            super::symbols::Kallsyms::load(&crate::store::Store::Local, dir).map(Rc::new);
     }
     ctx.usyms = Rc::new(super::symbols::UserSymbols::new(
-        setup.kallsyms_dir.as_deref(),
+        setup
+            .kallsyms_dir
+            .as_deref()
+            .map(|d| (&crate::store::Store::Local, d)),
         true,
     ));
     let mut it = Interp::new(prog, map, opts.limits.clone(), sink, ctx, opts.seed)

@@ -529,9 +529,12 @@ fn clock(prog: &Program, trace: Option<&Trace>) -> (i64, i64, EventCtx) {
         ctx.signatures = sigs.clone();
     }
     if needs_kernel_symbols(prog) {
-        ctx.kallsyms = symbols::Kallsyms::load(&trace.dir).map(Rc::new);
+        ctx.kallsyms = symbols::Kallsyms::load(&trace.store, &trace.dir).map(Rc::new);
     }
-    ctx.usyms = Rc::new(symbols::UserSymbols::new(Some(&trace.dir), false));
+    ctx.usyms = Rc::new(symbols::UserSymbols::new(
+        Some((&trace.store, &trace.dir)),
+        false,
+    ));
     // A trace whose recorder died has no end time: run to the last event.
     let begin = m.begin_ns();
     let end = m.end_ns.unwrap_or(i64::MAX).max(begin);
@@ -657,7 +660,7 @@ fn open_cursors(
         };
         for f in &files.files {
             let only = only.as_ref().map(|(c, v)| (c.name(), v));
-            match FileCursor::open(*t, f.path.clone(), &tcols, &fields, interner.clone(), only) {
+            match FileCursor::open(*t, &trace.store, f, &tcols, &fields, interner.clone(), only) {
                 Ok(c) => cursors.push(c),
                 Err(e) => warnings.push(format!("skipped unreadable file {e}")),
             }
@@ -805,8 +808,14 @@ fn damage_of(trace: Option<&Trace>, merge: Merge) -> Result<Vec<String>, RunErro
             .and_then(|t| t.table(c.table))
             .and_then(|tf| tf.files.iter().find(|f| f.path == c.path))
             .and_then(|f| f.entry.as_ref());
-        let found = crate::integrity::verify_file(&c.path, c.table, entry);
-        if found.is_empty() {
+        let store = trace.map_or(crate::store::Store::Local, |t| t.store.clone());
+        let found = crate::integrity::verify_file(&store, &c.path, c.table, entry);
+        // A file that cannot be read at all now (a store gone away) is an
+        // error, not damage: no partial result.
+        let unreadable = found
+            .iter()
+            .all(|d| d.row_group.is_none() && d.what.starts_with("cannot be read"));
+        if found.is_empty() || unreadable {
             return Err(error.into());
         }
         lines.extend(found.iter().map(|d| format!("DAMAGED: {d}")));

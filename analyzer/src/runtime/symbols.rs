@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::stap::elaborate::binaries::{self, SymbolTable};
+use crate::store::Store;
 
 pub struct Kallsyms {
     /// (address, name, module) sorted by address.
@@ -17,9 +18,9 @@ pub struct Kallsyms {
 }
 
 impl Kallsyms {
-    pub fn load(trace: &Path) -> Option<Kallsyms> {
-        let f = std::fs::File::open(trace.join("symbols/kallsyms.zst")).ok()?;
-        let text = std::io::read_to_string(zstd::Decoder::new(f).ok()?).ok()?;
+    pub fn load(store: &Store, trace: &Path) -> Option<Kallsyms> {
+        let f = store.read(&trace.join("symbols/kallsyms.zst")).ok()?;
+        let text = std::io::read_to_string(zstd::Decoder::new(&f[..]).ok()?).ok()?;
         let mut syms = vec![];
         for line in text.lines() {
             let mut it = line.split_whitespace();
@@ -86,7 +87,7 @@ fn parse_maps(text: &str) -> Vec<Mapping> {
 #[derive(Default)]
 pub struct UserSymbols {
     /// The trace whose symbols/maps/ hold the processes' maps.
-    trace: Option<PathBuf>,
+    trace: Option<(Store, PathBuf)>,
     /// Live: a process whose maps were not saved is read from /proc.
     live: bool,
     maps: RefCell<HashMap<i32, Rc<Vec<Mapping>>>>,
@@ -137,9 +138,9 @@ impl LineTable {
 }
 
 impl UserSymbols {
-    pub fn new(trace: Option<&Path>, live: bool) -> UserSymbols {
+    pub fn new(trace: Option<(&Store, &Path)>, live: bool) -> UserSymbols {
         UserSymbols {
-            trace: trace.map(Path::to_path_buf),
+            trace: trace.map(|(s, p)| (s.clone(), p.to_path_buf())),
             live,
             ..Default::default()
         }
@@ -152,7 +153,8 @@ impl UserSymbols {
         let saved = self
             .trace
             .as_ref()
-            .and_then(|t| std::fs::read_to_string(t.join(format!("symbols/maps/{pid}"))).ok());
+            .and_then(|(s, t)| s.read(&t.join(format!("symbols/maps/{pid}"))).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
         let text = saved.or_else(|| {
             self.live
                 .then(|| std::fs::read_to_string(format!("/proc/{pid}/maps")).ok())

@@ -61,11 +61,19 @@ fn valid_ident(s: &str) -> bool {
 
 /// A schema name from a directory name: `runs/web-1` → `web_1`.
 fn name_from_dir(dir: &std::path::Path) -> String {
-    let base = dir
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "trace".into());
+    let base = if crate::store::is_url(dir) {
+        let url = dir.to_string_lossy();
+        url.trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or("trace")
+            .to_string()
+    } else {
+        dir.canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "trace".into())
+    };
     let mut s: String = base
         .chars()
         .map(|c| {
@@ -82,21 +90,27 @@ fn name_from_dir(dir: &std::path::Path) -> String {
     s
 }
 
-/// Splits `retap sql`'s positionals into traces (`DIR` or `NAME=DIR`)
-/// and at most one SQL text.
+/// Splits `retap sql`'s positionals into traces (`DIR`, `URL`,
+/// `NAME=DIR` or `NAME=URL`) and at most one SQL text.
 pub fn split_positionals(args: &[String]) -> Result<(Vec<TraceArg>, Option<String>), SqlError> {
     let mut traces = vec![];
     let mut sql: Option<String> = None;
+    // A URL is taken as a trace without looking: whether it is one is
+    // for opening it to say. SQL text has spaces.
+    let is_trace = |d: &str| {
+        let p = std::path::Path::new(d);
+        p.is_dir() || (crate::store::is_url(p) && !d.contains(char::is_whitespace))
+    };
     for (i, a) in args.iter().enumerate() {
         let named = a
             .split_once('=')
-            .filter(|(n, d)| valid_ident(n) && std::path::Path::new(d).is_dir());
+            .filter(|(n, d)| valid_ident(n) && is_trace(d));
         if let Some((n, d)) = named {
             traces.push(TraceArg {
                 name: Some(n.to_string()),
                 dir: PathBuf::from(d),
             });
-        } else if std::path::Path::new(a).is_dir() {
+        } else if is_trace(a) {
             traces.push(TraceArg {
                 name: None,
                 dir: PathBuf::from(a),
@@ -158,6 +172,7 @@ impl SqlSession {
     }
 
     fn register(&self) -> Result<(), SqlError> {
+        crate::engine::use_shared_object_stores(&self.ctx);
         let single = self.traces.len() == 1;
         let catalog = self
             .ctx
