@@ -17,6 +17,7 @@ pub mod stap;
 pub mod store;
 pub mod synth;
 pub mod trace;
+pub mod trace_set;
 
 /// The cores this process may use, asked once: the standard library reads
 /// the cgroup's files for it every time (three opens, ~35 us a call).

@@ -1,6 +1,8 @@
 //! `retap sql`: the recorded tables, the manifest and stap's helpers in one
 //! DataFusion session, so that ad-hoc questions need neither a script nor a
-//! second tool. Several traces become several schemas (`base.syscalls`).
+//! second tool. Several traces become several schemas (`base.syscalls`); a
+//! set of traces (a directory or prefix holding traces) is one schema whose
+//! tables are unions over its traces, with `host` and `trace` columns.
 
 mod error;
 pub mod functions;
@@ -22,6 +24,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use retap_schema::Table;
 
 use crate::trace::Trace;
+use crate::trace_set::TraceSet;
 use functions::TraceClock;
 
 /// A trace as the user named it on the command line.
@@ -49,6 +52,9 @@ pub struct SqlSession {
     /// (schema name, trace); the first is also registered unqualified
     /// when it is the only one.
     pub traces: Vec<(String, Trace)>,
+    /// (schema name, set): sets of traces, each table the union over the
+    /// set's traces.
+    pub sets: Vec<(String, TraceSet)>,
     /// Problems found while opening (torn files…), for the user to see.
     pub warnings: Vec<String>,
 }
@@ -144,11 +150,38 @@ impl SqlSession {
         // only the aggregations it computes exactly as DataFusion does.
         let ctx = crate::engine::keyed_session(config);
         let mut traces: Vec<(String, Trace)> = vec![];
+        let mut sets: Vec<(String, TraceSet)> = vec![];
         let mut warnings = vec![];
         for a in args {
-            let t = Trace::open(&a.dir)?;
             let name = a.name.clone().unwrap_or_else(|| name_from_dir(&a.dir));
-            if traces.iter().any(|(n, _)| *n == name) {
+            let taken =
+                |n: &str| traces.iter().any(|(x, _)| x == n) || sets.iter().any(|(x, _)| x == n);
+            if TraceSet::is_set(&a.dir) {
+                if taken(&name) {
+                    return Err(SqlError::Usage(format!(
+                        "two traces are both called {name}: name them, e.g. base={} new=...",
+                        a.dir.display()
+                    )));
+                }
+                let mut set = TraceSet::open(&a.dir).map_err(SqlError::Usage)?;
+                for m in &mut set.members {
+                    let all: Vec<Table> = m.trace.tables.iter().map(|f| f.table).collect();
+                    m.trace.check(&all);
+                    for p in &m.trace.problems {
+                        warnings.push(format!("{}: {}", p.path.display(), p.what));
+                    }
+                    if let Some(w) = retap_schema::summary::loss_warning(&m.trace.manifest) {
+                        warnings.push(format!("{}: {w}", m.trace.dir.display()));
+                    }
+                }
+                for d in set.differences() {
+                    warnings.push(format!("{}: {d}", a.dir.display()));
+                }
+                sets.push((name, set));
+                continue;
+            }
+            let t = Trace::open(&a.dir)?;
+            if taken(&name) {
                 return Err(SqlError::Usage(format!(
                     "two traces are both called {name}: name them, e.g. base={} new=...",
                     a.dir.display()
@@ -165,6 +198,7 @@ impl SqlSession {
         let s = SqlSession {
             ctx,
             traces,
+            sets,
             warnings,
         };
         s.register()?;
@@ -173,7 +207,7 @@ impl SqlSession {
 
     fn register(&self) -> Result<(), SqlError> {
         crate::engine::use_shared_object_stores(&self.ctx);
-        let single = self.traces.len() == 1;
+        let single = self.traces.len() + self.sets.len() == 1;
         let catalog = self
             .ctx
             .catalog("datafusion")
@@ -213,8 +247,96 @@ impl SqlSession {
                 arch: t.manifest.arch.clone(),
             });
         }
+        for (name, set) in &self.sets {
+            catalog
+                .register_schema(name, Arc::new(MemorySchemaProvider::new()))
+                .map_err(SqlError::from)?;
+            let prefixes: Vec<String> = if single {
+                vec![String::new(), format!("{name}.")]
+            } else {
+                vec![format!("{name}.")]
+            };
+            self.register_set(set, &prefixes)?;
+        }
         for f in functions::helpers(clocks) {
             self.ctx.register_udf(f);
+        }
+        Ok(())
+    }
+
+    /// A set's tables, each the union of its traces' (by column name: a
+    /// column some traces lack is null in their rows), with the trace's
+    /// `host` and `trace` (its path in the set) in front; `manifest` and
+    /// `manifest_tables` likewise, one row per trace.
+    fn register_set(&self, set: &TraceSet, prefixes: &[String]) -> Result<(), SqlError> {
+        use datafusion::prelude::{lit, DataFrame};
+        let tag = |df: DataFrame, host: Option<&str>, trace: &str| -> Result<DataFrame, SqlError> {
+            let mut cols = vec![];
+            if let Some(h) = host {
+                cols.push(lit(h.to_string()).alias("host"));
+            }
+            cols.push(lit(trace.to_string()).alias("trace"));
+            cols.extend(
+                df.schema()
+                    .columns()
+                    .into_iter()
+                    .filter(|c| c.name != "trace" && (host.is_none() || c.name != "host"))
+                    .map(datafusion::prelude::Expr::Column),
+            );
+            df.select(cols).map_err(SqlError::from)
+        };
+        let union = |acc: Option<DataFrame>, df: DataFrame| -> Result<DataFrame, SqlError> {
+            match acc {
+                None => Ok(df),
+                Some(u) => u.union_by_name(df).map_err(|e| {
+                    SqlError::Query(format!(
+                        "{}: the traces' tables cannot be joined: {}",
+                        set.location.display(),
+                        clean_error(&e)
+                    ))
+                }),
+            }
+        };
+        let mut by_name: std::collections::BTreeMap<String, Vec<(usize, Table)>> =
+            Default::default();
+        for (i, m) in set.members.iter().enumerate() {
+            for (n, t) in sql_tables(&m.trace) {
+                by_name.entry(n).or_default().push((i, t));
+            }
+        }
+        let mut views: Vec<(String, DataFrame)> = vec![];
+        for (sql_name, parts) in by_name {
+            let mut acc = None;
+            for (i, table) in parts {
+                let m = &set.members[i];
+                let df = self
+                    .ctx
+                    .read_table(self.table_provider(&m.trace, table)?)
+                    .map_err(SqlError::from)?;
+                acc = Some(union(acc, tag(df, Some(&m.trace.manifest.host), &m.name)?)?);
+            }
+            views.extend(acc.map(|df| (sql_name, df)));
+        }
+        let (mut manifests, mut tables) = (None, None);
+        for m in &set.members {
+            let (mb, tb) = manifest_tables(&m.trace);
+            let mdf = self.ctx.read_batch(mb).map_err(SqlError::from)?;
+            manifests = Some(union(manifests, tag(mdf, None, &m.name)?)?);
+            let tdf = self.ctx.read_batch(tb).map_err(SqlError::from)?;
+            tables = Some(union(
+                tables,
+                tag(tdf, Some(&m.trace.manifest.host), &m.name)?,
+            )?);
+        }
+        views.extend(manifests.map(|df| ("manifest".to_string(), df)));
+        views.extend(tables.map(|df| ("manifest_tables".to_string(), df)));
+        for (name, df) in views {
+            let view = df.into_view();
+            for p in prefixes {
+                self.ctx
+                    .register_table(format!("{p}{name}"), view.clone())
+                    .map_err(SqlError::from)?;
+            }
         }
         Ok(())
     }
@@ -259,12 +381,22 @@ impl SqlSession {
             v.push("manifest_tables".into());
             v
         };
-        if self.traces.len() == 1 {
+        let set_names = |s: &TraceSet| {
+            let mut v: Vec<String> = s.members.iter().flat_map(|m| names(&m.trace)).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        if self.traces.len() == 1 && self.sets.is_empty() {
             names(&self.traces[0].1)
+        } else if self.sets.len() == 1 && self.traces.is_empty() {
+            set_names(&self.sets[0].1)
         } else {
             self.traces
                 .iter()
-                .flat_map(|(n, t)| names(t).into_iter().map(move |x| format!("{n}.{x}")))
+                .map(|(n, t)| (n, names(t)))
+                .chain(self.sets.iter().map(|(n, s)| (n, set_names(s))))
+                .flat_map(|(n, v)| v.into_iter().map(move |x| format!("{n}.{x}")))
                 .collect()
         }
     }
@@ -327,7 +459,13 @@ impl SqlSession {
         let damage: Vec<String> = self
             .traces
             .iter()
-            .flat_map(|(_, t)| crate::integrity::verify(t, &[]).damage)
+            .map(|(_, t)| t)
+            .chain(
+                self.sets
+                    .iter()
+                    .flat_map(|(_, s)| s.members.iter().map(|m| &m.trace)),
+            )
+            .flat_map(|t| crate::integrity::verify(t, &[]).damage)
             .map(|d| d.to_string())
             .collect();
         if damage.is_empty() {
