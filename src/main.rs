@@ -5,6 +5,7 @@
 mod live;
 mod record_for;
 mod terminal;
+mod upload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -133,6 +134,11 @@ struct RunArgs {
     /// root): what it reads is recorded and its probes fire as events happen.
     #[arg(long, value_name = "DIR")]
     trace: Option<PathBuf>,
+    /// With --trace naming a set of traces (a directory or prefix holding
+    /// them): run the script once per trace, each output headed
+    /// `==> TRACE (HOST) <==`, instead of over all of them as one.
+    #[arg(long, requires = "trace", conflicts_with = "output")]
+    per_trace: bool,
     /// Live: run CMD and trace it and its children (target() is its pid);
     /// the run ends when it exits.
     #[arg(short = 'c', value_name = "CMD", conflicts_with = "trace")]
@@ -465,6 +471,16 @@ fn main() -> ExitCode {
         Cmd::Record { args } => {
             use std::os::unix::process::CommandExt;
             let bin = recorder_binary();
+            if let Some(at) = upload::url_output(&args) {
+                if args.iter().any(|a| a == "--for" || a.starts_with("--for=")) {
+                    eprintln!(
+                        "retap record: --for with -o {}: record to a directory, then retap push it",
+                        at.1
+                    );
+                    return ExitCode::FAILURE;
+                }
+                return upload::record(args, at, &bin);
+            }
             match record_for::split(&args) {
                 Ok(Some(a)) => return record_for::run(a, &bin),
                 Ok(None) => {}
@@ -543,6 +559,20 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Cmd::Info { dir, verify: false } if retap_analyzer::trace_set::TraceSet::is_set(&dir) => {
+            match retap_analyzer::trace_set::TraceSet::open(&dir)
+                .and_then(retap_analyzer::info::render_set)
+            {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("retap: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Cmd::Info { dir, verify } => match retap_analyzer::trace::Trace::open(&dir) {
             Ok(t) => {
                 print!("{}", retap_analyzer::info::render(&t));
@@ -627,7 +657,9 @@ fn run(a: RunArgs) -> ExitCode {
         Note::Warning(w) => eprintln!("WARNING: {w}"),
         Note::Script(text) | Note::Report(text) => eprint!("{text}"),
     };
-    let result = if req.trace.is_none() {
+    let result = if a.per_trace {
+        per_trace(req, &mut notes)
+    } else if req.trace.is_none() {
         let live = live::LiveArgs {
             command: a.command,
             pid: a.target,
@@ -656,6 +688,37 @@ fn run(a: RunArgs) -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// `retap run --per-trace`: the request over each trace of the set in
+/// turn, each output under a header; the first failure ends it.
+fn per_trace(
+    req: retap_analyzer::run::RunRequest,
+    notes: &mut dyn FnMut(retap_analyzer::run::Note),
+) -> Result<(), retap_analyzer::run::RunFailure> {
+    use std::io::Write;
+    let dir = req.trace.clone().unwrap_or_default();
+    let set = retap_analyzer::trace_set::TraceSet::open(&dir).map_err(|e| {
+        retap_analyzer::run::RunFailure {
+            message: format!("retap: {e}"),
+            code: 1,
+        }
+    })?;
+    for (i, m) in set.members.iter().enumerate() {
+        let mut out = std::io::stdout().lock();
+        if i > 0 {
+            let _ = writeln!(out);
+        }
+        let _ = writeln!(out, "==> {} ({}) <==", m.name, m.trace.manifest.host);
+        let _ = out.flush();
+        drop(out);
+        let one = retap_analyzer::run::RunRequest {
+            trace: Some(m.trace.dir.clone()),
+            ..req.clone()
+        };
+        retap_analyzer::run::run(&one, notes)?;
+    }
+    Ok(())
 }
 
 /// `retap snapshot DIR|PID`: signals the recorder and, given its directory,

@@ -10,6 +10,7 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use common::root;
 use retap_testkit::S3Server;
@@ -216,11 +217,11 @@ fn bad_stores_are_clear_errors() {
         &mut cmd(&[
             "run",
             "--trace",
-            "s3://traces",
+            "s3://traces/t/syscalls",
             "-e",
             "probe begin { exit() }",
         ]),
-        "cannot read the trace manifest: no such object",
+        "s3://traces/t/syscalls: no traces there (no trace.json here or below: is this a retap trace directory?)",
     );
     fails(
         &mut cmd(&["info", "gs://traces/t"]),
@@ -279,4 +280,144 @@ fn bad_stores_are_clear_errors() {
     let mut c = cmd(&["info", "s3://traces/t"]);
     c.env("AWS_ENDPOINT_URL", "http://127.0.0.1:1");
     fails(&mut c, "cannot reach the object store");
+}
+
+/// The trace in the store holds every getppid the workload made, and
+/// every file its manifest names.
+fn assert_complete(s3: &S3Server, url: &str, calls: u64) {
+    let (code, out, err) = retap_at(
+        s3,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            url,
+            "SELECT count(*) FROM syscalls WHERE syscall = 'getppid' AND execname = 'retap-workload'",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().nth(1),
+        Some(calls.to_string().as_str()),
+        "{out}"
+    );
+    assert!(!err.contains("missing"), "{err}");
+    let (_, info, _) = retap_at(s3, &["info", url]);
+    assert!(info.contains("(complete)"), "{info}");
+    assert!(!info.contains("missing"), "{info}");
+}
+
+fn record_args(url: &str, spool: &Path, calls: u64, rate: u64) -> Vec<String> {
+    let w = common::workload();
+    [
+        "record",
+        "-o",
+        url,
+        "--spool",
+        spool.to_str().unwrap(),
+        "--events",
+        "syscalls,processes",
+        "--rotate-every",
+        "1s",
+        "-q",
+        "-c",
+        &format!("{} loop getppid {calls} {rate}", w.display()),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[test]
+fn a_recording_goes_straight_to_the_store() {
+    if !common::is_root() {
+        return retap_testkit::skip_without("root", "recording needs it; CI runs as root");
+    }
+    let Some(s3) = S3Server::start(&["traces"]) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let spool = tmp.path().join("spool");
+    let args = record_args("s3://traces/web1/r1", &spool, 300_000, 100_000);
+    let (code, _, err) = retap_at(&s3, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("uploaded "), "{err}");
+    assert!(!spool.exists(), "the spool is removed once all is up");
+    assert_complete(&s3, "s3://traces/web1/r1", 300_000);
+    // Every file of the manifest, byte for byte where the manifest says.
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(s3.root.join("traces/web1/r1/trace.json")).unwrap(),
+    )
+    .unwrap();
+    let mut files = 0;
+    for t in m["tables"].as_object().unwrap().values() {
+        for f in t["files"].as_array().unwrap() {
+            let p = s3
+                .root
+                .join("traces/web1/r1")
+                .join(f["path"].as_str().unwrap());
+            assert_eq!(
+                std::fs::metadata(&p).map(|m| m.len()).ok(),
+                f["bytes"].as_u64(),
+                "{}",
+                p.display()
+            );
+            files += 1;
+        }
+    }
+    assert!(files >= 4, "{files} files");
+
+    // Options that keep files on the recording machine are refused.
+    let (code, _, err) = retap_at(
+        &s3,
+        &[
+            "record",
+            "-o",
+            "s3://traces/x",
+            "--flight",
+            "10s",
+            "-c",
+            "true",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("--flight keeps files on this machine's disk"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_store_that_goes_away_mid_recording_loses_nothing() {
+    if !common::is_root() {
+        return retap_testkit::skip_without("root", "recording needs it; CI runs as root");
+    }
+    let Some(s3) = S3Server::start(&["traces"]) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let spool = tmp.path().join("spool");
+    let args = record_args("s3://traces/r2", &spool, 400_000, 100_000);
+    let mut c = common::retap();
+    s3.env(&mut c);
+    let child = c
+        .args(&args)
+        .current_dir(common::root())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Some files go up, then the server stops for the rest of the run.
+    std::thread::sleep(Duration::from_millis(2500));
+    s3.stop();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let push = format!("retap push {} s3://traces/r2", spool.display());
+    assert!(err.contains(&push), "{err}");
+    assert!(spool.join("trace.json").exists());
+    // The store back, the printed command finishes the upload.
+    s3.restart();
+    let (code, _, err) = retap_at(&s3, &["push", spool.to_str().unwrap(), "s3://traces/r2"]);
+    assert_eq!(code, 0, "{err}");
+    assert_complete(&s3, "s3://traces/r2", 400_000);
 }

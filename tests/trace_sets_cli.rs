@@ -175,7 +175,257 @@ fn a_directory_without_traces_is_a_clear_error() {
     let (code, _, err) = common::run(&["sql", dir.path().to_str().unwrap(), "SELECT 1"]);
     assert_ne!(code, 0);
     assert!(
-        err.contains("no traces there (no trace.json at any depth)"),
+        err.contains(
+            "no traces there (no trace.json here or below: is this a retap trace directory?)"
+        ),
         "{err}"
     );
+}
+
+/// Three runs of one workload on hosts a, b, c, their clocks set so that
+/// each began 50 ms after the one before: their events interleave in
+/// wall-clock time. Returns the set and each trace's (host, directory,
+/// wall-clock offset).
+fn overlapping() -> (tempfile::TempDir, Vec<(String, std::path::PathBuf, i64)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut out = vec![];
+    let mut first_wall = None;
+    for (i, host) in ["a", "b", "c"].iter().enumerate() {
+        let to = dir.path().join(host).join("run");
+        common::copy_dir(&common::dataset(&format!("diff/base-{}", i + 1)), &to);
+        let m = to.join("trace.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+        let start = v["start_ns"].as_i64().unwrap();
+        let wall0 = *first_wall.get_or_insert(start + v["wall_clock_offset_ns"].as_i64().unwrap());
+        let wall = wall0 + i as i64 * 50_000_000 - start;
+        v["host"] = serde_json::Value::String(host.to_string());
+        v["wall_clock_offset_ns"] = wall.into();
+        std::fs::write(&m, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+        out.push((host.to_string(), to, wall));
+    }
+    (dir, out)
+}
+
+/// DuckDB's view of the set's syscalls: every trace's rows with its host
+/// and its wall-clock time (`wall`).
+fn duck_union(traces: &[(String, std::path::PathBuf, i64)]) -> String {
+    traces
+        .iter()
+        .map(|(h, d, w)| {
+            format!(
+                "SELECT '{h}' AS host, ts + {w} AS wall, * FROM read_parquet('{}/syscalls/*.parquet', file_row_number=true)",
+                d.display()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
+fn run_set(args: &[&str]) -> String {
+    let (code, out, err) = common::run(args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    out
+}
+
+#[test]
+fn a_script_runs_over_a_set_as_one_in_wall_clock_time() {
+    let (set, traces) = overlapping();
+    let dir = set.path().to_str().unwrap();
+    let u = duck_union(&traces);
+
+    // Per event: merged in wall-clock time, each row's host.
+    let per_event = "probe syscall.pread { printf(\"%d %s %d %d\\n\", gettimeofday_ns(), hostname(), tid(), $count) }";
+    let ours = run_set(&["run", "--trace", dir, "-e", per_event]);
+    let Some(theirs) = duck(
+        set.path(),
+        &format!("SELECT wall, host, tid, arg2 FROM ({u}) WHERE syscall = 'pread64' ORDER BY wall, host, file_row_number"),
+    ) else {
+        return;
+    };
+    let theirs: Vec<String> = theirs.iter().map(|r| r.replace('|', " ")).collect();
+    assert_eq!(ours.lines().collect::<Vec<_>>(), theirs);
+    // The hosts do interleave.
+    let hosts: Vec<&str> = ours.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    let switches = hosts.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(switches > 10, "{switches} host switches");
+
+    // Keys by host (interpreted: plans do not compute hostname()), and
+    // statistics of wall-clock times.
+    let by_host = "global c, s probe syscall.pread { c[hostname(), trace_name()]++; s[hostname()] <<< gettimeofday_us() } probe end { foreach ([h, t] in c+) printf(\"%s %s %d\\n\", h, t, c[h, t]); foreach (h in s+) printf(\"%s %d %d %d\\n\", h, @count(s[h]), @min(s[h]), @max(s[h])) }";
+    let ours = run_set(&["run", "--trace", dir, "-e", by_host]);
+    let counts = duck(
+        set.path(),
+        &format!("SELECT host, host || '/run', count(*) FROM ({u}) WHERE syscall = 'pread64' GROUP BY ALL ORDER BY 3, 1"),
+    )
+    .unwrap();
+    let stats = duck(
+        set.path(),
+        &format!("SELECT host, count(*), min(wall // 1000), max(wall // 1000) FROM ({u}) WHERE syscall = 'pread64' GROUP BY ALL ORDER BY 2, 1"),
+    )
+    .unwrap();
+    let expected: Vec<String> = counts
+        .iter()
+        .chain(&stats)
+        .map(|r| r.replace('|', " "))
+        .collect();
+    assert_eq!(ours.lines().collect::<Vec<_>>(), expected);
+
+    // Aggregates the plans compute over every trace's files: the same as
+    // the interpreter's, and DuckDB's.
+    for script in [
+        "global c probe syscall.pread, syscall.close { c[execname(), name]++ } probe end { foreach ([e, n] in c-) printf(\"%s %s %d\\n\", e, n, c[e, n]) }",
+        "global n probe syscall.pread { n++ } probe timer.ms(100) { printf(\"%d\\n\", n); n = 0 } probe end { printf(\"end %d\\n\", n) }",
+        "global h probe syscall.pread.return { h <<< gettimeofday_us() - @entry(gettimeofday_us()) } probe end { print(@hist_log(h)) }",
+    ] {
+        let planned = run_set(&["run", "-v", "--trace", dir, "-e", script]);
+        let interpreted = run_set(&["run", "--interpret-only", "--trace", dir, "-e", script]);
+        assert_eq!(planned, interpreted, "{script}");
+        assert!(!planned.is_empty());
+    }
+    let ours = run_set(&[
+        "run",
+        "--trace",
+        dir,
+        "-e",
+        "global c probe syscall.pread { c[tid()]++ } probe end { foreach (t in c+) printf(\"%d %d\\n\", t, c[t]) }",
+    ]);
+    let theirs = duck(
+        set.path(),
+        &format!("SELECT tid, count(*) FROM ({u}) WHERE syscall = 'pread64' GROUP BY 1 ORDER BY 2, min(wall)"),
+    )
+    .unwrap();
+    assert_eq!(
+        ours.lines().collect::<Vec<_>>(),
+        theirs
+            .iter()
+            .map(|r| r.replace('|', " "))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn per_host_answers_need_a_run_per_trace() {
+    let (set, _) = overlapping();
+    let dir = set.path().to_str().unwrap();
+    for (script, said) in [
+        (
+            "probe syscall.pread { printf(\"%d\\n\", ppid()) }",
+            "ppid() answers per host",
+        ),
+        (
+            "probe syscall.pread { printf(\"%s\\n\", symname(0)) }",
+            "symname() answers per host",
+        ),
+        (
+            "probe syscall.pread { printf(\"%d\\n\", target()) }",
+            "target() answers per host",
+        ),
+    ] {
+        let (code, _, err) = common::run(&["run", "--trace", dir, "-e", script]);
+        assert_eq!(code, 1, "{script}");
+        assert!(err.contains(said), "{script}: {err}");
+        assert!(err.contains("run it with --per-trace"), "{err}");
+    }
+    let out = run_set(&[
+        "run",
+        "--per-trace",
+        "--trace",
+        dir,
+        "-e",
+        "global n probe syscall.pread { n++ } probe end { printf(\"%s %s %d\\n\", hostname(), trace_name(), n) }",
+    ]);
+    let mut expected = vec![];
+    for (i, h) in ["a", "b", "c"].iter().enumerate() {
+        let one = run_set(&[
+            "run",
+            "--trace",
+            set.path().join(h).join("run").to_str().unwrap(),
+            "-e",
+            "global n probe syscall.pread { n++ } probe end { printf(\"%s %s %d\\n\", hostname(), trace_name(), n) }",
+        ]);
+        if i > 0 {
+            expected.push(String::new());
+        }
+        expected.push(format!("==> {h}/run ({h}) <=="));
+        expected.push(one.trim_end().to_string());
+        assert_eq!(one.split(' ').next(), Some(*h));
+    }
+    assert_eq!(out.trim_end(), expected.join("\n"));
+}
+
+#[test]
+fn info_of_a_set_lists_its_traces_and_sums_them() {
+    let (set, _) = overlapping();
+    let out = run_set(&["info", set.path().to_str().unwrap()]);
+    assert!(out.contains("(3 traces, 3 hosts)"), "{out}");
+    for h in ["a", "b", "c"] {
+        assert!(out.contains(&format!("  {h}/run  {h}  ")), "{out}");
+    }
+    let rows: u64 = (1..=3)
+        .map(|i| {
+            let (_, one, _) = common::run(&[
+                "sql",
+                "--format",
+                "csv",
+                &format!("datasets/diff/base-{i}"),
+                "SELECT count(*) FROM syscalls",
+            ]);
+            one.lines().nth(1).unwrap().parse::<u64>().unwrap()
+        })
+        .sum();
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("syscalls "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(
+        line.split_whitespace().nth(1),
+        Some(rows.to_string().as_str()),
+        "{line}"
+    );
+    assert!(out.contains("host      3 hosts"), "{out}");
+}
+
+#[test]
+fn a_script_runs_over_a_set_in_a_bucket() {
+    let Some(s3) = S3Server::start(&["fleet"]) else {
+        return;
+    };
+    let (set, _) = overlapping();
+    for h in ["a", "b", "c"] {
+        let mut c = common::retap();
+        s3.env(&mut c);
+        let out = c
+            .arg("push")
+            .arg(set.path().join(h).join("run"))
+            .arg(format!("s3://fleet/x/{h}/run"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    for script in [
+        "probe syscall.pread { printf(\"%d %s %s %d\\n\", gettimeofday_ns(), hostname(), trace_name(), tid()) }",
+        "global c probe syscall.pread, syscall.close { c[execname(), name]++ } probe end { foreach ([e, n] in c-) printf(\"%s %s %d\\n\", e, n, c[e, n]) }",
+    ] {
+        let local = run_set(&["run", "--trace", set.path().to_str().unwrap(), "-e", script]);
+        let mut c = common::retap();
+        s3.env(&mut c);
+        let out = c
+            .args(["run", "--trace", "s3://fleet/x", "-e", script])
+            .current_dir(common::root())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), local, "{script}");
+        assert!(!local.is_empty(), "{script}");
+    }
+    // And each trace on its own.
+    let mut c = common::retap();
+    s3.env(&mut c);
+    let out = c
+        .args(["run", "--per-trace", "--trace", "s3://fleet/x", "-e", "global n probe syscall.pread { n++ } probe end { printf(\"%s %d\\n\", hostname(), n) }"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("==> a/run (a) <==\na "), "{text}");
 }

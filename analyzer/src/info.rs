@@ -8,6 +8,46 @@ use retap_schema::summary::{self, human_bytes};
 use crate::trace::Trace;
 use retap_schema::wallclock::utc;
 
+/// A set of traces: one line per trace, what differs between them, then
+/// the set as one trace (its tables summed, its time the union).
+pub fn render_set(set: crate::trace_set::TraceSet) -> Result<String, String> {
+    let mut o = String::new();
+    let hosts = set.hosts().len();
+    let _ = writeln!(
+        o,
+        "set       {} ({} traces, {hosts} host{})",
+        set.location.display(),
+        set.members.len(),
+        if hosts == 1 { "" } else { "s" }
+    );
+    let width = set.members.iter().map(|m| m.name.len()).max().unwrap_or(0);
+    for m in &set.members {
+        let mm = &m.trace.manifest;
+        let span = match mm.end_ns {
+            Some(e) => format!("{:.1} s", (e - mm.start_ns) as f64 / 1e9),
+            None => "no end recorded".into(),
+        };
+        let _ = writeln!(
+            o,
+            "  {:<width$}  {}  {} UTC ({span})  {} rows  {} lost",
+            m.name,
+            mm.host,
+            utc(mm.start_ns + mm.wall_clock_offset_ns),
+            mm.total_events(),
+            mm.total_dropped()
+        );
+    }
+    for d in set.differences() {
+        let _ = writeln!(o, "note      {d}");
+    }
+    let mut t = set.merged()?;
+    let all: Vec<retap_schema::Table> = t.tables.iter().map(|f| f.table).collect();
+    t.check(&all);
+    o.push('\n');
+    o.push_str(&render(&t));
+    Ok(o)
+}
+
 pub fn render(t: &Trace) -> String {
     let m = &t.manifest;
     let mut o = String::new();
@@ -21,7 +61,11 @@ pub fn render(t: &Trace) -> String {
         "host      {}  kernel {}  {}  recorder {}  format v{}",
         m.host, m.kernel, m.arch, m.recorder_version, m.format_version
     );
-    let _ = writeln!(o, "command   {}", m.command_line.join(" "));
+    // A set's traces each have their own (listed above it).
+    let one = t.members.len() <= 1;
+    if one {
+        let _ = writeln!(o, "command   {}", m.command_line.join(" "));
+    }
     let start = utc(m.start_ns + m.wall_clock_offset_ns);
     match m.end_ns {
         Some(e) => {
@@ -36,7 +80,9 @@ pub fn render(t: &Trace) -> String {
             let _ = writeln!(o, "time      {start} UTC .. (no end recorded)");
         }
     }
-    let _ = writeln!(o, "probes    {}", m.probes.join(", "));
+    if one {
+        let _ = writeln!(o, "probes    {}", m.probes.join(", "));
+    }
     let width = t
         .tables
         .iter()

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::output_files::{OutputFiles, Rotation};
@@ -14,7 +14,8 @@ use crate::runtime::interp::GlobalSnapshot;
 use crate::runtime::preload::Preload;
 use crate::runtime::{self, Limits, Outcome, Projector, RunError, RunOptions};
 use crate::stap::elaborate::catalog::UserProbes;
-use crate::stap::elaborate::ir::Program;
+use crate::stap::elaborate::ir::{Program, X};
+use crate::stap::elaborate::tapset::Builtin;
 use crate::stap::elaborate::{elaborate, ElabOptions};
 use crate::stap::library::{self, Library};
 use crate::stap::source::SourceMap;
@@ -96,11 +97,42 @@ impl RunFailure {
 
 type Notes<'a> = &'a mut dyn FnMut(Note);
 
+/// Why a program cannot run over a set of traces as one: what it reads
+/// answers per host (symbols, the process tree, the traced command), and
+/// the hosts' pids and addresses are not one space.
+fn per_trace_reason(prog: &Program, req: &RunRequest) -> Option<String> {
+    let mut why = None;
+    prog.for_each_expr(&mut |x| {
+        if let X::Call(b, _, _) = x {
+            let given = *b == Builtin::Target && req.target.is_some();
+            if why.is_none() && b.answers_per_trace() && !given {
+                why = Some(format!(
+                    "{}() answers per host (symbols, the process tree or the traced command)",
+                    crate::stap::elaborate::tapset::name(*b)
+                ));
+            }
+        }
+    });
+    why.or_else(|| {
+        prog.probes
+            .iter()
+            .flat_map(|p| &p.points)
+            .find(|pt| pt.switched_in || pt.process.is_some())
+            .map(|pt| format!("{} reads each host's process tree", pt.text))
+    })
+}
+
 /// Runs the request; the globals as they stood before `end` come back
 /// when `req.snapshot` is set (what `retap diff --script` compares).
 pub fn run(req: &RunRequest, notes: Notes) -> Result<Vec<GlobalSnapshot>, RunFailure> {
     let (name, text) = script_text(req)?;
     let mut trace = match &req.trace {
+        // A set of traces runs as one trace on a common clock.
+        Some(dir) if crate::trace_set::TraceSet::is_set(dir) => Some(
+            crate::trace_set::TraceSet::open(dir)
+                .and_then(crate::trace_set::TraceSet::merged)
+                .map_err(|e| RunFailure::new(format!("retap: {e}")))?,
+        ),
         Some(dir) => Some(Trace::list(dir).map_err(|e| RunFailure::new(format!("retap: {e}")))?),
         None => None,
     };
@@ -141,6 +173,16 @@ pub fn run(req: &RunRequest, notes: Notes) -> Result<Vec<GlobalSnapshot>, RunFai
     };
     let mut program = pass2(&mut parsed, &lib, &env, &opts, req, notes)?;
     set_globals(&mut program, &req.globals)?;
+    if let Some(why) = trace
+        .as_ref()
+        .filter(|t| t.members.len() > 1)
+        .and_then(|_| per_trace_reason(&program, req))
+    {
+        return Err(RunFailure::new(format!(
+            "retap run: {}: {why}; over a set of traces run it with --per-trace",
+            req.trace.as_deref().unwrap_or(Path::new("")).display()
+        )));
+    }
     if req.last_pass == 2 {
         let out = stap::elaborate::pretty::render(&program, &parsed.script);
         return write_output(req, &out);

@@ -20,6 +20,10 @@ pub struct DataFile {
     pub bytes: u64,
     /// When the file was last written, as listed.
     pub modified: std::time::SystemTime,
+    /// Its trace among a run's (`Trace::members`; 0 for a single trace),
+    /// and what moves its `ts` onto the run's clock (0 but in a set).
+    pub member: u32,
+    pub ts_shift: i64,
     /// The footer [`Trace::check`] read, and the file's modification time
     /// then: plans take their schema from it and hand it to DataFusion's
     /// metadata cache rather than read it again.
@@ -68,6 +72,9 @@ pub struct Trace {
     pub dir: PathBuf,
     /// How its files are read.
     pub store: Store,
+    /// The traces its files come from: itself, or a set's traces taken as
+    /// one (`TraceSet::merged`), each (host, name).
+    pub members: Vec<(String, String)>,
     pub manifest: Manifest,
     pub tables: Vec<TableFiles>,
     /// Torn or unreadable files, each with what is wrong.
@@ -163,6 +170,8 @@ impl Trace {
                         rows: 0,
                         bytes,
                         modified: found.modified,
+                        member: 0,
+                        ts_shift: 0,
                         footer: None,
                         entry,
                     });
@@ -195,14 +204,42 @@ impl Trace {
                 None
             }
         };
+        let name = dir
+            .to_string_lossy()
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         Ok(Trace {
             dir: dir.to_path_buf(),
             store,
+            members: vec![(manifest.host.clone(), name)],
             manifest,
             tables,
             problems,
             signatures,
         })
+    }
+
+    /// A trace made of `like`'s location, store and signatures with other
+    /// contents: a set's traces as one (`TraceSet::merged`).
+    pub(crate) fn assemble(
+        like: Trace,
+        dir: PathBuf,
+        manifest: Manifest,
+        tables: Vec<TableFiles>,
+        problems: Vec<Problem>,
+        members: Vec<(String, String)>,
+    ) -> Trace {
+        Trace {
+            dir,
+            manifest,
+            tables,
+            problems,
+            members,
+            ..like
+        }
     }
 
     /// Reads the footers of these tables' files, a few threads at a time:

@@ -55,7 +55,7 @@ impl TraceSet {
             .collect();
         if roots.is_empty() {
             return Err(format!(
-                "{}: no traces there (no {MANIFEST_FILE} at any depth)",
+                "{}: no traces there (no {MANIFEST_FILE} here or below: is this a retap trace directory?)",
                 dir.display()
             ));
         }
@@ -167,6 +167,133 @@ impl TraceSet {
             ));
         }
         out
+    }
+}
+
+impl TraceSet {
+    /// The set as one trace, for `retap run`: every trace's files, each
+    /// moved onto the first trace's clock by the difference of their
+    /// wall-clock offsets, so rows merge in wall-clock order and
+    /// gettimeofday_*() read as each host's; time begins at the earliest
+    /// attachment and ends at the last end. Each file keeps its trace
+    /// (`DataFile::member`): hostname() and trace_name() say it.
+    ///
+    /// Err where the traces cannot be one: different architectures,
+    /// syscall signatures or tracepoint layouts (run them --per-trace).
+    pub fn merged(self) -> Result<Trace, String> {
+        let shown = self.location.display().to_string();
+        let mut members = self.members.into_iter();
+        let first = members
+            .next()
+            .ok_or_else(|| format!("{shown}: no traces"))?;
+        let mut all = vec![first];
+        all.extend(members);
+        let base = all[0].trace.manifest.clone();
+        let wall = base.wall_clock_offset_ns;
+        let differ = |what: &str, a: &Member, b: &Member| {
+            format!(
+                "{shown}: {what} differ between {} and {}: run the script --per-trace",
+                a.name, b.name
+            )
+        };
+        for m in &all[1..] {
+            if m.trace.manifest.arch != base.arch {
+                return Err(differ("architectures", &all[0], m));
+            }
+            if m.trace.signatures() != all[0].trace.signatures() {
+                return Err(differ("the kernels' syscall signatures", &all[0], m));
+            }
+            for (name, f) in &m.trace.manifest.tracepoints {
+                if all[0]
+                    .trace
+                    .manifest
+                    .tracepoints
+                    .get(name)
+                    .is_some_and(|g| g != f)
+                {
+                    return Err(differ(&format!("tracepoint {name}'s layouts"), &all[0], m));
+                }
+            }
+        }
+        let mut manifest = base.clone();
+        let mut tables: Vec<crate::trace::TableFiles> = vec![];
+        let mut problems = vec![];
+        let mut names = vec![];
+        let (mut start, mut end, mut begin) = (i64::MAX, Some(i64::MIN), i64::MAX);
+        manifest.tables.clear();
+        for (i, m) in all.iter().enumerate() {
+            let t = &m.trace;
+            let mm = &t.manifest;
+            let shift = mm.wall_clock_offset_ns - wall;
+            start = start.min(mm.start_ns + shift);
+            begin = begin.min(mm.begin_ns() + shift);
+            end = match (end, mm.end_ns) {
+                (Some(e), Some(x)) => Some(e.max(x + shift)),
+                _ => None,
+            };
+            manifest.complete_from_ns = match (manifest.complete_from_ns, mm.complete_from_ns) {
+                (a, None) => a,
+                (None, Some(b)) => Some(b + shift),
+                (Some(a), Some(b)) => Some(a.max(b + shift)),
+            };
+            manifest.stopped_by = manifest.stopped_by.clone().or(mm.stopped_by.clone());
+            manifest.string_max = manifest.string_max.or(mm.string_max);
+            manifest.socket_addresses |= mm.socket_addresses;
+            if mm.hz != base.hz {
+                manifest.hz = None;
+            }
+            for (k, f) in &mm.tracepoints {
+                manifest.tracepoints.entry(k.clone()).or_insert(f.clone());
+            }
+            for (k, st) in &mm.tables {
+                let e = manifest.tables.entry(k.clone()).or_default();
+                e.events += st.events;
+                e.dropped += st.dropped;
+                e.unpaired += st.unpaired;
+                e.strings_lost += st.strings_lost;
+                e.unwritten += st.unwritten;
+                e.expired += st.expired;
+                e.expired_files += st.expired_files;
+                e.files.extend(st.files.iter().cloned());
+            }
+            for tf in &t.tables {
+                let files = tf.files.iter().cloned().map(|mut f| {
+                    f.member = i as u32;
+                    f.ts_shift = shift;
+                    f
+                });
+                match tables.iter_mut().find(|x| x.table == tf.table) {
+                    Some(x) => {
+                        x.files.extend(files);
+                        x.checked &= tf.checked;
+                    }
+                    None => tables.push(crate::trace::TableFiles {
+                        table: tf.table,
+                        files: files.collect(),
+                        checked: tf.checked,
+                    }),
+                }
+            }
+            problems.extend(t.problems.iter().cloned());
+            names.push((mm.host.clone(), m.name.clone()));
+        }
+        manifest.start_ns = start;
+        manifest.end_ns = end;
+        manifest.attached_ns = Some(begin);
+        let hosts: std::collections::BTreeSet<&str> =
+            names.iter().map(|(h, _)| h.as_str()).collect();
+        if hosts.len() > 1 {
+            manifest.host = format!("{} hosts", hosts.len());
+        }
+        let first = all.swap_remove(0).trace;
+        Ok(Trace::assemble(
+            first,
+            self.location,
+            manifest,
+            tables,
+            problems,
+            names,
+        ))
     }
 }
 

@@ -108,6 +108,8 @@ pub fn uprobe_target(dir: &Path, debug: bool, strip: bool) -> std::path::PathBuf
 /// into target/tools) on a free loopback port, over a directory of its
 /// own, stopped when dropped. A bucket is a directory under `root`.
 pub struct S3Server {
+    bin: std::path::PathBuf,
+    port: u16,
     pub endpoint: String,
     pub root: std::path::PathBuf,
     pub access_key: &'static str,
@@ -147,22 +149,29 @@ impl S3Server {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let child = std::process::Command::new(&bin)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", "retap-test", "--secret-key", "retap-secret"])
-            .arg(&root)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
-        let server = S3Server {
+        let child = S3Server::spawn(&bin, port, &root);
+        Some(S3Server {
+            bin,
+            port,
             endpoint: format!("http://127.0.0.1:{port}"),
             root,
             access_key: "retap-test",
             secret_key: "retap-secret",
             child: std::sync::Mutex::new(child),
             _dir: dir,
-        };
+        })
+    }
+
+    /// Starts s3s-fs and waits until it listens.
+    fn spawn(bin: &Path, port: u16, root: &Path) -> std::process::Child {
+        let child = std::process::Command::new(bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", "retap-test", "--secret-key", "retap-secret"])
+            .arg(root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -171,7 +180,14 @@ impl S3Server {
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        Some(server)
+        child
+    }
+
+    /// Starts it again after [`S3Server::stop`], on the same port and
+    /// directory (a store that comes back).
+    pub fn restart(&self) {
+        let mut c = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        *c = S3Server::spawn(&self.bin, self.port, &self.root);
     }
 
     /// The environment a client of this server runs with (and no other

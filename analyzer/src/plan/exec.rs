@@ -181,21 +181,46 @@ fn footer_schema(ctx: &SessionContext, files: &[DataFile]) -> Option<Schema> {
 
 /// A scan of a table's files with the schema and footers [`Trace::check`]
 /// read: no file's footer is fetched again (in a bucket, a scan without
-/// them fetched small files whole for their footers).
+/// them fetched small files whole for their footers). Files of a set's
+/// traces taken as one have their `ts` moved onto the set's clock
+/// (`DataFile::ts_shift`): a scan per trace, unioned.
 pub(super) fn read_files(
     ctx: &SessionContext,
     files: &[DataFile],
 ) -> Result<datafusion::prelude::DataFrame, PlanError> {
     let schema = footer_schema(ctx, files);
     cache_footers(ctx, files);
-    let options = ParquetReadOptions {
-        schema: schema.as_ref(),
-        ..Default::default()
+    let scan = |part: &[&DataFile]| {
+        let options = ParquetReadOptions {
+            schema: schema.as_ref(),
+            ..Default::default()
+        };
+        let paths: Vec<String> = part.iter().map(|f| f.path.display().to_string()).collect();
+        runtime()
+            .block_on(ctx.read_parquet(paths, options))
+            .map_err(PlanError::from)
     };
-    let paths: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
-    runtime()
-        .block_on(ctx.read_parquet(paths, options))
-        .map_err(PlanError::from)
+    let mut shifts: Vec<i64> = files.iter().map(|f| f.ts_shift).collect();
+    shifts.dedup();
+    if shifts.iter().all(|&s| s == 0) {
+        return scan(&files.iter().collect::<Vec<_>>());
+    }
+    let mut shifts: Vec<i64> = files.iter().map(|f| f.ts_shift).collect();
+    shifts.sort_unstable();
+    shifts.dedup();
+    let mut out: Option<datafusion::prelude::DataFrame> = None;
+    for s in shifts {
+        let part: Vec<&DataFile> = files.iter().filter(|f| f.ts_shift == s).collect();
+        let ts = column(Column::Ts);
+        let df = scan(&part)?
+            .with_column(Column::Ts.name(), ts + lit(s))
+            .map_err(PlanError::from)?;
+        out = Some(match out {
+            None => df,
+            Some(u) => u.union(df).map_err(PlanError::from)?,
+        });
+    }
+    Ok(out.expect("some files"))
 }
 
 /// Puts the footers [`Trace::check`] read into the session's metadata

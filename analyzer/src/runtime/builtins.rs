@@ -265,6 +265,8 @@ pub fn call(it: &mut Interp, b: Builtin, a: &[Value], span: Span) -> R<Value> {
     }
     match b {
         Execname => Ok(ctx.execname()),
+        Hostname => Ok(ctx.member(true)),
+        TraceName => Ok(ctx.member(false)),
         Pid => int(ctx.pid()),
         Tid => int(ctx.tid()),
         Uid | Euid => int(ctx.uid()),

@@ -204,6 +204,8 @@ pub struct EventCtx {
     /// At process(...).begin/.thread.begin on a fork or thread row: the
     /// context is the task made (its ids from child_pid, child_tid).
     pub child_task: bool,
+    /// The run's traces, (host, name), indexed by a batch's `member`.
+    pub members: Rc<[(Rc<str>, Rc<str>)]>,
 }
 
 /// A syscall's alias (None: stap has none) and a variable's index in it
@@ -233,6 +235,22 @@ impl EventCtx {
             usyms: Rc::default(),
             switched_in: None,
             child_task: false,
+            members: Rc::from(vec![]),
+        }
+    }
+
+    /// hostname() and trace_name(): the event's trace's, or with no event
+    /// (begin, end, timers) the one trace's; "" over a set, where there
+    /// the probe belongs to no one trace.
+    pub fn member(&self, host: bool) -> Value {
+        let i = match (&self.batch, self.members.len()) {
+            (Some(b), _) => b.member as usize,
+            (None, 1) => 0,
+            _ => return Value::Str(Rc::from("")),
+        };
+        match self.members.get(i) {
+            Some((h, n)) => Value::Str(if host { h.clone() } else { n.clone() }),
+            None => Value::Str(Rc::from("")),
         }
     }
 

@@ -80,6 +80,9 @@ impl ColData {
 pub struct Batch {
     pub table: Table,
     pub rows: usize,
+    /// Which trace of the run's its rows are (an index into
+    /// `Trace::members`; 0 for a single trace).
+    pub member: u32,
     cols: Vec<Option<ColData>>,
     /// A tracepoint table's own fields, by index in its format.
     fields: Vec<Option<ColData>>,
@@ -115,9 +118,18 @@ impl Batch {
         Ok(Batch {
             table,
             rows: rb.num_rows(),
+            member: 0,
             cols,
             fields,
         })
+    }
+
+    /// Moves the rows' `ts` by `ns`: a trace of a set onto the set's
+    /// common clock (see `TraceSet::merged`).
+    fn shift_ts(&mut self, ns: i64) {
+        if let Some(Some(ColData::I64(a))) = self.cols.get_mut(Column::Ts as usize) {
+            *a = arrow::compute::kernels::arity::unary(a, |t: i64| t + ns);
+        }
     }
 
     /// A tracepoint field (by index in its format) at `row`, as an integer.
@@ -234,6 +246,9 @@ fn convert(a: &ArrayRef, interner: &mut Interner) -> Result<ColData, String> {
 pub struct FileCursor {
     pub table: Table,
     pub path: PathBuf,
+    /// The file's trace in the run and its shift onto the run's clock.
+    member: u32,
+    ts_shift: i64,
     reader: ParquetRecordBatchReader,
     interner: Rc<std::cell::RefCell<Interner>>,
     pub batch: Option<Rc<Batch>>,
@@ -334,6 +349,8 @@ impl FileCursor {
         let mut c = FileCursor {
             table,
             path,
+            member: file.member,
+            ts_shift: file.ts_shift,
             reader,
             interner,
             batch: None,
@@ -352,8 +369,12 @@ impl FileCursor {
                 continue;
             }
             let mut interner = self.interner.borrow_mut();
-            let batch = Batch::from_record_batch(self.table, &rb, &mut interner)
+            let mut batch = Batch::from_record_batch(self.table, &rb, &mut interner)
                 .map_err(|e| ReadError::new(&self.path, e))?;
+            batch.member = self.member;
+            if self.ts_shift != 0 {
+                batch.shift_ts(self.ts_shift);
+            }
             self.batch = Some(Rc::new(batch));
             return Ok(());
         }

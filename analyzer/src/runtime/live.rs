@@ -142,6 +142,9 @@ pub fn run_live<'p>(
         ctx.kallsyms =
             super::symbols::Kallsyms::load(&crate::store::Store::Local, dir).map(Rc::new);
     }
+    // hostname(): this machine's, as the recorder writes it in manifests.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    ctx.members = Rc::from(vec![(Rc::from(host.trim()), Rc::from("live"))]);
     ctx.usyms = Rc::new(super::symbols::UserSymbols::new(
         setup
             .kallsyms_dir

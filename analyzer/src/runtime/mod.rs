@@ -249,17 +249,17 @@ fn columns_of(prog: &Program) -> HashSet<Column> {
                 UprobeWord => &[Column::UserLong],
                 // The row's time (always read), the process tree (read when
                 // `Program::reads_process_tree`), the point, or their arguments only.
-                Target | Pp | Pnlabel | Pid2execname | TidTgid | IsReturn | GettimeofdayS
-                | GettimeofdayMs | GettimeofdayUs | GettimeofdayNs | LocalClockS | LocalClockMs
-                | LocalClockUs | LocalClockNs | CpuClockS | CpuClockMs | CpuClockUs
-                | CpuClockNs | Jiffies | Hz | GetCycles | Ctime | TzCtime | Strlen | Substr
-                | Isinstr | StrReplace | Strtol | FpToString | StringToFp | LongToFp | FpToLong
-                | FpAdd | FpSub | FpMul | FpDiv | FpRem | FpSqrt | FpEq | FpLe | FpLt
-                | Fp32ToFp64 | Tokenize | TokenizeNext | TextStr | TextStrn | Stringat
-                | Isdigit | ErrnoStr | ReturnStr | Exit | Error | Symname | Randint | Abs
-                | SyscallName | SwitchFile | SprintStack | PrintStack | SprintUstack
-                | PrintUstack | Matched | MatchedStr | Abort | Strpos | Symdata | Modname
-                | ProcfsValue | ProcfsSet | ProcfsAppend | ProcfsOpen | ProbeType => &[],
+                Hostname | TraceName | Target | Pp | Pnlabel | Pid2execname | TidTgid
+                | IsReturn | GettimeofdayS | GettimeofdayMs | GettimeofdayUs | GettimeofdayNs
+                | LocalClockS | LocalClockMs | LocalClockUs | LocalClockNs | CpuClockS
+                | CpuClockMs | CpuClockUs | CpuClockNs | Jiffies | Hz | GetCycles | Ctime
+                | TzCtime | Strlen | Substr | Isinstr | StrReplace | Strtol | FpToString
+                | StringToFp | LongToFp | FpToLong | FpAdd | FpSub | FpMul | FpDiv | FpRem
+                | FpSqrt | FpEq | FpLe | FpLt | Fp32ToFp64 | Tokenize | TokenizeNext | TextStr
+                | TextStrn | Stringat | Isdigit | ErrnoStr | ReturnStr | Exit | Error | Symname
+                | Randint | Abs | SyscallName | SwitchFile | SprintStack | PrintStack
+                | SprintUstack | PrintUstack | Matched | MatchedStr | Abort | Strpos | Symdata
+                | Modname | ProcfsValue | ProcfsSet | ProcfsAppend | ProcfsOpen | ProbeType => &[],
             };
             c.extend(need);
         }
@@ -535,6 +535,11 @@ fn clock(prog: &Program, trace: Option<&Trace>) -> (i64, i64, EventCtx) {
         Some((&trace.store, &trace.dir)),
         false,
     ));
+    ctx.members = trace
+        .members
+        .iter()
+        .map(|(h, n)| (Rc::from(h.as_str()), Rc::from(n.as_str())))
+        .collect();
     // A trace whose recorder died has no end time: run to the last event.
     let begin = m.begin_ns();
     let end = m.end_ns.unwrap_or(i64::MAX).max(begin);

@@ -132,6 +132,12 @@ pub enum Builtin {
     ProcfsAppend,
     /// The buffer's capacity, set as the probe starts.
     ProcfsOpen,
+    /// retap's: the host that recorded the event's trace (its manifest's),
+    /// a key across a set of traces.
+    Hostname,
+    /// retap's: the event's trace, its path in a set (its directory's
+    /// name for a single trace).
+    TraceName,
 }
 
 use Builtin::*;
@@ -140,6 +146,8 @@ use Ty::{Long as L, Str as S};
 /// (name, builtin, parameter types, return type; Unknown = no value)
 const TABLE: &[(&str, Builtin, &[Ty], Ty)] = &[
     ("execname", Execname, &[], S),
+    ("hostname", Hostname, &[], S),
+    ("trace_name", TraceName, &[], S),
     ("pexecname", Pexecname, &[], S),
     ("pid", Pid, &[], L),
     ("tid", Tid, &[], L),
@@ -358,6 +366,27 @@ impl Builtin {
                 | Modname
                 | Caller
         )
+    }
+
+    /// Whether its answer depends on one trace's host beyond the event's
+    /// row: kernel or user symbols, the process tree, the traced command's
+    /// pid. Over a set of traces as one such a program runs per trace.
+    pub fn answers_per_trace(self) -> bool {
+        self.reads_kernel_symbols()
+            || self.reads_process_tree()
+            || self.reads_user_stack()
+            || matches!(
+                self,
+                Target
+                    | Usymname
+                    | Usymdata
+                    | Usymline
+                    | Usymfile
+                    | Usymfileline
+                    | Umodname
+                    | PrintUstack
+                    | Ustack
+            )
     }
 
     /// Whether it answers from the process tree the `processes` table
