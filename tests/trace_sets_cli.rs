@@ -250,10 +250,19 @@ fn a_script_runs_over_a_set_as_one_in_wall_clock_time() {
     let switches = hosts.windows(2).filter(|w| w[0] != w[1]).count();
     assert!(switches > 10, "{switches} host switches");
 
-    // Keys by host (interpreted: plans do not compute hostname()), and
-    // statistics of wall-clock times.
+    // Keys by host and trace, and statistics of wall-clock times: plans
+    // over the set's scans, each with its host and name.
     let by_host = "global c, s probe syscall.pread { c[hostname(), trace_name()]++; s[hostname()] <<< gettimeofday_us() } probe end { foreach ([h, t] in c+) printf(\"%s %s %d\\n\", h, t, c[h, t]); foreach (h in s+) printf(\"%s %d %d %d\\n\", h, @count(s[h]), @min(s[h]), @max(s[h])) }";
-    let ours = run_set(&["run", "--trace", dir, "-e", by_host]);
+    let (code, ours, err) = common::run(&["run", "-v", "--trace", dir, "-e", by_host]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("syscall.pread: compiled to a DataFusion plan"),
+        "{err}"
+    );
+    assert_eq!(
+        ours,
+        run_set(&["run", "--interpret-only", "--trace", dir, "-e", by_host])
+    );
     let counts = duck(
         set.path(),
         &format!("SELECT host, host || '/run', count(*) FROM ({u}) WHERE syscall = 'pread64' GROUP BY ALL ORDER BY 3, 1"),

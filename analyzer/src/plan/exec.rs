@@ -182,10 +182,13 @@ fn footer_schema(ctx: &SessionContext, files: &[DataFile]) -> Option<Schema> {
 /// A scan of a table's files with the schema and footers [`Trace::check`]
 /// read: no file's footer is fetched again (in a bucket, a scan without
 /// them fetched small files whole for their footers). Files of a set's
-/// traces taken as one have their `ts` moved onto the set's clock
-/// (`DataFile::ts_shift`): a scan per trace, unioned.
+/// traces taken as one (`members`, [`Trace::members`]) are scanned per
+/// trace, unioned: each with its `ts` moved onto the set's clock
+/// (`DataFile::ts_shift`) and its host and name as the columns
+/// hostname() and trace_name() read ([`translate::HOST`], `TRACE`).
 pub(super) fn read_files(
     ctx: &SessionContext,
+    members: &[(String, String)],
     files: &[DataFile],
 ) -> Result<datafusion::prelude::DataFrame, PlanError> {
     let schema = footer_schema(ctx, files);
@@ -200,20 +203,24 @@ pub(super) fn read_files(
             .block_on(ctx.read_parquet(paths, options))
             .map_err(PlanError::from)
     };
-    let mut shifts: Vec<i64> = files.iter().map(|f| f.ts_shift).collect();
-    shifts.dedup();
-    if shifts.iter().all(|&s| s == 0) {
+    if members.len() <= 1 {
         return scan(&files.iter().collect::<Vec<_>>());
     }
-    let mut shifts: Vec<i64> = files.iter().map(|f| f.ts_shift).collect();
-    shifts.sort_unstable();
-    shifts.dedup();
+    let mut parts: Vec<u32> = files.iter().map(|f| f.member).collect();
+    parts.sort_unstable();
+    parts.dedup();
     let mut out: Option<datafusion::prelude::DataFrame> = None;
-    for s in shifts {
-        let part: Vec<&DataFile> = files.iter().filter(|f| f.ts_shift == s).collect();
+    for m in parts {
+        let part: Vec<&DataFile> = files.iter().filter(|f| f.member == m).collect();
+        let (host, name) = members
+            .get(m as usize)
+            .cloned()
+            .ok_or_else(|| failed(format!("a file of trace {m} of {}", members.len())))?;
         let ts = column(Column::Ts);
         let df = scan(&part)?
-            .with_column(Column::Ts.name(), ts + lit(s))
+            .with_column(Column::Ts.name(), ts + lit(part[0].ts_shift))
+            .and_then(|d| d.with_column(super::translate::HOST, lit(host)))
+            .and_then(|d| d.with_column(super::translate::TRACE, lit(name)))
             .map_err(PlanError::from)?;
         out = Some(match out {
             None => df,
@@ -476,7 +483,7 @@ pub fn build_plans(
             continue;
         }
         let paths = files.paths();
-        let tctx = Ctx::new(pt, wall, signatures);
+        let tctx = Ctx::new(pt, wall, signatures).with_members(&trace.members);
         let (mut disc, mut filter) = point_filter(pt);
         if let Some(d) = disc.as_mut().filter(|d| d.column == Column::Syscall) {
             if present.is_none() {
@@ -739,7 +746,7 @@ pub fn build_plans(
     let mut plans = vec![];
     for p in pending {
         let files = &trace.table(p.table).expect("a checked table").files;
-        let df = read_files(&ctx, files)?;
+        let df = read_files(&ctx, &trace.members, files)?;
         // netdev.receive and netdev.transmit together take every row.
         let filter = and_all(
             p.union()

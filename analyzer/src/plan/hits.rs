@@ -69,7 +69,7 @@ pub fn probe_hits(
                 owners.push(pi);
             }
         }
-        let df = super::exec::read_files(&ctx, &files.files)?
+        let df = super::exec::read_files(&ctx, &trace.members, &files.files)?
             .aggregate(vec![], aggs)
             .map_err(PlanError::from)?;
         let batches = rt.block_on(df.collect()).map_err(PlanError::from)?;

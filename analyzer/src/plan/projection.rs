@@ -176,7 +176,7 @@ pub fn build_projection(
         if pt.table() != Some(table) {
             return Err(failed("printing probes on several tables"));
         }
-        let tctx = Ctx::new(pt, wall, signatures);
+        let tctx = Ctx::new(pt, wall, signatures).with_members(&trace.members);
         let at_return = pt.family.fires_at_return();
         let mut fires =
             row_filter(pt, &tctx, &pr.guards)?.unwrap_or(datafusion::prelude::lit(true));
@@ -252,7 +252,7 @@ pub fn build_projection(
         crate::engine::plan_session(crate::engine::session_config().with_target_partitions(1));
     let mut dfs = vec![];
     for f in &files {
-        let df = super::exec::read_files(&ctx, std::slice::from_ref(f))?;
+        let df = super::exec::read_files(&ctx, &trace.members, std::slice::from_ref(f))?;
         let df = match &any {
             Some(f) => df.filter(f.clone()).map_err(PlanError::from)?,
             None => df,

@@ -8,7 +8,7 @@ use std::ops::Not;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{binary_expr, cast, in_list, lit, when, Expr, Operator};
 
-use crate::engine::column;
+use crate::engine::{column, column_named};
 use crate::stap::ast::UnOp;
 use crate::stap::elaborate::catalog::{Family, ResolvedPoint};
 use crate::stap::elaborate::context::CtxVar;
@@ -36,7 +36,15 @@ pub struct Ctx<'a> {
     syscalls: Option<&'a [String]>,
     /// The trace's syscall signatures, where `$name` arguments are.
     signatures: Option<&'a Signatures>,
+    /// The run's traces, (host, name): one trace's are literals; a set's
+    /// are columns its scans add ([`HOST`], [`TRACE`]).
+    members: &'a [(String, String)],
 }
+
+/// The columns a set's scans add for hostname() and trace_name(), named
+/// apart from any tracepoint field.
+pub const HOST: &str = "__retap_host";
+pub const TRACE: &str = "__retap_trace";
 
 /// A translated expression and whether it is a boolean (stap's 0/1).
 pub struct T {
@@ -100,7 +108,14 @@ impl<'a> Ctx<'a> {
             wall_offset,
             syscalls: pt.syscalls.as_deref(),
             signatures,
+            members: &[],
         }
+    }
+
+    /// With the run's traces (see [`Ctx::members`]).
+    pub fn with_members(mut self, members: &'a [(String, String)]) -> Self {
+        self.members = members;
+        self
     }
 
     /// `$name` at a syscall point: the raw argument the signatures name
@@ -255,7 +270,7 @@ impl<'a> Ctx<'a> {
             }
             TracepointField(f, i) => {
                 let field = &f.fields[*i as usize];
-                let c = crate::engine::column_named(&field.column);
+                let c = column_named(&field.column);
                 if field.kind.is_string() {
                     T {
                         e: cast(c, DataType::Utf8),
@@ -315,6 +330,18 @@ impl<'a> Ctx<'a> {
                         boolean: false,
                         string: true,
                     },
+                    Builtin::Hostname | Builtin::TraceName => {
+                        let host = *b == Builtin::Hostname;
+                        let e = match self.members {
+                            [(h, n)] => lit(if host { h.clone() } else { n.clone() }),
+                            _ => column_named(if host { HOST } else { TRACE }),
+                        };
+                        T {
+                            e,
+                            boolean: false,
+                            string: true,
+                        }
+                    }
                     Builtin::GettimeofdayNs => T::int(now_wall()),
                     Builtin::GettimeofdayUs => T::int(now_wall() / lit(1_000i64)),
                     Builtin::GettimeofdayMs => T::int(now_wall() / lit(1_000_000i64)),
