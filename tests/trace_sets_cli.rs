@@ -438,3 +438,89 @@ fn a_script_runs_over_a_set_in_a_bucket() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("==> a/run (a) <==\na "), "{text}");
 }
+
+/// A fleet of `runs` (shipped diff datasets), one host each, named
+/// `{prefix}1`, `{prefix}2`, ...
+fn fleet_of(runs: &[&str], prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, run) in runs.iter().enumerate() {
+        let host = format!("{prefix}{}", i + 1);
+        let to = dir.path().join(&host).join("run");
+        common::copy_dir(&common::dataset(&format!("diff/{run}")), &to);
+        let m = to.join("trace.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+        v["host"] = serde_json::Value::String(host);
+        std::fs::write(&m, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn diff_of_two_fleets_takes_hosts_as_replicates() {
+    let base = fleet_of(&["base-1", "base-2", "base-3"], "h");
+    let doubled = fleet_of(&["reads2x", "reads2x", "reads2x"], "n");
+    let same = fleet_of(&["base-4", "base-5", "base-1"], "s");
+    let mixed = fleet_of(&["reads2x", "reads2x", "base-4"], "m");
+    let p = |d: &tempfile::TempDir| d.path().to_str().unwrap().to_string();
+
+    // Every host doubled its preads: changed, the rest not.
+    let (code, out, err) = common::run(&["diff", &p(&base), &p(&doubled)]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("over hosts as replicates (3 vs 3)"), "{out}");
+    let changed: Vec<&str> = out.lines().filter(|l| l.contains("CHANGED")).collect();
+    assert_eq!(changed.len(), 1, "{out}");
+    assert!(changed[0].contains("retap-workload pread64"), "{out}");
+    assert!(changed[0].contains("count 4506 → 9006, ×2.00"), "{out}");
+
+    // Three other runs of the same workload: nothing changed.
+    let (code, out, err) = common::run(&["diff", &p(&base), &p(&same)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("0 changed"), "{out}");
+
+    // Two hosts of three doubled: the count test is Welch's t on the
+    // hosts' log rates, here with 2 degrees of freedom (the base hosts
+    // agree exactly), whose two-sided p is 1 - t / sqrt(2 + t²).
+    let (code, out, _) = common::run(&["diff", "--format", "json", "--all", &p(&base), &p(&mixed)]);
+    assert!(code == 0 || code == 1);
+    let d: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(d["hosts"], serde_json::json!([3, 3]));
+    let key = d["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key"]["syscall"] == "pread64")
+        .unwrap();
+    let Some(counts) = duck(
+        base.path(),
+        &format!(
+            "SELECT count(*) FROM read_parquet('{}/*/run/syscalls/*.parquet', filename=true) WHERE syscall = 'pread64' GROUP BY filename ORDER BY 1",
+            mixed.path().display()
+        ),
+    ) else {
+        return;
+    };
+    let new: Vec<f64> = counts
+        .iter()
+        .map(|c| (c.parse::<f64>().unwrap() + 0.5).ln())
+        .collect();
+    let base_rate = (1502.0f64 + 0.5).ln();
+    let mean = new.iter().sum::<f64>() / 3.0;
+    let var = new.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 2.0;
+    let t = (mean - base_rate) / (var / 3.0).sqrt();
+    let expected = 1.0 - t.abs() / (2.0 + t * t).sqrt();
+    let got = key["count"]["p"].as_f64().unwrap();
+    assert!(
+        (got - expected).abs() < 1e-6,
+        "p {got}, expected {expected}"
+    );
+    assert!(got > 0.001, "two hosts of three is not beyond noise: {got}");
+
+    // A set against a trace, or a set of one host: refused.
+    let (code, _, err) = common::run(&["diff", &p(&base), "datasets/diff/base-4"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("compare a set of traces with a set"), "{err}");
+    let one = fleet_of(&["base-1"], "x");
+    let (_, _, err) = common::run(&["diff", &p(&base), &p(&one)]);
+    assert!(err.contains("1 host: hosts are the replicates"), "{err}");
+}

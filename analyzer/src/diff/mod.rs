@@ -100,6 +100,9 @@ pub struct Side {
     pub latency: Hist,
     /// Bytes per call of the rows that moved any.
     pub size: Hist,
+    /// Comparing sets of traces: the same per host, the unit of
+    /// replication (empty for a trace).
+    pub hosts: BTreeMap<String, Side>,
 }
 
 /// What the table offers: latency column, per-call size and bytes expressions.
@@ -140,6 +143,9 @@ pub struct TraceFacts {
 
 pub struct Collected {
     pub facts: [TraceFacts; 2],
+    /// Comparing sets: each side's hosts and their exposures (traces, or
+    /// seconds recorded, as `Normalize` will say); empty for traces.
+    pub hosts: [BTreeMap<String, (f64, f64)>; 2],
     /// Damaged files and the like, for the caller to show.
     pub warnings: Vec<String>,
     pub keys: BTreeMap<Vec<String>, [Side; 2]>,
@@ -182,6 +188,13 @@ pub fn collect(
             dir: new.to_path_buf(),
         },
     ])?;
+    let sets = !sess.sets.is_empty();
+    if sets && (sess.sets.len() != 2 || !sess.traces.is_empty()) {
+        return Err(DiffError::Usage(
+            "compare a set of traces with a set (hosts are the replicates), or a trace with a trace"
+                .into(),
+        ));
+    }
     let schema = o.table.schema();
     for c in &o.by {
         if schema.field_with_name(c).is_err() {
@@ -213,10 +226,35 @@ pub fn collect(
             )));
         }
     }
-    let total_rows: u64 = sess
-        .traces
+    let set_traces = |i: usize| -> Vec<&crate::trace::Trace> {
+        sess.sets[i].1.members.iter().map(|m| &m.trace).collect()
+    };
+    let mut host_exposure: [BTreeMap<String, (f64, f64)>; 2] = Default::default();
+    if sets {
+        for (side, exposure) in host_exposure.iter_mut().enumerate() {
+            for t in set_traces(side) {
+                let e = exposure.entry(t.manifest.host.clone()).or_default();
+                e.0 += 1.0;
+                e.1 += duration_s(&t.manifest);
+            }
+            if exposure.len() < 2 {
+                return Err(DiffError::Usage(format!(
+                    "{}: {} host{}: hosts are the replicates of a set's comparison, and it takes two or more on each side",
+                    sess.sets[side].1.location.display(),
+                    exposure.len(),
+                    if exposure.len() == 1 { "" } else { "s" }
+                )));
+            }
+        }
+    }
+    let all_traces: Vec<&crate::trace::Trace> = if sets {
+        set_traces(0).into_iter().chain(set_traces(1)).collect()
+    } else {
+        sess.traces.iter().map(|(_, t)| t).collect()
+    };
+    let total_rows: u64 = all_traces
         .iter()
-        .map(|(_, t)| same_table(t).map(|(r, _)| r).unwrap_or(0))
+        .map(|t| same_table(t).map(|(r, _)| r).unwrap_or(0))
         .sum();
     progress.start(total_rows);
     // Every row passes through the first bucket function once: it moves the bar.
@@ -268,11 +306,31 @@ pub fn collect(
         .as_ref()
         .map(|c| format!("sum(COALESCE(CAST({c} AS BIGINT), 0))"))
         .unwrap_or_else(|| "CAST(0 AS BIGINT)".into());
+    // A set's rows also by host (its first column).
+    let h = usize::from(sets);
+    let keys: Vec<String> = if sets {
+        std::iter::once("host".to_string()).chain(keys).collect()
+    } else {
+        keys
+    };
     let nk = o.by.len();
-    let group: Vec<String> = (1..=nk + 1).map(|i| i.to_string()).collect();
+    let group: Vec<String> = (1..=h + nk + 1).map(|i| i.to_string()).collect();
     let mut out: BTreeMap<Vec<String>, [Side; 2]> = BTreeMap::new();
     let mut facts = vec![];
-    for (side, (name, t)) in sess.traces.iter().enumerate() {
+    let sides: Vec<(String, Vec<&crate::trace::Trace>, String)> = if sets {
+        sess.sets
+            .iter()
+            .enumerate()
+            .map(|(i, (n, s))| (n.clone(), set_traces(i), s.location.display().to_string()))
+            .collect()
+    } else {
+        sess.traces
+            .iter()
+            .map(|(n, t)| (n.clone(), vec![t], t.dir.display().to_string()))
+            .collect()
+    };
+    for (side, (name, traces, dir)) in sides.iter().enumerate() {
+        let t = traces[0];
         // Two GROUP BYs: keys x latency bucket (with counts and bytes), and
         // keys x size bucket. One over all four would group by the product
         // of the two bucketings.
@@ -301,7 +359,7 @@ pub fn collect(
         for (which, sql) in std::iter::once((0, q_lat)).chain(q_size.map(|q| (1, q))) {
             let r = sess.query(&sql)?;
             for b in &r.batches {
-                let kcols: Vec<ArrayRef> = (0..nk)
+                let kcols: Vec<ArrayRef> = (0..h + nk)
                     .map(|i| cast(b.column(i), &DataType::Utf8))
                     .collect::<Result<_, _>>()?;
                 let ints = |i: usize| -> Result<Int64Array, DiffError> {
@@ -311,9 +369,9 @@ pub fn collect(
                         .expect("int64")
                         .clone())
                 };
-                let (bk, n, by) = (ints(nk)?, ints(nk + 1)?, ints(nk + 2)?);
+                let (bk, n, by) = (ints(h + nk)?, ints(h + nk + 1)?, ints(h + nk + 2)?);
                 for row in 0..b.num_rows() {
-                    let key: Vec<String> = kcols
+                    let mut key: Vec<String> = kcols
                         .iter()
                         .map(|c| {
                             let s = c.as_any().downcast_ref::<StringArray>().expect("utf8");
@@ -324,45 +382,72 @@ pub fn collect(
                             }
                         })
                         .collect();
-                    let e = &mut out.entry(key).or_default()[side];
+                    let host = (h == 1).then(|| key.remove(0));
+                    let whole = &mut out.entry(key).or_default()[side];
                     let cnt = n.value(row) as u64;
-                    let hist = if which == 0 {
-                        e.count += cnt;
-                        e.bytes += if by.is_null(row) { 0 } else { by.value(row) };
-                        &mut e.latency
-                    } else {
-                        &mut e.size
+                    let bytes = if by.is_null(row) { 0 } else { by.value(row) };
+                    let bucket = (!bk.is_null(row)).then(|| bk.value(row));
+                    let add = |e: &mut Side| {
+                        let hist = if which == 0 {
+                            e.count += cnt;
+                            e.bytes += bytes;
+                            &mut e.latency
+                        } else {
+                            &mut e.size
+                        };
+                        if let Some(b) = bucket {
+                            *hist.entry(b).or_default() += cnt;
+                        }
                     };
-                    if !bk.is_null(row) {
-                        *hist.entry(bk.value(row)).or_default() += cnt;
+                    add(whole);
+                    if let Some(hname) = host {
+                        add(whole.hosts.entry(hname).or_default());
                     }
                 }
             }
         }
-        let m = &t.manifest;
-        let end = m.end_ns.unwrap_or_else(|| {
-            m.tables
-                .values()
-                .flat_map(|s| s.files.iter().filter_map(|f| f.max_ts))
-                .max()
-                .unwrap_or(m.start_ns)
-        });
+        // A set's facts are its traces' summed; it ran commands when each
+        // trace did.
+        let stat = |f: &dyn Fn(&retap_schema::manifest::TableStats) -> u64| {
+            traces
+                .iter()
+                .filter_map(|t| t.manifest.tables.get(o.table.name()))
+                .map(f)
+                .sum()
+        };
         facts.push(TraceFacts {
             name: name.clone(),
-            dir: t.dir.display().to_string(),
-            duration_s: ((end - m.start_ns) as f64 / 1e9).max(1e-9),
-            command: m.filters.command.clone(),
-            events: m.tables.get(o.table.name()).map(|s| s.events).unwrap_or(0),
-            dropped: m.tables.get(o.table.name()).map(|s| s.dropped).unwrap_or(0),
+            dir: dir.clone(),
+            duration_s: traces.iter().map(|t| duration_s(&t.manifest)).sum::<f64>(),
+            command: traces
+                .iter()
+                .map(|t| t.manifest.filters.command.clone())
+                .collect::<Option<Vec<_>>>()
+                .and_then(|c| c.into_iter().next()),
+            events: stat(&|s| s.events),
+            dropped: stat(&|s| s.dropped),
         });
     }
     progress.finish();
     let facts: [TraceFacts; 2] = facts.try_into().expect("two traces, opened together");
     Ok(Collected {
         facts,
+        hosts: host_exposure,
         warnings: sess.warnings.clone(),
         keys: out,
     })
+}
+
+/// How long a trace recorded (to its last row when it has no end).
+fn duration_s(m: &retap_schema::Manifest) -> f64 {
+    let end = m.end_ns.unwrap_or_else(|| {
+        m.tables
+            .values()
+            .flat_map(|s| s.files.iter().filter_map(|f| f.max_ts))
+            .max()
+            .unwrap_or(m.start_ns)
+    });
+    ((end - m.start_ns) as f64 / 1e9).max(1e-9)
 }
 
 /// The verdict on one metric of one key.
@@ -413,6 +498,9 @@ pub struct Diff {
     pub script: Option<String>,
     pub opts: DiffOptions,
     pub normalize: Normalize,
+    /// Comparing sets: the hosts on each side, the replicates of the
+    /// tests (Welch's t on per-host log rates and log median latencies).
+    pub replicates: Option<(usize, usize)>,
     pub exposure: (f64, f64),
     /// Tests made (Bonferroni's divisor).
     pub tests: usize,
@@ -451,9 +539,52 @@ pub fn compare(c: Collected, o: &DiffOptions) -> Diff {
     let want = |m: &str| o.metrics.iter().any(|x| x == m);
     let mut keys: Vec<KeyDiff> = vec![];
     let mut tests = 0usize;
+    let sets = !c.hosts[0].is_empty();
+    // A host's exposure: its traces (runs) for totals, its seconds for rates.
+    let host_exposure = |e: &(f64, f64)| match normalize {
+        Normalize::Total => e.0,
+        Normalize::Duration => e.1,
+    };
+    let side_exposure = |i: usize| -> f64 { c.hosts[i].values().map(host_exposure).sum() };
+    let exposure = if sets {
+        (side_exposure(0), side_exposure(1))
+    } else {
+        exposure
+    };
+    // Per host, ln((count + 0.5) / exposure): every host of the side, those
+    // without the key too.
+    let log_rates = |side: &Side, i: usize| -> Vec<f64> {
+        c.hosts[i]
+            .iter()
+            .map(|(h, e)| {
+                let n = side.hosts.get(h).map_or(0, |s| s.count);
+                ((n as f64 + 0.5) / host_exposure(e)).ln()
+            })
+            .collect()
+    };
+    // Per host with enough samples, the log of its median.
+    let log_medians = |side: &Side, which: fn(&Side) -> &Hist| -> Vec<f64> {
+        side.hosts
+            .values()
+            .filter(|s| stats::hist_count(which(s)) >= o.min_samples)
+            .filter_map(|s| stats::quantile(which(s), 0.5))
+            .map(|q| q.max(1.0).ln())
+            .collect()
+    };
     for (key, [base, new]) in c.keys {
-        let count_p = stats::count_test(base.count, new.count, exposure.0, exposure.1);
-        let (ratio, lo, hi) = stats::rate_ratio(base.count, new.count, exposure.0, exposure.1);
+        let (mut count_p, (mut ratio, mut lo, mut hi)) = (
+            stats::count_test(base.count, new.count, exposure.0, exposure.1),
+            stats::rate_ratio(base.count, new.count, exposure.0, exposure.1),
+        );
+        if sets {
+            let (p, d, half) = stats::welch(&log_rates(&base, 0), &log_rates(&new, 1))
+                .expect("two or more hosts a side (collect checks)");
+            count_p = p;
+            (lo, hi) = ((d - half).exp(), (d + half).exp());
+            if base.count > 0 && new.count > 0 {
+                ratio = (new.count as f64 / exposure.1) / (base.count as f64 / exposure.0);
+            }
+        }
         if want("count") {
             tests += 1;
         }
@@ -461,8 +592,19 @@ pub fn compare(c: Collected, o: &DiffOptions) -> Diff {
             (stats::hist_count(a) >= o.min_samples && stats::hist_count(b) >= o.min_samples)
                 .then(|| stats::mann_whitney(a, b))
         };
-        let latency_test = dist(&base.latency, &new.latency);
-        let size_test = dist(&base.size, &new.size);
+        let by_hosts = |which: fn(&Side) -> &Hist, pooled: Option<(f64, f64)>| {
+            let (p, _, _) = stats::welch(&log_medians(&base, which), &log_medians(&new, which))?;
+            // The direction and size as the events show them.
+            Some((p, pooled.map_or(0.0, |(_, d)| d)))
+        };
+        let (mut latency_test, mut size_test) = (
+            dist(&base.latency, &new.latency),
+            dist(&base.size, &new.size),
+        );
+        if sets {
+            latency_test = by_hosts(|s| &s.latency, latency_test);
+            size_test = by_hosts(|s| &s.size, size_test);
+        }
         if want("latency") && latency_test.is_some() {
             tests += 1;
         }
@@ -547,6 +689,7 @@ pub fn compare(c: Collected, o: &DiffOptions) -> Diff {
         }
     }
     Diff {
+        replicates: sets.then(|| (c.hosts[0].len(), c.hosts[1].len())),
         facts: c.facts,
         script: None,
         opts: o.clone(),

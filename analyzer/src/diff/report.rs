@@ -113,6 +113,7 @@ pub fn to_json(d: &Diff) -> Value {
         "script": d.script,
         "by": d.opts.by,
         "normalize": match d.normalize { Normalize::Total => "total", Normalize::Duration => "duration" },
+        "hosts": d.replicates.map(|(a, b)| serde_json::json!([a, b])),
         "threshold": d.opts.threshold,
         "alpha": d.opts.alpha,
         "tests": d.tests,
@@ -148,8 +149,12 @@ pub fn to_text(d: &Diff, all: bool) -> String {
         Some(script) => format!("the globals of {script}"),
         None => format!("{} by {}", d.opts.table.name(), d.opts.by.join(", ")),
     };
+    let hosts = match d.replicates {
+        Some((a, b)) => format!(" over hosts as replicates ({a} vs {b})"),
+        None => String::new(),
+    };
     s += &format!(
-        "retap diff: {} ({} events) → {} ({} events), {what}, comparing {norm}\n",
+        "retap diff: {} ({} events) → {} ({} events), {what}, comparing {norm}{hosts}\n",
         d.facts[0].dir, d.facts[0].events, d.facts[1].dir, d.facts[1].events,
     );
     for (i, f) in d.facts.iter().enumerate() {

@@ -191,6 +191,7 @@ pub fn diff_script(
         script: Some(script.display().to_string()),
         opts,
         normalize,
+        replicates: None,
         exposure,
         tests,
         keys,
