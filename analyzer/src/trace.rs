@@ -253,7 +253,7 @@ impl Trace {
             .filter(|(_, tf)| !tf.checked && tables.contains(&tf.table))
             .flat_map(|(ti, tf)| (0..tf.files.len()).map(move |fi| (ti, fi)))
             .collect();
-        let threads = crate::cores().min(todo.len()).max(1);
+        let threads = self.store.parallelism().min(todo.len()).max(1);
         // Err: what is wrong with the file.
         let results: Vec<Result<Footer, String>> = {
             let this = &*self;

@@ -59,21 +59,50 @@ impl TraceSet {
                 dir.display()
             ));
         }
-        let mut members = vec![];
-        for r in roots {
+        // Listed a few at a time: in a bucket each is a few requests.
+        let list = |r: &PathBuf| -> Result<Member, String> {
             // A snapshot or trace inside another trace is a trace of its own.
             let name = r
                 .strip_prefix(dir)
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|_| r.display().to_string());
             let name = if name.is_empty() { ".".into() } else { name };
-            let trace = Trace::list(&r).map_err(|e| e.to_string())?;
-            members.push(Member { name, trace });
-        }
+            let trace = Trace::list(r).map_err(|e| e.to_string())?;
+            Ok(Member { name, trace })
+        };
+        let chunk = roots.len().div_ceil(store.parallelism()).max(1);
+        let members: Vec<Member> = std::thread::scope(|s| {
+            let parts: Vec<_> = roots
+                .chunks(chunk)
+                .map(|c| s.spawn(move || c.iter().map(list).collect::<Vec<_>>()))
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|h| h.join().expect("trace listing thread"))
+                .collect::<Result<Vec<_>, _>>()
+        })?;
         Ok(TraceSet {
             location: dir.to_path_buf(),
             members,
         })
+    }
+
+    /// Reads the footers of every table of every trace, a few traces at a
+    /// time (each reads its files a few at a time).
+    pub fn check_all(&mut self) {
+        let n = self.members.len();
+        let chunk = n.div_ceil(4).max(1);
+        std::thread::scope(|s| {
+            for part in self.members.chunks_mut(chunk) {
+                s.spawn(move || {
+                    for m in part {
+                        let all: Vec<retap_schema::Table> =
+                            m.trace.tables.iter().map(|f| f.table).collect();
+                        m.trace.check(&all);
+                    }
+                });
+            }
+        });
     }
 
     /// The tables any member recorded, each with the members that did.

@@ -209,15 +209,30 @@ pub(super) fn read_files(
     let mut parts: Vec<u32> = files.iter().map(|f| f.member).collect();
     parts.sort_unstable();
     parts.dedup();
+    // The traces' scans made together: each asks the store for its files.
+    let scans = runtime()
+        .block_on(futures::future::try_join_all(parts.iter().map(|&m| {
+            let paths: Vec<String> = files
+                .iter()
+                .filter(|f| f.member == m)
+                .map(|f| f.path.display().to_string())
+                .collect();
+            let options = ParquetReadOptions {
+                schema: schema.as_ref(),
+                ..Default::default()
+            };
+            ctx.read_parquet(paths, options)
+        })))
+        .map_err(PlanError::from)?;
     let mut out: Option<datafusion::prelude::DataFrame> = None;
-    for m in parts {
+    for (m, df) in parts.into_iter().zip(scans) {
         let part: Vec<&DataFile> = files.iter().filter(|f| f.member == m).collect();
         let (host, name) = members
             .get(m as usize)
             .cloned()
             .ok_or_else(|| failed(format!("a file of trace {m} of {}", members.len())))?;
         let ts = column(Column::Ts);
-        let df = scan(&part)?
+        let df = df
             .with_column(Column::Ts.name(), ts + lit(part[0].ts_shift))
             .and_then(|d| d.with_column(super::translate::HOST, lit(host)))
             .and_then(|d| d.with_column(super::translate::TRACE, lit(name)))
@@ -361,67 +376,109 @@ fn dictionary_values(
     files: &[DataFile],
     col: Column,
 ) -> Result<Option<Vec<String>>, PlanError> {
+    // A few files at a time: in a bucket each is a request.
+    let chunk = files.len().div_ceil(store.parallelism()).max(1);
+    let per_file: Vec<Result<Option<Vec<String>>, PlanError>> = std::thread::scope(|s| {
+        let parts: Vec<_> = files
+            .chunks(chunk)
+            .map(|c| {
+                s.spawn(move || {
+                    c.iter()
+                        .map(|f| file_dictionary(store, f, col))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().expect("dictionary reader thread"))
+            .collect()
+    });
+    let mut values: Vec<String> = vec![];
+    for f in per_file {
+        let Some(vs) = f? else {
+            return Ok(None);
+        };
+        for v in vs {
+            if !values.contains(&v) {
+                values.push(v);
+            }
+        }
+    }
+    Ok(Some(values))
+}
+
+/// [`dictionary_values`] of one file, its dictionary pages fetched at once.
+fn file_dictionary(
+    store: &crate::store::Store,
+    f: &DataFile,
+    col: Column,
+) -> Result<Option<Vec<String>>, PlanError> {
     use parquet::basic::Encoding;
     use parquet::column::page::{Page, PageReader};
     use parquet::file::serialized_reader::SerializedPageReader;
-    let mut values: Vec<String> = vec![];
     let name = col.name();
-    for f in files {
-        let Some((meta, _)) = &f.footer else {
-            return Ok(None);
-        };
-        let leaf = meta
-            .file_metadata()
-            .schema_descr()
+    let Some((meta, _)) = &f.footer else {
+        return Ok(None);
+    };
+    let unreadable = |e: &dyn std::fmt::Display| failed(format!("{}: {e}", f.path.display()));
+    let mut chunks = vec![];
+    for rg in meta.row_groups() {
+        let Some(c) = rg
             .columns()
             .iter()
-            .position(|c| c.path().string() == name);
-        let file = Arc::new(
-            store
-                .open(&f.path, f.bytes, Some((meta, leaf.as_slice())), None)
-                .map_err(|e| failed(format!("{}: {e}", f.path.display())))?,
-        );
-        for rg in meta.row_groups() {
-            let Some(c) = rg
-                .columns()
-                .iter()
-                .find(|c| c.column_path().string() == name)
-            else {
+            .find(|c| c.column_path().string() == name)
+        else {
+            return Ok(None);
+        };
+        let dictionary_only = c.dictionary_page_offset().is_some()
+            && c.page_encoding_stats_mask().is_some_and(|m| {
+                m.is_only(Encoding::RLE_DICTIONARY) || m.is_only(Encoding::PLAIN_DICTIONARY)
+            });
+        if !dictionary_only {
+            return Ok(None);
+        }
+        chunks.push((rg, c));
+    }
+    let file = Arc::new(
+        store
+            .open(&f.path, f.bytes, None, None)
+            .map_err(|e| unreadable(&e))?,
+    );
+    // Each dictionary page runs from its offset to the first data page.
+    let ranges: Vec<std::ops::Range<u64>> = chunks
+        .iter()
+        .filter_map(|(_, c)| {
+            let from = c.dictionary_page_offset()? as u64;
+            let to = c.data_page_offset() as u64;
+            (from < to).then_some(from..to)
+        })
+        .collect();
+    file.prefetch(&ranges).map_err(|e| unreadable(&e))?;
+    let mut values: Vec<String> = vec![];
+    for (rg, c) in chunks {
+        let mut pages = SerializedPageReader::new(file.clone(), c, rg.num_rows() as usize, None)
+            .map_err(|e| unreadable(&e))?;
+        let Some(Page::DictionaryPage {
+            buf, num_values, ..
+        }) = pages.get_next_page().map_err(|e| unreadable(&e))?
+        else {
+            return Ok(None);
+        };
+        // PLAIN byte arrays: a little-endian u32 length, then the bytes.
+        let mut at = 0usize;
+        for _ in 0..num_values {
+            let Some(len) = buf.get(at..at + 4) else {
                 return Ok(None);
             };
-            let dictionary_only = c.dictionary_page_offset().is_some()
-                && c.page_encoding_stats_mask().is_some_and(|m| {
-                    m.is_only(Encoding::RLE_DICTIONARY) || m.is_only(Encoding::PLAIN_DICTIONARY)
-                });
-            if !dictionary_only {
-                return Ok(None);
-            }
-            let mut pages =
-                SerializedPageReader::new(file.clone(), c, rg.num_rows() as usize, None)
-                    .map_err(|e| failed(format!("{}: {e}", f.path.display())))?;
-            let Some(Page::DictionaryPage {
-                buf, num_values, ..
-            }) = pages
-                .get_next_page()
-                .map_err(|e| failed(format!("{}: {e}", f.path.display())))?
-            else {
+            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            let Some(v) = buf.get(at + 4..at + 4 + len) else {
                 return Ok(None);
             };
-            // PLAIN byte arrays: a little-endian u32 length, then the bytes.
-            let mut at = 0usize;
-            for _ in 0..num_values {
-                let Some(len) = buf.get(at..at + 4) else {
-                    return Ok(None);
-                };
-                let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
-                let Some(v) = buf.get(at + 4..at + 4 + len) else {
-                    return Ok(None);
-                };
-                at += 4 + len;
-                let v = String::from_utf8_lossy(v);
-                if !values.iter().any(|x| *x == v) {
-                    values.push(v.into_owned());
-                }
+            at += 4 + len;
+            let v = String::from_utf8_lossy(v);
+            if !values.iter().any(|x| *x == v) {
+                values.push(v.into_owned());
             }
         }
     }

@@ -164,9 +164,8 @@ impl SqlSession {
                     )));
                 }
                 let mut set = TraceSet::open(&a.dir).map_err(SqlError::Usage)?;
-                for m in &mut set.members {
-                    let all: Vec<Table> = m.trace.tables.iter().map(|f| f.table).collect();
-                    m.trace.check(&all);
+                set.check_all();
+                for m in &set.members {
                     for p in &m.trace.problems {
                         warnings.push(format!("{}: {}", p.path.display(), p.what));
                     }
@@ -306,13 +305,16 @@ impl SqlSession {
         }
         let mut views: Vec<(String, DataFrame)> = vec![];
         for (sql_name, parts) in by_name {
+            // Every trace's scan made at once: each lists its files.
+            let providers = crate::engine::runtime().block_on(futures::future::try_join_all(
+                parts
+                    .iter()
+                    .map(|&(i, table)| self.table_provider_async(&set.members[i].trace, table)),
+            ))?;
             let mut acc = None;
-            for (i, table) in parts {
+            for ((i, _), provider) in parts.into_iter().zip(providers) {
                 let m = &set.members[i];
-                let df = self
-                    .ctx
-                    .read_table(self.table_provider(&m.trace, table)?)
-                    .map_err(SqlError::from)?;
+                let df = self.ctx.read_table(provider).map_err(SqlError::from)?;
                 acc = Some(union(acc, tag(df, Some(&m.trace.manifest.host), &m.name)?)?);
             }
             views.extend(acc.map(|df| (sql_name, df)));
@@ -348,6 +350,15 @@ impl SqlSession {
         t: &Trace,
         table: Table,
     ) -> Result<Arc<dyn datafusion::catalog::TableProvider>, SqlError> {
+        crate::engine::runtime().block_on(self.table_provider_async(t, table))
+    }
+
+    /// [`SqlSession::table_provider`], to make many at once (a set's).
+    async fn table_provider_async(
+        &self,
+        t: &Trace,
+        table: Table,
+    ) -> Result<Arc<dyn datafusion::catalog::TableProvider>, SqlError> {
         let paths: Vec<String> = t
             .table(table)
             .map(|f| {
@@ -362,8 +373,10 @@ impl SqlSession {
             let mem = MemTable::try_new(schema, vec![vec![]]).map_err(SqlError::from)?;
             return Ok(Arc::new(mem));
         }
-        let df = crate::engine::runtime()
-            .block_on(self.ctx.read_parquet(paths, ParquetReadOptions::default()))
+        let df = self
+            .ctx
+            .read_parquet(paths, ParquetReadOptions::default())
+            .await
             .map_err(|e| SqlError::Query(format!("{}: {}", t.dir.display(), clean_error(&e))))?;
         Ok(df.into_view())
     }

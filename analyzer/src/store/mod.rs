@@ -240,6 +240,15 @@ impl Store {
         Ok(out)
     }
 
+    /// How many files to read at once: a bucket's reads wait on the
+    /// network (~1-50 ms a request), a directory's on the page cache.
+    pub fn parallelism(&self) -> usize {
+        match self {
+            Store::Local => crate::cores(),
+            Store::Bucket(_) => 16,
+        }
+    }
+
     /// Whether `dir` could hold a trace: a directory, or a prefix with
     /// something under it.
     pub fn exists(&self, dir: &Path) -> io::Result<bool> {
@@ -517,7 +526,36 @@ pub struct RemoteFile {
     cache: Mutex<Vec<(u64, Bytes)>>,
 }
 
+impl TraceFile {
+    /// Fetches these ranges now, in one coalesced request, for the reads
+    /// that follow (a bucket's file; a local one reads as it goes).
+    pub fn prefetch(&self, ranges: &[Range<u64>]) -> io::Result<()> {
+        let TraceFile::Remote(r) = self else {
+            return Ok(());
+        };
+        if ranges.is_empty() {
+            return Ok(());
+        }
+        let got = wait(r.bucket.store.get_ranges(&r.key, ranges))
+            .map_err(|e| io::Error::other(format!("{}: {}", r.shown, clean(&e))))?;
+        let mut cache = r.cache.lock().unwrap();
+        for (range, b) in ranges.iter().zip(got) {
+            cache.push((range.start, b));
+        }
+        Ok(())
+    }
+}
+
 impl RemoteFile {
+    /// The fetched bytes from `start` to the end of the span holding it.
+    fn cached_from(&self, start: u64) -> Option<Bytes> {
+        let cache = self.cache.lock().unwrap();
+        cache
+            .iter()
+            .find(|(s, b)| *s <= start && start < *s + b.len() as u64)
+            .map(|(s, b)| b.slice((start - s) as usize..))
+    }
+
     /// `len` bytes at `start`, from the cache or fetched (with the rest of
     /// the row group's projected chunks when `start` is in one).
     fn fetch(&self, start: u64, len: u64) -> parquet::errors::Result<Bytes> {
@@ -601,8 +639,12 @@ impl ChunkReader for TraceFile {
         match self {
             TraceFile::Local(f) => f.get_read(start).map(TraceRead::Local),
             TraceFile::Remote(r) => {
-                // A page header: to the end of its column chunk when that is
+                // A page header: from what is fetched already when that
+                // holds it, else to the end of its column chunk when that is
                 // known (fetched with its row group), else a bounded read.
+                if let Some(b) = r.cached_from(start) {
+                    return Ok(TraceRead::Remote(bytes::Buf::reader(b)));
+                }
                 let end = r
                     .groups
                     .iter()
