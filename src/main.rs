@@ -2,6 +2,7 @@
 //! hands over to the standalone `retap-record` binary so that this one
 //! carries no libbpf and builds anywhere.
 
+mod cluster;
 mod live;
 mod record_for;
 mod terminal;
@@ -90,6 +91,11 @@ enum Cmd {
         /// Where to: s3://bucket/prefix (or a directory).
         to: PathBuf,
     },
+    /// Run an Apache DataFusion Ballista scheduler or executor that knows
+    /// retap's trace stores (local paths, s3:// with this process's AWS
+    /// settings), for `retap sql --cluster`.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCmd),
     /// Write a synthetic trace in the real format (for benchmarks and tests).
     Synth {
         /// The new trace directory.
@@ -226,6 +232,18 @@ struct SqlArgs {
     /// Rows the table format shows before eliding the middle (0: all).
     #[arg(long, default_value_t = 40)]
     max_rows: usize,
+    /// Run the queries on an Apache DataFusion Ballista cluster: its
+    /// scheduler's df://HOST:PORT (`retap cluster scheduler` starts one).
+    #[arg(long, value_name = "URL")]
+    cluster: Option<String>,
+    /// With --cluster: how long a statement may wait for its answer.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 600,
+        requires = "cluster"
+    )]
+    cluster_timeout: u64,
 }
 
 fn sql(a: SqlArgs) -> ExitCode {
@@ -257,7 +275,15 @@ fn sql(a: SqlArgs) -> ExitCode {
     if format == Format::Parquet && a.output.is_none() {
         return fail("--format parquet writes a file: give it with -o FILE".into());
     }
-    let sess = match SqlSession::open(&traces) {
+    let opened = match &a.cluster {
+        Some(url) => SqlSession::open_cluster(
+            &traces,
+            url,
+            std::time::Duration::from_secs(a.cluster_timeout),
+        ),
+        None => SqlSession::open(&traces),
+    };
+    let sess = match opened {
         Ok(s) => s,
         Err(e) => return fail(e.to_string()),
     };
@@ -498,6 +524,7 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         Cmd::Run(a) => run(a),
+        Cmd::Cluster(c) => cluster::main(c),
         Cmd::Sql(a) => sql(a),
         Cmd::Diff(a) => diff(a),
         Cmd::Synth {

@@ -7,6 +7,7 @@
 //! (`inline_files`); every session also reads the object stores of the
 //! traces opened (`crate::store`). It knows nothing of stap scripts.
 
+pub mod cluster;
 pub mod dict_filter;
 pub mod inline_files;
 pub mod keyed_agg;

@@ -57,6 +57,9 @@ pub struct SqlSession {
     pub sets: Vec<(String, TraceSet)>,
     /// Problems found while opening (torn files…), for the user to see.
     pub warnings: Vec<String>,
+    /// Through a cluster: (its URL, how long a statement may wait for it).
+    /// A cluster without executors takes a query and never answers.
+    cluster: Option<(String, std::time::Duration)>,
 }
 
 fn valid_ident(s: &str) -> bool {
@@ -142,6 +145,105 @@ pub fn split_positionals(args: &[String]) -> Result<(Vec<TraceArg>, Option<Strin
 }
 
 impl SqlSession {
+    /// A session whose queries run on the Ballista cluster at `cluster`
+    /// (`df://host:port`): each trace's tables as Parquet tables over its
+    /// directory or prefix, which the cluster's executors read themselves
+    /// (local traces by absolute path, as executors on this machine see
+    /// them). Dictionary columns are read as plain strings: Ballista's
+    /// shuffle does not carry dictionaries. Sets of traces, the manifest
+    /// tables and retap's helper functions are not served through a
+    /// cluster yet: said when asked for.
+    pub fn open_cluster(
+        args: &[TraceArg],
+        cluster: &str,
+        timeout: std::time::Duration,
+    ) -> Result<SqlSession, SqlError> {
+        if let Some(a) = args.iter().find(|a| TraceSet::is_set(&a.dir)) {
+            return Err(SqlError::Usage(format!(
+                "{}: sets of traces through a cluster are not served yet: query the set without --cluster, or its traces one by one",
+                a.dir.display()
+            )));
+        }
+        let ctx = crate::engine::cluster::remote(cluster).map_err(SqlError::Usage)?;
+        let mut traces: Vec<(String, Trace)> = vec![];
+        let mut warnings = vec![];
+        for a in args {
+            let mut t = Trace::open(&a.dir)?;
+            if !crate::store::is_url(&t.dir) {
+                t.dir = t
+                    .dir
+                    .canonicalize()
+                    .map_err(|e| SqlError::Usage(format!("{}: {e}", a.dir.display())))?;
+            }
+            for p in &t.problems {
+                warnings.push(format!("{}: {}", p.path.display(), p.what));
+            }
+            let name = a.name.clone().unwrap_or_else(|| name_from_dir(&a.dir));
+            traces.push((name, t));
+        }
+        let single = traces.len() == 1;
+        let catalog = ctx
+            .catalog("datafusion")
+            .expect("the default catalog exists");
+        for (name, t) in &traces {
+            catalog
+                .register_schema(name, Arc::new(MemorySchemaProvider::new()))
+                .map_err(SqlError::from)?;
+            for (sql_name, table) in sql_tables(t) {
+                let Some(files) = t.table(table).filter(|f| !f.files.is_empty()) else {
+                    continue;
+                };
+                let paths: Vec<String> = files
+                    .files
+                    .iter()
+                    .map(|d| d.path.to_string_lossy().into_owned())
+                    .collect();
+                let inferred = crate::engine::runtime()
+                    .block_on(ctx.read_parquet(paths, ParquetReadOptions::default()))
+                    .map_err(|e| {
+                        SqlError::Query(format!("{}: {}", t.dir.display(), clean_error(&e)))
+                    })?;
+                let plain = Schema::new(
+                    inferred
+                        .schema()
+                        .as_arrow()
+                        .fields()
+                        .iter()
+                        .map(|f| match f.data_type() {
+                            DataType::Dictionary(_, v) => {
+                                f.as_ref().clone().with_data_type(v.as_ref().clone())
+                            }
+                            _ => f.as_ref().clone(),
+                        })
+                        .collect::<Vec<_>>(),
+                );
+                let dir = format!("{}/{}/", t.dir.display(), table.name());
+                let names: Vec<String> = if single {
+                    vec![sql_name.clone(), format!("{name}.{sql_name}")]
+                } else {
+                    vec![format!("{name}.{sql_name}")]
+                };
+                for n in names {
+                    let options = ParquetReadOptions {
+                        schema: Some(&plain),
+                        file_extension: ".parquet",
+                        ..Default::default()
+                    };
+                    crate::engine::runtime()
+                        .block_on(ctx.register_parquet(n.as_str(), dir.as_str(), options))
+                        .map_err(|e| SqlError::Query(format!("{dir}: {}", clean_error(&e))))?;
+                }
+            }
+        }
+        Ok(SqlSession {
+            ctx,
+            traces,
+            sets: vec![],
+            warnings,
+            cluster: Some((cluster.to_string(), timeout)),
+        })
+    }
+
     pub fn open(args: &[TraceArg]) -> Result<SqlSession, SqlError> {
         let config = crate::engine::session_config()
             .with_target_partitions(crate::engine::cores())
@@ -199,6 +301,7 @@ impl SqlSession {
             traces,
             sets,
             warnings,
+            cluster: None,
         };
         s.register()?;
         Ok(s)
@@ -450,7 +553,7 @@ impl SqlSession {
 
     /// Runs one statement to completion (all cores).
     pub fn query(&self, sql: &str) -> Result<QueryResult, SqlError> {
-        crate::engine::runtime().block_on(async {
+        let run = async {
             let df = self
                 .ctx
                 .sql(sql)
@@ -462,7 +565,18 @@ impl SqlSession {
                 .await
                 .map_err(|e| self.with_damage(self.explain(&e)))?;
             Ok(QueryResult { schema, batches })
-        })
+        };
+        let Some((url, limit)) = &self.cluster else {
+            return crate::engine::runtime().block_on(run);
+        };
+        crate::engine::runtime()
+            .block_on(async { tokio::time::timeout(*limit, run).await })
+            .unwrap_or_else(|_| {
+                Err(SqlError::Query(format!(
+                    "{url}: no answer within {} s (are the cluster's executors running? --cluster-timeout sets the wait)",
+                    limit.as_secs()
+                )))
+            })
     }
 
     /// A query that failed while reading: if a trace is damaged, that is

@@ -94,6 +94,18 @@ pub fn shared() -> Vec<(String, Arc<dyn ObjectStore>)> {
         .collect()
 }
 
+/// The store of an `s3://bucket` (made once per process, counted): what
+/// a cluster's processes read traces through.
+pub fn bucket_store(url: &str) -> io::Result<Arc<dyn ObjectStore>> {
+    match Store::of(Path::new(url))? {
+        Store::Bucket(b) => Ok(b.store.clone()),
+        Store::Local => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{url}: not an object store URL"),
+        )),
+    }
+}
+
 /// What has been fetched from the object stores this process opened:
 /// (bytes, requests), DataFusion's scans included.
 pub fn fetched() -> (u64, u64) {

@@ -1,0 +1,114 @@
+//! Apache DataFusion Ballista: sessions whose queries run on a cluster's
+//! executors, and what every process of such a cluster (client, scheduler,
+//! executors) must share: Ballista's session config, and the stores that
+//! read traces' files (local paths, and `s3://` buckets through
+//! [`crate::store`], each process with its own AWS settings). The
+//! scheduler and executors themselves are started by the binary
+//! (`retap cluster`). Plans through a cluster are DataFusion's own: the
+//! scheduler plans them, so retap's physical operators and rules are not
+//! in them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use ballista::prelude::{SessionConfigExt, SessionContextExt};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::object_store::ObjectStoreRegistry;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::{SessionState, SessionStateBuilder};
+use datafusion::object_store::local::LocalFileSystem;
+use datafusion::object_store::ObjectStore;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use url::Url;
+
+/// The session config of every process of a cluster.
+pub fn config() -> SessionConfig {
+    SessionConfig::new_with_ballista().with_information_schema(true)
+}
+
+/// The object stores of every process of a cluster: local files, and each
+/// `s3://bucket` made on first use from this process's settings.
+#[derive(Debug, Default)]
+pub struct TraceStores {
+    local: Arc<LocalFileSystem>,
+    made: RwLock<HashMap<String, Arc<dyn ObjectStore>>>,
+}
+
+fn key(url: &Url) -> String {
+    format!("{}://{}", url.scheme(), url.authority())
+}
+
+impl ObjectStoreRegistry for TraceStores {
+    fn register_store(
+        &self,
+        url: &Url,
+        store: Arc<dyn ObjectStore>,
+    ) -> Option<Arc<dyn ObjectStore>> {
+        self.made.write().unwrap().insert(key(url), store)
+    }
+
+    fn get_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
+        match url.scheme() {
+            "" | "file" => Ok(self.local.clone()),
+            "s3" => {
+                let k = key(url);
+                if let Some(s) = self.made.read().unwrap().get(&k) {
+                    return Ok(s.clone());
+                }
+                let s = crate::store::bucket_store(&k)
+                    .map_err(|e| DataFusionError::External(format!("{k}: {e}").into()))?;
+                self.made.write().unwrap().insert(k, s.clone());
+                Ok(s)
+            }
+            other => Err(DataFusionError::Configuration(format!(
+                "{url}: {other}:// is not a store retap reads (local paths and s3://)"
+            ))),
+        }
+    }
+}
+
+/// The runtime every process of a cluster reads files with.
+pub fn runtime_env() -> Result<Arc<RuntimeEnv>> {
+    Ok(Arc::new(
+        RuntimeEnvBuilder::new()
+            .with_object_store_registry(Arc::new(TraceStores::default()))
+            .build()?,
+    ))
+}
+
+/// A session state with `config` and [`runtime_env`]: the scheduler's
+/// planning sessions, and the client's.
+pub fn state(config: SessionConfig) -> Result<SessionState> {
+    Ok(SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime_env()?)
+        .with_default_features()
+        .build())
+}
+
+/// A session whose queries run on the cluster whose scheduler is at `url`
+/// (`df://host:port`). Err says the scheduler did not answer.
+pub fn remote(url: &str) -> std::result::Result<SessionContext, String> {
+    let Some(addr) = url.strip_prefix("df://") else {
+        return Err(format!(
+            "{url}: a cluster is df://HOST:PORT (its scheduler)"
+        ));
+    };
+    // Ballista connects when the first query runs; a scheduler that is not
+    // there is said now, with where it was looked for.
+    use std::net::ToSocketAddrs;
+    let target = addr
+        .trim_end_matches('/')
+        .to_socket_addrs()
+        .map_err(|e| format!("{url}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{url}: no address"))?;
+    std::net::TcpStream::connect_timeout(&target, std::time::Duration::from_secs(5))
+        .map_err(|e| format!("{url}: the scheduler does not answer ({e})"))?;
+    let st = state(config()).map_err(|e| e.to_string())?;
+    let connect = SessionContext::remote_with_state(url, st);
+    crate::async_runtime()
+        .block_on(async { tokio::time::timeout(std::time::Duration::from_secs(10), connect).await })
+        .map_err(|_| format!("{url}: the scheduler did not answer within 10 s"))?
+        .map_err(|e| format!("{url}: cannot reach the scheduler ({})", e.find_root()))
+}

@@ -1,0 +1,109 @@
+//! `retap cluster scheduler` and `retap cluster executor`: Apache DataFusion
+//! Ballista's own scheduler and executor processes, started with what
+//! retap's queries need in every process of the cluster (Ballista's session
+//! config, and the stores that read traces: `engine::cluster`). Ballista
+//! distributes the work; retap adds nothing to it.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::start_server;
+use retap_analyzer::engine::cluster;
+
+#[derive(clap::Subcommand)]
+pub enum ClusterCmd {
+    /// The scheduler: plans queries and hands their tasks to executors.
+    Scheduler {
+        /// Where it listens (clients: --cluster df://this).
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        bind: SocketAddr,
+    },
+    /// An executor: runs tasks, reading traces with this process's settings.
+    Executor {
+        /// The scheduler's HOST:PORT.
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        scheduler: String,
+        /// Where it serves the results of its tasks (Arrow Flight).
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        bind: SocketAddr,
+        /// Its gRPC port (the scheduler's calls).
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// Tasks it runs at once [default: the cores].
+        #[arg(long)]
+        concurrent_tasks: Option<usize>,
+    },
+}
+
+pub fn main(c: ClusterCmd) -> ExitCode {
+    let result = retap_analyzer::async_runtime().block_on(async {
+        match c {
+            ClusterCmd::Scheduler { bind } => scheduler(bind).await,
+            ClusterCmd::Executor {
+                scheduler,
+                bind,
+                grpc_port,
+                concurrent_tasks,
+            } => executor(&scheduler, bind, grpc_port, concurrent_tasks).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("retap cluster: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn scheduler(bind: SocketAddr) -> Result<(), String> {
+    let config = SchedulerConfig {
+        bind_host: bind.ip().to_string(),
+        bind_port: bind.port(),
+        external_host: bind.ip().to_string(),
+        ..Default::default()
+    }
+    .with_override_config_producer(Arc::new(cluster::config))
+    .with_override_session_builder(Arc::new(cluster::state));
+    let c = BallistaCluster::new_from_config(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!("retap cluster scheduler: listening on {bind} (clients: --cluster df://{bind})");
+    start_server(c, bind, Arc::new(config))
+        .await
+        .map_err(|e| format!("{bind}: {e}"))
+}
+
+async fn executor(
+    scheduler: &str,
+    bind: SocketAddr,
+    grpc_port: u16,
+    tasks: Option<usize>,
+) -> Result<(), String> {
+    let (host, port) = scheduler
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+        .ok_or_else(|| format!("--scheduler {scheduler}: give HOST:PORT"))?;
+    let config = ExecutorProcessConfig {
+        scheduler_host: host,
+        scheduler_port: port,
+        bind_host: bind.ip().to_string(),
+        external_host: Some(bind.ip().to_string()),
+        port: bind.port(),
+        grpc_port,
+        vcores: tasks.unwrap_or_else(retap_analyzer::cores),
+        override_config_producer: Some(Arc::new(cluster::config)),
+        override_runtime_producer: Some(Arc::new(|_| cluster::runtime_env())),
+        ..Default::default()
+    };
+    eprintln!(
+        "retap cluster executor: serving on {bind} (gRPC {grpc_port}) for the scheduler at {scheduler}"
+    );
+    start_executor_process(Arc::new(config))
+        .await
+        .map_err(|e| format!("executor: {e}"))
+}
