@@ -39,27 +39,7 @@ sql = sys.argv[2].replace("$set", sys.argv[1])
 for row in duckdb.connect().sql(sql).fetchall():
     print('|'.join('NULL' if v is None else str(v) for v in row))
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .arg(set)
-        .arg(sql)
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        if err.contains("No module named 'duckdb'") {
-            retap_testkit::skip_without("DuckDB", "python3 -m pip install duckdb");
-            return None;
-        }
-        panic!("duckdb: {err}");
-    }
-    Some(
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(String::from)
-            .collect(),
-    )
+    common::duck_python(script, set, sql)
 }
 
 /// retap sql's CSV rows (header dropped), fields joined by '|'.

@@ -66,6 +66,12 @@ sql = sys.argv[2].replace("$start", str(begin)).replace("$stop10", str(begin + 1
 for row in con.sql(sql).fetchall():
     print('|'.join('NULL' if v is None else str(v) for v in row))
 "#;
+    duck_python(script, dir, sql)
+}
+
+/// Runs a DuckDB `script` with `dir` and `sql` as its arguments: the rows
+/// it prints. None when DuckDB is missing (failing under CI).
+pub fn duck_python(script: &str, dir: &Path, sql: &str) -> Option<Vec<String>> {
     let out = Command::new("python3")
         .args(["-c", script])
         .arg(dir)
