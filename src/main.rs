@@ -505,7 +505,7 @@ fn main() -> ExitCode {
                     );
                     return ExitCode::FAILURE;
                 }
-                return upload::record(args, at, &bin);
+                return upload::record(args, &bin);
             }
             match record_for::split(&args) {
                 Ok(Some(a)) => return record_for::run(a, &bin),

@@ -46,13 +46,22 @@ extern "C" fn forward(sig: libc::c_int) {
     }
 }
 
-/// Records with `args` (whose output is the URL at `at`) through a spool
-/// directory, uploading as the recorder completes files.
-pub fn record(mut args: Vec<String>, at: (usize, String, bool), recorder: &Path) -> ExitCode {
-    let (i, url, joined) = at;
+/// Records with `args` (whose output is a URL, [`url_output`]) through a
+/// spool directory, uploading as the recorder completes files.
+pub fn record(mut args: Vec<String>, recorder: &Path) -> ExitCode {
     let fail = |m: String| {
         eprintln!("retap record: {m}");
         ExitCode::FAILURE
+    };
+    // The spool: --spool DIR (retap's, not the recorder's), else a fresh
+    // directory in /var/tmp (on disk, where /tmp may be memory).
+    let spool = match take_spool(&mut args) {
+        Ok(Some(d)) => d,
+        Ok(None) => PathBuf::from(format!("/var/tmp/retap-spool-{}", std::process::id())),
+        Err(e) => return fail(e),
+    };
+    let Some((i, url, joined)) = url_output(&args) else {
+        return fail("no -o URL".into());
     };
     for flag in ["--flight", "--max-size", "--max-age", "--snapshot-when"] {
         if args
@@ -68,28 +77,12 @@ pub fn record(mut args: Vec<String>, at: (usize, String, bool), recorder: &Path)
         Ok(s) => s,
         Err(e) => return fail(format!("{url}: {e}")),
     };
-    // The spool: --spool DIR (retap's, not the recorder's), else a fresh
-    // directory in /var/tmp (on disk, where /tmp may be memory).
-    let spool = match take_spool(&mut args) {
-        Ok(Some(d)) => d,
-        Ok(None) => PathBuf::from(format!("/var/tmp/retap-spool-{}", std::process::id())),
-        Err(e) => return fail(e),
-    };
     if spool.exists() {
         return fail(format!(
             "{}: the spool directory exists; give a new one with --spool DIR",
             spool.display()
         ));
     }
-    let i = if i < args.len() && (args[i] == url || args[i].ends_with(&url)) {
-        i
-    } else {
-        // --spool came before the output flag: find it again.
-        match url_output(&args) {
-            Some((j, _, _)) => j,
-            None => return fail("lost the output argument".into()),
-        }
-    };
     if joined {
         args[i] = format!("--output={}", spool.display());
     } else {
