@@ -4,10 +4,12 @@
 //! config, and the stores that read traces: `engine::cluster`). Ballista
 //! distributes the work; retap adds nothing to it.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
@@ -36,6 +38,10 @@ pub enum ClusterCmd {
         /// Tasks it runs at once [default: the cores].
         #[arg(long)]
         concurrent_tasks: Option<usize>,
+        /// How long to wait for the scheduler to listen (seconds), so that
+        /// a scheduler and its executors can be started together.
+        #[arg(long, default_value_t = 60)]
+        scheduler_wait: u64,
     },
 }
 
@@ -48,7 +54,17 @@ pub fn main(c: ClusterCmd) -> ExitCode {
                 bind,
                 grpc_port,
                 concurrent_tasks,
-            } => executor(&scheduler, bind, grpc_port, concurrent_tasks).await,
+                scheduler_wait,
+            } => {
+                executor(
+                    &scheduler,
+                    bind,
+                    grpc_port,
+                    concurrent_tasks,
+                    Duration::from_secs(scheduler_wait),
+                )
+                .await
+            }
         }
     });
     match result {
@@ -83,11 +99,13 @@ async fn executor(
     bind: SocketAddr,
     grpc_port: u16,
     tasks: Option<usize>,
+    wait: Duration,
 ) -> Result<(), String> {
     let (host, port) = scheduler
         .rsplit_once(':')
         .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
         .ok_or_else(|| format!("--scheduler {scheduler}: give HOST:PORT"))?;
+    wait_for_scheduler(scheduler, wait)?;
     let config = ExecutorProcessConfig {
         scheduler_host: host,
         scheduler_port: port,
@@ -98,6 +116,7 @@ async fn executor(
         vcores: tasks.unwrap_or_else(retap_analyzer::cores),
         override_config_producer: Some(Arc::new(cluster::config)),
         override_runtime_producer: Some(Arc::new(|_| cluster::runtime_env())),
+        override_function_registry: Some(Arc::new(functions())),
         ..Default::default()
     };
     eprintln!(
@@ -106,4 +125,50 @@ async fn executor(
     start_executor_process(Arc::new(config))
         .await
         .map_err(|e| format!("executor: {e}"))
+}
+
+/// DataFusion's functions and retap's ([`cluster::functions`]), by name:
+/// what an executor decodes a task's plan with.
+fn functions() -> BallistaFunctionRegistry {
+    let mut r = BallistaFunctionRegistry::default();
+    for f in cluster::functions() {
+        r.scalar_functions.insert(f.name().to_string(), f);
+    }
+    r
+}
+
+/// Ballista's executor gives up at once when its scheduler is not yet
+/// listening (its own retry is for a configured time-out that its loop
+/// never measures), so processes started together would lose their
+/// executors to a race: wait here, boundedly, until the scheduler's port
+/// accepts a connection.
+fn wait_for_scheduler(scheduler: &str, wait: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + wait;
+    let mut said = false;
+    loop {
+        let last = match scheduler.to_socket_addrs() {
+            Ok(addrs) => {
+                let mut last = "no address".to_string();
+                for a in addrs {
+                    match TcpStream::connect_timeout(&a, Duration::from_secs(2)) {
+                        Ok(_) => return Ok(()),
+                        Err(e) => last = e.to_string(),
+                    }
+                }
+                last
+            }
+            Err(e) => e.to_string(),
+        };
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "no scheduler at {scheduler} within {} s ({last}): start `retap cluster scheduler --bind {scheduler}` first",
+                wait.as_secs()
+            ));
+        }
+        if !said {
+            eprintln!("retap cluster executor: waiting for the scheduler at {scheduler} ({last})");
+            said = true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -93,7 +93,7 @@ enum Cmd {
     },
     /// Run an Apache DataFusion Ballista scheduler or executor that knows
     /// retap's trace stores (local paths, s3:// with this process's AWS
-    /// settings), for `retap sql --cluster`.
+    /// settings), for `retap sql --cluster` and `retap run --cluster`.
     #[command(subcommand)]
     Cluster(cluster::ClusterCmd),
     /// Write a synthetic trace in the real format (for benchmarks and tests).
@@ -145,6 +145,24 @@ struct RunArgs {
     /// `==> TRACE (HOST) <==`, instead of over all of them as one.
     #[arg(long, requires = "trace", conflicts_with = "output")]
     per_trace: bool,
+    /// Run the aggregating probes' plans on an Apache DataFusion Ballista
+    /// cluster: its scheduler's df://HOST:PORT. The rest of the script runs
+    /// here, over the plans' results.
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "trace",
+        conflicts_with = "interpret_only"
+    )]
+    cluster: Option<String>,
+    /// With --cluster: how long a plan may wait for its answer.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 600,
+        requires = "cluster"
+    )]
+    cluster_timeout: u64,
     /// Live: run CMD and trace it and its children (target() is its pid);
     /// the run ends when it exits.
     #[arg(short = 'c', value_name = "CMD", conflicts_with = "trace")]
@@ -678,6 +696,9 @@ fn run(a: RunArgs) -> ExitCode {
         suppress_warnings: a.suppress_warnings,
         unoptimized: a.unoptimized,
         target: a.target,
+        cluster: a
+            .cluster
+            .map(|url| (url, std::time::Duration::from_secs(a.cluster_timeout))),
     };
     let mut notes = |n: Note| match n {
         Note::Verbose(line) => eprintln!("{line}"),

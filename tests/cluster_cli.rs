@@ -23,6 +23,8 @@ fn free_port() -> u16 {
 struct Cluster {
     url: String,
     procs: Vec<Child>,
+    /// Each process's stderr, shown when the cluster does not answer.
+    logs: tempfile::TempDir,
 }
 
 impl Drop for Cluster {
@@ -34,20 +36,48 @@ impl Drop for Cluster {
     }
 }
 
-fn spawn(s3: &S3Server, args: &[String]) -> Child {
+impl Cluster {
+    fn logs(&self) -> String {
+        let mut all = String::new();
+        for name in ["scheduler", "executor0", "executor1"] {
+            let text = std::fs::read_to_string(self.logs.path().join(name)).unwrap_or_default();
+            all += &format!("--- {name}:\n{text}");
+        }
+        all
+    }
+}
+
+fn spawn(s3: &S3Server, args: &[String], log: &std::path::Path) -> Child {
     let mut c = common::retap();
     s3.env(&mut c);
     c.args(args)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .expect("retap cluster")
 }
 
+/// Waits until `addr` accepts a TCP connection.
+fn listening(addr: &str, deadline: Instant, c: &Cluster) {
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens at {addr}:\n{}",
+            c.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn cluster(s3: &S3Server) -> Cluster {
-    let sp = free_port();
-    let bind = format!("127.0.0.1:{sp}");
-    let mut procs = vec![spawn(
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let bind = format!("127.0.0.1:{}", free_port());
+    let mut c = Cluster {
+        url: format!("df://{bind}"),
+        procs: vec![],
+        logs: tempfile::tempdir().unwrap(),
+    };
+    c.procs.push(spawn(
         s3,
         &[
             "cluster".into(),
@@ -55,9 +85,12 @@ fn cluster(s3: &S3Server) -> Cluster {
             "--bind".into(),
             bind.clone(),
         ],
-    )];
-    for _ in 0..2 {
-        procs.push(spawn(
+        &c.logs.path().join("scheduler"),
+    ));
+    let mut flights = vec![];
+    for i in 0..2 {
+        let flight = format!("127.0.0.1:{}", free_port());
+        let p = spawn(
             s3,
             &[
                 "cluster".into(),
@@ -65,30 +98,31 @@ fn cluster(s3: &S3Server) -> Cluster {
                 "--scheduler".into(),
                 bind.clone(),
                 "--bind".into(),
-                format!("127.0.0.1:{}", free_port()),
+                flight.clone(),
                 "--grpc-port".into(),
                 free_port().to_string(),
                 "--concurrent-tasks".into(),
                 "2".into(),
             ],
-        ));
+            &c.logs.path().join(format!("executor{i}")),
+        );
+        c.procs.push(p);
+        flights.push(flight);
     }
-    let c = Cluster {
-        url: format!("df://{bind}"),
-        procs,
-    };
+    // Started together: the executors wait for the scheduler.
+    listening(&bind, deadline, &c);
+    for f in &flights {
+        listening(f, deadline, &c);
+    }
     // Ready once a query through it answers.
-    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        // A query taken before any executor registered waits: each try
-        // gives up after 5 s.
         let (code, out, err) = sql(
             s3,
             &[
                 "--cluster",
                 &c.url,
                 "--cluster-timeout",
-                "5",
+                "10",
                 "datasets/disk",
                 "SELECT count(*) FROM syscalls",
             ],
@@ -98,8 +132,13 @@ fn cluster(s3: &S3Server) -> Cluster {
         }
         assert!(
             Instant::now() < deadline,
-            "the cluster did not answer: {err}"
+            "the cluster did not answer: {err}\n{}",
+            c.logs()
         );
+        let ended = c.procs.iter_mut().find_map(|p| p.try_wait().ok().flatten());
+        if let Some(status) = ended {
+            panic!("a cluster process ended ({status}):\n{}", c.logs());
+        }
         std::thread::sleep(Duration::from_millis(300));
     }
     c
@@ -172,6 +211,8 @@ fn a_ballista_cluster_answers_as_a_local_session() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(remote, local);
 
+    runs_on_the_cluster(&s3, &cl);
+
     // Its executors gone, a query is an error within the wait, not a
     // hang and not an answer.
     let mut cl = cl;
@@ -198,6 +239,150 @@ fn a_ballista_cluster_answers_as_a_local_session() {
         "{err}"
     );
     assert!(t.elapsed() < Duration::from_secs(30));
+    // A run's plans too: an error, not a quiet local run.
+    let t = Instant::now();
+    let (code, out, err) = retap(
+        &s3,
+        &[
+            "run",
+            "--cluster",
+            &cl.url,
+            "--cluster-timeout",
+            "5",
+            "--trace",
+            "datasets/mixed",
+            "queries/profile.stp",
+        ],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains(&format!(
+            "retap run: {}: no answer within 5 s (are the cluster's executors running?",
+            cl.url
+        )),
+        "{err}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(30));
+}
+
+/// Any retap command with the S3 server's settings, from the repository.
+fn retap(s3: &S3Server, args: &[&str]) -> (i32, String, String) {
+    let mut c = common::retap();
+    s3.env(&mut c);
+    let out = c.args(args).current_dir(common::root()).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Scripts whose aggregating probes compile to plans, of each kind: keyed
+/// counts and sums, statistics, both histograms, guards, timers' intervals.
+const SCRIPTS: &[&str] = &[
+    "queries/profile.stp",
+    "queries/syscall_latency.stp",
+    "queries/nethist.stp",
+    "queries/net.stp",
+    "queries/sync_count.stp",
+    "queries/syslog_profile.stp",
+];
+
+const INLINE: &[&str] = &[
+    "global h probe syscall.*.return { h <<< gettimeofday_us() - @entry(gettimeofday_us()) } probe end { print(@hist_log(h)) }",
+    "global h probe syscall.read.return { if (retval > 0) h[execname()] <<< retval } probe end { foreach (k in h) { printf(\"%s\\n\", k); print(@hist_linear(h[k], 0, 4096, 512)) } }",
+    "global n probe syscall.* { n[execname()]++ } probe timer.ms(2000) { foreach (k in n- limit 2) printf(\"%s %d\\n\", k, n[k]); delete n }",
+    "global m probe syscall.*.return { if (!(pid() in m) || retval < m[pid()]) m[pid()] = retval } probe end { foreach (p+ in m limit 10) printf(\"%d %d\\n\", p, m[p]) }",
+];
+
+/// `retap run --cluster`: the plans run on the cluster, over a trace in
+/// the bucket, on disk and a set of traces, and the output is the local
+/// run's byte for byte; so for a hundred generated aggregate scripts.
+fn runs_on_the_cluster(s3: &S3Server, cl: &Cluster) {
+    let run = |trace: &str, script: &[&str], cluster: bool| {
+        let mut args = vec!["run"];
+        if cluster {
+            args.extend(["--cluster", &cl.url]);
+        }
+        args.extend(["--trace", trace]);
+        args.extend(script);
+        let (code, out, err) = retap(s3, &args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    for script in SCRIPTS {
+        let local = run("datasets/mixed", &[script], false);
+        assert!(local.lines().count() > 3, "{script}: {local}");
+        for trace in ["s3://traces/mixed", "datasets/mixed"] {
+            assert_eq!(run(trace, &[script], true), local, "{trace} {script}");
+        }
+    }
+    for text in INLINE {
+        let local = run("datasets/mixed", &["-e", text], false);
+        assert!(local.lines().count() > 3, "{text}: {local}");
+        assert_eq!(run("datasets/mixed", &["-e", text], true), local, "{text}");
+    }
+    // A set of traces as one, keyed by trace.
+    let by_trace = "global n, d probe syscall.*.return { n[trace_name(), execname()]++; d[hostname()] += gettimeofday_ns() - @entry(gettimeofday_ns()) } probe end { foreach ([t, e] in n- limit 20) printf(\"%s %s %d\\n\", t, e, n[t, e]); foreach (h in d) printf(\"%s %d\\n\", h, d[h]) }";
+    let local = run("datasets/diff", &["-e", by_trace], false);
+    assert!(
+        local.contains("base-1 ") && local.contains("reads2x "),
+        "{local}"
+    );
+    assert_eq!(run("datasets/diff", &["-e", by_trace], true), local);
+    // -v says where the plans ran.
+    let (code, _, err) = retap(
+        s3,
+        &[
+            "run",
+            "-v",
+            "--cluster",
+            &cl.url,
+            "--trace",
+            "datasets/mixed",
+            "queries/profile.stp",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("plans ran on the cluster at {} in ", cl.url)),
+        "{err}"
+    );
+
+    // Generated aggregate scripts (the plan compiler's differential
+    // corpus) over a synthetic trace.
+    let dir = tempfile::tempdir().unwrap();
+    let synth = dir.path().join("t");
+    let (code, _, err) = retap(
+        s3,
+        &[
+            "synth",
+            "-o",
+            synth.to_str().unwrap(),
+            "--events",
+            "20000",
+            "--processes",
+            "40",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let synth = synth.to_str().unwrap();
+    let mut r = retap_testkit::Rng(0x5eed_c105_7e20_0001);
+    // (Some stop with stap's errors, as they do locally: an array over
+    // MAXMAPENTRIES.)
+    let mut clean = 0;
+    for i in 0..100 {
+        let script = retap_testkit::scripts::aggregate(&mut r);
+        let local = retap(s3, &["run", "--trace", synth, "-e", &script]);
+        let remote = retap(
+            s3,
+            &["run", "--cluster", &cl.url, "--trace", synth, "-e", &script],
+        );
+        assert_eq!(remote, local, "case {i}:\n{script}");
+        clean += usize::from(local.0 == 0);
+    }
+    assert!(clean >= 80, "only {clean} of 100 ran to the end");
 }
 
 #[test]
@@ -222,6 +407,24 @@ fn a_cluster_that_does_not_answer_is_a_clear_error() {
         "{err}"
     );
     assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    // An executor whose scheduler never comes: a clear error once its
+    // wait is over.
+    let t = Instant::now();
+    let out = common::retap()
+        .args(["cluster", "executor", "--scheduler"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["--scheduler-wait", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "retap cluster: no scheduler at 127.0.0.1:{port} within 1 s ("
+        )) && err.contains("start `retap cluster scheduler --bind"),
+        "{err}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     let (code, _, err) = sql(&s3, &["--cluster", "http://x", "datasets/disk", "SELECT 1"]);
     assert_ne!(code, 0);
     assert!(err.contains("a cluster is df://HOST:PORT"), "{err}");

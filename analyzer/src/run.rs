@@ -63,6 +63,9 @@ pub struct RunRequest {
     pub unoptimized: bool,
     /// `-x PID`: what target() returns.
     pub target: Option<i64>,
+    /// `--cluster df://HOST:PORT`: the aggregate plans run on this Ballista
+    /// cluster, each answered within the duration or an error.
+    pub cluster: Option<(String, std::time::Duration)>,
 }
 
 /// What a run tells its user besides the script's output.
@@ -420,6 +423,8 @@ fn pass3(program: &Program, req: &RunRequest, notes: Notes) -> Result<Compiled, 
 struct Built {
     aggregates: Option<Vec<Plan>>,
     projection: Option<ProjectionPlans>,
+    /// Where the aggregates run.
+    session: Option<plan::PlanSession>,
 }
 
 fn pass4(
@@ -433,7 +438,14 @@ fn pass4(
     let showing = req.last_pass < 5;
     if !compiled.updates.is_empty() || showing {
         let t = Instant::now();
-        match plan::build_plans(program, compiled, trace, false) {
+        let session = match &req.cluster {
+            Some((url, timeout)) => plan::PlanSession::cluster(url, *timeout)
+                .map_err(|e| RunFailure::new(format!("retap run: {e}")))?,
+            None => plan::PlanSession::local(),
+        };
+        let built_plans = plan::build_plans(program, compiled, trace, false, &session);
+        built.session = Some(session);
+        match built_plans {
             Ok(p) => built.aggregates = Some(p),
             Err(e) if showing => return Err(RunFailure::new(format!("retap: {e}"))),
             Err(e) => plan_failed(req, notes, "building the plans", &e)?,
@@ -533,9 +545,17 @@ fn run_plans(
     // Aggregates that were needed but are not there leave every probe to
     // the interpreter.
     let mut aggregates_ok = built.aggregates.is_some() || compiled.updates.is_empty();
+    let session = built.session.unwrap_or_else(plan::PlanSession::local);
     if let Some(plans) = built.aggregates.filter(|_| !compiled.updates.is_empty()) {
         let t = Instant::now();
-        match plan::run_plans(program, compiled, trace, plans, limits.maxmapentries) {
+        match plan::run_plans(
+            program,
+            compiled,
+            trace,
+            plans,
+            limits.maxmapentries,
+            &session,
+        ) {
             Ok((loaded, rebuilt)) => {
                 handoff.preload = Some(loaded);
                 if req.verbose > 0 {
@@ -545,8 +565,18 @@ fn run_plans(
                         )));
                     }
                     let ms = t.elapsed().as_millis();
-                    notes(Note::Verbose(format!("  plans ran in {ms} ms")));
+                    let on = match &req.cluster {
+                        Some((url, _)) => format!(" on the cluster at {url}"),
+                        None => String::new(),
+                    };
+                    notes(Note::Verbose(format!("  plans ran{on} in {ms} ms")));
                 }
+            }
+            // The cluster asked for did not answer: said, not replaced by a
+            // local run.
+            Err(PlanError::Cluster(e)) => {
+                let url = req.cluster.as_ref().map_or("", |(u, _)| u.as_str());
+                return Err(RunFailure::new(format!("retap run: {url}: {e}")));
             }
             Err(PlanError::Unsupported(why)) => {
                 aggregates_ok = false;

@@ -2,6 +2,8 @@
 //! whose peer (DuckDB, Chromium, root, stap's example scripts) is missing
 //! behaves, and copying a dataset to damage or edit it.
 
+pub mod scripts;
+
 use std::path::Path;
 
 /// Whether this is a CI run (`CI=true`, which `.ci/run` sets): there a

@@ -6,16 +6,19 @@
 //! scheduler and executors themselves are started by the binary
 //! (`retap cluster`). Plans through a cluster are DataFusion's own: the
 //! scheduler plans them, so retap's physical operators and rules are not
-//! in them.
+//! in them; retap's functions are ([`functions`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
+use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreRegistry;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::FunctionRegistry;
 use datafusion::execution::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::ScalarUDF;
 use datafusion::object_store::local::LocalFileSystem;
 use datafusion::object_store::ObjectStore;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -76,14 +79,40 @@ pub fn runtime_env() -> Result<Arc<RuntimeEnv>> {
     ))
 }
 
+/// The functions of retap's plans that DataFusion lacks: every process of
+/// a cluster must know them by name to decode a plan that calls them.
+pub fn functions() -> Vec<Arc<ScalarUDF>> {
+    vec![crate::engine::log_bucket::log_bucket_udf()]
+}
+
 /// A session state with `config` and [`runtime_env`]: the scheduler's
 /// planning sessions, and the client's.
 pub fn state(config: SessionConfig) -> Result<SessionState> {
-    Ok(SessionStateBuilder::new()
+    let mut st = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime_env()?)
         .with_default_features()
-        .build())
+        .build();
+    for f in functions() {
+        st.register_udf(f)?;
+    }
+    Ok(st)
+}
+
+/// `schema` as a cluster can move it between executors: dictionary
+/// columns as their values (Ballista's shuffle refuses dictionaries; a
+/// scan with this schema casts them as it reads).
+pub fn shippable(schema: &Schema) -> Schema {
+    Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Dictionary(_, v) => f.as_ref().clone().with_data_type(v.as_ref().clone()),
+                _ => f.as_ref().clone(),
+            })
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// A session whose queries run on the cluster whose scheduler is at `url`

@@ -16,6 +16,9 @@ pub enum PlanError {
     /// or only in their results (an array over its limit, elements first
     /// seen at one time). The interpreter runs the program instead.
     Unsupported(String),
+    /// The cluster the plans were sent to failed or did not answer: not
+    /// a bug, and not replaced by a local run the user did not ask for.
+    Cluster(String),
     /// Anything else: DataFusion, Arrow or the plans' own code failed.
     Failed(String),
 }
@@ -45,9 +48,10 @@ impl From<ArrowError> for PlanError {
 impl std::fmt::Display for PlanError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PlanError::Order(s) | PlanError::Unsupported(s) | PlanError::Failed(s) => {
-                f.write_str(s)
-            }
+            PlanError::Order(s)
+            | PlanError::Unsupported(s)
+            | PlanError::Cluster(s)
+            | PlanError::Failed(s) => f.write_str(s),
         }
     }
 }

@@ -129,6 +129,56 @@ impl Pending {
     }
 }
 
+/// Where aggregate plans run: this process's session (retap's operators
+/// and rules in it), or a Ballista cluster's, where the scheduler plans
+/// them with DataFusion's own and executors scan the traces' files.
+#[derive(Clone)]
+pub struct PlanSession {
+    ctx: SessionContext,
+    log_udf: Arc<datafusion::logical_expr::ScalarUDF>,
+    /// On a cluster: how long a plan may wait for its answer.
+    cluster: Option<std::time::Duration>,
+}
+
+impl PlanSession {
+    pub fn local() -> PlanSession {
+        let (ctx, log_udf) = session();
+        PlanSession {
+            ctx,
+            log_udf,
+            cluster: None,
+        }
+    }
+
+    /// The cluster whose scheduler is at `url` (df://HOST:PORT); a plan
+    /// not answered within `timeout` is an error. Err: the scheduler does
+    /// not answer.
+    pub fn cluster(url: &str, timeout: std::time::Duration) -> Result<PlanSession, String> {
+        let ctx = crate::engine::cluster::remote(url)?;
+        Ok(PlanSession {
+            ctx,
+            log_udf: crate::engine::log_bucket::log_bucket_udf(),
+            cluster: Some(timeout),
+        })
+    }
+
+    async fn collect(
+        &self,
+        df: DataFrame,
+    ) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>, PlanError> {
+        let Some(t) = self.cluster else {
+            return df.collect().await.map_err(PlanError::from);
+        };
+        match tokio::time::timeout(t, df.collect()).await {
+            Ok(r) => r.map_err(|e| PlanError::Cluster(e.find_root().to_string())),
+            Err(_) => Err(PlanError::Cluster(format!(
+                "no answer within {} s (are the cluster's executors running?)",
+                t.as_secs()
+            ))),
+        }
+    }
+}
+
 /// The session, and stap's log2 bucket function as a UDF (the f64 log2 of
 /// SQL would misplace values next to large powers of two).
 pub(super) fn session() -> (SessionContext, Arc<datafusion::logical_expr::ScalarUDF>) {
@@ -191,8 +241,40 @@ pub(super) fn read_files(
     members: &[(String, String)],
     files: &[DataFile],
 ) -> Result<datafusion::prelude::DataFrame, PlanError> {
-    let schema = footer_schema(ctx, files);
-    cache_footers(ctx, files);
+    read_files_with(ctx, members, files, false)
+}
+
+/// [`read_files`], with dictionary columns read as their values where
+/// `shippable` (a cluster's plans: [`crate::engine::cluster::shippable`]).
+fn read_files_with(
+    ctx: &SessionContext,
+    members: &[(String, String)],
+    files: &[DataFile],
+    shippable: bool,
+) -> Result<datafusion::prelude::DataFrame, PlanError> {
+    let mut schema = footer_schema(ctx, files);
+    if shippable {
+        let inferred = match schema {
+            Some(s) => s,
+            None => runtime()
+                .block_on(
+                    ctx.read_parquet(
+                        files
+                            .iter()
+                            .map(|f| f.path.display().to_string())
+                            .collect::<Vec<_>>(),
+                        ParquetReadOptions::default(),
+                    ),
+                )
+                .map_err(PlanError::from)?
+                .schema()
+                .as_arrow()
+                .clone(),
+        };
+        schema = Some(crate::engine::cluster::shippable(&inferred));
+    } else {
+        cache_footers(ctx, files);
+    }
     let scan = |part: &[&DataFile]| {
         let options = ParquetReadOptions {
             schema: schema.as_ref(),
@@ -517,8 +599,9 @@ pub fn build_plans(
     compiled: &Compiled,
     trace: &Trace,
     keep_first: bool,
+    session: &PlanSession,
 ) -> Result<Vec<Plan>, PlanError> {
-    let (ctx, log_udf) = session();
+    let (ctx, log_udf) = (&session.ctx, &session.log_udf);
     let wall = trace.manifest.wall_clock_offset_ns;
     let signatures = trace.signatures();
     let mut pending: Vec<Pending> = vec![];
@@ -803,7 +886,7 @@ pub fn build_plans(
     let mut plans = vec![];
     for p in pending {
         let files = &trace.table(p.table).expect("a checked table").files;
-        let df = read_files(&ctx, &trace.members, files)?;
+        let df = read_files_with(ctx, &trace.members, files, session.cluster.is_some())?;
         // netdev.receive and netdev.transmit together take every row.
         let filter = and_all(
             p.union()
@@ -941,12 +1024,13 @@ pub fn run_plans(
     trace: &Trace,
     plans: Vec<Plan>,
     maxmapentries: usize,
+    session: &PlanSession,
 ) -> Result<(Preload, Option<String>), PlanError> {
-    match execute(prog, compiled, plans, maxmapentries, false) {
+    match execute(prog, compiled, plans, maxmapentries, false, session) {
         Ok(l) => Ok((l, None)),
         Err(PlanError::Order(why)) => {
-            let plans = build_plans(prog, compiled, trace, true)?;
-            match execute(prog, compiled, plans, maxmapentries, true) {
+            let plans = build_plans(prog, compiled, trace, true, session)?;
+            match execute(prog, compiled, plans, maxmapentries, true, session) {
                 Ok(l) => Ok((l, Some(why))),
                 Err(PlanError::Order(e)) => Err(PlanError::Failed(format!(
                     "plans keeping first firing times still met ties: {e}"
@@ -1015,6 +1099,7 @@ pub fn execute(
     plans: Vec<Plan>,
     maxmapentries: usize,
     keep_first: bool,
+    session: &PlanSession,
 ) -> Result<Preload, PlanError> {
     let by_first = keep_first || compiled.order.is_none();
     let mut interner = Interner::default();
@@ -1029,9 +1114,7 @@ pub fn execute(
         .into_iter()
         .partition(|p| p.hist.is_none_or(|(hi, _)| hi == 0));
     for p in main.into_iter().chain(hists) {
-        let batches = runtime()
-            .block_on(p.df.collect())
-            .map_err(PlanError::from)?;
+        let batches = runtime().block_on(session.collect(p.df))?;
         for m in &p.members {
             let (ui, ncol) = (&m.update, &m.column);
             let u: &Update = &compiled.updates[*ui];

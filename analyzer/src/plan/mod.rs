@@ -17,6 +17,6 @@ mod translate;
 
 pub use analysis::{analyse, Compiled, Projection, Update, UpdateKind, ValueSort};
 pub use error::PlanError;
-pub use exec::{build_plans, execute, run_plans, Plan};
+pub use exec::{build_plans, execute, run_plans, Plan, PlanSession};
 pub use hits::probe_hits;
 pub use projection::{build_projection, Projected, ProjectionPlans};

@@ -203,20 +203,7 @@ impl SqlSession {
                     .map_err(|e| {
                         SqlError::Query(format!("{}: {}", t.dir.display(), clean_error(&e)))
                     })?;
-                let plain = Schema::new(
-                    inferred
-                        .schema()
-                        .as_arrow()
-                        .fields()
-                        .iter()
-                        .map(|f| match f.data_type() {
-                            DataType::Dictionary(_, v) => {
-                                f.as_ref().clone().with_data_type(v.as_ref().clone())
-                            }
-                            _ => f.as_ref().clone(),
-                        })
-                        .collect::<Vec<_>>(),
-                );
+                let plain = crate::engine::cluster::shippable(inferred.schema().as_arrow());
                 let dir = format!("{}/{}/", t.dir.display(), table.name());
                 let names: Vec<String> = if single {
                     vec![sql_name.clone(), format!("{name}.{sql_name}")]
