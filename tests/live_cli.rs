@@ -385,6 +385,27 @@ fn ended(live: &mut std::process::Child) -> (std::process::ExitStatus, String, S
 
 /// The recorder streaming to `parent` (not the short-lived
 /// `retap-record --can-record` checks it runs first).
+/// Waits until the recorder keeping its trace in `dir` says its programs
+/// are attached (the manifest's attached_ns).
+fn wait_attached(dir: &Path) {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let attached = std::fs::read_to_string(dir.join("trace.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|m| m["attached_ns"].is_i64());
+        if attached {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "{}: the recorder did not attach",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn wait_for_recorder(parent: u32) -> i32 {
     let end = Instant::now() + Duration::from_secs(30);
     loop {
@@ -712,17 +733,34 @@ fn every_listing_of_the_article_runs_live() {
         live
     };
     // (With other tests running, more processes than stap's MAXACTION lets
-    // one probe print: raised as stap users raise it.)
+    // one probe print: raised as stap users raise it. Their bursts, such
+    // as another test's 300,000 getppid at full speed, filled the default
+    // 8 MB ring buffer of these machine-wide recordings once in CI (6,829
+    // events lost): 256 MB, as stap users raise -s.)
     let mut profile = start(&[
         "run",
+        "-s",
+        "256",
         "-D",
         "MAXACTION=1000000",
         "queries/profile.stp",
         "--keep",
         &keep_profile,
     ]);
-    let mut syslog = start(&["run", "queries/syslog_profile.stp", "listing-load"]);
-    std::thread::sleep(Duration::from_millis(500));
+    let keep_syslog = kept("syslog");
+    let mut syslog = start(&[
+        "run",
+        "-s",
+        "256",
+        "queries/syslog_profile.stp",
+        "listing-load",
+        "--keep",
+        &keep_syslog,
+    ]);
+    // The workload starts once both recorders' programs are attached (a
+    // fixed wait was too short for two 256 MB rings on a busy machine).
+    wait_attached(Path::new(&keep_profile));
+    wait_attached(Path::new(&keep_syslog));
     let w = Command::new(&named_workload)
         .args(["calls", "--write", "25", "--sync", "3"])
         .output()
