@@ -15,6 +15,7 @@ use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
 use retap_analyzer::engine::cluster;
+use retap_analyzer::sql::codec::{LogicalCodec, PhysicalCodec};
 
 #[derive(clap::Subcommand)]
 pub enum ClusterCmd {
@@ -45,7 +46,35 @@ pub enum ClusterCmd {
     },
 }
 
+/// Ballista's processes say what goes wrong through the `log` crate
+/// (a task's error, an executor lost): warnings and errors go to stderr,
+/// more with RUST_LOG=info or debug.
+struct Stderr(log::LevelFilter);
+
+impl log::Log for Stderr {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= self.0
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            eprintln!("retap cluster: {} {}: {}", r.level(), r.target(), r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn start_logging() {
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(log::LevelFilter::Warn);
+    if log::set_logger(Box::leak(Box::new(Stderr(level)))).is_ok() {
+        log::set_max_level(level);
+    }
+}
+
 pub fn main(c: ClusterCmd) -> ExitCode {
+    start_logging();
     let result = retap_analyzer::async_runtime().block_on(async {
         match c {
             ClusterCmd::Scheduler { bind } => scheduler(bind).await,
@@ -81,6 +110,8 @@ async fn scheduler(bind: SocketAddr) -> Result<(), String> {
         bind_host: bind.ip().to_string(),
         bind_port: bind.port(),
         external_host: bind.ip().to_string(),
+        override_logical_codec: Some(Arc::new(LogicalCodec::default())),
+        override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
         ..Default::default()
     }
     .with_override_config_producer(Arc::new(cluster::config))
@@ -117,6 +148,8 @@ async fn executor(
         override_config_producer: Some(Arc::new(cluster::config)),
         override_runtime_producer: Some(Arc::new(|_| cluster::runtime_env())),
         override_function_registry: Some(Arc::new(functions())),
+        override_logical_codec: Some(Arc::new(LogicalCodec::default())),
+        override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
         ..Default::default()
     };
     eprintln!(

@@ -211,6 +211,54 @@ fn a_ballista_cluster_answers_as_a_local_session() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(remote, local);
 
+    // What lives in the session travels with the plan: the manifest
+    // tables, tables without files, the helpers bound to the traces'
+    // clocks; and sets of traces, each table the union over them.
+    let set_queries = [
+        "SELECT host, trace, execname, count(*) AS n, sum(dur_ns) AS d FROM syscalls GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3 LIMIT 40",
+        "SELECT trace, host, kernel FROM manifest ORDER BY 1",
+        "SELECT trace, table_name, events, bytes FROM manifest_tables ORDER BY 1, 2",
+        "SELECT trace, errno_str(ret) AS e, count(*) AS n FROM syscalls WHERE ret < 0 GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
+        "SELECT trace, hist_log_bucket(dur_ns) AS b, count(*) AS n FROM syscalls GROUP BY 1, 2 ORDER BY 1, 2",
+        // (no trace of the set recorded packets)
+        "SELECT count(*) AS n, max(length) AS m FROM net",
+    ];
+    for e in std::fs::read_dir(common::root().join("datasets/diff")).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        let mut c = common::retap();
+        s3.env(&mut c);
+        let out = c
+            .arg("push")
+            .arg(format!("datasets/diff/{name}"))
+            .arg(format!("s3://traces/fleet/{name}"))
+            .current_dir(common::root())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    for q in set_queries {
+        let (code, local, err) = sql(&s3, &["datasets/diff", q]);
+        assert_eq!(code, 0, "{q}: {err}");
+        assert!(local.lines().count() > 1, "{q}: {local}");
+        for set in ["datasets/diff", "s3://traces/fleet"] {
+            let (code, remote, err) = sql(&s3, &["--cluster", &cl.url, set, q]);
+            assert_eq!(code, 0, "{set} {q}: {err}");
+            assert_eq!(remote, local, "{set}: {q}");
+        }
+    }
+    let one_trace = [
+        "SELECT wall_time(min(ts)) AS w, trace_secs(max(ts)) AS s, syscall_name(0) AS n FROM syscalls",
+        "SELECT table_name, events, files FROM manifest_tables ORDER BY 1",
+        "SELECT count(*) FROM vfs",
+    ];
+    for q in one_trace {
+        let (code, local, err) = sql(&s3, &["datasets/mixed", q]);
+        assert_eq!(code, 0, "{q}: {err}");
+        let (code, remote, err) = sql(&s3, &["--cluster", &cl.url, "datasets/mixed", q]);
+        assert_eq!(code, 0, "{q}: {err}");
+        assert_eq!(remote, local, "{q}");
+    }
+
     runs_on_the_cluster(&s3, &cl);
 
     // Its executors gone, a query is an error within the wait, not a
@@ -428,19 +476,4 @@ fn a_cluster_that_does_not_answer_is_a_clear_error() {
     let (code, _, err) = sql(&s3, &["--cluster", "http://x", "datasets/disk", "SELECT 1"]);
     assert_ne!(code, 0);
     assert!(err.contains("a cluster is df://HOST:PORT"), "{err}");
-    // A set through a cluster: said, not served.
-    let (code, _, err) = sql(
-        &s3,
-        &[
-            "--cluster",
-            &format!("df://127.0.0.1:{port}"),
-            "datasets/diff",
-            "SELECT 1",
-        ],
-    );
-    assert_ne!(code, 0);
-    assert!(
-        err.contains("sets of traces through a cluster are not served yet"),
-        "{err}"
-    );
 }

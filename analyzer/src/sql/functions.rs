@@ -136,6 +136,13 @@ fn ts_signature() -> Signature {
     )
 }
 
+/// The traces `f` is bound to, if it is one of these helpers (what a
+/// cluster ships with it: `sql::codec`).
+pub fn clocks_of(f: &ScalarUDF) -> Option<&[TraceClock]> {
+    let any: &dyn std::any::Any = f.inner().as_ref();
+    any.downcast_ref::<Helper>().map(|h| h.clocks.as_slice())
+}
+
 /// All helpers, bound to the session's traces.
 pub fn helpers(clocks: Vec<TraceClock>) -> Vec<ScalarUDF> {
     let clocks = Arc::new(clocks);

@@ -4,6 +4,7 @@
 //! set of traces (a directory or prefix holding traces) is one schema whose
 //! tables are unions over its traces, with `host` and `trace` columns.
 
+pub mod codec;
 mod error;
 pub mod functions;
 pub mod render;
@@ -146,89 +147,23 @@ pub fn split_positionals(args: &[String]) -> Result<(Vec<TraceArg>, Option<Strin
 
 impl SqlSession {
     /// A session whose queries run on the Ballista cluster at `cluster`
-    /// (`df://host:port`): each trace's tables as Parquet tables over its
-    /// directory or prefix, which the cluster's executors read themselves
-    /// (local traces by absolute path, as executors on this machine see
-    /// them). Dictionary columns are read as plain strings: Ballista's
-    /// shuffle does not carry dictionaries. Sets of traces, the manifest
-    /// tables and retap's helper functions are not served through a
-    /// cluster yet: said when asked for.
+    /// (`df://host:port`), with the tables a local session has: the
+    /// cluster's executors read the traces' files themselves (local traces
+    /// by absolute path, as executors on this machine see them), and what
+    /// lives in this session (the manifest tables, the helpers' trace
+    /// clocks) travels in the plan ([`codec`]). Dictionary columns are read
+    /// as plain strings: Ballista's shuffle does not carry dictionaries.
     pub fn open_cluster(
         args: &[TraceArg],
         cluster: &str,
         timeout: std::time::Duration,
     ) -> Result<SqlSession, SqlError> {
-        if let Some(a) = args.iter().find(|a| TraceSet::is_set(&a.dir)) {
-            return Err(SqlError::Usage(format!(
-                "{}: sets of traces through a cluster are not served yet: query the set without --cluster, or its traces one by one",
-                a.dir.display()
-            )));
-        }
-        let ctx = crate::engine::cluster::remote(cluster).map_err(SqlError::Usage)?;
-        let mut traces: Vec<(String, Trace)> = vec![];
-        let mut warnings = vec![];
-        for a in args {
-            let mut t = Trace::open(&a.dir)?;
-            if !crate::store::is_url(&t.dir) {
-                t.dir = t
-                    .dir
-                    .canonicalize()
-                    .map_err(|e| SqlError::Usage(format!("{}: {e}", a.dir.display())))?;
-            }
-            for p in &t.problems {
-                warnings.push(format!("{}: {}", p.path.display(), p.what));
-            }
-            let name = a.name.clone().unwrap_or_else(|| name_from_dir(&a.dir));
-            traces.push((name, t));
-        }
-        let single = traces.len() == 1;
-        let catalog = ctx
-            .catalog("datafusion")
-            .expect("the default catalog exists");
-        for (name, t) in &traces {
-            catalog
-                .register_schema(name, Arc::new(MemorySchemaProvider::new()))
-                .map_err(SqlError::from)?;
-            for (sql_name, table) in sql_tables(t) {
-                let Some(files) = t.table(table).filter(|f| !f.files.is_empty()) else {
-                    continue;
-                };
-                let paths: Vec<String> = files
-                    .files
-                    .iter()
-                    .map(|d| d.path.to_string_lossy().into_owned())
-                    .collect();
-                let inferred = crate::engine::runtime()
-                    .block_on(ctx.read_parquet(paths, ParquetReadOptions::default()))
-                    .map_err(|e| {
-                        SqlError::Query(format!("{}: {}", t.dir.display(), clean_error(&e)))
-                    })?;
-                let plain = crate::engine::cluster::shippable(inferred.schema().as_arrow());
-                let dir = format!("{}/{}/", t.dir.display(), table.name());
-                let names: Vec<String> = if single {
-                    vec![sql_name.clone(), format!("{name}.{sql_name}")]
-                } else {
-                    vec![format!("{name}.{sql_name}")]
-                };
-                for n in names {
-                    let options = ParquetReadOptions {
-                        schema: Some(&plain),
-                        file_extension: ".parquet",
-                        ..Default::default()
-                    };
-                    crate::engine::runtime()
-                        .block_on(ctx.register_parquet(n.as_str(), dir.as_str(), options))
-                        .map_err(|e| SqlError::Query(format!("{dir}: {}", clean_error(&e))))?;
-                }
-            }
-        }
-        Ok(SqlSession {
-            ctx,
-            traces,
-            sets: vec![],
-            warnings,
-            cluster: Some((cluster.to_string(), timeout)),
-        })
+        use ballista::prelude::SessionConfigExt;
+        let config = crate::engine::cluster::config()
+            .with_ballista_logical_extension_codec(Arc::new(codec::LogicalCodec::default()))
+            .with_ballista_physical_extension_codec(Arc::new(codec::PhysicalCodec::default()));
+        let ctx = crate::engine::cluster::remote_with(cluster, config).map_err(SqlError::Usage)?;
+        Self::open_in(ctx, args, Some((cluster.to_string(), timeout)))
     }
 
     pub fn open(args: &[TraceArg]) -> Result<SqlSession, SqlError> {
@@ -238,6 +173,14 @@ impl SqlSession {
         // The plans' GROUP BY operator serves SQL and diff too: it takes
         // only the aggregations it computes exactly as DataFusion does.
         let ctx = crate::engine::keyed_session(config);
+        Self::open_in(ctx, args, None)
+    }
+
+    fn open_in(
+        ctx: SessionContext,
+        args: &[TraceArg],
+        cluster: Option<(String, std::time::Duration)>,
+    ) -> Result<SqlSession, SqlError> {
         let mut traces: Vec<(String, Trace)> = vec![];
         let mut sets: Vec<(String, TraceSet)> = vec![];
         let mut warnings = vec![];
@@ -288,7 +231,7 @@ impl SqlSession {
             traces,
             sets,
             warnings,
-            cluster: None,
+            cluster,
         };
         s.register()?;
         Ok(s)
@@ -463,11 +406,26 @@ impl SqlSession {
             let mem = MemTable::try_new(schema, vec![vec![]]).map_err(SqlError::from)?;
             return Ok(Arc::new(mem));
         }
-        let df = self
+        let cannot = |e: datafusion::error::DataFusionError| {
+            SqlError::Query(format!("{}: {}", t.dir.display(), clean_error(&e)))
+        };
+        let mut df = self
             .ctx
-            .read_parquet(paths, ParquetReadOptions::default())
+            .read_parquet(paths.clone(), ParquetReadOptions::default())
             .await
-            .map_err(|e| SqlError::Query(format!("{}: {}", t.dir.display(), clean_error(&e))))?;
+            .map_err(cannot)?;
+        if self.cluster.is_some() {
+            let plain = crate::engine::cluster::shippable(df.schema().as_arrow());
+            let options = ParquetReadOptions {
+                schema: Some(&plain),
+                ..Default::default()
+            };
+            df = self
+                .ctx
+                .read_parquet(paths, options)
+                .await
+                .map_err(cannot)?;
+        }
         Ok(df.into_view())
     }
 
