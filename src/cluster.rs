@@ -147,7 +147,7 @@ async fn executor(
         vcores: tasks.unwrap_or_else(retap_analyzer::cores),
         override_config_producer: Some(Arc::new(cluster::config)),
         override_runtime_producer: Some(Arc::new(|_| cluster::runtime_env())),
-        override_function_registry: Some(Arc::new(functions())),
+        override_function_registry: Some(Arc::new(functions()?)),
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),
         override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
         ..Default::default()
@@ -160,14 +160,18 @@ async fn executor(
         .map_err(|e| format!("executor: {e}"))
 }
 
-/// DataFusion's functions and retap's ([`cluster::functions`]), by name:
-/// what an executor decodes a task's plan with.
-fn functions() -> BallistaFunctionRegistry {
-    let mut r = BallistaFunctionRegistry::default();
-    for f in cluster::functions() {
-        r.scalar_functions.insert(f.name().to_string(), f);
-    }
-    r
+/// The functions a client's and the scheduler's sessions know
+/// ([`cluster::state`]: DataFusion's, its nested ones for the stacks, and
+/// retap's), by name: what an executor decodes a task's plan with
+/// (Ballista's default registry lacks the nested ones).
+fn functions() -> Result<BallistaFunctionRegistry, String> {
+    let st = cluster::state(cluster::config()).map_err(|e| e.to_string())?;
+    Ok(BallistaFunctionRegistry {
+        scalar_functions: st.scalar_functions().clone(),
+        aggregate_functions: st.aggregate_functions().clone(),
+        window_functions: st.window_functions().clone(),
+        higher_order_functions: st.higher_order_functions().clone(),
+    })
 }
 
 /// Ballista's executor gives up at once when its scheduler is not yet

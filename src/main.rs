@@ -381,6 +381,18 @@ struct DiffArgs {
     /// List every key, not only the changed ones.
     #[arg(long)]
     all: bool,
+    /// Aggregate both sides on an Apache DataFusion Ballista cluster (its
+    /// scheduler's df://HOST:PORT); the statistics are computed here.
+    #[arg(long, value_name = "URL")]
+    cluster: Option<String>,
+    /// With --cluster: how long each query may wait for its answer.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 600,
+        requires = "cluster"
+    )]
+    cluster_timeout: u64,
 }
 
 /// `--table`: a fixed table, or a tracepoint the base trace recorded
@@ -418,6 +430,10 @@ fn diff(a: DiffArgs) -> ExitCode {
     let mut o = diff::DiffOptions {
         table,
         by: a.by.clone(),
+        cluster: a
+            .cluster
+            .clone()
+            .map(|url| (url, std::time::Duration::from_secs(a.cluster_timeout))),
         ..Default::default()
     };
     let mut metrics = vec![];

@@ -186,7 +186,7 @@ fn a_ballista_cluster_answers_as_a_local_session() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let cl = cluster(&s3);
-    for q in QUERIES {
+    for q in QUERIES.iter().chain(common::SQL_QUERIES) {
         let (_, local, err) = sql(&s3, &["datasets/mixed", q]);
         assert!(local.lines().count() > 1, "{q}: {err}");
         for trace in ["s3://traces/mixed", "datasets/mixed"] {
@@ -397,6 +397,41 @@ fn runs_on_the_cluster(s3: &S3Server, cl: &Cluster) {
         err.contains(&format!("plans ran on the cluster at {} in ", cl.url)),
         "{err}"
     );
+
+    // retap diff: the GROUP BYs on the cluster, the statistics here.
+    let diffs: &[&[&str]] = &[
+        &["datasets/diff/base-1", "datasets/diff/reads2x"],
+        &[
+            "datasets/diff/base-1",
+            "datasets/diff/slow",
+            "--format",
+            "json",
+        ],
+        &["datasets/diff/base-2", "datasets/diff/base-3", "--all"],
+        &[
+            "datasets/diff/base-1",
+            "datasets/diff/reads2x",
+            "--by",
+            "syscall",
+            "--metric",
+            "latency",
+        ],
+        &[
+            "datasets/diff/base-1",
+            "datasets/diff/reads2x",
+            "--script",
+            "queries/profile.stp",
+        ],
+    ];
+    for d in diffs {
+        let mut args = vec!["diff"];
+        args.extend(d.iter());
+        let local = retap(s3, &args);
+        assert!(local.0 == 0 || local.0 == 1, "{args:?}: {}", local.2);
+        assert!(!local.1.is_empty(), "{args:?}");
+        args.extend(["--cluster", &cl.url]);
+        assert_eq!(retap(s3, &args), local, "{args:?}");
+    }
 
     // Generated aggregate scripts (the plan compiler's differential
     // corpus) over a synthetic trace.

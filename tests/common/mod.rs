@@ -159,3 +159,22 @@ pub fn workload() -> std::path::PathBuf {
     );
     w
 }
+
+/// The SQL tests' queries over datasets/mixed and web: DuckDB's answers
+/// (sql_cli) and a local session's (cluster_cli) are the references.
+pub const SQL_QUERIES: &[&str] = &[
+    "SELECT execname, count(*) AS n FROM syscalls GROUP BY 1 ORDER BY 2 DESC, 1",
+    "SELECT syscall, count(*), sum(dur_ns), min(dur_ns), max(dur_ns) FROM syscalls WHERE ret < 0 GROUP BY 1 ORDER BY 1",
+    "SELECT count(*), count(ret), count(DISTINCT pid), count(DISTINCT tid) FROM syscalls",
+    "SELECT dev_name, direction, count(*), sum(length), avg(length) FROM net GROUP BY 1, 2 ORDER BY 1, 2",
+    "SELECT devname, rwbs, count(*), sum(bytes) FROM block GROUP BY 1, 2 ORDER BY 1, 2",
+    "SELECT p.filename, count(*) AS n FROM syscalls s JOIN processes p ON s.pid = p.pid AND p.event = 'exec' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10",
+    "SELECT execname, n, rank() OVER (ORDER BY n DESC) AS r FROM (SELECT execname, count(*) AS n FROM syscalls GROUP BY 1) t ORDER BY r, execname",
+    "SELECT floor((ts - (SELECT min(ts) FROM syscalls)) / 1e9) AS sec, count(*) FROM syscalls GROUP BY 1 ORDER BY 1",
+    "SELECT syscall, avg(dur_ns) FROM syscalls WHERE dur_ns IS NOT NULL GROUP BY 1 HAVING count(*) > 100 ORDER BY 1",
+    "SELECT event, count(*) FILTER (WHERE exit_code IS NOT NULL), count(*) FROM processes GROUP BY 1 ORDER BY 1",
+    // String functions a DuckDB user reaches for (DataFusion's unicode set).
+    "SELECT execname, length(execname), substr(execname, 2, 3), upper(left(execname, 2)), strpos(execname, 'o') FROM syscalls GROUP BY 1 ORDER BY 1",
+    // Lists: the stacks (DataFusion's nested set).
+    "SELECT count(*), sum(array_length(kstack)), sum(array_length(ustack)) FROM samples",
+];

@@ -73,6 +73,9 @@ pub struct DiffOptions {
     pub min_mean_change: f64,
     /// Fewer samples than this on either side: no distribution test.
     pub min_samples: u64,
+    /// `--cluster`: the GROUP BYs (or `--script`'s plans) run on this
+    /// Ballista cluster, each answered within the duration.
+    pub cluster: Option<(String, std::time::Duration)>,
 }
 
 impl Default for DiffOptions {
@@ -87,6 +90,7 @@ impl Default for DiffOptions {
             min_latency_ns: 20_000.0,
             min_mean_change: 0.0,
             min_samples: 10,
+            cluster: None,
         }
     }
 }
@@ -178,7 +182,7 @@ pub fn collect(
     o: &DiffOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<Collected, DiffError> {
-    let sess = SqlSession::open(&[
+    let args = [
         TraceArg {
             name: Some("base".into()),
             dir: base.to_path_buf(),
@@ -187,7 +191,11 @@ pub fn collect(
             name: Some("new".into()),
             dir: new.to_path_buf(),
         },
-    ])?;
+    ];
+    let sess = match &o.cluster {
+        Some((url, timeout)) => SqlSession::open_cluster(&args, url, *timeout)?,
+        None => SqlSession::open(&args)?,
+    };
     let sets = !sess.sets.is_empty();
     if sets && (sess.sets.len() != 2 || !sess.traces.is_empty()) {
         return Err(DiffError::Usage(
@@ -257,8 +265,20 @@ pub fn collect(
         .map(|t| same_table(t).map(|(r, _)| r).unwrap_or(0))
         .sum();
     progress.start(total_rows);
-    // Every row passes through the first bucket function once: it moves the bar.
-    for (name, counts) in [("diff_bucket_counted", true), ("diff_bucket", false)] {
+    // Every row passes through the first bucket function once: it moves the
+    // bar. A cluster's executors know the bucket function by name only
+    // (`engine::log_linear`), so its bar shows the end alone.
+    let (counted, plain) = if o.cluster.is_some() {
+        ("log_linear_bucket", "log_linear_bucket")
+    } else {
+        ("diff_bucket_counted", "diff_bucket")
+    };
+    let local_functions: &[(&str, bool)] = if o.cluster.is_some() {
+        &[]
+    } else {
+        &[("diff_bucket_counted", true), ("diff_bucket", false)]
+    };
+    for &(name, counts) in local_functions {
         let progress = progress.clone();
         sess.add_udf(create_udf(
             name,
@@ -289,16 +309,12 @@ pub fn collect(
             .collect();
     let lat_e = lat
         .as_ref()
-        .map(|c| format!("diff_bucket_counted(CAST({c} AS BIGINT))"))
+        .map(|c| format!("{counted}(CAST({c} AS BIGINT))"))
         .unwrap_or_else(|| "CAST(NULL AS BIGINT)".into());
     let size_e = size
         .as_ref()
         .map(|c| {
-            let f = if lat.is_some() {
-                "diff_bucket"
-            } else {
-                "diff_bucket_counted"
-            };
+            let f = if lat.is_some() { plain } else { counted };
             format!("{f}(CAST({c} AS BIGINT))")
         })
         .unwrap_or_else(|| "CAST(NULL AS BIGINT)".into());

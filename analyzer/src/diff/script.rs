@@ -33,9 +33,11 @@ fn facts(name: &str, dir: &Path) -> Result<TraceFacts, DiffError> {
 fn globals(
     script: &Path,
     dir: &Path,
+    o: &DiffOptions,
     warnings: &mut Vec<String>,
 ) -> Result<BTreeMap<(String, String), SnapValue>, DiffError> {
     let req = RunRequest {
+        cluster: o.cluster.clone(),
         script_path: Some(script.to_path_buf()),
         last_pass: 5,
         trace: Some(dir.to_path_buf()),
@@ -73,8 +75,8 @@ pub fn diff_script(
 ) -> Result<super::Diff, DiffError> {
     let f = [facts("base", base)?, facts("new", new)?];
     let mut warnings = vec![];
-    let a = globals(script, base, &mut warnings)?;
-    let b = globals(script, new, &mut warnings)?;
+    let a = globals(script, base, o, &mut warnings)?;
+    let b = globals(script, new, o, &mut warnings)?;
     let normalize = o
         .normalize
         .unwrap_or(if f[0].command.is_some() && f[1].command.is_some() {

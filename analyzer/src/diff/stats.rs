@@ -6,31 +6,7 @@
 
 use std::collections::BTreeMap;
 
-/// Values below this are their own bucket.
-const EXACT: i64 = 32;
-const SUB_BITS: u32 = 5;
-
-/// The bucket of a non-negative value (negative values count as 0).
-pub fn bucket(v: i64) -> i64 {
-    if v < EXACT {
-        return v.max(0);
-    }
-    let e = 63 - v.leading_zeros(); // floor(log2 v) >= SUB_BITS
-    let shift = e - SUB_BITS;
-    let sub = (v >> shift) & (EXACT - 1);
-    EXACT + (shift as i64) * EXACT + sub
-}
-
-/// The bucket's lower bound and width.
-pub fn bucket_range(b: i64) -> (i64, i64) {
-    if b < EXACT {
-        return (b, 1);
-    }
-    let shift = (b - EXACT) / EXACT;
-    let sub = (b - EXACT) % EXACT;
-    let lo = (EXACT + sub) << shift;
-    (lo, 1i64 << shift)
-}
+pub use crate::engine::log_linear::{bucket, bucket_range};
 
 /// The value a bucket stands for: exact below 32, else its midpoint.
 pub fn bucket_value(b: i64) -> f64 {

@@ -24,16 +24,19 @@ use datafusion::object_store::ObjectStore;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use url::Url;
 
-/// The session config of every process of a cluster. Ballista 55's
-/// adaptive planner is off: it puts an exchange between a sort-preserving
-/// merge and a union whose inputs are sorted because a column is constant
-/// in each (a set's `trace` column), its sanity check then fails the job,
-/// and the client is never told (seen with `SELECT trace, host FROM
-/// manifest ORDER BY 1` over a set). The static planner plans these right.
+/// The session config of every process of a cluster. One of DataFusion
+/// 55's choices does not survive Ballista 55's distributed planning
+/// (scalar subqueries are the other: `sql::scalar_subqueries`): sorts
+/// per partition merged afterwards. Over a union whose inputs are
+/// sorted because a column is constant in each (a set's `trace` column),
+/// the adaptive planner put an exchange under the sort-preserving merge,
+/// its sanity check failed the job, and the client was never told (seen
+/// with `SELECT trace, host FROM manifest ORDER BY 1` over a set): sorts
+/// are made after coalescing instead.
 pub fn config() -> SessionConfig {
     SessionConfig::new_with_ballista()
         .with_information_schema(true)
-        .set_str("ballista.planner.adaptive.enabled", "false")
+        .set_str("datafusion.optimizer.repartition_sorts", "false")
 }
 
 /// The object stores of every process of a cluster: local files, and each
@@ -89,7 +92,10 @@ pub fn runtime_env() -> Result<Arc<RuntimeEnv>> {
 /// The functions of retap's plans that DataFusion lacks: every process of
 /// a cluster must know them by name to decode a plan that calls them.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    vec![crate::engine::log_bucket::log_bucket_udf()]
+    vec![
+        crate::engine::log_bucket::log_bucket_udf(),
+        crate::engine::log_linear::udf(),
+    ]
 }
 
 /// A session state with `config` and [`runtime_env`]: the scheduler's
@@ -152,8 +158,14 @@ pub fn remote_with(
         .map_err(|e| format!("{url}: the scheduler does not answer ({e})"))?;
     let st = state(config).map_err(|e| e.to_string())?;
     let connect = SessionContext::remote_with_state(url, st);
-    crate::async_runtime()
+    let ctx = crate::async_runtime()
         .block_on(async { tokio::time::timeout(std::time::Duration::from_secs(10), connect).await })
         .map_err(|_| format!("{url}: the scheduler did not answer within 10 s"))?
-        .map_err(|e| format!("{url}: cannot reach the scheduler ({})", e.find_root()))
+        .map_err(|e| format!("{url}: cannot reach the scheduler ({})", e.find_root()))?;
+    // (Ballista makes the client's session state anew: SQL names retap's
+    // functions only once they are registered here too.)
+    for f in functions() {
+        ctx.register_udf(f.as_ref().clone());
+    }
+    Ok(ctx)
 }

@@ -2,8 +2,8 @@
 //! DataFusion's runtime and sessions, and what retap adds to DataFusion
 //! through its own extension points, each tested against the DataFusion
 //! piece it replaces: a GROUP BY operator (`keyed_agg`), a filter on one
-//! dictionary column (`dict_filter`), stap's log2 bucket as a function
-//! (`log_bucket`), and an object store reading local files in place
+//! dictionary column (`dict_filter`), stap's log2 bucket and diff's
+//! log-linear one as functions (`log_bucket`, `log_linear`), and an object store reading local files in place
 //! (`inline_files`); every session also reads the object stores of the
 //! traces opened (`crate::store`). It knows nothing of stap scripts.
 
@@ -12,6 +12,7 @@ pub mod dict_filter;
 pub mod inline_files;
 pub mod keyed_agg;
 pub mod log_bucket;
+pub mod log_linear;
 
 use std::sync::Arc;
 

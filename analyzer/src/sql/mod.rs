@@ -8,6 +8,7 @@ pub mod codec;
 mod error;
 pub mod functions;
 pub mod render;
+mod scalar_subqueries;
 pub mod shell;
 pub mod split;
 
@@ -499,11 +500,21 @@ impl SqlSession {
     /// Runs one statement to completion (all cores).
     pub fn query(&self, sql: &str) -> Result<QueryResult, SqlError> {
         let run = async {
-            let df = self
+            let mut df = self
                 .ctx
                 .sql(sql)
                 .await
                 .map_err(|e| SqlError::Query(self.explain(&e)))?;
+            if self.cluster.is_some() {
+                let plan = scalar_subqueries::inline(&self.ctx, df.into_unoptimized_plan())
+                    .await
+                    .map_err(|e| self.with_damage(self.explain(&e)))?;
+                df = self
+                    .ctx
+                    .execute_logical_plan(plan)
+                    .await
+                    .map_err(|e| SqlError::Query(self.explain(&e)))?;
+            }
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let batches = df
                 .collect()
