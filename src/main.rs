@@ -250,6 +250,10 @@ struct SqlArgs {
     /// Rows the table format shows before eliding the middle (0: all).
     #[arg(long, default_value_t = 40)]
     max_rows: usize,
+    /// After the statements, say on stderr what was fetched from object
+    /// storage (bytes and requests), if anything was.
+    #[arg(short = 'v')]
+    verbose: bool,
     /// Run the queries on an Apache DataFusion Ballista cluster: its
     /// scheduler's df://HOST:PORT (`retap cluster scheduler` starts one).
     #[arg(long, value_name = "URL")]
@@ -325,6 +329,10 @@ fn sql(a: SqlArgs) -> ExitCode {
             }
             sh.run_text(&t, &mut stdout.lock(), &mut stderr.lock())
         }
+    }
+    let (bytes, requests) = retap_analyzer::store::fetched();
+    if a.verbose && requests > 0 {
+        eprintln!("Object storage: {bytes} bytes fetched in {requests} requests.");
     }
     if sh.errors > 0 {
         ExitCode::FAILURE

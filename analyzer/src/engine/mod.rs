@@ -9,6 +9,7 @@
 
 pub mod cluster;
 pub mod dict_filter;
+pub mod footers;
 pub mod inline_files;
 pub mod keyed_agg;
 pub mod log_bucket;

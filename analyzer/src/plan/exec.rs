@@ -11,13 +11,9 @@ use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, String
 use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Fields, Schema};
 use datafusion::datasource::file_format::parquet::transform_schema_to_view;
-use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
-use datafusion::execution::cache::cache_manager::CachedFileMetadataEntry;
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::{max, min, sum};
 use datafusion::logical_expr::{in_list, lit, when, Expr};
-use datafusion::object_store::path::Path as ObjectPath;
-use datafusion::object_store::ObjectMeta;
 use datafusion::parquet::arrow::parquet_to_arrow_schema;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
 
@@ -273,7 +269,7 @@ fn read_files_with(
         };
         schema = Some(crate::engine::cluster::shippable(&inferred));
     } else {
-        cache_footers(ctx, files);
+        crate::engine::footers::cache_footers(ctx, files);
     }
     let scan = |part: &[&DataFile]| {
         let options = ParquetReadOptions {
@@ -325,43 +321,6 @@ fn read_files_with(
         });
     }
     Ok(out.expect("some files"))
-}
-
-/// Puts the footers [`Trace::check`] read into the session's metadata
-/// cache, where the scans look before reading a file's footer.
-fn cache_footers(ctx: &SessionContext, files: &[DataFile]) {
-    let cache = ctx.runtime_env().cache_manager.get_file_metadata_cache();
-    for f in files {
-        let Some((meta, modified)) = &f.footer else {
-            continue;
-        };
-        let Some(location) = object_location(&f.path) else {
-            continue;
-        };
-        let object = ObjectMeta {
-            location: location.clone(),
-            last_modified: (*modified).into(),
-            size: f.bytes,
-            e_tag: None,
-            version: None,
-        };
-        let entry = CachedFileMetadataEntry::new(
-            object,
-            Arc::new(CachedParquetMetaData::new(meta.clone())),
-        );
-        cache.put(&location, entry);
-    }
-}
-
-/// The object a scan of this file reads: a local file's absolute path, or
-/// the key of a URL's object (`s3://bucket/key`), as DataFusion names them
-/// in its caches.
-fn object_location(p: &std::path::Path) -> Option<ObjectPath> {
-    if crate::store::is_url(p) {
-        let url = datafusion::datasource::listing::ListingTableUrl::parse(p.to_str()?).ok()?;
-        return Some(url.prefix().clone());
-    }
-    ObjectPath::from_absolute_path(std::path::absolute(p).ok()?).ok()
 }
 
 /// The rows that fire the point and pass the guards (None: all rows).

@@ -407,6 +407,9 @@ impl SqlSession {
             let mem = MemTable::try_new(schema, vec![vec![]]).map_err(SqlError::from)?;
             return Ok(Arc::new(mem));
         }
+        if let Some(f) = t.table(table) {
+            crate::engine::footers::cache_footers(&self.ctx, &f.files);
+        }
         let cannot = |e: datafusion::error::DataFusionError| {
             SqlError::Query(format!("{}: {}", t.dir.display(), clean_error(&e)))
         };
