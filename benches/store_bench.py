@@ -1,13 +1,21 @@
 #!/usr/bin/env python3
 """Issue 21: a fleet of synthetic traces read from a local S3-compatible
 server (s3s-fs, as the tests run it) against the same traces on local disk,
-side by side with pyarrow reading the same objects from the same server with
-the same aggregation. Three questions: a SQL GROUP BY host, execname over
-the set; profile.stp's shape keyed by hostname(); a latency histogram. For
-each, retap's bytes fetched from the store (`retap run -v`) against the
-compressed bytes of the columns the question needs.
+and through an Apache DataFusion Ballista cluster (`retap cluster`, a
+scheduler and one or two executors as processes of their own, reading the
+same store), side by side with pyarrow reading the same objects from the
+same server with the same aggregation. Three questions: a SQL GROUP BY
+host, execname over the set; profile.stp's shape keyed by hostname(); a
+latency histogram. For each, retap's bytes fetched from the store (`-v`)
+against the compressed bytes of the columns the question needs. Every
+mode's output must be the local one's.
 
-Usage: python3 benches/store_bench.py [--traces 20] [--events 1000000] [--repeat 3]
+On one machine a cluster cannot beat a local run (its executors share the
+cores, and add a shuffle and gRPC round trips); the cluster columns say
+what going through Ballista costs, which the paper estimate at the end
+starts from.
+
+Usage: python3 benches/store_bench.py [--traces 100] [--events 1000000] [--repeat 3]
 Build first: cargo build --release; bash scripts/setup.sh (s3s-fs); pip install pyarrow
 """
 import argparse, json, os, shutil, signal, socket, subprocess, time
@@ -50,6 +58,45 @@ def free_port():
     p = s.getsockname()[1]
     s.close()
     return p
+
+
+def listening(port):
+    for _ in range(600):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+class Cluster:
+    """A scheduler and `executors` executors sharing this machine's cores,
+    each reading the store with `env`'s settings."""
+
+    def __init__(self, executors, env):
+        cores = os.cpu_count()
+        self.port = free_port()
+        bind = f"127.0.0.1:{self.port}"
+        self.procs = [subprocess.Popen([RETAP, "cluster", "scheduler", "--bind", bind],
+                                       env=env, stderr=subprocess.DEVNULL)]
+        flights = []
+        for _ in range(executors):
+            f = free_port()
+            flights.append(f)
+            self.procs.append(subprocess.Popen(
+                [RETAP, "cluster", "executor", "--scheduler", bind, "--bind", f"127.0.0.1:{f}",
+                 "--grpc-port", str(free_port()), "--concurrent-tasks",
+                 str(max(1, cores // executors))], env=env, stderr=subprocess.DEVNULL))
+        listening(self.port)
+        for f in flights:
+            listening(f)
+        self.url = f"df://{bind}"
+
+    def stop(self):
+        for p in self.procs:
+            p.send_signal(signal.SIGTERM)
+            p.wait()
 
 
 def best(cmd, repeat, env):
@@ -110,7 +157,7 @@ def pyarrow_group(fs, base, traces):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--traces", type=int, default=20)
+    ap.add_argument("--traces", type=int, default=100)
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
@@ -143,19 +190,33 @@ def main():
             scripts[k] = os.path.join(CACHE, f"store_{k}.stp")
             open(scripts[k], "w").write(text)
         size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(local) for f in fs)
-        print(f"{a.traces} traces x {a.events} events, {size / 1e6:.0f} MB on disk; best of {a.repeat}")
-        print(f"{'question':10} {'local':>8} {'store':>8} {'store/local':>11} {'fetched':>10} {'needed':>10} {'peer':>8}")
-        needed = {"profile": ["execname", "syscall"], "latency": ["ts", "dur_ns", "syscall"]}
-        for k, s in scripts.items():
-            tl, out_l, _ = best([RETAP, "run", "-v", s, "--trace", local], a.repeat, env)
-            ts_, out_s, err = best([RETAP, "run", "-v", s, "--trace", url], a.repeat, env)
-            assert out_l == out_s, (out_l, out_s)
-            f = fetched(err)
-            nb = column_bytes(local, needed[k])
-            print(f"{k:10} {tl:8.3f} {ts_:8.3f} {ts_ / tl:11.2f} {f / 1e6:9.2f}M {nb / 1e6:9.2f}M {'-':>8}")
-        tl, out_l, _ = best([RETAP, "sql", "--format", "csv", local, SQL], a.repeat, env)
-        ts_, out_s, _ = best([RETAP, "sql", "--format", "csv", url, SQL], a.repeat, env)
-        assert out_l == out_s
+        events = a.traces * a.events
+        print(f"{a.traces} traces x {a.events} events, {size / 1e6:.0f} MB on disk, "
+              f"{os.cpu_count()} cores; best of {a.repeat}")
+        needed = {"profile": ["execname", "syscall"], "latency": ["ts", "dur_ns", "syscall"],
+                  "sql": ["execname"]}
+        cmds = {
+            "profile": lambda t, x: [RETAP, "run", "-v", *x, scripts["profile"], "--trace", t],
+            "latency": lambda t, x: [RETAP, "run", "-v", *x, scripts["latency"], "--trace", t],
+            "sql": lambda t, x: [RETAP, "sql", "-v", "--format", "csv", *x, t, SQL],
+        }
+        times, fetches, want = {}, {}, {}
+        for k, cmd in cmds.items():
+            times[(k, "local")], want[k], _ = best(cmd(local, []), a.repeat, env)
+            times[(k, "store")], out, err = best(cmd(url, []), a.repeat, env)
+            assert out == want[k], (k, out, want[k])
+            fetches[k] = fetched(err)
+        for n in (1, 2):
+            c = Cluster(n, env)
+            try:
+                # A first query: the executors' first tasks open connections.
+                subprocess.run(cmds["sql"](url, ["--cluster", c.url]), check=True, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for k, cmd in cmds.items():
+                    times[(k, f"c{n}")], out, _ = best(cmd(url, ["--cluster", c.url]), a.repeat, env)
+                    assert out == want[k], (k, n, out, want[k])
+            finally:
+                c.stop()
         import pyarrow.fs as pafs
         fs = pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", access_key="bench",
                                secret_key="benchsecret", region="us-east-1")
@@ -164,12 +225,39 @@ def main():
             t = time.perf_counter()
             top = pyarrow_group(fs, "fleet", a.traces)
             tp.append(time.perf_counter() - t)
-        ours = [tuple(l.split(",")) for l in out_s.strip().splitlines()[1:]]
+        ours = [tuple(l.split(",")) for l in want["sql"].strip().splitlines()[1:]]
         assert [(h, e, str(n)) for (h, e), n in top] == ours, (top, ours)
-        nb = column_bytes(local, ["execname"])
-        print(f"{'sql':10} {tl:8.3f} {ts_:8.3f} {ts_ / tl:11.2f} {'':>10} {nb / 1e6:9.2f}M {min(tp):8.3f}")
+        print(f"{'question':9} {'local':>7} {'store':>7} {'1 exec':>7} {'2 execs':>7} "
+              f"{'fetched':>9} {'needed':>9} {'pyarrow':>8}")
+        for k in cmds:
+            nb = column_bytes(local, needed[k])
+            f = fetches[k]
+            row = [times[(k, m)] for m in ("local", "store", "c1", "c2")]
+            print(f"{k:9} " + " ".join(f"{v:7.3f}" for v in row) +
+                  f" {f / 1e6:8.2f}M {nb / 1e6:8.2f}M " +
+                  (f"{min(tp):8.3f}" if k == "sql" else f"{'-':>8}"))
         print(f"peer: pyarrow {__import__('pyarrow').__version__} reading the execname column of every "
               f"trace from the same server, counting by (host, execname)")
+
+        # 1000 hosts x 1 h on paper: a busy host's syscalls, this fleet's
+        # bytes per event, the local per-core rate of the profile question,
+        # the cluster's measured cost on top, and the bytes it fetches.
+        rate = 20_000
+        total = rate * 3600 * 1000
+        per_event = size / events
+        fetch_per_event = fetches["profile"] / events
+        per_core = events / times[("profile", "local")] / os.cpu_count()
+        cost = times[("profile", "c2")] / times[("profile", "local")]
+        print(f"\n1000 hosts x 1 h at {rate} syscalls/s each: {total / 1e9:.0f}G events, "
+              f"{total * per_event / 1e12:.2f} TB stored ({per_event:.2f} B/event); the profile "
+              f"question fetches {total * fetch_per_event / 1e12:.2f} TB ({fetch_per_event:.3f} B/event)")
+        print(f"profile: {per_core / 1e6:.1f}M events/s per core locally, x{cost:.2f} through "
+              f"the cluster here; at 1 GB/s of store bandwidth per executor:")
+        for execs, c in ((10, 16), (50, 16), (100, 32)):
+            cpu = total / (per_core * execs * c) * cost
+            io = total * fetch_per_event / (execs * 1e9)
+            print(f"  {execs:3} executors x {c:2} cores: compute {cpu / 60:5.1f} min, "
+                  f"fetch {io / 60:5.1f} min")
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait()

@@ -260,10 +260,11 @@ fn a_ballista_cluster_answers_as_a_local_session() {
     }
 
     runs_on_the_cluster(&s3, &cl);
+    let mut cl = cl;
+    an_executor_dies_mid_query(&s3, &mut cl);
 
     // Its executors gone, a query is an error within the wait, not a
     // hang and not an answer.
-    let mut cl = cl;
     for p in &mut cl.procs[1..] {
         let _ = p.kill();
         let _ = p.wait();
@@ -312,6 +313,47 @@ fn a_ballista_cluster_answers_as_a_local_session() {
         "{err}"
     );
     assert!(t.elapsed() < Duration::from_secs(30));
+}
+
+/// One executor killed while a query runs on both: the answer is the
+/// local one or an error with no output, never a wrong answer.
+fn an_executor_dies_mid_query(s3: &S3Server, cl: &mut Cluster) {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big");
+    let (code, _, err) = retap(
+        s3,
+        &["synth", "-o", big.to_str().unwrap(), "--events", "3000000"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let big = big.to_str().unwrap();
+    let q = "SELECT execname, syscall, count(*) AS n, sum(dur_ns) AS d, count(DISTINCT tid) AS t FROM syscalls GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2";
+    let (_, local, _) = sql(s3, &[big, q]);
+    assert!(local.lines().count() > 10, "{local}");
+    let mut c = common::retap();
+    s3.env(&mut c);
+    let query = c
+        .args(["sql", "--format", "csv", "--cluster", &cl.url])
+        .args(["--cluster-timeout", "120", big, q])
+        .current_dir(common::root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let _ = cl.procs[2].kill();
+    let _ = cl.procs[2].wait();
+    let out = query.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    if out.status.success() {
+        assert_eq!(stdout, local, "{stderr}");
+    } else {
+        assert!(stdout.is_empty(), "{stdout}");
+        assert!(stderr.starts_with("Error: "), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
 }
 
 /// Any retap command with the S3 server's settings, from the repository.
