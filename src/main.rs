@@ -145,24 +145,8 @@ struct RunArgs {
     /// `==> TRACE (HOST) <==`, instead of over all of them as one.
     #[arg(long, requires = "trace", conflicts_with = "output")]
     per_trace: bool,
-    /// Run the aggregating probes' plans on an Apache DataFusion Ballista
-    /// cluster: its scheduler's df://HOST:PORT. The rest of the script runs
-    /// here, over the plans' results.
-    #[arg(
-        long,
-        value_name = "URL",
-        requires = "trace",
-        conflicts_with = "interpret_only"
-    )]
-    cluster: Option<String>,
-    /// With --cluster: how long a plan may wait for its answer.
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        default_value_t = 600,
-        requires = "cluster"
-    )]
-    cluster_timeout: u64,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     /// Live: run CMD and trace it and its children (target() is its pid);
     /// the run ends when it exits.
     #[arg(short = 'c', value_name = "CMD", conflicts_with = "trace")]
@@ -198,7 +182,7 @@ struct RunArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Run every probe in the interpreter, compiling nothing to plans.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "cluster")]
     interpret_only: bool,
     /// With -o: rotate the output over FILE.0, FILE.1, ... of SIZE
     /// megabytes, keeping the newest COUNT, as stap's -S.
@@ -254,11 +238,20 @@ struct SqlArgs {
     /// storage (bytes and requests), if anything was.
     #[arg(short = 'v')]
     verbose: bool,
-    /// Run the queries on an Apache DataFusion Ballista cluster: its
-    /// scheduler's df://HOST:PORT (`retap cluster scheduler` starts one).
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+/// `--cluster` and its wait, as `retap sql`, `run` and `diff` take them.
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// Run the queries (`retap run`: the aggregating probes' plans; `retap
+    /// diff`: both sides' GROUP BYs) on an Apache DataFusion Ballista
+    /// cluster: its scheduler's df://HOST:PORT (`retap cluster scheduler`
+    /// starts one). The rest runs here, over their results.
     #[arg(long, value_name = "URL")]
     cluster: Option<String>,
-    /// With --cluster: how long a statement may wait for its answer.
+    /// With --cluster: how long each query or plan may wait for its answer.
     #[arg(
         long,
         value_name = "SECONDS",
@@ -266,6 +259,13 @@ struct SqlArgs {
         requires = "cluster"
     )]
     cluster_timeout: u64,
+}
+
+impl ClusterArgs {
+    fn get(&self) -> Option<(String, std::time::Duration)> {
+        let wait = std::time::Duration::from_secs(self.cluster_timeout);
+        self.cluster.clone().map(|url| (url, wait))
+    }
 }
 
 fn sql(a: SqlArgs) -> ExitCode {
@@ -297,12 +297,8 @@ fn sql(a: SqlArgs) -> ExitCode {
     if format == Format::Parquet && a.output.is_none() {
         return fail("--format parquet writes a file: give it with -o FILE".into());
     }
-    let opened = match &a.cluster {
-        Some(url) => SqlSession::open_cluster(
-            &traces,
-            url,
-            std::time::Duration::from_secs(a.cluster_timeout),
-        ),
+    let opened = match a.cluster.get() {
+        Some((url, wait)) => SqlSession::open_cluster(&traces, &url, wait),
         None => SqlSession::open(&traces),
     };
     let sess = match opened {
@@ -389,18 +385,8 @@ struct DiffArgs {
     /// List every key, not only the changed ones.
     #[arg(long)]
     all: bool,
-    /// Aggregate both sides on an Apache DataFusion Ballista cluster (its
-    /// scheduler's df://HOST:PORT); the statistics are computed here.
-    #[arg(long, value_name = "URL")]
-    cluster: Option<String>,
-    /// With --cluster: how long each query may wait for its answer.
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        default_value_t = 600,
-        requires = "cluster"
-    )]
-    cluster_timeout: u64,
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
 /// `--table`: a fixed table, or a tracepoint the base trace recorded
@@ -438,10 +424,7 @@ fn diff(a: DiffArgs) -> ExitCode {
     let mut o = diff::DiffOptions {
         table,
         by: a.by.clone(),
-        cluster: a
-            .cluster
-            .clone()
-            .map(|url| (url, std::time::Duration::from_secs(a.cluster_timeout))),
+        cluster: a.cluster.get(),
         ..Default::default()
     };
     let mut metrics = vec![];
@@ -697,6 +680,10 @@ fn run(a: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if a.cluster.cluster.is_some() && a.trace.is_none() {
+        eprintln!("retap run: --cluster runs the plans over a recording: give --trace");
+        return ExitCode::FAILURE;
+    }
     let req = RunRequest {
         script_path,
         script_text: a.script_text,
@@ -720,9 +707,7 @@ fn run(a: RunArgs) -> ExitCode {
         suppress_warnings: a.suppress_warnings,
         unoptimized: a.unoptimized,
         target: a.target,
-        cluster: a
-            .cluster
-            .map(|url| (url, std::time::Duration::from_secs(a.cluster_timeout))),
+        cluster: a.cluster.get(),
     };
     let mut notes = |n: Note| match n {
         Note::Verbose(line) => eprintln!("{line}"),

@@ -368,17 +368,6 @@ fn retap(s3: &S3Server, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// Scripts whose aggregating probes compile to plans, of each kind: keyed
-/// counts and sums, statistics, both histograms, guards, timers' intervals.
-const SCRIPTS: &[&str] = &[
-    "queries/profile.stp",
-    "queries/syscall_latency.stp",
-    "queries/nethist.stp",
-    "queries/net.stp",
-    "queries/sync_count.stp",
-    "queries/syslog_profile.stp",
-];
-
 const INLINE: &[&str] = &[
     "global h probe syscall.*.return { h <<< gettimeofday_us() - @entry(gettimeofday_us()) } probe end { print(@hist_log(h)) }",
     "global h probe syscall.read.return { if (retval > 0) h[execname()] <<< retval } probe end { foreach (k in h) { printf(\"%s\\n\", k); print(@hist_linear(h[k], 0, 4096, 512)) } }",
@@ -401,7 +390,7 @@ fn runs_on_the_cluster(s3: &S3Server, cl: &Cluster) {
         assert_eq!(code, 0, "{args:?}: {err}");
         out
     };
-    for script in SCRIPTS {
+    for script in common::QUERY_SCRIPTS {
         let local = run("datasets/mixed", &[script], false);
         assert!(local.lines().count() > 3, "{script}: {local}");
         for trace in ["s3://traces/mixed", "datasets/mixed"] {

@@ -54,16 +54,6 @@ fn assert_copied(local: &Path, stored: &Path) {
     }
 }
 
-/// Scripts of every kind give over the store what they give locally.
-const SCRIPTS: &[&str] = &[
-    "queries/profile.stp",
-    "queries/syscall_latency.stp",
-    "queries/nethist.stp",
-    "queries/net.stp",
-    "queries/sync_count.stp",
-    "queries/syslog_profile.stp",
-];
-
 const INLINE: &[&str] = &[
     // Per-event output, interpreted (fd is not a plan column).
     "probe syscall.read { printf(\"%d %s %d\\n\", gettimeofday_us(), execname(), fd) }",
@@ -98,7 +88,7 @@ fn traces_in_a_bucket_read_as_local_ones() {
     let (code, out, err) = retap_at(&s3, &["info", "--verify", url]);
     assert_eq!(code, 0, "{out}{err}");
 
-    for script in SCRIPTS {
+    for script in common::QUERY_SCRIPTS {
         let (code, remote, err) = retap_at(&s3, &["run", "--trace", url, script]);
         assert_eq!(code, 0, "{script}: {err}");
         let (_, local, _) = common::run(&["run", "--trace", "datasets/mixed", script]);

@@ -178,3 +178,14 @@ pub const SQL_QUERIES: &[&str] = &[
     // Lists: the stacks (DataFusion's nested set).
     "SELECT count(*), sum(array_length(kstack)), sum(array_length(ustack)) FROM samples",
 ];
+
+/// The shipped queries/ scripts, one of each kind their plans take: keyed
+/// counts and sums, statistics, both histograms, guards, timers.
+pub const QUERY_SCRIPTS: &[&str] = &[
+    "queries/profile.stp",
+    "queries/syscall_latency.stp",
+    "queries/nethist.stp",
+    "queries/net.stp",
+    "queries/sync_count.stp",
+    "queries/syslog_profile.stp",
+];

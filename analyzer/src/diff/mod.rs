@@ -268,15 +268,15 @@ pub fn collect(
     // Every row passes through the first bucket function once: it moves the
     // bar. A cluster's executors know the bucket function by name only
     // (`engine::log_linear`), so its bar shows the end alone.
-    let (counted, plain) = if o.cluster.is_some() {
-        ("log_linear_bucket", "log_linear_bucket")
+    // (the function counting rows, the other, and the closures to register)
+    let (counted, plain, local_functions): (&str, &str, &[(&str, bool)]) = if o.cluster.is_some() {
+        ("log_linear_bucket", "log_linear_bucket", &[])
     } else {
-        ("diff_bucket_counted", "diff_bucket")
-    };
-    let local_functions: &[(&str, bool)] = if o.cluster.is_some() {
-        &[]
-    } else {
-        &[("diff_bucket_counted", true), ("diff_bucket", false)]
+        (
+            "diff_bucket_counted",
+            "diff_bucket",
+            &[("diff_bucket_counted", true), ("diff_bucket", false)],
+        )
     };
     for &(name, counts) in local_functions {
         let progress = progress.clone();

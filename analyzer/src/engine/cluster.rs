@@ -89,6 +89,14 @@ pub fn runtime_env() -> Result<Arc<RuntimeEnv>> {
     ))
 }
 
+/// What a query or plan that a cluster did not answer within `wait` says.
+pub fn no_answer(wait: std::time::Duration) -> String {
+    format!(
+        "no answer within {} s (are the cluster's executors running? --cluster-timeout sets the wait)",
+        wait.as_secs()
+    )
+}
+
 /// The functions of retap's plans that DataFusion lacks: every process of
 /// a cluster must know them by name to decode a plan that calls them.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {

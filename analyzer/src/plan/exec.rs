@@ -167,10 +167,7 @@ impl PlanSession {
         };
         match tokio::time::timeout(t, df.collect()).await {
             Ok(r) => r.map_err(|e| PlanError::Cluster(e.find_root().to_string())),
-            Err(_) => Err(PlanError::Cluster(format!(
-                "no answer within {} s (are the cluster's executors running?)",
-                t.as_secs()
-            ))),
+            Err(_) => Err(PlanError::Cluster(crate::engine::cluster::no_answer(t))),
         }
     }
 }

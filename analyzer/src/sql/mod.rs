@@ -532,8 +532,8 @@ impl SqlSession {
             .block_on(async { tokio::time::timeout(*limit, run).await })
             .unwrap_or_else(|_| {
                 Err(SqlError::Query(format!(
-                    "{url}: no answer within {} s (are the cluster's executors running? --cluster-timeout sets the wait)",
-                    limit.as_secs()
+                    "{url}: {}",
+                    crate::engine::cluster::no_answer(*limit)
                 )))
             })
     }
