@@ -4,7 +4,7 @@
 
 use super::error::{failed, PlanError};
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, StringArray};
@@ -27,6 +27,7 @@ use crate::trace::{DataFile, Trace};
 use retap_schema::{Column, Table};
 
 use super::analysis::{Compiled, Moments, Update, UpdateKind, ValueSort};
+use super::firing_order::{self, Firing, Place};
 use super::translate::Ctx;
 use crate::engine::{column, cores, plan_session, runtime, session_config};
 
@@ -45,6 +46,10 @@ pub struct Plan {
     pub hist: Option<(usize, HistSpec)>,
     pub df: DataFrame,
     pub text: String,
+    /// The rows firing each of its members' updates (before members at
+    /// several points were collapsed into one): what orders elements
+    /// first seen at the same time ([`firing_order`]).
+    firings: Vec<Firing>,
 }
 
 /// An update computed by a plan.
@@ -561,6 +566,7 @@ pub fn build_plans(
     let wall = trace.manifest.wall_clock_offset_ns;
     let signatures = trace.signatures();
     let mut pending: Vec<Pending> = vec![];
+    let mut firings: HashMap<usize, Firing> = HashMap::new();
     // The syscalls the trace has calls of, from its dictionaries (read once,
     // by the first syscall point): a point's list of syscalls is cut to
     // them, and dropped when it takes them all (`syscall.*` leaves out the
@@ -687,6 +693,23 @@ pub fn build_plans(
                     .alias("tick"),
             );
         }
+        firings.insert(
+            ui,
+            Firing {
+                update: ui,
+                table,
+                rows: and_all(
+                    disc.iter()
+                        .filter(|d| !d.takes_every_row(table))
+                        .map(|d| d.expr())
+                        .chain(filter.clone())
+                        .collect(),
+                ),
+                keys: keys.clone(),
+                now: tctx.now(),
+                at_return: pt.family.fires_at_return(),
+            },
+        );
         let mut specs: Vec<Spec> = vec![];
         match &u.kind {
             UpdateKind::Count(_) => {
@@ -779,6 +802,12 @@ pub fn build_plans(
                         })
                 });
                 if let Some(t) = twin {
+                    // This update may need first firing times where the
+                    // plan's first did not (sorted by key, shown whole).
+                    let is_first = |a: &Expr| matches!(a, Expr::Alias(a) if a.name == "first");
+                    if !t.aggs.iter().any(is_first) {
+                        t.aggs.extend(aggs.iter().filter(|a| is_first(a)).cloned());
+                    }
                     let col = format!("n{ui}");
                     let n = aggs[0].clone().unalias().alias(col.clone());
                     t.aggs.push(n);
@@ -857,6 +886,11 @@ pub fn build_plans(
             None => df,
         };
         let split = p.split(compiled);
+        let fired = p
+            .members
+            .iter()
+            .map(|m| firings[&m.update].clone())
+            .collect();
         let mut p = p;
         p.collapse(compiled);
         let mut group = p.group.clone();
@@ -880,9 +914,52 @@ pub fn build_plans(
             hist: p.hist,
             df,
             text,
+            firings: fired,
         });
     }
     Ok(plans)
+}
+
+/// An update's keys, column by column, from a batch with its plan's key
+/// columns (`{prefix}k{i}`, `{prefix}a{i}`): as the interpreter would
+/// have made them.
+pub(super) fn key_values(
+    b: &datafusion::arrow::record_batch::RecordBatch,
+    u: &Update,
+    prefix: &str,
+    interner: &mut Interner,
+) -> Result<Vec<Vec<Value>>, PlanError> {
+    let mut keys: Vec<Vec<Value>> = (0..u.keys.len())
+        .map(|i| {
+            let c = b
+                .column_by_name(&format!("{prefix}k{i}"))
+                .ok_or_else(|| failed(format!("no key column {prefix}k{i}")))?;
+            to_values(c, interner)
+        })
+        .collect::<Result<_, _>>()?;
+    // Grouped on kernel names: spell them as stap does.
+    let by_value = crate::stap::elaborate::syscall_args::names_by_value();
+    for (i, k) in u.keys.iter().enumerate() {
+        if matches!(k, X::Ctx(CtxVar::SyscallName)) {
+            let alt = b
+                .column_by_name(&format!("{prefix}a{i}"))
+                .and_then(|c| c.as_any().downcast_ref::<BooleanArray>());
+            for (r, v) in keys[i].iter_mut().enumerate() {
+                let kernel = v.str();
+                let stap = match alt {
+                    Some(a) if a.is_valid(r) && a.value(r) => by_value
+                        .iter()
+                        .find(|(k, ..)| *k == kernel)
+                        .map_or(kernel, |(.., name)| name),
+                    _ => crate::stap::elaborate::syscall_args::stap_name(kernel),
+                };
+                if stap != kernel {
+                    *v = Value::Str(interner.get(stap));
+                }
+            }
+        }
+    }
+    Ok(keys)
 }
 
 fn to_values(a: &ArrayRef, interner: &mut Interner) -> Result<Vec<Value>, PlanError> {
@@ -982,11 +1059,11 @@ pub fn run_plans(
     maxmapentries: usize,
     session: &PlanSession,
 ) -> Result<(Preload, Option<String>), PlanError> {
-    match execute(prog, compiled, plans, maxmapentries, false, session) {
+    match execute(prog, compiled, trace, plans, maxmapentries, false, session) {
         Ok(l) => Ok((l, None)),
         Err(PlanError::Order(why)) => {
             let plans = build_plans(prog, compiled, trace, true, session)?;
-            match execute(prog, compiled, plans, maxmapentries, true, session) {
+            match execute(prog, compiled, trace, plans, maxmapentries, true, session) {
                 Ok(l) => Ok((l, Some(why))),
                 Err(PlanError::Order(e)) => Err(PlanError::Failed(format!(
                     "plans keeping first firing times still met ties: {e}"
@@ -998,10 +1075,15 @@ pub fn run_plans(
     }
 }
 
+/// An array's element: key, (value, first firing time), and where it
+/// first fired among firings at that time when another element first
+/// fired then too.
+type Row = (Vec<Value>, (Acc, i64), Option<Place>);
+
 /// Whether sorting these elements as `s` puts two equal values among the
 /// ones it shows (ties come out in insertion order).
-fn shows_ties(rows: &[(Vec<Value>, (Acc, i64))], s: &ValueSort) -> bool {
-    let mut v: Vec<i64> = rows.iter().map(|(_, (a, _))| sort_value(a, s)).collect();
+fn shows_ties(rows: &[Row], s: &ValueSort) -> bool {
+    let mut v: Vec<i64> = rows.iter().map(|(_, (a, _), _)| sort_value(a, s)).collect();
     v.sort_unstable();
     if s.desc {
         v.reverse();
@@ -1012,12 +1094,12 @@ fn shows_ties(rows: &[(Vec<Value>, (Acc, i64))], s: &ValueSort) -> bool {
 }
 
 /// Whether two elements a sort shows tie on their value and were first
-/// seen at the same time: their order is insertion order, which then only
+/// seen in one event: their order is insertion order, which then only
 /// the event-ordered run knows.
-fn shows_ties_first_at_once(rows: &[(Vec<Value>, (Acc, i64))], s: &ValueSort) -> bool {
-    let mut v: Vec<(i64, i64)> = rows
+fn shows_ties_first_at_once(rows: &[Row], s: &ValueSort) -> bool {
+    let mut v: Vec<(i64, i64, Option<Place>)> = rows
         .iter()
-        .map(|(_, (a, first))| (sort_value(a, s), *first))
+        .map(|(_, (a, first), place)| (sort_value(a, s), *first, *place))
         .collect();
     v.sort_unstable();
     // Equal (value, first) pairs are adjacent; a limit only shortens what
@@ -1052,6 +1134,7 @@ fn sort_value(a: &Acc, s: &ValueSort) -> i64 {
 pub fn execute(
     prog: &Program,
     compiled: &Compiled,
+    trace: &Trace,
     plans: Vec<Plan>,
     maxmapentries: usize,
     keep_first: bool,
@@ -1065,6 +1148,10 @@ pub fn execute(
     // the run)
     #[allow(clippy::type_complexity)]
     let mut state: HashMap<(i64, u32), FxHashMap<Vec<Value>, (Acc, i64)>> = HashMap::new();
+    let firings: HashMap<usize, Firing> = plans
+        .iter()
+        .flat_map(|p| p.firings.iter().map(|f| (f.update, f.clone())))
+        .collect();
     // Main aggregates first, then histograms (which need the elements).
     let (main, hists): (Vec<Plan>, Vec<Plan>) = plans
         .into_iter()
@@ -1085,36 +1172,7 @@ pub fn execute(
                     _ => b,
                 };
                 let n = b.num_rows();
-                let mut keys: Vec<Vec<Value>> = (0..u.keys.len())
-                    .map(|i| {
-                        to_values(
-                            b.column_by_name(&format!("k{i}")).expect("key column"),
-                            &mut interner,
-                        )
-                    })
-                    .collect::<Result<_, _>>()?;
-                // Grouped on kernel names: spell them as stap does.
-                let by_value = crate::stap::elaborate::syscall_args::names_by_value();
-                for (i, k) in u.keys.iter().enumerate() {
-                    if matches!(k, X::Ctx(CtxVar::SyscallName)) {
-                        let alt = b
-                            .column_by_name(&format!("a{i}"))
-                            .and_then(|c| c.as_any().downcast_ref::<BooleanArray>());
-                        for (r, v) in keys[i].iter_mut().enumerate() {
-                            let kernel = v.str();
-                            let stap = match alt {
-                                Some(a) if a.is_valid(r) && a.value(r) => by_value
-                                    .iter()
-                                    .find(|(k, ..)| *k == kernel)
-                                    .map_or(kernel, |(.., name)| name),
-                                _ => crate::stap::elaborate::syscall_args::stap_name(kernel),
-                            };
-                            if stap != kernel {
-                                *v = Value::Str(interner.get(stap));
-                            }
-                        }
-                    }
-                }
+                let keys = key_values(b, u, "", &mut interner)?;
                 let row_key = |r: usize| keys.iter().map(|k| k[r].clone()).collect::<Vec<Value>>();
                 let tk: Vec<i64> = if compiled.period.is_some() {
                     int_col(b, "tick")?
@@ -1226,6 +1284,40 @@ pub fn execute(
             }
         }
     }
+    // Elements are in first-firing order. Two keys first seen at the
+    // same nanosecond (rows on two CPUs, copies of one recording) came in
+    // the interpreter's event order, which one more scan of the rows at
+    // those times finds (see firing_order). It matters where elements are
+    // kept in that order, or where a sort that shows them all meets equal
+    // values and equal times.
+    let mut tied: HashMap<u32, BTreeSet<i64>> = HashMap::new();
+    for ((_, g), elems) in &state {
+        let sorts = compiled.order.as_ref().and_then(|o| o.get(g));
+        let by: Vec<Option<&ValueSort>> = match (by_first, shows_all(compiled, *g), sorts) {
+            (true, ..) => vec![None],
+            (false, true, Some(sorts)) => sorts.iter().map(Some).collect(),
+            _ => continue,
+        };
+        for s in by {
+            let mut seen: FxHashMap<(i64, i64), u32> = FxHashMap::default();
+            for (a, first) in elems.values() {
+                let v = s.map_or(0, |s| sort_value(a, s));
+                *seen.entry((v, *first)).or_default() += 1;
+            }
+            let times = seen
+                .into_iter()
+                .filter(|(_, n)| *n > 1)
+                .map(|((_, t), _)| t);
+            tied.entry(*g).or_default().extend(times);
+        }
+    }
+    tied.retain(|_, t| !t.is_empty());
+    let places = if tied.is_empty() {
+        Default::default()
+    } else {
+        let fs: Vec<&Firing> = firings.values().collect();
+        firing_order::places(compiled, trace, &fs, &tied, &mut interner)?
+    };
     let mut out = Preload {
         ticks: vec![],
         period: compiled.period,
@@ -1240,30 +1332,48 @@ pub fn execute(
     for t in ticks {
         let mut per = vec![];
         for g in &compiled.globals {
-            let mut rows: Vec<(Vec<Value>, (Acc, i64))> = state
+            let name = &prog.globals[*g as usize].name;
+            let at = tied.get(g);
+            let mut rows: Vec<Row> = state
                 .remove(&(t, *g))
                 .unwrap_or_default()
                 .into_iter()
-                .collect();
+                .map(|(k, v)| {
+                    let place = match at.filter(|at| at.contains(&v.1)) {
+                        Some(_) => Some(places.get(&(t, *g, k.clone(), v.1)).copied().ok_or_else(
+                            || {
+                                failed(format!(
+                                    "no row fires an element of '{name}' at its first time"
+                                ))
+                            },
+                        )?),
+                        None => None,
+                    };
+                    Ok((k, v, place))
+                })
+                .collect::<Result<_, PlanError>>()?;
             // (keys are unique: the unstable sort's order is the stable one's)
-            rows.sort_unstable_by(|a, b| (a.1 .1, &a.0).cmp(&(b.1 .1, &b.0)));
-            let name = &prog.globals[*g as usize].name;
-            // Elements are in first-firing order. Two keys first seen at the
-            // same nanosecond (rows on two CPUs, or one row updating two
-            // keys) came in an order only the event-ordered run knows.
-            if by_first && rows.windows(2).any(|w| w[0].1 .1 == w[1].1 .1) {
+            rows.sort_unstable_by(|a, b| (a.1 .1, a.2, &a.0).cmp(&(b.1 .1, b.2, &b.0)));
+            // Two keys first seen in one row (one row updating two keys)
+            // came in the order of the probe's statements, which only the
+            // event-ordered run knows.
+            if by_first
+                && rows
+                    .windows(2)
+                    .any(|w| (w[0].1 .1, w[0].2) == (w[1].1 .1, w[1].2))
+            {
                 return Err(PlanError::Unsupported(format!(
-                    "two elements of '{name}' first appear at the same time: the interpreter reproduces their order"
+                    "two elements of '{name}' first appear in one event: the interpreter reproduces their order"
                 )));
             }
             // Without first firing times, a sort must not meet ties in what
             // it shows (their order would be insertion order); with them,
-            // only ties between elements first seen at the same time.
+            // only ties between elements first seen in one event.
             let sorts = compiled.order.as_ref().and_then(|o| o.get(g));
             if let (false, true, Some(sorts)) = (by_first, shows_all(compiled, *g), sorts) {
                 if sorts.iter().any(|s| shows_ties_first_at_once(&rows, s)) {
                     return Err(PlanError::Unsupported(format!(
-                        "two elements of '{name}' tie where a sort shows them and first appear at the same time: the interpreter reproduces their order"
+                        "two elements of '{name}' tie where a sort shows them and first appear in one event: the interpreter reproduces their order"
                     )));
                 }
             } else if let (false, Some(sorts)) = (by_first, sorts) {
@@ -1282,7 +1392,7 @@ pub fn execute(
                     .or_default()
                     .extend(rows.iter().map(|r| r.0.clone()));
             }
-            per.push((*g, rows.into_iter().map(|(k, (a, _))| (k, a)).collect()));
+            per.push((*g, rows.into_iter().map(|(k, (a, _), _)| (k, a)).collect()));
         }
         out.ticks.push((t, per));
     }

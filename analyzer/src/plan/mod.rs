@@ -11,6 +11,7 @@
 mod analysis;
 mod error;
 mod exec;
+mod firing_order;
 mod hits;
 mod projection;
 mod translate;

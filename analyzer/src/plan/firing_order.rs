@@ -1,0 +1,287 @@
+//! Which of several elements first seen at the same nanosecond the
+//! interpreter creates first. Its event loop takes rows in (time, table,
+//! file, row) order: each file is sorted by `ts` (docs/trace-format.md)
+//! and its merge breaks equal times by cursor, tables in their order and
+//! each table's files in the trace's. A return-side firing (at `ts +
+//! dur_ns`) comes after every row at its time, returns among themselves
+//! in the order their rows were read. Plans aggregate rows in any order
+//! and keep each element's earliest time only; where two elements share
+//! it, one more scan of the rows at those times alone, each file in a
+//! partition of its own so that its rows keep their order, says which
+//! came first. Rows at other times are skipped by the scan (a sorted
+//! `ts` column lets row groups be pruned; `ts` is decoded first).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, Int64Array};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::common::{exec_err, Result as DfResult};
+use datafusion::logical_expr::{
+    lit, ColumnarValue, Expr, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Union, Volatility,
+};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use retap_schema::{Column, Table};
+
+use super::analysis::Compiled;
+use super::error::{failed, PlanError};
+use crate::engine::{column, plan_session, runtime, session_config};
+use crate::runtime::value::{Interner, Value};
+use crate::trace::Trace;
+
+/// The rows that fire one update, as its plan selects and groups them.
+#[derive(Clone)]
+pub(super) struct Firing {
+    pub update: usize,
+    pub table: Table,
+    /// The point's discriminator, filter and the update's guards (None:
+    /// every row).
+    pub rows: Option<Expr>,
+    /// The plan's key columns (`k{i}`, `a{i}`, `tick`), aliased.
+    pub keys: Vec<Expr>,
+    /// When it fires: `ts`, or `ts + dur_ns` at a return.
+    pub now: Expr,
+    pub at_return: bool,
+}
+
+/// Where a firing falls among firings at the same time, in the
+/// interpreter's order (compared field by field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Place {
+    at_return: bool,
+    /// The row's `ts` (returns at one time go in their rows' order).
+    entry_ts: i64,
+    /// The table's rank among the tables scanned (their order).
+    table: usize,
+    file: usize,
+    /// Among the file's rows the scan kept (kept rows keep their order).
+    row: u64,
+}
+
+/// (tick, global, key, time) -> the earliest place an update of that
+/// global fires for that key at that time.
+pub(super) type Places = FxHashMap<(i64, u32, Vec<Value>, i64), Place>;
+
+/// The places of every firing at `times` (per global, of any tick) of
+/// the updates `firings` describe.
+pub(super) fn places(
+    compiled: &Compiled,
+    trace: &Trace,
+    firings: &[&Firing],
+    times: &HashMap<u32, BTreeSet<i64>>,
+    interner: &mut Interner,
+) -> Result<Places, PlanError> {
+    let ctx = ordered_session();
+    let wanted: Vec<&Firing> = firings
+        .iter()
+        .copied()
+        .filter(|f| times.contains_key(&compiled.updates[f.update].global))
+        .collect();
+    let mut tables: Vec<Table> = wanted.iter().map(|f| f.table).collect();
+    tables.sort();
+    tables.dedup();
+    let mut out = Places::default();
+    for (rank, table) in tables.iter().enumerate() {
+        let fs: Vec<&Firing> = wanted
+            .iter()
+            .copied()
+            .filter(|f| f.table == *table)
+            .collect();
+        let Some(files) = trace.table(*table) else {
+            return Err(failed(format!("the trace has no {table} table")));
+        };
+        let mut any = vec![];
+        let mut select = vec![column(Column::Ts).alias("__ts")];
+        for (j, f) in fs.iter().enumerate() {
+            let at: Vec<i64> = times[&compiled.updates[f.update].global]
+                .iter()
+                .copied()
+                .collect();
+            let (lo, hi) = (at[0], at[at.len() - 1]);
+            // A bound on `ts` itself prunes row groups: a return's row
+            // began no later than it ends.
+            let ts = column(Column::Ts);
+            let near = if f.at_return {
+                ts.lt_eq(lit(hi))
+            } else {
+                ts.between(lit(lo), lit(hi))
+            };
+            let fires = near.and(at_times(at).call(vec![f.now.clone()]));
+            let fires = match &f.rows {
+                Some(r) => fires.and(r.clone()),
+                None => fires,
+            };
+            any.push(fires.clone());
+            select.push(fires.alias(format!("f{j}_fires")));
+            select.push(f.now.clone().alias(format!("f{j}_now")));
+            for k in &f.keys {
+                select.push(prefixed(k, j));
+            }
+        }
+        let Some(any) = any.into_iter().reduce(Expr::or) else {
+            continue;
+        };
+        let mut inputs = vec![];
+        for (fi, file) in files.files.iter().enumerate() {
+            let df = super::exec::read_files(&ctx, &trace.members, std::slice::from_ref(file))?
+                .filter(any.clone())
+                .and_then(|d| d.select(select.clone()))
+                .and_then(|d| d.with_column("__file", lit(fi as i64)))
+                .map_err(PlanError::from)?;
+            inputs.push(Arc::new(df.into_unoptimized_plan()));
+        }
+        // One union of every file's scan: DataFrame::union, pair by pair,
+        // nests them, and flattening that took the optimizer 3 s over
+        // 507 files.
+        let plan = match inputs.len() {
+            0 => continue,
+            1 => inputs.pop().expect("one").as_ref().clone(),
+            _ => LogicalPlan::Union(Union::try_new(inputs).map_err(PlanError::from)?),
+        };
+        let union = datafusion::prelude::DataFrame::new(ctx.state(), plan);
+        let parts = runtime()
+            .block_on(union.collect_partitioned())
+            .map_err(PlanError::from)?;
+        let mut kept: HashMap<i64, u64> = HashMap::new();
+        for batches in parts {
+            for b in batches {
+                let (file, ts) = (ints(&b, "__file")?, ints(&b, "__ts")?);
+                let mut rows = Vec::with_capacity(b.num_rows());
+                for &fi in &file {
+                    let n = kept.entry(fi).or_default();
+                    rows.push(*n);
+                    *n += 1;
+                }
+                for (j, f) in fs.iter().enumerate() {
+                    let u = &compiled.updates[f.update];
+                    let fires = b
+                        .column_by_name(&format!("f{j}_fires"))
+                        .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
+                        .ok_or_else(|| failed("no firing column"))?;
+                    let now = ints(&b, &format!("f{j}_now"))?;
+                    let prefix = format!("f{j}_");
+                    let keys = super::exec::key_values(&b, u, &prefix, interner)?;
+                    let tick = match b.column_by_name(&format!("{prefix}tick")) {
+                        Some(_) => ints(&b, &format!("{prefix}tick"))?,
+                        None => vec![0; b.num_rows()],
+                    };
+                    for r in 0..b.num_rows() {
+                        if !(fires.is_valid(r) && fires.value(r)) {
+                            continue;
+                        }
+                        let place = Place {
+                            at_return: f.at_return,
+                            entry_ts: ts[r],
+                            table: rank,
+                            file: file[r] as usize,
+                            row: rows[r],
+                        };
+                        let key: Vec<Value> = keys.iter().map(|k| k[r].clone()).collect();
+                        out.entry((tick[r], u.global, key, now[r]))
+                            .and_modify(|p| *p = (*p).min(place))
+                            .or_insert(place);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One partition per file, each file read whole and in order by one
+/// stream, filters applied while decoding (`ts` first).
+fn ordered_session() -> datafusion::prelude::SessionContext {
+    let mut config = session_config().with_target_partitions(1);
+    let opts = config.options_mut();
+    opts.optimizer.repartition_file_scans = false;
+    opts.optimizer.repartition_sorts = false;
+    opts.execution.parquet.pushdown_filters = true;
+    opts.execution.parquet.reorder_filters = true;
+    plan_session(config)
+}
+
+/// The key column `k` (aliased) renamed for firing `j` of a scan.
+fn prefixed(k: &Expr, j: usize) -> Expr {
+    match k {
+        Expr::Alias(a) => a.expr.as_ref().clone().alias(format!("f{j}_{}", a.name)),
+        e => e.clone().alias(format!("f{j}_{}", e.schema_name())),
+    }
+}
+
+fn ints(
+    b: &datafusion::arrow::record_batch::RecordBatch,
+    name: &str,
+) -> Result<Vec<i64>, PlanError> {
+    let a = b
+        .column_by_name(name)
+        .ok_or_else(|| failed(format!("no column {name}")))?;
+    let a = cast(a, &DataType::Int64).map_err(PlanError::from)?;
+    Ok(a.as_primitive::<Int64Type>()
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect())
+}
+
+/// `at_times(t)`: whether `t` is one of a set of times (an IN
+/// list of tens of thousands of literals would be planned element by
+/// element, in every file's scan).
+fn at_times(times: Vec<i64>) -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::new_from_impl(AtTimes {
+        times: Arc::new(times.into_iter().collect()),
+        signature: Signature::exact(vec![DataType::Int64], Volatility::Immutable),
+    }))
+}
+
+struct AtTimes {
+    times: Arc<FxHashSet<i64>>,
+    signature: Signature,
+}
+
+// One list is one function: the optimizer hashes and compares
+// expressions often, and tens of thousands of times each time for every
+// file's scan cost seconds (507 files: 3.7 s).
+impl PartialEq for AtTimes {
+    fn eq(&self, o: &AtTimes) -> bool {
+        Arc::ptr_eq(&self.times, &o.times)
+    }
+}
+
+impl Eq for AtTimes {}
+
+impl std::fmt::Debug for AtTimes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AtTimes({} times)", self.times.len())
+    }
+}
+
+impl std::hash::Hash for AtTimes {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        Arc::as_ptr(&self.times).hash(h)
+    }
+}
+
+impl ScalarUDFImpl for AtTimes {
+    fn name(&self) -> &str {
+        "retap_at_times"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Boolean)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let Some(a) = arrays[0].as_any().downcast_ref::<Int64Array>() else {
+            return exec_err!("retap_at_times of {}", arrays[0].data_type());
+        };
+        let out: BooleanArray = a
+            .iter()
+            .map(|v| v.map(|t| self.times.contains(&t)))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
