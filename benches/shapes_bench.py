@@ -2,14 +2,17 @@
 """Issue 22's shapes of one workload, side by side with DuckDB: the same 20M
 synthetic syscall events (80k processes) in 5 files of 4M rows and in 500
 files of 40k (a long recording's rotation, or a fleet's many small traces),
-and with 1M processes (a million groups). On each, profile.stp's
-aggregation by (pid, execname) with its top 10, the same printed whole, and
-one process's syscalls by name; against DuckDB's warm in-process SQL over
-the same files. With --before BIN, the same runs with another build (outputs
+and with 1M processes (a million groups); and datasets/mixed's syscalls
+copied 507 times with their timestamps equal and pids shifted (20M rows,
+82k groups: a fleet's copies of one workload, where every element first
+appears at the same time as hundreds of others). On each, profile.stp's
+aggregation by (pid, execname) with its top 10, the same printed whole
+(by count, and in insertion order), and one process's syscalls by name;
+against DuckDB's warm in-process SQL over the same files. With --before BIN, the same runs with another build (outputs
 must be equal).
 
-Usage: python3 benches/shapes_bench.py [--before /path/to/old/retap] [--repeat 5]
-Build first: cargo build --release
+Usage: python3 benches/shapes_bench.py [--before /path/to/old/retap] [--repeat 5] [--only copies]
+Build first: cargo build --release; pip install duckdb pyarrow
 """
 import os, subprocess, time
 
@@ -20,6 +23,7 @@ probe syscall.* { c[pid(), execname()]++ }
 probe end { foreach ([p, n] in c- limit 10) printf("%s %d %d\\n", n, p, c[p, n]) }
 """
 ALL = TOP.replace(" limit 10", "")
+INSERTION = ALL.replace("in c-", "in c")
 FILTERED = """global c
 probe syscall.* { if (execname() == "postgres") c[name]++ }
 probe end { foreach (n in c- limit 10) printf("%s = %d\\n", n, c[n]) }
@@ -27,6 +31,7 @@ probe end { foreach (n in c- limit 10) printf("%s = %d\\n", n, c[n]) }
 SQL = {
     "top": "select pid, execname, count(*) c from '{d}/syscalls/*.parquet' group by all order by c desc limit 10",
     "all": "select pid, execname, count(*) c from '{d}/syscalls/*.parquet' group by all order by c desc",
+    "insertion": "select pid, execname, count(*) c from '{d}/syscalls/*.parquet' group by all order by min(ts)",
     "filtered": "select syscall, count(*) c from '{d}/syscalls/*.parquet' where execname = 'postgres' group by all order by c desc limit 10",
 }
 
@@ -40,21 +45,55 @@ def trace(name, processes, rows_per_file):
     return d
 
 
+def copies(n):
+    """datasets/mixed with its syscalls file copied n times, timestamps
+    equal, pids and tids shifted by 100000 a copy."""
+    import json, shutil
+    import pyarrow as pa, pyarrow.compute as pc, pyarrow.parquet as pq
+    d = os.path.join(CACHE, f"shape-copies-{n}")
+    if os.path.exists(os.path.join(d, "trace.json")):
+        return d
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "datasets/mixed")
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.copytree(src, d, ignore=shutil.ignore_patterns("syscalls", "trace.json"))
+    os.makedirs(os.path.join(d, "syscalls"))
+    m = json.load(open(os.path.join(src, "trace.json")))
+    t = pq.read_table(os.path.join(src, "syscalls/part-000000.parquet"))
+    f0 = m["tables"]["syscalls"]["files"][0]
+    files = []
+    for k in range(n):
+        c = t
+        for col in ("pid", "tid"):
+            shifted = pc.add(c[col], pa.scalar(100_000 * k, pa.int32()))
+            c = c.set_column(c.schema.get_field_index(col), c.schema.field(col), shifted)
+        path = f"syscalls/part-{k:06}.parquet"
+        pq.write_table(c, os.path.join(d, path), compression="zstd", row_group_size=131072)
+        files.append({**f0, "path": path, "bytes": os.path.getsize(os.path.join(d, path))})
+    m["tables"]["syscalls"]["files"] = files
+    m["tables"]["syscalls"]["events"] = f0["rows"] * n
+    json.dump(m, open(os.path.join(d, "trace.json"), "w"), indent=1)
+    return d
+
+
 def main():
     a = options()
     scripts = {}
-    for k, text in [("top", TOP), ("all", ALL), ("filtered", FILTERED)]:
+    for k, text in [("top", TOP), ("all", ALL), ("insertion", INSERTION), ("filtered", FILTERED)]:
         scripts[k] = os.path.join(CACHE, f"shape_{k}.stp")
         open(scripts[k], "w").write(text)
-    shapes = [("5 files, 80k processes", trace("shape-few", 80_000, 4_000_000)),
-              ("500 files, 80k processes", trace("shape-many", 80_000, 40_000)),
-              ("5 files, 1M processes", trace("shape-1m", 1_000_000, 4_000_000))]
+    shapes = [("5 files, 80k processes", lambda: trace("shape-few", 80_000, 4_000_000)),
+              ("500 files, 80k processes", lambda: trace("shape-many", 80_000, 40_000)),
+              ("5 files, 1M processes", lambda: trace("shape-1m", 1_000_000, 4_000_000)),
+              ("507 copies, equal times", lambda: copies(507))]
     limits = ["-D", "MAXMAPENTRIES=2000000", "-D", "MAXACTION=100000000"]
     import duckdb
     con = duckdb.connect()
     print(f"{'shape':26} {'script':9} {'retap':>8} {'DuckDB':>8} {'ratio':>6}"
           + ("  before   after/before" if a.before else ""))
-    for shape, d in shapes:
+    for shape, make in shapes:
+        if a.only and a.only not in shape:
+            continue
+        d = make()
         for k, script in scripts.items():
             after, out = best([RETAP, "run", script, "--trace", d] + limits, a.repeat)
             ts = []

@@ -48,6 +48,7 @@ def options():
     ap = argparse.ArgumentParser()
     ap.add_argument("--before")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--only", help="shapes whose name contains this (shapes_bench.py)")
     a = ap.parse_args()
     os.makedirs(CACHE, exist_ok=True)
     return a

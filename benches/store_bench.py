@@ -196,7 +196,9 @@ def main():
         needed = {"profile": ["execname", "syscall"], "latency": ["ts", "dur_ns", "syscall"],
                   "sql": ["execname"]}
         cmds = {
-            "profile": lambda t, x: [RETAP, "run", "-v", *x, scripts["profile"], "--trace", t],
+            # (100 hosts x 30 programs: more elements than stap's default 2048)
+            "profile": lambda t, x: [RETAP, "run", "-v", "-D", "MAXMAPENTRIES=100000", *x,
+                                     scripts["profile"], "--trace", t],
             "latency": lambda t, x: [RETAP, "run", "-v", *x, scripts["latency"], "--trace", t],
             "sql": lambda t, x: [RETAP, "sql", "-v", "--format", "csv", *x, t, SQL],
         }
