@@ -993,7 +993,7 @@ fn to_values(a: &ArrayRef, interner: &mut Interner) -> Result<Vec<Value>, PlanEr
     }
 }
 
-fn int_col(
+pub(super) fn int_col(
     batch: &datafusion::arrow::record_batch::RecordBatch,
     name: &str,
 ) -> Result<Vec<i64>, PlanError> {

@@ -14,9 +14,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, BooleanArray, Int64Array};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::arrow::array::{Array, BooleanArray, Int64Array};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{exec_err, Result as DfResult};
 use datafusion::logical_expr::{
     lit, ColumnarValue, Expr, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
@@ -28,6 +27,7 @@ use retap_schema::{Column, Table};
 
 use super::analysis::Compiled;
 use super::error::{failed, PlanError};
+use super::exec::int_col;
 use crate::engine::{column, plan_session, runtime, session_config};
 use crate::runtime::value::{Interner, Value};
 use crate::trace::Trace;
@@ -148,7 +148,7 @@ pub(super) fn places(
         let mut kept: HashMap<i64, u64> = HashMap::new();
         for batches in parts {
             for b in batches {
-                let (file, ts) = (ints(&b, "__file")?, ints(&b, "__ts")?);
+                let (file, ts) = (int_col(&b, "__file")?, int_col(&b, "__ts")?);
                 let mut rows = Vec::with_capacity(b.num_rows());
                 for &fi in &file {
                     let n = kept.entry(fi).or_default();
@@ -161,11 +161,11 @@ pub(super) fn places(
                         .column_by_name(&format!("f{j}_fires"))
                         .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
                         .ok_or_else(|| failed("no firing column"))?;
-                    let now = ints(&b, &format!("f{j}_now"))?;
+                    let now = int_col(&b, &format!("f{j}_now"))?;
                     let prefix = format!("f{j}_");
                     let keys = super::exec::key_values(&b, u, &prefix, interner)?;
                     let tick = match b.column_by_name(&format!("{prefix}tick")) {
-                        Some(_) => ints(&b, &format!("{prefix}tick"))?,
+                        Some(_) => int_col(&b, &format!("{prefix}tick"))?,
                         None => vec![0; b.num_rows()],
                     };
                     for r in 0..b.num_rows() {
@@ -209,20 +209,6 @@ fn prefixed(k: &Expr, j: usize) -> Expr {
         Expr::Alias(a) => a.expr.as_ref().clone().alias(format!("f{j}_{}", a.name)),
         e => e.clone().alias(format!("f{j}_{}", e.schema_name())),
     }
-}
-
-fn ints(
-    b: &datafusion::arrow::record_batch::RecordBatch,
-    name: &str,
-) -> Result<Vec<i64>, PlanError> {
-    let a = b
-        .column_by_name(name)
-        .ok_or_else(|| failed(format!("no column {name}")))?;
-    let a = cast(a, &DataType::Int64).map_err(PlanError::from)?;
-    Ok(a.as_primitive::<Int64Type>()
-        .iter()
-        .map(|v| v.unwrap_or(0))
-        .collect())
 }
 
 /// `at_times(t)`: whether `t` is one of a set of times (an IN
