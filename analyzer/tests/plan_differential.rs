@@ -12,6 +12,7 @@ use retap_analyzer::stap::source::render_all;
 use retap_analyzer::stap::{self, PpEnv};
 use retap_analyzer::synth::{synth, SynthOptions};
 use retap_analyzer::trace::Trace;
+use retap_analyzer::trace_set::TraceSet;
 use retap_testkit::Rng;
 
 /// (output with plans, output interpreted, probes compiled)
@@ -198,6 +199,12 @@ fn elements_first_seen_at_one_time_come_in_the_interpreters_order() {
             Trace::open(&d).unwrap()
         })
         .collect();
+    // Both as one set: files of two traces, named alike, in one scan.
+    let mut traces = traces;
+    let mut set = TraceSet::open(dir.path()).unwrap().merged().unwrap();
+    let tables: Vec<_> = set.tables.iter().map(|f| f.table).collect();
+    set.check(&tables);
+    traces.push(set);
     // Kept in insertion order and printed whole: every element's place.
     let fixed = [
         "global c\nprobe syscall.* { c[pid(), execname()]++ }\nprobe end { foreach ([p, e] in c) printf(\"%d %s %d\\n\", p, e, c[p, e]) }\n",

@@ -43,7 +43,7 @@ pub fn cache_footers(ctx: &SessionContext, files: &[DataFile]) {
 /// The object a scan of this file reads: a local file's absolute path, or
 /// the key of a URL's object (`s3://bucket/key`), as DataFusion names them
 /// in its caches.
-fn object_location(p: &std::path::Path) -> Option<ObjectPath> {
+pub(crate) fn object_location(p: &std::path::Path) -> Option<ObjectPath> {
     if crate::store::is_url(p) {
         let url = datafusion::datasource::listing::ListingTableUrl::parse(p.to_str()?).ok()?;
         return Some(url.prefix().clone());

@@ -239,7 +239,18 @@ pub(super) fn read_files(
     members: &[(String, String)],
     files: &[DataFile],
 ) -> Result<datafusion::prelude::DataFrame, PlanError> {
-    read_files_with(ctx, members, files, false)
+    read_files_with(ctx, members, files, false, false)
+}
+
+/// [`read_files`], each row with its file's object path (`__path`) and
+/// its index in that file (`__row`), which only the scan of the file
+/// knows: they are taken there, under any shift of `ts`.
+pub(super) fn read_files_placed(
+    ctx: &SessionContext,
+    members: &[(String, String)],
+    files: &[DataFile],
+) -> Result<datafusion::prelude::DataFrame, PlanError> {
+    read_files_with(ctx, members, files, false, true)
 }
 
 /// [`read_files`], with dictionary columns read as their values where
@@ -249,7 +260,23 @@ fn read_files_with(
     members: &[(String, String)],
     files: &[DataFile],
     shippable: bool,
+    placed: bool,
 ) -> Result<datafusion::prelude::DataFrame, PlanError> {
+    let place = |df: datafusion::prelude::DataFrame| {
+        if !placed {
+            return Ok(df);
+        }
+        df.select(vec![
+            datafusion::prelude::wildcard(),
+            datafusion::functions::core::expr_fn::input_file_name()
+                .alias("__path")
+                .into(),
+            datafusion::functions::core::expr_fn::file_row_index()
+                .alias("__row")
+                .into(),
+        ])
+        .map_err(PlanError::from)
+    };
     let mut schema = footer_schema(ctx, files);
     if shippable {
         let inferred = match schema {
@@ -282,6 +309,7 @@ fn read_files_with(
         runtime()
             .block_on(ctx.read_parquet(paths, options))
             .map_err(PlanError::from)
+            .and_then(place)
     };
     if members.len() <= 1 {
         return scan(&files.iter().collect::<Vec<_>>());
@@ -312,7 +340,7 @@ fn read_files_with(
             .cloned()
             .ok_or_else(|| failed(format!("a file of trace {m} of {}", members.len())))?;
         let ts = column(Column::Ts);
-        let df = df
+        let df = place(df)?
             .with_column(Column::Ts.name(), ts + lit(part[0].ts_shift))
             .and_then(|d| d.with_column(super::translate::HOST, lit(host)))
             .and_then(|d| d.with_column(super::translate::TRACE, lit(name)))
@@ -871,7 +899,7 @@ pub fn build_plans(
     let mut plans = vec![];
     for p in pending {
         let files = &trace.table(p.table).expect("a checked table").files;
-        let df = read_files_with(ctx, &trace.members, files, session.cluster.is_some())?;
+        let df = read_files_with(ctx, &trace.members, files, session.cluster.is_some(), false)?;
         // netdev.receive and netdev.transmit together take every row.
         let filter = and_all(
             p.union()

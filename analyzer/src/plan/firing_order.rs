@@ -6,21 +6,26 @@
 //! dur_ns`) comes after every row at its time, returns among themselves
 //! in the order their rows were read. Plans aggregate rows in any order
 //! and keep each element's earliest time only; where two elements share
-//! it, one more scan of the rows at those times alone, each file in a
-//! partition of its own so that its rows keep their order, says which
-//! came first. Rows at other times are skipped by the scan (a sorted
-//! `ts` column lets row groups be pruned; `ts` is decoded first).
+//! it, one more scan of the rows at those times alone, each row with its
+//! file and its index in that file (`input_file_name()`,
+//! `file_row_index()`), says which came first. Rows at other times are
+//! skipped by the scan (a sorted `ts` column lets row groups be pruned;
+//! `ts` is decoded first).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, BooleanArray, Int64Array};
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, Int64Array, RecordBatch};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{exec_err, Result as DfResult};
+use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::{
-    lit, ColumnarValue, Expr, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Union, Volatility,
+    col, lit, ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
 };
+use datafusion::optimizer::common_subexpr_eliminate::CommonSubexprEliminate;
+use datafusion::optimizer::OptimizerRule;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use retap_schema::{Column, Table};
@@ -28,6 +33,7 @@ use retap_schema::{Column, Table};
 use super::analysis::Compiled;
 use super::error::{failed, PlanError};
 use super::exec::int_col;
+use crate::engine::footers::object_location;
 use crate::engine::{column, plan_session, runtime, session_config};
 use crate::runtime::value::{Interner, Value};
 use crate::trace::Trace;
@@ -57,8 +63,8 @@ pub(super) struct Place {
     /// The table's rank among the tables scanned (their order).
     table: usize,
     file: usize,
-    /// Among the file's rows the scan kept (kept rows keep their order).
-    row: u64,
+    /// The row's index in its file.
+    row: i64,
 }
 
 /// (tick, global, key, time) -> the earliest place an update of that
@@ -74,7 +80,7 @@ pub(super) fn places(
     times: &HashMap<u32, BTreeSet<i64>>,
     interner: &mut Interner,
 ) -> Result<Places, PlanError> {
-    let ctx = ordered_session();
+    let ctx = filtering_session();
     let wanted: Vec<&Firing> = firings
         .iter()
         .copied()
@@ -124,37 +130,27 @@ pub(super) fn places(
         let Some(any) = any.into_iter().reduce(Expr::or) else {
             continue;
         };
-        let mut inputs = vec![];
-        for (fi, file) in files.files.iter().enumerate() {
-            let df = super::exec::read_files(&ctx, &trace.members, std::slice::from_ref(file))?
-                .filter(any.clone())
-                .and_then(|d| d.select(select.clone()))
-                .and_then(|d| d.with_column("__file", lit(fi as i64)))
-                .map_err(PlanError::from)?;
-            inputs.push(Arc::new(df.into_unoptimized_plan()));
-        }
-        // One union of every file's scan: DataFrame::union, pair by pair,
-        // nests them, and flattening that took the optimizer 3 s over
-        // 507 files.
-        let plan = match inputs.len() {
-            0 => continue,
-            1 => inputs.pop().expect("one").as_ref().clone(),
-            _ => LogicalPlan::Union(Union::try_new(inputs).map_err(PlanError::from)?),
-        };
-        let union = datafusion::prelude::DataFrame::new(ctx.state(), plan);
-        let parts = runtime()
-            .block_on(union.collect_partitioned())
+        // One scan of every file: rows come in any order, each with its
+        // file and its row's index in it.
+        select.push(col("__path"));
+        select.push(col("__row"));
+        let df = super::exec::read_files_placed(&ctx, &trace.members, &files.files)?
+            .filter(any)
+            .and_then(|d| d.select(select))
             .map_err(PlanError::from)?;
-        let mut kept: HashMap<i64, u64> = HashMap::new();
+        let by_path: HashMap<String, usize> = files
+            .files
+            .iter()
+            .enumerate()
+            .filter_map(|(fi, f)| Some((object_location(&f.path)?.to_string(), fi)))
+            .collect();
+        let parts = runtime()
+            .block_on(df.collect_partitioned())
+            .map_err(PlanError::from)?;
         for batches in parts {
             for b in batches {
-                let (file, ts) = (int_col(&b, "__file")?, int_col(&b, "__ts")?);
-                let mut rows = Vec::with_capacity(b.num_rows());
-                for &fi in &file {
-                    let n = kept.entry(fi).or_default();
-                    rows.push(*n);
-                    *n += 1;
-                }
+                let (ts, rows) = (int_col(&b, "__ts")?, int_col(&b, "__row")?);
+                let file = file_of(&b, &by_path)?;
                 for (j, f) in fs.iter().enumerate() {
                     let u = &compiled.updates[f.update];
                     let fires = b
@@ -176,7 +172,7 @@ pub(super) fn places(
                             at_return: f.at_return,
                             entry_ts: ts[r],
                             table: rank,
-                            file: file[r] as usize,
+                            file: file[r],
                             row: rows[r],
                         };
                         let key: Vec<Value> = keys.iter().map(|k| k[r].clone()).collect();
@@ -191,16 +187,50 @@ pub(super) fn places(
     Ok(out)
 }
 
-/// One partition per file, each file read whole and in order by one
-/// stream, filters applied while decoding (`ts` first).
-fn ordered_session() -> datafusion::prelude::SessionContext {
-    let mut config = session_config().with_target_partitions(1);
+/// Filters applied while decoding, `ts` (with its row-group bounds)
+/// first, so that rows at other times cost little to skip. Without
+/// common subexpression elimination: it computes `ts + dur_ns` once in
+/// the scan, and the scan then refuses the projection holding
+/// `file_row_index()` (merging it would compute that sum twice), which
+/// can only be evaluated inside the scan.
+fn filtering_session() -> datafusion::prelude::SessionContext {
+    let mut config = session_config();
     let opts = config.options_mut();
-    opts.optimizer.repartition_file_scans = false;
-    opts.optimizer.repartition_sorts = false;
     opts.execution.parquet.pushdown_filters = true;
     opts.execution.parquet.reorder_filters = true;
-    plan_session(config)
+    let state = plan_session(config).state();
+    let rules = state
+        .optimizer()
+        .rules
+        .iter()
+        .filter(|r| r.name() != CommonSubexprEliminate::new().name())
+        .cloned()
+        .collect();
+    let state = SessionStateBuilder::new_from_existing(state)
+        .with_optimizer_rules(rules)
+        .build();
+    datafusion::prelude::SessionContext::new_with_state(state)
+}
+
+/// Each row's file (its index in the table), from the scan's `__path`.
+fn file_of(b: &RecordBatch, by_path: &HashMap<String, usize>) -> Result<Vec<usize>, PlanError> {
+    let paths = b
+        .column_by_name("__path")
+        .map(|c| cast(c, &DataType::Utf8))
+        .transpose()
+        .map_err(|e| failed(e.to_string()))?
+        .ok_or_else(|| failed("no __path column"))?;
+    let paths = paths.as_string::<i32>();
+    (0..paths.len())
+        .map(|r| {
+            by_path.get(paths.value(r)).copied().ok_or_else(|| {
+                failed(format!(
+                    "a row of {}, which is not in the trace",
+                    paths.value(r)
+                ))
+            })
+        })
+        .collect()
 }
 
 /// The key column `k` (aliased) renamed for firing `j` of a scan.
