@@ -441,7 +441,7 @@ fn pass4(
         let session = match &req.cluster {
             Some((url, timeout)) => plan::PlanSession::cluster(url, *timeout)
                 .map_err(|e| RunFailure::new(format!("retap run: {e}")))?,
-            None => plan::PlanSession::local(),
+            None => plan::PlanSession::local(&trace.store),
         };
         let built_plans = plan::build_plans(program, compiled, trace, false, &session);
         built.session = Some(session);
@@ -545,7 +545,9 @@ fn run_plans(
     // Aggregates that were needed but are not there leave every probe to
     // the interpreter.
     let mut aggregates_ok = built.aggregates.is_some() || compiled.updates.is_empty();
-    let session = built.session.unwrap_or_else(plan::PlanSession::local);
+    let session = built
+        .session
+        .unwrap_or_else(|| plan::PlanSession::local(&trace.store));
     if let Some(plans) = built.aggregates.filter(|_| !compiled.updates.is_empty()) {
         let t = Instant::now();
         match plan::run_plans(

@@ -78,7 +78,7 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
                 .unwrap_or_else(|e| panic!("the projection failed to build: {e}\n{script}"));
             Box::new(plan::Projected::new(p)) as Box<dyn runtime::Projector>
         });
-    let session = plan::PlanSession::local();
+    let session = plan::PlanSession::local(&trace.store);
     let plans = plan::build_plans(&prog, &compiled, trace, false, &session)
         .unwrap_or_else(|e| panic!("plans failed to build: {e}\n{script}"));
     let mut n = compiled.probes.len();

@@ -142,8 +142,10 @@ pub struct PlanSession {
 }
 
 impl PlanSession {
-    pub fn local() -> PlanSession {
-        let (ctx, log_udf) = session();
+    /// This process's session, its scans split for where `store` keeps
+    /// the trace's files.
+    pub fn local(store: &crate::store::Store) -> PlanSession {
+        let (ctx, log_udf) = session(store);
         PlanSession {
             ctx,
             log_udf,
@@ -179,11 +181,14 @@ impl PlanSession {
 
 /// The session, and stap's log2 bucket function as a UDF (the f64 log2 of
 /// SQL would misplace values next to large powers of two).
-pub(super) fn session() -> (SessionContext, Arc<datafusion::logical_expr::ScalarUDF>) {
+pub(super) fn session(
+    store: &crate::store::Store,
+) -> (SessionContext, Arc<datafusion::logical_expr::ScalarUDF>) {
     // Two partitions per core: the byte ranges of files finish unevenly,
     // and smaller ones let the other core take the tail (100M events,
     // profile_end: 0.62-0.94 s with one per core, 0.60-0.67 s with two).
-    let ctx = plan_session(session_config().with_target_partitions(2 * cores()));
+    let partitions = store.scan_partitions(2 * cores());
+    let ctx = plan_session(session_config().with_target_partitions(partitions));
     let udf = crate::engine::log_bucket::log_bucket_udf();
     ctx.register_udf(udf.as_ref().clone());
     (ctx, udf)
@@ -1478,7 +1483,7 @@ mod tests {
                 if tf.files.is_empty() {
                     continue;
                 }
-                let (ctx, _) = session();
+                let (ctx, _) = session(&trace.store);
                 let ours = footer_schema(&ctx, &tf.files).expect("footers were read");
                 let df = runtime()
                     .block_on(ctx.read_parquet(tf.paths(), ParquetReadOptions::default()))

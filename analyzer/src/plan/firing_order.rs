@@ -34,7 +34,7 @@ use super::analysis::Compiled;
 use super::error::{failed, PlanError};
 use super::exec::int_col;
 use crate::engine::footers::object_location;
-use crate::engine::{column, plan_session, runtime, session_config};
+use crate::engine::{column, cores, plan_session, runtime, session_config};
 use crate::runtime::value::{Interner, Value};
 use crate::trace::Trace;
 
@@ -80,7 +80,7 @@ pub(super) fn places(
     times: &HashMap<u32, BTreeSet<i64>>,
     interner: &mut Interner,
 ) -> Result<Places, PlanError> {
-    let ctx = filtering_session();
+    let ctx = filtering_session(&trace.store);
     let wanted: Vec<&Firing> = firings
         .iter()
         .copied()
@@ -193,8 +193,9 @@ pub(super) fn places(
 /// the scan, and the scan then refuses the projection holding
 /// `file_row_index()` (merging it would compute that sum twice), which
 /// can only be evaluated inside the scan.
-fn filtering_session() -> datafusion::prelude::SessionContext {
-    let mut config = session_config();
+fn filtering_session(store: &crate::store::Store) -> datafusion::prelude::SessionContext {
+    let partitions = store.scan_partitions(cores());
+    let mut config = session_config().with_target_partitions(partitions);
     let opts = config.options_mut();
     opts.execution.parquet.pushdown_filters = true;
     opts.execution.parquet.reorder_filters = true;

@@ -36,7 +36,7 @@ pub fn probe_hits(
         }
     }
     let rt = runtime();
-    let (ctx, _) = session();
+    let (ctx, _) = session(&trace.store);
     let mut hits: HashMap<usize, u64> = HashMap::new();
     for (table, pis) in by_table {
         let Some(files) = trace.table(table) else {

@@ -168,8 +168,16 @@ impl SqlSession {
     }
 
     pub fn open(args: &[TraceArg]) -> Result<SqlSession, SqlError> {
+        // Split for the traces' stores (a wrong URL is for opening to say).
+        let cpu = crate::engine::cores();
+        let partitions = args
+            .iter()
+            .filter_map(|a| crate::store::Store::of(&a.dir).ok())
+            .map(|s| s.scan_partitions(cpu))
+            .max()
+            .unwrap_or(cpu);
         let config = crate::engine::session_config()
-            .with_target_partitions(crate::engine::cores())
+            .with_target_partitions(partitions)
             .with_information_schema(true);
         // The plans' GROUP BY operator serves SQL and diff too: it takes
         // only the aggregations it computes exactly as DataFusion does.

@@ -261,6 +261,19 @@ impl Store {
         }
     }
 
+    /// How many partitions a scan of this store's files is split into,
+    /// given what a scan of local files uses (`cpu`, for the cores): a
+    /// partition reads one file at a time and waits on each request it
+    /// makes, so a bucket's scans keep many partitions in flight (507
+    /// files of 400 KB in s3s-fs on loopback, a filtered count: 2
+    /// partitions 9.2 s, 8 3.9 s, 16 3.9 s, 32 2.9 s, 64 3.0 s).
+    pub fn scan_partitions(&self, cpu: usize) -> usize {
+        match self {
+            Store::Local => cpu,
+            Store::Bucket(_) => cpu.max(32),
+        }
+    }
+
     /// Whether `dir` could hold a trace: a directory, or a prefix with
     /// something under it.
     pub fn exists(&self, dir: &Path) -> io::Result<bool> {
