@@ -40,8 +40,21 @@ python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install -q duckdb
 # A real S3-compatible server for the object-storage tests (s3s-fs, run on
 # loopback by the tests themselves): built from crates.io into target/tools
 # once (~1.5 min). 0.14 is the newest line this toolchain (Rust 1.95) builds.
-if [ ! -x target/tools/bin/s3s-fs ]; then
-  cargo install --quiet --locked s3s-fs@0.14.1 --features binary --root target/tools
+# One change (scripts/s3s-fs-nodelay.patch): its connections send without
+# Nagle's delay, as S3's do; unpatched, every GET waited ~40 ms for the
+# client's delayed ACK, and the store benchmarks measured that.
+if [ ! -x target/tools/bin/s3s-fs ] || [ ! -e target/tools/s3s-fs-nodelay ]; then
+  fetch=$(mktemp -d)
+  mkdir -p "$fetch/src" && : > "$fetch/src/lib.rs"
+  printf '[package]\nname = "fetch"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\ns3s-fs = "=0.14.1"\n[workspace]\n' > "$fetch/Cargo.toml"
+  (cd "$fetch" && cargo fetch --quiet)
+  src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/s3s-fs-0.14.1 | head -1)
+  build=$(mktemp -d)
+  cp -r "$src/." "$build" && chmod -R u+w "$build"
+  patch -s -p1 -d "$build" < scripts/s3s-fs-nodelay.patch
+  cargo install --quiet --locked --path "$build" --features binary --root target/tools --force
+  rm -rf "$fetch" "$build"
+  touch target/tools/s3s-fs-nodelay
 fi
 # tracefs: the recorder reads tracepoint ids from it on some libbpf paths.
 if [ "$(id -u)" -eq 0 ] && [ ! -e /sys/kernel/tracing/events ]; then
