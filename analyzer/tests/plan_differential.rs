@@ -101,8 +101,8 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
             }
             with_hits((s, hits, stopped, replayed))
         }
-        // Overflowing arrays and elements first seen in one event fall
-        // back to the interpreter by design: the script did not compile.
+        // Overflowing arrays fall back to the interpreter by design: the
+        // script did not compile.
         Err(plan::PlanError::Unsupported(_)) => {
             n = 0;
             interpreted.clone()
@@ -211,6 +211,11 @@ fn elements_first_seen_at_one_time_come_in_the_interpreters_order() {
         "global c\nprobe syscall.*.return { c[execname(), name] <<< retval }\n",
         "global c\nprobe syscall.* { c[tid()]++ }\nprobe syscall.*.return { if (retval < 0) c[tid()]-- }\n",
         "global c\nprobe syscall.* { c[pid()]++ }\nprobe end { foreach (p in c-) printf(\"%d %d\\n\", p, c[p]) }\n",
+        // Elements first seen in one row: in the order of the statements,
+        // then of the probes (and their points) that made them.
+        "global c\nprobe syscall.* { c[tid() * 2 + 1]++; c[pid() * 2]++ }\nprobe end { foreach (k in c) printf(\"%d %d\\n\", k, c[k]) }\n",
+        "global c\nprobe syscall.read, syscall.* { c[name, execname()] <<< 1 }\nprobe syscall.* { c[execname(), name] <<< 2 }\nprobe end { foreach ([a, b] in c) printf(\"%s %s %d\\n\", a, b, @sum(c[a, b])) }\n",
+        "global c\nprobe syscall.*.return { c[tid()]++ }\nprobe syscall.* { c[-pid()]++ }\nprobe syscall.*.return { c[-tid() - 1000000]++ }\nprobe end { foreach (k in c) printf(\"%d %d\\n\", k, c[k]) }\n",
     ];
     for (i, script) in fixed.iter().enumerate() {
         for trace in &traces {

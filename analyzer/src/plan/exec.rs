@@ -1126,9 +1126,8 @@ fn shows_ties(rows: &[Row], s: &ValueSort) -> bool {
         .any(|(i, w)| w[0] == w[1] && s.limit.is_none_or(|l| (i as i64) < l))
 }
 
-/// Whether two elements a sort shows tie on their value and were first
-/// seen in one event: their order is insertion order, which then only
-/// the event-ordered run knows.
+/// Whether two elements a sort shows tie on their value and have the
+/// same first firing (time and place): nothing would order them.
 fn shows_ties_first_at_once(rows: &[Row], s: &ValueSort) -> bool {
     let mut v: Vec<(i64, i64, Option<Place>)> = rows
         .iter()
@@ -1387,26 +1386,25 @@ pub fn execute(
                 .collect::<Result<_, PlanError>>()?;
             // (keys are unique: the unstable sort's order is the stable one's)
             rows.sort_unstable_by(|a, b| (a.1 .1, a.2, &a.0).cmp(&(b.1 .1, b.2, &b.0)));
-            // Two keys first seen in one row (one row updating two keys)
-            // came in the order of the probe's statements, which only the
-            // event-ordered run knows.
+            // Elements first seen at one time have places that differ
+            // (file, row, update); two that do not would be one update
+            // making two keys of one row, which cannot be.
             if by_first
                 && rows
                     .windows(2)
                     .any(|w| (w[0].1 .1, w[0].2) == (w[1].1 .1, w[1].2))
             {
-                return Err(PlanError::Unsupported(format!(
-                    "two elements of '{name}' first appear in one event: the interpreter reproduces their order"
+                return Err(failed(format!(
+                    "two elements of '{name}' have the same first firing"
                 )));
             }
             // Without first firing times, a sort must not meet ties in what
-            // it shows (their order would be insertion order); with them,
-            // only ties between elements first seen in one event.
+            // it shows (their order would be insertion order).
             let sorts = compiled.order.as_ref().and_then(|o| o.get(g));
             if let (false, true, Some(sorts)) = (by_first, shows_all(compiled, *g), sorts) {
                 if sorts.iter().any(|s| shows_ties_first_at_once(&rows, s)) {
-                    return Err(PlanError::Unsupported(format!(
-                        "two elements of '{name}' tie where a sort shows them and first appear in one event: the interpreter reproduces their order"
+                    return Err(failed(format!(
+                        "two elements of '{name}' a sort shows tie and have the same first firing"
                     )));
                 }
             } else if let (false, Some(sorts)) = (by_first, sorts) {

@@ -10,7 +10,8 @@
 //! file and its index in that file (`input_file_name()`,
 //! `file_row_index()`), says which came first. Rows at other times are
 //! skipped by the scan (a sorted `ts` column lets row groups be pruned;
-//! `ts` is decoded first).
+//! `ts` is decoded first). Elements first seen at one row come in the
+//! order of the updates that made them (see [`Place::update`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -65,6 +66,11 @@ pub(super) struct Place {
     file: usize,
     /// The row's index in its file.
     row: i64,
+    /// The update's index among the compiled updates, which are in the
+    /// order the interpreter runs them at one row: probes in the
+    /// script's order, each probe's points in order, its statements in
+    /// order.
+    update: usize,
 }
 
 /// (tick, global, key, time) -> the earliest place an update of that
@@ -174,6 +180,7 @@ pub(super) fn places(
                             table: rank,
                             file: file[r],
                             row: rows[r],
+                            update: f.update,
                         };
                         let key: Vec<Value> = keys.iter().map(|k| k[r].clone()).collect();
                         out.entry((tick[r], u.global, key, now[r]))
