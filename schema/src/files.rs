@@ -53,6 +53,9 @@ pub fn writer_properties(zstd_level: i32, created_by: &str) -> Result<WriterProp
 /// kept as they go.
 pub struct FileWriter<W: Write + Send> {
     writer: ArrowWriter<Checksummed<W>>,
+    /// The last I/O error of the file's writes, which the Parquet writer
+    /// returns as text alone when it meets it flushing the footer.
+    io_error: std::sync::Arc<std::sync::Mutex<Option<std::io::Error>>>,
     rows: u64,
     min_ts: Option<i64>,
     max_ts: Option<i64>,
@@ -60,14 +63,25 @@ pub struct FileWriter<W: Write + Send> {
 
 impl<W: Write + Send> FileWriter<W> {
     pub fn new(inner: W, table: Table, props: WriterProperties) -> Result<Self> {
+        Self::with_schema(inner, table.schema(), props)
+    }
+
+    fn with_schema(
+        inner: W,
+        schema: arrow_schema::SchemaRef,
+        props: WriterProperties,
+    ) -> Result<Self> {
+        let io_error = std::sync::Arc::default();
         let sink = Checksummed {
             inner,
             seen: 0,
             whole: crc32fast::Hasher::new(),
             tail: None,
+            io_error: std::sync::Arc::clone(&io_error),
         };
         Ok(FileWriter {
-            writer: ArrowWriter::try_new(sink, table.schema(), Some(props))?,
+            writer: ArrowWriter::try_new(sink, schema, Some(props))?,
+            io_error,
             rows: 0,
             min_ts: None,
             max_ts: None,
@@ -115,7 +129,13 @@ impl<W: Write + Send> FileWriter<W> {
         self.writer.flush()?;
         let from = self.writer.bytes_written() as u64;
         self.writer.inner_mut().start_tail(from);
-        let sink = self.writer.into_inner()?;
+        let io_error = self.io_error;
+        let sink = self.writer.into_inner().map_err(|e| {
+            match io_error.lock().ok().and_then(|mut e| e.take()) {
+                Some(io) => parquet::errors::ParquetError::External(Box::new(io)),
+                None => e,
+            }
+        })?;
         let entry = FileEntry {
             path,
             rows: self.rows,
@@ -139,6 +159,8 @@ struct Checksummed<W> {
     seen: u64,
     whole: crc32fast::Hasher,
     tail: Option<(u64, crc32fast::Hasher)>,
+    /// Where a failed write leaves its error (see [`FileWriter`]).
+    io_error: std::sync::Arc<std::sync::Mutex<Option<std::io::Error>>>,
 }
 
 impl<W> Checksummed<W> {
@@ -147,11 +169,22 @@ impl<W> Checksummed<W> {
     fn start_tail(&mut self, from: u64) {
         self.tail = Some((from, crc32fast::Hasher::new()));
     }
+
+    /// A copy of a write's error for [`FileWriter::finish`].
+    fn keep(&self, e: &std::io::Error) {
+        let copy = match e.raw_os_error() {
+            Some(code) => std::io::Error::from_raw_os_error(code),
+            None => std::io::Error::new(e.kind(), e.to_string()),
+        };
+        if let Ok(mut slot) = self.io_error.lock() {
+            *slot = Some(copy);
+        }
+    }
 }
 
 impl<W: Write> Write for Checksummed<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
+        let n = self.inner.write(buf).inspect_err(|e| self.keep(e))?;
         let done = &buf[..n];
         self.whole.update(done);
         if let Some((from, h)) = &mut self.tail {
@@ -163,7 +196,7 @@ impl<W: Write> Write for Checksummed<W> {
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
+        self.inner.flush().inspect_err(|e| self.keep(e))
     }
 }
 
@@ -206,29 +239,55 @@ mod tests {
     use std::sync::Arc;
 
     fn one_column_file(rows: i64) -> (Vec<u8>, FileEntry) {
-        // Block's schema starts with ts; a table of ts alone will do here.
+        write_ts(Vec::new(), rows).unwrap()
+    }
+
+    /// A file of `ts` alone (every table's schema starts with it).
+    fn write_ts<W: std::io::Write + Send>(inner: W, rows: i64) -> Result<(W, FileEntry)> {
         let schema = Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
             "ts",
             arrow_schema::DataType::Int64,
             false,
         )]));
         let props = writer_properties(1, "test").unwrap();
-        let sink = Checksummed {
-            inner: Vec::new(),
-            seen: 0,
-            whole: crc32fast::Hasher::new(),
-            tail: None,
-        };
-        let mut w = FileWriter {
-            writer: ArrowWriter::try_new(sink, schema.clone(), Some(props)).unwrap(),
-            rows: 0,
-            min_ts: None,
-            max_ts: None,
-        };
+        let mut w = FileWriter::with_schema(inner, schema.clone(), props)?;
         let ts: ArrayRef = Arc::new(Int64Array::from_iter_values(0..rows));
-        w.write(&RecordBatch::try_new(schema, vec![ts]).unwrap())
-            .unwrap();
-        w.finish("t/part-000000.parquet".into()).unwrap()
+        w.write(&RecordBatch::try_new(schema, vec![ts]).unwrap())?;
+        w.finish("t/part-000000.parquet".into())
+    }
+
+    /// Takes `room` bytes, then fails as a full disk does.
+    struct SmallDisk {
+        room: usize,
+    }
+
+    impl std::io::Write for SmallDisk {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if buf.len() > self.room {
+                return Err(std::io::Error::from_raw_os_error(28));
+            }
+            self.room -= buf.len();
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A disk that fills while the footer is written: the error is the
+    /// OS's, as an I/O error a caller can find (the Parquet writer alone
+    /// gives it as text in its own words there), wherever the disk fills.
+    #[test]
+    fn a_full_disk_is_an_io_error_wherever_it_fills() {
+        let whole = one_column_file(1000).1.bytes as usize;
+        for room in [0, 4, whole / 2, whole - 200, whole - 1] {
+            let e = write_ts(SmallDisk { room }, 1000).err().expect("no error");
+            let io = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .unwrap_or_else(|| panic!("{room} of {whole}: {e}"));
+            assert_eq!(io.raw_os_error(), Some(28), "{room}: {e}");
+        }
     }
 
     /// The entry's checksums are those of the bytes written: the whole
