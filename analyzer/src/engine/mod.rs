@@ -86,3 +86,35 @@ pub fn use_shared_object_stores(ctx: &SessionContext) {
         }
     }
 }
+
+/// One union of many inputs (a set's traces), by position or by column
+/// name. Built pair by pair, the unions nest, and DataFusion's optimizer
+/// flattens them again, rebuilding a projection's schema per level: over
+/// 300 traces that took most of a run (a script's filtered count, 1.0 s,
+/// or `retap sql`, 2.7 s, against 0.13 s for DuckDB).
+pub fn union_all(
+    dfs: Vec<datafusion::prelude::DataFrame>,
+    by_name: bool,
+) -> datafusion::error::Result<Option<datafusion::prelude::DataFrame>> {
+    use datafusion::logical_expr::{LogicalPlan, Union};
+    let mut dfs = dfs.into_iter();
+    let Some(first) = dfs.next() else {
+        return Ok(None);
+    };
+    let (state, plan) = first.into_parts();
+    let mut inputs = vec![Arc::new(plan)];
+    inputs.extend(dfs.map(|df| Arc::new(df.into_parts().1)));
+    if inputs.len() == 1 {
+        let plan = Arc::unwrap_or_clone(inputs.remove(0));
+        return Ok(Some(datafusion::prelude::DataFrame::new(state, plan)));
+    }
+    let union = if by_name {
+        Union::try_new_by_name(inputs)?
+    } else {
+        Union::try_new_with_loose_types(inputs)?
+    };
+    Ok(Some(datafusion::prelude::DataFrame::new(
+        state,
+        LogicalPlan::Union(union),
+    )))
+}

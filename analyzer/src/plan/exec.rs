@@ -337,7 +337,7 @@ fn read_files_with(
             ctx.read_parquet(paths, options)
         })))
         .map_err(PlanError::from)?;
-    let mut out: Option<datafusion::prelude::DataFrame> = None;
+    let mut out = Vec::with_capacity(parts.len());
     for (m, df) in parts.into_iter().zip(scans) {
         let part: Vec<&DataFile> = files.iter().filter(|f| f.member == m).collect();
         let (host, name) = members
@@ -350,12 +350,11 @@ fn read_files_with(
             .and_then(|d| d.with_column(super::translate::HOST, lit(host)))
             .and_then(|d| d.with_column(super::translate::TRACE, lit(name)))
             .map_err(PlanError::from)?;
-        out = Some(match out {
-            None => df,
-            Some(u) => u.union(df).map_err(PlanError::from)?,
-        });
+        out.push(df);
     }
-    Ok(out.expect("some files"))
+    crate::engine::union_all(out, false)
+        .map_err(PlanError::from)?
+        .ok_or_else(|| failed("a set's scan of no files".to_string()))
 }
 
 /// The rows that fire the point and pass the guards (None: all rows).

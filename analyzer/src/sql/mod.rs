@@ -326,17 +326,14 @@ impl SqlSession {
             );
             df.select(cols).map_err(SqlError::from)
         };
-        let union = |acc: Option<DataFrame>, df: DataFrame| -> Result<DataFrame, SqlError> {
-            match acc {
-                None => Ok(df),
-                Some(u) => u.union_by_name(df).map_err(|e| {
-                    SqlError::Query(format!(
-                        "{}: the traces' tables cannot be joined: {}",
-                        set.location.display(),
-                        clean_error(&e)
-                    ))
-                }),
-            }
+        let union = |dfs: Vec<DataFrame>| -> Result<Option<DataFrame>, SqlError> {
+            crate::engine::union_all(dfs, true).map_err(|e| {
+                SqlError::Query(format!(
+                    "{}: the traces' tables cannot be joined: {}",
+                    set.location.display(),
+                    clean_error(&e)
+                ))
+            })
         };
         let mut by_name: std::collections::BTreeMap<String, Vec<(usize, Table)>> =
             Default::default();
@@ -353,27 +350,24 @@ impl SqlSession {
                     .iter()
                     .map(|&(i, table)| self.table_provider_async(&set.members[i].trace, table)),
             ))?;
-            let mut acc = None;
+            let mut dfs = vec![];
             for ((i, _), provider) in parts.into_iter().zip(providers) {
                 let m = &set.members[i];
                 let df = self.ctx.read_table(provider).map_err(SqlError::from)?;
-                acc = Some(union(acc, tag(df, Some(&m.trace.manifest.host), &m.name)?)?);
+                dfs.push(tag(df, Some(&m.trace.manifest.host), &m.name)?);
             }
-            views.extend(acc.map(|df| (sql_name, df)));
+            views.extend(union(dfs)?.map(|df| (sql_name, df)));
         }
-        let (mut manifests, mut tables) = (None, None);
+        let (mut manifests, mut tables) = (vec![], vec![]);
         for m in &set.members {
             let (mb, tb) = manifest_tables(&m.trace);
             let mdf = self.ctx.read_batch(mb).map_err(SqlError::from)?;
-            manifests = Some(union(manifests, tag(mdf, None, &m.name)?)?);
+            manifests.push(tag(mdf, None, &m.name)?);
             let tdf = self.ctx.read_batch(tb).map_err(SqlError::from)?;
-            tables = Some(union(
-                tables,
-                tag(tdf, Some(&m.trace.manifest.host), &m.name)?,
-            )?);
+            tables.push(tag(tdf, Some(&m.trace.manifest.host), &m.name)?);
         }
-        views.extend(manifests.map(|df| ("manifest".to_string(), df)));
-        views.extend(tables.map(|df| ("manifest_tables".to_string(), df)));
+        views.extend(union(manifests)?.map(|df| ("manifest".to_string(), df)));
+        views.extend(union(tables)?.map(|df| ("manifest_tables".to_string(), df)));
         for (name, df) in views {
             let view = df.into_view();
             for p in prefixes {
