@@ -5,7 +5,8 @@ files of 40k (a long recording's rotation, or a fleet's many small traces),
 and with 1M processes (a million groups); and datasets/mixed's syscalls
 copied 507 times with their timestamps equal and pids shifted (20M rows,
 82k groups: a fleet's copies of one workload, where every element first
-appears at the same time as hundreds of others). On each, profile.stp's
+appears at the same time as hundreds of others); and 300 synthetic traces
+of 100k events taken as one set (30M events, a fleet). On each, profile.stp's
 aggregation by (pid, execname) with its top 10, the same printed whole
 (by count, and in insertion order), and one process's syscalls by name;
 against DuckDB's warm in-process SQL over the same files. With --before BIN, the same runs with another build (outputs
@@ -17,6 +18,7 @@ Build first: cargo build --release; pip install duckdb pyarrow
 import os, subprocess, time
 
 from sort_ties_bench import CACHE, RETAP, best, options
+from store_bench import fleet
 
 TOP = """global c
 probe syscall.* { c[pid(), execname()]++ }
@@ -29,10 +31,10 @@ probe syscall.* { if (execname() == "postgres") c[name]++ }
 probe end { foreach (n in c- limit 10) printf("%s = %d\\n", n, c[n]) }
 """
 SQL = {
-    "top": "select pid, execname, count(*) c from '{d}/syscalls/*.parquet' group by all order by c desc limit 10",
-    "all": "select pid, execname, count(*) c from '{d}/syscalls/*.parquet' group by all order by c desc",
-    "insertion": "select pid, execname, count(*) c from '{d}/syscalls/*.parquet' group by all order by min(ts)",
-    "filtered": "select syscall, count(*) c from '{d}/syscalls/*.parquet' where execname = 'postgres' group by all order by c desc limit 10",
+    "top": "select pid, execname, count(*) c from '{files}' group by all order by c desc limit 10",
+    "all": "select pid, execname, count(*) c from '{files}' group by all order by c desc",
+    "insertion": "select pid, execname, count(*) c from '{files}' group by all order by min(ts)",
+    "filtered": "select syscall, count(*) c from '{files}' where execname = 'postgres' group by all order by c desc limit 10",
 }
 
 
@@ -81,25 +83,31 @@ def main():
     for k, text in [("top", TOP), ("all", ALL), ("insertion", INSERTION), ("filtered", FILTERED)]:
         scripts[k] = os.path.join(CACHE, f"shape_{k}.stp")
         open(scripts[k], "w").write(text)
-    shapes = [("5 files, 80k processes", lambda: trace("shape-few", 80_000, 4_000_000)),
-              ("500 files, 80k processes", lambda: trace("shape-many", 80_000, 40_000)),
-              ("5 files, 1M processes", lambda: trace("shape-1m", 1_000_000, 4_000_000)),
-              ("507 copies, equal times", lambda: copies(507))]
+    one = "{d}/syscalls/*.parquet"
+    shapes = [("5 files, 80k processes", lambda: trace("shape-few", 80_000, 4_000_000), one),
+              ("500 files, 80k processes", lambda: trace("shape-many", 80_000, 40_000), one),
+              ("5 files, 1M processes", lambda: trace("shape-1m", 1_000_000, 4_000_000), one),
+              ("507 copies, equal times", lambda: copies(507), one),
+              # A fleet's set: retap runs the script over the set as one
+              # trace (each member's ts shifted to wall-clock time, which
+              # DuckDB's insertion order by min(ts) leaves unshifted).
+              ("300 traces x 100k, a set", lambda: fleet(300, 100_000), "{d}/*/run/syscalls/*.parquet")]
     limits = ["-D", "MAXMAPENTRIES=2000000", "-D", "MAXACTION=100000000"]
     import duckdb
     con = duckdb.connect()
     print(f"{'shape':26} {'script':9} {'retap':>8} {'DuckDB':>8} {'ratio':>6}"
           + ("  before   after/before" if a.before else ""))
-    for shape, make in shapes:
+    for shape, make, files in shapes:
         if a.only and a.only not in shape:
             continue
         d = make()
+        files = files.format(d=d)
         for k, script in scripts.items():
             after, out = best([RETAP, "run", script, "--trace", d] + limits, a.repeat)
             ts = []
             for _ in range(a.repeat):
                 t = time.perf_counter()
-                con.sql(SQL[k].format(d=d)).fetchall()
+                con.sql(SQL[k].format(files=files)).fetchall()
                 ts.append(time.perf_counter() - t)
             duck = min(ts)
             line = f"{shape:26} {k:9} {after:8.3f} {duck:8.3f} {after / duck:5.2f}x"
