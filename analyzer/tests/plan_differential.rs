@@ -211,6 +211,11 @@ fn elements_first_seen_at_one_time_come_in_the_interpreters_order() {
         "global c\nprobe syscall.*.return { c[execname(), name] <<< retval }\n",
         "global c\nprobe syscall.* { c[tid()]++ }\nprobe syscall.*.return { if (retval < 0) c[tid()]-- }\n",
         "global c\nprobe syscall.* { c[pid()]++ }\nprobe end { foreach (p in c-) printf(\"%d %d\\n\", p, c[p]) }\n",
+        // Limited sorts: ties at the cut and inside what is shown (plans
+        // run again keeping first firing times, which tie too).
+        "global c\nprobe syscall.* { c[pid()]++ }\nprobe end { foreach (p in c- limit 5) printf(\"%d %d\\n\", p, c[p]) }\n",
+        "global c\nprobe syscall.* { c[execname(), name] <<< 1 }\nprobe end { foreach ([e, n] in c+ limit 4) printf(\"%s %s %d\\n\", e, n, @count(c[e, n])) }\n",
+        "global c\nprobe syscall.* { c[tid()]++ }\nprobe end { foreach (p in c+ limit 0) printf(\"%d\\n\", p) print(\"none\\n\") }\n",
         // Elements first seen in one row: in the order of the statements,
         // then of the probes (and their points) that made them.
         "global c\nprobe syscall.* { c[tid() * 2 + 1]++; c[pid() * 2]++ }\nprobe end { foreach (k in c) printf(\"%d %d\\n\", k, c[k]) }\n",
