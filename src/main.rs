@@ -499,6 +499,30 @@ fn diff(a: DiffArgs) -> ExitCode {
     }
 }
 
+/// Whether `p` is a local trace directory or a set of them (traces one or
+/// two levels down, as `host/run`).
+fn holds_traces(p: &std::path::Path) -> bool {
+    use retap_schema::manifest::MANIFEST_FILE;
+    let children = |d: &std::path::Path| -> Vec<PathBuf> {
+        std::fs::read_dir(d)
+            .map(|r| {
+                r.flatten()
+                    .map(|e| e.path())
+                    .filter(|c| c.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if !p.is_dir() {
+        return false;
+    }
+    p.join(MANIFEST_FILE).is_file()
+        || children(p).iter().any(|c| {
+            c.join(MANIFEST_FILE).is_file()
+                || children(c).iter().any(|g| g.join(MANIFEST_FILE).is_file())
+        })
+}
+
 fn recorder_binary() -> PathBuf {
     let beside = std::env::current_exe()
         .ok()
@@ -684,10 +708,23 @@ fn run(a: RunArgs) -> ExitCode {
         eprintln!("retap run: --cluster runs the plans over a recording: give --trace");
         return ExitCode::FAILURE;
     }
+    let rest: Vec<String> = rest.collect();
+    if a.trace.is_none() {
+        // `retap run script.stp DIR` reads as "over DIR" but passes DIR to
+        // the script as $1 and runs live: a user who meant the recording
+        // would get a live run (or a root error) instead of an answer.
+        if let Some(dir) = rest.iter().find(|r| holds_traces(std::path::Path::new(r))) {
+            eprintln!(
+                "retap run: {dir} is a recording, given as a script argument ($1, @1...); \
+                 to run the script over it, give --trace {dir} (without --trace the script runs live)"
+            );
+            return ExitCode::FAILURE;
+        }
+    }
     let req = RunRequest {
         script_path,
         script_text: a.script_text,
-        args: rest.collect(),
+        args: rest,
         last_pass: a.pass,
         trace: a.trace,
         output: a.output,

@@ -214,3 +214,47 @@ fn warnings_and_w_and_u() {
     let (_, _, err) = retap(&["run", "-e", "probe begin { println(ansi_new_line()) }"]);
     assert_eq!(err, "");
 }
+
+/// A recording given where a script argument goes (`retap run script.stp
+/// DIR`, meaning "over DIR") is refused with the --trace to give, before
+/// anything goes live: a trace, a set of traces, with -e too. A directory
+/// that holds no trace is a script argument as any other.
+#[test]
+fn a_recording_given_as_a_script_argument_is_refused_with_the_fix() {
+    let trace = dataset("mixed");
+    let set = tempfile::tempdir().unwrap();
+    let member = set.path().join("host1").join("run1");
+    std::fs::create_dir_all(&member).unwrap();
+    std::fs::copy(trace.join("trace.json"), member.join("trace.json")).unwrap();
+    let set = set.path().to_str().unwrap().to_string();
+    let trace = trace.to_str().unwrap().to_string();
+    for args in [
+        // (-T: were it to go live, it would end)
+        vec!["run", "-T", "2", "queries/profile.stp", trace.as_str()],
+        vec!["run", "-e", "probe begin { exit() }", "x", trace.as_str()],
+        vec!["run", "-T", "2", "queries/profile.stp", set.as_str()],
+    ] {
+        let (code, out, err) = retap(&args);
+        let dir = args.last().unwrap();
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(out.is_empty(), "{out}");
+        assert_eq!(
+            err,
+            format!(
+                "retap run: {dir} is a recording, given as a script argument ($1, @1...); \
+                 to run the script over it, give --trace {dir} (without --trace the script runs live)\n"
+            ),
+            "{args:?}"
+        );
+    }
+    // Not a recording: an argument as any other (-p2 stops before live).
+    let plain = tempfile::tempdir().unwrap();
+    let (code, _, err) = retap(&[
+        "run",
+        "-p2",
+        "-e",
+        "probe begin { println(@1) exit() }",
+        plain.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+}
