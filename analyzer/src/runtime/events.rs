@@ -257,7 +257,12 @@ pub struct FileCursor {
 
 /// How many rows a batch holds: enough to amortise decoding, small enough
 /// that one batch per open file stays a few MB.
-const BATCH_ROWS: usize = 16 * 1024;
+/// Rows a cursor decodes at a time when `files` cursors are open at once:
+/// 16k with a few, down to 1k with thousands, so that all of them hold
+/// about two million rows at most.
+pub fn batch_rows(files: usize) -> usize {
+    (2 * 1024 * 1024 / files.max(1)).clamp(1024, 16 * 1024)
+}
 
 impl FileCursor {
     /// `only`: a dictionary column and the values every probe on the table
@@ -267,10 +272,10 @@ impl FileCursor {
         table: Table,
         store: &Store,
         file: &DataFile,
-        columns: &[Column],
-        fields: &[&str],
+        (columns, fields): (&[Column], &[&str]),
         interner: Rc<std::cell::RefCell<Interner>>,
         only: Option<(&str, &std::collections::HashSet<String>)>,
+        batch_rows: usize,
     ) -> Result<FileCursor, ReadError> {
         let path = file.path.clone();
         let meta = match &file.footer {
@@ -310,7 +315,7 @@ impl FileCursor {
             })
             .collect();
         let mask = ProjectionMask::leaves(schema, idx);
-        let mut b = b.with_projection(mask).with_batch_size(BATCH_ROWS);
+        let mut b = b.with_projection(mask).with_batch_size(batch_rows);
         if let Some((column, names)) = only {
             let leaf = schema
                 .columns()

@@ -340,33 +340,68 @@ fn process_matches(
 }
 
 /// For the batch in hand, which dictionary values of its filter column
-/// each hook of its table takes, computed once per batch (the cache holds
-/// the batch, so a new batch at a reused address cannot be mistaken for
-/// it).
-#[derive(Default)]
+/// each hook of its table takes, computed once per batch. Rows of many
+/// overlapping files come interleaved (the merge takes a row from each
+/// in turn where their times are equal), so the batches in use are
+/// cached, not only the last one. Each entry holds its batch, so a new
+/// batch at a reused address cannot be mistaken for it; entries whose
+/// batch nothing else holds any more are dropped as the cache grows.
 struct RowFilters {
-    batch: Option<Rc<Batch>>,
-    per_hook: Vec<Vec<bool>>,
+    last: Option<(Rc<Batch>, Rc<Vec<Vec<bool>>>)>,
+    cached: rustc_hash::FxHashMap<usize, (Rc<Batch>, Rc<Vec<Vec<bool>>>)>,
+    /// Size past which the next insertion sweeps out unused batches.
+    sweep_at: usize,
+}
+
+impl Default for RowFilters {
+    fn default() -> Self {
+        RowFilters {
+            last: None,
+            cached: Default::default(),
+            sweep_at: 8,
+        }
+    }
 }
 
 impl RowFilters {
-    fn get(&mut self, hooks: &[Hook], batch: &Rc<Batch>) -> &[Vec<bool>] {
-        if !self.batch.as_ref().is_some_and(|b| Rc::ptr_eq(b, batch)) {
-            self.per_hook = hooks
-                .iter()
-                .map(|h| match &h.one_of {
-                    Some((c, set)) => batch
-                        .dict_values(*c)
-                        .unwrap_or(&[])
-                        .iter()
-                        .map(|v| set.contains(&**v))
-                        .collect(),
-                    None => vec![],
-                })
-                .collect();
-            self.batch = Some(batch.clone());
+    fn get(&mut self, hooks: &[Hook], batch: &Rc<Batch>) -> Rc<Vec<Vec<bool>>> {
+        if let Some((b, f)) = &self.last {
+            if Rc::ptr_eq(b, batch) {
+                return f.clone();
+            }
         }
-        &self.per_hook
+        let key = Rc::as_ptr(batch) as usize;
+        let f = match self.cached.get(&key) {
+            Some((b, f)) if Rc::ptr_eq(b, batch) => f.clone(),
+            _ => {
+                let f: Rc<Vec<Vec<bool>>> = Rc::new(
+                    hooks
+                        .iter()
+                        .map(|h| match &h.one_of {
+                            Some((c, set)) => batch
+                                .dict_values(*c)
+                                .unwrap_or(&[])
+                                .iter()
+                                .map(|v| set.contains(&**v))
+                                .collect(),
+                            None => vec![],
+                        })
+                        .collect(),
+                );
+                if self.cached.len() >= self.sweep_at {
+                    // Held by the cache alone (and perhaps `last`): done with.
+                    let last = self.last.as_ref().map(|(b, _)| Rc::as_ptr(b));
+                    self.cached.retain(|_, (b, _)| {
+                        Rc::strong_count(b) > 1 + usize::from(last == Some(Rc::as_ptr(b)))
+                    });
+                    self.sweep_at = (2 * self.cached.len()).max(8);
+                }
+                self.cached.insert(key, (batch.clone(), f.clone()));
+                f
+            }
+        };
+        self.last = Some((batch.clone(), f.clone()));
+        f
     }
 }
 
@@ -609,6 +644,16 @@ fn open_cursors(
     tables.sort();
     let mut cursors = vec![];
     let interner = Rc::new(std::cell::RefCell::new(value::Interner::default()));
+    // Every file is open at once, each holding a decoded batch: with
+    // hundreds of files (rotation, a set, a fleet's copies) full batches
+    // would hold gigabytes, touched fresh each time (the kernel zeroing
+    // pages was a quarter of a run over 507 files) and far from cache.
+    let files: usize = tables
+        .iter()
+        .filter_map(|t| trace.and_then(|tr| tr.table(*t)))
+        .map(|f| f.files.len())
+        .sum();
+    let batch_rows = events::batch_rows(files);
     for t in &tables {
         // Only what the script and its points' filters read: decoding
         // unused columns (dur_ns, ret) costs more than running the probe.
@@ -665,7 +710,16 @@ fn open_cursors(
         };
         for f in &files.files {
             let only = only.as_ref().map(|(c, v)| (c.name(), v));
-            match FileCursor::open(*t, &trace.store, f, &tcols, &fields, interner.clone(), only) {
+            let opened = FileCursor::open(
+                *t,
+                &trace.store,
+                f,
+                (&tcols, &fields),
+                interner.clone(),
+                only,
+                batch_rows,
+            );
+            match opened {
                 Ok(c) => cursors.push(c),
                 Err(e) => warnings.push(format!("skipped unreadable file {e}")),
             }
