@@ -339,6 +339,10 @@ fn process_matches(
     }
 }
 
+/// A batch and, per hook of its table, which dictionary values of its
+/// filter column the hook takes.
+type Filtered = (Rc<Batch>, Rc<Vec<Vec<bool>>>);
+
 /// For the batch in hand, which dictionary values of its filter column
 /// each hook of its table takes, computed once per batch. Rows of many
 /// overlapping files come interleaved (the merge takes a row from each
@@ -347,8 +351,8 @@ fn process_matches(
 /// batch at a reused address cannot be mistaken for it; entries whose
 /// batch nothing else holds any more are dropped as the cache grows.
 struct RowFilters {
-    last: Option<(Rc<Batch>, Rc<Vec<Vec<bool>>>)>,
-    cached: rustc_hash::FxHashMap<usize, (Rc<Batch>, Rc<Vec<Vec<bool>>>)>,
+    last: Option<Filtered>,
+    cached: rustc_hash::FxHashMap<usize, Filtered>,
     /// Size past which the next insertion sweeps out unused batches.
     sweep_at: usize,
 }
