@@ -500,7 +500,9 @@ fn diff(a: DiffArgs) -> ExitCode {
 }
 
 /// Whether `p` is a local trace directory or a set of them (traces one or
-/// two levels down, as `host/run`).
+/// two levels down, as `host/run`). Bounded, unlike a set's own discovery
+/// (`TraceSet::open` lists every depth): a script argument may be any
+/// directory, `/` included.
 fn holds_traces(p: &std::path::Path) -> bool {
     use retap_schema::manifest::MANIFEST_FILE;
     let children = |d: &std::path::Path| -> Vec<PathBuf> {

@@ -255,11 +255,9 @@ pub struct FileCursor {
     pub row: usize,
 }
 
-/// How many rows a batch holds: enough to amortise decoding, small enough
-/// that one batch per open file stays a few MB.
 /// Rows a cursor decodes at a time when `files` cursors are open at once:
-/// 16k with a few, down to 1k with thousands, so that all of them hold
-/// about two million rows at most.
+/// enough to amortise decoding (16k with a few files), and down to 1k with
+/// thousands, so that all of them hold about two million rows at most.
 pub fn batch_rows(files: usize) -> usize {
     (2 * 1024 * 1024 / files.max(1)).clamp(1024, 16 * 1024)
 }
