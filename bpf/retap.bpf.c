@@ -32,6 +32,7 @@ const volatile u64 wakeup_bytes = 1 << 20; /* wake the reader past this much */
 const volatile u32 string_max = 256;       /* longest file name kept, NUL included */
 const volatile bool emit_entries = false;  /* live: each syscall also as it is entered */
 const volatile bool entries_only = false;  /* live: only as it is entered (sys_exit not loaded) */
+const volatile bool mark_programs = false; /* live: programs in progress marked (live_marks) */
 
 /* Set by the recorder when it stops: proc_exit then only hands over
  * syscalls still in flight and writes no more process rows. */
@@ -50,6 +51,52 @@ struct {
 	__type(key, u32);
 	__type(value, u64);
 } losses SEC(".maps");
+
+/* Live only: per CPU, how many programs are running there now and when
+ * the first of them began. A program stamps its record's time before the
+ * ring holds the record (or holds it uncommitted), and on this kernel a
+ * syscall tracepoint's program can be preempted (faultable tracepoints),
+ * a virtual CPU stalled by its host: no fixed slack bounds the gap. The
+ * recorder's live watermark stays below the oldest mark it reads, so a
+ * record stamped before the watermark cannot arrive after it. Atomics:
+ * a program preempted on this CPU, or an NMI's, shares the slot. */
+struct live_mark {
+	u64 depth;
+	u64 since;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct live_mark);
+} live_marks SEC(".maps");
+
+static __always_inline struct live_mark *mark_begin(void)
+{
+	if (!mark_programs)
+		return NULL;
+	u32 k = 0;
+	struct live_mark *m = bpf_map_lookup_elem(&live_marks, &k);
+	if (!m)
+		return NULL;
+	u64 t = bpf_ktime_get_ns();
+	/* Preempted before `since` is set, the slot shows an older time: a
+	 * watermark held lower than needed, never higher. */
+	if (__sync_fetch_and_add(&m->depth, 1) == 0)
+		m->since = t;
+	return m;
+}
+
+static __always_inline void mark_end(struct live_mark **m)
+{
+	if (*m)
+		__sync_fetch_and_sub(&(*m)->depth, 1);
+}
+
+/* First statement of every program that emits a record: marked from
+ * here to each of its returns. */
+#define LIVE_MARK struct live_mark *__live_mark __attribute__((cleanup(mark_end))) = mark_begin()
 
 /* tgids being traced under -x / -c. */
 struct {
@@ -378,6 +425,7 @@ static __always_inline void count_in(u32 slots, u64 pid_tgid, u32 kind)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
+	LIVE_MARK;
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!wanted(pid_tgid >> 32))
 		return 0;
@@ -495,6 +543,7 @@ static __always_inline void emit_syscall(struct inflight *v, u64 ts, u64 pid_tgi
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
+	LIVE_MARK;
 	struct inflight *v = bpf_task_storage_get(&syscalls_inflight, bpf_get_current_task_btf(), 0, 0);
 	if (!v || !v->ts)
 		return 0;
@@ -550,6 +599,7 @@ static __always_inline struct proc_rec *proc_start(u32 event, u64 pid_tgid)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(proc_exit, struct task_struct *p)
 {
+	LIVE_MARK;
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	u32 tid = (u32)pid_tgid;
 	/* exit and exit_group never return: write them (and anything else
@@ -577,6 +627,7 @@ int BPF_PROG(proc_exit, struct task_struct *p)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(proc_fork, struct task_struct *parent, struct task_struct *child)
 {
+	LIVE_MARK;
 	u32 ptgid = parent->tgid;
 	u32 ctgid = child->tgid;
 	if (follow_children && ptgid != ctgid && bpf_map_lookup_elem(&targets, &ptgid)) {
@@ -599,6 +650,7 @@ int BPF_PROG(proc_fork, struct task_struct *parent, struct task_struct *child)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(proc_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
+	LIVE_MARK;
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!want_procs || !wanted(pid_tgid >> 32))
 		return 0;
@@ -728,12 +780,14 @@ static __always_inline int emit_net(struct sk_buff *skb, struct net_device *dev,
 SEC("tp_btf/net_dev_xmit")
 int BPF_PROG(net_xmit, struct sk_buff *skb, int rc, struct net_device *dev, unsigned int skb_len)
 {
+	LIVE_MARK;
 	return emit_net(skb, dev, skb_len, 0);
 }
 
 SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(net_recv, struct sk_buff *skb)
 {
+	LIVE_MARK;
 	return emit_net(skb, BPF_CORE_READ(skb, dev), BPF_CORE_READ(skb, len), 1);
 }
 
@@ -758,6 +812,7 @@ static __always_inline u8 rwbs_bits(u32 flags)
 SEC("tp_btf/block_rq_issue")
 int BPF_PROG(blk_issue, struct request *rq)
 {
+	LIVE_MARK;
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!wanted(pid_tgid >> 32))
 		return 0;
@@ -778,6 +833,7 @@ int BPF_PROG(blk_issue, struct request *rq)
 SEC("tp_btf/block_rq_complete")
 int BPF_PROG(blk_done, struct request *rq, blk_status_t error, unsigned int nr_bytes)
 {
+	LIVE_MARK;
 	u64 key = (u64)rq;
 	struct blk_start *s = bpf_map_lookup_elem(&block_inflight, &key);
 	if (!s)
@@ -807,6 +863,7 @@ int BPF_PROG(blk_done, struct request *rq, blk_status_t error, unsigned int nr_b
 SEC("perf_event")
 int on_sample(struct bpf_perf_event_data *ctx)
 {
+	LIVE_MARK;
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!wanted(pid_tgid >> 32))
 		return 0;
@@ -866,24 +923,28 @@ static __always_inline int vfs_exit(u64 count, s64 ret, u32 write)
 SEC("fentry/vfs_read")
 int BPF_PROG(vfs_read_fentry, struct file *file, char *buf, size_t count, loff_t *pos)
 {
+	LIVE_MARK;
 	return vfs_enter();
 }
 
 SEC("fexit/vfs_read")
 int BPF_PROG(vfs_read_fexit, struct file *file, char *buf, size_t count, loff_t *pos, ssize_t ret)
 {
+	LIVE_MARK;
 	return vfs_exit(count, ret, 0);
 }
 
 SEC("fentry/vfs_write")
 int BPF_PROG(vfs_write_fentry, struct file *file, const char *buf, size_t count, loff_t *pos)
 {
+	LIVE_MARK;
 	return vfs_enter();
 }
 
 SEC("fexit/vfs_write")
 int BPF_PROG(vfs_write_fexit, struct file *file, const char *buf, size_t count, loff_t *pos, ssize_t ret)
 {
+	LIVE_MARK;
 	return vfs_exit(count, ret, 1);
 }
 
@@ -916,24 +977,28 @@ static __always_inline int vfs_kexit(s64 ret, u32 write)
 SEC("kprobe/vfs_read")
 int BPF_KPROBE(vfs_read_kprobe, struct file *file, char *buf, size_t count)
 {
+	LIVE_MARK;
 	return vfs_kenter(count);
 }
 
 SEC("kretprobe/vfs_read")
 int BPF_KRETPROBE(vfs_read_kretprobe, ssize_t ret)
 {
+	LIVE_MARK;
 	return vfs_kexit(ret, 0);
 }
 
 SEC("kprobe/vfs_write")
 int BPF_KPROBE(vfs_write_kprobe, struct file *file, const char *buf, size_t count)
 {
+	LIVE_MARK;
 	return vfs_kenter(count);
 }
 
 SEC("kretprobe/vfs_write")
 int BPF_KRETPROBE(vfs_write_kretprobe, ssize_t ret)
 {
+	LIVE_MARK;
 	return vfs_kexit(ret, 1);
 }
 
@@ -971,6 +1036,7 @@ struct {
 SEC("tracepoint")
 int on_tracepoint(void *ctx)
 {
+	LIVE_MARK;
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!wanted(pid_tgid >> 32))
 		return 0;
@@ -1159,6 +1225,7 @@ static __always_inline bool up_counted(u64 cookie, u64 pid_tgid)
 SEC("uprobe")
 int on_uprobe(struct pt_regs *ctx)
 {
+	LIVE_MARK;
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!wanted(pid_tgid >> 32))
 		return 0;
@@ -1192,6 +1259,7 @@ int on_uprobe(struct pt_regs *ctx)
 SEC("uretprobe")
 int on_uretprobe(struct pt_regs *ctx)
 {
+	LIVE_MARK;
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!wanted(pid_tgid >> 32))
 		return 0;
@@ -1228,6 +1296,7 @@ int on_uretprobe(struct pt_regs *ctx)
 SEC("usdt")
 int on_usdt(struct pt_regs *ctx)
 {
+	LIVE_MARK;
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!wanted(pid_tgid >> 32))
 		return 0;

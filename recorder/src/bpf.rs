@@ -95,6 +95,10 @@ pub struct Config {
     pub emit_entries: bool,
     /// Only as it is entered: no record at return (`--entries-only`).
     pub entries_only: bool,
+    /// Live (`--stream-fd`): programs mark themselves in progress, so the
+    /// stream's watermark can stay below what is stamped and not yet in
+    /// the ring ([`Session::oldest_in_progress`]).
+    pub mark_programs: bool,
     /// `--count`: per slot (at most [`COUNT_SLOTS`]), the fields counted
     /// by (bpf/records.h COUNT_*) and the syscall numbers counted (none
     /// for a slot that counts a user-space probe).
@@ -298,6 +302,7 @@ pub fn load<'obj>(
         ro.string_max = cfg.string_max;
         ro.emit_entries = cfg.emit_entries;
         ro.entries_only = cfg.entries_only;
+        ro.mark_programs = cfg.mark_programs;
         for u in &cfg.user_memory {
             if let Some(slot) = ro.path_args.get_mut(u.nr as usize) {
                 *slot = u.code();
@@ -593,6 +598,23 @@ impl Session<'_> {
         self._perf.clear();
     }
 
+    /// When the oldest program still running on any CPU began (None: none
+    /// runs). Whatever it stamps is later; a program that finished before
+    /// this read has its record reserved in the ring already.
+    pub fn oldest_in_progress(&self) -> Result<Option<i64>> {
+        let per_cpu = self
+            .skel
+            .maps
+            .live_marks
+            .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)?
+            .unwrap_or_default();
+        Ok(per_cpu
+            .iter()
+            .filter(|v| v.len() >= 16 && u64::from_ne_bytes(v[..8].try_into().unwrap()) != 0)
+            .map(|v| u64::from_ne_bytes(v[8..16].try_into().unwrap()) as i64)
+            .min())
+    }
+
     /// Losses per table: (ring buffer full, in-flight map full).
     pub fn losses(&self) -> Result<Vec<(u64, u64)>> {
         let mut out = vec![(0, 0); NR_KINDS];
@@ -798,6 +820,7 @@ mod tests {
             counted_uprobes: vec![],
             emit_entries: false,
             entries_only: false,
+            mark_programs: false,
             counts: vec![],
         };
         let p = programs_for(&cfg, None);

@@ -13,4 +13,5 @@ pub mod records;
 pub mod sink;
 pub mod tp_rows;
 pub mod tracepoints;
+pub mod watermark;
 pub mod writer;

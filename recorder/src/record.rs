@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::CString;
 use std::io::Write;
 use std::mem::MaybeUninit;
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,19 +27,12 @@ use crate::procfs;
 use crate::records::{self, Record};
 use crate::sink::SinkConfig;
 use crate::tracepoints;
+use crate::watermark;
 use crate::writer::{self, Msg, Writer};
 use retap_schema::manifest::Retention;
 
 /// Records taken from the ring buffer per round of the main loop.
 const DRAIN_PER_ROUND: usize = 64 * 1024;
-/// A live round's watermark trails its drain by this much: a BPF program
-/// stamps an event before it reserves and commits its record, and the
-/// consumer stops at the first record not yet committed. On a virtual
-/// machine the CPU running the program can be taken away by the host
-/// between the two (this one's /proc/stat counts steal time): 2 ms was
-/// once too little under a loaded test suite (a live profile.stp counted
-/// one syscall fewer than the same script over its kept trace), so 10.
-const COMMIT_SLACK_NS: i64 = 10_000_000;
 
 /// Rows the reader gathers per table before handing them to the writer.
 const BATCH_ROWS: usize = 16 * 1024;
@@ -813,6 +807,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         uprobes: uprobes.clone(),
         emit_entries: args.stream_fd.is_some() && tables.contains(&Table::Syscalls),
         entries_only: args.entries_only,
+        mark_programs: args.stream_fd.is_some(),
         counted_uprobes: counts
             .iter()
             .enumerate()
@@ -946,6 +941,13 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         c.release();
     }
 
+    // Only a live stream has a watermark to vouch for.
+    let positions = match args.stream_fd {
+        Some(_) => Some(watermark::RingPositions::map(
+            session.skel.maps.events.as_fd(),
+        )?),
+        None => None,
+    };
     let started = Instant::now();
     let progress = !args.quiet && unsafe { libc::isatty(2) } == 1;
     let mut last_tick = Instant::now();
@@ -961,19 +963,23 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
         let mut ev = libc::epoll_event { events: 0, u64: 0 };
         // SAFETY: waiting on libbpf's epoll fd with one event slot we own.
         unsafe { libc::epoll_wait(ring.epoll_fd(), &mut ev, 1, 50) };
-        // The live round's watermark. What was stamped before this (less
-        // the moments a program takes from its clock read to its commit)
-        // is in the ring now. A round cut short vouches for less: records
-        // come in the order they were reserved, each stamped just before,
-        // so what is left was stamped after the latest stamp read, less
-        // the same moments.
-        let drained_from = procfs::monotonic_ns() - COMMIT_SLACK_NS;
-        let n = ring.consume_raw_n(DRAIN_PER_ROUND);
-        let vouched = if (0..DRAIN_PER_ROUND as i32).contains(&n) {
-            drained_from
-        } else {
-            collector.borrow().latest_ts.saturating_sub(COMMIT_SLACK_NS)
+        // The live round's watermark (watermark.rs): read in this order.
+        let clock = procfs::monotonic_ns();
+        let oldest_in_progress = match &positions {
+            Some(_) => session.oldest_in_progress()?,
+            None => None,
         };
+        let producer_before = positions.as_ref().map_or(0, |p| p.producer());
+        let n = ring.consume_raw_n(DRAIN_PER_ROUND);
+        let vouched = watermark::vouched(watermark::Round {
+            clock,
+            oldest_in_progress,
+            producer_before,
+            consumer_after: positions.as_ref().map_or(0, |p| p.consumer()),
+            cut_short: !(0..DRAIN_PER_ROUND as i32).contains(&n),
+            latest_ts: collector.borrow().latest_ts,
+        })
+        .unwrap_or(watermark);
         watermark = watermark.max(vouched);
         collector.borrow_mut().end_round(watermark);
         if collector.borrow().writer_gone {
