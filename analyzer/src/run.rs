@@ -443,7 +443,7 @@ fn pass4(
                 .map_err(|e| RunFailure::new(format!("retap run: {e}")))?,
             None => plan::PlanSession::local(&trace.store),
         };
-        let built_plans = plan::build_plans(program, compiled, trace, false, &session);
+        let built_plans = plan::build_plans(program, compiled, trace, false, None, &session);
         built.session = Some(session);
         match built_plans {
             Ok(p) => built.aggregates = Some(p),
@@ -561,10 +561,8 @@ fn run_plans(
             Ok((loaded, rebuilt)) => {
                 handoff.preload = Some(loaded);
                 if req.verbose > 0 {
-                    if let Some(why) = rebuilt {
-                        notes(Note::Verbose(format!(
-                            "  {why}: plans ran again keeping first firing times"
-                        )));
+                    if let Some(how) = rebuilt {
+                        notes(Note::Verbose(format!("  {how}")));
                     }
                     let ms = t.elapsed().as_millis();
                     let on = match &req.cluster {

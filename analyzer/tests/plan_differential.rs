@@ -17,6 +17,12 @@ use retap_testkit::Rng;
 
 /// (output with plans, output interpreted, probes compiled)
 fn both(script: &str, trace: &Trace) -> (String, String, usize) {
+    let (a, b, n, _) = both_noted(script, trace);
+    (a, b, n)
+}
+
+/// [`both`], with what the plans said of ties a sort shows (`-v`).
+fn both_noted(script: &str, trace: &Trace) -> (String, String, usize, Option<String>) {
     let env = PpEnv {
         macros: Default::default(),
         kernel_release: "6.18.0".into(),
@@ -79,9 +85,10 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
             Box::new(plan::Projected::new(p)) as Box<dyn runtime::Projector>
         });
     let session = plan::PlanSession::local(&trace.store);
-    let plans = plan::build_plans(&prog, &compiled, trace, false, &session)
+    let plans = plan::build_plans(&prog, &compiled, trace, false, None, &session)
         .unwrap_or_else(|e| panic!("plans failed to build: {e}\n{script}"));
     let mut n = compiled.probes.len();
+    let mut note = None;
     let with_plans = match plan::run_plans(
         &prog,
         &compiled,
@@ -90,7 +97,8 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
         Limits::default().maxmapentries,
         &session,
     ) {
-        Ok((l, _)) => {
+        Ok((l, how)) => {
+            note = how;
             let (s, mut hits, stopped, replayed) = go(Some(l), compiled.probes.clone(), projection);
             if !replayed {
                 let counted = plan::probe_hits(&prog, &compiled.probes, trace, stopped)
@@ -110,7 +118,7 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
         // Anything else is a bug in the plans, never a quiet fallback.
         Err(e) => panic!("plans failed: {e}\n{script}"),
     };
-    (with_plans, interpreted, n)
+    (with_plans, interpreted, n, note)
 }
 
 #[test]
@@ -241,6 +249,59 @@ fn elements_first_seen_at_one_time_come_in_the_interpreters_order() {
         compiled * 10 >= cases * 9,
         "only {compiled} of {cases} scripts compiled to plans over ties"
     );
+}
+
+/// Limited value sorts that show ties order the tied elements by first
+/// firings read again from the rows up to a 64th, then an 8th of the
+/// trace, then all of it. A return fires at `ts + dur_ns`: with
+/// durations stretched to seconds, an element's first firing among the
+/// first rows is often not its first at all (a later row returns
+/// sooner), which a bound that trusted it would get wrong. Both the
+/// short reads and the whole one are taken.
+#[test]
+fn ties_of_limited_sorts_are_ordered_from_as_few_rows_as_hold_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let traces: Vec<Trace> = [1, 300_000]
+        .iter()
+        .map(|stretch| {
+            let d = dir.path().join(format!("s{stretch}"));
+            let opts = SynthOptions {
+                events: 20_000,
+                seed: 77,
+                processes: 400,
+                seconds: 4.0,
+                rows_per_file: 2_000,
+                checksums: false,
+                ..Default::default()
+            };
+            synth(&d, &opts).unwrap();
+            if *stretch > 1 {
+                map_times(&d, |ts| ts, |dur| dur * stretch);
+            }
+            Trace::open(&d).unwrap()
+        })
+        .collect();
+    let scripts = [
+        "global c\nprobe syscall.* { c[pid()]++ }\nprobe end { foreach (p in c- limit 40) printf(\"%d %d\\n\", p, c[p]) }\n",
+        "global c\nprobe syscall.*.return { c[tid()]++ }\nprobe end { foreach (t in c- limit 40) printf(\"%d %d\\n\", t, c[t]) }\n",
+        "global c\nprobe syscall.*.return { c[execname(), tid()] <<< retval }\nprobe end { foreach ([e, t] in c+ limit 60) printf(\"%s %d %d\\n\", e, t, @count(c[e, t])) }\n",
+        "global c\nprobe syscall.* { c[tid()] <<< 1 }\nprobe syscall.*.return { c[tid()] <<< 2 }\nprobe end { foreach (t in c @sum- limit 40) printf(\"%d %d\\n\", t, @sum(c[t])) }\n",
+        // Every element ties and fires early: shown in first firing order.
+        "global c\nprobe syscall.*.return { c[execname()] <<< 1 }\nprobe end { foreach (k in c @min+ limit 6) printf(\"%s\\n\", k) }\n",
+        "global c\nprobe syscall.* { c[execname()] <<< 1 }\nprobe end { foreach (k in c @min+ limit 6) printf(\"%s\\n\", k) }\n",
+    ];
+    let (mut short, mut whole) = (0, 0);
+    for script in scripts {
+        for trace in &traces {
+            let (a, b, n, note) = both_noted(script, trace);
+            assert_eq!(a, b, "differs over {}:\n{script}", trace.dir.display());
+            assert!(n > 0, "left to the interpreter:\n{script}");
+            let note = note.unwrap_or_else(|| panic!("no ties shown:\n{script}"));
+            short += usize::from(note.contains("read again up to there"));
+            whole += usize::from(note.contains("plans ran again"));
+        }
+    }
+    assert!(short > 0 && whole > 0, "{short} short reads, {whole} whole");
 }
 
 /// One random per-event printf script: a printf of context values under
@@ -451,6 +512,16 @@ fn generated_printf_scripts_give_the_same_output_as_projections() {
 /// return times appear within and across files).
 fn coarsen_times(dir: &Path, step: i64) {
     let start = Trace::open(dir).unwrap().manifest.start_ns;
+    // Durations too, so that returns tie as well.
+    map_times(
+        dir,
+        |v| start + (v - start) / step * step,
+        |v| v / step * step,
+    );
+}
+
+/// Rewrites every table's `ts` and `dur_ns` through these.
+fn map_times(dir: &Path, ts_of: impl Fn(i64) -> i64, dur_of: impl Fn(i64) -> i64) {
     use arrow::array::{AsArray, Int64Array, RecordBatch};
     use arrow::datatypes::Int64Type;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -479,19 +550,15 @@ fn coarsen_times(dir: &Path, step: i64) {
             let dur = schema.index_of("dur_ns").ok();
             for b in batches {
                 let t = b.column(ts).as_primitive::<Int64Type>();
-                let cut: Int64Array = t
-                    .iter()
-                    .map(|v| v.map(|v| start + (v - start) / step * step))
-                    .collect();
+                let cut: Int64Array = t.iter().map(|v| v.map(&ts_of)).collect();
                 let mut cols = b.columns().to_vec();
                 cols[ts] = std::sync::Arc::new(cut);
-                // Durations too, so that returns tie as well.
                 if let Some(d) = dur {
                     let d: Int64Array = b
                         .column(d)
                         .as_primitive::<Int64Type>()
                         .iter()
-                        .map(|v| v.map(|v| v / step * step))
+                        .map(|v| v.map(&dur_of))
                         .collect();
                     cols[dur.unwrap()] = std::sync::Arc::new(d);
                 }

@@ -8,10 +8,6 @@ use datafusion::error::DataFusionError;
 
 #[derive(Debug)]
 pub enum PlanError {
-    /// A sort meets ties the output would show in insertion order: the
-    /// plans must be rebuilt keeping first firing times (`run_plans`
-    /// does, so it never returns this).
-    Order(String),
     /// What plans do not reproduce: found by the analysis (`it divides`),
     /// or only in their results (an array over its limit, elements first
     /// seen at one time). The interpreter runs the program instead.
@@ -48,10 +44,9 @@ impl From<ArrowError> for PlanError {
 impl std::fmt::Display for PlanError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PlanError::Order(s)
-            | PlanError::Unsupported(s)
-            | PlanError::Cluster(s)
-            | PlanError::Failed(s) => f.write_str(s),
+            PlanError::Unsupported(s) | PlanError::Cluster(s) | PlanError::Failed(s) => {
+                f.write_str(s)
+            }
         }
     }
 }

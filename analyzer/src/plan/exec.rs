@@ -586,12 +586,14 @@ fn names_by_value(pt: &crate::stap::elaborate::catalog::ResolvedPoint) -> bool {
 ///
 /// Arrays' plans compute each element's first firing time (the order the
 /// interpreter creates them in) when `keep_first` is set or some array is
-/// iterated in that order; otherwise they read no timestamps.
+/// iterated in that order; otherwise they read no timestamps. With
+/// `ts_bound`, only rows up to that time are read (see [`run_plans`]).
 pub fn build_plans(
     prog: &Program,
     compiled: &Compiled,
     trace: &Trace,
     keep_first: bool,
+    ts_bound: Option<i64>,
     session: &PlanSession,
 ) -> Result<Vec<Plan>, PlanError> {
     let (ctx, log_udf) = (&session.ctx, &session.log_udf);
@@ -696,6 +698,9 @@ pub fn build_plans(
                 v.clone().gt_eq(lit(0i64))
             };
             filter.push(c);
+        }
+        if let Some(b) = ts_bound {
+            filter.push(column(Column::Ts).lt_eq(lit(b)));
         }
         let filter = and_all(filter);
         // Elements are created in first-firing order, which only an array
@@ -1080,9 +1085,16 @@ fn shows_all(compiled: &Compiled, global: u32) -> bool {
         .is_some_and(|sorts| sorts.iter().any(|s| s.limit.is_none()))
 }
 
-/// Runs plans built without `keep_first`; when a sort meets ties only
-/// first firing times can order, builds them again keeping those and
-/// runs them. The second value says why plans were rebuilt, if they were.
+/// Runs plans built without `keep_first` (save for arrays a sort shows
+/// whole, whose plans keep first firing times in the same pass). Where a
+/// limited value sort shows ties, the interpreter's order among the tied
+/// elements is the order it created them in: their first firing times
+/// come from plans that keep them over rows up to a bound, first a 64th
+/// of the trace, then an 8th, then all of it. A time found at or before
+/// the bound is final (no later row fires earlier: a return fires at
+/// `ts + dur_ns`, not before its row's `ts`), and the elements a sort
+/// shows first usually fire early. The second value says how the ties
+/// were ordered, if any were.
 pub fn run_plans(
     prog: &Program,
     compiled: &Compiled,
@@ -1091,39 +1103,129 @@ pub fn run_plans(
     maxmapentries: usize,
     session: &PlanSession,
 ) -> Result<(Preload, Option<String>), PlanError> {
-    match execute(prog, compiled, trace, plans, maxmapentries, false, session) {
-        Ok(l) => Ok((l, None)),
-        Err(PlanError::Order(why)) => {
-            let plans = build_plans(prog, compiled, trace, true, session)?;
-            match execute(prog, compiled, trace, plans, maxmapentries, true, session) {
-                Ok(l) => Ok((l, Some(why))),
-                Err(PlanError::Order(e)) => Err(PlanError::Failed(format!(
-                    "plans keeping first firing times still met ties: {e}"
-                ))),
-                Err(e) => Err(e),
+    let mut interner = Interner::default();
+    let (mut state, firings) = aggregate(prog, compiled, plans, session, &mut interner)?;
+    let by_first = compiled.order.is_none();
+    let (needed, why) = match by_first {
+        true => (Needed::new(), None),
+        false => tied_where_shown(prog, compiled, &state),
+    };
+    let mut note = None;
+    if let Some(why) = why {
+        let wanted: usize = needed.values().map(|k| k.len()).sum();
+        let begin = trace.manifest.begin_ns();
+        let bounds: Vec<Option<i64>> = match trace.manifest.end_ns {
+            Some(end) if end > begin => [64, 8]
+                .iter()
+                .map(|d| Some(begin + (end - begin) / d))
+                .chain([None])
+                .collect(),
+            _ => vec![None],
+        };
+        for bound in bounds {
+            let plans = build_plans(prog, compiled, trace, true, bound, session)?
+                .into_iter()
+                .filter(|p| p.hist.is_none_or(|(hi, _)| hi == 0))
+                .collect();
+            let (firsts, _) = aggregate(prog, compiled, plans, session, &mut interner)?;
+            let found = |tg: &(i64, u32), k: &Vec<Value>| {
+                firsts
+                    .get(tg)
+                    .and_then(|e| e.get(k))
+                    .map(|(_, first)| *first)
+                    .filter(|first| bound.is_none_or(|b| *first <= b))
+            };
+            if !needed
+                .iter()
+                .all(|(tg, keys)| keys.iter().all(|k| found(tg, k).is_some()))
+            {
+                if bound.is_none() {
+                    return Err(failed(format!(
+                        "{why}, and plans keeping first firing times have no firing of an element"
+                    )));
+                }
+                continue;
             }
+            for (tg, keys) in &needed {
+                let elems = state.get_mut(tg).expect("needed elements are in the state");
+                for k in keys {
+                    if let (Some(e), Some(first)) = (elems.get_mut(k), found(tg, k)) {
+                        e.1 = first;
+                    }
+                }
+            }
+            note = Some(match bound {
+                Some(b) => format!(
+                    "{why}: the first firing times of its {wanted} tied elements are in the rows of its first {:.1}% (read again up to there)",
+                    100.0 * (b - begin) as f64 / (trace.manifest.end_ns.unwrap_or(b) - begin) as f64
+                ),
+                None => format!("{why}: plans ran again keeping first firing times"),
+            });
+            break;
         }
-        Err(e) => Err(e),
     }
+    let how = Finish {
+        maxmapentries,
+        by_first,
+        resolved: &needed,
+    };
+    let loaded = finish(prog, compiled, trace, state, &firings, &mut interner, how)?;
+    Ok((loaded, note))
+}
+
+/// The elements each limited value sort needs first firing times for:
+/// those whose value equals another's where the sort shows it (ties come
+/// out in insertion order), with what says so for `-v`. Arrays a sort
+/// shows whole have first firing times from their plans already.
+fn tied_where_shown(
+    prog: &Program,
+    compiled: &Compiled,
+    state: &State,
+) -> (Needed, Option<String>) {
+    let mut needed = Needed::new();
+    let mut why = None;
+    for ((t, g), elems) in state {
+        let sorts = compiled.order.as_ref().and_then(|o| o.get(g));
+        let (false, Some(sorts)) = (shows_all(compiled, *g), sorts) else {
+            continue;
+        };
+        for s in sorts {
+            let mut v: Vec<i64> = elems.values().map(|(a, _)| sort_value(a, s)).collect();
+            v.sort_unstable();
+            if s.desc {
+                v.reverse();
+            }
+            let tied: FxHashSet<i64> = v
+                .windows(2)
+                .enumerate()
+                .filter(|(i, w)| w[0] == w[1] && s.limit.is_none_or(|l| (*i as i64) < l))
+                .map(|(_, w)| w[0])
+                .collect();
+            if tied.is_empty() {
+                continue;
+            }
+            why.get_or_insert_with(|| {
+                format!(
+                    "'{}' sorted by value{} has ties where it is shown",
+                    prog.globals[*g as usize].name,
+                    if s.desc { " (descending)" } else { "" }
+                )
+            });
+            needed.entry((*t, *g)).or_default().extend(
+                elems
+                    .iter()
+                    .filter(|(_, (a, _))| tied.contains(&sort_value(a, s)))
+                    .map(|(k, _)| k.clone()),
+            );
+        }
+    }
+    (needed, why)
 }
 
 /// An array's element: key, (value, first firing time), and where it
 /// first fired among firings at that time when another element first
 /// fired then too.
 type Row = (Vec<Value>, (Acc, i64), Option<Place>);
-
-/// Whether sorting these elements as `s` puts two equal values among the
-/// ones it shows (ties come out in insertion order).
-fn shows_ties(rows: &[Row], s: &ValueSort) -> bool {
-    let mut v: Vec<i64> = rows.iter().map(|(_, (a, _), _)| sort_value(a, s)).collect();
-    v.sort_unstable();
-    if s.desc {
-        v.reverse();
-    }
-    v.windows(2)
-        .enumerate()
-        .any(|(i, w)| w[0] == w[1] && s.limit.is_none_or(|l| (i as i64) < l))
-}
 
 /// Whether two elements a sort shows tie on their value and have the
 /// same first firing (time and place): nothing would order them.
@@ -1158,27 +1260,26 @@ fn sort_value(a: &Acc, s: &ValueSort) -> i64 {
     }
 }
 
-/// Runs the plans and merges their results per global. Err(Unsupported)
-/// means the interpreter must run the program instead (an array would
-/// overflow MAXMAPENTRIES, whose error only the event-ordered run
-/// reproduces).
-pub fn execute(
+/// (tick, global) -> key -> (acc, first firing time, 0 where not kept).
+/// (FxHash: a million groups' keys hashed with SipHash cost a fifth of
+/// the run)
+type State = HashMap<(i64, u32), FxHashMap<Vec<Value>, (Acc, i64)>>;
+
+/// (tick, global) -> the elements whose first firing times a sort needs.
+type Needed = HashMap<(i64, u32), FxHashSet<Vec<Value>>>;
+
+/// Runs the plans and merges their results per (tick, global).
+/// Err(Unsupported) from here or [`finish`] means the interpreter must
+/// run the program instead (an array would overflow MAXMAPENTRIES, whose
+/// error only the event-ordered run reproduces).
+fn aggregate(
     prog: &Program,
     compiled: &Compiled,
-    trace: &Trace,
     plans: Vec<Plan>,
-    maxmapentries: usize,
-    keep_first: bool,
     session: &PlanSession,
-) -> Result<Preload, PlanError> {
-    let by_first = keep_first || compiled.order.is_none();
-    let mut interner = Interner::default();
-    // global -> key -> (acc, first firing time)
-    // (tick, global) -> key -> (acc, first firing time)
-    // (FxHash: a million groups' keys hashed with SipHash cost a fifth of
-    // the run)
-    #[allow(clippy::type_complexity)]
-    let mut state: HashMap<(i64, u32), FxHashMap<Vec<Value>, (Acc, i64)>> = HashMap::new();
+    interner: &mut Interner,
+) -> Result<(State, HashMap<usize, Firing>), PlanError> {
+    let mut state = State::new();
     let firings: HashMap<usize, Firing> = plans
         .iter()
         .flat_map(|p| p.firings.iter().map(|f| (f.update, f.clone())))
@@ -1203,7 +1304,7 @@ pub fn execute(
                     _ => b,
                 };
                 let n = b.num_rows();
-                let keys = key_values(b, u, "", &mut interner)?;
+                let keys = key_values(b, u, "", interner)?;
                 let row_key = |r: usize| keys.iter().map(|k| k[r].clone()).collect::<Vec<Value>>();
                 let tk: Vec<i64> = if compiled.period.is_some() {
                     int_col(b, "tick")?
@@ -1315,6 +1416,34 @@ pub fn execute(
             }
         }
     }
+    Ok((state, firings))
+}
+
+/// How [`finish`] orders elements.
+struct Finish<'a> {
+    maxmapentries: usize,
+    /// Every element has its first firing time.
+    by_first: bool,
+    /// Elements that do, where only some have.
+    resolved: &'a Needed,
+}
+
+/// Orders each array's elements as the interpreter creates them and
+/// checks what plans cannot reproduce.
+fn finish(
+    prog: &Program,
+    compiled: &Compiled,
+    trace: &Trace,
+    mut state: State,
+    firings: &HashMap<usize, Firing>,
+    interner: &mut Interner,
+    how: Finish,
+) -> Result<Preload, PlanError> {
+    let Finish {
+        maxmapentries,
+        by_first,
+        resolved,
+    } = how;
     // Elements are in first-firing order. Two keys first seen at the
     // same nanosecond (rows on two CPUs, copies of one recording) came in
     // the interpreter's event order, which one more scan of the rows at
@@ -1322,16 +1451,21 @@ pub fn execute(
     // kept in that order, or where a sort that shows them all meets equal
     // values and equal times.
     let mut tied: HashMap<u32, BTreeSet<i64>> = HashMap::new();
-    for ((_, g), elems) in &state {
+    for ((t, g), elems) in &state {
         let sorts = compiled.order.as_ref().and_then(|o| o.get(g));
-        let by: Vec<Option<&ValueSort>> = match (by_first, shows_all(compiled, *g), sorts) {
-            (true, ..) => vec![None],
-            (false, true, Some(sorts)) => sorts.iter().map(Some).collect(),
-            _ => continue,
-        };
+        let only = resolved.get(&(*t, *g));
+        let by: Vec<Option<&ValueSort>> =
+            match (by_first, shows_all(compiled, *g) || only.is_some(), sorts) {
+                (true, ..) => vec![None],
+                (false, true, Some(sorts)) => sorts.iter().map(Some).collect(),
+                _ => continue,
+            };
         for s in by {
             let mut seen: FxHashMap<(i64, i64), u32> = FxHashMap::default();
-            for (a, first) in elems.values() {
+            for (k, (a, first)) in elems {
+                if only.is_some_and(|o| !o.contains(k)) {
+                    continue;
+                }
                 let v = s.map_or(0, |s| sort_value(a, s));
                 *seen.entry((v, *first)).or_default() += 1;
             }
@@ -1347,7 +1481,7 @@ pub fn execute(
         Default::default()
     } else {
         let fs: Vec<&Firing> = firings.values().collect();
-        firing_order::places(compiled, trace, &fs, &tied, &mut interner)?
+        firing_order::places(compiled, trace, &fs, &tied, interner)?
     };
     let mut out = Preload {
         ticks: vec![],
@@ -1365,12 +1499,16 @@ pub fn execute(
         for g in &compiled.globals {
             let name = &prog.globals[*g as usize].name;
             let at = tied.get(g);
+            let only = resolved.get(&(t, *g));
             let mut rows: Vec<Row> = state
                 .remove(&(t, *g))
                 .unwrap_or_default()
                 .into_iter()
                 .map(|(k, v)| {
-                    let place = match at.filter(|at| at.contains(&v.1)) {
+                    let place = match at
+                        .filter(|at| at.contains(&v.1))
+                        .filter(|_| only.is_none_or(|o| o.contains(&k)))
+                    {
                         Some(_) => Some(places.get(&(t, *g, k.clone(), v.1)).copied().ok_or_else(
                             || {
                                 failed(format!(
@@ -1397,21 +1535,26 @@ pub fn execute(
                     "two elements of '{name}' have the same first firing"
                 )));
             }
-            // Without first firing times, a sort must not meet ties in what
-            // it shows (their order would be insertion order).
+            // Tied elements a sort shows are ordered by their first
+            // firings, which must differ (limited sorts' ties were found
+            // before, see run_plans: only those elements have them).
             let sorts = compiled.order.as_ref().and_then(|o| o.get(g));
-            if let (false, true, Some(sorts)) = (by_first, shows_all(compiled, *g), sorts) {
-                if sorts.iter().any(|s| shows_ties_first_at_once(&rows, s)) {
-                    return Err(failed(format!(
-                        "two elements of '{name}' a sort shows tie and have the same first firing"
-                    )));
-                }
-            } else if let (false, Some(sorts)) = (by_first, sorts) {
-                if let Some(s) = sorts.iter().find(|s| shows_ties(&rows, s)) {
-                    return Err(PlanError::Order(format!(
-                        "'{name}' sorted by value{} has ties where it is shown",
-                        if s.desc { " (descending)" } else { "" }
-                    )));
+            if let (false, Some(sorts)) = (by_first, sorts) {
+                let whole = shows_all(compiled, *g);
+                if whole || only.is_some() {
+                    let kept: Vec<Row>;
+                    let among = match only.filter(|_| !whole) {
+                        Some(o) => {
+                            kept = rows.iter().filter(|r| o.contains(&r.0)).cloned().collect();
+                            &kept
+                        }
+                        None => &rows,
+                    };
+                    if sorts.iter().any(|s| shows_ties_first_at_once(among, s)) {
+                        return Err(failed(format!(
+                            "two elements of '{name}' a sort shows tie and have the same first firing"
+                        )));
+                    }
                 }
             }
             if one_tick {
