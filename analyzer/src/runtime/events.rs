@@ -5,8 +5,6 @@
 //! `ioblock.end`) happen at `ts + dur_ns` and wait in a heap until every
 //! file has moved past that time.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -400,10 +398,11 @@ impl FileCursor {
     }
 }
 
-/// The k-way merge of file cursors by timestamp.
+/// The k-way merge of file cursors by timestamp, ties by cursor index
+/// (the files' order).
 pub struct Merge {
     pub cursors: Vec<FileCursor>,
-    heap: BinaryHeap<Reverse<(i64, usize)>>,
+    order: LoserTree,
     /// Files that failed to read part-way: (cursor, the error). Their
     /// rows stop there; the caller finds out whether the file is damaged.
     pub failed: Vec<(usize, ReadError)>,
@@ -411,53 +410,159 @@ pub struct Merge {
 
 impl Merge {
     pub fn new(cursors: Vec<FileCursor>) -> Merge {
-        let mut heap = BinaryHeap::new();
-        for (i, c) in cursors.iter().enumerate() {
-            if let Some(ts) = c.ts() {
-                heap.push(Reverse((ts, i)));
-            }
-        }
+        let order = LoserTree::new(cursors.iter().map(FileCursor::ts).collect());
         Merge {
             cursors,
-            heap,
+            order,
             failed: vec![],
         }
     }
 
     /// Time of the next row, if any.
     pub fn peek_ts(&self) -> Option<i64> {
-        self.heap.peek().map(|Reverse((t, _))| *t)
+        self.order.first().map(|(ts, _)| ts)
     }
 
     /// The next row: its cursor's batch and index. Advances past it.
-    /// The cursor keeps its place at the top with its next time and sinks
-    /// from there (one sift; a pop and a push took two), staying on top
-    /// while its rows come first, as a file alone in its time does.
     pub fn pop(&mut self) -> Option<(Rc<Batch>, usize)> {
-        let mut top = self.heap.peek_mut()?;
-        let Reverse((_, i)) = *top;
+        let (_, i) = self.order.first()?;
         let c = &mut self.cursors[i];
-        let batch = c.batch.clone().expect("cursor in heap has a batch");
+        let batch = c.batch.clone().expect("a cursor not done has a batch");
         let row = c.row;
-        match c.advance() {
-            Ok(()) => match c.ts() {
-                Some(ts) => *top = Reverse((ts, i)),
-                None => {
-                    std::collections::binary_heap::PeekMut::pop(top);
-                }
-            },
+        let next = match c.advance() {
+            Ok(()) => c.ts(),
             Err(e) => {
-                std::collections::binary_heap::PeekMut::pop(top);
                 self.failed.push((i, e));
+                None
             }
-        }
+        };
+        self.order.replace_first(next);
         Some((batch, row))
+    }
+}
+
+/// Which of k sorted sequences holds the least next time (ties: the
+/// lowest index), as a tree of losers: each internal node keeps the
+/// sequence that lost the match played there, the root's winner is
+/// first, and when it moves on only its own path to the root is played
+/// again, one comparison a level. A binary heap, before, sifted down with
+/// two children to look at a level; over 507 interleaved files each was
+/// a branch the processor could not predict.
+struct LoserTree {
+    /// Each sequence's next time: (ended, time, index), compared whole.
+    keys: Vec<(bool, i64, usize)>,
+    /// `tree[0]` is the winner; `tree[1..k]` the losers of the internal
+    /// nodes, whose children are `2n` and `2n + 1`, leaves being `k + i`.
+    tree: Vec<usize>,
+}
+
+impl LoserTree {
+    fn key(i: usize, next: Option<i64>) -> (bool, i64, usize) {
+        match next {
+            Some(ts) => (false, ts, i),
+            None => (true, i64::MAX, i),
+        }
+    }
+
+    /// Sequences by their first times (None: empty).
+    fn new(firsts: Vec<Option<i64>>) -> LoserTree {
+        let k = firsts.len();
+        let keys: Vec<_> = firsts
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| Self::key(i, t))
+            .collect();
+        let mut tree = vec![0; k.max(1)];
+        if k > 1 {
+            // Winners bottom-up, each node keeping its match's loser.
+            let mut winner = vec![0; 2 * k];
+            for (i, w) in winner[k..].iter_mut().enumerate() {
+                *w = i;
+            }
+            for n in (1..k).rev() {
+                let (a, b) = (winner[2 * n], winner[2 * n + 1]);
+                let (w, l) = if keys[a] < keys[b] { (a, b) } else { (b, a) };
+                winner[n] = w;
+                tree[n] = l;
+            }
+            tree[0] = winner[1];
+        }
+        LoserTree { keys, tree }
+    }
+
+    /// The least next time and its sequence, None when all have ended.
+    #[inline]
+    fn first(&self) -> Option<(i64, usize)> {
+        let (ended, ts, i) = *self.keys.get(self.tree[0])?;
+        (!ended).then_some((ts, i))
+    }
+
+    /// The winner's next time (None: it has ended), then the new winner.
+    fn replace_first(&mut self, next: Option<i64>) {
+        let k = self.keys.len();
+        let mut win = self.tree[0];
+        self.keys[win] = Self::key(win, next);
+        let mut n = (win + k) / 2;
+        while n > 0 {
+            let l = self.tree[n];
+            if self.keys[l] < self.keys[win] {
+                self.tree[n] = win;
+                win = l;
+            }
+            n /= 2;
+        }
+        self.tree[0] = win;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The loser tree gives every (time, sequence) in the order a sort
+    /// of them all gives, for any number of sequences, ties across them
+    /// (the lowest index first), empty ones and ones that end early.
+    #[test]
+    fn the_loser_tree_merges_as_a_sort_does() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for k in [1usize, 2, 3, 5, 8, 13, 64, 507] {
+            for _ in 0..4 {
+                let seqs: Vec<Vec<i64>> = (0..k)
+                    .map(|_| {
+                        let mut t = next(5) as i64;
+                        (0..next(40))
+                            .map(|_| {
+                                t += next(3) as i64;
+                                t
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let mut want: Vec<(i64, usize)> = seqs
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, s)| s.iter().map(move |t| (*t, i)))
+                    .collect();
+                want.sort();
+                let mut at = vec![0usize; k];
+                let mut tree = LoserTree::new(seqs.iter().map(|s| s.first().copied()).collect());
+                let mut got = vec![];
+                while let Some((t, i)) = tree.first() {
+                    got.push((t, i));
+                    at[i] += 1;
+                    tree.replace_first(seqs[i].get(at[i]).copied());
+                }
+                assert_eq!(got, want, "{k} sequences");
+            }
+        }
+        assert_eq!(LoserTree::new(vec![]).first(), None);
+    }
 
     /// The interpreter's column names are the format's (schema's tables):
     /// a column renamed there and not here would read as absent.
