@@ -417,6 +417,33 @@ fn wait_for_recorder(parent: u32) -> i32 {
     }
 }
 
+/// Waits until the recorder has attached its programs: its BPF links, as
+/// open files, stop growing. A fixed pause was too short for a loaded
+/// machine (an unoptimized recorder loading its programs beside other
+/// tests), and a probe made before the attachment is not seen.
+fn wait_until_attached(recorder: i32) {
+    let links = || {
+        std::fs::read_dir(format!("/proc/{recorder}/fd"))
+            .map(|d| {
+                d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                    .filter(|l| l.to_string_lossy() == "anon_inode:bpf_link")
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let end = Instant::now() + Duration::from_secs(30);
+    let mut seen = 0;
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = links();
+        if now > 0 && now == seen {
+            return;
+        }
+        seen = now;
+        assert!(Instant::now() < end, "the recorder attached nothing");
+    }
+}
+
 #[test]
 fn ctrl_c_runs_the_end_probes_and_a_killed_recorder_is_reported() {
     if !is_root() {
@@ -648,8 +675,7 @@ probe end { printf("slept %d\n", c["sleep"] > 0) }"#,
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_recorder(live.id());
-    std::thread::sleep(Duration::from_millis(300));
+    wait_until_attached(wait_for_recorder(live.id()));
     assert!(Command::new("sleep").arg("0.2").status().unwrap().success());
     unsafe { libc::kill(live.id() as i32, libc::SIGINT) };
     let (st, out, err) = ended(&mut live);
@@ -832,7 +858,11 @@ fn a_busy_process_is_counted_alike_live_and_over_the_kept_trace() {
          probe timer.ms(1500) {{ printf(\"%d\\n\", n); exit() }}",
         busy.id()
     );
-    let (code, live, err) = run(&["run", "-e", &script, "--keep", &k]);
+    // A 64 MB ring (`-s`): the tests' unoptimized recorder takes about as
+    // many records a second (~260k) as the traced loop makes, so the
+    // default 8 MB (~50 ms of one core's syscalls) filled whenever other
+    // tests ran beside it, and lost events fail the run.
+    let (code, live, err) = run(&["run", "-s", "64", "-e", &script, "--keep", &k]);
     let _ = busy.kill();
     let _ = busy.wait();
     assert_eq!(code, 0, "{err}");
