@@ -1410,7 +1410,10 @@ fn diff_finds_exactly_the_injected_change_in_fresh_recordings() {
     let tmp = tempfile::tempdir().unwrap();
     let run = |name: &str, extra: &str| -> PathBuf {
         let dir = tmp.path().join(name);
-        let cmd = format!("{WORKLOAD} service --requests 300 --file {WORKLOAD} {extra}");
+        // Real-time scheduling: how late a sleep wakes on a CFS task follows
+        // the load of the tests running beside it (p90 1.1-1.8 ms between
+        // recordings of the same command), which is a change to `diff`.
+        let cmd = format!("{WORKLOAD} service --fifo --requests 300 --file {WORKLOAD} {extra}");
         record(&dir, &["--events", "syscalls,processes", "-c", &cmd]);
         dir
     };
@@ -1418,7 +1421,9 @@ fn diff_finds_exactly_the_injected_change_in_fresh_recordings() {
     let reads = run("reads2x", "--reads 10");
     let slow = run("slow", "--sleep-us 2000");
     let o = DiffOptions::default();
-    let changes = |a: &Path, b: &Path| -> Vec<(String, &'static str)> {
+    // What changed, and every verdict's summary (for the failure message:
+    // a latency change between bases is load, and its figures say how much).
+    let changes = |a: &Path, b: &Path| -> (Vec<(String, &'static str)>, String) {
         let d = compare(
             collect(
                 a,
@@ -1429,7 +1434,8 @@ fn diff_finds_exactly_the_injected_change_in_fresh_recordings() {
             .unwrap(),
             &o,
         );
-        d.keys
+        let changed = d
+            .keys
             .iter()
             .flat_map(|k| {
                 k.verdicts
@@ -1437,25 +1443,35 @@ fn diff_finds_exactly_the_injected_change_in_fresh_recordings() {
                     .filter(|v| v.changed)
                     .map(|v| (k.key.join(" "), v.metric))
             })
-            .collect()
+            .collect();
+        let said = d
+            .keys
+            .iter()
+            .flat_map(|k| {
+                k.verdicts
+                    .iter()
+                    .map(move |v| format!("{}: {} (p {:.2e})", k.key.join(" "), v.summary, v.p))
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        (changed, said)
     };
     for i in 0..bases.len() {
         for j in i + 1..bases.len() {
-            assert_eq!(
-                changes(&bases[i], &bases[j]),
-                vec![],
-                "base-{} vs base-{}",
-                i + 1,
-                j + 1
-            );
+            let (changed, said) = changes(&bases[i], &bases[j]);
+            assert_eq!(changed, vec![], "base-{} vs base-{}:\n{said}", i + 1, j + 1);
         }
     }
+    let (changed, said) = changes(&bases[0], &reads);
     assert_eq!(
-        changes(&bases[0], &reads),
-        vec![("retap-workload pread64".to_string(), "count")]
+        changed,
+        vec![("retap-workload pread64".to_string(), "count")],
+        "{said}"
     );
+    let (changed, said) = changes(&bases[0], &slow);
     assert_eq!(
-        changes(&bases[0], &slow),
-        vec![("retap-workload clock_nanosleep".to_string(), "latency")]
+        changed,
+        vec![("retap-workload clock_nanosleep".to_string(), "latency")],
+        "{said}"
     );
 }

@@ -14,10 +14,14 @@
 //!                                      udp: a sendto to itself and a
 //!                                      recvfrom, both by address)
 //!   retap-workload service [--requests N] [--reads R] [--sleep-us U] [--file F]
+//!                          [--fifo]
 //!                                      a request loop (R preads of F, one
 //!                                      write to /dev/null, a U µs sleep per
 //!                                      request) whose variants are the known
 //!                                      changes `retap diff` must find
+//!                                      (--fifo: real-time scheduling, so a
+//!                                      loaded machine does not move when
+//!                                      its sleeps wake)
 //!
 //! `calls` prints what it did as `key=value` lines on stdout (pids of forked
 //! children, the UDP port) so tests can match the trace against it.
@@ -487,6 +491,12 @@ fn service(args: &[String]) {
     let mut buf = vec![0u8; 4096];
     // SAFETY (whole block): plain libc calls on buffers and fds we own.
     unsafe {
+        if args.iter().any(|a| a == "--fifo") {
+            let p = libc::sched_param { sched_priority: 1 };
+            if libc::sched_setscheduler(0, libc::SCHED_FIFO, &p) != 0 {
+                fail("--fifo: sched_setscheduler");
+            }
+        }
         let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
         if fd < 0 {
             fail("open --file");
