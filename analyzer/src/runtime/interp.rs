@@ -491,8 +491,9 @@ impl<'p> Interp<'p> {
             }
             None => None,
         };
-        // A snapshot: the body may change the array.
-        let mut rows: Vec<(Box<[Value]>, Value)> = match &f.source {
+        // A snapshot of what the loop visits (the body may change the
+        // array): ordered first, then only the visited keys are copied.
+        let rows: Vec<(Box<[Value]>, Value)> = match &f.source {
             ForeachSource::Global(g) => {
                 let sort_op = match f.sort {
                     Some(Sort::Value(_, op)) => op,
@@ -506,49 +507,57 @@ impl<'p> Interp<'p> {
                     })
                 };
                 match &self.globals[*g as usize] {
-                    Slot::Arr(m) => m
-                        .iter()
-                        .filter(|(k, _)| keep(k))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                    Slot::StatArr(m) => {
-                        let shift = self.shapes[*g as usize].shift;
+                    Slot::Arr(m) => visited(
                         m.iter()
                             .filter(|(k, _)| keep(k))
-                            .map(|(k, s)| (k.clone(), Value::Int(stat_value(s, sort_op, shift))))
-                            .collect()
+                            .enumerate()
+                            .map(|(i, (k, v))| (i, &k[..], v))
+                            .collect(),
+                        f.sort,
+                        limit,
+                    )
+                    .into_iter()
+                    .map(|(_, k, v)| (k.into(), v.clone()))
+                    .collect(),
+                    Slot::StatArr(m) => {
+                        let shift = self.shapes[*g as usize].shift;
+                        visited(
+                            m.iter()
+                                .filter(|(k, _)| keep(k))
+                                .enumerate()
+                                .map(|(i, (k, s))| {
+                                    (i, &k[..], Value::Int(stat_value(s, sort_op, shift)))
+                                })
+                                .collect(),
+                            f.sort,
+                            limit,
+                        )
+                        .into_iter()
+                        .map(|(_, k, v)| (k.into(), v))
+                        .collect()
                     }
                     _ => vec![],
                 }
             }
             ForeachSource::Hist(h) => {
                 let counts = self.hist_counts(h, locals)?;
-                counts
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, c)| (vec![Value::Int(i as i64)].into_boxed_slice(), Value::Int(c)))
-                    .collect()
+                let keys: Vec<[Value; 1]> =
+                    (0..counts.len()).map(|i| [Value::Int(i as i64)]).collect();
+                visited(
+                    counts
+                        .into_iter()
+                        .zip(&keys)
+                        .enumerate()
+                        .map(|(i, (c, k))| (i, &k[..], Value::Int(c)))
+                        .collect(),
+                    f.sort,
+                    limit,
+                )
+                .into_iter()
+                .map(|(_, k, v)| (k.into(), v))
+                .collect()
             }
         };
-        match f.sort {
-            Some(Sort::Value(dir, _)) => rows.sort_by(|a, b| {
-                let o = a.1.cmp(&b.1);
-                if dir == SortDir::Desc {
-                    o.reverse()
-                } else {
-                    o
-                }
-            }),
-            Some(Sort::Key(k, dir)) => rows.sort_by(|a, b| {
-                let o = a.0[k].cmp(&b.0[k]);
-                if dir == SortDir::Desc {
-                    o.reverse()
-                } else {
-                    o
-                }
-            }),
-            None => {}
-        }
         for (n, (key, val)) in rows.into_iter().enumerate() {
             if limit.is_some_and(|l| n as i64 >= l) {
                 break;
@@ -1473,3 +1482,118 @@ fn x_span(x: &X) -> Span {
 
 #[allow(dead_code)]
 fn _rc_unused(_: Rc<str>) {}
+
+/// What a foreach visits, in its order: `rows` (array order, numbered)
+/// sorted stably (ties keep array order), and with a limit only its
+/// first elements, selected before they are sorted: an array of a
+/// million elements printed ten at a time is not sorted whole.
+fn visited<V: std::borrow::Borrow<Value>>(
+    mut rows: Vec<(usize, &[Value], V)>,
+    sort: Option<Sort>,
+    limit: Option<i64>,
+) -> Vec<(usize, &[Value], V)> {
+    let keep = limit.map_or(rows.len(), |l| l.clamp(0, rows.len() as i64) as usize);
+    // The array's order breaks ties: a total order, so an unstable sort
+    // or selection gives what a stable sort would.
+    let by =
+        |dir: SortDir, o: std::cmp::Ordering| if dir == SortDir::Desc { o.reverse() } else { o };
+    let cmp = |a: &(usize, &[Value], V), b: &(usize, &[Value], V)| {
+        match sort {
+            Some(Sort::Value(dir, _)) => by(dir, a.2.borrow().cmp(b.2.borrow())),
+            Some(Sort::Key(k, dir)) => by(dir, a.1[k].cmp(&b.1[k])),
+            None => std::cmp::Ordering::Equal,
+        }
+        .then(a.0.cmp(&b.0))
+    };
+    if sort.is_some() {
+        if keep > 0 && keep < rows.len() {
+            rows.select_nth_unstable_by(keep - 1, cmp);
+        }
+        rows.truncate(keep);
+        rows.sort_unstable_by(cmp);
+    } else {
+        rows.truncate(keep);
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `visited` against what it replaces: a stable sort of every element,
+    /// then the first `limit`; over values and keys with many ties.
+    #[test]
+    fn a_limited_foreach_visits_what_a_stable_sort_would() {
+        let mut x = 7u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let keys: Vec<[Value; 2]> = (0..3000)
+            .map(|_| {
+                let r = next();
+                [
+                    Value::Int((r % 40) as i64),
+                    Value::from_string(format!("p{}", r % 7)),
+                ]
+            })
+            .collect();
+        let values: Vec<Value> = (0..3000)
+            .map(|_| Value::Int((next() % 25) as i64))
+            .collect();
+        let sorts = [
+            None,
+            Some(Sort::Value(SortDir::Asc, StatOp::Count)),
+            Some(Sort::Value(SortDir::Desc, StatOp::Count)),
+            Some(Sort::Key(0, SortDir::Asc)),
+            Some(Sort::Key(1, SortDir::Desc)),
+        ];
+        for sort in sorts {
+            for limit in [
+                None,
+                Some(-1),
+                Some(0),
+                Some(1),
+                Some(10),
+                Some(2999),
+                Some(3000),
+                Some(5000),
+            ] {
+                let rows: Vec<(usize, &[Value], &Value)> = keys
+                    .iter()
+                    .zip(&values)
+                    .enumerate()
+                    .map(|(i, (k, v))| (i, &k[..], v))
+                    .collect();
+                let mut want = rows.clone();
+                match sort {
+                    Some(Sort::Value(dir, _)) => want.sort_by(|a, b| {
+                        let o = a.2.cmp(b.2);
+                        if dir == SortDir::Desc {
+                            o.reverse()
+                        } else {
+                            o
+                        }
+                    }),
+                    Some(Sort::Key(k, dir)) => want.sort_by(|a, b| {
+                        let o = a.1[k].cmp(&b.1[k]);
+                        if dir == SortDir::Desc {
+                            o.reverse()
+                        } else {
+                            o
+                        }
+                    }),
+                    None => {}
+                }
+                want.truncate(limit.map_or(3000, |l| l.clamp(0, 3000) as usize));
+                let got = visited(rows, sort, limit);
+                let order =
+                    |v: &[(usize, &[Value], &Value)]| v.iter().map(|r| r.0).collect::<Vec<_>>();
+                assert_eq!(order(&got), order(&want), "{sort:?} limit {limit:?}");
+            }
+        }
+    }
+}
