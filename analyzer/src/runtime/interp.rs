@@ -517,7 +517,7 @@ impl<'p> Interp<'p> {
                         limit,
                     )
                     .into_iter()
-                    .map(|(_, k, v)| (k.into(), v.clone()))
+                    .map(owned)
                     .collect(),
                     Slot::StatArr(m) => {
                         let shift = self.shapes[*g as usize].shift;
@@ -533,7 +533,7 @@ impl<'p> Interp<'p> {
                             limit,
                         )
                         .into_iter()
-                        .map(|(_, k, v)| (k.into(), v))
+                        .map(owned)
                         .collect()
                     }
                     _ => vec![],
@@ -554,7 +554,7 @@ impl<'p> Interp<'p> {
                     limit,
                 )
                 .into_iter()
-                .map(|(_, k, v)| (k.into(), v))
+                .map(owned)
                 .collect()
             }
         };
@@ -1515,6 +1515,11 @@ fn visited<V: std::borrow::Borrow<Value>>(
         rows.truncate(keep);
     }
     rows
+}
+
+/// A visited element as the loop's snapshot keeps it.
+fn owned<V: std::borrow::Borrow<Value>>((_, k, v): (usize, &[Value], V)) -> (Box<[Value]>, Value) {
+    (k.into(), v.borrow().clone())
 }
 
 #[cfg(test)]
