@@ -244,7 +244,7 @@ impl EventCtx {
     /// the probe belongs to no one trace.
     pub fn member(&self, host: bool) -> Value {
         let i = match (&self.batch, self.members.len()) {
-            (Some(b), _) => b.member as usize,
+            (Some(b), _) => b.member(self.row) as usize,
             (None, 1) => 0,
             _ => return Value::Str(Rc::from("")),
         };

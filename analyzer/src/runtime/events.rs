@@ -80,7 +80,12 @@ pub struct Batch {
     pub rows: usize,
     /// Which trace of the run's its rows are (an index into
     /// `Trace::members`; 0 for a single trace).
-    pub member: u32,
+    member: u32,
+    /// Per row, where the merge gathered rows of several traces' files.
+    row_members: Option<Vec<u32>>,
+    /// Each column's kind (see [`shape_of`]): rows of
+    /// batches of one shape can be gathered into one.
+    shape: Rc<[u8]>,
     cols: Vec<Option<ColData>>,
     /// A tracepoint table's own fields, by index in its format.
     fields: Vec<Option<ColData>>,
@@ -117,6 +122,8 @@ impl Batch {
             table,
             rows: rb.num_rows(),
             member: 0,
+            row_members: None,
+            shape: shape_of(&cols, &fields),
             cols,
             fields,
         })
@@ -127,6 +134,23 @@ impl Batch {
     fn shift_ts(&mut self, ns: i64) {
         if let Some(Some(ColData::I64(a))) = self.cols.get_mut(Column::Ts as usize) {
             *a = arrow::compute::kernels::arity::unary(a, |t: i64| t + ns);
+        }
+    }
+
+    /// Which trace of the run's `row` is (an index into `Trace::members`).
+    #[inline]
+    pub fn member(&self, row: usize) -> u32 {
+        match &self.row_members {
+            Some(m) => m[row],
+            None => self.member,
+        }
+    }
+
+    /// The `ts` column, where it is one.
+    pub(crate) fn times(&self) -> Option<&Int64Array> {
+        match self.cols[Column::Ts as usize].as_ref()? {
+            ColData::I64(a) => Some(a),
+            _ => None,
         }
     }
 
@@ -193,6 +217,286 @@ impl Batch {
             }
             _ => vec![],
         }
+    }
+}
+
+impl ColData {
+    /// The column as one arrow array, for those the merge interleaves as
+    /// they are (a dictionary's keys need renumbering).
+    fn array(&self) -> Option<&dyn Array> {
+        Some(match self {
+            ColData::I64(a) => a,
+            ColData::I32(a) => a,
+            ColData::U32(a) => a,
+            ColData::U64(a) => a,
+            ColData::U16(a) => a,
+            ColData::Bool(a) => a,
+            ColData::Str(a) => a,
+            ColData::List(a) => a,
+            ColData::Bin(a) => a,
+            ColData::Dict { .. } => return None,
+        })
+    }
+
+    /// `a`, an interleaving of columns of this kind, as one of them.
+    fn like(&self, a: ArrayRef) -> Option<ColData> {
+        let any = a.as_any();
+        Some(match self {
+            ColData::I64(_) => ColData::I64(any.downcast_ref::<Int64Array>()?.clone()),
+            ColData::I32(_) => ColData::I32(any.downcast_ref::<Int32Array>()?.clone()),
+            ColData::U32(_) => ColData::U32(any.downcast_ref::<UInt32Array>()?.clone()),
+            ColData::U64(_) => ColData::U64(any.downcast_ref::<UInt64Array>()?.clone()),
+            ColData::U16(_) => ColData::U16(any.downcast_ref::<UInt16Array>()?.clone()),
+            ColData::Bool(_) => ColData::Bool(any.downcast_ref::<BooleanArray>()?.clone()),
+            ColData::Str(_) => ColData::Str(any.downcast_ref::<StringArray>()?.clone()),
+            ColData::List(_) => ColData::List(any.downcast_ref::<ListArray>()?.clone()),
+            ColData::Bin(_) => ColData::Bin(any.downcast_ref::<BinaryArray>()?.clone()),
+            ColData::Dict { .. } => return None,
+        })
+    }
+}
+
+/// A batch's columns' and fields' kinds, one byte each, one `Rc` per
+/// kind of batch (in the thread that reads them), so that batches of one
+/// are known by address; a list whose items are not u64 makes its batch
+/// a shape of its own.
+fn shape_of(cols: &[Option<ColData>], fields: &[Option<ColData>]) -> Rc<[u8]> {
+    let mut shape = vec![];
+    let mut unique = false;
+    for c in cols.iter().chain(fields) {
+        let kind = match c {
+            None => 0,
+            Some(ColData::I64(_)) => 1,
+            Some(ColData::I32(_)) => 2,
+            Some(ColData::U32(_)) => 3,
+            Some(ColData::U64(_)) => 4,
+            Some(ColData::U16(_)) => 5,
+            Some(ColData::Bool(_)) => 6,
+            Some(ColData::Str(_)) => 7,
+            Some(ColData::Dict { .. }) => 8,
+            Some(ColData::Bin(_)) => 9,
+            Some(ColData::List(l)) if l.value_type() == DataType::UInt64 => 10,
+            Some(ColData::List(_)) => {
+                unique = true;
+                11
+            }
+        };
+        shape.push(kind);
+    }
+    thread_local! {
+        static SHAPES: std::cell::RefCell<rustc_hash::FxHashSet<Rc<[u8]>>> = Default::default();
+    }
+    SHAPES.with_borrow_mut(|shapes| match shapes.get(&shape[..]) {
+        Some(s) => s.clone(),
+        None => {
+            let s: Rc<[u8]> = shape.into();
+            if !unique {
+                shapes.insert(s.clone());
+            }
+            s
+        }
+    })
+}
+
+/// Where a window's rows are in its sources: a range of rows of each
+/// source, in source order, and each of those rows' place in the window
+/// (in the same order). Read this way a column is read in sequence,
+/// source by source, and written to places in the window; read in the
+/// window's order, each row is another source's and every read waits.
+pub(crate) struct Runs<'a> {
+    pub ranges: &'a [(usize, usize)],
+    pub places: &'a [u32],
+}
+
+impl Runs<'_> {
+    /// Each source's rows with their places: (source, row, place).
+    fn each(&self) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+        self.ranges
+            .iter()
+            .enumerate()
+            .flat_map(|(s, &(from, to))| (from..to).map(move |r| (s, r)))
+            .zip(self.places)
+            .map(|((s, r), &p)| (s, r, p as usize))
+    }
+}
+
+/// The values of primitive columns without nulls, placed by `runs`.
+fn scatter<T: arrow::datatypes::ArrowPrimitiveType>(
+    cols: &[&ColData],
+    runs: &Runs,
+    n: usize,
+    get: impl Fn(&ColData) -> Option<&arrow::array::PrimitiveArray<T>>,
+) -> Option<arrow::array::PrimitiveArray<T>> {
+    let arrays: Option<Vec<_>> = cols.iter().map(|c| get(c)).collect();
+    let arrays = arrays?;
+    if arrays.iter().any(|a| a.null_count() > 0) {
+        return None;
+    }
+    let mut out = vec![T::Native::default(); n];
+    for (s, r, p) in runs.each() {
+        out[p] = arrays[s].values()[r];
+    }
+    Some(arrow::array::PrimitiveArray::new(out.into(), None))
+}
+
+/// A window's dictionary column: the sources' values are interned (one
+/// `Rc` per string in a run), so a value is known by its pointer and
+/// numbered in the window as first met.
+#[derive(Default)]
+struct Numbering {
+    values: Vec<Rc<str>>,
+    number: rustc_hash::FxHashMap<*const u8, i32>,
+}
+
+impl Numbering {
+    #[inline]
+    fn of(&mut self, value: &Rc<str>) -> i32 {
+        *self
+            .number
+            .entry(Rc::as_ptr(value) as *const u8)
+            .or_insert_with(|| {
+                self.values.push(value.clone());
+                self.values.len() as i32 - 1
+            })
+    }
+}
+
+/// Rows of `cols` (one column of each source, all of one kind) in the
+/// order `picks` (a source and a row in it) gives; read source by source
+/// through `runs` where it is given and the column has no nulls.
+fn gather_column(
+    cols: &[&ColData],
+    picks: &[(usize, usize)],
+    runs: Option<&Runs>,
+) -> Option<ColData> {
+    let n = picks.len();
+    if let Some(runs) = runs {
+        let placed = match cols[0] {
+            ColData::I64(_) => scatter(cols, runs, n, |c| match c {
+                ColData::I64(a) => Some(a),
+                _ => None,
+            })
+            .map(ColData::I64),
+            ColData::I32(_) => scatter(cols, runs, n, |c| match c {
+                ColData::I32(a) => Some(a),
+                _ => None,
+            })
+            .map(ColData::I32),
+            ColData::U32(_) => scatter(cols, runs, n, |c| match c {
+                ColData::U32(a) => Some(a),
+                _ => None,
+            })
+            .map(ColData::U32),
+            ColData::U64(_) => scatter(cols, runs, n, |c| match c {
+                ColData::U64(a) => Some(a),
+                _ => None,
+            })
+            .map(ColData::U64),
+            ColData::U16(_) => scatter(cols, runs, n, |c| match c {
+                ColData::U16(a) => Some(a),
+                _ => None,
+            })
+            .map(ColData::U16),
+            ColData::Dict { .. } => {
+                let mut numbering = Numbering::default();
+                let mut keys = vec![0i32; n];
+                let mut complete = true;
+                let mut base = 0;
+                'sources: for (s, &(from, to)) in runs.ranges.iter().enumerate() {
+                    let ColData::Dict { keys: k, values: v } = cols[s] else {
+                        return None;
+                    };
+                    if k.null_count() > 0 {
+                        complete = false;
+                        break 'sources;
+                    }
+                    for (i, r) in (from..to).enumerate() {
+                        let value = v.get(k.value(r) as usize)?;
+                        keys[runs.places[base + i] as usize] = numbering.of(value);
+                    }
+                    base += to - from;
+                }
+                complete.then(|| ColData::Dict {
+                    keys: Int32Array::from(keys),
+                    values: numbering.values,
+                })
+            }
+            _ => None,
+        };
+        if placed.is_some() {
+            return placed;
+        }
+    }
+    if cols[0].array().is_some() {
+        let arrays: Option<Vec<&dyn Array>> = cols.iter().map(|c| c.array()).collect();
+        let a = arrow::compute::interleave(&arrays?, picks).ok()?;
+        return cols[0].like(a);
+    }
+    let mut numbering = Numbering::default();
+    let mut keys = arrow::array::Int32Builder::with_capacity(n);
+    for &(s, row) in picks {
+        let ColData::Dict { keys: k, values: v } = cols[s] else {
+            return None;
+        };
+        if !k.is_valid(row) {
+            keys.append_null();
+            continue;
+        }
+        keys.append_value(numbering.of(v.get(k.value(row) as usize)?));
+    }
+    Some(ColData::Dict {
+        keys: keys.finish(),
+        values: numbering.values,
+    })
+}
+
+impl Batch {
+    /// Whether rows of the two can go into one batch.
+    #[inline]
+    pub(crate) fn same_shape(&self, other: &Batch) -> bool {
+        self.table == other.table && Rc::ptr_eq(&self.shape, &other.shape)
+    }
+
+    /// Rows of `sources` (all of one shape), as `picks` (a source and a
+    /// row in it) orders them, as one batch; None where a column cannot
+    /// be put together (the caller hands the rows on one by one).
+    pub(crate) fn gather(
+        sources: &[Rc<Batch>],
+        picks: &[(usize, usize)],
+        runs: Option<&Runs>,
+    ) -> Option<Batch> {
+        let first = sources.first()?;
+        let column = |slot: &dyn Fn(&Batch) -> &Option<ColData>| -> Option<Option<ColData>> {
+            if slot(first).is_none() {
+                return Some(None);
+            }
+            let cols: Option<Vec<&ColData>> = sources.iter().map(|b| slot(b).as_ref()).collect();
+            gather_column(&cols?, picks, runs).map(Some)
+        };
+        let cols = (0..first.cols.len())
+            .map(|i| column(&|b: &Batch| &b.cols[i]))
+            .collect::<Option<Vec<_>>>()?;
+        let fields = (0..first.fields.len())
+            .map(|i| column(&|b: &Batch| &b.fields[i]))
+            .collect::<Option<Vec<_>>>()?;
+        let one_member = sources
+            .iter()
+            .all(|b| b.row_members.is_none() && b.member == first.member);
+        let row_members = (!one_member).then(|| {
+            picks
+                .iter()
+                .map(|&(s, row)| sources[s].member(row))
+                .collect()
+        });
+        Some(Batch {
+            table: first.table,
+            rows: picks.len(),
+            member: first.member,
+            row_members,
+            shape: first.shape.clone(),
+            cols,
+            fields,
+        })
     }
 }
 
@@ -390,7 +694,12 @@ impl FileCursor {
     }
 
     pub fn advance(&mut self) -> Result<(), ReadError> {
-        self.row += 1;
+        self.skip(1)
+    }
+
+    /// Moves past `n` rows of the batch in hand (at most to its end).
+    pub fn skip(&mut self, n: usize) -> Result<(), ReadError> {
+        self.row += n;
         if self.batch.as_ref().is_some_and(|b| self.row >= b.rows) {
             self.advance_batch()?;
         }
@@ -398,170 +707,90 @@ impl FileCursor {
     }
 }
 
-/// The k-way merge of file cursors by timestamp, ties by cursor index
-/// (the files' order).
-pub struct Merge {
-    pub cursors: Vec<FileCursor>,
-    order: LoserTree,
-    /// Files that failed to read part-way: (cursor, the error). Their
-    /// rows stop there; the caller finds out whether the file is damaged.
-    pub failed: Vec<(usize, ReadError)>,
-}
-
-impl Merge {
-    pub fn new(cursors: Vec<FileCursor>) -> Merge {
-        let order = LoserTree::new(cursors.iter().map(FileCursor::ts).collect());
-        Merge {
-            cursors,
-            order,
-            failed: vec![],
-        }
-    }
-
-    /// Time of the next row, if any.
-    pub fn peek_ts(&self) -> Option<i64> {
-        self.order.first().map(|(ts, _)| ts)
-    }
-
-    /// The next row: its cursor's batch and index. Advances past it.
-    pub fn pop(&mut self) -> Option<(Rc<Batch>, usize)> {
-        let (_, i) = self.order.first()?;
-        let c = &mut self.cursors[i];
-        let batch = c.batch.clone().expect("a cursor not done has a batch");
-        let row = c.row;
-        let next = match c.advance() {
-            Ok(()) => c.ts(),
-            Err(e) => {
-                self.failed.push((i, e));
-                None
-            }
-        };
-        self.order.replace_first(next);
-        Some((batch, row))
-    }
-}
-
-/// Which of k sorted sequences holds the least next time (ties: the
-/// lowest index), as a tree of losers: each internal node keeps the
-/// sequence that lost the match played there, the root's winner is
-/// first, and when it moves on only its own path to the root is played
-/// again, one comparison a level. A binary heap, before, sifted down with
-/// two children to look at a level; over 507 interleaved files each was
-/// a branch the processor could not predict.
-struct LoserTree {
-    /// Each sequence's next time: (ended, time, index), compared whole.
-    keys: Vec<(bool, i64, usize)>,
-    /// `tree[0]` is the winner; `tree[1..k]` the losers of the internal
-    /// nodes, whose children are `2n` and `2n + 1`, leaves being `k + i`.
-    tree: Vec<usize>,
-}
-
-impl LoserTree {
-    fn key(i: usize, next: Option<i64>) -> (bool, i64, usize) {
-        match next {
-            Some(ts) => (false, ts, i),
-            None => (true, i64::MAX, i),
-        }
-    }
-
-    /// Sequences by their first times (None: empty).
-    fn new(firsts: Vec<Option<i64>>) -> LoserTree {
-        let k = firsts.len();
-        let keys: Vec<_> = firsts
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| Self::key(i, t))
-            .collect();
-        let mut tree = vec![0; k.max(1)];
-        if k > 1 {
-            // Winners bottom-up, each node keeping its match's loser.
-            let mut winner = vec![0; 2 * k];
-            for (i, w) in winner[k..].iter_mut().enumerate() {
-                *w = i;
-            }
-            for n in (1..k).rev() {
-                let (a, b) = (winner[2 * n], winner[2 * n + 1]);
-                let (w, l) = if keys[a] < keys[b] { (a, b) } else { (b, a) };
-                winner[n] = w;
-                tree[n] = l;
-            }
-            tree[0] = winner[1];
-        }
-        LoserTree { keys, tree }
-    }
-
-    /// The least next time and its sequence, None when all have ended.
-    #[inline]
-    fn first(&self) -> Option<(i64, usize)> {
-        let (ended, ts, i) = *self.keys.get(self.tree[0])?;
-        (!ended).then_some((ts, i))
-    }
-
-    /// The winner's next time (None: it has ended), then the new winner.
-    fn replace_first(&mut self, next: Option<i64>) {
-        let k = self.keys.len();
-        let mut win = self.tree[0];
-        self.keys[win] = Self::key(win, next);
-        let mut n = (win + k) / 2;
-        while n > 0 {
-            let l = self.tree[n];
-            if self.keys[l] < self.keys[win] {
-                self.tree[n] = win;
-                win = l;
-            }
-            n /= 2;
-        }
-        self.tree[0] = win;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
-    /// The loser tree gives every (time, sequence) in the order a sort
-    /// of them all gives, for any number of sequences, ties across them
-    /// (the lowest index first), empty ones and ones that end early.
+    /// A syscalls batch of `ts`, `ret` (null where None) and `execname`
+    /// (a dictionary, null where None), read as the interpreter reads.
+    fn batch(rows: &[(i64, Option<i64>, Option<&str>)], interner: &mut Interner) -> Rc<Batch> {
+        use arrow::datatypes::{Field, Schema};
+        let names: arrow::array::DictionaryArray<Int32Type> = rows.iter().map(|r| r.2).collect();
+        let schema = Schema::new(vec![
+            Field::new("ts", DataType::Int64, false),
+            Field::new("ret", DataType::Int64, true),
+            Field::new("execname", names.data_type().clone(), true),
+        ]);
+        let rb = arrow::record_batch::RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.1))),
+                Arc::new(names),
+            ],
+        )
+        .unwrap();
+        Rc::new(Batch::from_record_batch(Table::Syscalls, &rb, interner).unwrap())
+    }
+
+    /// Gathered rows read as the rows they were, whether the columns are
+    /// read source by source (runs) or in the window's order, with and
+    /// without nulls (which the source-by-source reading leaves to the
+    /// other), dictionaries renumbered.
     #[test]
-    fn the_loser_tree_merges_as_a_sort_does() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
-        for k in [1usize, 2, 3, 5, 8, 13, 64, 507] {
-            for _ in 0..4 {
-                let seqs: Vec<Vec<i64>> = (0..k)
-                    .map(|_| {
-                        let mut t = next(5) as i64;
-                        (0..next(40))
-                            .map(|_| {
-                                t += next(3) as i64;
-                                t
-                            })
-                            .collect()
-                    })
-                    .collect();
-                let mut want: Vec<(i64, usize)> = seqs
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(i, s)| s.iter().map(move |t| (*t, i)))
-                    .collect();
-                want.sort();
-                let mut at = vec![0usize; k];
-                let mut tree = LoserTree::new(seqs.iter().map(|s| s.first().copied()).collect());
-                let mut got = vec![];
-                while let Some((t, i)) = tree.first() {
-                    got.push((t, i));
-                    at[i] += 1;
-                    tree.replace_first(seqs[i].get(at[i]).copied());
+    fn gathered_rows_read_as_their_sources() {
+        let mut interner = Interner::default();
+        for nulls in [false, true] {
+            let null = |i: i64, v: i64| (!nulls || i % 3 != 1).then_some(v);
+            let name = |i: i64| (!nulls || i % 4 != 2).then_some(["a", "b", "c"][i as usize % 3]);
+            let sources: Vec<Rc<Batch>> = (0..3)
+                .map(|s| {
+                    let rows: Vec<_> = (0..10)
+                        .map(|i| (i * 10 + s, null(i + s, -i), name(i + 2 * s)))
+                        .collect();
+                    batch(&rows, &mut interner)
+                })
+                .collect();
+            // Rows 2..8 of each, in time order (ties: source order).
+            let ranges = [(2, 8), (2, 8), (2, 8)];
+            let mut picks: Vec<(usize, usize)> = ranges
+                .iter()
+                .enumerate()
+                .flat_map(|(s, &(f, t))| (f..t).map(move |r| (s, r)))
+                .collect();
+            picks.sort_by_key(|&(s, r)| (sources[s].int(Column::Ts, r), s, r));
+            let places: Vec<u32> = ranges
+                .iter()
+                .enumerate()
+                .flat_map(|(s, &(f, t))| (f..t).map(move |r| (s, r)))
+                .map(|p| picks.iter().position(|&q| q == p).unwrap() as u32)
+                .collect();
+            let runs = Runs {
+                ranges: &ranges,
+                places: &places,
+            };
+            for runs in [Some(&runs), None] {
+                let g = Batch::gather(&sources, &picks, runs).unwrap();
+                assert_eq!(g.rows, picks.len());
+                for (i, &(s, r)) in picks.iter().enumerate() {
+                    let b = &sources[s];
+                    for c in [Column::Ts, Column::Ret] {
+                        assert_eq!(g.int(c, i), b.int(c, r), "{c:?} row {i}, nulls {nulls}");
+                    }
+                    assert_eq!(g.string(Column::Execname, i), b.string(Column::Execname, r));
+                    let key = g.dict_key(Column::Execname, i);
+                    assert_eq!(
+                        key.map(|k| g.dict_values(Column::Execname).unwrap()[k].clone()),
+                        b.string(Column::Execname, r)
+                    );
                 }
-                assert_eq!(got, want, "{k} sequences");
+                // Each value once in the gathered dictionary.
+                let values = g.dict_values(Column::Execname).unwrap();
+                let distinct: std::collections::HashSet<_> = values.iter().collect();
+                assert_eq!(distinct.len(), values.len());
             }
         }
-        assert_eq!(LoserTree::new(vec![]).first(), None);
     }
 
     /// The interpreter's column names are the format's (schema's tables):

@@ -12,6 +12,7 @@ pub mod events;
 pub mod hist;
 pub mod interp;
 pub mod live;
+pub mod merge;
 pub mod preload;
 pub mod printf;
 pub mod sockaddr;
@@ -38,9 +39,10 @@ use crate::trace::Trace;
 
 use context::EventCtx;
 pub use error::RunError;
-use events::{Batch, FileCursor, Merge};
+use events::{Batch, FileCursor};
 pub use interp::Limits;
 use interp::{Interp, RtError};
+use merge::Merge;
 use retap_schema::Column;
 
 use preload::{GlobalElements, Preload};
