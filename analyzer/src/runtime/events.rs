@@ -361,15 +361,50 @@ impl Numbering {
     }
 }
 
+/// The order of a window's rows: each row as (source, row in it), or
+/// where they are runs of its sources, the runs and their rows' places.
+pub(crate) enum Order<'a> {
+    Picks(&'a [(usize, usize)]),
+    Runs(Runs<'a>),
+}
+
+impl Order<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Order::Picks(p) => p.len(),
+            Order::Runs(r) => r.places.len(),
+        }
+    }
+
+    /// Each row as (source, row in it), made from the runs only where a
+    /// column needs them (nulls, strings, lists, several traces' rows).
+    pub(crate) fn picks(&self) -> std::borrow::Cow<'_, [(usize, usize)]> {
+        match self {
+            Order::Picks(p) => std::borrow::Cow::Borrowed(p),
+            Order::Runs(runs) => {
+                let mut picks = vec![(0, 0); runs.places.len()];
+                for (s, r, p) in runs.each() {
+                    picks[p] = (s, r);
+                }
+                std::borrow::Cow::Owned(picks)
+            }
+        }
+    }
+}
+
 /// Rows of `cols` (one column of each source, all of one kind) in the
-/// order `picks` (a source and a row in it) gives; read source by source
-/// through `runs` where it is given and the column has no nulls.
-fn gather_column(
+/// window's order; read source by source where the order is runs and the
+/// column has no nulls, else through `picks`.
+fn gather_column<'a>(
     cols: &[&ColData],
-    picks: &[(usize, usize)],
-    runs: Option<&Runs>,
+    order: &Order,
+    picks: &dyn Fn() -> &'a [(usize, usize)],
 ) -> Option<ColData> {
-    let n = picks.len();
+    let n = order.len();
+    let runs = match order {
+        Order::Runs(r) => Some(r),
+        Order::Picks(_) => None,
+    };
     if let Some(runs) = runs {
         let placed = match cols[0] {
             ColData::I64(_) => scatter(cols, runs, n, |c| match c {
@@ -402,6 +437,8 @@ fn gather_column(
                 let mut keys = vec![0i32; n];
                 let mut complete = true;
                 let mut base = 0;
+                // A source's keys as numbered in the window (-1: not yet).
+                let mut known: Vec<i32> = vec![];
                 'sources: for (s, &(from, to)) in runs.ranges.iter().enumerate() {
                     let ColData::Dict { keys: k, values: v } = cols[s] else {
                         return None;
@@ -410,9 +447,20 @@ fn gather_column(
                         complete = false;
                         break 'sources;
                     }
-                    for (i, r) in (from..to).enumerate() {
-                        let value = v.get(k.value(r) as usize)?;
-                        keys[runs.places[base + i] as usize] = numbering.of(value);
+                    known.clear();
+                    known.resize(v.len(), -1);
+                    let places = &runs.places[base..base + (to - from)];
+                    for (r, &place) in (from..to).zip(places) {
+                        let key = k.value(r) as usize;
+                        let n = match known.get(key) {
+                            Some(&n) if n >= 0 => n,
+                            Some(_) => {
+                                known[key] = numbering.of(&v[key]);
+                                known[key]
+                            }
+                            None => return None,
+                        };
+                        keys[place as usize] = n;
                     }
                     base += to - from;
                 }
@@ -429,12 +477,12 @@ fn gather_column(
     }
     if cols[0].array().is_some() {
         let arrays: Option<Vec<&dyn Array>> = cols.iter().map(|c| c.array()).collect();
-        let a = arrow::compute::interleave(&arrays?, picks).ok()?;
+        let a = arrow::compute::interleave(&arrays?, picks()).ok()?;
         return cols[0].like(a);
     }
     let mut numbering = Numbering::default();
     let mut keys = arrow::array::Int32Builder::with_capacity(n);
-    for &(s, row) in picks {
+    for &(s, row) in picks() {
         let ColData::Dict { keys: k, values: v } = cols[s] else {
             return None;
         };
@@ -457,21 +505,19 @@ impl Batch {
         self.table == other.table && Rc::ptr_eq(&self.shape, &other.shape)
     }
 
-    /// Rows of `sources` (all of one shape), as `picks` (a source and a
-    /// row in it) orders them, as one batch; None where a column cannot
-    /// be put together (the caller hands the rows on one by one).
-    pub(crate) fn gather(
-        sources: &[Rc<Batch>],
-        picks: &[(usize, usize)],
-        runs: Option<&Runs>,
-    ) -> Option<Batch> {
+    /// Rows of `sources` (all of one shape) in `order`, as one batch;
+    /// None where a column cannot be put together (the caller hands the
+    /// rows on one by one).
+    pub(crate) fn gather(sources: &[Rc<Batch>], order: &Order) -> Option<Batch> {
         let first = sources.first()?;
+        let made = std::cell::OnceCell::new();
+        let picks = || &made.get_or_init(|| order.picks())[..];
         let column = |slot: &dyn Fn(&Batch) -> &Option<ColData>| -> Option<Option<ColData>> {
             if slot(first).is_none() {
                 return Some(None);
             }
             let cols: Option<Vec<&ColData>> = sources.iter().map(|b| slot(b).as_ref()).collect();
-            gather_column(&cols?, picks, runs).map(Some)
+            gather_column(&cols?, order, &picks).map(Some)
         };
         let cols = (0..first.cols.len())
             .map(|i| column(&|b: &Batch| &b.cols[i]))
@@ -483,14 +529,14 @@ impl Batch {
             .iter()
             .all(|b| b.row_members.is_none() && b.member == first.member);
         let row_members = (!one_member).then(|| {
-            picks
+            picks()
                 .iter()
                 .map(|&(s, row)| sources[s].member(row))
                 .collect()
         });
         Some(Batch {
             table: first.table,
-            rows: picks.len(),
+            rows: order.len(),
             member: first.member,
             row_members,
             shape: first.shape.clone(),
@@ -766,12 +812,12 @@ mod tests {
                 .flat_map(|(s, &(f, t))| (f..t).map(move |r| (s, r)))
                 .map(|p| picks.iter().position(|&q| q == p).unwrap() as u32)
                 .collect();
-            let runs = Runs {
+            let runs = Order::Runs(Runs {
                 ranges: &ranges,
                 places: &places,
-            };
-            for runs in [Some(&runs), None] {
-                let g = Batch::gather(&sources, &picks, runs).unwrap();
+            });
+            for order in [runs, Order::Picks(&picks)] {
+                let g = Batch::gather(&sources, &order).unwrap();
                 assert_eq!(g.rows, picks.len());
                 for (i, &(s, r)) in picks.iter().enumerate() {
                     let b = &sources[s];
