@@ -194,6 +194,15 @@ fn check(name: &str, files: Plan) {
     assert_eq!(ours.len(), want.len(), "{name}");
 }
 
+/// The rows of `all` dealt to `k` files in turn, with their times.
+fn dealt(all: &RecordBatch, k: usize) -> Plan {
+    let mut files: Plan = vec![vec![]; k];
+    for (r, &t) in times(all).iter().enumerate() {
+        files[r % k].push((r, t));
+    }
+    files
+}
+
 fn times(all: &RecordBatch) -> Vec<i64> {
     let ts = all.column(all.schema().index_of("ts").unwrap());
     ts.as_any()
@@ -205,13 +214,7 @@ fn times(all: &RecordBatch) -> Vec<i64> {
 
 #[test]
 fn rows_dealt_to_files_in_turn_come_back_in_time_order() {
-    let all = syscalls();
-    let ts = times(&all);
-    let mut files: Plan = vec![vec![]; 7];
-    for (r, &t) in ts.iter().enumerate() {
-        files[r % 7].push((r, t));
-    }
-    check("dealt", files);
+    check("dealt", dealt(&syscalls(), 7));
 }
 
 #[test]
@@ -250,12 +253,7 @@ fn a_file_out_of_time_order_is_merged_as_defined() {
     // Dealt in turn, then every 50th row of one file moved 3 ms early:
     // its times go backwards there, and the merge's definition (the
     // least next time first, each file in its own order) decides.
-    let all = syscalls();
-    let ts = times(&all);
-    let mut files: Plan = vec![vec![]; 5];
-    for (r, &t) in ts.iter().enumerate() {
-        files[r % 5].push((r, t));
-    }
+    let mut files = dealt(&syscalls(), 5);
     for (i, row) in files[2].iter_mut().enumerate() {
         if i % 50 == 49 {
             row.1 -= 3_000_000;

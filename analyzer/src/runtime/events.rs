@@ -320,19 +320,21 @@ impl Runs<'_> {
     }
 }
 
-/// The values of primitive columns without nulls, placed by `runs`.
+/// The values of primitive columns of type `T` without nulls, placed by
+/// `runs`.
 fn scatter<T: arrow::datatypes::ArrowPrimitiveType>(
     cols: &[&ColData],
     runs: &Runs,
-    n: usize,
-    get: impl Fn(&ColData) -> Option<&arrow::array::PrimitiveArray<T>>,
 ) -> Option<arrow::array::PrimitiveArray<T>> {
-    let arrays: Option<Vec<_>> = cols.iter().map(|c| get(c)).collect();
+    let arrays: Option<Vec<&arrow::array::PrimitiveArray<T>>> = cols
+        .iter()
+        .map(|c| c.array()?.as_any().downcast_ref())
+        .collect();
     let arrays = arrays?;
     if arrays.iter().any(|a| a.null_count() > 0) {
         return None;
     }
-    let mut out = vec![T::Native::default(); n];
+    let mut out = vec![T::Native::default(); runs.places.len()];
     for (s, r, p) in runs.each() {
         out[p] = arrays[s].values()[r];
     }
@@ -340,7 +342,7 @@ fn scatter<T: arrow::datatypes::ArrowPrimitiveType>(
 }
 
 /// A window's dictionary column: the sources' values are interned (one
-/// `Rc` per string in a run), so a value is known by its pointer and
+/// `Rc` per string for the whole replay), so a value is known by its pointer and
 /// numbered in the window as first met.
 #[derive(Default)]
 struct Numbering {
@@ -359,6 +361,39 @@ impl Numbering {
                 self.values.len() as i32 - 1
             })
     }
+}
+
+/// A dictionary column without nulls, placed by `runs`: each source's
+/// keys numbered in the window once (a table per source), not every row's
+/// value hashed.
+fn dictionary_by_runs(cols: &[&ColData], runs: &Runs) -> Option<ColData> {
+    let mut numbering = Numbering::default();
+    let mut keys = vec![0i32; runs.places.len()];
+    let mut places = runs.places.iter();
+    // A source's keys as numbered in the window (-1: not yet).
+    let mut known: Vec<i32> = vec![];
+    for (c, &(from, to)) in cols.iter().zip(runs.ranges) {
+        let ColData::Dict { keys: k, values: v } = c else {
+            return None;
+        };
+        known.clear();
+        known.resize(v.len(), -1);
+        for (r, &place) in (from..to).zip(places.by_ref()) {
+            let key = k.value(r) as usize;
+            let n = match known.get(key)? {
+                -1 => {
+                    known[key] = numbering.of(&v[key]);
+                    known[key]
+                }
+                &n => n,
+            };
+            keys[place as usize] = n;
+        }
+    }
+    Some(ColData::Dict {
+        keys: Int32Array::from(keys),
+        values: numbering.values,
+    })
 }
 
 /// The order of a window's rows: each row as (source, row in it), or
@@ -401,73 +436,19 @@ fn gather_column<'a>(
     picks: &dyn Fn() -> &'a [(usize, usize)],
 ) -> Option<ColData> {
     let n = order.len();
-    let runs = match order {
-        Order::Runs(r) => Some(r),
-        Order::Picks(_) => None,
-    };
-    if let Some(runs) = runs {
+    if let Order::Runs(runs) = order {
+        use arrow::datatypes::{Int64Type, UInt16Type, UInt32Type, UInt64Type};
         let placed = match cols[0] {
-            ColData::I64(_) => scatter(cols, runs, n, |c| match c {
-                ColData::I64(a) => Some(a),
-                _ => None,
-            })
-            .map(ColData::I64),
-            ColData::I32(_) => scatter(cols, runs, n, |c| match c {
-                ColData::I32(a) => Some(a),
-                _ => None,
-            })
-            .map(ColData::I32),
-            ColData::U32(_) => scatter(cols, runs, n, |c| match c {
-                ColData::U32(a) => Some(a),
-                _ => None,
-            })
-            .map(ColData::U32),
-            ColData::U64(_) => scatter(cols, runs, n, |c| match c {
-                ColData::U64(a) => Some(a),
-                _ => None,
-            })
-            .map(ColData::U64),
-            ColData::U16(_) => scatter(cols, runs, n, |c| match c {
-                ColData::U16(a) => Some(a),
-                _ => None,
-            })
-            .map(ColData::U16),
+            ColData::I64(_) => scatter::<Int64Type>(cols, runs).map(ColData::I64),
+            ColData::I32(_) => scatter::<Int32Type>(cols, runs).map(ColData::I32),
+            ColData::U32(_) => scatter::<UInt32Type>(cols, runs).map(ColData::U32),
+            ColData::U64(_) => scatter::<UInt64Type>(cols, runs).map(ColData::U64),
+            ColData::U16(_) => scatter::<UInt16Type>(cols, runs).map(ColData::U16),
             ColData::Dict { .. } => {
-                let mut numbering = Numbering::default();
-                let mut keys = vec![0i32; n];
-                let mut complete = true;
-                let mut base = 0;
-                // A source's keys as numbered in the window (-1: not yet).
-                let mut known: Vec<i32> = vec![];
-                'sources: for (s, &(from, to)) in runs.ranges.iter().enumerate() {
-                    let ColData::Dict { keys: k, values: v } = cols[s] else {
-                        return None;
-                    };
-                    if k.null_count() > 0 {
-                        complete = false;
-                        break 'sources;
-                    }
-                    known.clear();
-                    known.resize(v.len(), -1);
-                    let places = &runs.places[base..base + (to - from)];
-                    for (r, &place) in (from..to).zip(places) {
-                        let key = k.value(r) as usize;
-                        let n = match known.get(key) {
-                            Some(&n) if n >= 0 => n,
-                            Some(_) => {
-                                known[key] = numbering.of(&v[key]);
-                                known[key]
-                            }
-                            None => return None,
-                        };
-                        keys[place as usize] = n;
-                    }
-                    base += to - from;
-                }
-                complete.then(|| ColData::Dict {
-                    keys: Int32Array::from(keys),
-                    values: numbering.values,
-                })
+                let no_nulls = cols
+                    .iter()
+                    .all(|c| matches!(c, ColData::Dict { keys, .. } if keys.null_count() == 0));
+                no_nulls.then(|| dictionary_by_runs(cols, runs)).flatten()
             }
             _ => None,
         };

@@ -450,13 +450,8 @@ mod tests {
     /// (the lowest index first), empty ones and ones that end early.
     #[test]
     fn the_loser_tree_merges_as_a_sort_does() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rng = retap_testkit::Rng(0x2545_f491_4f6c_dd1d);
+        let mut next = move |n: u64| rng.next() % n;
         for k in [1usize, 2, 3, 5, 8, 13, 64, 507] {
             for _ in 0..4 {
                 let seqs: Vec<Vec<i64>> = (0..k)
@@ -500,13 +495,8 @@ mod tests {
     /// span (equal, a few ns, across the sign, the whole range).
     #[test]
     fn sorting_by_time_keeps_equal_times_in_order() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = retap_testkit::Rng(0x9e37_79b9_7f4a_7c15);
+        let mut next = move || rng.next();
         let mut scratch = vec![];
         for span in [0u64, 1, 7, 300, 70_000, 1 << 40, u64::MAX] {
             for n in [0usize, 1, 2, 100, 5000] {
