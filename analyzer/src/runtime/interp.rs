@@ -1226,36 +1226,33 @@ impl<'p> Interp<'p> {
                     }
                 }
                 Slot::Arr(m) => {
+                    // One lookup an element: a million plan-computed
+                    // elements were two hashes, two key copies and the
+                    // map's growth by doubling each.
+                    m.reserve(rows.len());
                     for (k, a) in rows {
-                        let e = |m: &mut Map<Value>| {
-                            m.entry(k.clone().into_boxed_slice())
-                                .or_insert(Value::Int(0))
-                                .int()
-                        };
+                        let key = || k.clone().into_boxed_slice();
                         match a {
                             Acc::Int(n) => {
-                                let v = e(m).wrapping_add(*n);
-                                m.insert(k.clone().into_boxed_slice(), Value::Int(v));
+                                let v = m.entry(key()).or_insert(Value::Int(0));
+                                *v = Value::Int(v.int().wrapping_add(*n));
                             }
                             Acc::Max(n) => {
-                                let v = e(m).max(*n);
-                                m.insert(k.clone().into_boxed_slice(), Value::Int(v));
+                                let v = m.entry(key()).or_insert(Value::Int(0));
+                                *v = Value::Int(v.int().max(*n));
                             }
                             // A missing element takes the value (its first
                             // row always assigns); a present one keeps the min.
                             Acc::Min(n) => {
-                                let key = k.clone().into_boxed_slice();
-                                let v = match m.get(&key) {
-                                    Some(old) => old.int().min(*n),
-                                    None => *n,
-                                };
-                                m.insert(key, Value::Int(v));
+                                let v = m.entry(key()).or_insert(Value::Int(*n));
+                                *v = Value::Int(v.int().min(*n));
                             }
                             Acc::Stat { .. } => {}
                         }
                     }
                 }
                 Slot::StatArr(m) => {
+                    m.reserve(rows.len());
                     for (k, a) in rows {
                         let e = m
                             .entry(k.clone().into_boxed_slice())

@@ -97,6 +97,12 @@ impl IntIds {
         }
     }
 
+    /// Whether values are numbered through the map (they spread past
+    /// [`SLOTS_SPAN`]).
+    pub(super) fn hashed(&self) -> bool {
+        self.map.is_some()
+    }
+
     /// A value outside the window: widen it (doubling, up to
     /// [`SLOTS_SPAN`]) or, past that, number values through a map.
     fn slow(&mut self, v: i64) -> u32 {
