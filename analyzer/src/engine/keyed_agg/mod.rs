@@ -249,47 +249,38 @@ impl ExecutionPlan for KeyedAggregateExec {
         let aggs = self.aggs.clone();
         let schema = self.schema.clone();
         let run = async move {
-            // Tables are taken per batch from a pool shared by the
-            // partitions' tasks, so there are as many as batches being
-            // added at once (a core each), not one per partition: there
-            // are two partitions per core, and with many groups each
-            // table holds nearly all of them (a million groups were four
-            // tables of a million to merge, one after the other).
-            let pool = Arc::new(std::sync::Mutex::new(Vec::<Table>::new()));
-            let take =
-                |pool: &std::sync::Mutex<Vec<Table>>| pool.lock().ok().and_then(|mut p| p.pop());
+            // One table per input partition, each on its own task (a core
+            // each), merged at the end in partition order, so that groups
+            // come out in the same order every run (a shared pool of
+            // tables, tried, made `retap sql`'s dictionaries differ from
+            // run to run).
             let tasks: Vec<_> = streams
                 .into_iter()
                 .map(|mut s| {
-                    let (keys, aggs, pool) = (keys.clone(), aggs.clone(), pool.clone());
+                    let keys = keys.clone();
+                    let aggs = aggs.clone();
                     tokio::spawn(async move {
+                        let mut t = Table::new(&keys, &aggs);
                         while let Some(b) = s.next().await {
-                            let b = b?;
-                            let mut t = take(&pool).unwrap_or_else(|| Table::new(&keys, &aggs));
-                            let added = t.add_batch(&b, &keys, &aggs);
-                            if let Ok(mut p) = pool.lock() {
-                                p.push(t);
-                            }
-                            added?;
+                            t.add_batch(&b?, &keys, &aggs)?;
                         }
-                        Ok::<(), DataFusionError>(())
+                        Ok::<Table, DataFusionError>(t)
                     })
                 })
                 .collect();
-            for t in tasks {
-                t.await
-                    .map_err(|e| DataFusionError::External(Box::new(e)))??;
-            }
-            let tables = std::mem::take(&mut *pool.lock().map_err(|_| {
-                DataFusionError::Internal("a table pool's lock was poisoned".into())
-            })?);
             // The first table is the merge's start: merging it into an
             // empty one would insert its groups in the same order again.
-            let mut tables = tables.into_iter();
-            let mut merged = tables.next().unwrap_or_else(|| Table::new(&keys, &aggs));
-            for t in tables {
-                merged.merge(t, &keys, &aggs);
+            let mut merged: Option<Table> = None;
+            for t in tasks {
+                let t = t
+                    .await
+                    .map_err(|e| DataFusionError::External(Box::new(e)))??;
+                match &mut merged {
+                    Some(m) => m.merge(t, &keys, &aggs),
+                    None => merged = Some(t),
+                }
             }
+            let merged = merged.unwrap_or_else(|| Table::new(&keys, &aggs));
             merged.finish(&schema, &keys, &aggs)
         };
         let stream = futures::stream::once(run);
