@@ -1473,7 +1473,7 @@ fn sort_rows(rows: &mut [Row]) {
         loop {
             let k = from[j] as usize;
             from[j] = j as u32;
-            if k == start || k == j {
+            if k == start {
                 break;
             }
             rows.swap(j, k);

@@ -1228,8 +1228,11 @@ impl<'p> Interp<'p> {
                 Slot::Arr(m) => {
                     // One lookup an element: a million plan-computed
                     // elements were two hashes, two key copies and the
-                    // map's growth by doubling each.
-                    m.reserve(rows.len());
+                    // map's growth by doubling each. (Reserved only when
+                    // empty: a period's ticks bring the same keys again.)
+                    if m.is_empty() {
+                        m.reserve(rows.len());
+                    }
                     for (k, a) in rows {
                         let key = || k.clone().into_boxed_slice();
                         match a {
@@ -1252,7 +1255,9 @@ impl<'p> Interp<'p> {
                     }
                 }
                 Slot::StatArr(m) => {
-                    m.reserve(rows.len());
+                    if m.is_empty() {
+                        m.reserve(rows.len());
+                    }
                     for (k, a) in rows {
                         let e = m
                             .entry(k.clone().into_boxed_slice())
