@@ -62,6 +62,25 @@ pub fn attempt(dir: &Path, args: &[&str]) -> Output {
     start(dir, args).wait_with_output().unwrap()
 }
 
+/// A table's schema, from its first file's footer: there whether or not
+/// the file holds a row (a system-wide event filtered to one command may
+/// have none).
+pub fn table_schema(dir: &Path, table: &str) -> arrow::datatypes::SchemaRef {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(table))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    files.sort();
+    let first = files
+        .first()
+        .unwrap_or_else(|| panic!("{table} has no file"));
+    ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(first).unwrap())
+        .unwrap()
+        .schema()
+        .clone()
+}
+
 /// Every row of a table, read with the parquet crate (retap's own reader).
 pub fn read_table(dir: &Path, table: &str) -> Vec<RecordBatch> {
     let mut out = Vec::new();
