@@ -1092,6 +1092,141 @@ int on_tracepoint(void *ctx)
 	return 0;
 }
 
+/* ---- the default set's tracepoints through their raw hooks ---- */
+
+/* A classic tracepoint first has the kernel build its whole record in a
+ * perf buffer and then calls the program; the BTF-typed raw hook calls it
+ * with the tracepoint's arguments directly. For the tracepoints recorded by
+ * default, these programs write the record the classic one would (the
+ * format file's fields at its offsets, CO-RE relocated), so the decoder and
+ * the tables are the same either way. Slot + 1 of each, 0: not recorded
+ * this way (bpf.rs TPB_*). */
+#define TPB_SCHED_SWITCH 0
+#define TPB_SCHED_WAKEUP 1
+#define TPB_SCHED_WAKEUP_NEW 2
+#define TPB_SOFTIRQ_ENTRY 3
+#define TPB_SOFTIRQ_EXIT 4
+#define TPB_N 5
+const volatile u32 tpb_slot[TPB_N] = {};
+
+/* The ring record for a raw hook: its header filled, the tracepoint's slot
+ * where the classic record's common fields are (as on_tracepoint does). */
+static __always_inline void *tpb_reserve(u32 which, u64 size)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!wanted(pid_tgid >> 32))
+		return 0;
+	struct tp_rec *r = bpf_ringbuf_reserve(&events, size, 0);
+	u32 slot = tpb_slot[which] - 1;
+	if (!r) {
+		u64 *c = bpf_map_lookup_elem(&tp_losses, &slot);
+		if (c)
+			*c += 1;
+		return 0;
+	}
+	fill_hdr(&r->h, KIND_TRACEPOINT, pid_tgid);
+	*(u64 *)r->data = slot;
+	return r;
+}
+
+/* include/trace/events/sched.h __trace_sched_switch_state: the state a
+ * switched-out task reports (TASK_REPORT bits; TASK_REPORT_MAX when
+ * preempted; idle and frozen waits as the kernel maps them). */
+static __always_inline long switch_state(bool preempt, unsigned int st, struct task_struct *p)
+{
+	if (preempt)
+		return 0x100;
+	unsigned int state = (st | (unsigned int)p->exit_state) & 0x7f;
+	if ((st & 0x402) == 0x402)
+		state = 0x80;
+	if (st & (0x1000 | 0x8000))
+		state = 2;
+	/* 1 << (fls(state) - 1): the highest bit */
+	for (int b = 7; b >= 0; b--)
+		if (state & (1u << b))
+			return 1u << b;
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(tpb_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	LIVE_MARK;
+	struct tp_rec *r = tpb_reserve(TPB_SCHED_SWITCH,
+				       sizeof(struct hdr) +
+					       bpf_core_type_size(struct trace_event_raw_sched_switch));
+	if (!r)
+		return 0;
+	struct trace_event_raw_sched_switch *e = (void *)r->data;
+	__builtin_memcpy(e->prev_comm, r->h.comm, 16); /* prev is current */
+	e->prev_pid = prev->pid;
+	e->prev_prio = prev->prio;
+	e->prev_state = switch_state(preempt, prev_state, prev);
+	bpf_probe_read_kernel(e->next_comm, 16, next->comm);
+	e->next_pid = next->pid;
+	e->next_prio = next->prio;
+	submit(r);
+	return 0;
+}
+
+static __always_inline void tpb_wakeup(u32 which, struct task_struct *p)
+{
+	struct tp_rec *r = tpb_reserve(
+		which, sizeof(struct hdr) + bpf_core_type_size(struct trace_event_raw_sched_wakeup_template));
+	if (!r)
+		return;
+	struct trace_event_raw_sched_wakeup_template *e = (void *)r->data;
+	bpf_probe_read_kernel(e->comm, 16, p->comm);
+	e->pid = p->pid;
+	e->prio = p->prio;
+	e->target_cpu = p->thread_info.cpu;
+	submit(r);
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(tpb_sched_wakeup, struct task_struct *p)
+{
+	LIVE_MARK;
+	tpb_wakeup(TPB_SCHED_WAKEUP, p);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(tpb_sched_wakeup_new, struct task_struct *p)
+{
+	LIVE_MARK;
+	tpb_wakeup(TPB_SCHED_WAKEUP_NEW, p);
+	return 0;
+}
+
+static __always_inline void tpb_softirq(u32 which, unsigned int vec)
+{
+	struct tp_rec *r =
+		tpb_reserve(which, sizeof(struct hdr) + bpf_core_type_size(struct trace_event_raw_softirq));
+	if (!r)
+		return;
+	struct trace_event_raw_softirq *e = (void *)r->data;
+	e->vec = vec;
+	submit(r);
+}
+
+SEC("tp_btf/softirq_entry")
+int BPF_PROG(tpb_softirq_entry, unsigned int vec)
+{
+	LIVE_MARK;
+	tpb_softirq(TPB_SOFTIRQ_ENTRY, vec);
+	return 0;
+}
+
+SEC("tp_btf/softirq_exit")
+int BPF_PROG(tpb_softirq_exit, unsigned int vec)
+{
+	LIVE_MARK;
+	tpb_softirq(TPB_SOFTIRQ_EXIT, vec);
+	return 0;
+}
+
 /* ---- user-space probes: uprobes and USDT marks ---- */
 
 /* Per thread and probe, how deep its calls are nested, so each return

@@ -88,13 +88,44 @@ struct mm_struct {
 	long unsigned int arg_end;
 };
 
+struct thread_info {
+	u32 cpu;
+};
+
 struct task_struct {
+	struct thread_info thread_info;
 	pid_t pid;
 	pid_t tgid;
 	int exit_code;
+	int exit_state;
+	int prio;
 	struct task_struct *real_parent;
 	struct mm_struct *mm;
 	char comm[16];
+};
+
+/* The records the kernel's classic tracepoints fill (their tracefs format
+ * files are these layouts): the raw hooks of the default set write the
+ * same fields at the same offsets, so one decoder reads both. */
+struct trace_event_raw_sched_switch {
+	char prev_comm[16];
+	pid_t prev_pid;
+	int prev_prio;
+	long prev_state;
+	char next_comm[16];
+	pid_t next_pid;
+	int next_prio;
+};
+
+struct trace_event_raw_sched_wakeup_template {
+	char comm[16];
+	pid_t pid;
+	int prio;
+	int target_cpu;
+};
+
+struct trace_event_raw_softirq {
+	unsigned int vec;
 };
 
 struct linux_binprm {

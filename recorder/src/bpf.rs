@@ -144,7 +144,11 @@ pub struct Count {
 
 /// Programs each table needs. `proc_exit` also serves the syscalls table: it
 /// writes exit/exit_group, which never reach sys_exit.
-fn programs_for(cfg: &Config, vfs: Option<VfsHook>) -> BTreeSet<&'static str> {
+fn programs_for(
+    cfg: &Config,
+    vfs: Option<VfsHook>,
+    hooks: &[Option<usize>],
+) -> BTreeSet<&'static str> {
     let mut p = BTreeSet::new();
     for t in &cfg.tables {
         match t {
@@ -158,9 +162,7 @@ fn programs_for(cfg: &Config, vfs: Option<VfsHook>) -> BTreeSet<&'static str> {
             Table::Samples => {
                 p.insert("on_sample");
             }
-            Table::Tracepoint(_) => {
-                p.insert("on_tracepoint");
-            }
+            Table::Tracepoint(_) => {}
             Table::Uprobes => {}
             Table::Vfs => match vfs {
                 Some(VfsHook::Fentry) => p.extend([
@@ -181,6 +183,9 @@ fn programs_for(cfg: &Config, vfs: Option<VfsHook>) -> BTreeSet<&'static str> {
             },
         }
     }
+    for h in hooks {
+        p.insert(h.map_or("on_tracepoint", |i| RAW_HOOKED[i].2));
+    }
     if cfg.follow_children {
         p.insert("proc_fork");
     }
@@ -199,6 +204,63 @@ fn programs_for(cfg: &Config, vfs: Option<VfsHook>) -> BTreeSet<&'static str> {
         };
     }
     p
+}
+
+/// The tracepoints bpf/retap.bpf.c also hooks raw (its TPB_* order):
+/// system, event, program. The raw hook skips the classic one's building
+/// of the whole record in a perf buffer; the record is the same.
+const RAW_HOOKED: [(&str, &str, &str); 5] = [
+    ("sched", "sched_switch", "tpb_sched_switch"),
+    ("sched", "sched_wakeup", "tpb_sched_wakeup"),
+    ("sched", "sched_wakeup_new", "tpb_sched_wakeup_new"),
+    ("irq", "softirq_entry", "tpb_softirq_entry"),
+    ("irq", "softirq_exit", "tpb_softirq_exit"),
+];
+
+/// For each tracepoint of the recording, the raw hook (RAW_HOOKED index)
+/// that records it, if one does. Not when its stack is asked for (the
+/// classic hook's stack starts where the tracepoint fired), nor under
+/// RETAP_CLASSIC_TRACEPOINTS=1 (the differential test of the two hooks),
+/// nor when this kernel will not load them: their CO-RE relocations and
+/// arguments assume the layouts and prototypes of Linux 5.18 and later,
+/// and a kernel that differs is recorded the classic way, which reads any
+/// layout from its format file.
+fn raw_hooks(cfg: &Config) -> Vec<Option<usize>> {
+    let classic = std::env::var_os("RETAP_CLASSIC_TRACEPOINTS").is_some_and(|v| v == "1");
+    let hooks: Vec<Option<usize>> = cfg
+        .tracepoints
+        .iter()
+        .map(|f| {
+            (!f.stack && !classic)
+                .then(|| {
+                    RAW_HOOKED
+                        .iter()
+                        .position(|(s, e, _)| *s == f.system && *e == f.event)
+                })
+                .flatten()
+        })
+        .collect();
+    let wanted: BTreeSet<&str> = hooks.iter().flatten().map(|i| RAW_HOOKED[*i].2).collect();
+    if wanted.is_empty() || raw_hooks_load(&wanted).is_ok() {
+        hooks
+    } else {
+        vec![None; hooks.len()]
+    }
+}
+
+/// Loads the raw hook programs alone (as try_fentry does), to learn
+/// whether this kernel accepts them before the recording depends on it.
+fn raw_hooks_load(programs: &BTreeSet<&str>) -> std::result::Result<(), String> {
+    let mut obj = MaybeUninit::uninit();
+    let mut open = RetapSkelBuilder::default()
+        .open(&mut obj)
+        .map_err(|e| e.to_string())?;
+    autoload_only(&mut open, programs);
+    open.maps
+        .events
+        .set_max_entries(4096)
+        .map_err(|e| e.to_string())?;
+    open.load().map(|_| ()).map_err(|e| short_err(&e))
 }
 
 fn autoload_only(open: &mut OpenRetapSkel<'_>, keep: &BTreeSet<&str>) {
@@ -266,6 +328,8 @@ pub struct Session<'obj> {
     pub attached: Vec<String>,
     /// The tracepoints, in loss-counter slot order.
     tracepoints: Vec<&'static TracepointFormat>,
+    /// Of each tracepoint, the raw hook recording it (RAW_HOOKED), if one.
+    hooks: Vec<Option<usize>>,
 }
 
 pub fn load<'obj>(
@@ -276,7 +340,8 @@ pub fn load<'obj>(
     let mut open = RetapSkelBuilder::default()
         .open(obj)
         .context("opening the BPF object")?;
-    let keep = programs_for(cfg, vfs);
+    let hooks = raw_hooks(cfg);
+    let keep = programs_for(cfg, vfs, &hooks);
     autoload_only(&mut open, &keep);
     {
         let ro = open
@@ -303,6 +368,11 @@ pub fn load<'obj>(
         ro.emit_entries = cfg.emit_entries;
         ro.entries_only = cfg.entries_only;
         ro.mark_programs = cfg.mark_programs;
+        for (slot, h) in hooks.iter().enumerate() {
+            if let Some(i) = h {
+                ro.tpb_slot[*i] = slot as u32 + 1;
+            }
+        }
         for u in &cfg.user_memory {
             if let Some(slot) = ro.path_args.get_mut(u.nr as usize) {
                 *slot = u.code();
@@ -409,6 +479,9 @@ pub fn load<'obj>(
         }
         if name == "on_tracepoint" {
             for (slot, f) in cfg.tracepoints.iter().enumerate() {
+                if hooks[slot].is_some() {
+                    continue;
+                }
                 let opts = TracepointOpts {
                     cookie: slot as u64,
                     ..Default::default()
@@ -448,6 +521,7 @@ pub fn load<'obj>(
         _perf: perf_fds,
         attached,
         tracepoints: cfg.tracepoints.clone(),
+        hooks,
     })
 }
 
@@ -692,13 +766,48 @@ impl Session<'_> {
                 .tp_losses
                 .lookup_percpu(&(slot as u32).to_ne_bytes(), MapFlags::ANY)?
                 .unwrap_or_default();
-            let sum: u64 = per_cpu
+            let mut sum: u64 = per_cpu
                 .iter()
                 .map(|v| u64::from_ne_bytes(v[..8].try_into().unwrap()))
                 .sum();
+            // A raw hook's program does not run when it fired on a CPU
+            // already running it (an interrupt's wake-up during a wake-up's
+            // record): the kernel counts those, and they are this table's.
+            if let Some(i) = self.hooks[slot] {
+                sum += self.recursion_misses(RAW_HOOKED[i].2)?;
+            }
             out.push(sum);
         }
         Ok(out)
+    }
+
+    /// How often the kernel skipped a program because it was already
+    /// running on that CPU (bpf_prog_info.recursion_misses).
+    fn recursion_misses(&self, program: &str) -> Result<u64> {
+        use std::os::fd::{AsFd, AsRawFd};
+        let prog = self
+            .skel
+            .object()
+            .progs()
+            .find(|p| p.name() == program)
+            .ok_or_else(|| anyhow!("BPF program {program} is not in the object"))?;
+        let mut info = libbpf_rs::libbpf_sys::bpf_prog_info::default();
+        let mut len = std::mem::size_of_val(&info) as u32;
+        // SAFETY: info is a bpf_prog_info of len bytes, written by the kernel.
+        let rc = unsafe {
+            libbpf_rs::libbpf_sys::bpf_prog_get_info_by_fd(
+                prog.as_fd().as_raw_fd(),
+                &mut info,
+                &mut len,
+            )
+        };
+        if rc != 0 {
+            bail!(
+                "reading BPF program {program}'s counters: {}",
+                std::io::Error::from_raw_os_error(-rc)
+            );
+        }
+        Ok(info.recursion_misses)
     }
 
     /// Syscalls entered but not returned, as records without ret/dur.
@@ -823,7 +932,7 @@ mod tests {
             mark_programs: false,
             counts: vec![],
         };
-        let p = programs_for(&cfg, None);
+        let p = programs_for(&cfg, None, &[]);
         assert_eq!(
             p.into_iter().collect::<Vec<_>>(),
             ["net_recv", "net_xmit", "proc_fork"]

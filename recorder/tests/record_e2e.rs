@@ -1356,6 +1356,111 @@ probe end {{ foreach (s in n- limit 1) printf("%s\n", s) }}"#,
         .is_ok());
 }
 
+/// The default set's busiest tracepoints are recorded through raw hooks
+/// that write the classic tracepoint's record themselves: two recorders
+/// side by side, one of them made to use the classic hooks, must record
+/// the workload's events identically (all but the header's time, which
+/// each program reads for itself).
+#[test]
+fn raw_hooks_record_what_the_classic_tracepoints_do() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let set = "--tracepoints=-*,sched:sched_switch,sched:sched_wakeup,sched:sched_wakeup_new,irq:softirq_entry,irq:softirq_exit";
+    let dirs = [tmp.path().join("classic"), tmp.path().join("raw")];
+    let recorders: Vec<std::process::Child> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let mut c = Command::new(RECORD);
+            c.arg("-o")
+                .arg(d)
+                .args(["--events", "tracepoints", set, "-q"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            if i == 0 {
+                c.env("RETAP_CLASSIC_TRACEPOINTS", "1");
+            }
+            c.spawn().unwrap()
+        })
+        .collect();
+    // Both attached (the manifest names its attach time once they are).
+    let end = Instant::now() + Duration::from_secs(30);
+    while !dirs.iter().all(|d| {
+        std::fs::read_to_string(d.join("trace.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|m| !m["attached_ns"].is_null())
+    }) {
+        assert!(Instant::now() < end, "the recorders did not attach");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (rounds, udp) = (300, 200);
+    let out = Command::new(WORKLOAD)
+        .args(["calls", "--udp", &udp.to_string(), "--fork-exit", "0"])
+        .args(["--pingpong", &rounds.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // Each recorder leaves out its own events, not the other's: neither's
+    // are compared.
+    let recs = format!("{},{}", recorders[0].id(), recorders[1].id());
+    for mut r in recorders {
+        unsafe { libc::kill(r.id() as i32, libc::SIGINT) };
+        let o = r.wait().unwrap();
+        assert!(o.success());
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .unwrap_or_else(|| panic!("{k} in {text}"))
+            .to_string()
+    };
+    let tids = field("pingpong_tids=");
+    let child = field("child_pid=");
+    let queries = [
+        format!("select cpu, pid, tid, prev_comm, prev_pid, prev_prio, prev_state, next_comm, next_pid, next_prio from sched.sched_switch where (prev_pid in ({tids}) or next_pid in ({tids})) and pid not in ({recs}) order by cpu, ts"),
+        format!("select cpu, pid, tid, comm, tp_pid, prio, target_cpu from sched.sched_wakeup where tp_pid in ({tids}) and pid not in ({recs}) order by cpu, ts"),
+        format!("select cpu, pid, tid, comm, tp_pid, prio, target_cpu from sched.sched_wakeup_new where tp_pid = {child} order by cpu, ts"),
+        // Loopback packets' NET_RX, run as each sendto enables bottom
+        // halves again (the sender's context, never inside another BPF
+        // program, where the classic hook would skip it).
+        format!("select cpu, pid, tid, vec from irq.softirq_entry where vec = 3 and pid in ({tids}) order by cpu, ts"),
+        format!("select cpu, pid, tid, vec from irq.softirq_exit where vec = 3 and pid in ({tids}) order by cpu, ts"),
+    ];
+    let least = [2 * rounds * 9 / 10, rounds * 9 / 10, 1, udp / 2, udp / 2];
+    for (q, least) in queries.iter().zip(least) {
+        let [classic, raw] = [&dirs[0], &dirs[1]].map(|d| duck(d, q));
+        assert!(classic.len() >= least, "{} rows: {q}", classic.len());
+        if let Some(i) = (0..classic.len().max(raw.len())).find(|i| classic.get(*i) != raw.get(*i))
+        {
+            panic!(
+                "{q}\n{} rows classic, {} raw; first difference at {i}: {:?} against {:?}",
+                classic.len(),
+                raw.len(),
+                classic.get(i),
+                raw.get(i)
+            );
+        }
+    }
+    let [classic, raw] = [&dirs[0], &dirs[1]].map(|d| manifest(d));
+    for t in [
+        "sched.sched_switch",
+        "sched.sched_wakeup",
+        "sched.sched_wakeup_new",
+        "irq.softirq_entry",
+        "irq.softirq_exit",
+    ] {
+        assert_eq!(classic["tables"][t]["dropped"], 0, "{t}");
+        assert_eq!(raw["tables"][t]["dropped"], 0, "{t}");
+    }
+    let probes = |m: &serde_json::Value| m["probes"].to_string();
+    assert!(probes(&classic).contains("\"tracepoint/sched/sched_switch\""));
+    assert!(probes(&raw).contains("\"tp_btf/sched_switch\""));
+    assert!(probes(&raw).contains("\"tp_btf/softirq_exit\""));
+    assert!(!probes(&raw).contains("tracepoint/"));
+}
+
 #[test]
 fn samples_carry_stacks_and_the_symbol_sources_are_saved() {
     need_root!();
