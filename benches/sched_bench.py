@@ -11,14 +11,17 @@ untraced, under `retap record --events tracepoints` (the default
 tracepoint set, nothing else), under the full default recording, with
 sched_switch alone (with and without `--stacks sched_switch`), and
 under bpftrace counting sched_switch by comm in the kernel (and, the peer
-of --stacks, by kernel stack). The added
+of --stacks, by kernel stack). The default set's busiest tracepoints
+are recorded through raw hooks (tp_btf); the `classic` runs record the
+same through the classic tracepoint hooks (RETAP_CLASSIC_TRACEPOINTS=1),
+side by side. The added
 cost per context switch divides the added time by the sched_switch rows
 retap recorded during the run.
 
 Usage: python3 benches/sched_bench.py [--rounds N] [--repeat R]
 Build first: cargo build --release
 """
-import argparse, os, statistics, subprocess, tempfile, time
+import argparse, os, random, statistics, subprocess, tempfile, time
 
 from tracers import LOAD, under, under_retap
 
@@ -52,18 +55,25 @@ def main():
     a = ap.parse_args()
     n = a.rounds
     res = {"untraced": [], "retap sched_switch": [], "retap +stacks": [],
-           "retap tracepoints": [], "retap default": [], "bpftrace": [],
+           "retap tracepoints": [], "retap default": [],
+           "classic sched_switch": [], "classic tracepoints": [], "bpftrace": [],
            "bpftrace kstack": []}
     switches, tables = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(a.repeat):
             res["untraced"].append(run_load(n))
-            for name, events in [("retap sched_switch", "sched_switch"),
-                                 ("retap +stacks", "sched_switch+stacks"),
-                                 ("retap tracepoints", "tracepoints"),
-                                 ("retap default", "syscalls,processes,net,block,samples,tracepoints")]:
+            runs = [("retap sched_switch", "sched_switch"),
+                    ("retap +stacks", "sched_switch+stacks"),
+                    ("retap tracepoints", "tracepoints"),
+                    ("retap default", "syscalls,processes,net,block,samples,tracepoints"),
+                    ("classic sched_switch", "sched_switch"),
+                    ("classic tracepoints", "tracepoints")]
+            # In a new order each repeat: the machine's drift spreads over all.
+            random.shuffle(runs)
+            for name, events in runs:
                 out = os.path.join(tmp, f"{i}-{name.replace(' ', '_')}")
-                secs, m = under_retap(out, retap_args(events), lambda _: run_load(n))
+                env = {"RETAP_CLASSIC_TRACEPOINTS": "1"} if name.startswith("classic") else None
+                secs, m = under_retap(out, retap_args(events), lambda _: run_load(n), env=env)
                 res[name].append(secs)
                 t = m["tables"]["sched.sched_switch"]
                 assert t["dropped"] == 0, f"{name}: {t['dropped']} sched_switch rows dropped"

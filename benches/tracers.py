@@ -40,11 +40,12 @@ def under(cmd, ready, work, cpu="1"):
     return result
 
 
-def under_retap(out, args, work, cpu="1", rec=REC):
+def under_retap(out, args, work, cpu="1", rec=REC, env=None):
     """work(recorder's pid) under `retap-record -o out ARGS -q` (`rec`:
-    another build of it, for before/after runs); (its result, the
-    manifest)."""
-    p = subprocess.Popen(pinned([rec, "-o", out, *args, "-q"], cpu), stderr=subprocess.PIPE)
+    another build of it, for before/after runs; `env`: variables added to
+    its environment); (its result, the manifest)."""
+    p = subprocess.Popen(pinned([rec, "-o", out, *args, "-q"], cpu), stderr=subprocess.PIPE,
+                         env={**os.environ, **(env or {})})
     # trace.json appears before attach; the probes list is filled after.
     wait_for(lambda: os.path.exists(os.path.join(out, "trace.json")))
     time.sleep(1.0)
