@@ -9,14 +9,17 @@ appears at the same time as hundreds of others); and 300 synthetic traces
 of 100k events taken as one set (30M events, a fleet). On each, profile.stp's
 aggregation by (pid, execname) with its top 10, the same printed whole
 (by count, and in insertion order), and one process's syscalls by name;
-against DuckDB's warm in-process SQL over the same files. With --before BIN, the same runs with another build (outputs
-must be equal).
+against DuckDB's warm in-process SQL over the same files, and (with the
+duckdb-cli wheel installed) against the DuckDB CLI as a fresh process,
+start-up and all, as `retap run` always is. With --before BIN, the same
+runs with another build (outputs must be equal).
 
 Usage: python3 benches/shapes_bench.py [--before /path/to/old/retap] [--repeat 5] [--only copies]
 Build first: cargo build --release; pip install duckdb pyarrow
 """
 import os, subprocess, time
 
+from plan_bench import duckdb_cli
 from sort_ties_bench import CACHE, RETAP, best, options
 from store_bench import fleet
 
@@ -95,7 +98,11 @@ def main():
     limits = ["-D", "MAXMAPENTRIES=2000000", "-D", "MAXACTION=100000000"]
     import duckdb
     con = duckdb.connect()
+    cli = duckdb_cli()
+    if not cli:
+        print("(pip install duckdb-cli to time DuckDB as a fresh process too)")
     print(f"{'shape':26} {'script':9} {'retap':>8} {'DuckDB':>8} {'ratio':>6}"
+          + (f" {'CLI':>8} {'ratio':>6}" if cli else "")
           + ("  before   after/before" if a.before else ""))
     for shape, make, files in shapes:
         if a.only and a.only not in shape:
@@ -111,6 +118,9 @@ def main():
                 ts.append(time.perf_counter() - t)
             duck = min(ts)
             line = f"{shape:26} {k:9} {after:8.3f} {duck:8.3f} {after / duck:5.2f}x"
+            if cli:
+                fresh, _ = best([cli, "-c", SQL[k].format(files=files)], a.repeat)
+                line += f" {fresh:8.3f} {after / fresh:5.2f}x"
             if a.before:
                 before, out_b = best([a.before, "run", script, "--trace", d] + limits, a.repeat)
                 assert out_b == out, (shape, k)

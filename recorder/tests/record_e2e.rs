@@ -1419,16 +1419,16 @@ fn raw_hooks_record_what_the_classic_tracepoints_do() {
     let tids = field("pingpong_tids=");
     let child = field("child_pid=");
     let queries = [
-        format!("select cpu, pid, tid, prev_comm, prev_pid, prev_prio, prev_state, next_comm, next_pid, next_prio from sched.sched_switch where (prev_pid in ({tids}) or next_pid in ({tids})) and pid not in ({recs}) order by cpu, ts"),
+        format!("select cpu, pid, tid, prev_comm, prev_pid, prev_prio, prev_state, next_comm, next_pid, next_prio from sched.sched_switch where (prev_pid in ({tids}, {child}) or next_pid in ({tids}, {child})) and pid not in ({recs}) order by cpu, ts"),
         format!("select cpu, pid, tid, comm, tp_pid, prio, target_cpu from sched.sched_wakeup where tp_pid in ({tids}) and pid not in ({recs}) order by cpu, ts"),
-        format!("select cpu, pid, tid, comm, tp_pid, prio, target_cpu from sched.sched_wakeup_new where tp_pid = {child} order by cpu, ts"),
+        format!("select cpu, pid, tid, comm, tp_pid, prio, target_cpu from sched.sched_wakeup_new where tp_pid in ({tids}, {child}) order by cpu, ts"),
         // Loopback packets' NET_RX, run as each sendto enables bottom
         // halves again (the sender's context, never inside another BPF
         // program, where the classic hook would skip it).
         format!("select cpu, pid, tid, vec from irq.softirq_entry where vec = 3 and pid in ({tids}) order by cpu, ts"),
         format!("select cpu, pid, tid, vec from irq.softirq_exit where vec = 3 and pid in ({tids}) order by cpu, ts"),
     ];
-    let least = [2 * rounds * 9 / 10, rounds * 9 / 10, 1, udp / 2, udp / 2];
+    let least = [2 * rounds * 9 / 10, rounds * 9 / 10, 2, udp / 2, udp / 2];
     for (q, least) in queries.iter().zip(least) {
         let [classic, raw] = [&dirs[0], &dirs[1]].map(|d| duck(d, q));
         assert!(classic.len() >= least, "{} rows: {q}", classic.len());
@@ -1443,6 +1443,14 @@ fn raw_hooks_record_what_the_classic_tracepoints_do() {
             );
         }
     }
+    // The switches compared cover the states the raw hook computes as the
+    // kernel does: blocked in a read (S = 1), and the child's last switch
+    // as it exits (Z = 32, or X = 16 when reaped first).
+    let states = duck(
+        &dirs[1],
+        &format!("select distinct prev_state from sched.sched_switch where prev_pid in ({tids}, {child}) and prev_state in (1, 16, 32) order by 1"),
+    );
+    assert!(states.len() >= 2 && states[0] == "1", "{states:?}");
     let [classic, raw] = [&dirs[0], &dirs[1]].map(|d| manifest(d));
     for t in [
         "sched.sched_switch",
