@@ -1106,7 +1106,9 @@ int on_tracepoint(void *ctx)
 #define TPB_SCHED_WAKEUP_NEW 2
 #define TPB_SOFTIRQ_ENTRY 3
 #define TPB_SOFTIRQ_EXIT 4
-#define TPB_N 5
+#define TPB_SIGNAL_GENERATE 5
+#define TPB_SIGNAL_DELIVER 6
+#define TPB_N 7
 const volatile u32 tpb_slot[TPB_N] = {};
 
 /* The ring record for a raw hook: its header filled, the tracepoint's slot
@@ -1224,6 +1226,63 @@ int BPF_PROG(tpb_softirq_exit, unsigned int vec)
 {
 	LIVE_MARK;
 	tpb_softirq(TPB_SOFTIRQ_EXIT, vec);
+	return 0;
+}
+
+/* include/trace/events/signal.h TP_STORE_SIGINFO: no siginfo
+ * (SEND_SIG_NOINFO) is a user's signal, SEND_SIG_PRIV the kernel's. */
+static __always_inline void siginfo_fields(struct kernel_siginfo *info, int *err, int *code)
+{
+	if ((u64)info == 0) {
+		*err = 0;
+		*code = 0; /* SI_USER */
+	} else if ((u64)info == 1) {
+		*err = 0;
+		*code = 0x80; /* SI_KERNEL */
+	} else {
+		/* (the verifier takes the argument for a number: it may be one
+		 * of the two above) */
+		*err = BPF_CORE_READ(info, si_errno);
+		*code = BPF_CORE_READ(info, si_code);
+	}
+}
+
+SEC("tp_btf/signal_generate")
+int BPF_PROG(tpb_signal_generate, int sig, struct kernel_siginfo *info, struct task_struct *task,
+	     int group, int result)
+{
+	LIVE_MARK;
+	struct tp_rec *r = tpb_reserve(TPB_SIGNAL_GENERATE,
+				       sizeof(struct hdr) +
+					       bpf_core_type_size(struct trace_event_raw_signal_generate));
+	if (!r)
+		return 0;
+	struct trace_event_raw_signal_generate *e = (void *)r->data;
+	e->sig = sig;
+	siginfo_fields(info, &e->errno, &e->code);
+	bpf_probe_read_kernel(e->comm, 16, task->comm);
+	e->pid = task->pid;
+	e->group = group;
+	e->result = result;
+	submit(r);
+	return 0;
+}
+
+SEC("tp_btf/signal_deliver")
+int BPF_PROG(tpb_signal_deliver, int sig, struct kernel_siginfo *info, struct k_sigaction *ka)
+{
+	LIVE_MARK;
+	struct tp_rec *r = tpb_reserve(TPB_SIGNAL_DELIVER,
+				       sizeof(struct hdr) +
+					       bpf_core_type_size(struct trace_event_raw_signal_deliver));
+	if (!r)
+		return 0;
+	struct trace_event_raw_signal_deliver *e = (void *)r->data;
+	e->sig = sig;
+	siginfo_fields(info, &e->errno, &e->code);
+	e->sa_handler = (unsigned long)ka->sa.sa_handler;
+	e->sa_flags = ka->sa.sa_flags;
+	submit(r);
 	return 0;
 }
 

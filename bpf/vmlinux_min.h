@@ -128,6 +128,41 @@ struct trace_event_raw_softirq {
 	unsigned int vec;
 };
 
+struct trace_event_raw_signal_generate {
+	int sig;
+	int errno;
+	int code;
+	char comm[16];
+	pid_t pid;
+	int group;
+	int result;
+};
+
+struct trace_event_raw_signal_deliver {
+	int sig;
+	int errno;
+	int code;
+	unsigned long sa_handler;
+	unsigned long sa_flags;
+};
+
+struct kernel_siginfo {
+	struct {
+		int si_signo;
+		int si_errno;
+		int si_code;
+	};
+};
+
+struct sigaction {
+	void *sa_handler;
+	unsigned long sa_flags;
+};
+
+struct k_sigaction {
+	struct sigaction sa;
+};
+
 struct linux_binprm {
 	const char *filename;
 };

@@ -209,12 +209,14 @@ fn programs_for(
 /// The tracepoints bpf/retap.bpf.c also hooks raw (its TPB_* order):
 /// system, event, program. The raw hook skips the classic one's building
 /// of the whole record in a perf buffer; the record is the same.
-const RAW_HOOKED: [(&str, &str, &str); 5] = [
+const RAW_HOOKED: [(&str, &str, &str); 7] = [
     ("sched", "sched_switch", "tpb_sched_switch"),
     ("sched", "sched_wakeup", "tpb_sched_wakeup"),
     ("sched", "sched_wakeup_new", "tpb_sched_wakeup_new"),
     ("irq", "softirq_entry", "tpb_softirq_entry"),
     ("irq", "softirq_exit", "tpb_softirq_exit"),
+    ("signal", "signal_generate", "tpb_signal_generate"),
+    ("signal", "signal_deliver", "tpb_signal_deliver"),
 ];
 
 /// For each tracepoint of the recording, the raw hook (RAW_HOOKED index)
@@ -251,6 +253,14 @@ fn raw_hooks(cfg: &Config) -> Vec<Option<usize>> {
 /// Loads the raw hook programs alone (as try_fentry does), to learn
 /// whether this kernel accepts them before the recording depends on it.
 fn raw_hooks_load(programs: &BTreeSet<&str>) -> std::result::Result<(), String> {
+    // Quietly: a refusal only means the classic hooks record them.
+    let print = libbpf_rs::set_print(None);
+    let loaded = raw_hooks_try(programs);
+    libbpf_rs::set_print(print);
+    loaded
+}
+
+fn raw_hooks_try(programs: &BTreeSet<&str>) -> std::result::Result<(), String> {
     let mut obj = MaybeUninit::uninit();
     let mut open = RetapSkelBuilder::default()
         .open(&mut obj)

@@ -1365,7 +1365,7 @@ probe end {{ foreach (s in n- limit 1) printf("%s\n", s) }}"#,
 fn raw_hooks_record_what_the_classic_tracepoints_do() {
     need_root!();
     let tmp = tempfile::tempdir().unwrap();
-    let set = "--tracepoints=-*,sched:sched_switch,sched:sched_wakeup,sched:sched_wakeup_new,irq:softirq_entry,irq:softirq_exit";
+    let set = "--tracepoints=-*,sched:sched_switch,sched:sched_wakeup,sched:sched_wakeup_new,irq:softirq_entry,irq:softirq_exit,signal:signal_generate,signal:signal_deliver";
     let dirs = [tmp.path().join("classic"), tmp.path().join("raw")];
     let recorders: Vec<std::process::Child> = dirs
         .iter()
@@ -1397,6 +1397,7 @@ fn raw_hooks_record_what_the_classic_tracepoints_do() {
     let (rounds, udp) = (300, 200);
     let out = Command::new(WORKLOAD)
         .args(["calls", "--udp", &udp.to_string(), "--fork-exit", "0"])
+        .args(["--signals", "3", "--tkills", "2"])
         .args(["--pingpong", &rounds.to_string()])
         .output()
         .unwrap();
@@ -1427,8 +1428,20 @@ fn raw_hooks_record_what_the_classic_tracepoints_do() {
         // program, where the classic hook would skip it).
         format!("select cpu, pid, tid, vec from irq.softirq_entry where vec = 3 and pid in ({tids}) order by cpu, ts"),
         format!("select cpu, pid, tid, vec from irq.softirq_exit where vec = 3 and pid in ({tids}) order by cpu, ts"),
+        // kill (SI_USER), tgkill (SI_TKILL) and the child's SIGCHLD
+        // (CLD_EXITED, from a siginfo).
+        format!("select cpu, pid, tid, sig, errno, code, comm, tp_pid, \"group\", result from signal.signal_generate where pid in ({tids}, {child}) order by cpu, ts"),
+        format!("select cpu, pid, tid, sig, errno, code, sa_handler, sa_flags from signal.signal_deliver where pid in ({tids}) order by cpu, ts"),
     ];
-    let least = [2 * rounds * 9 / 10, rounds * 9 / 10, 2, udp / 2, udp / 2];
+    let least = [
+        2 * rounds * 9 / 10,
+        rounds * 9 / 10,
+        2,
+        udp / 2,
+        udp / 2,
+        3 + 4 + 1,
+        3 + 4,
+    ];
     for (q, least) in queries.iter().zip(least) {
         let [classic, raw] = [&dirs[0], &dirs[1]].map(|d| duck(d, q));
         assert!(classic.len() >= least, "{} rows: {q}", classic.len());
@@ -1458,6 +1471,8 @@ fn raw_hooks_record_what_the_classic_tracepoints_do() {
         "sched.sched_wakeup_new",
         "irq.softirq_entry",
         "irq.softirq_exit",
+        "signal.signal_generate",
+        "signal.signal_deliver",
     ] {
         assert_eq!(classic["tables"][t]["dropped"], 0, "{t}");
         assert_eq!(raw["tables"][t]["dropped"], 0, "{t}");
@@ -1466,6 +1481,7 @@ fn raw_hooks_record_what_the_classic_tracepoints_do() {
     assert!(probes(&classic).contains("\"tracepoint/sched/sched_switch\""));
     assert!(probes(&raw).contains("\"tp_btf/sched_switch\""));
     assert!(probes(&raw).contains("\"tp_btf/softirq_exit\""));
+    assert!(probes(&raw).contains("\"tp_btf/signal_generate\""));
     assert!(!probes(&raw).contains("tracepoint/"));
 }
 
