@@ -98,7 +98,7 @@ pub fn render(t: &Trace) -> String {
     let (mut rows, mut bytes, mut lost, mut files) = (0u64, 0u64, 0u64, 0usize);
     for tf in &t.tables {
         let stats = m.tables.get(tf.table.name());
-        let l = stats.map(|s| s.dropped + s.unpaired).unwrap_or(0);
+        let l = stats.map(|s| s.lost()).unwrap_or(0);
         let (r, b) = (tf.rows(), tf.bytes());
         rows += r;
         bytes += b;
@@ -106,6 +106,8 @@ pub fn render(t: &Trace) -> String {
         files += tf.files.len();
         table_row(&mut o, width, tf.table.name(), r, l, tf.files.len(), b);
     }
+    // (with those of no known table: Manifest::tracepoints_skipped)
+    lost += m.tracepoints_skipped;
     table_row(&mut o, width, "total", rows, lost, files, bytes);
     if let Some(w) = summary::loss_warning(m) {
         let _ = writeln!(o, "\n{w}");

@@ -268,6 +268,7 @@ impl TraceSet {
             manifest.stopped_by = manifest.stopped_by.clone().or(mm.stopped_by.clone());
             manifest.string_max = manifest.string_max.or(mm.string_max);
             manifest.socket_addresses |= mm.socket_addresses;
+            manifest.tracepoints_skipped += mm.tracepoints_skipped;
             if mm.hz != base.hz {
                 manifest.hz = None;
             }
@@ -279,6 +280,7 @@ impl TraceSet {
                 e.events += st.events;
                 e.dropped += st.dropped;
                 e.unpaired += st.unpaired;
+                e.skipped += st.skipped;
                 e.strings_lost += st.strings_lost;
                 e.unwritten += st.unwritten;
                 e.expired += st.expired;

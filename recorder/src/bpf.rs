@@ -327,6 +327,28 @@ fn short_err(e: &libbpf_rs::Error) -> String {
     s.lines().next().unwrap_or("").to_string()
 }
 
+/// Tracepoint events the recording lost (Session::tracepoint_losses).
+#[derive(Debug, Default)]
+pub struct TracepointLosses {
+    /// Per tracepoint, in the recording's order: ring buffer full, and
+    /// skipped by the kernel.
+    pub per_table: Vec<(u64, u64)>,
+    /// Skipped by the kernel, of the tracepoints sharing the classic hook.
+    pub unattributed: u64,
+}
+
+impl TracepointLosses {
+    /// The classic hook's `n` skips: its table's when one tracepoint is
+    /// recorded through it, else no table's (the kernel counts per program).
+    fn classic_skipped(&mut self, hooks: &[Option<usize>], n: u64) {
+        let classic: Vec<usize> = (0..hooks.len()).filter(|s| hooks[*s].is_none()).collect();
+        match classic[..] {
+            [only] => self.per_table[only].1 += n,
+            _ => self.unattributed += n,
+        }
+    }
+}
+
 /// A loaded, attached recording session.
 pub struct Session<'obj> {
     pub skel: RetapSkel<'obj>,
@@ -766,9 +788,10 @@ impl Session<'_> {
         Ok(out)
     }
 
-    /// Ring-buffer losses per tracepoint, in the recording's order.
-    pub fn tracepoint_losses(&self) -> Result<Vec<u64>> {
-        let mut out = Vec::new();
+    /// What each tracepoint lost, in the recording's order, and what the
+    /// classic hook's one program lost that no table can be named for.
+    pub fn tracepoint_losses(&self) -> Result<TracepointLosses> {
+        let mut out = TracepointLosses::default();
         for slot in 0..self.tracepoints.len() {
             let per_cpu = self
                 .skel
@@ -776,17 +799,24 @@ impl Session<'_> {
                 .tp_losses
                 .lookup_percpu(&(slot as u32).to_ne_bytes(), MapFlags::ANY)?
                 .unwrap_or_default();
-            let mut sum: u64 = per_cpu
+            let full: u64 = per_cpu
                 .iter()
                 .map(|v| u64::from_ne_bytes(v[..8].try_into().unwrap()))
                 .sum();
             // A raw hook's program does not run when it fired on a CPU
             // already running it (an interrupt's wake-up during a wake-up's
-            // record): the kernel counts those, and they are this table's.
-            if let Some(i) = self.hooks[slot] {
-                sum += self.recursion_misses(RAW_HOOKED[i].2)?;
-            }
-            out.push(sum);
+            // record): the kernel counts those per program, so per table.
+            let skipped = match self.hooks[slot] {
+                Some(i) => self.recursion_misses(RAW_HOOKED[i].2)?,
+                None => 0,
+            };
+            out.per_table.push((full, skipped));
+        }
+        // The classic hook's program is skipped while any BPF program of
+        // its kind runs on the CPU; it serves every classic tracepoint.
+        if self.hooks.iter().any(Option::is_none) {
+            let n = self.recursion_misses("on_tracepoint")?;
+            out.classic_skipped(&self.hooks, n);
         }
         Ok(out)
     }
@@ -947,5 +977,21 @@ mod tests {
             p.into_iter().collect::<Vec<_>>(),
             ["net_recv", "net_xmit", "proc_fork"]
         );
+    }
+
+    #[test]
+    fn classic_skips_go_to_the_one_classic_table_or_to_none() {
+        let mut l = TracepointLosses {
+            per_table: vec![(0, 1), (2, 0)],
+            unattributed: 0,
+        };
+        // Slot 0 raw, slot 1 classic: slot 1's.
+        l.classic_skipped(&[Some(0), None], 5);
+        assert_eq!(l.per_table, [(0, 1), (2, 5)]);
+        assert_eq!(l.unattributed, 0);
+        // Two classic: no table's.
+        l.classic_skipped(&[None, None], 3);
+        assert_eq!(l.per_table, [(0, 1), (2, 5)]);
+        assert_eq!(l.unattributed, 3);
     }
 }

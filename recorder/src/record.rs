@@ -1160,13 +1160,14 @@ fn fill_losses(
     tables: &[Table],
     formats: &[&'static TracepointFormat],
     losses: &[(u64, u64)],
-    tracepoint_losses: &[u64],
+    tracepoint_losses: &bpf::TracepointLosses,
 ) {
+    m.tracepoints_skipped = tracepoint_losses.unattributed;
     for t in tables {
         let e = m.tables.entry(t.name().to_string()).or_default();
         if let Table::Tracepoint(f) = t {
             let slot = formats.iter().position(|x| x == f).expect("recorded");
-            e.dropped = tracepoint_losses[slot];
+            (e.dropped, e.skipped) = tracepoint_losses.per_table[slot];
         } else {
             e.dropped = losses[t.index()].0;
             e.unpaired = losses[t.index()].1;

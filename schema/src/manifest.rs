@@ -76,6 +76,13 @@ pub struct Manifest {
     /// `unwritten`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_by: Option<String>,
+    /// Events of tracepoints recorded through the classic hook that the
+    /// kernel did not hand over because a BPF program was already running
+    /// on that CPU. One program serves every such tracepoint and the
+    /// kernel counts per program, so which table lost them is not known
+    /// (with one such tracepoint, they are its table's `skipped`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tracepoints_skipped: u64,
     /// The bounds the recording kept its files within (`--max-size`,
     /// `--max-age`), oldest files removed first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,6 +124,12 @@ pub struct TableStats {
     /// "events lost to the ring buffer".
     #[serde(default)]
     pub unpaired: u64,
+    /// Events the kernel did not run the recorder's program for, because
+    /// that program was already running on the CPU (the tracepoint fired
+    /// again inside its own record, from an interrupt): the kernel counts
+    /// them per program. Rows lost, as `dropped`'s are.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped: u64,
     /// Syscalls table: file-name arguments and socket addresses not
     /// recorded (their `path` or `sockaddr` is null): the ring buffer was
     /// full, or the caller's memory was not readable (paged out). Not rows
@@ -136,6 +149,14 @@ pub struct TableStats {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub expired_files: u64,
     pub files: Vec<FileEntry>,
+}
+
+impl TableStats {
+    /// Rows the table lost: ring buffer full, in-flight map full, skipped
+    /// by the kernel.
+    pub fn lost(&self) -> u64 {
+        self.dropped + self.unpaired + self.skipped
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -194,8 +215,10 @@ impl Manifest {
         self.tables.values().map(|t| t.events).sum()
     }
 
+    /// Every row lost: ring buffer full, in-flight map full, skipped by
+    /// the kernel.
     pub fn total_dropped(&self) -> u64 {
-        self.tables.values().map(|t| t.dropped + t.unpaired).sum()
+        self.tables.values().map(TableStats::lost).sum::<u64>() + self.tracepoints_skipped
     }
 
     pub fn total_bytes(&self) -> u64 {

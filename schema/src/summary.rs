@@ -142,12 +142,29 @@ pub fn loss_warning(m: &Manifest) -> Option<String> {
         if t.unpaired > 0 {
             parts.push(format!("{name} {} (in-flight map full)", t.unpaired));
         }
+        if t.skipped > 0 {
+            parts.push(format!(
+                "{name} {} (skipped by the kernel: its program was already running on that CPU)",
+                t.skipped
+            ));
+        }
+    }
+    if m.tracepoints_skipped > 0 {
+        parts.push(format!(
+            "{} of the tracepoints recorded through the classic hook (skipped by the kernel while a BPF program ran on that CPU; which table is not known)",
+            m.tracepoints_skipped
+        ));
     }
     if names > 0 {
         parts.push(format!("and {names} file name(s) of syscalls"));
     }
+    // A larger ring or fewer events help ring and map losses, not skips.
+    let hint = match m.tables.values().any(|t| t.dropped + t.unpaired > 0) {
+        true => "; a larger --ringbuf-size or narrower --events/--syscalls/-x may help",
+        false => "",
+    };
     Some(format!(
-        "WARNING: {lost} events lost: {}; a larger --ringbuf-size or narrower --events/--syscalls/-x may help",
+        "WARNING: {lost} events lost: {}{hint}",
         parts.join(", ")
     ))
 }
@@ -197,6 +214,18 @@ mod tests {
             loss_warning(&m).unwrap(),
             "WARNING: 1234 events lost: net 1234 (ring buffer full); a larger --ringbuf-size or narrower --events/--syscalls/-x may help"
         );
+        let t = m.tables.get_mut("net").unwrap();
+        t.dropped = 0;
+        t.skipped = 3;
+        m.tracepoints_skipped = 2;
+        assert_eq!(
+            loss_warning(&m).unwrap(),
+            "WARNING: 5 events lost: net 3 (skipped by the kernel: its program was already running on that CPU), 2 of the tracepoints recorded through the classic hook (skipped by the kernel while a BPF program ran on that CPU; which table is not known)"
+        );
+        m.tracepoints_skipped = 0;
+        let t = m.tables.get_mut("net").unwrap();
+        t.skipped = 0;
+        t.dropped = 1234;
         // Retention and a failed disk: their own lines, not losses.
         assert_eq!(stop_line(&m), None);
         assert_eq!(retention_line(&m), None);

@@ -441,7 +441,7 @@ pub fn collect(
                 .collect::<Option<Vec<_>>>()
                 .and_then(|c| c.into_iter().next()),
             events: stat(&|s| s.events),
-            dropped: stat(&|s| s.dropped),
+            dropped: stat(&|s| s.dropped + s.skipped),
         });
     }
     progress.finish();
