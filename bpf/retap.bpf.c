@@ -1108,7 +1108,8 @@ int on_tracepoint(void *ctx)
 #define TPB_SOFTIRQ_EXIT 4
 #define TPB_SIGNAL_GENERATE 5
 #define TPB_SIGNAL_DELIVER 6
-#define TPB_N 7
+#define TPB_SCHED_MIGRATE_TASK 7
+#define TPB_N 8
 const volatile u32 tpb_slot[TPB_N] = {};
 
 /* The ring record for a raw hook: its header filled, the tracepoint's slot
@@ -1199,6 +1200,33 @@ int BPF_PROG(tpb_sched_wakeup_new, struct task_struct *p)
 {
 	LIVE_MARK;
 	tpb_wakeup(TPB_SCHED_WAKEUP_NEW, p);
+	return 0;
+}
+
+SEC("tp_btf/sched_migrate_task")
+int BPF_PROG(tpb_sched_migrate_task, struct task_struct *p, int dest_cpu)
+{
+	LIVE_MARK;
+	/* The fixed part, then (as a __data_loc string) comm, at most 16. */
+	u32 fixed = bpf_core_type_size(struct trace_event_raw_sched_migrate_task);
+	struct tp_rec *r = tpb_reserve(
+		TPB_SCHED_MIGRATE_TASK,
+		sizeof(struct hdr) + bpf_core_type_size(struct trace_event_raw_sched_migrate_task) + 16);
+	if (!r)
+		return 0;
+	struct trace_event_raw_sched_migrate_task *e = (void *)r->data;
+	if (bpf_core_field_exists(e->__data_loc_comm)) {
+		long n = bpf_probe_read_kernel_str(r->data + fixed, 16, p->comm);
+		/* (len << 16) | offset from the record's start, as the kernel's */
+		e->__data_loc_comm = ((u32)(n > 0 ? n : 0) << 16) | fixed;
+	} else {
+		bpf_probe_read_kernel(e->comm, 16, p->comm);
+	}
+	e->pid = p->pid;
+	e->prio = p->prio;
+	e->orig_cpu = p->thread_info.cpu;
+	e->dest_cpu = dest_cpu;
+	submit(r);
 	return 0;
 }
 

@@ -124,6 +124,17 @@ struct trace_event_raw_sched_wakeup_template {
 	int target_cpu;
 };
 
+/* comm: a __data_loc string since 6.x (the u32 field), an array before:
+ * bpf_core_field_exists tells which this kernel has. */
+struct trace_event_raw_sched_migrate_task {
+	u32 __data_loc_comm;
+	char comm[16];
+	pid_t pid;
+	int prio;
+	int orig_cpu;
+	int dest_cpu;
+};
+
 struct trace_event_raw_softirq {
 	unsigned int vec;
 };

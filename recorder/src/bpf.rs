@@ -209,7 +209,7 @@ fn programs_for(
 /// The tracepoints bpf/retap.bpf.c also hooks raw (its TPB_* order):
 /// system, event, program. The raw hook skips the classic one's building
 /// of the whole record in a perf buffer; the record is the same.
-const RAW_HOOKED: [(&str, &str, &str); 7] = [
+const RAW_HOOKED: [(&str, &str, &str); 8] = [
     ("sched", "sched_switch", "tpb_sched_switch"),
     ("sched", "sched_wakeup", "tpb_sched_wakeup"),
     ("sched", "sched_wakeup_new", "tpb_sched_wakeup_new"),
@@ -217,6 +217,7 @@ const RAW_HOOKED: [(&str, &str, &str); 7] = [
     ("irq", "softirq_exit", "tpb_softirq_exit"),
     ("signal", "signal_generate", "tpb_signal_generate"),
     ("signal", "signal_deliver", "tpb_signal_deliver"),
+    ("sched", "sched_migrate_task", "tpb_sched_migrate_task"),
 ];
 
 /// For each tracepoint of the recording, the raw hook (RAW_HOOKED index)

@@ -1365,7 +1365,7 @@ probe end {{ foreach (s in n- limit 1) printf("%s\n", s) }}"#,
 fn raw_hooks_record_what_the_classic_tracepoints_do() {
     need_root!();
     let tmp = tempfile::tempdir().unwrap();
-    let set = "--tracepoints=-*,sched:sched_switch,sched:sched_wakeup,sched:sched_wakeup_new,irq:softirq_entry,irq:softirq_exit,signal:signal_generate,signal:signal_deliver";
+    let set = "--tracepoints=-*,sched:sched_switch,sched:sched_wakeup,sched:sched_wakeup_new,irq:softirq_entry,irq:softirq_exit,signal:signal_generate,signal:signal_deliver,sched:sched_migrate_task";
     let dirs = [tmp.path().join("classic"), tmp.path().join("raw")];
     let recorders: Vec<std::process::Child> = dirs
         .iter()
@@ -1397,7 +1397,7 @@ fn raw_hooks_record_what_the_classic_tracepoints_do() {
     let (rounds, udp) = (300, 200);
     let out = Command::new(WORKLOAD)
         .args(["calls", "--udp", &udp.to_string(), "--fork-exit", "0"])
-        .args(["--signals", "3", "--tkills", "2"])
+        .args(["--signals", "3", "--tkills", "2", "--migrate", "6"])
         .args(["--pingpong", &rounds.to_string()])
         .output()
         .unwrap();
@@ -1432,6 +1432,9 @@ fn raw_hooks_record_what_the_classic_tracepoints_do() {
         // (CLD_EXITED, from a siginfo).
         format!("select cpu, pid, tid, sig, errno, code, comm, tp_pid, \"group\", result from signal.signal_generate where pid in ({tids}, {child}) order by cpu, ts"),
         format!("select cpu, pid, tid, sig, errno, code, sa_handler, sa_flags from signal.signal_deliver where pid in ({tids}) order by cpu, ts"),
+        // Moved by its own affinity (by the CPU's stopper thread), and on
+        // wake-ups; comm is a __data_loc string in 6.x.
+        format!("select cpu, pid, tid, comm, tp_pid, prio, orig_cpu, dest_cpu from sched.sched_migrate_task where tp_pid in ({tids}) and pid not in ({recs}) order by cpu, ts"),
     ];
     let least = [
         2 * rounds * 9 / 10,
@@ -1441,6 +1444,8 @@ fn raw_hooks_record_what_the_classic_tracepoints_do() {
         udp / 2,
         3 + 4 + 1,
         3 + 4,
+        // (the first move is none when it already runs on CPU 0)
+        5,
     ];
     for (q, least) in queries.iter().zip(least) {
         let [classic, raw] = [&dirs[0], &dirs[1]].map(|d| duck(d, q));
@@ -1473,6 +1478,7 @@ fn raw_hooks_record_what_the_classic_tracepoints_do() {
         "irq.softirq_exit",
         "signal.signal_generate",
         "signal.signal_deliver",
+        "sched.sched_migrate_task",
     ] {
         assert_eq!(classic["tables"][t]["dropped"], 0, "{t}");
         assert_eq!(raw["tables"][t]["dropped"], 0, "{t}");
@@ -1482,6 +1488,7 @@ fn raw_hooks_record_what_the_classic_tracepoints_do() {
     assert!(probes(&raw).contains("\"tp_btf/sched_switch\""));
     assert!(probes(&raw).contains("\"tp_btf/softirq_exit\""));
     assert!(probes(&raw).contains("\"tp_btf/signal_generate\""));
+    assert!(probes(&raw).contains("\"tp_btf/sched_migrate_task\""));
     assert!(!probes(&raw).contains("tracepoint/"));
 }
 

@@ -6,7 +6,7 @@
 //!                        [--udp M --udp-base S]
 //!                        [--sleep-ms MS] [--fork-exit CODE] [--signals K]
 //!                        [--pingpong N] [--paths N --dir D] [--connects N]
-//!                        [--controls] [--tkills K]
+//!                        [--controls] [--tkills K] [--migrate K]
 //!   retap-workload loop getppid|openat|udp N [RATE]
 //!                                      tight loop, for cost measurements
 //!                                      (getppid: RATE calls a second)
@@ -139,6 +139,7 @@ fn calls(args: &[String]) {
     let sleep_ms = arg_after(args, "--sleep-ms");
     let fork_exit = arg_after(args, "--fork-exit");
     let signals = arg_after(args, "--signals").unwrap_or(0);
+    let migrate = arg_after(args, "--migrate").unwrap_or(0);
     let tkills = arg_after(args, "--tkills").unwrap_or(0);
     let pingpong = arg_after(args, "--pingpong").unwrap_or(0);
     let paths = arg_after(args, "--paths").unwrap_or(0);
@@ -261,6 +262,19 @@ fn calls(args: &[String]) {
             }
             let got = USR1.load(std::sync::atomic::Ordering::SeqCst);
             out.push_str(&format!("signals={got}\n"));
+        }
+        if migrate > 0 {
+            // K moves between the first two online CPUs, by its own
+            // affinity: each a sched_migrate_task of this thread.
+            let cpus = libc::sysconf(libc::_SC_NPROCESSORS_ONLN).max(1) as usize;
+            for i in 0..migrate as usize {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(i % cpus.min(2), &mut set);
+                if libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) != 0 {
+                    fail("sched_setaffinity");
+                }
+            }
+            out.push_str(&format!("migrate={migrate}\n"));
         }
         if tkills > 0 {
             // K SIGUSR1 to its own thread by tkill, then K by tgkill: the
