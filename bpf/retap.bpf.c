@@ -297,7 +297,10 @@ static __always_inline u32 emit_paths(struct inflight *v, u64 pid_tgid, u32 pa, 
 	}
 	u32 b = (pa >> 8) & 0xff;
 	if (b && (retry & 2)) {
-		used &= STR_MAX - 1;
+		/* (for the verifier; a mask would turn a first name of
+		 * exactly STR_MAX bytes into 0 and write this one over it) */
+		if (used > STR_MAX)
+			used = STR_MAX;
 		long n = bpf_probe_read_user_str(r->data + used, max, (void *)reg_of(v, b - 1));
 		r->len[1] = n;
 		if (n > 0)

@@ -673,11 +673,19 @@ fn sigint_leaves_a_finalised_trace() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
+    // And one blocked in openat with a file name: a FIFO without a writer.
+    let fifo = tmp.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut opener = Command::new("cat").arg(&fifo).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(500));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
     let sleeper_pid = sleeper.id();
     sleeper.wait().unwrap();
+    let opener_pid = opener.id();
+    drop(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
+    opener.wait().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -702,6 +710,11 @@ fn sigint_leaves_a_finalised_trace() {
     assert_eq!(
         duck(&dir, &format!("select count(*), count(ret), count(dur_ns) from syscalls where pid={sleeper_pid} and syscall in ('nanosleep', 'clock_nanosleep')")),
         ["1|0|0"]
+    );
+    // The open still waiting at stop, once, with its file name.
+    assert_eq!(
+        duck(&dir, &format!("select path, count(ret), count(dur_ns) from syscalls where pid={opener_pid} and syscall = 'openat' and path like '%fifo' group by path")),
+        [format!("{}|0|0", fifo.display())]
     );
 }
 
@@ -1010,6 +1023,73 @@ fn file_names_are_recorded_at_entry_exactly() {
         "select path from syscalls where syscall = 'openat' and path like '%...' and ret >= 0 order by ts desc limit 1",
     );
     assert_eq!(cut, [format!("{}...", &long.display().to_string()[..31])]);
+
+    // Past the default maximum (256), with --string-max 1000: every name
+    // whole, the rename's two (the second starts 400+ bytes in).
+    let dir3 = tmp.path().join("t3");
+    let deep = files.join("y".repeat(200)).join("z".repeat(200));
+    std::fs::create_dir_all(&deep).unwrap();
+    let n = 5;
+    let cmd = format!("{WORKLOAD} calls --paths {n} --dir {}", deep.display());
+    record(
+        &dir3,
+        &[
+            "--events",
+            "syscalls",
+            "--string-max",
+            "1000",
+            "-c",
+            &cmd,
+            "-q",
+        ],
+    );
+    let d = deep.display();
+    let opened = duck(
+        &dir3,
+        &format!(
+            "select path from syscalls where syscall = 'openat' and path like '{d}/%' order by ts"
+        ),
+    );
+    let want: Vec<String> = (0..n).map(|i| format!("{d}/file-{i}")).collect();
+    assert_eq!(opened, want);
+    assert_eq!(
+        duck(
+            &dir3,
+            "select path, path2, ret from syscalls where syscall in ('rename', 'renameat', 'renameat2') and path like '%/file-0'"
+        ),
+        [format!("{d}/file-0|{d}/renamed|0")]
+    );
+    assert_eq!(manifest(&dir3)["string_max"], 1000);
+
+    // A first name of the longest kind (4095 bytes and its NUL, at
+    // --string-max 4096): cut as the maximum says, and the second name
+    // after it, not over it.
+    let dir4 = tmp.path().join("t4");
+    let target = 4095 - "/file-0".len();
+    let mut deepest = files.clone();
+    while deepest.as_os_str().len() < target {
+        let k = (target - deepest.as_os_str().len() - 1).min(200);
+        deepest.push("w".repeat(k));
+    }
+    assert_eq!(deepest.as_os_str().len(), target);
+    std::fs::create_dir_all(&deepest).unwrap();
+    let src = deepest.join("file-0");
+    std::fs::write(&src, b"").unwrap();
+    let dst = files.join("moved");
+    let cmd = format!("mv {} {}", src.display(), dst.display());
+    let out = record(
+        &dir4,
+        &["--events", "syscalls", "--string-max", "4096", "-c", &cmd],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("malformed"), "{err}");
+    assert_eq!(
+        duck(
+            &dir4,
+            "select path, path2, ret from syscalls where syscall in ('rename', 'renameat', 'renameat2')"
+        ),
+        [format!("{}...|{}|0", src.display(), dst.display())]
+    );
 }
 
 /// A workload line `key=a,b,c` as numbers.
