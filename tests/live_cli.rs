@@ -1,12 +1,14 @@
 //! `retap run SCRIPT` without `--trace`: the script live, on events as
 //! they happen (root). Counts against a workload whose calls are known
 //! (retap-workload), the same text again over `--keep`'s trace, an entry
-//! probe that fires while its syscall still blocks, timers in real time,
+//! probe that fires while its syscall still blocks (and one that has its
+//! open's file name then), timers in real time,
 //! Ctrl-C, a killed recorder, and the errors.
 
 mod common;
 use common::{is_root, workload};
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -166,6 +168,47 @@ fn an_entry_probe_prints_while_its_syscall_still_blocks() {
         "printed after {printed:?}"
     );
     assert!(exited < Duration::from_secs(5), "exited after {exited:?}");
+}
+
+#[test]
+fn an_entry_probe_has_the_file_name_while_its_open_still_blocks() {
+    if !is_root() {
+        return retap_testkit::skip_without("root", "tracing live needs it; CI runs as root");
+    }
+    // cat blocks in openat on a FIFO without a writer: the name comes with
+    // the syscall's entry, not its return.
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("live-fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let script = r#"probe syscall.openat { if (isinstr(filename, "live-fifo")) { printf("%s opens %s\n", execname(), filename); exit() } }"#;
+    let mut live = retap()
+        .args([
+            "run",
+            "-e",
+            script,
+            "-c",
+            &format!("cat {}", fifo.display()),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(live.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    // Let cat go (whether or not the run ended it).
+    let w = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo);
+    drop(w);
+    let st = wait_within(&mut live);
+    assert!(st.success());
+    // (quoted: stap's openat tapset gives `filename` as user_string_quoted)
+    assert_eq!(line, format!("cat opens \"{}\"\n", fifo.display()));
 }
 
 #[test]
