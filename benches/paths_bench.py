@@ -10,12 +10,14 @@ counting openat by file name in the kernel
 Added cost is per openat (each round is one openat and one close; retap
 records both, bpftrace only sees the openat).
 
-Usage: python3 benches/paths_bench.py [--rounds N] [--repeat R]
-Build first: cargo build --release
+Usage: python3 benches/paths_bench.py [--rounds N] [--repeat R] [--before REC]
+Build first: cargo build --release. `--before`: another build of
+retap-record (e.g. the previous commit's), run side by side with
+`--syscalls openat`.
 """
-import argparse, os, statistics, subprocess, tempfile, time
+import argparse, os, random, statistics, subprocess, tempfile, time
 
-from tracers import LOAD, under, under_retap
+from tracers import LOAD, REC, under, under_retap
 
 
 def run_loop(n):
@@ -32,35 +34,50 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=2_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--before", help="another retap-record build to compare")
     a = ap.parse_args()
     n = a.rounds
     res = {"untraced": [], "retap, file names": [], "retap, --string-max 0": [],
            "retap --syscalls openat": [], "bpftrace": []}
+    runs = [("retap, file names", [], REC),
+            ("retap, --string-max 0", ["--string-max", "0"], REC),
+            # What bpftrace's program sees: the openats alone.
+            ("retap --syscalls openat", ["--syscalls", "openat"], REC)]
+    if a.before:
+        res["before: --syscalls openat"] = []
+        runs.append(("before: --syscalls openat", ["--syscalls", "openat"], a.before))
     sizes = {}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(a.repeat):
-            res["untraced"].append(run_loop(n))
-            for name, extra in [("retap, file names", []),
-                                ("retap, --string-max 0", ["--string-max", "0"]),
-                                # What bpftrace's program sees: the openats alone.
-                                ("retap --syscalls openat", ["--syscalls", "openat"])]:
-                out = os.path.join(tmp, f"{i}-{name.replace(' ', '_')}")
-                ns, m = under_retap(out, ["--events", "syscalls", *extra], lambda _: run_loop(n))
+            # Each repeat in its own order: drift over the run (this
+            # machine's speed wanders) does not favour whoever goes first.
+            order = ["untraced", "bpftrace", *range(len(runs))]
+            random.shuffle(order)
+            for r in order:
+                if r == "untraced":
+                    res["untraced"].append(run_loop(n))
+                    continue
+                if r == "bpftrace":
+                    res["bpftrace"].append(under(BPFTRACE, "Attaching", lambda: run_loop(n)))
+                    continue
+                name, extra, rec = runs[r]
+                out = os.path.join(tmp, f"{i}-{r}")
+                ns, m = under_retap(out, ["--events", "syscalls", *extra], lambda _: run_loop(n),
+                                    rec=rec)
                 res[name].append(ns)
                 t = m["tables"]["syscalls"]
                 assert t["dropped"] == 0 and t.get("strings_lost", 0) == 0, t
                 sizes.setdefault(name, []).append(
                     sum(f["bytes"] for f in t["files"]) / t["events"])
-            res["bpftrace"].append(under(BPFTRACE, "Attaching", lambda: run_loop(n)))
     med = {k: statistics.median(v) for k, v in res.items()}
     base = med["untraced"]
     bp = med["bpftrace"] - base
-    print(f"openat+close loop, {n} rounds, median of {a.repeat} runs, loop pinned to CPU 0")
-    print(f"{'':22} {'ns/round':>9} {'added ns/openat':>16} {'vs bpftrace':>12}")
+    print(f"openat+close loop, {n} rounds, median of {a.repeat} runs (shuffled), loop pinned to CPU 0")
+    print(f"{'':26} {'ns/round':>9} {'added ns/openat':>16} {'vs bpftrace':>12}")
     for k, v in med.items():
         added = v - base
         rel = f"{added / bp:.2f}" if k != "untraced" else "-"
-        print(f"{k:22} {v:9.0f} {added:16.0f} {rel:>12}")
+        print(f"{k:26} {v:9.0f} {added:16.0f} {rel:>12}")
     for k, v in sizes.items():
         print(f"{k}: {statistics.median(v):.2f} bytes per syscall row on disk")
 
