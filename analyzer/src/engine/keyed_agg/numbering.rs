@@ -28,6 +28,15 @@ pub(super) const DENSE_BITS: u32 = 20;
 /// Widest span of integer key values numbered through a direct array.
 const SLOTS_SPAN: i64 = 1 << 22;
 
+/// A span past this many slots that is also past [`SPARSE_RATIO`] slots
+/// per value seen goes to the map at once: values that far apart for how
+/// few there are (a fleet's pids, shifted per host; a box's daemons and
+/// its newest processes) would only widen the window, doubling, zeroed
+/// and copied each time, up to [`SLOTS_SPAN`] (16 MiB) and then leave it
+/// for the map anyway (507 copies of a trace: 15% of a plan's time).
+const SPARSE_FROM: i64 = 1 << 16;
+const SPARSE_RATIO: i64 = 64;
+
 /// Small numbers for one integer key column's values, in first-seen order.
 #[derive(Default)]
 pub(super) struct IntIds {
@@ -115,7 +124,9 @@ impl IntIds {
             };
             let pad = len.max(16);
             let span = hi.checked_sub(lo).and_then(|d| d.checked_add(1));
-            if let Some(span) = span.filter(|&s| s <= SLOTS_SPAN) {
+            let seen = self.count as i64 + 1;
+            let sparse = |s: i64| s > SPARSE_FROM && s > SPARSE_RATIO * seen;
+            if let Some(span) = span.filter(|&s| s <= SLOTS_SPAN && !sparse(s)) {
                 let nlo = if v < self.lo || len == 0 {
                     lo.saturating_sub(pad)
                 } else {
@@ -241,5 +252,43 @@ impl Dense {
             self.sparse = None;
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn number(ids: &mut IntIds, values: &[i64]) -> Vec<u32> {
+        let words: Vec<u64> = values.iter().map(|&v| v as u64).collect();
+        let mut out = vec![0; words.len()];
+        ids.ids(&words, &vec![0; words.len()], 1, false, &mut out);
+        out
+    }
+
+    #[test]
+    fn sparse_values_go_to_the_map_before_the_window_grows() {
+        // 100 values 100,000 apart (a fleet's pids shifted per host): the
+        // map from the second, no window beyond the first's.
+        let mut ids = IntIds::default();
+        let spread: Vec<i64> = (0..100).map(|i| 1000 + i * 100_000).collect();
+        assert_eq!(number(&mut ids, &spread), (0..100).collect::<Vec<u32>>());
+        assert!(ids.hashed());
+        assert!(ids.slots.is_empty());
+        // Seen again: the same numbers.
+        assert_eq!(number(&mut ids, &spread[..3]), [0, 1, 2]);
+
+        // Close values (synth's pids, 7 apart; half a million of them)
+        // keep the direct array.
+        let mut ids = IntIds::default();
+        let close: Vec<i64> = (0..500_000).map(|i| 1000 + i * 7).collect();
+        let got = number(&mut ids, &close);
+        assert_eq!(got[499_999], 499_999);
+        assert!(!ids.hashed());
+        // Few values, a wide span, but dense for how many there are.
+        let mut ids = IntIds::default();
+        let few: Vec<i64> = (0..2000).map(|i| i * 60).collect();
+        number(&mut ids, &few);
+        assert!(!ids.hashed());
     }
 }
