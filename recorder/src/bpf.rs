@@ -699,6 +699,33 @@ impl Session<'_> {
         self._perf.clear();
     }
 
+    /// Waits for programs that began before `before` (monotonic ns) to
+    /// finish: dropping a link stops new runs, not one already running on
+    /// another CPU, and a sys_enter still running there sets its thread's
+    /// in-flight slot after the dump passed it (its live entry seen, its
+    /// row never written). With marks (live runs) until none that old is
+    /// left (at most 200 ms); without, a 2 ms pause, ample for programs
+    /// that run for microseconds.
+    pub fn settle(&self, before: i64) -> Result<()> {
+        let marks = self
+            .skel
+            .maps
+            .rodata_data
+            .as_deref()
+            .is_some_and(|ro| ro.mark_programs);
+        if !marks {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            return Ok(());
+        }
+        let end = std::time::Instant::now() + std::time::Duration::from_millis(200);
+        while self.oldest_in_progress()?.is_some_and(|t| t < before)
+            && std::time::Instant::now() < end
+        {
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        }
+        Ok(())
+    }
+
     /// Stops every probe: after this no new event enters the ring buffer.
     pub fn detach(&mut self) {
         self.links.clear();

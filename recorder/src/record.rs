@@ -1053,6 +1053,7 @@ pub fn run(args: RecordArgs) -> Result<Manifest> {
     // each exactly once (see Session::begin_stop).
     session.begin_stop();
     let end_ns = procfs::monotonic_ns();
+    session.settle(end_ns)?;
     let in_flight = if cfg.tables.contains(&Table::Syscalls) && !cfg.entries_only {
         session.syscalls_in_flight()?
     } else {
