@@ -711,7 +711,6 @@ impl Session<'_> {
             .skel
             .maps
             .rodata_data
-            .as_deref()
             .is_some_and(|ro| ro.mark_programs);
         if !marks {
             std::thread::sleep(std::time::Duration::from_millis(2));
