@@ -1115,14 +1115,15 @@ int on_tracepoint(void *ctx)
 #define TPB_N 8
 const volatile u32 tpb_slot[TPB_N] = {};
 
-/* The ring record for a raw hook: its header filled, the tracepoint's slot
- * where the classic record's common fields are (as on_tracepoint does). */
+/* The ring record for a raw hook, `size` bytes of the classic record after
+ * the header: the header filled, the tracepoint's slot where the classic
+ * record's common fields are (as on_tracepoint does). */
 static __always_inline void *tpb_reserve(u32 which, u64 size)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!wanted(pid_tgid >> 32))
 		return 0;
-	struct tp_rec *r = bpf_ringbuf_reserve(&events, size, 0);
+	struct tp_rec *r = bpf_ringbuf_reserve(&events, sizeof(struct hdr) + size, 0);
 	u32 slot = tpb_slot[which] - 1;
 	if (!r) {
 		u64 *c = bpf_map_lookup_elem(&tp_losses, &slot);
@@ -1159,9 +1160,8 @@ int BPF_PROG(tpb_sched_switch, bool preempt, struct task_struct *prev, struct ta
 	     unsigned int prev_state)
 {
 	LIVE_MARK;
-	struct tp_rec *r = tpb_reserve(TPB_SCHED_SWITCH,
-				       sizeof(struct hdr) +
-					       bpf_core_type_size(struct trace_event_raw_sched_switch));
+	struct tp_rec *r =
+		tpb_reserve(TPB_SCHED_SWITCH, bpf_core_type_size(struct trace_event_raw_sched_switch));
 	if (!r)
 		return 0;
 	struct trace_event_raw_sched_switch *e = (void *)r->data;
@@ -1178,8 +1178,8 @@ int BPF_PROG(tpb_sched_switch, bool preempt, struct task_struct *prev, struct ta
 
 static __always_inline void tpb_wakeup(u32 which, struct task_struct *p)
 {
-	struct tp_rec *r = tpb_reserve(
-		which, sizeof(struct hdr) + bpf_core_type_size(struct trace_event_raw_sched_wakeup_template));
+	struct tp_rec *r =
+		tpb_reserve(which, bpf_core_type_size(struct trace_event_raw_sched_wakeup_template));
 	if (!r)
 		return;
 	struct trace_event_raw_sched_wakeup_template *e = (void *)r->data;
@@ -1212,9 +1212,7 @@ int BPF_PROG(tpb_sched_migrate_task, struct task_struct *p, int dest_cpu)
 	LIVE_MARK;
 	/* The fixed part, then (as a __data_loc string) comm, at most 16. */
 	u32 fixed = bpf_core_type_size(struct trace_event_raw_sched_migrate_task);
-	struct tp_rec *r = tpb_reserve(
-		TPB_SCHED_MIGRATE_TASK,
-		sizeof(struct hdr) + bpf_core_type_size(struct trace_event_raw_sched_migrate_task) + 16);
+	struct tp_rec *r = tpb_reserve(TPB_SCHED_MIGRATE_TASK, fixed + 16);
 	if (!r)
 		return 0;
 	struct trace_event_raw_sched_migrate_task *e = (void *)r->data;
@@ -1235,8 +1233,7 @@ int BPF_PROG(tpb_sched_migrate_task, struct task_struct *p, int dest_cpu)
 
 static __always_inline void tpb_softirq(u32 which, unsigned int vec)
 {
-	struct tp_rec *r =
-		tpb_reserve(which, sizeof(struct hdr) + bpf_core_type_size(struct trace_event_raw_softirq));
+	struct tp_rec *r = tpb_reserve(which, bpf_core_type_size(struct trace_event_raw_softirq));
 	if (!r)
 		return;
 	struct trace_event_raw_softirq *e = (void *)r->data;
@@ -1284,8 +1281,7 @@ int BPF_PROG(tpb_signal_generate, int sig, struct kernel_siginfo *info, struct t
 {
 	LIVE_MARK;
 	struct tp_rec *r = tpb_reserve(TPB_SIGNAL_GENERATE,
-				       sizeof(struct hdr) +
-					       bpf_core_type_size(struct trace_event_raw_signal_generate));
+				       bpf_core_type_size(struct trace_event_raw_signal_generate));
 	if (!r)
 		return 0;
 	struct trace_event_raw_signal_generate *e = (void *)r->data;
@@ -1304,8 +1300,7 @@ int BPF_PROG(tpb_signal_deliver, int sig, struct kernel_siginfo *info, struct k_
 {
 	LIVE_MARK;
 	struct tp_rec *r = tpb_reserve(TPB_SIGNAL_DELIVER,
-				       sizeof(struct hdr) +
-					       bpf_core_type_size(struct trace_event_raw_signal_deliver));
+				       bpf_core_type_size(struct trace_event_raw_signal_deliver));
 	if (!r)
 		return 0;
 	struct trace_event_raw_signal_deliver *e = (void *)r->data;
