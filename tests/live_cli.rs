@@ -152,12 +152,7 @@ fn an_entry_probe_prints_while_its_syscall_still_blocks() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(live.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    let line = first_line(&mut live);
     let printed = t.elapsed();
     let st = wait_within(&mut live);
     let exited = t.elapsed();
@@ -193,12 +188,7 @@ fn an_entry_probe_has_the_file_name_while_its_open_still_blocks() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(live.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    let line = first_line(&mut live);
     // Let cat go (whether or not the run ended it).
     let w = std::fs::OpenOptions::new()
         .write(true)
@@ -397,6 +387,17 @@ fn children(parent: u32, pattern: &str) -> Vec<i32> {
 
 /// `child`'s exit status, waited for at most a minute (a run that does
 /// not stop fails the test rather than hanging CI).
+/// The first line a live run prints, as soon as it comes.
+fn first_line(live: &mut std::process::Child) -> String {
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(live.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    line
+}
+
 fn wait_within(child: &mut std::process::Child) -> std::process::ExitStatus {
     let end = Instant::now() + Duration::from_secs(60);
     loop {

@@ -972,24 +972,28 @@ fn file_names_are_recorded_at_entry_exactly() {
     let cmd = format!("{WORKLOAD} calls --paths {n} --dir {}", files.display());
     let out = record(&dir, &["--events", "syscalls", "-c", &cmd, "-q"]);
     assert_eq!(kv(&out.stdout, "paths"), n);
-    let d = files.display();
-    // Every open of the workload's files, by name, in order.
-    let opened = duck(
-        &dir,
-        &format!(
-            "select path from syscalls where syscall = 'openat' and path like '{d}/%' order by ts"
-        ),
-    );
-    let want: Vec<String> = (0..n).map(|i| format!("{d}/file-{i}")).collect();
-    assert_eq!(opened, want);
-    // The rename: both names; syscalls without file names have none.
-    assert_eq!(
-        duck(
-            &dir,
-            "select path, path2, ret from syscalls where syscall in ('rename', 'renameat', 'renameat2') and path like '%/file-0'"
-        ),
-        [format!("{d}/file-0|{d}/renamed|0")]
-    );
+    // Every open of the workload's files, by name, in order; the rename's
+    // both names.
+    let opened_and_renamed = |dir: &Path, files: &Path, n: i64| {
+        let d = files.display();
+        let opened = duck(
+            dir,
+            &format!(
+                "select path from syscalls where syscall = 'openat' and path like '{d}/%' order by ts"
+            ),
+        );
+        let want: Vec<String> = (0..n).map(|i| format!("{d}/file-{i}")).collect();
+        assert_eq!(opened, want);
+        assert_eq!(
+            duck(
+                dir,
+                "select path, path2, ret from syscalls where syscall in ('rename', 'renameat', 'renameat2') and path like '%/file-0'"
+            ),
+            [format!("{d}/file-0|{d}/renamed|0")]
+        );
+    };
+    opened_and_renamed(&dir, &files, n);
+    // Syscalls without file names have none.
     assert_eq!(
         duck(
             &dir,
@@ -1043,22 +1047,7 @@ fn file_names_are_recorded_at_entry_exactly() {
             "-q",
         ],
     );
-    let d = deep.display();
-    let opened = duck(
-        &dir3,
-        &format!(
-            "select path from syscalls where syscall = 'openat' and path like '{d}/%' order by ts"
-        ),
-    );
-    let want: Vec<String> = (0..n).map(|i| format!("{d}/file-{i}")).collect();
-    assert_eq!(opened, want);
-    assert_eq!(
-        duck(
-            &dir3,
-            "select path, path2, ret from syscalls where syscall in ('rename', 'renameat', 'renameat2') and path like '%/file-0'"
-        ),
-        [format!("{d}/file-0|{d}/renamed|0")]
-    );
+    opened_and_renamed(&dir3, &deep, n);
     assert_eq!(manifest(&dir3)["string_max"], 1000);
 
     // A first name of the longest kind (4095 bytes and its NUL, at
