@@ -876,32 +876,19 @@ fn every_listing_of_the_article_runs_live() {
         &keep_profile,
     ]);
     assert_eq!(code, 0, "{err}");
-    // The same processes; the same counts but for a known divergence at
-    // the stop, under investigation: a process whose syscall straddles
-    // it (the test itself, waiting on retap; a busy system daemon) is
-    // sometimes counted once more live than over the kept trace (about
-    // one run in three on this machine). The workload's own line is exact
-    // (DuckDB, above).
-    let counts = |s: &str| -> Vec<(String, i64)> {
+    // The same processes with the same counts. (A process whose syscall
+    // ended while the stop detached its probes was once counted one more
+    // live: see record_e2e's a_syscall_ending_during_the_stop_is_written.)
+    let counts = |s: &str| -> Vec<String> {
         s.lines()
-            .filter_map(|l| l.rsplit_once(" = "))
-            .map(|(k, n)| (k.to_string(), n.parse().unwrap()))
+            .filter(|l| l.contains(" = "))
+            .map(String::from)
             .collect()
     };
-    let (live, replayed) = (counts(&profiled), counts(&again));
     assert_eq!(
-        live.iter().map(|(k, _)| k).collect::<Vec<_>>(),
-        replayed.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        counts(&profiled),
+        counts(&again),
         "live:\n{profiled}\nreplayed:\n{again}"
-    );
-    let off: Vec<_> = live
-        .iter()
-        .zip(&replayed)
-        .filter(|((_, a), (_, b))| a != b)
-        .collect();
-    assert!(
-        off.len() <= 2 && off.iter().all(|((_, a), (_, b))| a - b == 1),
-        "live and replayed counts differ beyond the known one at the stop: {off:?}"
     );
     assert!(
         again.lines().any(|l| l == line),

@@ -671,6 +671,26 @@ fn tp_fmt(f: &TracepointFormat) -> [u8; 22] {
     b
 }
 
+/// The links with their attachment order, newest first: the reverse of
+/// attaching, so a pair's start is detached before its end. (Ends first, a
+/// syscall that was in flight and returned between the two detachments
+/// left no row, and its thread's next entry overwrote its in-flight slot:
+/// seen live at its entry, missing from the trace.)
+fn drain_newest_first(links: &mut Vec<Link>) -> impl Iterator<Item = (usize, Link)> {
+    std::mem::take(links).into_iter().enumerate().rev()
+}
+
+/// In debug builds, `RETAP_TEST_DETACH_PAUSE_MS` pauses after each link
+/// the stop drops: the tests widen the ~0.2 ms between detachments to
+/// make a syscall end between them every time, not one run in hundreds.
+fn detach_pause() -> Option<std::time::Duration> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
+    let ms = std::env::var("RETAP_TEST_DETACH_PAUSE_MS").ok()?;
+    Some(std::time::Duration::from_millis(ms.parse().ok()?))
+}
+
 fn load_error(e: &libbpf_rs::Error) -> anyhow::Error {
     anyhow!(
         "the kernel refused retap's BPF programs: {e}\n\
@@ -690,9 +710,15 @@ impl Session<'_> {
         }
         let exit_idx = self.attached_names.iter().position(|n| n == "proc_exit");
         let mut keep = None;
-        for (i, link) in std::mem::take(&mut self.links).into_iter().enumerate() {
+        let pause = detach_pause();
+        for (i, link) in drain_newest_first(&mut self.links) {
             if Some(i) == exit_idx {
                 keep = Some(link);
+            } else {
+                drop(link);
+                if let Some(d) = pause {
+                    std::thread::sleep(d);
+                }
             }
         }
         self.links.extend(keep);
@@ -727,7 +753,7 @@ impl Session<'_> {
 
     /// Stops every probe: after this no new event enters the ring buffer.
     pub fn detach(&mut self) {
-        self.links.clear();
+        drain_newest_first(&mut self.links).for_each(drop);
         self._perf.clear();
     }
 

@@ -718,6 +718,80 @@ fn sigint_leaves_a_finalised_trace() {
     );
 }
 
+/// A syscall that ends while the stop detaches its probes is written, and
+/// nothing after it overwrites it. The stop drops entries before exits;
+/// the other way round, a sleep ending between the two was lost with
+/// every call after it but the last (which a live run had seen enter).
+/// The ~0.2 ms between detachments is widened to 80 ms (a debug-build
+/// knob), longer than the workload's 30 ms sleeps, so that without the
+/// order this fails every run; real-time scheduling keeps the workload's
+/// own calls microseconds apart on a busy machine.
+#[test]
+fn a_syscall_ending_during_the_stop_is_written_and_nothing_after_it() {
+    need_root!();
+    let mut service = Command::new(WORKLOAD)
+        .args(["service", "--fifo", "--requests", "1000", "--reads", "1"])
+        .args(["--sleep-us", "30000"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let pid = service.id().to_string();
+    let child = Command::new(RECORD)
+        .arg("-o")
+        .arg(&dir)
+        .args(["--events", "syscalls", "-x", &pid])
+        .env("RETAP_TEST_DETACH_PAUSE_MS", "80")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let _ = service.kill();
+    service.wait().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = duck(
+        &dir,
+        &format!(
+            "select syscall, ts, coalesce(dur_ns, -1) from syscalls where pid = {pid} \
+             and syscall in ('pread64', 'write', 'nanosleep', 'clock_nanosleep') order by ts"
+        ),
+    );
+    assert!(rows.len() > 20, "{rows:?}");
+    let row = |r: &String| -> (String, i64, i64) {
+        let f: Vec<&str> = r.split('|').collect();
+        (f[0].into(), f[1].parse().unwrap(), f[2].parse().unwrap())
+    };
+    let rows: Vec<_> = rows.iter().map(row).collect();
+    let cycle = ["pread64", "write"];
+    let first = rows.iter().position(|r| r.0 == "pread64").unwrap();
+    for (i, w) in rows[first..].windows(2).enumerate() {
+        let ((a, ts, dur), (b, next, _)) = (&w[0], &w[1]);
+        let want = match a.as_str() {
+            "pread64" => cycle[1],
+            "write" => "sleep",
+            _ => cycle[0],
+        };
+        assert!(
+            b == want || (want == "sleep" && b.ends_with("nanosleep")),
+            "row {i}: {a} then {b}: calls lost at the stop\n{rows:?}"
+        );
+        assert!(*dur >= 0, "row {i}: {a} has no end but is not the last");
+        assert!(
+            next - (ts + dur) < 10_000_000,
+            "row {i}: {} ms between {a}'s end and {b}: calls lost at the stop",
+            (next - (ts + dur)) / 1_000_000
+        );
+    }
+}
+
 #[test]
 fn sigkill_leaves_completed_files_readable_and_info_reports_the_torn_one() {
     need_root!();
