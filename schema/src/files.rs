@@ -16,11 +16,12 @@ use arrow_schema::ArrowError;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::errors::Result;
-use parquet::file::metadata::SortingColumn;
+use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::manifest::{FileEntry, Tail};
+use crate::rollups::{self, Rollup};
 use crate::Table;
 
 /// Rows per row group at most (the recorder sorts each group by `ts`;
@@ -59,11 +60,15 @@ pub struct FileWriter<W: Write + Send> {
     rows: u64,
     min_ts: Option<i64>,
     max_ts: Option<i64>,
+    /// The rows counted for the footer's rollup, where the table has one.
+    rollup: Option<Rollup>,
 }
 
 impl<W: Write + Send> FileWriter<W> {
     pub fn new(inner: W, table: Table, props: WriterProperties) -> Result<Self> {
-        Self::with_schema(inner, table.schema(), props)
+        let mut w = Self::with_schema(inner, table.schema(), props)?;
+        w.rollup = rollups::rolls_up(table).then(Rollup::default);
+        Ok(w)
     }
 
     fn with_schema(
@@ -85,6 +90,7 @@ impl<W: Write + Send> FileWriter<W> {
             rows: 0,
             min_ts: None,
             max_ts: None,
+            rollup: None,
         })
     }
 
@@ -101,6 +107,9 @@ impl<W: Write + Send> FileWriter<W> {
             self.max_ts = Some(self.max_ts.map_or(hi, |m| m.max(hi)));
         }
         self.rows += batch.num_rows() as u64;
+        if let Some(r) = &mut self.rollup {
+            r.add(batch);
+        }
         self.writer.write(batch)
     }
 
@@ -127,6 +136,10 @@ impl<W: Write + Send> FileWriter<W> {
     /// file's manifest entry (`path` relative to the trace directory).
     pub fn finish(mut self, path: String) -> Result<(W, FileEntry)> {
         self.writer.flush()?;
+        if let Some(v) = self.rollup.take().and_then(|r| r.finish(self.rows)) {
+            self.writer
+                .append_key_value_metadata(KeyValue::new(rollups::METADATA_KEY.into(), v));
+        }
         let from = self.writer.bytes_written() as u64;
         self.writer.inner_mut().start_tail(from);
         let io_error = self.io_error;

@@ -7,6 +7,7 @@ pub mod files;
 pub mod kernel_config;
 pub mod manifest;
 pub mod names;
+pub mod rollups;
 pub mod rows;
 pub mod signatures;
 pub mod sockaddr;

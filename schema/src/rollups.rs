@@ -1,0 +1,388 @@
+//! Per-file rollups of the syscalls table: each file's rows counted by
+//! (pid, tid, uid, execname, syscall, nr), with each group's first `ts`,
+//! kept in the file's own footer (key-value metadata [`METADATA_KEY`]: an
+//! Arrow IPC stream, zstd, base64). A plan whose probe keys, guards and
+//! values read only those columns (`c[pid(), execname()]++` over
+//! `syscall.*`) sums the groups instead of scanning the rows: kilobytes of
+//! footer, which the analyzer reads anyway to check a file, instead of
+//! the file's pages. In the footer, not beside it, so that rotation,
+//! retention, snapshots, checksums and object storage need nothing new.
+//!
+//! Exact by construction: every row of the file is in one group, and a
+//! group's key columns hold the values of all its rows, so any filter or
+//! grouping over them (nothing else: not `ts`, not the arguments) picks
+//! the same rows as over the file. Written only where it pays: at least
+//! [`MIN_ROWS_PER_GROUP`] rows per group on average.
+
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::sync::Arc;
+
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    Array, ArrayRef, DictionaryArray, Int32Array, Int64Array, RecordBatch, StringArray, UInt32Array,
+};
+use arrow_schema::{Field, Schema, SchemaRef};
+use base64::Engine;
+use rustc_hash::FxHasher;
+
+use crate::{Column, Table};
+
+/// The footer key whose value is a file's rollup.
+pub const METADATA_KEY: &str = "retap.rollup.v1";
+
+/// The columns a rollup groups by, as the table types them.
+pub const KEY_COLUMNS: [Column; 6] = [
+    Column::Pid,
+    Column::Tid,
+    Column::Uid,
+    Column::Execname,
+    Column::Syscall,
+    Column::Nr,
+];
+
+/// A group's row count (Int64). Its first row's time is the `ts` column.
+pub const ROWS: &str = "rows";
+
+/// Fewer rows per group than this on average and the file gets none:
+/// the plan would read nearly as much as the rows' key columns.
+pub const MIN_ROWS_PER_GROUP: u64 = 8;
+
+/// Groups past which a file's rollup is given up while writing (memory).
+const MAX_GROUPS: usize = 1 << 20;
+
+/// Whether files of this table get rollups.
+pub fn rolls_up(t: Table) -> bool {
+    t == Table::Syscalls
+}
+
+/// A rollup's columns: `ts` (its group's first), the key columns, `rows`.
+pub fn schema() -> SchemaRef {
+    let table = Table::Syscalls.schema();
+    let mut fields: Vec<Field> = [Column::Ts]
+        .iter()
+        .chain(&KEY_COLUMNS)
+        .map(|c| {
+            table
+                .field_with_name(c.name())
+                .expect("rollup columns are syscalls columns")
+                .clone()
+        })
+        .collect();
+    fields.push(Field::new(ROWS, arrow_schema::DataType::Int64, false));
+    Arc::new(Schema::new(fields))
+}
+
+type Fx = BuildHasherDefault<FxHasher>;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    pid: i32,
+    tid: i32,
+    uid: u32,
+    execname: u32,
+    syscall: u32,
+    nr: i32,
+}
+
+/// A file's rollup as its rows are written.
+#[derive(Default)]
+pub struct Rollup {
+    index: HashMap<Key, u32, Fx>,
+    /// Each group, in first-seen order: key, rows, first ts.
+    groups: Vec<(Key, u64, i64)>,
+    names: Vec<String>,
+    name_ids: HashMap<String, u32, Fx>,
+    rows: u64,
+    /// A batch it could not take (a column missing or of another type, a
+    /// null key) or too many groups: no rollup for this file.
+    given_up: bool,
+}
+
+fn dict_ids(
+    batch: &RecordBatch,
+    c: Column,
+    names: &mut Vec<String>,
+    name_ids: &mut HashMap<String, u32, Fx>,
+) -> Option<Vec<u32>> {
+    let a = batch
+        .column_by_name(c.name())?
+        .as_any()
+        .downcast_ref::<DictionaryArray<Int32Type>>()?;
+    let values = a.values().as_any().downcast_ref::<StringArray>()?;
+    if a.null_count() > 0 || values.null_count() > 0 {
+        return None;
+    }
+    let ids: Vec<u32> = (0..values.len())
+        .map(|i| {
+            let s = values.value(i);
+            *name_ids.entry(s.to_string()).or_insert_with(|| {
+                names.push(s.to_string());
+                names.len() as u32 - 1
+            })
+        })
+        .collect();
+    a.keys()
+        .values()
+        .iter()
+        .map(|&k| ids.get(usize::try_from(k).ok()?).copied())
+        .collect()
+}
+
+fn values<T: Array + 'static>(batch: &RecordBatch, c: Column) -> Option<&T> {
+    let a = batch.column_by_name(c.name())?;
+    if a.null_count() > 0 {
+        return None;
+    }
+    a.as_any().downcast_ref::<T>()
+}
+
+impl Rollup {
+    /// Counts a batch of the file's rows (its columns those of the table).
+    pub fn add(&mut self, batch: &RecordBatch) {
+        if self.given_up || batch.num_rows() == 0 {
+            return;
+        }
+        if self.try_add(batch).is_none() {
+            self.give_up();
+        }
+    }
+
+    fn give_up(&mut self) {
+        *self = Rollup {
+            given_up: true,
+            ..Default::default()
+        };
+    }
+
+    fn try_add(&mut self, batch: &RecordBatch) -> Option<()> {
+        let ts = values::<Int64Array>(batch, Column::Ts)?.values();
+        let pid = values::<Int32Array>(batch, Column::Pid)?.values();
+        let tid = values::<Int32Array>(batch, Column::Tid)?.values();
+        let uid = values::<UInt32Array>(batch, Column::Uid)?.values();
+        let nr = values::<Int32Array>(batch, Column::Nr)?.values();
+        let execname = dict_ids(batch, Column::Execname, &mut self.names, &mut self.name_ids)?;
+        let syscall = dict_ids(batch, Column::Syscall, &mut self.names, &mut self.name_ids)?;
+        for r in 0..batch.num_rows() {
+            let key = Key {
+                pid: pid[r],
+                tid: tid[r],
+                uid: uid[r],
+                execname: execname[r],
+                syscall: syscall[r],
+                nr: nr[r],
+            };
+            let next = self.groups.len() as u32;
+            let g = *self.index.entry(key).or_insert(next);
+            if g == next {
+                if self.groups.len() == MAX_GROUPS {
+                    return None;
+                }
+                self.groups.push((key, 0, ts[r]));
+            }
+            let e = &mut self.groups[g as usize];
+            e.1 += 1;
+            e.2 = e.2.min(ts[r]);
+        }
+        self.rows += batch.num_rows() as u64;
+        Some(())
+    }
+
+    /// The footer value for a file of `rows` rows, if it gets a rollup
+    /// (every one of its rows was counted, few enough groups).
+    pub fn finish(self, rows: u64) -> Option<String> {
+        if self.given_up
+            || self.rows != rows
+            || rows == 0
+            || (self.groups.len() as u64).saturating_mul(MIN_ROWS_PER_GROUP) > rows
+        {
+            return None;
+        }
+        let g = &self.groups;
+        let dict = |f: fn(&Key) -> u32| -> ArrayRef {
+            let keys = Int32Array::from_iter_values(g.iter().map(|(k, ..)| f(k) as i32));
+            let names = Arc::new(StringArray::from_iter_values(&self.names));
+            Arc::new(DictionaryArray::<Int32Type>::try_new(keys, names).expect("ids are names"))
+        };
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(g.iter().map(|e| e.2))),
+            Arc::new(Int32Array::from_iter_values(g.iter().map(|e| e.0.pid))),
+            Arc::new(Int32Array::from_iter_values(g.iter().map(|e| e.0.tid))),
+            Arc::new(UInt32Array::from_iter_values(g.iter().map(|e| e.0.uid))),
+            dict(|k| k.execname),
+            dict(|k| k.syscall),
+            Arc::new(Int32Array::from_iter_values(g.iter().map(|e| e.0.nr))),
+            Arc::new(Int64Array::from_iter_values(g.iter().map(|e| e.1 as i64))),
+        ];
+        let batch = RecordBatch::try_new(schema(), columns).expect("the rollup schema");
+        encode(&batch).ok()
+    }
+}
+
+fn encode(batch: &RecordBatch) -> Result<String, arrow_schema::ArrowError> {
+    let options = arrow_ipc::writer::IpcWriteOptions::default()
+        .try_with_compression(Some(arrow_ipc::CompressionType::ZSTD))?;
+    let mut bytes = Vec::new();
+    let mut w = arrow_ipc::writer::StreamWriter::try_new_with_options(
+        &mut bytes,
+        &batch.schema(),
+        options,
+    )?;
+    w.write(batch)?;
+    w.finish()?;
+    drop(w);
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// A footer value back as its rows, checked: the rollup's schema, and
+/// `rows` rows in all (the file's count, from the same footer).
+pub fn decode(value: &str, rows: u64) -> Result<RecordBatch, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .map_err(|e| format!("rollup not base64: {e}"))?;
+    let reader = arrow_ipc::reader::StreamReader::try_new(&bytes[..], None)
+        .map_err(|e| format!("rollup unreadable: {e}"))?;
+    let mut batches = vec![];
+    for b in reader {
+        batches.push(b.map_err(|e| format!("rollup unreadable: {e}"))?);
+    }
+    let [batch] = <[RecordBatch; 1]>::try_from(batches)
+        .map_err(|b| format!("rollup of {} batches, not one", b.len()))?;
+    if batch.schema() != schema() {
+        return Err("rollup columns are not the format's".into());
+    }
+    let counts = batch
+        .column_by_name(ROWS)
+        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+        .ok_or("rollup without row counts")?;
+    let total: i64 = counts.values().iter().sum();
+    if counts.null_count() > 0 || total != rows as i64 {
+        return Err(format!("rollup counts {total} rows, the file has {rows}"));
+    }
+    Ok(batch)
+}
+
+/// A file's rollup from its footer's key-value metadata: None if it has
+/// none, an error if it has one that is damaged.
+pub fn from_footer(
+    kv: Option<&Vec<parquet::file::metadata::KeyValue>>,
+    rows: u64,
+) -> Option<Result<RecordBatch, String>> {
+    let v = kv?
+        .iter()
+        .find(|kv| kv.key == METADATA_KEY)?
+        .value
+        .as_deref()?;
+    Some(decode(v, rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dict(v: &[&str]) -> ArrayRef {
+        Arc::new(v.iter().copied().collect::<DictionaryArray<Int32Type>>())
+    }
+
+    /// Syscalls rows: (ts, pid, execname, syscall), tid = pid, uid 0, nr
+    /// by name.
+    fn rows(r: &[(i64, i32, &str, &str)]) -> RecordBatch {
+        let schema = Table::Syscalls.schema();
+        let n = r.len();
+        let cols: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| -> ArrayRef {
+                match f.name().as_str() {
+                    "ts" => Arc::new(Int64Array::from_iter_values(r.iter().map(|x| x.0))),
+                    "pid" | "tid" => Arc::new(Int32Array::from_iter_values(r.iter().map(|x| x.1))),
+                    "uid" => Arc::new(UInt32Array::from(vec![0; n])),
+                    "cpu" => Arc::new(Int32Array::from(vec![0; n])),
+                    "execname" => dict(&r.iter().map(|x| x.2).collect::<Vec<_>>()),
+                    "syscall" => dict(&r.iter().map(|x| x.3).collect::<Vec<_>>()),
+                    "nr" => Arc::new(Int32Array::from_iter_values(
+                        r.iter().map(|x| x.3.len() as i32),
+                    )),
+                    // The arguments (never null) and the rest.
+                    _ if !f.is_nullable() => Arc::new(Int64Array::from(vec![0; n])),
+                    _ => arrow_array::new_null_array(f.data_type(), n),
+                }
+            })
+            .collect();
+        RecordBatch::try_new(schema, cols).unwrap()
+    }
+
+    fn rolled(b: &RecordBatch) -> Vec<String> {
+        let s = |c: &str| arrow_cast_str(b.column_by_name(c).unwrap());
+        let (ts, pid, exe, sys, n) = (s("ts"), s("pid"), s("execname"), s("syscall"), s(ROWS));
+        (0..b.num_rows())
+            .map(|i| format!("{} {} {} {} {}", ts[i], pid[i], exe[i], sys[i], n[i]))
+            .collect()
+    }
+
+    fn arrow_cast_str(a: &ArrayRef) -> Vec<String> {
+        if let Some(d) = a.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
+            let v = d.values().as_any().downcast_ref::<StringArray>().unwrap();
+            return d
+                .keys()
+                .values()
+                .iter()
+                .map(|&k| v.value(k as usize).to_string())
+                .collect();
+        }
+        if let Some(x) = a.as_any().downcast_ref::<Int64Array>() {
+            return x.values().iter().map(|v| v.to_string()).collect();
+        }
+        let x = a.as_any().downcast_ref::<Int32Array>().unwrap();
+        x.values().iter().map(|v| v.to_string()).collect()
+    }
+
+    #[test]
+    fn groups_count_every_row_with_its_first_time_across_batches() {
+        let mut r = Rollup::default();
+        let a = [
+            (10, 1, "sh", "read"),
+            (11, 1, "sh", "read"),
+            (12, 2, "cat", "read"),
+        ];
+        let b = [
+            (13, 1, "sh", "write"),
+            (14, 2, "cat", "read"),
+            (15, 1, "sh", "read"),
+        ];
+        let (ra, rb) = (rows(&a), rows(&b));
+        r.add(&ra);
+        r.add(&rb);
+        // 6 rows in 3 groups: 2 a group, under MIN_ROWS_PER_GROUP.
+        let mut small = Rollup::default();
+        small.add(&ra);
+        small.add(&rb);
+        assert!(small.finish(6).is_none());
+        // Padded to 8 rows a group by repeating the batches.
+        for _ in 0..11 {
+            r.add(&ra);
+            r.add(&rb);
+        }
+        let v = r.finish(72).expect("a rollup");
+        let b = decode(&v, 72).unwrap();
+        assert_eq!(
+            rolled(&b),
+            ["10 1 sh read 36", "12 2 cat read 24", "13 1 sh write 12"]
+        );
+        // The file's row count must agree, and damage is an error.
+        assert!(decode(&v, 71).unwrap_err().contains("72 rows"));
+        assert!(decode(&v[4..], 72).is_err());
+    }
+
+    #[test]
+    fn rows_it_did_not_see_mean_no_rollup() {
+        let mut r = Rollup::default();
+        let a: Vec<_> = (0..64).map(|i| (i, 1, "sh", "read")).collect();
+        r.add(&rows(&a));
+        assert!(r.finish(65).is_none());
+        let mut bad = Rollup::default();
+        bad.add(&rows(&a));
+        bad.add(&rows(&a).project(&[0]).unwrap());
+        assert!(bad.finish(128).is_none(), "a batch without its key columns");
+    }
+}
