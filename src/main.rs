@@ -184,6 +184,10 @@ struct RunArgs {
     /// Run every probe in the interpreter, compiling nothing to plans.
     #[arg(long, conflicts_with = "cluster")]
     interpret_only: bool,
+    /// Plans scan every file's rows rather than answer from the rollups
+    /// in syscalls files' footers (the same answer; for comparing).
+    #[arg(long)]
+    no_rollups: bool,
     /// With -o: rotate the output over FILE.0, FILE.1, ... of SIZE
     /// megabytes, keeping the newest COUNT, as stap's -S.
     #[arg(short = 'S', value_name = "SIZE[,COUNT]")]
@@ -734,6 +738,7 @@ fn run(a: RunArgs) -> ExitCode {
         verbose: a.verbose,
         seed: a.seed,
         interpret_only: a.interpret_only,
+        no_rollups: a.no_rollups,
         // Tests run retap with plan failures fatal (a failure is a bug).
         strict_plans: std::env::var_os("RETAP_STRICT_PLANS").is_some_and(|v| v == "1"),
         include_dirs: a.include,

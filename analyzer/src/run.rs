@@ -37,6 +37,8 @@ pub struct RunRequest {
     pub seed: u64,
     /// Run every probe in the interpreter (no plans): the reference.
     pub interpret_only: bool,
+    /// Plans scan every file's rows, not the rollups in their footers.
+    pub no_rollups: bool,
     /// A plan that fails stops the run instead of being reported and
     /// replaced by the interpreter (tests run this way).
     pub strict_plans: bool,
@@ -443,6 +445,8 @@ fn pass4(
                 .map_err(|e| RunFailure::new(format!("retap run: {e}")))?,
             None => plan::PlanSession::local(&trace.store),
         };
+        let mut session = session;
+        session.rollups &= !req.no_rollups;
         let built_plans = plan::build_plans(program, compiled, trace, false, None, &session);
         built.session = Some(session);
         match built_plans {
@@ -453,6 +457,14 @@ fn pass4(
         if req.verbose > 0 {
             let n = built.aggregates.as_ref().map_or(0, Vec::len);
             notes(pass_line(4, &format!("built {n} plan(s)"), t));
+            for p in built.aggregates.iter().flatten() {
+                if let Some((k, n)) = p.from_rollups {
+                    let text = &p.text;
+                    notes(Note::Verbose(format!(
+                        "  {text}: {k} of {n} files answered from the rollups in their footers"
+                    )));
+                }
+            }
         }
     }
     if !compiled.projections.is_empty() {
@@ -518,7 +530,9 @@ fn show_plans(built: Built, pass: u8) -> Result<String, RunFailure> {
     }
     for p in aggregates {
         out.push_str(&format!("# {}\n", p.text));
-        out.push_str(&show(p.df)?);
+        for df in p.dfs {
+            out.push_str(&show(df)?);
+        }
     }
     Ok(out)
 }

@@ -17,12 +17,13 @@ use retap_testkit::Rng;
 
 /// (output with plans, output interpreted, probes compiled)
 fn both(script: &str, trace: &Trace) -> (String, String, usize) {
-    let (a, b, n, _) = both_noted(script, trace);
+    let (a, b, n, _, _) = both_noted(script, trace);
     (a, b, n)
 }
 
-/// [`both`], with what the plans said of ties a sort shows (`-v`).
-fn both_noted(script: &str, trace: &Trace) -> (String, String, usize, Option<String>) {
+/// [`both`], with what the plans said of ties a sort shows (`-v`), and
+/// how many files' rows the plans took from rollups.
+fn both_noted(script: &str, trace: &Trace) -> (String, String, usize, Option<String>, usize) {
     let env = PpEnv {
         macros: Default::default(),
         kernel_release: "6.18.0".into(),
@@ -87,6 +88,11 @@ fn both_noted(script: &str, trace: &Trace) -> (String, String, usize, Option<Str
     let session = plan::PlanSession::local(&trace.store);
     let plans = plan::build_plans(&prog, &compiled, trace, false, None, &session)
         .unwrap_or_else(|e| panic!("plans failed to build: {e}\n{script}"));
+    let rolled = plans
+        .iter()
+        .filter_map(|p| p.from_rollups)
+        .map(|(k, _)| k)
+        .sum();
     let mut n = compiled.probes.len();
     let mut note = None;
     let with_plans = match plan::run_plans(
@@ -118,7 +124,7 @@ fn both_noted(script: &str, trace: &Trace) -> (String, String, usize, Option<Str
         // Anything else is a bug in the plans, never a quiet fallback.
         Err(e) => panic!("plans failed: {e}\n{script}"),
     };
-    (with_plans, interpreted, n, note)
+    (with_plans, interpreted, n, note, rolled)
 }
 
 #[test]
@@ -293,7 +299,7 @@ fn ties_of_limited_sorts_are_ordered_from_as_few_rows_as_hold_them() {
     let (mut short, mut whole) = (0, 0);
     for script in scripts {
         for trace in &traces {
-            let (a, b, n, note) = both_noted(script, trace);
+            let (a, b, n, note, _) = both_noted(script, trace);
             assert_eq!(a, b, "differs over {}:\n{script}", trace.dir.display());
             assert!(n > 0, "left to the interpreter:\n{script}");
             let note = note.unwrap_or_else(|| panic!("no ties shown:\n{script}"));
@@ -302,6 +308,141 @@ fn ties_of_limited_sorts_are_ordered_from_as_few_rows_as_hold_them() {
         }
     }
     assert!(short > 0 && whole > 0, "{short} short reads, {whole} whole");
+}
+
+/// Files with rollups in their footers (few processes: many rows a
+/// group), one file without (its rows scanned beside the others' groups),
+/// and two traces as one set (each file's groups shifted in time and
+/// named by host): what plans answer from the rollups is what the
+/// interpreter prints from the rows, and the scripts that read only
+/// pid, tid, uid, execname and the syscall's name are answered from them.
+#[test]
+fn plans_answered_from_rollups_print_what_the_rows_give() {
+    let cases: usize = std::env::var("RETAP_DIFF_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(150, |n: usize| n * 3 / 10);
+    let dir = tempfile::tempdir().unwrap();
+    let made = |name: &str, seed: u64, processes: usize| {
+        let d = dir.path().join("set").join(name);
+        let opts = SynthOptions {
+            events: 24_000,
+            seed,
+            processes,
+            seconds: 3.0,
+            rows_per_file: 6_000,
+            checksums: false,
+            ..Default::default()
+        };
+        synth(&d, &opts).unwrap();
+        d
+    };
+    let (a, b) = (made("a", 5, 6), made("b", 6, 9));
+    let mixed = dir.path().join("mixed");
+    copy_dir(&a, &mixed);
+    strip_rollup(&mixed.join("syscalls/part-000001.parquet"));
+    let mut traces: Vec<Trace> = [&a, &b, &mixed]
+        .iter()
+        .map(|d| Trace::open(d).unwrap())
+        .collect();
+    let mut set = TraceSet::open(&dir.path().join("set"))
+        .unwrap()
+        .merged()
+        .unwrap();
+    let tables: Vec<_> = set.tables.iter().map(|f| f.table).collect();
+    set.check(&tables);
+    traces.push(set);
+    let fixed = [
+        "global c\nprobe syscall.* { c[pid(), execname()]++ }\nprobe end { foreach ([p, e] in c- limit 7) printf(\"%d %s %d\\n\", p, e, c[p, e]) }\n",
+        "global c\nprobe syscall.* { c[pid(), execname()]++ }\nprobe end { foreach ([p, e] in c) printf(\"%d %s %d\\n\", p, e, c[p, e]) }\n",
+        "global c\nprobe syscall.{read,write} { if (execname() != \"nginx\") c[name, tid()]++ }\nprobe end { foreach ([n, t] in c+) printf(\"%s %d %d\\n\", n, t, c[n, t]) }\n",
+        "global c, d\nprobe syscall.* { c[uid()]++; if (pid() > 1003) d[execname()]-- }\nprobe end { foreach (u in c) printf(\"%d %d\\n\", u, c[u]) foreach (e in d-) printf(\"%s %d\\n\", e, d[e]) }\n",
+        "global c\nprobe syscall.* { c[hostname(), execname()]++ }\nprobe end { foreach ([h, e] in c-) printf(\"%s %s %d\\n\", h, e, c[h, e]) }\n",
+        // Every element ties: shown in first firing order, the first
+        // times from the rollups where every file has one.
+        "global c\nprobe syscall.* { c[pid()] <<< 1 }\nprobe end { foreach (p in c @max- limit 3) printf(\"%d\\n\", p) }\n",
+    ];
+    let mut rolled = vec![0; traces.len()];
+    for (i, script) in fixed.iter().enumerate() {
+        for (t, trace) in traces.iter().enumerate() {
+            if script.contains("hostname") && t + 1 < traces.len() {
+                continue;
+            }
+            let (a, b, n, note, k) = both_noted(script, trace);
+            assert_eq!(a, b, "fixed case {i} differs over trace {t}:\n{script}");
+            if script.contains("@max") {
+                let note = note.unwrap_or_default();
+                assert_eq!(
+                    note.contains("came with the rollups"),
+                    t != 2,
+                    "fixed case {i} over trace {t}: {note}"
+                );
+            }
+            assert!(n > 0, "fixed case {i} left to the interpreter:\n{script}");
+            let files = trace
+                .table(retap_schema::Table::Syscalls)
+                .unwrap()
+                .files
+                .len();
+            // Every file but the one stripped of its rollup, in each plan.
+            let want = if t == 2 { files - 1 } else { files };
+            assert!(
+                k > 0 && k % want == 0,
+                "fixed case {i} over trace {t}: {k} files from rollups, not {want} a plan"
+            );
+            rolled[t] += k;
+        }
+    }
+    let mut r = Rng(0x7011_0b5e_0000_0001);
+    let mut from_rollups = 0;
+    for i in 0..cases {
+        let script = retap_testkit::scripts::aggregate(&mut r);
+        let (a, b, _, _, k) = both_noted(&script, &traces[i % traces.len()]);
+        assert_eq!(a, b, "case {i} differs:\n{script}");
+        from_rollups += usize::from(k > 0);
+    }
+    assert!(
+        from_rollups * 10 >= cases,
+        "only {from_rollups} of {cases} generated scripts answered from rollups"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
+/// Writes a file again without its footer's rollup (the trace's manifest
+/// holds no checksums to disagree).
+fn strip_rollup(f: &Path) {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ArrowWriter;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(f).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+    let tmp = f.with_extension("tmp");
+    let props = retap_schema::files::writer_properties(1, "test").unwrap();
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(&tmp).unwrap(),
+        batches[0].schema(),
+        Some(props),
+    )
+    .unwrap();
+    for b in &batches {
+        w.write(b).unwrap();
+    }
+    w.close().unwrap();
+    std::fs::rename(&tmp, f).unwrap();
 }
 
 /// One random per-event printf script: a printf of context values under

@@ -44,13 +44,22 @@ pub struct Plan {
     /// different points), so each result row belongs to one member.
     pub split: bool,
     pub hist: Option<(usize, HistSpec)>,
-    pub df: DataFrame,
+    /// The rows' aggregates: from rollups, from a scan, or both (files
+    /// with and without), merged by element as they are loaded.
+    pub dfs: Vec<DataFrame>,
     pub text: String,
     /// The rows firing each of its members' updates (before members at
     /// several points were collapsed into one): what orders elements
     /// first seen at the same time ([`firing_order`]).
     firings: Vec<Firing>,
+    /// (files answered from their rollups, files), where any was.
+    pub from_rollups: Option<(usize, usize)>,
+    /// Whether its results carry each element's first firing time.
+    firsts: bool,
 }
+
+/// The result column of an element's first firing time.
+pub(super) const FIRST: &str = "first";
 
 /// An update computed by a plan.
 pub struct Member {
@@ -139,6 +148,9 @@ pub struct PlanSession {
     log_udf: Arc<datafusion::logical_expr::ScalarUDF>,
     /// On a cluster: how long a plan may wait for its answer.
     cluster: Option<std::time::Duration>,
+    /// Whether plans may read files' rollups instead of their rows
+    /// (`--no-rollups` says no).
+    pub rollups: bool,
 }
 
 impl PlanSession {
@@ -150,6 +162,7 @@ impl PlanSession {
             ctx,
             log_udf,
             cluster: None,
+            rollups: true,
         }
     }
 
@@ -162,6 +175,7 @@ impl PlanSession {
             ctx,
             log_udf: crate::engine::log_bucket::log_bucket_udf(),
             cluster: Some(timeout),
+            rollups: false,
         })
     }
 
@@ -713,7 +727,7 @@ pub fn build_plans(
         {
             vec![]
         } else {
-            vec![min(tctx.now()).alias("first")]
+            vec![min(tctx.now()).alias(FIRST)]
         };
         let with_fire = |aggs: Vec<Expr>| [aggs, fire.clone()].concat();
         // With timers, results are grouped by the interval each event
@@ -841,7 +855,7 @@ pub fn build_plans(
                 if let Some(t) = twin {
                     // This update may need first firing times where the
                     // plan's first did not (sorted by key, shown whole).
-                    let is_first = |a: &Expr| matches!(a, Expr::Alias(a) if a.name == "first");
+                    let is_first = |a: &Expr| matches!(a, Expr::Alias(a) if a.name == FIRST);
                     if !t.aggs.iter().any(is_first) {
                         t.aggs.extend(aggs.iter().filter(|a| is_first(a)).cloned());
                     }
@@ -908,7 +922,6 @@ pub fn build_plans(
     let mut plans = vec![];
     for p in pending {
         let files = &trace.table(p.table).expect("a checked table").files;
-        let df = read_files_with(ctx, &trace.members, files, session.cluster.is_some(), false)?;
         // netdev.receive and netdev.transmit together take every row.
         let filter = and_all(
             p.union()
@@ -918,12 +931,8 @@ pub fn build_plans(
                 .chain(p.filter.clone())
                 .collect(),
         );
-        let df = match filter {
-            Some(f) => df.filter(f).map_err(PlanError::from)?,
-            None => df,
-        };
         let split = p.split(compiled);
-        let fired = p
+        let fired: Vec<Firing> = p
             .members
             .iter()
             .map(|m| firings[&m.update].clone())
@@ -934,7 +943,52 @@ pub fn build_plans(
         if let Some(c) = split {
             group.push(column(c).alias(POINT_COLUMN));
         }
-        let df = df.aggregate(group, p.aggs).map_err(PlanError::from)?;
+        // (A cluster's workers read files, not this process's memory.)
+        let entry = fired.iter().all(|f| f.now == column(Column::Ts));
+        let rolled = match session.rollups && session.cluster.is_none() {
+            true => super::rollups::answer(
+                ctx,
+                &trace.members,
+                files,
+                filter.as_ref(),
+                &group,
+                &p.aggs,
+                entry,
+            )?,
+            false => None,
+        };
+        let rest: Vec<DataFile> = match &rolled {
+            Some(a) => files
+                .iter()
+                .zip(&a.covered)
+                .filter(|(_, c)| !**c)
+                .map(|(f, _)| f.clone())
+                .collect(),
+            None => files.clone(),
+        };
+        let firsts = rolled.as_ref().is_some_and(|a| a.firsts)
+            || p.aggs
+                .iter()
+                .any(|a| matches!(a, Expr::Alias(al) if al.name == FIRST));
+        let scanned = match rest.is_empty() {
+            true => None,
+            false => {
+                let df =
+                    read_files_with(ctx, &trace.members, &rest, session.cluster.is_some(), false)?;
+                let df = match &filter {
+                    Some(f) => df.filter(f.clone()).map_err(PlanError::from)?,
+                    None => df,
+                };
+                Some(df.aggregate(group, p.aggs).map_err(PlanError::from)?)
+            }
+        };
+        let from_rollups = rolled
+            .as_ref()
+            .map(|a| (a.covered.iter().filter(|c| **c).count(), files.len()));
+        // Two plans, not one union: DataFusion would interleave the two
+        // aggregates' outputs by their hash partitioning, which the keyed
+        // aggregate replacing them does not keep.
+        let dfs: Vec<DataFrame> = rolled.map(|a| a.df).into_iter().chain(scanned).collect();
         let text = format!(
             "{} (global {}{})",
             p.points.join(", "),
@@ -949,9 +1003,11 @@ pub fn build_plans(
             members: p.members,
             split: split.is_some(),
             hist: p.hist,
-            df,
+            dfs,
             text,
             firings: fired,
+            from_rollups,
+            firsts,
         });
     }
     Ok(plans)
@@ -1048,10 +1104,10 @@ pub(super) fn int_col(
 /// Each result row's first firing time (0s when the plan has no keys, so
 /// no order among elements to keep).
 fn first_col(batch: &datafusion::arrow::record_batch::RecordBatch) -> Result<Vec<i64>, PlanError> {
-    if batch.column_by_name("first").is_none() {
+    if batch.column_by_name(FIRST).is_none() {
         return Ok(vec![0; batch.num_rows()]);
     }
-    int_col(batch, "first")
+    int_col(batch, FIRST)
 }
 
 /// The rows of a plan's result that belong to the member at the point
@@ -1104,6 +1160,12 @@ pub fn run_plans(
     session: &PlanSession,
 ) -> Result<(Preload, Option<String>), PlanError> {
     let mut interner = Interner::default();
+    // Globals some plan of which computed no first firing times.
+    let without_firsts: FxHashSet<u32> = plans
+        .iter()
+        .filter(|p| !p.firsts)
+        .flat_map(|p| p.members.iter().map(|m| compiled.updates[m.update].global))
+        .collect();
     let (mut state, firings) = aggregate(prog, compiled, plans, session, &mut interner)?;
     let by_first = compiled.order.is_none();
     let (needed, why) = match by_first {
@@ -1111,6 +1173,13 @@ pub fn run_plans(
         false => tied_where_shown(prog, compiled, &state),
     };
     let mut note = None;
+    let mut why = why;
+    if why.is_some() && needed.keys().all(|(_, g)| !without_firsts.contains(g)) {
+        let why = why.take().expect("checked");
+        note = Some(format!(
+            "{why}: its elements' first firing times came with the rollups"
+        ));
+    }
     if let Some(why) = why {
         let wanted: usize = needed.values().map(|k| k.len()).sum();
         let begin = trace.manifest.begin_ns();
@@ -1289,7 +1358,10 @@ fn aggregate(
         .into_iter()
         .partition(|p| p.hist.is_none_or(|(hi, _)| hi == 0));
     for p in main.into_iter().chain(hists) {
-        let batches = runtime().block_on(session.collect(p.df))?;
+        let mut batches = vec![];
+        for df in p.dfs {
+            batches.extend(runtime().block_on(session.collect(df))?);
+        }
         for m in &p.members {
             let (ui, ncol) = (&m.update, &m.column);
             let u: &Update = &compiled.updates[*ui];

@@ -14,6 +14,7 @@ mod exec;
 mod firing_order;
 mod hits;
 mod projection;
+mod rollups;
 mod translate;
 
 pub use analysis::{analyse, Compiled, Projection, Update, UpdateKind, ValueSort};
