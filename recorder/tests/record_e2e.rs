@@ -718,6 +718,92 @@ fn sigint_leaves_a_finalised_trace() {
     );
 }
 
+/// Each syscalls file's footer rollup holds exactly its rows grouped as
+/// DuckDB groups them (first time, key columns, count), and the
+/// workload's own calls are all there: 100,000 getppid.
+#[test]
+fn each_syscalls_files_rollup_is_its_rows_grouped() {
+    need_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    // Rotated every 16 KiB: several files, each with its own rollup.
+    let cmd = format!("{WORKLOAD} loop getppid 100000");
+    record(
+        &dir,
+        &["--events", "syscalls", "--rotate-size", "16K", "-c", &cmd],
+    );
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("syscalls"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    files.sort();
+    let (mut rolled, mut getppid) = (0, 0);
+    for f in &files {
+        let reader = parquet::file::serialized_reader::SerializedFileReader::new(
+            std::fs::File::open(f).unwrap(),
+        )
+        .unwrap();
+        let meta = parquet::file::reader::FileReader::metadata(&reader)
+            .file_metadata()
+            .clone();
+        let Some(r) =
+            retap_schema::rollups::from_footer(meta.key_value_metadata(), meta.num_rows() as u64)
+        else {
+            continue;
+        };
+        let b = r.unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        rolled += 1;
+        let col = |name: &str| -> Vec<String> {
+            let c = arrow::compute::cast(
+                b.column_by_name(name).unwrap(),
+                &arrow::datatypes::DataType::Utf8,
+            )
+            .unwrap();
+            c.as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap().to_string())
+                .collect()
+        };
+        let cols: Vec<Vec<String>> = [
+            "ts", "pid", "tid", "uid", "execname", "syscall", "nr", "rows",
+        ]
+        .iter()
+        .map(|c| col(c))
+        .collect();
+        let mut mine: Vec<String> = (0..b.num_rows())
+            .map(|i| {
+                cols.iter()
+                    .map(|c| c[i].as_str())
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
+            .collect();
+        mine.sort();
+        let mut want = duck(
+            &dir,
+            &format!(
+                "select min(ts), pid, tid, uid, execname, syscall, nr, count(*) \
+                 from read_parquet('{}') group by pid, tid, uid, execname, syscall, nr",
+                f.display()
+            ),
+        );
+        want.sort();
+        assert_eq!(mine, want, "{}", f.display());
+        getppid += mine
+            .iter()
+            .filter(|l| l.contains("|getppid|"))
+            .map(|l| l.rsplit('|').next().unwrap().parse::<u64>().unwrap())
+            .sum::<u64>();
+    }
+    assert!(
+        rolled >= 2,
+        "{rolled} of {} files have rollups",
+        files.len()
+    );
+    assert_eq!(getppid, 100_000);
+}
+
 /// A syscall that ends while the stop detaches its probes is written, and
 /// nothing after it overwrites it. The stop drops entries before exits;
 /// the other way round, a sleep ending between the two was lost with
