@@ -765,12 +765,10 @@ fn each_syscalls_files_rollup_is_its_rows_grouped() {
                 .map(|v| v.unwrap().to_string())
                 .collect()
         };
-        let cols: Vec<Vec<String>> = [
-            "ts", "pid", "tid", "uid", "execname", "syscall", "nr", "rows",
-        ]
-        .iter()
-        .map(|c| col(c))
-        .collect();
+        let cols: Vec<Vec<String>> = ["ts", "pid", "uid", "execname", "syscall", "nr", "rows"]
+            .iter()
+            .map(|c| col(c))
+            .collect();
         let mut mine: Vec<String> = (0..b.num_rows())
             .map(|i| {
                 cols.iter()
@@ -783,8 +781,8 @@ fn each_syscalls_files_rollup_is_its_rows_grouped() {
         let mut want = duck(
             &dir,
             &format!(
-                "select min(ts), pid, tid, uid, execname, syscall, nr, count(*) \
-                 from read_parquet('{}') group by pid, tid, uid, execname, syscall, nr",
+                "select min(ts), pid, uid, execname, syscall, nr, count(*) \
+                 from read_parquet('{}') group by pid, uid, execname, syscall, nr",
                 f.display()
             ),
         );
