@@ -73,6 +73,27 @@ fn reads_keys_only(e: &Expr, sets: bool) -> bool {
     })
 }
 
+/// Each file's rollup from its footer, where it has one that decodes,
+/// decoded a core's share of the files per thread.
+fn decoded(files: &[DataFile]) -> Vec<Option<RecordBatch>> {
+    let one = |f: &DataFile| {
+        let (meta, _) = f.footer.as_ref()?;
+        let rows = meta.file_metadata().num_rows().max(0) as u64;
+        rollups::from_footer(meta.file_metadata().key_value_metadata(), rows)?.ok()
+    };
+    let chunk = files.len().div_ceil(crate::engine::cores()).max(1);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = files
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().expect("rollup decoding thread"))
+            .collect()
+    })
+}
+
 /// The part of a plan (`filter`, GROUP BY `group`, `aggs`) over `files`
 /// answered from their rollups.
 pub(super) struct Answer {
@@ -110,13 +131,8 @@ pub(super) fn answer(
     let mut covered = vec![false; files.len()];
     // Each trace's groups, with its time shift (in a set).
     let mut parts: Vec<(u32, i64, Vec<RecordBatch>)> = vec![];
-    for (i, f) in files.iter().enumerate() {
-        let Some((meta, _)) = &f.footer else {
-            continue;
-        };
-        let rows = meta.file_metadata().num_rows().max(0) as u64;
-        let kv = meta.file_metadata().key_value_metadata();
-        let Some(Ok(batch)) = rollups::from_footer(kv, rows) else {
+    for (i, (f, batch)) in files.iter().zip(decoded(files)).enumerate() {
+        let Some(batch) = batch else {
             continue;
         };
         covered[i] = true;
