@@ -11,8 +11,11 @@ aggregation by (pid, execname) with its top 10, the same printed whole
 (by count, and in insertion order), and one process's syscalls by name;
 against DuckDB's warm in-process SQL over the same files, and (with the
 duckdb-cli wheel installed) against the DuckDB CLI as a fresh process,
-start-up and all, as `retap run` always is. With --before BIN, the same
-runs with another build (outputs must be equal).
+start-up and all, as `retap run` always is. Beside retap as a user runs
+it, the same with `--no-rollups` ("scan": every file's rows read even
+where its footer's rollup answers the script; outputs must be equal).
+With --before BIN, the same runs with another build (outputs must be
+equal).
 
 Usage: python3 benches/shapes_bench.py [--before /path/to/old/retap] [--repeat 5] [--only copies]
 Build first: cargo build --release; pip install duckdb pyarrow
@@ -50,12 +53,42 @@ def trace(name, processes, rows_per_file):
     return d
 
 
-def copies(n):
+def rollup_value(t, shift):
+    """The footer rollup the recorder writes for a syscalls file of rows
+    `t` (schema/src/rollups.rs; docs/trace-format.md), its pids shifted:
+    rows by (pid, uid, execname, syscall, nr), first ts and count, as one
+    Arrow IPC stream compressed whole (one zstd frame), in base64."""
+    import base64
+    import pyarrow as pa, pyarrow.compute as pc
+    keys = ["pid", "uid", "execname", "syscall", "nr"]
+    plain = t.select(["ts"] + keys).cast(pa.schema(
+        [("ts", pa.int64()), ("pid", pa.int32()), ("uid", pa.uint32()), ("execname", pa.string()),
+         ("syscall", pa.string()), ("nr", pa.int32())]))
+    g = plain.group_by(keys, use_threads=False).aggregate([("ts", "min"), ("ts", "count")])
+    dict_str = pa.dictionary(pa.int32(), pa.string())
+    schema = pa.schema([pa.field("ts", pa.int64(), False), pa.field("pid", pa.int32(), False),
+                        pa.field("uid", pa.uint32(), False), pa.field("execname", dict_str, False),
+                        pa.field("syscall", dict_str, False), pa.field("nr", pa.int32(), False),
+                        pa.field("rows", pa.int64(), False)])
+    cols = [g["ts_min"], pc.add(g["pid"], pa.scalar(shift, pa.int32())), g["uid"],
+            g["execname"].dictionary_encode(), g["syscall"].dictionary_encode(), g["nr"],
+            g["ts_count"]]
+    batch = pa.record_batch([c.combine_chunks() if hasattr(c, "combine_chunks") else c for c in cols],
+                            schema=schema)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, schema) as w:
+        w.write_batch(batch)
+    z = pa.compress(sink.getvalue(), codec="zstd", asbytes=True)
+    return base64.b64encode(z).decode()
+
+
+def copies(n, rollups=False):
     """datasets/mixed with its syscalls file copied n times, timestamps
-    equal, pids and tids shifted by 100000 a copy."""
+    equal, pids and tids shifted by 100000 a copy; with `rollups`, each
+    file with the footer rollup the recorder would have written."""
     import json, shutil
     import pyarrow as pa, pyarrow.compute as pc, pyarrow.parquet as pq
-    d = os.path.join(CACHE, f"shape-copies-{n}")
+    d = os.path.join(CACHE, f"shape-copies-{n}" + ("-rollups" if rollups else ""))
     if os.path.exists(os.path.join(d, "trace.json")):
         return d
     src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "datasets/mixed")
@@ -72,6 +105,9 @@ def copies(n):
             shifted = pc.add(c[col], pa.scalar(100_000 * k, pa.int32()))
             c = c.set_column(c.schema.get_field_index(col), c.schema.field(col), shifted)
         path = f"syscalls/part-{k:06}.parquet"
+        if rollups:
+            meta = {**(c.schema.metadata or {}), b"retap.rollup.v1": rollup_value(t, 100_000 * k)}
+            c = c.replace_schema_metadata(meta)
         pq.write_table(c, os.path.join(d, path), compression="zstd", row_group_size=131072)
         files.append({**f0, "path": path, "bytes": os.path.getsize(os.path.join(d, path))})
     m["tables"]["syscalls"]["files"] = files
@@ -91,6 +127,7 @@ def main():
               ("500 files, 80k processes", lambda: trace("shape-many", 80_000, 40_000), one),
               ("5 files, 1M processes", lambda: trace("shape-1m", 1_000_000, 4_000_000), one),
               ("507 copies, equal times", lambda: copies(507), one),
+              ("507 copies with rollups", lambda: copies(507, rollups=True), one),
               # A fleet's set: retap runs the script over the set as one
               # trace (each member's ts shifted to wall-clock time, which
               # DuckDB's insertion order by min(ts) leaves unshifted).
@@ -101,7 +138,7 @@ def main():
     cli = duckdb_cli()
     if not cli:
         print("(pip install duckdb-cli to time DuckDB as a fresh process too)")
-    print(f"{'shape':26} {'script':9} {'retap':>8} {'DuckDB':>8} {'ratio':>6}"
+    print(f"{'shape':26} {'script':9} {'retap':>8} {'scan':>8} {'DuckDB':>8} {'ratio':>6} {'scan':>6}"
           + (f" {'CLI':>8} {'ratio':>6}" if cli else "")
           + ("  before   after/before" if a.before else ""))
     for shape, make, files in shapes:
@@ -111,13 +148,16 @@ def main():
         files = files.format(d=d)
         for k, script in scripts.items():
             after, out = best([RETAP, "run", script, "--trace", d] + limits, a.repeat)
+            scan, out_s = best([RETAP, "run", script, "--trace", d, "--no-rollups"] + limits, a.repeat)
+            assert out_s == out, (shape, k, "--no-rollups")
             ts = []
             for _ in range(a.repeat):
                 t = time.perf_counter()
                 con.sql(SQL[k].format(files=files)).fetchall()
                 ts.append(time.perf_counter() - t)
             duck = min(ts)
-            line = f"{shape:26} {k:9} {after:8.3f} {duck:8.3f} {after / duck:5.2f}x"
+            line = (f"{shape:26} {k:9} {after:8.3f} {scan:8.3f} {duck:8.3f} {after / duck:5.2f}x"
+                    f" {scan / duck:5.2f}x")
             if cli:
                 fresh, _ = best([cli, "-c", SQL[k].format(files=files)], a.repeat)
                 line += f" {fresh:8.3f} {after / fresh:5.2f}x"
