@@ -56,7 +56,8 @@ def trace(name, processes, rows_per_file):
 def rollup_value(t, shift):
     """The footer rollup the recorder writes for a syscalls file of rows
     `t` (schema/src/rollups.rs; docs/trace-format.md), its pids shifted:
-    rows by (pid, uid, execname, syscall, nr), first ts and count, as one
+    rows by (pid, uid, execname, syscall, nr), first ts, count and first
+    row (the file is sorted by ts: its least row), as one
     Arrow IPC stream compressed whole (one zstd frame), in base64."""
     import base64
     import pyarrow as pa, pyarrow.compute as pc
@@ -64,15 +65,17 @@ def rollup_value(t, shift):
     plain = t.select(["ts"] + keys).cast(pa.schema(
         [("ts", pa.int64()), ("pid", pa.int32()), ("uid", pa.uint32()), ("execname", pa.string()),
          ("syscall", pa.string()), ("nr", pa.int32())]))
-    g = plain.group_by(keys, use_threads=False).aggregate([("ts", "min"), ("ts", "count")])
+    plain = plain.append_column("row", pa.array(range(t.num_rows), pa.int64()))
+    g = plain.group_by(keys, use_threads=False).aggregate(
+        [("ts", "min"), ("ts", "count"), ("row", "min")])
     dict_str = pa.dictionary(pa.int32(), pa.string())
     schema = pa.schema([pa.field("ts", pa.int64(), False), pa.field("pid", pa.int32(), False),
                         pa.field("uid", pa.uint32(), False), pa.field("execname", dict_str, False),
                         pa.field("syscall", dict_str, False), pa.field("nr", pa.int32(), False),
-                        pa.field("rows", pa.int64(), False)])
+                        pa.field("rows", pa.int64(), False), pa.field("first_row", pa.int64(), False)])
     cols = [g["ts_min"], pc.add(g["pid"], pa.scalar(shift, pa.int32())), g["uid"],
             g["execname"].dictionary_encode(), g["syscall"].dictionary_encode(), g["nr"],
-            g["ts_count"]]
+            g["ts_count"], g["row_min"]]
     batch = pa.record_batch([c.combine_chunks() if hasattr(c, "combine_chunks") else c for c in cols],
                             schema=schema)
     sink = pa.BufferOutputStream()

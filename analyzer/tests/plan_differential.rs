@@ -352,6 +352,33 @@ fn plans_answered_from_rollups_print_what_the_rows_give() {
     let tables: Vec<_> = set.tables.iter().map(|f| f.table).collect();
     set.check(&tables);
     traces.push(set);
+    // One trace twice, under two host names: every element of the one
+    // first fires at the time of one of the other, and the rollups' first
+    // rows say which came first.
+    let twins = dir.path().join("twins");
+    retap_testkit::copy_dir(&a, &twins.join("x"));
+    retap_testkit::copy_dir(&a, &twins.join("y"));
+    let m = twins.join("y/trace.json");
+    let renamed = std::fs::read_to_string(&m)
+        .unwrap()
+        .replace("\"host\": \"synth\"", "\"host\": \"twin\"");
+    std::fs::write(&m, renamed).unwrap();
+    let mut twin_set = TraceSet::open(&twins).unwrap().merged().unwrap();
+    let tables: Vec<_> = twin_set.tables.iter().map(|f| f.table).collect();
+    twin_set.check(&tables);
+    let twin_scripts = [
+        "global c\nprobe syscall.* { c[hostname(), pid()]++ }\nprobe end { foreach ([h, p] in c) printf(\"%s %d %d\\n\", h, p, c[h, p]) }\n",
+        "global c\nprobe syscall.{read,write} { c[hostname(), execname(), name] <<< 1 }\nprobe end { foreach ([h, e, n] in c @count- limit 9) printf(\"%s %s %s %d\\n\", h, e, n, @count(c[h, e, n])) }\n",
+        "global c\nprobe syscall.* { c[hostname(), uid()]++ }\nprobe end { foreach ([h, u] in c- limit 1) printf(\"%s %d %d\\n\", h, u, c[h, u]) }\n",
+    ];
+    for (i, script) in twin_scripts.iter().enumerate() {
+        let (a, b, n, _, k) = both_noted(script, &twin_set);
+        assert_eq!(a, b, "twin case {i} differs:\n{script}");
+        assert!(
+            n > 0 && k > 0,
+            "twin case {i}: {k} files from rollups:\n{script}"
+        );
+    }
     let fixed = [
         "global c\nprobe syscall.* { c[pid(), execname()]++ }\nprobe end { foreach ([p, e] in c- limit 7) printf(\"%d %s %d\\n\", p, e, c[p, e]) }\n",
         "global c\nprobe syscall.* { c[pid(), execname()]++ }\nprobe end { foreach ([p, e] in c) printf(\"%d %s %d\\n\", p, e, c[p, e]) }\n",

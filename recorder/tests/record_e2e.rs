@@ -719,7 +719,7 @@ fn sigint_leaves_a_finalised_trace() {
 }
 
 /// Each syscalls file's footer rollup holds exactly its rows grouped as
-/// DuckDB groups them (first time, key columns, count), and the
+/// DuckDB groups them (first time, key columns, count, first row), and the
 /// workload's own calls are all there: 100,000 getppid.
 #[test]
 fn each_syscalls_files_rollup_is_its_rows_grouped() {
@@ -765,10 +765,19 @@ fn each_syscalls_files_rollup_is_its_rows_grouped() {
                 .map(|v| v.unwrap().to_string())
                 .collect()
         };
-        let cols: Vec<Vec<String>> = ["ts", "pid", "uid", "execname", "syscall", "nr", "rows"]
-            .iter()
-            .map(|c| col(c))
-            .collect();
+        let cols: Vec<Vec<String>> = [
+            "ts",
+            "pid",
+            "uid",
+            "execname",
+            "syscall",
+            "nr",
+            "rows",
+            "first_row",
+        ]
+        .iter()
+        .map(|c| col(c))
+        .collect();
         let mut mine: Vec<String> = (0..b.num_rows())
             .map(|i| {
                 cols.iter()
@@ -781,8 +790,9 @@ fn each_syscalls_files_rollup_is_its_rows_grouped() {
         let mut want = duck(
             &dir,
             &format!(
-                "select min(ts), pid, uid, execname, syscall, nr, count(*) \
-                 from read_parquet('{}') group by pid, uid, execname, syscall, nr",
+                "select min(ts), pid, uid, execname, syscall, nr, count(*), min(file_row_number) \
+                 from read_parquet('{}', file_row_number = true) \
+                 group by pid, uid, execname, syscall, nr",
                 f.display()
             ),
         );
@@ -791,7 +801,7 @@ fn each_syscalls_files_rollup_is_its_rows_grouped() {
         getppid += mine
             .iter()
             .filter(|l| l.contains("|getppid|"))
-            .map(|l| l.rsplit('|').next().unwrap().parse::<u64>().unwrap())
+            .map(|l| l.split('|').nth(6).unwrap().parse::<u64>().unwrap())
             .sum::<u64>();
     }
     assert!(

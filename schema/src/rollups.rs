@@ -47,6 +47,11 @@ pub const KEY_COLUMNS: [Column; 5] = [
 /// A group's row count (Int64). Its first row's time is the `ts` column.
 pub const ROWS: &str = "rows";
 
+/// The index in the file of a group's first row (Int64): which of
+/// several groups first seen at one time came first, as the
+/// interpreter, reading the file in order, meets them.
+pub const FIRST_ROW: &str = "first_row";
+
 /// Fewer rows per group than this on average and the file gets none:
 /// the plan would read nearly as much as the rows' key columns.
 pub const MIN_ROWS_PER_GROUP: u64 = 8;
@@ -73,6 +78,7 @@ pub fn schema() -> SchemaRef {
         })
         .collect();
     fields.push(Field::new(ROWS, arrow_schema::DataType::Int64, false));
+    fields.push(Field::new(FIRST_ROW, arrow_schema::DataType::Int64, false));
     Arc::new(Schema::new(fields))
 }
 
@@ -91,8 +97,8 @@ struct Key {
 #[derive(Default)]
 pub struct Rollup {
     index: HashMap<Key, u32, Fx>,
-    /// Each group, in first-seen order: key, rows, first ts.
-    groups: Vec<(Key, u64, i64)>,
+    /// Each group, in first-seen order: key, rows, first ts, first row.
+    groups: Vec<(Key, u64, i64, u64)>,
     names: Vec<String>,
     name_ids: HashMap<String, u32, Fx>,
     rows: u64,
@@ -178,7 +184,9 @@ impl Rollup {
                 if self.groups.len() == MAX_GROUPS {
                     return None;
                 }
-                self.groups.push((key, 0, ts[r]));
+                // (Rows come in file order, sorted by ts: a group's first
+                // row seen is its first.)
+                self.groups.push((key, 0, ts[r], self.rows + r as u64));
             }
             let e = &mut self.groups[g as usize];
             e.1 += 1;
@@ -212,6 +220,7 @@ impl Rollup {
             dict(|k| k.syscall),
             Arc::new(Int32Array::from_iter_values(g.iter().map(|e| e.0.nr))),
             Arc::new(Int64Array::from_iter_values(g.iter().map(|e| e.1 as i64))),
+            Arc::new(Int64Array::from_iter_values(g.iter().map(|e| e.3 as i64))),
         ];
         let batch = RecordBatch::try_new(schema(), columns).expect("the rollup schema");
         encode(&batch).ok()
@@ -324,9 +333,13 @@ mod tests {
 
     fn rolled(b: &RecordBatch) -> Vec<String> {
         let s = |c: &str| arrow_cast_str(b.column_by_name(c).unwrap());
-        let (ts, pid, exe, sys, n) = (s("ts"), s("pid"), s("execname"), s("syscall"), s(ROWS));
+        let (ts, pid, exe, sys) = (s("ts"), s("pid"), s("execname"), s("syscall"));
+        let (n, first) = (s(ROWS), s(FIRST_ROW));
         (0..b.num_rows())
-            .map(|i| format!("{} {} {} {} {}", ts[i], pid[i], exe[i], sys[i], n[i]))
+            .map(|i| {
+                let (t, p, e, c) = (&ts[i], &pid[i], &exe[i], &sys[i]);
+                format!("{t} {p} {e} {c} {} @{}", n[i], first[i])
+            })
             .collect()
     }
 
@@ -377,7 +390,11 @@ mod tests {
         let b = decode(&v, 72).unwrap();
         assert_eq!(
             rolled(&b),
-            ["10 1 sh read 36", "12 2 cat read 24", "13 1 sh write 12"]
+            [
+                "10 1 sh read 36 @0",
+                "12 2 cat read 24 @2",
+                "13 1 sh write 12 @3"
+            ]
         );
         // The file's row count must agree, and damage is an error.
         assert!(decode(&v, 71).unwrap_err().contains("72 rows"));

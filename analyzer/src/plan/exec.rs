@@ -27,7 +27,7 @@ use crate::trace::{DataFile, Trace};
 use retap_schema::{Column, Table};
 
 use super::analysis::{Compiled, Moments, Update, UpdateKind, ValueSort};
-use super::firing_order::{self, Firing, Place};
+use super::firing_order::{self, Firing, Place, Places};
 use super::translate::Ctx;
 use crate::engine::{column, cores, plan_session, runtime, session_config};
 
@@ -56,6 +56,8 @@ pub struct Plan {
     pub from_rollups: Option<(usize, usize)>,
     /// Whether its results carry each element's first firing time.
     firsts: bool,
+    /// Whether they also carry where it first fired (`rollups::FIRST_AT`).
+    places: bool,
 }
 
 /// The result column of an element's first firing time.
@@ -966,6 +968,7 @@ pub fn build_plans(
                 .collect(),
             None => files.clone(),
         };
+        let places = rolled.as_ref().is_some_and(|a| a.places);
         let firsts = rolled.as_ref().is_some_and(|a| a.firsts)
             || p.aggs
                 .iter()
@@ -1008,6 +1011,7 @@ pub fn build_plans(
             firings: fired,
             from_rollups,
             firsts,
+            places,
         });
     }
     Ok(plans)
@@ -1166,7 +1170,13 @@ pub fn run_plans(
         .filter(|p| !p.firsts)
         .flat_map(|p| p.members.iter().map(|m| compiled.updates[m.update].global))
         .collect();
-    let (mut state, firings) = aggregate(prog, compiled, plans, session, &mut interner)?;
+    // Globals some plan of which does not say where elements first fired.
+    let without_places: FxHashSet<u32> = plans
+        .iter()
+        .filter(|p| !p.places)
+        .flat_map(|p| p.members.iter().map(|m| compiled.updates[m.update].global))
+        .collect();
+    let (mut state, firings, placed) = aggregate(prog, compiled, plans, session, &mut interner)?;
     let by_first = compiled.order.is_none();
     let (needed, why) = match by_first {
         true => (Needed::new(), None),
@@ -1196,7 +1206,7 @@ pub fn run_plans(
                 .into_iter()
                 .filter(|p| p.hist.is_none_or(|(hi, _)| hi == 0))
                 .collect();
-            let (firsts, _) = aggregate(prog, compiled, plans, session, &mut interner)?;
+            let (firsts, ..) = aggregate(prog, compiled, plans, session, &mut interner)?;
             let found = |tg: &(i64, u32), k: &Vec<Value>| {
                 firsts
                     .get(tg)
@@ -1237,6 +1247,8 @@ pub fn run_plans(
         maxmapentries,
         by_first,
         resolved: &needed,
+        placed,
+        without_places,
     };
     let loaded = finish(prog, compiled, trace, state, &firings, &mut interner, how)?;
     Ok((loaded, note))
@@ -1347,8 +1359,9 @@ fn aggregate(
     plans: Vec<Plan>,
     session: &PlanSession,
     interner: &mut Interner,
-) -> Result<(State, HashMap<usize, Firing>), PlanError> {
+) -> Result<(State, HashMap<usize, Firing>, Places), PlanError> {
     let mut state = State::new();
+    let mut placed = Places::default();
     let firings: HashMap<usize, Firing> = plans
         .iter()
         .flat_map(|p| p.firings.iter().map(|f| (f.update, f.clone())))
@@ -1383,6 +1396,17 @@ fn aggregate(
                 } else {
                     vec![0; n]
                 };
+                if b.column_by_name(super::rollups::FIRST_AT).is_some() {
+                    let (at, first) = (int_col(b, super::rollups::FIRST_AT)?, first_col(b)?);
+                    for r in 0..n {
+                        let (file, row) = ((at[r] >> 32) as usize, at[r] & 0xffff_ffff);
+                        let place = Place::of_entry(first[r], file, row, *ui);
+                        placed
+                            .entry((tk[r], u.global, row_key(r), first[r]))
+                            .and_modify(|p| *p = (*p).min(place))
+                            .or_insert(place);
+                    }
+                }
                 macro_rules! slot {
                     ($r:expr) => {
                         state.entry((tk[$r], u.global)).or_default()
@@ -1496,7 +1520,7 @@ fn aggregate(
             }
         }
     }
-    Ok((state, firings))
+    Ok((state, firings, placed))
 }
 
 /// A word whose order is that of a key's first value among values of its
@@ -1561,6 +1585,10 @@ struct Finish<'a> {
     by_first: bool,
     /// Elements that do, where only some have.
     resolved: &'a Needed,
+    /// Where elements first fired, as rollups said, and the globals some
+    /// plan of which did not say (their ties are placed by reading rows).
+    placed: Places,
+    without_places: FxHashSet<u32>,
 }
 
 /// Orders each array's elements as the interpreter creates them and
@@ -1578,6 +1606,8 @@ fn finish(
         maxmapentries,
         by_first,
         resolved,
+        placed,
+        without_places,
     } = how;
     // Elements are in first-firing order. Two keys first seen at the
     // same nanosecond (rows on two CPUs, copies of one recording) came in
@@ -1612,12 +1642,19 @@ fn finish(
         }
     }
     tied.retain(|_, t| !t.is_empty());
-    let places = if tied.is_empty() {
-        Default::default()
-    } else {
+    // Ties of globals the rollups placed need no reading of rows.
+    let to_read: HashMap<u32, BTreeSet<i64>> = tied
+        .iter()
+        .filter(|(g, _)| without_places.contains(g))
+        .map(|(g, t)| (*g, t.clone()))
+        .collect();
+    let mut places = placed;
+    if !to_read.is_empty() {
         let fs: Vec<&Firing> = firings.values().collect();
-        firing_order::places(compiled, trace, &fs, &tied, interner)?
-    };
+        places.extend(firing_order::places(
+            compiled, trace, &fs, &to_read, interner,
+        )?);
+    }
     let mut out = Preload {
         ticks: vec![],
         period: compiled.period,

@@ -73,6 +73,21 @@ pub(super) struct Place {
     update: usize,
 }
 
+impl Place {
+    /// An entry's firing at `ts`, at a row of a file of the (only) table
+    /// its global's firings read: where a rollup says a group first fired.
+    pub(super) fn of_entry(ts: i64, file: usize, row: i64, update: usize) -> Place {
+        Place {
+            at_return: false,
+            entry_ts: ts,
+            table: 0,
+            file,
+            row,
+            update,
+        }
+    }
+}
+
 /// (tick, global, key, time) -> the earliest place an update of that
 /// global fires for that key at that time.
 pub(super) type Places = FxHashMap<(i64, u32, Vec<Value>, i64), Place>;

@@ -8,9 +8,13 @@
 //! both results go to the same merge (exec.rs `aggregate`), which adds
 //! an element's counts from either.
 
+use std::sync::Arc;
+
+use datafusion::arrow::array::Int64Array;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::functions_aggregate::count::count_all;
-use datafusion::functions_aggregate::expr_fn::{min, sum};
+use datafusion::functions_aggregate::expr_fn::{first_value, min, sum};
 use datafusion::logical_expr::{lit, Expr};
 use datafusion::prelude::{DataFrame, SessionContext};
 
@@ -94,6 +98,16 @@ fn decoded(files: &[DataFile]) -> Vec<Option<RecordBatch>> {
     })
 }
 
+/// A rollup's rows with their file's index.
+fn with_file(b: RecordBatch, file: usize) -> Result<RecordBatch, PlanError> {
+    let mut fields = b.schema().fields().to_vec();
+    fields.push(Arc::new(Field::new(FILE, DataType::Int64, false)));
+    let mut columns = b.columns().to_vec();
+    columns.push(Arc::new(Int64Array::from(vec![file as i64; b.num_rows()])));
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| PlanError::from(datafusion::error::DataFusionError::from(e)))
+}
+
 /// The part of a plan (`filter`, GROUP BY `group`, `aggs`) over `files`
 /// answered from their rollups.
 pub(super) struct Answer {
@@ -102,7 +116,18 @@ pub(super) struct Answer {
     pub covered: Vec<bool>,
     /// Whether it adds first firing times the plan did not ask for.
     pub firsts: bool,
+    /// Whether its results also say where each element first fired
+    /// ([`FIRST_AT`]: every file answered, first times computed).
+    pub places: bool,
 }
+
+/// The result column of where an element first fired: its file's index
+/// in the table times 2^32 plus its row's index in the file (the least
+/// (time, file, row) of its groups' first rows).
+pub(super) const FIRST_AT: &str = "first_at";
+
+/// The column of a rollup's rows giving their file's index.
+const FILE: &str = "__file";
 
 /// The part of a plan answered from rollups; None where the plan reads
 /// more than the rollups hold or no file has one. A rollup that does not
@@ -136,6 +161,7 @@ pub(super) fn answer(
             continue;
         };
         covered[i] = true;
+        let batch = with_file(batch, i)?;
         match parts.iter_mut().find(|p| p.0 == f.member) {
             Some(p) => p.2.push(batch),
             None => parts.push((f.member, f.ts_shift, vec![batch])),
@@ -153,6 +179,23 @@ pub(super) fn answer(
             .any(|a| matches!(a, Expr::Alias(al) if al.name == FIRST));
     if firsts {
         raggs.push(first);
+    }
+    let places = covered.iter().all(|c| *c)
+        && !group.is_empty()
+        && (firsts
+            || aggs
+                .iter()
+                .any(|a| matches!(a, Expr::Alias(al) if al.name == FIRST)));
+    if places {
+        let at = column_named(FILE) * lit(1i64 << 32) + column_named(rollups::FIRST_ROW);
+        let order = [
+            column(Column::Ts),
+            column_named(FILE),
+            column_named(rollups::FIRST_ROW),
+        ]
+        .map(|e| e.sort(true, false))
+        .to_vec();
+        raggs.push(first_value(at, order).alias(FIRST_AT));
     }
     let mut frames = vec![];
     for (member, shift, batches) in parts {
@@ -181,5 +224,6 @@ pub(super) fn answer(
         df,
         covered,
         firsts,
+        places,
     }))
 }
