@@ -596,7 +596,10 @@ fn scalars_compile_and_interpreted_readers_keep_globals_running() {
 /// A trace damaged in one row group of the column a script reads: the run
 /// prints what it could read, says which file, table and row group are
 /// damaged and that the results are partial, and exits 1; `retap info
-/// --verify` lists the damage (exit 1); SQL fails saying where.
+/// --verify` lists the damage (exit 1); SQL fails saying where. A plan
+/// answered from the files' rollups reads no row group: it prints the
+/// whole answer, as before the damage (the rollup is in the footer,
+/// which the tail checksum covers).
 #[test]
 fn damage_is_reported_with_where_and_results_say_they_are_partial() {
     use retap_analyzer::trace::Trace;
@@ -612,6 +615,10 @@ fn damage_is_reported_with_where_and_results_say_they_are_partial() {
         out.contains("2 file(s) with checksums checked\nno damage found"),
         "{out}"
     );
+    let script = "global c probe syscall.* { c[execname()]++ } \
+                  probe end { foreach (e in c- limit 3) printf(\"%s %d\\n\", e, c[e]) }";
+    let (code, whole, err) = retap(&["run", "-e", script, "--trace", d]);
+    assert_eq!(code, 0, "{err}");
     let t = Trace::open(&dir).unwrap();
     let f = &t.table(Table::Syscalls).unwrap().files[0];
     let meta = &f.footer.as_ref().unwrap().0;
@@ -624,9 +631,13 @@ fn damage_is_reported_with_where_and_results_say_they_are_partial() {
     bytes[(start + len - 9) as usize] ^= 0x04;
     std::fs::write(&f.path, &bytes).unwrap();
 
-    let script = "global c probe syscall.* { c[execname()]++ } \
-                  probe end { foreach (e in c- limit 3) printf(\"%s %d\\n\", e, c[e]) }";
-    let (code, out, err) = retap(&["run", "-e", script, "--trace", d]);
+    let (code, out, err) = retap(&["run", "-v", "-e", script, "--trace", d]);
+    assert_eq!((code, out.as_str()), (0, whole.as_str()), "{err}");
+    assert!(
+        err.contains("1 of 1 files answered from the rollups"),
+        "{err}"
+    );
+    let (code, out, err) = retap(&["run", "--no-rollups", "-e", script, "--trace", d]);
     assert_eq!(code, 1, "{err}");
     assert_eq!(out.lines().count(), 3, "{out}");
     let name = f.path.display().to_string();
