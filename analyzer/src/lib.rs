@@ -30,6 +30,32 @@ pub fn cores() -> usize {
     })
 }
 
+/// `f` of each item, on up to `threads` scoped threads (a contiguous
+/// share each), in the items' order: footers read, traces listed,
+/// rollups decoded a few at a time. A worker's panic is the caller's.
+pub fn map_on_threads<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let threads = threads.min(items.len()).max(1);
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
+        let parts: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 /// The process's async threads, made on first use and kept: DataFusion's
 /// plans and queries (see [`engine::runtime`]) and the object stores'
 /// requests run on them. A runtime per run cost ~60 us to make and ~200 us

@@ -440,12 +440,11 @@ fn pass4(
     let showing = req.last_pass < 5;
     if !compiled.updates.is_empty() || showing {
         let t = Instant::now();
-        let session = match &req.cluster {
+        let mut session = match &req.cluster {
             Some((url, timeout)) => plan::PlanSession::cluster(url, *timeout)
                 .map_err(|e| RunFailure::new(format!("retap run: {e}")))?,
             None => plan::PlanSession::local(&trace.store),
         };
-        let mut session = session;
         session.rollups &= !req.no_rollups;
         let built_plans = plan::build_plans(program, compiled, trace, false, None, &session);
         built.session = Some(session);

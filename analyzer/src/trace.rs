@@ -253,26 +253,11 @@ impl Trace {
             .filter(|(_, tf)| !tf.checked && tables.contains(&tf.table))
             .flat_map(|(ti, tf)| (0..tf.files.len()).map(move |fi| (ti, fi)))
             .collect();
-        let threads = self.store.parallelism().min(todo.len()).max(1);
         // Err: what is wrong with the file.
         let results: Vec<Result<Footer, String>> = {
             let this = &*self;
             let read = |&(ti, fi): &(usize, usize)| footer(&this.store, &this.tables[ti].files[fi]);
-            if threads == 1 {
-                todo.iter().map(read).collect()
-            } else {
-                let chunk = todo.len().div_ceil(threads);
-                std::thread::scope(|s| {
-                    let parts: Vec<_> = todo
-                        .chunks(chunk)
-                        .map(|c| s.spawn(move || c.iter().map(read).collect::<Vec<_>>()))
-                        .collect();
-                    parts
-                        .into_iter()
-                        .flat_map(|h| h.join().expect("footer reader thread"))
-                        .collect()
-                })
-            }
+            crate::map_on_threads(&todo, self.store.parallelism(), read)
         };
         let mut bad: Vec<(usize, usize)> = vec![];
         for (&(ti, fi), r) in todo.iter().zip(results) {

@@ -70,17 +70,9 @@ impl TraceSet {
             let trace = Trace::list(r).map_err(|e| e.to_string())?;
             Ok(Member { name, trace })
         };
-        let chunk = roots.len().div_ceil(store.parallelism()).max(1);
-        let members: Vec<Member> = std::thread::scope(|s| {
-            let parts: Vec<_> = roots
-                .chunks(chunk)
-                .map(|c| s.spawn(move || c.iter().map(list).collect::<Vec<_>>()))
-                .collect();
-            parts
-                .into_iter()
-                .flat_map(|h| h.join().expect("trace listing thread"))
-                .collect::<Result<Vec<_>, _>>()
-        })?;
+        let members: Vec<Member> = crate::map_on_threads(&roots, store.parallelism(), list)
+            .into_iter()
+            .collect::<Result<_, _>>()?;
         Ok(TraceSet {
             location: dir.to_path_buf(),
             members,

@@ -124,10 +124,12 @@ fn dict_ids(
     let ids: Vec<u32> = (0..values.len())
         .map(|i| {
             let s = values.value(i);
-            *name_ids.entry(s.to_string()).or_insert_with(|| {
-                names.push(s.to_string());
-                names.len() as u32 - 1
-            })
+            if let Some(&id) = name_ids.get(s) {
+                return id;
+            }
+            names.push(s.to_string());
+            name_ids.insert(s.to_string(), names.len() as u32 - 1);
+            names.len() as u32 - 1
         })
         .collect();
     a.keys()

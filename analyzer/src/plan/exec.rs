@@ -63,6 +63,24 @@ pub struct Plan {
 /// The result column of an element's first firing time.
 pub(super) const FIRST: &str = "first";
 
+/// Whether an aggregate is an element's first firing time.
+pub(super) fn is_first(a: &Expr) -> bool {
+    matches!(a, Expr::Alias(al) if al.name == FIRST)
+}
+
+/// The globals some plan of which lacks what `has` says it has.
+fn globals_without(
+    plans: &[Plan],
+    compiled: &Compiled,
+    has: impl Fn(&Plan) -> bool,
+) -> FxHashSet<u32> {
+    plans
+        .iter()
+        .filter(|p| !has(p))
+        .flat_map(|p| p.members.iter().map(|m| compiled.updates[m.update].global))
+        .collect()
+}
+
 /// An update computed by a plan.
 pub struct Member {
     pub update: usize,
@@ -857,7 +875,6 @@ pub fn build_plans(
                 if let Some(t) = twin {
                     // This update may need first firing times where the
                     // plan's first did not (sorted by key, shown whole).
-                    let is_first = |a: &Expr| matches!(a, Expr::Alias(a) if a.name == FIRST);
                     if !t.aggs.iter().any(is_first) {
                         t.aggs.extend(aggs.iter().filter(|a| is_first(a)).cloned());
                     }
@@ -959,25 +976,23 @@ pub fn build_plans(
             )?,
             false => None,
         };
-        let rest: Vec<DataFile> = match &rolled {
-            Some(a) => files
+        // The files left to scan (all of them without rollups).
+        let unrolled: Option<Vec<DataFile>> = rolled.as_ref().map(|a| {
+            files
                 .iter()
                 .zip(&a.covered)
                 .filter(|(_, c)| !**c)
                 .map(|(f, _)| f.clone())
-                .collect(),
-            None => files.clone(),
-        };
+                .collect()
+        });
+        let rest = unrolled.as_deref().unwrap_or(files);
         let places = rolled.as_ref().is_some_and(|a| a.places);
-        let firsts = rolled.as_ref().is_some_and(|a| a.firsts)
-            || p.aggs
-                .iter()
-                .any(|a| matches!(a, Expr::Alias(al) if al.name == FIRST));
+        let firsts = rolled.as_ref().is_some_and(|a| a.firsts) || p.aggs.iter().any(is_first);
         let scanned = match rest.is_empty() {
             true => None,
             false => {
                 let df =
-                    read_files_with(ctx, &trace.members, &rest, session.cluster.is_some(), false)?;
+                    read_files_with(ctx, &trace.members, rest, session.cluster.is_some(), false)?;
                 let df = match &filter {
                     Some(f) => df.filter(f.clone()).map_err(PlanError::from)?,
                     None => df,
@@ -1164,18 +1179,10 @@ pub fn run_plans(
     session: &PlanSession,
 ) -> Result<(Preload, Option<String>), PlanError> {
     let mut interner = Interner::default();
-    // Globals some plan of which computed no first firing times.
-    let without_firsts: FxHashSet<u32> = plans
-        .iter()
-        .filter(|p| !p.firsts)
-        .flat_map(|p| p.members.iter().map(|m| compiled.updates[m.update].global))
-        .collect();
-    // Globals some plan of which does not say where elements first fired.
-    let without_places: FxHashSet<u32> = plans
-        .iter()
-        .filter(|p| !p.places)
-        .flat_map(|p| p.members.iter().map(|m| compiled.updates[m.update].global))
-        .collect();
+    // Globals some plan of which computed no first firing times, or does
+    // not say where elements first fired.
+    let without_firsts = globals_without(&plans, compiled, |p| p.firsts);
+    let without_places = globals_without(&plans, compiled, |p| p.places);
     let (mut state, firings, placed) = aggregate(prog, compiled, plans, session, &mut interner)?;
     let by_first = compiled.order.is_none();
     let (needed, why) = match by_first {

@@ -21,8 +21,8 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use retap_schema::rollups;
 use retap_schema::Column;
 
-use super::error::PlanError;
-use super::exec::FIRST;
+use super::error::{failed, PlanError};
+use super::exec::{is_first, FIRST};
 use super::translate::{HOST, TRACE};
 use crate::engine::column;
 use crate::trace::DataFile;
@@ -85,17 +85,7 @@ fn decoded(files: &[DataFile]) -> Vec<Option<RecordBatch>> {
         let rows = meta.file_metadata().num_rows().max(0) as u64;
         rollups::from_footer(meta.file_metadata().key_value_metadata(), rows)?.ok()
     };
-    let chunk = files.len().div_ceil(crate::engine::cores()).max(1);
-    std::thread::scope(|s| {
-        let parts: Vec<_> = files
-            .chunks(chunk)
-            .map(|c| s.spawn(move || c.iter().map(one).collect::<Vec<_>>()))
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|h| h.join().expect("rollup decoding thread"))
-            .collect()
-    })
+    crate::map_on_threads(files, crate::cores(), one)
 }
 
 /// A rollup's rows with their file's index.
@@ -170,22 +160,15 @@ pub(super) fn answer(
     if parts.is_empty() {
         return Ok(None);
     }
-    let first = min(column(Column::Ts)).alias(FIRST);
-    let firsts = firsts
-        && !group.is_empty()
-        && covered.iter().all(|c| *c)
-        && !aggs
-            .iter()
-            .any(|a| matches!(a, Expr::Alias(al) if al.name == FIRST));
+    // First times and places mean something only where every file is
+    // here and elements are keyed.
+    let whole = covered.iter().all(|c| *c) && !group.is_empty();
+    let asked = aggs.iter().any(is_first);
+    let firsts = firsts && whole && !asked;
     if firsts {
-        raggs.push(first);
+        raggs.push(min(column(Column::Ts)).alias(FIRST));
     }
-    let places = covered.iter().all(|c| *c)
-        && !group.is_empty()
-        && (firsts
-            || aggs
-                .iter()
-                .any(|a| matches!(a, Expr::Alias(al) if al.name == FIRST)));
+    let places = whole && (firsts || asked);
     if places {
         let at = column_named(FILE) * lit(1i64 << 32) + column_named(rollups::FIRST_ROW);
         let order = [
@@ -201,7 +184,10 @@ pub(super) fn answer(
     for (member, shift, batches) in parts {
         let mut df = ctx.read_batches(batches).map_err(PlanError::from)?;
         if sets {
-            let (host, name) = members.get(member as usize).cloned().unwrap_or_default();
+            let (host, name) = members
+                .get(member as usize)
+                .cloned()
+                .ok_or_else(|| failed(format!("a file of trace {member} of {}", members.len())))?;
             df = df
                 .with_column(Column::Ts.name(), column(Column::Ts) + lit(shift))
                 .and_then(|d| d.with_column(HOST, lit(host)))
