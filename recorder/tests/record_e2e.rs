@@ -732,12 +732,7 @@ fn each_syscalls_files_rollup_is_its_rows_grouped() {
         &dir,
         &["--events", "syscalls", "--rotate-size", "16K", "-c", &cmd],
     );
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("syscalls"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-        .collect();
-    files.sort();
+    let files = table_files(&dir, "syscalls");
     let (mut rolled, mut getppid) = (0, 0);
     for f in &files {
         let reader = parquet::file::serialized_reader::SerializedFileReader::new(

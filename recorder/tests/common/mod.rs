@@ -62,16 +62,22 @@ pub fn attempt(dir: &Path, args: &[&str]) -> Output {
     start(dir, args).wait_with_output().unwrap()
 }
 
-/// A table's schema, from its first file's footer: there whether or not
-/// the file holds a row (a system-wide event filtered to one command may
-/// have none).
-pub fn table_schema(dir: &Path, table: &str) -> arrow::datatypes::SchemaRef {
+/// A table's Parquet files, in name (and so writing) order.
+pub fn table_files(dir: &Path, table: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(table))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
         .collect();
     files.sort();
+    files
+}
+
+/// A table's schema, from its first file's footer: there whether or not
+/// the file holds a row (a system-wide event filtered to one command may
+/// have none).
+pub fn table_schema(dir: &Path, table: &str) -> arrow::datatypes::SchemaRef {
+    let files = table_files(dir, table);
     let first = files
         .first()
         .unwrap_or_else(|| panic!("{table} has no file"));
@@ -84,13 +90,7 @@ pub fn table_schema(dir: &Path, table: &str) -> arrow::datatypes::SchemaRef {
 /// Every row of a table, read with the parquet crate (retap's own reader).
 pub fn read_table(dir: &Path, table: &str) -> Vec<RecordBatch> {
     let mut out = Vec::new();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(table))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-        .collect();
-    files.sort();
-    for f in files {
+    for f in table_files(dir, table) {
         let r = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(f).unwrap())
             .unwrap()
             .build()
