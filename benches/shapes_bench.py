@@ -53,29 +53,34 @@ def trace(name, processes, rows_per_file):
     return d
 
 
-def rollup_value(t, shift):
-    """The footer rollup the recorder writes for a syscalls file of rows
-    `t` (schema/src/rollups.rs; docs/trace-format.md), its pids shifted:
-    rows by (pid, uid, execname, syscall, nr), first ts, count and first
-    row (the file is sorted by ts: its least row), as one
+SYSCALL_GRAIN = ["pid", "uid", "execname", "syscall", "nr"]
+PROCESS_GRAIN = SYSCALL_GRAIN[:3]
+
+
+def rollup_value(t, shift, keys):
+    """The footer rollup of grain `keys` the recorder writes for a
+    syscalls file of rows `t` (schema/src/rollups.rs;
+    docs/trace-format.md), its pids shifted: rows by the keys, first ts,
+    count and first row (the file is sorted by ts: its least row), as one
     Arrow IPC stream compressed whole (one zstd frame), in base64."""
     import base64
     import pyarrow as pa, pyarrow.compute as pc
-    keys = ["pid", "uid", "execname", "syscall", "nr"]
+    types = {"pid": pa.int32(), "uid": pa.uint32(), "execname": pa.string(),
+             "syscall": pa.string(), "nr": pa.int32()}
     plain = t.select(["ts"] + keys).cast(pa.schema(
-        [("ts", pa.int64()), ("pid", pa.int32()), ("uid", pa.uint32()), ("execname", pa.string()),
-         ("syscall", pa.string()), ("nr", pa.int32())]))
+        [("ts", pa.int64())] + [(k, types[k]) for k in keys]))
     plain = plain.append_column("row", pa.array(range(t.num_rows), pa.int64()))
     g = plain.group_by(keys, use_threads=False).aggregate(
         [("ts", "min"), ("ts", "count"), ("row", "min")])
     dict_str = pa.dictionary(pa.int32(), pa.string())
-    schema = pa.schema([pa.field("ts", pa.int64(), False), pa.field("pid", pa.int32(), False),
-                        pa.field("uid", pa.uint32(), False), pa.field("execname", dict_str, False),
-                        pa.field("syscall", dict_str, False), pa.field("nr", pa.int32(), False),
-                        pa.field("rows", pa.int64(), False), pa.field("first_row", pa.int64(), False)])
-    cols = [g["ts_min"], pc.add(g["pid"], pa.scalar(shift, pa.int32())), g["uid"],
-            g["execname"].dictionary_encode(), g["syscall"].dictionary_encode(), g["nr"],
-            g["ts_count"], g["row_min"]]
+    schema = pa.schema([pa.field("ts", pa.int64(), False)]
+                       + [pa.field(k, dict_str if types[k] == pa.string() else types[k], False)
+                          for k in keys]
+                       + [pa.field("rows", pa.int64(), False), pa.field("first_row", pa.int64(), False)])
+    keyed = {"pid": pc.add(g["pid"], pa.scalar(shift, pa.int32()))}
+    cols = ([g["ts_min"]]
+            + [keyed.get(k, g[k].dictionary_encode() if types[k] == pa.string() else g[k]) for k in keys]
+            + [g["ts_count"], g["row_min"]])
     batch = pa.record_batch([c.combine_chunks() if hasattr(c, "combine_chunks") else c for c in cols],
                             schema=schema)
     sink = pa.BufferOutputStream()
@@ -88,7 +93,7 @@ def rollup_value(t, shift):
 def copies(n, rollups=False):
     """datasets/mixed with its syscalls file copied n times, timestamps
     equal, pids and tids shifted by 100000 a copy; with `rollups`, each
-    file with the footer rollup the recorder would have written."""
+    file with the footer rollups the recorder would have written."""
     import json, shutil
     import pyarrow as pa, pyarrow.compute as pc, pyarrow.parquet as pq
     d = os.path.join(CACHE, f"shape-copies-{n}" + ("-rollups" if rollups else ""))
@@ -109,7 +114,9 @@ def copies(n, rollups=False):
             c = c.set_column(c.schema.get_field_index(col), c.schema.field(col), shifted)
         path = f"syscalls/part-{k:06}.parquet"
         if rollups:
-            meta = {**(c.schema.metadata or {}), b"retap.rollup.v1": rollup_value(t, 100_000 * k)}
+            meta = {**(c.schema.metadata or {}),
+                    b"retap.rollup.v1": rollup_value(t, 100_000 * k, SYSCALL_GRAIN),
+                    b"retap.rollup.process.v1": rollup_value(t, 100_000 * k, PROCESS_GRAIN)}
             c = c.replace_schema_metadata(meta)
         pq.write_table(c, os.path.join(d, path), compression="zstd", row_group_size=131072)
         files.append({**f0, "path": path, "bytes": os.path.getsize(os.path.join(d, path))})

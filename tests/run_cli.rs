@@ -593,6 +593,57 @@ fn scalars_compile_and_interpreted_readers_keep_globals_running() {
     }
 }
 
+/// A file whose rollup does not decode (here: the rollup by process
+/// holding the syscall grain's columns, as a file of another version of
+/// the format might): the run says which file, reads its rows instead,
+/// and prints what it prints without rollups, exit 0.
+#[test]
+fn a_rollup_that_does_not_decode_is_said_and_its_rows_read() {
+    use retap_schema::rollups::Grain;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let d = dir.to_str().unwrap();
+    let args = ["synth", "-o", d, "--events", "200000", "--no-checksums"];
+    let (code, _, err) = retap(&[&args[..], &["--rows-per-file", "100000"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let script = "global c probe syscall.* { c[execname()]++ } \
+                  probe end { foreach (e in c- limit 3) printf(\"%s %d\\n\", e, c[e]) }";
+    let (code, whole, err) = retap(&["run", "-v", "-e", script, "--trace", d]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(
+            "2 of 2 files answered from the rollups in their footers (their groups by process)"
+        ),
+        "{err}"
+    );
+    let f = dir.join("syscalls/part-000001.parquet");
+    retap_testkit::rewrite_footer(&f, |kv| {
+        let by_syscall = kv
+            .iter()
+            .find(|(k, _)| k == Grain::Syscall.metadata_key())
+            .unwrap()
+            .1
+            .clone();
+        for (k, v) in kv.iter_mut() {
+            if k == Grain::Process.metadata_key() {
+                *v = by_syscall.clone();
+            }
+        }
+    });
+    let (code, out, err) = retap(&["run", "-v", "-e", script, "--trace", d]);
+    assert_eq!((code, out.as_str()), (0, whole.as_str()), "{err}");
+    assert!(
+        err.contains(&format!(
+            "WARNING: {}: its rollup is unreadable (rollup columns are not the format's); \
+             its rows were read instead",
+            f.display()
+        )) && err.contains("1 of 2 files answered from the rollups"),
+        "{err}"
+    );
+    let (code, out, _) = retap(&["run", "--no-rollups", "-e", script, "--trace", d]);
+    assert_eq!((code, out.as_str()), (0, whole.as_str()));
+}
+
 /// A trace damaged in one row group of the column a script reads: the run
 /// prints what it could read, says which file, table and row group are
 /// damaged and that the results are partial, and exits 1; `retap info

@@ -453,14 +453,35 @@ fn pass4(
             Err(e) if showing => return Err(RunFailure::new(format!("retap: {e}"))),
             Err(e) => plan_failed(req, notes, "building the plans", &e)?,
         }
+        // A file's rollup that does not decode (written by another
+        // version of the format, or damaged) costs a scan, said once a
+        // file though several plans read it.
+        let mut unreadable: Vec<&String> = built
+            .aggregates
+            .iter()
+            .flatten()
+            .flat_map(|p| &p.unreadable_rollups)
+            .collect();
+        unreadable.sort();
+        unreadable.dedup();
+        for line in unreadable.iter().take(3) {
+            notes(Note::Warning(line.to_string()));
+        }
+        if unreadable.len() > 3 {
+            let more = unreadable.len() - 3;
+            notes(Note::Warning(format!(
+                "and {more} more files whose rollups are unreadable"
+            )));
+        }
         if req.verbose > 0 {
             let n = built.aggregates.as_ref().map_or(0, Vec::len);
             notes(pass_line(4, &format!("built {n} plan(s)"), t));
             for p in built.aggregates.iter().flatten() {
-                if let Some((k, n)) = p.from_rollups {
-                    let text = &p.text;
+                if let Some((k, n, grain)) = p.from_rollups {
+                    let (text, by) = (&p.text, grain.name());
                     notes(Note::Verbose(format!(
-                        "  {text}: {k} of {n} files answered from the rollups in their footers"
+                        "  {text}: {k} of {n} files answered from the rollups in their footers \
+                         (their groups by {by})"
                     )));
                 }
             }

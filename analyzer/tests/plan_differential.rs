@@ -13,6 +13,7 @@ use retap_analyzer::stap::{self, PpEnv};
 use retap_analyzer::synth::{synth, SynthOptions};
 use retap_analyzer::trace::Trace;
 use retap_analyzer::trace_set::TraceSet;
+use retap_schema::rollups::Grain;
 use retap_testkit::Rng;
 
 /// (output with plans, output interpreted, probes compiled)
@@ -21,9 +22,12 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
     (a, b, n)
 }
 
+/// What plans took from rollups: a plan's files, and the grain read.
+type FromRollups = Vec<(usize, Grain)>;
+
 /// [`both`], with what the plans said of ties a sort shows (`-v`), and
-/// how many files' rows the plans took from rollups.
-fn both_noted(script: &str, trace: &Trace) -> (String, String, usize, Option<String>, usize) {
+/// how many files' rows each plan took from rollups.
+fn both_noted(script: &str, trace: &Trace) -> (String, String, usize, Option<String>, FromRollups) {
     let env = PpEnv {
         macros: Default::default(),
         kernel_release: "6.18.0".into(),
@@ -88,11 +92,11 @@ fn both_noted(script: &str, trace: &Trace) -> (String, String, usize, Option<Str
     let session = plan::PlanSession::local(&trace.store);
     let plans = plan::build_plans(&prog, &compiled, trace, false, None, &session)
         .unwrap_or_else(|e| panic!("plans failed to build: {e}\n{script}"));
-    let rolled = plans
+    let rolled: FromRollups = plans
         .iter()
         .filter_map(|p| p.from_rollups)
-        .map(|(k, _)| k)
-        .sum();
+        .map(|(k, _, g)| (k, g))
+        .collect();
     let mut n = compiled.probes.len();
     let mut note = None;
     let with_plans = match plan::run_plans(
@@ -340,7 +344,14 @@ fn plans_answered_from_rollups_print_what_the_rows_give() {
     let (a, b) = (made("a", 5, 6), made("b", 6, 9));
     let mixed = dir.path().join("mixed");
     retap_testkit::copy_dir(&a, &mixed);
-    strip_rollup(&mixed.join("syscalls/part-000001.parquet"));
+    // One file without rollups, one with only the rollup by syscall
+    // (what a plan keyed by process reads where the coarser one is not).
+    retap_testkit::rewrite_footer(&mixed.join("syscalls/part-000001.parquet"), |kv| {
+        kv.retain(|(k, _)| !Grain::ALL.iter().any(|g| g.metadata_key() == k))
+    });
+    retap_testkit::rewrite_footer(&mixed.join("syscalls/part-000002.parquet"), |kv| {
+        kv.retain(|(k, _)| k != Grain::Process.metadata_key())
+    });
     let mut traces: Vec<Trace> = [&a, &b, &mixed]
         .iter()
         .map(|d| Trace::open(d).unwrap())
@@ -371,31 +382,40 @@ fn plans_answered_from_rollups_print_what_the_rows_give() {
         "global c\nprobe syscall.{read,write} { c[hostname(), execname(), name] <<< 1 }\nprobe end { foreach ([h, e, n] in c @count- limit 9) printf(\"%s %s %s %d\\n\", h, e, n, @count(c[h, e, n])) }\n",
         "global c\nprobe syscall.* { c[hostname(), uid()]++ }\nprobe end { foreach ([h, u] in c- limit 1) printf(\"%s %d %d\\n\", h, u, c[h, u]) }\n",
     ];
+    let files = |r: &FromRollups| r.iter().map(|(k, _)| k).sum::<usize>();
     for (i, script) in twin_scripts.iter().enumerate() {
-        let (a, b, n, _, k) = both_noted(script, &twin_set);
+        let (a, b, n, _, r) = both_noted(script, &twin_set);
+        let k = files(&r);
         assert_eq!(a, b, "twin case {i} differs:\n{script}");
         assert!(
             n > 0 && k > 0,
             "twin case {i}: {k} files from rollups:\n{script}"
         );
     }
+    // Each with the grain its plans read.
+    use Grain::{Process, Syscall};
     let fixed = [
-        "global c\nprobe syscall.* { c[pid(), execname()]++ }\nprobe end { foreach ([p, e] in c- limit 7) printf(\"%d %s %d\\n\", p, e, c[p, e]) }\n",
-        "global c\nprobe syscall.* { c[pid(), execname()]++ }\nprobe end { foreach ([p, e] in c) printf(\"%d %s %d\\n\", p, e, c[p, e]) }\n",
-        "global c\nprobe syscall.{read,write} { if (execname() != \"nginx\") c[name, pid()]++ }\nprobe end { foreach ([n, t] in c+) printf(\"%s %d %d\\n\", n, t, c[n, t]) }\n",
-        "global c, d\nprobe syscall.* { c[uid()]++; if (pid() > 1003) d[execname()]-- }\nprobe end { foreach (u in c) printf(\"%d %d\\n\", u, c[u]) foreach (e in d-) printf(\"%s %d\\n\", e, d[e]) }\n",
-        "global c\nprobe syscall.* { c[hostname(), execname()]++ }\nprobe end { foreach ([h, e] in c-) printf(\"%s %s %d\\n\", h, e, c[h, e]) }\n",
+        (Process, "global c\nprobe syscall.* { c[pid(), execname()]++ }\nprobe end { foreach ([p, e] in c- limit 7) printf(\"%d %s %d\\n\", p, e, c[p, e]) }\n"),
+        (Process, "global c\nprobe syscall.* { c[pid(), execname()]++ }\nprobe end { foreach ([p, e] in c) printf(\"%d %s %d\\n\", p, e, c[p, e]) }\n"),
+        (Syscall, "global c\nprobe syscall.{read,write} { if (execname() != \"nginx\") c[name, pid()]++ }\nprobe end { foreach ([n, t] in c+) printf(\"%s %d %d\\n\", n, t, c[n, t]) }\n"),
+        (Process, "global c, d\nprobe syscall.* { c[uid()]++; if (pid() > 1003) d[execname()]-- }\nprobe end { foreach (u in c) printf(\"%d %d\\n\", u, c[u]) foreach (e in d-) printf(\"%s %d\\n\", e, d[e]) }\n"),
+        (Process, "global c\nprobe syscall.* { c[hostname(), execname()]++ }\nprobe end { foreach ([h, e] in c-) printf(\"%s %s %d\\n\", h, e, c[h, e]) }\n"),
         // Every element ties: shown in first firing order, the first
         // times from the rollups where every file has one.
-        "global c\nprobe syscall.* { c[pid()] <<< 1 }\nprobe end { foreach (p in c @max- limit 3) printf(\"%d\\n\", p) }\n",
+        (Process, "global c\nprobe syscall.* { c[pid()] <<< 1 }\nprobe end { foreach (p in c @max- limit 3) printf(\"%d\\n\", p) }\n"),
     ];
     let mut rolled = vec![0; traces.len()];
-    for (i, script) in fixed.iter().enumerate() {
+    for (i, (grain, script)) in fixed.iter().enumerate() {
         for (t, trace) in traces.iter().enumerate() {
             if script.contains("hostname") && t + 1 < traces.len() {
                 continue;
             }
-            let (a, b, n, note, k) = both_noted(script, trace);
+            let (a, b, n, note, r) = both_noted(script, trace);
+            let k = files(&r);
+            assert!(
+                r.iter().all(|(_, g)| g == grain),
+                "fixed case {i} over trace {t}: {r:?}, not by {grain:?}"
+            );
             assert_eq!(a, b, "fixed case {i} differs over trace {t}:\n{script}");
             if script.contains("@max") {
                 let note = note.unwrap_or_default();
@@ -411,7 +431,8 @@ fn plans_answered_from_rollups_print_what_the_rows_give() {
                 .unwrap()
                 .files
                 .len();
-            // Every file but the one stripped of its rollup, in each plan.
+            // Every file but the one stripped of its rollups, in each plan
+            // (the one without its rollup by process read by syscall).
             let want = if t == 2 { files - 1 } else { files };
             assert!(
                 k > 0 && k % want == 0,
@@ -431,9 +452,9 @@ fn plans_answered_from_rollups_print_what_the_rows_give() {
         } else {
             rollup_script(&mut r)
         };
-        let (a, b, _, _, k) = both_noted(&script, &traces[i % traces.len()]);
+        let (a, b, _, _, r) = both_noted(&script, &traces[i % traces.len()]);
         assert_eq!(a, b, "case {i} differs:\n{script}");
-        from_rollups += usize::from(k > 0);
+        from_rollups += usize::from(files(&r) > 0);
     }
     // (Not all of them: stap names some syscalls by an argument, epoll_create1
     // with flags 0 is epoll_create, so a name read where the trace has
@@ -525,31 +546,6 @@ fn rollup_script(r: &mut Rng) -> String {
     format!(
         "global c\nprobe {point} {{ {guard}{update} }}\nprobe end {{ foreach ({vs_b} in {array}{limit}) {{ {shown}{hist} }} }}\n"
     )
-}
-
-/// Writes a file again without its footer's rollup (the trace's manifest
-/// holds no checksums to disagree).
-fn strip_rollup(f: &Path) {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    use parquet::arrow::ArrowWriter;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(f).unwrap())
-        .unwrap()
-        .build()
-        .unwrap();
-    let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
-    let tmp = f.with_extension("tmp");
-    let props = retap_schema::files::writer_properties(1, "test").unwrap();
-    let mut w = ArrowWriter::try_new(
-        std::fs::File::create(&tmp).unwrap(),
-        batches[0].schema(),
-        Some(props),
-    )
-    .unwrap();
-    for b in &batches {
-        w.write(b).unwrap();
-    }
-    w.close().unwrap();
-    std::fs::rename(&tmp, f).unwrap();
 }
 
 /// One random per-event printf script: a printf of context values under

@@ -718,11 +718,13 @@ fn sigint_leaves_a_finalised_trace() {
     );
 }
 
-/// Each syscalls file's footer rollup holds exactly its rows grouped as
-/// DuckDB groups them (first time, key columns, count, first row), and the
-/// workload's own calls are all there: 100,000 getppid.
+/// Each syscalls file's footer rollups hold exactly its rows grouped as
+/// DuckDB groups them (first time, key columns, count, first row), by
+/// syscall and by process, and the workload's own calls are all there:
+/// 100,000 getppid.
 #[test]
 fn each_syscalls_files_rollup_is_its_rows_grouped() {
+    use retap_schema::rollups::{self, Grain};
     need_root!();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("t");
@@ -733,7 +735,7 @@ fn each_syscalls_files_rollup_is_its_rows_grouped() {
         &["--events", "syscalls", "--rotate-size", "16K", "-c", &cmd],
     );
     let files = table_files(&dir, "syscalls");
-    let (mut rolled, mut getppid) = (0, 0);
+    let (mut rolled, mut by_process, mut getppid) = (0, 0, 0);
     for f in &files {
         let reader = parquet::file::serialized_reader::SerializedFileReader::new(
             std::fs::File::open(f).unwrap(),
@@ -742,66 +744,66 @@ fn each_syscalls_files_rollup_is_its_rows_grouped() {
         let meta = parquet::file::reader::FileReader::metadata(&reader)
             .file_metadata()
             .clone();
-        let Some(r) =
-            retap_schema::rollups::from_footer(meta.key_value_metadata(), meta.num_rows() as u64)
-        else {
-            continue;
-        };
-        let b = r.unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        rolled += 1;
-        let col = |name: &str| -> Vec<String> {
-            let c = arrow::compute::cast(
-                b.column_by_name(name).unwrap(),
-                &arrow::datatypes::DataType::Utf8,
-            )
-            .unwrap();
-            c.as_string::<i32>()
-                .iter()
-                .map(|v| v.unwrap().to_string())
-                .collect()
-        };
-        let cols: Vec<Vec<String>> = [
-            "ts",
-            "pid",
-            "uid",
-            "execname",
-            "syscall",
-            "nr",
-            "rows",
-            "first_row",
-        ]
-        .iter()
-        .map(|c| col(c))
-        .collect();
-        let mut mine: Vec<String> = (0..b.num_rows())
-            .map(|i| {
-                cols.iter()
-                    .map(|c| c[i].as_str())
-                    .collect::<Vec<_>>()
-                    .join("|")
-            })
-            .collect();
-        mine.sort();
-        let mut want = duck(
-            &dir,
-            &format!(
-                "select min(ts), pid, uid, execname, syscall, nr, count(*), min(file_row_number) \
-                 from read_parquet('{}', file_row_number = true) \
-                 group by pid, uid, execname, syscall, nr",
-                f.display()
-            ),
-        );
-        want.sort();
-        assert_eq!(mine, want, "{}", f.display());
-        getppid += mine
-            .iter()
-            .filter(|l| l.contains("|getppid|"))
-            .map(|l| l.split('|').nth(6).unwrap().parse::<u64>().unwrap())
-            .sum::<u64>();
+        for grain in Grain::ALL {
+            let Some(r) =
+                rollups::from_footer(meta.key_value_metadata(), grain, meta.num_rows() as u64)
+            else {
+                continue;
+            };
+            let b = r.unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            let col = |name: &str| -> Vec<String> {
+                let c = arrow::compute::cast(
+                    b.column_by_name(name).unwrap(),
+                    &arrow::datatypes::DataType::Utf8,
+                )
+                .unwrap();
+                c.as_string::<i32>()
+                    .iter()
+                    .map(|v| v.unwrap().to_string())
+                    .collect()
+            };
+            let keys: Vec<&str> = grain.key_columns().iter().map(|c| c.name()).collect();
+            let cols: Vec<Vec<String>> = std::iter::once("ts")
+                .chain(keys.iter().copied())
+                .chain([rollups::ROWS, rollups::FIRST_ROW])
+                .map(col)
+                .collect();
+            let mut mine: Vec<String> = (0..b.num_rows())
+                .map(|i| {
+                    cols.iter()
+                        .map(|c| c[i].as_str())
+                        .collect::<Vec<_>>()
+                        .join("|")
+                })
+                .collect();
+            mine.sort();
+            let keys = keys.join(", ");
+            let mut want = duck(
+                &dir,
+                &format!(
+                    "select min(ts), {keys}, count(*), min(file_row_number) \
+                     from read_parquet('{}', file_row_number = true) group by {keys}",
+                    f.display()
+                ),
+            );
+            want.sort();
+            assert_eq!(mine, want, "{} by {}", f.display(), grain.name());
+            match grain {
+                Grain::Process => by_process += 1,
+                Grain::Syscall => {
+                    rolled += 1;
+                    getppid += mine
+                        .iter()
+                        .filter(|l| l.contains("|getppid|"))
+                        .map(|l| l.split('|').nth(6).unwrap().parse::<u64>().unwrap())
+                        .sum::<u64>();
+                }
+            }
+        }
     }
     assert!(
-        rolled >= 2,
-        "{rolled} of {} files have rollups",
+        rolled >= 2 && by_process >= 1,
+        "{rolled} of {} files have rollups by syscall, {by_process} by process",
         files.len()
     );
     assert_eq!(getppid, 100_000);

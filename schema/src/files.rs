@@ -136,9 +136,9 @@ impl<W: Write + Send> FileWriter<W> {
     /// file's manifest entry (`path` relative to the trace directory).
     pub fn finish(mut self, path: String) -> Result<(W, FileEntry)> {
         self.writer.flush()?;
-        if let Some(v) = self.rollup.take().and_then(|r| r.finish(self.rows)) {
+        for (key, v) in self.rollup.take().map_or(vec![], |r| r.finish(self.rows)) {
             self.writer
-                .append_key_value_metadata(KeyValue::new(rollups::METADATA_KEY.into(), v));
+                .append_key_value_metadata(KeyValue::new(key.into(), v));
         }
         let from = self.writer.bytes_written() as u64;
         self.writer.inner_mut().start_tail(from);

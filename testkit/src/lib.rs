@@ -1,6 +1,7 @@
 //! What retap's tests share, so that each rule is written once: how a test
 //! whose peer (DuckDB, Chromium, root, stap's example scripts) is missing
-//! behaves, and copying a dataset to damage or edit it.
+//! behaves, and copying a dataset to damage or edit it, and rewriting a
+//! data file's footer.
 
 pub mod scripts;
 
@@ -241,6 +242,46 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Writes a data file again, its rows as they were and its footer's
+/// key-value pairs (but the Arrow schema's) as `edit` leaves them: a
+/// file written without a rollup, or by another version of the format.
+/// For traces without checksums (the manifest's would disagree).
+pub fn rewrite_footer(f: &Path, edit: impl FnOnce(&mut Vec<(String, String)>)) {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::metadata::KeyValue;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(f).unwrap()).unwrap();
+    let mut kv: Vec<(String, String)> = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .into_iter()
+        .flatten()
+        .filter(|kv| kv.key != "ARROW:schema")
+        .map(|kv| (kv.key.clone(), kv.value.clone().unwrap_or_default()))
+        .collect();
+    edit(&mut kv);
+    let reader = builder.build().unwrap();
+    let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+    let tmp = f.with_extension("tmp");
+    let props = retap_schema::files::writer_properties(1, "test").unwrap();
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(&tmp).unwrap(),
+        batches[0].schema(),
+        Some(props),
+    )
+    .unwrap();
+    for b in &batches {
+        w.write(b).unwrap();
+    }
+    for (k, v) in kv {
+        w.append_key_value_metadata(KeyValue::new(k, v));
+    }
+    w.close().unwrap();
+    std::fs::rename(&tmp, f).unwrap();
 }
 
 #[cfg(test)]

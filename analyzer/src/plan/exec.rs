@@ -52,8 +52,12 @@ pub struct Plan {
     /// several points were collapsed into one): what orders elements
     /// first seen at the same time ([`firing_order`]).
     firings: Vec<Firing>,
-    /// (files answered from their rollups, files), where any was.
-    pub from_rollups: Option<(usize, usize)>,
+    /// (files answered from their rollups, files, the grain read), where
+    /// any was.
+    pub from_rollups: Option<(usize, usize, retap_schema::rollups::Grain)>,
+    /// Files whose rollups did not decode (scanned instead), for the
+    /// user to hear of.
+    pub unreadable_rollups: Vec<String>,
     /// Whether its results carry each element's first firing time.
     firsts: bool,
     /// Whether they also carry where it first fired (`rollups::FIRST_AT`).
@@ -964,7 +968,7 @@ pub fn build_plans(
         }
         // (A cluster's workers read files, not this process's memory.)
         let entry = fired.iter().all(|f| f.now == column(Column::Ts));
-        let rolled = match session.rollups && session.cluster.is_none() {
+        let (rolled, unreadable_rollups) = match session.rollups && session.cluster.is_none() {
             true => super::rollups::answer(
                 ctx,
                 &trace.members,
@@ -974,7 +978,7 @@ pub fn build_plans(
                 &p.aggs,
                 entry,
             )?,
-            false => None,
+            false => (None, vec![]),
         };
         // The files left to scan (all of them without rollups).
         let unrolled: Option<Vec<DataFile>> = rolled.as_ref().map(|a| {
@@ -1000,9 +1004,13 @@ pub fn build_plans(
                 Some(df.aggregate(group, p.aggs).map_err(PlanError::from)?)
             }
         };
-        let from_rollups = rolled
-            .as_ref()
-            .map(|a| (a.covered.iter().filter(|c| **c).count(), files.len()));
+        let from_rollups = rolled.as_ref().map(|a| {
+            (
+                a.covered.iter().filter(|c| **c).count(),
+                files.len(),
+                a.grain,
+            )
+        });
         // Two plans, not one union: DataFusion would interleave the two
         // aggregates' outputs by their hash partitioning, which the keyed
         // aggregate replacing them does not keep.
@@ -1025,6 +1033,7 @@ pub fn build_plans(
             text,
             firings: fired,
             from_rollups,
+            unreadable_rollups,
             firsts,
             places,
         });

@@ -1,24 +1,26 @@
 //! Plans answered from the rollups in syscalls files' footers
 //! ([`retap_schema::rollups`]): where a plan's filter and GROUP BY read
-//! only the rollup's key columns and its aggregates are counts and first
-//! firing times, each group of a file's rollup stands for its rows (they
-//! share every column the plan reads), so the same filter and GROUP BY
-//! over the groups, with row counts summed and first times taken at their
-//! least, give what the scan gives. Files without a rollup are scanned;
-//! both results go to the same merge (exec.rs `aggregate`), which adds
-//! an element's counts from either.
+//! only a rollup grain's key columns and its aggregates are counts and
+//! first firing times, each group of a file's rollup stands for its rows
+//! (they share every column the plan reads), so the same filter and GROUP
+//! BY over the groups, with row counts summed and first times taken at
+//! their least, give what the scan gives. The coarsest grain that covers
+//! the plan is read, or a finer one where a file lacks it; files without
+//! one are scanned; both results go to the same merge (exec.rs
+//! `aggregate`), which adds an element's counts from either.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::Int64Array;
+use datafusion::arrow::array::{Int64Array, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::MemTable;
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::{first_value, min, sum};
 use datafusion::logical_expr::{lit, Expr};
 use datafusion::prelude::{DataFrame, SessionContext};
 
-use retap_schema::rollups;
+use retap_schema::rollups::{self, Grain};
 use retap_schema::Column;
 
 use super::error::{failed, PlanError};
@@ -34,11 +36,11 @@ use crate::trace::DataFile;
 /// `max(v)` stay; the first firing time (of an entry: `min(ts)`) is the
 /// least of the groups' first times. Anything else reads what a group's
 /// rows do not share.
-fn rollup_aggs(aggs: &[Expr], sets: bool) -> Option<Vec<Expr>> {
-    aggs.iter().map(|a| rollup_agg(a, sets)).collect()
+fn rollup_aggs(aggs: &[Expr], keys: &[Column], sets: bool) -> Option<Vec<Expr>> {
+    aggs.iter().map(|a| rollup_agg(a, keys, sets)).collect()
 }
 
-fn rollup_agg(a: &Expr, sets: bool) -> Option<Expr> {
+fn rollup_agg(a: &Expr, keys: &[Column], sets: bool) -> Option<Expr> {
     let Expr::Alias(al) = a else {
         return None;
     };
@@ -56,7 +58,7 @@ fn rollup_agg(a: &Expr, sets: bool) -> Option<Expr> {
     let [v] = p.args.as_slice() else {
         return None;
     };
-    let shared = reads_keys_only(v, sets);
+    let shared = reads_only(v, keys, sets);
     match f.func.name() {
         "min" if shared || *v == column(Column::Ts) => Some(a.clone()),
         "max" if shared => Some(a.clone()),
@@ -69,33 +71,77 @@ fn column_named(name: &str) -> Expr {
     Expr::Column(datafusion::common::Column::new_unqualified(name))
 }
 
-/// Whether an expression reads only columns every row of a group shares.
-fn reads_keys_only(e: &Expr, sets: bool) -> bool {
+/// Whether an expression reads only columns every row of a group keyed
+/// by `keys` shares.
+fn reads_only(e: &Expr, keys: &[Column], sets: bool) -> bool {
     e.column_refs().iter().all(|c| {
-        rollups::KEY_COLUMNS.iter().any(|k| k.name() == c.name)
-            || (sets && (c.name == HOST || c.name == TRACE))
+        keys.iter().any(|k| k.name() == c.name) || (sets && (c.name == HOST || c.name == TRACE))
     })
 }
 
-/// Each file's rollup from its footer, where it has one that decodes,
-/// decoded a core's share of the files per thread.
-fn decoded(files: &[DataFile]) -> Vec<Option<RecordBatch>> {
+/// Each file's rollup from its footer, of the first of `grains` it has,
+/// with `grains[0]`'s columns; an error where one it has does not decode.
+/// A core's share of the files per thread.
+fn decoded(files: &[DataFile], grains: &[Grain]) -> Vec<Option<Result<RecordBatch, String>>> {
+    let want = grains[0].schema();
     let one = |f: &DataFile| {
         let (meta, _) = f.footer.as_ref()?;
         let rows = meta.file_metadata().num_rows().max(0) as u64;
-        rollups::from_footer(meta.file_metadata().key_value_metadata(), rows)?.ok()
+        let kv = meta.file_metadata().key_value_metadata();
+        let b = grains
+            .iter()
+            .find_map(|g| rollups::from_footer(kv, *g, rows))?;
+        Some(b.and_then(|b| {
+            let columns = want
+                .fields()
+                .iter()
+                .map(|w| b.schema().index_of(w.name()))
+                .collect::<Result<Vec<_>, _>>()
+                .and_then(|c| b.project(&c))
+                .map_err(|e| e.to_string())?;
+            Ok(columns)
+        }))
     };
     crate::map_on_threads(files, crate::cores(), one)
 }
 
-/// A rollup's rows with their file's index.
-fn with_file(b: RecordBatch, file: usize) -> Result<RecordBatch, PlanError> {
+/// A rollup's rows with their file's index and, in a set, on the set's
+/// clock with their trace's host and name: made here, column by column,
+/// so that every file's groups are one table's rows (a plan over a union
+/// of a frame a trace spent more planning 300 frames than summing their
+/// groups).
+fn framed(
+    b: RecordBatch,
+    file: usize,
+    member: Option<(i64, &str, &str)>,
+) -> Result<RecordBatch, PlanError> {
+    let n = b.num_rows();
     let mut fields = b.schema().fields().to_vec();
-    fields.push(Arc::new(Field::new(FILE, DataType::Int64, false)));
     let mut columns = b.columns().to_vec();
-    columns.push(Arc::new(Int64Array::from(vec![file as i64; b.num_rows()])));
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-        .map_err(|e| PlanError::from(datafusion::error::DataFusionError::from(e)))
+    fields.push(Arc::new(Field::new(FILE, DataType::Int64, false)));
+    columns.push(Arc::new(Int64Array::from(vec![file as i64; n])));
+    if let Some((shift, host, name)) = member {
+        let ts = b
+            .schema()
+            .index_of(Column::Ts.name())
+            .map_err(arrow_error)?;
+        let at = columns[ts]
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or_else(|| failed("a rollup's ts is not int64"))?;
+        columns[ts] = Arc::new(Int64Array::from_iter_values(
+            at.values().iter().map(|t| t.wrapping_add(shift)),
+        ));
+        for (col, v) in [(HOST, host), (TRACE, name)] {
+            fields.push(Arc::new(Field::new(col, DataType::Utf8, false)));
+            columns.push(Arc::new(StringArray::from(vec![v; n])));
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(arrow_error)
+}
+
+fn arrow_error(e: datafusion::arrow::error::ArrowError) -> PlanError {
+    PlanError::from(datafusion::error::DataFusionError::from(e))
 }
 
 /// The part of a plan (`filter`, GROUP BY `group`, `aggs`) over `files`
@@ -109,6 +155,8 @@ pub(super) struct Answer {
     /// Whether its results also say where each element first fired
     /// ([`FIRST_AT`]: every file answered, first times computed).
     pub places: bool,
+    /// The grain whose columns its groups have.
+    pub grain: Grain,
 }
 
 /// The result column of where an element first fired: its file's index
@@ -121,7 +169,9 @@ const FILE: &str = "__file";
 
 /// The part of a plan answered from rollups; None where the plan reads
 /// more than the rollups hold or no file has one. A rollup that does not
-/// decode is not used: its file is scanned. With `firsts` (an entry's
+/// decode is not used: its file is scanned, and the lines returned with
+/// the answer say so.
+/// With `firsts` (an entry's
 /// plan, firing at `ts`), where every file has one, each element's first
 /// firing time comes too: free here, and what a value sort's ties would
 /// otherwise read the rows again for.
@@ -133,33 +183,55 @@ pub(super) fn answer(
     group: &[Expr],
     aggs: &[Expr],
     firsts: bool,
-) -> Result<Option<Answer>, PlanError> {
+) -> Result<(Option<Answer>, Vec<String>), PlanError> {
     let sets = members.len() > 1;
-    let Some(mut raggs) = rollup_aggs(aggs, sets) else {
-        return Ok(None);
+    // The aggregates over a grain's groups, if it holds what the plan
+    // reads (the same over any grain that does).
+    let over = |g: &Grain| {
+        let keys = g.key_columns();
+        let covers = filter.is_none_or(|f| reads_only(f, keys, sets))
+            && group.iter().all(|e| reads_only(e, keys, sets));
+        covers.then(|| rollup_aggs(aggs, keys, sets)).flatten()
     };
-    if !filter.is_none_or(|f| reads_keys_only(f, sets))
-        || !group.iter().all(|g| reads_keys_only(g, sets))
-    {
-        return Ok(None);
-    }
+    // Coarsest first.
+    let grains: Vec<Grain> = Grain::ALL
+        .into_iter()
+        .filter(|g| over(g).is_some())
+        .collect();
+    let Some(mut raggs) = grains.first().and_then(over) else {
+        return Ok((None, vec![]));
+    };
+    let mut unreadable = vec![];
     let mut covered = vec![false; files.len()];
-    // Each trace's groups, with its time shift (in a set).
-    let mut parts: Vec<(u32, i64, Vec<RecordBatch>)> = vec![];
-    for (i, (f, batch)) in files.iter().zip(decoded(files)).enumerate() {
-        let Some(batch) = batch else {
-            continue;
+    let mut batches = vec![];
+    for (i, (f, batch)) in files.iter().zip(decoded(files, &grains)).enumerate() {
+        let batch = match batch {
+            None => continue,
+            Some(Err(e)) => {
+                unreadable.push(format!(
+                    "{}: its rollup is unreadable ({e}); its rows were read instead",
+                    f.path.display()
+                ));
+                continue;
+            }
+            Some(Ok(b)) => b,
         };
         covered[i] = true;
-        let batch = with_file(batch, i)?;
-        match parts.iter_mut().find(|p| p.0 == f.member) {
-            Some(p) => p.2.push(batch),
-            None => parts.push((f.member, f.ts_shift, vec![batch])),
-        }
+        let member = match sets {
+            true => {
+                let m = f.member as usize;
+                let (host, name) = members
+                    .get(m)
+                    .ok_or_else(|| failed(format!("a file of trace {m} of {}", members.len())))?;
+                Some((f.ts_shift, host.as_str(), name.as_str()))
+            }
+            false => None,
+        };
+        batches.push(framed(batch, i, member)?);
     }
-    if parts.is_empty() {
-        return Ok(None);
-    }
+    let Some(first) = batches.first() else {
+        return Ok((None, unreadable));
+    };
     // First times and places mean something only where every file is
     // here and elements are keyed.
     let whole = covered.iter().all(|c| *c) && !group.is_empty();
@@ -180,25 +252,16 @@ pub(super) fn answer(
         .to_vec();
         raggs.push(first_value(at, order).alias(FIRST_AT));
     }
-    let mut frames = vec![];
-    for (member, shift, batches) in parts {
-        let mut df = ctx.read_batches(batches).map_err(PlanError::from)?;
-        if sets {
-            let (host, name) = members
-                .get(member as usize)
-                .cloned()
-                .ok_or_else(|| failed(format!("a file of trace {member} of {}", members.len())))?;
-            df = df
-                .with_column(Column::Ts.name(), column(Column::Ts) + lit(shift))
-                .and_then(|d| d.with_column(HOST, lit(host)))
-                .and_then(|d| d.with_column(TRACE, lit(name)))
-                .map_err(PlanError::from)?;
-        }
-        frames.push(df);
+    // One table, a partition a core.
+    let schema = first.schema();
+    let cores = crate::cores().max(1);
+    let mut partitions = vec![vec![]; cores.min(batches.len())];
+    let n = partitions.len();
+    for (i, b) in batches.into_iter().enumerate() {
+        partitions[i % n].push(b);
     }
-    let df = crate::engine::union_all(frames, false)
-        .map_err(PlanError::from)?
-        .expect("a frame per trace with rollups");
+    let table = MemTable::try_new(schema, partitions).map_err(PlanError::from)?;
+    let df = ctx.read_table(Arc::new(table)).map_err(PlanError::from)?;
     let df = match filter {
         Some(f) => df.filter(f.clone()).map_err(PlanError::from)?,
         None => df,
@@ -206,10 +269,12 @@ pub(super) fn answer(
     let df = df
         .aggregate(group.to_vec(), raggs)
         .map_err(PlanError::from)?;
-    Ok(Some(Answer {
+    let answer = Answer {
         df,
         covered,
         firsts,
         places,
-    }))
+        grain: grains[0],
+    };
+    Ok((Some(answer), unreadable))
 }
