@@ -55,6 +55,7 @@ def trace(name, processes, rows_per_file):
 
 SYSCALL_GRAIN = ["pid", "uid", "execname", "syscall", "nr"]
 PROCESS_GRAIN = SYSCALL_GRAIN[:3]
+CALL_GRAIN = SYSCALL_GRAIN[3:]
 
 
 def rollup_value(t, shift, keys):
@@ -77,7 +78,7 @@ def rollup_value(t, shift, keys):
                        + [pa.field(k, dict_str if types[k] == pa.string() else types[k], False)
                           for k in keys]
                        + [pa.field("rows", pa.int64(), False), pa.field("first_row", pa.int64(), False)])
-    keyed = {"pid": pc.add(g["pid"], pa.scalar(shift, pa.int32()))}
+    keyed = {"pid": pc.add(g["pid"], pa.scalar(shift, pa.int32()))} if "pid" in keys else {}
     cols = ([g["ts_min"]]
             + [keyed.get(k, g[k].dictionary_encode() if types[k] == pa.string() else g[k]) for k in keys]
             + [g["ts_count"], g["row_min"]])
@@ -116,7 +117,8 @@ def copies(n, rollups=False):
         if rollups:
             meta = {**(c.schema.metadata or {}),
                     b"retap.rollup.v1": rollup_value(t, 100_000 * k, SYSCALL_GRAIN),
-                    b"retap.rollup.process.v1": rollup_value(t, 100_000 * k, PROCESS_GRAIN)}
+                    b"retap.rollup.process.v1": rollup_value(t, 100_000 * k, PROCESS_GRAIN),
+                    b"retap.rollup.syscall.v1": rollup_value(t, 100_000 * k, CALL_GRAIN)}
             c = c.replace_schema_metadata(meta)
         pq.write_table(c, os.path.join(d, path), compression="zstd", row_group_size=131072)
         files.append({**f0, "path": path, "bytes": os.path.getsize(os.path.join(d, path))})

@@ -620,7 +620,7 @@ fn a_rollup_that_does_not_decode_is_said_and_its_rows_read() {
     retap_testkit::rewrite_footer(&f, |kv| {
         let by_syscall = kv
             .iter()
-            .find(|(k, _)| k == Grain::Syscall.metadata_key())
+            .find(|(k, _)| k == Grain::ProcessSyscall.metadata_key())
             .unwrap()
             .1
             .clone();

@@ -477,11 +477,18 @@ fn pass4(
             let n = built.aggregates.as_ref().map_or(0, Vec::len);
             notes(pass_line(4, &format!("built {n} plan(s)"), t));
             for p in built.aggregates.iter().flatten() {
-                if let Some((k, n, grain)) = p.from_rollups {
-                    let (text, by) = (&p.text, grain.name());
+                if let Some(r) = p.from_rollups {
+                    let (text, by, k, n) = (&p.text, r.grain.name(), r.answered, r.files);
+                    let filtered = match r.filtered_finest {
+                        0 => String::new(),
+                        f => format!(
+                            "; {f} from their groups by process and syscall that the probe's \
+                             filter passes"
+                        ),
+                    };
                     notes(Note::Verbose(format!(
                         "  {text}: {k} of {n} files answered from the rollups in their footers \
-                         (their groups by {by})"
+                         (their groups by {by}{filtered})"
                     )));
                 }
             }

@@ -22,8 +22,8 @@ fn both(script: &str, trace: &Trace) -> (String, String, usize) {
     (a, b, n)
 }
 
-/// What plans took from rollups: a plan's files, and the grain read.
-type FromRollups = Vec<(usize, Grain)>;
+/// What plans took from rollups, plan by plan.
+type FromRollups = Vec<plan::FromRollups>;
 
 /// [`both`], with what the plans said of ties a sort shows (`-v`), and
 /// how many files' rows each plan took from rollups.
@@ -92,11 +92,7 @@ fn both_noted(script: &str, trace: &Trace) -> (String, String, usize, Option<Str
     let session = plan::PlanSession::local(&trace.store);
     let plans = plan::build_plans(&prog, &compiled, trace, false, None, &session)
         .unwrap_or_else(|e| panic!("plans failed to build: {e}\n{script}"));
-    let rolled: FromRollups = plans
-        .iter()
-        .filter_map(|p| p.from_rollups)
-        .map(|(k, _, g)| (k, g))
-        .collect();
+    let rolled: FromRollups = plans.iter().filter_map(|p| p.from_rollups).collect();
     let mut n = compiled.probes.len();
     let mut note = None;
     let with_plans = match plan::run_plans(
@@ -382,7 +378,7 @@ fn plans_answered_from_rollups_print_what_the_rows_give() {
         "global c\nprobe syscall.{read,write} { c[hostname(), execname(), name] <<< 1 }\nprobe end { foreach ([h, e, n] in c @count- limit 9) printf(\"%s %s %s %d\\n\", h, e, n, @count(c[h, e, n])) }\n",
         "global c\nprobe syscall.* { c[hostname(), uid()]++ }\nprobe end { foreach ([h, u] in c- limit 1) printf(\"%s %d %d\\n\", h, u, c[h, u]) }\n",
     ];
-    let files = |r: &FromRollups| r.iter().map(|(k, _)| k).sum::<usize>();
+    let files = |r: &FromRollups| r.iter().map(|p| p.answered).sum::<usize>();
     for (i, script) in twin_scripts.iter().enumerate() {
         let (a, b, n, _, r) = both_noted(script, &twin_set);
         let k = files(&r);
@@ -393,13 +389,19 @@ fn plans_answered_from_rollups_print_what_the_rows_give() {
         );
     }
     // Each with the grain its plans read.
-    use Grain::{Process, Syscall};
+    use Grain::{Process, ProcessSyscall};
     let fixed = [
         (Process, "global c\nprobe syscall.* { c[pid(), execname()]++ }\nprobe end { foreach ([p, e] in c- limit 7) printf(\"%d %s %d\\n\", p, e, c[p, e]) }\n"),
         (Process, "global c\nprobe syscall.* { c[pid(), execname()]++ }\nprobe end { foreach ([p, e] in c) printf(\"%d %s %d\\n\", p, e, c[p, e]) }\n"),
-        (Syscall, "global c\nprobe syscall.{read,write} { if (execname() != \"nginx\") c[name, pid()]++ }\nprobe end { foreach ([n, t] in c+) printf(\"%s %d %d\\n\", n, t, c[n, t]) }\n"),
+        (ProcessSyscall, "global c\nprobe syscall.{read,write} { if (execname() != \"nginx\") c[name, pid()]++ }\nprobe end { foreach ([n, t] in c+) printf(\"%s %d %d\\n\", n, t, c[n, t]) }\n"),
         (Process, "global c, d\nprobe syscall.* { c[uid()]++; if (pid() > 1003) d[execname()]-- }\nprobe end { foreach (u in c) printf(\"%d %d\\n\", u, c[u]) foreach (e in d-) printf(\"%s %d\\n\", e, d[e]) }\n"),
         (Process, "global c\nprobe syscall.* { c[hostname(), execname()]++ }\nprobe end { foreach ([h, e] in c-) printf(\"%s %s %d\\n\", h, e, c[h, e]) }\n"),
+        // Some syscalls, keyed by process: each
+        // file's finest groups that pass, added up by process; and the
+        // names of every syscall `retap synth` makes, which each file's
+        // groups by syscall show every row passes.
+        (Process, "global c\nprobe syscall.{read,futex} { c[execname(), pid()]++ }\nprobe end { foreach ([e, p] in c-) printf(\"%s %d %d\\n\", e, p, c[e, p]) }\n"),
+        (Process, "global c\nprobe syscall.{lseek,accept4,futex,recvfrom,epoll_wait,munmap,brk,mmap,epoll_create1,select,fsync,write,clock_gettime,read,openat,close,fstat,getpid,connect,ioctl,sendto,rt_sigprocmask,poll,newfstatat,writev,nanosleep} { c[uid(), execname()]++ }\nprobe end { foreach ([u, e] in c) printf(\"%d %s %d\\n\", u, e, c[u, e]) }\n"),
         // Every element ties: shown in first firing order, the first
         // times from the rollups where every file has one.
         (Process, "global c\nprobe syscall.* { c[pid()] <<< 1 }\nprobe end { foreach (p in c @max- limit 3) printf(\"%d\\n\", p) }\n"),
@@ -413,9 +415,17 @@ fn plans_answered_from_rollups_print_what_the_rows_give() {
             let (a, b, n, note, r) = both_noted(script, trace);
             let k = files(&r);
             assert!(
-                r.iter().all(|(_, g)| g == grain),
+                r.iter().all(|p| p.grain == *grain),
                 "fixed case {i} over trace {t}: {r:?}, not by {grain:?}"
             );
+            // Two syscalls' rows are each file's finest groups filtered;
+            // those of every syscall in the files, none.
+            let filtered: usize = r.iter().map(|p| p.filtered_finest).sum();
+            if script.contains("{read,futex}") {
+                assert!(filtered > 0, "fixed case {i} over trace {t}: {r:?}");
+            } else if script.contains("nanosleep") {
+                assert_eq!(filtered, 0, "fixed case {i} over trace {t}: {r:?}");
+            }
             assert_eq!(a, b, "fixed case {i} differs over trace {t}:\n{script}");
             if script.contains("@max") {
                 let note = note.unwrap_or_default();

@@ -719,8 +719,8 @@ fn sigint_leaves_a_finalised_trace() {
 }
 
 /// Each syscalls file's footer rollups hold exactly its rows grouped as
-/// DuckDB groups them (first time, key columns, count, first row), by
-/// syscall and by process, and the workload's own calls are all there:
+/// DuckDB groups them (first time, key columns, count, first row), at
+/// every grain it has, and the workload's own calls are all there:
 /// 100,000 getppid.
 #[test]
 fn each_syscalls_files_rollup_is_its_rows_grouped() {
@@ -735,7 +735,7 @@ fn each_syscalls_files_rollup_is_its_rows_grouped() {
         &["--events", "syscalls", "--rotate-size", "16K", "-c", &cmd],
     );
     let files = table_files(&dir, "syscalls");
-    let (mut rolled, mut by_process, mut getppid) = (0, 0, 0);
+    let (mut rolled, mut by_process, mut by_syscall, mut getppid) = (0, 0, 0, 0);
     for f in &files {
         let reader = parquet::file::serialized_reader::SerializedFileReader::new(
             std::fs::File::open(f).unwrap(),
@@ -790,7 +790,8 @@ fn each_syscalls_files_rollup_is_its_rows_grouped() {
             assert_eq!(mine, want, "{} by {}", f.display(), grain.name());
             match grain {
                 Grain::Process => by_process += 1,
-                Grain::Syscall => {
+                Grain::Syscall => by_syscall += 1,
+                Grain::ProcessSyscall => {
                     rolled += 1;
                     getppid += mine
                         .iter()
@@ -802,8 +803,11 @@ fn each_syscalls_files_rollup_is_its_rows_grouped() {
         }
     }
     assert!(
+        // (By syscall only where some syscall is made by two processes:
+        // a file of one process's getppid has none.)
         rolled >= 2 && by_process >= 1,
-        "{rolled} of {} files have rollups by syscall, {by_process} by process",
+        "{rolled} of {} files have rollups by process and syscall, {by_process} by process, \
+         {by_syscall} by syscall",
         files.len()
     );
     assert_eq!(getppid, 100_000);

@@ -1,13 +1,14 @@
 //! Per-file rollups of the syscalls table: each file's rows counted by
-//! (pid, uid, execname, syscall, nr), and again by (pid, uid, execname),
-//! with each group's first `ts` and first row, kept in the file's own
-//! footer (key-value metadata, one key a [`Grain`]: an Arrow IPC stream
-//! compressed whole with zstd, base64). A plan whose probe keys, guards
-//! and values read only a grain's columns (`c[pid(), execname()]++` over
-//! `syscall.*`) sums the groups instead of scanning the rows: kilobytes
-//! of footer, which the analyzer reads anyway to check a file, instead of
-//! the file's pages. In the footer, not beside it, so that rotation,
-//! retention, snapshots, checksums and object storage need nothing new.
+//! (pid, uid, execname, syscall, nr), and again by (pid, uid, execname)
+//! and by (syscall, nr), with each group's first `ts` and first row,
+//! kept in the file's own footer (key-value metadata, one key a
+//! [`Grain`]: an Arrow IPC stream compressed whole with zstd, base64). A
+//! plan whose probe keys, guards and values read only a grain's columns
+//! (`c[pid(), execname()]++` over `syscall.*`) sums the groups instead of
+//! scanning the rows: kilobytes of footer, which the analyzer reads
+//! anyway to check a file, instead of the file's pages. In the footer,
+//! not beside it, so that rotation, retention, snapshots, checksums and
+//! object storage need nothing new.
 //!
 //! Exact by construction: every row of the file is in one group, and a
 //! group's key columns hold the values of all its rows, so any filter or
@@ -16,10 +17,13 @@
 //! [`MIN_ROWS_PER_GROUP`] rows per group on average. Not by thread: a
 //! server's threads multiply the groups (the shipped web recording: 4.3
 //! rows a group with `tid`, 204 without), and scripts key by process far
-//! more often; a plan that reads `tid` scans. By process as well as by
-//! syscall because scripts that key by process alone are the commonest
-//! and a process makes many syscalls: 300 groups a file against 6,305 in
-//! `retap synth`'s 100k-row files, 163 against 2,339 in datasets/mixed.
+//! more often; a plan that reads `tid` scans. By process alone as well
+//! because scripts that key by process are the commonest and a process
+//! makes many syscalls (300 groups a file against 6,305 in `retap
+//! synth`'s 100k-row files, 163 against 2,339 in datasets/mixed); by
+//! syscall alone because `syscall.*` over a recording is a filter on the
+//! syscall's name, which the by-syscall groups of most files show every
+//! row passes, so that the by-process groups answer.
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -38,35 +42,42 @@ use crate::{Column, Table};
 /// What a rollup's groups are keyed by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Grain {
-    /// (pid, uid, execname, syscall, nr).
-    Syscall,
-    /// (pid, uid, execname): the syscall grain's groups added up.
+    /// (pid, uid, execname, syscall, nr): the groups the rows are
+    /// counted into; the others are these added up.
+    ProcessSyscall,
+    /// (pid, uid, execname).
     Process,
+    /// (syscall, nr): also what says whether every row of a file is a
+    /// syscall a probe point takes (`syscall.*` over a recording takes
+    /// the syscalls stap's tapset names, not every one the kernel has).
+    Syscall,
 }
 
 impl Grain {
     /// Coarsest first: the order in which a reader prefers them.
-    pub const ALL: [Grain; 2] = [Grain::Process, Grain::Syscall];
+    pub const ALL: [Grain; 3] = [Grain::Syscall, Grain::Process, Grain::ProcessSyscall];
 
     /// What its groups are keyed by, for people.
     pub fn name(self) -> &'static str {
         match self {
-            Grain::Syscall => "syscall",
+            Grain::ProcessSyscall => "process and syscall",
             Grain::Process => "process",
+            Grain::Syscall => "syscall",
         }
     }
 
     /// The footer key whose value is a file's rollup of this grain.
     pub fn metadata_key(self) -> &'static str {
         match self {
-            Grain::Syscall => "retap.rollup.v1",
+            Grain::ProcessSyscall => "retap.rollup.v1",
             Grain::Process => "retap.rollup.process.v1",
+            Grain::Syscall => "retap.rollup.syscall.v1",
         }
     }
 
     /// The columns its groups are keyed by, as the table types them.
     pub fn key_columns(self) -> &'static [Column] {
-        const SYSCALL: [Column; 5] = [
+        const ALL: [Column; 5] = [
             Column::Pid,
             Column::Uid,
             Column::Execname,
@@ -74,9 +85,14 @@ impl Grain {
             Column::Nr,
         ];
         match self {
-            Grain::Syscall => &SYSCALL,
-            Grain::Process => &SYSCALL[..3],
+            Grain::ProcessSyscall => &ALL,
+            Grain::Process => &ALL[..3],
+            Grain::Syscall => &ALL[3..],
         }
+    }
+
+    fn has(self, c: Column) -> bool {
+        self.key_columns().contains(&c)
     }
 
     /// A rollup's columns: `ts` (its group's first), the key columns,
@@ -247,25 +263,30 @@ impl Rollup {
         let mut out = vec![];
         let fine = pays(self.groups.len());
         if fine {
-            out.extend(self.encode(Grain::Syscall, &self.groups));
+            out.extend(self.encode(Grain::ProcessSyscall, &self.groups));
         }
-        let by_process = self.by_process();
-        if pays(by_process.len()) && (!fine || by_process.len() < self.groups.len()) {
-            out.extend(self.encode(Grain::Process, &by_process));
+        for grain in [Grain::Process, Grain::Syscall] {
+            let groups = self.coarsened(grain);
+            if pays(groups.len()) && (!fine || groups.len() < self.groups.len()) {
+                out.extend(self.encode(grain, &groups));
+            }
         }
         out
     }
 
-    /// The groups added up by process (syscall and nr zeroed), in the
-    /// order of their first rows, as the syscall grain's are.
-    fn by_process(&self) -> Vec<(Key, u64, i64, u64)> {
+    /// The groups added up by a coarser grain's keys (the others zeroed),
+    /// in the order of their first rows, as the finest grain's are.
+    fn coarsened(&self, grain: Grain) -> Vec<(Key, u64, i64, u64)> {
         let mut index: HashMap<Key, usize, Fx> = HashMap::default();
         let mut out: Vec<(Key, u64, i64, u64)> = vec![];
+        let (process, call) = (grain.has(Column::Pid), grain.has(Column::Syscall));
         for &(k, rows, ts, first) in &self.groups {
             let key = Key {
-                syscall: 0,
-                nr: 0,
-                ..k
+                pid: if process { k.pid } else { 0 },
+                uid: if process { k.uid } else { 0 },
+                execname: if process { k.execname } else { 0 },
+                syscall: if call { k.syscall } else { 0 },
+                nr: if call { k.nr } else { 0 },
             };
             let i = *index.entry(key).or_insert_with(|| {
                 out.push((key, 0, ts, first));
@@ -285,17 +306,17 @@ impl Rollup {
             let names = Arc::new(StringArray::from_iter_values(&self.names));
             Arc::new(DictionaryArray::<Int32Type>::try_new(keys, names).expect("ids are names"))
         };
-        let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(Int64Array::from_iter_values(g.iter().map(|e| e.2))),
-            Arc::new(Int32Array::from_iter_values(g.iter().map(|e| e.0.pid))),
-            Arc::new(UInt32Array::from_iter_values(g.iter().map(|e| e.0.uid))),
-            dict(|k| k.execname),
-        ];
-        if grain == Grain::Syscall {
-            columns.push(dict(|k| k.syscall));
-            columns.push(Arc::new(Int32Array::from_iter_values(
-                g.iter().map(|e| e.0.nr),
-            )));
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(
+            g.iter().map(|e| e.2),
+        ))];
+        for c in grain.key_columns() {
+            columns.push(match c {
+                Column::Pid => Arc::new(Int32Array::from_iter_values(g.iter().map(|e| e.0.pid))),
+                Column::Uid => Arc::new(UInt32Array::from_iter_values(g.iter().map(|e| e.0.uid))),
+                Column::Execname => dict(|k| k.execname),
+                Column::Syscall => dict(|k| k.syscall),
+                _ => Arc::new(Int32Array::from_iter_values(g.iter().map(|e| e.0.nr))),
+            });
         }
         columns.push(Arc::new(Int64Array::from_iter_values(
             g.iter().map(|e| e.1 as i64),
@@ -321,6 +342,95 @@ fn encode(batch: &RecordBatch) -> Result<String, arrow_schema::ArrowError> {
     let z = zstd::bulk::compress(&bytes, 3)
         .map_err(|e| arrow_schema::ArrowError::ExternalError(Box::new(e)))?;
     Ok(base64::engine::general_purpose::STANDARD.encode(z))
+}
+
+/// Groups of a finer grain (`groups`, with that grain's columns: a
+/// decoded rollup, some of its groups perhaps left out) added up by a
+/// coarser grain's keys, in the order they are first met: what the
+/// writer does for the coarser grains, for a reader that kept only the
+/// groups some filter passes.
+pub fn coarsen(groups: &RecordBatch, to: Grain) -> Result<RecordBatch, String> {
+    let col = |name: &str| {
+        groups
+            .column_by_name(name)
+            .ok_or_else(|| format!("rollup groups without {name}"))
+    };
+    let ints = |name: &str| -> Result<Vec<i64>, String> {
+        let a = col(name)?;
+        if let Some(d) = a.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
+            return Ok(d.keys().values().iter().map(|&k| k as i64).collect());
+        }
+        if let Some(v) = a.as_any().downcast_ref::<Int32Array>() {
+            return Ok(v.values().iter().map(|&k| k as i64).collect());
+        }
+        if let Some(v) = a.as_any().downcast_ref::<UInt32Array>() {
+            return Ok(v.values().iter().map(|&k| k as i64).collect());
+        }
+        if let Some(v) = a.as_any().downcast_ref::<Int64Array>() {
+            return Ok(v.values().to_vec());
+        }
+        Err(format!("rollup column {name} of type {}", a.data_type()))
+    };
+    let keys: Vec<Vec<i64>> = to
+        .key_columns()
+        .iter()
+        .map(|c| ints(c.name()))
+        .collect::<Result<_, _>>()?;
+    let (ts, rows, first) = (ints(Column::Ts.name())?, ints(ROWS)?, ints(FIRST_ROW)?);
+    let mut index: HashMap<[i64; 5], usize, Fx> = HashMap::default();
+    // Each coarse group: a row of the input holding its keys, rows, ts,
+    // first row.
+    let mut out: Vec<(usize, i64, i64, i64)> = vec![];
+    for r in 0..groups.num_rows() {
+        let mut key = [0; 5];
+        for (k, column) in key.iter_mut().zip(&keys) {
+            *k = column[r];
+        }
+        let i = *index.entry(key).or_insert_with(|| {
+            out.push((r, 0, ts[r], first[r]));
+            out.len() - 1
+        });
+        let e = &mut out[i];
+        e.1 = e.1.wrapping_add(rows[r]);
+        e.2 = e.2.min(ts[r]);
+        e.3 = e.3.min(first[r]);
+    }
+    let take = UInt32Array::from_iter_values(out.iter().map(|e| e.0 as u32));
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(
+        out.iter().map(|e| e.2),
+    ))];
+    for c in to.key_columns() {
+        let a = arrow_select::take::take(col(c.name())?.as_ref(), &take, None)
+            .map_err(|e| e.to_string())?;
+        columns.push(owned_names(a)?);
+    }
+    columns.push(Arc::new(Int64Array::from_iter_values(
+        out.iter().map(|e| e.1),
+    )));
+    columns.push(Arc::new(Int64Array::from_iter_values(
+        out.iter().map(|e| e.3),
+    )));
+    RecordBatch::try_new(to.schema(), columns).map_err(|e| e.to_string())
+}
+
+/// A dictionary's names copied out of the buffer they were decoded into
+/// (a rollup's whole decompressed stream), so that the few groups added
+/// up keep only what they hold, and the stream's memory goes back to be
+/// decompressed into again: 507 files' finest groups kept alive by their
+/// names were most of a plan's time, spent zeroing fresh pages.
+fn owned_names(a: ArrayRef) -> Result<ArrayRef, String> {
+    let Some(d) = a.as_any().downcast_ref::<DictionaryArray<Int32Type>>() else {
+        return Ok(a);
+    };
+    let names = d
+        .values()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or("rollup names not strings")?;
+    let names: StringArray = names.iter().collect();
+    DictionaryArray::try_new(d.keys().clone(), Arc::new(names))
+        .map(|d| Arc::new(d) as ArrayRef)
+        .map_err(|e| e.to_string())
 }
 
 /// A footer value back as its rows, checked: the grain's schema, and
@@ -493,9 +603,9 @@ mod tests {
                 .unwrap();
             v
         };
-        let v = value(Grain::Syscall);
+        let v = value(Grain::ProcessSyscall);
         assert_eq!(
-            rolled(&decode(v, Grain::Syscall, 72).unwrap()),
+            rolled(&decode(v, Grain::ProcessSyscall, 72).unwrap()),
             [
                 "10 1 sh read 36 @0",
                 "12 2 cat read 24 @2",
@@ -506,19 +616,34 @@ mod tests {
             rolled(&decode(value(Grain::Process), Grain::Process, 72).unwrap()),
             ["10 1 sh 48 @0", "12 2 cat 24 @2"]
         );
+        assert_eq!(
+            rolled(&decode(value(Grain::Syscall), Grain::Syscall, 72).unwrap()),
+            ["10 read 60 @0", "13 write 12 @3"]
+        );
         // The file's row count must agree, the grain must be the one
         // asked for, and damage is an error.
-        assert!(decode(v, Grain::Syscall, 71)
+        assert!(decode(v, Grain::ProcessSyscall, 71)
             .unwrap_err()
             .contains("72 rows"));
         assert!(decode(v, Grain::Process, 72).is_err());
-        assert!(decode(&v[4..], Grain::Syscall, 72).is_err());
+        // A reader adding the finest groups up gets what the writer did.
+        let finest = decode(v, Grain::ProcessSyscall, 72).unwrap();
+        for g in [Grain::Process, Grain::Syscall] {
+            assert_eq!(
+                rolled(&coarsen(&finest, g).unwrap()),
+                rolled(&decode(value(g), g, 72).unwrap())
+            );
+        }
+        // And of some of them, theirs alone.
+        let cat = coarsen(&finest.slice(1, 2), Grain::Process).unwrap();
+        assert_eq!(rolled(&cat), ["12 2 cat 24 @2", "13 1 sh 12 @3"]);
+        assert!(decode(&v[4..], Grain::ProcessSyscall, 72).is_err());
     }
 
     #[test]
     fn each_grain_is_written_where_it_pays() {
         // One process, 16 syscalls once each: too many groups by
-        // syscall, one by process.
+        // syscall, with or without the process; one by process.
         const NAMES: [&str; 16] = [
             "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p",
         ];
@@ -529,8 +654,8 @@ mod tests {
             grains(r, 16),
             [(Grain::Process, vec!["0 7 sh 16 @0".to_string()])]
         );
-        // A process a syscall: the process grain would be the same
-        // groups again, so only the syscall grain.
+        // A process a syscall: the coarser grains would be the same
+        // groups again, so only the finest.
         let one: Vec<_> = (0..16)
             .map(|i| (i, (i % 2) as i32, "sh", NAMES[(i % 2) as usize]))
             .collect();
@@ -538,7 +663,7 @@ mod tests {
         r.add(&rows(&one));
         let g = grains(r, 16);
         assert_eq!(g.len(), 1);
-        assert_eq!(g[0].0, Grain::Syscall);
+        assert_eq!(g[0].0, Grain::ProcessSyscall);
     }
 
     #[test]

@@ -52,9 +52,8 @@ pub struct Plan {
     /// several points were collapsed into one): what orders elements
     /// first seen at the same time ([`firing_order`]).
     firings: Vec<Firing>,
-    /// (files answered from their rollups, files, the grain read), where
-    /// any was.
-    pub from_rollups: Option<(usize, usize, retap_schema::rollups::Grain)>,
+    /// Where any file was answered from its rollups, which and how.
+    pub from_rollups: Option<FromRollups>,
     /// Files whose rollups did not decode (scanned instead), for the
     /// user to hear of.
     pub unreadable_rollups: Vec<String>,
@@ -62,6 +61,20 @@ pub struct Plan {
     firsts: bool,
     /// Whether they also carry where it first fired (`rollups::FIRST_AT`).
     places: bool,
+}
+
+/// How a plan was answered from rollups.
+#[derive(Debug, Clone, Copy)]
+pub struct FromRollups {
+    /// Files answered from their rollups, of `files`.
+    pub answered: usize,
+    pub files: usize,
+    /// The grain whose groups were summed.
+    pub grain: retap_schema::rollups::Grain,
+    /// Files whose finest groups were filtered by the probe's filter
+    /// first, then added up by that grain (the rest had it, or all their
+    /// rows passed).
+    pub filtered_finest: usize,
 }
 
 /// The result column of an element's first firing time.
@@ -1004,12 +1017,11 @@ pub fn build_plans(
                 Some(df.aggregate(group, p.aggs).map_err(PlanError::from)?)
             }
         };
-        let from_rollups = rolled.as_ref().map(|a| {
-            (
-                a.covered.iter().filter(|c| **c).count(),
-                files.len(),
-                a.grain,
-            )
+        let from_rollups = rolled.as_ref().map(|a| FromRollups {
+            answered: a.covered.iter().filter(|c| **c).count(),
+            files: files.len(),
+            grain: a.grain,
+            filtered_finest: a.finest,
         });
         // Two plans, not one union: DataFusion would interleave the two
         // aggregates' outputs by their hash partitioning, which the keyed

@@ -19,6 +19,6 @@ mod translate;
 
 pub use analysis::{analyse, Compiled, Projection, Update, UpdateKind, ValueSort};
 pub use error::PlanError;
-pub use exec::{build_plans, run_plans, Plan, PlanSession};
+pub use exec::{build_plans, run_plans, FromRollups, Plan, PlanSession};
 pub use hits::probe_hits;
 pub use projection::{build_projection, Projected, ProjectionPlans};

@@ -9,15 +9,21 @@
 //! one are scanned; both results go to the same merge (exec.rs
 //! `aggregate`), which adds an element's counts from either.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Int64Array, StringArray};
+use datafusion::arrow::array::{BooleanArray, Int64Array, StringArray};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::DFSchema;
 use datafusion::datasource::MemTable;
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::{first_value, min, sum};
+use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{lit, Expr};
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::{DataFrame, SessionContext};
 
 use retap_schema::rollups::{self, Grain};
@@ -79,30 +85,112 @@ fn reads_only(e: &Expr, keys: &[Column], sets: bool) -> bool {
     })
 }
 
-/// Each file's rollup from its footer, of the first of `grains` it has,
-/// with `grains[0]`'s columns; an error where one it has does not decode.
-/// A core's share of the files per thread.
-fn decoded(files: &[DataFile], grains: &[Grain]) -> Vec<Option<Result<RecordBatch, String>>> {
-    let want = grains[0].schema();
-    let one = |f: &DataFile| {
-        let (meta, _) = f.footer.as_ref()?;
-        let rows = meta.file_metadata().num_rows().max(0) as u64;
-        let kv = meta.file_metadata().key_value_metadata();
-        let b = grains
-            .iter()
-            .find_map(|g| rollups::from_footer(kv, *g, rows))?;
-        Some(b.and_then(|b| {
-            let columns = want
-                .fields()
-                .iter()
-                .map(|w| b.schema().index_of(w.name()))
-                .collect::<Result<Vec<_>, _>>()
-                .and_then(|c| b.project(&c))
-                .map_err(|e| e.to_string())?;
-            Ok(columns)
-        }))
-    };
-    crate::map_on_threads(files, crate::cores(), one)
+/// A file's rollup from its footer, of the first of `grains` it has,
+/// with `want`'s columns; an error where one it has does not decode.
+fn rollup_of(
+    f: &DataFile,
+    grains: &[Grain],
+    want: &SchemaRef,
+) -> Option<Result<RecordBatch, String>> {
+    let (meta, _) = f.footer.as_ref()?;
+    let rows = meta.file_metadata().num_rows().max(0) as u64;
+    let kv = meta.file_metadata().key_value_metadata();
+    let b = grains
+        .iter()
+        .find_map(|g| rollups::from_footer(kv, *g, rows))?;
+    Some(b.and_then(|b| projected(&b, want)))
+}
+
+fn projected(b: &RecordBatch, want: &SchemaRef) -> Result<RecordBatch, String> {
+    want.fields()
+        .iter()
+        .map(|w| b.schema().index_of(w.name()))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|c| b.project(&c))
+        .map_err(|e| e.to_string())
+}
+
+/// The grains that hold a grain's keys: it, and the finest.
+fn holding(g: Grain) -> Vec<Grain> {
+    let mut v = vec![g];
+    if g != Grain::ProcessSyscall {
+        v.push(Grain::ProcessSyscall);
+    }
+    v
+}
+
+/// Conjuncts of a plan's filter that read key columns its elements are
+/// not keyed by (`syscall.*` over a recording: the syscall's name, which
+/// stap's tapset has for most syscalls, not all), evaluated over each
+/// file's finest groups before they are added up by the plan's grain.
+struct Early {
+    /// Over the by-syscall groups, where the conjuncts read only them:
+    /// a file all of whose groups pass needs no finest groups at all.
+    over_calls: Option<Arc<dyn PhysicalExpr>>,
+    over_finest: Arc<dyn PhysicalExpr>,
+    /// Files answered from their finest groups (for `-v`).
+    finest: AtomicUsize,
+}
+
+impl Early {
+    fn new(ctx: &SessionContext, e: &Expr) -> Result<Early, PlanError> {
+        let over = |g: Grain| {
+            let schema = DFSchema::try_from(g.schema().as_ref().clone())?;
+            ctx.create_physical_expr(e.clone(), &schema)
+        };
+        let calls = reads_only(e, Grain::Syscall.key_columns(), false);
+        Ok(Early {
+            over_calls: match calls {
+                true => Some(over(Grain::Syscall).map_err(PlanError::from)?),
+                false => None,
+            },
+            over_finest: over(Grain::ProcessSyscall).map_err(PlanError::from)?,
+            finest: AtomicUsize::new(0),
+        })
+    }
+
+    fn mask(e: &Arc<dyn PhysicalExpr>, b: &RecordBatch) -> Result<BooleanArray, String> {
+        let v = e
+            .evaluate(b)
+            .and_then(|v| v.into_array(b.num_rows()))
+            .map_err(|e| e.to_string())?;
+        v.as_any()
+            .downcast_ref::<BooleanArray>()
+            .cloned()
+            .ok_or_else(|| "a filter of other than booleans".to_string())
+    }
+
+    /// A file's groups of the rows that pass, by `grain`: its rollup of
+    /// that grain where its groups by syscall show every row does, else
+    /// its finest groups that pass, added up.
+    fn rollup_of(&self, f: &DataFile, grain: Grain) -> Option<Result<RecordBatch, String>> {
+        let want = grain.schema();
+        if let Some(calls) = &self.over_calls {
+            let every = match rollup_of(f, &[Grain::Syscall], &Grain::Syscall.schema()) {
+                Some(Ok(b)) => match Self::mask(calls, &b) {
+                    Ok(m) => m.true_count() == m.len(),
+                    Err(e) => return Some(Err(e)),
+                },
+                Some(Err(e)) => return Some(Err(e)),
+                None => false,
+            };
+            if every {
+                return rollup_of(f, &holding(grain), &want);
+            }
+        }
+        let finest = Grain::ProcessSyscall.schema();
+        Some(
+            rollup_of(f, &[Grain::ProcessSyscall], &finest)?.and_then(|b| {
+                self.finest.fetch_add(1, Ordering::Relaxed);
+                let m = Self::mask(&self.over_finest, &b)?;
+                let kept = filter_record_batch(&b, &m).map_err(|e| e.to_string())?;
+                match grain {
+                    Grain::ProcessSyscall => Ok(kept),
+                    g => rollups::coarsen(&kept, g),
+                }
+            }),
+        )
+    }
 }
 
 /// A rollup's rows with their file's index and, in a set, on the set's
@@ -157,6 +245,8 @@ pub(super) struct Answer {
     pub places: bool,
     /// The grain whose columns its groups have.
     pub grain: Grain,
+    /// Files whose finest groups were filtered, then added up by it.
+    pub finest: usize,
 }
 
 /// The result column of where an element first fired: its file's index
@@ -185,26 +275,61 @@ pub(super) fn answer(
     firsts: bool,
 ) -> Result<(Option<Answer>, Vec<String>), PlanError> {
     let sets = members.len() > 1;
-    // The aggregates over a grain's groups, if it holds what the plan
-    // reads (the same over any grain that does).
-    let over = |g: &Grain| {
+    let keyed = |g: &Grain| {
         let keys = g.key_columns();
-        let covers = filter.is_none_or(|f| reads_only(f, keys, sets))
-            && group.iter().all(|e| reads_only(e, keys, sets));
-        covers.then(|| rollup_aggs(aggs, keys, sets)).flatten()
+        (group.iter().all(|e| reads_only(e, keys, sets)))
+            .then(|| rollup_aggs(aggs, keys, sets))
+            .flatten()
     };
-    // Coarsest first.
-    let grains: Vec<Grain> = Grain::ALL
-        .into_iter()
-        .filter(|g| over(g).is_some())
-        .collect();
-    let Some(mut raggs) = grains.first().and_then(over) else {
+    // The coarsest grain holding the elements' keys and values; the
+    // filter's conjuncts that read other key columns are applied to each
+    // file's finest groups before they are added up by it, the rest to
+    // the groups of every file together (a set's host and trace names
+    // are only there).
+    let mut target = Grain::ALL.into_iter().find(|g| keyed(g).is_some());
+    let (mut late, mut early) = (vec![], vec![]);
+    for c in filter.map(split_conjunction).unwrap_or_default() {
+        let finest = Grain::ProcessSyscall.key_columns();
+        if target.is_some_and(|g| reads_only(c, g.key_columns(), sets)) {
+            late.push(c.clone());
+        } else if reads_only(c, finest, false) {
+            early.push(c.clone());
+        } else if reads_only(c, finest, sets) {
+            // (The finest groups, framed, then filtered.)
+            target = target.filter(|_| keyed(&Grain::ProcessSyscall).is_some());
+            target = target.map(|_| Grain::ProcessSyscall);
+            late.append(&mut early);
+            late.push(c.clone());
+        } else {
+            return Ok((None, vec![]));
+        }
+    }
+    let Some(grain) = target else {
         return Ok((None, vec![]));
     };
+    let raggs = keyed(&grain);
+    let (rollups, finest) = match conjunction(early) {
+        None => {
+            let (want, grains) = (grain.schema(), holding(grain));
+            let one = |f: &DataFile| rollup_of(f, &grains, &want);
+            (crate::map_on_threads(files, crate::cores(), one), 0)
+        }
+        Some(e) => {
+            let early = Early::new(ctx, &e)?;
+            let one = |f: &DataFile| early.rollup_of(f, grain);
+            let rollups = crate::map_on_threads(files, crate::cores(), one);
+            (rollups, early.finest.into_inner())
+        }
+    };
+    let filter = conjunction(late);
+    let Some(mut raggs) = raggs else {
+        return Ok((None, vec![]));
+    };
+    let filter = filter.as_ref();
     let mut unreadable = vec![];
     let mut covered = vec![false; files.len()];
     let mut batches = vec![];
-    for (i, (f, batch)) in files.iter().zip(decoded(files, &grains)).enumerate() {
+    for (i, (f, batch)) in files.iter().zip(rollups).enumerate() {
         let batch = match batch {
             None => continue,
             Some(Err(e)) => {
@@ -274,7 +399,8 @@ pub(super) fn answer(
         covered,
         firsts,
         places,
-        grain: grains[0],
+        grain,
+        finest,
     };
     Ok((Some(answer), unreadable))
 }
