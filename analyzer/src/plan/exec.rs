@@ -1407,6 +1407,19 @@ fn aggregate(
             let (ui, ncol) = (&m.update, &m.column);
             let u: &Update = &compiled.updates[*ui];
             let nhists = prog.globals[u.global as usize].hists.len();
+            // Room for every result row at once, where the results are
+            // one tick's: a map grown batch by batch rehashed (fresh
+            // memory, zeroed) four times over 82k elements.
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            if compiled.period.is_none() && rows > 0 {
+                state.entry((0, u.global)).or_default().reserve(rows);
+                if batches
+                    .first()
+                    .is_some_and(|b| b.column_by_name(super::rollups::FIRST_AT).is_some())
+                {
+                    placed.reserve(rows);
+                }
+            }
             for b in &batches {
                 let own;
                 let b = match (p.split, &m.values) {
@@ -1425,9 +1438,9 @@ fn aggregate(
                     vec![0; n]
                 };
                 if b.column_by_name(super::rollups::FIRST_AT).is_some() {
-                    let (at, first) = (int_col(b, super::rollups::FIRST_AT)?, first_col(b)?);
+                    let (at, first) = (super::rollups::place_of(b)?, first_col(b)?);
                     for r in 0..n {
-                        let (file, row) = ((at[r] >> 32) as usize, at[r] & 0xffff_ffff);
+                        let (file, row) = at[r];
                         let place = Place::of_entry(first[r], file, row, *ui);
                         placed
                             .entry((tk[r], u.global, row_key(r), first[r]))
