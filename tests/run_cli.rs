@@ -593,10 +593,11 @@ fn scalars_compile_and_interpreted_readers_keep_globals_running() {
     }
 }
 
-/// A file whose rollup does not decode (here: the rollup by process
-/// holding the syscall grain's columns, as a file of another version of
-/// the format might): the run says which file, reads its rows instead,
-/// and prints what it prints without rollups, exit 0.
+/// `retap info` counts the files with rollups, grain by grain. A file
+/// whose rollup does not decode (here: the rollup by process holding the
+/// finest grain's columns, as a file of another version of the format
+/// might): the run says which file, reads its rows instead, and prints
+/// what it prints without rollups, exit 0.
 #[test]
 fn a_rollup_that_does_not_decode_is_said_and_its_rows_read() {
     use retap_schema::rollups::Grain;
@@ -616,6 +617,18 @@ fn a_rollup_that_does_not_decode_is_said_and_its_rows_read() {
         ),
         "{err}"
     );
+    // `retap info` says which files carry which rollups.
+    let (code, out, _) = retap(&["info", d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "rollups   syscalls: 2 of 2 files \
+             (by syscall 2, by process 2, by process and syscall 2)"
+        ),
+        "{out}"
+    );
+    let (_, out, _) = retap(&["info", "datasets/mixed"]);
+    assert!(out.contains("rollups   syscalls: 0 of 1 files"), "{out}");
     let f = dir.join("syscalls/part-000001.parquet");
     retap_testkit::rewrite_footer(&f, |kv| {
         let by_syscall = kv

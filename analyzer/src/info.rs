@@ -109,6 +109,11 @@ pub fn render(t: &Trace) -> String {
     // (with those of no known table: Manifest::tracepoints_skipped)
     lost += m.tracepoints_skipped;
     table_row(&mut o, width, "total", rows, lost, files, bytes);
+    for tf in &t.tables {
+        if let Some(line) = rollups_line(tf) {
+            let _ = writeln!(o, "\nrollups   {}: {line}", tf.table.name());
+        }
+    }
     if let Some(w) = summary::loss_warning(m) {
         let _ = writeln!(o, "\n{w}");
     }
@@ -122,6 +127,38 @@ pub fn render(t: &Trace) -> String {
         let _ = writeln!(o, "\nDAMAGED: {}: {}", p.path.display(), p.what);
     }
     o
+}
+
+/// How many of a table's files carry rollups in their footers, grain by
+/// grain (what plans over them can sum instead of reading rows); None
+/// for a table that gets none or whose footers were not read.
+fn rollups_line(tf: &crate::trace::TableFiles) -> Option<String> {
+    use retap_schema::rollups::{self, Grain};
+    if !rollups::rolls_up(tf.table) || tf.files.iter().any(|f| f.footer.is_none()) {
+        return None;
+    }
+    let grains: Vec<Vec<Grain>> = tf
+        .files
+        .iter()
+        .filter_map(|f| f.footer.as_ref())
+        .map(|(meta, _)| rollups::grains_in(meta.file_metadata().key_value_metadata()))
+        .collect();
+    let any = grains.iter().filter(|g| !g.is_empty()).count();
+    if any == 0 {
+        return Some(format!("0 of {} files", tf.files.len()));
+    }
+    let by: Vec<String> = Grain::ALL
+        .iter()
+        .map(|g| {
+            let n = grains.iter().filter(|have| have.contains(g)).count();
+            format!("by {} {n}", g.name())
+        })
+        .collect();
+    Some(format!(
+        "{any} of {} files ({})",
+        tf.files.len(),
+        by.join(", ")
+    ))
 }
 
 /// `retap info --verify`'s report: what was read, and each damaged part.

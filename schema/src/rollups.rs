@@ -472,6 +472,15 @@ pub fn decode(value: &str, grain: Grain, rows: u64) -> Result<RecordBatch, Strin
     Ok(batch)
 }
 
+/// The grains whose rollups a footer's key-value metadata holds (not
+/// decoded: whether they are there).
+pub fn grains_in(kv: Option<&Vec<parquet::file::metadata::KeyValue>>) -> Vec<Grain> {
+    Grain::ALL
+        .into_iter()
+        .filter(|g| kv.is_some_and(|kv| kv.iter().any(|kv| kv.key == g.metadata_key())))
+        .collect()
+}
+
 /// A file's rollup of a grain from its footer's key-value metadata:
 /// None if it has none, an error if it has one that is damaged.
 pub fn from_footer(
