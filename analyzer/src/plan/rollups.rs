@@ -305,11 +305,10 @@ const FILE: &str = "__file";
 /// The part of a plan answered from rollups; None where the plan reads
 /// more than the rollups hold or no file has one. A rollup that does not
 /// decode is not used: its file is scanned, and the lines returned with
-/// the answer say so.
-/// With `firsts` (an entry's
-/// plan, firing at `ts`), where every file has one, each element's first
-/// firing time comes too: free here, and what a value sort's ties would
-/// otherwise read the rows again for.
+/// the answer say so. With `firsts` (an entry's plan, firing at `ts`),
+/// where every file has one, each element's first firing time comes
+/// too: free here, and what a value sort's ties would otherwise read the
+/// rows again for.
 pub(super) fn answer(
     ctx: &SessionContext,
     members: &[(String, String)],
