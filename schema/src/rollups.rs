@@ -91,10 +91,6 @@ impl Grain {
         }
     }
 
-    fn has(self, c: Column) -> bool {
-        self.key_columns().contains(&c)
-    }
-
     /// A rollup's columns: `ts` (its group's first), the key columns,
     /// [`ROWS`], [`FIRST_ROW`].
     pub fn schema(self) -> SchemaRef {
@@ -260,47 +256,32 @@ impl Rollup {
             return vec![];
         }
         let pays = |groups: usize| (groups as u64).saturating_mul(MIN_ROWS_PER_GROUP) <= rows;
+        let finest = self.finest();
+        let fine = pays(finest.num_rows());
         let mut out = vec![];
-        let fine = pays(self.groups.len());
         if fine {
-            out.extend(self.encode(Grain::ProcessSyscall, &self.groups));
+            out.extend(
+                encode(&finest)
+                    .ok()
+                    .map(|v| (Grain::ProcessSyscall.metadata_key(), v)),
+            );
         }
+        // The coarser grains by the rule a reader adds groups up by.
         for grain in [Grain::Process, Grain::Syscall] {
-            let groups = self.coarsened(grain);
-            if pays(groups.len()) && (!fine || groups.len() < self.groups.len()) {
-                out.extend(self.encode(grain, &groups));
+            let Ok(groups) = coarsen(&finest, grain) else {
+                continue;
+            };
+            let n = groups.num_rows();
+            if pays(n) && (!fine || n < finest.num_rows()) {
+                out.extend(encode(&groups).ok().map(|v| (grain.metadata_key(), v)));
             }
         }
         out
     }
 
-    /// The groups added up by a coarser grain's keys (the others zeroed),
-    /// in the order of their first rows, as the finest grain's are.
-    fn coarsened(&self, grain: Grain) -> Vec<(Key, u64, i64, u64)> {
-        let mut index: HashMap<Key, usize, Fx> = HashMap::default();
-        let mut out: Vec<(Key, u64, i64, u64)> = vec![];
-        let (process, call) = (grain.has(Column::Pid), grain.has(Column::Syscall));
-        for &(k, rows, ts, first) in &self.groups {
-            let key = Key {
-                pid: if process { k.pid } else { 0 },
-                uid: if process { k.uid } else { 0 },
-                execname: if process { k.execname } else { 0 },
-                syscall: if call { k.syscall } else { 0 },
-                nr: if call { k.nr } else { 0 },
-            };
-            let i = *index.entry(key).or_insert_with(|| {
-                out.push((key, 0, ts, first));
-                out.len() - 1
-            });
-            let e = &mut out[i];
-            e.1 += rows;
-            e.2 = e.2.min(ts);
-            e.3 = e.3.min(first);
-        }
-        out
-    }
-
-    fn encode(&self, grain: Grain, g: &[(Key, u64, i64, u64)]) -> Option<(&'static str, String)> {
+    /// The finest grain's groups as a rollup batch.
+    fn finest(&self) -> RecordBatch {
+        let (grain, g) = (Grain::ProcessSyscall, &self.groups);
         let dict = |f: fn(&Key) -> u32| -> ArrayRef {
             let keys = Int32Array::from_iter_values(g.iter().map(|(k, ..)| f(k) as i32));
             let names = Arc::new(StringArray::from_iter_values(&self.names));
@@ -324,8 +305,7 @@ impl Rollup {
         columns.push(Arc::new(Int64Array::from_iter_values(
             g.iter().map(|e| e.3 as i64),
         )));
-        let batch = RecordBatch::try_new(grain.schema(), columns).expect("the rollup schema");
-        Some((grain.metadata_key(), encode(&batch).ok()?))
+        RecordBatch::try_new(grain.schema(), columns).expect("the rollup schema")
     }
 }
 

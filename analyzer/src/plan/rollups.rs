@@ -340,8 +340,8 @@ pub(super) fn answer(
             early.push(c.clone());
         } else if reads_only(c, finest, sets) {
             // (The finest groups, framed, then filtered.)
-            target = target.filter(|_| keyed(&Grain::ProcessSyscall).is_some());
-            target = target.map(|_| Grain::ProcessSyscall);
+            let finest = Grain::ProcessSyscall;
+            target = target.and_then(|_| keyed(&finest).map(|_| finest));
             late.append(&mut early);
             late.push(c.clone());
         } else {
