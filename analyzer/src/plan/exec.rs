@@ -1204,7 +1204,7 @@ pub fn run_plans(
     // not say where elements first fired.
     let without_firsts = globals_without(&plans, compiled, |p| p.firsts);
     let without_places = globals_without(&plans, compiled, |p| p.places);
-    let (mut state, firings, placed) = aggregate(prog, compiled, plans, session, &mut interner)?;
+    let (mut state, firings) = aggregate(prog, compiled, plans, session, &mut interner)?;
     let by_first = compiled.order.is_none();
     let (needed, why) = match by_first {
         true => (Needed::new(), None),
@@ -1234,12 +1234,12 @@ pub fn run_plans(
                 .into_iter()
                 .filter(|p| p.hist.is_none_or(|(hi, _)| hi == 0))
                 .collect();
-            let (firsts, ..) = aggregate(prog, compiled, plans, session, &mut interner)?;
+            let (firsts, _) = aggregate(prog, compiled, plans, session, &mut interner)?;
             let found = |tg: &(i64, u32), k: &Vec<Value>| {
                 firsts
                     .get(tg)
                     .and_then(|e| e.get(k))
-                    .map(|(_, first)| *first)
+                    .map(|e| e.first)
                     .filter(|first| bound.is_none_or(|b| *first <= b))
             };
             if !needed
@@ -1257,7 +1257,7 @@ pub fn run_plans(
                 let elems = state.get_mut(tg).expect("needed elements are in the state");
                 for k in keys {
                     if let (Some(e), Some(first)) = (elems.get_mut(k), found(tg, k)) {
-                        e.1 = first;
+                        e.first = first;
                     }
                 }
             }
@@ -1275,7 +1275,6 @@ pub fn run_plans(
         maxmapentries,
         by_first,
         resolved: &needed,
-        placed,
         without_places,
     };
     let loaded = finish(prog, compiled, trace, state, &firings, &mut interner, how)?;
@@ -1299,16 +1298,26 @@ fn tied_where_shown(
             continue;
         };
         for s in sorts {
-            let mut v: Vec<i64> = elems.values().map(|(a, _)| sort_value(a, s)).collect();
-            v.sort_unstable();
+            let mut v: Vec<i64> = elems.values().map(|e| sort_value(&e.acc, s)).collect();
             if s.desc {
-                v.reverse();
+                v.iter_mut().for_each(|x| *x = !*x);
             }
+            // What a limit shows and the one after it, in order (a
+            // selection, then a sort of those: not a million values
+            // sorted to show ten).
+            let shown = s
+                .limit
+                .map_or(v.len(), |l| (l.max(0) as usize).min(v.len()));
+            if shown < v.len() {
+                v.select_nth_unstable(shown);
+                v.truncate(shown + 1);
+            }
+            v.sort_unstable();
             let tied: FxHashSet<i64> = v
                 .windows(2)
                 .enumerate()
-                .filter(|(i, w)| w[0] == w[1] && s.limit.is_none_or(|l| (*i as i64) < l))
-                .map(|(_, w)| w[0])
+                .filter(|(i, w)| w[0] == w[1] && *i < shown)
+                .map(|(_, w)| if s.desc { !w[0] } else { w[0] })
                 .collect();
             if tied.is_empty() {
                 continue;
@@ -1323,7 +1332,7 @@ fn tied_where_shown(
             needed.entry((*t, *g)).or_default().extend(
                 elems
                     .iter()
-                    .filter(|(_, (a, _))| tied.contains(&sort_value(a, s)))
+                    .filter(|(_, e)| tied.contains(&sort_value(&e.acc, s)))
                     .map(|(k, _)| k.clone()),
             );
         }
@@ -1369,10 +1378,65 @@ fn sort_value(a: &Acc, s: &ValueSort) -> i64 {
     }
 }
 
-/// (tick, global) -> key -> (acc, first firing time, 0 where not kept).
+/// (tick, global) -> key -> element.
 /// (FxHash: a million groups' keys hashed with SipHash cost a fifth of
 /// the run)
-type State = HashMap<(i64, u32), FxHashMap<Vec<Value>, (Acc, i64)>>;
+type State = HashMap<(i64, u32), FxHashMap<Vec<Value>, Elem>>;
+
+/// An element as plans leave it: its value, its first firing time (0
+/// where not kept), and where a rollup says it first fired then. The
+/// place lives with the element (a map of places beside the state was a
+/// second key copied and hashed for every one of a million elements).
+#[derive(Clone, Debug)]
+struct Elem {
+    acc: Acc,
+    first: i64,
+    at: Option<RollupPlace>,
+}
+
+/// Where a rollup says an element first fired: its file and row as
+/// `file << 32 | row` (see rollups::place_of), and the update; ordered
+/// as the [`Place`]s they stand for (same time, same table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct RollupPlace {
+    file_row: u64,
+    update: u32,
+}
+
+impl RollupPlace {
+    fn place(self, first: i64) -> Place {
+        let (file, row) = (
+            (self.file_row >> 32) as usize,
+            (self.file_row & 0xffff_ffff) as i64,
+        );
+        Place::of_entry(first, file, row, self.update as usize)
+    }
+}
+
+impl Elem {
+    fn new(acc: Acc) -> Elem {
+        Elem {
+            acc,
+            first: i64::MAX,
+            at: None,
+        }
+    }
+
+    /// Takes a result row's first firing (and place) into the element's:
+    /// the earliest time, and at one time the least place.
+    #[inline]
+    fn first_at(&mut self, first: i64, at: Option<RollupPlace>) {
+        if first < self.first {
+            self.first = first;
+            self.at = at;
+        } else if first == self.first {
+            self.at = match (self.at, at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    }
+}
 
 /// (tick, global) -> the elements whose first firing times a sort needs.
 type Needed = HashMap<(i64, u32), FxHashSet<Vec<Value>>>;
@@ -1387,9 +1451,8 @@ fn aggregate(
     plans: Vec<Plan>,
     session: &PlanSession,
     interner: &mut Interner,
-) -> Result<(State, HashMap<usize, Firing>, Places), PlanError> {
+) -> Result<(State, HashMap<usize, Firing>), PlanError> {
     let mut state = State::new();
-    let mut placed = Places::default();
     let firings: HashMap<usize, Firing> = plans
         .iter()
         .flat_map(|p| p.firings.iter().map(|f| (f.update, f.clone())))
@@ -1413,12 +1476,6 @@ fn aggregate(
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             if compiled.period.is_none() && rows > 0 {
                 state.entry((0, u.global)).or_default().reserve(rows);
-                if batches
-                    .first()
-                    .is_some_and(|b| b.column_by_name(super::rollups::FIRST_AT).is_some())
-                {
-                    placed.reserve(rows);
-                }
             }
             for b in &batches {
                 let own;
@@ -1437,17 +1494,16 @@ fn aggregate(
                 } else {
                     vec![0; n]
                 };
-                if b.column_by_name(super::rollups::FIRST_AT).is_some() {
-                    let (at, first) = (super::rollups::place_of(b)?, first_col(b)?);
-                    for r in 0..n {
-                        let (file, row) = at[r];
-                        let place = Place::of_entry(first[r], file, row, *ui);
-                        placed
-                            .entry((tk[r], u.global, row_key(r), first[r]))
-                            .and_modify(|p| *p = (*p).min(place))
-                            .or_insert(place);
-                    }
-                }
+                let places: Option<Vec<u64>> = match b.column_by_name(super::rollups::FIRST_AT) {
+                    Some(_) => Some(super::rollups::place_of(b)?),
+                    None => None,
+                };
+                let at = |r: usize| {
+                    places.as_ref().map(|p| RollupPlace {
+                        file_row: p[r],
+                        update: *ui as u32,
+                    })
+                };
                 macro_rules! slot {
                     ($r:expr) => {
                         state.entry((tk[$r], u.global)).or_default()
@@ -1465,11 +1521,13 @@ fn aggregate(
                             let elems = slot!(r);
                             elems.reserve(end - r);
                             for r in r..end {
-                                let e = elems.entry(row_key(r)).or_insert((Acc::Int(0), i64::MAX));
-                                if let Acc::Int(v) = &mut e.0 {
+                                let e = elems
+                                    .entry(row_key(r))
+                                    .or_insert_with(|| Elem::new(Acc::Int(0)));
+                                if let Acc::Int(v) = &mut e.acc {
                                     *v = v.wrapping_add(ns[r].wrapping_mul(*sign));
                                 }
-                                e.1 = e.1.min(first[r]);
+                                e.first_at(first[r], at(r));
                             }
                             r = end;
                         }
@@ -1483,13 +1541,15 @@ fn aggregate(
                             } else {
                                 Acc::Min(i64::MAX)
                             };
-                            let e = slot!(r).entry(row_key(r)).or_insert((fresh, i64::MAX));
-                            match &mut e.0 {
+                            let e = slot!(r)
+                                .entry(row_key(r))
+                                .or_insert_with(|| Elem::new(fresh));
+                            match &mut e.acc {
                                 Acc::Max(v) => *v = (*v).max(ns[r]),
                                 Acc::Min(v) => *v = (*v).min(ns[r]),
                                 _ => {}
                             }
-                            e.1 = e.1.min(first[r]);
+                            e.first_at(first[r], at(r));
                         }
                     }
                     (UpdateKind::Stat(_), None) | (UpdateKind::Stat(_), Some((0, _))) => {
@@ -1507,8 +1567,8 @@ fn aggregate(
                         let (s, mn, mx) =
                             (or("sum", 0)?, or("min", i64::MAX)?, or("max", i64::MIN)?);
                         for r in 0..n {
-                            let e = slot!(r).entry(row_key(r)).or_insert((
-                                Acc::Stat {
+                            let e = slot!(r).entry(row_key(r)).or_insert_with(|| {
+                                Elem::new(Acc::Stat {
                                     count: 0,
                                     sum: 0,
                                     min: i64::MAX,
@@ -1518,16 +1578,15 @@ fn aggregate(
                                         .iter()
                                         .map(|h| empty_hist(*h))
                                         .collect(),
-                                },
-                                i64::MAX,
-                            ));
+                                })
+                            });
                             if let Acc::Stat {
                                 count,
                                 sum,
                                 min,
                                 max,
                                 hists,
-                            } = &mut e.0
+                            } = &mut e.acc
                             {
                                 if let (Some(bk), Some(h0)) = (&bucket, hists.first_mut()) {
                                     if let Some(slot) = h0.get_mut(bk[r] as usize) {
@@ -1539,14 +1598,16 @@ fn aggregate(
                                 *min = (*min).min(mn[r]);
                                 *max = (*max).max(mx[r]);
                             }
-                            e.1 = e.1.min(first[r]);
+                            e.first_at(first[r], at(r));
                         }
                     }
                     (UpdateKind::Stat(_), Some((hi, _))) => {
                         let (ns, bucket) = (int_col(b, "n")?, int_col(b, "bucket")?);
                         for r in 0..n {
-                            if let Some((Acc::Stat { hists, .. }, _)) =
-                                slot!(r).get_mut(&row_key(r))
+                            if let Some(Elem {
+                                acc: Acc::Stat { hists, .. },
+                                ..
+                            }) = slot!(r).get_mut(&row_key(r))
                             {
                                 if hi < nhists {
                                     if let Some(slot) = hists[hi].get_mut(bucket[r] as usize) {
@@ -1561,7 +1622,7 @@ fn aggregate(
             }
         }
     }
-    Ok((state, firings, placed))
+    Ok((state, firings))
 }
 
 /// A word whose order is that of a key's first value among values of its
@@ -1626,9 +1687,8 @@ struct Finish<'a> {
     by_first: bool,
     /// Elements that do, where only some have.
     resolved: &'a Needed,
-    /// Where elements first fired, as rollups said, and the globals some
-    /// plan of which did not say (their ties are placed by reading rows).
-    placed: Places,
+    /// The globals some plan of which did not say where elements first
+    /// fired (their ties are placed by reading rows).
     without_places: FxHashSet<u32>,
 }
 
@@ -1647,7 +1707,6 @@ fn finish(
         maxmapentries,
         by_first,
         resolved,
-        placed,
         without_places,
     } = how;
     // Elements are in first-firing order. Two keys first seen at the
@@ -1668,12 +1727,12 @@ fn finish(
             };
         for s in by {
             let mut seen: FxHashMap<(i64, i64), u32> = FxHashMap::default();
-            for (k, (a, first)) in elems {
+            for (k, e) in elems {
                 if only.is_some_and(|o| !o.contains(k)) {
                     continue;
                 }
-                let v = s.map_or(0, |s| sort_value(a, s));
-                *seen.entry((v, *first)).or_default() += 1;
+                let v = s.map_or(0, |s| sort_value(&e.acc, s));
+                *seen.entry((v, e.first)).or_default() += 1;
             }
             let times = seen
                 .into_iter()
@@ -1689,12 +1748,10 @@ fn finish(
         .filter(|(g, _)| without_places.contains(g))
         .map(|(g, t)| (*g, t.clone()))
         .collect();
-    let mut places = placed;
+    let mut places = Places::default();
     if !to_read.is_empty() {
         let fs: Vec<&Firing> = firings.values().collect();
-        places.extend(firing_order::places(
-            compiled, trace, &fs, &to_read, interner,
-        )?);
+        places = firing_order::places(compiled, trace, &fs, &to_read, interner)?;
     }
     let mut out = Preload {
         ticks: vec![],
@@ -1717,21 +1774,25 @@ fn finish(
                 .remove(&(t, *g))
                 .unwrap_or_default()
                 .into_iter()
-                .map(|(k, v)| {
+                .map(|(k, e)| {
                     let place = match at
-                        .filter(|at| at.contains(&v.1))
+                        .filter(|at| at.contains(&e.first))
                         .filter(|_| only.is_none_or(|o| o.contains(&k)))
                     {
-                        Some(_) => Some(places.get(&(t, *g, k.clone(), v.1)).copied().ok_or_else(
-                            || {
+                        Some(_) => {
+                            let place = match without_places.contains(g) {
+                                true => places.get(&(t, *g, k.clone(), e.first)).copied(),
+                                false => e.at.map(|a| a.place(e.first)),
+                            };
+                            Some(place.ok_or_else(|| {
                                 failed(format!(
                                     "no row fires an element of '{name}' at its first time"
                                 ))
-                            },
-                        )?),
+                            })?)
+                        }
                         None => None,
                     };
-                    Ok((k, v, place))
+                    Ok((k, (e.acc, e.first), place))
                 })
                 .collect::<Result<_, PlanError>>()?;
             sort_rows(&mut rows);

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Decimal128Array, Int64Array, StringArray,
 };
-use datafusion::arrow::compute::{concat_batches, filter_record_batch};
+use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -208,6 +208,17 @@ fn framed(
     let n = b.num_rows();
     let mut fields = b.schema().fields().to_vec();
     let mut columns = b.columns().to_vec();
+    // Names as string views, not dictionaries: DataFusion groups
+    // dictionary keys through its row format, a million process groups'
+    // third of a run's time; views of names are compared as integers.
+    for (f, c) in fields.iter_mut().zip(columns.iter_mut()) {
+        if let DataType::Dictionary(_, v) = f.data_type() {
+            if v.as_ref() == &DataType::Utf8 {
+                *c = cast(c, &DataType::Utf8View).map_err(arrow_error)?;
+                *f = Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8View));
+            }
+        }
+    }
     fields.push(Arc::new(Field::new(FILE, DataType::Int64, false)));
     columns.push(Arc::new(Int64Array::from(vec![file as i64; n])));
     let ts = b
@@ -285,18 +296,14 @@ pub(super) const FIRST_AT: &str = "first_at";
 /// A rollup row's (ts, file, first row) as one number ([`FIRST_AT`]).
 const PLACE: &str = "__place";
 
-/// [`FIRST_AT`]'s values as (file, row), per result row.
-pub(super) fn place_of(b: &RecordBatch) -> Result<Vec<(usize, i64)>, PlanError> {
+/// [`FIRST_AT`]'s values without their time, `file << 32 | row`, per
+/// result row.
+pub(super) fn place_of(b: &RecordBatch) -> Result<Vec<u64>, PlanError> {
     let a = b
         .column_by_name(FIRST_AT)
         .and_then(|c| c.as_any().downcast_ref::<Decimal128Array>())
         .ok_or_else(|| failed("first places not decimal"))?;
-    Ok(a.iter()
-        .map(|v| {
-            let low = v.unwrap_or(0) & 0xffff_ffff_ffff_ffff;
-            ((low >> 32) as usize, (low & 0xffff_ffff) as i64)
-        })
-        .collect())
+    Ok(a.iter().map(|v| v.unwrap_or(0) as u64).collect())
 }
 
 /// The column of a rollup's rows giving their file's index.
