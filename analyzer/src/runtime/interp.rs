@@ -163,6 +163,11 @@ pub struct Interp<'p> {
     /// matched().
     last_match: Option<(u32, Value)>,
     pub rng: u64,
+    /// The element a `foreach` over a global array is visiting: (global,
+    /// its index in the array). Reading `c[k]` in the body looks there
+    /// first and takes it if its key is `k` (a million elements printed
+    /// in value order were a hash lookup each, a cache miss or two).
+    visiting: Option<(u32, usize)>,
 }
 
 impl<'p> Interp<'p> {
@@ -234,6 +239,7 @@ impl<'p> Interp<'p> {
             write_error: None,
             last_match: None,
             rng: seed ^ 0x853c_49e6_748f_ea9b,
+            visiting: None,
         })
     }
 
@@ -493,7 +499,7 @@ impl<'p> Interp<'p> {
         };
         // A snapshot of what the loop visits (the body may change the
         // array): ordered first, then only the visited keys are copied.
-        let rows: Vec<(Box<[Value]>, Value)> = match &f.source {
+        let rows: Vec<(usize, Box<[Value]>, Value)> = match &f.source {
             ForeachSource::Global(g) => {
                 let sort_op = match f.sort {
                     Some(Sort::Value(_, op)) => op,
@@ -509,8 +515,8 @@ impl<'p> Interp<'p> {
                 match &self.globals[*g as usize] {
                     Slot::Arr(m) => visited(
                         m.iter()
-                            .filter(|(k, _)| keep(k))
                             .enumerate()
+                            .filter(|(_, (k, _))| keep(k))
                             .map(|(i, (k, v))| (i, &k[..], v))
                             .collect(),
                         f.sort,
@@ -523,8 +529,8 @@ impl<'p> Interp<'p> {
                         let shift = self.shapes[*g as usize].shift;
                         visited(
                             m.iter()
-                                .filter(|(k, _)| keep(k))
                                 .enumerate()
+                                .filter(|(_, (k, _))| keep(k))
                                 .map(|(i, (k, s))| {
                                     (i, &k[..], Value::Int(stat_value(s, sort_op, shift)))
                                 })
@@ -558,24 +564,34 @@ impl<'p> Interp<'p> {
                 .collect()
             }
         };
-        for (n, (key, val)) in rows.into_iter().enumerate() {
-            if limit.is_some_and(|l| n as i64 >= l) {
-                break;
+        let global = match &f.source {
+            ForeachSource::Global(g) => Some(*g),
+            ForeachSource::Hist(_) => None,
+        };
+        let outer = self.visiting;
+        let r = (|| {
+            for (n, (at, key, val)) in rows.into_iter().enumerate() {
+                if limit.is_some_and(|l| n as i64 >= l) {
+                    break;
+                }
+                self.tick(f.span)?;
+                for (slot, k) in f.key_vars.iter().zip(key.iter()) {
+                    locals[*slot as usize] = k.clone();
+                }
+                if let Some(v) = f.value_var {
+                    locals[v as usize] = val;
+                }
+                self.visiting = global.map(|g| (g, at));
+                match self.exec(&f.body, locals) {
+                    Ok(()) | Err(Flow::Continue) => {}
+                    Err(Flow::Break) => break,
+                    Err(e) => return Err(e),
+                }
             }
-            self.tick(f.span)?;
-            for (slot, k) in f.key_vars.iter().zip(key.iter()) {
-                locals[*slot as usize] = k.clone();
-            }
-            if let Some(v) = f.value_var {
-                locals[v as usize] = val;
-            }
-            match self.exec(&f.body, locals) {
-                Ok(()) | Err(Flow::Continue) => {}
-                Err(Flow::Break) => break,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+            Ok(())
+        })();
+        self.visiting = outer;
+        r
     }
 
     // ---- expressions ---------------------------------------------------
@@ -785,7 +801,15 @@ impl<'p> Interp<'p> {
 
     fn elem_get(&self, g: u32, key: &[Value]) -> Value {
         match &self.globals[g as usize] {
-            Slot::Arr(m) => m.get(key).cloned().unwrap_or_else(|| {
+            Slot::Arr(m) => match self.visiting {
+                Some((vg, at)) if vg == g => match m.get_index(at) {
+                    Some((k, v)) if k[..] == *key => Some(v),
+                    _ => m.get(key),
+                },
+                _ => m.get(key),
+            }
+            .cloned()
+            .unwrap_or_else(|| {
                 if self.prog.globals[g as usize].ty == Ty::Str {
                     Value::empty_str()
                 } else {
@@ -1519,9 +1543,12 @@ fn visited<V: std::borrow::Borrow<Value>>(
     rows
 }
 
-/// A visited element as the loop's snapshot keeps it.
-fn owned<V: std::borrow::Borrow<Value>>((_, k, v): (usize, &[Value], V)) -> (Box<[Value]>, Value) {
-    (k.into(), v.borrow().clone())
+/// A visited element as the loop's snapshot keeps it, with its index in
+/// its array.
+fn owned<V: std::borrow::Borrow<Value>>(
+    (i, k, v): (usize, &[Value], V),
+) -> (usize, Box<[Value]>, Value) {
+    (i, k.into(), v.borrow().clone())
 }
 
 #[cfg(test)]
