@@ -1513,12 +1513,45 @@ fn _rc_unused(_: Rc<str>) {}
 /// sorted stably (ties keep array order), and with a limit only its
 /// first elements, selected before they are sorted: an array of a
 /// million elements printed ten at a time is not sorted whole.
-fn visited<V: std::borrow::Borrow<Value>>(
+fn visited<V: std::borrow::Borrow<Value> + Clone>(
     mut rows: Vec<(usize, &[Value], V)>,
     sort: Option<Sort>,
     limit: Option<i64>,
 ) -> Vec<(usize, &[Value], V)> {
     let keep = limit.map_or(rows.len(), |l| l.clamp(0, rows.len() as i64) as usize);
+    // Integers (counts, pids) are sorted as small records of (the number,
+    // negated bitwise for a descending sort; the array's order; the row),
+    // not as rows compared through their values' enum: a million
+    // elements printed in value order.
+    if let Some(Sort::Value(dir, _) | Sort::Key(_, dir)) = sort {
+        let word = |r: &(usize, &[Value], V)| {
+            let v = match sort {
+                Some(Sort::Key(k, _)) => r.1.get(k),
+                _ => Some(r.2.borrow()),
+            };
+            match v {
+                Some(Value::Int(n)) if dir == SortDir::Desc => Some(!*n),
+                Some(Value::Int(n)) => Some(*n),
+                _ => None,
+            }
+        };
+        let words: Option<Vec<(i64, usize, u32)>> = rows
+            .iter()
+            .enumerate()
+            .map(|(at, r)| word(r).map(|w| (w, r.0, at as u32)))
+            .collect();
+        if let Some(mut words) = words.filter(|w| w.len() < u32::MAX as usize) {
+            if keep > 0 && keep < words.len() {
+                words.select_nth_unstable(keep - 1);
+            }
+            words.truncate(keep);
+            words.sort_unstable();
+            return words
+                .into_iter()
+                .map(|(.., at)| rows[at as usize].clone())
+                .collect();
+        }
+    }
     // The array's order breaks ties: a total order, so an unstable sort
     // or selection gives what a stable sort would.
     let by =
@@ -1575,8 +1608,13 @@ mod tests {
                 ]
             })
             .collect();
+        // (negative, and the extremes a bitwise negation must order)
         let values: Vec<Value> = (0..3000)
-            .map(|_| Value::Int((next() % 25) as i64))
+            .map(|i| match (i % 97, next() % 25) {
+                (0, _) => Value::Int(i64::MIN),
+                (1, _) => Value::Int(i64::MAX),
+                (_, r) => Value::Int(r as i64 - 12),
+            })
             .collect();
         let sorts = [
             None,
