@@ -486,9 +486,16 @@ fn pass4(
                              filter passes"
                         ),
                     };
+                    let by_arg = match r.by_arg_scanned {
+                        None => String::new(),
+                        Some(s) => format!(
+                            "; the rows of syscalls stap names by an argument read from \
+                             {s} of them"
+                        ),
+                    };
                     notes(Note::Verbose(format!(
                         "  {text}: {k} of {n} files answered from the rollups in their footers \
-                         (their groups by {by}{filtered})"
+                         (their groups by {by}{filtered}){by_arg}"
                     )));
                 }
             }

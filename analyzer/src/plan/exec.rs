@@ -75,6 +75,9 @@ pub struct FromRollups {
     /// first, then added up by that grain (the rest had it, or all their
     /// rows passed).
     pub filtered_finest: usize,
+    /// Where the elements are keyed by a name some syscalls take from an
+    /// argument: how many answered files' rows of those were scanned.
+    pub by_arg_scanned: Option<usize>,
 }
 
 /// The result column of an element's first firing time.
@@ -124,6 +127,10 @@ struct Pending {
     paths: Vec<String>,
     points: Vec<String>,
     globals: Vec<String>,
+    /// The GROUP BY's keys (`a{i}`) that say whether a row's syscall is
+    /// named by its argument, and the syscalls that can be.
+    by_arg: Vec<String>,
+    by_arg_syscalls: Vec<String>,
 }
 
 impl Pending {
@@ -733,6 +740,10 @@ pub fn build_plans(
                 _ => tctx.expr(k).map(|t| t.e.alias(format!("k{i}"))),
             })
             .collect::<Result<_, _>>()?;
+        let by_arg: Vec<String> = alt_keys
+            .iter()
+            .map(|k: &Expr| k.schema_name().to_string())
+            .collect();
         keys.extend(alt_keys);
         let value = match &u.kind {
             UpdateKind::Sum(_, v)
@@ -952,6 +963,8 @@ pub fn build_plans(
                 paths: paths.clone(),
                 points: vec![pt.text.clone()],
                 globals: vec![gname.clone()],
+                by_arg: by_arg.clone(),
+                by_arg_syscalls: by_value.clone(),
             });
         }
     }
@@ -981,47 +994,75 @@ pub fn build_plans(
         }
         // (A cluster's workers read files, not this process's memory.)
         let entry = fired.iter().all(|f| f.now == column(Column::Ts));
+        // Rows of syscalls stap names by an argument (epoll_create1 with
+        // flags 0 is epoll_create) are not in any rollup: those alone are
+        // scanned, and the rest answered with their name keys' argument
+        // part false.
+        let by_arg = (!p.by_arg.is_empty()).then(|| {
+            column(Column::Syscall).in_list(
+                p.by_arg_syscalls.iter().map(|s| lit(s.clone())).collect(),
+                false,
+            )
+        });
+        let rolled_group: Vec<Expr> = group
+            .iter()
+            .map(|e| match e {
+                Expr::Alias(a) if p.by_arg.contains(&a.name) => lit(false).alias(a.name.clone()),
+                e => e.clone(),
+            })
+            .collect();
         let (rolled, unreadable_rollups) = match session.rollups && session.cluster.is_none() {
             true => super::rollups::answer(
                 ctx,
                 &trace.members,
                 files,
                 filter.as_ref(),
-                &group,
+                &rolled_group,
                 &p.aggs,
                 entry,
+                by_arg.as_ref(),
             )?,
             false => (None, vec![]),
         };
-        // The files left to scan (all of them without rollups).
-        let unrolled: Option<Vec<DataFile>> = rolled.as_ref().map(|a| {
-            files
-                .iter()
-                .zip(&a.covered)
-                .filter(|(_, c)| !**c)
-                .map(|(f, _)| f.clone())
+        // The files left to scan (all of them without rollups), and those
+        // whose rows named by an argument are.
+        let pick = |of: fn(&super::rollups::Answer, usize) -> bool| -> Vec<DataFile> {
+            let Some(a) = &rolled else {
+                return vec![];
+            };
+            (files.iter().enumerate())
+                .filter(|(i, _)| of(a, *i))
+                .map(|(_, f)| f.clone())
                 .collect()
-        });
+        };
+        let unrolled: Option<Vec<DataFile>> = rolled.as_ref().map(|_| pick(|a, i| !a.covered[i]));
+        let apart = pick(|a, i| a.covered[i] && a.apart[i]);
         let rest = unrolled.as_deref().unwrap_or(files);
         let places = rolled.as_ref().is_some_and(|a| a.places);
         let firsts = rolled.as_ref().is_some_and(|a| a.firsts) || p.aggs.iter().any(is_first);
-        let scanned = match rest.is_empty() {
-            true => None,
-            false => {
-                let df =
-                    read_files_with(ctx, &trace.members, rest, session.cluster.is_some(), false)?;
-                let df = match &filter {
-                    Some(f) => df.filter(f.clone()).map_err(PlanError::from)?,
-                    None => df,
-                };
-                Some(df.aggregate(group, p.aggs).map_err(PlanError::from)?)
-            }
+        let scan = |of: &[DataFile], filter: Option<Expr>| -> Result<DataFrame, PlanError> {
+            let df = read_files_with(ctx, &trace.members, of, session.cluster.is_some(), false)?;
+            let df = match filter {
+                Some(f) => df.filter(f).map_err(PlanError::from)?,
+                None => df,
+            };
+            df.aggregate(group.clone(), p.aggs.clone())
+                .map_err(PlanError::from)
         };
+        let mut scanned = vec![];
+        if !rest.is_empty() {
+            scanned.push(scan(rest, filter.clone())?);
+        }
+        if let (false, Some(b)) = (apart.is_empty(), &by_arg) {
+            let only = and_all(filter.iter().cloned().chain([b.clone()]).collect());
+            scanned.push(scan(&apart, only)?);
+        }
         let from_rollups = rolled.as_ref().map(|a| FromRollups {
             answered: a.covered.iter().filter(|c| **c).count(),
             files: files.len(),
             grain: a.grain,
             filtered_finest: a.finest,
+            by_arg_scanned: by_arg.as_ref().map(|_| apart.len()),
         });
         // Two plans, not one union: DataFusion would interleave the two
         // aggregates' outputs by their hash partitioning, which the keyed

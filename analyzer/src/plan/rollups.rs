@@ -284,6 +284,9 @@ pub(super) struct Answer {
     pub grain: Grain,
     /// Files whose finest groups were filtered, then added up by it.
     pub finest: usize,
+    /// Of the files it covers, those with rows it left out (`apart`)
+    /// that are theirs to scan.
+    pub apart: Vec<bool>,
 }
 
 /// The result column of where an element first fired: its first
@@ -316,6 +319,13 @@ const FILE: &str = "__file";
 /// where every file has one, each element's first firing time comes
 /// too: free here, and what a value sort's ties would otherwise read the
 /// rows again for.
+///
+/// With `apart` (a predicate over key columns: the syscalls whose stap
+/// name depends on an argument, which no rollup holds), the rows it takes
+/// are left out and the files with any are marked for the caller to scan
+/// them ([`Answer::apart`]); elements' first firing times then come
+/// from both, so none are computed here.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn answer(
     ctx: &SessionContext,
     members: &[(String, String)],
@@ -324,7 +334,14 @@ pub(super) fn answer(
     group: &[Expr],
     aggs: &[Expr],
     firsts: bool,
+    apart: Option<&Expr>,
 ) -> Result<(Option<Answer>, Vec<String>), PlanError> {
+    let left_out = apart.map(|a| !a.clone());
+    let filter = match (filter, &left_out) {
+        (Some(f), Some(l)) => Some(f.clone().and(l.clone())),
+        (f, l) => f.cloned().or(l.clone()),
+    };
+    let filter = filter.as_ref();
     let sets = members.len() > 1;
     let keyed = |g: &Grain| {
         let keys = g.key_columns();
@@ -377,8 +394,19 @@ pub(super) fn answer(
         return Ok((None, vec![]));
     };
     let filter = filter.as_ref();
+    // Over a file's groups before the filter: a superset of its rows
+    // the scan is to take apart.
+    let apart = match apart {
+        Some(a) if !reads_only(a, grain.key_columns(), false) => return Ok((None, vec![])),
+        Some(a) => {
+            let schema = DFSchema::try_from(grain.schema().as_ref().clone())?;
+            Some(ctx.create_physical_expr(a.clone(), &schema)?)
+        }
+        None => None,
+    };
     let mut unreadable = vec![];
     let mut covered = vec![false; files.len()];
+    let mut with_apart = vec![false; files.len()];
     let mut batches = vec![];
     for (i, (f, batch)) in files.iter().zip(rollups).enumerate() {
         let batch = match batch {
@@ -393,6 +421,9 @@ pub(super) fn answer(
             Some(Ok(b)) => b,
         };
         covered[i] = true;
+        if let Some(a) = &apart {
+            with_apart[i] = Early::mask(a, &batch).map_err(failed)?.true_count() > 0;
+        }
         let member = match sets {
             true => {
                 let m = f.member as usize;
@@ -410,7 +441,7 @@ pub(super) fn answer(
     };
     // First times and places mean something only where every file is
     // here and elements are keyed.
-    let whole = covered.iter().all(|c| *c) && !group.is_empty();
+    let whole = covered.iter().all(|c| *c) && !group.is_empty() && apart.is_none();
     let asked = aggs.iter().any(is_first);
     let firsts = firsts && whole && !asked;
     if firsts {
@@ -450,6 +481,7 @@ pub(super) fn answer(
         places,
         grain,
         finest,
+        apart: with_apart,
     };
     Ok((Some(answer), unreadable))
 }
