@@ -253,7 +253,7 @@ fn runtime_errors_and_limits_are_reported_as_stap_reports_them() {
     for i in 0..10 {
         want.push_str(&format!("a[{i}]=1\n"));
     }
-    assert_eq!(out, want);
+    assert_eq!(out, want, "{err}");
     assert!(
         err.contains(
             "ERROR: Array overflow, check MAXMAPENTRIES near identifier 'a' at <input>:2:"
