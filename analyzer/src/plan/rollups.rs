@@ -375,6 +375,14 @@ pub(super) fn answer(
     let Some(grain) = target else {
         return Ok((None, vec![]));
     };
+    // Rows scanned apart where the finest groups are filtered first: the
+    // scan reads the filter's columns of every row anyway, and decoding
+    // the finest groups costs more than grouping the few rows it passes
+    // (issue 22's `filtered` over 5 files of 80k processes: 0.15 s
+    // scanned, 0.29 s both ways).
+    if apart.is_some() && !early.is_empty() {
+        return Ok((None, vec![]));
+    }
     let raggs = keyed(&grain);
     let (rollups, finest) = match conjunction(early) {
         None => {
