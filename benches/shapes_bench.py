@@ -8,7 +8,8 @@ copied 507 times with their timestamps equal and pids shifted (20M rows,
 appears at the same time as hundreds of others); and 300 synthetic traces
 of 100k events taken as one set (30M events, a fleet). On each, profile.stp's
 aggregation by (pid, execname) with its top 10, the same printed whole
-(by count, and in insertion order), and one process's syscalls by name;
+(by count, and in insertion order), one process's syscalls by name, and
+every syscall by name;
 against DuckDB's warm in-process SQL over the same files, and (with the
 duckdb-cli wheel installed) against the DuckDB CLI as a fresh process,
 start-up and all, as `retap run` always is. Beside retap as a user runs
@@ -36,11 +37,19 @@ FILTERED = """global c
 probe syscall.* { if (execname() == "postgres") c[name]++ }
 probe end { foreach (n in c- limit 10) printf("%s = %d\\n", n, c[n]) }
 """
+# stap's commonest script: every syscall counted by name (a name some
+# syscalls take from an argument: epoll_create1 with flags 0 is
+# epoll_create, which DuckDB's SQL leaves as recorded).
+NAMES = """global c
+probe syscall.* { c[name]++ }
+probe end { foreach (n in c-) printf("%s %d\\n", n, c[n]) }
+"""
 SQL = {
     "top": "select pid, execname, count(*) c from '{files}' group by all order by c desc limit 10",
     "all": "select pid, execname, count(*) c from '{files}' group by all order by c desc",
     "insertion": "select pid, execname, count(*) c from '{files}' group by all order by min(ts)",
     "filtered": "select syscall, count(*) c from '{files}' where execname = 'postgres' group by all order by c desc limit 10",
+    "names": "select syscall, count(*) c from '{files}' group by all order by c desc",
 }
 
 
@@ -134,7 +143,7 @@ def copies(n, rollups=False):
 def main():
     a = options()
     scripts = {}
-    for k, text in [("top", TOP), ("all", ALL), ("insertion", INSERTION), ("filtered", FILTERED)]:
+    for k, text in [("top", TOP), ("all", ALL), ("insertion", INSERTION), ("filtered", FILTERED), ("names", NAMES)]:
         scripts[k] = os.path.join(CACHE, f"shape_{k}.stp")
         open(scripts[k], "w").write(text)
     one = "{d}/syscalls/*.parquet"
