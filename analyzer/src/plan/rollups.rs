@@ -336,11 +336,7 @@ pub(super) fn answer(
     firsts: bool,
     apart: Option<&Expr>,
 ) -> Result<(Option<Answer>, Vec<String>), PlanError> {
-    let left_out = apart.map(|a| !a.clone());
-    let filter = match (filter, &left_out) {
-        (Some(f), Some(l)) => Some(f.clone().and(l.clone())),
-        (f, l) => f.cloned().or(l.clone()),
-    };
+    let filter = conjunction(filter.cloned().into_iter().chain(apart.map(|a| !a.clone())));
     let filter = filter.as_ref();
     let sets = members.len() > 1;
     let keyed = |g: &Grain| {
@@ -383,6 +379,16 @@ pub(super) fn answer(
     if apart.is_some() && !early.is_empty() {
         return Ok((None, vec![]));
     }
+    // Over a file's groups before the filter: a superset of its rows
+    // the scan is to take apart.
+    let apart = match apart {
+        Some(a) if !reads_only(a, grain.key_columns(), false) => return Ok((None, vec![])),
+        Some(a) => {
+            let schema = DFSchema::try_from(grain.schema().as_ref().clone())?;
+            Some(ctx.create_physical_expr(a.clone(), &schema)?)
+        }
+        None => None,
+    };
     let raggs = keyed(&grain);
     let (rollups, finest) = match conjunction(early) {
         None => {
@@ -402,16 +408,6 @@ pub(super) fn answer(
         return Ok((None, vec![]));
     };
     let filter = filter.as_ref();
-    // Over a file's groups before the filter: a superset of its rows
-    // the scan is to take apart.
-    let apart = match apart {
-        Some(a) if !reads_only(a, grain.key_columns(), false) => return Ok((None, vec![])),
-        Some(a) => {
-            let schema = DFSchema::try_from(grain.schema().as_ref().clone())?;
-            Some(ctx.create_physical_expr(a.clone(), &schema)?)
-        }
-        None => None,
-    };
     let mut unreadable = vec![];
     let mut covered = vec![false; files.len()];
     let mut with_apart = vec![false; files.len()];
