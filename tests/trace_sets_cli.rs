@@ -76,6 +76,20 @@ fn check_set(arg: &str, dir: &Path, env: &dyn Fn(&mut Command)) {
         "{err}"
     );
 
+    // One scan of every trace's files, each file's rows with its trace's
+    // host and name, not a union of one scan per trace.
+    let mut c = common::retap();
+    env(&mut c);
+    let out = c
+        .args(["sql", "--format", "json", arg])
+        .arg("EXPLAIN SELECT host, trace, count(*) FROM syscalls GROUP BY 1, 2")
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(plan.matches("DataSourceExec").count(), 1, "{plan}");
+    assert!(!plan.contains("Union"), "{plan}");
+
     let mut c = common::retap();
     env(&mut c);
     let out = c

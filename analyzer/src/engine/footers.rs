@@ -6,10 +6,13 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::{Fields, Schema};
+use datafusion::datasource::file_format::parquet::transform_schema_to_view;
 use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
 use datafusion::execution::cache::cache_manager::CachedFileMetadataEntry;
 use datafusion::object_store::path::Path as ObjectPath;
 use datafusion::object_store::ObjectMeta;
+use datafusion::parquet::arrow::parquet_to_arrow_schema;
 use datafusion::prelude::SessionContext;
 
 use crate::trace::DataFile;
@@ -38,6 +41,44 @@ pub fn cache_footers(ctx: &SessionContext, files: &[DataFile]) {
         );
         cache.put(&location, entry);
     }
+}
+
+/// A table's schema made from the footers [`crate::trace::Trace::check`] read, as
+/// DataFusion's inference makes it from the same footers (each file's
+/// converted, field metadata cleared, merged in path order, strings as
+/// views when the session says so): inference would read them again
+/// (with the footers cached too, nethist at 10M: 1.81 -> 1.73 ms). None
+/// where a footer is missing or the session asks for a conversion not
+/// made here; DataFusion infers the schema then.
+pub fn footer_schema(ctx: &SessionContext, files: &[DataFile]) -> Option<Schema> {
+    let state = ctx.state_ref();
+    let state = state.read();
+    let opts = &state.config_options().execution.parquet;
+    if !opts.skip_metadata || opts.binary_as_string || opts.coerce_int96.is_some() {
+        return None;
+    }
+    let mut schemas = vec![];
+    for f in files {
+        let (meta, _) = f.footer.as_ref()?;
+        let fm = meta.file_metadata();
+        let s = parquet_to_arrow_schema(fm.schema_descr(), fm.key_value_metadata()).ok()?;
+        schemas.push((f.path.clone(), s));
+    }
+    schemas.sort_by(|a, b| a.0.cmp(&b.0));
+    let cleared = schemas.into_iter().map(|(_, s)| {
+        Schema::new(
+            s.fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_metadata(Default::default()))
+                .collect::<Fields>(),
+        )
+    });
+    let merged = Schema::try_merge(cleared).ok()?;
+    Some(if opts.schema_force_view_types {
+        transform_schema_to_view(&merged)
+    } else {
+        merged
+    })
 }
 
 /// The object a scan of this file reads: a local file's absolute path, or

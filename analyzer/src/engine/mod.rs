@@ -14,6 +14,7 @@ pub mod inline_files;
 pub mod keyed_agg;
 pub mod log_bucket;
 pub mod log_linear;
+pub mod one_scan;
 
 use std::sync::Arc;
 

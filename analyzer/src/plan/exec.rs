@@ -9,12 +9,10 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, StringArray};
 use datafusion::arrow::compute::{cast, filter_record_batch};
-use datafusion::arrow::datatypes::{DataType, Fields, Schema};
-use datafusion::datasource::file_format::parquet::transform_schema_to_view;
+use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::{max, min, sum};
 use datafusion::logical_expr::{in_list, lit, when, Expr};
-use datafusion::parquet::arrow::parquet_to_arrow_schema;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
 
 use crate::runtime::preload::{Acc, Preload};
@@ -252,51 +250,14 @@ pub(super) fn session(
     (ctx, udf)
 }
 
-/// A table's schema made from the footers [`Trace::check`] read, as
-/// DataFusion's inference makes it from the same footers (each file's
-/// converted, field metadata cleared, merged in path order, strings as
-/// views when the session says so): inference would read them again
-/// (with the footers cached too, nethist at 10M: 1.81 -> 1.73 ms). None
-/// where a footer is missing or the session asks for a conversion not
-/// made here; DataFusion infers the schema then.
-fn footer_schema(ctx: &SessionContext, files: &[DataFile]) -> Option<Schema> {
-    let state = ctx.state_ref();
-    let state = state.read();
-    let opts = &state.config_options().execution.parquet;
-    if !opts.skip_metadata || opts.binary_as_string || opts.coerce_int96.is_some() {
-        return None;
-    }
-    let mut schemas = vec![];
-    for f in files {
-        let (meta, _) = f.footer.as_ref()?;
-        let fm = meta.file_metadata();
-        let s = parquet_to_arrow_schema(fm.schema_descr(), fm.key_value_metadata()).ok()?;
-        schemas.push((f.path.clone(), s));
-    }
-    schemas.sort_by(|a, b| a.0.cmp(&b.0));
-    let cleared = schemas.into_iter().map(|(_, s)| {
-        Schema::new(
-            s.fields()
-                .iter()
-                .map(|f| f.as_ref().clone().with_metadata(Default::default()))
-                .collect::<Fields>(),
-        )
-    });
-    let merged = Schema::try_merge(cleared).ok()?;
-    Some(if opts.schema_force_view_types {
-        transform_schema_to_view(&merged)
-    } else {
-        merged
-    })
-}
-
 /// A scan of a table's files with the schema and footers [`Trace::check`]
 /// read: no file's footer is fetched again (in a bucket, a scan without
 /// them fetched small files whole for their footers). Files of a set's
-/// traces taken as one (`members`, [`Trace::members`]) are scanned per
-/// trace, unioned: each with its `ts` moved onto the set's clock
-/// (`DataFile::ts_shift`) and its host and name as the columns
-/// hostname() and trace_name() read ([`translate::HOST`], `TRACE`).
+/// traces taken as one (`members`, [`Trace::members`]) are one scan
+/// ([`one_scan`]; a cluster's, a union of one per trace): each file's
+/// rows with `ts` moved onto the set's clock (`DataFile::ts_shift`) and
+/// its trace's host and name as the columns hostname() and trace_name()
+/// read ([`translate::HOST`], `TRACE`).
 pub(super) fn read_files(
     ctx: &SessionContext,
     members: &[(String, String)],
@@ -340,7 +301,7 @@ fn read_files_with(
         ])
         .map_err(PlanError::from)
     };
-    let mut schema = footer_schema(ctx, files);
+    let mut schema = crate::engine::footers::footer_schema(ctx, files);
     if shippable {
         let inferred = match schema {
             Some(s) => s,
@@ -376,6 +337,11 @@ fn read_files_with(
     };
     if members.len() <= 1 {
         return scan(&files.iter().collect::<Vec<_>>());
+    }
+    if !shippable {
+        if let Some(df) = one_scan(ctx, members, files, schema.as_ref())? {
+            return place(df).and_then(shift_ts);
+        }
     }
     let mut parts: Vec<u32> = files.iter().map(|f| f.member).collect();
     parts.sort_unstable();
@@ -413,6 +379,72 @@ fn read_files_with(
     crate::engine::union_all(out, false)
         .map_err(PlanError::from)?
         .ok_or_else(|| failed("a set's scan of no files".to_string()))
+}
+
+/// The column of a set's scan ([`one_scan`]) that moves a file's `ts`
+/// onto the set's clock; [`shift_ts`] reads it and drops it.
+const SHIFT: &str = "__retap_ts_shift";
+
+/// A set's files as one scan, each file's rows with its trace's host and
+/// name and its shift ([`SHIFT`]); None where they cannot be one (files
+/// in more than one object store), and a union of per-trace scans is made.
+fn one_scan(
+    ctx: &SessionContext,
+    members: &[(String, String)],
+    files: &[DataFile],
+    schema: Option<&Schema>,
+) -> Result<Option<datafusion::prelude::DataFrame>, PlanError> {
+    use crate::engine::one_scan::{OneScan, ScanFile};
+    use datafusion::arrow::datatypes::Field;
+    use datafusion::common::ScalarValue;
+    let Some(schema) = schema else {
+        return Ok(None);
+    };
+    let mut scanned = Vec::with_capacity(files.len());
+    for f in files {
+        let (host, name) = members
+            .get(f.member as usize)
+            .ok_or_else(|| failed(format!("a file of trace {} of {}", f.member, members.len())))?;
+        scanned.push(ScanFile::of(
+            f,
+            vec![
+                ScalarValue::Int64(Some(f.ts_shift)),
+                ScalarValue::Utf8(Some(host.clone())),
+                ScalarValue::Utf8(Some(name.clone())),
+            ],
+        ));
+    }
+    let added = vec![
+        Field::new(SHIFT, DataType::Int64, false),
+        Field::new(super::translate::HOST, DataType::Utf8, false),
+        Field::new(super::translate::TRACE, DataType::Utf8, false),
+    ];
+    let Some(table) = OneScan::new(Arc::new(schema.clone()), added, scanned) else {
+        return Ok(None);
+    };
+    ctx.read_table(Arc::new(table))
+        .map(Some)
+        .map_err(PlanError::from)
+}
+
+/// A set's scan with `ts` moved by its [`SHIFT`], which is dropped.
+fn shift_ts(
+    df: datafusion::prelude::DataFrame,
+) -> Result<datafusion::prelude::DataFrame, PlanError> {
+    let cols: Vec<Expr> = df
+        .schema()
+        .columns()
+        .into_iter()
+        .filter(|c| c.name != SHIFT)
+        .map(|c| {
+            if c.name == Column::Ts.name() {
+                (Expr::Column(c) + crate::engine::column_named(SHIFT)).alias(Column::Ts.name())
+            } else {
+                Expr::Column(c)
+            }
+        })
+        .collect();
+    df.select(cols).map_err(PlanError::from)
 }
 
 /// The rows that fire the point and pass the guards (None: all rows).
@@ -1938,7 +1970,8 @@ mod tests {
                     continue;
                 }
                 let (ctx, _) = session(&trace.store);
-                let ours = footer_schema(&ctx, &tf.files).expect("footers were read");
+                let ours = crate::engine::footers::footer_schema(&ctx, &tf.files)
+                    .expect("footers were read");
                 let df = runtime()
                     .block_on(ctx.read_parquet(tf.paths(), ParquetReadOptions::default()))
                     .expect("read_parquet");

@@ -344,6 +344,12 @@ impl SqlSession {
         }
         let mut views: Vec<(String, DataFrame)> = vec![];
         for (sql_name, parts) in by_name {
+            if self.cluster.is_none() {
+                if let Some(df) = self.one_scan(set, &parts)? {
+                    views.push((sql_name, df));
+                    continue;
+                }
+            }
             // Every trace's scan made at once: each lists its files.
             let providers = crate::engine::runtime().block_on(futures::future::try_join_all(
                 parts
@@ -377,6 +383,80 @@ impl SqlSession {
             }
         }
         Ok(())
+    }
+
+    /// A set's table as one scan of its traces' files, each row with its
+    /// trace's `host` and name (`trace`) in front, as the union of the
+    /// traces' tables [`SqlSession::register_set`] makes has them; None
+    /// where that cannot be one scan (no files, a footer not read, types
+    /// that differ between traces, a table with columns of those names).
+    /// Traces without files of the table add no rows, and their columns.
+    fn one_scan(
+        &self,
+        set: &TraceSet,
+        parts: &[(usize, Table)],
+    ) -> Result<Option<datafusion::prelude::DataFrame>, SqlError> {
+        use crate::engine::one_scan::{OneScan, ScanFile};
+        use datafusion::common::ScalarValue;
+        use datafusion::prelude::col;
+        let mut files = vec![];
+        let mut scanned = vec![];
+        let mut bare = vec![];
+        for &(i, table) in parts {
+            let m = &set.members[i];
+            match m.trace.table(table) {
+                Some(f) if !f.files.is_empty() => {
+                    for d in &f.files {
+                        let values = vec![
+                            ScalarValue::Utf8(Some(m.trace.manifest.host.clone())),
+                            ScalarValue::Utf8(Some(m.name.clone())),
+                        ];
+                        scanned.push(ScanFile::of(d, values));
+                        files.push(d.clone());
+                    }
+                }
+                _ => bare.push(table.schema()),
+            }
+        }
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let Some(schema) = crate::engine::footers::footer_schema(&self.ctx, &files) else {
+            return Ok(None);
+        };
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        for s in &bare {
+            for f in s.fields() {
+                if !fields.iter().any(|g| g.name() == f.name()) {
+                    fields.push(f.as_ref().clone().with_nullable(true));
+                }
+            }
+        }
+        if fields
+            .iter()
+            .any(|f| f.name() == "host" || f.name() == "trace")
+        {
+            return Ok(None);
+        }
+        crate::engine::footers::cache_footers(&self.ctx, &files);
+        let added = vec![
+            Field::new("host", DataType::Utf8, false),
+            Field::new("trace", DataType::Utf8, false),
+        ];
+        let Some(table) = OneScan::new(Arc::new(Schema::new(fields.clone())), added, scanned)
+        else {
+            return Ok(None);
+        };
+        let df = self
+            .ctx
+            .read_table(Arc::new(table))
+            .map_err(SqlError::from)?;
+        let cols = ["host", "trace"]
+            .into_iter()
+            .chain(fields.iter().map(|f| f.name().as_str()))
+            .map(|n| col(datafusion::common::Column::new_unqualified(n)))
+            .collect::<Vec<_>>();
+        df.select(cols).map(Some).map_err(SqlError::from)
     }
 
     /// A table's checked files (torn and unreadable ones were reported and
