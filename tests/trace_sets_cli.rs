@@ -89,6 +89,18 @@ fn check_set(arg: &str, dir: &Path, env: &dyn Fn(&mut Command)) {
     let plan = String::from_utf8_lossy(&out.stdout);
     assert_eq!(plan.matches("DataSourceExec").count(), 1, "{plan}");
     assert!(!plan.contains("Union"), "{plan}");
+    // Whose files' statistics answer a count without reading a row.
+    let mut c = common::retap();
+    env(&mut c);
+    let out = c
+        .args(["sql", "--format", "json", arg])
+        .arg("EXPLAIN SELECT count(*), min(ts) FROM syscalls")
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(plan.contains("PlaceholderRowExec"), "{plan}");
+    assert!(!plan.contains("DataSourceExec"), "{plan}");
 
     let mut c = common::retap();
     env(&mut c);

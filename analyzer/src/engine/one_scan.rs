@@ -11,7 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{ScalarValue, Statistics};
+use datafusion::common::ScalarValue;
 use datafusion::datasource::file_format::options::ReadOptions;
 use datafusion::datasource::listing::{ListingTableUrl, PartitionedFile};
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
@@ -153,10 +153,37 @@ impl TableProvider for OneScan {
             datafusion::datasource::table_schema::TableSchema::builder(self.file_schema.clone())
                 .with_table_partition_cols(self.added.clone())
                 .build();
+        // Each file's statistics, from the footer in the session's cache,
+        // as a listing's scan takes them: a count, minimum or maximum is
+        // answered from them without reading rows.
+        let collect = state.config().collect_statistics();
+        let mut files = Vec::with_capacity(self.files.len());
+        if collect {
+            let store = state.runtime_env().object_store(&self.store)?;
+            for f in &self.files {
+                let meta = format
+                    .infer_stats_and_ordering(
+                        state,
+                        &store,
+                        self.file_schema.clone(),
+                        &f.object_meta,
+                    )
+                    .await?;
+                files.push(f.clone().with_statistics(Arc::new(meta.statistics)));
+            }
+        } else {
+            files.clone_from(&self.files);
+        }
+        let (file_groups, statistics) = datafusion_datasource::compute_all_files_statistics(
+            groups(&files, state.config().target_partitions()),
+            self.schema.clone(),
+            collect,
+            false,
+        )?;
         let config =
             FileScanConfigBuilder::new(self.store.clone(), format.file_source(table_schema))
-                .with_file_groups(groups(&self.files, state.config().target_partitions()))
-                .with_statistics(Statistics::new_unknown(&self.schema))
+                .with_file_groups(file_groups)
+                .with_statistics(statistics)
                 .with_projection_indices(projection.cloned())?
                 .with_limit(limit)
                 .build();
