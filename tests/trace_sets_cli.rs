@@ -76,29 +76,24 @@ fn check_set(arg: &str, dir: &Path, env: &dyn Fn(&mut Command)) {
         "{err}"
     );
 
+    // The plans of `sql` over the set, as JSON.
+    let plan_of = |sql: &str| {
+        let mut c = common::retap();
+        env(&mut c);
+        let out = c
+            .args(["sql", "--format", "json", arg, &format!("EXPLAIN {sql}")])
+            .current_dir(common::root())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
     // One scan of every trace's files, each file's rows with its trace's
     // host and name, not a union of one scan per trace.
-    let mut c = common::retap();
-    env(&mut c);
-    let out = c
-        .args(["sql", "--format", "json", arg])
-        .arg("EXPLAIN SELECT host, trace, count(*) FROM syscalls GROUP BY 1, 2")
-        .current_dir(common::root())
-        .output()
-        .unwrap();
-    let plan = String::from_utf8_lossy(&out.stdout);
+    let plan = plan_of("SELECT host, trace, count(*) FROM syscalls GROUP BY 1, 2");
     assert_eq!(plan.matches("DataSourceExec").count(), 1, "{plan}");
     assert!(!plan.contains("Union"), "{plan}");
     // Whose files' statistics answer a count without reading a row.
-    let mut c = common::retap();
-    env(&mut c);
-    let out = c
-        .args(["sql", "--format", "json", arg])
-        .arg("EXPLAIN SELECT count(*), min(ts) FROM syscalls")
-        .current_dir(common::root())
-        .output()
-        .unwrap();
-    let plan = String::from_utf8_lossy(&out.stdout);
+    let plan = plan_of("SELECT count(*), min(ts) FROM syscalls");
     assert!(plan.contains("PlaceholderRowExec"), "{plan}");
     assert!(!plan.contains("DataSourceExec"), "{plan}");
 
