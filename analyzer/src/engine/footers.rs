@@ -13,6 +13,7 @@ use datafusion::execution::cache::cache_manager::CachedFileMetadataEntry;
 use datafusion::object_store::path::Path as ObjectPath;
 use datafusion::object_store::ObjectMeta;
 use datafusion::parquet::arrow::{parquet_to_arrow_schema, ARROW_SCHEMA_META_KEY};
+use datafusion::parquet::file::metadata::{FileMetaData, ParquetMetaData, ParquetMetaDataBuilder};
 use datafusion::prelude::SessionContext;
 
 use crate::trace::DataFile;
@@ -37,10 +38,46 @@ pub fn cache_footers(ctx: &SessionContext, files: &[DataFile]) {
         };
         let entry = CachedFileMetadataEntry::new(
             object,
-            Arc::new(CachedParquetMetaData::new(meta.clone())),
+            Arc::new(CachedParquetMetaData::new(for_scans(meta))),
         );
         cache.put(&location, entry);
     }
+}
+
+/// The footer as a scan needs it: its key-value metadata cut to the Arrow
+/// schema. Each file a scan opens copies the rest into the schema it
+/// reads with, and again into each projection's (a rollup is up to
+/// hundreds of kB of base64: two-thirds of the samples of `names` over
+/// 5 files were those copies and the kernel zeroing pages for them), and
+/// a large footer counts against the cache's memory limit.
+fn for_scans(meta: &Arc<ParquetMetaData>) -> Arc<ParquetMetaData> {
+    let fm = meta.file_metadata();
+    let Some(kv) = fm.key_value_metadata() else {
+        return meta.clone();
+    };
+    if kv.iter().all(|k| k.key == ARROW_SCHEMA_META_KEY) {
+        return meta.clone();
+    }
+    let kept: Vec<_> = kv
+        .iter()
+        .filter(|k| k.key == ARROW_SCHEMA_META_KEY)
+        .cloned()
+        .collect();
+    let file = FileMetaData::new(
+        fm.version(),
+        fm.num_rows(),
+        fm.created_by().map(str::to_owned),
+        (!kept.is_empty()).then_some(kept),
+        fm.schema_descr_ptr(),
+        fm.column_orders().cloned(),
+    );
+    Arc::new(
+        ParquetMetaDataBuilder::new(file)
+            .set_row_groups(meta.row_groups().to_vec())
+            .set_column_index(meta.column_index().cloned())
+            .set_offset_index(meta.offset_index().cloned())
+            .build(),
+    )
 }
 
 /// A table's schema made from the footers [`crate::trace::Trace::check`] read, as
