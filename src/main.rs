@@ -185,7 +185,7 @@ struct RunArgs {
     #[arg(long, conflicts_with = "cluster")]
     interpret_only: bool,
     /// Plans scan every file's rows rather than answer from the rollups
-    /// in syscalls files' footers (the same answer; for comparing).
+    /// syscalls files carry (the same answer; for comparing).
     #[arg(long)]
     no_rollups: bool,
     /// With -o: rotate the output over FILE.0, FILE.1, ... of SIZE

@@ -191,6 +191,57 @@ fn a_run_fetches_only_what_it_reads() {
     assert!(!err.contains("Object storage"), "{err}");
 }
 
+/// A plan answered from rollups reads them from the bucket, each a
+/// ranged request into its file after the rows: the answer is the local
+/// one, and the run fetches footers and rollups, a few percent of the
+/// files.
+#[test]
+fn rollups_are_read_from_the_bucket() {
+    let Some(s3) = S3Server::start(&["traces"]) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let local = tmp.path().join("t");
+    let d = local.to_str().unwrap();
+    let synth = ["synth", "-o", d, "--events", "200000", "--rows-per-file", "100000"];
+    let (code, _, err) = common::run(&synth);
+    assert_eq!(code, 0, "{err}");
+    push(&s3, d, "s3://traces/synth");
+    let text = "global c probe syscall.* { c[execname()]++ } \
+                probe end { foreach (k in c- limit 3) printf(\"%s %d\\n\", k, c[k]) }";
+    let (code, out, err) = retap_at(
+        &s3,
+        &["run", "-v", "--trace", "s3://traces/synth", "-e", text],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("2 of 2 files answered from the rollups they carry"),
+        "{err}"
+    );
+    let (_, mine, _) = common::run(&["run", "--no-rollups", "--trace", d, "-e", text]);
+    assert_eq!(out, mine);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("Object storage: "))
+        .unwrap_or_else(|| panic!("no fetch count in -v:\n{err}"));
+    let fetched: u64 = line
+        .trim_start_matches("Object storage: ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let parquet = std::fs::read_dir(local.join("syscalls"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum::<u64>();
+    assert!(
+        fetched < parquet / 20,
+        "fetched {fetched} bytes for a trace whose syscalls files are {parquet}"
+    );
+}
+
 #[test]
 fn bad_stores_are_clear_errors() {
     let Some(s3) = S3Server::start(&["traces"]) else {

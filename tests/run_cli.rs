@@ -612,9 +612,7 @@ fn a_rollup_that_does_not_decode_is_said_and_its_rows_read() {
     let (code, whole, err) = retap(&["run", "-v", "-e", script, "--trace", d]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains(
-            "2 of 2 files answered from the rollups in their footers (their groups by process)"
-        ),
+        err.contains("2 of 2 files answered from the rollups they carry (their groups by process)"),
         "{err}"
     );
     // `retap info` says which files carry which rollups.

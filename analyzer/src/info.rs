@@ -129,7 +129,7 @@ pub fn render(t: &Trace) -> String {
     o
 }
 
-/// How many of a table's files carry rollups in their footers, grain by
+/// How many of a table's files carry rollups, grain by
 /// grain (what plans over them can sum instead of reading rows); None
 /// for a table that gets none or whose footers were not read.
 fn rollups_line(tf: &crate::trace::TableFiles) -> Option<String> {

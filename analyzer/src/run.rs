@@ -37,7 +37,7 @@ pub struct RunRequest {
     pub seed: u64,
     /// Run every probe in the interpreter (no plans): the reference.
     pub interpret_only: bool,
-    /// Plans scan every file's rows, not the rollups in their footers.
+    /// Plans scan every file's rows, not the rollups they carry.
     pub no_rollups: bool,
     /// A plan that fails stops the run instead of being reported and
     /// replaced by the interpreter (tests run this way).
@@ -494,7 +494,7 @@ fn pass4(
                         ),
                     };
                     notes(Note::Verbose(format!(
-                        "  {text}: {k} of {n} files answered from the rollups in their footers \
+                        "  {text}: {k} of {n} files answered from the rollups they carry \
                          (their groups by {by}{filtered}){by_arg}"
                     )));
                 }

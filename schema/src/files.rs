@@ -8,7 +8,10 @@
 //! built with the parquet crate's `crc` feature check each page they
 //! read), and the manifest holds each file's CRC32 and that of its tail
 //! (page index and footer, which page checksums do not cover and which
-//! decide what a scan skips), checked whenever the footer is read.
+//! decide what a scan skips), checked whenever the footer is read. A
+//! syscalls file's rollups lie between its rows and its tail, so that
+//! reading a footer does not read them; each is a zstd frame with its
+//! content's checksum (rollups.rs).
 
 use std::io::Write;
 
@@ -16,7 +19,7 @@ use arrow_schema::ArrowError;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::errors::Result;
-use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
@@ -136,10 +139,8 @@ impl<W: Write + Send> FileWriter<W> {
     /// file's manifest entry (`path` relative to the trace directory).
     pub fn finish(mut self, path: String) -> Result<(W, FileEntry)> {
         self.writer.flush()?;
-        for (key, v) in self.rollup.take().map_or(vec![], |r| r.finish(self.rows)) {
-            self.writer
-                .append_key_value_metadata(KeyValue::new(key.into(), v));
-        }
+        let grains = self.rollup.take().map_or(vec![], |r| r.finish(self.rows));
+        rollups::write_into(&mut self.writer, grains)?;
         let from = self.writer.bytes_written() as u64;
         self.writer.inner_mut().start_tail(from);
         let io_error = self.io_error;

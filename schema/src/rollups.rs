@@ -1,14 +1,18 @@
 //! Per-file rollups of the syscalls table: each file's rows counted by
 //! (pid, uid, execname, syscall, nr), and again by (pid, uid, execname)
 //! and by (syscall, nr), with each group's first `ts` and first row,
-//! kept in the file's own footer (key-value metadata, one key a
-//! [`Grain`]: an Arrow IPC stream compressed whole with zstd, base64). A
-//! plan whose probe keys, guards and values read only a grain's columns
-//! (`c[pid(), execname()]++` over `syscall.*`) sums the groups instead of
-//! scanning the rows: kilobytes of footer, which the analyzer reads
-//! anyway to check a file, instead of the file's pages. In the footer,
-//! not beside it, so that rotation, retention, snapshots, checksums and
-//! object storage need nothing new.
+//! kept in the file itself: each grain an Arrow IPC stream compressed
+//! whole with zstd, written after the file's last row group, where
+//! Parquet readers skip it, its place (offset and length) under one
+//! footer key a [`Grain`]. A plan whose probe keys, guards and values
+//! read only a grain's columns (`c[pid(), execname()]++` over
+//! `syscall.*`) sums the groups instead of scanning the rows: kilobytes
+//! of the file instead of its pages. In the file, not beside it, so that
+//! rotation, retention, snapshots, checksums and object storage need
+//! nothing new; not in the footer's values, which they were until
+//! session 38 ([`Grain::inline_key`], still read): every reader of a
+//! footer then read and copied every grain (a 4M-row file's footer was
+//! 7.7 MB, 8% of the file, parsed for each run over it whatever it read).
 //!
 //! Exact by construction: every row of the file is in one group, and a
 //! group's key columns hold the values of all its rows, so any filter or
@@ -66,8 +70,20 @@ impl Grain {
         }
     }
 
-    /// The footer key whose value is a file's rollup of this grain.
+    /// The footer key whose value is where in the file its rollup of
+    /// this grain is ([`Place`]).
     pub fn metadata_key(self) -> &'static str {
+        match self {
+            Grain::ProcessSyscall => "retap.rollup.v2",
+            Grain::Process => "retap.rollup.process.v2",
+            Grain::Syscall => "retap.rollup.syscall.v2",
+        }
+    }
+
+    /// The footer key whose value was the rollup itself, in base64, in
+    /// files written before rollups moved out of the footer: read, never
+    /// written.
+    pub fn inline_key(self) -> &'static str {
         match self {
             Grain::ProcessSyscall => "retap.rollup.v1",
             Grain::Process => "retap.rollup.process.v1",
@@ -251,7 +267,7 @@ impl Rollup {
     /// none unless every one of its rows was counted; each grain with
     /// few enough groups; the process grain only where it has fewer
     /// groups than the syscall grain written beside it.
-    pub fn finish(self, rows: u64) -> Vec<(&'static str, String)> {
+    pub fn finish(self, rows: u64) -> Vec<(Grain, Vec<u8>)> {
         if self.given_up || self.rows != rows || rows == 0 {
             return vec![];
         }
@@ -260,11 +276,7 @@ impl Rollup {
         let fine = pays(finest.num_rows());
         let mut out = vec![];
         if fine {
-            out.extend(
-                encode(&finest)
-                    .ok()
-                    .map(|v| (Grain::ProcessSyscall.metadata_key(), v)),
-            );
+            out.extend(encode(&finest).ok().map(|v| (Grain::ProcessSyscall, v)));
         }
         // The coarser grains by the rule a reader adds groups up by.
         for grain in [Grain::Process, Grain::Syscall] {
@@ -273,7 +285,7 @@ impl Rollup {
             };
             let n = groups.num_rows();
             if pays(n) && (!fine || n < finest.num_rows()) {
-                out.extend(encode(&groups).ok().map(|v| (grain.metadata_key(), v)));
+                out.extend(encode(&groups).ok().map(|v| (grain, v)));
             }
         }
         out
@@ -312,16 +324,69 @@ impl Rollup {
 /// The stream is compressed whole, one zstd frame, not buffer by buffer
 /// (Arrow IPC's own compression): a reader then makes one decompression
 /// context a file, not one a buffer (300 files' rollups: a decoding
-/// context and its fresh memory per buffer were half a plan's time).
-fn encode(batch: &RecordBatch) -> Result<String, arrow_schema::ArrowError> {
+/// context and its fresh memory per buffer were half a plan's time). The
+/// frame carries its content's checksum: the file's page checksums and
+/// its tail's do not cover these bytes, and a reader checks them.
+fn encode(batch: &RecordBatch) -> Result<Vec<u8>, arrow_schema::ArrowError> {
     let mut bytes = Vec::new();
     let mut w = arrow_ipc::writer::StreamWriter::try_new(&mut bytes, &batch.schema())?;
     w.write(batch)?;
     w.finish()?;
     drop(w);
-    let z = zstd::bulk::compress(&bytes, 3)
-        .map_err(|e| arrow_schema::ArrowError::ExternalError(Box::new(e)))?;
-    Ok(base64::engine::general_purpose::STANDARD.encode(z))
+    let external = |e: std::io::Error| arrow_schema::ArrowError::ExternalError(Box::new(e));
+    let mut z = zstd::bulk::Compressor::new(3).map_err(external)?;
+    z.include_checksum(true).map_err(external)?;
+    z.compress(&bytes).map_err(external)
+}
+
+/// Where in its file a rollup is: the value of its grain's footer key,
+/// "OFFSET LENGTH" in bytes, decimal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place {
+    pub offset: u64,
+    pub length: u64,
+}
+
+impl Place {
+    pub fn parse(v: &str) -> Result<Place, String> {
+        let mut it = v.split(' ').map(str::parse::<u64>);
+        match (it.next(), it.next(), it.next()) {
+            (Some(Ok(offset)), Some(Ok(length)), None) => Ok(Place { offset, length }),
+            _ => Err(format!("rollup place {v:?} is not \"OFFSET LENGTH\"")),
+        }
+    }
+
+    /// Its bytes' range in the file.
+    pub fn range(self) -> std::ops::Range<u64> {
+        self.offset..self.offset.saturating_add(self.length)
+    }
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.offset, self.length)
+    }
+}
+
+/// Writes rollups (as [`Rollup::finish`] makes them) into a file after
+/// its last row group, and their places under their footer keys. Call
+/// with no rows buffered (after `flush`), before `close`.
+pub fn write_into<W: std::io::Write + Send>(
+    w: &mut parquet::arrow::ArrowWriter<W>,
+    rollups: Vec<(Grain, Vec<u8>)>,
+) -> std::io::Result<()> {
+    for (grain, bytes) in rollups {
+        let place = Place {
+            offset: w.bytes_written() as u64,
+            length: bytes.len() as u64,
+        };
+        w.write_all(&bytes)?;
+        w.append_key_value_metadata(parquet::file::metadata::KeyValue::new(
+            grain.metadata_key().into(),
+            place.to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// Groups of a finer grain (`groups`, with that grain's columns: a
@@ -413,18 +478,24 @@ fn owned_names(a: ArrayRef) -> Result<ArrayRef, String> {
         .map_err(|e| e.to_string())
 }
 
-/// A footer value back as its rows, checked: the grain's schema, and
-/// `rows` rows in all (the file's count, from the same footer).
-pub fn decode(value: &str, grain: Grain, rows: u64) -> Result<RecordBatch, String> {
-    let z = base64::engine::general_purpose::STANDARD
-        .decode(value)
-        .map_err(|e| format!("rollup not base64: {e}"))?;
+/// Whether bytes begin a zstd frame whose header says it ends with its
+/// content's checksum (RFC 8878 3.1.1.1.1: the descriptor's bit 2),
+/// which decompressing then checks: a rollup's only protection where
+/// it lies outside the file's pages and tail.
+fn checksummed(z: &[u8]) -> bool {
+    z.len() > 4 && z[..4] == [0x28, 0xb5, 0x2f, 0xfd] && z[4] & 0b100 != 0
+}
+
+/// A rollup's bytes back as its rows, checked: the frame's checksum,
+/// the grain's schema, and `rows` rows in all (the file's count, from
+/// its footer).
+pub fn decode(z: &[u8], grain: Grain, rows: u64) -> Result<RecordBatch, String> {
     // One allocation of the size the frame gives (a stream decoder grows
     // its output, and each growth is fresh memory).
-    let size = zstd::zstd_safe::get_frame_content_size(&z).ok().flatten();
+    let size = zstd::zstd_safe::get_frame_content_size(z).ok().flatten();
     let bytes = match size {
-        Some(n) if n <= 1 << 30 => zstd::bulk::decompress(&z, n as usize),
-        _ => zstd::stream::decode_all(&z[..]),
+        Some(n) if n <= 1 << 30 => zstd::bulk::decompress(z, n as usize),
+        _ => zstd::stream::decode_all(z),
     }
     .map_err(|e| format!("rollup not zstd: {e}"))?;
     // Columns read in place from the decompressed bytes, not copied out.
@@ -452,28 +523,51 @@ pub fn decode(value: &str, grain: Grain, rows: u64) -> Result<RecordBatch, Strin
     Ok(batch)
 }
 
-/// The grains whose rollups a footer's key-value metadata holds (not
-/// decoded: whether they are there).
+/// The grains whose rollups a footer's key-value metadata says its
+/// file holds (not read: whether they are there).
 pub fn grains_in(kv: Option<&Vec<parquet::file::metadata::KeyValue>>) -> Vec<Grain> {
+    let has = |key: &str| kv.is_some_and(|kv| kv.iter().any(|kv| kv.key == key));
     Grain::ALL
         .into_iter()
-        .filter(|g| kv.is_some_and(|kv| kv.iter().any(|kv| kv.key == g.metadata_key())))
+        .filter(|g| has(g.metadata_key()) || has(g.inline_key()))
         .collect()
 }
 
-/// A file's rollup of a grain from its footer's key-value metadata:
-/// None if it has none, an error if it has one that is damaged.
+/// A file's rollup of a grain, from where its footer's key-value
+/// metadata says it is (`read` fetches a range of the file's bytes),
+/// or from the footer itself in a file written before they moved out:
+/// None if it has none, an error if it has one that is damaged or
+/// cannot be read.
 pub fn from_footer(
     kv: Option<&Vec<parquet::file::metadata::KeyValue>>,
     grain: Grain,
     rows: u64,
+    read: impl FnOnce(std::ops::Range<u64>) -> std::io::Result<Vec<u8>>,
 ) -> Option<Result<RecordBatch, String>> {
-    let v = kv?
-        .iter()
-        .find(|kv| kv.key == grain.metadata_key())?
-        .value
-        .as_deref()?;
-    Some(decode(v, grain, rows))
+    let value = |key: &str| {
+        kv?.iter()
+            .find(|kv| kv.key == key)
+            .map(|kv| kv.value.as_deref().unwrap_or(""))
+    };
+    if let Some(v) = value(grain.metadata_key()) {
+        return Some(Place::parse(v).and_then(|p| {
+            if p.length > 1 << 30 {
+                return Err(format!("rollup of {} bytes", p.length));
+            }
+            let bytes = read(p.range()).map_err(|e| format!("rollup at {p} not read: {e}"))?;
+            if !checksummed(&bytes) {
+                return Err(format!("rollup at {p} is not a zstd frame with a checksum"));
+            }
+            decode(&bytes, grain, rows)
+        }));
+    }
+    let v = value(grain.inline_key())?;
+    Some(
+        base64::engine::general_purpose::STANDARD
+            .decode(v)
+            .map_err(|e| format!("rollup not base64: {e}"))
+            .and_then(|z| decode(&z, grain, rows)),
+    )
 }
 
 #[cfg(test)]
@@ -534,10 +628,7 @@ mod tests {
     fn grains(r: Rollup, rows: u64) -> Vec<(Grain, Vec<String>)> {
         r.finish(rows)
             .into_iter()
-            .map(|(key, v)| {
-                let g = *Grain::ALL.iter().find(|g| g.metadata_key() == key).unwrap();
-                (g, rolled(&decode(&v, g, rows).unwrap()))
-            })
+            .map(|(g, v)| (g, rolled(&decode(&v, g, rows).unwrap())))
             .collect()
     }
 
@@ -586,10 +677,7 @@ mod tests {
         }
         let written = r.finish(72);
         let value = |g: Grain| {
-            let (_, v) = written
-                .iter()
-                .find(|(k, _)| *k == g.metadata_key())
-                .unwrap();
+            let (_, v) = written.iter().find(|(k, _)| *k == g).unwrap();
             v
         };
         let v = value(Grain::ProcessSyscall);
@@ -627,6 +715,108 @@ mod tests {
         let cat = coarsen(&finest.slice(1, 2), Grain::Process).unwrap();
         assert_eq!(rolled(&cat), ["12 2 cat 24 @2", "13 1 sh 12 @3"]);
         assert!(decode(&v[4..], Grain::ProcessSyscall, 72).is_err());
+        // One byte changed inside the frame: its checksum says so.
+        let mut bent = v.clone();
+        let mid = bent.len() / 2;
+        bent[mid] ^= 0x10;
+        assert!(decode(&bent, Grain::ProcessSyscall, 72).is_err());
+    }
+
+    /// Written into a file after its rows, a rollup is read back from
+    /// the place its footer key gives; Parquet readers read the rows as
+    /// they were; a file of the earlier format, whose footer held the
+    /// rollup in base64, is read too; a place past the bytes read is an
+    /// error naming it.
+    #[test]
+    fn rollups_are_read_from_where_the_footer_says() {
+        use parquet::file::metadata::KeyValue;
+        let calls = ["read", "write"];
+        let batch = rows(
+            &(0..64)
+                .map(|i| (i, 1, "sh", calls[i as usize % 2]))
+                .collect::<Vec<_>>(),
+        );
+        let mut r = Rollup::default();
+        r.add(&batch);
+        let written = r.finish(64);
+        let mut file = vec![];
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut file, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.flush().unwrap();
+        write_into(&mut w, written.clone()).unwrap();
+        w.close().unwrap();
+        let file = bytes::Bytes::from(file);
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file.clone())
+                .unwrap();
+        let kv = reader
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .cloned();
+        let back: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
+        assert_eq!(back, [batch]);
+        let read = |r: std::ops::Range<u64>| {
+            file.get(r.start as usize..r.end as usize)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| std::io::Error::other("past the end"))
+        };
+        assert_eq!(
+            grains_in(kv.as_ref()),
+            [Grain::Process, Grain::ProcessSyscall]
+        );
+        let got = from_footer(kv.as_ref(), Grain::Process, 64, read)
+            .unwrap()
+            .unwrap();
+        assert_eq!(rolled(&got), ["0 1 sh 64 @0"]);
+        assert!(from_footer(kv.as_ref(), Grain::Syscall, 64, read).is_none());
+        let inline = vec![KeyValue::new(
+            Grain::Process.inline_key().into(),
+            base64::engine::general_purpose::STANDARD.encode(
+                &written
+                    .iter()
+                    .find(|(g, _)| *g == Grain::Process)
+                    .unwrap()
+                    .1,
+            ),
+        )];
+        let old = from_footer(Some(&inline), Grain::Process, 64, |_| unreachable!());
+        assert_eq!(rolled(&old.unwrap().unwrap()), ["0 1 sh 64 @0"]);
+        assert_eq!(grains_in(Some(&inline)), [Grain::Process]);
+        let far = vec![KeyValue::new(
+            Grain::Process.metadata_key().into(),
+            format!("{} 10", file.len()),
+        )];
+        let e = from_footer(Some(&far), Grain::Process, 64, read)
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            e.contains(&format!("rollup at {} 10 not read", file.len())),
+            "{e}"
+        );
+        // A frame without its checksum is refused.
+        let plain =
+            zstd::bulk::compress(&zstd::bulk::decompress(&written[0].1, 1 << 20).unwrap(), 3)
+                .unwrap();
+        let mut file2 = file.to_vec();
+        file2.extend_from_slice(&plain);
+        let at = vec![KeyValue::new(
+            written[0].0.metadata_key().into(),
+            format!("{} {}", file.len(), plain.len()),
+        )];
+        let read2 = |r: std::ops::Range<u64>| Ok(file2[r.start as usize..r.end as usize].to_vec());
+        let e = from_footer(Some(&at), written[0].0, 64, read2)
+            .unwrap()
+            .unwrap_err();
+        assert!(e.contains("not a zstd frame with a checksum"), "{e}");
+        let odd = vec![KeyValue::new(
+            Grain::Process.metadata_key().into(),
+            "12".to_string(),
+        )];
+        let e = from_footer(Some(&odd), Grain::Process, 64, read)
+            .unwrap()
+            .unwrap_err();
+        assert!(e.contains("not \"OFFSET LENGTH\""), "{e}");
     }
 
     #[test]

@@ -247,21 +247,36 @@ impl Drop for TempDir {
 /// Writes a data file again, its rows as they were and its footer's
 /// key-value pairs (but the Arrow schema's) as `edit` leaves them: a
 /// file written without a rollup, or by another version of the format.
+/// A rollup's pair comes with its bytes, not its place, and is written
+/// as the writer writes rollups (`rollups::write_into`), after the rows.
 /// For traces without checksums (the manifest's would disagree).
-pub fn rewrite_footer(f: &Path, edit: impl FnOnce(&mut Vec<(String, String)>)) {
+pub fn rewrite_footer(f: &Path, edit: impl FnOnce(&mut Vec<(String, Vec<u8>)>)) {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::arrow::ArrowWriter;
     use parquet::file::metadata::KeyValue;
+    use retap_schema::rollups::{Grain, Place};
+    let bytes = std::fs::read(f).unwrap();
+    let grain_of = |k: &str| Grain::ALL.into_iter().find(|g| g.metadata_key() == k);
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(f).unwrap()).unwrap();
-    let mut kv: Vec<(String, String)> = builder
+    let mut kv: Vec<(String, Vec<u8>)> = builder
         .metadata()
         .file_metadata()
         .key_value_metadata()
         .into_iter()
         .flatten()
         .filter(|kv| kv.key != "ARROW:schema")
-        .map(|kv| (kv.key.clone(), kv.value.clone().unwrap_or_default()))
+        .map(|kv| {
+            let v = kv.value.clone().unwrap_or_default();
+            let v = match grain_of(&kv.key) {
+                Some(_) => {
+                    let r = Place::parse(&v).unwrap().range();
+                    bytes[r.start as usize..r.end as usize].to_vec()
+                }
+                None => v.into_bytes(),
+            };
+            (kv.key.clone(), v)
+        })
         .collect();
     edit(&mut kv);
     let reader = builder.build().unwrap();
@@ -277,9 +292,15 @@ pub fn rewrite_footer(f: &Path, edit: impl FnOnce(&mut Vec<(String, String)>)) {
     for b in &batches {
         w.write(b).unwrap();
     }
+    w.flush().unwrap();
+    let mut rollups = vec![];
     for (k, v) in kv {
-        w.append_key_value_metadata(KeyValue::new(k, v));
+        match grain_of(&k) {
+            Some(g) => rollups.push((g, v)),
+            None => w.append_key_value_metadata(KeyValue::new(k, String::from_utf8(v).unwrap())),
+        }
     }
+    retap_schema::rollups::write_into(&mut w, rollups).unwrap();
     w.close().unwrap();
     std::fs::rename(&tmp, f).unwrap();
 }

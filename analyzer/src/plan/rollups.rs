@@ -1,4 +1,4 @@
-//! Plans answered from the rollups in syscalls files' footers
+//! Plans answered from the rollups syscalls files carry
 //! ([`retap_schema::rollups`]): where a plan's filter and GROUP BY read
 //! only a rollup grain's key columns and its aggregates are counts and
 //! first firing times, each group of a file's rollup stands for its rows
@@ -35,6 +35,7 @@ use super::error::{failed, PlanError};
 use super::exec::{is_first, FIRST};
 use super::translate::{HOST, TRACE};
 use crate::engine::column;
+use crate::store::Store;
 use crate::trace::DataFile;
 
 /// The rollup's aggregates for a plan's, or None if one has none. Over
@@ -87,8 +88,9 @@ fn reads_only(e: &Expr, keys: &[Column], sets: bool) -> bool {
     })
 }
 
-/// A file's rollup from its footer, of the first of `grains` it has,
-/// with `want`'s columns; an error where one it has does not decode.
+/// A file's rollup, of the first of `grains` its footer says it has,
+/// with `want`'s columns; an error where one it has cannot be read or
+/// does not decode.
 fn rollup_of(
     f: &DataFile,
     grains: &[Grain],
@@ -97,9 +99,19 @@ fn rollup_of(
     let (meta, _) = f.footer.as_ref()?;
     let rows = meta.file_metadata().num_rows().max(0) as u64;
     let kv = meta.file_metadata().key_value_metadata();
-    let b = grains
-        .iter()
-        .find_map(|g| rollups::from_footer(kv, *g, rows))?;
+    let have = rollups::grains_in(kv);
+    let g = grains.iter().find(|g| have.contains(g))?;
+    let read = |r: std::ops::Range<u64>| {
+        if r.end > f.bytes {
+            return Err(std::io::Error::other(format!(
+                "past the file's {} bytes",
+                f.bytes
+            )));
+        }
+        let store = Store::of(&f.path)?;
+        store.read_range(&f.path, r).map(Vec::from)
+    };
+    let b = rollups::from_footer(kv, *g, rows, read)?;
     Some(b.and_then(|b| projected(&b, want)))
 }
 
@@ -390,16 +402,23 @@ pub(super) fn answer(
         None => None,
     };
     let raggs = keyed(&grain);
+    // Each file's rollup is a read of its own (a request, in a bucket).
+    let threads = files
+        .iter()
+        .filter_map(|f| Store::of(&f.path).ok())
+        .map(|s| s.parallelism())
+        .max()
+        .unwrap_or(1);
     let (rollups, finest) = match conjunction(early) {
         None => {
             let (want, grains) = (grain.schema(), holding(grain));
             let one = |f: &DataFile| rollup_of(f, &grains, &want);
-            (crate::map_on_threads(files, crate::cores(), one), 0)
+            (crate::map_on_threads(files, threads, one), 0)
         }
         Some(e) => {
             let early = Early::new(ctx, &e)?;
             let one = |f: &DataFile| early.rollup_of(f, grain);
-            let rollups = crate::map_on_threads(files, crate::cores(), one);
+            let rollups = crate::map_on_threads(files, threads, one);
             (rollups, early.finest.into_inner())
         }
     };

@@ -337,17 +337,22 @@ impl Store {
     /// The bytes of a file from `from` to its end (a footer and page
     /// index), `bytes` long in all.
     pub fn read_tail(&self, p: &Path, from: u64, bytes: u64) -> io::Result<Bytes> {
+        self.read_range(p, from..bytes)
+    }
+
+    /// A range of a file's bytes (all of them, or an error).
+    pub fn read_range(&self, p: &Path, r: Range<u64>) -> io::Result<Bytes> {
         match self {
             Store::Local => {
                 use std::os::unix::fs::FileExt;
                 let f = std::fs::File::open(p)?;
-                let mut v = vec![0; bytes.saturating_sub(from) as usize];
-                f.read_exact_at(&mut v, from)?;
+                let mut v = vec![0; r.end.saturating_sub(r.start) as usize];
+                f.read_exact_at(&mut v, r.start)?;
                 Ok(v.into())
             }
             Store::Bucket(b) => {
                 let key = Store::key(b, p)?;
-                let got = wait(b.store.get_range(&key, from..bytes)).map_err(|e| io_error(p, e))?;
+                let got = wait(b.store.get_range(&key, r)).map_err(|e| io_error(p, e))?;
                 Ok(got)
             }
         }
