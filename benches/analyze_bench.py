@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Analyzer benchmarks, side by side in one run, over synthetic traces made
-by `retap synth` (cached under target/bench-traces):
+by `retap synth` (cached under target/bench-traces-v2):
 
   - the interpreter (pass 5, --interpret-only) on a profile.stp-style script (count by pid,
     execname) over 10M and 100M syscall events: events/s on one core and
@@ -15,7 +15,7 @@ import argparse, os, re, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RETAP = os.path.join(ROOT, "target/release/retap")
-CACHE = os.path.join(ROOT, "target/bench-traces")
+from bench_cache import CACHE  # noqa: E402
 SCRIPT = """global c
 probe syscall.* { c[pid(), execname()]++ }
 probe end { foreach ([p, e] in c- limit 5) printf("%d %s %d\\n", p, e, c[p, e]) }

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """`retap diff` of two synthetic traces (`retap synth`, seeds 1 and 2,
-cached under target/bench-traces) against DuckDB running the equivalent
+cached under target/bench-traces-v2) against DuckDB running the equivalent
 aggregation over the same Parquet files: per execname x syscall the count,
 the bytes of byte-moving syscalls and exact latency p50/p90/p99, for both
 traces (what diff needs before its tests). Wall time (best of --repeat) and

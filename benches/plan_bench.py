@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Plan compiler benchmarks, side by side in one run, over synthetic traces
-(`retap synth`, cached under target/bench-traces): four scripts
+(`retap synth`, cached under target/bench-traces-v2): four scripts
 (benches/scripts/) run by retap with plans, by retap's interpreter alone
 (--interpret-only), and the equivalent SQL in DuckDB over the same Parquet
 files. Wall time (best of --repeat) and peak RSS.
@@ -24,7 +24,7 @@ import argparse, os, re, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RETAP = os.path.join(ROOT, "target/release/retap")
-CACHE = os.path.join(ROOT, "target/bench-traces")
+from bench_cache import CACHE  # noqa: E402
 SCRIPTS = os.path.join(ROOT, "benches/scripts")
 
 SQL = {

@@ -19,7 +19,7 @@ With --before BIN, the same runs with another build (outputs must be
 equal).
 
 Usage: python3 benches/shapes_bench.py [--before /path/to/old/retap] [--repeat 5] [--only copies]
-Build first: cargo build --release; pip install duckdb pyarrow
+Build first: cargo build --release; pip install duckdb pyarrow zstandard
 """
 import os, subprocess, time
 
@@ -68,13 +68,13 @@ CALL_GRAIN = SYSCALL_GRAIN[3:]
 
 
 def rollup_value(t, shift, keys):
-    """The footer rollup of grain `keys` the recorder writes for a
-    syscalls file of rows `t` (schema/src/rollups.rs;
-    docs/trace-format.md), its pids shifted: rows by the keys, first ts,
-    count and first row (the file is sorted by ts: its least row), as one
-    Arrow IPC stream compressed whole (one zstd frame), in base64."""
-    import base64
+    """The rollup of grain `keys` the recorder writes for a syscalls file
+    of rows `t` (schema/src/rollups.rs; docs/trace-format.md), its pids
+    shifted: rows by the keys, first ts, count and first row (the file is
+    sorted by ts: its least row), as one Arrow IPC stream compressed whole
+    (one zstd frame with its content's checksum, which readers require)."""
     import pyarrow as pa, pyarrow.compute as pc
+    import zstandard
     types = {"pid": pa.int32(), "uid": pa.uint32(), "execname": pa.string(),
              "syscall": pa.string(), "nr": pa.int32()}
     plain = t.select(["ts"] + keys).cast(pa.schema(
@@ -96,14 +96,13 @@ def rollup_value(t, shift, keys):
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, schema) as w:
         w.write_batch(batch)
-    z = pa.compress(sink.getvalue(), codec="zstd", asbytes=True)
-    return base64.b64encode(z).decode()
+    return zstandard.ZstdCompressor(level=3, write_checksum=True).compress(sink.getvalue().to_pybytes())
 
 
 def copies(n, rollups=False):
     """datasets/mixed with its syscalls file copied n times, timestamps
     equal, pids and tids shifted by 100000 a copy; with `rollups`, each
-    file with the footer rollups the recorder would have written."""
+    file with the rollups the recorder would have written."""
     import json, shutil
     import pyarrow as pa, pyarrow.compute as pc, pyarrow.parquet as pq
     d = os.path.join(CACHE, f"shape-copies-{n}" + ("-rollups" if rollups else ""))
@@ -123,16 +122,26 @@ def copies(n, rollups=False):
             shifted = pc.add(c[col], pa.scalar(100_000 * k, pa.int32()))
             c = c.set_column(c.schema.get_field_index(col), c.schema.field(col), shifted)
         path = f"syscalls/part-{k:06}.parquet"
-        # The rollups as the footer's own key-value pairs, as the recorder
-        # writes them (in the Arrow schema's metadata, pyarrow would also
-        # copy them into its ARROW:schema entry: every footer twice the size).
-        with pq.ParquetWriter(os.path.join(d, path), c.schema, compression="zstd") as w:
+        # The rollups after the rows, their places under the footer's
+        # keys, as the recorder writes them (pyarrow writes each row group
+        # through the file object, so its position is the file's).
+        with open(os.path.join(d, path), "wb") as out:
+            w = pq.ParquetWriter(out, c.schema, compression="zstd")
             w.write_table(c, row_group_size=131072)
+            placed = {}
             if rollups:
-                w.add_key_value_metadata({
-                    "retap.rollup.v1": rollup_value(t, 100_000 * k, SYSCALL_GRAIN),
-                    "retap.rollup.process.v1": rollup_value(t, 100_000 * k, PROCESS_GRAIN),
-                    "retap.rollup.syscall.v1": rollup_value(t, 100_000 * k, CALL_GRAIN)})
+                for key, grain in [("retap.rollup.v2", SYSCALL_GRAIN),
+                                   ("retap.rollup.process.v2", PROCESS_GRAIN),
+                                   ("retap.rollup.syscall.v2", CALL_GRAIN)]:
+                    z = rollup_value(t, 100_000 * k, grain)
+                    placed[key] = (out.tell(), z)
+                    out.write(z)
+                w.add_key_value_metadata({key: f"{at} {len(z)}" for key, (at, z) in placed.items()})
+            w.close()
+        with open(os.path.join(d, path), "rb") as back:
+            for at, z in placed.values():
+                back.seek(at)
+                assert back.read(len(z)) == z, (path, "a rollup not where its place says")
         files.append({**f0, "path": path, "bytes": os.path.getsize(os.path.join(d, path))})
     m["tables"]["syscalls"]["files"] = files
     m["tables"]["syscalls"]["events"] = f0["rows"] * n

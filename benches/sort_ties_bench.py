@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A value sort printing every element (issue 22's shape): counts tie all
 the time. `retap synth --events 20000000 --processes 50000 --seconds 600`
-(cached under target/bench-traces), profile.stp's aggregation printed
+(cached under target/bench-traces-v2), profile.stp's aggregation printed
 whole (`foreach ([p, n] in c-)`), against DuckDB's warm in-process
 `GROUP BY pid, execname ORDER BY count DESC` over the same files, and the
 four plan_bench scripts at 10M for what the change costs elsewhere. With
@@ -15,7 +15,7 @@ import argparse, os, subprocess, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RETAP = os.path.join(ROOT, "target/release/retap")
-CACHE = os.path.join(ROOT, "target/bench-traces")
+from bench_cache import CACHE  # noqa: E402
 SCRIPTS = os.path.join(ROOT, "benches/scripts")
 FULL = """global c
 probe syscall.* { c[pid(), execname()]++ }

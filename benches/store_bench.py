@@ -23,7 +23,7 @@ import argparse, json, os, shutil, signal, socket, subprocess, time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RETAP = os.path.join(ROOT, "target/release/retap")
 S3S = os.path.join(ROOT, "target/tools/bin/s3s-fs")
-CACHE = os.path.join(ROOT, "target/bench-traces")
+from bench_cache import CACHE  # noqa: E402
 
 PROFILE = """global c
 probe syscall.* { c[hostname(), execname()]++ }
