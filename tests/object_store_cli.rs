@@ -203,7 +203,15 @@ fn rollups_are_read_from_the_bucket() {
     let tmp = tempfile::tempdir().unwrap();
     let local = tmp.path().join("t");
     let d = local.to_str().unwrap();
-    let synth = ["synth", "-o", d, "--events", "200000", "--rows-per-file", "100000"];
+    let synth = [
+        "synth",
+        "-o",
+        d,
+        "--events",
+        "200000",
+        "--rows-per-file",
+        "100000",
+    ];
     let (code, _, err) = common::run(&synth);
     assert_eq!(code, 0, "{err}");
     push(&s3, d, "s3://traces/synth");
