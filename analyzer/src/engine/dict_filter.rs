@@ -11,10 +11,16 @@
 //! through untouched (netdev.receive + netdev.transmit keep every packet).
 //! The filtered count of BENCHMARKS.md: 0.30 -> 0.285 s at 100M rows.
 //!
-//! [`DictFilterRule`] replaces a `FilterExec` only when its predicate reads
-//! exactly one column and that column is a dictionary of strings; batches
-//! where the column turns out plain, or has null keys, are filtered as
-//! `FilterExec` would, with the same predicate.
+//! A conjunction of such predicates over several dictionary columns
+//! (`execname() == "postgres"` under `syscall.*` over a recording, which
+//! is also a filter on the syscall's name) is judged a conjunct a
+//! dictionary: FilterExec compared each row's value through a gather of
+//! bits, 11% of a filtered count's samples over 507 small files.
+//!
+//! [`DictFilterRule`] replaces a `FilterExec` only when each conjunct of
+//! its predicate reads exactly one column and that column is a dictionary
+//! of strings; batches where a column turns out plain, or has null keys,
+//! are filtered as `FilterExec` would, with the same predicate.
 
 use std::fmt;
 use std::sync::Arc;
@@ -30,7 +36,7 @@ use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, Tr
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::expressions::Column;
-use datafusion::physical_expr::utils::collect_columns;
+use datafusion::physical_expr::utils::{collect_columns, split_conjunction};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::filter::{batch_filter, FilterExec};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -53,11 +59,18 @@ pub struct DictFilterExec {
 struct Filter {
     /// Over the input's schema (the general path).
     predicate: Arc<dyn PhysicalExpr>,
-    /// The same predicate over a one-column batch of the dictionary.
+    /// The predicate's conjuncts, each over one dictionary column.
+    parts: Vec<Part>,
+    projection: Option<Vec<usize>>,
+}
+
+/// A conjunct over one dictionary column.
+#[derive(Debug)]
+struct Part {
+    /// The conjunct over a one-column batch of the dictionary.
     on_values: Arc<dyn PhysicalExpr>,
     values_schema: SchemaRef,
     column: usize,
-    projection: Option<Vec<usize>>,
 }
 
 fn is_string_dictionary(t: &DataType) -> bool {
@@ -67,15 +80,33 @@ fn is_string_dictionary(t: &DataType) -> bool {
 }
 
 impl DictFilterExec {
-    /// None unless `f`'s predicate reads one string-dictionary column and
-    /// `f` has no row limit.
+    /// None unless each conjunct of `f`'s predicate reads one
+    /// string-dictionary column and `f` has no row limit.
     fn try_new(f: &FilterExec) -> Option<Self> {
         if f.fetch().is_some() {
             return None;
         }
         let input = f.input().clone();
         let schema = input.schema();
-        let cols = collect_columns(f.predicate());
+        let parts = split_conjunction(f.predicate())
+            .into_iter()
+            .map(|c| Part::try_new(c, &schema))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self {
+            input,
+            filter: Arc::new(Filter {
+                predicate: f.predicate().clone(),
+                parts,
+                projection: f.projection().as_ref().map(|p| p.to_vec()),
+            }),
+            props: f.properties().clone(),
+        })
+    }
+}
+
+impl Part {
+    fn try_new(e: &Arc<dyn PhysicalExpr>, schema: &SchemaRef) -> Option<Part> {
+        let cols = collect_columns(e);
         let [col] = cols.into_iter().collect::<Vec<_>>().try_into().ok()?;
         let field = schema.fields().get(col.index())?;
         if !is_string_dictionary(field.data_type()) || field.name() != col.name() {
@@ -86,8 +117,7 @@ impl DictFilterExec {
             field.data_type().clone(),
             true,
         )]));
-        let on_values = f
-            .predicate()
+        let on_values = e
             .clone()
             .transform_up(|e| {
                 Ok(match e.downcast_ref::<Column>() {
@@ -97,16 +127,10 @@ impl DictFilterExec {
             })
             .data()
             .ok()?;
-        Some(Self {
-            input,
-            filter: Arc::new(Filter {
-                predicate: f.predicate().clone(),
-                on_values,
-                values_schema,
-                column: col.index(),
-                projection: f.projection().as_ref().map(|p| p.to_vec()),
-            }),
-            props: f.properties().clone(),
+        Some(Part {
+            on_values,
+            values_schema,
+            column: col.index(),
         })
     }
 }
@@ -117,7 +141,8 @@ fn boolean(a: &ArrayRef) -> Result<&datafusion::arrow::array::BooleanArray> {
     })
 }
 
-/// What the predicate says of each entry of the dictionary last seen.
+/// What a conjunct says of each entry of the dictionary last seen.
+#[derive(Default)]
 struct Verdicts {
     values: Option<ArrayRef>,
     keep: Vec<bool>,
@@ -125,75 +150,99 @@ struct Verdicts {
     none: bool,
 }
 
-impl Verdicts {
-    /// The batch's kept rows (None: no row), `projection` applied.
-    fn apply(&mut self, f: &Filter, b: RecordBatch) -> Result<Option<RecordBatch>> {
-        let project = |b: RecordBatch| match &f.projection {
-            Some(p) => b.project(p).map_err(DataFusionError::from),
-            None => Ok(b),
-        };
-        let col = b.column(f.column);
-        let dict = col
-            .as_dictionary_opt::<Int32Type>()
-            .filter(|d| d.keys().null_count() == 0);
-        let Some(d) = dict else {
-            // A plain column, or null keys (the predicate may hold for
-            // NULL): what FilterExec does.
-            let kept = project(batch_filter(&b, &f.predicate)?)?;
-            return Ok((kept.num_rows() > 0).then_some(kept));
-        };
-        if !self
+/// The batch's kept rows (None: no row), `projection` applied; `verdicts`
+/// holds each conjunct's, kept from batch to batch.
+fn apply(f: &Filter, verdicts: &mut [Verdicts], b: RecordBatch) -> Result<Option<RecordBatch>> {
+    let project = |b: RecordBatch| match &f.projection {
+        Some(p) => b.project(p).map_err(DataFusionError::from),
+        None => Ok(b),
+    };
+    let dicts = f
+        .parts
+        .iter()
+        .map(|p| {
+            b.column(p.column)
+                .as_dictionary_opt::<Int32Type>()
+                .filter(|d| d.keys().null_count() == 0)
+        })
+        .collect::<Option<Vec<_>>>();
+    let Some(dicts) = dicts else {
+        // A plain column, or null keys (the predicate may hold for
+        // NULL): what FilterExec does.
+        let kept = project(batch_filter(&b, &f.predicate)?)?;
+        return Ok((kept.num_rows() > 0).then_some(kept));
+    };
+    let mut judged = vec![];
+    for ((p, v), d) in f.parts.iter().zip(verdicts.iter_mut()).zip(&dicts) {
+        if !v
             .values
             .as_ref()
-            .is_some_and(|v| Arc::ptr_eq(v, d.values()))
+            .is_some_and(|x| Arc::ptr_eq(x, d.values()))
         {
-            self.judge(f, d.values())?;
+            v.judge(p, d.values())?;
         }
-        if self.none {
+        if v.none {
             return Ok(None);
         }
-        if self.all {
-            return project(b).map(Some);
+        if !v.all {
+            judged.push((&v.keep, d.keys().values()));
         }
-        // Kept row numbers, written branch-free: each row's number goes in
-        // the next slot, which advances when the row is kept.
-        let keys = d.keys().values();
-        let mut rows = vec![0u32; keys.len()];
-        let mut kept = 0;
+    }
+    let Some(((keep, keys), rest)) = judged.split_first() else {
+        return project(b).map(Some);
+    };
+    // Kept row numbers, written branch-free: each row's number goes in
+    // the next slot, which advances when the row is kept.
+    let mut rows = vec![0u32; b.num_rows()];
+    let mut kept = 0;
+    if rest.is_empty() {
         for (r, &k) in keys.iter().enumerate() {
             rows[kept] = r as u32;
-            kept += self.keep[k as usize] as usize;
+            kept += keep[k as usize] as usize;
         }
-        if kept == 0 {
-            return Ok(None);
+    } else {
+        let mut pass: Vec<u8> = keys.iter().map(|&k| keep[k as usize] as u8).collect();
+        for (keep, keys) in rest {
+            for (m, &k) in pass.iter_mut().zip(keys.iter()) {
+                *m &= keep[k as usize] as u8;
+            }
         }
-        rows.truncate(kept);
-        let rows = UInt32Array::from(rows);
-        let b = project(b)?;
-        let cols = b
-            .columns()
-            .iter()
-            .map(|c| take(c, &rows, None))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        // A projection may keep no column (count(*) of the kept rows):
-        // the batch then carries its row count alone.
-        let options = RecordBatchOptions::new().with_row_count(Some(kept));
-        Ok(Some(RecordBatch::try_new_with_options(
-            b.schema(),
-            cols,
-            &options,
-        )?))
+        for (r, &m) in pass.iter().enumerate() {
+            rows[kept] = r as u32;
+            kept += m as usize;
+        }
     }
+    if kept == 0 {
+        return Ok(None);
+    }
+    rows.truncate(kept);
+    let rows = UInt32Array::from(rows);
+    let b = project(b)?;
+    let cols = b
+        .columns()
+        .iter()
+        .map(|c| take(c, &rows, None))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    // A projection may keep no column (count(*) of the kept rows):
+    // the batch then carries its row count alone.
+    let options = RecordBatchOptions::new().with_row_count(Some(kept));
+    Ok(Some(RecordBatch::try_new_with_options(
+        b.schema(),
+        cols,
+        &options,
+    )?))
+}
 
-    /// Evaluates the predicate once per dictionary entry (NULL: not kept).
-    fn judge(&mut self, f: &Filter, values: &ArrayRef) -> Result<()> {
+impl Verdicts {
+    /// Evaluates the conjunct once per dictionary entry (NULL: not kept).
+    fn judge(&mut self, p: &Part, values: &ArrayRef) -> Result<()> {
         let n = values.len();
         let dict = DictionaryArray::<Int32Type>::try_new(
             Int32Array::from_iter_values(0..n as i32),
             values.clone(),
         )?;
-        let batch = RecordBatch::try_new(f.values_schema.clone(), vec![Arc::new(dict)])?;
-        let verdict = f.on_values.evaluate(&batch)?.into_array(n)?;
+        let batch = RecordBatch::try_new(p.values_schema.clone(), vec![Arc::new(dict)])?;
+        let verdict = p.on_values.evaluate(&batch)?.into_array(n)?;
         let verdict = boolean(&verdict)?;
         self.keep = (0..n)
             .map(|i| verdict.is_valid(i) && verdict.value(i))
@@ -265,15 +314,10 @@ impl ExecutionPlan for DictFilterExec {
     ) -> Result<SendableRecordBatchStream> {
         let input = self.input.execute(partition, context)?;
         let filter = self.filter.clone();
-        let verdicts = Verdicts {
-            values: None,
-            keep: vec![],
-            all: false,
-            none: false,
-        };
+        let verdicts: Vec<Verdicts> = filter.parts.iter().map(|_| Verdicts::default()).collect();
         let stream = input
             .scan(verdicts, move |v, b| {
-                let out = b.and_then(|b| v.apply(&filter, b)).transpose();
+                let out = b.and_then(|b| apply(&filter, v, b)).transpose();
                 futures::future::ready(Some(out))
             })
             .filter_map(futures::future::ready);

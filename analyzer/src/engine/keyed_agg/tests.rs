@@ -25,7 +25,7 @@ fn batch(seed: u64, n: usize, spread: i64) -> RecordBatch {
     };
     let names = ["bash", "make", "cc1", "ld", "sshd", "postgres"];
     let (mut a, mut b, mut c, mut d, mut e) = (vec![], vec![], vec![], vec![], vec![]);
-    let mut f = vec![];
+    let (mut f, mut g) = (vec![], vec![]);
     for _ in 0..n {
         let r = next();
         a.push((r % 7 != 0).then_some((r % 50) as i64 * spread - spread * 10));
@@ -34,6 +34,7 @@ fn batch(seed: u64, n: usize, spread: i64) -> RecordBatch {
         d.push(((r >> 24) % 3000) as i32 - 1500);
         e.push((r % 5 != 0).then_some((r >> 32) as i64 - (1 << 31)));
         f.push(names[(r >> 40) as usize % names.len()]);
+        g.push(names[(r >> 48) as usize % names.len()]);
     }
     let schema = Arc::new(Schema::new(vec![
         Field::new("a", DataType::Int64, true),
@@ -50,9 +51,15 @@ fn batch(seed: u64, n: usize, spread: i64) -> RecordBatch {
             DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
             false,
         ),
+        Field::new(
+            "g",
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            false,
+        ),
     ]));
     let b: DictionaryArray<Int32Type> = b.into_iter().collect();
     let f: DictionaryArray<Int32Type> = f.into_iter().collect();
+    let g: DictionaryArray<Int32Type> = g.into_iter().collect();
     RecordBatch::try_new(
         schema,
         vec![
@@ -62,6 +69,7 @@ fn batch(seed: u64, n: usize, spread: i64) -> RecordBatch {
             Arc::new(Int32Array::from(d)),
             Arc::new(Int64Array::from(e)),
             Arc::new(f),
+            Arc::new(g),
         ],
     )
     .unwrap()
@@ -187,10 +195,12 @@ fn other_aggregates_stay_datafusions() {
     }
 }
 
-/// Filters on one dictionary column (DictFilterExec, same session) give
-/// DataFusion's rows: some rows kept, all, none, null keys (the general
-/// path, where `IS NULL` holds), a plain string column (not replaced),
-/// under a GROUP BY or alone, and with no column left to pass on.
+/// Filters on one dictionary column, or a conjunction of such over
+/// several (DictFilterExec, same session), give DataFusion's rows: some
+/// rows kept, all, none, null keys (the general path, where `IS NULL`
+/// holds), a plain string column or a conjunct over a plain column (not
+/// replaced), under a GROUP BY or alone, and with no column left to pass
+/// on.
 #[test]
 fn dictionary_filters_keep_the_rows_filter_exec_keeps() {
     let parts = vec![
@@ -225,12 +235,35 @@ fn dictionary_filters_keep_the_rows_filter_exec_keeps() {
             "select a, count(1) from t where f = 'make' and d > 0 group by a",
             false,
         ),
+        // Conjunctions over two dictionary columns: some rows, one
+        // conjunct passing every row, one none, three conjuncts, and a
+        // column with null keys (the general path).
+        (
+            "select a, count(1), sum(e) from t where f = 'postgres' and g in ('bash', 'make') group by a",
+            true,
+        ),
+        (
+            "select g, count(1) from t where f <> 'zzz' and g like '%s%' group by g",
+            true,
+        ),
+        (
+            "select count(1), sum(e) from t where g = 'nope' and f = 'bash'",
+            true,
+        ),
+        (
+            "select count(1) from t where f <> 'ld' and g <> 'cc1' and f <> 'sshd'",
+            true,
+        ),
+        (
+            "select f, count(1) from t where f in ('bash', 'ld') and b = 'make' group by f",
+            true,
+        ),
     ];
     for (q, replaced) in queries {
         let (plain, keyed, shown) = both_ways(&parts, q);
         assert_eq!(shown.contains("DictFilterExec"), replaced, "{q}: {shown}");
         assert_eq!(keyed, plain, "{q}");
-        if q.contains("nope") {
+        if q.contains("= 'nope'") {
             assert_eq!(plain, vec!["0|NULL".to_string()]);
         } else {
             assert!(!plain.is_empty(), "{q}");
