@@ -13,6 +13,7 @@ Build first: cargo build --release; pip install pyarrow
 """
 import json, os, shutil, statistics, subprocess, time
 
+from bench_cache import recorder_writer
 from sort_ties_bench import CACHE, RETAP, options
 from shapes_bench import copies
 
@@ -34,7 +35,9 @@ def variant(src, name, rewrite):
     tables = [pq.read_table(os.path.join(src, f["path"])) for f in files]
     entries = []
     for path, t in rewrite(tables):
-        pq.write_table(t, os.path.join(d, path), compression="zstd", row_group_size=131072)
+        w = recorder_writer(os.path.join(d, path), t.schema)
+        w.write_table(t, row_group_size=131072)
+        w.close()
         ts = t["ts"].to_pylist()
         entries.append({**files[0], "path": path, "rows": t.num_rows, "min_ts": min(ts),
                         "max_ts": max(ts), "bytes": os.path.getsize(os.path.join(d, path))})
@@ -78,8 +81,8 @@ def main():
     open(script, "w").write(COUNT)
     src = copies(507)
     traces = [("507 overlapping files", src),
-              ("507 files end to end", variant(src, "shape-copies-507-end-to-end", end_to_end)),
-              ("one file", variant(src, "shape-copies-one-file", one_file))]
+              ("507 files end to end", variant(src, "recorded-copies-507-end-to-end", end_to_end)),
+              ("one file", variant(src, "recorded-copies-one-file", one_file))]
     builds = [("after", RETAP)] + ([("before", a.before)] if a.before else [])
     times = {(b, t): [] for b, _ in builds for t, _ in traces}
     outs = set()

@@ -24,6 +24,7 @@ Build first: cargo build --release; pip install duckdb pyarrow zstandard
 import os, subprocess, time
 
 from plan_bench import duckdb_cli
+from bench_cache import recorder_writer
 from sort_ties_bench import CACHE, RETAP, best, options
 from store_bench import fleet
 
@@ -105,7 +106,7 @@ def copies(n, rollups=False):
     file with the rollups the recorder would have written."""
     import json, shutil
     import pyarrow as pa, pyarrow.compute as pc, pyarrow.parquet as pq
-    d = os.path.join(CACHE, f"shape-copies-{n}" + ("-rollups" if rollups else ""))
+    d = os.path.join(CACHE, f"recorded-copies-{n}" + ("-rollups" if rollups else ""))
     if os.path.exists(os.path.join(d, "trace.json")):
         return d
     src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "datasets/mixed")
@@ -126,7 +127,7 @@ def copies(n, rollups=False):
         # keys, as the recorder writes them (pyarrow writes each row group
         # through the file object, so its position is the file's).
         with open(os.path.join(d, path), "wb") as out:
-            w = pq.ParquetWriter(out, c.schema, compression="zstd")
+            w = recorder_writer(out, c.schema)
             w.write_table(c, row_group_size=131072)
             placed = {}
             if rollups:
