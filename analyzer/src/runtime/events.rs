@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, BinaryArray, BooleanArray, DictionaryArray, Int32Array, Int64Array, ListArray,
@@ -24,9 +25,13 @@ use crate::store::Store;
 use crate::trace::DataFile;
 
 use super::error::ReadError;
-use super::value::Interner;
+use super::value::{Interner, Shared};
 
-pub enum ColData {
+/// A batch as the reading thread decodes and merges it, before the
+/// script's thread takes it (see `read_ahead`).
+pub type ReadBatch = Batch<Arc<str>>;
+
+pub enum ColData<S = Rc<str>> {
     I64(Int64Array),
     I32(Int32Array),
     U32(UInt32Array),
@@ -38,13 +43,13 @@ pub enum ColData {
     /// string is a reference-count bump.
     Dict {
         keys: Int32Array,
-        values: Vec<Rc<str>>,
+        values: Vec<S>,
     },
     List(ListArray),
     Bin(BinaryArray),
 }
 
-impl ColData {
+impl<S: Shared> ColData<S> {
     #[inline]
     fn int(&self, row: usize) -> Option<i64> {
         match self {
@@ -59,7 +64,7 @@ impl ColData {
     }
 
     #[inline]
-    fn string(&self, row: usize) -> Option<Rc<str>> {
+    fn string(&self, row: usize) -> Option<S> {
         match self {
             ColData::Dict { keys, values } => {
                 if keys.is_valid(row) {
@@ -68,14 +73,33 @@ impl ColData {
                     None
                 }
             }
-            ColData::Str(a) => a.is_valid(row).then(|| Rc::from(a.value(row))),
+            ColData::Str(a) => a.is_valid(row).then(|| S::from(a.value(row))),
             _ => None,
+        }
+    }
+
+    /// The column with its dictionary's strings as `to` makes them.
+    fn map_strings<T>(&self, to: &mut impl FnMut(&S) -> T) -> ColData<T> {
+        match self {
+            ColData::I64(a) => ColData::I64(a.clone()),
+            ColData::I32(a) => ColData::I32(a.clone()),
+            ColData::U32(a) => ColData::U32(a.clone()),
+            ColData::U64(a) => ColData::U64(a.clone()),
+            ColData::U16(a) => ColData::U16(a.clone()),
+            ColData::Bool(a) => ColData::Bool(a.clone()),
+            ColData::Str(a) => ColData::Str(a.clone()),
+            ColData::Dict { keys, values } => ColData::Dict {
+                keys: keys.clone(),
+                values: values.iter().map(&mut *to).collect(),
+            },
+            ColData::List(a) => ColData::List(a.clone()),
+            ColData::Bin(a) => ColData::Bin(a.clone()),
         }
     }
 }
 
 /// One decoded batch of one table.
-pub struct Batch {
+pub struct Batch<S = Rc<str>> {
     pub table: Table,
     pub rows: usize,
     /// Which trace of the run's its rows are (an index into
@@ -85,21 +109,21 @@ pub struct Batch {
     row_members: Option<Vec<u32>>,
     /// Each column's kind (see [`shape_of`]): rows of
     /// batches of one shape can be gathered into one.
-    shape: Rc<[u8]>,
-    cols: Vec<Option<ColData>>,
+    shape: Arc<[u8]>,
+    cols: Vec<Option<ColData<S>>>,
     /// A tracepoint table's own fields, by index in its format.
-    fields: Vec<Option<ColData>>,
+    fields: Vec<Option<ColData<S>>>,
 }
 
-impl Batch {
+impl<S: Shared> Batch<S> {
     pub(crate) fn from_record_batch(
         table: Table,
         rb: &arrow::record_batch::RecordBatch,
-        interner: &mut Interner,
-    ) -> Result<Batch, String> {
-        let mut cols: Vec<Option<ColData>> = (0..Column::COUNT).map(|_| None).collect();
+        interner: &mut Interner<S>,
+    ) -> Result<Batch<S>, String> {
+        let mut cols: Vec<Option<ColData<S>>> = (0..Column::COUNT).map(|_| None).collect();
         let format = table.tracepoint();
-        let mut fields: Vec<Option<ColData>> = (0..format.map_or(0, |f| f.fields.len()))
+        let mut fields: Vec<Option<ColData<S>>> = (0..format.map_or(0, |f| f.fields.len()))
             .map(|_| None)
             .collect();
         for (field, array) in rb.schema().fields().iter().zip(rb.columns()) {
@@ -162,7 +186,7 @@ impl Batch {
 
     /// A tracepoint field at `row`, as a string.
     #[inline]
-    pub fn field_string(&self, i: usize, row: usize) -> Option<Rc<str>> {
+    pub fn field_string(&self, i: usize, row: usize) -> Option<S> {
         self.fields.get(i)?.as_ref()?.string(row)
     }
 
@@ -177,7 +201,7 @@ impl Batch {
     }
 
     #[inline]
-    pub fn string(&self, c: Column, row: usize) -> Option<Rc<str>> {
+    pub fn string(&self, c: Column, row: usize) -> Option<S> {
         self.cols[c as usize].as_ref()?.string(row)
     }
 
@@ -190,7 +214,7 @@ impl Batch {
         }
     }
 
-    pub fn dict_values(&self, c: Column) -> Option<&[Rc<str>]> {
+    pub fn dict_values(&self, c: Column) -> Option<&[S]> {
         match self.cols[c as usize].as_ref()? {
             ColData::Dict { values, .. } => Some(values),
             _ => None,
@@ -218,9 +242,24 @@ impl Batch {
             _ => vec![],
         }
     }
+
+    /// The batch with its dictionaries' strings as `to` makes them (the
+    /// reading thread's `Arc`s as the script's thread's `Rc`s).
+    pub(crate) fn map_strings<T>(&self, to: &mut impl FnMut(&S) -> T) -> Batch<T> {
+        let mut each = |c: &Option<ColData<S>>| c.as_ref().map(|c| c.map_strings(to));
+        Batch {
+            table: self.table,
+            rows: self.rows,
+            member: self.member,
+            row_members: self.row_members.clone(),
+            shape: self.shape.clone(),
+            cols: self.cols.iter().map(&mut each).collect(),
+            fields: self.fields.iter().map(&mut each).collect(),
+        }
+    }
 }
 
-impl ColData {
+impl<S> ColData<S> {
     /// The column as one arrow array, for those the merge interleaves as
     /// they are (a dictionary's keys need renumbering).
     fn array(&self) -> Option<&dyn Array> {
@@ -239,7 +278,7 @@ impl ColData {
     }
 
     /// `a`, an interleaving of columns of this kind, as one of them.
-    fn like(&self, a: ArrayRef) -> Option<ColData> {
+    fn like(&self, a: ArrayRef) -> Option<ColData<S>> {
         let any = a.as_any();
         Some(match self {
             ColData::I64(_) => ColData::I64(any.downcast_ref::<Int64Array>()?.clone()),
@@ -256,11 +295,11 @@ impl ColData {
     }
 }
 
-/// A batch's columns' and fields' kinds, one byte each, one `Rc` per
+/// A batch's columns' and fields' kinds, one byte each, one `Arc` per
 /// kind of batch (in the thread that reads them), so that batches of one
 /// are known by address; a list whose items are not u64 makes its batch
 /// a shape of its own.
-fn shape_of(cols: &[Option<ColData>], fields: &[Option<ColData>]) -> Rc<[u8]> {
+fn shape_of<S>(cols: &[Option<ColData<S>>], fields: &[Option<ColData<S>>]) -> Arc<[u8]> {
     let mut shape = vec![];
     let mut unique = false;
     for c in cols.iter().chain(fields) {
@@ -284,12 +323,12 @@ fn shape_of(cols: &[Option<ColData>], fields: &[Option<ColData>]) -> Rc<[u8]> {
         shape.push(kind);
     }
     thread_local! {
-        static SHAPES: std::cell::RefCell<rustc_hash::FxHashSet<Rc<[u8]>>> = Default::default();
+        static SHAPES: std::cell::RefCell<rustc_hash::FxHashSet<Arc<[u8]>>> = Default::default();
     }
     SHAPES.with_borrow_mut(|shapes| match shapes.get(&shape[..]) {
         Some(s) => s.clone(),
         None => {
-            let s: Rc<[u8]> = shape.into();
+            let s: Arc<[u8]> = shape.into();
             if !unique {
                 shapes.insert(s.clone());
             }
@@ -322,8 +361,8 @@ impl Runs<'_> {
 
 /// The values of primitive columns of type `T` without nulls, placed by
 /// `runs`.
-fn scatter<T: arrow::datatypes::ArrowPrimitiveType>(
-    cols: &[&ColData],
+fn scatter<T: arrow::datatypes::ArrowPrimitiveType, S>(
+    cols: &[&ColData<S>],
     runs: &Runs,
 ) -> Option<arrow::array::PrimitiveArray<T>> {
     let arrays: Option<Vec<&arrow::array::PrimitiveArray<T>>> = cols
@@ -344,29 +383,34 @@ fn scatter<T: arrow::datatypes::ArrowPrimitiveType>(
 /// A window's dictionary column: the sources' values are interned (one
 /// `Rc` per string for the whole replay), so a value is known by its pointer and
 /// numbered in the window as first met.
-#[derive(Default)]
-struct Numbering {
-    values: Vec<Rc<str>>,
+struct Numbering<S> {
+    values: Vec<S>,
     number: rustc_hash::FxHashMap<*const u8, i32>,
 }
 
-impl Numbering {
+impl<S> Default for Numbering<S> {
+    fn default() -> Self {
+        Numbering {
+            values: vec![],
+            number: Default::default(),
+        }
+    }
+}
+
+impl<S: Shared> Numbering<S> {
     #[inline]
-    fn of(&mut self, value: &Rc<str>) -> i32 {
-        *self
-            .number
-            .entry(Rc::as_ptr(value) as *const u8)
-            .or_insert_with(|| {
-                self.values.push(value.clone());
-                self.values.len() as i32 - 1
-            })
+    fn of(&mut self, value: &S) -> i32 {
+        *self.number.entry(value.addr()).or_insert_with(|| {
+            self.values.push(value.clone());
+            self.values.len() as i32 - 1
+        })
     }
 }
 
 /// A dictionary column without nulls, placed by `runs`: each source's
 /// keys numbered in the window once (a table per source), not every row's
 /// value hashed.
-fn dictionary_by_runs(cols: &[&ColData], runs: &Runs) -> Option<ColData> {
+fn dictionary_by_runs<S: Shared>(cols: &[&ColData<S>], runs: &Runs) -> Option<ColData<S>> {
     let mut numbering = Numbering::default();
     let mut keys = vec![0i32; runs.places.len()];
     let mut places = runs.places.iter();
@@ -430,20 +474,20 @@ impl Order<'_> {
 /// Rows of `cols` (one column of each source, all of one kind) in the
 /// window's order; read source by source where the order is runs and the
 /// column has no nulls, else through `picks`.
-fn gather_column<'a>(
-    cols: &[&ColData],
+fn gather_column<'a, S: Shared>(
+    cols: &[&ColData<S>],
     order: &Order,
     picks: &dyn Fn() -> &'a [(usize, usize)],
-) -> Option<ColData> {
+) -> Option<ColData<S>> {
     let n = order.len();
     if let Order::Runs(runs) = order {
         use arrow::datatypes::{Int64Type, UInt16Type, UInt32Type, UInt64Type};
         let placed = match cols[0] {
-            ColData::I64(_) => scatter::<Int64Type>(cols, runs).map(ColData::I64),
-            ColData::I32(_) => scatter::<Int32Type>(cols, runs).map(ColData::I32),
-            ColData::U32(_) => scatter::<UInt32Type>(cols, runs).map(ColData::U32),
-            ColData::U64(_) => scatter::<UInt64Type>(cols, runs).map(ColData::U64),
-            ColData::U16(_) => scatter::<UInt16Type>(cols, runs).map(ColData::U16),
+            ColData::I64(_) => scatter::<Int64Type, S>(cols, runs).map(ColData::I64),
+            ColData::I32(_) => scatter::<Int32Type, S>(cols, runs).map(ColData::I32),
+            ColData::U32(_) => scatter::<UInt32Type, S>(cols, runs).map(ColData::U32),
+            ColData::U64(_) => scatter::<UInt64Type, S>(cols, runs).map(ColData::U64),
+            ColData::U16(_) => scatter::<UInt16Type, S>(cols, runs).map(ColData::U16),
             ColData::Dict { .. } => {
                 let no_nulls = cols
                     .iter()
@@ -479,32 +523,34 @@ fn gather_column<'a>(
     })
 }
 
-impl Batch {
+impl<S: Shared> Batch<S> {
     /// Whether rows of the two can go into one batch.
     #[inline]
-    pub(crate) fn same_shape(&self, other: &Batch) -> bool {
-        self.table == other.table && Rc::ptr_eq(&self.shape, &other.shape)
+    pub(crate) fn same_shape(&self, other: &Batch<S>) -> bool {
+        self.table == other.table && Arc::ptr_eq(&self.shape, &other.shape)
     }
 
     /// Rows of `sources` (all of one shape) in `order`, as one batch;
     /// None where a column cannot be put together (the caller hands the
     /// rows on one by one).
-    pub(crate) fn gather(sources: &[Rc<Batch>], order: &Order) -> Option<Batch> {
+    pub(crate) fn gather(sources: &[Arc<Batch<S>>], order: &Order) -> Option<Batch<S>> {
         let first = sources.first()?;
         let made = std::cell::OnceCell::new();
         let picks = || &made.get_or_init(|| order.picks())[..];
-        let column = |slot: &dyn Fn(&Batch) -> &Option<ColData>| -> Option<Option<ColData>> {
-            if slot(first).is_none() {
-                return Some(None);
-            }
-            let cols: Option<Vec<&ColData>> = sources.iter().map(|b| slot(b).as_ref()).collect();
-            gather_column(&cols?, order, &picks).map(Some)
-        };
+        let column =
+            |slot: &dyn Fn(&Batch<S>) -> &Option<ColData<S>>| -> Option<Option<ColData<S>>> {
+                if slot(first).is_none() {
+                    return Some(None);
+                }
+                let cols: Option<Vec<&ColData<S>>> =
+                    sources.iter().map(|b| slot(b).as_ref()).collect();
+                gather_column(&cols?, order, &picks).map(Some)
+            };
         let cols = (0..first.cols.len())
-            .map(|i| column(&|b: &Batch| &b.cols[i]))
+            .map(|i| column(&|b: &Batch<S>| &b.cols[i]))
             .collect::<Option<Vec<_>>>()?;
         let fields = (0..first.fields.len())
-            .map(|i| column(&|b: &Batch| &b.fields[i]))
+            .map(|i| column(&|b: &Batch<S>| &b.fields[i]))
             .collect::<Option<Vec<_>>>()?;
         let one_member = sources
             .iter()
@@ -527,7 +573,7 @@ impl Batch {
     }
 }
 
-fn convert(a: &ArrayRef, interner: &mut Interner) -> Result<ColData, String> {
+fn convert<S: Shared>(a: &ArrayRef, interner: &mut Interner<S>) -> Result<ColData<S>, String> {
     let any = a.as_any();
     Ok(match a.data_type() {
         DataType::Int64 => ColData::I64(any.downcast_ref::<Int64Array>().ok_or("type")?.clone()),
@@ -571,7 +617,8 @@ fn convert(a: &ArrayRef, interner: &mut Interner) -> Result<ColData, String> {
     })
 }
 
-/// Reads one Parquet file batch by batch.
+/// Reads one Parquet file batch by batch (in the reading thread: see
+/// `read_ahead`).
 pub struct FileCursor {
     pub table: Table,
     pub path: PathBuf,
@@ -579,16 +626,17 @@ pub struct FileCursor {
     member: u32,
     ts_shift: i64,
     reader: ParquetRecordBatchReader,
-    interner: Rc<std::cell::RefCell<Interner>>,
-    pub batch: Option<Rc<Batch>>,
+    pub batch: Option<Arc<ReadBatch>>,
     pub row: usize,
 }
 
 /// Rows a cursor decodes at a time when `files` cursors are open at once:
 /// enough to amortise decoding (16k with a few files), and down to 1k with
-/// thousands, so that all of them hold about two million rows at most.
+/// hundreds, so that all of them hold about half a million rows at most
+/// (decoding has a thread of its own and time to spare; fresh memory is
+/// what costs: 2M rows held over 507 files was 233 MB of RSS, 0.5M 177).
 pub fn batch_rows(files: usize) -> usize {
-    (2 * 1024 * 1024 / files.max(1)).clamp(1024, 16 * 1024)
+    (512 * 1024 / files.max(1)).clamp(1024, 16 * 1024)
 }
 
 impl FileCursor {
@@ -600,7 +648,6 @@ impl FileCursor {
         store: &Store,
         file: &DataFile,
         (columns, fields): (&[Column], &[&str]),
-        interner: Rc<std::cell::RefCell<Interner>>,
         only: Option<(&str, &std::collections::HashSet<String>)>,
         batch_rows: usize,
     ) -> Result<FileCursor, ReadError> {
@@ -678,21 +725,24 @@ impl FileCursor {
             b = b.with_row_filter(RowFilter::new(vec![Box::new(pred)]));
         }
         let reader = b.build().map_err(|e| ReadError::new(&path, e))?;
-        let mut c = FileCursor {
+        Ok(FileCursor {
             table,
             path,
             member: file.member,
             ts_shift: file.ts_shift,
             reader,
-            interner,
             batch: None,
             row: 0,
-        };
-        c.advance_batch()?;
-        Ok(c)
+        })
     }
 
-    fn advance_batch(&mut self) -> Result<(), ReadError> {
+    /// Decodes the first batch (in the reading thread, not where the
+    /// file was opened).
+    pub fn start(&mut self, interner: &mut Interner<Arc<str>>) -> Result<(), ReadError> {
+        self.advance_batch(interner)
+    }
+
+    fn advance_batch(&mut self, interner: &mut Interner<Arc<str>>) -> Result<(), ReadError> {
         self.row = 0;
         self.batch = None;
         for rb in self.reader.by_ref() {
@@ -700,14 +750,13 @@ impl FileCursor {
             if rb.num_rows() == 0 {
                 continue;
             }
-            let mut interner = self.interner.borrow_mut();
-            let mut batch = Batch::from_record_batch(self.table, &rb, &mut interner)
+            let mut batch = Batch::from_record_batch(self.table, &rb, interner)
                 .map_err(|e| ReadError::new(&self.path, e))?;
             batch.member = self.member;
             if self.ts_shift != 0 {
                 batch.shift_ts(self.ts_shift);
             }
-            self.batch = Some(Rc::new(batch));
+            self.batch = Some(Arc::new(batch));
             return Ok(());
         }
         Ok(())
@@ -720,15 +769,11 @@ impl FileCursor {
         b.int(Column::Ts, self.row)
     }
 
-    pub fn advance(&mut self) -> Result<(), ReadError> {
-        self.skip(1)
-    }
-
     /// Moves past `n` rows of the batch in hand (at most to its end).
-    pub fn skip(&mut self, n: usize) -> Result<(), ReadError> {
+    pub fn skip(&mut self, n: usize, interner: &mut Interner<Arc<str>>) -> Result<(), ReadError> {
         self.row += n;
         if self.batch.as_ref().is_some_and(|b| self.row >= b.rows) {
-            self.advance_batch()?;
+            self.advance_batch(interner)?;
         }
         Ok(())
     }
@@ -741,7 +786,10 @@ mod tests {
 
     /// A syscalls batch of `ts`, `ret` (null where None) and `execname`
     /// (a dictionary, null where None), read as the interpreter reads.
-    fn batch(rows: &[(i64, Option<i64>, Option<&str>)], interner: &mut Interner) -> Rc<Batch> {
+    fn batch(
+        rows: &[(i64, Option<i64>, Option<&str>)],
+        interner: &mut Interner<Arc<str>>,
+    ) -> Arc<ReadBatch> {
         use arrow::datatypes::{Field, Schema};
         let names: arrow::array::DictionaryArray<Int32Type> = rows.iter().map(|r| r.2).collect();
         let schema = Schema::new(vec![
@@ -758,7 +806,7 @@ mod tests {
             ],
         )
         .unwrap();
-        Rc::new(Batch::from_record_batch(Table::Syscalls, &rb, interner).unwrap())
+        Arc::new(Batch::from_record_batch(Table::Syscalls, &rb, interner).unwrap())
     }
 
     /// Gathered rows read as the rows they were, whether the columns are
@@ -771,7 +819,7 @@ mod tests {
         for nulls in [false, true] {
             let null = |i: i64, v: i64| (!nulls || i % 3 != 1).then_some(v);
             let name = |i: i64| (!nulls || i % 4 != 2).then_some(["a", "b", "c"][i as usize % 3]);
-            let sources: Vec<Rc<Batch>> = (0..3)
+            let sources: Vec<Arc<ReadBatch>> = (0..3)
                 .map(|s| {
                     let rows: Vec<_> = (0..10)
                         .map(|i| (i * 10 + s, null(i + s, -i), name(i + 2 * s)))

@@ -9,14 +9,13 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use arrow::array::Array;
 
-use retap_schema::Column;
-
 use super::error::ReadError;
-use super::events::{Batch, FileCursor, Order, Runs};
+use super::events::{Batch, FileCursor, Order, ReadBatch, Runs};
+use super::value::Interner;
 
 /// Rows gathered into one batch where files interleave.
 const WINDOW: usize = 4096;
@@ -32,15 +31,17 @@ const RUN: usize = 64;
 /// files' order).
 pub struct Merge {
     pub cursors: Vec<FileCursor>,
+    /// The strings of the cursors' dictionaries, one `Arc` each.
+    interner: Interner<Arc<str>>,
     order: LoserTree,
     /// Files that failed to read part-way: (cursor, the error). Their
     /// rows stop there; the caller finds out whether the file is damaged.
     pub failed: Vec<(usize, ReadError)>,
     /// Rows taken from the cursors and not yet handed on, in order: runs
     /// of one batch's rows, gathered windows, single rows.
-    out: VecDeque<(Rc<Batch>, Range<usize>)>,
+    out: VecDeque<(Arc<ReadBatch>, Range<usize>)>,
     /// A window being gathered: its batches and its rows as (batch, row).
-    sources: Vec<Rc<Batch>>,
+    sources: Vec<Arc<ReadBatch>>,
     picks: Vec<(usize, usize)>,
     /// The window's runs, (cursor, first row, end), and its rows' times
     /// with their places in `picks`.
@@ -52,10 +53,11 @@ pub struct Merge {
 }
 
 impl Merge {
-    pub fn new(cursors: Vec<FileCursor>) -> Merge {
+    pub fn new(cursors: Vec<FileCursor>, interner: Interner<Arc<str>>) -> Merge {
         let order = LoserTree::new(cursors.iter().map(FileCursor::ts).collect());
         Merge {
             cursors,
+            interner,
             order,
             failed: vec![],
             out: VecDeque::new(),
@@ -69,27 +71,12 @@ impl Merge {
         }
     }
 
-    /// Time of the next row, if any.
-    pub fn peek_ts(&self) -> Option<i64> {
-        match self.out.front() {
-            Some((b, rows)) => b.int(Column::Ts, rows.start),
-            None => self.order.first().map(|(ts, _)| ts),
-        }
-    }
-
-    /// The next row: a batch and an index in it.
-    pub fn pop(&mut self) -> Option<(Rc<Batch>, usize)> {
+    /// The next rows in order: consecutive rows of one batch.
+    pub fn next_rows(&mut self) -> Option<(Arc<ReadBatch>, Range<usize>)> {
         if self.out.is_empty() {
             self.fill();
         }
-        let (b, rows) = self.out.front_mut()?;
-        let row = rows.next()?;
-        let next = if rows.start >= rows.end {
-            self.out.pop_front()?.0
-        } else {
-            b.clone()
-        };
-        Some((next, row))
+        self.out.pop_front()
     }
 
     /// Takes the next rows from the cursors: the winner's run when it is
@@ -225,7 +212,7 @@ impl Merge {
         for q in 0..self.runs.len() {
             let (i, from, to) = self.runs[q];
             let c = &mut self.cursors[i];
-            if let Err(e) = c.skip(to - from) {
+            if let Err(e) = c.skip(to - from, &mut self.interner) {
                 self.failed.push((i, e));
             }
         }
@@ -245,7 +232,7 @@ impl Merge {
             };
             let c = &self.cursors[i];
             let b = c.batch.as_ref().expect("a cursor not done has a batch");
-            let slot = match self.sources.iter().rposition(|s| Rc::ptr_eq(s, b)) {
+            let slot = match self.sources.iter().rposition(|s| Arc::ptr_eq(s, b)) {
                 Some(s) => s,
                 None => {
                     if self.sources.first().is_some_and(|f| !f.same_shape(b)) {
@@ -276,10 +263,10 @@ impl Merge {
 
     /// The window's rows: `gathered` into one batch, else (one row, or a
     /// column that could not be put together) one by one.
-    fn emit(&mut self, gathered: Option<Batch>) {
+    fn emit(&mut self, gathered: Option<ReadBatch>) {
         if let Some(b) = gathered {
             let n = b.rows;
-            self.out.push_back((Rc::new(b), 0..n));
+            self.out.push_back((Arc::new(b), 0..n));
         } else {
             let rows = self
                 .picks
@@ -294,7 +281,7 @@ impl Merge {
     /// Moves cursor `i` (the winner) past `n` rows and plays its next time.
     fn advance(&mut self, i: usize, n: usize) {
         let c = &mut self.cursors[i];
-        let next = match c.skip(n) {
+        let next = match c.skip(n, &mut self.interner) {
             Ok(()) => c.ts(),
             Err(e) => {
                 self.failed.push((i, e));

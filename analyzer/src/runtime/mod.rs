@@ -15,6 +15,7 @@ pub mod live;
 pub mod merge;
 pub mod preload;
 pub mod printf;
+pub mod read_ahead;
 pub mod sockaddr;
 pub mod softfloat;
 pub mod stats;
@@ -42,7 +43,7 @@ pub use error::RunError;
 use events::{Batch, FileCursor};
 pub use interp::Limits;
 use interp::{Interp, RtError};
-use merge::Merge;
+use read_ahead::ReadAhead;
 use retap_schema::Column;
 
 use preload::{GlobalElements, Preload};
@@ -649,7 +650,6 @@ fn open_cursors(
     }
     tables.sort();
     let mut cursors = vec![];
-    let interner = Rc::new(std::cell::RefCell::new(value::Interner::default()));
     // Every file is open at once, each holding a decoded batch: with
     // hundreds of files (rotation, a set, a fleet's copies) full batches
     // would hold gigabytes, touched fresh each time (the kernel zeroing
@@ -716,15 +716,7 @@ fn open_cursors(
         };
         for f in &files.files {
             let only = only.as_ref().map(|(c, v)| (c.name(), v));
-            let opened = FileCursor::open(
-                *t,
-                &trace.store,
-                f,
-                (&tcols, &fields),
-                interner.clone(),
-                only,
-                batch_rows,
-            );
+            let opened = FileCursor::open(*t, &trace.store, f, (&tcols, &fields), only, batch_rows);
             match opened {
                 Ok(c) => cursors.push(c),
                 Err(e) => warnings.push(format!("skipped unreadable file {e}")),
@@ -819,7 +811,9 @@ fn events_pass<'p>(
                 }
             }
         };
-        let mut merge = Merge::new(cursors);
+        let mut merge = ReadAhead::spawn(cursors).map_err(|e| {
+            RunError::Setup(format!("cannot start the thread that reads the trace: {e}"))
+        })?;
         event_loop(
             prog,
             &hooks,
@@ -829,7 +823,9 @@ fn events_pass<'p>(
             &mut pass,
             &mut on_tick,
         )?;
-        pass.outcome.damage = damage_of(trace, merge)?;
+        let read = merge.finish();
+        pass.outcome.warnings.extend(read.skipped);
+        pass.outcome.damage = damage_of(trace, read.failed)?;
     }
     pass.ticks_left = plans.preload.map(|_| next_tick);
     pass.last_time = pass.it.ctx.time.max(start);
@@ -865,16 +861,18 @@ fn run_begin<'p>(prog: &'p Program, pass: &mut Pass<'p>) {
 /// Where the files that failed part-way are damaged: their rows from the
 /// damage on were not read, so the results are partial. A read error in a
 /// file with no damage is an error.
-fn damage_of(trace: Option<&Trace>, merge: Merge) -> Result<Vec<String>, RunError> {
+fn damage_of(
+    trace: Option<&Trace>,
+    failed: Vec<read_ahead::Failed>,
+) -> Result<Vec<String>, RunError> {
     let mut lines = vec![];
-    for (i, error) in merge.failed {
-        let c = &merge.cursors[i];
+    for read_ahead::Failed { table, path, error } in failed {
         let entry = trace
-            .and_then(|t| t.table(c.table))
-            .and_then(|tf| tf.files.iter().find(|f| f.path == c.path))
+            .and_then(|t| t.table(table))
+            .and_then(|tf| tf.files.iter().find(|f| f.path == path))
             .and_then(|f| f.entry.as_ref());
         let store = trace.map_or(crate::store::Store::Local, |t| t.store.clone());
-        let found = crate::integrity::verify_file(&store, &c.path, c.table, entry);
+        let found = crate::integrity::verify_file(&store, &path, table, entry);
         // A file that cannot be read at all now (a store gone away) is an
         // error, not damage: no partial result.
         let unreadable = found
@@ -890,7 +888,7 @@ fn damage_of(trace: Option<&Trace>, merge: Merge) -> Result<Vec<String>, RunErro
         };
         lines.push(format!(
             "results are partial: the rows of {} {from} were not read",
-            c.path.display()
+            path.display()
         ));
     }
     Ok(lines)
@@ -901,7 +899,7 @@ fn damage_of(trace: Option<&Trace>, merge: Merge) -> Result<Vec<String>, RunErro
 fn event_loop<'p>(
     prog: &'p Program,
     hooks: &Hooks,
-    merge: &mut Merge,
+    merge: &mut ReadAhead,
     mut timers: BinaryHeap<Reverse<(i64, usize, usize)>>,
     track_procs: bool,
     pass: &mut Pass<'p>,

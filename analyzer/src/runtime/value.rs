@@ -44,19 +44,47 @@ impl std::hash::Hash for Value {
     }
 }
 
-/// One `Rc<str>` per distinct string the trace holds, shared by every
-/// batch's dictionary, so array keys built from them compare by pointer.
-#[derive(Default)]
-pub struct Interner {
-    map: rustc_hash::FxHashMap<Box<str>, Rc<str>>,
+/// A shared string of a batch: `Rc<str>` in the thread that runs the
+/// script, `Arc<str>` in the one that reads and merges the files for it.
+pub trait Shared: Clone + std::ops::Deref<Target = str> + for<'a> From<&'a str> {
+    /// Where its bytes are: one interned string, one address.
+    fn addr(&self) -> *const u8;
 }
 
-impl Interner {
-    pub fn get(&mut self, s: &str) -> Rc<str> {
+impl Shared for Rc<str> {
+    #[inline]
+    fn addr(&self) -> *const u8 {
+        Rc::as_ptr(self) as *const u8
+    }
+}
+
+impl Shared for std::sync::Arc<str> {
+    #[inline]
+    fn addr(&self) -> *const u8 {
+        std::sync::Arc::as_ptr(self) as *const u8
+    }
+}
+
+/// One shared string per distinct string the trace holds, shared by every
+/// batch's dictionary, so array keys built from them compare by pointer.
+pub struct Interner<S = Rc<str>> {
+    map: rustc_hash::FxHashMap<Box<str>, S>,
+}
+
+impl<S> Default for Interner<S> {
+    fn default() -> Self {
+        Interner {
+            map: Default::default(),
+        }
+    }
+}
+
+impl<S: Shared> Interner<S> {
+    pub fn get(&mut self, s: &str) -> S {
         if let Some(r) = self.map.get(s) {
             return r.clone();
         }
-        let r: Rc<str> = Rc::from(s);
+        let r = S::from(s);
         self.map.insert(s.into(), r.clone());
         r
     }
