@@ -127,7 +127,7 @@ def copies(n, rollups=False):
         # keys, as the recorder writes them (pyarrow writes each row group
         # through the file object, so its position is the file's).
         with open(os.path.join(d, path), "wb") as out:
-            w = recorder_writer(out, c.schema)
+            w = recorder_writer(out, c.schema, page_index=not rollups)
             w.write_table(c, row_group_size=131072)
             placed = {}
             if rollups:
