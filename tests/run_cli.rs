@@ -733,6 +733,59 @@ fn damage_is_reported_with_where_and_results_say_they_are_partial() {
     );
 }
 
+/// A page index that does not decode (only plans' scans read it) is
+/// damage: the plan's failure is not reported as a bug, the file is named,
+/// and the interpreter, which reads the rows without it, prints the whole
+/// answer; `retap info --verify` lists it.
+#[test]
+fn a_page_index_that_does_not_decode_is_damage_the_interpreter_reads_past() {
+    use retap_analyzer::trace::Trace;
+    use retap_schema::Table;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let d = dir.to_str().unwrap();
+    copy_dir(&dataset("mixed"), &dir);
+    let script = "global c probe syscall.* { c[execname()]++ } \
+                  probe end { foreach (e in c- limit 3) printf(\"%s %d\\n\", e, c[e]) }";
+    let (code, whole, err) = retap(&["run", "--interpret-only", "-e", script, "--trace", d]);
+    assert_eq!(code, 0, "{err}");
+    let t = Trace::open(&dir).unwrap();
+    let f = &t.table(Table::Syscalls).unwrap().files[0];
+    let col = f.footer.as_ref().unwrap().0.row_group(0).column(0).clone();
+    let (Some(at), Some(len)) = (col.column_index_offset(), col.column_index_length()) else {
+        panic!("no column index: {col:?}");
+    };
+    let mut bytes = std::fs::read(&f.path).unwrap();
+    bytes[at as usize..(at + len as i64) as usize].fill(0xff);
+    std::fs::write(&f.path, &bytes).unwrap();
+
+    let name = f.path.display().to_string();
+    let said =
+        format!("WARNING: DAMAGED: {name}: table syscalls: its page index does not decode (");
+    for strict in ["0", "1"] {
+        let out = common::retap()
+            .args(["run", "--no-rollups", "-e", script, "--trace", d])
+            .env("RETAP_STRICT_PLANS", strict)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), whole, "{err}");
+        assert!(
+            err.contains(&said) && !err.contains("a bug in retap"),
+            "{err}"
+        );
+    }
+    let (code, out, _) = retap(&["info", "--verify", d]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "DAMAGED: {name}: table syscalls: its page index does not decode ("
+        )),
+        "{out}"
+    );
+}
+
 /// -p3/-p4 show plans, which need a recording: without --trace that is a
 /// clear error, not a run.
 #[test]

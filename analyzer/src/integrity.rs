@@ -1,13 +1,15 @@
 //! Finding damage in a trace's files: every page read and checked (page
-//! checksums, decompression, decoding), and each file's bytes against the
-//! manifest's checksum. `retap info --verify` runs it over a whole trace;
+//! checksums, decompression, decoding), the page index decoded (plans'
+//! scans read it; the rows read fine without it), and each file's bytes
+//! against the manifest's checksum. `retap info --verify` runs it over a whole trace;
 //! a run or a plan that fails to read a file runs it over that file to say
 //! where the damage is (a read error that is not damage stays an error).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::file::metadata::PageIndexPolicy;
 use retap_schema::{FileEntry, Table};
 
 use crate::store::Store;
@@ -152,6 +154,19 @@ where
             return out;
         }
     };
+    let indexed = open()
+        .map_err(parquet::errors::ParquetError::from)
+        .and_then(|f| {
+            let options =
+                ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+            ParquetRecordBatchReaderBuilder::try_new_with_options(f, options)
+        });
+    if let Err(e) = indexed {
+        out.push(damage(
+            None,
+            format!("its page index does not decode ({e})"),
+        ));
+    }
     for g in 0..groups {
         let read = builder()
             .and_then(|b| b.with_row_groups(vec![g]).build())
@@ -208,6 +223,39 @@ mod tests {
                 found[1].what
             )),
             "{shown}"
+        );
+    }
+
+    /// A page index that does not decode is damage of the file as a
+    /// whole (plans' scans read it), though every row group reads.
+    #[test]
+    fn a_page_index_that_does_not_decode_is_damage() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("t");
+        let opts = SynthOptions {
+            events: 50_000,
+            ..Default::default()
+        };
+        synth(&dir, &opts).unwrap();
+        let t = Trace::open(&dir).unwrap();
+        let f = &t.table(Table::Syscalls).unwrap().files[0];
+        let meta = f.footer.as_ref().unwrap().0.clone();
+        let col = meta.row_group(0).column(0);
+        let (at, len) = (col.column_index_offset(), col.column_index_length());
+        let (Some(at), Some(len)) = (at, len) else {
+            panic!("the file has no column index: {col:?}");
+        };
+        let mut bytes = std::fs::read(&f.path).unwrap();
+        bytes[at as usize..(at + len as i64) as usize].fill(0xff);
+        std::fs::write(&f.path, &bytes).unwrap();
+        let found = verify_file(&t.store, &f.path, Table::Syscalls, None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].row_group, None);
+        assert!(
+            found[0]
+                .what
+                .starts_with("its page index does not decode ("),
+            "{found:?}"
         );
     }
 }

@@ -637,8 +637,18 @@ fn run_plans(
             Err(e) => {
                 aggregates_ok = false;
                 // A damaged file is not a bug: the interpreter reads around
-                // the damage and says where it is.
-                if !damage_lines(trace, program).is_empty() {
+                // damaged rows and says where they are. Damage it reads past
+                // (a page index, which only plans' scans read) is said here.
+                let damage = crate::integrity::verify(trace, &program.tables()).damage;
+                for d in &damage {
+                    let in_rows = damage
+                        .iter()
+                        .any(|o| o.path == d.path && o.row_group.is_some());
+                    if !in_rows {
+                        notes(Note::Warning(format!("DAMAGED: {d}")));
+                    }
+                }
+                if !damage.is_empty() {
                     if req.verbose > 0 {
                         notes(Note::Verbose(format!(
                             "  plans not used ({e}): the trace is damaged; every probe runs in the interpreter"
