@@ -10,18 +10,111 @@ use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type, Schema};
 use datafusion::common::Result;
 use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_plan::PhysicalExpr;
-use hashbrown::HashTable;
 
 use super::numbering::{Dense, IntIds, Interner, NO_INDEX};
 use super::{Agg, AggKind, KeyKind};
 
 /// Mixes one key word into a row's hash: a folded 64x64->128 multiply,
-/// which spreads every input bit over the high bits hashbrown's control
-/// bytes use and the low bits its buckets use.
+/// which spreads every input bit over the high bits [`Index`]'s tags use
+/// and the low bits its slots use.
 #[inline]
 fn mix(h: u64, w: u64) -> u64 {
     let x = ((h ^ w) as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_u128);
     (x as u64) ^ ((x >> 64) as u64)
+}
+
+/// Asks for the cache line at `p` ahead of its use (a hint: it never
+/// faults, whatever the address).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching reads nothing the program sees and cannot fault.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0)
+    }
+}
+
+/// Group numbers by their keys' hash: open addressing, linear probing,
+/// each slot a group's number + 1 (0: empty) beside its hash's high half,
+/// so that a probe meeting another key seldom reads that key's words; at
+/// most half full. hashbrown's table, before, gave no way to ask for a
+/// row's slot ahead of time: with 80k groups (their words 2 MB) each row
+/// waited for two misses in turn (`find` 45% of a plan over 500 files).
+#[derive(Default)]
+struct Index {
+    slots: Vec<u64>,
+    len: usize,
+}
+
+const TAG: u64 = 0xffff_ffff_0000_0000;
+
+impl Index {
+    #[inline]
+    fn home(&self, h: u64) -> usize {
+        h as usize & self.slots.len().wrapping_sub(1)
+    }
+
+    /// The group whose key `eq` accepts among those with hash `h`.
+    #[inline]
+    fn find(&self, h: u64, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let e = self.slots[i];
+            if e == 0 {
+                return None;
+            }
+            if e & TAG == h & TAG && eq((e as u32) - 1) {
+                return Some((e as u32) - 1);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Asks for the slot of hash `h`.
+    #[inline(always)]
+    fn prefetch_slot(&self, h: u64) {
+        if !self.slots.is_empty() {
+            prefetch(&self.slots[self.home(h)]);
+        }
+    }
+
+    /// The group in the first slot of hash `h` if its tag is `h`'s (the
+    /// one whose words a probe reads first).
+    #[inline(always)]
+    fn first_candidate(&self, h: u64) -> Option<u32> {
+        let e = *self.slots.get(self.home(h))?;
+        (e != 0 && e & TAG == h & TAG).then(|| (e as u32) - 1)
+    }
+
+    /// Adds group `g` of hash `h`; `hashes` holds every group's hash (by
+    /// number), those in the index being 0..len.
+    fn insert(&mut self, h: u64, g: u32, hashes: &[u64]) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            let mut grown = Index {
+                slots: vec![0; (self.slots.len() * 2).max(1024)],
+                len: 0,
+            };
+            for (g, &h) in hashes[..self.len].iter().enumerate() {
+                grown.place(h, g as u32);
+            }
+            *self = grown;
+        }
+        self.place(h, g);
+    }
+
+    fn place(&mut self, h: u64, g: u32) {
+        let mask = self.slots.len() - 1;
+        let mut i = h as usize & mask;
+        while self.slots[i] != 0 {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = (h & TAG) | (g as u64 + 1);
+        self.len += 1;
+    }
 }
 
 /// One partition's (or the merged) groups and their aggregate states.
@@ -29,7 +122,7 @@ pub(super) struct Table {
     /// Words per group key: one per key column, then the null mask.
     width: usize,
     /// Group numbers, found by a row's hash and its key words.
-    index: HashTable<u32>,
+    index: Index,
     /// Each group's key words, `width` per group, and its hash.
     words: Vec<u64>,
     hashes: Vec<u64>,
@@ -88,7 +181,7 @@ impl Table {
         let naggs = aggs.len();
         Table {
             width: keys.len() + 1,
-            index: HashTable::new(),
+            index: Index::default(),
             words: vec![],
             hashes: vec![],
             dense: Some(Dense {
@@ -285,8 +378,7 @@ impl Table {
         let g = self.hashes.len() as u32;
         self.words.extend_from_slice(key);
         self.hashes.push(h);
-        let hs = &self.hashes;
-        self.index.insert_unique(h, g, |&g| hs[g as usize]);
+        self.index.insert(h, g, &self.hashes);
         g
     }
 
@@ -318,7 +410,18 @@ impl Table {
             words[g as usize * W..][..W].try_into().expect("W words")
         };
         let mut last: Option<(u64, u32)> = None;
+        // Rows ahead whose slot is asked for, and (half as far, the slot
+        // in cache by then) whose first candidate's words are.
+        const AHEAD: usize = 16;
         for (r, &h) in hashes.iter().enumerate() {
+            if let Some(&h) = hashes.get(r + AHEAD) {
+                self.index.prefetch_slot(h);
+            }
+            if let Some(&h) = hashes.get(r + AHEAD / 2) {
+                if let Some(g) = self.index.first_candidate(h) {
+                    prefetch(self.words.as_ptr().wrapping_add(g as usize * W));
+                }
+            }
             let mut key = [0u64; W];
             for (c, col) in cols.iter().enumerate() {
                 key[c] = col[r];
@@ -331,8 +434,8 @@ impl Table {
                 }
             }
             let words = &self.words;
-            let g = match self.index.find(h, |&g| at(words, g) == key) {
-                Some(&g) => g,
+            let g = match self.index.find(h, |g| at(words, g) == key) {
+                Some(g) => g,
                 None => self.insert_group(&key),
             };
             last = Some((h, g));
@@ -632,5 +735,34 @@ impl Table {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(RecordBatch::try_new(Arc::new(schema.clone()), columns)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every group inserted is found by its hash and key, across the
+    /// index's growth, where hashes share their slot bits (long probe
+    /// runs) or their tag (keys told apart by their words only); a hash
+    /// never inserted is not found.
+    #[test]
+    fn the_index_finds_every_group_it_holds() {
+        for spread in [u64::MAX, 0xffff_0000_0000_00ff, 0x0000_ffff_0000_0000] {
+            let mut index = Index::default();
+            let mut hashes = vec![];
+            let hash = |k: u64| mix(0, k) & spread;
+            for k in 0..20_000u64 {
+                let h = hash(k);
+                hashes.push(h);
+                index.insert(h, k as u32, &hashes);
+            }
+            assert_eq!(index.len, 20_000);
+            for k in 0..20_000u64 {
+                let found = index.find(hash(k), |g| g as u64 == k);
+                assert_eq!(found, Some(k as u32), "key {k}, spread {spread:x}");
+            }
+            assert_eq!(index.find(hash(20_001), |g| g as u64 == 20_001), None);
+        }
     }
 }
