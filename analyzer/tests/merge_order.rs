@@ -227,14 +227,17 @@ fn rows_dealt_to_files_in_turn_come_back_in_time_order() {
     check("dealt", dealt(&syscalls(), 7));
 }
 
+/// The first 3000 rows of `all` copied to 40 files, times equal.
+fn copies(all: &RecordBatch) -> Plan {
+    let ts = times(all);
+    (0..40)
+        .map(|_| (0..3000).map(|r| (r, ts[r])).collect())
+        .collect()
+}
+
 #[test]
 fn copies_with_equal_times_come_file_by_file_at_each_time() {
-    let all = syscalls();
-    let ts = times(&all);
-    let files: Plan = (0..40)
-        .map(|_| (0..3000).map(|r| (r, ts[r])).collect())
-        .collect();
-    check("copies", files);
+    check("copies", copies(&syscalls()));
 }
 
 #[test]
@@ -278,13 +281,9 @@ fn a_file_out_of_time_order_is_merged_as_defined() {
 #[test]
 fn a_run_that_stops_early_ends_with_the_rows_it_took() {
     let all = syscalls();
-    let ts = times(&all);
-    let files: Plan = (0..40)
-        .map(|_| (0..3000).map(|r| (r, ts[r])).collect())
-        .collect();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("stop");
-    write_trace(&dir, &all, &files);
+    write_trace(&dir, &all, &copies(&all));
     let whole = interpreted(&dir);
     assert!(whole.len() > 100_000, "{} rows", whole.len());
     for stop in [1, 5000, 70_001] {

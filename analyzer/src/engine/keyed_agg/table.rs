@@ -61,7 +61,7 @@ impl Index {
             return None;
         }
         let mask = self.slots.len() - 1;
-        let mut i = h as usize & mask;
+        let mut i = self.home(h);
         loop {
             let e = self.slots[i];
             if e == 0 {
