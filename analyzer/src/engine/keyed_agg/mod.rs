@@ -56,6 +56,10 @@ enum AggKind {
     Sum,
     Min,
     Max,
+    /// The least of 128-bit integers (a Decimal128 of scale 0): where
+    /// plans number an element's first firing as (time, file, row) in
+    /// one value, whose least is the earliest place.
+    MinWide,
 }
 
 #[derive(Clone, Debug)]
@@ -132,9 +136,12 @@ impl KeyedAggregateExec {
             };
             let [arg] = a.expressions().try_into().ok()?;
             let t = arg.data_type(&in_schema).ok()?;
-            if kind != AggKind::Count && !is_int(&t) {
-                return None;
-            }
+            let kind = match (kind, &t) {
+                (AggKind::Min, DataType::Decimal128(_, 0)) => AggKind::MinWide,
+                (AggKind::Count, _) => kind,
+                _ if is_int(&t) => kind,
+                _ => return None,
+            };
             aggs.push(Agg {
                 kind,
                 arg,
@@ -142,9 +149,14 @@ impl KeyedAggregateExec {
             });
         }
         // Integer results come out as i64 and are cast to the schema's
-        // type; anything else would need more than a cast.
-        for f in schema.fields().iter().skip(keys.len()) {
-            if !is_int(f.data_type()) {
+        // type, wide ones as the Decimal128 they came in as; anything else
+        // would need more than a cast.
+        for (f, a) in schema.fields().iter().skip(keys.len()).zip(&aggs) {
+            let fits = match a.kind {
+                AggKind::MinWide => matches!(f.data_type(), DataType::Decimal128(_, 0)),
+                _ => is_int(f.data_type()),
+            };
+            if !fits {
                 return None;
             }
         }

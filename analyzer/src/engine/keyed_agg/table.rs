@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringBuilder};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Decimal128Array, Int64Array, RecordBatch, StringBuilder,
+};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type, Schema};
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, Int32Type, Int64Type, Schema};
 use datafusion::common::Result;
 use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_plan::PhysicalExpr;
@@ -134,9 +136,14 @@ pub(super) struct Table {
     /// (not kept for counts, which are never null).
     vals: Vec<Vec<i64>>,
     seen: Vec<Vec<bool>>,
+    /// Per aggregate, per group, the least of a [`AggKind::MinWide`]
+    /// (empty for the others, whose values are in `vals`).
+    wide: Vec<Vec<i128>>,
     /// Each aggregate's starting value (what a group without rows holds,
     /// so that folding one in changes nothing).
     identity: Vec<i64>,
+    /// Which aggregates keep their values in `wide`.
+    is_wide: Vec<bool>,
     /// Dictionary value → string id, per key column, for the last batch's
     /// dictionary (parquet hands the same dictionary to many batches).
     dict_cache: Vec<Option<(ArrayRef, Vec<u64>)>>,
@@ -199,10 +206,12 @@ impl Table {
                 .map(|a| match a.kind {
                     AggKind::Min => i64::MAX,
                     AggKind::Max => i64::MIN,
-                    AggKind::Count | AggKind::Sum => 0,
+                    AggKind::Count | AggKind::Sum | AggKind::MinWide => 0,
                 })
                 .collect(),
             seen: vec![vec![]; naggs],
+            wide: vec![vec![]; naggs],
+            is_wide: aggs.iter().map(|a| a.kind == AggKind::MinWide).collect(),
             dict_cache: keys.iter().map(|_| None).collect(),
             dict_groups: None,
         }
@@ -225,9 +234,14 @@ impl Table {
     /// Aggregate states for groups added since (at the identity).
     fn grow_states(&mut self) {
         let n = self.hashes.len();
-        for ((v, s), &id) in self.vals.iter_mut().zip(&mut self.seen).zip(&self.identity) {
-            v.resize(n, id);
-            s.resize(n, false);
+        let states = self.vals.iter_mut().zip(&mut self.seen).zip(&mut self.wide);
+        for (((v, s), w), (&id, &is_wide)) in states.zip(self.identity.iter().zip(&self.is_wide)) {
+            if is_wide {
+                w.resize(n, i128::MAX);
+            } else {
+                v.resize(n, id);
+                s.resize(n, false);
+            }
         }
     }
 
@@ -601,6 +615,31 @@ impl Table {
                 }
                 continue;
             }
+            if a.kind == AggKind::MinWide {
+                // i128::MAX, the identity, is past any Decimal128's
+                // values (10^38 - 1 at most): a group still holding it
+                // has had no row, so no `seen` is kept.
+                let v = v.into_array(n)?;
+                let v = v.as_primitive::<Decimal128Type>();
+                let wide = &mut self.wide[ai][..];
+                match v.logical_nulls() {
+                    None => {
+                        for (&x, &g) in v.values().iter().zip(&gi) {
+                            let g = g as usize;
+                            wide[g] = wide[g].min(x);
+                        }
+                    }
+                    Some(nl) => {
+                        for (r, (&x, &g)) in v.values().iter().zip(&gi).enumerate() {
+                            if nl.is_valid(r) {
+                                let g = g as usize;
+                                wide[g] = wide[g].min(x);
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
             let v = cast(&v.into_array(n)?, &DataType::Int64)?;
             let v = v.as_primitive::<Int64Type>();
             let nulls = v.logical_nulls();
@@ -670,6 +709,13 @@ impl Table {
                 AggKind::Count | AggKind::Sum => i64::wrapping_add,
                 AggKind::Min => i64::min,
                 AggKind::Max => i64::max,
+                AggKind::MinWide => {
+                    for (og, &g) in gi.iter().enumerate() {
+                        let g = g as usize;
+                        self.wide[ai][g] = self.wide[ai][g].min(other.wide[ai][og]);
+                    }
+                    continue;
+                }
             };
             for (og, &g) in gi.iter().enumerate() {
                 let g = g as usize;
@@ -715,6 +761,17 @@ impl Table {
             columns.push(a);
         }
         for (ai, agg) in aggs.iter().enumerate() {
+            if agg.kind == AggKind::MinWide {
+                // (Collected, a Decimal128 is of scale 10: the schema's
+                // type, not a cast, which would rescale the numbers.)
+                let a: Decimal128Array = self.wide[ai]
+                    .iter()
+                    .map(|&v| (v != i128::MAX).then_some(v))
+                    .collect();
+                let t = schema.field(nk + ai).data_type().clone();
+                columns.push(Arc::new(a.with_data_type(t)));
+                continue;
+            }
             let count = agg.kind == AggKind::Count;
             let a: Int64Array = self.vals[ai]
                 .iter()

@@ -165,6 +165,11 @@ fn same_results_as_datafusions_aggregation() {
         "select cast(d as bigint) as k, count(1), sum(e) from t group by k",
         "select cast(d as bigint) * 100000 as k, count(1) from t group by k",
         "select cast(d as bigint) % 4 as k, count(1), max(e) from t group by k",
+        // The least of 128-bit numbers (plans' first firing places: time
+        // in the high 64 bits), with nulls, keyed and not.
+        "select a, b, count(1), min(cast(e as decimal(38, 0)) * cast(18446744073709551616 as decimal(38, 0)) + cast(d as decimal(38, 0))) from t group by a, b",
+        "select f, min(cast(e as decimal(38, 0))), max(d) from t group by f",
+        "select min(cast(e as decimal(38, 0)) * cast(18446744073709551616 as decimal(38, 0)) - cast(d as decimal(38, 0))) from t",
         // DataFusion rewrites this to two GROUP BYs; both become ours.
         "select a, count(distinct e) from t group by a",
     ];
@@ -185,6 +190,8 @@ fn other_aggregates_stay_datafusions() {
         "select a, avg(e) from t group by a",
         "select a, sum(cast(e as double)) from t group by a",
         "select cast(e as double) fl, count(1) from t group by fl",
+        "select a, min(cast(e as decimal(20, 2))) from t group by a",
+        "select a, max(cast(e as decimal(38, 0))) from t group by a",
     ] {
         let df = rt.block_on(c.sql(q)).unwrap();
         let phys = rt.block_on(df.create_physical_plan()).unwrap();
