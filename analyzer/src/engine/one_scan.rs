@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::file_format::options::ReadOptions;
@@ -52,6 +52,8 @@ impl ScanFile {
 pub struct OneScan {
     file_schema: SchemaRef,
     added: Vec<FieldRef>,
+    /// Parquet's row numbers, if asked for ([`OneScan::with_row_numbers`]).
+    row_numbers: Option<FieldRef>,
     schema: SchemaRef,
     store: ObjectStoreUrl,
     files: Vec<PartitionedFile>,
@@ -91,10 +93,26 @@ impl OneScan {
         Some(OneScan {
             file_schema,
             added,
+            row_numbers: None,
             schema,
             store,
             files: parts,
         })
+    }
+
+    /// The scan with column `name` holding each row's index in its file,
+    /// which the Parquet reader counts as it reads (a virtual column: a
+    /// plain column to whatever is planned above, so no rewrite of the
+    /// plan can move it out of the scan, as `file_row_index()` can be).
+    pub fn with_row_numbers(mut self, name: &str) -> Self {
+        let field = Arc::new(
+            Field::new(name, DataType::Int64, false).with_extension_type(parquet::arrow::RowNumber),
+        );
+        let mut fields = self.schema.fields().to_vec();
+        fields.push(field.clone());
+        self.schema = Arc::new(Schema::new(fields));
+        self.row_numbers = Some(field);
+        self
     }
 }
 
@@ -152,6 +170,7 @@ impl TableProvider for OneScan {
         let table_schema =
             datafusion::datasource::table_schema::TableSchema::builder(self.file_schema.clone())
                 .with_table_partition_cols(self.added.clone())
+                .with_virtual_columns(self.row_numbers.iter().cloned().collect::<Vec<_>>())
                 .build();
         // Each file's statistics, from the footer in the session's cache,
         // as a listing's scan takes them: a count, minimum or maximum is

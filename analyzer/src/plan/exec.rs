@@ -339,7 +339,7 @@ fn read_files_with(
         return scan(&files.iter().collect::<Vec<_>>());
     }
     if !shippable {
-        if let Some(df) = one_scan(ctx, members, files, schema.as_ref())? {
+        if let Some(df) = one_scan(ctx, members, files, schema.as_ref(), false)? {
             return place(df).and_then(shift_ts);
         }
     }
@@ -386,13 +386,17 @@ fn read_files_with(
 const SHIFT: &str = "__retap_ts_shift";
 
 /// A set's files as one scan, each file's rows with its trace's host and
-/// name and its shift ([`SHIFT`]); None where they cannot be one (files
-/// in more than one object store), and a union of per-trace scans is made.
+/// name and its shift ([`SHIFT`]); with `numbered`, each row also with
+/// its file's index in `files` ([`FILE_NUMBER`]) and its own in that file
+/// ([`ROW_NUMBER`]), and then `files` may be one trace's. None where they
+/// cannot be one scan (files in more than one object store), and a union
+/// of per-trace scans is made.
 fn one_scan(
     ctx: &SessionContext,
     members: &[(String, String)],
     files: &[DataFile],
     schema: Option<&Schema>,
+    numbered: bool,
 ) -> Result<Option<datafusion::prelude::DataFrame>, PlanError> {
     use crate::engine::one_scan::{OneScan, ScanFile};
     use datafusion::arrow::datatypes::Field;
@@ -400,31 +404,96 @@ fn one_scan(
     let Some(schema) = schema else {
         return Ok(None);
     };
+    let set = members.len() > 1;
     let mut scanned = Vec::with_capacity(files.len());
-    for f in files {
-        let (host, name) = members
-            .get(f.member as usize)
-            .ok_or_else(|| failed(format!("a file of trace {} of {}", f.member, members.len())))?;
-        scanned.push(ScanFile::of(
-            f,
-            vec![
+    for (i, f) in files.iter().enumerate() {
+        let mut values = vec![];
+        if set {
+            let (host, name) = members.get(f.member as usize).ok_or_else(|| {
+                failed(format!("a file of trace {} of {}", f.member, members.len()))
+            })?;
+            values.extend([
                 ScalarValue::Int64(Some(f.ts_shift)),
                 ScalarValue::Utf8(Some(host.clone())),
                 ScalarValue::Utf8(Some(name.clone())),
-            ],
-        ));
+            ]);
+        }
+        if numbered {
+            values.push(ScalarValue::Int64(Some(i as i64)));
+        }
+        scanned.push(ScanFile::of(f, values));
     }
-    let added = vec![
-        Field::new(SHIFT, DataType::Int64, false),
-        Field::new(super::translate::HOST, DataType::Utf8, false),
-        Field::new(super::translate::TRACE, DataType::Utf8, false),
-    ];
+    let mut added = vec![];
+    if set {
+        added.extend([
+            Field::new(SHIFT, DataType::Int64, false),
+            Field::new(super::translate::HOST, DataType::Utf8, false),
+            Field::new(super::translate::TRACE, DataType::Utf8, false),
+        ]);
+    }
+    if numbered {
+        added.push(Field::new(FILE_NUMBER, DataType::Int64, false));
+    }
     let Some(table) = OneScan::new(Arc::new(schema.clone()), added, scanned) else {
         return Ok(None);
+    };
+    let table = match numbered {
+        true => table.with_row_numbers(ROW_NUMBER),
+        false => table,
     };
     ctx.read_table(Arc::new(table))
         .map(Some)
         .map_err(PlanError::from)
+}
+
+/// The column of a numbered scan ([`read_files_numbered`]) holding each
+/// row's file, as its index among the files scanned.
+const FILE_NUMBER: &str = "__retap_file";
+/// The column of a numbered scan holding each row's index in its file.
+const ROW_NUMBER: &str = "__retap_row";
+
+/// A file's first `ts` on the run's clock, from its footer's statistics
+/// (its rows are in `ts` order: its first row group's least).
+fn first_ts(f: &DataFile) -> Option<i64> {
+    let (meta, _) = f.footer.as_ref()?;
+    let ts = (meta.row_groups().first()?.columns().iter())
+        .find(|c| c.column_path().string() == Column::Ts.name())?;
+    match ts.statistics()? {
+        parquet::file::statistics::Statistics::Int64(s) => {
+            s.min_opt().map(|t| t.wrapping_add(f.ts_shift))
+        }
+        _ => None,
+    }
+}
+
+/// Whether two of the files begin at the same time: copies of one
+/// workload (a fleet's hosts running it in step, a recording replayed),
+/// whose elements first fire at equal times all through. Plans then say
+/// where each element first fired in the pass that counts it; elsewhere
+/// equal first times are few (two CPUs' rows in one nanosecond) and the
+/// rows at those times alone are read for their order, rather than every
+/// row paying for its place (a fifth more CPU over 20M rows).
+fn begin_together(files: &[DataFile]) -> bool {
+    let mut firsts: Vec<i64> = files.iter().filter_map(first_ts).collect();
+    firsts.sort_unstable();
+    firsts.windows(2).any(|w| w[0] == w[1])
+}
+
+/// The files as [`read_files`] reads them, each row with its file's
+/// index in `files` and its own in that file: what says where an element
+/// first fired, in the same pass as its aggregates (see
+/// [`firing_order::first_at`]). None where the files cannot be one scan.
+fn read_files_numbered(
+    ctx: &SessionContext,
+    members: &[(String, String)],
+    files: &[DataFile],
+) -> Result<Option<datafusion::prelude::DataFrame>, PlanError> {
+    let schema = crate::engine::footers::footer_schema(ctx, files);
+    crate::engine::footers::cache_footers(ctx, files);
+    match one_scan(ctx, members, files, schema.as_ref(), true)? {
+        Some(df) if members.len() > 1 => shift_ts(df).map(Some),
+        df => Ok(df),
+    }
 }
 
 /// A set's scan with `ts` moved by its [`SHIFT`], which is dropped.
@@ -801,9 +870,19 @@ pub fn build_plans(
         // has more than one of, and which only matters if something
         // iterates in it (or sorts with ties): see Compiled::order. A sort
         // that shows every element meets ties almost always: it gets them
-        // in the same pass rather than a second run.
+        // in the same pass rather than a second run, as does any value
+        // sort over files that begin together (copies of one workload,
+        // whose elements' values tie as their first times do: a second
+        // run would read every file again).
+        let sorted = compiled
+            .order
+            .as_ref()
+            .is_some_and(|o| o.contains_key(&u.global));
         let fire: Vec<Expr> = if u.keys.is_empty()
-            || !(keep_first || compiled.order.is_none() || shows_all(compiled, u.global))
+            || !(keep_first
+                || compiled.order.is_none()
+                || shows_all(compiled, u.global)
+                || (sorted && begin_together(&files.files)))
         {
             vec![]
         } else {
@@ -1070,19 +1149,53 @@ pub fn build_plans(
         let unrolled: Option<Vec<DataFile>> = rolled.as_ref().map(|_| pick(|a, i| !a.covered[i]));
         let apart = pick(|a, i| a.covered[i] && a.apart[i]);
         let rest = unrolled.as_deref().unwrap_or(files);
-        let places = rolled.as_ref().is_some_and(|a| a.places);
+        let mut places = rolled.as_ref().is_some_and(|a| a.places);
         let firsts = rolled.as_ref().is_some_and(|a| a.firsts) || p.aggs.iter().any(is_first);
-        let scan = |of: &[DataFile], filter: Option<Expr>| -> Result<DataFrame, PlanError> {
-            let df = read_files_with(ctx, &trace.members, of, session.cluster.is_some(), false)?;
+        let aggregated = |df: DataFrame, filter: Option<Expr>, aggs: Vec<Expr>| {
             let df = match filter {
                 Some(f) => df.filter(f).map_err(PlanError::from)?,
                 None => df,
             };
-            df.aggregate(group.clone(), p.aggs.clone())
-                .map_err(PlanError::from)
+            df.aggregate(group.clone(), aggs).map_err(PlanError::from)
+        };
+        let scan = |of: &[DataFile], filter: Option<Expr>| -> Result<DataFrame, PlanError> {
+            let df = read_files_with(ctx, &trace.members, of, session.cluster.is_some(), false)?;
+            aggregated(df, filter, p.aggs.clone())
+        };
+        // Where an entry's plan keeps first firing times over every file
+        // of its table, and files begin together, it also keeps where each
+        // element first fired (time, file, row), so that the elements
+        // first seen at one time need no second scan to be put in the
+        // interpreter's order (see begin_together). (Not on a cluster,
+        // whose workers read files, not this scan; not with rollups,
+        // which number their own files.)
+        let numbered = match rolled.is_none()
+            && entry
+            && p.hist.is_none()
+            && session.cluster.is_none()
+            && p.aggs.iter().any(is_first)
+            && begin_together(rest)
+        {
+            true => read_files_numbered(ctx, &trace.members, rest)?,
+            false => None,
         };
         let mut scanned = vec![];
-        if !rest.is_empty() {
+        if let Some(df) = numbered {
+            let at = firing_order::first_at().call(vec![
+                column(Column::Ts),
+                crate::engine::column_named(FILE_NUMBER),
+                crate::engine::column_named(ROW_NUMBER),
+            ]);
+            // (The first firing time is the place's high half: not a
+            // second aggregate.)
+            let aggs: Vec<Expr> = (p.aggs.iter())
+                .filter(|a| !is_first(a))
+                .cloned()
+                .chain([min(at).alias(super::rollups::FIRST_AT)])
+                .collect();
+            scanned.push(aggregated(df, filter.clone(), aggs)?);
+            places = true;
+        } else if !rest.is_empty() {
             scanned.push(scan(rest, filter.clone())?);
         }
         if let (false, Some(b)) = (apart.is_empty(), &by_arg) {
@@ -1217,10 +1330,14 @@ pub(super) fn int_col(
 /// Each result row's first firing time (0s when the plan has no keys, so
 /// no order among elements to keep).
 fn first_col(batch: &datafusion::arrow::record_batch::RecordBatch) -> Result<Vec<i64>, PlanError> {
-    if batch.column_by_name(FIRST).is_none() {
-        return Ok(vec![0; batch.num_rows()]);
+    match (
+        batch.column_by_name(FIRST),
+        batch.column_by_name(super::rollups::FIRST_AT),
+    ) {
+        (Some(_), _) => int_col(batch, FIRST),
+        (None, Some(_)) => super::rollups::time_of(batch),
+        (None, None) => Ok(vec![0; batch.num_rows()]),
     }
-    int_col(batch, FIRST)
 }
 
 /// The rows of a plan's result that belong to the member at the point
@@ -1276,7 +1393,9 @@ pub fn run_plans(
     // Globals some plan of which computed no first firing times, or does
     // not say where elements first fired.
     let without_firsts = globals_without(&plans, compiled, |p| p.firsts);
-    let without_places = globals_without(&plans, compiled, |p| p.places);
+    let mut without_places = globals_without(&plans, compiled, |p| p.places);
+    // Globals some plan of which scanned rows rather than rollups.
+    let scanned = globals_without(&plans, compiled, |p| p.from_rollups.is_some());
     let (mut state, firings) = aggregate(prog, compiled, plans, session, &mut interner)?;
     let by_first = compiled.order.is_none();
     let (needed, why) = match by_first {
@@ -1287,9 +1406,12 @@ pub fn run_plans(
     let mut why = why;
     if why.is_some() && needed.keys().all(|(_, g)| !without_firsts.contains(g)) {
         let why = why.take().expect("checked");
-        note = Some(format!(
-            "{why}: its elements' first firing times came with the rollups"
-        ));
+        note = Some(match needed.keys().any(|(_, g)| scanned.contains(g)) {
+            false => format!("{why}: its elements' first firing times came with the rollups"),
+            true => format!(
+                "{why}: its elements' first firing times came in the same pass (its files begin together)"
+            ),
+        });
     }
     if let Some(why) = why {
         let wanted: usize = needed.values().map(|k| k.len()).sum();
@@ -1303,17 +1425,18 @@ pub fn run_plans(
             _ => vec![None],
         };
         for bound in bounds {
-            let plans = build_plans(prog, compiled, trace, true, bound, session)?
+            let plans: Vec<Plan> = build_plans(prog, compiled, trace, true, bound, session)?
                 .into_iter()
                 .filter(|p| p.hist.is_none_or(|(hi, _)| hi == 0))
                 .collect();
+            let unplaced = globals_without(&plans, compiled, |p| p.places);
             let (firsts, _) = aggregate(prog, compiled, plans, session, &mut interner)?;
             let found = |tg: &(i64, u32), k: &Vec<Value>| {
                 firsts
                     .get(tg)
                     .and_then(|e| e.get(k))
-                    .map(|e| e.first)
-                    .filter(|first| bound.is_none_or(|b| *first <= b))
+                    .map(|e| (e.first, e.at))
+                    .filter(|(first, _)| bound.is_none_or(|b| *first <= b))
             };
             if !needed
                 .iter()
@@ -1326,13 +1449,20 @@ pub fn run_plans(
                 }
                 continue;
             }
+            // The tied elements' first firings, and where they were if
+            // these plans say (then no rows are read again for that).
             for (tg, keys) in &needed {
                 let elems = state.get_mut(tg).expect("needed elements are in the state");
                 for k in keys {
-                    if let (Some(e), Some(first)) = (elems.get_mut(k), found(tg, k)) {
+                    if let (Some(e), Some((first, at))) = (elems.get_mut(k), found(tg, k)) {
                         e.first = first;
+                        e.at = at;
                     }
                 }
+                match unplaced.contains(&tg.1) {
+                    true => without_places.insert(tg.1),
+                    false => without_places.remove(&tg.1),
+                };
             }
             note = Some(match bound {
                 Some(b) => format!(
@@ -1350,7 +1480,12 @@ pub fn run_plans(
         resolved: &needed,
         without_places,
     };
-    let loaded = finish(prog, compiled, trace, state, &firings, &mut interner, how)?;
+    let (loaded, read_again) = finish(prog, compiled, trace, state, &firings, &mut interner, how)?;
+    // (one line each, as `-v` prints them)
+    let note = match (note, read_again) {
+        (Some(a), Some(b)) => Some(format!("{a}\n  {b}")),
+        (a, b) => a.or(b),
+    };
     Ok((loaded, note))
 }
 
@@ -1467,11 +1602,12 @@ struct Elem {
     at: Option<RollupPlace>,
 }
 
-/// Where a rollup says an element first fired: its file and row as
-/// `file << 32 | row` (see rollups::place_of), and the update; ordered
-/// as the [`Place`]s they stand for (same time, same table).
+/// Where a rollup or a plan says an element first fired: its table's
+/// rank, its file and row as `file << 32 | row` (see rollups::place_of),
+/// and the update; ordered as the [`Place`]s they stand for (same time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct RollupPlace {
+    table: u32,
     file_row: u64,
     update: u32,
 }
@@ -1482,7 +1618,7 @@ impl RollupPlace {
             (self.file_row >> 32) as usize,
             (self.file_row & 0xffff_ffff) as i64,
         );
-        Place::of_entry(first, file, row, self.update as usize)
+        Place::of_entry(first, self.table as usize, file, row, self.update as usize)
     }
 }
 
@@ -1534,6 +1670,10 @@ fn aggregate(
     let (main, hists): (Vec<Plan>, Vec<Plan>) = plans
         .into_iter()
         .partition(|p| p.hist.is_none_or(|(hi, _)| hi == 0));
+    // Tables ranked in the interpreter's order for rows at one time.
+    let mut tables: Vec<Table> = firings.values().map(|f| f.table).collect();
+    tables.sort();
+    tables.dedup();
     for p in main.into_iter().chain(hists) {
         let mut batches = vec![];
         for df in p.dfs {
@@ -1571,8 +1711,12 @@ fn aggregate(
                     Some(_) => Some(super::rollups::place_of(b)?),
                     None => None,
                 };
+                let table = (firings.get(ui))
+                    .and_then(|f| tables.binary_search(&f.table).ok())
+                    .ok_or_else(|| failed("an update's table is not among the plans'"))?;
                 let at = |r: usize| {
                     places.as_ref().map(|p| RollupPlace {
+                        table: table as u32,
                         file_row: p[r],
                         update: *ui as u32,
                     })
@@ -1775,7 +1919,7 @@ fn finish(
     firings: &HashMap<usize, Firing>,
     interner: &mut Interner,
     how: Finish,
-) -> Result<Preload, PlanError> {
+) -> Result<(Preload, Option<String>), PlanError> {
     let Finish {
         maxmapentries,
         by_first,
@@ -1822,9 +1966,18 @@ fn finish(
         .map(|(g, t)| (*g, t.clone()))
         .collect();
     let mut places = Places::default();
+    let mut read_again = None;
     if !to_read.is_empty() {
         let fs: Vec<&Firing> = firings.values().collect();
         places = firing_order::places(compiled, trace, &fs, &to_read, interner)?;
+        let mut names: Vec<&str> = (to_read.keys())
+            .map(|g| prog.globals[*g as usize].name.as_str())
+            .collect();
+        names.sort();
+        read_again = Some(format!(
+            "elements of '{}' first seen at one time: their rows read again for the order they came in",
+            names.join("', '")
+        ));
     }
     let mut out = Preload {
         ticks: vec![],
@@ -1931,7 +2084,7 @@ fn finish(
             }
         }
     }
-    Ok(out)
+    Ok((out, read_again))
 }
 
 #[cfg(test)]

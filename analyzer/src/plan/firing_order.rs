@@ -8,7 +8,11 @@
 //! and keep each element's earliest time only; where two elements share
 //! it, one more scan of the rows at those times alone, each row with its
 //! file and its index in that file (`input_file_name()`,
-//! `file_row_index()`), says which came first. Rows at other times are
+//! `file_row_index()`), says which came first. Over files that begin
+//! together (copies of one workload: equal first times all through, that
+//! scan a second reading of everything), plans number each row instead
+//! and keep each element's least [`place_number`] as they count it, as
+//! rollups do for their groups. Rows at other times are
 //! skipped by the scan (a sorted `ts` column lets row groups be pruned;
 //! `ts` is decoded first). Elements first seen at one row come in the
 //! order of the updates that made them (see [`Place::update`]).
@@ -16,7 +20,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, BooleanArray, Int64Array, RecordBatch};
+use datafusion::arrow::array::{
+    Array, AsArray, BooleanArray, Decimal128Array, Int64Array, RecordBatch,
+};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{exec_err, Result as DfResult};
@@ -74,17 +80,77 @@ pub(super) struct Place {
 }
 
 impl Place {
-    /// An entry's firing at `ts`, at a row of a file of the (only) table
-    /// its global's firings read: where a rollup says a group first fired.
-    pub(super) fn of_entry(ts: i64, file: usize, row: i64, update: usize) -> Place {
+    /// An entry's firing at `ts`, at a row of a file of the table of
+    /// rank `table` among those its global's firings read: where a
+    /// rollup or a plan says a group first fired.
+    pub(super) fn of_entry(ts: i64, table: usize, file: usize, row: i64, update: usize) -> Place {
         Place {
             at_return: false,
             entry_ts: ts,
-            table: 0,
+            table,
             file,
             row,
             update,
         }
+    }
+}
+
+/// An entry's firing at `ts` at `row` of the `file`th file of its table
+/// as one number: `ts` in the high 64 bits, the file and row (each
+/// under 2^32) in the low, so that the least number is the least
+/// (time, file, row). A signed `ts` shifted up keeps its order. A
+/// rollup's first rows and a scan's rows are numbered alike; plans keep
+/// each element's least (`rollups::FIRST_AT`).
+pub(super) fn place_number(ts: i64, file: i64, row: i64) -> i128 {
+    ((ts as i128) << 64) | (((file as i128) << 32) | (row as i128 & 0xffff_ffff))
+}
+
+/// `first_at(ts, file, row)`: [`place_number`] of each row, a
+/// Decimal128(38, 0) (whose least DataFusion's `min` and the keyed
+/// aggregate both take).
+pub(super) fn first_at() -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::new_from_impl(FirstAt {
+        signature: Signature::exact(
+            vec![DataType::Int64, DataType::Int64, DataType::Int64],
+            Volatility::Immutable,
+        ),
+    }))
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct FirstAt {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for FirstAt {
+    fn name(&self) -> &str {
+        "retap_first_at"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Decimal128(38, 0))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let ints: Vec<&Int64Array> = arrays
+            .iter()
+            .filter_map(|a| a.as_any().downcast_ref::<Int64Array>())
+            .collect();
+        let [ts, file, row] = ints[..] else {
+            return exec_err!("retap_first_at of {arrays:?}");
+        };
+        if ts.null_count() + file.null_count() + row.null_count() > 0 {
+            return exec_err!("retap_first_at of a null time, file or row");
+        }
+        let numbers = ts
+            .values()
+            .iter()
+            .zip(file.values().iter().zip(row.values()))
+            .map(|(&t, (&f, &r))| place_number(t, f, r));
+        let out = Decimal128Array::from_iter_values(numbers).with_precision_and_scale(38, 0)?;
+        Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }
 

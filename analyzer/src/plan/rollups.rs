@@ -258,13 +258,8 @@ fn framed(
     let (Some(at), Some(row)) = (int(&columns[ts]), int(&columns[first_row])) else {
         return Err(failed("a rollup's ts or first row is not int64"));
     };
-    // (ts, file, row) as one number: ts in the high 64 bits, the file
-    // and row (each under 2^32) in the low, so that its least is the
-    // least triple (a signed ts shifted up keeps its order).
-    let place =
-        at.values().iter().zip(row.values()).map(|(&t, &r)| {
-            ((t as i128) << 64) | (((file as i128) << 32) | (r as i128 & 0xffff_ffff))
-        });
+    let place = (at.values().iter().zip(row.values()))
+        .map(|(&t, &r)| super::firing_order::place_number(t, file as i64, r));
     let place = Decimal128Array::from_iter_values(place)
         .with_precision_and_scale(38, 0)
         .map_err(arrow_error)?;
@@ -319,6 +314,15 @@ pub(super) fn place_of(b: &RecordBatch) -> Result<Vec<u64>, PlanError> {
         .and_then(|c| c.as_any().downcast_ref::<Decimal128Array>())
         .ok_or_else(|| failed("first places not decimal"))?;
     Ok(a.iter().map(|v| v.unwrap_or(0) as u64).collect())
+}
+
+/// [`FIRST_AT`]'s first firing times, per result row.
+pub(super) fn time_of(b: &RecordBatch) -> Result<Vec<i64>, PlanError> {
+    let a = b
+        .column_by_name(FIRST_AT)
+        .and_then(|c| c.as_any().downcast_ref::<Decimal128Array>())
+        .ok_or_else(|| failed("first places not decimal"))?;
+    Ok(a.iter().map(|v| (v.unwrap_or(0) >> 64) as i64).collect())
 }
 
 /// The column of a rollup's rows giving their file's index.
