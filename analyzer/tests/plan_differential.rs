@@ -236,7 +236,7 @@ fn elements_first_seen_at_one_time_come_in_the_interpreters_order() {
         "global c\nprobe syscall.read, syscall.* { c[name, execname()] <<< 1 }\nprobe syscall.* { c[execname(), name] <<< 2 }\nprobe end { foreach ([a, b] in c) printf(\"%s %s %d\\n\", a, b, @sum(c[a, b])) }\n",
         "global c\nprobe syscall.*.return { c[tid()]++ }\nprobe syscall.* { c[-pid()]++ }\nprobe syscall.*.return { c[-tid() - 1000000]++ }\nprobe end { foreach (k in c) printf(\"%d %d\\n\", k, c[k]) }\n",
     ];
-    let mut ties_in_one_pass = 0;
+    let mut limited_ties = 0;
     for (i, script) in fixed.iter().enumerate() {
         for trace in &traces {
             let (a, b, n, note, _) = both_noted(script, trace);
@@ -251,22 +251,13 @@ fn elements_first_seen_at_one_time_come_in_the_interpreters_order() {
                     !note.contains("read again for the order"),
                     "fixed case {i}: {note}\n{script}"
                 );
-                // Nor up to a bound for a limited sort's ties: its first
-                // firing times came with its counts.
-                if note.contains("has ties where it is shown") {
-                    assert!(
-                        note.contains("came in the same pass"),
-                        "fixed case {i}: {note}\n{script}"
-                    );
-                }
-                ties_in_one_pass += usize::from(note.contains("came in the same pass"));
+                // (Nor after a limited sort's plans ran again up to a
+                // bound for its ties' first firing times: they said where.)
+                limited_ties += usize::from(note.contains("has ties where it is shown"));
             }
         }
     }
-    assert!(
-        ties_in_one_pass > 0,
-        "no limited sort showed ties over the set"
-    );
+    assert!(limited_ties > 0, "no limited sort showed ties over the set");
     let mut r = Rng(0x71e5_0fa1_10ce_0001);
     let mut compiled = 0;
     for i in 0..cases {

@@ -870,19 +870,9 @@ pub fn build_plans(
         // has more than one of, and which only matters if something
         // iterates in it (or sorts with ties): see Compiled::order. A sort
         // that shows every element meets ties almost always: it gets them
-        // in the same pass rather than a second run, as does any value
-        // sort over files that begin together (copies of one workload,
-        // whose elements' values tie as their first times do: a second
-        // run would read every file again).
-        let sorted = compiled
-            .order
-            .as_ref()
-            .is_some_and(|o| o.contains_key(&u.global));
+        // in the same pass rather than a second run.
         let fire: Vec<Expr> = if u.keys.is_empty()
-            || !(keep_first
-                || compiled.order.is_none()
-                || shows_all(compiled, u.global)
-                || (sorted && begin_together(&files.files)))
+            || !(keep_first || compiled.order.is_none() || shows_all(compiled, u.global))
         {
             vec![]
         } else {
@@ -1408,9 +1398,7 @@ pub fn run_plans(
         let why = why.take().expect("checked");
         note = Some(match needed.keys().any(|(_, g)| scanned.contains(g)) {
             false => format!("{why}: its elements' first firing times came with the rollups"),
-            true => format!(
-                "{why}: its elements' first firing times came in the same pass (its files begin together)"
-            ),
+            true => format!("{why}: its elements' first firing times came in the same pass"),
         });
     }
     if let Some(why) = why {

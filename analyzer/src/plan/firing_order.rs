@@ -101,6 +101,7 @@ impl Place {
 /// (time, file, row). A signed `ts` shifted up keeps its order. A
 /// rollup's first rows and a scan's rows are numbered alike; plans keep
 /// each element's least (`rollups::FIRST_AT`).
+#[inline]
 pub(super) fn place_number(ts: i64, file: i64, row: i64) -> i128 {
     ((ts as i128) << 64) | (((file as i128) << 32) | (row as i128 & 0xffff_ffff))
 }
