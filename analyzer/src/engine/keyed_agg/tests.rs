@@ -192,6 +192,7 @@ fn other_aggregates_stay_datafusions() {
         "select cast(e as double) fl, count(1) from t group by fl",
         "select a, min(cast(e as decimal(20, 2))) from t group by a",
         "select a, max(cast(e as decimal(38, 0))) from t group by a",
+        "select arrow_cast(c, 'Utf8View') v, count(1) from t group by v",
     ] {
         let df = rt.block_on(c.sql(q)).unwrap();
         let phys = rt.block_on(df.create_physical_plan()).unwrap();
