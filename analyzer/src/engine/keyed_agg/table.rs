@@ -423,6 +423,18 @@ impl Table {
         let at = |words: &[u64], g: u32| -> [u64; W] {
             words[g as usize * W..][..W].try_into().expect("W words")
         };
+        // Word by word, not as arrays: `key` was just stored a word at a
+        // time, and comparing it as a 16-byte vector loaded it before
+        // those stores could be forwarded (a stall of its own per row: 4
+        // in 10 of find's samples over 507 files' 82k groups).
+        let same = |a: [u64; W], b: &[u64; W]| {
+            for c in 0..W {
+                if a[c] != b[c] {
+                    return false;
+                }
+            }
+            true
+        };
         let mut last: Option<(u64, u32)> = None;
         // Rows ahead whose slot is asked for, and (half as far, the slot
         // in cache by then) whose first candidate's words are.
@@ -442,13 +454,13 @@ impl Table {
             }
             key[W - 1] = mask[r];
             if let Some((lh, lg)) = last {
-                if lh == h && at(&self.words, lg) == key {
+                if lh == h && same(at(&self.words, lg), &key) {
                     out.push(lg);
                     continue;
                 }
             }
             let words = &self.words;
-            let g = match self.index.find(h, |g| at(words, g) == key) {
+            let g = match self.index.find(h, |g| same(at(words, g), &key)) {
                 Some(g) => g,
                 None => self.insert_group(&key),
             };
