@@ -1580,27 +1580,28 @@ fn sort_value(a: &Acc, s: &ValueSort) -> i64 {
 type State = HashMap<(i64, u32), FxHashMap<Vec<Value>, Elem>>;
 
 /// An element as plans leave it: its value, its first firing time (0
-/// where not kept), and where a rollup says it first fired then. The
-/// place lives with the element (a map of places beside the state was a
-/// second key copied and hashed for every one of a million elements).
+/// where not kept), and where a rollup or a numbered scan says it first
+/// fired then. The place lives with the element (a map of places beside
+/// the state was a second key copied and hashed for every one of a
+/// million elements).
 #[derive(Clone, Debug)]
 struct Elem {
     acc: Acc,
     first: i64,
-    at: Option<RollupPlace>,
+    at: Option<FirstPlace>,
 }
 
 /// Where a rollup or a plan says an element first fired: its table's
 /// rank, its file and row as `file << 32 | row` (see rollups::place_of),
 /// and the update; ordered as the [`Place`]s they stand for (same time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct RollupPlace {
+struct FirstPlace {
     table: u32,
     file_row: u64,
     update: u32,
 }
 
-impl RollupPlace {
+impl FirstPlace {
     fn place(self, first: i64) -> Place {
         let (file, row) = (
             (self.file_row >> 32) as usize,
@@ -1622,7 +1623,7 @@ impl Elem {
     /// Takes a result row's first firing (and place) into the element's:
     /// the earliest time, and at one time the least place.
     #[inline]
-    fn first_at(&mut self, first: i64, at: Option<RollupPlace>) {
+    fn first_at(&mut self, first: i64, at: Option<FirstPlace>) {
         if first < self.first {
             self.first = first;
             self.at = at;
@@ -1703,7 +1704,7 @@ fn aggregate(
                     .and_then(|f| tables.binary_search(&f.table).ok())
                     .ok_or_else(|| failed("an update's table is not among the plans'"))?;
                 let at = |r: usize| {
-                    places.as_ref().map(|p| RollupPlace {
+                    places.as_ref().map(|p| FirstPlace {
                         table: table as u32,
                         file_row: p[r],
                         update: *ui as u32,

@@ -296,33 +296,34 @@ pub(super) struct Answer {
     pub apart: Vec<bool>,
 }
 
-/// The result column of where an element first fired: its first
-/// firing time times 2^64, plus its file's index in the table times
-/// 2^32, plus its row's index in the file (the least (time, file, row)
-/// of its groups' first rows), a Decimal128; [`place_of`] takes it
-/// apart.
+/// The result column of where an element first fired: the least
+/// [`place_number`](super::firing_order::place_number) of its rows (a
+/// numbered scan's) or of its groups' first rows (rollups'), a
+/// Decimal128; [`place_of`] and [`time_of`] take it apart.
 pub(super) const FIRST_AT: &str = "first_at";
 
 /// A rollup row's (ts, file, first row) as one number ([`FIRST_AT`]).
 const PLACE: &str = "__place";
 
+/// The [`FIRST_AT`] column of a plan's result.
+fn first_at(b: &RecordBatch) -> Result<&Decimal128Array, PlanError> {
+    b.column_by_name(FIRST_AT)
+        .and_then(|c| c.as_any().downcast_ref::<Decimal128Array>())
+        .ok_or_else(|| failed("first places not decimal"))
+}
+
 /// [`FIRST_AT`]'s values without their time, `file << 32 | row`, per
 /// result row.
 pub(super) fn place_of(b: &RecordBatch) -> Result<Vec<u64>, PlanError> {
-    let a = b
-        .column_by_name(FIRST_AT)
-        .and_then(|c| c.as_any().downcast_ref::<Decimal128Array>())
-        .ok_or_else(|| failed("first places not decimal"))?;
-    Ok(a.iter().map(|v| v.unwrap_or(0) as u64).collect())
+    Ok(first_at(b)?.iter().map(|v| v.unwrap_or(0) as u64).collect())
 }
 
-/// [`FIRST_AT`]'s first firing times, per result row.
+/// [`FIRST_AT`]'s first firing times (its high half), per result row.
 pub(super) fn time_of(b: &RecordBatch) -> Result<Vec<i64>, PlanError> {
-    let a = b
-        .column_by_name(FIRST_AT)
-        .and_then(|c| c.as_any().downcast_ref::<Decimal128Array>())
-        .ok_or_else(|| failed("first places not decimal"))?;
-    Ok(a.iter().map(|v| (v.unwrap_or(0) >> 64) as i64).collect())
+    Ok(first_at(b)?
+        .iter()
+        .map(|v| (v.unwrap_or(0) >> 64) as i64)
+        .collect())
 }
 
 /// The column of a rollup's rows giving their file's index.
