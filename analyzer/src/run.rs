@@ -477,6 +477,13 @@ fn pass4(
             let n = built.aggregates.as_ref().map_or(0, Vec::len);
             notes(pass_line(4, &format!("built {n} plan(s)"), t));
             for p in built.aggregates.iter().flatten() {
+                if let (k @ 1.., n) = p.unread {
+                    notes(Note::Verbose(format!(
+                        "  {}: {k} of {n} files left unread: no value in their dictionaries \
+                         passes the probe's filter",
+                        p.text
+                    )));
+                }
                 if let Some(r) = p.from_rollups {
                     let (text, by, k, n) = (&p.text, r.grain.name(), r.answered, r.files);
                     let filtered = match r.filtered_finest {

@@ -55,6 +55,9 @@ pub struct Plan {
     /// Files whose rollups did not decode (scanned instead), for the
     /// user to hear of.
     pub unreadable_rollups: Vec<String>,
+    /// Files left unread, their dictionaries holding no value that passes
+    /// the probe's filter, of those there were to scan.
+    pub unread: (usize, usize),
     /// Whether its results carry each element's first firing time.
     firsts: bool,
     /// Whether they also carry where it first fired (`rollups::FIRST_AT`).
@@ -339,7 +342,7 @@ fn read_files_with(
         return scan(&files.iter().collect::<Vec<_>>());
     }
     if !shippable {
-        if let Some(df) = one_scan(ctx, members, files, schema.as_ref(), false)? {
+        if let Some(df) = one_scan(ctx, members, files, schema.as_ref(), None)? {
             return place(df).and_then(shift_ts);
         }
     }
@@ -386,8 +389,8 @@ fn read_files_with(
 const SHIFT: &str = "__retap_ts_shift";
 
 /// A set's files as one scan, each file's rows with its trace's host and
-/// name and its shift ([`SHIFT`]); with `numbered`, each row also with
-/// its file's index in `files` ([`FILE_NUMBER`]) and its own in that file
+/// name and its shift ([`SHIFT`]); with `numbers`, each row also with
+/// its file's number there ([`FILE_NUMBER`]) and its own in that file
 /// ([`ROW_NUMBER`]), and then `files` may be one trace's. None where they
 /// cannot be one scan (files in more than one object store), and a union
 /// of per-trace scans is made.
@@ -396,7 +399,7 @@ fn one_scan(
     members: &[(String, String)],
     files: &[DataFile],
     schema: Option<&Schema>,
-    numbered: bool,
+    numbers: Option<&[usize]>,
 ) -> Result<Option<datafusion::prelude::DataFrame>, PlanError> {
     use crate::engine::one_scan::{OneScan, ScanFile};
     use datafusion::arrow::datatypes::Field;
@@ -418,8 +421,11 @@ fn one_scan(
                 ScalarValue::Utf8(Some(name.clone())),
             ]);
         }
-        if numbered {
-            values.push(ScalarValue::Int64(Some(i as i64)));
+        if let Some(n) = numbers {
+            let n = *n
+                .get(i)
+                .ok_or_else(|| failed(format!("file {i} of a numbered scan without a number")))?;
+            values.push(ScalarValue::Int64(Some(n as i64)));
         }
         scanned.push(ScanFile::of(f, values));
     }
@@ -431,6 +437,7 @@ fn one_scan(
             Field::new(super::translate::TRACE, DataType::Utf8, false),
         ]);
     }
+    let numbered = numbers.is_some();
     if numbered {
         added.push(Field::new(FILE_NUMBER, DataType::Int64, false));
     }
@@ -480,17 +487,19 @@ fn begin_together(files: &[DataFile]) -> bool {
 }
 
 /// The files as [`read_files`] reads them, each row with its file's
-/// index in `files` and its own in that file: what says where an element
+/// number (`numbers`, in `files`' order: its index among the table's
+/// files, some of which may be left unread) and its own in that file: what says where an element
 /// first fired, in the same pass as its aggregates (see
 /// [`firing_order::first_at`]). None where the files cannot be one scan.
 fn read_files_numbered(
     ctx: &SessionContext,
     members: &[(String, String)],
     files: &[DataFile],
+    numbers: &[usize],
 ) -> Result<Option<datafusion::prelude::DataFrame>, PlanError> {
     let schema = crate::engine::footers::footer_schema(ctx, files);
     crate::engine::footers::cache_footers(ctx, files);
-    match one_scan(ctx, members, files, schema.as_ref(), true)? {
+    match one_scan(ctx, members, files, schema.as_ref(), Some(numbers))? {
         Some(df) if members.len() > 1 => shift_ts(df).map(Some),
         df => Ok(df),
     }
@@ -601,124 +610,6 @@ fn linear_bucket_expr(v: Expr, start: i64, interval: i64, n: usize) -> Expr {
         .expect("case expression")
 }
 
-/// Every value of a dictionary-encoded string column in these files, from
-/// its dictionary pages alone (a few KiB per row group, where a query over
-/// the column costs ~20 ms per 10M rows). None when some chunk is not
-/// dictionary-encoded throughout or a footer was not read: then not known.
-fn dictionary_values(
-    store: &crate::store::Store,
-    files: &[DataFile],
-    col: Column,
-) -> Result<Option<Vec<String>>, PlanError> {
-    // A few files at a time: in a bucket each is a request.
-    let chunk = files.len().div_ceil(store.parallelism()).max(1);
-    let per_file: Vec<Result<Option<Vec<String>>, PlanError>> = std::thread::scope(|s| {
-        let parts: Vec<_> = files
-            .chunks(chunk)
-            .map(|c| {
-                s.spawn(move || {
-                    c.iter()
-                        .map(|f| file_dictionary(store, f, col))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|h| h.join().expect("dictionary reader thread"))
-            .collect()
-    });
-    let mut values: Vec<String> = vec![];
-    for f in per_file {
-        let Some(vs) = f? else {
-            return Ok(None);
-        };
-        for v in vs {
-            if !values.contains(&v) {
-                values.push(v);
-            }
-        }
-    }
-    Ok(Some(values))
-}
-
-/// [`dictionary_values`] of one file, its dictionary pages fetched at once.
-fn file_dictionary(
-    store: &crate::store::Store,
-    f: &DataFile,
-    col: Column,
-) -> Result<Option<Vec<String>>, PlanError> {
-    use parquet::basic::Encoding;
-    use parquet::column::page::{Page, PageReader};
-    use parquet::file::serialized_reader::SerializedPageReader;
-    let name = col.name();
-    let Some((meta, _)) = &f.footer else {
-        return Ok(None);
-    };
-    let unreadable = |e: &dyn std::fmt::Display| failed(format!("{}: {e}", f.path.display()));
-    let mut chunks = vec![];
-    for rg in meta.row_groups() {
-        let Some(c) = rg
-            .columns()
-            .iter()
-            .find(|c| c.column_path().string() == name)
-        else {
-            return Ok(None);
-        };
-        let dictionary_only = c.dictionary_page_offset().is_some()
-            && c.page_encoding_stats_mask().is_some_and(|m| {
-                m.is_only(Encoding::RLE_DICTIONARY) || m.is_only(Encoding::PLAIN_DICTIONARY)
-            });
-        if !dictionary_only {
-            return Ok(None);
-        }
-        chunks.push((rg, c));
-    }
-    let file = Arc::new(
-        store
-            .open(&f.path, f.bytes, None, None)
-            .map_err(|e| unreadable(&e))?,
-    );
-    // Each dictionary page runs from its offset to the first data page.
-    let ranges: Vec<std::ops::Range<u64>> = chunks
-        .iter()
-        .filter_map(|(_, c)| {
-            let from = c.dictionary_page_offset()? as u64;
-            let to = c.data_page_offset() as u64;
-            (from < to).then_some(from..to)
-        })
-        .collect();
-    file.prefetch(&ranges).map_err(|e| unreadable(&e))?;
-    let mut values: Vec<String> = vec![];
-    for (rg, c) in chunks {
-        let mut pages = SerializedPageReader::new(file.clone(), c, rg.num_rows() as usize, None)
-            .map_err(|e| unreadable(&e))?;
-        let Some(Page::DictionaryPage {
-            buf, num_values, ..
-        }) = pages.get_next_page().map_err(|e| unreadable(&e))?
-        else {
-            return Ok(None);
-        };
-        // PLAIN byte arrays: a little-endian u32 length, then the bytes.
-        let mut at = 0usize;
-        for _ in 0..num_values {
-            let Some(len) = buf.get(at..at + 4) else {
-                return Ok(None);
-            };
-            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
-            let Some(v) = buf.get(at + 4..at + 4 + len) else {
-                return Ok(None);
-            };
-            at += 4 + len;
-            let v = String::from_utf8_lossy(v);
-            if !values.iter().any(|x| *x == v) {
-                values.push(v.into_owned());
-            }
-        }
-    }
-    Ok(Some(values))
-}
-
 /// Whether a row's syscall takes the name that depends on its argument
 /// (`syscall_args::names_by_value`).
 fn renamed_by_value(present: &[String]) -> Expr {
@@ -767,6 +658,7 @@ pub fn build_plans(
     // name that depends on an argument is worked out only where the trace
     // has that syscall.
     let mut present: Option<Option<Vec<String>>> = None;
+    let mut dicts = super::dictionaries::Dictionaries::new(&trace.store);
     for (ui, u) in compiled.updates.iter().enumerate() {
         let probe = &prog.probes[u.probe];
         let pt = &probe.points[u.point];
@@ -782,11 +674,7 @@ pub fn build_plans(
         let (mut disc, mut filter) = point_filter(pt);
         if let Some(d) = disc.as_mut().filter(|d| d.column == Column::Syscall) {
             if present.is_none() {
-                present = Some(dictionary_values(
-                    &trace.store,
-                    &files.files,
-                    Column::Syscall,
-                )?);
+                present = Some(dicts.values(&files.files, Column::Syscall.name())?);
             }
             if let Some(Some(there)) = &present {
                 d.values.retain(|v| there.contains(v));
@@ -808,11 +696,7 @@ pub fn build_plans(
             .iter()
             .any(|k| matches!(k, X::Ctx(CtxVar::SyscallName)));
         if keyed_by_name && names_by_value(pt) && present.is_none() {
-            present = Some(dictionary_values(
-                &trace.store,
-                &files.files,
-                Column::Syscall,
-            )?);
+            present = Some(dicts.values(&files.files, Column::Syscall.name())?);
         }
         // (not known: as if the trace had them all)
         let by_value: Vec<String> = crate::stap::elaborate::syscall_args::names_by_value()
@@ -1139,6 +1023,30 @@ pub fn build_plans(
         let unrolled: Option<Vec<DataFile>> = rolled.as_ref().map(|_| pick(|a, i| !a.covered[i]));
         let apart = pick(|a, i| a.covered[i] && a.apart[i]);
         let rest = unrolled.as_deref().unwrap_or(files);
+        // Files whose dictionaries hold no value passing the filter are
+        // left unread; those read keep their numbers among `rest`.
+        let added = |f: &DataFile, name: &str| {
+            let (host, trace_name) = trace.members.get(f.member as usize)?;
+            match name {
+                super::translate::HOST => Some(host.clone()),
+                super::translate::TRACE => Some(trace_name.clone()),
+                _ => None,
+            }
+        };
+        let to_scan = rest.len() + apart.len();
+        let skip = dicts.unread(ctx, rest, &added, filter.as_ref())?;
+        let unread = skip.iter().filter(|s| **s).count();
+        let (rest, numbers): (std::borrow::Cow<[DataFile]>, Vec<usize>) = match unread {
+            0 => (rest.into(), (0..rest.len()).collect()),
+            _ => {
+                let (kept, numbers) = (rest.iter().zip(&skip).enumerate())
+                    .filter(|(_, (_, s))| !**s)
+                    .map(|(i, (f, _))| (f.clone(), i))
+                    .unzip::<_, _, Vec<DataFile>, Vec<usize>>();
+                (kept.into(), numbers)
+            }
+        };
+        let rest = rest.as_ref();
         let mut places = rolled.as_ref().is_some_and(|a| a.places);
         let firsts = rolled.as_ref().is_some_and(|a| a.firsts) || p.aggs.iter().any(is_first);
         let aggregated = |df: DataFrame, filter: Option<Expr>, aggs: Vec<Expr>| {
@@ -1166,7 +1074,7 @@ pub fn build_plans(
             && p.aggs.iter().any(is_first)
             && begin_together(rest)
         {
-            true => read_files_numbered(ctx, &trace.members, rest)?,
+            true => read_files_numbered(ctx, &trace.members, rest, &numbers)?,
             false => None,
         };
         let mut scanned = vec![];
@@ -1188,9 +1096,18 @@ pub fn build_plans(
         } else if !rest.is_empty() {
             scanned.push(scan(rest, filter.clone())?);
         }
+        let mut unread_apart = 0;
         if let (false, Some(b)) = (apart.is_empty(), &by_arg) {
             let only = and_all(filter.iter().cloned().chain([b.clone()]).collect());
-            scanned.push(scan(&apart, only)?);
+            let skip = dicts.unread(ctx, &apart, &added, only.as_ref())?;
+            let kept: Vec<DataFile> = (apart.iter().zip(&skip))
+                .filter(|(_, s)| !**s)
+                .map(|(f, _)| f.clone())
+                .collect();
+            unread_apart = apart.len() - kept.len();
+            if !kept.is_empty() {
+                scanned.push(scan(&kept, only)?);
+            }
         }
         let from_rollups = rolled.as_ref().map(|a| FromRollups {
             answered: a.covered.iter().filter(|c| **c).count(),
@@ -1222,6 +1139,7 @@ pub fn build_plans(
             firings: fired,
             from_rollups,
             unreadable_rollups,
+            unread: (unread + unread_apart, to_scan),
             firsts,
             places,
         });

@@ -9,6 +9,7 @@
 //! Everything else runs in the interpreter, and `-v` says why.
 
 mod analysis;
+mod dictionaries;
 mod error;
 mod exec;
 mod firing_order;
