@@ -170,6 +170,10 @@ fn same_results_as_datafusions_aggregation() {
         "select a, b, count(1), min(cast(e as decimal(38, 0)) * cast(18446744073709551616 as decimal(38, 0)) + cast(d as decimal(38, 0))) from t group by a, b",
         "select f, min(cast(e as decimal(38, 0))), max(d) from t group by f",
         "select min(cast(e as decimal(38, 0)) * cast(18446744073709551616 as decimal(38, 0)) - cast(d as decimal(38, 0))) from t",
+        // Boolean keys (plans' `a{i}`: a syscall stap names by an
+        // argument), without nulls and with them.
+        "select f, f = 'make' and d % 2 = 0 as k, count(1), sum(e) from t group by f, k",
+        "select e > 0 as k, count(1), max(d) from t group by k",
         // DataFusion rewrites this to two GROUP BYs; both become ours.
         "select a, count(distinct e) from t group by a",
     ];
