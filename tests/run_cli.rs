@@ -593,6 +593,27 @@ fn scalars_compile_and_interpreted_readers_keep_globals_running() {
     }
 }
 
+/// A guard no row of a file passes, by the file's dictionary pages,
+/// leaves the file unread, and `-v` says so: `readlink` ran in one of
+/// web's two files.
+#[test]
+fn files_no_row_of_which_passes_the_filter_are_left_unread() {
+    let script = "global c probe syscall.* { if (execname() == \"readlink\") c[name]++ } \
+                  probe end { foreach (n in c- limit 3) printf(\"%s %d\\n\", n, c[n]) }";
+    let (out, err) = same_as_interpreter(&["--no-rollups", "-e", script], "datasets/web");
+    assert!(out.lines().count() == 3, "{out}");
+    assert!(
+        err.contains(
+            "syscall.* (global c): 1 of 2 files left unread: no value in their \
+             dictionaries passes the probe's filter"
+        ),
+        "{err}"
+    );
+    let script = script.replace("readlink", "bash");
+    let (_, err) = same_as_interpreter(&["--no-rollups", "-e", &script], "datasets/web");
+    assert!(!err.contains("left unread"), "{err}");
+}
+
 /// `retap info` counts the files with rollups, grain by grain. A file
 /// whose rollup does not decode (here: the rollup by process holding the
 /// finest grain's columns, as a file of another version of the format
