@@ -477,10 +477,16 @@ fn pass4(
             let n = built.aggregates.as_ref().map_or(0, Vec::len);
             notes(pass_line(4, &format!("built {n} plan(s)"), t));
             for p in built.aggregates.iter().flatten() {
-                if let (k @ 1.., n) = p.unread {
+                let (k, n, g) = p.unread;
+                if k + g > 0 {
+                    let groups = match g {
+                        0 => String::new(),
+                        1 => ", and 1 row group of the rest".to_string(),
+                        g => format!(", and {g} row groups of the rest"),
+                    };
                     notes(Note::Verbose(format!(
-                        "  {}: {k} of {n} files left unread: no value in their dictionaries \
-                         passes the probe's filter",
+                        "  {}: {k} of {n} files left unread{groups}: no value in their \
+                         dictionaries passes the probe's filter",
                         p.text
                     )));
                 }

@@ -14,6 +14,7 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::file_format::options::ReadOptions;
 use datafusion::datasource::listing::{ListingTableUrl, PartitionedFile};
+use datafusion::datasource::physical_plan::parquet::ParquetAccessPlan;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::TableType;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -32,6 +33,8 @@ pub struct ScanFile {
     pub bytes: u64,
     pub modified: std::time::SystemTime,
     pub values: Vec<ScalarValue>,
+    /// Row groups not to read, if any (true: skipped), one a row group.
+    pub skip_row_groups: Option<Vec<bool>>,
 }
 
 impl ScanFile {
@@ -42,6 +45,7 @@ impl ScanFile {
             bytes: f.bytes,
             modified: f.modified,
             values,
+            skip_row_groups: None,
         }
     }
 }
@@ -79,7 +83,15 @@ impl OneScan {
                 e_tag: None,
                 version: None,
             };
-            parts.push(PartitionedFile::new_from_meta(meta).with_partition_values(f.values));
+            let mut part = PartitionedFile::new_from_meta(meta).with_partition_values(f.values);
+            if let Some(skip) = &f.skip_row_groups {
+                let mut plan = ParquetAccessPlan::new_all(skip.len());
+                for (i, _) in skip.iter().enumerate().filter(|(_, s)| **s) {
+                    plan.skip(i);
+                }
+                part = part.with_extension(plan);
+            }
+            parts.push(part);
         }
         let added: Vec<FieldRef> = added.into_iter().map(Arc::new).collect();
         let schema = Arc::new(Schema::new(

@@ -30,15 +30,22 @@ use crate::trace::DataFile;
 /// see whether reading the rest may leave any unread.
 const SAMPLE: usize = 16;
 
-/// A file's values of one column; None where not known (a chunk not
-/// dictionary-encoded throughout, no footer, not a string column).
+/// A row group's values of one column; None where not known (its chunk
+/// not dictionary-encoded throughout).
 type Values = Option<Arc<Vec<String>>>;
+
+/// A file's values of one column, row group by row group; None where not
+/// known at all (no footer, no such column, not a string).
+type FileValues = Option<Vec<Values>>;
+
+/// Each row group's values as read (see [`file_dictionary`]).
+type RowGroupLists = Vec<Option<Vec<String>>>;
 
 /// The values read so far, by file and column.
 pub(super) struct Dictionaries<'a> {
     store: &'a crate::store::Store,
     /// By column, then file.
-    read: HashMap<String, FxHashMap<PathBuf, Values>>,
+    read: HashMap<String, FxHashMap<PathBuf, FileValues>>,
 }
 
 impl<'a> Dictionaries<'a> {
@@ -50,7 +57,7 @@ impl<'a> Dictionaries<'a> {
     }
 
     /// Each file's values of `column`, reading those not read yet.
-    fn of_files(&mut self, files: &[DataFile], column: &str) -> Result<Vec<Values>, PlanError> {
+    fn of_files(&mut self, files: &[DataFile], column: &str) -> Result<Vec<FileValues>, PlanError> {
         let read = self.read.entry(column.to_string()).or_default();
         let missing: Vec<&DataFile> = files
             .iter()
@@ -60,7 +67,7 @@ impl<'a> Dictionaries<'a> {
             let store = self.store;
             // A few files at a time: in a bucket each is a request.
             let chunk = missing.len().div_ceil(store.parallelism()).max(1);
-            let per_file: Vec<Result<Option<Vec<String>>, PlanError>> = std::thread::scope(|s| {
+            let per_file: Vec<Result<Option<RowGroupLists>, PlanError>> = std::thread::scope(|s| {
                 let parts: Vec<_> = missing
                     .chunks(chunk)
                     .map(|c| {
@@ -79,16 +86,17 @@ impl<'a> Dictionaries<'a> {
             // Copies of one workload have equal dictionaries: one list
             // each, so a filter is judged once per distinct list.
             let mut distinct: FxHashMap<Vec<String>, Arc<Vec<String>>> = FxHashMap::default();
-            for (f, vs) in missing.iter().zip(per_file) {
-                let vs = vs?.map(|v| match distinct.get(&v) {
-                    Some(one) => one.clone(),
-                    None => {
-                        let one = Arc::new(v.clone());
-                        distinct.insert(v, one.clone());
-                        one
-                    }
-                });
-                read.insert(f.path.clone(), vs);
+            let mut shared = |v: Vec<String>| match distinct.get(&v) {
+                Some(one) => one.clone(),
+                None => {
+                    let one = Arc::new(v.clone());
+                    distinct.insert(v, one.clone());
+                    one
+                }
+            };
+            for (f, groups) in missing.iter().zip(per_file) {
+                let groups = groups?.map(|g| g.into_iter().map(|v| v.map(&mut shared)).collect());
+                read.insert(f.path.clone(), groups);
             }
         }
         let read = &self.read[column];
@@ -107,7 +115,7 @@ impl<'a> Dictionaries<'a> {
     }
 
     /// Every value of a dictionary-encoded string column in these files.
-    /// None when some file's are not known.
+    /// None when some row group's are not known.
     pub(super) fn values(
         &mut self,
         files: &[DataFile],
@@ -117,36 +125,48 @@ impl<'a> Dictionaries<'a> {
         let mut values: Vec<String> = vec![];
         let mut seen: FxHashSet<&str> = FxHashSet::default();
         let mut lists_seen: FxHashSet<*const Vec<String>> = FxHashSet::default();
-        for vs in &lists {
-            let Some(vs) = vs else {
+        for groups in &lists {
+            let Some(groups) = groups else {
                 return Ok(None);
             };
-            if !lists_seen.insert(Arc::as_ptr(vs)) {
-                continue;
-            }
-            for v in vs.iter() {
-                if seen.insert(v) {
-                    values.push(v.clone());
+            for vs in groups {
+                let Some(vs) = vs else {
+                    return Ok(None);
+                };
+                if !lists_seen.insert(Arc::as_ptr(vs)) {
+                    continue;
+                }
+                for v in vs.iter() {
+                    if seen.insert(v) {
+                        values.push(v.clone());
+                    }
                 }
             }
         }
         Ok(Some(values))
     }
 
-    /// For each file, whether no row of it can pass `filter`: some
-    /// conjunct over one string column is true for none of the values
-    /// the file's dictionaries hold (nor for null). Columns a set's scan
-    /// adds (a file's trace's host and name, `added`) hold one value per
-    /// file. A conjunct that cannot be judged so (over several columns,
-    /// or one not known) rules nothing out.
+    /// For each file, for each of its row groups, whether no row of it
+    /// can pass `filter`: some conjunct over one string column is true
+    /// for none of the values the row group's dictionary holds (nor for
+    /// null). Columns a set's scan adds (a file's trace's host and name,
+    /// `added`) hold one value per file. A conjunct that cannot be judged
+    /// so (over several columns, or one not known) rules nothing out.
+    /// (A file whose footer was not read counts as one row group.)
     pub(super) fn unread(
         &mut self,
         ctx: &SessionContext,
         files: &[DataFile],
         added: &dyn Fn(&DataFile, &str) -> Option<String>,
         filter: Option<&Expr>,
-    ) -> Result<Vec<bool>, PlanError> {
-        let mut out = vec![false; files.len()];
+    ) -> Result<Vec<Vec<bool>>, PlanError> {
+        let mut out: Vec<Vec<bool>> = files
+            .iter()
+            .map(|f| {
+                let groups = f.footer.as_ref().map_or(1, |(m, _)| m.num_row_groups());
+                vec![false; groups]
+            })
+            .collect();
         let Some(filter) = filter else {
             return Ok(out);
         };
@@ -160,43 +180,57 @@ impl<'a> Dictionaries<'a> {
                 continue;
             };
             let mut judged: HashMap<*const Vec<String>, bool> = HashMap::new();
-            let values: Vec<Values> = match files.first().and_then(|f| added(f, name)) {
-                Some(_) => files
-                    .iter()
-                    .map(|f| added(f, name).map(|v| Arc::new(vec![v])))
-                    .collect(),
-                None => {
-                    // Reading a file's dictionary costs ~1/20 of reading
-                    // its rows (500 files: 10 ms): where a sample of files
-                    // spread over the list has none to leave unread, the
-                    // rest are not asked.
-                    if !self.known(files, name) {
-                        let step = files.len().div_ceil(SAMPLE).max(1);
-                        let sample: Vec<DataFile> = files.iter().step_by(step).cloned().collect();
-                        let any = self
-                            .of_files(&sample, name)?
-                            .into_iter()
-                            .flatten()
-                            .any(|vs| {
-                                *judged
-                                    .entry(Arc::as_ptr(&vs))
-                                    .or_insert_with(|| judge.none_pass(&vs))
-                            });
-                        if !any {
-                            continue;
-                        }
-                    }
-                    self.of_files(files, name)?
-                }
+            let mut none_pass = |vs: &Arc<Vec<String>>| {
+                *judged
+                    .entry(Arc::as_ptr(vs))
+                    .or_insert_with(|| judge.none_pass(vs))
             };
-            for (skip, vs) in out.iter_mut().zip(values) {
-                let Some(vs) = vs else {
+            if files.first().and_then(|f| added(f, name)).is_some() {
+                let mut by_value: HashMap<String, bool> = HashMap::new();
+                for (skip, f) in out.iter_mut().zip(files) {
+                    let Some(v) = added(f, name) else {
+                        continue;
+                    };
+                    let none = match by_value.get(&v) {
+                        Some(n) => *n,
+                        None => {
+                            let n = judge.none_pass(std::slice::from_ref(&v));
+                            by_value.insert(v, n);
+                            n
+                        }
+                    };
+                    if none {
+                        skip.iter_mut().for_each(|s| *s = true);
+                    }
+                }
+                continue;
+            }
+            // Reading a file's dictionary costs ~1/20 of reading its rows
+            // (500 files: 10 ms): where a sample of files spread over the
+            // list has no row group to leave unread, the rest are not
+            // asked.
+            if !self.known(files, name) {
+                let step = files.len().div_ceil(SAMPLE).max(1);
+                let sample: Vec<DataFile> = files.iter().step_by(step).cloned().collect();
+                let any = (self.of_files(&sample, name)?.iter().flatten().flatten())
+                    .flatten()
+                    .any(&mut none_pass);
+                if !any {
+                    continue;
+                }
+            }
+            for (skip, groups) in out.iter_mut().zip(self.of_files(files, name)?) {
+                let Some(groups) = groups else {
                     continue;
                 };
-                let none_pass = *judged
-                    .entry(Arc::as_ptr(&vs))
-                    .or_insert_with(|| judge.none_pass(&vs));
-                *skip |= none_pass;
+                if groups.len() != skip.len() {
+                    continue;
+                }
+                for (s, vs) in skip.iter_mut().zip(&groups) {
+                    if let Some(vs) = vs {
+                        *s |= none_pass(vs);
+                    }
+                }
             }
         }
         Ok(out)
@@ -247,14 +281,16 @@ impl Judge {
     }
 }
 
-/// The values of string column `name` in one file, its dictionary pages
-/// fetched at once. None where some chunk of it is not dictionary-encoded
-/// throughout, the footer was not read, or the column is not a string.
+/// The values of string column `name` in each row group of one file, its
+/// dictionary pages fetched at once: None for a row group whose chunk is
+/// not dictionary-encoded throughout (or whose page does not decode as
+/// UTF-8 strings), and None for the file where its footer was not read or
+/// the column is not a string of it.
 fn file_dictionary(
     store: &crate::store::Store,
     f: &DataFile,
     name: &str,
-) -> Result<Option<Vec<String>>, PlanError> {
+) -> Result<Option<RowGroupLists>, PlanError> {
     use parquet::basic::{ConvertedType, Encoding, LogicalType, Type};
     use parquet::column::page::{Page, PageReader};
     use parquet::file::serialized_reader::SerializedPageReader;
@@ -275,14 +311,17 @@ fn file_dictionary(
         let string = d.physical_type() == Type::BYTE_ARRAY
             && (matches!(d.logical_type_ref(), Some(LogicalType::String))
                 || d.converted_type() == ConvertedType::UTF8);
+        if !string {
+            return Ok(None);
+        }
         let dictionary_only = c.dictionary_page_offset().is_some()
             && c.page_encoding_stats_mask().is_some_and(|m| {
                 m.is_only(Encoding::RLE_DICTIONARY) || m.is_only(Encoding::PLAIN_DICTIONARY)
             });
-        if !string || !dictionary_only {
-            return Ok(None);
-        }
-        chunks.push((rg, c));
+        chunks.push((rg, c, dictionary_only));
+    }
+    if !chunks.iter().any(|(.., only)| *only) {
+        return Ok(Some(vec![None; chunks.len()]));
     }
     let file = Arc::new(
         store
@@ -292,47 +331,45 @@ fn file_dictionary(
     // Each dictionary page runs from its offset to the first data page.
     let ranges: Vec<std::ops::Range<u64>> = chunks
         .iter()
-        .filter_map(|(_, c)| {
+        .filter(|(.., only)| *only)
+        .filter_map(|(_, c, _)| {
             let from = c.dictionary_page_offset()? as u64;
             let to = c.data_page_offset() as u64;
             (from < to).then_some(from..to)
         })
         .collect();
     file.prefetch(&ranges).map_err(|e| unreadable(&e))?;
-    let mut values: Vec<String> = vec![];
-    let mut seen: std::collections::HashSet<&[u8]> = Default::default();
-    let mut bufs = vec![];
-    for (rg, c) in chunks {
+    let mut out = Vec::with_capacity(chunks.len());
+    for (rg, c, only) in chunks {
+        if !only {
+            out.push(None);
+            continue;
+        }
         let mut pages = SerializedPageReader::new(file.clone(), c, rg.num_rows() as usize, None)
             .map_err(|e| unreadable(&e))?;
-        let Some(Page::DictionaryPage {
-            buf, num_values, ..
-        }) = pages.get_next_page().map_err(|e| unreadable(&e))?
-        else {
-            return Ok(None);
-        };
-        bufs.push((buf, num_values));
+        let page = pages.get_next_page().map_err(|e| unreadable(&e))?;
+        out.push(match page {
+            Some(Page::DictionaryPage {
+                buf, num_values, ..
+            }) => plain_strings(&buf, num_values as usize),
+            _ => None,
+        });
     }
-    for (buf, num_values) in &bufs {
-        // PLAIN byte arrays: a little-endian u32 length, then the bytes.
-        let mut at = 0usize;
-        for _ in 0..*num_values {
-            let Some(len) = buf.get(at..at + 4) else {
-                return Ok(None);
-            };
-            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
-            let Some(v) = buf.get(at + 4..at + 4 + len) else {
-                return Ok(None);
-            };
-            at += 4 + len;
-            // (Not UTF-8: not a value a filter's string compares with.)
-            let Ok(s) = std::str::from_utf8(v) else {
-                return Ok(None);
-            };
-            if seen.insert(v) {
-                values.push(s.to_string());
-            }
-        }
+    Ok(Some(out))
+}
+
+/// A dictionary page's PLAIN byte arrays (a little-endian u32 length,
+/// then the bytes) as strings; None if they are not that, or not UTF-8
+/// (not values a filter's strings compare with).
+fn plain_strings(buf: &[u8], n: usize) -> Option<Vec<String>> {
+    let mut values = Vec::with_capacity(n);
+    let mut at = 0usize;
+    for _ in 0..n {
+        let len = buf.get(at..at + 4)?;
+        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let v = buf.get(at + 4..at + 4 + len)?;
+        at += 4 + len;
+        values.push(std::str::from_utf8(v).ok()?.to_string());
     }
-    Ok(Some(values))
+    Some(values)
 }

@@ -56,8 +56,9 @@ pub struct Plan {
     /// user to hear of.
     pub unreadable_rollups: Vec<String>,
     /// Files left unread, their dictionaries holding no value that passes
-    /// the probe's filter, of those there were to scan.
-    pub unread: (usize, usize),
+    /// the probe's filter, of those there were to scan; and row groups
+    /// left unread in the files read.
+    pub unread: (usize, usize, usize),
     /// Whether its results carry each element's first firing time.
     firsts: bool,
     /// Whether they also carry where it first fired (`rollups::FIRST_AT`).
@@ -266,7 +267,7 @@ pub(super) fn read_files(
     members: &[(String, String)],
     files: &[DataFile],
 ) -> Result<datafusion::prelude::DataFrame, PlanError> {
-    read_files_with(ctx, members, files, false, false)
+    read_files_with(ctx, members, files, false, false, &[])
 }
 
 /// [`read_files`], each row with its file's object path (`__path`) and
@@ -277,17 +278,20 @@ pub(super) fn read_files_placed(
     members: &[(String, String)],
     files: &[DataFile],
 ) -> Result<datafusion::prelude::DataFrame, PlanError> {
-    read_files_with(ctx, members, files, false, true)
+    read_files_with(ctx, members, files, false, true, &[])
 }
 
 /// [`read_files`], with dictionary columns read as their values where
-/// `shippable` (a cluster's plans: [`crate::engine::cluster::shippable`]).
+/// `shippable` (a cluster's plans: [`crate::engine::cluster::shippable`]),
+/// and without the row groups `groups` says to leave unread in each file
+/// (empty: none; a cluster's workers read them all).
 fn read_files_with(
     ctx: &SessionContext,
     members: &[(String, String)],
     files: &[DataFile],
     shippable: bool,
     placed: bool,
+    groups: &[Option<Vec<bool>>],
 ) -> Result<datafusion::prelude::DataFrame, PlanError> {
     let place = |df: datafusion::prelude::DataFrame| {
         if !placed {
@@ -338,13 +342,15 @@ fn read_files_with(
             .map_err(PlanError::from)
             .and_then(place)
     };
-    if members.len() <= 1 {
-        return scan(&files.iter().collect::<Vec<_>>());
-    }
-    if !shippable {
-        if let Some(df) = one_scan(ctx, members, files, schema.as_ref(), None)? {
-            return place(df).and_then(shift_ts);
+    let set = members.len() > 1;
+    if !shippable && (set || groups.iter().any(Option::is_some)) {
+        if let Some(df) = one_scan(ctx, members, files, schema.as_ref(), None, groups)? {
+            let df = place(df)?;
+            return if set { shift_ts(df) } else { Ok(df) };
         }
+    }
+    if !set {
+        return scan(&files.iter().collect::<Vec<_>>());
     }
     let mut parts: Vec<u32> = files.iter().map(|f| f.member).collect();
     parts.sort_unstable();
@@ -400,6 +406,7 @@ fn one_scan(
     files: &[DataFile],
     schema: Option<&Schema>,
     numbers: Option<&[usize]>,
+    groups: &[Option<Vec<bool>>],
 ) -> Result<Option<datafusion::prelude::DataFrame>, PlanError> {
     use crate::engine::one_scan::{OneScan, ScanFile};
     use datafusion::arrow::datatypes::Field;
@@ -427,7 +434,9 @@ fn one_scan(
                 .ok_or_else(|| failed(format!("file {i} of a numbered scan without a number")))?;
             values.push(ScalarValue::Int64(Some(n as i64)));
         }
-        scanned.push(ScanFile::of(f, values));
+        let mut file = ScanFile::of(f, values);
+        file.skip_row_groups = groups.get(i).cloned().flatten();
+        scanned.push(file);
     }
     let mut added = vec![];
     if set {
@@ -496,10 +505,11 @@ fn read_files_numbered(
     members: &[(String, String)],
     files: &[DataFile],
     numbers: &[usize],
+    groups: &[Option<Vec<bool>>],
 ) -> Result<Option<datafusion::prelude::DataFrame>, PlanError> {
     let schema = crate::engine::footers::footer_schema(ctx, files);
     crate::engine::footers::cache_footers(ctx, files);
-    match one_scan(ctx, members, files, schema.as_ref(), Some(numbers))? {
+    match one_scan(ctx, members, files, schema.as_ref(), Some(numbers), groups)? {
         Some(df) if members.len() > 1 => shift_ts(df).map(Some),
         df => Ok(df),
     }
@@ -628,6 +638,46 @@ fn names_by_value(pt: &crate::stap::elaborate::catalog::ResolvedPoint) -> bool {
     match &pt.syscalls {
         Some(list) => varies.iter().any(|(k, ..)| list.iter().any(|s| s == k)),
         None => !varies.is_empty(),
+    }
+}
+
+/// For each file read, the row groups to leave unread in it, if any
+/// (true: unread), one a row group.
+type RowGroupSkips = Vec<Option<Vec<bool>>>;
+
+/// What a plan leaves unread by its files' dictionaries.
+#[derive(Default)]
+struct Unread {
+    files: usize,
+    /// Row groups of files read.
+    row_groups: usize,
+}
+
+impl Unread {
+    /// The files of `files` to read (whose row groups `skip` does not
+    /// all leave unread), each file's number among `files`, and for each
+    /// the row groups it leaves unread, if any.
+    fn keep<'f>(
+        &mut self,
+        files: &'f [DataFile],
+        skip: Vec<Vec<bool>>,
+    ) -> (std::borrow::Cow<'f, [DataFile]>, Vec<usize>, RowGroupSkips) {
+        if skip.iter().all(|s| !s.contains(&true)) {
+            return (files.into(), (0..files.len()).collect(), vec![]);
+        }
+        let (mut kept, mut numbers, mut groups) = (vec![], vec![], vec![]);
+        for (i, (f, s)) in files.iter().zip(skip).enumerate() {
+            if s.iter().all(|x| *x) {
+                self.files += 1;
+                continue;
+            }
+            let n = s.iter().filter(|x| **x).count();
+            self.row_groups += n;
+            kept.push(f.clone());
+            numbers.push(i);
+            groups.push((n > 0).then_some(s));
+        }
+        (kept.into(), numbers, groups)
     }
 }
 
@@ -1035,17 +1085,8 @@ pub fn build_plans(
         };
         let to_scan = rest.len() + apart.len();
         let skip = dicts.unread(ctx, rest, &added, filter.as_ref())?;
-        let unread = skip.iter().filter(|s| **s).count();
-        let (rest, numbers): (std::borrow::Cow<[DataFile]>, Vec<usize>) = match unread {
-            0 => (rest.into(), (0..rest.len()).collect()),
-            _ => {
-                let (kept, numbers) = (rest.iter().zip(&skip).enumerate())
-                    .filter(|(_, (_, s))| !**s)
-                    .map(|(i, (f, _))| (f.clone(), i))
-                    .unzip::<_, _, Vec<DataFile>, Vec<usize>>();
-                (kept.into(), numbers)
-            }
-        };
+        let mut unread = Unread::default();
+        let (rest, numbers, groups) = unread.keep(rest, skip);
         let rest = rest.as_ref();
         let mut places = rolled.as_ref().is_some_and(|a| a.places);
         let firsts = rolled.as_ref().is_some_and(|a| a.firsts) || p.aggs.iter().any(is_first);
@@ -1056,8 +1097,12 @@ pub fn build_plans(
             };
             df.aggregate(group.clone(), aggs).map_err(PlanError::from)
         };
-        let scan = |of: &[DataFile], filter: Option<Expr>| -> Result<DataFrame, PlanError> {
-            let df = read_files_with(ctx, &trace.members, of, session.cluster.is_some(), false)?;
+        let scan = |of: &[DataFile],
+                    groups: &[Option<Vec<bool>>],
+                    filter: Option<Expr>|
+         -> Result<DataFrame, PlanError> {
+            let shippable = session.cluster.is_some();
+            let df = read_files_with(ctx, &trace.members, of, shippable, false, groups)?;
             aggregated(df, filter, p.aggs.clone())
         };
         // Where an entry's plan keeps first firing times over every file
@@ -1074,7 +1119,7 @@ pub fn build_plans(
             && p.aggs.iter().any(is_first)
             && begin_together(rest)
         {
-            true => read_files_numbered(ctx, &trace.members, rest, &numbers)?,
+            true => read_files_numbered(ctx, &trace.members, rest, &numbers, &groups)?,
             false => None,
         };
         let mut scanned = vec![];
@@ -1094,19 +1139,14 @@ pub fn build_plans(
             scanned.push(aggregated(df, filter.clone(), aggs)?);
             places = true;
         } else if !rest.is_empty() {
-            scanned.push(scan(rest, filter.clone())?);
+            scanned.push(scan(rest, &groups, filter.clone())?);
         }
-        let mut unread_apart = 0;
         if let (false, Some(b)) = (apart.is_empty(), &by_arg) {
             let only = and_all(filter.iter().cloned().chain([b.clone()]).collect());
             let skip = dicts.unread(ctx, &apart, &added, only.as_ref())?;
-            let kept: Vec<DataFile> = (apart.iter().zip(&skip))
-                .filter(|(_, s)| !**s)
-                .map(|(f, _)| f.clone())
-                .collect();
-            unread_apart = apart.len() - kept.len();
+            let (kept, _, groups) = unread.keep(&apart, skip);
             if !kept.is_empty() {
-                scanned.push(scan(&kept, only)?);
+                scanned.push(scan(&kept, &groups, only)?);
             }
         }
         let from_rollups = rolled.as_ref().map(|a| FromRollups {
@@ -1139,7 +1179,7 @@ pub fn build_plans(
             firings: fired,
             from_rollups,
             unreadable_rollups,
-            unread: (unread + unread_apart, to_scan),
+            unread: (unread.files, to_scan, unread.row_groups),
             firsts,
             places,
         });
