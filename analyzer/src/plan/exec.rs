@@ -495,10 +495,11 @@ fn begin_together(files: &[DataFile]) -> bool {
     firsts.windows(2).any(|w| w[0] == w[1])
 }
 
-/// The files as [`read_files`] reads them, each row with its file's
-/// number (`numbers`, in `files`' order: its index among the table's
-/// files, some of which may be left unread) and its own in that file: what says where an element
-/// first fired, in the same pass as its aggregates (see
+/// The files as [`read_files`] reads them (without the row groups
+/// `groups` leaves unread), each row with its file's number (`numbers`,
+/// in `files`' order: its index among the table's files, some of which
+/// may be left unread) and its own in that file: what says where an
+/// element first fired, in the same pass as its aggregates (see
 /// [`firing_order::first_at`]). None where the files cannot be one scan.
 fn read_files_numbered(
     ctx: &SessionContext,
