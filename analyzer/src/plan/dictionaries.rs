@@ -1,19 +1,20 @@
 //! What the dictionary pages of a trace's files say before any row is
-//! read: which values a string column holds in each file (a few KiB per
-//! row group). Plans take from them the syscalls a trace has calls of,
-//! and leave unread the files none of whose values pass a probe's filter
-//! (`execname() == "postgres"` over a fleet's or a day's files, most of
-//! which never ran postgres). Statistics cannot say that: a file's least
-//! and greatest names ("bash", "python3") straddle almost any name.
+//! read: which values a string column holds in each row group (a few KiB
+//! each). Plans take from them the syscalls a trace has calls of, and
+//! leave unread the files and row groups none of whose values pass a
+//! probe's filter (`execname() == "postgres"` over a fleet's or a day's
+//! files, most of which never ran postgres). Statistics cannot say that:
+//! a row group's least and greatest names ("bash", "python3") straddle
+//! almost any name.
 //!
 //! Each file's values are read once per run, whatever the number of
 //! plans asking.
 
 use std::collections::HashMap;
-
-use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use datafusion::arrow::array::{Array, BooleanArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
