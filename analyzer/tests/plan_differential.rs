@@ -347,45 +347,65 @@ fn files_whose_dictionaries_no_row_passes_are_left_unread() {
              probe end {{ foreach ([e, n] in c-) printf(\"%s %s %d\\n\", e, n, c[e, n]) }}\n"
         )
     };
+    // One array counted by two probes: one process's rows, and bash's.
+    let beside_bash = |name: &str| {
+        format!(
+            "global c\nprobe syscall.* {{ if (execname() == \"{name}\") c[trace_name(), pid()]++ }}\n\
+             probe syscall.* {{ if (execname() == \"bash\") c[trace_name(), pid()] += 2 }}\n\
+             probe end {{ foreach ([t, p] in c) printf(\"%s %d %d\\n\", t, p, c[t, p]) }}\n"
+        )
+    };
     // (script, trace, files left unread of those to scan, row groups of
     // the rest left unread)
     let cases: Vec<(String, &Trace, (usize, usize, usize))> = vec![
         (per_element("execname() == \"dd\""), &set, (2, 3, 0)),
         (by_count("execname() == \"readlink\""), &set, (2, 3, 7)),
         (by_count("execname() == \"readlink\""), &web, (1, 2, 7)),
-        (per_element("execname() == \"readlink\" || execname() == \"dd\""), &set, (1, 3, 7)),
+        (
+            per_element("execname() == \"readlink\" || execname() == \"dd\""),
+            &set,
+            (1, 3, 7),
+        ),
         (by_count("execname() != \"python3\""), &set, (0, 3, 6)),
         (by_count("execname() == \"postgres\""), &set, (3, 3, 0)),
         (per_element("execname() == \"postgres\""), &web, (2, 2, 0)),
         (by_count("!(execname() == \"dd\")"), &set, (0, 3, 0)),
         // (Both recorded on one host.)
-        (by_count(&format!("hostname() == \"{host}\" && execname() == \"bash\"")), &set, (0, 3, 6)),
-        (by_count(&format!("hostname() != \"{host}\"")), &set, (3, 3, 0)),
+        (
+            by_count(&format!(
+                "hostname() == \"{host}\" && execname() == \"bash\""
+            )),
+            &set,
+            (0, 3, 6),
+        ),
+        (
+            by_count(&format!("hostname() != \"{host}\"")),
+            &set,
+            (3, 3, 0),
+        ),
         (by_count("trace_name() == \"mixed\""), &set, (2, 3, 0)),
-        (by_count("trace_name() == \"web\" && execname() == \"dd\""), &set, (3, 3, 0)),
-        (per_element("execname() == \"readlink\" && pid() > 0"), &twins, (2, 4, 14)),
-        (per_element("execname() == \"readlink\""), &twins, (2, 4, 14)),
+        (
+            by_count("trace_name() == \"web\" && execname() == \"dd\""),
+            &set,
+            (3, 3, 0),
+        ),
+        (
+            per_element("execname() == \"readlink\" && pid() > 0"),
+            &twins,
+            (2, 4, 14),
+        ),
+        (
+            per_element("execname() == \"readlink\""),
+            &twins,
+            (2, 4, 14),
+        ),
         // Two plans, one reading all four files, one two of them: their
         // places of elements seen at one time compare file by file.
-        (
-            "global c\nprobe syscall.* { if (execname() == \"readlink\") c[trace_name(), pid()]++ }\n\
-             probe syscall.* { if (execname() == \"bash\") c[trace_name(), pid()] += 2 }\n\
-             probe end { foreach ([t, p] in c) printf(\"%s %d %d\\n\", t, p, c[t, p]) }\n"
-                .to_string(),
-            &twins,
-            (2, 8, 26),
-        ),
+        (beside_bash("readlink"), &twins, (2, 8, 26)),
         // rm ran in the last of web's first file's eight row groups alone,
         // bash in the first and the last: the files' row numbers count
         // the row groups left unread.
-        (
-            "global c\nprobe syscall.* { if (execname() == \"rm\") c[trace_name(), pid()]++ }\n\
-             probe syscall.* { if (execname() == \"bash\") c[trace_name(), pid()] += 2 }\n\
-             probe end { foreach ([t, p] in c) printf(\"%s %d %d\\n\", t, p, c[t, p]) }\n"
-                .to_string(),
-            &twins,
-            (2, 8, 26),
-        ),
+        (beside_bash("rm"), &twins, (2, 8, 26)),
         (
             "global c\nprobe syscall.read { if (execname() == \"readlink\") c[pid()]++ }\n\
              probe end { foreach (p in c) printf(\"%d %d\\n\", p, c[p]) }\n"

@@ -67,22 +67,8 @@ impl<'a> Dictionaries<'a> {
         if !missing.is_empty() {
             let store = self.store;
             // A few files at a time: in a bucket each is a request.
-            let chunk = missing.len().div_ceil(store.parallelism()).max(1);
-            let per_file: Vec<Result<Option<RowGroupLists>, PlanError>> = std::thread::scope(|s| {
-                let parts: Vec<_> = missing
-                    .chunks(chunk)
-                    .map(|c| {
-                        s.spawn(move || {
-                            c.iter()
-                                .map(|f| file_dictionary(store, f, column))
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-                parts
-                    .into_iter()
-                    .flat_map(|h| h.join().expect("dictionary reader thread"))
-                    .collect()
+            let per_file = crate::map_on_threads(&missing, store.parallelism(), |f| {
+                file_dictionary(store, f, column)
             });
             // Copies of one workload have equal dictionaries: one list
             // each, so a filter is judged once per distinct list.
