@@ -503,7 +503,11 @@ fn pass4(
                         None => String::new(),
                         Some(s) => format!(
                             "; the rows of syscalls stap names by an argument read from \
-                             {s} of them"
+                             {s} of them{}",
+                            match r.by_arg_filtered_decoding {
+                                true => ", filtered as they were decoded (few rows)",
+                                false => "",
+                            }
                         ),
                     };
                     notes(Note::Verbose(format!(

@@ -7,6 +7,8 @@ pub mod scripts;
 
 use std::path::Path;
 
+use arrow::array::{BooleanArray, RecordBatch};
+
 /// Whether this is a CI run (`CI=true`, which `.ci/run` sets): there a
 /// test never passes without its peer.
 pub fn in_ci() -> bool {
@@ -251,10 +253,25 @@ impl Drop for TempDir {
 /// as the writer writes rollups (`rollups::write_into`), after the rows.
 /// For traces without checksums (the manifest's would disagree).
 pub fn rewrite_footer(f: &Path, edit: impl FnOnce(&mut Vec<(String, Vec<u8>)>)) {
+    rewrite(f, edit, None);
+}
+
+/// Writes a data file again with the rows `keep` keeps of each batch
+/// (true: kept), its rollups counted again from those rows as the
+/// recorder counts them: a file of rows other than a generator wrote.
+/// For traces without checksums, as [`rewrite_footer`]; the manifest's
+/// count of the file's rows stays (readers take it from the footer).
+pub fn rewrite_rows(f: &Path, mut keep: impl FnMut(&RecordBatch) -> BooleanArray) {
+    rewrite(f, |_| {}, Some(&mut keep));
+}
+
+type Keep<'a> = Option<&'a mut dyn FnMut(&RecordBatch) -> BooleanArray>;
+
+fn rewrite(f: &Path, edit: impl FnOnce(&mut Vec<(String, Vec<u8>)>), keep: Keep) {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::arrow::ArrowWriter;
     use parquet::file::metadata::KeyValue;
-    use retap_schema::rollups::{Grain, Place};
+    use retap_schema::rollups::{Grain, Place, Rollup};
     let bytes = std::fs::read(f).unwrap();
     let grain_of = |k: &str| Grain::ALL.into_iter().find(|g| g.metadata_key() == k);
     let builder =
@@ -280,7 +297,27 @@ pub fn rewrite_footer(f: &Path, edit: impl FnOnce(&mut Vec<(String, Vec<u8>)>)) 
         .collect();
     edit(&mut kv);
     let reader = builder.build().unwrap();
-    let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+    let mut batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+    if let Some(keep) = keep {
+        for b in &mut batches {
+            let kept = keep(b);
+            *b = arrow::compute::filter_record_batch(b, &kept).unwrap();
+        }
+        // The rollups of the rows kept, where the file had any.
+        let mut rollup = Rollup::default();
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        batches.iter().for_each(|b| rollup.add(b));
+        let had = kv.iter().any(|(k, _)| grain_of(k).is_some());
+        kv.retain(|(k, _)| grain_of(k).is_none());
+        if had {
+            let counted = rollup.finish(rows as u64);
+            kv.extend(
+                counted
+                    .into_iter()
+                    .map(|(g, v)| (g.metadata_key().to_string(), v)),
+            );
+        }
+    }
     let tmp = f.with_extension("tmp");
     let props = retap_schema::files::writer_properties(1, "test").unwrap();
     let mut w = ArrowWriter::try_new(

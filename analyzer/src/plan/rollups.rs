@@ -291,9 +291,9 @@ pub(super) struct Answer {
     pub grain: Grain,
     /// Files whose finest groups were filtered, then added up by it.
     pub finest: usize,
-    /// Of the files it covers, those with rows it left out (`apart`)
-    /// that are theirs to scan.
-    pub apart: Vec<bool>,
+    /// Of each file it covers, the rows it left out (`apart`) that are
+    /// the file's to scan (0: none), and all its rows.
+    pub apart: Vec<(u64, u64)>,
 }
 
 /// The result column of where an element first fired: the least
@@ -434,7 +434,7 @@ pub(super) fn answer(
     let filter = filter.as_ref();
     let mut unreadable = vec![];
     let mut covered = vec![false; files.len()];
-    let mut with_apart = vec![false; files.len()];
+    let mut with_apart = vec![(0, 0); files.len()];
     let mut batches = vec![];
     for (i, (f, batch)) in files.iter().zip(rollups).enumerate() {
         let batch = match batch {
@@ -450,7 +450,21 @@ pub(super) fn answer(
         };
         covered[i] = true;
         if let Some(a) = &apart {
-            with_apart[i] = Early::mask(a, &batch).map_err(failed)?.true_count() > 0;
+            let rows = batch
+                .column_by_name(rollups::ROWS)
+                .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+                .ok_or_else(|| failed("a rollup's rows not Int64"))?;
+            let taken = Early::mask(a, &batch).map_err(failed)?;
+            let sum = |keep: &dyn Fn(usize) -> bool| -> u64 {
+                (0..rows.len())
+                    .filter(|r| keep(*r))
+                    .map(|r| rows.value(r).max(0) as u64)
+                    .sum()
+            };
+            with_apart[i] = (
+                sum(&|r| taken.is_valid(r) && taken.value(r)),
+                sum(&|_| true),
+            );
         }
         let member = match sets {
             true => {
