@@ -492,9 +492,22 @@ fn checksummed(z: &[u8]) -> bool {
 pub fn decode(z: &[u8], grain: Grain, rows: u64) -> Result<RecordBatch, String> {
     // One allocation of the size the frame gives (a stream decoder grows
     // its output, and each growth is fresh memory).
+    // A decompression context kept by each thread: one made per rollup
+    // (its tables allocated and zeroed) was 3% of a run answering 507
+    // files' names from their rollups.
+    thread_local! {
+        static CONTEXT: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
     let size = zstd::zstd_safe::get_frame_content_size(z).ok().flatten();
     let bytes = match size {
-        Some(n) if n <= 1 << 30 => zstd::bulk::decompress(z, n as usize),
+        Some(n) if n <= 1 << 30 => CONTEXT.with_borrow_mut(|d| {
+            let d = match d {
+                Some(d) => d,
+                None => d.insert(zstd::bulk::Decompressor::new()?),
+            };
+            d.decompress(z, n as usize)
+        }),
         _ => zstd::stream::decode_all(z),
     }
     .map_err(|e| format!("rollup not zstd: {e}"))?;
