@@ -1169,12 +1169,14 @@ pub fn build_plans(
         } else if !rest.is_empty() {
             scanned.push(scan(rest, &groups, filter.clone())?);
         }
+        let mut decoding = false;
         if let (false, Some(b)) = (apart.is_empty(), &by_arg) {
             let only = and_all(filter.iter().cloned().chain([b.clone()]).collect());
             let skip = dicts.unread(ctx, &apart, &added, only.as_ref())?;
             let (kept, _, groups) = unread.keep(&apart, skip);
             if !kept.is_empty() {
                 let df = scan(&kept, &groups, only)?;
+                decoding = few_apart;
                 scanned.push(match few_apart {
                     true => filtered_while_decoding(df),
                     false => df,
@@ -1187,7 +1189,7 @@ pub fn build_plans(
             grain: a.grain,
             filtered_finest: a.finest,
             by_arg_scanned: by_arg.as_ref().map(|_| apart.len()),
-            by_arg_filtered_decoding: by_arg.is_some() && !apart.is_empty() && few_apart,
+            by_arg_filtered_decoding: decoding,
         });
         // Two plans, not one union: DataFusion would interleave the two
         // aggregates' outputs by their hash partitioning, which the keyed
