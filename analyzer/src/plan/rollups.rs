@@ -124,6 +124,15 @@ fn projected(b: &RecordBatch, want: &SchemaRef) -> Result<RecordBatch, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Whether a file's footer says it holds a rollup of one of `grains`.
+fn holds_any(f: &DataFile, grains: &[Grain]) -> bool {
+    let have = f
+        .footer
+        .as_ref()
+        .map(|(m, _)| rollups::grains_in(m.file_metadata().key_value_metadata()));
+    have.is_some_and(|have| grains.iter().any(|g| have.contains(g)))
+}
+
 /// The grains that hold a grain's keys: it, and the finest.
 fn holding(g: Grain) -> Vec<Grain> {
     let mut v = vec![g];
@@ -178,6 +187,12 @@ impl Early {
     /// that grain where its groups by syscall show every row does, else
     /// its finest groups that pass, added up.
     fn rollup_of(&self, f: &DataFile, grain: Grain) -> Option<Result<RecordBatch, String>> {
+        // A file with neither (its processes too many for its rows to
+        // pay: 500 files of 80k processes') is scanned: its groups by
+        // syscall are not read for nothing.
+        if !holds_any(f, &holding(grain)) {
+            return None;
+        }
         let want = grain.schema();
         if let Some(calls) = &self.over_calls {
             let every = match rollup_of(f, &[Grain::Syscall], &Grain::Syscall.schema()) {
