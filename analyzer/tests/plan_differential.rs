@@ -658,9 +658,8 @@ fn plans_answered_from_rollups_print_what_the_rows_give() {
                 .collect()
         });
     }
-    let rare = Trace::open(&rare).unwrap();
+    let mut rare = Trace::open(&rare).unwrap();
     let tables: Vec<_> = rare.tables.iter().map(|f| f.table).collect();
-    let mut rare = rare;
     rare.check(&tables);
     for (_, script) in fixed.iter().filter(|(_, s)| s.contains("name]")) {
         for (t, trace) in traces.iter().chain([&rare]).enumerate() {

@@ -490,8 +490,6 @@ fn checksummed(z: &[u8]) -> bool {
 /// the grain's schema, and `rows` rows in all (the file's count, from
 /// its footer).
 pub fn decode(z: &[u8], grain: Grain, rows: u64) -> Result<RecordBatch, String> {
-    // One allocation of the size the frame gives (a stream decoder grows
-    // its output, and each growth is fresh memory).
     // A decompression context kept by each thread: one made per rollup
     // (its tables allocated and zeroed) was 3% of a run answering 507
     // files' names from their rollups.
@@ -499,6 +497,8 @@ pub fn decode(z: &[u8], grain: Grain, rows: u64) -> Result<RecordBatch, String> 
         static CONTEXT: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
             const { std::cell::RefCell::new(None) };
     }
+    // One allocation of the size the frame gives (a stream decoder grows
+    // its output, and each growth is fresh memory).
     let size = zstd::zstd_safe::get_frame_content_size(z).ok().flatten();
     let bytes = match size {
         Some(n) if n <= 1 << 30 => CONTEXT.with_borrow_mut(|d| {

@@ -178,15 +178,10 @@ impl<'a> Dictionaries<'a> {
                     let Some(v) = added(f, name) else {
                         continue;
                     };
-                    let none = match by_value.get(&v) {
-                        Some(n) => *n,
-                        None => {
-                            let n = judge.none_pass(std::slice::from_ref(&v));
-                            by_value.insert(v, n);
-                            n
-                        }
-                    };
-                    if none {
+                    let none = by_value
+                        .entry(v)
+                        .or_insert_with_key(|v| judge.none_pass(std::slice::from_ref(v)));
+                    if *none {
                         skip.iter_mut().for_each(|s| *s = true);
                     }
                 }

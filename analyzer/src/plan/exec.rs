@@ -1093,13 +1093,10 @@ pub fn build_plans(
                 .collect()
         };
         let unrolled: Option<Vec<DataFile>> = rolled.as_ref().map(|_| pick(|a, i| !a.covered[i]));
-        let apart = pick(|a, i| a.covered[i] && a.apart[i].0 > 0);
-        let (apart_rows, apart_of) = rolled.as_ref().map_or((0, 0), |a| {
-            (a.covered.iter().zip(&a.apart))
-                .filter(|(c, (k, _))| **c && *k > 0)
-                .fold((0, 0), |(k, n), (_, (ki, ni))| (k + ki, n + ni))
-        });
-        let few_apart = apart_rows.saturating_mul(FEW_APART) < apart_of;
+        let apart = pick(|a, i| a.covered[i] && a.apart[i] > 0);
+        let apart_rows: u64 = rolled.as_ref().map_or(0, |a| a.apart.iter().sum());
+        let few_apart =
+            apart_rows.saturating_mul(FEW_APART) < apart.iter().map(|f| f.rows).sum::<u64>();
         let rest = unrolled.as_deref().unwrap_or(files);
         // Files whose dictionaries hold no value passing the filter are
         // left unread; those read keep their numbers among `rest`.

@@ -96,11 +96,10 @@ fn rollup_of(
     grains: &[Grain],
     want: &SchemaRef,
 ) -> Option<Result<RecordBatch, String>> {
+    let g = held(f, grains)?;
     let (meta, _) = f.footer.as_ref()?;
     let rows = meta.file_metadata().num_rows().max(0) as u64;
     let kv = meta.file_metadata().key_value_metadata();
-    let have = rollups::grains_in(kv);
-    let g = grains.iter().find(|g| have.contains(g))?;
     let read = |r: std::ops::Range<u64>| {
         if r.end > f.bytes {
             return Err(std::io::Error::other(format!(
@@ -111,7 +110,7 @@ fn rollup_of(
         let store = Store::of(&f.path)?;
         store.read_range(&f.path, r).map(Vec::from)
     };
-    let b = rollups::from_footer(kv, *g, rows, read)?;
+    let b = rollups::from_footer(kv, g, rows, read)?;
     Some(b.and_then(|b| projected(&b, want)))
 }
 
@@ -124,13 +123,11 @@ fn projected(b: &RecordBatch, want: &SchemaRef) -> Result<RecordBatch, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Whether a file's footer says it holds a rollup of one of `grains`.
-fn holds_any(f: &DataFile, grains: &[Grain]) -> bool {
-    let have = f
-        .footer
-        .as_ref()
-        .map(|(m, _)| rollups::grains_in(m.file_metadata().key_value_metadata()));
-    have.is_some_and(|have| grains.iter().any(|g| have.contains(g)))
+/// The first of `grains` whose rollup a file's footer says it holds.
+fn held(f: &DataFile, grains: &[Grain]) -> Option<Grain> {
+    let (meta, _) = f.footer.as_ref()?;
+    let have = rollups::grains_in(meta.file_metadata().key_value_metadata());
+    grains.iter().find(|g| have.contains(g)).copied()
 }
 
 /// The grains that hold a grain's keys: it, and the finest.
@@ -190,9 +187,7 @@ impl Early {
         // A file with neither (its processes too many for its rows to
         // pay: 500 files of 80k processes') is scanned: its groups by
         // syscall are not read for nothing.
-        if !holds_any(f, &holding(grain)) {
-            return None;
-        }
+        held(f, &holding(grain))?;
         let want = grain.schema();
         if let Some(calls) = &self.over_calls {
             let every = match rollup_of(f, &[Grain::Syscall], &Grain::Syscall.schema()) {
@@ -307,8 +302,8 @@ pub(super) struct Answer {
     /// Files whose finest groups were filtered, then added up by it.
     pub finest: usize,
     /// Of each file it covers, the rows it left out (`apart`) that are
-    /// the file's to scan (0: none), and all its rows.
-    pub apart: Vec<(u64, u64)>,
+    /// the file's to scan (0: none).
+    pub apart: Vec<u64>,
 }
 
 /// The result column of where an element first fired: the least
@@ -449,7 +444,7 @@ pub(super) fn answer(
     let filter = filter.as_ref();
     let mut unreadable = vec![];
     let mut covered = vec![false; files.len()];
-    let mut with_apart = vec![(0, 0); files.len()];
+    let mut with_apart = vec![0; files.len()];
     let mut batches = vec![];
     for (i, (f, batch)) in files.iter().zip(rollups).enumerate() {
         let batch = match batch {
@@ -470,16 +465,10 @@ pub(super) fn answer(
                 .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
                 .ok_or_else(|| failed("a rollup's rows not Int64"))?;
             let taken = Early::mask(a, &batch).map_err(failed)?;
-            let sum = |keep: &dyn Fn(usize) -> bool| -> u64 {
-                (0..rows.len())
-                    .filter(|r| keep(*r))
-                    .map(|r| rows.value(r).max(0) as u64)
-                    .sum()
-            };
-            with_apart[i] = (
-                sum(&|r| taken.is_valid(r) && taken.value(r)),
-                sum(&|_| true),
-            );
+            with_apart[i] = (0..rows.len())
+                .filter(|r| taken.is_valid(*r) && taken.value(*r))
+                .map(|r| rows.value(r).max(0) as u64)
+                .sum();
         }
         let member = match sets {
             true => {
