@@ -133,6 +133,26 @@ fn s3s_fs() -> Option<std::path::PathBuf> {
     p.exists().then_some(p)
 }
 
+/// A free loopback port no other server of this process was given: the
+/// kernel hands a port just released to the next bind, so two tests
+/// starting servers at once could both get it; the second s3s-fs then
+/// failed to listen while the first answered its readiness check, and
+/// its requests met a closed port once the first test ended.
+fn unused_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(vec![]);
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+}
+
 impl S3Server {
     /// Starts one with `buckets`; None (having said why, or failed under
     /// CI) when s3s-fs is not installed.
@@ -150,10 +170,7 @@ impl S3Server {
         for b in buckets {
             std::fs::create_dir_all(root.join(b)).expect("bucket directory");
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = unused_port();
         let child = S3Server::spawn(&bin, port, &root);
         Some(S3Server {
             bin,
@@ -184,6 +201,11 @@ impl S3Server {
                 "s3s-fs did not listen on port {port} within 20 s"
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let mut child = child;
+        // (What listens must be this server, not one that exited.)
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("s3s-fs exited ({status}) instead of listening on port {port}");
         }
         child
     }
