@@ -12,9 +12,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, Decimal128Array, Int64Array, StringArray,
-};
+use datafusion::arrow::array::{Array, BooleanArray, Decimal128Array, Int64Array, StringArray};
 use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
@@ -32,7 +30,7 @@ use retap_schema::rollups::{self, Grain};
 use retap_schema::Column;
 
 use super::error::{failed, PlanError};
-use super::exec::{is_first, FIRST};
+use super::exec::is_first;
 use super::translate::{HOST, TRACE};
 use crate::engine::column;
 use crate::store::Store;
@@ -217,57 +215,63 @@ impl Early {
     }
 }
 
-/// A rollup's rows with their file's index and, in a set, on the set's
-/// clock with their trace's host and name: made here, column by column,
-/// so that every file's groups are one table's rows (a plan over a union
-/// of a frame a trace spent more planning 300 frames than summing their
-/// groups).
+/// A rollup's rows as the plan reads them (`reads`: the columns its
+/// GROUP BY, aggregates and filter name) and where each group first fired
+/// ([`PLACE`]), in a set on the set's clock with their trace's host and
+/// name: made here, column by column, so that every file's groups are one
+/// table's rows (a plan over a union of a frame a trace spent more
+/// planning 300 frames than summing their groups). What the plan does not
+/// read is not carried: over 5 files of a million processes each column
+/// of their groups is 5M values, copied into partitions and aggregated,
+/// and the memory a run first touches is what it pays for most here.
 fn framed(
     b: RecordBatch,
     file: usize,
     member: Option<(i64, &str, &str)>,
+    reads: &[String],
 ) -> Result<RecordBatch, PlanError> {
     let n = b.num_rows();
-    let mut fields = b.schema().fields().to_vec();
-    let mut columns = b.columns().to_vec();
-    // Names as string views, not dictionaries: DataFusion groups
-    // dictionary keys through its row format, a million process groups'
-    // third of a run's time; views of names are compared as integers.
-    for (f, c) in fields.iter_mut().zip(columns.iter_mut()) {
-        if let DataType::Dictionary(_, v) = f.data_type() {
-            if v.as_ref() == &DataType::Utf8 {
-                *c = cast(c, &DataType::Utf8View).map_err(arrow_error)?;
-                *f = Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8View));
-            }
-        }
-    }
-    fields.push(Arc::new(Field::new(FILE, DataType::Int64, false)));
-    columns.push(Arc::new(Int64Array::from(vec![file as i64; n])));
-    let ts = b
-        .schema()
-        .index_of(Column::Ts.name())
-        .map_err(arrow_error)?;
-    if let Some((shift, host, name)) = member {
-        let at = columns[ts]
+    let schema = b.schema();
+    let int = |name: &str| {
+        let i = schema.index_of(name).map_err(arrow_error)?;
+        b.column(i)
             .as_any()
             .downcast_ref::<Int64Array>()
-            .ok_or_else(|| failed("a rollup's ts is not int64"))?;
-        columns[ts] = Arc::new(Int64Array::from_iter_values(
-            at.values().iter().map(|t| t.wrapping_add(shift)),
-        ));
+            .cloned()
+            .ok_or_else(|| failed(format!("a rollup's {name} is not int64")))
+    };
+    let (mut at, row) = (int(Column::Ts.name())?, int(rollups::FIRST_ROW)?);
+    if let Some((shift, _, _)) = member {
+        at = Int64Array::from_iter_values(at.values().iter().map(|t| t.wrapping_add(shift)));
+    }
+    let mut fields = vec![];
+    let mut columns = vec![];
+    for (f, c) in schema.fields().iter().zip(b.columns()) {
+        if !reads.iter().any(|r| r == f.name()) {
+            continue;
+        }
+        let (mut f, mut c) = (f.clone(), c.clone());
+        if f.name() == Column::Ts.name() {
+            c = Arc::new(at.clone());
+        }
+        // Names as string views, not dictionaries: DataFusion groups
+        // dictionary keys through its row format, a million process groups'
+        // third of a run's time; views of names are compared as integers.
+        if let DataType::Dictionary(_, v) = f.data_type() {
+            if v.as_ref() == &DataType::Utf8 {
+                c = cast(&c, &DataType::Utf8View).map_err(arrow_error)?;
+                f = Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8View));
+            }
+        }
+        fields.push(f);
+        columns.push(c);
+    }
+    if let Some((_, host, name)) = member {
         for (col, v) in [(HOST, host), (TRACE, name)] {
             fields.push(Arc::new(Field::new(col, DataType::Utf8, false)));
             columns.push(Arc::new(StringArray::from(vec![v; n])));
         }
     }
-    let int = |c: &ArrayRef| c.as_any().downcast_ref::<Int64Array>().cloned();
-    let first_row = b
-        .schema()
-        .index_of(rollups::FIRST_ROW)
-        .map_err(arrow_error)?;
-    let (Some(at), Some(row)) = (int(&columns[ts]), int(&columns[first_row])) else {
-        return Err(failed("a rollup's ts or first row is not int64"));
-    };
     let place = (at.values().iter().zip(row.values()))
         .map(|(&t, &r)| super::firing_order::place_number(t, file as i64, r));
     let place = Decimal128Array::from_iter_values(place)
@@ -282,8 +286,62 @@ fn framed(
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(arrow_error)
 }
 
+/// The rows of every file's groups as a partition a core, each about as
+/// long: a file's groups are one batch, and a run of small ones is made
+/// one (the aggregates' work per batch, first firing places' states
+/// resized and merged, was most of their time over 507 files' batches of
+/// a few hundred groups) while large ones are not copied again.
+fn partitioned(
+    batches: Vec<RecordBatch>,
+    schema: &SchemaRef,
+    n: usize,
+) -> Result<Vec<Vec<RecordBatch>>, PlanError> {
+    /// Rows under which batches are joined.
+    const JOINED: usize = 1 << 16;
+    let mut parts: Vec<(usize, Vec<RecordBatch>)> = vec![(0, vec![]); n.max(1)];
+    for b in batches {
+        let least = (parts.iter_mut())
+            .min_by_key(|(rows, _)| *rows)
+            .expect("at least one partition");
+        least.0 += b.num_rows();
+        least.1.push(b);
+    }
+    let mut out = vec![];
+    for (_, part) in parts {
+        let mut joined = vec![];
+        let mut run: Vec<RecordBatch> = vec![];
+        let mut rows = 0;
+        for b in part {
+            rows += b.num_rows();
+            run.push(b);
+            if rows >= JOINED {
+                joined.push(concat_batches(schema, &run).map_err(arrow_error)?);
+                (run, rows) = (vec![], 0);
+            }
+        }
+        if !run.is_empty() {
+            joined.push(concat_batches(schema, &run).map_err(arrow_error)?);
+        }
+        if !joined.is_empty() {
+            out.push(joined);
+        }
+    }
+    Ok(out)
+}
+
 fn arrow_error(e: datafusion::arrow::error::ArrowError) -> PlanError {
     PlanError::from(datafusion::error::DataFusionError::from(e))
+}
+
+/// What a file's rollup gave.
+enum Rolled {
+    /// It has none the plan could use: it is scanned.
+    Absent,
+    /// One it has did not read or decode (why): it is scanned.
+    Unreadable(String),
+    /// Its groups as the plan reads them ([`framed`]), and the rows it
+    /// leaves to the scan ([`Answer::apart`]).
+    Framed(RecordBatch, u64),
 }
 
 /// The part of a plan (`filter`, GROUP BY `group`, `aggs`) over `files`
@@ -335,9 +393,6 @@ pub(super) fn time_of(b: &RecordBatch) -> Result<Vec<i64>, PlanError> {
         .map(|v| (v.unwrap_or(0) >> 64) as i64)
         .collect())
 }
-
-/// The column of a rollup's rows giving their file's index.
-const FILE: &str = "__file";
 
 /// The part of a plan answered from rollups; None where the plan reads
 /// more than the rollups hold or no file has one. A rollup that does not
@@ -424,48 +479,37 @@ pub(super) fn answer(
         .map(|s| s.parallelism())
         .max()
         .unwrap_or(1);
-    let (rollups, finest) = match conjunction(early) {
-        None => {
-            let (want, grains) = (grain.schema(), holding(grain));
-            let one = |f: &DataFile| rollup_of(f, &grains, &want);
-            (crate::map_on_threads(files, threads, one), 0)
-        }
-        Some(e) => {
-            let early = Early::new(ctx, &e)?;
-            let one = |f: &DataFile| early.rollup_of(f, grain);
-            let rollups = crate::map_on_threads(files, threads, one);
-            (rollups, early.finest.into_inner())
-        }
-    };
-    let filter = conjunction(late);
     let Some(mut raggs) = raggs else {
         return Ok((None, vec![]));
     };
+    let filter = conjunction(late);
     let filter = filter.as_ref();
-    let mut unreadable = vec![];
-    let mut covered = vec![false; files.len()];
-    let mut with_apart = vec![0; files.len()];
-    let mut batches = vec![];
-    for (i, (f, batch)) in files.iter().zip(rollups).enumerate() {
-        let batch = match batch {
-            None => continue,
-            Some(Err(e)) => {
-                unreadable.push(format!(
-                    "{}: its rollup is unreadable ({e}); its rows were read instead",
-                    f.path.display()
-                ));
-                continue;
-            }
+    let reads: Vec<String> = (group.iter().chain(&raggs).chain(filter))
+        .flat_map(|e| e.column_refs().into_iter().map(|c| c.name.clone()))
+        .collect();
+    let early = conjunction(early)
+        .map(|e| Early::new(ctx, &e))
+        .transpose()?;
+    let (want, grains) = (grain.schema(), holding(grain));
+    // Read, decoded and framed on each file's thread.
+    let one = |(i, f): &(usize, &DataFile)| -> Result<Rolled, PlanError> {
+        let got = match &early {
+            Some(e) => e.rollup_of(f, grain),
+            None => rollup_of(f, &grains, &want),
+        };
+        let batch = match got {
+            None => return Ok(Rolled::Absent),
+            Some(Err(e)) => return Ok(Rolled::Unreadable(e)),
             Some(Ok(b)) => b,
         };
-        covered[i] = true;
+        let mut apart_rows = 0;
         if let Some(a) = &apart {
             let rows = batch
                 .column_by_name(rollups::ROWS)
                 .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
                 .ok_or_else(|| failed("a rollup's rows not Int64"))?;
             let taken = Early::mask(a, &batch).map_err(failed)?;
-            with_apart[i] = (0..rows.len())
+            apart_rows = (0..rows.len())
                 .filter(|r| taken.is_valid(*r) && taken.value(*r))
                 .map(|r| rows.value(r).max(0) as u64)
                 .sum();
@@ -480,9 +524,33 @@ pub(super) fn answer(
             }
             false => None,
         };
-        batches.push(framed(batch, i, member)?);
+        Ok(Rolled::Framed(
+            framed(batch, *i, member, &reads)?,
+            apart_rows,
+        ))
+    };
+    let indexed: Vec<(usize, &DataFile)> = files.iter().enumerate().collect();
+    let rolled = crate::map_on_threads(&indexed, threads, one);
+    let finest = early.map_or(0, |e| e.finest.into_inner());
+    let mut unreadable = vec![];
+    let mut covered = vec![false; files.len()];
+    let mut with_apart = vec![0; files.len()];
+    let mut batches = vec![];
+    for (i, (f, r)) in files.iter().zip(rolled).enumerate() {
+        match r? {
+            Rolled::Absent => {}
+            Rolled::Unreadable(e) => unreadable.push(format!(
+                "{}: its rollup is unreadable ({e}); its rows were read instead",
+                f.path.display()
+            )),
+            Rolled::Framed(b, apart_rows) => {
+                covered[i] = true;
+                with_apart[i] = apart_rows;
+                batches.push(b);
+            }
+        }
     }
-    let Some(first) = batches.first() else {
+    let Some(schema) = batches.first().map(|b| b.schema()) else {
         return Ok((None, unreadable));
     };
     // First times and places mean something only where every file is
@@ -490,27 +558,15 @@ pub(super) fn answer(
     let whole = covered.iter().all(|c| *c) && !group.is_empty() && apart.is_none();
     let asked = aggs.iter().any(is_first);
     let firsts = firsts && whole && !asked;
-    if firsts {
-        raggs.push(min(column(Column::Ts)).alias(FIRST));
-    }
     let places = whole && (firsts || asked);
     if places {
         // (A least number, not `first_value` ordered by three columns,
         // whose per-group ordering state was most of the aggregate's
-        // time over 82k elements.)
+        // time over 82k elements; the first firing times the plan did
+        // not ask for are its high half, not an aggregate of their own.)
         raggs.push(min(column_named(PLACE)).alias(FIRST_AT));
     }
-    // One table, a partition a core, each one batch: the aggregates'
-    // work per batch (first firing places' states resized and merged)
-    // was most of their time over 507 files' batches of a few hundred
-    // groups.
-    let schema = first.schema();
-    let per = batches.len().div_ceil(crate::cores().max(1));
-    let partitions = batches
-        .chunks(per)
-        .map(|c| concat_batches(&schema, c).map(|b| vec![b]))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(arrow_error)?;
+    let partitions = partitioned(batches, &schema, crate::cores())?;
     let table = MemTable::try_new(schema, partitions).map_err(PlanError::from)?;
     let df = ctx.read_table(Arc::new(table)).map_err(PlanError::from)?;
     let df = match filter {
