@@ -622,6 +622,7 @@ fn run_plans(
             plans,
             limits.maxmapentries,
             &session,
+            req.snapshot,
         ) {
             Ok((loaded, rebuilt)) => {
                 handoff.preload = Some(loaded);

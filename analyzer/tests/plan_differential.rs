@@ -126,6 +126,7 @@ fn run_both(script: &str, trace: &Trace) -> Both {
         plans,
         Limits::default().maxmapentries,
         &session,
+        false,
     ) {
         Ok((l, how)) => {
             note = how;
@@ -141,7 +142,8 @@ fn run_both(script: &str, trace: &Trace) -> Both {
         }
         // Overflowing arrays fall back to the interpreter by design: the
         // script did not compile.
-        Err(plan::PlanError::Unsupported(_)) => {
+        Err(plan::PlanError::Unsupported(why)) => {
+            eprintln!("left to the interpreter: {why}");
             n = 0;
             interpreted.clone()
         }
@@ -478,6 +480,67 @@ fn ties_of_limited_sorts_are_ordered_from_as_few_rows_as_hold_them() {
         }
     }
     assert!(short > 0 && whole > 0, "{short} short reads, {whole} whole");
+}
+
+/// Arrays the end probe sees only through sorts with a limit are given to
+/// the interpreter with only the elements those show: whatever the ties
+/// at the limit (every count equal, first firings at one time), the two
+/// directions, two sorts of one array, statistics read by extractor and
+/// histogram in the loop, limits of none and of more than there are,
+/// the output is the interpreter's, and `-v` says how many were loaded.
+#[test]
+fn arrays_seen_only_through_limited_sorts_load_what_they_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("t");
+    let opts = SynthOptions {
+        events: 30_000,
+        seed: 5,
+        processes: 700,
+        seconds: 3.0,
+        rows_per_file: 4_000,
+        checksums: false,
+        ..Default::default()
+    };
+    synth(&d, &opts).unwrap();
+    let together = dir.path().join("together");
+    synth(&together, &opts).unwrap();
+    coarsen_times(&together, 1_000_000_000);
+    let traces = [Trace::open(&d).unwrap(), Trace::open(&together).unwrap()];
+    let scripts: &[(&str, Option<usize>)] = &[
+        ("global c\nprobe syscall.* { c[pid(), execname()]++ }\nprobe end { foreach ([p, n] in c- limit 10) printf(\"%s %d %d\\n\", n, p, c[p, n]) }\n", Some(10)),
+        ("global c\nprobe syscall.* { c[pid()]++ }\nprobe end { foreach (p in c+ limit 25) printf(\"%d %d\\n\", p, c[p]) }\n", Some(25)),
+        // Every value ties: shown in creation order.
+        ("global s\nprobe syscall.* { s[pid()] <<< 1 }\nprobe end { foreach (t in s @min- limit 7) printf(\"%d\\n\", t) }\n", Some(7)),
+        ("global c\nprobe syscall.* { c[execname(), pid()]++ }\nprobe end { foreach ([e, p] in c- limit 3) printf(\"%s %d\\n\", e, p); foreach ([e, p] in c+ limit 4) printf(\"%s %d %d\\n\", e, p, c[e, p]) }\n", None),
+        ("global s\nprobe syscall.*.return { s[pid()] <<< retval }\nprobe end { foreach (p in s @count- limit 5) { printf(\"%d %d %d\\n\", p, @count(s[p]), @max(s[p])); print(@hist_log(s[p])) } }\n", Some(5)),
+        ("global s\nprobe syscall.*.return { s[execname()] <<< tid() }\nprobe end { foreach (e in s @sum+ limit 2) printf(\"%s %d\\n\", e, @sum(s[e])) }\n", Some(2)),
+        ("global c\nprobe syscall.* { c[pid()]++ }\nprobe end { foreach (p in c- limit 0) printf(\"%d\\n\", p); print(\"none\\n\") }\n", Some(0)),
+        ("global c\nprobe syscall.* { c[uid()]++ }\nprobe end { foreach (u in c- limit 100000) printf(\"%d %d\\n\", u, c[u]) }\n", None),
+        // Read otherwise too: every element loaded.
+        ("global c\nprobe syscall.* { c[pid()]++ }\nprobe end { foreach (p in c- limit 5) printf(\"%d\\n\", p); printf(\"%d\\n\", [1] in c) }\n", None),
+    ];
+    let mut pruned = 0;
+    for (script, loaded) in scripts {
+        for trace in &traces {
+            let (a, b, n, note, _) = both_noted(script, trace);
+            assert_eq!(a, b, "differs over {}:\n{script}", trace.dir.display());
+            assert!(n > 0, "left to the interpreter:\n{script}");
+            let said = note.as_deref().and_then(|n| {
+                n.lines()
+                    .find(|l| l.contains("seen only through sorts with a limit"))
+                    .map(str::to_string)
+            });
+            match (loaded, said) {
+                (Some(k), Some(l)) => {
+                    assert!(l.contains(&format!("the {k} of its ")), "{l}\n{script}");
+                    pruned += 1;
+                }
+                (Some(_), None) => panic!("all loaded:\n{script}"),
+                (None, _) => {}
+            }
+        }
+    }
+    assert_eq!(pruned, 2 * scripts.iter().filter(|s| s.1.is_some()).count());
 }
 
 /// Files with rollups in their footers (few processes: many rows a

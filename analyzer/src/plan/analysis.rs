@@ -124,6 +124,10 @@ pub struct Compiled {
     /// then read no timestamps, and each sort must find no ties where the
     /// output would show their order. None: plans keep first firing times.
     pub order: Option<HashMap<u32, Vec<ValueSort>>>,
+    /// Arrays (of those `order` has) the interpreted code sees only
+    /// through value sorts with a limit: it is given only the elements
+    /// they show (see shown.rs).
+    pub seen_through_limits: BTreeSet<u32>,
     /// For compiled statistics: the moments something can read. A
     /// statistic read only through @count and histograms is computed as
     /// counts per bucket.
@@ -778,6 +782,9 @@ pub fn analyse(prog: &Program) -> Compiled {
         c.updates.extend(ups);
     }
     c.order = orders(prog, &c);
+    if c.order.is_some() {
+        c.seen_through_limits = super::shown::seen_through_limits(prog, &c);
+    }
     c.moments = moments_read(prog, &c.globals);
     c
 }

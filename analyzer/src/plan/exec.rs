@@ -3,6 +3,7 @@
 //! results are merged per global into the state the interpreter loads.
 
 use super::error::{failed, PlanError};
+use super::shown;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -1368,6 +1369,7 @@ pub fn run_plans(
     plans: Vec<Plan>,
     maxmapentries: usize,
     session: &PlanSession,
+    whole_arrays: bool,
 ) -> Result<(Preload, Option<String>), PlanError> {
     let mut interner = Interner::default();
     // Globals some plan of which computed no first firing times, or does
@@ -1457,6 +1459,7 @@ pub fn run_plans(
         by_first,
         resolved: &needed,
         without_places,
+        whole_arrays,
     };
     let (loaded, read_again) = finish(prog, compiled, trace, state, &firings, &mut interner, how)?;
     // (one line each, as `-v` prints them)
@@ -1886,6 +1889,9 @@ struct Finish<'a> {
     /// The globals some plan of which did not say where elements first
     /// fired (their ties are placed by reading rows).
     without_places: FxHashSet<u32>,
+    /// Every element is loaded, whatever the code can see of them (a
+    /// snapshot of the globals compares them whole).
+    whole_arrays: bool,
 }
 
 /// Orders each array's elements as the interpreter creates them and
@@ -1904,6 +1910,7 @@ fn finish(
         by_first,
         resolved,
         without_places,
+        whole_arrays,
     } = how;
     // Elements are in first-firing order. Two keys first seen at the
     // same nanosecond (rows on two CPUs, copies of one recording) came in
@@ -1969,16 +1976,37 @@ fn finish(
     let one_tick = ticks.len() == 1;
     let mut distinct: HashMap<u32, FxHashSet<Vec<Value>>> = HashMap::new();
     let mut elements: HashMap<u32, usize> = HashMap::new();
+    // (array, elements loaded, elements computed) for `-v`.
+    let mut loaded_of: Vec<(String, usize, usize)> = vec![];
     for t in ticks {
         let mut per = vec![];
         for g in &compiled.globals {
             let name = &prog.globals[*g as usize].name;
             let at = tied.get(g);
             let only = resolved.get(&(t, *g));
-            let mut rows: Vec<Row> = state
-                .remove(&(t, *g))
-                .unwrap_or_default()
+            let elems = state.remove(&(t, *g)).unwrap_or_default();
+            let total = elems.len();
+            let sorts = compiled.order.as_ref().and_then(|o| o.get(g));
+            // Arrays seen only through limited sorts: the elements they
+            // may show (value at least each one's limit-th best), then of
+            // those, once in creation order, the ones they do.
+            let limited = sorts.filter(|sorts| {
+                one_tick
+                    && !whole_arrays
+                    && compiled.seen_through_limits.contains(g)
+                    && sorts.iter().all(|s| s.limit.is_some())
+            });
+            let cuts: Vec<_> = (limited.into_iter().flatten())
+                .map(|s| {
+                    let values = elems.values().map(|e| sort_value(&e.acc, s)).collect();
+                    (s, shown::may_be_shown(values, s))
+                })
+                .collect();
+            let mut rows: Vec<Row> = elems
                 .into_iter()
+                .filter(|(_, e)| {
+                    limited.is_none() || cuts.iter().any(|(s, cut)| cut(sort_value(&e.acc, s)))
+                })
                 .map(|(k, e)| {
                     let place = match at
                         .filter(|at| at.contains(&e.first))
@@ -2001,6 +2029,12 @@ fn finish(
                 })
                 .collect::<Result<_, PlanError>>()?;
             sort_rows(&mut rows);
+            if let Some(sorts) = limited {
+                let keep = shown::shown(rows.len(), sorts, |i, s| sort_value(&rows[i].1 .0, s));
+                let mut keep = keep.into_iter();
+                rows.retain(|_| keep.next().unwrap_or(false));
+                loaded_of.push((name.clone(), rows.len(), total));
+            }
             // Elements first seen at one time have places that differ
             // (file, row, update); two that do not would be one update
             // making two keys of one row, which cannot be.
@@ -2016,7 +2050,6 @@ fn finish(
             // Tied elements a sort shows are ordered by their first
             // firings, which must differ (limited sorts' ties were found
             // before, see run_plans: only those elements have them).
-            let sorts = compiled.order.as_ref().and_then(|o| o.get(g));
             if let (false, Some(sorts)) = (by_first, sorts) {
                 let whole = shows_all(compiled, *g);
                 if whole || only.is_some() {
@@ -2036,7 +2069,7 @@ fn finish(
                 }
             }
             if one_tick {
-                elements.insert(*g, rows.len());
+                elements.insert(*g, total);
             } else {
                 distinct
                     .entry(*g)
@@ -2063,7 +2096,13 @@ fn finish(
             }
         }
     }
-    Ok((out, read_again))
+    let mut said: Vec<String> = read_again.into_iter().collect();
+    for (name, n, total) in loaded_of {
+        said.push(format!(
+            "'{name}' is seen only through sorts with a limit: the {n} of its {total} elements they show were loaded"
+        ));
+    }
+    Ok((out, (!said.is_empty()).then(|| said.join("\n  "))))
 }
 
 #[cfg(test)]

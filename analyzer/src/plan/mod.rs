@@ -16,6 +16,7 @@ mod firing_order;
 mod hits;
 mod projection;
 mod rollups;
+mod shown;
 mod translate;
 
 pub use analysis::{analyse, Compiled, Projection, Update, UpdateKind, ValueSort};
