@@ -64,6 +64,10 @@ pub struct Plan {
     firsts: bool,
     /// Whether they also carry where it first fired (`rollups::FIRST_AT`).
     places: bool,
+    /// Whether each row of its results is one element, none another's:
+    /// one frame, keys as grouped (no name taken from an argument, which
+    /// two groups can share), no point column.
+    row_an_element: bool,
 }
 
 /// How a plan was answered from rollups.
@@ -1193,6 +1197,7 @@ pub fn build_plans(
         // aggregates' outputs by their hash partitioning, which the keyed
         // aggregate replacing them does not keep.
         let dfs: Vec<DataFrame> = rolled.map(|a| a.df).into_iter().chain(scanned).collect();
+        let one_frame = dfs.len() == 1;
         let text = format!(
             "{} (global {}{})",
             p.points.join(", "),
@@ -1215,6 +1220,7 @@ pub fn build_plans(
             unread: (unread.files, to_scan, unread.row_groups),
             firsts,
             places,
+            row_an_element: one_frame && p.by_arg.is_empty() && split.is_none(),
         });
     }
     Ok(plans)
@@ -1378,7 +1384,9 @@ pub fn run_plans(
     let mut without_places = globals_without(&plans, compiled, |p| p.places);
     // Globals some plan of which scanned rows rather than rollups.
     let scanned = globals_without(&plans, compiled, |p| p.from_rollups.is_some());
-    let (mut state, firings) = aggregate(prog, compiled, plans, session, &mut interner)?;
+    let limited = (!whole_arrays).then_some(&compiled.seen_through_limits);
+    let (mut state, firings, totals) =
+        aggregate(prog, compiled, plans, session, &mut interner, limited)?;
     let by_first = compiled.order.is_none();
     let (needed, why) = match by_first {
         true => (Needed::new(), None),
@@ -1410,7 +1418,7 @@ pub fn run_plans(
                 .filter(|p| p.hist.is_none_or(|(hi, _)| hi == 0))
                 .collect();
             let unplaced = globals_without(&plans, compiled, |p| p.places);
-            let (firsts, _) = aggregate(prog, compiled, plans, session, &mut interner)?;
+            let (firsts, _, _) = aggregate(prog, compiled, plans, session, &mut interner, None)?;
             let found = |tg: &(i64, u32), k: &Vec<Value>| {
                 firsts
                     .get(tg)
@@ -1460,6 +1468,7 @@ pub fn run_plans(
         resolved: &needed,
         without_places,
         whole_arrays,
+        totals: &totals,
     };
     let (loaded, read_again) = finish(prog, compiled, trace, state, &firings, &mut interner, how)?;
     // (one line each, as `-v` prints them)
@@ -1632,18 +1641,36 @@ impl Elem {
 /// (tick, global) -> the elements whose first firing times a sort needs.
 type Needed = HashMap<(i64, u32), FxHashSet<Vec<Value>>>;
 
+/// The plans' elements, the firings of each update, and the number of
+/// elements of arrays whose results were narrowed to those shown.
+type Aggregated = (State, HashMap<usize, Firing>, HashMap<u32, usize>);
+
 /// Runs the plans and merges their results per (tick, global).
 /// Err(Unsupported) from here or [`finish`] means the interpreter must
 /// run the program instead (an array would overflow MAXMAPENTRIES, whose
 /// error only the event-ordered run reproduces).
+///
+/// Of the arrays in `limited` (seen only through sorts with a limit), a
+/// plan whose result rows are the array's elements, each with its final
+/// value, gives only those its sorts may show (see shown.rs): the others
+/// are never made into keys and elements (750k of a million processes',
+/// 0.15 s). Their number is returned per global, for the MAXMAPENTRIES
+/// check and `-v`.
 fn aggregate(
     prog: &Program,
     compiled: &Compiled,
     plans: Vec<Plan>,
     session: &PlanSession,
     interner: &mut Interner,
-) -> Result<(State, HashMap<usize, Firing>), PlanError> {
+    limited: Option<&BTreeSet<u32>>,
+) -> Result<Aggregated, PlanError> {
     let mut state = State::new();
+    let mut totals = HashMap::new();
+    // Globals one update of one plan makes (whose rows are then final).
+    let mut makers: HashMap<u32, usize> = HashMap::new();
+    for m in plans.iter().flat_map(|p| &p.members) {
+        *makers.entry(compiled.updates[m.update].global).or_default() += 1;
+    }
     let firings: HashMap<usize, Firing> = plans
         .iter()
         .flat_map(|p| p.firings.iter().map(|f| (f.update, f.clone())))
@@ -1665,6 +1692,31 @@ fn aggregate(
             let (ui, ncol) = (&m.update, &m.column);
             let u: &Update = &compiled.updates[*ui];
             let nhists = prog.globals[u.global as usize].hists.len();
+            let sorts = (compiled.order.as_ref())
+                .and_then(|o| o.get(&u.global))
+                .filter(|sorts| {
+                    limited.is_some_and(|l| l.contains(&u.global))
+                        && sorts.iter().all(|s| s.limit.is_some())
+                        && compiled.period.is_none()
+                        && p.row_an_element
+                        && p.hist.is_none()
+                        && makers.get(&u.global) == Some(&1)
+                });
+            let sign = match u.kind {
+                UpdateKind::Count(sign) | UpdateKind::Sum(sign, _) => Some(sign),
+                _ => None,
+            };
+            let shown_of;
+            let batches = match (sorts, sign) {
+                (Some(sorts), Some(sign)) => {
+                    shown_of = may_be_shown(&batches, ncol, sign, sorts)?;
+                    totals.insert(u.global, batches.iter().map(|b| b.num_rows()).sum());
+                    // (Its array is there, if with no element shown.)
+                    state.entry((0, u.global)).or_default();
+                    &shown_of
+                }
+                _ => &batches,
+            };
             // Room for every result row at once, where the results are
             // one tick's: a map grown batch by batch rehashed (fresh
             // memory, zeroed) four times over 82k elements.
@@ -1672,7 +1724,7 @@ fn aggregate(
             if compiled.period.is_none() && rows > 0 {
                 state.entry((0, u.global)).or_default().reserve(rows);
             }
-            for b in &batches {
+            for b in batches {
                 let own;
                 let b = match (p.split, &m.values) {
                     (true, Some(values)) => {
@@ -1821,7 +1873,39 @@ fn aggregate(
             }
         }
     }
-    Ok((state, firings))
+    Ok((state, firings, totals))
+}
+
+/// The rows of a plan's results whose elements (one a row, `n` their
+/// value times `sign`) the sorts may show.
+fn may_be_shown(
+    batches: &[datafusion::arrow::record_batch::RecordBatch],
+    ncol: &str,
+    sign: i64,
+    sorts: &[ValueSort],
+) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>, PlanError> {
+    let values: Vec<Vec<i64>> = (batches.iter())
+        .map(|b| {
+            Ok(int_col(b, ncol)?
+                .into_iter()
+                .map(|n| n.wrapping_mul(sign))
+                .collect())
+        })
+        .collect::<Result<_, PlanError>>()?;
+    let cuts: Vec<_> = (sorts.iter())
+        .map(|s| shown::may_be_shown(values.iter().flatten().copied().collect(), s))
+        .collect();
+    batches
+        .iter()
+        .zip(&values)
+        .map(|(b, vs)| {
+            let keep: datafusion::arrow::array::BooleanArray = vs
+                .iter()
+                .map(|&v| Some(cuts.iter().any(|cut| cut(v))))
+                .collect();
+            datafusion::arrow::compute::filter_record_batch(b, &keep).map_err(PlanError::from)
+        })
+        .collect()
 }
 
 /// A word whose order is that of a key's first value among values of its
@@ -1892,6 +1976,9 @@ struct Finish<'a> {
     /// Every element is loaded, whatever the code can see of them (a
     /// snapshot of the globals compares them whole).
     whole_arrays: bool,
+    /// Elements of the arrays whose results [`aggregate`] narrowed to
+    /// those shown, all told.
+    totals: &'a HashMap<u32, usize>,
 }
 
 /// Orders each array's elements as the interpreter creates them and
@@ -1911,6 +1998,7 @@ fn finish(
         resolved,
         without_places,
         whole_arrays,
+        totals,
     } = how;
     // Elements are in first-firing order. Two keys first seen at the
     // same nanosecond (rows on two CPUs, copies of one recording) came in
@@ -1985,7 +2073,7 @@ fn finish(
             let at = tied.get(g);
             let only = resolved.get(&(t, *g));
             let elems = state.remove(&(t, *g)).unwrap_or_default();
-            let total = elems.len();
+            let total = totals.get(g).copied().unwrap_or(elems.len());
             let sorts = compiled.order.as_ref().and_then(|o| o.get(g));
             // Arrays seen only through limited sorts: the elements they
             // may show (value at least each one's limit-th best), then of
@@ -2084,7 +2172,7 @@ fn finish(
         let info = &prog.globals[*g as usize];
         let n = match distinct.get(g) {
             Some(d) => d.len(),
-            None => elements.get(g).copied().unwrap_or(0),
+            None => (elements.get(g).or(totals.get(g)).copied()).unwrap_or(0),
         };
         if info.keys.is_some() {
             let cap = info.size.map(|n| n as usize).unwrap_or(maxmapentries);
