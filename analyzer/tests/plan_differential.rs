@@ -514,7 +514,9 @@ fn arrays_seen_only_through_limited_sorts_load_what_they_show() {
         ("global c\nprobe syscall.* { c[execname(), pid()]++ }\nprobe end { foreach ([e, p] in c- limit 3) printf(\"%s %d\\n\", e, p); foreach ([e, p] in c+ limit 4) printf(\"%s %d %d\\n\", e, p, c[e, p]) }\n", None),
         ("global s\nprobe syscall.*.return { s[pid()] <<< retval }\nprobe end { foreach (p in s @count- limit 5) { printf(\"%d %d %d\\n\", p, @count(s[p]), @max(s[p])); print(@hist_log(s[p])) } }\n", Some(5)),
         ("global s\nprobe syscall.*.return { s[execname()] <<< tid() }\nprobe end { foreach (e in s @sum+ limit 2) printf(\"%s %d\\n\", e, @sum(s[e])) }\n", Some(2)),
+        ("global s\nprobe syscall.*.return { s[pid()] <<< 0 - tid() }\nprobe end { foreach (p in s @sum- limit 4) printf(\"%d %d\\n\", p, @sum(s[p])); foreach (p in s @max- limit 2) printf(\"%d\\n\", p) }\n", None),
         ("global c\nprobe syscall.* { c[pid()]++ }\nprobe end { foreach (p in c- limit 0) printf(\"%d\\n\", p); print(\"none\\n\") }\n", Some(0)),
+        ("global m\nprobe syscall.*.return { if (tid() > m[pid()]) m[pid()] = tid() }\nprobe end { foreach (p in m- limit 3) printf(\"%d %d\\n\", p, m[p]) }\n", Some(3)),
         ("global c\nprobe syscall.* { c[uid()]++ }\nprobe end { foreach (u in c- limit 100000) printf(\"%d %d\\n\", u, c[u]) }\n", None),
         // Read otherwise too: every element loaded.
         ("global c\nprobe syscall.* { c[pid()]++ }\nprobe end { foreach (p in c- limit 5) printf(\"%d\\n\", p); printf(\"%d\\n\", [1] in c) }\n", None),

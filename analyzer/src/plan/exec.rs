@@ -1702,20 +1702,17 @@ fn aggregate(
                         && p.hist.is_none()
                         && makers.get(&u.global) == Some(&1)
                 });
-            let sign = match u.kind {
-                UpdateKind::Count(sign) | UpdateKind::Sum(sign, _) => Some(sign),
-                _ => None,
-            };
             let shown_of;
-            let batches = match (sorts, sign) {
-                (Some(sorts), Some(sign)) => {
-                    shown_of = may_be_shown(&batches, ncol, sign, sorts)?;
+            let batches = match sorts {
+                Some(sorts) => {
+                    shown_of =
+                        may_be_shown(&batches, sorts, |b, s| row_values(b, &u.kind, ncol, s))?;
                     totals.insert(u.global, batches.iter().map(|b| b.num_rows()).sum());
                     // (Its array is there, if with no element shown.)
                     state.entry((0, u.global)).or_default();
                     &shown_of
                 }
-                _ => &batches,
+                None => &batches,
             };
             // Room for every result row at once, where the results are
             // one tick's: a map grown batch by batch rehashed (fresh
@@ -1880,32 +1877,57 @@ fn aggregate(
 /// value times `sign`) the sorts may show.
 fn may_be_shown(
     batches: &[datafusion::arrow::record_batch::RecordBatch],
-    ncol: &str,
-    sign: i64,
     sorts: &[ValueSort],
+    value: impl Fn(
+        &datafusion::arrow::record_batch::RecordBatch,
+        &ValueSort,
+    ) -> Result<Vec<i64>, PlanError>,
 ) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>, PlanError> {
-    let values: Vec<Vec<i64>> = (batches.iter())
-        .map(|b| {
-            Ok(int_col(b, ncol)?
-                .into_iter()
-                .map(|n| n.wrapping_mul(sign))
-                .collect())
-        })
+    // Per sort, per batch, each row's value.
+    let values: Vec<Vec<Vec<i64>>> = (sorts.iter())
+        .map(|s| batches.iter().map(|b| value(b, s)).collect())
         .collect::<Result<_, PlanError>>()?;
-    let cuts: Vec<_> = (sorts.iter())
-        .map(|s| shown::may_be_shown(values.iter().flatten().copied().collect(), s))
+    let cuts: Vec<_> = (sorts.iter().zip(&values))
+        .map(|(s, vs)| shown::may_be_shown(vs.iter().flatten().copied().collect(), s))
         .collect();
     batches
         .iter()
-        .zip(&values)
-        .map(|(b, vs)| {
-            let keep: datafusion::arrow::array::BooleanArray = vs
-                .iter()
-                .map(|&v| Some(cuts.iter().any(|cut| cut(v))))
+        .enumerate()
+        .map(|(i, b)| {
+            let keep: datafusion::arrow::array::BooleanArray = (0..b.num_rows())
+                .map(|r| Some(cuts.iter().zip(&values).any(|(cut, vs)| cut(vs[i][r]))))
                 .collect();
             datafusion::arrow::compute::filter_record_batch(b, &keep).map_err(PlanError::from)
         })
         .collect()
+}
+
+/// Each result row's value under a sort, where a row is an element: what
+/// [`sort_value`] reads of the element it makes.
+fn row_values(
+    b: &datafusion::arrow::record_batch::RecordBatch,
+    kind: &UpdateKind,
+    ncol: &str,
+    s: &ValueSort,
+) -> Result<Vec<i64>, PlanError> {
+    use crate::stap::ast::StatOp;
+    let or = |name: &str, identity: i64| match b.column_by_name(name) {
+        Some(_) => int_col(b, name),
+        None => Ok(vec![identity; b.num_rows()]),
+    };
+    match kind {
+        UpdateKind::Count(sign) | UpdateKind::Sum(sign, _) => Ok(int_col(b, ncol)?
+            .into_iter()
+            .map(|n| n.wrapping_mul(*sign))
+            .collect()),
+        UpdateKind::Stat(_) => match s.op {
+            StatOp::Sum => or("sum", 0),
+            StatOp::Min => or("min", i64::MAX),
+            StatOp::Max => or("max", i64::MIN),
+            _ => int_col(b, "count"),
+        },
+        UpdateKind::Max(..) | UpdateKind::Min(_) => int_col(b, "n"),
+    }
 }
 
 /// A word whose order is that of a key's first value among values of its
