@@ -1873,8 +1873,8 @@ fn aggregate(
     Ok((state, firings, totals))
 }
 
-/// The rows of a plan's results whose elements (one a row, `n` their
-/// value times `sign`) the sorts may show.
+/// The rows of a plan's results whose elements (one a row, `value` its
+/// value under a sort) the sorts may show.
 fn may_be_shown(
     batches: &[datafusion::arrow::record_batch::RecordBatch],
     sorts: &[ValueSort],

@@ -300,11 +300,10 @@ fn partitioned(
     const JOINED: usize = 1 << 16;
     let mut parts: Vec<(usize, Vec<RecordBatch>)> = vec![(0, vec![]); n.max(1)];
     for b in batches {
-        let least = (parts.iter_mut())
-            .min_by_key(|(rows, _)| *rows)
-            .expect("at least one partition");
-        least.0 += b.num_rows();
-        least.1.push(b);
+        if let Some(least) = parts.iter_mut().min_by_key(|(rows, _)| *rows) {
+            least.0 += b.num_rows();
+            least.1.push(b);
+        }
     }
     let mut out = vec![];
     for (_, part) in parts {
@@ -312,6 +311,14 @@ fn partitioned(
         let mut run: Vec<RecordBatch> = vec![];
         let mut rows = 0;
         for b in part {
+            if b.num_rows() >= JOINED {
+                if !run.is_empty() {
+                    joined.push(concat_batches(schema, &run).map_err(arrow_error)?);
+                    (run, rows) = (vec![], 0);
+                }
+                joined.push(b);
+                continue;
+            }
             rows += b.num_rows();
             run.push(b);
             if rows >= JOINED {
