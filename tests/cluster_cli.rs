@@ -6,17 +6,15 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use retap_testkit::S3Server;
 
+/// Ports no other server of this test process was given (see
+/// [`retap_testkit::unused_port`]).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port()
+    retap_testkit::unused_port()
 }
 
 /// A scheduler and two executors, stopped when dropped.

@@ -137,8 +137,10 @@ fn s3s_fs() -> Option<std::path::PathBuf> {
 /// kernel hands a port just released to the next bind, so two tests
 /// starting servers at once could both get it; the second s3s-fs then
 /// failed to listen while the first answered its readiness check, and
-/// its requests met a closed port once the first test ended.
-fn unused_port() -> u16 {
+/// its requests met a closed port once the first test ended. (Every
+/// server a test starts takes its port from here: S3, a Ballista
+/// cluster's scheduler and executors.)
+pub fn unused_port() -> u16 {
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(vec![]);
     let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     loop {
