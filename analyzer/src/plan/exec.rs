@@ -1706,7 +1706,7 @@ fn aggregate(
             let batches = match sorts {
                 Some(sorts) => {
                     shown_of =
-                        may_be_shown(&batches, sorts, |b, s| row_values(b, &u.kind, ncol, s))?;
+                        narrowed_to_shown(&batches, sorts, |b, s| row_values(b, &u.kind, ncol, s))?;
                     totals.insert(u.global, batches.iter().map(|b| b.num_rows()).sum());
                     // (Its array is there, if with no element shown.)
                     state.entry((0, u.global)).or_default();
@@ -1875,7 +1875,7 @@ fn aggregate(
 
 /// The rows of a plan's results whose elements (one a row, `value` its
 /// value under a sort) the sorts may show.
-fn may_be_shown(
+fn narrowed_to_shown(
     batches: &[datafusion::arrow::record_batch::RecordBatch],
     sorts: &[ValueSort],
     value: impl Fn(
